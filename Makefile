@@ -1,0 +1,162 @@
+# alegate — top-level build.
+#
+#   make                 build alegated, alegatectl and the libraries into $(O)
+#   make check           build and run every test (unit + netns), needs root
+#   make check-unit      unit tests only (no root, no network)
+#   make SANITIZE=1 ...  build everything with ASan + UBSan
+#   make fuzz FUZZ_SECONDS=60   run every libFuzzer harness (clang)
+#   make bench           build the benchmark programs
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# O selects the build directory, so several builds (plain, sanitized, fuzz)
+# can live side by side: make O=build-asan SANITIZE=1 check
+
+O        ?= build
+PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR  ?= /lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DESTDIR  ?=
+
+CC       ?= cc
+PKG_CONFIG ?= pkg-config
+WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 \
+            -Wwrite-strings -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Werror -Iinclude -Ilib -pthread
+LDFLAGS  ?=
+LDFLAGS  += -pthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# External libraries, found through pkg-config (installed by scripts/bootstrap).
+LINUX_PKGS := libmnl libnetfilter_queue
+DAEMON_PKGS := jansson libseccomp
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+ENGINE_SRC := $(sort $(wildcard lib/engine/*.c))
+NET_SRC    := $(sort $(wildcard lib/net/*.c))
+LINUX_SRC  := $(sort $(wildcard lib/linux/*.c))
+CTL_SRC    := $(sort $(wildcard lib/ctl/*.c))
+DAEMON_SRC := $(sort $(wildcard daemon/*.c))
+CLI_SRC    := $(sort $(wildcard cli/*.c))
+
+ENGINE_LIB := $(O)/libagengine.a
+NET_LIB    := $(O)/libagnet.a
+LINUX_LIB  := $(O)/libaglinux.a
+CTL_LIB    := $(O)/libagctl.a
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+
+ALL_LIBS_LDLIBS = $(call PKG_LIBS,$(LINUX_PKGS) $(DAEMON_PKGS)) -lbpf -lelf -lz
+
+.PHONY: all clean check check-unit check-netns bench fuzz install uninstall FORCE
+all: $(O)/alegated $(O)/alegatectl
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/lib/linux/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS))
+$(O)/daemon/%.o $(O)/cli/%.o $(O)/lib/ctl/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(DAEMON_PKGS) $(LINUX_PKGS))
+
+$(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
+$(NET_LIB):    $(call obj,$(NET_SRC))
+$(LINUX_LIB):  $(call obj,$(LINUX_SRC))
+$(CTL_LIB):    $(call obj,$(CTL_SRC))
+$(O)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/alegated: $(call obj,$(DAEMON_SRC)) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS_LDLIBS)
+
+$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(CTL_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)
+
+# ---- tests -------------------------------------------------------------
+# Every tests/unit/test_*.c is one binary, linked against all libraries.
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
+# Helper programs that netns tests run (clients, servers, probes).
+TOOL_SRC  := $(sort $(wildcard tests/netns/tools/*.c))
+TOOL_BIN  := $(patsubst tests/netns/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRC))
+# Daemon objects other than main, so unit tests can reach config/rules code.
+DAEMON_LIB := $(O)/libagdaemon.a
+$(DAEMON_LIB): $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
+
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) -Itests/unit $(LDFLAGS) -o $@ $< \
+	    $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
+
+$(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS)) $(LDFLAGS) -o $@ $< \
+	    $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)
+
+tests: $(UNIT_BIN) $(TOOL_BIN) all
+
+check-unit: $(UNIT_BIN)
+	tests/run --build $(O) --unit
+
+check-netns: tests
+	tests/run --build $(O) --netns
+
+check: tests
+	tests/run --build $(O)
+
+# ---- benchmarks ----------------------------------------------------------
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
+$(O)/bench/%: bench/%.c $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -o $@ $< \
+	    $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
+bench: all $(BENCH_BIN) $(TOOL_BIN)
+
+# ---- fuzzing (clang + libFuzzer) -------------------------------------------
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) O=build-fuzz CC=clang SANITIZE=1 EXTRA_FUZZ=1 fuzz-bins
+	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
+fuzz-bins: $(FUZZ_BIN)
+$(O)/fuzz/%: tests/fuzz/%.c $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)
+
+# ---- install -----------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(O)/alegated $(DESTDIR)$(SBINDIR)/alegated
+	install -m 0755 $(O)/alegatectl $(DESTDIR)$(BINDIR)/alegatectl
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/alegate.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/alegated.8 man/alegatectl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(SYSCONFDIR)/alegate/rules.d
+	[ -e $(DESTDIR)$(SYSCONFDIR)/alegate/alegate.conf ] || \
+	    install -m 0644 etc/alegate.conf $(DESTDIR)$(SYSCONFDIR)/alegate/alegate.conf
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/alegated.service.in > $(DESTDIR)$(UNITDIR)/alegated.service
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 contrib/alegatectl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/alegatectl
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/alegated $(DESTDIR)$(BINDIR)/alegatectl
+	rm -f $(DESTDIR)$(MANDIR)/man5/alegate.conf.5 $(DESTDIR)$(MANDIR)/man8/alegated.8 $(DESTDIR)$(MANDIR)/man8/alegatectl.8
+	rm -f $(DESTDIR)$(UNITDIR)/alegated.service $(DESTDIR)$(BASHCOMPDIR)/alegatectl
+
+clean:
+	rm -rf $(O) build-fuzz build-asan
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,105 @@
+# tests/netns/lib.sh — shared by every network-namespace test.
+#
+# Source it from a test script run by tests/run (as root).  It gives:
+#   ns_pair              make two namespaces $NSC (client) and $NSS (server)
+#                        joined by a veth pair:
+#                          client 192.0.2.1/24  2001:db8:a1e::1/64
+#                          server 192.0.2.2/24  2001:db8:a1e::2/64
+#                        (documentation ranges, reachable only between the two)
+#   ns_single            one namespace $NSC with loopback only
+#   in_c CMD... / in_s CMD...   run CMD inside the client / server namespace
+#   pass NAME / fail NAME WHY / check NAME CMD...   report one test line
+#   bg_c CMD... / bg_s CMD...   start CMD in the background inside a namespace;
+#                        every background process is killed at exit
+#   wait_for TIMEOUT_S CMD...   poll CMD until it succeeds (0.05 s steps)
+#   finish               print nothing, exit 1 if any test failed (call last)
+#
+# Everything the test made — namespaces, processes, temp files — is removed on
+# exit, even when the test fails or is interrupted.  Namespace names carry the
+# shell's pid so tests can run side by side.
+set -u
+
+AG_BUILD=${AG_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
+AG_TOP=${AG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TOOLS=$AG_BUILD/tests/tools
+ALEGATED=$AG_BUILD/alegated
+ALEGATECTL=$AG_BUILD/alegatectl
+
+NSC="agc$$"
+NSS="ags$$"
+C4=192.0.2.1 S4=192.0.2.2
+C6=2001:db8:a1e::1 S6=2001:db8:a1e::2
+T=$(mktemp -d /tmp/alegate-test.XXXXXX)
+_ag_bg_pids=()
+_ag_made_ns=()
+_ag_failed=0
+
+_ag_cleanup() {
+	local pid ns
+	for pid in "${_ag_bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
+	for ns in "${_ag_made_ns[@]}"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+	done
+	sleep 0.05
+	for pid in "${_ag_bg_pids[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+	for ns in "${_ag_made_ns[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap _ag_cleanup EXIT
+trap 'exit 130' INT TERM
+
+_ag_mkns() {
+	ip netns add "$1" || { echo "cannot create namespace $1"; exit 1; }
+	_ag_made_ns+=("$1")
+	ip -n "$1" link set lo up
+}
+
+ns_single() {
+	_ag_mkns "$NSC"
+}
+
+ns_pair() {
+	_ag_mkns "$NSC"
+	_ag_mkns "$NSS"
+	ip link add "vc$$" netns "$NSC" type veth peer name "vs$$" netns "$NSS" || exit 1
+	ip -n "$NSC" link set "vc$$" name eth0
+	ip -n "$NSS" link set "vs$$" name eth0
+	ip -n "$NSC" addr add $C4/24 dev eth0
+	ip -n "$NSS" addr add $S4/24 dev eth0
+	ip -n "$NSC" -6 addr add $C6/64 dev eth0 nodad
+	ip -n "$NSS" -6 addr add $S6/64 dev eth0 nodad
+	ip -n "$NSC" link set eth0 up
+	ip -n "$NSS" link set eth0 up
+}
+
+in_c() { ip netns exec "$NSC" "$@"; }
+in_s() { ip netns exec "$NSS" "$@"; }
+
+bg_c() { ip netns exec "$NSC" "$@" & _ag_bg_pids+=($!); }
+bg_s() { ip netns exec "$NSS" "$@" & _ag_bg_pids+=($!); }
+
+pass() { echo "ok $1"; }
+fail() {
+	local name=$1; shift
+	echo "not ok $name — $*"
+	_ag_failed=1
+}
+check() {
+	local name=$1; shift
+	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+wait_for() {
+	local limit=$1; shift
+	local end=$(( $(date +%s%N) + ${limit%.*} * 1000000000 ))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(date +%s%N)" -ge $end ] && return 1
+		sleep 0.05
+	done
+}
+
+finish() {
+	[ $_ag_failed -eq 0 ]
+	exit $?
+}
