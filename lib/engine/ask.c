@@ -1,0 +1,132 @@
+/*
+ * lib/engine/ask.c — the built-in callouts (S17): `ask` pends what no rule
+ * decides until someone answers; `log` watches.  See alegate/callouts.h.
+ *
+ * `ask` keeps its answer for a flow as the flow context it associates with
+ * it (value 1 + verdict), so a reauthorization — on completion (S7), on a
+ * filter change (S12) or on a retransmitted packet (S11) — answers the same
+ * without asking again.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "alegate/callouts.h"
+#include "engine/internal.h"
+
+static void set_verdict(ag_classify_out *out, ag_verdict v)
+{
+	out->action = v == AG_VERDICT_PERMIT ? AG_ACTION_PERMIT : AG_ACTION_BLOCK;
+	if (v == AG_VERDICT_REJECT)
+		out->flags |= AG_CLASSIFY_OUT_FLAG_REJECT;
+}
+
+static void ask_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
+			 const ag_metadata *meta, const ag_filter *filter, uint64_t flow_context,
+			 ag_classify_out *out, void *arg)
+{
+	ag_flow_info info;
+	uint64_t ctx;
+
+	(void)filter;
+	(void)arg;
+	if (layer == AG_LAYER_ALE_FLOW_ESTABLISHED)
+		return;
+	if (flow_context) {
+		/* Decided before: answer the same, whatever kind of classify this is. */
+		set_verdict(out, (ag_verdict)(flow_context - 1));
+		return;
+	}
+	if (in->flags & AG_FLAG_IS_INJECTED)
+		return; /* our own clone, never pended again (S8) */
+	if (in->flags & AG_FLAG_IS_REAUTHORIZE) {
+		/* S5: cannot pend.  No answer was given: keep the flow as it is. */
+		if (!(meta->present & AG_META_FLOW_HANDLE) ||
+		    ag_flow_get(e, meta->flow_handle, &info))
+			return;
+		if (info.state == AG_FLOW_BLOCKED)
+			set_verdict(out, info.reject ? AG_VERDICT_REJECT : AG_VERDICT_BLOCK);
+		else if (info.state == AG_FLOW_AUTHORIZED)
+			set_verdict(out, AG_VERDICT_PERMIT);
+		return;
+	}
+	if (!(meta->present & AG_META_COMPLETION_HANDLE))
+		return;
+	if (layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT) {
+		ag_packet clone;
+
+		/* S8: keep the packet, to reinject it if the answer is allow. */
+		ag_packet_clone(e, meta, &clone);
+	}
+	int r = ag_pend_operation(e, meta->completion_handle, &ctx);
+
+	if (r == 0) {
+		/* S4: BLOCK + ABSORB, write right cleared. */
+		out->action = AG_ACTION_BLOCK;
+		out->flags |= AG_CLASSIFY_OUT_FLAG_ABSORB;
+		out->rights &= ~(uint32_t)AG_RIGHT_ACTION_WRITE;
+		return;
+	}
+	if (r == AG_E_LIMIT) {
+		/* A bound was reached: the flow gets the timeout verdict at once
+		 * (the engine counted it and logged why). */
+		set_verdict(out, e->cfg.timeout_verdict);
+		out->rights &= ~(uint32_t)AG_RIGHT_ACTION_WRITE;
+	}
+}
+
+int ag_ask_register(ag_engine *e)
+{
+	ag_callout c = {
+		.name = AG_CALLOUT_ASK,
+		.classify = ask_classify,
+	};
+	return ag_callout_register(e, &c);
+}
+
+int ag_ask_decide(ag_engine *e, uint64_t completion_context, ag_verdict verdict)
+{
+	struct ag__pend *p = ag__pend_from_context(e, completion_context);
+
+	if (!p)
+		return AG_E_NO_CONTEXT;
+	if (verdict != AG_VERDICT_PERMIT && verdict != AG_VERDICT_BLOCK &&
+	    verdict != AG_VERDICT_REJECT)
+		return -EINVAL;
+	if (!p->callout || strcmp(p->callout->s, AG_CALLOUT_ASK) != 0)
+		return -EPERM;
+	if (e->cur.active && e->cur.pended == p)
+		return -EBUSY;
+	int r = ag_flow_associate_context(e, ag__flow_handle(p->flow), (ag_layer)p->flow->layer,
+					  AG_CALLOUT_ASK, 1 + (uint64_t)verdict);
+	if (r)
+		return r;
+	ag__complete(e, p, verdict);
+	return 0;
+}
+
+static void log_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
+			 const ag_metadata *meta, const ag_filter *filter, uint64_t flow_context,
+			 ag_classify_out *out, void *arg)
+{
+	(void)filter;
+	(void)flow_context;
+	(void)arg;
+	if (e->log_fn)
+		e->log_fn(e->log_arg, layer, in, meta);
+	out->action = AG_ACTION_CONTINUE;
+}
+
+int ag_log_register(ag_engine *e, ag_log_fn fn, void *arg)
+{
+	ag_callout c = {
+		.name = AG_CALLOUT_LOG,
+		.classify = log_classify,
+	};
+	int r = ag_callout_register(e, &c);
+
+	if (r == 0) {
+		e->log_fn = fn;
+		e->log_arg = arg;
+	}
+	return r;
+}

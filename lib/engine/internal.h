@@ -1,0 +1,421 @@
+/*
+ * lib/engine/internal.h — the engine's private structures.
+ *
+ * Everything here is C11 and libc; no OS header.  Names with the ag__ prefix
+ * are shared between the engine's files and nowhere else.
+ *
+ * Ownership in one picture:
+ *
+ *   ag_engine ─┬─ flows: pool of struct ag__flow (handle = generation|slot),
+ *              │          hash by 5-tuple, age list (oldest first)
+ *              ├─ pends: pool of struct ag__pend (context = generation|slot)
+ *              ├─ filters: id map, per-layer index (struct ag__index)
+ *              ├─ sublayers, callouts (small arrays)
+ *              ├─ deadlines: one binary heap of struct ag__timer (pend
+ *              │            deadlines, timed filters, blocked-flow memory)
+ *              ├─ strings: interned, reference counted (paths, hosts)
+ *              └─ events: ring of struct ag_event
+ */
+#ifndef ALEGATE_ENGINE_INTERNAL_H
+#define ALEGATE_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alegate/engine.h"
+
+#define AG__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define AG__CONTAINER_OF(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- hashing ---------------------------------------------------------- */
+
+/* SipHash-1-3 of `len` bytes under a 128-bit key (flow and index hashing). */
+uint64_t ag__siphash(const uint64_t key[2], const void *data, size_t len);
+
+/* ---- a map from uint64 to uint64 (open addressing) ---------------------- */
+
+struct ag__u64map {
+	uint64_t *keys;  /* 0 marks an empty slot: keys must be nonzero */
+	uint64_t *vals;
+	uint32_t cap;    /* power of two */
+	uint32_t len;
+};
+
+int ag__u64map_put(struct ag__u64map *m, uint64_t key, uint64_t val);
+bool ag__u64map_get(const struct ag__u64map *m, uint64_t key, uint64_t *val);
+bool ag__u64map_del(struct ag__u64map *m, uint64_t key);
+void ag__u64map_fini(struct ag__u64map *m);
+
+/* ---- interned strings --------------------------------------------------- */
+
+struct ag__str {
+	struct ag__str *next;  /* hash chain */
+	uint64_t hash;
+	uint32_t refs;
+	uint32_t len;
+	char s[];
+};
+
+struct ag__strtab {
+	struct ag__str **buckets;
+	uint32_t nbuckets;     /* power of two */
+	uint32_t len;
+	size_t bytes;
+};
+
+/* A reference to the interned copy of s (NULL for NULL); NULL + errno on ENOMEM. */
+struct ag__str *ag__str_get(ag_engine *e, const char *s);
+struct ag__str *ag__str_ref(struct ag__str *str);
+void ag__str_put(ag_engine *e, struct ag__str *str);
+static inline const char *ag__str_c(const struct ag__str *str)
+{
+	return str ? str->s : NULL;
+}
+
+/* ---- deadlines ------------------------------------------------------- */
+
+enum ag__timer_kind {
+	AG__TIMER_PEND = 1,     /* struct ag__pend.timer: S10 */
+	AG__TIMER_FILTER,       /* struct ag_filter.timer: S15 timed filter */
+	AG__TIMER_BLOCKED,      /* struct ag__flow.timer: forget a blocked flow */
+};
+
+struct ag__timer {
+	uint64_t when;
+	uint32_t heap_idx;      /* position + 1 in the heap; 0 = not armed */
+	uint8_t kind;
+};
+
+int ag__timer_arm(ag_engine *e, struct ag__timer *t, uint64_t when);
+void ag__timer_disarm(ag_engine *e, struct ag__timer *t);
+
+/* ---- filters ----------------------------------------------------------- */
+
+struct ag__cond {
+	uint8_t field;   /* ag_field */
+	uint8_t match;   /* ag_match */
+	uint8_t ip_version, plen;
+	uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
+	uint8_t addr[16];
+	struct ag__str *str;
+};
+
+struct ag__sublayer {
+	uint32_t id;
+	uint16_t weight;
+	uint32_t nfilters;
+	struct ag__str *name;
+};
+
+struct ag_filter {
+	uint64_t id;
+	uint8_t layer;
+	uint8_t action;          /* ag_action_type */
+	uint8_t lifetime;        /* ag_lifetime */
+	uint32_t flags;
+	uint32_t weight;
+	uint16_t sublayer_weight; /* copied so ordering needs no lookup */
+	uint32_t sublayer;
+	uint64_t session;
+	uint64_t expires_ns;
+	uint64_t context;
+	struct ag__str *callout; /* CALLOUT_* actions */
+	struct ag__str *name;
+	struct ag__cond *conds;  /* sorted by field */
+	uint16_t nconds;
+	uint32_t field_mask;     /* 1u << field for every field with a condition */
+	struct ag__timer timer;  /* TIMED */
+	uint64_t seen;           /* classify generation: dedupe across index buckets */
+	struct ag__ibucket **buckets; /* where the index put it, to take it out */
+	uint16_t nbuckets;
+	bool in_wildcard;
+	/* every filter of the layer, in evaluation order, for dumps */
+	struct ag_filter *lprev, *lnext;
+	ag_condition *public_conds; /* for ag_filter_describe, built on demand */
+};
+
+/* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
+static inline bool ag__filter_before(const struct ag_filter *a, const struct ag_filter *b)
+{
+	if (a->sublayer_weight != b->sublayer_weight)
+		return a->sublayer_weight > b->sublayer_weight;
+	if (a->weight != b->weight)
+		return a->weight > b->weight;
+	return a->id < b->id;
+}
+
+/* A bucket of the index: filters sharing one key, in evaluation order. */
+struct ag__ibucket {
+	struct ag__ibucket *next; /* hash chain */
+	uint64_t hash;
+	struct ag_filter **v;
+	uint32_t len, cap;
+	uint16_t keylen;
+	uint8_t key[];
+};
+
+/*
+ * The per-layer index.  A filter is filed under the most selective
+ * condition whose every alternative can be looked up exactly: application
+ * path, host name (exact or suffix), remote prefix, remote port, remote port
+ * range; a filter with none of these goes to the wildcard list, which every
+ * classify reads.  A classify then reads a handful of buckets instead of
+ * every filter (issue: 10,000 filters within 3x of 10).
+ */
+struct ag__index {
+	struct ag__ibucket **tab;
+	uint32_t ntab;     /* power of two */
+	uint32_t nbuckets;
+	struct ag__ibucket *wildcard; /* not in tab */
+	/* prefix lengths in use per IP version, with how many buckets use each */
+	uint32_t plen_refs[2][129];
+	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
+	uint32_t nfilters;
+	struct ag_filter *first, *last; /* evaluation-order list (dumps) */
+};
+
+int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
+void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
+void ag__index_fini(struct ag__index *ix);
+
+/* Collect the candidate filters for `in` into e->cand (evaluation order). */
+int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in);
+
+bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
+void ag__filter_free(ag_engine *e, struct ag_filter *f);
+void ag__filter_expire(ag_engine *e, struct ag_filter *f);
+
+/* ---- callouts ---------------------------------------------------------- */
+
+struct ag__callout {
+	ag_callout c;
+	struct ag__str *name;
+};
+
+/* The registered callout with this interned name, or NULL. */
+struct ag__callout *ag__callout_find(ag_engine *e, const struct ag__str *name);
+
+/* ---- flows -------------------------------------------------------------- */
+
+struct ag__fctx {
+	struct ag__fctx *next;
+	struct ag__str *callout;
+	uint8_t layer;
+	uint64_t value;
+};
+
+struct ag__flow {
+	struct ag__flow *hnext;        /* hash chain */
+	struct ag__flow *aprev, *anext; /* age list, oldest first */
+	uint32_t gen;                  /* handle generation */
+	uint32_t slot;                 /* pool slot: handle = gen << 32 | slot + 1 */
+	uint8_t state;                 /* ag_flow_state */
+	uint8_t layer;                 /* CONNECT or RECV_ACCEPT */
+	bool reject;
+	bool in_use;
+	/* fixed values as first classified */
+	uint8_t ip_version, protocol, direction;
+	uint16_t local_port, remote_port;
+	uint8_t local_addr[16], remote_addr[16];
+	uint32_t interface, uid, gid, flags;
+	uint32_t pid;
+	struct ag__str *app, *host, *process_path, *cmdline;
+	uint64_t hash;
+	uint64_t created_ns, decided_ns;
+	uint64_t filter_id;
+	struct ag__pend *pend;
+	struct ag__fctx *ctx;
+	struct ag__timer timer;        /* BLOCKED: when to forget */
+};
+
+uint64_t ag__flow_handle(const struct ag__flow *f);
+struct ag__flow *ag__flow_from_handle(const ag_engine *e, uint64_t handle);
+struct ag__flow *ag__flow_find(const ag_engine *e, const ag_fixed_values *in, uint64_t hash);
+uint64_t ag__flow_hash(const ag_engine *e, const ag_fixed_values *in);
+struct ag__flow *ag__flow_new(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
+			      const ag_metadata *meta, uint64_t hash);
+/* Forget a flow: callouts' flow_delete, strings, timers.  Not for pended flows. */
+void ag__flow_free(ag_engine *e, struct ag__flow *f);
+void ag__flow_fixed(const struct ag__flow *f, ag_fixed_values *out);
+void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *out);
+void ag__flow_set_state(ag_engine *e, struct ag__flow *f, ag_flow_state state);
+void ag__flow_drop_contexts(ag_engine *e, const struct ag__str *co);
+
+/* ---- pended operations ------------------------------------------------------ */
+
+struct ag__pend {
+	uint32_t gen;            /* context generation; odd = in use */
+	uint32_t slot;
+	struct ag__flow *flow;
+	struct ag__str *callout; /* who pended */
+	uint64_t owner;          /* per-process bound key */
+	struct ag__timer timer;  /* S10 deadline */
+	ag_packet first;         /* the held packet that started it */
+	bool has_first;
+	bool cloned;             /* first is owned by a clone (S8) */
+	ag_packet *buf;          /* S9: packets held while pended, buf[1..nbuf] */
+	uint32_t nbuf, capbuf;   /* buffered count; buf[0] is kept for `first` */
+	uint32_t dropped;        /* packets dropped while pended (bound or flush) */
+	struct ag__pend *next_free;
+};
+
+uint64_t ag__pend_context(const struct ag__pend *p);
+struct ag__pend *ag__pend_from_context(const ag_engine *e, uint64_t ctx);
+/* End a pended operation with a verdict: release or drop its packets. */
+void ag__pend_finish(ag_engine *e, struct ag__pend *p, ag_verdict v, uint64_t filter_id,
+		     ag_reason reason);
+void ag__pend_fire(ag_engine *e, struct ag__pend *p);
+void ag__pend_shutdown(ag_engine *e);
+/* Undo a pend made during a classify that then broke the contract (S4). */
+void ag__pend_cancel(ag_engine *e, struct ag__pend *p);
+/* S9: a packet of a pended flow arrived: buffer (HOLD) or drop (BLOCK). */
+ag_verdict ag__pend_buffer(ag_engine *e, struct ag__pend *p, const ag_packet *pkt);
+/*
+ * Complete p (S7, S8).  CONNECT: the reauthorization decides and `recv` is
+ * not used.  RECV_ACCEPT: `recv` PERMIT reinjects the held packet as the
+ * clone; BLOCK or REJECT drops what is held.
+ */
+void ag__complete(ag_engine *e, struct ag__pend *p, ag_verdict recv);
+
+/* ---- classify ------------------------------------------------------------- */
+
+/* The result of arbitration over one layer. */
+struct ag__decision {
+	ag_action_type action;   /* PERMIT, BLOCK or CONTINUE (no decision: default) */
+	bool hard;
+	bool from_callout;
+	bool reject;
+	bool absorb;
+	bool pended;             /* a callout pended the operation */
+	bool veto;
+	uint64_t filter_id;
+	uint64_t filter_context;
+	ag_reason reason;
+};
+
+enum {
+	AG__CLASSIFY_INITIAL = 1u << 0, /* completion handle present (S3) */
+	AG__CLASSIFY_PROBE = 1u << 1,   /* callouts skipped: "would a plain filter decide?" */
+};
+
+void ag__arbitrate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
+		   const ag_metadata *meta, struct ag__flow *flow, unsigned how,
+		   struct ag__decision *d);
+
+/* Classify a known flow again (S7, S11, S12); returns the verdict. */
+ag_verdict ag__reauthorize_flow(ag_engine *e, struct ag__flow *f, ag_reason reason,
+				struct ag__decision *d);
+void ag__indicate_established(ag_engine *e, struct ag__flow *f);
+/* S12b: reauthorize the live flows of the layers in mask, re-examine pended ones. */
+void ag__filters_changed(ag_engine *e, uint32_t layer_mask);
+
+static inline ag_verdict ag__decision_verdict(const struct ag__decision *d)
+{
+	if (d->action == AG_ACTION_BLOCK)
+		return d->reject ? AG_VERDICT_REJECT : AG_VERDICT_BLOCK;
+	return AG_VERDICT_PERMIT;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+void ag__event(ag_engine *e, ag_event_type type, ag_reason reason, ag_layer layer,
+	       ag_verdict verdict, const struct ag__flow *f, uint64_t filter_id,
+	       uint32_t count);
+void ag__events_fini(ag_engine *e);
+
+/* ---- the engine ------------------------------------------------------------ */
+
+#define AG__POOL_CHUNK 1024u
+
+/* The classify in progress: what ag_pend_operation() and ag_packet_clone() check. */
+struct ag__cur {
+	bool active;
+	bool initial;            /* the completion handle is valid (S3) */
+	uint8_t layer;
+	uint64_t handle;
+	struct ag__flow *flow;
+	const ag_packet *packet;
+	struct ag__pend *pended; /* set by ag_pend_operation */
+	bool cloned;
+	struct ag__str *callout; /* the callout being called */
+};
+
+struct ag_engine {
+	ag_engine_config cfg;
+	ag_dataplane_ops ops;
+
+	/* flows */
+	struct ag__flow **flow_chunks;  /* chunks of AG__POOL_CHUNK */
+	uint32_t flow_nchunks;
+	uint32_t flow_slots;            /* slots allocated */
+	uint32_t *flow_free;            /* free slot stack */
+	uint32_t flow_nfree;
+	struct ag__flow **fhash;
+	uint32_t fhash_cap;             /* power of two */
+	uint32_t nflows;
+	struct ag__flow *age_first, *age_last;
+
+	/* pended operations */
+	struct ag__pend **pend_chunks;
+	uint32_t pend_nchunks;
+	uint32_t pend_slots;
+	struct ag__pend *pend_free;
+	uint32_t npended;
+	struct ag__u64map pend_owners;  /* owner key -> pended count */
+
+	/* filters */
+	struct ag__u64map filter_ids;   /* id -> struct ag_filter * */
+	struct ag__index index[AG_LAYER_COUNT];
+	uint32_t nfilters;
+	uint64_t next_filter_id;
+	struct ag__sublayer *sublayers;
+	uint32_t nsublayers;
+	struct ag_filter **cand;        /* classify scratch: candidates */
+	uint32_t ncand, capcand;
+	uint64_t classify_gen;
+
+	/* callouts */
+	struct ag__callout *callouts;
+	uint32_t ncallouts;
+
+	/* deadlines */
+	struct ag__timer **heap;
+	uint32_t heap_len, heap_cap;
+
+	/* strings */
+	struct ag__strtab strings;
+
+	/* events */
+	ag_event *ring;
+	uint32_t ring_size;
+	uint64_t event_seq;
+
+	/* transaction */
+	bool in_txn;
+	uint32_t txn_layers;
+
+	/* the classify in progress (for ag_pend_operation and ag_packet_clone) */
+	struct ag__cur cur;
+
+	/* the built-in `log` callout's sink */
+	void (*log_fn)(void *arg, ag_layer layer, const ag_fixed_values *in,
+		       const ag_metadata *meta);
+	void *log_arg;
+
+	ag_engine_stats stats;
+	size_t mem;
+};
+
+void *ag__alloc(ag_engine *e, size_t n);
+void *ag__calloc(ag_engine *e, size_t n, size_t size);
+void *ag__realloc(ag_engine *e, void *p, size_t old, size_t n);
+void ag__free(ag_engine *e, void *p, size_t n);
+
+static inline uint64_t ag__now(const ag_engine *e)
+{
+	return e->cfg.clock(e->cfg.clock_arg);
+}
+
+#endif
