@@ -18,7 +18,7 @@
 
 static uint64_t fx_now = 1000 * NS;
 
-static uint64_t fx_clock(void *arg)
+static inline uint64_t fx_clock(void *arg)
 {
 	(void)arg;
 	return fx_now;
@@ -40,7 +40,7 @@ struct fx_dp {
 };
 static struct fx_dp dp;
 
-static void fx_release(void *arg, const ag_flow_info *f, const ag_packet *p, size_t n)
+static inline void fx_release(void *arg, const ag_flow_info *f, const ag_packet *p, size_t n)
 {
 	(void)arg;
 	dp.release_calls++;
@@ -49,7 +49,7 @@ static void fx_release(void *arg, const ag_flow_info *f, const ag_packet *p, siz
 		dp.released[dp.n_released++] = p[i];
 }
 
-static void fx_drop(void *arg, const ag_flow_info *f, const ag_packet *p, size_t n, bool reject)
+static inline void fx_drop(void *arg, const ag_flow_info *f, const ag_packet *p, size_t n, bool reject)
 {
 	(void)arg;
 	(void)f;
@@ -59,14 +59,14 @@ static void fx_drop(void *arg, const ag_flow_info *f, const ag_packet *p, size_t
 		dp.dropped[dp.n_dropped++] = p[i];
 }
 
-static void fx_teardown(void *arg, const ag_flow_info *f)
+static inline void fx_teardown(void *arg, const ag_flow_info *f)
 {
 	(void)arg;
 	if (dp.n_teardown < FX_MAX)
 		dp.teardown[dp.n_teardown++] = f->handle;
 }
 
-static void fx_event(void *arg, const ag_event *ev)
+static inline void fx_event(void *arg, const ag_event *ev)
 {
 	(void)arg;
 	if (dp.n_events < 4096) {
@@ -75,7 +75,7 @@ static void fx_event(void *arg, const ag_event *ev)
 	}
 }
 
-static size_t fx_count_events(ag_event_type t)
+static inline size_t fx_count_events(ag_event_type t)
 {
 	size_t n = 0;
 
@@ -84,7 +84,7 @@ static size_t fx_count_events(ag_event_type t)
 	return n;
 }
 
-static ag_engine *fx_engine_cfg(ag_engine_config *cfg)
+static inline ag_engine *fx_engine_cfg(ag_engine_config *cfg)
 {
 	ag_dataplane_ops ops = {
 		.release = fx_release,
@@ -98,7 +98,7 @@ static ag_engine *fx_engine_cfg(ag_engine_config *cfg)
 	return ag_engine_new(cfg, &ops);
 }
 
-static ag_engine *fx_engine(void)
+static inline ag_engine *fx_engine(void)
 {
 	ag_engine_config cfg;
 
@@ -107,7 +107,7 @@ static ag_engine *fx_engine(void)
 }
 
 /* TCP over IPv4 from 192.0.2.1:lport to 198.51.100.7:rport. */
-static ag_fixed_values fx_tcp4(uint16_t lport, uint16_t rport, const char *app)
+static inline ag_fixed_values fx_tcp4(uint16_t lport, uint16_t rport, const char *app)
 {
 	ag_fixed_values in;
 
@@ -126,7 +126,7 @@ static ag_fixed_values fx_tcp4(uint16_t lport, uint16_t rport, const char *app)
 	return in;
 }
 
-static ag_fixed_values fx_udp6(uint16_t lport, uint16_t rport, const char *app)
+static inline ag_fixed_values fx_udp6(uint16_t lport, uint16_t rport, const char *app)
 {
 	ag_fixed_values in;
 
@@ -145,14 +145,14 @@ static ag_fixed_values fx_udp6(uint16_t lport, uint16_t rport, const char *app)
 	return in;
 }
 
-static ag_packet fx_pkt(uint64_t token)
+static inline ag_packet fx_pkt(uint64_t token)
 {
 	ag_packet p = { .token = token, .len = 60, .flags = 0 };
 	return p;
 }
 
 /* Add a filter with up to four conditions; returns its id (0 on failure). */
-static uint64_t fx_filter(ag_engine *e, ag_layer layer, uint32_t sublayer, uint32_t weight,
+static inline uint64_t fx_filter(ag_engine *e, ag_layer layer, uint32_t sublayer, uint32_t weight,
 			  ag_action_type action, const char *callout, uint32_t flags,
 			  const ag_condition *conds, size_t n)
 {
@@ -174,7 +174,7 @@ static uint64_t fx_filter(ag_engine *e, ag_layer layer, uint32_t sublayer, uint3
 	return id;
 }
 
-static ag_condition fx_app(const char *path)
+static inline ag_condition fx_app(const char *path)
 {
 	ag_condition c = { .field = AG_FIELD_APP_PATH, .match = AG_MATCH_EQUAL };
 
@@ -182,7 +182,7 @@ static ag_condition fx_app(const char *path)
 	return c;
 }
 
-static ag_condition fx_rport(uint32_t port)
+static inline ag_condition fx_rport(uint32_t port)
 {
 	ag_condition c = { .field = AG_FIELD_REMOTE_PORT, .match = AG_MATCH_EQUAL };
 
@@ -221,7 +221,7 @@ struct fx_callout {
 	uint64_t seen_context;
 };
 
-static void fx_callout_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
+static inline void fx_callout_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 				const ag_metadata *meta, const ag_filter *filter,
 				uint64_t flow_context, ag_classify_out *out, void *arg)
 {
@@ -278,7 +278,7 @@ static void fx_callout_classify(ag_engine *e, ag_layer layer, const ag_fixed_val
 	}
 }
 
-static int fx_callout_notify(ag_engine *e, ag_notify_type t, const ag_filter *f, void *arg)
+static inline int fx_callout_notify(ag_engine *e, ag_notify_type t, const ag_filter *f, void *arg)
 {
 	struct fx_callout *c = arg;
 
@@ -291,7 +291,7 @@ static int fx_callout_notify(ag_engine *e, ag_notify_type t, const ag_filter *f,
 	return 0;
 }
 
-static void fx_callout_flow_delete(ag_engine *e, ag_layer layer, uint64_t flow, uint64_t ctx,
+static inline void fx_callout_flow_delete(ag_engine *e, ag_layer layer, uint64_t flow, uint64_t ctx,
 				   void *arg)
 {
 	struct fx_callout *c = arg;
@@ -303,7 +303,7 @@ static void fx_callout_flow_delete(ag_engine *e, ag_layer layer, uint64_t flow, 
 	c->flow_deletes++;
 }
 
-static int fx_register(ag_engine *e, const char *name, struct fx_callout *c)
+static inline int fx_register(ag_engine *e, const char *name, struct fx_callout *c)
 {
 	ag_callout co = {
 		.name = name,

@@ -1,0 +1,998 @@
+/*
+ * test_rules.c — rule files: every field, every error with its line, round
+ * trips, a directory with broken files next to good ones (nothing lost,
+ * nothing modified), atomic saves that fail cleanly, the shipped defaults.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "../../daemon/config.h"
+#include "../../daemon/rules.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+#define MAXERR 64
+
+struct errs {
+	unsigned n;
+	char msg[MAXERR][1024];
+};
+
+static void collect(void *arg, const char *msg)
+{
+	struct errs *e = arg;
+
+	if (e->n < MAXERR)
+		snprintf(e->msg[e->n], sizeof(e->msg[0]), "%s", msg);
+	e->n++;
+}
+
+/* Index of the first error containing @needle, or -1. */
+static int find_err(const struct errs *e, const char *needle)
+{
+	for (unsigned i = 0; i < e->n && i < MAXERR; i++)
+		if (strstr(e->msg[i], needle))
+			return (int)i;
+	return -1;
+}
+
+/* Temporary directories are removed at exit, even after a failed CHECK. */
+static char *tmpdirs[32];
+static unsigned ntmpdirs;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_tmpdirs(void)
+{
+	for (unsigned i = 0; i < ntmpdirs; i++) {
+		/* Only ever what mkdtemp made under /tmp. */
+		if (strncmp(tmpdirs[i], "/tmp/ag-rules-", 14) == 0)
+			nftw(tmpdirs[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		free(tmpdirs[i]);
+	}
+	ntmpdirs = 0;
+}
+
+static const char *make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/ag-rules-XXXXXX";
+
+	if (ntmpdirs == 0)
+		atexit(rm_tmpdirs);
+	if (ntmpdirs >= sizeof(tmpdirs) / sizeof(tmpdirs[0]) || !mkdtemp(tmpl))
+		return NULL;
+	tmpdirs[ntmpdirs] = strdup(tmpl);
+	return tmpdirs[ntmpdirs++];
+}
+
+static int write_file(const char *dir, const char *name, const char *text, size_t len)
+{
+	char path[512];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd == -1)
+		return -1;
+	ok = write(fd, text, len) == (ssize_t)len;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static char *read_file(const char *dir, const char *name, size_t *len)
+{
+	char path[512], *buf = NULL;
+	size_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd == -1)
+		return NULL;
+	if (ag__read_fd(fd, 64u << 20, &buf, &n) < 0)
+		buf = NULL;
+	close(fd);
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static int parse(const char *file, const char *text, struct ag_rule *r, struct errs *e)
+{
+	memset(e, 0, sizeof(*e));
+	return ag_rule_parse(file, text, strlen(text), r, collect, e);
+}
+
+/* The exact text ag_rule_save() writes for @r. */
+static char *file_text(const struct ag_rule *r)
+{
+	json_t *o = ag_rule_to_json(r, 0);
+	char *s;
+
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	return s;
+}
+
+static const char sample[] =
+	"{\n"
+	"  \"id\": \"3f9c2a71\",\n"
+	"  \"name\": \"firefox to example.org\",\n"
+	"  \"action\": \"allow\",\n"
+	"  \"enabled\": true,\n"
+	"  \"app\": \"/usr/lib/firefox-esr/firefox-esr\",\n"
+	"  \"user\": 1000,\n"
+	"  \"remote\": \"93.184.216.0/24\",\n"
+	"  \"host\": \"*.example.org\",\n"
+	"  \"port\": \"443\",\n"
+	"  \"proto\": \"tcp\",\n"
+	"  \"direction\": \"out\",\n"
+	"  \"weight\": 0,\n"
+	"  \"created\": \"2026-11-27T15:00:00Z\"\n"
+	"}\n";
+
+/* What ag_rule_save() makes of it: the same, with the port as a number. */
+static const char sample_saved[] =
+	"{\n"
+	"  \"id\": \"3f9c2a71\",\n"
+	"  \"name\": \"firefox to example.org\",\n"
+	"  \"action\": \"allow\",\n"
+	"  \"enabled\": true,\n"
+	"  \"app\": \"/usr/lib/firefox-esr/firefox-esr\",\n"
+	"  \"user\": 1000,\n"
+	"  \"remote\": \"93.184.216.0/24\",\n"
+	"  \"host\": \"*.example.org\",\n"
+	"  \"port\": 443,\n"
+	"  \"proto\": \"tcp\",\n"
+	"  \"direction\": \"out\",\n"
+	"  \"weight\": 0,\n"
+	"  \"created\": \"2026-11-27T15:00:00Z\"\n"
+	"}\n";
+
+static const char *top(void)
+{
+	const char *t = getenv("AG_TOP");
+
+	return t && *t ? t : ".";
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+TEST(parse_sample_rule_sets_every_field)
+{
+	struct ag_rule r;
+	struct errs e;
+	unsigned char net[4];
+
+	CHECK_EQ(parse("/etc/alegate/rules.d/3f9c2a71.json", sample, &r, &e), 0);
+	CHECK_EQ(e.n, 0);
+	CHECK_STR(r.id, "3f9c2a71");
+	CHECK_STR(r.name, "firefox to example.org");
+	CHECK_EQ(r.action, AG_RULE_ALLOW);
+	CHECK_EQ(r.enabled, true);
+	CHECK_STR(r.app, "/usr/lib/firefox-esr/firefox-esr");
+	CHECK_EQ(r.app_glob, false);
+	CHECK_STR(r.user, "1000");
+	CHECK_EQ(r.uid, 1000);
+	CHECK_EQ(r.remote_family, AF_INET);
+	inet_pton(AF_INET, "93.184.216.0", net);
+	CHECK(memcmp(r.remote_addr, net, 4) == 0);
+	CHECK_EQ(r.remote_plen, 24);
+	CHECK_STR(r.host, "*.example.org");
+	CHECK_EQ(r.host_wildcard, true);
+	CHECK_EQ(r.port_min, 443);
+	CHECK_EQ(r.port_max, 443);
+	CHECK_EQ(r.proto, 6);
+	CHECK_EQ(r.direction, AG_RULE_OUT);
+	CHECK_EQ(r.weight, 0);
+	CHECK_EQ(r.created, 1795791600);
+	CHECK_EQ(r.has, AG_RULE_HAS_APP | AG_RULE_HAS_USER | AG_RULE_HAS_UID |
+			AG_RULE_HAS_REMOTE | AG_RULE_HAS_HOST | AG_RULE_HAS_PORT |
+			AG_RULE_HAS_PROTO | AG_RULE_HAS_DIRECTION | AG_RULE_HAS_CREATED);
+	CHECK_EQ(r.lifetime, AG_RULE_ALWAYS);
+	CHECK_STR(r.source, "/etc/alegate/rules.d/3f9c2a71.json");
+}
+
+TEST(minimal_rule_gets_the_defaults)
+{
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK_EQ(parse("x.json", "{\"id\": \"x\", \"action\": \"deny\"}", &r, &e), 0);
+	CHECK_STR(r.id, "x");
+	CHECK_STR(r.name, "");
+	CHECK_EQ(r.action, AG_RULE_DENY);
+	CHECK_EQ(r.enabled, true);
+	CHECK_EQ(r.weight, 0);
+	CHECK_EQ(r.has, 0);
+	CHECK_EQ(r.lifetime, AG_RULE_ALWAYS);
+}
+
+TEST(accepted_forms_are_normalized)
+{
+	static const char text[] =
+		"{\"id\": \"n-1_X\", \"action\": \"reject\", \"enabled\": false,\n"
+		" \"app\": \"/usr/lib/firefox*/firefox-[a-z]?\", \"user\": \"0042\",\n"
+		" \"remote\": \"2001:DB8:a1e::/48\", \"host\": \"WWW.Example.ORG.\",\n"
+		" \"port\": \"1000-2000\", \"proto\": 132, \"direction\": \"in\",\n"
+		" \"weight\": -1000, \"created\": \"2000-02-29T23:59:59.123+00:00\"}";
+	unsigned char net[16];
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK_EQ(parse("n-1_X.json", text, &r, &e), 0);
+	CHECK_EQ(r.action, AG_RULE_REJECT);
+	CHECK_EQ(r.enabled, false);
+	CHECK_EQ(r.app_glob, true);
+	CHECK_STR(r.user, "42");
+	CHECK_EQ(r.uid, 42);
+	CHECK_EQ(r.remote_family, AF_INET6);
+	inet_pton(AF_INET6, "2001:db8:a1e::", net);
+	CHECK(memcmp(r.remote_addr, net, 16) == 0);
+	CHECK_EQ(r.remote_plen, 48);
+	CHECK_STR(r.host, "www.example.org");
+	CHECK_EQ(r.host_wildcard, false);
+	CHECK_EQ(r.port_min, 1000);
+	CHECK_EQ(r.port_max, 2000);
+	CHECK_EQ(r.proto, 132);
+	CHECK_EQ(r.direction, AG_RULE_IN);
+	CHECK_EQ(r.weight, -1000);
+	CHECK_EQ(r.created, 951868799);
+
+	/* A user name is kept as given, without a uid; names of protocols in
+	 * any case; a port as a string of one number; null leaves a field out. */
+	CHECK_EQ(parse("u.json", "{\"id\": \"u\", \"action\": \"ask\", \"user\": \"www-data\","
+			" \"proto\": \"ICMPv6\", \"remote\": \"::1\", \"host\": null, \"port\": null,"
+			" \"name\": null, \"created\": \"9999-12-31T23:59:59z\"}", &r, &e), 0);
+	CHECK_EQ(r.action, AG_RULE_ASK);
+	CHECK_STR(r.user, "www-data");
+	CHECK_EQ(r.has & AG_RULE_HAS_UID, 0);
+	CHECK_EQ(r.proto, 58);
+	CHECK_EQ(r.remote_plen, 128);
+	CHECK_EQ(r.has & (AG_RULE_HAS_HOST | AG_RULE_HAS_PORT), 0);
+	CHECK_EQ(r.created, 253402300799ll);
+	CHECK_EQ(parse("p.json", "{\"id\": \"p\", \"action\": \"allow\", \"port\": \"8080\","
+			" \"proto\": \"17\", \"remote\": \"0.0.0.0/0\"}", &r, &e), 0);
+	CHECK_EQ(r.port_min, 8080);
+	CHECK_EQ(r.port_max, 8080);
+	CHECK_EQ(r.proto, 17);
+	CHECK_EQ(r.remote_plen, 0);
+}
+
+TEST(round_trip_rule_json_rule)
+{
+	static const char *const texts[] = {
+		sample,
+		"{\"id\": \"b\", \"name\": \"d\\u00e9j\\u00e0 vu \\\"q\\\"\", \"action\": \"deny\","
+		" \"enabled\": false, \"app\": \"/opt/*/bin/[!x]ool\", \"user\": \"alice\","
+		" \"remote\": \"2001:db8::/32\", \"host\": \"exa_mple.org\", \"port\": \"1-65535\","
+		" \"proto\": 136, \"direction\": \"in\", \"weight\": 1000}",
+		"{\"id\": \"c\", \"action\": \"ask\"}",
+	};
+	static const char *const files[] = { "3f9c2a71.json", "b.json", "c.json" };
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct ag_rule a, b;
+		struct errs e;
+		char *ta, *tb;
+
+		CHECK_EQ(parse(files[i], texts[i], &a, &e), 0);
+		ta = file_text(&a);
+		CHECK(ta);
+		CHECK_MSG(!strstr(ta, "lifetime") && !strstr(ta, "expires"), "%s", ta);
+		CHECK_EQ(parse(files[i], ta, &b, &e), 0);
+		CHECK(ag_rule_equal(&a, &b));
+		tb = file_text(&b);
+		CHECK(tb);
+		CHECK_STR(ta, tb);
+		free(ta);
+		free(tb);
+	}
+}
+
+TEST(control_form_carries_lifetime_and_expiry)
+{
+	struct ag_rule r;
+	struct errs e = { 0 };
+	struct timespec ts;
+	uint64_t now;
+	json_error_t je;
+	json_t *in, *out;
+	char *s;
+
+	in = json_loads("{\"action\": \"allow\", \"app\": \"/bin/true\", \"lifetime\": \"timed\","
+			" \"expires_in_ms\": 5000}", 0, &je);
+	CHECK(in);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), 0);
+	CHECK_EQ(r.lifetime, AG_RULE_TIMED);
+	CHECK_STR(r.id, "");
+	CHECK(r.expires_ns >= now + 5000000000ull);
+	CHECK(r.expires_ns < now + 6000000000ull);
+	out = ag_rule_to_json(&r, AG_RULE_JSON_CONTROL);
+	CHECK(out);
+	CHECK_STR(json_string_value(json_object_get(out, "lifetime")), "timed");
+	CHECK(json_integer_value(json_object_get(out, "expires_in_ms")) > 4000);
+	CHECK(json_integer_value(json_object_get(out, "expires_in_ms")) <= 5000);
+	CHECK(!json_object_get(out, "id"));
+	json_decref(out);
+	/* The file form never carries them. */
+	strcpy(r.id, "t");
+	out = ag_rule_to_json(&r, 0);
+	CHECK(out);
+	s = json_dumps(out, 0);
+	CHECK(s && !strstr(s, "lifetime") && !strstr(s, "expires_in_ms"));
+	free(s);
+	json_decref(out);
+	/* A rule file or a non-control object may not set them. */
+	CHECK_EQ(ag_rule_from_json(in, 0, &r, collect, &e), -EINVAL);
+	CHECK(find_err(&e, "missing \"id\"") >= 0);
+	CHECK(find_err(&e, "unknown key \"lifetime\"") >= 0);
+	CHECK(find_err(&e, "unknown key \"expires_in_ms\"") >= 0);
+	json_decref(in);
+
+	in = json_loads("{\"action\": \"deny\", \"lifetime\": \"until-quit\"}", 0, &je);
+	CHECK(in);
+	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), 0);
+	CHECK_EQ(r.lifetime, AG_RULE_UNTIL_QUIT);
+	CHECK_EQ(r.session, 0);
+	json_decref(in);
+
+	memset(&e, 0, sizeof(e));
+	in = json_loads("{\"action\": \"deny\", \"lifetime\": \"timed\"}", 0, &je);
+	CHECK(in);
+	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "a timed rule needs \"expires_in_ms\"");
+	json_decref(in);
+
+	memset(&e, 0, sizeof(e));
+	in = json_loads("{\"action\": \"deny\", \"lifetime\": \"forever\", \"expires_in_ms\": 0}",
+			0, &je);
+	CHECK(in);
+	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), -EINVAL);
+	CHECK_EQ(e.n, 2);
+	/* Control messages carry no file name or line. */
+	CHECK_STR(e.msg[0], "unknown lifetime \"forever\" (expected always, until-restart, until-quit or timed)");
+	CHECK_STR(e.msg[1], "expires_in_ms: 0 is out of range 1..315360000000");
+	json_decref(in);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+TEST(errors_carry_the_line_of_their_key_all_reported)
+{
+	static const char text[] =
+		"{\n"				/* 1 */
+		"  \"id\": \"web\",\n"		/* 2 */
+		"  \"name\": \"web\",\n"	/* 3 */
+		"  \"action\": \"alow\",\n"	/* 4 */
+		"  \"weight\": \"high\",\n"	/* 5 */
+		"  \"colour\": \"red\",\n"	/* 6 */
+		"  \"port\": 0\n"		/* 7 */
+		"}\n";
+	struct ag_rule r;
+	struct errs e;
+
+	memset(&r, 0x3c, sizeof(r));
+	CHECK_EQ(parse("rules.d/web.json", text, &r, &e), -EINVAL);
+	CHECK_EQ(e.n, 4);
+	CHECK_STR(e.msg[0], "rules.d/web.json:4: unknown action \"alow\" (expected allow, deny, reject or ask)");
+	CHECK_STR(e.msg[1], "rules.d/web.json:5: weight: expected an integer, got a string \"high\"");
+	CHECK_STR(e.msg[2], "rules.d/web.json:6: unknown key \"colour\"");
+	CHECK_STR(e.msg[3], "rules.d/web.json:7: port: 0 is not a port (1-65535)");
+	/* A refused rule leaves the output alone. */
+	CHECK_EQ(((unsigned char *)&r)[0], 0x3c);
+}
+
+TEST(syntax_error_has_jansson_line)
+{
+	static const char text[] =
+		"{\n"
+		"  \"id\": \"web\",\n"
+		"  \"action\": \"allow\"\n"
+		"  \"enabled\": true\n"
+		"}\n";
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK_EQ(parse("d/web.json", text, &r, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_MSG(strncmp(e.msg[0], "d/web.json:4: invalid JSON: ", 28) == 0, "%s", e.msg[0]);
+}
+
+/* Each fragment sits on line 4 of an otherwise good rule "t". */
+TEST(field_errors_quote_the_value_at_its_line)
+{
+	static const struct {
+		const char *frag;
+		const char *msg;
+	} cases[] = {
+		{ "\"app\": \"firefox\"", "app: \"firefox\" is not an absolute path or a glob" },
+		{ "\"app\": \"/usr/bin/[ab\"", "app: \"/usr/bin/[ab\" has a [ without its ]" },
+		{ "\"app\": 5", "app: expected a string, got an integer 5" },
+		{ "\"app\": \"\"", "app: \"\" is not an absolute path or a glob" },
+		{ "\"user\": \"al ice\"", "user: \"al ice\" is not a user name or uid" },
+		{ "\"user\": -1", "user: -1 is not a valid uid" },
+		{ "\"user\": \"4294967295\"", "user: \"4294967295\" is not a valid uid" },
+		{ "\"user\": true", "user: expected a uid or a user name, got a boolean true" },
+		{ "\"remote\": \"1.2.3\"", "remote: \"1.2.3\" is not an IPv4 or IPv6 address" },
+		{ "\"remote\": \"10.1.2.3/8\"", "remote: \"10.1.2.3/8\" has host bits set (the network is \"10.0.0.0/8\")" },
+		{ "\"remote\": \"2001:db8::1/64\"", "has host bits set (the network is \"2001:db8::/64\")" },
+		{ "\"remote\": \"10.0.0.0/33\"", "remote: \"10.0.0.0/33\" has a prefix length over 32" },
+		{ "\"remote\": \"2001:db8::/129\"", "has a prefix length over 128" },
+		{ "\"remote\": \"10.0.0.0/\"", "has no prefix length after the /" },
+		{ "\"remote\": \"10.0.0.0/+8\"", "has no prefix length after the /" },
+		{ "\"remote\": \"fe80::1%eth0\"", "is not an IPv4 or IPv6 address" },
+		{ "\"remote\": [\"10.0.0.1\"]", "remote: expected a string, got an array" },
+		{ "\"host\": \"exa mple.org\"", "host: \"exa mple.org\" is not a DNS name or *.suffix" },
+		{ "\"host\": \"-a.org\"", "is not a DNS name" },
+		{ "\"host\": \"a-.org\"", "is not a DNS name" },
+		{ "\"host\": \"a..org\"", "is not a DNS name" },
+		{ "\"host\": \"*.*.org\"", "is not a DNS name" },
+		{ "\"host\": \"*\"", "is not a DNS name" },
+		{ "\"host\": \"\"", "is not a DNS name" },
+		{ "\"host\": \"caf\\u00e9.org\"", "is not a DNS name" },
+		{ "\"host\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.org\"",
+		  "is not a DNS name" },
+		{ "\"port\": 0", "port: 0 is not a port (1-65535)" },
+		{ "\"port\": 65536", "port: 65536 is not a port (1-65535)" },
+		{ "\"port\": \"90-80\"", "port: \"90-80\" is a range whose start is above its end" },
+		{ "\"port\": \"http\"", "port: \"http\" is not a port (1-65535) or a range N-M" },
+		{ "\"port\": \"80-\"", "is not a port (1-65535) or a range N-M" },
+		{ "\"port\": \" 80\"", "is not a port (1-65535) or a range N-M" },
+		{ "\"port\": [80]", "port: expected a port number or a string \"N-M\", got an array" },
+		{ "\"port\": 80.5", "port: expected a port number or a string \"N-M\", got a real number 80.5" },
+		{ "\"proto\": \"tpc\"", "unknown proto \"tpc\" (expected tcp, udp, icmp, icmpv6 or a number 0-255)" },
+		{ "\"proto\": 256", "proto: 256 is not a protocol number (0-255)" },
+		{ "\"proto\": \"256\"", "unknown proto \"256\"" },
+		{ "\"direction\": \"up\"", "unknown direction \"up\" (expected out or in)" },
+		{ "\"weight\": 5000", "weight: 5000 is out of range -1000..1000" },
+		{ "\"weight\": 1.5", "weight: expected an integer, got a real number 1.5" },
+		{ "\"enabled\": \"yes\"", "enabled: expected true or false, got a string \"yes\"" },
+		{ "\"enabled\": 1", "enabled: expected true or false, got an integer 1" },
+		{ "\"created\": \"yesterday\"", "created: \"yesterday\" is not an RFC 3339 UTC time" },
+		{ "\"created\": \"2026-02-29T00:00:00Z\"", "is not an RFC 3339 UTC time" },
+		{ "\"created\": \"2026-11-27T15:00:00+01:00\"", "is not an RFC 3339 UTC time" },
+		{ "\"created\": \"2026-11-27T24:00:00Z\"", "is not an RFC 3339 UTC time" },
+		{ "\"created\": \"1969-12-31T23:59:59Z\"", "is not an RFC 3339 UTC time" },
+		{ "\"name\": \"a\\nb\"", "name: \"a\\nb\" contains a control character" },
+		{ "\"name\": 7", "name: expected a string, got an integer 7" },
+		{ "\"lifetime\": \"timed\"", "unknown key \"lifetime\" (lifetime and expires_in_ms exist only in the control protocol" },
+		{ "\"colour\": 1", "unknown key \"colour\"" },
+		{ "\"port\": 80, \"proto\": \"icmp\"", "port: a rule for proto \"icmp\" cannot have a port" },
+		{ "\"remote\": \"2001:db8::1\", \"proto\": \"icmp\"", "proto: \"icmp\" cannot reach an IPv6 remote address" },
+		{ "\"remote\": \"192.0.2.1\", \"proto\": 58", "proto: \"icmpv6\" cannot reach an IPv4 remote address" },
+		{ "\"id\": \"t\"", "invalid JSON: duplicate object key" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct ag_rule r;
+		struct errs e;
+
+		snprintf(text, sizeof(text), "{\n  \"id\": \"t\",\n  \"action\": \"allow\",\n  %s\n}\n",
+			 cases[i].frag);
+		CHECK_MSG(parse("d/t.json", text, &r, &e) == -EINVAL, "accepted: %s", cases[i].frag);
+		CHECK_MSG(e.n == 1, "%u errors for %s: %s", e.n, cases[i].frag, e.msg[0]);
+		CHECK_MSG(strncmp(e.msg[0], "d/t.json:4: ", 12) == 0, "wrong place: %s", e.msg[0]);
+		CHECK_MSG(strstr(e.msg[0], cases[i].msg), "message \"%s\" lacks \"%s\"",
+			  e.msg[0], cases[i].msg);
+	}
+}
+
+TEST(whole_rule_errors)
+{
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK_EQ(parse("d/t.json", "\n\n{\n  \"action\": \"deny\"\n}\n", &r, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_STR(e.msg[0], "d/t.json:3: missing \"id\"");
+	CHECK_EQ(parse("d/t.json", "{\"id\": \"t\"}", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "d/t.json:1: missing \"action\"");
+	CHECK_EQ(parse("d/other.json", "{\n  \"id\": \"t\",\n  \"action\": \"deny\"\n}", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "d/other.json:2: id \"t\" does not match the file name (it must be t.json)");
+	CHECK_EQ(parse("d/x.json", "{\"id\": \"../x\", \"action\": \"deny\"}", &r, &e), -EINVAL);
+	CHECK(strstr(e.msg[0], "id: \"../x\" is not a valid id"));
+	CHECK_EQ(parse("d/x.json", "{\"id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"action\": \"deny\"}",
+		       &r, &e), -EINVAL);
+	CHECK(strstr(e.msg[0], "is not a valid id"));
+	CHECK_EQ(parse("d/x.json", "[1, 2]", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "d/x.json:1: a rule must be a JSON object, not an array");
+	CHECK_EQ(parse("d/x.json", "", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "d/x.json:1: empty file: no rule");
+	CHECK_EQ(parse("d/x.json", " \n\t\n", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "d/x.json:1: empty file: no rule");
+	CHECK_EQ(parse("d/x.json", "{\"id\": \"x\", \"action\": \"deny\"} {}", &r, &e), -EINVAL);
+	CHECK(strstr(e.msg[0], "d/x.json:1: invalid JSON: "));
+	/* A NUL in the text, a NUL in a key, and no error callback at all. */
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ(ag_rule_parse("d/x.json", "{\"id\"\0", 6, &r, collect, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_EQ(parse("d/x.json", "{\"id\": \"x\", \"action\": \"deny\", \"id\\u0000x\": 1}", &r, &e),
+		 -EINVAL);
+	CHECK(strstr(e.msg[0], "d/x.json:1: invalid JSON: "));
+	CHECK_EQ(parse("d/x.json", "{\"id\": \"x\", \"action\": null}", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "d/x.json:1: action: expected a string, got null");
+	CHECK_EQ(ag_rule_parse("d/x.json", "{", 1, &r, NULL, NULL), -EINVAL);
+}
+
+TEST(from_json_refuses_keys_and_strings_with_nul)
+{
+	json_t *o = json_object();
+	struct ag_rule r;
+	struct errs e = { 0 };
+
+	CHECK(o);
+	json_object_set_new(o, "action", json_string("deny"));
+	/* Objects made in code can hold what JSON text cannot. */
+	json_object_setn_new(o, "app\0x", 5, json_string("/bin/sh"));
+	json_object_set_new(o, "host", json_stringn("a\0b", 3));
+	CHECK_EQ(ag_rule_from_json(o, AG_RULE_JSON_CONTROL, &r, collect, &e), -EINVAL);
+	json_decref(o);
+	CHECK_EQ(e.n, 2);
+	CHECK_STR(e.msg[0], "unknown key \"app\\x00x\"");
+	CHECK_STR(e.msg[1], "host: the string contains a NUL byte");
+}
+
+TEST(truncated_file_reports_the_line_where_it_ends)
+{
+	struct ag_rule r;
+	struct errs e;
+	char cut[256];
+
+	/* A crash mid-write of some older tool: the sample cut after
+	 * '  "host": ' on line 9. */
+	snprintf(cut, sizeof(cut), "%.*s", 200, sample);
+	CHECK_EQ(parse("d/3f9c2a71.json", cut, &r, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_MSG(strstr(e.msg[0], "d/3f9c2a71.json:9: invalid JSON: "), "%s", e.msg[0]);
+}
+
+/* ---- the directory ---------------------------------------------------------- */
+
+struct loaded {
+	unsigned n;
+	char ids[16][AG_RULE_ID_MAX + 1];
+	enum ag_rule_action actions[16];
+	char sources[16][AG_RULE_SOURCE_MAX];
+	int stop_at;	/* return -ECANCELED at this rule (1-based), 0: never */
+};
+
+static int on_rule(void *arg, const struct ag_rule *r)
+{
+	struct loaded *l = arg;
+
+	if (l->n < 16) {
+		snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", r->id);
+		l->actions[l->n] = r->action;
+		snprintf(l->sources[l->n], sizeof(l->sources[0]), "%s", r->source);
+	}
+	l->n++;
+	return (int)l->n == l->stop_at ? -ECANCELED : 0;
+}
+
+/* Both callbacks share one argument in ag_rules_load_dir(). */
+struct both {
+	struct loaded l;
+	struct errs e;
+};
+
+static int both_rule(void *arg, const struct ag_rule *r)
+{
+	return on_rule(&((struct both *)arg)->l, r);
+}
+
+static void both_err(void *arg, const char *msg)
+{
+	collect(&((struct both *)arg)->e, msg);
+}
+
+struct snap {
+	const char *name;
+	char *content;
+	size_t len;
+	struct timespec mtime;
+};
+
+static bool snap_take(const char *dir, struct snap *s)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, s->name);
+	if (stat(path, &st) == -1)
+		return false;
+	s->mtime = st.st_mtim;
+	s->content = S_ISREG(st.st_mode) ? read_file(dir, s->name, &s->len) : strdup("");
+	if (!S_ISREG(st.st_mode))
+		s->len = 0;
+	return s->content != NULL;
+}
+
+static bool snap_same(const char *dir, const struct snap *s)
+{
+	struct snap now = { .name = s->name };
+	bool same;
+
+	if (!snap_take(dir, &now))
+		return false;
+	same = now.len == s->len && memcmp(now.content, s->content, s->len) == 0 &&
+	       now.mtime.tv_sec == s->mtime.tv_sec && now.mtime.tv_nsec == s->mtime.tv_nsec;
+	free(now.content);
+	return same;
+}
+
+TEST(bad_files_are_reported_good_rules_still_load_nothing_modified)
+{
+	static const char good_a[] = "{\n  \"id\": \"a\",\n  \"action\": \"allow\"\n}\n";
+	static const char good_b[] = "{\"id\": \"b\", \"action\": \"deny\", \"app\": \"/bin/sh\"}";
+	static const char wrong_type[] = "{\n  \"id\": \"d\",\n  \"action\": \"allow\",\n  \"enabled\": \"yes\"\n}\n";
+	static const char bad_action[] = "{\n  \"id\": \"e\",\n  \"action\": \"alow\"\n}\n";
+	static const char dup_id[] = "{\n  \"id\": \"a\",\n  \"action\": \"deny\"\n}\n";
+	struct snap snaps[] = {
+		{ .name = "a.json" }, { .name = "b.json" }, { .name = "c.json" },
+		{ .name = "d.json" }, { .name = "e.json" }, { .name = "f.json" },
+		{ .name = "g.json" }, { .name = "h.json" }, { .name = "a.json~" },
+		{ .name = ".a.json.swp" }, { .name = ".z.json.tmp" }, { .name = "README" },
+		{ .name = "x.json.bak" }, { .name = ".hidden.json" },
+	};
+	const size_t nsnaps = sizeof(snaps) / sizeof(snaps[0]);
+	const char *dir = make_tmpdir();
+	char path[512], *big;
+	struct both *b;
+	size_t bigsz = 10u << 20;
+	int ret;
+
+	CHECK(dir);
+	CHECK_EQ(write_file(dir, "a.json", good_a, strlen(good_a)), 0);
+	CHECK_EQ(write_file(dir, "b.json", good_b, strlen(good_b)), 0);
+	CHECK_EQ(write_file(dir, "c.json", sample, 120), 0);	/* truncated */
+	CHECK_EQ(write_file(dir, "d.json", wrong_type, strlen(wrong_type)), 0);
+	CHECK_EQ(write_file(dir, "e.json", bad_action, strlen(bad_action)), 0);
+	/* 10 MB of otherwise valid JSON. */
+	big = malloc(bigsz);
+	CHECK(big);
+	memset(big, 'x', bigsz);
+	memcpy(big, "{\"id\": \"f\", \"action\": \"deny\", \"name\": \"", 39);
+	memcpy(big + bigsz - 3, "\"}\n", 3);
+	ret = write_file(dir, "f.json", big, bigsz);
+	free(big);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(write_file(dir, "g.json", dup_id, strlen(dup_id)), 0);
+	CHECK_EQ(write_file(dir, "h.json", "", 0), 0);		/* crash after creat() */
+	snprintf(path, sizeof(path), "%s/i.json", dir);
+	CHECK_EQ(mkdir(path, 0755), 0);				/* not a file at all */
+	/* Names that are not rules: none of them may be read, or complain. */
+	CHECK_EQ(write_file(dir, "a.json~", "garbage", 7), 0);
+	CHECK_EQ(write_file(dir, ".a.json.swp", "garbage", 7), 0);
+	CHECK_EQ(write_file(dir, ".z.json.tmp", "{\"id\":", 6), 0);
+	CHECK_EQ(write_file(dir, "README", "not a rule", 10), 0);
+	CHECK_EQ(write_file(dir, "x.json.bak", "garbage", 7), 0);
+	CHECK_EQ(write_file(dir, ".hidden.json", "garbage", 7), 0);
+	for (size_t i = 0; i < nsnaps; i++)
+		CHECK_MSG(snap_take(dir, &snaps[i]), "snapshot %s", snaps[i].name);
+
+	b = calloc(1, sizeof(*b));
+	CHECK(b);
+	ret = ag_rules_load_dir(dir, both_rule, both_err, b);
+	CHECK_EQ(ret, -EINVAL);
+	CHECK_EQ(b->l.n, 2);
+	CHECK_STR(b->l.ids[0], "a");
+	CHECK_STR(b->l.ids[1], "b");
+	CHECK_EQ(b->l.actions[0], AG_RULE_ALLOW);
+	CHECK_EQ(b->l.actions[1], AG_RULE_DENY);
+	snprintf(path, sizeof(path), "%s/a.json", dir);
+	CHECK_STR(b->l.sources[0], path);
+	CHECK_MSG(b->e.n == 7, "%u errors, first: %s", b->e.n, b->e.msg[0]);
+	/* One error per bad file, in name order, each naming it. */
+	snprintf(path, sizeof(path), "%s/c.json:", dir);
+	CHECK(strstr(b->e.msg[0], path) && strstr(b->e.msg[0], "invalid JSON"));
+	snprintf(path, sizeof(path), "%s/d.json:4: enabled: expected true or false", dir);
+	CHECK_MSG(strstr(b->e.msg[1], path), "%s", b->e.msg[1]);
+	snprintf(path, sizeof(path), "%s/e.json:3: unknown action \"alow\"", dir);
+	CHECK_MSG(strstr(b->e.msg[2], path), "%s", b->e.msg[2]);
+	snprintf(path, sizeof(path), "%s/f.json: 10485760 bytes is more than the limit of 1048576 bytes", dir);
+	CHECK_MSG(strstr(b->e.msg[3], path), "%s", b->e.msg[3]);
+	snprintf(path, sizeof(path), "%s/g.json:2: duplicate id \"a\": a.json already has it", dir);
+	CHECK_MSG(strstr(b->e.msg[4], path), "%s", b->e.msg[4]);
+	snprintf(path, sizeof(path), "%s/h.json:1: empty file: no rule", dir);
+	CHECK_MSG(strstr(b->e.msg[5], path), "%s", b->e.msg[5]);
+	snprintf(path, sizeof(path), "%s/i.json: not a regular file", dir);
+	CHECK_MSG(strstr(b->e.msg[6], path), "%s", b->e.msg[6]);
+	free(b);
+	for (size_t i = 0; i < nsnaps; i++) {
+		CHECK_MSG(snap_same(dir, &snaps[i]), "%s was modified", snaps[i].name);
+		free(snaps[i].content);
+	}
+}
+
+TEST(load_dir_missing_directory_and_callback_stop)
+{
+	const char *dir = make_tmpdir();
+	struct both *b = calloc(1, sizeof(*b));
+
+	CHECK(b && dir);
+	CHECK_EQ(ag_rules_load_dir("/nonexistent/rules.d", both_rule, both_err, b), -ENOENT);
+	CHECK_EQ(b->e.n, 1);
+	CHECK_STR(b->e.msg[0], "/nonexistent/rules.d: cannot open the rules directory: No such file or directory");
+	/* An empty directory is fine. */
+	memset(b, 0, sizeof(*b));
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), 0);
+	CHECK_EQ(b->l.n, 0);
+	CHECK_EQ(b->e.n, 0);
+	/* A failing callback stops the load and its error comes back. */
+	CHECK_EQ(write_file(dir, "a.json", "{\"id\": \"a\", \"action\": \"deny\"}", 29), 0);
+	CHECK_EQ(write_file(dir, "b.json", "{\"id\": \"b\", \"action\": \"deny\"}", 29), 0);
+	memset(b, 0, sizeof(*b));
+	b->l.stop_at = 1;
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -ECANCELED);
+	CHECK_EQ(b->l.n, 1);
+	free(b);
+}
+
+/* ---- saving ------------------------------------------------------------------ */
+
+TEST(save_writes_fixed_format_mode_0644_and_no_temp_file)
+{
+	const char *dir = make_tmpdir();
+	struct ag_rule r;
+	struct errs e;
+	struct stat st;
+	char path[512], *text;
+	mode_t old;
+	int ret;
+
+	CHECK(dir);
+	CHECK_EQ(parse("3f9c2a71.json", sample, &r, &e), 0);
+	old = umask(077);	/* the file must still be readable by all */
+	ret = ag_rule_save(dir, &r, 0);
+	umask(old);
+	CHECK_EQ(ret, 0);
+	text = read_file(dir, "3f9c2a71.json", NULL);
+	CHECK(text);
+	CHECK_STR(text, sample_saved);
+	free(text);
+	snprintf(path, sizeof(path), "%s/3f9c2a71.json", dir);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0644);
+	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
+}
+
+TEST(save_replaces_or_refuses_with_save_new)
+{
+	const char *dir = make_tmpdir();
+	struct ag_rule r, back;
+	struct errs e;
+	char *text;
+
+	CHECK(dir);
+	CHECK_EQ(parse("3f9c2a71.json", sample, &r, &e), 0);
+	CHECK_EQ(ag_rule_save(dir, &r, AG_RULE_SAVE_NEW), 0);
+	r.action = AG_RULE_DENY;
+	strcpy(r.name, "changed");
+	CHECK_EQ(ag_rule_save(dir, &r, AG_RULE_SAVE_NEW), -EEXIST);
+	text = read_file(dir, "3f9c2a71.json", NULL);
+	CHECK(text);
+	CHECK_STR(text, sample_saved);
+	free(text);
+	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
+	/* A temp file left by a crash does not block the next save. */
+	CHECK_EQ(write_file(dir, ".3f9c2a71.json.tmp", "{\"half", 6), 0);
+	CHECK_EQ(ag_rule_save(dir, &r, 0), 0);
+	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
+	text = read_file(dir, "3f9c2a71.json", NULL);
+	CHECK(text);
+	CHECK_EQ(parse("3f9c2a71.json", text, &back, &e), 0);
+	free(text);
+	CHECK(ag_rule_equal(&r, &back));
+	CHECK_EQ(back.action, AG_RULE_DENY);
+}
+
+TEST(save_failure_keeps_previous_content_and_leaves_no_temp_file)
+{
+	const char *dir = make_tmpdir();
+	struct ag_rule r;
+	struct rlimit old, lim;
+	struct errs e;
+	char path[512], *text;
+	void (*oldsig)(int);
+	int ret;
+
+	CHECK(dir);
+	CHECK_EQ(parse("3f9c2a71.json", sample, &r, &e), 0);
+	CHECK_EQ(ag_rule_save(dir, &r, 0), 0);
+
+	/* The "directory" is a file: nothing can be written under it. */
+	snprintf(path, sizeof(path), "%s/3f9c2a71.json", dir);
+	CHECK_EQ(ag_rule_save(path, &r, 0), -ENOTDIR);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	CHECK_EQ(ag_rule_save(path, &r, 0), -ENOENT);
+
+	/* A full disk, as root can meet it too: a file size limit makes the
+	 * write of the temp file fail half way. */
+	strcpy(r.name, "a new name that makes the file longer than before");
+	r.action = AG_RULE_DENY;
+	oldsig = signal(SIGXFSZ, SIG_IGN);
+	CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64;
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ret = ag_rule_save(dir, &r, 0);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, oldsig);
+	CHECK_EQ(ret, -EFBIG);
+	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
+	text = read_file(dir, "3f9c2a71.json", NULL);
+	CHECK(text);
+	CHECK_STR(text, sample_saved);
+	free(text);
+}
+
+TEST(save_refuses_rules_that_would_not_load)
+{
+	const char *dir = make_tmpdir();
+	struct ag_rule r, bad;
+	struct errs e;
+
+	CHECK(dir);
+	CHECK_EQ(parse("3f9c2a71.json", sample, &r, &e), 0);
+	bad = r;
+	strcpy(bad.id, "../evil");
+	CHECK_EQ(ag_rule_save(dir, &bad, 0), -EINVAL);
+	bad = r;
+	bad.id[0] = '\0';
+	CHECK_EQ(ag_rule_save(dir, &bad, 0), -EINVAL);
+	bad = r;
+	bad.lifetime = AG_RULE_TIMED;
+	CHECK_EQ(ag_rule_save(dir, &bad, 0), -EINVAL);
+	bad = r;
+	strcpy(bad.host, "Not A Name");	/* set in C, never checked */
+	CHECK_EQ(ag_rule_save(dir, &bad, 0), -EINVAL);
+	bad = r;
+	bad.remote_addr[3] = 1;		/* host bits under a /24 */
+	CHECK_EQ(ag_rule_save(dir, &bad, 0), -EINVAL);
+	bad = r;
+	strcpy(bad.app, "/usr/bin/\xff\xfe");	/* no JSON for it */
+	CHECK_EQ(ag_rule_save(dir, &bad, 0), -EINVAL);
+	errno = 0;
+	CHECK(!ag_rule_to_json(&bad, 0));
+	CHECK_EQ(errno, EILSEQ);
+	CHECK(!exists(dir, "3f9c2a71.json"));
+	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
+}
+
+TEST(delete_removes_only_valid_ids)
+{
+	const char *dir = make_tmpdir();
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK(dir);
+	CHECK_EQ(parse("3f9c2a71.json", sample, &r, &e), 0);
+	CHECK_EQ(ag_rule_save(dir, &r, 0), 0);
+	CHECK_EQ(ag_rule_delete(dir, "3f9c2a71"), 0);
+	CHECK(!exists(dir, "3f9c2a71.json"));
+	CHECK_EQ(ag_rule_delete(dir, "3f9c2a71"), -ENOENT);
+	CHECK_EQ(ag_rule_delete(dir, "../3f9c2a71"), -EINVAL);
+	CHECK_EQ(ag_rule_delete(dir, ""), -EINVAL);
+}
+
+TEST(new_id_is_8_hex_digits_and_fresh)
+{
+	char a[AG_RULE_NEW_ID_LEN + 1], b[AG_RULE_NEW_ID_LEN + 1];
+
+	CHECK_EQ(ag_rule_new_id(a), 0);
+	CHECK_EQ(ag_rule_new_id(b), 0);
+	CHECK_EQ(strlen(a), 8);
+	CHECK_EQ(strspn(a, "0123456789abcdef"), 8);
+	CHECK(ag_rule_id_valid(a));
+	CHECK(strcmp(a, b) != 0);	/* 1 in 2^32 to fail by chance */
+}
+
+TEST(equal_ignores_memory_only_fields)
+{
+	struct ag_rule a, b;
+	struct errs e;
+
+	CHECK_EQ(parse("3f9c2a71.json", sample, &a, &e), 0);
+	b = a;
+	b.lifetime = AG_RULE_UNTIL_QUIT;
+	b.session = 7;
+	b.expires_ns = 99;
+	strcpy(b.source, "elsewhere");
+	CHECK(ag_rule_equal(&a, &b));
+	b.port_max = 444;
+	CHECK(!ag_rule_equal(&a, &b));
+	b = a;
+	b.enabled = false;
+	CHECK(!ag_rule_equal(&a, &b));
+	/* A uid set directly equals the same uid given in the file. */
+	b = a;
+	b.has &= ~(unsigned)AG_RULE_HAS_USER;
+	CHECK(ag_rule_equal(&a, &b));
+	b.uid = 1001;
+	CHECK(!ag_rule_equal(&a, &b));
+}
+
+TEST(shipped_default_rules_load_and_are_in_saved_form)
+{
+	static const struct {
+		const char *id;
+		uint8_t proto;
+		uint16_t port;
+		enum ag_rule_direction dir;
+	} want[] = {
+		{ "dhcp-client-in", 17, 68, AG_RULE_IN },
+		{ "dhcp-client-out", 17, 67, AG_RULE_OUT },
+		{ "dhcpv6-client-in", 17, 546, AG_RULE_IN },
+		{ "dhcpv6-client-out", 17, 547, AG_RULE_OUT },
+		{ "dns-tcp", 6, 53, AG_RULE_OUT },
+		{ "dns-udp", 17, 53, AG_RULE_OUT },
+	};
+	const size_t n = sizeof(want) / sizeof(want[0]);
+	const char *tmp = make_tmpdir();
+	char dir[4096];
+	struct both *b = calloc(1, sizeof(*b));
+
+	CHECK(b && tmp);
+	snprintf(dir, sizeof(dir), "%s/etc/rules.d", top());
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), 0);
+	CHECK_MSG(b->e.n == 0, "%s", b->e.msg[0]);
+	CHECK_EQ(b->l.n, n);
+	for (size_t i = 0; i < n; i++) {
+		char name[64], *shipped, *saved;
+		struct ag_rule r;
+		struct errs e;
+
+		CHECK_STR(b->l.ids[i], want[i].id);
+		snprintf(name, sizeof(name), "%s.json", want[i].id);
+		shipped = read_file(dir, name, NULL);
+		CHECK(shipped);
+		CHECK_EQ(parse(name, shipped, &r, &e), 0);
+		CHECK_EQ(r.action, AG_RULE_ALLOW);
+		CHECK(r.enabled);
+		CHECK_EQ(r.has, AG_RULE_HAS_PORT | AG_RULE_HAS_PROTO | AG_RULE_HAS_DIRECTION);
+		CHECK_EQ(r.proto, want[i].proto);
+		CHECK_EQ(r.port_min, want[i].port);
+		CHECK_EQ(r.port_max, want[i].port);
+		CHECK_EQ(r.direction, want[i].dir);
+		CHECK(strlen(r.name) > 10);
+		/* Shipped in exactly the form the daemon writes: no diff on save. */
+		CHECK_EQ(ag_rule_save(tmp, &r, 0), 0);
+		saved = read_file(tmp, name, NULL);
+		CHECK(saved);
+		CHECK_STR(saved, shipped);
+		free(saved);
+		free(shipped);
+	}
+	free(b);
+}
