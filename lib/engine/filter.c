@@ -319,6 +319,19 @@ static uint64_t key_hash(const uint8_t *k, size_t n)
 
 #define KEY_MAX (2 + 256)
 
+/*
+ * Prefixes are filed at a coarse length, not their own: a /27 goes under its
+ * /16.  A classify then makes at most three lookups per IP version instead
+ * of one per prefix length in use (17 for a ruleset of /16../32), and the
+ * bucket is a superset that the full condition check narrows.
+ */
+static uint8_t index_plen(uint8_t ver, uint8_t plen)
+{
+	uint8_t hi = ver == 4 ? 16 : 32, lo = ver == 4 ? 8 : 16;
+
+	return plen >= hi ? hi : plen >= lo ? lo : 0;
+}
+
 static size_t key_addr(uint8_t *k, uint8_t ver, uint8_t plen, const uint8_t *addr)
 {
 	unsigned nb = ver == 4 ? 4 : 16;
@@ -544,7 +557,9 @@ int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 				      key_str(k, c->match == AG_MATCH_SUFFIX ? 'S' : 'H', c->str->s));
 			break;
 		case AG_FIELD_REMOTE_ADDR:
-			r = index_put(e, ix, f, k, key_addr(k, c->ip_version, c->plen, c->addr));
+			r = index_put(e, ix, f, k,
+				      key_addr(k, c->ip_version, index_plen(c->ip_version, c->plen),
+					       c->addr));
 			break;
 		case AG_FIELD_REMOTE_PORT:
 			if (c->lo == c->hi) {
