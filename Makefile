@@ -26,7 +26,7 @@ PKG_CONFIG ?= pkg-config
 WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 \
             -Wwrite-strings -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Werror -Iinclude -Ilib -pthread
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Werror -I. -Iinclude -Ilib -pthread
 LDFLAGS  ?=
 LDFLAGS  += -pthread
 

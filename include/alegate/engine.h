@@ -112,7 +112,9 @@ typedef struct ag_fixed_values {
 	uint32_t flags;           /* AG_FLAG_* */
 } ag_fixed_values;
 
-#define AG_UID_UNKNOWN 0xffffffffu
+#ifndef AG_UID_UNKNOWN
+#define AG_UID_UNKNOWN ((uint32_t)-1)
+#endif
 
 /* Metadata (S2): values that may or may not be present; `present` says which. */
 enum {

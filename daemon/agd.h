@@ -1,0 +1,215 @@
+/*
+ * daemon/agd.h — alegated's state and the functions its parts share.
+ *
+ *   main.c       options, start-up, the event loop, shutdown
+ *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
+ *                conntrack deletions, socket destruction; DNS snooping
+ *   policy.c     rules (daemon/rules.h) <-> engine filters; lifetimes; reload
+ *   control.c    the control socket (docs/PROTOCOL.md)
+ *   log.c        syslog or stderr
+ *   privs.c      capabilities, no_new_privs, seccomp
+ */
+#ifndef ALEGATE_DAEMON_AGD_H
+#define ALEGATE_DAEMON_AGD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "alegate/engine.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/rules.h"
+#include "linux/fw.h"
+
+#define AGD_VERSION "0.1.0"
+
+/* The sublayer every alegate rule lives in, above WFP's default. */
+#define AGD_SUBLAYER_RULES 1u
+#define AGD_SUBLAYER_RULES_WEIGHT 0x8000
+
+struct ag_nfq;
+struct ag_sockdiag;
+struct ag_proc;
+struct ag_attrib;
+struct ag_ct;
+struct ag_dnscache;
+struct agd_client;
+
+/* A rule the daemon knows, and the engine filters that enforce it. */
+struct agd_rule {
+	struct ag_rule rule;
+	uint64_t handle;         /* the filters' context: names this rule in events */
+	uint64_t filters[2];     /* engine filter ids, 0 = none */
+	bool expired;            /* its timed filters expired; drop it at the next chance */
+};
+
+/* A flow that `ask` pended, as prompt clients see it. */
+struct agd_pending {
+	uint32_t id;             /* what `alegatectl allow ID` takes */
+	uint64_t context;        /* the engine's completion context */
+	uint64_t flow;           /* the engine's flow handle */
+	uint64_t since_ns;       /* CLOCK_BOOTTIME */
+};
+
+struct agd_counters {
+	uint64_t queued_packets; /* CONNECT + RECV_ACCEPT packets that reached user space */
+	uint64_t dns_replies;
+	uint64_t dns_unparsed;
+	uint64_t malformed;      /* packets we could not parse (dropped) */
+	uint64_t attributed, unattributed;
+	uint64_t rejects;        /* sockets destroyed for reject */
+	uint64_t teardowns;
+	uint64_t ct_events;
+};
+
+struct agd {
+	struct ag_config cfg;
+	char config_path[4096];
+	bool foreground;
+	bool stop;
+	bool reload_requested;
+
+	ag_engine *engine;
+
+	/* data plane */
+	struct ag_nfq *q[AG_FW_NQUEUES];
+	struct ag_sockdiag *sd;
+	struct ag_proc *proc;
+	struct ag_attrib *attrib;
+	struct ag_ct *ct;        /* deletions */
+	struct ag_ct *ct_events; /* DESTROY events */
+	struct ag_dnscache *dns;
+	struct ag_fw_config fwcfg;
+	enum ag_fw_backend fw_backend;
+	bool fw_installed;
+
+	/* rules */
+	struct agd_rule **rules;
+	uint32_t nrules, caprules;
+	uint64_t next_rule_handle;
+	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
+
+	/* pended flows */
+	struct agd_pending *pending;
+	uint32_t npending, cappending;
+	uint32_t next_pending_id;
+
+	/* control */
+	int listen_fd;
+	struct agd_client *clients;
+	uint32_t nclients;
+	uint64_t next_session;
+
+	/* loop */
+	int epfd, timerfd, sigfd;
+	uint64_t started_ns;     /* CLOCK_BOOTTIME */
+	struct agd_counters ctr;
+};
+
+/* ---- time ----------------------------------------------------------------- */
+
+uint64_t agd_boottime_ns(void);
+uint64_t agd_wall_ms(void);
+
+/* ---- dataplane.c ------------------------------------------------------------- */
+
+/* Open the queues, conntrack, attribution, DNS cache.  Returns 0 or -errno (logged). */
+int agd_dataplane_open(struct agd *d);
+/* Install the firewall rules (after the queues are bound).  Returns 0 or -errno. */
+int agd_dataplane_install(struct agd *d);
+/* Remove the firewall rules, close everything.  Safe on a half-open state. */
+void agd_dataplane_close(struct agd *d);
+/* The engine's data plane callbacks. */
+void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops);
+/* Event loop hooks: a queue, conntrack or the proc connector is readable. */
+void agd_dataplane_queue_ready(struct agd *d, int which);
+void agd_dataplane_ct_ready(struct agd *d);
+void agd_dataplane_proc_ready(struct agd *d);
+/* Send the verdicts batched during this loop iteration. */
+void agd_dataplane_flush(struct agd *d);
+/* status: fill counters of the data plane into obj. */
+void agd_dataplane_status(struct agd *d, json_t *obj);
+
+/* ---- policy.c ------------------------------------------------------------------ */
+
+/* Sublayer, built-in callouts, catch-all filters.  Returns 0 or a negative error. */
+int agd_policy_init(struct agd *d);
+/* Load rules_dir at start; bad files are logged and skipped.  Returns rules loaded. */
+int agd_policy_load(struct agd *d);
+/* Re-read rules_dir and reauthorize (SIGHUP, `reload`).  errors: array of messages. */
+int agd_policy_reload(struct agd *d, json_t *errors);
+/*
+ * Add a rule (copied): engine filters, and the rule file for `always`.
+ * Fills rule->id when empty.  Returns 0 or -errno; *err is a message to show.
+ */
+int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err);
+int agd_rule_del(struct agd *d, const char *id);
+int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled);
+struct agd_rule *agd_rule_find(struct agd *d, const char *id);
+struct agd_rule *agd_rule_by_handle(struct agd *d, uint64_t handle);
+/* Forget the until-quit rules of a session that ended. */
+void agd_policy_session_end(struct agd *d, uint64_t session);
+/* Drop rules whose timed filters expired (called from the loop, not a callback). */
+void agd_policy_collect(struct agd *d);
+/* Engine event hook: notes expired rules. */
+void agd_policy_event(struct agd *d, const ag_event *ev);
+void agd_policy_free(struct agd *d);
+
+/* ---- pending flows (policy.c) ---------------------------------------------- */
+
+struct agd_pending *agd_pending_find(struct agd *d, uint32_t id);
+/*
+ * Answer a pended flow: verdict, and a rule when duration is not once.
+ * Returns 0 or a negative error with *err set; *rule_id gets the new rule id.
+ */
+int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
+		       uint64_t for_ms, const char *scope, uint64_t session, char *rule_id,
+		       const char **err);
+/* Engine event hook: tracks pended flows, announces new and resolved ones. */
+void agd_pending_event(struct agd *d, const ag_event *ev);
+
+/* ---- control.c ------------------------------------------------------------------ */
+
+int agd_control_open(struct agd *d);
+void agd_control_close(struct agd *d);
+void agd_control_accept(struct agd *d);
+void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t events);
+/* Push a line to every subscriber of that kind. */
+void agd_control_push_event(struct agd *d, const ag_event *ev);
+void agd_control_push_pending(struct agd *d, const struct agd_pending *p);
+void agd_control_push_resolved(struct agd *d, uint32_t id, const char *verdict);
+
+/* JSON for the protocol's objects (control.c) */
+json_t *agd_json_pending(struct agd *d, const struct agd_pending *p);
+json_t *agd_json_flow(struct agd *d, const ag_flow_info *f);
+json_t *agd_json_event(struct agd *d, const ag_event *ev);
+json_t *agd_json_rule(const struct agd_rule *r);
+
+/* ---- main.c ------------------------------------------------------------------ */
+
+/* epoll tags for the loop's own fds; clients are tagged with their pointer. */
+enum {
+	AGD_TAG_QUEUE0 = 1, /* + AG_FW_Q_* */
+	AGD_TAG_CT = 8,
+	AGD_TAG_PROC,
+	AGD_TAG_LISTEN,
+	AGD_TAG_TIMER,
+	AGD_TAG_SIGNAL,
+	AGD_TAG_LAST = 64,
+};
+
+/* Register an fd with the loop; `tag` identifies it in agd_loop dispatch. */
+int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag);
+int agd_loop_mod(struct agd *d, int fd, uint32_t events, void *tag);
+void agd_loop_del(struct agd *d, int fd);
+/* Re-arm the deadline timer from the engine's next deadline. */
+void agd_timer_update(struct agd *d);
+
+/* ---- privs.c ------------------------------------------------------------------ */
+
+/* Drop what the running daemon does not need; see docs/SECURITY.md. */
+int agd_privs_drop(struct agd *d);
+
+#endif

@@ -1,0 +1,523 @@
+/*
+ * daemon/dataplane.c — between the kernel and the engine.
+ *
+ * A packet that reaches user space on the CONNECT or RECV_ACCEPT queue is
+ * parsed, attributed to its process (for a new flow only), named with a host
+ * from the DNS cache, and classified.  The verdict is given at once, or the
+ * packet is held: its NFQUEUE id simply gets no verdict until the engine's
+ * release() or drop() names it.  A packet is permitted with NF_REPEAT and the
+ * AUTH mark: it goes through our chain again, the mark is saved to the
+ * connmark, and no later packet of the flow reaches user space.
+ *
+ * A held packet's token carries what its verdict needs: the packet id and the
+ * mark it had (a verdict sets the whole mark, so we give back the old bits).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+
+#include "daemon/agd.h"
+#include "linux/attrib.h"
+#include "linux/conntrack.h"
+#include "linux/nfq.h"
+#include "linux/proc.h"
+#include "linux/sockdiag.h"
+#include "net/dns.h"
+#include "net/dnscache.h"
+#include "net/packet.h"
+
+/* Packets read from one queue per loop turn, so no queue starves the others. */
+#define AGD_NFQ_BATCH 256
+
+struct qctx {
+	struct agd *d;
+	int which;
+};
+static struct qctx qctx[AG_FW_NQUEUES];
+
+static uint64_t token_of(const struct ag_nfq_packet *p)
+{
+	return (uint64_t)p->mark << 32 | p->id;
+}
+
+static uint32_t token_id(uint64_t token)
+{
+	return (uint32_t)token;
+}
+
+static uint32_t token_mark(uint64_t token)
+{
+	return (uint32_t)(token >> 32);
+}
+
+static struct ag_nfq *queue_of(struct agd *d, ag_layer layer)
+{
+	return d->q[layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT ? AG_FW_Q_RECV_ACCEPT : AG_FW_Q_CONNECT];
+}
+
+/* The flow as its local socket sees it: src = local. */
+static void socket_tuple(const ag_fixed_values *in, struct ag_tuple *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->ip_version = in->ip_version;
+	t->protocol = in->protocol;
+	memcpy(t->src, in->local_addr, 16);
+	memcpy(t->dst, in->remote_addr, 16);
+	t->sport = in->local_port;
+	t->dport = in->remote_port;
+}
+
+/* The conntrack original direction: whoever sent the first packet is src. */
+static void ct_tuple(const ag_flow_info *f, struct ag_tuple *t)
+{
+	socket_tuple(&f->fixed, t);
+	if (f->fixed.direction == AG_DIR_IN)
+		ag_tuple_reverse(t, t);
+}
+
+static void permit_packet(struct agd *d, ag_layer layer, uint64_t token, bool injected)
+{
+	uint32_t mark = token_mark(token) | AG_FW_MARK_AUTH;
+
+	if (injected)
+		mark |= AG_FW_MARK_INJECTED;
+	ag_nfq_verdict(queue_of(d, layer), token_id(token), AG_NFQ_REPEAT, mark);
+}
+
+static void reject_socket(struct agd *d, const ag_fixed_values *in)
+{
+	struct ag_tuple t;
+	int r;
+
+	/* Only an outbound flow has a local socket waiting on it. */
+	if (in->direction != AG_DIR_OUT ||
+	    (in->protocol != AG_IPPROTO_TCP && in->protocol != AG_IPPROTO_UDP))
+		return;
+	socket_tuple(in, &t);
+	r = ag_sockdiag_destroy(d->sd, &t);
+	if (r == 0)
+		d->ctr.rejects++;
+	else if (r != -ENOENT)
+		log_debug("reject: destroying the socket failed: %s", strerror(-r));
+}
+
+/* ---- engine callbacks ---------------------------------------------------------- */
+
+static void on_release(void *arg, const ag_flow_info *f, const ag_packet *pkts, size_t n)
+{
+	struct agd *d = arg;
+
+	for (size_t i = 0; i < n; i++)
+		permit_packet(d, f->layer, pkts[i].token, pkts[i].flags & AG_PACKET_CLONE);
+}
+
+static void on_drop(void *arg, const ag_flow_info *f, const ag_packet *pkts, size_t n,
+		    bool reject)
+{
+	struct agd *d = arg;
+
+	for (size_t i = 0; i < n; i++)
+		ag_nfq_verdict(queue_of(d, f->layer), token_id(pkts[i].token), AG_NFQ_DROP,
+			       AG_NFQ_MARK_KEEP);
+	if (reject)
+		reject_socket(d, &f->fixed);
+}
+
+/* S12: a live flow is now blocked: its state goes, its socket goes. */
+static void on_teardown(void *arg, const ag_flow_info *f)
+{
+	struct agd *d = arg;
+	struct ag_tuple t;
+	int r;
+
+	d->ctr.teardowns++;
+	ct_tuple(f, &t);
+	r = ag_ct_delete(d->ct, &t);
+	if (r && r != -ENOENT)
+		log_debug("teardown: conntrack delete: %s", strerror(-r));
+	if (f->fixed.protocol == AG_IPPROTO_TCP || f->fixed.protocol == AG_IPPROTO_UDP) {
+		socket_tuple(&f->fixed, &t);
+		r = ag_sockdiag_destroy(d->sd, &t);
+		if (r && r != -ENOENT && r != -EBUSY)
+			log_debug("teardown: socket destroy: %s", strerror(-r));
+	}
+}
+
+static void on_event(void *arg, const ag_event *ev)
+{
+	struct agd *d = arg;
+
+	agd_pending_event(d, ev);
+	agd_policy_event(d, ev);
+	agd_control_push_event(d, ev);
+}
+
+void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->release = on_release;
+	ops->drop = on_drop;
+	ops->teardown = on_teardown;
+	ops->event = on_event;
+	ops->arg = d;
+}
+
+/* ---- packets ----------------------------------------------------------------------- */
+
+static bool is_loopback(const ag_fixed_values *in)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+
+	if (in->interface == 1) /* "lo" is ifindex 1 in every namespace */
+		return true;
+	if (in->ip_version == 4)
+		return in->remote_addr[0] == 127;
+	return memcmp(in->remote_addr, v6lo, 16) == 0;
+}
+
+static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
+{
+	struct ag_pkt_info pi;
+	struct ag_dns_reply reply;
+
+	/* Always accepted, parsed or not: DNS must keep working. */
+	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_ACCEPT, AG_NFQ_MARK_KEEP);
+	d->ctr.dns_replies++;
+	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
+	    pi.protocol != AG_IPPROTO_UDP || ag_dns_parse(p->payload + pi.payload_offset,
+							  pi.payload_len, &reply)) {
+		d->ctr.dns_unparsed++;
+		return;
+	}
+	ag_dnscache_add_reply(d->dns, &reply, agd_boottime_ns());
+}
+
+static void fill_fixed(const struct ag_nfq_packet *p, const struct ag_pkt_info *pi, bool out,
+		       ag_fixed_values *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->ip_version = pi->ip_version;
+	in->protocol = pi->protocol;
+	in->direction = out ? AG_DIR_OUT : AG_DIR_IN;
+	memcpy(in->local_addr, out ? pi->src : pi->dst, 16);
+	memcpy(in->remote_addr, out ? pi->dst : pi->src, 16);
+	in->local_port = out ? pi->sport : pi->dport;
+	in->remote_port = out ? pi->dport : pi->sport;
+	if (pi->protocol == AG_IPPROTO_ICMP || pi->protocol == AG_IPPROTO_ICMPV6) {
+		/* engine convention: local_port = echo identifier, remote_port = type */
+		in->local_port = pi->sport;
+		in->remote_port = pi->icmp_type;
+	}
+	in->interface = out ? p->outdev : p->indev;
+	in->uid = p->has_uid ? p->uid : AG_UID_UNKNOWN;
+	in->gid = p->has_gid ? p->gid : AG_UID_UNKNOWN;
+	if (is_loopback(in))
+		in->flags |= AG_FLAG_IS_LOOPBACK;
+}
+
+static void on_packet(const struct ag_nfq_packet *p, void *arg)
+{
+	struct qctx *qc = arg;
+	struct agd *d = qc->d;
+	struct ag_pkt_info pi;
+	ag_fixed_values in;
+	ag_metadata meta = { 0 };
+	struct ag_attrib_result ar;
+	char host[AG_DNS_NAME_MAX + 1];
+	bool out = qc->which == AG_FW_Q_CONNECT;
+	ag_layer layer = out ? AG_LAYER_ALE_AUTH_CONNECT : AG_LAYER_ALE_AUTH_RECV_ACCEPT;
+
+	if (qc->which == AG_FW_Q_DNS) {
+		dns_reply(d, p);
+		return;
+	}
+	d->ctr.queued_packets++;
+	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi)) {
+		/* What we cannot read we cannot judge: fail closed. */
+		d->ctr.malformed++;
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		return;
+	}
+	fill_fixed(p, &pi, out, &in);
+
+	/* Attribution and names only for a new flow: a pended flow's retransmit
+	 * or a known flow's packet is found by its 5-tuple. */
+	if (ag_flow_lookup(d->engine, &in, NULL) != 0) {
+		struct ag_tuple t;
+
+		memset(&t, 0, sizeof(t));
+		t.ip_version = pi.ip_version;
+		t.protocol = pi.protocol;
+		memcpy(t.src, pi.src, 16);
+		memcpy(t.dst, pi.dst, 16);
+		t.sport = pi.sport;
+		t.dport = pi.dport;
+		if (ag_attrib_lookup(d->attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
+				     in.uid, &ar) == 0) {
+			d->ctr.attributed++;
+			if (ar.proc.exe[0]) {
+				in.app_path = ar.proc.exe;
+				meta.present |= AG_META_PROCESS_PATH;
+				meta.process_path = ar.proc.exe;
+			}
+			if (ar.proc.pid > 0) {
+				meta.present |= AG_META_PID;
+				meta.pid = (uint32_t)ar.proc.pid;
+			}
+			if (ar.proc.cmdline[0]) {
+				meta.present |= AG_META_CMDLINE;
+				meta.cmdline = ar.proc.cmdline;
+			}
+		} else {
+			d->ctr.unattributed++;
+		}
+		if (ar.uid != AG_UID_UNKNOWN)
+			in.uid = ar.uid;
+		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, agd_boottime_ns(),
+				       host, sizeof(host)) == 0)
+			in.remote_host = host;
+	}
+
+	ag_packet pkt = { .token = token_of(p), .len = p->len };
+	ag_verdict v = ag_classify(d->engine, layer, &in, &meta, &pkt, NULL);
+
+	switch (v) {
+	case AG_VERDICT_PERMIT:
+		permit_packet(d, layer, pkt.token, false);
+		break;
+	case AG_VERDICT_BLOCK:
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		break;
+	case AG_VERDICT_REJECT:
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		reject_socket(d, &in);
+		break;
+	case AG_VERDICT_HOLD:
+		break; /* the engine owns it now */
+	}
+}
+
+void agd_dataplane_queue_ready(struct agd *d, int which)
+{
+	if (which < 0 || which >= AG_FW_NQUEUES || !d->q[which])
+		return;
+	int r = ag_nfq_receive(d->q[which], on_packet, &qctx[which], AGD_NFQ_BATCH);
+
+	if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
+		log_warn("queue %u: %s", d->cfg.queue_num + which, strerror(-r));
+	if (r == -ENOBUFS)
+		log_warn("queue %u: the kernel dropped packets (socket buffer full)",
+			 d->cfg.queue_num + which);
+	/* The next loop turn reads more if the batch was full (level-triggered). */
+}
+
+void agd_dataplane_flush(struct agd *d)
+{
+	for (int i = 0; i < AG_FW_NQUEUES; i++)
+		if (d->q[i])
+			ag_nfq_flush(d->q[i]);
+}
+
+/* ---- conntrack and processes ------------------------------------------------------- */
+
+static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
+{
+	struct agd *d = arg;
+	ag_fixed_values in;
+
+	d->ctr.ct_events++;
+	memset(&in, 0, sizeof(in));
+	in.ip_version = e->orig.ip_version;
+	in.protocol = e->orig.protocol;
+	/* As an outbound flow (we sent the first packet)... */
+	memcpy(in.local_addr, e->orig.src, 16);
+	memcpy(in.remote_addr, e->orig.dst, 16);
+	in.local_port = e->orig.sport;
+	in.remote_port = e->orig.dport;
+	if (in.protocol == AG_IPPROTO_ICMP || in.protocol == AG_IPPROTO_ICMPV6)
+		in.remote_port = e->icmp_type;
+	if (ag_flow_end(d->engine, &in) == 0)
+		return;
+	/* ...or inbound. */
+	memcpy(in.local_addr, e->orig.dst, 16);
+	memcpy(in.remote_addr, e->orig.src, 16);
+	in.local_port = e->orig.dport;
+	in.remote_port = e->orig.sport;
+	ag_flow_end(d->engine, &in);
+}
+
+void agd_dataplane_ct_ready(struct agd *d)
+{
+	int r = ag_ct_receive(d->ct_events);
+
+	if (r == -ENOBUFS)
+		log_debug("conntrack events overran; ended flows will age out instead");
+}
+
+void agd_dataplane_proc_ready(struct agd *d)
+{
+	ag_proc_receive(d->proc);
+}
+
+/* ---- open / install / close ----------------------------------------------------------- */
+
+int agd_dataplane_open(struct agd *d)
+{
+	uint8_t seed[AG_DNSCACHE_SEED_LEN];
+	int r;
+
+	d->fwcfg.queue_base = (uint16_t)d->cfg.queue_num;
+	d->fwcfg.fail_mode = d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? AG_FW_FAIL_OPEN
+								  : AG_FW_FAIL_CLOSED;
+	d->fwcfg.intercept_loopback = d->cfg.intercept_loopback;
+	d->fwcfg.intercept_inbound = d->cfg.inbound != AG_CFG_INBOUND_ALLOW;
+	d->fwcfg.backend = d->cfg.firewall_backend == AG_CFG_BACKEND_NFTABLES ? AG_FW_BACKEND_NFTABLES
+			   : d->cfg.firewall_backend == AG_CFG_BACKEND_IPTABLES
+				   ? AG_FW_BACKEND_IPTABLES
+				   : AG_FW_BACKEND_AUTO;
+
+	for (int i = 0; i < AG_FW_NQUEUES; i++) {
+		struct ag_nfq_config qc = { 0 };
+
+		if (i == AG_FW_Q_RECV_ACCEPT && !d->fwcfg.intercept_inbound)
+			continue;
+		qc.queue_num = (uint16_t)(d->cfg.queue_num + (unsigned)i);
+		qc.copy_range = i == AG_FW_Q_DNS ? AG_NFQ_COPY_FULL : AG_NFQ_COPY_HEADERS;
+		qc.queue_maxlen = AG_NFQ_DEFAULT_MAXLEN;
+		if (qc.queue_maxlen < 2 * d->cfg.max_pending)
+			qc.queue_maxlen = 2 * d->cfg.max_pending;
+		qc.flags = AG_NFQ_F_UID_GID | AG_NFQ_F_GSO;
+		/* DNS replies are only copied: never hold them up. */
+		if (i == AG_FW_Q_DNS || d->fwcfg.fail_mode == AG_FW_FAIL_OPEN)
+			qc.flags |= AG_NFQ_F_FAIL_OPEN;
+		d->q[i] = ag_nfq_open(&qc);
+		if (!d->q[i]) {
+			log_err("cannot bind NFQUEUE %u: %s (is another alegated running?)",
+				qc.queue_num, strerror(errno));
+			return -errno;
+		}
+		qctx[i].d = d;
+		qctx[i].which = i;
+		if ((r = agd_loop_add(d, ag_nfq_fd(d->q[i]), EPOLLIN,
+				      (void *)(uintptr_t)(AGD_TAG_QUEUE0 + i))))
+			return r;
+	}
+
+	d->sd = ag_sockdiag_open();
+	if (!d->sd) {
+		log_err("sock_diag: %s", strerror(errno));
+		return -errno;
+	}
+	struct ag_proc_config pc = { 0 };
+
+	d->proc = ag_proc_open(&pc);
+	if (!d->proc) {
+		log_err("process cache: %s", strerror(errno));
+		return -errno;
+	}
+	log_info("process cache: %s", ag_proc_mode(d->proc));
+	if (ag_proc_fd(d->proc) >= 0)
+		agd_loop_add(d, ag_proc_fd(d->proc), EPOLLIN, (void *)(uintptr_t)AGD_TAG_PROC);
+	d->attrib = ag_attrib_new(d->sd, d->proc);
+	if (!d->attrib)
+		return -errno;
+
+	d->ct = ag_ct_open();
+	d->ct_events = ag_ct_open();
+	if (!d->ct || !d->ct_events) {
+		log_err("conntrack: %s", strerror(errno));
+		return -errno;
+	}
+	if ((r = ag_ct_open_events(d->ct_events, 0, on_ct_destroy, d))) {
+		log_warn("conntrack events: %s; ended flows will age out instead", strerror(-r));
+	} else {
+		agd_loop_add(d, ag_ct_event_fd(d->ct_events), EPOLLIN,
+			     (void *)(uintptr_t)AGD_TAG_CT);
+	}
+
+	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
+		memset(seed, 0x5a, sizeof(seed));
+	d->dns = ag_dnscache_new(d->cfg.dns_cache_size, seed);
+	if (!d->dns)
+		return -errno;
+	return 0;
+}
+
+int agd_dataplane_install(struct agd *d)
+{
+	char err[AG_FW_ERR_MAX];
+	int r = ag_fw_install(&d->fwcfg, &d->fw_backend, err, sizeof(err));
+
+	if (r) {
+		log_err("firewall rules: %s", err);
+		return r;
+	}
+	d->fw_installed = true;
+	return 0;
+}
+
+void agd_dataplane_close(struct agd *d)
+{
+	char err[AG_FW_ERR_MAX];
+
+	if (d->fw_installed && ag_fw_remove(d->fw_backend, err, sizeof(err)))
+		log_err("removing firewall rules: %s (alegated --cleanup removes them)", err);
+	d->fw_installed = false;
+	for (int i = 0; i < AG_FW_NQUEUES; i++) {
+		ag_nfq_close(d->q[i]);
+		d->q[i] = NULL;
+	}
+	ag_attrib_free(d->attrib);
+	ag_sockdiag_close(d->sd);
+	ag_proc_close(d->proc);
+	ag_ct_close(d->ct);
+	ag_ct_close(d->ct_events);
+	ag_dnscache_free(d->dns);
+	d->attrib = NULL;
+	d->sd = NULL;
+	d->proc = NULL;
+	d->ct = d->ct_events = NULL;
+	d->dns = NULL;
+}
+
+void agd_dataplane_status(struct agd *d, json_t *obj)
+{
+	struct ag_nfq_stats ns;
+	struct ag_dnscache_stats ds;
+	struct ag_attrib_stats as;
+	uint64_t enobufs = 0, kernel_waiting = 0;
+
+	for (int i = 0; i < AG_FW_NQUEUES; i++) {
+		if (!d->q[i])
+			continue;
+		ag_nfq_stats(d->q[i], &ns);
+		enobufs += ns.enobufs;
+		if (ns.kernel_valid)
+			kernel_waiting += ns.kernel_waiting;
+	}
+	json_object_set_new(obj, "queued_packets", json_integer((json_int_t)d->ctr.queued_packets));
+	json_object_set_new(obj, "dns_replies", json_integer((json_int_t)d->ctr.dns_replies));
+	json_object_set_new(obj, "dns_unparsed", json_integer((json_int_t)d->ctr.dns_unparsed));
+	json_object_set_new(obj, "malformed", json_integer((json_int_t)d->ctr.malformed));
+	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->ctr.attributed));
+	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->ctr.unattributed));
+	json_object_set_new(obj, "rejects", json_integer((json_int_t)d->ctr.rejects));
+	json_object_set_new(obj, "teardowns", json_integer((json_int_t)d->ctr.teardowns));
+	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->ctr.ct_events));
+	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
+	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
+	if (d->dns) {
+		ag_dnscache_stats(d->dns, &ds);
+		json_object_set_new(obj, "dns_cache_entries", json_integer((json_int_t)ds.entries));
+	}
+	if (d->attrib) {
+		ag_attrib_get_stats(d->attrib, &as);
+		json_object_set_new(obj, "attrib_lookups", json_integer((json_int_t)as.lookups));
+		json_object_set_new(obj, "attrib_mean_us",
+				    json_integer(as.lookups ? (json_int_t)(as.total_ns / as.lookups /
+									 1000)
+							    : 0));
+	}
+}

@@ -1,0 +1,683 @@
+/*
+ * daemon/policy.c — rules and the engine's filters; pended flows and their
+ * answers.
+ *
+ * Every rule becomes one engine filter per direction it covers, in the
+ * rules' sublayer.  Their weight puts the more specific rule first, and at
+ * equal specificity a deny before an allow; a rule's own `weight` moves it
+ * by whole classes.  Below them all sits the catch-all: the `ask` callout
+ * for outbound flows, and for inbound whatever `inbound` says.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "alegate/callouts.h"
+#include "daemon/agd.h"
+#include "net/packet.h"
+
+/* ---- rule table ----------------------------------------------------------------- */
+
+struct agd_rule *agd_rule_find(struct agd *d, const char *id)
+{
+	for (uint32_t i = 0; i < d->nrules; i++)
+		if (strcmp(d->rules[i]->rule.id, id) == 0)
+			return d->rules[i];
+	return NULL;
+}
+
+struct agd_rule *agd_rule_by_handle(struct agd *d, uint64_t handle)
+{
+	if (!handle)
+		return NULL;
+	for (uint32_t i = 0; i < d->nrules; i++)
+		if (d->rules[i]->handle == handle)
+			return d->rules[i];
+	return NULL;
+}
+
+static int table_add(struct agd *d, struct agd_rule *r)
+{
+	if (d->nrules == d->caprules) {
+		uint32_t n = d->caprules ? d->caprules * 2 : 64;
+		void *p = realloc(d->rules, n * sizeof(*d->rules));
+
+		if (!p)
+			return -ENOMEM;
+		d->rules = p;
+		d->caprules = n;
+	}
+	d->rules[d->nrules++] = r;
+	return 0;
+}
+
+static void table_remove(struct agd *d, struct agd_rule *r)
+{
+	for (uint32_t i = 0; i < d->nrules; i++)
+		if (d->rules[i] == r) {
+			memmove(&d->rules[i], &d->rules[i + 1],
+				(d->nrules - i - 1) * sizeof(*d->rules));
+			d->nrules--;
+			return;
+		}
+}
+
+/* ---- rule -> filters ------------------------------------------------------------- */
+
+static unsigned specificity(const struct ag_rule *r)
+{
+	static const unsigned conds[] = { AG_RULE_HAS_APP, AG_RULE_HAS_UID, AG_RULE_HAS_REMOTE,
+					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO };
+	unsigned n = 0;
+
+	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
+		n += (r->has & conds[i]) != 0;
+	return n;
+}
+
+/* Above 0 (the catch-all); rule weight first, then specificity, then deny. */
+static uint32_t filter_weight(const struct ag_rule *r)
+{
+	uint32_t w = (uint32_t)(r->weight - AG_RULE_WEIGHT_MIN) * 100;
+
+	w += specificity(r) * 10;
+	if (r->action == AG_RULE_DENY || r->action == AG_RULE_REJECT)
+		w += 5;
+	else if (r->action == AG_RULE_ALLOW)
+		w += 2;
+	return w + 1;
+}
+
+static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
+{
+	const struct ag_rule *r = &ar->rule;
+	ag_condition c[8];
+	size_t n = 0;
+	bool in = layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT;
+
+	memset(c, 0, sizeof(c));
+	if (r->has & AG_RULE_HAS_APP) {
+		c[n].field = AG_FIELD_APP_PATH;
+		c[n].match = r->app_glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
+		c[n++].v.str = r->app;
+	}
+	if (r->has & AG_RULE_HAS_UID) {
+		c[n].field = AG_FIELD_UID;
+		c[n].match = AG_MATCH_EQUAL;
+		c[n++].v.u32 = r->uid;
+	}
+	if (r->has & AG_RULE_HAS_REMOTE) {
+		c[n].field = AG_FIELD_REMOTE_ADDR;
+		c[n].match = AG_MATCH_PREFIX;
+		c[n].v.addr.ip_version = r->remote_family == AF_INET6 ? 6 : 4;
+		c[n].v.addr.len = (uint8_t)r->remote_plen;
+		memcpy(c[n++].v.addr.bytes, r->remote_addr, 16);
+	}
+	if (r->has & AG_RULE_HAS_HOST) {
+		c[n].field = AG_FIELD_REMOTE_HOST;
+		c[n].match = r->host_wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
+		c[n++].v.str = r->host;
+	}
+	if (r->has & AG_RULE_HAS_PORT) {
+		/* The port a person means: where an outbound flow goes, or the
+		 * local service an inbound flow reaches. */
+		c[n].field = in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
+		c[n].match = AG_MATCH_RANGE;
+		c[n].v.range.lo = r->port_min;
+		c[n++].v.range.hi = r->port_max;
+	}
+	if (r->has & AG_RULE_HAS_PROTO) {
+		c[n].field = AG_FIELD_PROTOCOL;
+		c[n].match = AG_MATCH_EQUAL;
+		c[n++].v.u32 = r->proto;
+	}
+
+	ag_filter_spec s = {
+		.layer = layer,
+		.sublayer = AGD_SUBLAYER_RULES,
+		.weight = filter_weight(r),
+		.conditions = c,
+		.n_conditions = n,
+		.name = r->id,
+		.context = ar->handle,
+	};
+	switch (r->action) {
+	case AG_RULE_ALLOW:
+		s.action = AG_ACTION_PERMIT;
+		break;
+	case AG_RULE_REJECT:
+		s.flags |= AG_FILTER_FLAG_REJECT;
+		/* fall through */
+	case AG_RULE_DENY:
+		s.action = AG_ACTION_BLOCK;
+		break;
+	case AG_RULE_ASK:
+		s.action = AG_ACTION_CALLOUT_UNKNOWN;
+		s.callout = AG_CALLOUT_ASK;
+		break;
+	}
+	if (!r->enabled)
+		s.flags |= AG_FILTER_FLAG_DISABLED;
+	switch (r->lifetime) {
+	case AG_RULE_ALWAYS:
+		s.lifetime = AG_LIFETIME_PERSISTENT;
+		s.flags |= AG_FILTER_FLAG_PERSISTENT;
+		break;
+	case AG_RULE_UNTIL_RESTART:
+		s.lifetime = AG_LIFETIME_UNTIL_RESTART;
+		break;
+	case AG_RULE_UNTIL_QUIT:
+		s.lifetime = AG_LIFETIME_SESSION;
+		s.session = r->session;
+		break;
+	case AG_RULE_TIMED:
+		s.lifetime = AG_LIFETIME_TIMED;
+		s.expires_ns = r->expires_ns;
+		break;
+	}
+	return ag_filter_add(d->engine, &s, id);
+}
+
+static void remove_filters(struct agd *d, struct agd_rule *ar)
+{
+	for (int i = 0; i < 2; i++) {
+		if (ar->filters[i])
+			ag_filter_del(d->engine, ar->filters[i]);
+		ar->filters[i] = 0;
+	}
+}
+
+static int install_filters(struct agd *d, struct agd_rule *ar)
+{
+	const struct ag_rule *r = &ar->rule;
+	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
+	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
+	int ret = 0;
+
+	if (out)
+		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, &ar->filters[0]);
+	if (!ret && in)
+		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, &ar->filters[1]);
+	if (ret)
+		remove_filters(d, ar);
+	return ret;
+}
+
+/* A user given by name is resolved once, when the rule is loaded. */
+static int resolve_user(struct ag_rule *r, const char **err)
+{
+	if (!(r->has & AG_RULE_HAS_USER) || (r->has & AG_RULE_HAS_UID))
+		return 0;
+	struct passwd *pw = getpwnam(r->user);
+
+	if (!pw) {
+		*err = "unknown user";
+		return -ENOENT;
+	}
+	r->uid = pw->pw_uid;
+	r->has |= AG_RULE_HAS_UID;
+	return 0;
+}
+
+int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
+{
+	struct agd_rule *ar;
+	int r;
+
+	*err = NULL;
+	if (!rule->id[0] && ag_rule_new_id(rule->id)) {
+		*err = "cannot make a rule id";
+		return -EIO;
+	}
+	if (agd_rule_find(d, rule->id)) {
+		*err = "a rule with this id exists";
+		return -EEXIST;
+	}
+	if ((r = resolve_user(rule, err)))
+		return r;
+	ar = calloc(1, sizeof(*ar));
+	if (!ar) {
+		*err = "out of memory";
+		return -ENOMEM;
+	}
+	ar->rule = *rule;
+	ar->handle = ++d->next_rule_handle;
+	r = install_filters(d, ar);
+	if (r) {
+		*err = r == AG_E_LIMIT ? "too many filters" : "the engine refused the rule";
+		free(ar);
+		return r == AG_E_LIMIT ? -ENOSPC : -EINVAL;
+	}
+	/* An `always` rule is saved before it is announced: if the disk says
+	 * no, the rule is not kept, so nothing looks saved that is not. */
+	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source[0]) {
+		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
+		if (r) {
+			remove_filters(d, ar);
+			free(ar);
+			*err = "cannot save the rule file";
+			log_err("saving rule %s in %s: %s", rule->id, d->cfg.rules_dir,
+				strerror(-r));
+			return r;
+		}
+		int n = snprintf(ar->rule.source, sizeof(ar->rule.source), "%s/%s.json",
+				 d->cfg.rules_dir, rule->id);
+
+		if (n < 0 || (size_t)n >= sizeof(ar->rule.source))
+			ar->rule.source[0] = 0; /* only informative */
+	}
+	if (table_add(d, ar)) {
+		remove_filters(d, ar);
+		free(ar);
+		*err = "out of memory";
+		return -ENOMEM;
+	}
+	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
+		 ag_rule_lifetime_name(ar->rule.lifetime));
+	return 0;
+}
+
+static void rule_free(struct agd *d, struct agd_rule *ar)
+{
+	remove_filters(d, ar);
+	table_remove(d, ar);
+	free(ar);
+}
+
+int agd_rule_del(struct agd *d, const char *id)
+{
+	struct agd_rule *ar = agd_rule_find(d, id);
+	int r;
+
+	if (!ar)
+		return -ENOENT;
+	if (ar->rule.lifetime == AG_RULE_ALWAYS) {
+		r = ag_rule_delete(d->cfg.rules_dir, ar->rule.id);
+		if (r && r != -ENOENT) {
+			log_err("deleting rule file %s: %s", ar->rule.id, strerror(-r));
+			return r;
+		}
+	}
+	rule_free(d, ar);
+	log_info("rule %s deleted", id);
+	return 0;
+}
+
+int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
+{
+	struct agd_rule *ar = agd_rule_find(d, id);
+	int r;
+
+	if (!ar)
+		return -ENOENT;
+	if (ar->rule.enabled == enabled)
+		return 0;
+	if (ar->rule.lifetime == AG_RULE_ALWAYS) {
+		struct ag_rule copy = ar->rule;
+
+		copy.enabled = enabled;
+		if ((r = ag_rule_save(d->cfg.rules_dir, &copy, 0)))
+			return r;
+	}
+	ar->rule.enabled = enabled;
+	ag_engine_begin(d->engine);
+	for (int i = 0; i < 2; i++)
+		if (ar->filters[i])
+			ag_filter_set_enabled(d->engine, ar->filters[i], enabled);
+	ag_engine_commit(d->engine);
+	return 0;
+}
+
+void agd_policy_session_end(struct agd *d, uint64_t session)
+{
+	ag_engine_begin(d->engine);
+	for (uint32_t i = d->nrules; i-- > 0;) {
+		struct agd_rule *ar = d->rules[i];
+
+		if (ar->rule.lifetime == AG_RULE_UNTIL_QUIT && ar->rule.session == session) {
+			log_info("rule %s ends with its session", ar->rule.id);
+			rule_free(d, ar);
+		}
+	}
+	ag_filter_del_session(d->engine, session);
+	ag_engine_commit(d->engine);
+}
+
+void agd_policy_event(struct agd *d, const ag_event *ev)
+{
+	if (ev->type != AG_EVENT_FILTER_EXPIRED)
+		return;
+	struct agd_rule *ar = agd_rule_by_handle(d, ev->filter_context);
+
+	if (!ar)
+		return;
+	/* The engine already removed the filter; the rest waits for the loop. */
+	for (int i = 0; i < 2; i++)
+		if (ar->filters[i] == ev->filter)
+			ar->filters[i] = 0;
+	ar->expired = true;
+}
+
+void agd_policy_collect(struct agd *d)
+{
+	for (uint32_t i = d->nrules; i-- > 0;) {
+		struct agd_rule *ar = d->rules[i];
+
+		if (ar->expired) {
+			log_info("rule %s expired", ar->rule.id);
+			rule_free(d, ar);
+		}
+	}
+}
+
+/* ---- start-up and reload --------------------------------------------------------- */
+
+static int catch_all(struct agd *d, ag_layer layer, ag_action_type action, uint64_t *id)
+{
+	ag_filter_spec s = {
+		.layer = layer,
+		.sublayer = AGD_SUBLAYER_RULES,
+		.weight = 0,
+		.action = action,
+		.callout = action == AG_ACTION_CALLOUT_UNKNOWN ? AG_CALLOUT_ASK : NULL,
+		.lifetime = AG_LIFETIME_UNTIL_RESTART,
+		.name = "catch-all",
+	};
+	return ag_filter_add(d->engine, &s, id);
+}
+
+int agd_policy_init(struct agd *d)
+{
+	ag_action_type inbound;
+	int r;
+
+	if ((r = ag_sublayer_add(d->engine, AGD_SUBLAYER_RULES, AGD_SUBLAYER_RULES_WEIGHT,
+				 "alegate rules")) ||
+	    (r = ag_ask_register(d->engine))) {
+		log_err("engine set-up: %s", ag_strerror(r));
+		return r;
+	}
+	switch (d->cfg.inbound) {
+	case AG_CFG_INBOUND_ALLOW:
+		inbound = AG_ACTION_PERMIT;
+		break;
+	case AG_CFG_INBOUND_DENY:
+		inbound = AG_ACTION_BLOCK;
+		break;
+	default:
+		inbound = AG_ACTION_CALLOUT_UNKNOWN;
+	}
+	if ((r = catch_all(d, AG_LAYER_ALE_AUTH_CONNECT, AG_ACTION_CALLOUT_UNKNOWN,
+			   &d->ask_filters[0])) ||
+	    (r = catch_all(d, AG_LAYER_ALE_AUTH_RECV_ACCEPT, inbound, &d->ask_filters[1]))) {
+		log_err("engine set-up: %s", ag_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
+struct load_ctx {
+	struct agd *d;
+	int loaded;
+	json_t *errors;
+};
+
+static int load_one(void *arg, const struct ag_rule *rule)
+{
+	struct load_ctx *lc = arg;
+	struct ag_rule copy = *rule;
+	const char *err;
+
+	copy.lifetime = AG_RULE_ALWAYS;
+	if (agd_rule_add(lc->d, &copy, &err)) {
+		char msg[AG_RULE_SOURCE_MAX + 128];
+
+		if (snprintf(msg, sizeof(msg), "%s: %s", rule->source[0] ? rule->source : rule->id,
+			     err) < 0)
+			msg[0] = 0;
+		log_err("%s", msg);
+		if (lc->errors)
+			json_array_append_new(lc->errors, json_string(msg));
+		return 0; /* the other rules still load */
+	}
+	lc->loaded++;
+	return 0;
+}
+
+static void load_err(void *arg, const char *msg)
+{
+	struct load_ctx *lc = arg;
+
+	log_err("%s", msg);
+	if (lc->errors)
+		json_array_append_new(lc->errors, json_string(msg));
+}
+
+static int load_dir(struct agd *d, json_t *errors)
+{
+	struct load_ctx lc = { .d = d, .errors = errors };
+	struct stat st;
+
+	if (stat(d->cfg.rules_dir, &st) == -1 && errno == ENOENT) {
+		/* A first start: make the directory rules will be saved in. */
+		if (mkdir(d->cfg.rules_dir, 0755) == -1 && errno != EEXIST)
+			log_err("cannot create %s: %s", d->cfg.rules_dir, strerror(errno));
+		else
+			log_info("created %s", d->cfg.rules_dir);
+		return 0;
+	}
+	ag_rules_load_dir(d->cfg.rules_dir, load_one, load_err, &lc);
+	return lc.loaded;
+}
+
+int agd_policy_load(struct agd *d)
+{
+	ag_engine_begin(d->engine);
+	int n = load_dir(d, NULL);
+
+	ag_engine_commit(d->engine);
+	return n;
+}
+
+int agd_policy_reload(struct agd *d, json_t *errors)
+{
+	/* Persistent rules are what the directory says now; the others stay.
+	 * One transaction: live flows are reauthorized once (S12c). */
+	ag_engine_begin(d->engine);
+	for (uint32_t i = d->nrules; i-- > 0;)
+		if (d->rules[i]->rule.lifetime == AG_RULE_ALWAYS)
+			rule_free(d, d->rules[i]);
+	int n = load_dir(d, errors);
+
+	ag_engine_commit(d->engine);
+	ag_reauthorize(d->engine, (1u << AG_LAYER_ALE_AUTH_CONNECT) |
+					  (1u << AG_LAYER_ALE_AUTH_RECV_ACCEPT));
+	log_info("reloaded: %d rules from %s", n, d->cfg.rules_dir);
+	return n;
+}
+
+void agd_policy_free(struct agd *d)
+{
+	for (uint32_t i = 0; i < d->nrules; i++)
+		free(d->rules[i]);
+	free(d->rules);
+	d->rules = NULL;
+	d->nrules = d->caprules = 0;
+	free(d->pending);
+	d->pending = NULL;
+	d->npending = d->cappending = 0;
+}
+
+/* ---- pended flows ------------------------------------------------------------------ */
+
+struct agd_pending *agd_pending_find(struct agd *d, uint32_t id)
+{
+	for (uint32_t i = 0; i < d->npending; i++)
+		if (d->pending[i].id == id)
+			return &d->pending[i];
+	return NULL;
+}
+
+static struct agd_pending *pending_by_flow(struct agd *d, uint64_t flow)
+{
+	for (uint32_t i = 0; i < d->npending; i++)
+		if (d->pending[i].flow == flow)
+			return &d->pending[i];
+	return NULL;
+}
+
+void agd_pending_event(struct agd *d, const ag_event *ev)
+{
+	if (ev->type == AG_EVENT_PEND) {
+		ag_flow_info info;
+
+		if (ag_flow_get(d->engine, ev->flow, &info))
+			return;
+		if (d->npending == d->cappending) {
+			uint32_t n = d->cappending ? d->cappending * 2 : 64;
+			void *p = realloc(d->pending, n * sizeof(*d->pending));
+
+			if (!p)
+				return; /* still pended in the engine; times out as usual */
+			d->pending = p;
+			d->cappending = n;
+		}
+		struct agd_pending *p = &d->pending[d->npending++];
+
+		p->id = ++d->next_pending_id;
+		p->context = info.completion_context;
+		p->flow = ev->flow;
+		p->since_ns = info.created_ns;
+		agd_control_push_pending(d, p);
+		return;
+	}
+	/* A pended flow ends with a PERMIT or BLOCK carrying how it ended. */
+	if ((ev->type != AG_EVENT_PERMIT && ev->type != AG_EVENT_BLOCK) || !d->npending)
+		return;
+	if (ev->reason != AG_REASON_COMPLETED && ev->reason != AG_REASON_INJECTED &&
+	    ev->reason != AG_REASON_TIMEOUT && ev->reason != AG_REASON_SHUTDOWN)
+		return;
+	struct agd_pending *p = pending_by_flow(d, ev->flow);
+
+	if (!p)
+		return;
+	uint32_t id = p->id;
+
+	*p = d->pending[--d->npending];
+	agd_control_push_resolved(d, id,
+				  ev->reason == AG_REASON_TIMEOUT
+					  ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
+									 : "deny (timeout)")
+					  : (ev->type == AG_EVENT_PERMIT ? "allow" : "deny"));
+}
+
+/* The rule that "allow ID --always --scope S" means. */
+static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope,
+			  struct ag_rule *r, const char **err)
+{
+	bool app = false, host = false, remote = false, port = false;
+
+	ag_rule_init(r);
+	r->action = v == AG_VERDICT_PERMIT ? AG_RULE_ALLOW
+		    : v == AG_VERDICT_REJECT ? AG_RULE_REJECT
+					     : AG_RULE_DENY;
+	if (!scope || !scope[0])
+		scope = f->fixed.remote_host ? "app+host" : "app+remote";
+	if (!strcmp(scope, "app")) {
+		app = true;
+	} else if (!strcmp(scope, "app+host")) {
+		app = true;
+		host = f->fixed.remote_host != NULL;
+		remote = !host;
+	} else if (!strcmp(scope, "app+remote")) {
+		app = remote = true;
+	} else if (!strcmp(scope, "app+port")) {
+		app = port = true;
+	} else {
+		*err = "scope must be app, app+host, app+remote or app+port";
+		return -EINVAL;
+	}
+	if (app && f->fixed.app_path) {
+		snprintf(r->app, sizeof(r->app), "%s", f->fixed.app_path);
+		r->has |= AG_RULE_HAS_APP;
+	} else if (app && f->fixed.uid != AG_UID_UNKNOWN) {
+		/* the program is unknown: the next best is its user */
+		snprintf(r->user, sizeof(r->user), "%u", f->fixed.uid);
+		r->uid = f->fixed.uid;
+		r->has |= AG_RULE_HAS_USER | AG_RULE_HAS_UID;
+	}
+	if (host) {
+		snprintf(r->host, sizeof(r->host), "%s", f->fixed.remote_host);
+		r->has |= AG_RULE_HAS_HOST;
+	}
+	if (remote) {
+		r->remote_family = f->fixed.ip_version == 6 ? AF_INET6 : AF_INET;
+		memcpy(r->remote_addr, f->fixed.remote_addr, 16);
+		r->remote_plen = f->fixed.ip_version == 6 ? 128 : 32;
+		r->has |= AG_RULE_HAS_REMOTE;
+	}
+	if (port) {
+		r->port_min = r->port_max =
+			f->fixed.direction == AG_DIR_IN ? f->fixed.local_port : f->fixed.remote_port;
+		r->proto = f->fixed.protocol;
+		r->has |= AG_RULE_HAS_PORT | AG_RULE_HAS_PROTO;
+	}
+	r->direction = f->fixed.direction == AG_DIR_IN ? AG_RULE_IN : AG_RULE_OUT;
+	r->has |= AG_RULE_HAS_DIRECTION;
+	r->created = (int64_t)(agd_wall_ms() / 1000);
+	r->has |= AG_RULE_HAS_CREATED;
+	return 0;
+}
+
+int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
+		       uint64_t for_ms, const char *scope, uint64_t session, char *rule_id,
+		       const char **err)
+{
+	struct agd_pending *p = agd_pending_find(d, id);
+	ag_flow_info info;
+	struct ag_rule rule;
+	bool make_rule = duration && strcmp(duration, "once") != 0;
+	int r;
+
+	*err = NULL;
+	rule_id[0] = 0;
+	if (!p || ag_pend_lookup(d->engine, p->context, &info)) {
+		*err = "no such pending flow (answered, timed out, or never pended)";
+		return -ENOENT;
+	}
+	if (make_rule) {
+		if ((r = rule_from_flow(&info, verdict, scope, &rule, err)))
+			return r;
+		if (!strcmp(duration, "always")) {
+			rule.lifetime = AG_RULE_ALWAYS;
+		} else if (!strcmp(duration, "until-restart")) {
+			rule.lifetime = AG_RULE_UNTIL_RESTART;
+		} else if (!strcmp(duration, "until-quit")) {
+			rule.lifetime = AG_RULE_UNTIL_QUIT;
+			rule.session = session;
+		} else if (!strcmp(duration, "for") && for_ms) {
+			rule.lifetime = AG_RULE_TIMED;
+			rule.expires_ns = agd_boottime_ns() + for_ms * 1000000ULL;
+		} else {
+			*err = "duration must be once, for (with for_ms), until-quit, "
+			       "until-restart or always";
+			return -EINVAL;
+		}
+	}
+	/* The flow first: the answer is for it, whatever the rule does next. */
+	r = ag_ask_decide(d->engine, p->context, verdict);
+	if (r && r != AG_E_NO_CONTEXT) {
+		*err = ag_strerror(r);
+		return -EINVAL;
+	}
+	if (make_rule) {
+		if ((r = agd_rule_add(d, &rule, err)))
+			return r;
+		snprintf(rule_id, AG_RULE_ID_MAX + 1, "%s", rule.id);
+	}
+	return 0;
+}
