@@ -158,24 +158,6 @@ static const char sample[] =
 	"  \"created\": \"2026-11-27T15:00:00Z\"\n"
 	"}\n";
 
-/* What ag_rule_save() makes of it: the same, with the port as a number. */
-static const char sample_saved[] =
-	"{\n"
-	"  \"id\": \"3f9c2a71\",\n"
-	"  \"name\": \"firefox to example.org\",\n"
-	"  \"action\": \"allow\",\n"
-	"  \"enabled\": true,\n"
-	"  \"app\": \"/usr/lib/firefox-esr/firefox-esr\",\n"
-	"  \"user\": 1000,\n"
-	"  \"remote\": \"93.184.216.0/24\",\n"
-	"  \"host\": \"*.example.org\",\n"
-	"  \"port\": 443,\n"
-	"  \"proto\": \"tcp\",\n"
-	"  \"direction\": \"out\",\n"
-	"  \"weight\": 0,\n"
-	"  \"created\": \"2026-11-27T15:00:00Z\"\n"
-	"}\n";
-
 static const char *top(void)
 {
 	const char *t = getenv("AG_TOP");
@@ -237,7 +219,7 @@ TEST(minimal_rule_gets_the_defaults)
 
 TEST(accepted_forms_are_normalized)
 {
-	static const char text[] =
+	static const char text0[] =
 		"{\"id\": \"n-1_X\", \"action\": \"reject\", \"enabled\": false,\n"
 		" \"app\": \"/usr/lib/firefox*/firefox-[a-z]?\", \"user\": \"0042\",\n"
 		" \"remote\": \"2001:DB8:a1e::/48\", \"host\": \"WWW.Example.ORG.\",\n"
@@ -246,8 +228,9 @@ TEST(accepted_forms_are_normalized)
 	unsigned char net[16];
 	struct ag_rule r;
 	struct errs e;
+	char *text;
 
-	CHECK_EQ(parse("n-1_X.json", text, &r, &e), 0);
+	CHECK_EQ(parse("n-1_X.json", text0, &r, &e), 0);
 	CHECK_EQ(r.action, AG_RULE_REJECT);
 	CHECK_EQ(r.enabled, false);
 	CHECK_EQ(r.app_glob, true);
@@ -284,6 +267,15 @@ TEST(accepted_forms_are_normalized)
 	CHECK_EQ(r.port_max, 8080);
 	CHECK_EQ(r.proto, 17);
 	CHECK_EQ(r.remote_plen, 0);
+	/* A JSON number is accepted for a port, and saved as a string. */
+	CHECK_EQ(parse("p.json", "{\"id\": \"p\", \"action\": \"allow\", \"port\": 443,"
+			" \"proto\": 6}", &r, &e), 0);
+	CHECK_EQ(r.port_min, 443);
+	CHECK_EQ(r.port_max, 443);
+	text = file_text(&r);
+	CHECK(text);
+	CHECK_MSG(strstr(text, "\n  \"port\": \"443\",\n  \"proto\": \"tcp\",\n"), "%s", text);
+	free(text);
 }
 
 TEST(round_trip_rule_json_rule)
@@ -563,6 +555,25 @@ TEST(from_json_refuses_keys_and_strings_with_nul)
 	CHECK_STR(e.msg[1], "host: the string contains a NUL byte");
 }
 
+static bool printable(const char *msg)
+{
+	for (; *msg; msg++)
+		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+			return false;
+	return true;
+}
+
+TEST(parse_without_file_name)
+{
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK_EQ(parse(NULL, "{\"id\": \"x\", \"action\": \"deny\"}", &r, &e), 0);
+	CHECK_STR(r.source, "");
+	CHECK_EQ(parse(NULL, "{\n\"id\": \"x\",\n\"action\": \"no\"}", &r, &e), -EINVAL);
+	CHECK_STR(e.msg[0], "rule:3: unknown action \"no\" (expected allow, deny, reject or ask)");
+}
+
 TEST(truncated_file_reports_the_line_where_it_ends)
 {
 	struct ag_rule r;
@@ -735,10 +746,11 @@ TEST(bad_files_are_reported_good_rules_still_load_nothing_modified)
 	}
 }
 
-TEST(load_dir_missing_directory_and_callback_stop)
+TEST(load_dir_missing_directory_check_only_and_callback_stop)
 {
 	const char *dir = make_tmpdir();
 	struct both *b = calloc(1, sizeof(*b));
+	char path[512];
 
 	CHECK(b && dir);
 	CHECK_EQ(ag_rules_load_dir("/nonexistent/rules.d", both_rule, both_err, b), -ENOENT);
@@ -749,6 +761,14 @@ TEST(load_dir_missing_directory_and_callback_stop)
 	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), 0);
 	CHECK_EQ(b->l.n, 0);
 	CHECK_EQ(b->e.n, 0);
+	/* No rule callback: only check, as `alegated -n` does. */
+	CHECK_EQ(write_file(dir, "x.json", "{\"id\": \"y\", \"action\": \"deny\"}", 29), 0);
+	memset(b, 0, sizeof(*b));
+	CHECK_EQ(ag_rules_load_dir(dir, NULL, both_err, b), -EINVAL);
+	CHECK_EQ(b->e.n, 1);
+	CHECK(strstr(b->e.msg[0], "/x.json:1: id \"y\" does not match the file name (it must be y.json)"));
+	snprintf(path, sizeof(path), "%s/x.json", dir);
+	CHECK_EQ(unlink(path), 0);
 	/* A failing callback stops the load and its error comes back. */
 	CHECK_EQ(write_file(dir, "a.json", "{\"id\": \"a\", \"action\": \"deny\"}", 29), 0);
 	CHECK_EQ(write_file(dir, "b.json", "{\"id\": \"b\", \"action\": \"deny\"}", 29), 0);
@@ -756,6 +776,28 @@ TEST(load_dir_missing_directory_and_callback_stop)
 	b->l.stop_at = 1;
 	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -ECANCELED);
 	CHECK_EQ(b->l.n, 1);
+	free(b);
+}
+
+TEST(messages_never_carry_control_bytes)
+{
+	const char *dir = make_tmpdir();
+	struct both *b = calloc(1, sizeof(*b));
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK(b && dir);
+	/* jansson quotes the offending token raw in its own text. */
+	CHECK_EQ(parse("d/x.json", "{\"id\": \x1b[2J}", &r, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_MSG(printable(e.msg[0]), "%s", e.msg[0]);
+	CHECK(strstr(e.msg[0], "d/x.json:1: invalid JSON: "));
+	/* A file name is printed as it is, but for its control bytes. */
+	CHECK_EQ(write_file(dir, "e\x1b[2J.json", "{", 1), 0);
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EINVAL);
+	CHECK_EQ(b->e.n, 1);
+	CHECK_MSG(printable(b->e.msg[0]), "%s", b->e.msg[0]);
+	CHECK(strstr(b->e.msg[0], "/e?[2J.json:1: invalid JSON: "));
 	free(b);
 }
 
@@ -779,7 +821,7 @@ TEST(save_writes_fixed_format_mode_0644_and_no_temp_file)
 	CHECK_EQ(ret, 0);
 	text = read_file(dir, "3f9c2a71.json", NULL);
 	CHECK(text);
-	CHECK_STR(text, sample_saved);
+	CHECK_STR(text, sample);
 	free(text);
 	snprintf(path, sizeof(path), "%s/3f9c2a71.json", dir);
 	CHECK_EQ(stat(path, &st), 0);
@@ -802,7 +844,7 @@ TEST(save_replaces_or_refuses_with_save_new)
 	CHECK_EQ(ag_rule_save(dir, &r, AG_RULE_SAVE_NEW), -EEXIST);
 	text = read_file(dir, "3f9c2a71.json", NULL);
 	CHECK(text);
-	CHECK_STR(text, sample_saved);
+	CHECK_STR(text, sample);
 	free(text);
 	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
 	/* A temp file left by a crash does not block the next save. */
@@ -853,7 +895,7 @@ TEST(save_failure_keeps_previous_content_and_leaves_no_temp_file)
 	CHECK(!exists(dir, ".3f9c2a71.json.tmp"));
 	text = read_file(dir, "3f9c2a71.json", NULL);
 	CHECK(text);
-	CHECK_STR(text, sample_saved);
+	CHECK_STR(text, sample);
 	free(text);
 }
 

@@ -1,0 +1,247 @@
+/*
+ * rules.h — the rule store: one JSON file per persistent rule.
+ *
+ * A rule is what a person writes ("firefox may reach *.example.org on 443");
+ * the daemon turns each enabled rule into engine filters.  Persistent
+ * ("always") rules live in <rules_dir>/<id>.json, one rule per file, so a
+ * broken file only ever costs one rule; session, timed and until-restart
+ * rules use the same struct but only live in memory.
+ *
+ * Files are read and never touched unless the daemon saves or deletes that
+ * exact rule; saving is atomic (temporary file, fsync, rename, fsync of the
+ * directory), so a crash leaves the old rule or the new one, never half.
+ */
+#ifndef ALEGATE_DAEMON_RULES_H
+#define ALEGATE_DAEMON_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Bounds of a rule, named here and nowhere else (lengths without the NUL). */
+#define AG_RULE_ID_MAX		32
+#define AG_RULE_NEW_ID_LEN	8		/* ag_rule_new_id(): hex chars */
+#define AG_RULE_NAME_MAX	255
+#define AG_RULE_APP_MAX		4095		/* PATH_MAX - 1 */
+#define AG_RULE_USER_MAX	32		/* login names, as useradd allows */
+#define AG_RULE_HOST_MAX	253		/* a DNS name in text form */
+#define AG_RULE_WEIGHT_MIN	(-1000)
+#define AG_RULE_WEIGHT_MAX	1000
+#define AG_RULE_FILE_MAX	(1u << 20)	/* bytes of one rule file */
+#define AG_RULE_SOURCE_MAX	4096		/* path of the file, with the NUL */
+/* expires_in_ms of a timed rule: ten years is "always" with extra steps. */
+#define AG_RULE_EXPIRES_MS_MAX	(3650ull * 24 * 3600 * 1000)
+
+#ifndef AG_ERR_FN_DEFINED
+#define AG_ERR_FN_DEFINED
+/*
+ * Receives one complete, human-readable error line ("FILE:LINE: message",
+ * no trailing newline).  msg is only valid during the call.
+ */
+typedef void (*ag_err_fn)(void *arg, const char *msg);
+#endif
+
+enum ag_rule_action {
+	AG_RULE_ALLOW,
+	AG_RULE_DENY,
+	AG_RULE_REJECT,		/* deny, and make the application fail at once */
+	AG_RULE_ASK,		/* pend the flow and ask a prompt client */
+};
+
+enum ag_rule_lifetime {
+	AG_RULE_ALWAYS,		/* saved to disk; the only kind that is */
+	AG_RULE_UNTIL_RESTART,
+	AG_RULE_UNTIL_QUIT,	/* until control connection `session` closes */
+	AG_RULE_TIMED,		/* until `expires_ns` on CLOCK_BOOTTIME */
+};
+
+enum ag_rule_direction {
+	AG_RULE_OUT,
+	AG_RULE_IN,
+};
+
+/* Which conditions (and optional fields) a rule has: struct ag_rule.has */
+#define AG_RULE_HAS_APP		0x001
+#define AG_RULE_HAS_USER	0x002	/* user[] holds what was given */
+#define AG_RULE_HAS_UID		0x004	/* uid is known (user was numeric) */
+#define AG_RULE_HAS_REMOTE	0x008
+#define AG_RULE_HAS_HOST	0x010
+#define AG_RULE_HAS_PORT	0x020
+#define AG_RULE_HAS_PROTO	0x040
+#define AG_RULE_HAS_DIRECTION	0x080
+#define AG_RULE_HAS_CREATED	0x100
+
+/*
+ * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
+ * different fields are ANDed; a rule with no condition matches every flow.
+ *
+ * Matching semantics the engine must give the fields (alegate.conf(5)):
+ * - app: exact path, or an fnmatch(3) pattern when app_glob is set.
+ * - remote: the peer address, within remote_plen bits.
+ * - host: the peer's DNS name; with host_wildcard ("*.example.org") any
+ *   name ending in ".example.org", but not "example.org" itself.
+ * - port: the SERVICE port: the remote port of an outbound flow, the local
+ *   port of an inbound flow (what a person means by "port 22 inbound").
+ */
+struct ag_rule {
+	char id[AG_RULE_ID_MAX + 1];
+	char name[AG_RULE_NAME_MAX + 1];	/* free text, may be "" */
+	enum ag_rule_action action;
+	bool enabled;
+	int weight;			/* AG_RULE_WEIGHT_MIN..MAX, default 0 */
+	unsigned has;			/* AG_RULE_HAS_* */
+
+	char app[AG_RULE_APP_MAX + 1];
+	bool app_glob;			/* app holds one of * ? [ */
+	char user[AG_RULE_USER_MAX + 1];	/* name, or the uid in decimal */
+	uint32_t uid;			/* when AG_RULE_HAS_UID */
+	int remote_family;		/* AF_INET or AF_INET6 */
+	unsigned char remote_addr[16];	/* network byte order, host bits 0 */
+	unsigned remote_plen;		/* prefix length, 32/128 = one address */
+	char host[AG_RULE_HOST_MAX + 1];	/* lower case, no trailing dot */
+	bool host_wildcard;		/* host is "*.suffix" */
+	uint16_t port_min, port_max;	/* equal for a single port */
+	uint8_t proto;			/* IP protocol number */
+	enum ag_rule_direction direction;
+	int64_t created;		/* Unix seconds, when AG_RULE_HAS_CREATED */
+
+	/* In memory only: never written to a rule file. */
+	enum ag_rule_lifetime lifetime;
+	uint64_t expires_ns;		/* AG_RULE_TIMED: CLOCK_BOOTTIME deadline */
+	uint64_t session;		/* AG_RULE_UNTIL_QUIT: the owner's id */
+	char source[AG_RULE_SOURCE_MAX];	/* file it was loaded from, or "" */
+};
+
+/* ag_rule_from_json() / ag_rule_to_json() flags */
+/*
+ * The control-protocol form: "lifetime" and "expires_in_ms" are allowed
+ * (and written), and "id" may be absent for a rule the daemon will name.
+ */
+#define AG_RULE_JSON_CONTROL	0x1
+
+/* ag_rule_save() flags */
+#define AG_RULE_SAVE_NEW	0x1	/* fail with -EEXIST instead of replacing */
+
+/*
+ * ag_rule_init - an empty rule: no id, action deny, enabled, no condition,
+ * weight 0, lifetime always.  Cannot fail.
+ */
+void ag_rule_init(struct ag_rule *rule);
+
+/*
+ * ag_rule_parse - parse the text of one rule file.
+ * @file: path used in messages; when its last component ends in ".json",
+ *	the rule's id must equal that name without ".json".
+ * @buf, @len: the text (need not be NUL-terminated).
+ * @out: written only on success; lifetime AG_RULE_ALWAYS, source = @file
+ *	(or "" when @file is NULL; messages then say "rule").
+ * @err, @arg: called once per error as "FILE:LINE: message" quoting the bad
+ *	value; syntax errors carry jansson's line, others the line of the key
+ *	(found in the text: right for ordinary formatting).  @err may be NULL.
+ *
+ * Every error of the rule is reported, not only the first.
+ * Return: 0, -EINVAL (errors reported) or -ENOMEM.
+ */
+int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule *out,
+		  ag_err_fn err, void *arg);
+
+/*
+ * ag_rule_from_json - the same checks on a decoded JSON object, for the
+ * control protocol.  Messages carry no file or line: "unknown action \"x\"".
+ * @flags: AG_RULE_JSON_CONTROL to accept "lifetime" (default "always") and
+ *	"expires_in_ms" (required for "timed", converted to expires_ns from
+ *	the current CLOCK_BOOTTIME), and a missing "id" (left "").
+ *	An "until-quit" rule gets session 0: the caller sets its owner.
+ * @obj is borrowed.  Return: 0, -EINVAL (errors reported) or -ENOMEM.
+ */
+int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
+		      ag_err_fn err, void *arg);
+
+/*
+ * ag_rule_to_json - a rule as a JSON object with the keys in file order
+ * (id, name, action, enabled, app, user, remote, host, port, proto,
+ * direction, weight, created), absent conditions left out; "port" is
+ * always a string ("443", "1000-2000"), "user" a number when numeric.  With
+ * AG_RULE_JSON_CONTROL, "lifetime" and, for timed rules, "expires_in_ms"
+ * (time left, 0 once past) are added.
+ *
+ * Return: a new reference (caller json_decref()s it), or NULL with errno
+ * ENOMEM; EILSEQ when a string field is not valid UTF-8 (JSON cannot carry
+ * it: an executable path with such bytes needs a glob); EINVAL when
+ * remote_family is neither AF_INET nor AF_INET6.
+ */
+json_t *ag_rule_to_json(const struct ag_rule *rule, unsigned flags);
+
+/*
+ * ag_rule_equal - true when @a and @b would be saved as the same file
+ * content (the in-memory fields are ignored), e.g. to skip reauthorizing
+ * flows on a reload that changed nothing.
+ */
+bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b);
+
+/*
+ * ag_rule_id_valid - true when @id is 1..AG_RULE_ID_MAX characters of
+ * [A-Za-z0-9_-], so it is safe as a file name.
+ */
+bool ag_rule_id_valid(const char *id);
+
+/*
+ * Called by ag_rules_load_dir() for each good rule.  @rule is only valid
+ * during the call (copy it).  A negative return stops loading and is
+ * returned by ag_rules_load_dir().
+ */
+typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule);
+
+/*
+ * ag_rules_load_dir - load every rule file of @dir.
+ *
+ * Reads every "*.json" entry in name order; other names are ignored
+ * (editor backups "x.json~", ".x.json.swp", hidden files, our own
+ * ".x.json.tmp").  A bad file — unreadable, not a regular file, larger
+ * than AG_RULE_FILE_MAX (refused without being read), invalid, or holding
+ * an id that another file already has — is reported through @err and
+ * skipped; the good rules are still delivered.  No file is ever modified.
+ *
+ * @rule_cb may be NULL to only check the files (`alegated -n`).
+ *
+ * Return: 0 when every file loaded; -EINVAL when some were skipped (all
+ * reported); a negative value returned by @rule_cb; or -errno (reported)
+ * when @dir cannot be read.
+ */
+int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *arg);
+
+/*
+ * ag_rule_save - write @rule to @dir/<id>.json atomically: write
+ * @dir/.<id>.json.tmp (mode 0644), fsync it, rename it over <id>.json,
+ * fsync @dir.  The text is 2-space indented JSON with the keys in a fixed
+ * order, so diffs stay readable.  A rule that would not load back is
+ * refused before anything is written.
+ * @flags: AG_RULE_SAVE_NEW to fail with -EEXIST if <id>.json exists.
+ *
+ * Return: 0; -EINVAL for an invalid rule or a lifetime other than always;
+ * -EEXIST; or the -errno of the failed step, after which the temporary
+ * file is gone and any previous <id>.json is intact.
+ */
+int ag_rule_save(const char *dir, const struct ag_rule *rule, unsigned flags);
+
+/*
+ * ag_rule_delete - remove @dir/<id>.json and fsync @dir.
+ * Return: 0, -EINVAL for an invalid id, -ENOENT, or another -errno.
+ */
+int ag_rule_delete(const char *dir, const char *id);
+
+/*
+ * ag_rule_new_id - write a fresh id of AG_RULE_NEW_ID_LEN lowercase hex
+ * characters from getrandom(2), NUL-terminated, into @buf (at least
+ * AG_RULE_NEW_ID_LEN + 1 bytes).  The caller checks it is not in use.
+ * Return: 0 or -errno of getrandom.
+ */
+int ag_rule_new_id(char *buf);
+
+/* Names of the enum values as they appear in JSON: "allow", "until-quit"... */
+const char *ag_rule_action_name(enum ag_rule_action action);
+const char *ag_rule_lifetime_name(enum ag_rule_lifetime lifetime);
+
+#endif
