@@ -152,9 +152,15 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 man/alegate.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/alegated.8 man/alegatectl.8 $(DESTDIR)$(MANDIR)/man8/
-	install -d $(DESTDIR)$(SYSCONFDIR)/alegate/rules.d
+	# Configuration and default rules only on a first install: never
+	# overwrite what the administrator changed, never bring back a rule
+	# they deleted.
+	install -d $(DESTDIR)$(SYSCONFDIR)/alegate
 	[ -e $(DESTDIR)$(SYSCONFDIR)/alegate/alegate.conf ] || \
 	    install -m 0644 etc/alegate.conf $(DESTDIR)$(SYSCONFDIR)/alegate/alegate.conf
+	[ -d $(DESTDIR)$(SYSCONFDIR)/alegate/rules.d ] || { \
+	    install -d $(DESTDIR)$(SYSCONFDIR)/alegate/rules.d && \
+	    install -m 0644 etc/rules.d/*.json $(DESTDIR)$(SYSCONFDIR)/alegate/rules.d/; }
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/alegated.service.in > $(DESTDIR)$(UNITDIR)/alegated.service
 	install -d $(DESTDIR)$(BASHCOMPDIR)

@@ -115,6 +115,8 @@ uint64_t agd_wall_ms(void);
 
 /* ---- dataplane.c ------------------------------------------------------------- */
 
+/* The process cache (and its proc connector); before entering a netns. */
+int agd_dataplane_open_proc(struct agd *d);
 /* Open the queues, conntrack, attribution, DNS cache.  Returns 0 or -errno (logged). */
 int agd_dataplane_open(struct agd *d);
 /* Install the firewall rules (after the queues are bound).  Returns 0 or -errno. */

@@ -182,8 +182,10 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	struct ag_pkt_info pi;
 	struct ag_dns_reply reply;
 
-	/* Always accepted, parsed or not: DNS must keep working. */
-	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_ACCEPT, AG_NFQ_MARK_KEEP);
+	/* Always let through, parsed or not: DNS must keep working.  NF_REPEAT
+	 * with INJECTED (not NF_ACCEPT, which would skip the rest of the
+	 * table's rules) runs the hook again and our chain lets it pass. */
+	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_INJECTED);
 	d->ctr.dns_replies++;
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
 	    pi.protocol != AG_IPPROTO_UDP || ag_dns_parse(p->payload + pi.payload_offset,
@@ -363,6 +365,21 @@ void agd_dataplane_proc_ready(struct agd *d)
 
 /* ---- open / install / close ----------------------------------------------------------- */
 
+int agd_dataplane_open_proc(struct agd *d)
+{
+	struct ag_proc_config pc = { 0 };
+
+	d->proc = ag_proc_open(&pc);
+	if (!d->proc) {
+		log_err("process cache: %s", strerror(errno));
+		return -errno;
+	}
+	log_info("process cache: %s", ag_proc_mode(d->proc));
+	if (ag_proc_fd(d->proc) >= 0)
+		agd_loop_add(d, ag_proc_fd(d->proc), EPOLLIN, (void *)(uintptr_t)AGD_TAG_PROC);
+	return 0;
+}
+
 int agd_dataplane_open(struct agd *d)
 {
 	uint8_t seed[AG_DNSCACHE_SEED_LEN];
@@ -410,16 +427,8 @@ int agd_dataplane_open(struct agd *d)
 		log_err("sock_diag: %s", strerror(errno));
 		return -errno;
 	}
-	struct ag_proc_config pc = { 0 };
-
-	d->proc = ag_proc_open(&pc);
-	if (!d->proc) {
-		log_err("process cache: %s", strerror(errno));
-		return -errno;
-	}
-	log_info("process cache: %s", ag_proc_mode(d->proc));
-	if (ag_proc_fd(d->proc) >= 0)
-		agd_loop_add(d, ag_proc_fd(d->proc), EPOLLIN, (void *)(uintptr_t)AGD_TAG_PROC);
+	if (!d->proc && (r = agd_dataplane_open_proc(d)))
+		return r;
 	d->attrib = ag_attrib_new(d->sd, d->proc);
 	if (!d->attrib)
 		return -errno;

@@ -6,6 +6,8 @@
  * CLOCK_BOOTTIME for every engine deadline, and a signalfd.  Nothing polls.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,6 +93,8 @@ static void usage(FILE *f)
 		"  -n, --check        check the configuration and rules, print\n"
 		"                     \"configuration OK\" or every error, and exit\n"
 		"      --cleanup      remove firewall rules a crashed alegated left\n"
+		"      --netns NAME   guard network namespace NAME (ip netns) while\n"
+		"                     watching processes from the initial one\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this text\n"
 		"See alegated(8).\n",
@@ -183,6 +187,27 @@ static int cleanup_only(void)
 		return 1;
 	}
 	printf("alegated: no alegate firewall rule is left\n");
+	return 0;
+}
+
+/* Move into /run/netns/NAME (or a path) for everything but the proc connector. */
+static int enter_netns(const char *name)
+{
+	char path[4096];
+	int fd;
+
+	if (strchr(name, '/'))
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || setns(fd, CLONE_NEWNET) == -1) {
+		fprintf(stderr, "alegated: network namespace %s: %s\n", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
@@ -316,13 +341,14 @@ int main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "cleanup", no_argument, NULL, 'C' },
+		{ "netns", required_argument, NULL, 'N' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agd daemon_state;
 	struct agd *d = &daemon_state;
-	const char *path = AG_CONFIG_PATH;
+	const char *path = AG_CONFIG_PATH, *netns = NULL;
 	bool check = false, cleanup = false;
 	int c, errors = 0, ret = 1;
 
@@ -339,6 +365,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			cleanup = true;
+			break;
+		case 'N':
+			netns = optarg;
 			break;
 		case 'V':
 			printf("alegated %s\n", AGD_VERSION);
@@ -359,7 +388,7 @@ int main(int argc, char **argv)
 	if (check)
 		return check_only(path);
 	if (cleanup)
-		return cleanup_only();
+		return netns && enter_netns(netns) ? 1 : cleanup_only();
 	if (geteuid() != 0) {
 		fprintf(stderr, "alegated: must run as root (it binds NFQUEUE and changes "
 				"the firewall)\n");
@@ -394,6 +423,10 @@ int main(int argc, char **argv)
 	if (agd_policy_init(d))
 		goto out;
 	agd_policy_load(d);
+	/* The proc connector only speaks to the initial network namespace:
+	 * open it here, then move into the namespace we guard. */
+	if (netns && (agd_dataplane_open_proc(d) || enter_netns(netns)))
+		goto out;
 	if (agd_dataplane_open(d))
 		goto out;
 	if (agd_control_open(d))
@@ -402,6 +435,12 @@ int main(int argc, char **argv)
 		goto out;
 	if (agd_privs_drop(d))
 		goto out;
+	/* Without -d: into the background once everything is in place, so
+	 * whoever started us knows the firewall is up when we return. */
+	if (!d->foreground && daemon(0, 0) == -1) {
+		log_err("daemon: %s", strerror(errno));
+		goto out;
+	}
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
 		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
 		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->nrules,

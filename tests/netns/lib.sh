@@ -103,3 +103,53 @@ finish() {
 	[ $_ag_failed -eq 0 ]
 	exit $?
 }
+
+# ---- the daemon ------------------------------------------------------------
+#   daemon_start NS [KEY=VALUE...]   write $T/d-NS/alegate.conf (test defaults
+#                        plus the given keys), start alegated -d inside NS,
+#                        wait until its control socket answers.  Sets
+#                        DAEMON_PID, SOCK, RULES (rules_dir) and DCONF.
+#   daemon_stop [SIGNAL]  stop it (default TERM) and wait for it to exit
+#   ctl ARGS...           alegatectl against $SOCK
+#   wait_pending N        wait until at least N flows are pending (5 s)
+DAEMON_PID=
+daemon_start() {
+	local ns=$1; shift
+	local dir=$T/d-$ns
+	mkdir -p "$dir/rules"
+	SOCK=$dir/ctl.sock RULES=$dir/rules DCONF=$dir/alegate.conf
+	if [ ! -f "$DCONF.keep" ]; then
+		{
+			echo "queue_num = 100"
+			echo "control_socket = $SOCK"
+			echo "rules_dir = $RULES"
+			echo "state_dir = $dir/state"
+			echo "pending_timeout = 30"
+			echo "log_level = debug"
+			local kv
+			for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
+		} >"$DCONF"
+	fi
+	# --netns: the daemon watches processes through the proc connector,
+	# which only the initial namespace has, and guards $ns for the rest.
+	"$ALEGATED" -d -f "$DCONF" --netns "$ns" >>"$dir/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	_ag_bg_pids+=($DAEMON_PID)
+	if ! wait_for 5 "$ALEGATECTL" -s "$SOCK" status; then
+		echo "# alegated did not come up; its log:"
+		sed 's/^/#   /' "$dir/daemon.log"
+		return 1
+	fi
+}
+daemon_stop() {
+	local sig=${1:-TERM}
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -"$sig" "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+ctl() { "$ALEGATECTL" -s "$SOCK" "$@"; }
+wait_pending() {
+	local n=$1
+	wait_for 5 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' pending --json | jq length)\" -ge $n ]"
+}

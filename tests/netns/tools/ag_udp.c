@@ -1,0 +1,81 @@
+/*
+ * ag_udp — numbered UDP datagrams from one socket (one flow).
+ *
+ *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] ADDR PORT
+ *
+ * Sends COUNT (default 1) datagrams whose first 4 bytes are their sequence
+ * number, GAP_MS apart (default 0) or at RATE per second, from one
+ * connected socket, then prints "sent N".
+ */
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	long count = 1, gap = 0, rate = 0, sent = 0;
+	int opt;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai;
+
+	while ((opt = getopt(argc, argv, "c:g:r:")) != -1) {
+		switch (opt) {
+		case 'c': count = atol(optarg); break;
+		case 'g': gap = atol(optarg); break;
+		case 'r': rate = atol(optarg); break;
+		default:
+			fprintf(stderr, "usage: ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] ADDR PORT\n");
+			return 2;
+		}
+	}
+	if (argc - optind != 2 || getaddrinfo(argv[optind], argv[optind + 1], &hints, &ai)) {
+		fprintf(stderr, "ag_udp: need a numeric ADDR and PORT\n");
+		return 2;
+	}
+	int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+
+	if (fd == -1 || connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+		perror("ag_udp");
+		return 1;
+	}
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long i = 0; i < count; i++) {
+		unsigned char buf[64];
+
+		memset(buf, 0, sizeof(buf));
+		buf[0] = (unsigned char)(i >> 24);
+		buf[1] = (unsigned char)(i >> 16);
+		buf[2] = (unsigned char)(i >> 8);
+		buf[3] = (unsigned char)i;
+		if (send(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf))
+			sent++;
+		if (gap)
+			usleep((useconds_t)gap * 1000);
+		if (rate) {
+			/* pace against the start, not the previous send */
+			struct timespec now;
+			double due = (double)(i + 1) / (double)rate;
+
+			for (;;) {
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				double el = (double)(now.tv_sec - t0.tv_sec) +
+					    (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+
+				if (el >= due)
+					break;
+				if (due - el > 0.0002)
+					usleep(100);
+			}
+		}
+	}
+	printf("sent %ld\n", sent);
+	return sent == count ? 0 : 1;
+}
