@@ -67,16 +67,22 @@ static char *read_ref(const char *name)
 /* Line number of the first difference, 0 when equal. */
 static int first_diff(const char *a, const char *b, char *why, size_t len)
 {
+	const char *la = a, *lb = b;
 	int line = 1;
 
 	while (*a && *a == *b) {
-		if (*a == '\n')
+		if (*a == '\n') {
 			line++;
+			la = a + 1;
+			lb = b + 1;
+		}
 		a++;
 		b++;
 	}
 	if (!*a && !*b)
 		return 0;
+	a = la;
+	b = lb;
 	snprintf(why, len, "line %d: rendered \"%.*s\", reference \"%.*s\"", line,
 		 (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
 	return line;
