@@ -37,7 +37,7 @@ endif
 
 # External libraries, found through pkg-config (installed by scripts/bootstrap).
 LINUX_PKGS := libmnl libnetfilter_queue
-DAEMON_PKGS := jansson libseccomp
+DAEMON_PKGS := jansson libseccomp libcap-ng
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 

@@ -213,5 +213,7 @@ void agd_timer_update(struct agd *d);
 
 /* Drop what the running daemon does not need; see docs/SECURITY.md. */
 int agd_privs_drop(struct agd *d);
+/* Remove the firewall rules, through the [fw] helper once privileges are dropped. */
+int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen);
 
 #endif

@@ -471,7 +471,7 @@ void agd_dataplane_close(struct agd *d)
 {
 	char err[AG_FW_ERR_MAX];
 
-	if (d->fw_installed && ag_fw_remove(d->fw_backend, err, sizeof(err)))
+	if (d->fw_installed && agd_privs_fw_remove(d, err, sizeof(err)))
 		log_err("removing firewall rules: %s (alegated --cleanup removes them)", err);
 	d->fw_installed = false;
 	for (int i = 0; i < AG_FW_NQUEUES; i++) {

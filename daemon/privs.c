@@ -1,20 +1,221 @@
 /*
- * daemon/privs.c — what the running daemon gives up after start-up.
- * See docs/SECURITY.md for what runs with which privilege.
+ * daemon/privs.c — what runs with which privilege, in one table.
+ *
+ *   process        capabilities kept                 may exec  seccomp
+ *   -------------  --------------------------------  --------  ------------
+ *   alegated       NET_ADMIN (SOCK_DESTROY, ctnetlink  no       allow-list
+ *                  and NFQUEUE verdicts), SYS_PTRACE
+ *                  (read other users' /proc/PID/exe
+ *                  and fd links), DAC_READ_SEARCH
+ *                  (the same through restrictive
+ *                  directory modes)
+ *   alegated [fw]  NET_ADMIN, NET_RAW (iptables-       yes      none: it only
+ *                  restore, nft)                                runs ag_fw_remove
+ *
+ * Everything that needs more — binding the queues, installing the firewall,
+ * the proc connector, creating the control socket, loading eBPF — happens
+ * before agd_privs_drop().  The [fw] helper exists so that the daemon
+ * itself never needs execve: at a clean stop the daemon asks it to remove
+ * the firewall rules; if the daemon dies instead, the helper sees the end of
+ * its socket and leaves the rules in place (that is fail_mode).
+ *
+ * With sanitizers (ASan/LSan need clone and ptrace at exit) the seccomp
+ * filter is not installed; docs/SECURITY.md says so.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cap-ng.h>
+#include <seccomp.h>
 
 #include "daemon/agd.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AGD_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AGD_SANITIZED 1
+#endif
+#endif
+#ifndef AGD_SANITIZED
+#define AGD_SANITIZED 0
+#endif
+
+static int fw_sock = -1;
+static pid_t fw_pid = -1;
+
+/* ---- the [fw] helper ----------------------------------------------------------- */
+
+static void fw_helper(int sock, enum ag_fw_backend backend)
+{
+	char cmd, err[AG_FW_ERR_MAX];
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_NAME, "alegated [fw]", 0, 0, 0);
+	/* Only the socket: the queues, the control socket and the rest are
+	 * the daemon's. */
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != sock)
+			close(fd);
+	capng_clear(CAPNG_SELECT_BOTH);
+	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+		      CAP_NET_ADMIN, CAP_NET_RAW, -1);
+	capng_apply(CAPNG_SELECT_BOTH);
+	for (;;) {
+		ssize_t n = read(sock, &cmd, 1);
+
+		if (n == 1 && cmd == 'R') {
+			int r = ag_fw_remove(backend, err, sizeof(err));
+
+			if (r == 0)
+				snprintf(err, sizeof(err), "ok");
+			if (write(sock, err, strlen(err) + 1) < 0)
+				_exit(1);
+			_exit(r ? 1 : 0);
+		}
+		if (n == 0 || (n < 0 && errno != EINTR))
+			_exit(0); /* the daemon died: the rules stay (fail_mode) */
+	}
+}
+
+static int fw_helper_start(struct agd *d)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return -errno;
+	fw_pid = fork();
+	if (fw_pid == -1) {
+		int e = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (fw_pid == 0) {
+		close(sv[0]);
+		fw_helper(sv[1], d->fw_backend);
+	}
+	close(sv[1]);
+	fw_sock = sv[0];
+	return 0;
+}
+
+int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
+{
+	char reply[AG_FW_ERR_MAX];
+	ssize_t n;
+
+	if (fw_sock == -1)
+		return ag_fw_remove(d->fw_backend, err, errlen);
+	if (write(fw_sock, "R", 1) != 1 || (n = read(fw_sock, reply, sizeof(reply) - 1)) <= 0) {
+		snprintf(err, errlen, "the firewall helper did not answer");
+		n = -1;
+	} else {
+		reply[n] = 0;
+		if (strcmp(reply, "ok") != 0)
+			snprintf(err, errlen, "%s", reply);
+	}
+	close(fw_sock);
+	fw_sock = -1;
+	waitpid(fw_pid, NULL, 0);
+	fw_pid = -1;
+	return n > 0 && strcmp(reply, "ok") == 0 ? 0 : -EIO;
+}
+
+/* ---- seccomp ------------------------------------------------------------------- */
+
+/*
+ * What the running daemon calls: its loop, netlink, the control socket,
+ * /proc reads, rule files, logging, memory.  Anything else fails with
+ * EPERM rather than killing the daemon: with fail_mode closed a dead
+ * firewall means no new connection on the machine.
+ */
+static const int allowed[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(pread64),
+	SCMP_SYS(close), SCMP_SYS(openat), SCMP_SYS(newfstatat), SCMP_SYS(fstat),
+	SCMP_SYS(statx), SCMP_SYS(lseek), SCMP_SYS(getdents64), SCMP_SYS(readlink),
+	SCMP_SYS(readlinkat), SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
+	SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
+	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlink),
+	SCMP_SYS(unlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(fchmod),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_pwait2),
+	SCMP_SYS(epoll_ctl), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime),
+	SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday),
+	SCMP_SYS(recvmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmmsg), SCMP_SYS(sendmsg),
+	SCMP_SYS(sendto), SCMP_SYS(sendmmsg), SCMP_SYS(accept4), SCMP_SYS(getsockopt),
+	SCMP_SYS(setsockopt), SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown),
+	/* NSS (user names) and syslog may open and connect AF_UNIX sockets;
+	 * sock_diag and ctnetlink requests reuse their open sockets */
+	SCMP_SYS(socket), SCMP_SYS(connect),
+	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(mprotect), SCMP_SYS(futex), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigaction), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid),
+	SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getrandom),
+	SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(wait4), SCMP_SYS(exit), SCMP_SYS(exit_group),
+	SCMP_SYS(bpf), /* fast-path map updates on maps opened at start */
+	SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield), SCMP_SYS(getrusage),
+	SCMP_SYS(prlimit64), SCMP_SYS(getcwd),
+};
+
+static int seccomp_install(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	int r = -ENOMEM;
+
+	if (!ctx)
+		return r;
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		if (allowed[i] < 0)
+			continue; /* not a syscall on this architecture */
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0)))
+			goto out;
+	}
+	r = seccomp_load(ctx);
+out:
+	seccomp_release(ctx);
+	return r;
+}
+
+/* ---- dropping ------------------------------------------------------------------- */
+
 int agd_privs_drop(struct agd *d)
 {
-	(void)d;
+	int r;
+
+	if (d->fw_installed && (r = fw_helper_start(d))) {
+		log_err("firewall helper: %s", strerror(-r));
+		return r;
+	}
+	capng_clear(CAPNG_SELECT_BOTH);
+	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+		      CAP_NET_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, -1);
+	if ((r = capng_apply(CAPNG_SELECT_BOTH))) {
+		log_err("dropping capabilities failed (%d)", r);
+		return -EPERM;
+	}
 	/* No exec of ours may gain privileges (setuid, file capabilities). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		log_err("no_new_privs: %s", strerror(errno));
 		return -errno;
 	}
+	if (AGD_SANITIZED) {
+		log_warn("sanitizer build: the seccomp allow-list is not installed");
+		return 0;
+	}
+	if ((r = seccomp_install())) {
+		log_err("seccomp: %s", strerror(-r));
+		return r;
+	}
+	log_debug("privileges dropped: NET_ADMIN, SYS_PTRACE, DAC_READ_SEARCH; seccomp on");
 	return 0;
 }
