@@ -334,6 +334,8 @@ static int op_status(struct req *q)
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
 	agd_dataplane_status(d, ctr);
 	json_object_set_new(ctr, "classifies", json_integer((json_int_t)st.classifies));
+	json_object_set_new(ctr, "new_flows", json_integer((json_int_t)st.new_flows));
+	json_object_set_new(ctr, "completions", json_integer((json_int_t)st.completions));
 	json_object_set_new(ctr, "permits", json_integer((json_int_t)st.permits));
 	json_object_set_new(ctr, "blocks", json_integer((json_int_t)st.blocks));
 	json_object_set_new(ctr, "pends", json_integer((json_int_t)st.pends));

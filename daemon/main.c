@@ -302,11 +302,14 @@ static void run(struct agd *d)
 			log_err("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		/* Everything but the queues first, then a bounded batch from each
+		 * queue: under a flood of new flows the control socket, signals
+		 * and deadlines still get their turn every iteration. */
 		for (int i = 0; i < n; i++) {
 			uintptr_t tag = (uintptr_t)evs[i].data.ptr;
 
 			if (tag >= AGD_TAG_QUEUE0 && tag < AGD_TAG_QUEUE0 + AG_FW_NQUEUES) {
-				agd_dataplane_queue_ready(d, (int)(tag - AGD_TAG_QUEUE0));
+				continue;
 			} else if (tag == AGD_TAG_CT) {
 				agd_dataplane_ct_ready(d);
 			} else if (tag == AGD_TAG_PROC) {
@@ -325,6 +328,12 @@ static void run(struct agd *d)
 				agd_control_client_ready(d, (struct agd_client *)evs[i].data.ptr,
 							 evs[i].events);
 			}
+		}
+		for (int i = 0; i < n; i++) {
+			uintptr_t tag = (uintptr_t)evs[i].data.ptr;
+
+			if (tag >= AGD_TAG_QUEUE0 && tag < AGD_TAG_QUEUE0 + AG_FW_NQUEUES)
+				agd_dataplane_queue_ready(d, (int)(tag - AGD_TAG_QUEUE0));
 		}
 		if (d->reload_requested)
 			reload(d);

@@ -118,18 +118,20 @@ daemon_start() {
 	local dir=$T/d-$ns
 	mkdir -p "$dir/rules"
 	SOCK=$dir/ctl.sock RULES=$dir/rules DCONF=$dir/alegate.conf
-	if [ ! -f "$DCONF.keep" ]; then
-		{
-			echo "queue_num = 100"
-			echo "control_socket = $SOCK"
-			echo "rules_dir = $RULES"
-			echo "state_dir = $dir/state"
-			echo "pending_timeout = 30"
-			echo "log_level = debug"
-			local kv
-			for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
-		} >"$DCONF"
-	fi
+	# the directories must let other users reach the socket: the tests
+	# of credentials want the daemon, not the file system, to refuse them
+	chmod 0711 "$T" "$dir"
+	local defaults=("queue_num=100" "control_socket=$SOCK" "rules_dir=$RULES"
+		"state_dir=$dir/state" "pending_timeout=30" "log_level=debug")
+	local kv given
+	{
+		for kv in "${defaults[@]}"; do
+			given=0
+			for g in "$@"; do [ "${g%%=*}" = "${kv%%=*}" ] && given=1; done
+			[ $given = 1 ] || echo "${kv%%=*} = ${kv#*=}"
+		done
+		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
+	} >"$DCONF"
 	# --netns: the daemon watches processes through the proc connector,
 	# which only the initial namespace has, and guards $ns for the rest.
 	"$ALEGATED" -d -f "$DCONF" --netns "$ns" >>"$dir/daemon.log" 2>&1 &

@@ -98,11 +98,11 @@ wait "$c3"
 
 # ---- a session rule vanishes when its alegatectl exits --------------------------------------
 D=$(client app_d)
-ctl rules add --action allow --app "$D" --until-quit >"$T/session.out" 2>"$T/session.err" </dev/null &
+"$ALEGATECTL" -s "$SOCK" rules add --action allow --app "$D" --until-quit >"$T/session.out" 2>"$T/session.err" </dev/null &
 spid=$!
 wait_for 5 bash -c "'$ALEGATECTL' -s '$SOCK' rules list --json | jq -e --arg d '$D' 'any(.[]; .app == \$d and .lifetime == \"until-quit\")' >/dev/null"
 during=$(in_c "$D" -t 3000 $S4 8080)
-kill -INT "$spid"
+kill -TERM "$spid"
 wait "$spid"
 sleep 0.2
 left=$(ctl rules list --json | jq --arg d "$D" '[.[] | select(.app == $d)] | length')
@@ -155,7 +155,7 @@ rm -f "$RULES/broken.json"
 chmod 0666 "$SOCK"
 out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$ALEGATECTL" -s "$SOCK" rules del x 2>&1)
 rc=$?
-if [ $rc -eq 1 ] && grep -qi "permission denied" <<<"$out"; then
+if [ $rc -eq 1 ] && grep -q "permission denied: uid 65534 is not root" <<<"$out"; then
 	pass unprivileged_user_is_refused_by_the_control_socket
 else
 	fail unprivileged_user_is_refused_by_the_control_socket "rc $rc: $out"
@@ -179,7 +179,7 @@ send $ide d once\r
 expect denied
 send q\r
 EOF
-if "$TOOLS/ptydrive" -t 10000 -s "$T/prompt.script" -- "$ALEGATECTL" -s "$SOCK" prompt >"$T/prompt.log" 2>&1; then
+if "$TOOLS/ptydrive" -t 10000 "$T/prompt.script" -- "$ALEGATECTL" -s "$SOCK" prompt >"$T/prompt.log" 2>&1; then
 	wait "$fpid" "$epid"
 	if [[ $(cat "$T/f.out") == ok* ]] && [[ $(cat "$T/e.out") != ok* ]]; then
 		pass prompt_answers_two_pended_flows_in_reverse_order
