@@ -1,0 +1,112 @@
+/*
+ * attrib.h — which process owns a flow: the composition the daemon calls
+ * for the first packet of every new flow.
+ *
+ *   outbound: sock_diag exact lookup → socket inode → pid → exe, cmdline
+ *   inbound:  the listening (TCP) or bound (UDP) socket → its owner
+ *
+ * A flow whose process cannot be named still gets a uid (the socket's, or
+ * the hint NFQUEUE gave) and a reason.  The handle borrows a sock_diag
+ * handle and a process cache: the caller opens them, runs the process
+ * cache's fd in its event loop, and closes them after ag_attrib_free().
+ */
+#ifndef ALEGATE_LINUX_ATTRIB_H
+#define ALEGATE_LINUX_ATTRIB_H
+
+#include <stdint.h>
+
+#include "linux/proc.h"
+#include "linux/sockdiag.h"
+#include "linux/tuple.h"
+
+/* Direction of a flow, as the data plane saw its first packet. */
+#define AG_ATTRIB_OUTBOUND	0	/* src is local (OUTPUT, CONNECT) */
+#define AG_ATTRIB_INBOUND	1	/* dst is local (INPUT, RECV_ACCEPT) */
+
+/* Why a lookup did not name a process; AG_ATTRIB_OK when it did. */
+enum ag_attrib_why {
+	AG_ATTRIB_OK = 0,
+	AG_ATTRIB_NO_SOCKET,	/* no local socket has this flow (closed) */
+	AG_ATTRIB_NO_INODE,	/* the socket has no file (TIME_WAIT, orphan) */
+	AG_ATTRIB_NO_OWNER,	/* no process holds the socket */
+	AG_ATTRIB_SCAN_LIMIT,	/* gave up: scan budget spent */
+	AG_ATTRIB_NO_PROCESS,	/* owner gone, and not in the cache */
+	AG_ATTRIB_UNSUPPORTED,	/* protocol without sockets to look up */
+	AG_ATTRIB_ERROR,	/* netlink or /proc failed: see err */
+	AG_ATTRIB_WHY_MAX
+};
+
+/* ag_attrib_result.flags */
+#define AG_ATTRIB_F_SOCKET	0x1	/* sock holds the socket found */
+#define AG_ATTRIB_F_PROCESS	0x2	/* proc holds the owner */
+#define AG_ATTRIB_F_UID_HINT	0x4	/* uid is the caller's hint */
+#define AG_ATTRIB_F_LISTENER	0x8	/* inbound: the socket is a listener */
+
+struct ag_attrib_result {
+	enum ag_attrib_why why;
+	int err;		/* -errno behind AG_ATTRIB_ERROR, else 0 */
+	uint32_t flags;		/* AG_ATTRIB_F_* */
+	uint32_t uid;		/* socket uid, else the hint, else unknown */
+	uint64_t elapsed_ns;	/* time this lookup took */
+	struct ag_sock_info sock;
+	struct ag_proc_info proc; /* pid -1 and exe "" when unknown */
+};
+
+/* Log2 histogram of lookup times: bucket k counts [2^k, 2^(k+1)) µs. */
+#define AG_ATTRIB_HIST 16
+
+struct ag_attrib_stats {
+	uint64_t lookups;
+	uint64_t why[AG_ATTRIB_WHY_MAX];	/* lookups by outcome */
+	uint64_t total_ns, max_ns;
+	uint64_t hist_us[AG_ATTRIB_HIST];
+};
+
+struct ag_attrib;
+
+/*
+ * ag_attrib_new() - a lookup handle over borrowed parts.
+ * @sd:   sock_diag handle, opened in the namespace of the flows
+ * @proc: process cache
+ * Return: a handle for ag_attrib_free(), or NULL with errno set.
+ */
+struct ag_attrib *ag_attrib_new(struct ag_sockdiag *sd, struct ag_proc *proc);
+
+/*
+ * ag_attrib_free() - free the handle, not the parts it borrows.  Accepts NULL.
+ */
+void ag_attrib_free(struct ag_attrib *a);
+
+/*
+ * ag_attrib_lookup() - name the process of a new flow.
+ * @a:         handle
+ * @t:         the flow as its first packet showed it (packet orientation)
+ * @direction: AG_ATTRIB_OUTBOUND or AG_ATTRIB_INBOUND
+ * @uid_hint:  the uid NFQUEUE gave for a local packet, or AG_UID_UNKNOWN
+ * @out:       filled in every case (see why)
+ *
+ * A named process may still have an empty exe (a kernel thread, or a
+ * process gone before its exec could be read): proc.flags has
+ * AG_PROC_NO_EXE then.
+ *
+ * Pending process events are read first so that an exec which has just
+ * happened is known.  The work is bounded (sock_diag timeout, scan budget).
+ * Return: 0 when a process was named (why AG_ATTRIB_OK); -ENOENT when not
+ * (why says which step failed; uid may still be known); -EINVAL for a bad
+ * tuple or direction.  @out is filled in every case.
+ */
+int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
+		     int direction, uint32_t uid_hint,
+		     struct ag_attrib_result *out);
+
+/*
+ * ag_attrib_why_str() - a short English name for a why (for logs).
+ */
+const char *ag_attrib_why_str(enum ag_attrib_why why);
+
+/*
+ * ag_attrib_get_stats() - copy the counters into @st.
+ */
+void ag_attrib_get_stats(const struct ag_attrib *a, struct ag_attrib_stats *st);
+
+#endif

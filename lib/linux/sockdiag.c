@@ -1,0 +1,595 @@
+/*
+ * sockdiag.c — exact socket lookups and SOCK_DESTROY over NETLINK_SOCK_DIAG.
+ *
+ * One request, one reply: SOCK_DIAG_BY_FAMILY without NLM_F_DUMP makes the
+ * kernel run its own socket lookup on the id we send, which is far cheaper
+ * than a dump of every socket.  Two kernel quirks shape this file:
+ *
+ *  - TCP reads the id as src = local (the hash lookup of a socket).  UDP
+ *    reads a lookup's id as its receive path does, src = the sender, but a
+ *    destroy's id as TCP does (Linux 6.18; kernels have changed this).  So
+ *    a UDP reply is believed only when the socket it names matches the
+ *    flow, the other order is tried when it does not, and the order that
+ *    worked is remembered; a destroy carries the socket's cookie, so trying
+ *    the wrong order cannot hit another socket.
+ *  - With no established socket, the TCP lookup falls through to a listener
+ *    on the port.  A lookup for a flow must not name it (nor destroy it), so
+ *    every reply is checked against the flow before it is believed.
+ *
+ * The socket is connected to the kernel (port id 0): no other process can
+ * then send us a forged reply, and replies are also checked for sender,
+ * sequence number and port id.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#include "linux/sockdiag.h"
+
+/* Replies are one inet_diag_msg and a few small attributes. */
+#define SD_BUF_SIZE 8192
+/* Highest TCP state the kernel reports (TCP_NEW_SYN_RECV is 12; BPF adds). */
+#define SD_MAX_STATE 15
+
+enum udp_order {
+	UDP_ORDER_UNKNOWN,
+	UDP_ORDER_LOCAL_FIRST,	/* idiag_src = local, as for TCP */
+	UDP_ORDER_PEER_FIRST,	/* idiag_src = the peer, as the receive path */
+};
+
+struct ag_sockdiag {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	enum udp_order udp_dump_order;
+	enum udp_order udp_destroy_order;
+	struct ag_sockdiag_stats st;
+};
+
+static const uint8_t zero16[16];
+
+struct ag_sockdiag *ag_sockdiag_open(void)
+{
+	struct ag_sockdiag *sd;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct timeval tv = {
+		.tv_sec = AG_SOCKDIAG_TIMEOUT_MS / 1000,
+		.tv_usec = (AG_SOCKDIAG_TIMEOUT_MS % 1000) * 1000,
+	};
+	int one = 1, fd, err;
+
+	sd = calloc(1, sizeof(*sd));
+	if (!sd)
+		return NULL;
+	sd->nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	if (!sd->nl)
+		goto fail;
+	if (mnl_socket_bind(sd->nl, 0, MNL_SOCKET_AUTOPID) == -1)
+		goto fail;
+	fd = mnl_socket_get_fd(sd->nl);
+	if (connect(fd, (struct sockaddr *)&kernel, sizeof(kernel)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+		goto fail;
+	/* Errors then carry only the header back, not our whole request. */
+	(void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	sd->portid = mnl_socket_get_portid(sd->nl);
+	sd->seq = (uint32_t)getpid() ^ (uint32_t)(uintptr_t)sd;
+	return sd;
+fail:
+	err = errno;
+	if (sd->nl)
+		mnl_socket_close(sd->nl);
+	free(sd);
+	errno = err;
+	return NULL;
+}
+
+void ag_sockdiag_close(struct ag_sockdiag *sd)
+{
+	if (!sd)
+		return;
+	mnl_socket_close(sd->nl);
+	free(sd);
+}
+
+void ag_sockdiag_get_stats(const struct ag_sockdiag *sd,
+			   struct ag_sockdiag_stats *st)
+{
+	*st = sd->st;
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static bool is_mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					    0xff, 0xff };
+
+	return memcmp(a, prefix, 12) == 0;
+}
+
+/* An address in the request's family: IPv4 as is, or IPv4-mapped. */
+static void put_addr(uint32_t *dst, int family, bool mapped,
+		     const uint8_t *a)
+{
+	uint8_t *d = (uint8_t *)dst;
+
+	memset(dst, 0, 16);
+	if (family == AF_INET) {
+		memcpy(d, a, 4);
+	} else if (mapped) {
+		d[10] = d[11] = 0xff;
+		memcpy(d + 12, a, 4);
+	} else {
+		memcpy(d, a, 16);
+	}
+}
+
+/*
+ * Does a socket's address @sa (as the kernel reports it, @sfamily) stand for
+ * the flow's address @fa?  A wildcard stands for any address.
+ */
+static bool addr_covers(int sfamily, const uint8_t *sa, int ip_version,
+			const uint8_t *fa)
+{
+	if (sfamily == AF_INET)
+		return ip_version == 4 &&
+		       (memcmp(sa, zero16, 4) == 0 || memcmp(sa, fa, 4) == 0);
+	if (memcmp(sa, zero16, 16) == 0)
+		return true;
+	if (ip_version == 4)
+		return is_mapped(sa) &&
+		       (memcmp(sa + 12, zero16, 4) == 0 ||
+			memcmp(sa + 12, fa, 4) == 0);
+	return memcmp(sa, fa, 16) == 0;
+}
+
+/* ---- request and reply --------------------------------------------------- */
+
+struct sd_query {
+	int family;		/* AF_INET, or AF_INET6 (native or mapped) */
+	bool mapped;
+	int protocol;
+	const uint8_t *first;	/* goes to idiag_src */
+	uint16_t first_port;
+	const uint8_t *second;	/* goes to idiag_dst */
+	uint16_t second_port;
+	uint64_t cookie;	/* or INET_DIAG_NOCOOKIE in both halves */
+	bool has_cookie;
+};
+
+static void build_req(struct inet_diag_req_v2 *req, const struct sd_query *q)
+{
+	memset(req, 0, sizeof(*req));
+	req->sdiag_family = (uint8_t)q->family;
+	req->sdiag_protocol = (uint8_t)q->protocol;
+	req->idiag_states = ~0u;
+	req->id.idiag_sport = htons(q->first_port);
+	req->id.idiag_dport = htons(q->second_port);
+	put_addr(req->id.idiag_src, q->family, q->mapped, q->first);
+	put_addr(req->id.idiag_dst, q->family, q->mapped, q->second);
+	if (q->has_cookie) {
+		req->id.idiag_cookie[0] = (uint32_t)q->cookie;
+		req->id.idiag_cookie[1] = (uint32_t)(q->cookie >> 32);
+	} else {
+		req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+		req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	}
+}
+
+struct attr_ctx {
+	const struct nlattr *tb[INET_DIAG_MAX + 1];
+	bool bad;
+};
+
+static int attr_cb(const struct nlattr *attr, void *data)
+{
+	struct attr_ctx *ctx = data;
+	int type = mnl_attr_get_type(attr);
+	enum mnl_attr_data_type want;
+
+	switch (type) {
+	case INET_DIAG_SHUTDOWN:
+		want = MNL_TYPE_U8;
+		break;
+	case INET_DIAG_MARK:
+		want = MNL_TYPE_U32;
+		break;
+	case INET_DIAG_CGROUP_ID:
+		want = MNL_TYPE_U64;
+		break;
+	default:
+		/* Unused attributes: their framing was checked by the walk. */
+		return MNL_CB_OK;
+	}
+	if (mnl_attr_validate(attr, want) < 0) {
+		ctx->bad = true;
+		return MNL_CB_ERROR;
+	}
+	ctx->tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+/* Turn a validated SOCK_DIAG_BY_FAMILY reply into an ag_sock_info. */
+static int parse_diag_msg(const struct nlmsghdr *nlh, int protocol,
+			  struct ag_sock_info *out)
+{
+	const struct inet_diag_msg *m;
+	struct attr_ctx ctx = { .bad = false };
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -EBADMSG;
+	m = mnl_nlmsg_get_payload(nlh);
+	if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
+		return -EBADMSG;
+	if (m->idiag_state == 0 || m->idiag_state > SD_MAX_STATE)
+		return -EBADMSG;
+	if (mnl_attr_parse(nlh, sizeof(*m), attr_cb, &ctx) < 0 || ctx.bad)
+		return -EBADMSG;
+
+	memset(out, 0, sizeof(*out));
+	out->inode = m->idiag_inode;
+	out->uid = m->idiag_uid;
+	out->cookie = (uint64_t)m->id.idiag_cookie[0] |
+		      (uint64_t)m->id.idiag_cookie[1] << 32;
+	out->state = m->idiag_state;
+	out->family = m->idiag_family;
+	out->id.ip_version = m->idiag_family == AF_INET ? 4 : 6;
+	out->id.protocol = (uint8_t)protocol;
+	out->id.sport = ntohs(m->id.idiag_sport);
+	out->id.dport = ntohs(m->id.idiag_dport);
+	memcpy(out->id.src, m->id.idiag_src, out->family == AF_INET ? 4 : 16);
+	memcpy(out->id.dst, m->id.idiag_dst, out->family == AF_INET ? 4 : 16);
+	if (ctx.tb[INET_DIAG_MARK]) {
+		out->mark = mnl_attr_get_u32(ctx.tb[INET_DIAG_MARK]);
+		out->flags |= AG_SOCK_F_MARK;
+	}
+	if (ctx.tb[INET_DIAG_CGROUP_ID]) {
+		out->cgroup_id = mnl_attr_get_u64(ctx.tb[INET_DIAG_CGROUP_ID]);
+		out->flags |= AG_SOCK_F_CGROUP;
+	}
+	return 0;
+}
+
+/*
+ * Send one request and wait for its answer.  @out receives the socket of a
+ * lookup; a destroy (@out NULL) expects the ack.  Replies to older requests
+ * that timed out are skipped, never taken for this one.
+ */
+static int sd_transact(struct ag_sockdiag *sd, uint16_t type,
+		       const struct sd_query *q, struct ag_sock_info *out)
+{
+	char buf[SD_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh;
+	struct inet_diag_req_v2 *req;
+	uint32_t seq;
+	int fd = mnl_socket_get_fd(sd->nl);
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | (out ? 0 : NLM_F_ACK);
+	nlh->nlmsg_seq = seq = ++sd->seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	build_req(req, q);
+
+	sd->st.requests++;
+	if (send(fd, nlh, nlh->nlmsg_len, 0) == -1)
+		return -errno;
+
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr msg = {
+			.msg_name = &from, .msg_namelen = sizeof(from),
+			.msg_iov = &iov, .msg_iovlen = 1,
+		};
+		ssize_t n = recvmsg(fd, &msg, 0);
+		int len;
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				sd->st.timeouts++;
+				return -ETIMEDOUT;
+			}
+			return -errno;
+		}
+		if ((msg.msg_flags & MSG_TRUNC) || from.nl_pid != 0) {
+			sd->st.malformed++;
+			continue;
+		}
+		len = (int)n;
+		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (!mnl_nlmsg_seq_ok(nlh, seq) ||
+			    !mnl_nlmsg_portid_ok(nlh, sd->portid)) {
+				sd->st.stale++;
+				continue;
+			}
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e;
+
+				if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e))) {
+					sd->st.malformed++;
+					return -EBADMSG;
+				}
+				e = mnl_nlmsg_get_payload(nlh);
+				if (e->error > 0) {
+					sd->st.malformed++;
+					return -EBADMSG;
+				}
+				/* A lookup is answered by data, never by an ack. */
+				if (e->error == 0 && out) {
+					sd->st.malformed++;
+					return -EBADMSG;
+				}
+				return e->error;
+			}
+			if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY && out) {
+				int r = parse_diag_msg(nlh, q->protocol, out);
+
+				if (r < 0)
+					sd->st.malformed++;
+				return r;
+			}
+			sd->st.malformed++;
+			return -EBADMSG;
+		}
+	}
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+static int flow_family(const struct ag_tuple *t, bool mapped)
+{
+	return t->ip_version == 4 && !mapped ? AF_INET : AF_INET6;
+}
+
+/* Is @si the socket of flow @t (src = local), not a listener or a socket
+ * of another port?  @any_peer accepts an unconnected (UDP) socket. */
+static bool reply_is_flow(const struct ag_sock_info *si,
+			  const struct ag_tuple *t, bool any_peer)
+{
+	if (si->id.sport != t->sport)
+		return false;
+	if (!addr_covers(si->family, si->id.src, t->ip_version, t->src))
+		return false;
+	if (si->id.dport == 0 && si->state != TCP_ESTABLISHED)
+		return any_peer && si->state == TCP_CLOSE &&
+		       t->protocol != IPPROTO_TCP;
+	return si->id.dport == t->dport &&
+	       addr_covers(si->family, si->id.dst, t->ip_version, t->dst);
+}
+
+static int tcp_query(struct ag_sockdiag *sd, const struct ag_tuple *t,
+		     bool mapped, const uint8_t *local, const uint8_t *peer,
+		     uint16_t peer_port, struct ag_sock_info *out)
+{
+	struct sd_query q = {
+		.family = flow_family(t, mapped), .mapped = mapped,
+		.protocol = IPPROTO_TCP,
+		.first = local, .first_port = t->sport,
+		.second = peer, .second_port = peer_port,
+	};
+
+	return sd_transact(sd, SOCK_DIAG_BY_FAMILY, &q, out);
+}
+
+/*
+ * One UDP lookup in whichever order this kernel reads the id.  The socket
+ * found must be the flow's (@listener: any socket bound to the local port
+ * and address, as the receive path would pick).
+ */
+static int udp_query(struct ag_sockdiag *sd, const struct ag_tuple *t,
+		     bool mapped, const uint8_t *local, const uint8_t *peer,
+		     uint16_t peer_port, bool listener,
+		     struct ag_sock_info *out)
+{
+	enum udp_order order[2];
+	int r = -ENOENT;
+
+	if (sd->udp_dump_order == UDP_ORDER_LOCAL_FIRST) {
+		order[0] = UDP_ORDER_LOCAL_FIRST;
+		order[1] = UDP_ORDER_PEER_FIRST;
+	} else {
+		order[0] = UDP_ORDER_PEER_FIRST;
+		order[1] = UDP_ORDER_LOCAL_FIRST;
+	}
+	for (int i = 0; i < 2; i++) {
+		bool lf = order[i] == UDP_ORDER_LOCAL_FIRST;
+		struct sd_query q = {
+			.family = flow_family(t, mapped), .mapped = mapped,
+			.protocol = IPPROTO_UDP,
+			.first = lf ? local : peer,
+			.first_port = lf ? t->sport : peer_port,
+			.second = lf ? peer : local,
+			.second_port = lf ? peer_port : t->sport,
+		};
+		int qr = sd_transact(sd, SOCK_DIAG_BY_FAMILY, &q, out);
+
+		if (qr == -ENOENT)
+			continue;
+		if (qr < 0)
+			return qr;
+		if (listener ? out->id.sport == t->sport &&
+				       addr_covers(out->family, out->id.src,
+						   t->ip_version, t->src)
+			     : reply_is_flow(out, t, true)) {
+			/* Only a specific local port tells the orders apart. */
+			if (!listener)
+				sd->udp_dump_order = order[i];
+			return 0;
+		}
+		r = -ENOENT;
+	}
+	return r;
+}
+
+static int check_tuple(const struct ag_tuple *t)
+{
+	if (!t || (t->ip_version != 4 && t->ip_version != 6) || t->sport == 0)
+		return -EINVAL;
+	if (t->protocol != IPPROTO_TCP && t->protocol != IPPROTO_UDP)
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+static int lookup_one(struct ag_sockdiag *sd, const struct ag_tuple *t,
+		      bool mapped, struct ag_sock_info *out)
+{
+	int r;
+
+	if (t->protocol == IPPROTO_TCP) {
+		r = tcp_query(sd, t, mapped, t->src, t->dst, t->dport, out);
+		if (r == 0 && !reply_is_flow(out, t, false))
+			r = -ENOENT;
+		return r;
+	}
+	r = udp_query(sd, t, mapped, t->src, t->dst, t->dport, false, out);
+	if (r != -ENOENT)
+		return r;
+	/* The flow's packet left an unconnected socket ... */
+	r = udp_query(sd, t, mapped, t->src, zero16, 0, false, out);
+	if (r != -ENOENT)
+		return r;
+	/* ... bound to the wildcard address. */
+	return udp_query(sd, t, mapped, zero16, zero16, 0, false, out);
+}
+
+int ag_sockdiag_lookup(struct ag_sockdiag *sd, const struct ag_tuple *t,
+		       struct ag_sock_info *out)
+{
+	int r = check_tuple(t);
+
+	if (r < 0)
+		return r;
+	r = lookup_one(sd, t, false, out);
+	if (r == -ENOENT && t->ip_version == 4) {
+		r = lookup_one(sd, t, true, out);
+		if (r == 0)
+			out->flags |= AG_SOCK_F_MAPPED;
+	}
+	if (r == 0)
+		sd->st.found++;
+	else if (r == -ENOENT)
+		sd->st.not_found++;
+	return r;
+}
+
+static int listener_one(struct ag_sockdiag *sd, const struct ag_tuple *t,
+			bool mapped, struct ag_sock_info *out)
+{
+	int r;
+
+	if (t->protocol == IPPROTO_UDP)
+		return udp_query(sd, t, mapped, t->src, t->dst, t->dport, true,
+				 out);
+	/*
+	 * With the real peer the kernel picks the listener a SYN from it would
+	 * reach (SO_REUSEPORT groups included).  If a connection with that
+	 * very tuple still exists, ask again with no peer at all.
+	 */
+	r = tcp_query(sd, t, mapped, t->src, t->dst, t->dport, out);
+	if (r == 0 && out->state != TCP_LISTEN)
+		r = tcp_query(sd, t, mapped, t->src, zero16, 0, out);
+	if (r == 0 && (out->state != TCP_LISTEN || out->id.sport != t->sport))
+		r = -ENOENT;
+	return r;
+}
+
+int ag_sockdiag_lookup_listener(struct ag_sockdiag *sd,
+				const struct ag_tuple *t,
+				struct ag_sock_info *out)
+{
+	int r = check_tuple(t);
+
+	if (r < 0)
+		return r;
+	r = listener_one(sd, t, false, out);
+	if (r == -ENOENT && t->ip_version == 4) {
+		r = listener_one(sd, t, true, out);
+		if (r == 0)
+			out->flags |= AG_SOCK_F_MAPPED;
+	}
+	if (r == 0)
+		sd->st.found++;
+	else if (r == -ENOENT)
+		sd->st.not_found++;
+	return r;
+}
+
+/* ---- destroy ------------------------------------------------------------- */
+
+/*
+ * Destroy by the socket's own id and cookie.  The id is what the socket
+ * reports, so it also works for a wildcard-bound or IPv4-mapped socket.
+ */
+static int destroy_by_id(struct ag_sockdiag *sd, const struct ag_sock_info *si)
+{
+	const struct ag_tuple *id = &si->id;
+	struct sd_query q = {
+		.family = si->family, .mapped = false,
+		.protocol = id->protocol,
+		.first = id->src, .first_port = id->sport,
+		.second = id->dst, .second_port = id->dport,
+		.cookie = si->cookie, .has_cookie = true,
+	};
+	int r;
+
+	if (id->protocol == IPPROTO_TCP)
+		return sd_transact(sd, SOCK_DESTROY, &q, NULL);
+
+	if (sd->udp_destroy_order != UDP_ORDER_PEER_FIRST) {
+		r = sd_transact(sd, SOCK_DESTROY, &q, NULL);
+		if (r != -ENOENT) {
+			if (r == 0)
+				sd->udp_destroy_order = UDP_ORDER_LOCAL_FIRST;
+			return r;
+		}
+	}
+	/* The cookie keeps the other order from hitting another socket. */
+	q.first = id->dst;
+	q.first_port = id->dport;
+	q.second = id->src;
+	q.second_port = id->sport;
+	r = sd_transact(sd, SOCK_DESTROY, &q, NULL);
+	if (r == 0)
+		sd->udp_destroy_order = UDP_ORDER_PEER_FIRST;
+	else if (r == -ENOENT && sd->udp_destroy_order == UDP_ORDER_PEER_FIRST) {
+		q.first = id->src;
+		q.first_port = id->sport;
+		q.second = id->dst;
+		q.second_port = id->dport;
+		r = sd_transact(sd, SOCK_DESTROY, &q, NULL);
+	}
+	return r;
+}
+
+int ag_sockdiag_destroy(struct ag_sockdiag *sd, const struct ag_tuple *t)
+{
+	struct ag_sock_info si;
+	int r;
+
+	r = ag_sockdiag_lookup(sd, t, &si);
+	if (r < 0)
+		return r;
+	if (si.state == TCP_LISTEN || si.id.dport == 0)
+		return -EBUSY;
+	r = destroy_by_id(sd, &si);
+	if (r == 0)
+		sd->st.destroyed++;
+	return r;
+}

@@ -1,0 +1,123 @@
+/*
+ * sockdiag.h — find and destroy local sockets with netlink sock_diag.
+ *
+ * From a flow's 5-tuple to the socket that owns it (inode, uid, cookie,
+ * state), the listening socket an inbound flow will reach, and SOCK_DESTROY
+ * so that an application blocked in connect() or reading an established
+ * connection gets an error at once.
+ *
+ * Every function here takes its tuple in socket orientation: src is the
+ * local end, dst the remote end (ag_tuple_reverse() turns an inbound packet's
+ * tuple around).  A handle queries the network namespace it was opened in.
+ * A handle is not thread-safe; lookups are synchronous request/reply pairs
+ * that wait at most AG_SOCKDIAG_TIMEOUT_MS.
+ */
+#ifndef ALEGATE_LINUX_SOCKDIAG_H
+#define ALEGATE_LINUX_SOCKDIAG_H
+
+#include <stdint.h>
+
+#include "linux/tuple.h"
+
+/* Longest wait for one reply; the kernel answers in microseconds. */
+#define AG_SOCKDIAG_TIMEOUT_MS 100
+
+struct ag_sockdiag;
+
+/* ag_sock_info.flags */
+#define AG_SOCK_F_MARK		0x1	/* mark is valid */
+#define AG_SOCK_F_CGROUP	0x2	/* cgroup_id is valid */
+#define AG_SOCK_F_MAPPED	0x4	/* found as IPv4-mapped on an IPv6 socket */
+
+struct ag_sock_info {
+	uint64_t inode;		/* 0 when no file holds it (TIME_WAIT, orphan) */
+	uint64_t cookie;	/* the kernel's socket cookie */
+	uint64_t cgroup_id;	/* cgroup v2 id of the creator, see flags */
+	uint32_t uid;		/* fsuid of the creator of the socket */
+	uint32_t mark;		/* SO_MARK, see flags */
+	uint8_t state;		/* TCP_* state (netinet/tcp.h); UDP: 1 connected, 7 not */
+	uint8_t family;		/* the socket's own family: AF_INET or AF_INET6 */
+	uint8_t flags;		/* AG_SOCK_F_* */
+	struct ag_tuple id;	/* the socket's own id (src = local; zeros = wildcard) */
+};
+
+struct ag_sockdiag_stats {
+	uint64_t requests;	/* netlink requests sent */
+	uint64_t found;		/* lookups that found a socket */
+	uint64_t not_found;	/* lookups that found none */
+	uint64_t destroyed;	/* sockets destroyed */
+	uint64_t timeouts;	/* replies that did not come in time */
+	uint64_t stale;		/* replies dropped: wrong sequence or port id */
+	uint64_t malformed;	/* replies dropped: failed validation */
+};
+
+/*
+ * ag_sockdiag_open() - open a NETLINK_SOCK_DIAG socket in the current
+ * network namespace.
+ * Return: a handle for ag_sockdiag_close(), or NULL with errno set.
+ */
+struct ag_sockdiag *ag_sockdiag_open(void);
+
+/*
+ * ag_sockdiag_close() - close and free a handle.  Accepts NULL.
+ */
+void ag_sockdiag_close(struct ag_sockdiag *sd);
+
+/*
+ * ag_sockdiag_lookup() - the socket that owns a flow.
+ * @sd:  handle
+ * @t:   flow in socket orientation (src = local); TCP or UDP, IPv4 or IPv6
+ * @out: filled on success
+ *
+ * An exact lookup (no dump).  UDP falls back to an unconnected socket
+ * (remote zero) and a wildcard local address.  A dual-stack IPv6 socket
+ * carrying an IPv4 flow is found by the IPv4 lookup on current kernels;
+ * the IPv4-mapped form is tried after it all the same.  A TCP flow never
+ * returns a listener here (see ag_sockdiag_lookup_listener()).
+ *
+ * Return: 0; -ENOENT when no socket matches; -EPROTONOSUPPORT for another
+ * protocol; -EINVAL for a bad tuple; -ETIMEDOUT, -EBADMSG or another -errno
+ * when netlink fails.
+ */
+int ag_sockdiag_lookup(struct ag_sockdiag *sd, const struct ag_tuple *t,
+		       struct ag_sock_info *out);
+
+/*
+ * ag_sockdiag_lookup_listener() - the socket that will receive an inbound
+ * flow: the TCP LISTEN socket, or the bound UDP socket, on the local address
+ * or on the wildcard address.
+ * @sd:  handle
+ * @t:   flow in socket orientation (src = local address and port the peer
+ *       connects to, dst = the peer)
+ * @out: filled on success
+ *
+ * Return: as ag_sockdiag_lookup().
+ */
+int ag_sockdiag_lookup_listener(struct ag_sockdiag *sd,
+				const struct ag_tuple *t,
+				struct ag_sock_info *out);
+
+/*
+ * ag_sockdiag_destroy() - destroy the socket of one flow (SOCK_DESTROY).
+ * @sd: handle
+ * @t:  flow in socket orientation
+ *
+ * The socket is found as by ag_sockdiag_lookup() and destroyed by its cookie,
+ * so a socket that replaced it meanwhile is left alone.  TCP: a blocked
+ * connect() fails with ECONNABORTED, the reader of an established connection
+ * gets ECONNABORTED and the peer gets a RST.  A socket that serves more than
+ * this flow (a TCP listener, an unconnected UDP socket) is never destroyed.
+ * Needs CAP_NET_ADMIN.
+ *
+ * Return: 0; -ENOENT when no socket owns the flow; -EBUSY when the only
+ * socket is shared with other flows; -EPERM; other -errno.
+ */
+int ag_sockdiag_destroy(struct ag_sockdiag *sd, const struct ag_tuple *t);
+
+/*
+ * ag_sockdiag_get_stats() - copy the handle's counters into @st.
+ */
+void ag_sockdiag_get_stats(const struct ag_sockdiag *sd,
+			   struct ag_sockdiag_stats *st);
+
+#endif
