@@ -103,7 +103,7 @@ static void reject_socket(struct agd *d, const ag_fixed_values *in)
 	r = ag_sockdiag_destroy(d->sd, &t);
 	if (r == 0)
 		d->ctr.rejects++;
-	else if (r != -ENOENT)
+	else if (r != -ENOENT && r != -EBUSY) /* EBUSY: a socket other flows share */
 		log_debug("reject: destroying the socket failed: %s", strerror(-r));
 }
 

@@ -1,0 +1,764 @@
+/*
+ * prompt.c — `alegatectl prompt`: answer pending flows as they come.
+ *
+ * Line-based on purpose: it works over ssh, in a plain pty and in a pipe,
+ * with nothing but ANSI "erase line" on a terminal.  On a terminal the
+ * input is read a key at a time (echo off, signals kept) so that a flow
+ * arriving while the person types can be printed above the prompt, which
+ * is then drawn again with what was typed.  Without a terminal, answers
+ * are read line by line and no prompt is drawn.
+ *
+ * The prompt never answers anything by itself: a flow nobody answers waits
+ * for alegated's timeout.  "quit" rules belong to this connection's
+ * session, so they end when the prompt does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define PROMPT_LINE_MAX	256	/* one typed answer, bytes */
+#define PROMPT_TOKENS	6
+
+struct pflow {
+	json_t *obj;		/* the pending flow as alegated sent it */
+	char key[48];		/* its id as a person types it */
+	long long seen;		/* CLOCK_MONOTONIC ms when it arrived */
+	long long age0;		/* its age_ms then */
+};
+
+struct prompt {
+	struct ag_ctl_conn *c;
+	struct pflow *f;	/* oldest first */
+	size_t n, cap;
+	bool interactive;	/* stdin and stdout are a terminal */
+	bool raw, shown, bell;
+	struct termios saved;
+	char line[PROMPT_LINE_MAX];
+	size_t len;
+	int esc;		/* inside an escape sequence: 1 after ESC, 2 in CSI */
+	struct ag_ctl_buf in;	/* stdin lines when it is not a terminal */
+	unsigned long dropped;
+	int quit_rules;		/* until-quit rules this session made */
+	int width;
+	bool quit;
+	int status;
+};
+
+static struct prompt *restore_on_exit;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* ---- terminal ------------------------------------------------------------------------- */
+
+static void raw_enter(struct prompt *p)
+{
+	struct termios t;
+
+	if (!p->interactive || p->raw || tcgetattr(STDIN_FILENO, &p->saved) == -1)
+		return;
+	t = p->saved;
+	/* Keys one at a time, no echo; ISIG stays so Ctrl-C and Ctrl-Z work. */
+	t.c_lflag &= (tcflag_t)~(ICANON | ECHO | IEXTEN);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSADRAIN, &t) == 0)
+		p->raw = true;
+}
+
+static void raw_leave(struct prompt *p)
+{
+	if (p->raw) {
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &p->saved);
+		p->raw = false;
+	}
+}
+
+static void restore_terminal(void)
+{
+	if (restore_on_exit)
+		raw_leave(restore_on_exit);
+}
+
+/* Take the prompt line off the screen before printing above it. */
+static void screen_begin(struct prompt *p)
+{
+	if (p->shown) {
+		fputs("\r\033[K", stdout);
+		p->shown = false;
+	}
+}
+
+/* Draw the prompt line again, with what was typed so far. */
+static void screen_end(struct prompt *p)
+{
+	if (p->interactive) {
+		if (p->n)
+			printf("%salegate (%zu waiting)>%s %.*s", c_bold, p->n, c_reset,
+			       (int)p->len, p->line);
+		else
+			printf("%salegate>%s %.*s", c_bold, c_reset, (int)p->len, p->line);
+		p->shown = true;
+	}
+	fflush(stdout);
+}
+
+/* Print one line, cut to the terminal's width (a wrapped line breaks redraws). */
+static void say(struct prompt *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct prompt *p, const char *fmt, ...)
+{
+	char buf[1024], cut[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (p->interactive) {
+		/* A line that wraps would leave half of it behind on a redraw. */
+		out_cut(cut, sizeof(cut), buf, p->width - 1);
+		printf("%s%s\n", cut, c_reset);
+	} else {
+		puts(buf);
+	}
+}
+
+/* ---- the list of waiting flows ----------------------------------------------------------- */
+
+static void key_of(const json_t *id, char *key, size_t len)
+{
+	if (json_is_integer(id))
+		snprintf(key, len, "%lld", (long long)json_integer_value(id));
+	else if (json_is_string(id))
+		snprintf(key, len, "%s", json_string_value(id));
+	else
+		key[0] = '\0';
+	ag_ctl_sanitize(key);
+}
+
+static ssize_t find(const struct prompt *p, const char *key)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->f[i].key, key))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Add a pending flow; return its index, or -1 if it was known or has no id. */
+static ssize_t add(struct prompt *p, json_t *obj)
+{
+	struct pflow *n;
+	char key[48];
+	const json_t *age = json_object_get(obj, "age_ms");
+
+	key_of(json_object_get(obj, "id"), key, sizeof(key));
+	if (!*key || find(p, key) >= 0)
+		return -1;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		n = realloc(p->f, p->cap * sizeof(*n));
+		if (!n)
+			abort();
+		p->f = n;
+	}
+	n = &p->f[p->n];
+	n->obj = json_incref(obj);
+	snprintf(n->key, sizeof(n->key), "%s", key);
+	n->seen = now_ms();
+	n->age0 = json_is_integer(age) && json_integer_value(age) > 0 ? json_integer_value(age) : 0;
+	return (ssize_t)p->n++;
+}
+
+static void del(struct prompt *p, size_t i)
+{
+	json_decref(p->f[i].obj);
+	memmove(&p->f[i], &p->f[i + 1], (p->n - i - 1) * sizeof(p->f[0]));
+	p->n--;
+}
+
+static void clear(struct prompt *p)
+{
+	while (p->n)
+		del(p, p->n - 1);
+}
+
+/*
+ * Two lines per flow: what and where, then who.
+ *   [12] out tcp  curl -> example.org (93.184.216.34) port 443, waiting 3s (timeout in 27s)
+ *        /usr/bin/curl  pid 1234  user alice  "curl https://example.org"
+ */
+static void render(struct prompt *p, const struct pflow *pf, bool fresh)
+{
+	const json_t *o = pf->obj, *to = json_object_get(o, "timeout_ms");
+	const json_t *uid = json_object_get(o, "uid");
+	const char *dir = str(o, "direction"), *proto = str(o, "proto");
+	long long waited = now_ms() - pf->seen;
+	char raddr[64], rport[16], laddr[64], lport[16], age[AG_DURATION_TEXT_MAX + 16];
+	char left[AG_DURATION_TEXT_MAX + 16] = "", tmp[AG_DURATION_TEXT_MAX];
+	char where[320], who[64], cmdq[300] = "";
+	char *exe, *user, *pid, *host, *cmd, *d, *pr;
+	bool in = dir && !strcmp(dir, "in");
+	bool ports = !proto || (strcmp(proto, "icmp") && strcmp(proto, "icmpv6"));
+
+	out_split_addr(str(o, "remote"), raddr, sizeof(raddr), rport, sizeof(rport));
+	out_split_addr(str(o, "local"), laddr, sizeof(laddr), lport, sizeof(lport));
+	if (!*raddr)
+		strcpy(raddr, "-");
+	if (!ports)
+		rport[0] = lport[0] = '\0';
+	exe = out_text(json_object_get(o, "exe"));
+	host = str(o, "host") ? out_text(json_object_get(o, "host")) : NULL;
+	pid = out_text(json_object_get(o, "pid"));
+	user = str(o, "user") ? out_text(json_object_get(o, "user")) : NULL;
+	cmd = str(o, "cmdline") ? out_text(json_object_get(o, "cmdline")) : NULL;
+	d = out_text(json_object_get(o, "direction"));
+	pr = out_text(json_object_get(o, "proto"));
+
+	if (pf->age0 + waited < 1000)
+		snprintf(age, sizeof(age), "just now");
+	else
+		snprintf(age, sizeof(age), "waiting %s",
+			 ag_duration_format((uint64_t)(pf->age0 + waited), tmp, sizeof(tmp)));
+	if (json_is_integer(to)) {
+		long long l = json_integer_value(to) - waited;
+		char t[AG_DURATION_TEXT_MAX];
+
+		/* A countdown rounds up: 29.9 s left is "30s", 0.2 s is "1s". */
+		if (l > 0)
+			l = (l + 999) / 1000 * 1000;
+
+		snprintf(left, sizeof(left), " (timeout in %s)",
+			 ag_duration_format(l > 0 ? (uint64_t)l : 0, t, sizeof(t)));
+	}
+	if (in)
+		snprintf(where, sizeof(where), "<- %s%s%s%s%s%s%s%s", raddr,
+			 host ? " (" : "", host ? host : "", host ? ")" : "",
+			 *rport ? " port " : "", rport, *lport ? ", to port " : "", lport);
+	else if (host)
+		snprintf(where, sizeof(where), "-> %s (%s)%s%s", host, raddr,
+			 *rport ? " port " : "", rport);
+	else
+		snprintf(where, sizeof(where), "-> %s%s%s", raddr, *rport ? " port " : "", rport);
+	if (user)
+		snprintf(who, sizeof(who), "user %s", user);
+	else if (json_is_integer(uid))
+		snprintf(who, sizeof(who), "uid %lld", (long long)json_integer_value(uid));
+	else
+		snprintf(who, sizeof(who), "user -");
+	if (cmd)
+		snprintf(cmdq, sizeof(cmdq), "  \"%s\"", cmd);
+	ag_ctl_sanitize(where);
+
+	say(p, "%s%s[%s]%s %s %s  %s%s%s %s, %s%s", fresh ? c_yellow : "", c_bold,
+	    pf->key, c_reset, d, pr, c_bold, out_base(exe), c_reset, where, age, left);
+	say(p, "     %s  pid %s  %s%s", exe, pid, who, cmdq);
+	free(exe);
+	free(host);
+	free(pid);
+	free(user);
+	free(cmd);
+	free(d);
+	free(pr);
+}
+
+static void list(struct prompt *p)
+{
+	if (!p->n) {
+		say(p, "No flow is waiting; new ones show up here.");
+		return;
+	}
+	say(p, "%zu flow%s waiting, oldest first:", p->n, p->n == 1 ? "" : "s");
+	for (size_t i = 0; i < p->n; i++)
+		render(p, &p->f[i], false);
+}
+
+static int by_age(const void *a, const void *b)
+{
+	const struct pflow *x = a, *y = b;
+
+	return (x->age0 < y->age0) - (x->age0 > y->age0);
+}
+
+/* Ask for the whole list again: at start, and after pushes were lost. */
+static int resync(struct prompt *p)
+{
+	json_t *res, *o;
+	size_t i;
+	int r = cli_call(p->c, json_pack("{s:s}", "op", "pending"), &res);
+
+	if (r)
+		return r;
+	clear(p);
+	json_array_foreach(res, i, o)
+		add(p, o);
+	json_decref(res);
+	if (p->n > 1)
+		qsort(p->f, p->n, sizeof(p->f[0]), by_age);
+	p->dropped = ag_ctl_pushes_dropped(p->c);
+	return EXIT_DONE;
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+static void help(struct prompt *p)
+{
+	say(p, "Answer a flow:  ID a|d [DURATION] [SCOPE]   e.g.  12 a   12 d always   12 a 1h host");
+	say(p, "  a = allow, d = deny; a or d alone answers the oldest flow, once.");
+	say(p, "  DURATION  once (default)  5m, 1h30m... (a rule for that long)");
+	say(p, "            restart (until alegated restarts)  quit (until this prompt quits)");
+	say(p, "            always (a rule saved to disk)");
+	say(p, "  SCOPE     what the rule matches besides the program: host (default when the");
+	say(p, "            host is known, else remote), remote (the address), port, app (any)");
+	say(p, "l  list the waiting flows    ?  this help    q  quit (Ctrl-D too)");
+	say(p, "Flows nobody answers wait for alegated's timeout; nothing is answered for you.");
+}
+
+static bool is_verb(const char *t, bool *allow)
+{
+	if (!strcmp(t, "a") || !strcmp(t, "allow")) {
+		*allow = true;
+		return true;
+	}
+	if (!strcmp(t, "d") || !strcmp(t, "deny")) {
+		*allow = false;
+		return true;
+	}
+	return false;
+}
+
+static const char *scope_word(const char *t)
+{
+	static const char *const map[][2] = {
+		{ "app", "app" }, { "host", "app+host" }, { "remote", "app+remote" },
+		{ "port", "app+port" }, { "app+host", "app+host" }, { "app+remote", "app+remote" },
+		{ "app+port", "app+port" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(t, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+static void answer(struct prompt *p, char **tok, int ntok)
+{
+	const char *duration = NULL, *scope = NULL, *dname;
+	char err[160], dur[AG_DURATION_TEXT_MAX] = "", *msg = NULL, key[48];
+	uint64_t for_ms = 0;
+	json_t *req, *res;
+	ssize_t idx;
+	bool allow;
+	int i, r;
+
+	if (is_verb(tok[0], &allow)) {
+		if (!p->n) {
+			say(p, "? no flow is waiting");
+			return;
+		}
+		idx = 0;
+		i = 1;
+	} else {
+		idx = find(p, tok[0]);
+		if (idx < 0) {
+			char *t = ag_ctl_sanitize(strdup(tok[0]));
+
+			say(p, "? no waiting flow \"%s\" (l lists them, ? helps)", t);
+			free(t);
+			return;
+		}
+		if (ntok < 2 || !is_verb(tok[1], &allow)) {
+			say(p, "? a (allow) or d (deny) after the flow id: \"%s a\"", p->f[idx].key);
+			return;
+		}
+		i = 2;
+	}
+	for (; i < ntok; i++) {
+		const char *t = tok[i], *s = scope_word(t);
+
+		if (s && !scope) {
+			scope = s;
+		} else if (!duration && (!strcmp(t, "once") || !strcmp(t, "restart") ||
+					 !strcmp(t, "quit") || !strcmp(t, "always"))) {
+			duration = t;
+		} else if (!duration && !s && t[0] >= '0' && t[0] <= '9') {
+			if (ag_duration_parse(t, &for_ms, err, sizeof(err))) {
+				say(p, "? %s", ag_ctl_sanitize(err));
+				return;
+			}
+			duration = "for";
+		} else {
+			char *q = ag_ctl_sanitize(strdup(t));
+
+			say(p, "? what is \"%s\"? (? helps)", q);
+			free(q);
+			return;
+		}
+	}
+	if (!duration)
+		duration = "once";
+	if (scope && !strcmp(duration, "once")) {
+		say(p, "? a scope is for a rule: add a duration (5m, restart, quit, always)");
+		return;
+	}
+	dname = !strcmp(duration, "restart") ? "until-restart" :
+		!strcmp(duration, "quit") ? "until-quit" : duration;
+	req = json_pack("{s:s, s:O, s:s}", "op", allow ? "allow" : "deny", "pending",
+			json_object_get(p->f[idx].obj, "id"), "duration", dname);
+	if (for_ms) {
+		json_object_set_new(req, "for_ms", json_integer((json_int_t)for_ms));
+		ag_duration_format(for_ms, dur, sizeof(dur));
+	}
+	if (scope)
+		json_object_set_new(req, "scope", json_string(scope));
+	snprintf(key, sizeof(key), "%s", p->f[idx].key);
+	r = ag_ctl_call(p->c, req, &res, &msg);
+	json_decref(req);
+	if (r == -EREMOTEIO) {
+		say(p, "%s[%s] not answered:%s %s", c_red, key, c_reset, msg);
+		/* Gone meanwhile (timeout, another client): the resolved notice may not come. */
+		if (!strcmp(ag_ctl_error_code(p->c), "not_found") && (idx = find(p, key)) >= 0)
+			del(p, (size_t)idx);
+		free(msg);
+		return;
+	}
+	if (r) {
+		say(p, "alegatectl: %s", msg ? msg : strerror(-r));
+		free(msg);
+		p->quit = true;
+		p->status = EXIT_FAILED;
+		return;
+	}
+	idx = find(p, key);
+	if (idx >= 0)
+		del(p, (size_t)idx);
+	{
+		const json_t *rule = json_object_get(res, "rule");
+		const char *how = !strcmp(duration, "for") ? "for " :
+				  !strcmp(duration, "restart") ? "until restart" :
+				  !strcmp(duration, "quit") ? "until this prompt quits" : duration;
+		char *rid = json_is_null(rule) || !rule ? NULL : out_text(rule);
+
+		if (rid && !strcmp(duration, "quit"))
+			p->quit_rules++;
+		say(p, "%s[%s] %s%s %s%s%s%s%s%s%s", allow ? c_green : c_red, key,
+		    allow ? "allowed" : "denied", c_reset, how, dur, rid ? ": rule " : "",
+		    rid ? rid : "", rid && scope ? " (" : "", rid && scope ? scope : "",
+		    rid && scope ? ")" : "");
+		free(rid);
+	}
+	json_decref(res);
+}
+
+static void submit(struct prompt *p, char *text)
+{
+	char *tok[PROMPT_TOKENS + 1], *save = NULL, *t;
+	int n = 0;
+
+	for (t = strtok_r(text, " \t\r\n", &save); t && n <= PROMPT_TOKENS;
+	     t = strtok_r(NULL, " \t\r\n", &save))
+		tok[n++] = t;
+	if (n == 0)
+		return;
+	if (n > PROMPT_TOKENS) {
+		say(p, "? too many words (? helps)");
+		return;
+	}
+	if (n == 1 && (!strcmp(tok[0], "?") || !strcmp(tok[0], "h") || !strcmp(tok[0], "help")))
+		help(p);
+	else if (n == 1 && (!strcmp(tok[0], "l") || !strcmp(tok[0], "list") || !strcmp(tok[0], "ls")))
+		list(p);
+	else if (n == 1 && (!strcmp(tok[0], "q") || !strcmp(tok[0], "quit") || !strcmp(tok[0], "exit")))
+		p->quit = true;
+	else
+		answer(p, tok, n);
+}
+
+/* ---- input ------------------------------------------------------------------------------------ */
+
+static void redraw(struct prompt *p)
+{
+	screen_begin(p);
+	screen_end(p);
+}
+
+static void key(struct prompt *p, unsigned char ch)
+{
+	if (p->esc == 1) {
+		p->esc = (ch == '[' || ch == 'O') ? 2 : 0;
+		return;
+	}
+	if (p->esc == 2) {
+		if (ch >= 0x40 && ch <= 0x7e)
+			p->esc = 0;	/* the final byte of an arrow or function key */
+		return;
+	}
+	switch (ch) {
+	case 0x1b:
+		p->esc = 1;
+		return;
+	case '\r':
+	case '\n':
+		p->line[p->len] = '\0';
+		fputs("\n", stdout);
+		p->shown = false;
+		{
+			char text[PROMPT_LINE_MAX];
+
+			memcpy(text, p->line, p->len + 1);
+			p->len = 0;
+			submit(p, text);
+		}
+		if (!p->quit)
+			screen_end(p);
+		return;
+	case 0x7f:
+	case 0x08:	/* erase one character, all bytes of it */
+		while (p->len && ((unsigned char)p->line[--p->len] & 0xc0) == 0x80)
+			;
+		redraw(p);
+		return;
+	case 0x15:	/* Ctrl-U */
+		p->len = 0;
+		redraw(p);
+		return;
+	case 0x17:	/* Ctrl-W: the last word */
+		while (p->len && p->line[p->len - 1] == ' ')
+			p->len--;
+		while (p->len && p->line[p->len - 1] != ' ')
+			p->len--;
+		redraw(p);
+		return;
+	case 0x0c:	/* Ctrl-L */
+		screen_begin(p);
+		fputs("\033[H\033[2J", stdout);
+		list(p);
+		screen_end(p);
+		return;
+	case 0x04:	/* Ctrl-D */
+		if (!p->len)
+			p->quit = true;
+		return;
+	default:
+		if (ch < 0x20 || p->len + 1 >= sizeof(p->line))
+			return;
+		p->line[p->len++] = (char)ch;
+		fputc(ch, stdout);
+		fflush(stdout);
+	}
+}
+
+/* Read what stdin has; false at its end. */
+static bool read_input(struct prompt *p)
+{
+	unsigned char buf[256];
+	char *line;
+	size_t len;
+	ssize_t n;
+	int r = 0;
+
+	if (p->interactive) {
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n == 0 || (n == -1 && errno != EINTR && errno != EAGAIN))
+			return false;
+		for (ssize_t i = 0; i < n && !p->quit; i++)
+			key(p, buf[i]);
+		return true;
+	}
+	n = ag_ctl_buf_read(&p->in, STDIN_FILENO);
+	if (n == -EAGAIN || n == -EINTR)
+		return true;
+	while (!p->quit && (r = ag_ctl_buf_pop(&p->in, &line, &len)) == 1)
+		submit(p, line);
+	if (r == -EMSGSIZE) {
+		say(p, "? an answer line longer than %d bytes: stopping", PROMPT_LINE_MAX);
+		p->status = EXIT_FAILED;
+		return false;
+	}
+	return n > 0;
+}
+
+/* ---- pushed messages ---------------------------------------------------------------------------- */
+
+static void on_push(struct prompt *p, json_t *m)
+{
+	json_t *pend = json_object_get(m, "pending"), *res = json_object_get(m, "resolved");
+	char key[48];
+	ssize_t i;
+
+	if (json_is_object(pend)) {
+		i = add(p, pend);
+		if (i < 0)
+			return;
+		screen_begin(p);
+		if (p->bell && p->interactive)
+			fputc('\a', stdout);
+		render(p, &p->f[i], true);
+		screen_end(p);
+	} else if (json_is_object(res)) {
+		char *v;
+
+		key_of(json_object_get(res, "id"), key, sizeof(key));
+		i = find(p, key);
+		if (i < 0)
+			return;	/* ours: already said, or never shown */
+		v = out_text(json_object_get(res, "verdict"));
+		screen_begin(p);
+		say(p, "%s[%s] decided elsewhere: %s%s (another client or the timeout)", c_dim,
+		    key, v, c_reset);
+		free(v);
+		del(p, (size_t)i);
+		screen_end(p);
+	}
+}
+
+static void suspend(struct prompt *p)
+{
+	sigset_t s;
+
+	screen_begin(p);
+	fflush(stdout);
+	raw_leave(p);
+	signal(SIGTSTP, SIG_DFL);
+	sigemptyset(&s);
+	sigaddset(&s, SIGTSTP);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	raise(SIGTSTP);
+	/* Continued. */
+	sigprocmask(SIG_BLOCK, &s, NULL);
+	cli_signals_catch(true);
+	raw_enter(p);
+	screen_end(p);
+}
+
+int cmd_prompt(struct cli *cli, struct cli_args *a)
+{
+	struct prompt p = { .bell = a->val[OPT_BELL] != NULL };
+	struct pollfd pfd[2];
+	char *err = NULL;
+	json_t *m, *res;
+	int r;
+
+	if (cli->json)
+		return cli_usage_error(cli, "the prompt is for people: --json does not apply "
+				       "(scripts use pending, allow and deny)");
+	p.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	p.width = out_width();
+	if (ag_ctl_buf_init(&p.in, PROMPT_LINE_MAX))
+		return EXIT_FAILED;
+	p.c = cli_connect(cli);
+	if (!p.c)
+		return EXIT_FAILED;
+	/* Subscribe first, then list: a flow pended in between is in one or both. */
+	ag_ctl_set_timeout(p.c, AG_CTL_TIMEOUT_MS);
+	r = cli_call(p.c, json_pack("{s:s, s:b, s:b}", "op", "subscribe", "pending", 1,
+				    "events", 0), &res);
+	if (!r) {
+		json_decref(res);
+		r = resync(&p);
+	}
+	if (r) {
+		ag_ctl_close(p.c);
+		return r;
+	}
+	say(&p, "%salegate prompt%s: %s on %s", c_bold, c_reset,
+	    *ag_ctl_hello(p.c)->server ? ag_ctl_hello(p.c)->server : "alegated", cli->socket);
+	say(&p, "Type ? for help, q to quit.");
+	list(&p);
+	cli_signals_catch(true);
+	restore_on_exit = &p;
+	atexit(restore_terminal);
+	raw_enter(&p);
+	screen_end(&p);
+
+	while (!p.quit) {
+		while (!p.quit && ag_ctl_push_ready(p.c)) {
+			r = ag_ctl_next_push(p.c, 0, &m, &err);
+			if (r <= 0)
+				break;
+			on_push(&p, m);
+			json_decref(m);
+		}
+		if (r < 0)
+			break;
+		if (ag_ctl_pushes_dropped(p.c) != p.dropped) {
+			screen_begin(&p);
+			say(&p, "(some notices were lost: listing again)");
+			if (resync(&p)) {
+				p.status = EXIT_FAILED;
+				break;
+			}
+			list(&p);
+			screen_end(&p);
+		}
+		if (cli_signal) {
+			int sig = cli_signal;
+
+			cli_signal = 0;
+			if (sig == SIGWINCH) {
+				p.width = out_width();
+				continue;
+			}
+			if (sig == SIGTSTP) {
+				suspend(&p);
+				continue;
+			}
+			break;
+		}
+		pfd[0] = (struct pollfd){ .fd = ag_ctl_fd(p.c), .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+		if (cli_ppoll(pfd, 2, -1) == -1)
+			continue;
+		if (pfd[1].revents && !read_input(&p))
+			break;
+		if (!p.quit && pfd[0].revents) {
+			r = ag_ctl_next_push(p.c, 0, &m, &err);
+			if (r < 0)
+				break;
+			if (r == 1) {
+				on_push(&p, m);
+				json_decref(m);
+			}
+		}
+	}
+	screen_begin(&p);
+	if (p.shown || p.interactive)
+		fflush(stdout);
+	raw_leave(&p);
+	if (r < 0) {
+		if (p.interactive)
+			putchar('\n');
+		cli_fail("%s", err ? err : strerror(-r));
+		free(err);
+		p.status = EXIT_FAILED;
+	}
+	if (p.n)
+		say(&p, "%zu flow%s still waiting: alegated decides %s at its timeout.", p.n,
+		    p.n == 1 ? "" : "s", p.n == 1 ? "it" : "them");
+	if (p.quit_rules)
+		say(&p, "%d until-quit rule%s end%s now.", p.quit_rules,
+		    p.quit_rules == 1 ? "" : "s", p.quit_rules == 1 ? "s" : "");
+	fflush(stdout);
+	clear(&p);
+	free(p.f);
+	ag_ctl_buf_fini(&p.in);
+	ag_ctl_close(p.c);
+	restore_on_exit = NULL;
+	return p.status;
+}
