@@ -5,7 +5,8 @@
  *   ag_flood -r RATE -d SECONDS ADDR PORT
  *
  * Prints "flows N" at the end.  Paced against the start so the rate holds on
- * average even when a send is slow.
+ * average even when a send is slow, and by sleeping, not spinning: a 2-core
+ * machine has no core to spare for the sender.
  */
 #include <netdb.h>
 #include <stdio.h>
@@ -47,10 +48,13 @@ int main(int argc, char **argv)
 	double t0 = now(), end = t0 + secs;
 
 	while (now() < end) {
-		double due = t0 + (double)flows / (double)rate;
+		double due = t0 + (double)flows / (double)rate, t = now();
 
-		while (now() < due)
-			;
+		if (due > t + 0.0005) {
+			struct timespec ts = { 0, (long)((due - t) * 1e9) };
+
+			nanosleep(&ts, NULL);
+		}
 		int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
 
 		if (fd == -1)
