@@ -30,6 +30,11 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Werror -I. -Iinclude -Ilib -pthread
 LDFLAGS  ?=
 LDFLAGS  += -pthread
 
+# Fuzzing builds instrument every library for coverage, not only the harness.
+ifeq ($(EXTRA_FUZZ),1)
+CFLAGS   += -fsanitize=fuzzer-no-link
+endif
+
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -80,6 +85,35 @@ $(O)/alegated: $(call obj,$(DAEMON_SRC)) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(EN
 
 $(O)/alegatectl: $(call obj,$(CLI_SRC)) $(CTL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)
+
+# ---- eBPF fast path (lib/linux/bpf, lib/linux/fastpath*.c; docs/FASTPATH.md)
+# The BPF object is built with clang -target bpf against a vmlinux.h dumped
+# from this machine's kernel BTF (CO-RE: libbpf adapts it to the running
+# kernel at load) and embedded in lib/linux/fastpath.o as a libbpf skeleton.
+# Without BTF, bpftool or clang at build time, fastpath.o is built with
+# AG_FP_NO_BPF: ag_fp_open() then says so and the daemon runs on NFQUEUE.
+BPF_CLANG   ?= clang
+BPFTOOL     ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+FP_BPF_DIR  := $(O)/lib/linux/bpf
+FP_ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+FP_HAVE_BPF := $(if $(wildcard $(VMLINUX_BTF)),$(shell command -v $(BPFTOOL) >/dev/null 2>&1 && \
+		command -v $(BPF_CLANG) >/dev/null 2>&1 && echo 1))
+ifeq ($(FP_HAVE_BPF),1)
+$(FP_BPF_DIR)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+$(FP_BPF_DIR)/fastpath.bpf.o: lib/linux/bpf/fastpath.bpf.c lib/linux/bpf/fp_shared.h $(FP_BPF_DIR)/vmlinux.h
+	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(FP_ARCH) -Wall -Werror \
+	    -I$(FP_BPF_DIR) -Ilib -c -o $@ $<
+$(FP_BPF_DIR)/fastpath.skel.h: $(FP_BPF_DIR)/fastpath.bpf.o
+	$(BPFTOOL) gen skeleton $< name fastpath_bpf > $@.tmp && mv $@.tmp $@
+$(O)/lib/linux/fastpath.o: $(FP_BPF_DIR)/fastpath.skel.h
+$(O)/lib/linux/fastpath.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS)) -I$(FP_BPF_DIR)
+else
+$(O)/lib/linux/fastpath.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS)) -DAG_FP_NO_BPF
+endif
+# ---- end eBPF
 
 # ---- tests -------------------------------------------------------------
 # Every tests/unit/test_*.c is one binary, linked against all libraries.

@@ -82,7 +82,7 @@ udp_once() { # NAME ADDR PORT
 	local name=$1 got
 	probe_start || { fail "$name" "nfq_probe did not start"; return; }
 	sink_start "$3" "$2"
-	in_c "$TOOLS/nfq_udp_send" -c 100000 -r 50000 -w 50 "$2" "$3" >$T/send.out 2>&1
+	in_c "$TOOLS/nfq_udp_send" -c 100000 -r 50000 -w 300 "$2" "$3" >$T/send.out 2>&1
 	got=$(sink_count "$3")
 	probe_stop
 	if [ "$Q_connect" = 1 ] && [ "${got:-0}" -ge 99000 ]; then
