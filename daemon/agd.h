@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -182,6 +183,11 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 void agd_control_push_event(struct agd *d, const ag_event *ev);
 void agd_control_push_pending(struct agd *d, const struct agd_pending *p);
 void agd_control_push_resolved(struct agd *d, uint32_t id, const char *verdict);
+
+/* For tests and fuzzing: a client on fd, a line handled as if read from it. */
+struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid);
+void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, size_t len);
+void agd__control_client_close(struct agd *d, struct agd_client *c);
 
 /* JSON for the protocol's objects (control.c) */
 json_t *agd_json_pending(struct agd *d, const struct agd_pending *p);

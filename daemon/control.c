@@ -805,6 +805,36 @@ void agd_control_accept(struct agd *d)
 	}
 }
 
+/* ---- for tests and fuzzing ------------------------------------------------------------ */
+
+struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid)
+{
+	struct agd_client *c = calloc(1, sizeof(*c));
+
+	if (!c || ag_ctl_buf_init(&c->in, d->cfg.max_message_size) ||
+	    ag_ctl_outq_init(&c->out, AGD_CLIENT_OUTQ_MAX)) {
+		free(c);
+		return NULL;
+	}
+	c->fd = fd;
+	c->uid = uid;
+	c->session = ++d->next_session;
+	c->next = d->clients;
+	d->clients = c;
+	d->nclients++;
+	return c;
+}
+
+void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, size_t len)
+{
+	handle_line(d, c, line, len);
+}
+
+void agd__control_client_close(struct agd *d, struct agd_client *c)
+{
+	client_free(d, c);
+}
+
 /* ---- pushes -------------------------------------------------------------------------- */
 
 static void push_all(struct agd *d, bool events, json_t *msg)

@@ -24,64 +24,10 @@
 #include "alegate/callouts.h"
 #include "daemon/agd.h"
 
-uint64_t agd_boottime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t agd_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint64_t engine_clock(void *arg)
 {
 	(void)arg;
 	return agd_boottime_ns();
-}
-
-int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = tag };
-
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-		return -errno;
-	return 0;
-}
-
-int agd_loop_mod(struct agd *d, int fd, uint32_t events, void *tag)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = tag };
-
-	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
-		return -errno;
-	return 0;
-}
-
-void agd_loop_del(struct agd *d, int fd)
-{
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-void agd_timer_update(struct agd *d)
-{
-	uint64_t next = ag_engine_next_deadline(d->engine);
-	struct itimerspec its = { 0 };
-
-	if (next != UINT64_MAX) {
-		/* 0 would disarm: an overdue deadline fires in a nanosecond */
-		if (next == 0)
-			next = 1;
-		its.it_value.tv_sec = (time_t)(next / 1000000000ULL);
-		its.it_value.tv_nsec = (long)(next % 1000000000ULL);
-	}
-	timerfd_settime(d->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 static void usage(FILE *f)
