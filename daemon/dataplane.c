@@ -33,7 +33,7 @@
  * socket waits behind a flood (a new flow costs tens of microseconds, most
  * of it attribution), and keeps the queues fair to each other.
  */
-#define AGD_NFQ_BATCH 64
+#define AGD_NFQ_BATCH 32
 
 struct qctx {
 	struct agd *d;

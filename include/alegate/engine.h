@@ -233,6 +233,25 @@ typedef struct ag_condition {
 
 /* ---------------------------------------------------------------------------
  * Sublayers and filters (S13, S15).
+ *
+ * Arbitration — what ag_classify() does with the filters of a layer, as
+ * WFP's filter arbitration:
+ *  - Sublayers are evaluated from the highest weight down; within one, the
+ *    matching filters from the highest weight down (equal weights: the
+ *    filter added first).  The first PERMIT or BLOCK decides that sublayer;
+ *    CONTINUE (inspection callouts, callouts with no opinion) passes on.
+ *  - Every sublayer is evaluated.  A later sublayer's decision replaces the
+ *    current one while the current one is soft (AG_RIGHT_ACTION_WRITE still
+ *    set): a soft PERMIT gives way to a BLOCK, a soft BLOCK to a PERMIT.
+ *  - A hard BLOCK is final and stops the evaluation.
+ *  - A hard PERMIT gives way only to a callout's BLOCK: a veto, logged as
+ *    AG_EVENT_VETO.  A plain filter's BLOCK does not override it.
+ *  - Defaults: a PERMIT filter is soft unless AG_FILTER_FLAG_CLEAR_ACTION_
+ *    RIGHT; a BLOCK filter is hard; a callout's decision is soft unless it
+ *    clears AG_RIGHT_ACTION_WRITE; a callout is told the right is gone when
+ *    the decision so far is hard.
+ *  - Nothing decides: PERMIT, reason AG_REASON_DEFAULT, as a WFP layer with
+ *    no blocking filter.  Put a catch-all filter at weight 0 to change that.
  */
 
 /* The sublayer every engine has from the start (WFP: FWPM_SUBLAYER_UNIVERSAL). */

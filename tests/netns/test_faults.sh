@@ -128,6 +128,26 @@ if [ -n "$grp" ]; then
 	daemon_stop TERM
 fi
 
+# ---- max_clients: one more is refused with a reason, the others are served ------------------
+daemon_start "$NSC" max_clients=2 || { fail daemon_clients "no daemon"; finish; }
+"$ALEGATECTL" -s "$SOCK" events --follow >/dev/null 2>&1 &
+f1=$!
+"$ALEGATECTL" -s "$SOCK" events --follow >/dev/null 2>&1 &
+f2=$!
+wait_for 5 bash -c "[ \$(ss -x | grep -c '$SOCK') -ge 3 ]"
+sleep 0.3
+out=$(ctl status 2>&1)
+rc=$?
+kill -TERM "$f1" "$f2" 2>/dev/null
+wait "$f1" "$f2" 2>/dev/null
+sleep 0.2
+if [ $rc -eq 1 ] && grep -q "too many clients (2)" <<<"$out" && ctl status >/dev/null; then
+	pass max_clients_bound_refuses_one_more_with_a_reason
+else
+	fail max_clients_bound_refuses_one_more_with_a_reason "rc $rc: $out"
+fi
+daemon_stop TERM
+
 # ---- a flood of new flows with no prompt client --------------------------------------------
 daemon_start "$NSC" max_pending=4000 pending_timeout=2 max_flows=20000 || { fail daemon_flood "no daemon"; finish; }
 F=$(client flooder ag_flood)

@@ -652,6 +652,32 @@ TEST(S11_a_later_classify_of_a_known_flow_is_a_reauthorization)
 
 /* ---- S12 reauthorization triggers ------------------------------------------------------------ */
 
+TEST(S12a_completion_of_a_pended_connect_triggers_a_reauthorization)
+{
+	ag_engine *e = fx_engine();
+	struct fx_callout c;
+	ag_packet p = fx_pkt(60);
+
+	CHECK_EQ(fx_register(e, "fx", &c), 0);
+	c.mode = FX_PEND;
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
+			NULL, 0));
+	ag_fixed_values in = fx_tcp4(40060, 443, "/bin/a");
+
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL), AG_VERDICT_HOLD);
+	ag_engine_stats st;
+
+	ag_engine_get_stats(e, &st);
+	CHECK_EQ(st.reauthorizations, 0);
+	c.mode = FX_BLOCK; /* the reauthorization, not the pend, decides */
+	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
+	ag_engine_get_stats(e, &st);
+	CHECK_EQ(st.reauthorizations, 1);
+	CHECK(c.last_flags & AG_FLAG_IS_REAUTHORIZE);
+	CHECK_EQ(dp.n_dropped, 1);
+	ag_engine_free(e);
+}
+
 TEST(S12b_filter_added_reauthorizes_live_flows_and_tears_down_blocked_ones)
 {
 	ag_engine *e = fx_engine();
