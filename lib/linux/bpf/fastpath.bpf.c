@@ -1,0 +1,408 @@
+/*
+ * lib/linux/bpf/fastpath.bpf.c — the in-kernel fast path: decide at
+ * connect() and sendmsg() what alegate's rules already decide.
+ *
+ * Hooks (cgroup v2, attached by lib/linux/fastpath.c):
+ *   cgroup/connect4, connect6   TCP and UDP connect()
+ *   cgroup/sendmsg4, sendmsg6   sendto()/sendmsg() with an address on UDP
+ *   socket (xt_bpf)             lets the firewall skip the queue for a UDP
+ *                               datagram a hook allowed (see below)
+ *
+ * For a flow of this network namespace the hook identifies the program
+ * (inode and device of current->mm->exe_file, the socket's uid) and the
+ * destination, asks fp_decide() (fp_shared.h, the same code the unit tests
+ * run against the engine), and:
+ *   allow  TCP: SO_MARK |= AG_FW_MARK_AUTH before the SYN leaves: the
+ *          firewall's AUTH rule saves the connmark, nothing is queued.
+ *          UDP: (socket cookie, destination) goes into fp_udp, which the
+ *          xt_bpf match reads per datagram.  Why not SO_MARK for UDP: on
+ *          this kernel (6.18) udp_sendmsg() copies sk_mark before the
+ *          sendmsg hook runs, so a mark set there misses the datagram it is
+ *          for and lands on the next one, whatever its destination; and a
+ *          connected socket can still sendto() elsewhere.
+ *   deny   return 0: connect()/sendmsg() fail with EPERM at once.
+ *   pass   return 1, TCP unmarked (a stale AUTH from an earlier connect of
+ *          the same socket is cleared), UDP record removed: NFQUEUE and
+ *          the engine decide, as without us.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "linux/bpf/fp_shared.h"
+
+#define SOL_SOCKET	1
+#define SO_MARK		36
+#define IPPROTO_TCP_	6
+#define IPPROTO_UDP_	17
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* Set once before load: the network namespace whose flows are ours. */
+const volatile __u64 fp_netns_cookie = 0;
+/* Written by user space through the mmap'ed .bss: the current epoch (its
+ * low bit picks the map generation) and FP_F_* flags. */
+volatile __u32 fp_epoch = 0;
+volatile __u32 fp_flags = 0;
+
+/* ---- compiled rules, two generations, swapped by fp_epoch ---------------------- */
+
+/* Both generations are made here, at load, so that user space needs no
+ * privilege to fill them later: it clears the unused one, fills it, and
+ * flips fp_epoch. */
+struct fp_apps_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FP_MAX_APPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fp_app_key);
+	__type(value, struct fp_app_val);
+} fp_apps_0 SEC(".maps"), fp_apps_1 SEC(".maps");
+
+struct fp_lpm_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FP_MAX_NODES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fp_lpm_key);
+	__type(value, struct fp_list);
+} fp_lpm_0 SEC(".maps"), fp_lpm_1 SEC(".maps");
+
+struct fp_entries_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FP_MAX_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct fp_entry);
+} fp_entries_0 SEC(".maps"), fp_entries_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fp_apps_inner);
+} fp_apps SEC(".maps") = { .values = { &fp_apps_0, &fp_apps_1 } };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fp_lpm_inner);
+} fp_lpm SEC(".maps") = { .values = { &fp_lpm_0, &fp_lpm_1 } };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fp_entries_inner);
+} fp_entries SEC(".maps") = { .values = { &fp_entries_0, &fp_entries_1 } };
+
+/* ---- state the hooks keep ---------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FP_MAX_UDP);
+	__type(key, struct fp_udp_key);
+	__type(value, __u32);
+} fp_udp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FP_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, struct fp_sock);
+} fp_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FP_MAX_LOCAL);
+	__type(key, struct fp_addr_key);
+	__type(value, __u8);
+} fp_local SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fp_stats);
+} fp_stats SEC(".maps");
+
+static __always_inline void count(int what)
+{
+	__u32 zero = 0;
+	struct fp_stats *s = bpf_map_lookup_elem(&fp_stats, &zero);
+
+	if (s && what >= 0 && what < FP_STAT_COUNT)
+		s->c[what]++;
+}
+
+/* ---- the hooks ---------------------------------------------------------------------- */
+
+/* 127/8, 0.0.0.0, ::1, ::: packets to these never leave through an interface. */
+static __always_inline int is_loopback(const struct fp_flow *f)
+{
+	if (f->family == 4)
+		return f->addr[0] == 127 ||
+		       !(f->addr[0] | f->addr[1] | f->addr[2] | f->addr[3]);
+	__u8 acc = 0;
+
+	for (int i = 0; i < 15; i++)
+		acc |= f->addr[i];
+	return !acc && (f->addr[15] == 1 || f->addr[15] == 0);
+}
+
+static __always_inline int is_local(const struct fp_flow *f)
+{
+	struct fp_addr_key k;
+
+	if (is_loopback(f))
+		return 1;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.family = f->family;
+	__builtin_memcpy(k.addr, f->addr, 16);
+	return bpf_map_lookup_elem(&fp_local, &k) != NULL;
+}
+
+/* The destination of ctx into f; an IPv4-mapped IPv6 address is IPv4, as
+ * the packet will be. */
+static __always_inline void dest(struct bpf_sock_addr *ctx, int v6, struct fp_flow *f)
+{
+	__u16 port = (__u16)ctx->user_port;
+
+	f->port = bpf_ntohs(port);
+	if (!v6) {
+		__u32 a = ctx->user_ip4;
+
+		f->family = 4;
+		__builtin_memcpy(f->addr, &a, 4);
+		return;
+	}
+	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
+	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+
+	if (!w0 && !w1 && w2 == bpf_htonl(0x0000ffff)) {
+		f->family = 4;
+		__builtin_memcpy(f->addr, &w3, 4);
+		return;
+	}
+	f->family = 6;
+	__builtin_memcpy(f->addr, &w0, 4);
+	__builtin_memcpy(f->addr + 4, &w1, 4);
+	__builtin_memcpy(f->addr + 8, &w2, 4);
+	__builtin_memcpy(f->addr + 12, &w3, 4);
+}
+
+/*
+ * The program and the owner.  Returns 0 when this is no process's socket
+ * (a kernel socket: the firewall does not queue those either) or the task
+ * has no executable (a kernel thread): then we do not decide.
+ */
+static __always_inline int identify(struct bpf_sock_addr *ctx, struct fp_flow *f)
+{
+	struct bpf_sock *bs = ctx->sk;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct file *exe;
+	struct inode *ino;
+	struct socket *so;
+	struct sock *sk;
+
+	if (!bs)
+		return 0;
+	sk = bpf_rdonly_cast(bs, bpf_core_type_id_kernel(struct sock));
+	so = sk->sk_socket;
+	if (!so || !so->file)
+		return 0;
+	f->uid = sk->sk_uid.val;
+	task = bpf_get_current_task_btf();
+	mm = task->mm;
+	if (!mm)
+		return 0;
+	exe = mm->exe_file;
+	if (!exe)
+		return 0;
+	ino = exe->f_inode;
+	if (!ino)
+		return 0;
+	f->ino = ino->i_ino;
+	f->dev = ino->i_sb->s_dev;
+	f->exe_known = 1;
+	return 1;
+}
+
+static __always_inline int lookup_maps(__u32 gen, struct fp_maps *m)
+{
+	m->apps = bpf_map_lookup_elem(&fp_apps, &gen);
+	m->lpm = bpf_map_lookup_elem(&fp_lpm, &gen);
+	m->entries = bpf_map_lookup_elem(&fp_entries, &gen);
+	return m->apps && m->lpm && m->entries;
+}
+
+static __always_inline void set_auth(struct bpf_sock_addr *ctx, int on)
+{
+	struct bpf_sock *bs = ctx->sk;
+	int mark;
+
+	if (!bs)
+		return;
+	mark = (int)bs->mark;
+	if (!!(mark & FP_MARK_AUTH) == on)
+		return;
+	mark = on ? (int)(mark | FP_MARK_AUTH) : (int)(mark & ~FP_MARK_AUTH);
+	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		count(FP_STAT_ERRORS);
+}
+
+static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
+{
+	struct fp_flow f;
+	struct fp_maps m;
+	__u32 epoch, rule;
+	int verdict;
+
+	__builtin_memset(&f, 0, sizeof(f));
+	f.proto = (__u8)ctx->protocol;
+	if ((f.proto != IPPROTO_TCP_ && f.proto != IPPROTO_UDP_) ||
+	    bpf_get_netns_cookie(ctx) != fp_netns_cookie) {
+		count(FP_STAT_IGNORED);
+		return 1;
+	}
+	dest(ctx, v6, &f);
+	if (!(fp_flags & FP_F_INTERCEPT_LOOPBACK) && is_local(&f)) {
+		/* The firewall lets loopback pass unasked: so do we. */
+		count(FP_STAT_IGNORED);
+		return 1;
+	}
+	if (!identify(ctx, &f)) {
+		count(FP_STAT_IGNORED);
+		return 1;
+	}
+	f.now_ns = bpf_ktime_get_boot_ns();
+	epoch = fp_epoch;
+	if (!lookup_maps(epoch & 1, &m)) {
+		verdict = FP_PASS;
+		rule = FP_RULE_NONE;
+	} else {
+		verdict = fp_decide(&m, &f, &rule);
+	}
+
+	struct fp_udp_key uk;
+
+	if (f.proto == IPPROTO_UDP_) {
+		__builtin_memset(&uk, 0, sizeof(uk));
+		uk.cookie = bpf_get_socket_cookie(ctx);
+		uk.family = f.family;
+		uk.port = f.port;
+		__builtin_memcpy(uk.addr, f.addr, 16);
+	}
+
+	if (verdict == FP_DENY) {
+		if (f.proto == IPPROTO_UDP_)
+			bpf_map_delete_elem(&fp_udp, &uk);
+		count(FP_STAT_DENIED);
+		return 0;
+	}
+	if (verdict != FP_ALLOW) {
+		if (f.proto == IPPROTO_UDP_)
+			bpf_map_delete_elem(&fp_udp, &uk);
+		else
+			set_auth(ctx, 0);
+		count(FP_STAT_PASSED);
+		return 1;
+	}
+
+	if (f.proto == IPPROTO_UDP_) {
+		__u32 *have = bpf_map_lookup_elem(&fp_udp, &uk);
+
+		if (!have || *have != epoch)
+			bpf_map_update_elem(&fp_udp, &uk, &epoch, BPF_ANY);
+	} else {
+		set_auth(ctx, 1);
+	}
+
+	struct fp_sock s;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	__builtin_memset(&s, 0, sizeof(s));
+	s.ino = f.ino;
+	s.dev = f.dev;
+	s.uid = f.uid;
+	s.epoch = epoch;
+	s.rule = rule;
+	s.exe_known = f.exe_known;
+	bpf_map_update_elem(&fp_socks, &cookie, &s, BPF_ANY);
+	count(FP_STAT_ALLOWED);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int fp_connect4(struct bpf_sock_addr *ctx)
+{
+	return fp_hook(ctx, 0);
+}
+
+SEC("cgroup/connect6")
+int fp_connect6(struct bpf_sock_addr *ctx)
+{
+	return fp_hook(ctx, 1);
+}
+
+SEC("cgroup/sendmsg4")
+int fp_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return fp_hook(ctx, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int fp_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return fp_hook(ctx, 1);
+}
+
+/*
+ * The firewall's match for UDP (iptables -m bpf --object-pinned): true when
+ * a hook allowed this datagram's socket to send to this destination under
+ * the current rules.  Runs on the first datagrams of a flow only (the rule
+ * sits after the connmark test), reads from the IP header.
+ */
+SEC("socket")
+int fp_udp_match(struct __sk_buff *skb)
+{
+	struct fp_udp_key k;
+	__u8 h[40];
+	__u16 port;
+	__u32 off;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	if (bpf_skb_load_bytes(skb, 0, h, 20))
+		return 0;
+	if ((h[0] >> 4) == 4) {
+		/* Only the first fragment carries the ports. */
+		if (h[9] != IPPROTO_UDP_ || ((h[6] & 0x1f) | h[7]))
+			return 0;
+		off = (h[0] & 0xfu) * 4;
+		k.family = 4;
+		__builtin_memcpy(k.addr, h + 16, 4);
+	} else if ((h[0] >> 4) == 6) {
+		if (bpf_skb_load_bytes(skb, 0, h, 40) || h[6] != IPPROTO_UDP_)
+			return 0;
+		off = 40;
+		k.family = 6;
+		__builtin_memcpy(k.addr, h + 24, 16);
+	} else {
+		return 0;
+	}
+	if (off < 20 || off > 60 || bpf_skb_load_bytes(skb, off + 2, &port, 2))
+		return 0;
+	k.port = bpf_ntohs(port);
+	k.cookie = bpf_get_socket_cookie(skb);
+	if (!k.cookie)
+		return 0;
+	__u32 *epoch = bpf_map_lookup_elem(&fp_udp, &k);
+
+	if (!epoch || *epoch != fp_epoch)
+		return 0;
+	count(FP_STAT_UDP_MATCHED);
+	return 1;
+}
+
+/* GPL-compatible, as bpf_get_current_task_btf() requires. */
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,1065 @@
+/*
+ * lib/linux/fastpath_compile.c — rules to map contents, and the user-space
+ * reference interpreter over them.  No I/O here except in
+ * ag_fp_exe_resolve(), which the compiler never calls.
+ *
+ * How an image answers (fp_shared.h has the kernel's side):
+ *
+ *   rules, in engine order        buckets                     per bucket
+ *   ----------------------        -------                     ----------
+ *   0 allow app=A :443      -->   A:       0 allow            LPM node -> the
+ *   1 deny  10.0.0.0/8      -->   ANY:     1 deny, 2 pass     entries whose
+ *   2 ask   (catch-all)           UNKNOWN: 0 pass             prefix holds it
+ *
+ * A flow of program A to 10.1.2.3:443 finds rule 0 in bucket A and rule 1
+ * in ANY: 0 comes first, allow.  A program no rule names uses UNKNOWN,
+ * where rule 0 is a barrier: a replaced binary at A's path is still A to
+ * the engine, so the kernel must not decide past rule 0 for it.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+#include "linux/bpf/fp_shared.h"
+#include "linux/fastpath.h"
+
+/* The BPF object sees the same structs; they must have no hidden padding
+ * (keys are hashed and lists compared byte for byte). */
+_Static_assert(sizeof(struct fp_entry) == 32, "struct fp_entry has padding");
+_Static_assert(sizeof(struct fp_app_key) == 16, "struct fp_app_key has padding");
+_Static_assert(sizeof(struct fp_list) == 8, "struct fp_list has padding");
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+const char *ag_fp_verdict_name(enum ag_fp_verdict v)
+{
+	switch (v) {
+	case AG_FP_PASS: return "pass";
+	case AG_FP_ALLOW: return "allow";
+	case AG_FP_DENY: return "deny";
+	}
+	return "?";
+}
+
+static void seterr(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- executables ---------------------------------------------------------------- */
+
+int ag_fp_exe_resolve(const char *path, struct ag_fp_exe *out)
+{
+	char real[PATH_MAX];
+	struct statfs sfs;
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	if (!realpath(path, real))
+		return -errno;
+	/* The engine names a process by its resolved executable path: a rule
+	 * on any other spelling never matches there, so it must not here. */
+	if (strcmp(real, path) != 0)
+		return -ELOOP;
+	if (stat(path, &st) == -1)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (st.st_nlink != 1)
+		return -EMLINK;
+	if (statfs(path, &sfs) == -1)
+		return -errno;
+	if ((unsigned long)sfs.f_type == OVERLAYFS_SUPER_MAGIC)
+		return -EXDEV;
+	out->ino = (uint64_t)st.st_ino;
+	/* The kernel's internal dev_t, which is what i_sb->s_dev holds. */
+	out->dev = (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff));
+	out->known = true;
+	return 0;
+}
+
+/* ---- prefixes --------------------------------------------------------------------- */
+
+static unsigned family_bits(uint8_t family)
+{
+	return family == 4 ? 32 : 128;
+}
+
+static void prefix_mask(struct ag_fp_prefix *p)
+{
+	unsigned total = family_bits(p->family) / 8;
+
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = i * 8;
+
+		if (i >= total || bits >= p->plen)
+			p->addr[i] = 0;
+		else if (p->plen - bits < 8)
+			p->addr[i] &= (uint8_t)(0xff << (8 - (p->plen - bits)));
+	}
+}
+
+/* Does q hold every address of n?  (same family, shorter or equal, same bits) */
+static bool prefix_holds(const struct ag_fp_prefix *q, const struct ag_fp_prefix *n)
+{
+	unsigned bytes, bits;
+
+	if (q->family != n->family || q->plen > n->plen)
+		return false;
+	bytes = q->plen / 8;
+	bits = q->plen % 8;
+	if (memcmp(q->addr, n->addr, bytes) != 0)
+		return false;
+	if (!bits)
+		return true;
+	uint8_t m = (uint8_t)(0xff << (8 - bits));
+
+	return (q->addr[bytes] & m) == (n->addr[bytes] & m);
+}
+
+static bool prefix_valid(const struct ag_fp_prefix *p)
+{
+	return (p->family == 4 || p->family == 6) && p->plen <= family_bits(p->family);
+}
+
+static int prefix_cmp(const struct ag_fp_prefix *a, const struct ag_fp_prefix *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->plen != b->plen)
+		return a->plen > b->plen ? -1 : 1; /* longer first */
+	return memcmp(a->addr, b->addr, 16);
+}
+
+/* ---- compile state --------------------------------------------------------------- */
+
+/* One rule placed in one bucket. */
+struct item {
+	uint32_t bucket;
+	uint32_t rule;
+	struct fp_entry e;
+	uint32_t pfx, npfx;	/* into cc.pfx */
+};
+
+struct app {
+	struct ag_fp_exe exe;
+	const char *path;
+	bool ambiguous;		/* one identity, two paths: the kernel cannot tell */
+	uint32_t bucket;
+};
+
+struct cc {
+	struct app *apps;
+	size_t napps, capapps;
+	struct item *items;
+	size_t nitems, capitems;
+	struct ag_fp_prefix *pfx;
+	size_t npfx, cappfx;
+	/* output */
+	struct ag_fp_image *img;
+	size_t capnodes, capentries;
+	/* list dedup: open addressing on (hash, start, len) */
+	uint64_t *dhash;
+	uint32_t *dstart, *dlen;
+	size_t dcap;
+	char *err;
+	size_t errlen;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 16;
+
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, n * size);
+
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static int app_add(struct cc *c, const struct ag_fp_exe *exe, const char *path)
+{
+	for (size_t i = 0; i < c->napps; i++) {
+		struct app *a = &c->apps[i];
+
+		if (a->exe.dev == exe->dev && a->exe.ino == exe->ino) {
+			if (strcmp(a->path, path) != 0)
+				a->ambiguous = true;
+			return 0;
+		}
+	}
+	if (grow((void **)&c->apps, &c->capapps, c->napps + 1, sizeof(*c->apps)))
+		return -ENOMEM;
+	c->apps[c->napps++] = (struct app){ .exe = *exe, .path = path };
+	return 0;
+}
+
+static int app_cmp(const void *a, const void *b)
+{
+	const struct app *x = a, *y = b;
+
+	if (x->exe.dev != y->exe.dev)
+		return x->exe.dev < y->exe.dev ? -1 : 1;
+	if (x->exe.ino != y->exe.ino)
+		return x->exe.ino < y->exe.ino ? -1 : 1;
+	return 0;
+}
+
+static int pfx_push(struct cc *c, const struct ag_fp_prefix *p)
+{
+	if (grow((void **)&c->pfx, &c->cappfx, c->npfx + 1, sizeof(*c->pfx)))
+		return -ENOMEM;
+	c->pfx[c->npfx] = *p;
+	prefix_mask(&c->pfx[c->npfx]);
+	c->npfx++;
+	return 0;
+}
+
+/*
+ * The rule's address set, appended to c->pfx.  Returns how many (0: the
+ * rule matches no address at all) or -ENOMEM.
+ */
+static int rule_prefixes(struct cc *c, const struct ag_fp_rule *r)
+{
+	size_t before = c->npfx;
+	bool v4 = !(r->has & AG_FP_HAS_FAMILY) || r->family == 4;
+	bool v6 = !(r->has & AG_FP_HAS_FAMILY) || r->family == 6;
+	/* A barrier's host condition is unknown: any address may match. */
+	bool host = (r->has & AG_FP_HAS_HOST) && r->evaluable;
+
+	if (host) {
+		for (size_t i = 0; i < r->nhost_addrs; i++) {
+			struct ag_fp_prefix h = r->host_addrs[i];
+
+			if ((h.family == 4 && !v4) || (h.family == 6 && !v6))
+				continue;
+			prefix_mask(&h);
+			if (!(r->has & AG_FP_HAS_REMOTE)) {
+				if (pfx_push(c, &h))
+					return -ENOMEM;
+				continue;
+			}
+			/* Both: the intersection, prefix by prefix. */
+			for (size_t j = 0; j < r->nremote; j++) {
+				struct ag_fp_prefix q = r->remote[j];
+
+				prefix_mask(&q);
+				if (prefix_holds(&q, &h)) {
+					if (pfx_push(c, &h))
+						return -ENOMEM;
+				} else if (prefix_holds(&h, &q)) {
+					if (pfx_push(c, &q))
+						return -ENOMEM;
+				}
+			}
+		}
+	} else if (r->has & AG_FP_HAS_REMOTE) {
+		for (size_t j = 0; j < r->nremote; j++) {
+			if ((r->remote[j].family == 4 && !v4) || (r->remote[j].family == 6 && !v6))
+				continue;
+			if (pfx_push(c, &r->remote[j]))
+				return -ENOMEM;
+		}
+	} else {
+		struct ag_fp_prefix any = { .family = 4 };
+
+		if (v4 && pfx_push(c, &any))
+			return -ENOMEM;
+		any.family = 6;
+		if (v6 && pfx_push(c, &any))
+			return -ENOMEM;
+	}
+	return (int)(c->npfx - before);
+}
+
+static int item_add(struct cc *c, uint32_t bucket, uint32_t rule, const struct fp_entry *e,
+		    uint32_t pfx, uint32_t npfx)
+{
+	if (grow((void **)&c->items, &c->capitems, c->nitems + 1, sizeof(*c->items)))
+		return -ENOMEM;
+	c->items[c->nitems++] = (struct item){ bucket, rule, *e, pfx, npfx };
+	return 0;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t len)
+{
+	if (r->verdict != AG_FP_PASS && r->verdict != AG_FP_ALLOW && r->verdict != AG_FP_DENY) {
+		seterr(err, len, "rule %zu (id %llu): verdict %d is none of pass, allow, deny", i,
+		       (unsigned long long)r->id, (int)r->verdict);
+		return -EINVAL;
+	}
+	/* A path that is not absolute is no error: no process has it, so the
+	 * rule matches no program the kernel knows (and is a barrier for the
+	 * unknown ones, like any application rule). */
+	if ((r->has & AG_FP_HAS_APP) && !r->app) {
+		seterr(err, len, "rule %zu (id %llu): application condition without a path", i,
+		       (unsigned long long)r->id);
+		return -EINVAL;
+	}
+	if ((r->has & AG_FP_HAS_UID) && r->uid_lo > r->uid_hi) {
+		seterr(err, len, "rule %zu (id %llu): uid range %u-%u is reversed", i,
+		       (unsigned long long)r->id, r->uid_lo, r->uid_hi);
+		return -EINVAL;
+	}
+	if ((r->has & AG_FP_HAS_PORT) && r->port_lo > r->port_hi) {
+		seterr(err, len, "rule %zu (id %llu): port range %u-%u is reversed", i,
+		       (unsigned long long)r->id, r->port_lo, r->port_hi);
+		return -EINVAL;
+	}
+	if ((r->has & AG_FP_HAS_FAMILY) && r->family != 4 && r->family != 6) {
+		seterr(err, len, "rule %zu (id %llu): IP version %u is neither 4 nor 6", i,
+		       (unsigned long long)r->id, r->family);
+		return -EINVAL;
+	}
+	for (size_t j = 0; (r->has & AG_FP_HAS_REMOTE) && j < r->nremote; j++)
+		if (!r->remote || !prefix_valid(&r->remote[j])) {
+			seterr(err, len, "rule %zu (id %llu): remote prefix %zu has family %u, length %u",
+			       i, (unsigned long long)r->id, j, r->remote ? r->remote[j].family : 0,
+			       r->remote ? r->remote[j].plen : 0);
+			return -EINVAL;
+		}
+	for (size_t j = 0; (r->has & AG_FP_HAS_HOST) && j < r->nhost_addrs; j++)
+		if (!r->host_addrs || !prefix_valid(&r->host_addrs[j])) {
+			seterr(err, len, "rule %zu (id %llu): host address %zu has family %u, length %u",
+			       i, (unsigned long long)r->id, j,
+			       r->host_addrs ? r->host_addrs[j].family : 0,
+			       r->host_addrs ? r->host_addrs[j].plen : 0);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* Place rule i in its buckets. */
+static int place(struct cc *c, const struct ag_fp_rule *r, uint32_t i)
+{
+	struct fp_entry e;
+	uint32_t pfx = (uint32_t)c->npfx;
+	int n;
+
+	/* Only TCP and UDP reach the hooks: a rule on another protocol never
+	 * matches there, and drops out. */
+	if ((r->has & AG_FP_HAS_PROTO) && r->proto != 6 && r->proto != 17)
+		return 0;
+	n = rule_prefixes(c, r);
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return 0;	/* e.g. a host with no known address: matches nothing */
+
+	memset(&e, 0, sizeof(e));
+	e.rule = i;
+	e.uid_lo = (r->has & AG_FP_HAS_UID) ? r->uid_lo : 0;
+	e.uid_hi = (r->has & AG_FP_HAS_UID) ? r->uid_hi : UINT32_MAX;
+	e.port_lo = (r->has & AG_FP_HAS_PORT) ? r->port_lo : 0;
+	e.port_hi = (r->has & AG_FP_HAS_PORT) ? r->port_hi : 65535;
+	e.proto = (r->has & AG_FP_HAS_PROTO) ? r->proto : 0;
+	e.verdict = r->evaluable ? (uint8_t)r->verdict : FP_PASS;
+	e.expires_ns = r->expires_ns;
+
+	if (!(r->has & AG_FP_HAS_APP))
+		return item_add(c, FP_BUCKET_ANY, i, &e, pfx, (uint32_t)n);
+
+	/* Executables the rules name: the rule is exact there. */
+	for (size_t k = 0; k < c->napps; k++) {
+		const struct app *a = &c->apps[k];
+		bool match = r->app_glob ? fnmatch(r->app, a->path, 0) == 0
+					 : strcmp(r->app, a->path) == 0;
+
+		if (!a->ambiguous && match && item_add(c, a->bucket, i, &e, pfx, (uint32_t)n))
+			return -ENOMEM;
+	}
+	/* Any other executable could be this one under a new inode. */
+	e.verdict = FP_PASS;
+	return item_add(c, FP_BUCKET_UNKNOWN, i, &e, pfx, (uint32_t)n);
+}
+
+static bool unconditional(const struct fp_entry *e)
+{
+	return !e->proto && !e->port_lo && e->port_hi == 65535 && !e->uid_lo &&
+	       e->uid_hi == UINT32_MAX && !e->expires_ns;
+}
+
+static uint64_t list_hash(const struct fp_entry *v, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n * sizeof(*v); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h | 1; /* 0 marks a free slot */
+}
+
+/* Append a list of entries (deduplicated), returning where it lives. */
+static int list_emit(struct cc *c, const struct fp_entry *v, uint32_t n, struct fp_list *out)
+{
+	struct ag_fp_image *img = c->img;
+	uint64_t h = list_hash(v, n);
+	size_t s = h & (c->dcap - 1);
+
+	for (; c->dhash[s]; s = (s + 1) & (c->dcap - 1))
+		if (c->dhash[s] == h && c->dlen[s] == n &&
+		    memcmp(&img->entries[c->dstart[s]], v, n * sizeof(*v)) == 0) {
+			out->start = c->dstart[s];
+			out->len = n;
+			return 0;
+		}
+	if (img->nentries + n > FP_MAX_ENTRIES) {
+		seterr(c->err, c->errlen, "more than %u compiled entries", FP_MAX_ENTRIES);
+		return -E2BIG;
+	}
+	if (grow((void **)&img->entries, &c->capentries, img->nentries + n, sizeof(*v)))
+		return -ENOMEM;
+	memcpy(&img->entries[img->nentries], v, n * sizeof(*v));
+	out->start = (uint32_t)img->nentries;
+	out->len = n;
+	img->nentries += n;
+	c->dhash[s] = h;
+	c->dstart[s] = out->start;
+	c->dlen[s] = n;
+	return 0;
+}
+
+static int node_add(struct cc *c, uint32_t bucket, const struct ag_fp_prefix *p,
+		    const struct fp_list *l)
+{
+	struct ag_fp_image *img = c->img;
+
+	if (img->nnodes >= FP_MAX_NODES) {
+		seterr(c->err, c->errlen, "more than %u address prefixes", FP_MAX_NODES);
+		return -E2BIG;
+	}
+	if (img->nnodes == c->capnodes) {
+		size_t cap = c->capnodes;
+
+		if (grow((void **)&img->node_keys, &cap, img->nnodes + 1, sizeof(*img->node_keys)))
+			return -ENOMEM;
+		cap = c->capnodes;
+		if (grow((void **)&img->node_vals, &cap, img->nnodes + 1, sizeof(*img->node_vals)))
+			return -ENOMEM;
+		c->capnodes = cap;
+	}
+	struct fp_lpm_key *k = &img->node_keys[img->nnodes];
+
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = FP_LPM_FIXED_BITS + p->plen;
+	k->bucket = bucket;
+	k->family = p->family;
+	memcpy(k->addr, p->addr, 16);
+	img->node_vals[img->nnodes++] = *l;
+	return 0;
+}
+
+static int pfx_sort_cmp(const void *a, const void *b)
+{
+	return prefix_cmp(a, b);
+}
+
+/*
+ * One bucket: items[lo, hi) in rule order.  A node for every distinct
+ * prefix; its list is every item with a prefix holding it.
+ */
+static int compile_bucket(struct cc *c, size_t lo, size_t hi, struct fp_entry *scratch)
+{
+	uint32_t bucket = c->items[lo].bucket;
+	size_t nodes = 0;
+	struct ag_fp_prefix *uniq;
+	int r = 0;
+
+	for (size_t i = lo; i < hi; i++)
+		nodes += c->items[i].npfx;
+	uniq = malloc(nodes * sizeof(*uniq));
+	if (!uniq)
+		return -ENOMEM;
+	nodes = 0;
+	for (size_t i = lo; i < hi; i++)
+		for (uint32_t j = 0; j < c->items[i].npfx; j++)
+			uniq[nodes++] = c->pfx[c->items[i].pfx + j];
+	qsort(uniq, nodes, sizeof(*uniq), pfx_sort_cmp);
+
+	for (size_t u = 0; u < nodes && !r; u++) {
+		const struct ag_fp_prefix *np = &uniq[u];
+		uint32_t n = 0;
+		struct fp_list l;
+
+		if (u && prefix_cmp(np, &uniq[u - 1]) == 0)
+			continue;
+		for (size_t i = lo; i < hi; i++) {
+			const struct item *it = &c->items[i];
+			bool holds = false;
+
+			for (uint32_t j = 0; j < it->npfx && !holds; j++)
+				holds = prefix_holds(&c->pfx[it->pfx + j], np);
+			if (!holds)
+				continue;
+			if (n == FP_SCAN_MAX - 1) {
+				/* The kernel reads at most FP_SCAN_MAX: whatever
+				 * comes later is unknown to it, so it falls through. */
+				memset(&scratch[n], 0, sizeof(scratch[n]));
+				scratch[n].rule = it->rule;
+				scratch[n].uid_hi = UINT32_MAX;
+				scratch[n].port_hi = 65535;
+				scratch[n].verdict = FP_PASS;
+				n++;
+				c->img->truncated++;
+				break;
+			}
+			scratch[n++] = it->e;
+			/* Nothing after an entry that always matches is ever read. */
+			if (unconditional(&it->e))
+				break;
+		}
+		r = list_emit(c, scratch, n, &l);
+		if (!r)
+			r = node_add(c, bucket, np, &l);
+	}
+	free(uniq);
+	return r;
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+	const struct fp_lpm_key *x = a, *y = b;
+
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->prefixlen != y->prefixlen)
+		return x->prefixlen > y->prefixlen ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+/* Sort nodes (keys and values together) for the user-space lookup. */
+static int sort_nodes(struct ag_fp_image *img)
+{
+	struct pair {
+		struct fp_lpm_key k;
+		struct fp_list v;
+	} *p = malloc((img->nnodes ? img->nnodes : 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < img->nnodes; i++)
+		p[i] = (struct pair){ img->node_keys[i], img->node_vals[i] };
+	qsort(p, img->nnodes, sizeof(*p), node_cmp);
+	for (size_t i = 0; i < img->nnodes; i++) {
+		img->node_keys[i] = p[i].k;
+		img->node_vals[i] = p[i].v;
+	}
+	free(p);
+	return 0;
+}
+
+void ag_fp_image_free(struct ag_fp_image *img)
+{
+	if (!img)
+		return;
+	free(img->app_keys);
+	free(img->app_vals);
+	free(img->node_keys);
+	free(img->node_vals);
+	free(img->entries);
+	free(img);
+}
+
+int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image **out,
+		  char *err, size_t errlen)
+{
+	struct cc c = { .err = err, .errlen = errlen };
+	struct fp_entry *scratch = NULL;
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = 0;
+	if (n > AG_FP_MAX_RULES) {
+		seterr(err, errlen, "%zu rules, more than %u", n, AG_FP_MAX_RULES);
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r = check_rule(&rules[i], i, err, errlen)))
+			return r;
+	r = -ENOMEM;
+	c.img = calloc(1, sizeof(*c.img));
+	scratch = malloc(FP_SCAN_MAX * sizeof(*scratch));
+	if (!c.img || !scratch)
+		goto out;
+	c.img->nrules = n;
+
+	/* Executables the exact rules name, each with its own bucket. */
+	for (size_t i = 0; i < n; i++) {
+		const struct ag_fp_rule *ru = &rules[i];
+
+		if ((ru->has & AG_FP_HAS_APP) && !ru->app_glob && ru->exe.known &&
+		    app_add(&c, &ru->exe, ru->app))
+			goto out;
+	}
+	if (c.napps > FP_MAX_APPS) {
+		seterr(err, errlen, "%zu executables named, more than %u", c.napps, FP_MAX_APPS);
+		r = -E2BIG;
+		goto out;
+	}
+	if (c.napps)
+		qsort(c.apps, c.napps, sizeof(*c.apps), app_cmp);
+	c.img->app_keys = calloc(c.napps ? c.napps : 1, sizeof(*c.img->app_keys));
+	c.img->app_vals = calloc(c.napps ? c.napps : 1, sizeof(*c.img->app_vals));
+	if (!c.img->app_keys || !c.img->app_vals)
+		goto out;
+	for (size_t i = 0; i < c.napps; i++) {
+		struct app *a = &c.apps[i];
+
+		if (a->ambiguous)
+			continue;
+		a->bucket = FP_BUCKET_FIRST_APP + (uint32_t)c.img->napps;
+		c.img->app_keys[c.img->napps] = (struct fp_app_key){ .ino = a->exe.ino,
+								       .dev = a->exe.dev };
+		c.img->app_vals[c.img->napps].bucket = a->bucket;
+		c.img->napps++;
+	}
+
+	for (size_t i = 0; i < n; i++)
+		if ((r = place(&c, &rules[i], (uint32_t)i)))
+			goto out;
+	if (c.nitems)
+		qsort(c.items, c.nitems, sizeof(*c.items), item_cmp);
+
+	size_t total = 0;
+
+	for (size_t i = 0; i < c.nitems; i++)
+		total += c.items[i].npfx;
+	for (c.dcap = 64; c.dcap < 2 * total; c.dcap *= 2)
+		;
+	c.dhash = calloc(c.dcap, sizeof(*c.dhash));
+	c.dstart = calloc(c.dcap, sizeof(*c.dstart));
+	c.dlen = calloc(c.dcap, sizeof(*c.dlen));
+	r = -ENOMEM;
+	if (!c.dhash || !c.dstart || !c.dlen)
+		goto out;
+	r = 0;
+	for (size_t lo = 0; lo < c.nitems && !r;) {
+		size_t hi = lo + 1;
+
+		while (hi < c.nitems && c.items[hi].bucket == c.items[lo].bucket)
+			hi++;
+		r = compile_bucket(&c, lo, hi, scratch);
+		lo = hi;
+	}
+	if (!r)
+		r = sort_nodes(c.img);
+out:
+	if (r == -ENOMEM)
+		seterr(err, errlen, "out of memory");
+	if (r) {
+		ag_fp_image_free(c.img);
+		c.img = NULL;
+	}
+	*out = c.img;
+	free(scratch);
+	free(c.apps);
+	free(c.items);
+	free(c.pfx);
+	free(c.dhash);
+	free(c.dstart);
+	free(c.dlen);
+	return r;
+}
+
+void ag_fp_image_info(const struct ag_fp_image *img, struct ag_fp_image_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!img)
+		return;
+	out->rules = img->nrules;
+	out->apps = img->napps;
+	out->nodes = img->nnodes;
+	out->entries = img->nentries;
+	out->truncated = img->truncated;
+}
+
+/* ---- the reference interpreter: the kernel maps' lookups, in memory --------------- */
+
+const struct fp_app_val *ag__fp_img_app(const struct ag_fp_image *img, const struct fp_app_key *k)
+{
+	size_t lo = 0, hi = img->napps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct fp_app_key *m = &img->app_keys[mid];
+
+		if (m->dev == k->dev && m->ino == k->ino)
+			return &img->app_vals[mid];
+		if (m->dev < k->dev || (m->dev == k->dev && m->ino < k->ino))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* An LPM trie lookup: the longest stored prefix of the key's bits. */
+const struct fp_list *ag__fp_img_lpm(const struct ag_fp_image *img, const struct fp_lpm_key *k)
+{
+	size_t lo = 0, hi = img->nnodes;
+
+	/* First node of (bucket, family): nodes are sorted by those, then
+	 * longest prefix first, so the first one that holds the address wins. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct fp_lpm_key *m = &img->node_keys[mid];
+
+		if (m->bucket < k->bucket || (m->bucket == k->bucket && m->family < k->family))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < img->nnodes; i++) {
+		const struct fp_lpm_key *m = &img->node_keys[i];
+
+		if (m->bucket != k->bucket || m->family != k->family)
+			break;
+		if (m->prefixlen > k->prefixlen)
+			continue;
+		struct ag_fp_prefix q = { .family = m->family,
+					  .plen = (uint8_t)(m->prefixlen - FP_LPM_FIXED_BITS) };
+		struct ag_fp_prefix a = { .family = k->family,
+					  .plen = (uint8_t)(k->prefixlen - FP_LPM_FIXED_BITS) };
+
+		memcpy(q.addr, m->addr, 16);
+		memcpy(a.addr, k->addr, 16);
+		if (prefix_holds(&q, &a))
+			return &img->node_vals[i];
+	}
+	return NULL;
+}
+
+const struct fp_entry *ag__fp_img_entry(const struct ag_fp_image *img, const __u32 *i)
+{
+	return *i < img->nentries ? &img->entries[*i] : NULL;
+}
+
+enum ag_fp_verdict ag_fp_image_eval(const struct ag_fp_image *img, const struct ag_fp_flow *flow,
+				    uint32_t *rule)
+{
+	struct fp_maps m = { img };
+	struct fp_flow f;
+	__u32 r = FP_RULE_NONE;
+	int v = FP_PASS;
+
+	memset(&f, 0, sizeof(f));
+	f.exe_known = flow->exe.known;
+	f.ino = flow->exe.ino;
+	f.dev = flow->exe.dev;
+	f.uid = flow->uid;
+	f.family = flow->family;
+	f.proto = flow->proto;
+	f.port = flow->port;
+	memcpy(f.addr, flow->addr, 16);
+	if (f.family == 4)
+		memset(f.addr + 4, 0, 12);
+	f.now_ns = flow->now_ns;
+	if (img && (f.family == 4 || f.family == 6))
+		v = fp_decide(&m, &f, &r);
+	if (rule)
+		*rule = r;
+	return (enum ag_fp_verdict)v;
+}
+
+/* ---- descriptors from the engine --------------------------------------------------- */
+
+/* Memory a ruleset owns: one block per allocation, chained. */
+struct blk {
+	struct blk *next;
+	max_align_t data[];
+};
+
+static void *rs_alloc(struct ag_fp_ruleset *rs, size_t size)
+{
+	struct blk *b = calloc(1, sizeof(*b) + size);
+
+	if (!b)
+		return NULL;
+	b->next = rs->mem;
+	rs->mem = b;
+	return b->data;
+}
+
+void ag_fp_ruleset_free(struct ag_fp_ruleset *rs)
+{
+	struct blk *b = rs->mem;
+
+	while (b) {
+		struct blk *n = b->next;
+
+		free(b);
+		b = n;
+	}
+	free(rs->rules);
+	memset(rs, 0, sizeof(*rs));
+}
+
+struct from_engine {
+	const struct ag_fp_env *env;
+	struct ag_fp_ruleset *rs;
+	size_t cap;
+	int err;
+};
+
+static bool has_wildcard(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* Fill r from one filter's conditions.  Returns 1 to keep it, 0 to leave
+ * it out (it can never match at CONNECT), or -ENOMEM. */
+static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, struct ag_fp_rule *r)
+{
+	const struct ag_fp_env *env = fe->env;
+	unsigned seen = 0;	/* fields already met, 1u << ag_field */
+	size_t nremote = 0, nhost = 0;
+	bool dir_out = false;
+
+	for (size_t i = 0; i < s->n_conditions; i++) {
+		const ag_condition *cd = &s->conditions[i];
+
+		if (cd->field == AG_FIELD_REMOTE_ADDR)
+			nremote++;
+	}
+	if (nremote) {
+		struct ag_fp_prefix *p = rs_alloc(fe->rs, nremote * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		r->remote = p;
+	}
+
+	for (size_t i = 0; i < s->n_conditions; i++) {
+		const ag_condition *cd = &s->conditions[i];
+		unsigned bit = 1u << cd->field;
+		bool again = seen & bit;
+
+		seen |= bit;
+		switch (cd->field) {
+		case AG_FIELD_DIRECTION:
+			/* At CONNECT the direction is always out (conditions on
+			 * one field are ORed: one "out" is enough). */
+			dir_out |= cd->v.u32 == AG_DIR_OUT;
+			break;
+		case AG_FIELD_IP_VERSION:
+			if (again && r->family != cd->v.u32)
+				r->has &= ~(unsigned)AG_FP_HAS_FAMILY; /* 4 or 6: any */
+			else if (!again) {
+				r->has |= AG_FP_HAS_FAMILY;
+				r->family = (uint8_t)cd->v.u32;
+			}
+			break;
+		case AG_FIELD_REMOTE_ADDR: {
+			struct ag_fp_prefix *p = (struct ag_fp_prefix *)r->remote + r->nremote++;
+
+			p->family = cd->v.addr.ip_version;
+			p->plen = cd->v.addr.len;
+			memcpy(p->addr, cd->v.addr.bytes, 16);
+			r->has |= AG_FP_HAS_REMOTE;
+			break;
+		}
+		case AG_FIELD_REMOTE_HOST: {
+			struct ag_fp_prefix *a = NULL;
+			size_t na = 0;
+
+			r->has |= AG_FP_HAS_HOST;
+			if (!env || !env->host || !cd->v.str ||
+			    env->host(env->arg, cd->v.str, cd->match == AG_MATCH_SUFFIX, &a, &na) < 0) {
+				r->evaluable = false;
+				break;
+			}
+			/* Ours now, whatever happens next. */
+			struct ag_fp_prefix *keep = NULL;
+			size_t total = nhost + na;
+
+			if (total) {
+				keep = rs_alloc(fe->rs, total * sizeof(*keep));
+				if (!keep) {
+					free(a);
+					return -ENOMEM;
+				}
+				if (nhost)
+					memcpy(keep, r->host_addrs, nhost * sizeof(*keep));
+				if (na)
+					memcpy(keep + nhost, a, na * sizeof(*keep));
+			}
+			free(a);
+			r->host_addrs = keep;
+			nhost = total;
+			r->nhost_addrs = nhost;
+			break;
+		}
+		case AG_FIELD_REMOTE_PORT:
+			if (again) {
+				r->evaluable = false; /* ports ORed: left to the engine */
+				r->has &= ~(unsigned)AG_FP_HAS_PORT;
+				break;
+			}
+			r->has |= AG_FP_HAS_PORT;
+			if (cd->match == AG_MATCH_RANGE) {
+				r->port_lo = (uint16_t)cd->v.range.lo;
+				r->port_hi = (uint16_t)cd->v.range.hi;
+			} else {
+				r->port_lo = r->port_hi = (uint16_t)cd->v.u32;
+			}
+			break;
+		case AG_FIELD_PROTOCOL:
+			if (again) {
+				r->evaluable = false;
+				r->has &= ~(unsigned)AG_FP_HAS_PROTO;
+				break;
+			}
+			r->has |= AG_FP_HAS_PROTO;
+			r->proto = (uint8_t)cd->v.u32;
+			break;
+		case AG_FIELD_UID:
+			if (again) {
+				r->evaluable = false;
+				r->has &= ~(unsigned)AG_FP_HAS_UID;
+				break;
+			}
+			r->has |= AG_FP_HAS_UID;
+			if (cd->match == AG_MATCH_RANGE) {
+				r->uid_lo = cd->v.range.lo;
+				r->uid_hi = cd->v.range.hi;
+			} else {
+				r->uid_lo = r->uid_hi = cd->v.u32;
+			}
+			break;
+		case AG_FIELD_APP_PATH: {
+			if (again || !cd->v.str) {
+				r->evaluable = false;
+				r->has &= ~(unsigned)AG_FP_HAS_APP;
+				break;
+			}
+			size_t len = strlen(cd->v.str) + 1;
+			char *app = rs_alloc(fe->rs, len);
+
+			if (!app)
+				return -ENOMEM;
+			memcpy(app, cd->v.str, len);
+			r->app = app;
+			r->has |= AG_FP_HAS_APP;
+			r->app_glob = cd->match == AG_MATCH_GLOB && has_wildcard(app);
+			if (!r->app_glob) {
+				int e = env && env->exe ? env->exe(env->arg, app, &r->exe)
+							: ag_fp_exe_resolve(app, &r->exe);
+				if (e < 0)
+					r->exe.known = false;
+			}
+			break;
+		}
+		default:
+			/* Local address or port, interface, gid, flags: the hook
+			 * cannot see them (or not as the engine will). */
+			r->evaluable = false;
+			break;
+		}
+	}
+	if ((seen & (1u << AG_FIELD_DIRECTION)) && !dir_out)
+		return 0;
+	/* A condition repeated on an app, uid, port or protocol makes the
+	 * rule a barrier above; remote prefixes and host addresses are
+	 * sets, ORed, as the engine has them. */
+	return 1;
+}
+
+static int from_filter(const ag_filter *f, void *arg)
+{
+	struct from_engine *fe = arg;
+	ag_filter_spec s;
+	struct ag_fp_rule r;
+	int k;
+
+	ag_filter_describe(f, &s);
+	if (s.layer != AG_LAYER_ALE_AUTH_CONNECT || (s.flags & AG_FILTER_FLAG_DISABLED))
+		return 0;
+	if (s.action == AG_ACTION_CONTINUE || s.action == AG_ACTION_CALLOUT_INSPECTION)
+		return 0; /* never decides: the next filter does */
+	if (s.sublayer != fe->env->sublayer) {
+		fe->err = -EOPNOTSUPP;
+		return 1;
+	}
+	memset(&r, 0, sizeof(r));
+	r.evaluable = true;
+	r.id = s.id;
+	r.expires_ns = s.lifetime == AG_LIFETIME_TIMED ? s.expires_ns : 0;
+	switch (s.action) {
+	case AG_ACTION_PERMIT:
+		r.verdict = AG_FP_ALLOW;
+		break;
+	case AG_ACTION_BLOCK:
+		r.verdict = AG_FP_DENY;
+		break;
+	default:
+		r.verdict = AG_FP_PASS; /* a callout (ask) decides in user space */
+		break;
+	}
+	k = from_conditions(fe, &s, &r);
+	if (k < 0) {
+		fe->err = k;
+		return 1;
+	}
+	if (k == 0)
+		return 0;
+	if (grow((void **)&fe->rs->rules, &fe->cap, fe->rs->n + 1, sizeof(r))) {
+		fe->err = -ENOMEM;
+		return 1;
+	}
+	if (!r.evaluable)
+		fe->rs->barriers++;
+	fe->rs->rules[fe->rs->n++] = r;
+	return 0;
+}
+
+int ag_fp_rules_from_engine(const ag_engine *e, const struct ag_fp_env *env,
+			    struct ag_fp_ruleset *out)
+{
+	struct ag_fp_env none = { 0 };
+	struct from_engine fe = { .env = env ? env : &none, .rs = out };
+
+	memset(out, 0, sizeof(*out));
+	ag_filter_dump(e, from_filter, &fe);
+	if (fe.err) {
+		ag_fp_ruleset_free(out);
+		return fe.err;
+	}
+	return 0;
+}
