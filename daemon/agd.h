@@ -36,6 +36,7 @@ struct ag_proc;
 struct ag_attrib;
 struct ag_ct;
 struct ag_dnscache;
+struct ag_fp;
 struct agd_client;
 
 /* A rule the daemon knows, and the engine filters that enforce it. */
@@ -85,6 +86,10 @@ struct agd {
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
+	struct ag_fp *fp;        /* the eBPF fast path, NULL when off */
+	char fp_err[256];        /* why it is off */
+	bool fp_dirty;           /* the engine's filters changed since the last sync */
+	bool policy_bulk;        /* loading many rules: sync the fast path once, after */
 
 	/* rules */
 	struct agd_rule **rules;
@@ -134,6 +139,19 @@ void agd_dataplane_proc_ready(struct agd *d);
 void agd_dataplane_flush(struct agd *d);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
+
+/* ---- fastpath.c ------------------------------------------------------------------ */
+
+/* Load and attach the eBPF fast path as the configuration says (bpf =
+ * auto|yes|no); pins the UDP match into d->fwcfg.  Before the firewall is
+ * installed and privileges dropped.  Returns 0 (off is not an error unless
+ * bpf = yes) or -errno. */
+int agd_fastpath_open(struct agd *d);
+void agd_fastpath_close(struct agd *d);
+/* Recompile the engine's rules into the kernel if they changed, then tear
+ * down the kernel-allowed flows the new rules deny (S12). */
+void agd_fastpath_sync(struct agd *d);
+void agd_fastpath_status(struct agd *d, char *buf, size_t len);
 
 /* ---- policy.c ------------------------------------------------------------------ */
 

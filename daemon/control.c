@@ -326,7 +326,10 @@ static int op_status(struct req *q)
 	json_object_set_new(o, "fail_mode",
 			    json_string(d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed"));
 	json_object_set_new(o, "intercept_loopback", json_boolean(d->cfg.intercept_loopback));
-	json_object_set_new(o, "fast_path", json_string("off: not available in this build"));
+	char fp[512];
+
+	agd_fastpath_status(d, fp, sizeof(fp));
+	json_object_set_new(o, "fast_path", json_string(fp));
 	json_object_set_new(o, "pending", json_integer(d->npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
 	json_object_set_new(o, "rules", json_integer(d->nrules));

@@ -284,6 +284,7 @@ static void run(struct agd *d)
 		if (d->reload_requested)
 			reload(d);
 		agd_policy_collect(d);
+		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
 		agd_timer_update(d);
 	}
@@ -384,6 +385,10 @@ int main(int argc, char **argv)
 		goto out;
 	if (agd_dataplane_open(d))
 		goto out;
+	/* the fast path pins its UDP match before the firewall refers to it */
+	if (agd_fastpath_open(d))
+		goto out;
+	agd_fastpath_sync(d);
 	if (agd_control_open(d))
 		goto out;
 	if (agd_dataplane_install(d))
@@ -409,6 +414,7 @@ out:
 		ag_engine_shutdown(d->engine);
 	agd_dataplane_flush(d);
 	agd_dataplane_close(d);
+	agd_fastpath_close(d);
 	agd_control_close(d);
 	agd_policy_free(d);
 	ag_engine_free(d->engine);

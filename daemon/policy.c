@@ -184,6 +184,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 
 static void remove_filters(struct agd *d, struct agd_rule *ar)
 {
+	d->fp_dirty = true;
 	for (int i = 0; i < 2; i++) {
 		if (ar->filters[i])
 			ag_filter_del(d->engine, ar->filters[i]);
@@ -193,6 +194,7 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 
 static int install_filters(struct agd *d, struct agd_rule *ar)
 {
+	d->fp_dirty = true;
 	const struct ag_rule *r = &ar->rule;
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
@@ -278,6 +280,9 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
 	}
 	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
 		 ag_rule_lifetime_name(ar->rule.lifetime));
+	/* in the kernel before the control reply goes out */
+	if (!d->policy_bulk)
+		agd_fastpath_sync(d);
 	return 0;
 }
 
@@ -304,6 +309,7 @@ int agd_rule_del(struct agd *d, const char *id)
 	}
 	rule_free(d, ar);
 	log_info("rule %s deleted", id);
+	agd_fastpath_sync(d);
 	return 0;
 }
 
@@ -324,11 +330,13 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 			return r;
 	}
 	ar->rule.enabled = enabled;
+	d->fp_dirty = true;
 	ag_engine_begin(d->engine);
 	for (int i = 0; i < 2; i++)
 		if (ar->filters[i])
 			ag_filter_set_enabled(d->engine, ar->filters[i], enabled);
 	ag_engine_commit(d->engine);
+	agd_fastpath_sync(d);
 	return 0;
 }
 
@@ -345,6 +353,7 @@ void agd_policy_session_end(struct agd *d, uint64_t session)
 	}
 	ag_filter_del_session(d->engine, session);
 	ag_engine_commit(d->engine);
+	agd_fastpath_sync(d);
 }
 
 void agd_policy_event(struct agd *d, const ag_event *ev)
@@ -360,6 +369,7 @@ void agd_policy_event(struct agd *d, const ag_event *ev)
 		if (ar->filters[i] == ev->filter)
 			ar->filters[i] = 0;
 	ar->expired = true;
+	d->fp_dirty = true;
 }
 
 void agd_policy_collect(struct agd *d)
@@ -461,6 +471,7 @@ static int load_dir(struct agd *d, json_t *errors)
 {
 	struct load_ctx lc = { .d = d, .errors = errors };
 	struct stat st;
+	bool was = d->policy_bulk;
 
 	if (stat(d->cfg.rules_dir, &st) == -1 && errno == ENOENT) {
 		/* A first start: make the directory rules will be saved in. */
@@ -470,7 +481,10 @@ static int load_dir(struct agd *d, json_t *errors)
 			log_info("created %s", d->cfg.rules_dir);
 		return 0;
 	}
+	/* one fast-path compile for the whole directory, not one per rule */
+	d->policy_bulk = true;
 	ag_rules_load_dir(d->cfg.rules_dir, load_one, load_err, &lc);
+	d->policy_bulk = was;
 	return lc.loaded;
 }
 
@@ -496,6 +510,7 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 	ag_engine_commit(d->engine);
 	ag_reauthorize(d->engine, (1u << AG_LAYER_ALE_AUTH_CONNECT) |
 					  (1u << AG_LAYER_ALE_AUTH_RECV_ACCEPT));
+	agd_fastpath_sync(d);
 	log_info("reloaded: %d rules from %s", n, d->cfg.rules_dir);
 	return n;
 }

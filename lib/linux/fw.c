@@ -22,6 +22,7 @@ enum {
 	FW_ALWAYS = 0,
 	FW_UNLESS_LOOPBACK = 1 << 0,	/* loopback is not intercepted */
 	FW_IF_INBOUND = 1 << 1,		/* inbound is intercepted (IN only) */
+	FW_IF_UDP_BPF = 1 << 2,		/* the fast path pinned its UDP match */
 };
 
 /*
@@ -31,6 +32,7 @@ enum {
  *   {Q}       the chain's queue number;  {DNSQ} the dns queue number
  *   {BYPASS}  the queue bypass option when fail_mode is open
  *   {AUTH} {INJ}  the mark bits
+ *   {UDPBPF}  the pinned eBPF program of the fast path's UDP match
  *   {SK}      nft only: "the packet has a user-space owner" on OUT (nft
  *             cannot negate a match on a missing socket; iptables says it
  *             with a RETURN rule of its own)
@@ -62,6 +64,13 @@ static const struct fw_rule fw_rules[] = {
 	  "no packet of it reaches user space again.",
 	  "-m connmark --mark {AUTH}/{AUTH} -j RETURN",
 	  "ct mark & {AUTH} == {AUTH} return" },
+	{ FW_OUT, FW_IF_UDP_BPF,
+	  "The fast path allowed this UDP destination for this socket in the\n"
+	  "kernel (lib/linux/fastpath): mark it AUTH, so the next rule saves it\n"
+	  "and the flow never reaches the queue.  nftables has no such match:\n"
+	  "there the first datagram is queued and the engine allows it at once.",
+	  "-p udp -m bpf --object-pinned {UDPBPF} -j MARK --or-mark {AUTH}",
+	  NULL },
 	{ FW_OUT | FW_IN, FW_IF_INBOUND,
 	  "The daemon authorized this packet (NF_REPEAT, mark | AUTH) and it is\n"
 	  "back at the top of the hook: save AUTH, and only AUTH, into the\n"
@@ -152,6 +161,7 @@ struct fw_vars {
 	unsigned queue, dns_queue;
 	const char *bypass;
 	const char *sk;
+	const char *udp_bpf;
 };
 
 static void fw_expand(struct fw_out *o, const char *tpl, const struct fw_vars *v)
@@ -184,6 +194,8 @@ static void fw_expand(struct fw_out *o, const char *tpl, const struct fw_vars *v
 			fw_printf(o, "0x%x", AG_FW_MARK_INJECTED);
 		else if (KEY("SK"))
 			fw_puts(o, v->sk);
+		else if (KEY("UDPBPF"))
+			fw_puts(o, v->udp_bpf);
 		else
 			o->overflow = true;
 #undef KEY
@@ -214,6 +226,8 @@ static bool fw_rule_wanted(const struct ag_fw_config *cfg, const struct fw_rule 
 	if ((r->when & FW_UNLESS_LOOPBACK) && cfg->intercept_loopback)
 		return false;
 	if ((r->when & FW_IF_INBOUND) && chain == FW_IN && !cfg->intercept_inbound)
+		return false;
+	if ((r->when & FW_IF_UDP_BPF) && !cfg->udp_bpf_pin[0])
 		return false;
 	return true;
 }
@@ -267,6 +281,7 @@ static void fw_vars_for(const struct ag_fw_config *cfg, unsigned chain, bool nft
 	bool open = cfg->fail_mode == AG_FW_FAIL_OPEN;
 
 	v->dns_queue = cfg->queue_base + AG_FW_Q_DNS;
+	v->udp_bpf = cfg->udp_bpf_pin;
 	if (chain == FW_OUT) {
 		v->lo = nft ? "oifname \"lo\"" : "-o lo";
 		v->queue = cfg->queue_base + AG_FW_Q_CONNECT;
@@ -289,6 +304,9 @@ int ag__fw_check_config(const struct ag_fw_config *cfg)
 	if ((unsigned)cfg->queue_base + AG_FW_NQUEUES - 1 > UINT16_MAX)
 		return -EINVAL;
 	if (cfg->fail_mode != AG_FW_FAIL_CLOSED && cfg->fail_mode != AG_FW_FAIL_OPEN)
+		return -EINVAL;
+	/* the pin path goes into iptables-restore input: no spaces, no quotes */
+	if (strpbrk(cfg->udp_bpf_pin, " \t\n\"'\\"))
 		return -EINVAL;
 	if (cfg->backend != AG_FW_BACKEND_AUTO &&
 	    cfg->backend != AG_FW_BACKEND_NFTABLES &&

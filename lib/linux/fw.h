@@ -91,6 +91,10 @@ struct ag_fw_config {
 	enum ag_fw_fail_mode fail_mode;
 	bool intercept_loopback;
 	bool intercept_inbound;	/* queue new inbound flows at all */
+	/* The fast path's pinned UDP match (lib/linux/fastpath), or "": with
+	 * it, an allowed UDP flow is marked AUTH without reaching the queue
+	 * (iptables only). */
+	char udp_bpf_pin[128];
 	enum ag_fw_backend backend;
 };
 

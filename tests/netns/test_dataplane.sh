@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_dataplane.sh — the data plane through the real daemon (issue 3):
 # verdicts, pended data, teardown, one classification per flow, IPv6 and
-# attribution of short-lived processes.  The daemon runs in the client
+# attribution of short-lived processes, on the NFQUEUE path (bpf = no: the
+# fast path has its own test).  The daemon runs in the client
 # namespace; servers in the other.
 . "$(dirname "$0")/lib.sh"
 
@@ -13,7 +14,7 @@ client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
 pending_id() { ctl pending --json | jq -r --arg x "$1" '[.[] | select(.exe == $x)][0].id'; }
 queued() { ctl status --json | jq .counters.queued_packets; }
 
-daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+daemon_start "$NSC" bpf=no || { fail daemon_start "alegated did not start"; finish; }
 
 # ---- rules decide without asking -----------------------------------------------------
 OK=$(client allowed) NO=$(client denied) RJ=$(client rejected)
@@ -138,7 +139,7 @@ daemon_stop TERM
 
 # ---- pending_buffer = 0: data sent while pending is flushed ---------------------------------
 rm -rf "$T/d-$NSC"
-daemon_start "$NSC" pending_buffer=0 || { fail daemon_restart "no daemon"; finish; }
+daemon_start "$NSC" bpf=no pending_buffer=0 || { fail daemon_restart "no daemon"; finish; }
 U0=$(client udp_flushed ag_udp)
 bg_s "$TOOLS/ag_serve" udp -i 1500 $S4 5555 >"$T/udp3.log"
 wait_for 5 grep -q ready "$T/udp3.log"

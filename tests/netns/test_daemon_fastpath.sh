@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# test_daemon_fastpath.sh — the eBPF fast path through the real daemon
+# (issue 7): what rules already decide never reaches user space, denied
+# connects fail at once, the unknown is pended as before, a rule change is
+# in the kernel within 10 ms, a connection the kernel allowed is torn down
+# by a new deny rule, and with bpf = no the daemon falls back and says so.
+. "$(dirname "$0")/lib.sh"
+
+ns_pair
+bg_s "$TOOLS/ag_serve" tcp :: 8080 >"$T/server.log"
+wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
+mkdir -p "$T/bin"
+client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
+queued() { ctl status --json | jq .counters.queued_packets; }
+
+daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+fp=$(ctl status --json | jq -r .fast_path)
+if [[ $fp != on* ]]; then
+	# No eBPF here (no BTF, old kernel): the fallback is what must work.
+	if [[ $fp == off:* ]]; then
+		pass fast_path_unavailable_daemon_says_why_and_runs_on_nfqueue
+	else
+		fail fast_path_unavailable_daemon_says_why_and_runs_on_nfqueue "status: $fp"
+	fi
+	daemon_stop TERM
+	finish
+fi
+pass status_says_the_fast_path_is_on
+
+OK=$(client fp_allowed) NO=$(client fp_denied) ASK=$(client fp_unknown)
+ctl rules add --action allow --app "$OK" --always >/dev/null
+ctl rules add --action deny --app "$NO" --until-restart >/dev/null
+
+q0=$(queued)
+out=$(in_c "$OK" -t 3000 $S4 8080)
+out6=$(in_c "$OK" -t 3000 $S6 8080)
+q1=$(queued)
+if [[ $out == ok* ]] && [[ $out6 == ok* ]] && [ "$q1" = "$q0" ]; then
+	pass allowed_by_rule_no_packet_reaches_user_space
+else
+	fail allowed_by_rule_no_packet_reaches_user_space "$out / $out6, queued $q0 -> $q1"
+fi
+
+out=$(in_c "$NO" -t 3000 $S4 8080)
+ms=$(awk '{print $NF}' <<<"$out")
+if [[ $out == "error EPERM"* ]] && [ "$ms" -lt 50 ]; then
+	pass denied_by_rule_connect_fails_at_once_with_eperm
+else
+	fail denied_by_rule_connect_fails_at_once_with_eperm "$out"
+fi
+
+in_c "$ASK" -t 10000 $S4 8080 >"$T/ask.out" &
+apid=$!
+if wait_pending 1 && ctl pending --json | jq -e --arg x "$ASK" 'any(.[]; .exe == $x)' >/dev/null; then
+	ctl allow "$(ctl pending --json | jq -r '.[0].id')" >/dev/null
+	wait "$apid"
+	[[ $(cat "$T/ask.out") == ok* ]] && pass unknown_flow_falls_through_and_is_pended ||
+		fail unknown_flow_falls_through_and_is_pended "$(cat "$T/ask.out")"
+else
+	fail unknown_flow_falls_through_and_is_pended "not pended"
+	wait "$apid"
+fi
+
+# A rule change reaches the kernel before the control reply: the very next
+# connect, started as soon as alegatectl returns, is decided by it.
+NEW=$(client fp_new)
+t0=$(date +%s%N)
+ctl rules add --action deny --app "$NEW" --until-restart >/dev/null
+out=$(in_c "$NEW" -t 3000 $S4 8080)
+if [[ $out == "error EPERM"* ]]; then
+	pass rule_change_is_in_the_kernel_for_the_next_connect
+else
+	fail rule_change_is_in_the_kernel_for_the_next_connect "$out after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+fi
+
+# S12: a connection the kernel allowed is torn down by a new deny rule.
+LIVE=$(client fp_live)
+ctl rules add --action allow --app "$LIVE" --until-restart >/dev/null
+in_c "$LIVE" -w -t 10000 $S4 8080 >"$T/live.out" &
+lpid=$!
+wait_for 5 grep -q connected "$T/live.out"
+ctl rules add --action deny --app "$LIVE" --weight 10 --until-restart >/dev/null
+wait "$lpid"
+ms=$(awk '/^(reset|error)/ {print $2}' "$T/live.out")
+if grep -qE '^(reset|error)' "$T/live.out" && [ "${ms:-99999}" -lt 1000 ]; then
+	pass kernel_allowed_connection_torn_down_by_a_new_deny_rule
+else
+	fail kernel_allowed_connection_torn_down_by_a_new_deny_rule "$(tr '\n' ' ' <"$T/live.out")"
+fi
+daemon_stop TERM
+
+# Fallback: without eBPF the daemon says so and the NFQUEUE path decides.
+daemon_start "$NSC" bpf=no || { fail daemon_restart "no daemon"; finish; }
+fp=$(ctl status --json | jq -r .fast_path)
+q0=$(queued)
+out=$(in_c "$OK" -t 3000 $S4 8080)
+q1=$(queued)
+if [[ $fp == off:* ]] && [[ $out == ok* ]] && [ $((q1 - q0)) -eq 1 ]; then
+	pass bpf_no_falls_back_to_nfqueue_and_status_says_so
+else
+	fail bpf_no_falls_back_to_nfqueue_and_status_says_so "status: $fp, $out, queued $q0 -> $q1"
+fi
+daemon_stop TERM
+finish
