@@ -85,7 +85,7 @@ ctl rules add --action allow --app "$BULK" --until-restart >/dev/null
 bg_s "$TOOLS/ag_serve" udp -i 2000 $S4 5454 >"$T/udp2.log"
 wait_for 5 grep -q ready "$T/udp2.log"
 q0=$(queued)
-in_c "$BULK" -c 100000 -r 50000 $S4 5454 >/dev/null
+in_c "$BULK" -c 100000 -r 50000 -w 300 $S4 5454 >/dev/null
 wait_for 10 grep -q received "$T/udp2.log"
 q1=$(queued)
 got=$(awk '/received/ {print $2}' "$T/udp2.log")
@@ -123,16 +123,23 @@ for i in $(seq 1 200); do
 	echo "$i $port"
 done >"$T/short.map"
 ctl events --json --limit 4000 >"$T/events.json"
-right=0
+right=0 wrong=
 while read -r i port; do
-	[ -n "$port" ] || continue
+	if [ -z "$port" ]; then
+		wrong="$wrong short_$i:no-connect"
+		continue
+	fi
 	exe=$(jq -r --arg l "192.0.2.1:$port" '[.[] | select(.type == "permit" and .local == $l)][-1].exe' "$T/events.json")
-	[ "$exe" = "$T/bin/short_$i" ] && right=$((right + 1))
+	if [ "$exe" = "$T/bin/short_$i" ]; then
+		right=$((right + 1))
+	else
+		wrong="$wrong short_$i:$exe"
+	fi
 done <"$T/short.map"
 if [ "$right" -eq 200 ]; then
 	pass short_lived_processes_200_of_200_attributed_to_their_executable
 else
-	fail short_lived_processes_200_of_200_attributed_to_their_executable "$right of 200"
+	fail short_lived_processes_200_of_200_attributed_to_their_executable "$right of 200; wrong:$wrong"
 fi
 
 daemon_stop TERM

@@ -1,11 +1,13 @@
 /*
  * ag_udp — numbered UDP datagrams from one socket (one flow).
  *
- *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] ADDR PORT
+ *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] ADDR PORT
  *
  * Sends COUNT (default 1) datagrams whose first 4 bytes are their sequence
  * number, GAP_MS apart (default 0) or at RATE per second, from one
- * connected socket, then prints "sent N".
+ * connected socket, then prints "sent N".  -w pauses MS after the first
+ * datagram: what is sent before the flow's first datagram was decided is
+ * pended data (S9), so a test of the decided flow waits for the decision.
  */
 #include <netdb.h>
 #include <stdint.h>
@@ -18,14 +20,15 @@
 
 int main(int argc, char **argv)
 {
-	long count = 1, gap = 0, rate = 0, sent = 0;
+	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0;
 	int opt;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	while ((opt = getopt(argc, argv, "c:g:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:g:r:w:")) != -1) {
 		switch (opt) {
+		case 'w': pause = atol(optarg); break;
 		case 'c': count = atol(optarg); break;
 		case 'g': gap = atol(optarg); break;
 		case 'r': rate = atol(optarg); break;
@@ -57,6 +60,10 @@ int main(int argc, char **argv)
 		buf[3] = (unsigned char)i;
 		if (send(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf))
 			sent++;
+		if (i == 0 && pause) {
+			usleep((useconds_t)pause * 1000);
+			clock_gettime(CLOCK_MONOTONIC, &t0); /* pace the rest from here */
+		}
 		if (gap)
 			usleep((useconds_t)gap * 1000);
 		if (rate) {
