@@ -137,6 +137,11 @@ void agd_dataplane_ct_ready(struct agd *d);
 void agd_dataplane_proc_ready(struct agd *d);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
+/* The engine's fixed values for a conntrack entry's original tuple, as an
+ * outbound flow (we sent the first packet) or an inbound one. */
+struct ag_tuple;
+void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
+		       ag_fixed_values *in);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
 

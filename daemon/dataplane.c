@@ -328,29 +328,33 @@ void agd_dataplane_flush(struct agd *d)
 
 /* ---- conntrack and processes ------------------------------------------------------- */
 
+void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
+		       ag_fixed_values *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->ip_version = orig->ip_version;
+	in->protocol = orig->protocol;
+	memcpy(in->local_addr, outbound ? orig->src : orig->dst, 16);
+	memcpy(in->remote_addr, outbound ? orig->dst : orig->src, 16);
+	in->local_port = outbound ? orig->sport : orig->dport;
+	in->remote_port = outbound ? orig->dport : orig->sport;
+	if (in->protocol == AG_IPPROTO_ICMP || in->protocol == AG_IPPROTO_ICMPV6) {
+		in->local_port = orig->sport;
+		in->remote_port = icmp_type;
+	}
+}
+
 static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 {
 	struct agd *d = arg;
 	ag_fixed_values in;
 
 	d->ctr.ct_events++;
-	memset(&in, 0, sizeof(in));
-	in.ip_version = e->orig.ip_version;
-	in.protocol = e->orig.protocol;
-	/* As an outbound flow (we sent the first packet)... */
-	memcpy(in.local_addr, e->orig.src, 16);
-	memcpy(in.remote_addr, e->orig.dst, 16);
-	in.local_port = e->orig.sport;
-	in.remote_port = e->orig.dport;
-	if (in.protocol == AG_IPPROTO_ICMP || in.protocol == AG_IPPROTO_ICMPV6)
-		in.remote_port = e->icmp_type;
+	/* as an outbound flow (we sent the first packet), else inbound */
+	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_end(d->engine, &in) == 0)
 		return;
-	/* ...or inbound. */
-	memcpy(in.local_addr, e->orig.dst, 16);
-	memcpy(in.remote_addr, e->orig.src, 16);
-	in.local_port = e->orig.dport;
-	in.remote_port = e->orig.sport;
+	agd_fixed_from_ct(&e->orig, e->icmp_type, false, &in);
 	ag_flow_end(d->engine, &in);
 }
 

@@ -95,7 +95,7 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 {
 	struct reauth_ctx *x = arg;
 	struct agd *d = x->d;
-	ag_fixed_values in = { 0 };
+	ag_fixed_values in;
 	struct ag_sock_info si;
 	struct ag_fp_flow flow;
 	uint32_t epoch;
@@ -104,12 +104,7 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	    (e->orig.protocol != 6 && e->orig.protocol != 17))
 		return;
 	/* Authorized by the engine: its own reauthorization covers it. */
-	in.ip_version = e->orig.ip_version;
-	in.protocol = e->orig.protocol;
-	memcpy(in.local_addr, e->orig.src, 16);
-	memcpy(in.remote_addr, e->orig.dst, 16);
-	in.local_port = e->orig.sport;
-	in.remote_port = e->orig.dport;
+	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
 	/* The kernel's view of the socket: what the hook saw when it allowed it. */

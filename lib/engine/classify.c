@@ -319,20 +319,28 @@ void ag__indicate_established(ag_engine *e, struct ag__flow *f)
 			  AG_VERDICT_PERMIT, f, d.filter_id, 0);
 }
 
-ag_verdict ag__reauthorize_flow(ag_engine *e, struct ag__flow *f, ag_reason reason,
-				struct ag__decision *d)
+/* Arbitrate a known flow again at its layer, as a reauthorization (no
+ * completion handle); `how` may ask for a probe that skips callouts.  May be
+ * nested in another classify: the outer state is kept. */
+static void arbitrate_known(ag_engine *e, struct ag__flow *f, unsigned how,
+			    struct ag__decision *d)
 {
 	ag_fixed_values in;
 	ag_metadata meta;
+	struct ag__cur saved = e->cur;
 
 	ag__flow_fixed(f, &in);
 	in.flags |= AG_FLAG_IS_REAUTHORIZE;
 	meta_of(f, &meta);
-	struct ag__cur saved = e->cur;
-
 	cur_begin(e, (ag_layer)f->layer, f, false, NULL);
-	ag__arbitrate(e, (ag_layer)f->layer, &in, &meta, f, 0, d);
+	ag__arbitrate(e, (ag_layer)f->layer, &in, &meta, f, how, d);
 	e->cur = saved;
+}
+
+ag_verdict ag__reauthorize_flow(ag_engine *e, struct ag__flow *f, ag_reason reason,
+				struct ag__decision *d)
+{
+	arbitrate_known(e, f, 0, d);
 	e->stats.reauthorizations++;
 
 	ag_verdict v = ag__decision_verdict(d);
@@ -514,17 +522,7 @@ void ag__filters_changed(ag_engine *e, uint32_t layer_mask)
 	for (struct ag__flow *f = e->age_first; f; f = f->anext) {
 		if (f->state != AG_FLOW_PENDING || !f->pend || !(layer_mask & (1u << f->layer)))
 			continue;
-		ag_fixed_values in;
-		ag_metadata meta;
-
-		ag__flow_fixed(f, &in);
-		in.flags |= AG_FLAG_IS_REAUTHORIZE;
-		meta_of(f, &meta);
-		struct ag__cur saved = e->cur;
-
-		cur_begin(e, (ag_layer)f->layer, f, false, NULL);
-		ag__arbitrate(e, (ag_layer)f->layer, &in, &meta, f, AG__CLASSIFY_PROBE, &d);
-		e->cur = saved;
+		arbitrate_known(e, f, AG__CLASSIFY_PROBE, &d);
 		if (d.action == AG_ACTION_CONTINUE || d.reason != AG_REASON_FILTER)
 			continue;
 		ag__complete(e, f->pend, ag__decision_verdict(&d));
