@@ -24,6 +24,10 @@
 #include "alegate/callouts.h"
 #include "daemon/agd.h"
 
+/* Deadlines handled per loop turn: thousands of pended flows timing out
+ * together must not keep the control socket waiting. */
+#define AGD_DEADLINES_PER_TURN 256
+
 static uint64_t engine_clock(void *arg)
 {
 	(void)arg;
@@ -267,7 +271,8 @@ static void run(struct agd *d)
 
 				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					log_debug("timerfd: %s", strerror(errno));
-				ag_engine_advance(d->engine);
+				/* bounded: the rest fires on the next turn */
+				ag_engine_advance_some(d->engine, AGD_DEADLINES_PER_TURN);
 			} else if (tag == AGD_TAG_SIGNAL) {
 				on_signal(d);
 			} else if (tag >= AGD_TAG_LAST) {

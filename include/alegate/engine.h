@@ -675,6 +675,13 @@ int ag_engine_reconfigure(ag_engine *e, const ag_engine_config *cfg);
  */
 int ag_engine_advance(ag_engine *e);
 
+/*
+ * The same, but at most `max` deadlines (0: no limit), so that an event loop
+ * stays responsive when thousands of pended operations time out together;
+ * call again (the next deadline is then already due).
+ */
+int ag_engine_advance_some(ag_engine *e, unsigned max);
+
 /* The next deadline on the engine's clock, or UINT64_MAX.  Safe in callbacks. */
 uint64_t ag_engine_next_deadline(const ag_engine *e);
 

@@ -170,6 +170,11 @@ int ag_engine_reconfigure(ag_engine *e, const ag_engine_config *cfg)
 
 int ag_engine_advance(ag_engine *e)
 {
+	return ag_engine_advance_some(e, 0);
+}
+
+int ag_engine_advance_some(ag_engine *e, unsigned max)
+{
 	uint64_t now = ag__now(e);
 	bool own_txn = !e->in_txn;
 	int n = 0;
@@ -177,7 +182,7 @@ int ag_engine_advance(ag_engine *e)
 	/* Filters expiring together reauthorize once. */
 	if (own_txn)
 		ag_engine_begin(e);
-	while (e->heap_len && e->heap[0]->when <= now) {
+	while (e->heap_len && e->heap[0]->when <= now && (!max || (unsigned)n < max)) {
 		struct ag__timer *t = e->heap[0];
 
 		ag__timer_disarm(e, t);

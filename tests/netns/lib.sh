@@ -25,6 +25,11 @@ TOOLS=$AG_BUILD/tests/tools
 ALEGATED=$AG_BUILD/alegated
 ALEGATECTL=$AG_BUILD/alegatectl
 
+# A build with ASan/UBSan runs several times slower: timing limits that
+# describe the product (not the sanitizer) are relaxed there, and say so.
+SANITIZED=0
+grep -q __asan_init "$ALEGATED" 2>/dev/null && SANITIZED=1
+
 NSC="agc$$"
 NSS="ags$$"
 C4=192.0.2.1 S4=192.0.2.2

@@ -597,6 +597,33 @@ TEST(S10_timeout_verdict_permit_releases)
 	ag_engine_free(e);
 }
 
+TEST(S10_bounded_advance_fires_deadlines_a_batch_at_a_time)
+{
+	ag_engine *e = fx_engine();
+	struct fx_callout c;
+
+	CHECK_EQ(fx_register(e, "fx", &c), 0);
+	c.mode = FX_PEND;
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
+			NULL, 0));
+	for (uint16_t i = 0; i < 10; i++) {
+		ag_fixed_values in = fx_tcp4(48000 + i, 443, "/bin/a");
+		ag_packet p = fx_pkt(600 + i);
+
+		CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL),
+			 AG_VERDICT_HOLD);
+	}
+	fx_now += 31 * NS;
+	CHECK_EQ(ag_engine_advance_some(e, 4), 4);
+	CHECK_EQ(dp.n_dropped, 4);
+	CHECK(ag_engine_next_deadline(e) <= fx_now); /* the rest is due now */
+	CHECK_EQ(ag_engine_advance_some(e, 4), 4);
+	CHECK_EQ(ag_engine_advance_some(e, 4), 2);
+	CHECK_EQ(ag_engine_advance_some(e, 4), 0);
+	CHECK_EQ(dp.n_dropped, 10);
+	ag_engine_free(e);
+}
+
 TEST(S10_clean_shutdown_completes_every_pended_operation_as_blocked)
 {
 	ag_engine *e = fx_engine();

@@ -80,8 +80,11 @@ int main(int argc, char **argv)
 		printf("error %s 0\n", errname(errno));
 		return 1;
 	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno != EINPROGRESS) {
-		printf("error %s %lld\n", errname(errno), now_ms() - start);
+	int cr = connect(fd, ai->ai_addr, ai->ai_addrlen), ce = errno;
+
+	freeaddrinfo(ai);
+	if (cr == -1 && ce != EINPROGRESS) {
+		printf("error %s %lld\n", errname(ce), now_ms() - start);
 		return 1;
 	}
 	struct pollfd p = { .fd = fd, .events = POLLOUT };

@@ -63,6 +63,7 @@ int main(int argc, char **argv)
 		close(fd);
 		flows++;
 	}
+	freeaddrinfo(ai);
 	printf("flows %ld\n", flows);
 	return 0;
 }

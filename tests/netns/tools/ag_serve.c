@@ -50,6 +50,7 @@ static int bind_to(const char *addr, const char *port, int type)
 		perror("ag_serve: bind");
 		exit(1);
 	}
+	freeaddrinfo(ai);
 	return fd;
 }
 

@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 		perror("ag_udp");
 		return 1;
 	}
+	freeaddrinfo(ai);
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
