@@ -749,12 +749,14 @@ static int cond_field_cmp(const void *a, const void *b)
 	return (int)ca->field - (int)cb->field;
 }
 
+static int public_conditions(ag_engine *e, struct ag_filter *f);
+
 void ag__filter_free(ag_engine *e, struct ag_filter *f)
 {
 	for (uint16_t i = 0; i < f->nconds; i++)
 		ag__str_put(e, f->conds[i].str);
 	ag__free(e, f->conds, f->nconds * sizeof(*f->conds));
-	free(f->public_conds); /* made by ag_filter_describe, outside the accounting */
+	ag__free(e, f->public_conds, f->nconds * sizeof(*f->public_conds));
 	ag__str_put(e, f->callout);
 	ag__str_put(e, f->name);
 	ag__free(e, f, sizeof(*f));
@@ -847,6 +849,8 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 		qsort(f->conds, f->nconds, sizeof(*f->conds), cond_field_cmp);
 	for (uint16_t i = 0; i < f->nconds; i++)
 		f->field_mask |= 1u << f->conds[i].field;
+	if (public_conditions(e, f))
+		goto nomem;
 	if (is_callout_action(spec->action) && !(f->callout = ag__str_get(e, spec->callout)))
 		goto nomem;
 	if (spec->name && !(f->name = ag__str_get(e, spec->name)))
@@ -982,42 +986,47 @@ uint64_t ag_filter_context(const ag_filter *f)
 	return f->context;
 }
 
-void ag_filter_describe(const ag_filter *cf, ag_filter_spec *spec)
+/* The public form of the compiled conditions, made when the filter is added
+ * so that describing a filter can never fail half-way (a rule that looked
+ * unconditional would be worse than no answer). */
+static int public_conditions(ag_engine *e, struct ag_filter *f)
 {
-	/* The public condition array is built once, on first use, and owned by the filter. */
-	struct ag_filter *f = (struct ag_filter *)cf;
+	if (!f->nconds)
+		return 0;
+	f->public_conds = ag__calloc(e, f->nconds, sizeof(*f->public_conds));
+	if (!f->public_conds)
+		return -ENOMEM;
+	for (uint16_t i = 0; i < f->nconds; i++) {
+		const struct ag__cond *c = &f->conds[i];
+		ag_condition *p = &f->public_conds[i];
 
-	if (!f->public_conds && f->nconds) {
-		f->public_conds = calloc(f->nconds, sizeof(*f->public_conds));
-		if (f->public_conds) {
-			for (uint16_t i = 0; i < f->nconds; i++) {
-				const struct ag__cond *c = &f->conds[i];
-				ag_condition *p = &f->public_conds[i];
-
-				p->field = (ag_field)c->field;
-				p->match = (ag_match)c->match;
-				switch (c->field) {
-				case AG_FIELD_LOCAL_ADDR:
-				case AG_FIELD_REMOTE_ADDR:
-					p->v.addr.ip_version = c->ip_version;
-					p->v.addr.len = c->plen;
-					memcpy(p->v.addr.bytes, c->addr, 16);
-					break;
-				case AG_FIELD_APP_PATH:
-				case AG_FIELD_REMOTE_HOST:
-					p->v.str = c->str->s;
-					break;
-				default:
-					if (c->match == AG_MATCH_RANGE) {
-						p->v.range.lo = c->lo;
-						p->v.range.hi = c->hi;
-					} else {
-						p->v.u32 = c->lo;
-					}
-				}
+		p->field = (ag_field)c->field;
+		p->match = (ag_match)c->match;
+		switch (c->field) {
+		case AG_FIELD_LOCAL_ADDR:
+		case AG_FIELD_REMOTE_ADDR:
+			p->v.addr.ip_version = c->ip_version;
+			p->v.addr.len = c->plen;
+			memcpy(p->v.addr.bytes, c->addr, 16);
+			break;
+		case AG_FIELD_APP_PATH:
+		case AG_FIELD_REMOTE_HOST:
+			p->v.str = c->str->s;
+			break;
+		default:
+			if (c->match == AG_MATCH_RANGE) {
+				p->v.range.lo = c->lo;
+				p->v.range.hi = c->hi;
+			} else {
+				p->v.u32 = c->lo;
 			}
 		}
 	}
+	return 0;
+}
+
+void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec)
+{
 	memset(spec, 0, sizeof(*spec));
 	spec->id = f->id;
 	spec->layer = (ag_layer)f->layer;
@@ -1030,7 +1039,7 @@ void ag_filter_describe(const ag_filter *cf, ag_filter_spec *spec)
 	spec->expires_ns = f->expires_ns;
 	spec->session = f->session;
 	spec->conditions = f->public_conds;
-	spec->n_conditions = f->public_conds ? f->nconds : 0;
+	spec->n_conditions = f->nconds;
 	spec->name = ag__str_c(f->name);
 	spec->context = f->context;
 }

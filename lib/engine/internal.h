@@ -133,7 +133,7 @@ struct ag_filter {
 	bool in_wildcard;
 	/* every filter of the layer, in evaluation order, for dumps */
 	struct ag_filter *lprev, *lnext;
-	ag_condition *public_conds; /* for ag_filter_describe, built on demand */
+	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them */
 };
 
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
