@@ -110,6 +110,7 @@ struct agd {
 
 	/* loop */
 	int epfd, timerfd, sigfd;
+	uint64_t timer_at;       /* what the timerfd is armed for; UINT64_MAX: nothing */
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
 };

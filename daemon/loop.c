@@ -53,6 +53,10 @@ void agd_timer_update(struct agd *d)
 	uint64_t next = ag_engine_next_deadline(d->engine);
 	struct itimerspec its = { 0 };
 
+	/* Most loop turns leave the next deadline where it was: no syscall. */
+	if (next == d->timer_at)
+		return;
+	d->timer_at = next;
 	if (next != UINT64_MAX) {
 		/* 0 would disarm: an overdue deadline fires in a nanosecond */
 		if (next == 0)
@@ -62,4 +66,3 @@ void agd_timer_update(struct agd *d)
 	}
 	timerfd_settime(d->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
-

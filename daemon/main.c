@@ -271,6 +271,7 @@ static void run(struct agd *d)
 
 				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					log_debug("timerfd: %s", strerror(errno));
+				d->timer_at = UINT64_MAX; /* it fired: nothing armed now */
 				/* bounded: the rest fires on the next turn */
 				ag_engine_advance_some(d->engine, AGD_DEADLINES_PER_TURN);
 			} else if (tag == AGD_TAG_SIGNAL) {
@@ -363,6 +364,7 @@ int main(int argc, char **argv)
 	}
 	agd_log_set_level(syslog_level(d->cfg.log_level));
 	d->listen_fd = d->epfd = d->timerfd = d->sigfd = -1;
+	d->timer_at = UINT64_MAX;
 	d->started_ns = agd_boottime_ns();
 
 	ag_engine_config ec;

@@ -76,6 +76,7 @@ struct cn_proc_input {
 
 /* Internal flag bits, never copied out. */
 #define PF_NEED_READ	0x10000u	/* never read from /proc */
+#define PF_NEED_DETAILS	0x20000u	/* exe read at exec; stat, cmdline, uids not yet */
 #define PF_PUBLIC	0x0ffffu
 
 enum { L_FREE, L_LIVE, L_EXITED };
@@ -586,7 +587,7 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 		light = false;
 	}
 	same = e->exe && strcmp(e->exe->s, exe) == 0 &&
-	       !(e->flags & (PF_NEED_READ | AG_PROC_INHERITED));
+	       !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED));
 	e->start_time = start;
 	e->ppid = ppid;
 	e->epoch = p->epoch;
@@ -596,7 +597,7 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 		return 0;
 	}
 
-	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED |
+	e->flags &= ~(PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED | AG_PROC_EXE_DELETED |
 		      AG_PROC_NO_EXE | AG_PROC_KTHREAD | AG_PROC_CMDLINE_CUT);
 	if (kflags & PROC_PF_KTHREAD)
 		e->flags |= AG_PROC_KTHREAD;
@@ -667,6 +668,36 @@ static void on_proc_fork(struct ag_proc *p, pid_t child, pid_t parent,
 		   AG_PROC_INHERITED;
 }
 
+/*
+ * At exec only the executable is read (one readlink): it is what a process
+ * that exits at once loses first, and what rules match.  The rest (stat,
+ * cmdline, uids) waits for a lookup that needs it: every exec on the
+ * machine comes through here, and a full read costs several /proc files.
+ */
+static int read_exec_exe(struct ag_proc *p, uint32_t i)
+{
+	struct pent *e = &p->ents[i];
+	char name[32], exe[AG_PROC_EXE_MAX];
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%d/exe", (int)e->pid);
+	n = readlinkat(p->proc_dfd, name, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	p->st.proc_reads++;
+	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE);
+	if (ag__proc_strip_deleted(exe))
+		e->flags |= AG_PROC_EXE_DELETED;
+	pstr_set(&e->exe, exe, strlen(exe));
+	pstr_put(e->cmdline);
+	e->cmdline = NULL;
+	e->start_time = 0;
+	e->flags |= PF_NEED_DETAILS;
+	e->epoch = p->epoch;
+	return 0;
+}
+
 static void on_proc_exec(struct ag_proc *p, pid_t pid, uint64_t now)
 {
 	uint32_t i = find(p, pid);
@@ -680,13 +711,10 @@ static void on_proc_exec(struct ag_proc *p, pid_t pid, uint64_t now)
 	touch(p, i);
 	/* The new image is all that matters now. */
 	p->ents[i].flags |= PF_NEED_READ;
-	if (read_proc(p, i, false) == 0) {
-		/* Read too late: the exiting process had no image left. */
-		if (!p->ents[i].exe && !(p->ents[i].flags & AG_PROC_KTHREAD))
-			p->st.exec_missed++;
-	} else {
+	if (read_exec_exe(p, i) < 0) {
 		struct pent *e = &p->ents[i];
 
+		/* Read too late: the exiting process had no image left. */
 		p->st.exec_missed++;
 		pstr_put(e->exe);
 		pstr_put(e->cmdline);
@@ -1278,8 +1306,8 @@ int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 	 */
 	trusted = p->nlfd != -1 && e->epoch == p->epoch &&
 		  !(e->flags & (PF_NEED_READ | AG_PROC_INHERITED));
-	if (!trusted || !e->start_time) {
-		if (read_proc(p, i, !(e->flags & PF_NEED_READ)) < 0) {
+	if (!trusted || !e->start_time || (e->flags & PF_NEED_DETAILS)) {
+		if (read_proc(p, i, !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS))) < 0) {
 			if (e->flags & PF_NEED_READ) {
 				ent_release(p, i);
 				return -ENOENT;
