@@ -340,12 +340,15 @@ static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, cha
 			     msgf("alegated sent a reply whose \"ok\" is not true or false"));
 	code = json_string_value(json_object_get(reply, "code"));
 	snprintf(c->code, sizeof(c->code), "%s", code ? code : "");
+	/* the code is the daemon's text too: nothing of it reaches a terminal raw */
+	ag_ctl_sanitize(c->code);
 	e = json_object_get(reply, "error");
 	if (json_is_string(e) && json_string_length(e) > 0)
 		set_error(error, ag_ctl_sanitize(msgf("%s", json_string_value(e))));
 	else
-		set_error(error, msgf("alegated refused the request%s%s%s",
-				      code ? " (" : "", code ? code : "", code ? ")" : ""));
+		set_error(error, ag_ctl_sanitize(msgf("alegated refused the request%s%s%s",
+						      code ? " (" : "", code ? c->code : "",
+						      code ? ")" : "")));
 	return -EREMOTEIO;
 }
 

@@ -724,6 +724,29 @@ TEST(client_error_reply_gives_the_daemon_text_and_code)
 	close(srv);
 }
 
+/* Found by fuzz_ctl: a refusal with no "error" but a control byte in its
+ * "code" reached the message, and so the terminal, raw. */
+TEST(bug_refusal_code_with_a_control_byte_is_sanitized)
+{
+	int srv;
+	struct ag_ctl_conn *c = pair_with(HELLO
+		"{\"id\":1,\"ok\":false,\"code\":\"not\\u007f\\u001b[2Jfound\"}\n", &srv);
+	json_t *req = json_pack("{s:s}", "op", "status"), *res;
+	char *err = NULL;
+
+	CHECK(c != NULL);
+	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -EREMOTEIO);
+	CHECK(err != NULL);
+	for (const char *p = err; *p; p++)
+		CHECK_MSG((unsigned char)*p >= 0x20 && *p != 0x7f, "control byte in \"%s\"", err);
+	for (const char *p = ag_ctl_error_code(c); *p; p++)
+		CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
+	free(err);
+	json_decref(req);
+	ag_ctl_close(c);
+	close(srv);
+}
+
 TEST(client_server_closing_breaks_every_later_call)
 {
 	int srv;
