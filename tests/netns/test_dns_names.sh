@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test_dns_names.sh — host names from snooped DNS replies, through the real
+# daemon: a reply names an address, the pended flow shows the name, a rule
+# on the name decides, and a reply that does not parse is still delivered.
+. "$(dirname "$0")/lib.sh"
+
+ns_pair
+ip -n "$NSS" addr add 192.0.2.3/24 dev eth0
+bg_s "$TOOLS/ag_serve" tcp :: 8080 >"$T/server.log"
+bg_s "$TOOLS/ag_dns" serve $S4 $S4 >"$T/dns.log"
+bg_s "$TOOLS/ag_dns" serve 192.0.2.3 $S4 garbage >"$T/dns-bad.log"
+wait_for 5 grep -q ready "$T/dns.log" || { fail setup "dns server did not start"; finish; }
+wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
+mkdir -p "$T/bin"
+client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
+
+daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+# the resolver of this test is a program like any other: let it ask
+Q=$(client resolver ag_dns)
+ctl rules add --action allow --app "$Q" --until-restart >/dev/null
+
+out=$(in_c "$Q" query $S4 app.example.test)
+if [ "$out" = "answer $S4" ] && wait_for 3 bash -c "[ \$('$ALEGATECTL' -s '$SOCK' status --json | jq .counters.dns_replies) -ge 1 ]"; then
+	pass dns_reply_is_snooped_and_delivered
+else
+	fail dns_reply_is_snooped_and_delivered "query: $out"
+fi
+
+P=$(client named)
+in_c "$P" -t 10000 $S4 8080 >"$T/p.out" &
+ppid=$!
+if wait_pending 1 && ctl pending --json | jq -e '.[0].host == "app.example.test"' >/dev/null; then
+	pass pended_flow_shows_the_host_name_from_dns
+else
+	fail pended_flow_shows_the_host_name_from_dns "$(ctl pending --json)"
+fi
+id=$(ctl pending --json | jq -r '.[0].id')
+ctl allow "$id" --always >/dev/null
+wait "$ppid"
+if ctl rules list --json | jq -e --arg p "$P" 'any(.[]; .app == $p and .host == "app.example.test")' >/dev/null; then
+	pass allow_always_default_scope_is_app_and_host
+else
+	fail allow_always_default_scope_is_app_and_host "$(ctl rules list --json)"
+fi
+
+H=$(client by_host)
+ctl rules add --action allow --app "$H" --host '*.example.test' --until-restart >/dev/null
+out=$(in_c "$H" -t 3000 $S4 8080)
+if [[ $out == ok* ]] && [ "$(ctl pending --json | jq length)" = 0 ]; then
+	pass rule_on_a_host_suffix_decides_through_the_dns_cache
+else
+	fail rule_on_a_host_suffix_decides_through_the_dns_cache "$out"
+fi
+
+bad0=$(ctl status --json | jq .counters.dns_unparsed)
+out=$(in_c "$Q" query 192.0.2.3 garbage.example.test)
+bad1=$(ctl status --json | jq .counters.dns_unparsed)
+if [[ $out == reply* ]] && [ $((bad1 - bad0)) -ge 1 ]; then
+	pass dns_reply_that_does_not_parse_is_counted_and_still_delivered
+else
+	fail dns_reply_that_does_not_parse_is_counted_and_still_delivered "$out; unparsed $bad0 -> $bad1"
+fi
+daemon_stop TERM
+finish
