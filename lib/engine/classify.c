@@ -155,8 +155,6 @@ static bool evaluate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 	r->absorb = out.flags & AG_CLASSIFY_OUT_FLAG_ABSORB;
 	r->reject = out.action == AG_ACTION_BLOCK && (out.flags & AG_CLASSIFY_OUT_FLAG_REJECT);
 	r->reason = AG_REASON_CALLOUT;
-	(void)how;
-	(void)flow;
 	return true;
 }
 
@@ -235,14 +233,11 @@ void ag__arbitrate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 			have = true;
 		} else if (d->action == AG_ACTION_PERMIT && d->hard) {
 			if (r.action == AG_ACTION_BLOCK && r.from_callout) {
-				uint64_t overridden = d->filter_id;
-
 				take(d, &r, f);
 				d->veto = true;
 				e->stats.vetoes++;
 				ag__event(e, AG_EVENT_VETO, AG_REASON_CALLOUT, layer,
 					  AG_VERDICT_BLOCK, flow, f->id, 0);
-				(void)overridden;
 			}
 		} else if (r.action != d->action || (r.hard && !d->hard)) {
 			take(d, &r, f);

@@ -255,8 +255,7 @@ void ag__complete(ag_engine *e, struct ag__pend *p, ag_verdict recv)
 		return;
 	}
 	/* S8: RECV_ACCEPT is not reauthorized.  Deny: drop what is held. */
-	ag__event(e, AG_EVENT_COMPLETE, AG_REASON_COMPLETED, (ag_layer)f->layer,
-		  recv == AG_VERDICT_PERMIT ? AG_VERDICT_PERMIT : recv, f, 0, 0);
+	ag__event(e, AG_EVENT_COMPLETE, AG_REASON_COMPLETED, (ag_layer)f->layer, recv, f, 0, 0);
 	if (recv != AG_VERDICT_PERMIT || !p->has_first) {
 		ag__pend_finish(e, p, recv == AG_VERDICT_PERMIT ? AG_VERDICT_BLOCK : recv, 0,
 				AG_REASON_COMPLETED);
