@@ -89,6 +89,7 @@ struct agd {
 	struct ag_fp *fp;        /* the eBPF fast path, NULL when off */
 	char fp_err[256];        /* why it is off */
 	bool fp_dirty;           /* the engine's filters changed since the last sync */
+	uint64_t fp_synced_ns;   /* CLOCK_BOOTTIME of the last recompile */
 	bool policy_bulk;        /* loading many rules: sync the fast path once, after */
 
 	/* rules */
@@ -154,10 +155,15 @@ void agd_dataplane_status(struct agd *d, json_t *obj);
  * bpf = yes) or -errno. */
 int agd_fastpath_open(struct agd *d);
 void agd_fastpath_close(struct agd *d);
+/* How long the loop may sleep (ms) before a resync is due; -1: forever. */
+int agd_fastpath_wake_ms(const struct agd *d);
 /* Recompile the engine's rules into the kernel if they changed, then tear
  * down the kernel-allowed flows the new rules deny (S12). */
 void agd_fastpath_sync(struct agd *d);
 void agd_fastpath_status(struct agd *d, char *buf, size_t len);
+/* A snooped DNS reply: remember addresses of names a host rule matches. */
+struct ag_dns_reply;
+void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply);
 
 /* ---- policy.c ------------------------------------------------------------------ */
 

@@ -198,6 +198,8 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 		return;
 	}
 	ag_dnscache_add_reply(d->dns, &reply, agd_boottime_ns());
+	/* the loop syncs the fast path before this reply's verdict goes out */
+	agd_fastpath_dns(d, &reply);
 }
 
 static void fill_fixed(const struct ag_nfq_packet *p, const struct ag_pkt_info *pi, bool out,

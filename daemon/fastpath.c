@@ -8,11 +8,19 @@
  * that the kernel allowed and the new rules deny, to tear them down (S12):
  * those flows never entered the engine's flow table.
  *
- * Host-name rules are handed to the compiler without addresses, which makes
- * them barriers: a flow they could match falls through to NFQUEUE, where the
- * engine decides with the DNS cache.  Correct, if slower for those flows.
+ * Host-name rules are compiled as address rules with the addresses the DNS
+ * cache currently gives that name (docs/FASTPATH.md section 4).  The cache
+ * maps address -> name only, so the daemon keeps a small index of the
+ * addresses that snooped replies gave to names a host rule matches; when a
+ * reply adds one, the kernel is updated before the reply is let through
+ * (the loop syncs before it flushes verdicts), so an application cannot
+ * connect to an address the kernel does not know yet.  An address is handed
+ * out only while the cache still names it so.  When the index is full, or a
+ * name's addresses overflow, the host rule is a barrier: NFQUEUE decides.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +31,24 @@
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
 #include "linux/sockdiag.h"
+#include "net/dns.h"
+#include "net/dnscache.h"
+
+/* How stale a host rule's addresses may get when nothing else changes. */
+#define AGD_FP_RESYNC_NS (60ULL * 1000000000ULL)
+
+/* Addresses remembered for ruled host names (the index, not the cache). */
+#define AGD_HOST_INDEX_MAX 4096
+
+struct agd_host_addr {
+	char name[AG_DNS_NAME_MAX + 1];
+	uint8_t ver;
+	uint8_t addr[16];
+	uint64_t seen_ns; /* for replacing the oldest when full */
+};
+
+static struct agd_host_addr host_index[AGD_HOST_INDEX_MAX];
+static size_t host_index_len;
 
 /* BPF_FS_MAGIC: a bpf filesystem, where the UDP match can be pinned */
 #define AGD_BPF_FS_MAGIC 0xcafe4a11
@@ -79,6 +105,11 @@ int agd_fastpath_open(struct agd *d)
 	return 0;
 }
 
+int agd_fastpath_wake_ms(const struct agd *d)
+{
+	return d->fp && host_index_len ? (int)(AGD_FP_RESYNC_NS / 1000000ULL) : -1;
+}
+
 void agd_fastpath_close(struct agd *d)
 {
 	ag_fp_close(d->fp);
@@ -123,16 +154,127 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	x->torn++;
 }
 
+static bool host_matches(const char *name, const char *host, bool suffix)
+{
+	size_t n = strlen(name), h = strlen(host);
+
+	if (!suffix)
+		return strcasecmp(name, host) == 0;
+	return n > h + 1 && name[n - h - 1] == '.' && strcasecmp(name + n - h, host) == 0;
+}
+
+/* Does a rule's host condition (enabled or not: cheap) name this? */
+static bool name_is_ruled(struct agd *d, const char *name)
+{
+	for (uint32_t i = 0; i < d->nrules; i++) {
+		const struct ag_rule *r = &d->rules[i]->rule;
+		/* a wildcard rule keeps its "*." (the engine's condition does not) */
+		const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2
+										   : r->host;
+
+		if ((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard))
+			return true;
+	}
+	return false;
+}
+
+void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
+{
+	uint64_t now = agd_boottime_ns();
+
+	if (!d->fp || !reply->n_addrs || !name_is_ruled(d, reply->qname))
+		return;
+	for (unsigned a = 0; a < reply->n_addrs; a++) {
+		const struct ag_dns_addr *ad = &reply->addrs[a];
+		size_t i, oldest = 0;
+
+		for (i = 0; i < host_index_len; i++) {
+			struct agd_host_addr *h = &host_index[i];
+
+			if (h->ver == ad->ver && !memcmp(h->addr, ad->addr, 16) &&
+			    !strcmp(h->name, reply->qname))
+				break;
+			if (h->seen_ns < host_index[oldest].seen_ns)
+				oldest = i;
+		}
+		if (i < host_index_len) {
+			host_index[i].seen_ns = now;
+			continue;
+		}
+		i = host_index_len < AGD_HOST_INDEX_MAX ? host_index_len++ : oldest;
+		snprintf(host_index[i].name, sizeof(host_index[i].name), "%s", reply->qname);
+		host_index[i].ver = ad->ver;
+		memcpy(host_index[i].addr, ad->addr, 16);
+		host_index[i].seen_ns = now;
+		d->fp_dirty = true; /* a new address for a ruled name: before the reply goes */
+	}
+}
+
+/* ag_fp_env.host: the addresses the cache names `host` (or *.host) by now. */
+static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_prefix **addrs,
+		      size_t *n)
+{
+	struct agd *d = arg;
+	char name[AG_DNS_NAME_MAX + 1];
+	uint64_t now = agd_boottime_ns();
+	size_t cap = 0;
+
+	*addrs = NULL;
+	*n = 0;
+	for (size_t i = 0; i < host_index_len; i++) {
+		const struct agd_host_addr *h = &host_index[i];
+
+		if (!host_matches(h->name, host, suffix))
+			continue;
+		/* only while the cache still gives this address this name */
+		if (ag_dnscache_lookup(d->dns, h->ver, h->addr, now, name, sizeof(name)) ||
+		    strcasecmp(name, h->name) != 0)
+			continue;
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			void *p = realloc(*addrs, nc * sizeof(**addrs));
+
+			if (!p) {
+				free(*addrs);
+				*addrs = NULL;
+				*n = 0;
+				return -ENOMEM; /* a barrier: NFQUEUE decides */
+			}
+			*addrs = p;
+			cap = nc;
+		}
+		struct ag_fp_prefix *pf = &(*addrs)[(*n)++];
+
+		memset(pf, 0, sizeof(*pf));
+		pf->family = h->ver;
+		pf->plen = h->ver == 4 ? 32 : 128;
+		memcpy(pf->addr, h->addr, 16);
+	}
+	/* No address known is a rule that matches nothing in the kernel: a
+	 * connection to an address the cache has not named this way is not
+	 * this rule's, for the engine either. */
+	return 0;
+}
+
 void agd_fastpath_sync(struct agd *d)
 {
-	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d };
+	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d, .host = host_addrs };
 	struct ag_fp_ruleset rs = { 0 };
 	char err[AG_FP_ERR_MAX];
 	int r;
 
-	if (!d->fp || !d->fp_dirty)
+	uint64_t now = agd_boottime_ns();
+
+	if (!d->fp)
+		return;
+	/* Cache entries expire without telling anyone: recompile now and then
+	 * so that host rules stop naming addresses the cache forgot. */
+	if (host_index_len && now - d->fp_synced_ns > AGD_FP_RESYNC_NS)
+		d->fp_dirty = true;
+	if (!d->fp_dirty)
 		return;
 	d->fp_dirty = false;
+	d->fp_synced_ns = now;
 	r = ag_fp_rules_from_engine(d->engine, &env, &rs);
 	if (r == -EOPNOTSUPP)
 		r = ag_fp_update(d->fp, NULL, 0, err, sizeof(err));

@@ -244,7 +244,7 @@ static void run(struct agd *d)
 	struct epoll_event evs[64];
 
 	while (!d->stop) {
-		int n = epoll_wait(d->epfd, evs, 64, -1);
+		int n = epoll_wait(d->epfd, evs, 64, agd_fastpath_wake_ms(d));
 
 		if (n == -1) {
 			if (errno == EINTR)

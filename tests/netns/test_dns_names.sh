@@ -45,11 +45,23 @@ fi
 
 H=$(client by_host)
 ctl rules add --action allow --app "$H" --host '*.example.test' --until-restart >/dev/null
+# a fresh reply for the ruled name: with the fast path on, the kernel learns
+# the address before the reply is let through
+in_c "$Q" query $S4 www.example.test >/dev/null
+q0=$(ctl status --json | jq .counters.queued_packets)
 out=$(in_c "$H" -t 3000 $S4 8080)
+q1=$(ctl status --json | jq .counters.queued_packets)
 if [[ $out == ok* ]] && [ "$(ctl pending --json | jq length)" = 0 ]; then
 	pass rule_on_a_host_suffix_decides_through_the_dns_cache
 else
 	fail rule_on_a_host_suffix_decides_through_the_dns_cache "$out"
+fi
+if [[ $(ctl status --json | jq -r .fast_path) == on* ]]; then
+	if [ "$q1" = "$q0" ]; then
+		pass host_rule_is_decided_in_the_kernel_from_the_snooped_addresses
+	else
+		fail host_rule_is_decided_in_the_kernel_from_the_snooped_addresses "queued $q0 -> $q1"
+	fi
 fi
 
 bad0=$(ctl status --json | jq .counters.dns_unparsed)
