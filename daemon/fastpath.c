@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "daemon/agd.h"
+#include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
 #include "linux/sockdiag.h"
@@ -81,6 +82,10 @@ int agd_fastpath_open(struct agd *d)
 		return 0;
 	}
 	ag_fp_set_loopback(d->fp, d->cfg.intercept_loopback);
+	/* the hooks know which process each socket belongs to: attribution
+	 * asks them first and scans /proc only when they do not know */
+	if (d->attrib)
+		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fp);
 	if ((r = ag_fp_refresh_local(d->fp)))
 		log_warn("fast path: this namespace's addresses: %s", strerror(-r));
 	/* One pin per guarded namespace and queue, so daemons side by side
@@ -112,6 +117,8 @@ int agd_fastpath_wake_ms(const struct agd *d)
 
 void agd_fastpath_close(struct agd *d)
 {
+	if (d->attrib)
+		ag_attrib_set_owner_hook(d->attrib, NULL, NULL);
 	ag_fp_close(d->fp);
 	d->fp = NULL;
 }

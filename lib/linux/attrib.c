@@ -2,20 +2,25 @@
  * attrib.c — flow → socket → process.
  *
  * The order of the steps is the order of their cost: one netlink round trip,
- * then the inode cache or a bounded fd scan, then the process cache (read
- * from /proc only when it has nothing trustworthy).
+ * then the owner hook (a map lookup by socket cookie), then the inode cache
+ * or a bounded fd scan, then the process cache (read from /proc only when
+ * it has nothing trustworthy).
  */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "linux/attrib.h"
 
 struct ag_attrib {
 	struct ag_sockdiag *sd;
 	struct ag_proc *proc;
+	ag_attrib_owner_fn *owner_fn;
+	void *owner_arg;
+	uint64_t ns_per_tick;	/* /proc's start times are in clock ticks */
 	struct ag_attrib_stats st;
 };
 
@@ -39,6 +44,7 @@ const char *ag_attrib_why_str(enum ag_attrib_why why)
 
 struct ag_attrib *ag_attrib_new(struct ag_sockdiag *sd, struct ag_proc *proc)
 {
+	long hz = sysconf(_SC_CLK_TCK);
 	struct ag_attrib *a;
 
 	if (!sd || !proc) {
@@ -50,7 +56,18 @@ struct ag_attrib *ag_attrib_new(struct ag_sockdiag *sd, struct ag_proc *proc)
 		return NULL;
 	a->sd = sd;
 	a->proc = proc;
+	/* The kernel divides by NSEC_PER_SEC / USER_HZ where that is exact
+	 * (USER_HZ is 100 nearly everywhere); elsewhere start times are not
+	 * compared (ns_per_tick 0). */
+	if (hz > 0 && 1000000000L % hz == 0)
+		a->ns_per_tick = (uint64_t)(1000000000L / hz);
 	return a;
+}
+
+void ag_attrib_set_owner_hook(struct ag_attrib *a, ag_attrib_owner_fn *fn, void *arg)
+{
+	a->owner_fn = fn;
+	a->owner_arg = fn ? arg : NULL;
 }
 
 void ag_attrib_free(struct ag_attrib *a)
@@ -88,6 +105,53 @@ static void account(struct ag_attrib *a, struct ag_attrib_result *out,
 	a->st.hist_us[k]++;
 }
 
+static void proc_unknown(struct ag_proc_info *p)
+{
+	p->pid = -1;
+	p->ppid = 0;
+	p->uid = p->euid = AG_UID_UNKNOWN;
+	p->start_time = 0;
+	p->flags = 0;
+	p->exe[0] = p->cmdline[0] = p->comm[0] = '\0';
+}
+
+/*
+ * Ask the owner hook for the socket in out->sock.  Returns 0 with out->proc
+ * filled when its process is believable; else out->proc is left unknown and
+ * the caller goes on with the scan.
+ */
+static int by_owner_hook(struct ag_attrib *a, struct ag_attrib_result *out)
+{
+	struct ag_attrib_owner o = { .pid = -1, .uid = AG_UID_UNKNOWN };
+	int r = a->owner_fn(a->owner_arg, out->sock.cookie, &o);
+
+	if (r || o.pid <= 0) {
+		a->st.hook_unknown++;
+		return r ? r : -ENOENT;
+	}
+	/* Alive, or exited within the grace time: the cache answers both. */
+	if (ag_proc_get(a->proc, o.pid, &out->proc) < 0) {
+		proc_unknown(&out->proc);
+		a->st.hook_rejected++;
+		return -ESRCH;
+	}
+	/* The pid was reused after the connect(): another process now.  An
+	 * exited entry whose start was never read (0) is the last process the
+	 * cache saw with this pid, which a fork of a new one would replace. */
+	if (o.start_ns && out->proc.start_time && a->ns_per_tick &&
+	    o.start_ns / a->ns_per_tick != out->proc.start_time) {
+		proc_unknown(&out->proc);
+		a->st.hook_rejected++;
+		return -ESTALE;
+	}
+	a->st.hook_hits++;
+	out->flags |= AG_ATTRIB_F_PROCESS | AG_ATTRIB_F_OWNER_HOOK;
+	/* A closed socket (TIME_WAIT) reports no uid of its own. */
+	if (out->sock.inode == 0 && o.uid != AG_UID_UNKNOWN)
+		out->uid = o.uid;
+	return 0;
+}
+
 static int finish(struct ag_attrib *a, struct ag_attrib_result *out,
 		  uint64_t t0, enum ag_attrib_why why, int err)
 {
@@ -112,12 +176,7 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 	out->uid = uid_hint;
 	out->elapsed_ns = 0;
 	memset(&out->sock, 0, sizeof(out->sock));
-	out->proc.pid = -1;
-	out->proc.ppid = 0;
-	out->proc.uid = out->proc.euid = AG_UID_UNKNOWN;
-	out->proc.start_time = 0;
-	out->proc.flags = 0;
-	out->proc.exe[0] = out->proc.cmdline[0] = out->proc.comm[0] = '\0';
+	proc_unknown(&out->proc);
 	if (uid_hint != AG_UID_UNKNOWN)
 		out->flags |= AG_ATTRIB_F_UID_HINT;
 	if (!t || (direction != AG_ATTRIB_OUTBOUND &&
@@ -150,6 +209,10 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 
 	out->flags = (out->flags & ~AG_ATTRIB_F_UID_HINT) | AG_ATTRIB_F_SOCKET;
 	out->uid = out->sock.uid;
+	/* A listener never connect()s: the hook cannot know it. */
+	if (a->owner_fn && out->sock.cookie && !(out->flags & AG_ATTRIB_F_LISTENER) &&
+	    by_owner_hook(a, out) == 0)
+		return finish(a, out, t0, AG_ATTRIB_OK, 0);
 	if (out->sock.inode == 0)
 		return finish(a, out, t0, AG_ATTRIB_NO_INODE, 0);
 

@@ -5,6 +5,10 @@
  *   outbound: sock_diag exact lookup → socket inode → pid → exe, cmdline
  *   inbound:  the listening (TCP) or bound (UDP) socket → its owner
  *
+ * An optional owner hook (ag_attrib_set_owner_hook) maps the socket's
+ * cookie to its process directly, skipping the inode → pid scan of /proc
+ * when it knows (the eBPF fast path records one for every connect()).
+ *
  * A flow whose process cannot be named still gets a uid (the socket's, or
  * the hint NFQUEUE gave) and a reason.  The handle borrows a sock_diag
  * handle and a process cache: the caller opens them, runs the process
@@ -41,6 +45,7 @@ enum ag_attrib_why {
 #define AG_ATTRIB_F_PROCESS	0x2	/* proc holds the owner */
 #define AG_ATTRIB_F_UID_HINT	0x4	/* uid is the caller's hint */
 #define AG_ATTRIB_F_LISTENER	0x8	/* inbound: the socket is a listener */
+#define AG_ATTRIB_F_OWNER_HOOK	0x10	/* the owner hook named the process */
 
 struct ag_attrib_result {
 	enum ag_attrib_why why;
@@ -60,7 +65,30 @@ struct ag_attrib_stats {
 	uint64_t why[AG_ATTRIB_WHY_MAX];	/* lookups by outcome */
 	uint64_t total_ns, max_ns;
 	uint64_t hist_us[AG_ATTRIB_HIST];
+	/* The owner hook, when set: named the process / did not know the
+	 * socket / named a process that is gone or whose pid was reused
+	 * (then the scan ran). */
+	uint64_t hook_hits, hook_unknown, hook_rejected;
 };
+
+/*
+ * What an owner hook knows about a socket: the process that used it.
+ * start_ns is when that process started, in CLOCK_BOOTTIME nanoseconds
+ * (0: unknown); it tells a reused pid apart from the process that
+ * connected.
+ */
+struct ag_attrib_owner {
+	pid_t pid;
+	uint32_t uid;		/* the socket's uid, or AG_UID_UNKNOWN */
+	uint64_t start_ns;
+};
+
+/*
+ * An owner hook: fill *out for the socket with this cookie and return 0,
+ * or return a negative errno (-ENOENT: unknown socket).  Called on the
+ * lookup path, so it must be cheap and must not block.
+ */
+typedef int ag_attrib_owner_fn(void *arg, uint64_t cookie, struct ag_attrib_owner *out);
 
 struct ag_attrib;
 
@@ -76,6 +104,20 @@ struct ag_attrib *ag_attrib_new(struct ag_sockdiag *sd, struct ag_proc *proc);
  * ag_attrib_free() - free the handle, not the parts it borrows.  Accepts NULL.
  */
 void ag_attrib_free(struct ag_attrib *a);
+
+/*
+ * ag_attrib_set_owner_hook() - ask @fn (with @arg) for a socket's process
+ * as soon as sock_diag has found the socket, before any /proc scan.
+ * @fn:  the hook, or NULL to remove it; @arg is borrowed and must outlive it
+ *
+ * The hook's answer is believed only when the process cache knows the pid
+ * (alive, or exited within the grace time) and, where both are known, its
+ * start time is the hook's: a pid reused since the connect() is not the
+ * connecting process.  Otherwise the lookup goes on as without a hook.
+ * The hook is asked even for a socket no file holds any more (closed,
+ * TIME_WAIT), which the inode scan cannot name; never for a TCP listener.
+ */
+void ag_attrib_set_owner_hook(struct ag_attrib *a, ag_attrib_owner_fn *fn, void *arg);
 
 /*
  * ag_attrib_lookup() - name the process of a new flow.

@@ -31,6 +31,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "linux/attrib.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
 #include "linux/fw.h"
@@ -116,6 +117,11 @@ int ag_fp_stats(const struct ag_fp *fp, struct ag_fp_stats *out)
 
 int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flow,
 		 uint32_t *epoch)
+{
+	return -EOPNOTSUPP;
+}
+
+int ag_fp_socket_owner(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_owner *out)
 {
 	return -EOPNOTSUPP;
 }
@@ -554,10 +560,10 @@ int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flo
 
 	if (bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_socks), &cookie, &s))
 		return errno == ENOENT ? -ENOENT : -errno;
-	flow->exe.known = s.exe_known;
-	flow->exe.ino = s.ino;
-	flow->exe.dev = s.dev;
-	flow->uid = s.uid;
+	flow->exe.known = s.owner.exe_known;
+	flow->exe.ino = s.owner.ino;
+	flow->exe.dev = s.owner.dev;
+	flow->uid = s.owner.uid;
 	if (epoch)
 		*epoch = s.epoch;
 	return 0;
@@ -569,4 +575,46 @@ enum ag_fp_verdict ag_fp_eval(const struct ag_fp *fp, const struct ag_fp_flow *f
 	return ag_fp_image_eval(fp->img, flow, rule);
 }
 
+int ag_fp_socket_owner(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_owner *out)
+{
+	struct fp_owner best;
+	struct fp_sock s;
+
+	if (!fp || !out)
+		return -EINVAL;
+	/* The hooks keep fp_owners' record of a socket its last owner even
+	 * when they allow it; only a socket never anything but allowed is in
+	 * fp_socks alone.  One lookup for a flow that reached the queue. */
+	if (bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_owners), &cookie, &best)) {
+		if (errno != ENOENT)
+			return -errno;
+		if (bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_socks), &cookie, &s))
+			return errno == ENOENT ? -ENOENT : -errno;
+		best = s.owner;
+	}
+	out->tgid = best.tgid;
+	out->uid = best.uid;
+	out->start_ns = best.start_ns;
+	out->seen_ns = best.seen_ns;
+	out->exe.known = best.exe_known;
+	out->exe.ino = best.ino;
+	out->exe.dev = best.dev;
+	return 0;
+}
+
 #endif /* eBPF */
+
+int ag_fp_attrib_owner(void *fp, uint64_t cookie, struct ag_attrib_owner *out)
+{
+	struct ag_fp_owner o;
+	int r = ag_fp_socket_owner(fp, cookie, &o);
+
+	if (r)
+		return r;
+	if (o.tgid == 0 || o.tgid > INT_MAX)
+		return -ENOENT;
+	out->pid = (pid_t)o.tgid;
+	out->uid = o.uid;
+	out->start_ns = o.start_ns;
+	return 0;
+}

@@ -297,7 +297,7 @@ void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_
  * update it was allowed under.  For S12: after a rule change, re-decide
  * such a flow with ag_fp_eval() and tear it down on AG_FP_DENY
  * (docs/FASTPATH.md).  flow->family/proto/port/addr are left as given.
- * Returns 0, or -ENOENT (unknown, or forgotten: the map is an LRU).
+ * Returns 0, or -ENOENT (never allowed, or forgotten: the map is an LRU).
  */
 int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flow,
 		 uint32_t *epoch);
@@ -305,5 +305,44 @@ int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flo
 /* ag_fp_eval — ag_fp_image_eval() with the rules in use. */
 enum ag_fp_verdict ag_fp_eval(const struct ag_fp *fp, const struct ag_fp_flow *flow,
 			      uint32_t *rule);
+
+/* ---- socket owners, for attribution ------------------------------------------------ */
+
+/* Who used a socket last: the task that ran connect() or sendmsg() on it. */
+struct ag_fp_owner {
+	uint32_t tgid;		/* its process id, in the initial pid namespace */
+	uint32_t uid;		/* the socket's uid */
+	uint64_t start_ns;	/* when the process started, CLOCK_BOOTTIME ns: its
+				   /proc/PID/stat start time is start_ns / (1e9 / CLK_TCK) */
+	uint64_t seen_ns;	/* when, CLOCK_BOOTTIME ns */
+	struct ag_fp_exe exe;	/* its executable then */
+};
+
+/*
+ * ag_fp_socket_owner — the process that connected, or sent with an
+ * address, on the socket with this cookie (sock_diag's cookie), as the
+ * hooks recorded it for every socket of the guarded namespace whatever
+ * they decided.  Not recorded: sockets that never connect()ed nor sent
+ * with an address (listeners, accepted sockets), kernel sockets, loopback
+ * and own addresses unless ag_fp_set_loopback(true) (the firewall lets
+ * those pass unqueued, so nobody asks).  A socket shared by processes
+ * names the last one that used it; after fork() without a connect() of
+ * its own, the child is not seen.  The tgid may have exited since, and
+ * been reused: compare start_ns with the process's.
+ * Returns 0; -ENOENT (not recorded, or forgotten: LRU maps of
+ * FP_MAX_SOCKS and FP_MAX_OWNERS sockets); -EINVAL; -EOPNOTSUPP built
+ * without eBPF; other -errno.
+ */
+int ag_fp_socket_owner(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_owner *out);
+
+struct ag_attrib_owner;
+
+/*
+ * ag_fp_attrib_owner — ag_fp_socket_owner() in the shape of lib/linux/
+ * attrib's owner hook: ag_attrib_set_owner_hook(a, ag_fp_attrib_owner, fp).
+ * `fp` is a struct ag_fp *, and must outlive the hook.  Returns as
+ * ag_fp_socket_owner().
+ */
+int ag_fp_attrib_owner(void *fp, uint64_t cookie, struct ag_attrib_owner *out);
 
 #endif

@@ -11,8 +11,10 @@
 # that other namespaces and loopback are left alone; that a flow the kernel
 # allowed can be decided again under new rules (S12); that a rule change
 # reaches the next connect() within 10 ms; that a failed update makes every
-# flow fall through; and that with the programs detached, or unloadable,
-# everything goes through NFQUEUE again.
+# flow fall through; that the hooks record every socket's owner, decided or
+# not, and attribution names the process through them (fp_owner); and that
+# with the programs detached, or unloadable, everything goes through NFQUEUE
+# again.
 source "$(dirname "$0")/lib.sh"
 
 AUTH=0x800000
@@ -294,6 +296,39 @@ case $out in
 "flip EPERM ok "*) pass rule_change_from_deny_to_allow ;;
 *) fail rule_change_from_deny_to_allow "$out" ;;
 esac
+
+# ---- socket owners: attribution without a /proc scan ------------------------------------------
+# fp_owner attaches its own instance (one rule: allow TCP to 5000) and runs
+# children in the cgroup.  The hooks record the owner of every socket they
+# see, whatever they decide; sock_diag gives the cookie, and
+# ag_fp_socket_owner() must name the child (pid, uid, start time, exe), as
+# must ag_attrib_lookup() through the owner hook.  Nobody reads the queue:
+# a SYN that falls through waits there, as the daemon would hold it.
+OWNER="$TOOLS/fp_owner -n /run/netns/$NSC -c $CG -A 5000"
+owner_case() { # NAME WANT-VERDICT fp_owner owner ARGS...
+	local name=$1 want=$2 out
+	shift 2
+	out=$($OWNER owner "$@" 2>&1)
+	case $out in
+	"owner ok "*" verdict=$want") pass "$name"; echo "# $name: $out" ;;
+	*) fail "$name" "$out (want verdict=$want)" ;;
+	esac
+}
+owner_case tcp4_owner_of_a_flow_that_falls_through_is_recorded pass $S4 5002
+owner_case tcp6_owner_of_a_flow_that_falls_through_is_recorded pass $S6 5002
+owner_case udp4_sendmsg_owner_of_a_flow_that_falls_through_is_recorded pass -u $S4 6002
+owner_case tcp4_owner_of_an_allowed_flow_is_recorded allow $S4 5000
+out=$($OWNER unknown 2>&1)
+case $out in
+"unknown ok") pass unknown_cookie_has_no_owner ;;
+*) fail unknown_cookie_has_no_owner "$out" ;;
+esac
+out=$($OWNER spawn 200 $S4 5002 2>&1)
+case $out in
+"spawn 200 hook 200 right 200 "*) pass short_lived_processes_are_attributed_through_the_hook ;;
+*) fail short_lived_processes_are_attributed_through_the_hook "$(echo "$out" | tail -n 5)" ;;
+esac
+echo "# spawn: $(echo "$out" | grep '^spawn\|^# hook')"
 
 # ---- fallback: no programs attached ---------------------------------------------------------
 # fp_ctl is gone, its links with it: the flows it denied go to the queue.

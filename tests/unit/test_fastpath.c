@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@
 #include "alegate/callouts.h"
 #include "alegate/engine.h"
 #include "daemon/agd.h"
+#include "linux/attrib.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
 
@@ -1080,4 +1083,279 @@ TEST(open_refuses_a_directory_that_is_not_cgroup_v2)
 
 	CHECK(fp == NULL);
 	CHECK(strstr(err, "\"/tmp\"") != NULL || strstr(err, "eBPF") != NULL);
+}
+
+/* ---- the owner hook (lib/linux/attrib): what it believes, and what not -------------------- */
+
+/*
+ * A real loopback connection of this process, attributed with a fake
+ * owner hook standing in for ag_fp_attrib_owner: what matters here is what
+ * attribution does with the answer, which needs no eBPF.
+ */
+struct fake_owner {
+	int ret;			/* what the hook returns */
+	struct ag_attrib_owner says;	/* and what it fills */
+	uint64_t cookie;		/* the cookie it was asked about */
+	int calls;
+};
+
+static int fake_owner_fn(void *arg, uint64_t cookie, struct ag_attrib_owner *out)
+{
+	struct fake_owner *f = arg;
+
+	f->calls++;
+	f->cookie = cookie;
+	if (!f->ret)
+		*out = f->says;
+	return f->ret;
+}
+
+struct conn {
+	struct ag_proc *proc;
+	struct ag_sockdiag *sd;
+	struct ag_attrib *a;
+	int lfd, cfd, sfd;
+	uint64_t cookie;	/* the client socket's SO_COOKIE */
+	struct ag_tuple t;	/* its flow, socket orientation */
+};
+
+static void conn_close(struct conn *c)
+{
+	if (c->cfd >= 0)
+		close(c->cfd);
+	if (c->sfd >= 0)
+		close(c->sfd);
+	if (c->lfd >= 0)
+		close(c->lfd);
+	ag_attrib_free(c->a);
+	ag_sockdiag_close(c->sd);
+	ag_proc_close(c->proc);
+}
+
+static int conn_open(struct conn *c)
+{
+	struct ag_proc_config pc = { .no_connector = 1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+
+	memset(c, 0, sizeof(*c));
+	c->lfd = c->cfd = c->sfd = -1;
+	c->proc = ag_proc_open(&pc);
+	c->sd = ag_sockdiag_open();
+	c->a = c->proc && c->sd ? ag_attrib_new(c->sd, c->proc) : NULL;
+	if (!c->a)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->lfd == -1 || c->cfd == -1 || bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(c->lfd, 1) || getsockname(c->lfd, (struct sockaddr *)&sa, &len) ||
+	    connect(c->cfd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	c->sfd = accept(c->lfd, NULL, NULL);
+	c->t.ip_version = 4;
+	c->t.protocol = IPPROTO_TCP;
+	memcpy(c->t.dst, &sa.sin_addr, 4);
+	c->t.dport = ntohs(sa.sin_port);
+	len = sizeof(sa);
+	if (c->sfd == -1 || getsockname(c->cfd, (struct sockaddr *)&sa, &len))
+		return -1;
+	memcpy(c->t.src, &sa.sin_addr, 4);
+	c->t.sport = ntohs(sa.sin_port);
+	len = sizeof(c->cookie);
+	return getsockopt(c->cfd, SOL_SOCKET, 57 /* SO_COOKIE */, &c->cookie, &len);
+}
+
+/* This process's start, as an owner hook gives it: CLOCK_BOOTTIME ns. */
+static uint64_t self_start_ns(void)
+{
+	char buf[1024], *p;
+	unsigned long long ticks = 0;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd == -1 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd != -1)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+		return 0;
+	return ticks * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+/* A pid no process has now. */
+static pid_t free_pid(void)
+{
+	for (pid_t p = 4194000; p > 1000; p -= 7)
+		if (kill(p, 0) == -1 && errno == ESRCH)
+			return p;
+	return -1;
+}
+
+TEST(owner_hook_names_the_process_without_reading_a_single_fd)
+{
+	struct fake_owner f = { 0 };
+	struct ag_attrib_result res;
+	struct ag_attrib_stats st;
+	struct ag_proc_stats before, after;
+	struct conn c;
+
+	CHECK_EQ(conn_open(&c), 0);
+	f.says = (struct ag_attrib_owner){ .pid = getpid(), .uid = geteuid(),
+					    .start_ns = self_start_ns() };
+	CHECK(f.says.start_ns != 0);
+	ag_attrib_set_owner_hook(c.a, fake_owner_fn, &f);
+	ag_proc_get_stats(c.proc, &before);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	ag_proc_get_stats(c.proc, &after);
+	ag_attrib_get_stats(c.a, &st);
+	conn_close(&c);
+	CHECK_EQ(f.calls, 1);
+	CHECK_EQ(f.cookie, c.cookie);		/* sock_diag's cookie is SO_COOKIE */
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(res.flags & AG_ATTRIB_F_OWNER_HOOK);
+	CHECK(res.flags & AG_ATTRIB_F_PROCESS);
+	CHECK_EQ(res.why, AG_ATTRIB_OK);
+	CHECK_EQ(after.fds_read, before.fds_read);
+	CHECK_EQ(after.scans, before.scans);
+	CHECK_EQ(after.inode_hits + after.inode_misses, before.inode_hits + before.inode_misses);
+	CHECK_EQ(st.hook_hits, 1);
+}
+
+TEST(owner_hook_naming_a_reused_pid_is_not_believed_and_the_scan_runs)
+{
+	struct fake_owner f = { 0 };
+	struct ag_attrib_result res;
+	struct ag_attrib_stats st;
+	struct ag_proc_stats before, after;
+	struct conn c;
+
+	CHECK_EQ(conn_open(&c), 0);
+	/* Our pid, but a process that started a second later: not us. */
+	f.says = (struct ag_attrib_owner){ .pid = getpid(), .uid = geteuid(),
+					    .start_ns = self_start_ns() + 1000000000ull };
+	ag_attrib_set_owner_hook(c.a, fake_owner_fn, &f);
+	ag_proc_get_stats(c.proc, &before);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	ag_proc_get_stats(c.proc, &after);
+	ag_attrib_get_stats(c.a, &st);
+	conn_close(&c);
+	CHECK_EQ(f.calls, 1);
+	CHECK_EQ(res.proc.pid, getpid());	/* found by the scan instead */
+	CHECK(!(res.flags & AG_ATTRIB_F_OWNER_HOOK));
+	CHECK(after.fds_read > before.fds_read);
+	CHECK_EQ(st.hook_rejected, 1);
+	CHECK_EQ(st.hook_hits, 0);
+}
+
+TEST(owner_hook_naming_a_process_that_does_not_exist_is_not_believed)
+{
+	struct fake_owner f = { 0 };
+	struct ag_attrib_result res;
+	struct ag_attrib_stats st;
+	struct conn c;
+
+	CHECK_EQ(conn_open(&c), 0);
+	f.says = (struct ag_attrib_owner){ .pid = free_pid(), .uid = geteuid() };
+	CHECK(f.says.pid > 0);
+	ag_attrib_set_owner_hook(c.a, fake_owner_fn, &f);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	ag_attrib_get_stats(c.a, &st);
+	conn_close(&c);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(!(res.flags & AG_ATTRIB_F_OWNER_HOOK));
+	CHECK_EQ(st.hook_rejected, 1);
+}
+
+TEST(owner_hook_that_does_not_know_the_socket_leaves_the_lookup_as_it_was)
+{
+	struct fake_owner f = { .ret = -ENOENT };
+	struct ag_attrib_result res;
+	struct ag_attrib_stats st;
+	struct conn c;
+
+	CHECK_EQ(conn_open(&c), 0);
+	ag_attrib_set_owner_hook(c.a, fake_owner_fn, &f);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(!(res.flags & AG_ATTRIB_F_OWNER_HOOK));
+	/* An error is no answer either. */
+	f.ret = -EIO;
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(!(res.flags & AG_ATTRIB_F_OWNER_HOOK));
+	/* Removed: never asked again. */
+	ag_attrib_set_owner_hook(c.a, NULL, NULL);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	ag_attrib_get_stats(c.a, &st);
+	conn_close(&c);
+	CHECK_EQ(f.calls, 2);
+	CHECK_EQ(st.hook_unknown, 2);
+	CHECK_EQ(st.hook_hits + st.hook_rejected, 0);
+}
+
+TEST(owner_hook_names_the_process_of_a_socket_no_file_holds_any_more)
+{
+	struct fake_owner f = { 0 };
+	struct ag_attrib_result res;
+	struct conn c;
+	int cfd;
+
+	CHECK_EQ(conn_open(&c), 0);
+	/* Closed first on our side: FIN_WAIT2, an orphan without inode. */
+	cfd = c.cfd;
+	c.cfd = -1;
+	close(cfd);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), -ENOENT);
+	CHECK_EQ(res.why, AG_ATTRIB_NO_INODE);
+	f.says = (struct ag_attrib_owner){ .pid = getpid(), .uid = geteuid(),
+					    .start_ns = self_start_ns() };
+	ag_attrib_set_owner_hook(c.a, fake_owner_fn, &f);
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	CHECK_EQ(f.cookie, c.cookie);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(res.flags & AG_ATTRIB_F_OWNER_HOOK);
+	CHECK_EQ(res.uid, geteuid());
+	/* The peer closes too: TIME_WAIT keeps the cookie. */
+	close(c.sfd);
+	c.sfd = -1;
+	usleep(20000);
+	f.cookie = 0;
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	conn_close(&c);
+	CHECK_EQ(f.cookie, c.cookie);
+	CHECK_EQ(res.sock.state, 6 /* TCP_TIME_WAIT */);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(res.flags & AG_ATTRIB_F_OWNER_HOOK);
+}
+
+TEST(owner_hook_is_not_asked_about_a_listener)
+{
+	struct fake_owner f = { 0 };
+	struct ag_attrib_result res;
+	struct conn c;
+
+	CHECK_EQ(conn_open(&c), 0);
+	f.says = (struct ag_attrib_owner){ .pid = getpid(), .uid = geteuid(),
+					    .start_ns = self_start_ns() };
+	ag_attrib_set_owner_hook(c.a, fake_owner_fn, &f);
+	/* The client's first packet, seen arriving at our listener. */
+	CHECK_EQ(ag_attrib_lookup(c.a, &c.t, AG_ATTRIB_INBOUND, AG_UID_UNKNOWN, &res), 0);
+	conn_close(&c);
+	CHECK(res.flags & AG_ATTRIB_F_LISTENER);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK_EQ(f.calls, 0);
+}
+
+TEST(socket_owner_refuses_a_missing_handle)
+{
+	struct ag_fp_owner o;
+	struct ag_attrib_owner ao;
+
+	CHECK(ag_fp_socket_owner(NULL, 1, &o) == -EINVAL || ag_fp_socket_owner(NULL, 1, &o) == -EOPNOTSUPP);
+	CHECK(ag_fp_attrib_owner(NULL, 1, &ao) < 0);
 }

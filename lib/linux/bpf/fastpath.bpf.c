@@ -24,6 +24,14 @@
  *   pass   return 1, TCP unmarked (a stale AUTH from an earlier connect of
  *          the same socket is cleared), UDP record removed: NFQUEUE and
  *          the engine decide, as without us.
+ *
+ * Whatever the verdict, the socket's owner (process, its start time,
+ * executable, uid) is remembered by socket cookie: in fp_socks beside the
+ * permission when allowed, in fp_owners otherwise.  The daemon attributes
+ * a queued flow with it (sock_diag gives the cookie) instead of scanning
+ * /proc for the socket's inode.  One map write per new (socket, owner),
+ * none when a socket is used again by the same process: a UDP socket
+ * sending again only refreshes seen_ns in place.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -111,6 +119,17 @@ struct {
 	__type(value, struct fp_sock);
 } fp_socks SEC(".maps");
 
+/* Owners of the sockets a hook let fall through or denied (an allowed
+ * socket's owner is in fp_socks; see remember_owner).  A map of its own,
+ * so that every connect() in the cgroup does not push the S12 records of
+ * long-lived allowed flows out of fp_socks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FP_MAX_OWNERS);
+	__type(key, __u64);
+	__type(value, struct fp_owner);
+} fp_owners SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FP_MAX_LOCAL);
@@ -191,11 +210,13 @@ static __always_inline void dest(struct bpf_sock_addr *ctx, int v6, struct fp_fl
 }
 
 /*
- * The program and the owner.  Returns 0 when this is no process's socket
- * (a kernel socket: the firewall does not queue those either) or the task
- * has no executable (a kernel thread): then we do not decide.
+ * The program and the owner, into f and o.  Returns 0 when this is no
+ * process's socket (a kernel socket: the firewall does not queue those
+ * either) or the task has no executable (a kernel thread): then we do not
+ * decide.
  */
-static __always_inline int identify(struct bpf_sock_addr *ctx, struct fp_flow *f)
+static __always_inline int identify(struct bpf_sock_addr *ctx, struct fp_flow *f,
+				    struct fp_owner *o)
 {
 	struct bpf_sock *bs = ctx->sk;
 	struct task_struct *task;
@@ -225,7 +246,59 @@ static __always_inline int identify(struct bpf_sock_addr *ctx, struct fp_flow *f
 	f->ino = ino->i_ino;
 	f->dev = ino->i_sb->s_dev;
 	f->exe_known = 1;
+	o->ino = f->ino;
+	o->dev = f->dev;
+	o->uid = f->uid;
+	o->exe_known = 1;
+	o->tgid = task->tgid;
+	/* The leader's: /proc/PID/stat reports the leader's start, whichever
+	 * thread connects (exec from a thread copies it over too). */
+	o->start_ns = task->group_leader->start_boottime;
 	return 1;
+}
+
+static __always_inline int same_owner(const struct fp_owner *a, const struct fp_owner *b)
+{
+	return a->tgid == b->tgid && a->start_ns == b->start_ns && a->ino == b->ino &&
+	       a->dev == b->dev && a->uid == b->uid;
+}
+
+/*
+ * The owner of a socket, in fp_owners.  @always 0: only if the socket is
+ * there already (an allowed socket, whose owner is in fp_socks, keeps an
+ * older fp_owners record right).  So where fp_owners has a socket, it has
+ * its last owner, and user space reads one map in the common case.
+ */
+static __always_inline void remember_owner(__u64 cookie, const struct fp_owner *o, int always)
+{
+	struct fp_owner *have = bpf_map_lookup_elem(&fp_owners, &cookie);
+
+	/* Another datagram of the same sender: no map write. */
+	if (have && same_owner(have, o)) {
+		have->seen_ns = o->seen_ns;
+		return;
+	}
+	if (have || always)
+		bpf_map_update_elem(&fp_owners, &cookie, o, BPF_ANY);
+}
+
+/* A socket allowed: its owner and the permission, for S12. */
+static __always_inline void remember_allowed(__u64 cookie, const struct fp_owner *o,
+					     __u32 epoch, __u32 rule)
+{
+	struct fp_sock *have = bpf_map_lookup_elem(&fp_socks, &cookie);
+	struct fp_sock s;
+
+	remember_owner(cookie, o, 0);
+	if (have && have->epoch == epoch && have->rule == rule && same_owner(&have->owner, o)) {
+		have->owner.seen_ns = o->seen_ns;
+		return;
+	}
+	__builtin_memset(&s, 0, sizeof(s));
+	s.owner = *o;
+	s.epoch = epoch;
+	s.rule = rule;
+	bpf_map_update_elem(&fp_socks, &cookie, &s, BPF_ANY);
 }
 
 static __always_inline int lookup_maps(__u32 gen, struct fp_maps *m)
@@ -253,12 +326,15 @@ static __always_inline void set_auth(struct bpf_sock_addr *ctx, int on)
 
 static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 {
+	struct fp_owner who;
 	struct fp_flow f;
 	struct fp_maps m;
 	__u32 epoch, rule;
+	__u64 cookie;
 	int verdict;
 
 	__builtin_memset(&f, 0, sizeof(f));
+	__builtin_memset(&who, 0, sizeof(who));
 	f.proto = (__u8)ctx->protocol;
 	if ((f.proto != IPPROTO_TCP_ && f.proto != IPPROTO_UDP_) ||
 	    bpf_get_netns_cookie(ctx) != fp_netns_cookie) {
@@ -271,11 +347,13 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 		count(FP_STAT_IGNORED);
 		return 1;
 	}
-	if (!identify(ctx, &f)) {
+	if (!identify(ctx, &f, &who)) {
 		count(FP_STAT_IGNORED);
 		return 1;
 	}
 	f.now_ns = bpf_ktime_get_boot_ns();
+	who.seen_ns = f.now_ns;
+	cookie = bpf_get_socket_cookie(ctx);
 	epoch = fp_epoch;
 	if (!lookup_maps(epoch & 1, &m)) {
 		verdict = FP_PASS;
@@ -288,7 +366,7 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 
 	if (f.proto == IPPROTO_UDP_) {
 		__builtin_memset(&uk, 0, sizeof(uk));
-		uk.cookie = bpf_get_socket_cookie(ctx);
+		uk.cookie = cookie;
 		uk.family = f.family;
 		uk.port = f.port;
 		__builtin_memcpy(uk.addr, f.addr, 16);
@@ -297,6 +375,7 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 	if (verdict == FP_DENY) {
 		if (f.proto == IPPROTO_UDP_)
 			bpf_map_delete_elem(&fp_udp, &uk);
+		remember_owner(cookie, &who, 1);
 		count(FP_STAT_DENIED);
 		return 0;
 	}
@@ -305,6 +384,7 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 			bpf_map_delete_elem(&fp_udp, &uk);
 		else
 			set_auth(ctx, 0);
+		remember_owner(cookie, &who, 1);
 		count(FP_STAT_PASSED);
 		return 1;
 	}
@@ -318,17 +398,7 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 		set_auth(ctx, 1);
 	}
 
-	struct fp_sock s;
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-
-	__builtin_memset(&s, 0, sizeof(s));
-	s.ino = f.ino;
-	s.dev = f.dev;
-	s.uid = f.uid;
-	s.epoch = epoch;
-	s.rule = rule;
-	s.exe_known = f.exe_known;
-	bpf_map_update_elem(&fp_socks, &cookie, &s, BPF_ANY);
+	remember_allowed(cookie, &who, epoch, rule);
 	count(FP_STAT_ALLOWED);
 	return 1;
 }

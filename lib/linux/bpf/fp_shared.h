@@ -41,7 +41,8 @@
 #define FP_MAX_NODES		65536	/* LPM trie nodes */
 #define FP_MAX_ENTRIES		65536	/* compiled entries, 32 bytes each */
 #define FP_MAX_UDP		65536	/* (socket, destination) pairs remembered */
-#define FP_MAX_SOCKS		65536	/* sockets remembered for S12 */
+#define FP_MAX_SOCKS		65536	/* sockets a hook allowed, for S12 */
+#define FP_MAX_OWNERS		65536	/* owners of the sockets that fell through */
 #define FP_MAX_LOCAL		1024	/* own addresses */
 /* Bits of the LPM key before the address: bucket (32) and family (8). */
 #define FP_LPM_FIXED_BITS	40
@@ -118,15 +119,31 @@ struct fp_udp_key {
 	__u8 addr[16];
 };
 
-/* fp_socks: what the hook saw for a socket it allowed (S12 re-evaluation). */
-struct fp_sock {
-	__u64 ino;
+/*
+ * Who used a socket last, as the hook saw it: the value of fp_owners (for
+ * sockets the hooks let fall through or denied) and the head of fp_socks
+ * (for sockets they allowed).  Attribution reads it by socket cookie
+ * instead of scanning /proc for the socket's inode.
+ */
+struct fp_owner {
+	__u64 ino;		/* executable, when exe_known */
 	__u32 dev;
-	__u32 uid;
+	__u32 uid;		/* the socket's owner (sk_uid) */
+	__u32 tgid;		/* the process, in the initial pid namespace */
+	__u8 exe_known;
+	__u8 pad[3];
+	__u64 start_ns;		/* its start (the leader's start_boottime): tells a
+				   reused pid apart, as /proc/PID/stat's field 22 */
+	__u64 seen_ns;		/* CLOCK_BOOTTIME of that connect()/sendmsg(): of a
+				   socket in both maps, the later record is right */
+};
+
+/* fp_socks: what the hook saw for a socket it allowed (S12 re-evaluation,
+ * and its owner). */
+struct fp_sock {
+	struct fp_owner owner;
 	__u32 epoch;		/* the epoch whose rules allowed it */
 	__u32 rule;
-	__u8 exe_known;
-	__u8 pad[7];
 };
 
 /* fp_local: this network namespace's own addresses (see fp_flags). */
