@@ -365,10 +365,14 @@ static size_t key_u16(uint8_t *k, char kind, uint16_t v)
 	return 3;
 }
 
+#define BLOOM_BIT(h) ((uint32_t)((h) >> 40) & (1024 * 64 - 1))
+
 static struct ag__ibucket *bucket_find(const struct ag__index *ix, const uint8_t *k, size_t n,
 				       uint64_t h)
 {
-	if (!ix->ntab)
+	uint32_t bit = BLOOM_BIT(h);
+
+	if (!ix->ntab || !(ix->bloom[bit / 64] & (1ULL << (bit % 64))))
 		return NULL;
 	for (struct ag__ibucket *b = ix->tab[h & (ix->ntab - 1)]; b; b = b->next)
 		if (b->hash == h && b->keylen == n && memcmp(b->key, k, n) == 0)
@@ -422,13 +426,19 @@ static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *
 		b->v = nv;
 		b->cap = nc;
 	}
-	uint32_t i = b->len;
+	/* binary search: a wildcard bucket can hold thousands */
+	uint32_t lo = 0, hi = b->len;
 
-	while (i > 0 && ag__filter_before(f, b->v[i - 1])) {
-		b->v[i] = b->v[i - 1];
-		i--;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (ag__filter_before(f, b->v[mid]))
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
-	b->v[i] = f;
+	memmove(&b->v[lo + 1], &b->v[lo], (b->len - lo) * sizeof(*b->v));
+	b->v[lo] = f;
 	b->len++;
 	return 0;
 }
@@ -471,6 +481,7 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f, co
 		b = bucket_new(e, k, n, h);
 		if (!b)
 			return -ENOMEM;
+		ix->bloom[BLOOM_BIT(h) / 64] |= 1ULL << (BLOOM_BIT(h) % 64);
 		b->next = ix->tab[h & (ix->ntab - 1)];
 		ix->tab[h & (ix->ntab - 1)] = b;
 		ix->nbuckets++;
@@ -575,21 +586,15 @@ int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 		ag__index_del(e, ix, f);
 		return r;
 	}
-	/* the layer's evaluation-order list */
-	struct ag_filter *after = ix->last;
-
-	while (after && ag__filter_before(f, after))
-		after = after->lprev;
-	f->lprev = after;
-	f->lnext = after ? after->lnext : ix->first;
-	if (f->lnext)
-		f->lnext->lprev = f;
-	else
-		ix->last = f;
-	if (after)
-		after->lnext = f;
+	/* the layer's list of filters, in the order they were added (a dump
+	 * sorts; keeping it sorted cost O(n) per add, O(n^2) for a ruleset) */
+	f->lprev = ix->last;
+	f->lnext = NULL;
+	if (ix->last)
+		ix->last->lnext = f;
 	else
 		ix->first = f;
+	ix->last = f;
 	ix->nfilters++;
 	return 0;
 }
@@ -1044,15 +1049,31 @@ void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec)
 	spec->context = f->context;
 }
 
+static int dump_order(const void *a, const void *b)
+{
+	return cand_cmp(a, b);
+}
+
 int ag_filter_dump(const ag_engine *e, int (*cb)(const ag_filter *f, void *arg), void *arg)
 {
 	for (unsigned l = 0; l < AG_LAYER_COUNT; l++) {
-		for (const struct ag_filter *f = e->index[l].first; f; f = f->lnext) {
-			int r = cb(f, arg);
+		uint32_t n = e->index[l].nfilters, i = 0;
+		struct ag_filter **v;
+		int r = 0;
 
-			if (r)
-				return r;
-		}
+		if (!n)
+			continue;
+		v = malloc(n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (struct ag_filter *f = e->index[l].first; f && i < n; f = f->lnext)
+			v[i++] = f;
+		qsort(v, i, sizeof(*v), dump_order);
+		for (uint32_t j = 0; j < i && !r; j++)
+			r = cb(v[j], arg);
+		free(v);
+		if (r)
+			return r;
 	}
 	return 0;
 }

@@ -173,7 +173,14 @@ struct ag__index {
 	uint32_t plen_refs[2][129];
 	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
 	uint32_t nfilters;
-	struct ag_filter *first, *last; /* evaluation-order list (dumps) */
+	struct ag_filter *first, *last; /* every filter, in the order added */
+	/*
+	 * One bit per hash value (mod the size) of every key ever filed: most
+	 * lookups of a classify find nothing, and this answers "nothing" from
+	 * one hot 8 KiB array instead of a cache miss into the table.  Bits of
+	 * dropped buckets stay set (a false "maybe", checked in the table).
+	 */
+	uint64_t bloom[1024];
 };
 
 int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
