@@ -155,6 +155,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj);
  * bpf = yes) or -errno. */
 int agd_fastpath_open(struct agd *d);
 void agd_fastpath_close(struct agd *d);
+/* Let attribution ask the fast path's hooks for socket owners (once both exist). */
+void agd_fastpath_attach_attrib(struct agd *d);
 /* How long the loop may sleep (ms) before a resync is due; -1: forever. */
 int agd_fastpath_wake_ms(const struct agd *d);
 /* Recompile the engine's rules into the kernel if they changed, then tear

@@ -442,6 +442,7 @@ int agd_dataplane_open(struct agd *d)
 	d->attrib = ag_attrib_new(d->sd, d->proc);
 	if (!d->attrib)
 		return -errno;
+	agd_fastpath_attach_attrib(d);
 
 	d->ct = ag_ct_open();
 	d->ct_events = ag_ct_open();

@@ -82,10 +82,6 @@ int agd_fastpath_open(struct agd *d)
 		return 0;
 	}
 	ag_fp_set_loopback(d->fp, d->cfg.intercept_loopback);
-	/* the hooks know which process each socket belongs to: attribution
-	 * asks them first and scans /proc only when they do not know */
-	if (d->attrib)
-		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fp);
 	if ((r = ag_fp_refresh_local(d->fp)))
 		log_warn("fast path: this namespace's addresses: %s", strerror(-r));
 	/* One pin per guarded namespace and queue, so daemons side by side
@@ -108,6 +104,14 @@ int agd_fastpath_open(struct agd *d)
 	}
 	d->fp_dirty = true;
 	return 0;
+}
+
+void agd_fastpath_attach_attrib(struct agd *d)
+{
+	/* the hooks know which process each socket belongs to: attribution
+	 * asks them first and scans /proc only when they do not know */
+	if (d->fp && d->attrib)
+		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fp);
 }
 
 int agd_fastpath_wake_ms(const struct agd *d)

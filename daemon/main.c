@@ -390,10 +390,13 @@ int main(int argc, char **argv)
 	 * open it here, then move into the namespace we guard. */
 	if (netns && (agd_dataplane_open_proc(d) || enter_netns(netns)))
 		goto out;
-	if (agd_dataplane_open(d))
-		goto out;
-	/* the fast path pins its UDP match before the firewall refers to it */
+	/* The fast path first: loading it parses the kernel's BTF (megabytes,
+	 * freed at once), and doing that before the tables are allocated keeps
+	 * the daemon's peak memory down.  It also pins its UDP match before
+	 * the firewall refers to it. */
 	if (agd_fastpath_open(d))
+		goto out;
+	if (agd_dataplane_open(d))
 		goto out;
 	agd_fastpath_sync(d);
 	if (agd_control_open(d))
