@@ -227,11 +227,25 @@ static const char *get_string(struct pctx *c, const char *key, const json_t *v, 
 	return s;
 }
 
-static int find_word(const char *s, const char *const *words)
+/*
+ * The index of v's string among words, or -1 after saying what was wrong:
+ * "unknown KEY "VALUE" (expected EXPECTED)".
+ */
+static int get_word(struct pctx *c, const char *key, const json_t *v,
+		    const char *const *words, const char *expected)
 {
+	char q[QUOTE_BUF];
+	const char *s;
+	size_t n;
+
+	s = get_string(c, key, v, &n);
+	if (!s)
+		return -1;
 	for (int i = 0; words[i]; i++)
 		if (strcmp(s, words[i]) == 0)
 			return i;
+	perr(c, key, "unknown %s %s (expected %s)", key, ag_config_quote(q, sizeof(q), s, n),
+	     expected);
 	return -1;
 }
 
@@ -283,20 +297,10 @@ static void set_name(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_action(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	char q[QUOTE_BUF];
-	const char *s;
-	size_t n;
-	int i;
+	int i = get_word(c, "action", v, action_names, "allow, deny, reject or ask");
 
-	s = get_string(c, "action", v, &n);
-	if (!s)
+	if (i < 0)
 		return;
-	i = find_word(s, action_names);
-	if (i < 0) {
-		perr(c, "action", "unknown action %s (expected allow, deny, reject or ask)",
-		     ag_config_quote(q, sizeof(q), s, n));
-		return;
-	}
 	r->action = (enum ag_rule_action)i;
 }
 
@@ -644,20 +648,10 @@ static void set_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_direction(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	char q[QUOTE_BUF];
-	const char *s;
-	size_t n;
-	int i;
+	int i = get_word(c, "direction", v, direction_names, "out or in");
 
-	s = get_string(c, "direction", v, &n);
-	if (!s)
+	if (i < 0)
 		return;
-	i = find_word(s, direction_names);
-	if (i < 0) {
-		perr(c, "direction", "unknown direction %s (expected out or in)",
-		     ag_config_quote(q, sizeof(q), s, n));
-		return;
-	}
 	r->direction = (enum ag_rule_direction)i;
 	r->has |= AG_RULE_HAS_DIRECTION;
 }
@@ -790,20 +784,10 @@ static void set_created(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_lifetime(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	char q[QUOTE_BUF];
-	const char *s;
-	size_t n;
-	int i;
+	int i = get_word(c, "lifetime", v, lifetime_names, "always, until-restart, until-quit or timed");
 
-	s = get_string(c, "lifetime", v, &n);
-	if (!s)
+	if (i < 0)
 		return;
-	i = find_word(s, lifetime_names);
-	if (i < 0) {
-		perr(c, "lifetime", "unknown lifetime %s (expected always, until-restart, until-quit or timed)",
-		     ag_config_quote(q, sizeof(q), s, n));
-		return;
-	}
 	r->lifetime = (enum ag_rule_lifetime)i;
 }
 
