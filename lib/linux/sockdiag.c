@@ -469,16 +469,20 @@ static int lookup_one(struct ag_sockdiag *sd, const struct ag_tuple *t,
 	return udp_query(sd, t, mapped, zero16, zero16, 0, false, out);
 }
 
-int ag_sockdiag_lookup(struct ag_sockdiag *sd, const struct ag_tuple *t,
-		       struct ag_sock_info *out)
+typedef int lookup_fn(struct ag_sockdiag *sd, const struct ag_tuple *t, bool mapped,
+		      struct ag_sock_info *out);
+
+/* one(), then for IPv4 one() again among IPv6 sockets (v4-mapped); counted. */
+static int lookup_counted(struct ag_sockdiag *sd, const struct ag_tuple *t,
+			  struct ag_sock_info *out, lookup_fn *one)
 {
 	int r = check_tuple(t);
 
 	if (r < 0)
 		return r;
-	r = lookup_one(sd, t, false, out);
+	r = one(sd, t, false, out);
 	if (r == -ENOENT && t->ip_version == 4) {
-		r = lookup_one(sd, t, true, out);
+		r = one(sd, t, true, out);
 		if (r == 0)
 			out->flags |= AG_SOCK_F_MAPPED;
 	}
@@ -487,6 +491,12 @@ int ag_sockdiag_lookup(struct ag_sockdiag *sd, const struct ag_tuple *t,
 	else if (r == -ENOENT)
 		sd->st.not_found++;
 	return r;
+}
+
+int ag_sockdiag_lookup(struct ag_sockdiag *sd, const struct ag_tuple *t,
+		       struct ag_sock_info *out)
+{
+	return lookup_counted(sd, t, out, lookup_one);
 }
 
 static int listener_one(struct ag_sockdiag *sd, const struct ag_tuple *t,
@@ -514,21 +524,7 @@ int ag_sockdiag_lookup_listener(struct ag_sockdiag *sd,
 				const struct ag_tuple *t,
 				struct ag_sock_info *out)
 {
-	int r = check_tuple(t);
-
-	if (r < 0)
-		return r;
-	r = listener_one(sd, t, false, out);
-	if (r == -ENOENT && t->ip_version == 4) {
-		r = listener_one(sd, t, true, out);
-		if (r == 0)
-			out->flags |= AG_SOCK_F_MAPPED;
-	}
-	if (r == 0)
-		sd->st.found++;
-	else if (r == -ENOENT)
-		sd->st.not_found++;
-	return r;
+	return lookup_counted(sd, t, out, listener_one);
 }
 
 /* ---- destroy ------------------------------------------------------------- */
