@@ -328,10 +328,16 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i].fd = -1;
 
-	memcpy(sa.sun_path, sockpath, strlen(sockpath) + 1);
+	/* Bound under a temporary name and renamed once listening: a test
+	 * that waits for the socket file must not connect before listen(). */
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.tmp", sockpath) >=
+	    (int)sizeof(sa.sun_path))
+		die("-s SOCKET is too long");
+	unlink(sa.sun_path);
 	unlink(sockpath);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16))
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16) ||
+	    rename(sa.sun_path, sockpath))
 		die("cannot listen on \"%s\": %s", sockpath, strerror(errno));
 	end = now_ms() + lifetime * 1000LL;
 
