@@ -37,6 +37,11 @@
  * header, mark, timestamp, interfaces, hardware address, uid/gid, lengths,
  * VLAN): well under 1 KiB today, with a margin for attributes to come. */
 #define NFQ_RX_OVERHEAD		4096u
+/* One recvmmsg() reads up to this many packets, in buffers of at most this
+ * many bytes in all: a burst costs one system call, and a lone packet too
+ * (no second call to learn that nothing else is waiting). */
+#define NFQ_RX_SLOTS		16u
+#define NFQ_RX_BYTES		(128u << 10)
 /* The largest copy range the kernel honours (NFQNL_MAX_COPY_RANGE). */
 #define NFQ_MAX_COPY_RANGE	(0xffffu - NLA_HDRLEN)
 /* Verdicts are batched in this many bytes (about 400 verdicts); libmnl's
@@ -56,8 +61,9 @@ struct ag_nfq {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint16_t queue_num;
-	char *rx;
+	char *rx;		/* rx_n buffers of rx_size bytes */
 	size_t rx_size;
+	unsigned rx_n;
 	struct mnl_nlmsg_batch *batch;
 	char *batch_buf;
 	unsigned batched;
@@ -161,17 +167,17 @@ static void nfq_drop_unparsable(struct ag_nfq *q, const struct nlmsghdr *nlh)
 
 /* The same for a message cut short by a too small buffer: the kernel puts
  * the packet header first, so the id is usually still in what we got. */
-static void nfq_drop_truncated(struct ag_nfq *q)
+static void nfq_drop_truncated(struct ag_nfq *q, const char *buf)
 {
 	const size_t off = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg));
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->rx;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 	const struct nfqnl_msg_packet_hdr *ph;
 	const struct nlattr *attr;
 
 	if (q->rx_size < off + MNL_ATTR_HDRLEN + sizeof(*ph) ||
 	    nlh->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET))
 		return;
-	attr = (const struct nlattr *)(q->rx + off);
+	attr = (const struct nlattr *)(buf + off);
 	if (mnl_attr_get_type(attr) != NFQA_PACKET_HDR ||
 	    attr->nla_len < MNL_ATTR_HDRLEN + sizeof(*ph))
 		return;
@@ -288,9 +294,22 @@ int ag_nfq_receive(struct ag_nfq *q, ag_nfq_cb cb, void *arg, unsigned max_batch
 	q->cb_arg = arg;
 	q->delivered = 0;
 	while (!max_batch || q->delivered < max_batch) {
-		ssize_t n = recv(fd, q->rx, q->rx_size, MSG_DONTWAIT | MSG_TRUNC);
+		struct mmsghdr mm[NFQ_RX_SLOTS];
+		struct iovec iov[NFQ_RX_SLOTS];
+		unsigned want = q->rx_n;
+		int got;
 
-		if (n == -1) {
+		if (max_batch && max_batch - q->delivered < want)
+			want = max_batch - q->delivered;
+		memset(mm, 0, want * sizeof(mm[0]));
+		for (unsigned k = 0; k < want; k++) {
+			iov[k].iov_base = q->rx + k * q->rx_size;
+			iov[k].iov_len = q->rx_size;
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+		}
+		got = recvmmsg(fd, mm, want, MSG_DONTWAIT | MSG_TRUNC, NULL);
+		if (got == -1) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -302,15 +321,24 @@ int ag_nfq_receive(struct ag_nfq *q, ag_nfq_cb cb, void *arg, unsigned max_batch
 			q->cb = NULL;
 			return -errno;
 		}
-		if ((size_t)n > q->rx_size) {
-			/* Cannot happen with the buffer sized from the copy
-			 * range; if it does, do not hold the packet for ever. */
-			q->st.parse_errors++;
-			nfq_drop_truncated(q);
-			continue;
+		for (int k = 0; k < got; k++) {
+			const char *buf = iov[k].iov_base;
+
+			if (mm[k].msg_len > q->rx_size) {
+				/* Cannot happen with the buffer sized from the
+				 * copy range; if it does, do not hold the packet
+				 * for ever. */
+				q->st.parse_errors++;
+				nfq_drop_truncated(q, buf);
+				continue;
+			}
+			if (nfq_run(q, buf, mm[k].msg_len))
+				q->st.parse_errors++;
 		}
-		if (nfq_run(q, q->rx, (size_t)n))
-			q->st.parse_errors++;
+		/* Fewer than asked: the socket ran dry (or an error waits,
+		 * which the next call reports). */
+		if ((unsigned)got < want)
+			break;
 	}
 	q->cb = NULL;
 	return (int)q->delivered;
@@ -420,8 +448,13 @@ struct ag_nfq *ag_nfq_open(const struct ag_nfq_config *cfg)
 	if (!q)
 		goto fail;
 	q->queue_num = cfg->queue_num;
-	q->rx_size = range + NFQ_RX_OVERHEAD;
-	q->rx = malloc(q->rx_size);
+	q->rx_size = MNL_ALIGN(range + NFQ_RX_OVERHEAD);
+	q->rx_n = NFQ_RX_BYTES / q->rx_size;
+	if (q->rx_n < 1)
+		q->rx_n = 1;
+	if (q->rx_n > NFQ_RX_SLOTS)
+		q->rx_n = NFQ_RX_SLOTS;
+	q->rx = malloc(q->rx_n * q->rx_size);
 	q->batch_buf = malloc(2 * NFQ_BATCH_LIMIT);
 	if (!q->rx || !q->batch_buf)
 		goto fail;
