@@ -19,14 +19,20 @@
  *       cgroup (CGROUP, or a new one under the cgroup v2 root, removed at
  *       the end) that the children join, and rounds alternate between an
  *       attribution handle with ag_attrib_set_owner_hook(ag_fp_attrib_owner)
- *       and one without, in the same run: CONNECTIONS rounds each.
+ *       and one without (both without taking fds), in the same run:
+ *       CONNECTIONS rounds each.
+ * Without -H, rounds alternate between the daemon's attribution (which
+ * takes the child's likely fd with pidfd_getfd first) and one with
+ * ag_attrib_set_taking() off (sock_diag, then the inode scan).
  *
  * Printed: median, p90, p99 and max of
  *   sock_diag    the exact socket lookup alone,
- *   attrib       the whole attribution of the new connection (inode scan),
+ *   attrib       the whole attribution of the new connection, as the
+ *                daemon makes it (without -H),
+ *   attrib/scan  the same without taking fds: sock_diag, then the inode scan,
  *   attrib+hook  the same through the owner hook (-H),
  *   fp_owner     ag_fp_socket_owner() alone, the hook's map lookup (-H),
- *   repeat       the same flow again, without the hook (inode cache hit).
+ *   repeat       the same flow again, sock_diag and the inode cache.
  * Every attribution must name the child, and with -H every hooked one must
  * have been named by the hook and every other one by the scan, or the bench
  * fails.
@@ -299,11 +305,11 @@ int main(int argc, char **argv)
 	char name[] = "attrib_bench", opt_child[] = "--child", opt_once[] = "--once";
 	struct ag_proc *proc;
 	struct ag_sockdiag *sd;
-	struct ag_attrib *a_scan, *a_hook = NULL;
+	struct ag_attrib *a_scan, *a_hook = NULL, *a_take = NULL;
 	struct ag_fp *fp = NULL;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PORT) };
 	struct samples s_sd = { 0 }, s_scan = { 0 }, s_hook = { 0 }, s_owner = { 0 },
-		       s_rep = { 0 };
+		       s_rep = { 0 }, s_take = { 0 };
 	struct ag_attrib_stats ast, hst;
 	struct ag_proc_stats pst;
 	int lfd, one = 1, opt, to = -1, from = -1;
@@ -332,7 +338,7 @@ int main(int argc, char **argv)
 	}
 	if (n < 10)
 		n = 10;
-	rounds = hook ? 2 * n : n;
+	rounds = 2 * n;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	atexit(cleanup);
 
@@ -347,6 +353,7 @@ int main(int argc, char **argv)
 	a_scan = sd ? ag_attrib_new(sd, proc) : NULL;
 	if (!a_scan)
 		die("sock_diag");
+	ag_attrib_set_taking(a_scan, false);
 	if (hook) {
 		if (!cgroup) {
 			make_cgroup(cgbuf, sizeof(cgbuf));
@@ -365,6 +372,11 @@ int main(int argc, char **argv)
 		if (!a_hook)
 			die("ag_attrib_new");
 		ag_attrib_set_owner_hook(a_hook, ag_fp_attrib_owner, fp);
+		ag_attrib_set_taking(a_hook, false);
+	} else {
+		a_take = ag_attrib_new(sd, proc);
+		if (!a_take)
+			die("ag_attrib_new");
 	}
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -387,16 +399,18 @@ int main(int argc, char **argv)
 	s_hook.v = calloc(rounds, sizeof(uint64_t));
 	s_owner.v = calloc(rounds, sizeof(uint64_t));
 	s_rep.v = calloc(rounds, sizeof(uint64_t));
-	if (!s_sd.v || !s_scan.v || !s_hook.v || !s_owner.v || !s_rep.v)
+	s_take.v = calloc(rounds, sizeof(uint64_t));
+	if (!s_sd.v || !s_scan.v || !s_hook.v || !s_owner.v || !s_rep.v || !s_take.v)
 		die("calloc");
 
-	/* Warm-up rounds: the child's exec is read, its fds seen once.  With
-	 * -H, even rounds go through the hook, odd ones do not, so that load
-	 * from elsewhere falls on both alike. */
+	/* Warm-up rounds: the child's exec is read, its fds seen once.  Even
+	 * rounds go through the hook (-H) or take the fd, odd ones do
+	 * neither, so that load from elsewhere falls on both alike. */
 	for (unsigned i = 0; i < rounds + WARMUP; i++) {
 		struct ag_tuple t = { .ip_version = 4, .protocol = IPPROTO_TCP, .dport = PORT };
-		bool hooked = hook && i % 2 == 0, timed = i >= WARMUP;
-		struct ag_attrib *a = hooked ? a_hook : a_scan;
+		bool hooked = hook && i % 2 == 0, taking = !hook && i % 2 == 0;
+		bool timed = i >= WARMUP;
+		struct ag_attrib *a = hooked ? a_hook : taking ? a_take : a_scan;
 		struct ag_attrib_result res;
 		struct ag_sock_info si;
 		uint16_t port;
@@ -427,9 +441,16 @@ int main(int argc, char **argv)
 			     hooked ? " (hook)" : "", (int)res.proc.pid,
 			     ag_attrib_why_str(res.why), (int)child);
 		t2 = now_ns();
+		/* The daemon closes the fds it took after its verdicts, off the
+		 * clock; so does this, before the child closes its socket. */
+		ag_proc_release_taken(proc);
 		if (!!(res.flags & AG_ATTRIB_F_OWNER_HOOK) != hooked)
 			fail("round %u: named %s the owner hook", i,
 			     hooked ? "without" : "through");
+		/* A short-lived child's fds were never seen: no guess to take. */
+		if (!shortlived && timed && !!(res.flags & AG_ATTRIB_F_TAKEN) != taking)
+			fail("round %u: named %s taking its fd", i,
+			     taking ? "without" : "by");
 		if (timed)
 			add(&s_sd, t1 - t0);
 		if (hooked) {
@@ -444,6 +465,9 @@ int main(int argc, char **argv)
 			t1 = now_ns();
 			if (timed)
 				add(&s_owner, t1 - t0);
+		} else if (taking) {
+			if (timed)
+				add(&s_take, t2 - t1);
 		} else {
 			if (timed)
 				add(&s_scan, t2 - t1);
@@ -477,13 +501,15 @@ int main(int argc, char **argv)
 		       "last %u connections%s\n", rounds, extra, keep,
 		       hook ? ", every other one attributed through the owner hook" : "");
 	report("sock_diag", s_sd.v, s_sd.n);
-	report("attrib", s_scan.v, s_scan.n);
+	if (!hook)
+		report("attrib", s_take.v, s_take.n);
+	report("attrib/scan", s_scan.v, s_scan.n);
 	report("attrib+hook", s_hook.v, s_hook.n);
 	report("fp_owner", s_owner.v, s_owner.n);
 	report("repeat", s_rep.v, s_rep.n);
 	ag_attrib_get_stats(a_scan, &ast);
 	ag_proc_get_stats(proc, &pst);
-	printf("# attrib: %llu lookups, %llu named; proc: %llu inode cache "
+	printf("# attrib/scan: %llu lookups, %llu named; proc: %llu inode cache "
 	       "hits, %llu found among recent, %llu by walk, %llu fd links "
 	       "read\n", (unsigned long long)ast.lookups,
 	       (unsigned long long)ast.why[AG_ATTRIB_OK],
@@ -491,6 +517,17 @@ int main(int argc, char **argv)
 	       (unsigned long long)pst.scan_found_recent,
 	       (unsigned long long)pst.scan_found_walk,
 	       (unsigned long long)pst.fds_read);
+	if (a_take) {
+		ag_attrib_get_stats(a_take, &ast);
+		printf("# attrib: %llu lookups, %llu named, %llu by taking the fd (%llu fds "
+		       "taken, %llu guesses missed)\n", (unsigned long long)ast.lookups,
+		       (unsigned long long)ast.why[AG_ATTRIB_OK], (unsigned long long)ast.taken,
+		       (unsigned long long)pst.take_tries, (unsigned long long)pst.take_missed);
+		/* report() sorted them */
+		if (s_take.n && s_scan.n)
+			printf("# attrib against attrib/scan, medians: %.2fx\n",
+			       (double)s_take.v[s_take.n / 2] / (double)s_scan.v[s_scan.n / 2]);
+	}
 	if (a_hook) {
 		ag_attrib_get_stats(a_hook, &hst);
 		printf("# attrib+hook: %llu lookups, %llu named by the hook, %llu unknown to it, "
@@ -499,6 +536,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)hst.hook_rejected);
 	}
 	ag_attrib_free(a_hook);
+	ag_attrib_free(a_take);
 	ag_attrib_free(a_scan);
 	ag_fp_close(fp);
 	ag_sockdiag_close(sd);
@@ -508,5 +546,6 @@ int main(int argc, char **argv)
 	free(s_hook.v);
 	free(s_owner.v);
 	free(s_rep.v);
+	free(s_take.v);
 	return 0;
 }

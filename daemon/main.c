@@ -23,6 +23,7 @@
 
 #include "alegate/callouts.h"
 #include "daemon/agd.h"
+#include "linux/proc.h"
 
 /* Deadlines handled per loop turn: thousands of pended flows timing out
  * together must not keep the control socket waiting. */
@@ -292,6 +293,9 @@ static void run(struct agd *d)
 		agd_policy_collect(d);
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
+		/* after the verdicts: what attribution left to close */
+		if (d->proc)
+			ag_proc_release_taken(d->proc);
 		agd_timer_update(d);
 	}
 }

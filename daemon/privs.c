@@ -164,6 +164,8 @@ static const int allowed[] = {
 	SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getrandom),
 	SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(wait4), SCMP_SYS(exit), SCMP_SYS(exit_group),
 	SCMP_SYS(bpf), /* fast-path map updates on maps opened at start */
+	/* attribution takes a copy of a socket fd to read its addresses */
+	SCMP_SYS(pidfd_open), SCMP_SYS(pidfd_getfd),
 	SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield), SCMP_SYS(getrusage),
 	SCMP_SYS(prlimit64), SCMP_SYS(getcwd),
 };

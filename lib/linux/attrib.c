@@ -1,13 +1,17 @@
 /*
  * attrib.c — flow → socket → process.
  *
- * The order of the steps is the order of their cost: one netlink round trip,
- * then the owner hook (a map lookup by socket cookie), then the inode cache
- * or a bounded fd scan, then the process cache (read from /proc only when
- * it has nothing trustworthy).
+ * The order of the steps is the order of their cost.  An outbound TCP flow
+ * is first looked for among the fds where a recent process's next socket
+ * probably is, taken with pidfd_getfd() and compared by address; then one
+ * netlink round trip, then the owner hook (a map lookup by socket cookie),
+ * then the inode cache or a bounded fd scan, then the process cache (read
+ * from /proc only when it has nothing trustworthy).
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,12 +19,18 @@
 
 #include "linux/attrib.h"
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71	/* Linux 5.14 */
+#endif
+
 struct ag_attrib {
 	struct ag_sockdiag *sd;
 	struct ag_proc *proc;
 	ag_attrib_owner_fn *owner_fn;
 	void *owner_arg;
 	uint64_t ns_per_tick;	/* /proc's start times are in clock ticks */
+	uint64_t netns_cookie;	/* of the sockets sock_diag sees; 0: no taking */
+	bool taking;
 	struct ag_attrib_stats st;
 };
 
@@ -61,6 +71,16 @@ struct ag_attrib *ag_attrib_new(struct ag_sockdiag *sd, struct ag_proc *proc)
 	 * compared (ns_per_tick 0). */
 	if (hz > 0 && 1000000000L % hz == 0)
 		a->ns_per_tick = (uint64_t)(1000000000L / hz);
+	/* A taken socket must be of the namespace we guard: without the
+	 * cookie to tell (before 5.14), sockets are never taken. */
+	{
+		socklen_t len = sizeof(a->netns_cookie);
+
+		if (getsockopt(ag_sockdiag_fd(sd), SOL_SOCKET, SO_NETNS_COOKIE,
+			       &a->netns_cookie, &len) || len != sizeof(a->netns_cookie))
+			a->netns_cookie = 0;
+	}
+	a->taking = true;
 	return a;
 }
 
@@ -68,6 +88,11 @@ void ag_attrib_set_owner_hook(struct ag_attrib *a, ag_attrib_owner_fn *fn, void 
 {
 	a->owner_fn = fn;
 	a->owner_arg = fn ? arg : NULL;
+}
+
+void ag_attrib_set_taking(struct ag_attrib *a, bool on)
+{
+	a->taking = on;
 }
 
 void ag_attrib_free(struct ag_attrib *a)
@@ -152,6 +177,105 @@ static int by_owner_hook(struct ag_attrib *a, struct ag_attrib_result *out)
 	return 0;
 }
 
+/* ---- taking the socket ---------------------------------------------------- */
+
+struct take_ctx {
+	const struct ag_tuple *t;	/* packet orientation: src is local */
+	uint64_t netns;
+	uint8_t family, state;		/* the socket's, once it is the one */
+};
+
+/* Is @ss (@len bytes) @addr port @port of an IPv@ipv flow? */
+static bool sockaddr_is(const struct sockaddr_storage *ss, socklen_t len, int ipv,
+			const uint8_t *addr, uint16_t port)
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		return len >= sizeof(*in) && ipv == 4 && ntohs(in->sin_port) == port &&
+		       memcmp(&in->sin_addr, addr, 4) == 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		const uint8_t *a6 = in6->sin6_addr.s6_addr;
+
+		if (len < sizeof(*in6) || ntohs(in6->sin6_port) != port)
+			return false;
+		if (ipv == 6)
+			return memcmp(a6, addr, 16) == 0;
+		/* A dual-stack socket's IPv4 flow */
+		return memcmp(a6, v4mapped, 12) == 0 && memcmp(a6 + 12, addr, 4) == 0;
+	}
+	return false;
+}
+
+/*
+ * Is @fd the flow's socket?  The kernel keeps one TCP socket per address
+ * quadruple in a namespace, as long as it is connecting or connected, so:
+ * the same local and remote address and port, a TCP state other than
+ * CLOSE (a reset socket keeps its addresses while its process holds it,
+ * and a new connection may reuse them) and the namespace we guard.
+ */
+static bool socket_is_flow(int fd, void *arg)
+{
+	struct take_ctx *c = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint64_t netns = 0;
+	uint8_t state = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) ||
+	    !sockaddr_is(&ss, len, c->t->ip_version, c->t->src, c->t->sport))
+		return false;
+	c->family = (uint8_t)ss.ss_family;
+	/* SO_PEERNAME answers in SYN_SENT, where getpeername() does not; it
+	 * wants the exact size of the family's address. */
+	len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &ss, &len) ||
+	    !sockaddr_is(&ss, len, c->t->ip_version, c->t->dst, c->t->dport))
+		return false;
+	/* tcp_info's first byte is the state; not TCP: ENOPROTOOPT */
+	len = sizeof(state);
+	if (getsockopt(fd, SOL_TCP, TCP_INFO, &state, &len) || len != sizeof(state) ||
+	    state == TCP_CLOSE || state == TCP_LISTEN)
+		return false;
+	c->state = state;
+	len = sizeof(netns);
+	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) == 0 &&
+	       netns == c->netns;
+}
+
+/*
+ * An outbound TCP flow's socket among the likely fds of recent processes.
+ * Returns 0 with out->sock and out->proc filled, -ENOENT with nothing
+ * changed, or 1 when the process was found and is gone (NO_PROCESS).
+ */
+static int by_taking(struct ag_attrib *a, const struct ag_tuple *t,
+		     uint32_t uid_hint, struct ag_attrib_result *out)
+{
+	struct take_ctx c = { .t = t, .netns = a->netns_cookie };
+	struct ag_proc_taken tk;
+
+	if (ag_proc_take_socket(a->proc, uid_hint, socket_is_flow, &c, &tk))
+		return -ENOENT;
+	a->st.taken++;
+	out->sock.inode = tk.inode;
+	out->sock.uid = tk.uid;
+	out->sock.family = c.family;
+	out->sock.state = c.state;
+	out->sock.id = *t;
+	out->flags = (out->flags & ~AG_ATTRIB_F_UID_HINT) | AG_ATTRIB_F_SOCKET | AG_ATTRIB_F_TAKEN;
+	out->uid = tk.uid;
+	if (ag_proc_get(a->proc, tk.pid, &out->proc) < 0) {
+		proc_unknown(&out->proc);
+		return 1;
+	}
+	out->flags |= AG_ATTRIB_F_PROCESS;
+	return 0;
+}
+
 static int finish(struct ag_attrib *a, struct ag_attrib_result *out,
 		  uint64_t t0, enum ag_attrib_why why, int err)
 {
@@ -185,6 +309,15 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 
 	/* An exec that happened a moment ago may still wait in the socket. */
 	(void)ag_proc_receive(a->proc);
+
+	if (direction == AG_ATTRIB_OUTBOUND && t->protocol == IPPROTO_TCP &&
+	    a->taking && a->netns_cookie) {
+		r = by_taking(a, t, uid_hint, out);
+		if (r == 0)
+			return finish(a, out, t0, AG_ATTRIB_OK, 0);
+		if (r == 1)
+			return finish(a, out, t0, AG_ATTRIB_NO_PROCESS, 0);
+	}
 
 	if (direction == AG_ATTRIB_INBOUND) {
 		ag_tuple_reverse(t, &local);

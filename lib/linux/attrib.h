@@ -5,6 +5,11 @@
  *   outbound: sock_diag exact lookup → socket inode → pid → exe, cmdline
  *   inbound:  the listening (TCP) or bound (UDP) socket → its owner
  *
+ * An outbound TCP flow is first looked for without sock_diag: the fds where
+ * the most recent processes' next socket probably is are taken with
+ * pidfd_getfd(2) and the flow's socket is told by its addresses, state and
+ * network namespace (ag_attrib_set_taking(); Linux 5.14).
+ *
  * An optional owner hook (ag_attrib_set_owner_hook) maps the socket's
  * cookie to its process directly, skipping the inode → pid scan of /proc
  * when it knows (the eBPF fast path records one for every connect()).
@@ -46,6 +51,10 @@ enum ag_attrib_why {
 #define AG_ATTRIB_F_UID_HINT	0x4	/* uid is the caller's hint */
 #define AG_ATTRIB_F_LISTENER	0x8	/* inbound: the socket is a listener */
 #define AG_ATTRIB_F_OWNER_HOOK	0x10	/* the owner hook named the process */
+#define AG_ATTRIB_F_TAKEN	0x20	/* found by taking the process's fd:
+					   sock has family, state, id, uid; its
+					   inode only without a uid hint, no
+					   cookie */
 
 struct ag_attrib_result {
 	enum ag_attrib_why why;
@@ -69,6 +78,9 @@ struct ag_attrib_stats {
 	 * socket / named a process that is gone or whose pid was reused
 	 * (then the scan ran). */
 	uint64_t hook_hits, hook_unknown, hook_rejected;
+	/* Outbound TCP: named by taking a guessed fd of a recent process
+	 * (ag_proc_take_socket()), before any sock_diag request. */
+	uint64_t taken;
 };
 
 /*
@@ -118,6 +130,14 @@ void ag_attrib_free(struct ag_attrib *a);
  * TIME_WAIT), which the inode scan cannot name; never for a TCP listener.
  */
 void ag_attrib_set_owner_hook(struct ag_attrib *a, ag_attrib_owner_fn *fn, void *arg);
+
+/*
+ * ag_attrib_set_taking() - whether an outbound TCP flow is first looked for
+ * by taking the likely fds of recent processes (ag_proc_take_socket()):
+ * on by default where the kernel allows it.  Off, every lookup starts with
+ * sock_diag, as on kernels before 5.14; for tests and benchmarks.
+ */
+void ag_attrib_set_taking(struct ag_attrib *a, bool on);
 
 /*
  * ag_attrib_lookup() - name the process of a new flow.

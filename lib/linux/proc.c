@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +60,11 @@
 #define PROC_GUESSES		(PROC_GUESS_RECENT + 4)
 /* Recent processes whose fds are guessed before any full fd scan. */
 #define PROC_GUESS_PROCS	4
+/* Taking fds (ag_proc_take_socket()): processes asked, fds taken in all,
+ * and pidfds kept open between lookups. */
+#define PROC_TAKE_PROCS		2
+#define PROC_TAKE_TRIES		6
+#define PROC_PIDFDS_MAX		64
 /* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
 /* PF_KTHREAD in /proc/PID/stat's flags. */
@@ -109,6 +116,7 @@ struct pent {
 	uint8_t hit_dist;	/* the last find was the fd found this many
 				   finds before (0: none) */
 	uint8_t list;
+	int32_t pidfd1;		/* its pidfd + 1, kept for taking fds; 0: none */
 };
 
 struct plist {
@@ -136,6 +144,10 @@ struct ag_proc {
 	struct islot *islots;
 	uint32_t imask;
 	pid_t *walk;
+	unsigned npidfds;	/* pidfds kept in entries */
+	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
+	unsigned ntaken;
+	bool take_off;		/* fds cannot be taken here (see take_socket) */
 	struct ag_proc_stats st;
 	char mode[192];
 };
@@ -439,10 +451,20 @@ static void hash_del(struct ag_proc *p, uint32_t i)
 	p->ents[i].hnext = NIL;
 }
 
+static void drop_pidfd(struct ag_proc *p, struct pent *e)
+{
+	if (e->pidfd1) {
+		close(e->pidfd1 - 1);
+		e->pidfd1 = 0;
+		p->npidfds--;
+	}
+}
+
 static void ent_release(struct ag_proc *p, uint32_t i)
 {
 	struct pent *e = &p->ents[i];
 
+	drop_pidfd(p, e);
 	hash_del(p, i);
 	list_del(p, i);
 	pstr_put(e->exe);
@@ -536,6 +558,7 @@ static void mark_exited(struct ag_proc *p, uint32_t i, uint64_t now)
 	if (e->list != L_LIVE)
 		return;
 	list_del(p, i);
+	drop_pidfd(p, e);
 	e->flags |= AG_PROC_EXITED;
 	e->exited_ns = now;
 	list_push_back(p, L_EXITED, i);
@@ -1114,6 +1137,8 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		p->cfg.rcvbuf = AG_PROC_DEFAULT_RCVBUF;
 	if (!p->cfg.proc_root)
 		p->cfg.proc_root = "/proc";
+	/* Another root's pids are not the kernel's: never take their fds. */
+	p->take_off = strcmp(p->cfg.proc_root, "/proc") != 0;
 	if (p->cfg.max_procs > (1u << 24) || p->cfg.inode_slots > (1u << 24) ||
 	    p->cfg.rcvbuf > INT32_MAX) {
 		free(p);
@@ -1199,8 +1224,10 @@ void ag_proc_close(struct ag_proc *p)
 		(void)cn_send_op(p, PROC_CN_MCAST_IGNORE, 0, false, 0);
 		close(p->nlfd);
 	}
+	ag_proc_release_taken(p);
 	if (p->ents)
 		for (uint32_t i = 0; i < p->cfg.max_procs; i++) {
+			drop_pidfd(p, &p->ents[i]);
 			pstr_put(p->ents[i].exe);
 			pstr_put(p->ents[i].cmdline);
 		}
@@ -1426,40 +1453,56 @@ static void remember_sock_fd(struct pent *e, int fd)
  * sockets had before (freed sockets make the holes new ones fill; the one
  * as many finds back as last time first), the lowest free number and the
  * ones past the highest at the last full scan.
- * Return: 1 found, 0 not, -EAGAIN budget spent.
+ * Return: how many fds are in @cand, in the order to try, none twice.
  */
-static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
-		     struct budget *budget)
+static int guess_list(const struct pent *e, int cand[PROC_GUESSES])
 {
-	int cand[PROC_GUESSES], nc = 0;
+	int nc = 0, all[PROC_GUESSES], n = 0;
 
 	/* The same distance back as last time: a steady pool's period. */
 	if (e->hit_dist && hist_fd(e, e->hit_dist) >= 0)
-		cand[nc++] = hist_fd(e, e->hit_dist);
+		all[n++] = hist_fd(e, e->hit_dist);
 	if (e->fd_free >= 0)
-		cand[nc++] = e->fd_free;
+		all[n++] = e->fd_free;
 	for (int d = 1; d <= PROC_GUESS_RECENT && d <= e->sock_fd_n; d++)
-		cand[nc++] = hist_fd(e, d);
+		all[n++] = hist_fd(e, d);
 	if (e->fd_max >= 0) {
-		cand[nc++] = e->fd_max + 1;
-		cand[nc++] = e->fd_max + 2;
+		all[n++] = e->fd_max + 1;
+		all[n++] = e->fd_max + 2;
 	}
-	for (int k = 0; k < nc; k++) {
+	for (int k = 0; k < n; k++) {
 		bool dup = false;
 
-		for (int j = 0; j < k; j++)
-			dup |= cand[j] == cand[k];
-		if (dup)
-			continue;
+		for (int j = 0; j < nc; j++)
+			dup |= cand[j] == all[k];
+		if (!dup)
+			cand[nc++] = all[k];
+	}
+	return nc;
+}
+
+/* A new socket of @e was found at @fd: learn where the next one may be. */
+static void found_at(struct pent *e, int fd)
+{
+	remember_sock_fd(e, fd);
+	/* The hole is filled; where the next one is, no one knows. */
+	if (fd == e->fd_free)
+		e->fd_free = -1;
+	if (fd > e->fd_max)
+		e->fd_max = fd;
+}
+
+/* Read the guessed fds.  Return: 1 found, 0 not, -EAGAIN budget spent. */
+static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
+		     struct budget *budget)
+{
+	int cand[PROC_GUESSES], nc = guess_list(e, cand);
+
+	for (int k = 0; k < nc; k++) {
 		if (spend(p, budget))
 			return -EAGAIN;
 		if (read_fd(p, e->pid, -1, cand[k]) == inode) {
-			remember_sock_fd(e, cand[k]);
-			/* The hole is filled; where the next one is, no one knows. */
-			if (cand[k] == e->fd_free)
-				e->fd_free = -1;
-			if (cand[k] > e->fd_max)
-				e->fd_max = cand[k];
+			found_at(e, cand[k]);
 			return 1;
 		}
 	}
@@ -1636,4 +1679,125 @@ int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
 budget:
 	p->st.scan_budget++;
 	return -EAGAIN;
+}
+
+/* ---- taking fds ------------------------------------------------------------ */
+
+void ag_proc_release_taken(struct ag_proc *p)
+{
+	while (p->ntaken)
+		close(p->taken_fds[--p->ntaken]);
+}
+
+/*
+ * @e's pidfd: the one it keeps, or a new one (*temp: the caller closes
+ * it) once PROC_PIDFDS_MAX are kept.  Return: the fd, or -errno.
+ */
+static int pidfd_of(struct ag_proc *p, struct pent *e, bool *temp)
+{
+	int fd;
+
+	*temp = false;
+	if (e->pidfd1)
+		return e->pidfd1 - 1;
+	fd = (int)syscall(SYS_pidfd_open, e->pid, 0);
+	if (fd == -1)
+		return -errno;
+	if (p->npidfds < PROC_PIDFDS_MAX) {
+		e->pidfd1 = fd + 1;
+		p->npidfds++;
+	} else {
+		*temp = true;
+	}
+	return fd;
+}
+
+/* An error that says no fd of any process can be taken here. */
+static bool take_impossible(int err)
+{
+	/* ENOSYS: kernel before 5.6 (pidfd_getfd) or 5.3 (pidfd_open);
+	 * EPERM from pidfd_open: a seccomp filter, never the target. */
+	return err == ENOSYS;
+}
+
+int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
+			ag_proc_socket_fn *is_it, void *arg,
+			struct ag_proc_taken *out)
+{
+	int tries = 0, procs = 0;
+
+	if (p->take_off)
+		return -ENOSYS;
+	ag_proc_release_taken(p);
+	expire(p, p->now());
+	for (uint32_t i = p->lists[L_LIVE].head;
+	     i != NIL && procs < PROC_TAKE_PROCS && tries < PROC_TAKE_TRIES;
+	     i = p->ents[i].next) {
+		struct pent *e = &p->ents[i];
+		int cand[PROC_GUESSES], nc, pfd;
+		bool temp;
+
+		if (e->flags & AG_PROC_KTHREAD)
+			continue;
+		if (uid_hint != AG_UID_UNKNOWN && e->euid != uid_hint &&
+		    e->uid != uid_hint)
+			continue;
+		procs++;
+		nc = guess_list(e, cand);
+		if (nc == 0)
+			continue;
+		pfd = pidfd_of(p, e, &temp);
+		if (pfd < 0) {
+			if (take_impossible(-pfd) || pfd == -EPERM) {
+				p->take_off = true;
+				return -ENOSYS;
+			}
+			continue; /* gone (ESRCH): its exit is on its way */
+		}
+		for (int k = 0; k < nc && tries < PROC_TAKE_TRIES; k++) {
+			struct stat st = { .st_uid = uid_hint };
+			bool yes;
+			int fd;
+
+			tries++;
+			p->st.take_tries++;
+			fd = (int)syscall(SYS_pidfd_getfd, pfd, cand[k], 0);
+			if (fd == -1) {
+				if (take_impossible(errno)) {
+					p->take_off = true;
+					if (temp)
+						close(pfd);
+					return -ENOSYS;
+				}
+				if (errno == EBADF)
+					continue;	/* no such fd: the next guess */
+				break;	/* gone, or not ours to take (EPERM) */
+			}
+			/* A system call less when the caller knows the uid:
+			 * then the inode is not read either. */
+			yes = (uid_hint != AG_UID_UNKNOWN ||
+			       (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))) &&
+			      is_it(fd, arg);
+			/* Closed later: not a system call on the way to the
+			 * verdict.  Holding a copy a moment longer delays
+			 * nothing but the socket's release if its process
+			 * closes it meanwhile. */
+			p->taken_fds[p->ntaken++] = fd;
+			if (!yes)
+				continue;
+			if (temp)
+				close(pfd);
+			found_at(e, cand[k]);
+			out->pid = e->pid;
+			out->inode = uid_hint == AG_UID_UNKNOWN ? st.st_ino : 0;
+			out->uid = st.st_uid;
+			p->st.take_found++;
+			touch(p, i);
+			return 0;
+		}
+		if (temp)
+			close(pfd);
+	}
+	p->st.take_missed++;
+	return -ENOENT;
 }

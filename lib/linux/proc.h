@@ -15,6 +15,7 @@
 #ifndef ALEGATE_LINUX_PROC_H
 #define ALEGATE_LINUX_PROC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -81,6 +82,8 @@ struct ag_proc_stats {
 	uint64_t scan_found_guess;	/* at an fd guessed from the past */
 	uint64_t scan_found_recent, scan_found_walk, scan_not_found;
 	uint64_t scan_budget;	/* scans that gave up at scan_max_fds */
+	uint64_t take_tries;	/* fds taken by ag_proc_take_socket() */
+	uint64_t take_found, take_missed;	/* its answers */
 };
 
 struct ag_proc;
@@ -158,6 +161,51 @@ int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out);
  */
 int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
 		       pid_t *pid);
+
+/* ag_proc_take_socket()'s question: is the socket @fd the one wanted? */
+typedef bool ag_proc_socket_fn(int fd, void *arg);
+
+struct ag_proc_taken {
+	pid_t pid;		/* the process that holds it */
+	uint64_t inode;		/* the socket's inode; 0: not read (uid_hint given) */
+	uint32_t uid;		/* its owner (the creator's fsuid), or uid_hint */
+};
+
+/*
+ * ag_proc_take_socket() - the process that holds a socket, found without
+ * knowing its inode.
+ * @p:        handle
+ * @uid_hint: the socket's uid, or AG_UID_UNKNOWN (then each fd is
+ *            fstat()ed: its inode and uid are read, and a file that is no
+ *            socket is not shown to @is_it)
+ * @is_it:    asked about each fd tried, with a copy of it
+ * @arg:      for @is_it
+ * @out:      filled on success
+ *
+ * The fds where ag_proc_find_inode() would guess first, of the two most
+ * recent processes of that uid, are taken with pidfd_getfd(2) (at most six
+ * in all) and every socket among them is shown to @is_it, which tells the
+ * flow's socket by its addresses.  It saves a sock_diag request and a
+ * readlink() of /proc when the guess is right; when it is not, the caller
+ * goes on the usual way.  Needs Linux 5.6 and the right to ptrace the
+ * process (CAP_SYS_PTRACE for other users' processes).  Always -ENOSYS
+ * with a proc_root other than "/proc": the pids would not be the kernel's.
+ *
+ * The copies stay open until ag_proc_release_taken(), the next call or
+ * ag_proc_close(), so that closing them is not in the way of a verdict.
+ *
+ * Return: 0; -ENOENT when none of the guesses was it; -ENOSYS when fds
+ * cannot be taken here (then never again for this handle).
+ */
+int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
+			ag_proc_socket_fn *is_it, void *arg,
+			struct ag_proc_taken *out);
+
+/*
+ * ag_proc_release_taken() - close the fd copies the last
+ * ag_proc_take_socket() left open (at most six).
+ */
+void ag_proc_release_taken(struct ag_proc *p);
 
 /*
  * ag_proc_rescan() - read /proc again: new processes are added, cached

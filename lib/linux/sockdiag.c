@@ -110,6 +110,11 @@ void ag_sockdiag_get_stats(const struct ag_sockdiag *sd,
 	*st = sd->st;
 }
 
+int ag_sockdiag_fd(const struct ag_sockdiag *sd)
+{
+	return mnl_socket_get_fd(sd->nl);
+}
+
 /* ---- addresses ----------------------------------------------------------- */
 
 static bool is_mapped(const uint8_t *a)

@@ -120,4 +120,10 @@ int ag_sockdiag_destroy(struct ag_sockdiag *sd, const struct ag_tuple *t);
 void ag_sockdiag_get_stats(const struct ag_sockdiag *sd,
 			   struct ag_sockdiag_stats *st);
 
+/*
+ * ag_sockdiag_fd() - the handle's netlink socket, which lives in the network
+ * namespace whose sockets it finds.  Not for reading or writing.
+ */
+int ag_sockdiag_fd(const struct ag_sockdiag *sd);
+
 #endif

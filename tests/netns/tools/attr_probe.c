@@ -202,15 +202,21 @@ static int cmd_sock(const char *kind, const char *remote, uint16_t port,
 
 	expect_attrib_self(&t, AG_ATTRIB_OUTBOUND);
 
-	/* Twice: the second answer comes from the inode cache. */
+	/* Twice: the second answer comes from the inode cache or, for TCP,
+	 * from taking the fd the first one found; no fd is read either way. */
 	{
 		struct ag_proc_stats a, b;
 
 		ag_proc_get_stats(proc, &a);
 		expect_attrib_self(&t, AG_ATTRIB_OUTBOUND);
 		ag_proc_get_stats(proc, &b);
-		if (b.inode_hits != a.inode_hits + 1)
-			attr_die("second lookup missed the inode cache");
+		if (b.inode_hits != a.inode_hits + 1 && b.take_found != a.take_found + 1)
+			attr_die("second lookup missed the inode cache and did not take the fd");
+		if (b.fds_read != a.fds_read || b.scans != a.scans)
+			attr_die("second lookup read %llu fd links",
+				 (unsigned long long)(b.fds_read - a.fds_read));
+		if (tcp && b.take_found != a.take_found + 1)
+			attr_die("second lookup of a TCP socket did not take its fd");
 	}
 	return 0;
 }
