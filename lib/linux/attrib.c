@@ -266,6 +266,8 @@ static int by_taking(struct ag_attrib *a, const struct ag_tuple *t,
 	out->sock.family = c.family;
 	out->sock.state = c.state;
 	out->sock.id = *t;
+	if (c.family == AF_INET6 && t->ip_version == 4)
+		out->sock.flags |= AG_SOCK_F_MAPPED;
 	out->flags = (out->flags & ~AG_ATTRIB_F_UID_HINT) | AG_ATTRIB_F_SOCKET | AG_ATTRIB_F_TAKEN;
 	out->uid = tk.uid;
 	if (ag_proc_get(a->proc, tk.pid, &out->proc) < 0) {

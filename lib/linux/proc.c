@@ -1712,13 +1712,6 @@ static int pidfd_of(struct ag_proc *p, struct pent *e, bool *temp)
 	return fd;
 }
 
-/* An error that says no fd of any process can be taken here. */
-static bool take_impossible(int err)
-{
-	/* ENOSYS: kernel before 5.6 (pidfd_getfd) or 5.3 (pidfd_open);
-	 * EPERM from pidfd_open: a seccomp filter, never the target. */
-	return err == ENOSYS;
-}
 
 int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			ag_proc_socket_fn *is_it, void *arg,
@@ -1747,13 +1740,14 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		if (nc == 0)
 			continue;
 		pfd = pidfd_of(p, e, &temp);
-		if (pfd < 0) {
-			if (take_impossible(-pfd) || pfd == -EPERM) {
-				p->take_off = true;
-				return -ENOSYS;
-			}
-			continue; /* gone (ESRCH): its exit is on its way */
+		/* ENOSYS: before Linux 5.3; EPERM: a seccomp filter or an LSM,
+		 * as pidfd_open() itself needs no right over the process. */
+		if (pfd == -ENOSYS || pfd == -EPERM) {
+			p->take_off = true;
+			return -ENOSYS;
 		}
+		if (pfd < 0)
+			continue; /* gone (ESRCH): its exit is on its way */
 		for (int k = 0; k < nc && tries < PROC_TAKE_TRIES; k++) {
 			struct stat st = { .st_uid = uid_hint };
 			bool yes;
@@ -1763,7 +1757,7 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			p->st.take_tries++;
 			fd = (int)syscall(SYS_pidfd_getfd, pfd, cand[k], 0);
 			if (fd == -1) {
-				if (take_impossible(errno)) {
+				if (errno == ENOSYS) {	/* before Linux 5.6 */
 					p->take_off = true;
 					if (temp)
 						close(pfd);
