@@ -453,6 +453,11 @@ int agd_dataplane_open(struct agd *d)
 	if ((r = ag_ct_open_events(d->ct_events, 0, on_ct_destroy, d))) {
 		log_warn("conntrack events: %s; ended flows will age out instead", strerror(-r));
 	} else {
+		/* Flows the fast path allowed were never ours: their ends stay
+		 * in the kernel (the rules keep FAST in their connmark). */
+		if ((r = ag_ct_events_skip_mark(d->ct_events, AG_FW_MARK_FAST)))
+			log_debug("conntrack events: no filter (%s): every flow's end is read",
+				  strerror(-r));
 		agd_loop_add(d, ag_ct_event_fd(d->ct_events), EPOLLIN,
 			     (void *)(uintptr_t)AGD_TAG_CT);
 	}

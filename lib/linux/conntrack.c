@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/filter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
@@ -502,6 +503,40 @@ fail:
 	mnl_socket_close(ct->ev);
 	ct->ev = NULL;
 	return err;
+}
+
+int ag_ct_events_skip_mark(struct ag_ct *ct, uint32_t bits)
+{
+	/*
+	 * An event is one message: nlmsghdr, nfgenmsg, then attributes.  The
+	 * kernel's "find attribute" extension (SKF_AD_NLATTR: from offset A,
+	 * the attribute of type X; 0 when none) finds CTA_MARK, whose value
+	 * is big-endian, as a word load reads it.
+	 */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_IMM, NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg))),
+		BPF_STMT(BPF_LDX | BPF_IMM, CTA_MARK),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_NLATTR)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0),	/* no mark: keep */
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_IND, NLA_HDRLEN),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, bits, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),		/* keep */
+		BPF_STMT(BPF_RET | BPF_K, 0),			/* drop */
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+	int fd, dummy = 0;
+
+	if (!ct->ev)
+		return -ENOTCONN;
+	fd = mnl_socket_get_fd(ct->ev);
+	if (bits == 0)
+		return setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &dummy, sizeof(dummy)) == -1 &&
+			       errno != ENOENT
+			       ? -errno
+			       : 0;
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == -1 ? -errno
+										       : 0;
 }
 
 int ag_ct_receive(struct ag_ct *ct)

@@ -103,6 +103,15 @@ int ag_ct_open_events(struct ag_ct *ct, unsigned rcvbuf, ag_ct_cb cb,
 		      void *arg);
 
 /*
+ * ag_ct_events_skip_mark() - drop, in the kernel, the events of entries
+ * whose connmark has any of @bits: they never wake the reader.  A socket
+ * filter on the event socket (SO_ATTACH_FILTER); an entry without a mark
+ * attribute passes.  @bits 0 removes the filter.
+ * Return: 0, -ENOTCONN before ag_ct_open_events(), or -errno.
+ */
+int ag_ct_events_skip_mark(struct ag_ct *ct, uint32_t bits);
+
+/*
  * ag_ct_event_fd() - the event socket for poll/epoll, or -1 without one.
  */
 int ag_ct_event_fd(const struct ag_ct *ct);

@@ -142,6 +142,7 @@ void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_
 #else /* eBPF */
 
 _Static_assert(FP_MARK_AUTH == AG_FW_MARK_AUTH, "fastpath.bpf.c and fw.h disagree on AUTH");
+_Static_assert(FP_MARK_FAST == AG_FW_MARK_FAST, "fastpath.bpf.c and fw.h disagree on FAST");
 
 enum { HOOK_CONNECT4, HOOK_CONNECT6, HOOK_SENDMSG4, HOOK_SENDMSG6, NHOOKS };
 

@@ -31,7 +31,7 @@ enum {
  *   {LO}      the loopback interface match for the chain's direction
  *   {Q}       the chain's queue number;  {DNSQ} the dns queue number
  *   {BYPASS}  the queue bypass option when fail_mode is open
- *   {AUTH} {INJ}  the mark bits
+ *   {AUTH} {FAST} {INJ}  the mark bits; {AUTHFAST} AUTH | FAST
  *   {UDPBPF}  the pinned eBPF program of the fast path's UDP match
  *   {SK}      nft only: "the packet has a user-space owner" on OUT (nft
  *             cannot negate a match on a missing socket; iptables says it
@@ -69,8 +69,14 @@ static const struct fw_rule fw_rules[] = {
 	  "kernel (lib/linux/fastpath): mark it AUTH, so the next rule saves it\n"
 	  "and the flow never reaches the queue.  nftables has no such match:\n"
 	  "there the first datagram is queued and the engine allows it at once.",
-	  "-p udp -m bpf --object-pinned {UDPBPF} -j MARK --or-mark {AUTH}",
+	  "-p udp -m bpf --object-pinned {UDPBPF} -j MARK --or-mark {AUTHFAST}",
 	  NULL },
+	{ FW_OUT | FW_IN, FW_IF_INBOUND,
+	  "The fast path authorized this flow in the kernel (mark AUTH | FAST):\n"
+	  "keep FAST in the connmark, so that the end of the flow, which the\n"
+	  "daemon never saw begin, is not reported to it either.",
+	  "-m mark --mark {FAST}/{FAST} -j CONNMARK --or-mark {FAST}",
+	  "meta mark & {FAST} == {FAST} ct mark set ct mark | {FAST}" },
 	{ FW_OUT | FW_IN, FW_IF_INBOUND,
 	  "The daemon authorized this packet (NF_REPEAT, mark | AUTH) and it is\n"
 	  "back at the top of the hook: save AUTH, and only AUTH, into the\n"
@@ -190,6 +196,10 @@ static void fw_expand(struct fw_out *o, const char *tpl, const struct fw_vars *v
 			fw_puts(o, v->bypass);
 		else if (KEY("AUTH"))
 			fw_printf(o, "0x%x", AG_FW_MARK_AUTH);
+		else if (KEY("FAST"))
+			fw_printf(o, "0x%x", AG_FW_MARK_FAST);
+		else if (KEY("AUTHFAST"))
+			fw_printf(o, "0x%x", AG_FW_MARK_AUTH | AG_FW_MARK_FAST);
 		else if (KEY("INJ"))
 			fw_printf(o, "0x%x", AG_FW_MARK_INJECTED);
 		else if (KEY("SK"))
@@ -247,8 +257,8 @@ static void fw_header(struct fw_out *o, const struct ag_fw_config *cfg,
 	fw_printf(o, "# loopback %s; inbound %s\n",
 		  cfg->intercept_loopback ? "intercepted" : "not intercepted",
 		  cfg->intercept_inbound ? "intercepted" : "not intercepted");
-	fw_printf(o, "# marks: AUTH 0x%x (saved to the connmark), INJECTED 0x%x\n",
-		  AG_FW_MARK_AUTH, AG_FW_MARK_INJECTED);
+	fw_printf(o, "# marks: AUTH 0x%x and FAST 0x%x (saved to the connmark), "
+		  "INJECTED 0x%x\n", AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED);
 }
 
 /* Every line of an expanded iptables template, prefixed with "-A CHAIN ". */

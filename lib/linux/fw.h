@@ -47,12 +47,17 @@
 
 /* The flow is authorized: set by the verdict, saved to the connmark. */
 #define AG_FW_MARK_AUTH		0x00800000u
+/* The flow was authorized in the kernel by the fast path, which sets it with
+ * AUTH; saved to the connmark too.  The daemon has no flow for it, so the
+ * conntrack event of its end is dropped before it reaches the daemon. */
+#define AG_FW_MARK_FAST		0x00400000u
 /* The daemon already judged this packet in this pass through the hook: let
  * it go without queueing it again and without authorizing its flow. */
 #define AG_FW_MARK_INJECTED	0x00200000u
 /* Every bit alegate uses, in packet marks and connmarks; policy routing or
- * other rules must not use these.  Only AUTH is ever saved to a connmark. */
-#define AG_FW_MARK_MASK		(AG_FW_MARK_AUTH | AG_FW_MARK_INJECTED)
+ * other rules must not use these.  Only AUTH and FAST are ever saved to a
+ * connmark. */
+#define AG_FW_MARK_MASK		(AG_FW_MARK_AUTH | AG_FW_MARK_FAST | AG_FW_MARK_INJECTED)
 
 /* Queue numbers are the configured base plus these. */
 enum ag_fw_queue {

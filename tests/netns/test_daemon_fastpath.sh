@@ -61,6 +61,26 @@ else
 	wait "$apid"
 fi
 
+# The end of a flow the kernel allowed is not the daemon's business: its
+# conntrack entry carries FAST and the destroy event stops in the kernel.
+# Flushing the table ends the two allowed above (FAST) and the pended one
+# (AUTH only): only the pended one's end may reach the daemon.
+ct_events() { ctl status --json | jq .counters.ct_events; }
+n_all=$(in_c conntrack -L 2>/dev/null | grep -c .)
+n_fast=$(in_c conntrack -L -m 0x400000/0x400000 2>/dev/null | grep -c .)
+e0=$(ct_events)
+in_c conntrack -F >/dev/null 2>&1
+want=$((e0 + n_all - n_fast))
+wait_for 3 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' status --json | jq .counters.ct_events)\" -ge $want ]"
+sleep 0.3	# and nothing more comes
+e1=$(ct_events)
+if [ "$n_fast" -ge 2 ] && [ "$n_all" -gt "$n_fast" ] && [ "$e1" -eq "$want" ]; then
+	pass fast_path_flows_end_without_waking_the_daemon
+else
+	fail fast_path_flows_end_without_waking_the_daemon \
+		"entries $n_all, of which FAST $n_fast; ct_events $e0 -> $e1 (want $want)"
+fi
+
 # A rule change reaches the kernel before the control reply: the very next
 # connect, started as soon as alegatectl returns, is decided by it.
 NEW=$(client fp_new)

@@ -277,10 +277,15 @@ TEST(nft_ruleset_replaces_its_table_in_one_script)
 
 TEST(marks_are_distinct_bits_inside_the_mask)
 {
-	CHECK(AG_FW_MARK_AUTH && !(AG_FW_MARK_AUTH & (AG_FW_MARK_AUTH - 1)));
-	CHECK(AG_FW_MARK_INJECTED && !(AG_FW_MARK_INJECTED & (AG_FW_MARK_INJECTED - 1)));
-	CHECK(AG_FW_MARK_AUTH != AG_FW_MARK_INJECTED);
-	CHECK_EQ(AG_FW_MARK_MASK & ~(AG_FW_MARK_AUTH | AG_FW_MARK_INJECTED), 0);
+	const uint32_t bits[] = { AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED };
+	uint32_t all = 0;
+
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+		CHECK(bits[i] && !(bits[i] & (bits[i] - 1)));
+		CHECK_EQ(all & bits[i], 0);
+		all |= bits[i];
+	}
+	CHECK_EQ(AG_FW_MARK_MASK, all);
 }
 
 TEST(render_rejects_bad_arguments)

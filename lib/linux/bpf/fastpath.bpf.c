@@ -12,8 +12,9 @@
  * (inode and device of current->mm->exe_file, the socket's uid) and the
  * destination, asks fp_decide() (fp_shared.h, the same code the unit tests
  * run against the engine), and:
- *   allow  TCP: SO_MARK |= AG_FW_MARK_AUTH before the SYN leaves: the
- *          firewall's AUTH rule saves the connmark, nothing is queued.
+ *   allow  TCP: SO_MARK |= AG_FW_MARK_AUTH | AG_FW_MARK_FAST before the SYN
+ *          leaves: the firewall's rules save both to the connmark, nothing
+ *          is queued.
  *          UDP: (socket cookie, destination) goes into fp_udp, which the
  *          xt_bpf match reads per datagram.  Why not SO_MARK for UDP: on
  *          this kernel (6.18) udp_sendmsg() copies sk_mark before the
@@ -317,9 +318,10 @@ static __always_inline void set_auth(struct bpf_sock_addr *ctx, int on)
 	if (!bs)
 		return;
 	mark = (int)bs->mark;
-	if (!!(mark & FP_MARK_AUTH) == on)
+	if (!!(mark & FP_MARK_AUTH) == on && !!(mark & FP_MARK_FAST) == on)
 		return;
-	mark = on ? (int)(mark | FP_MARK_AUTH) : (int)(mark & ~FP_MARK_AUTH);
+	mark = on ? (int)(mark | FP_MARK_AUTH | FP_MARK_FAST)
+		  : (int)(mark & ~(FP_MARK_AUTH | FP_MARK_FAST));
 	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
 		count(FP_STAT_ERRORS);
 }

@@ -171,6 +171,8 @@ struct fp_stats {
 /* lib/linux/fw.h AG_FW_MARK_AUTH (fastpath.c checks they agree): the
  * firewall lets a packet with it pass unqueued and saves it to the connmark. */
 #define FP_MARK_AUTH		0x00800000u
+/* AG_FW_MARK_FAST, set with AUTH: "allowed here, not by the daemon". */
+#define FP_MARK_FAST		0x00400000u
 
 /* fp_flags bits (a global of the BPF object). */
 #define FP_F_INTERCEPT_LOOPBACK	0x1	/* decide loopback flows too */
