@@ -1492,6 +1492,13 @@ static void found_at(struct pent *e, int fd)
 		e->fd_max = fd;
 }
 
+/* Is @e worth a guess at a socket of @uid_hint's (AG_UID_UNKNOWN: anyone's)? */
+static bool may_hold(const struct pent *e, uint32_t uid_hint)
+{
+	return !(e->flags & AG_PROC_KTHREAD) &&
+	       (uid_hint == AG_UID_UNKNOWN || e->euid == uid_hint || e->uid == uid_hint);
+}
+
 /* Read the guessed fds.  Return: 1 found, 0 not, -EAGAIN budget spent. */
 static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
 		     struct budget *budget)
@@ -1614,10 +1621,7 @@ int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
 	     i = p->ents[i].next) {
 		struct pent *e = &p->ents[i];
 
-		if (e->flags & AG_PROC_KTHREAD)
-			continue;
-		if (uid_hint != AG_UID_UNKNOWN && e->euid != uid_hint &&
-		    e->uid != uid_hint)
+		if (!may_hold(e, uid_hint))
 			continue;
 		seen++;
 		r = guess_fds(p, e, inode, &budget);
@@ -1730,10 +1734,7 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		int cand[PROC_GUESSES], nc, pfd;
 		bool temp;
 
-		if (e->flags & AG_PROC_KTHREAD)
-			continue;
-		if (uid_hint != AG_UID_UNKNOWN && e->euid != uid_hint &&
-		    e->uid != uid_hint)
+		if (!may_hold(e, uid_hint))
 			continue;
 		procs++;
 		nc = guess_list(e, cand);
