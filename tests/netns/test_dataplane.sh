@@ -118,24 +118,29 @@ fi
 # ---- 200 short-lived processes, each attributed to its own executable --------------------
 for i in $(seq 1 200); do cp "$TOOLS/ag_connect" "$T/bin/short_$i"; done
 ctl rules add --action allow --app "$T/bin/short_*" --until-restart >/dev/null
+seq0=$(ctl events --json --limit 1 | jq '.[-1].seq // 0')
 for i in $(seq 1 200); do
 	port=$(in_c "$T/bin/short_$i" -l -t 3000 $S4 8080 | awk '/^ok/ {print $3}')
 	echo "$i $port"
 done >"$T/short.map"
 ctl events --json --limit 4000 >"$T/events.json"
-right=0 wrong=
-while read -r i port; do
-	if [ -z "$port" ]; then
-		wrong="$wrong short_$i:no-connect"
-		continue
-	fi
-	exe=$(jq -r --arg l "192.0.2.1:$port" '[.[] | select(.type == "permit" and .local == $l)][-1].exe' "$T/events.json")
-	if [ "$exe" = "$T/bin/short_$i" ]; then
-		right=$((right + 1))
-	else
-		wrong="$wrong short_$i:$exe"
-	fi
-done <"$T/short.map"
+# The processes ran one after another, so their permits came in the same
+# order: each is the first permit of its local port after the one before.
+# (Matching the port alone fails when a later process reuses it.)
+jq -r --argjson s "$seq0" '.[] | select(.type == "permit" and .seq > $s) | "\(.local) \(.exe)"' \
+	"$T/events.json" >"$T/permits.txt"
+read -r right wrong < <(awk -v bin="$T/bin" '
+	NR == FNR { loc[NR] = $1; exe[NR] = $2; n = NR; next }
+	{
+		i = $1; port = $2
+		if (port == "") { bad = bad " short_" i ":no-connect"; next }
+		for (k = pos + 1; k <= n && loc[k] != "192.0.2.1:" port; k++)
+			;
+		if (k > n) { bad = bad " short_" i ":no-event"; next }
+		pos = k
+		if (exe[k] == bin "/short_" i) right++; else bad = bad " short_" i ":" exe[k]
+	}
+	END { print right + 0, bad }' "$T/permits.txt" "$T/short.map")
 if [ "$right" -eq 200 ]; then
 	pass short_lived_processes_200_of_200_attributed_to_their_executable
 else
