@@ -64,6 +64,9 @@ struct agd_counters {
 	uint64_t rejects;        /* sockets destroyed for reject */
 	uint64_t teardowns;
 	uint64_t ct_events;
+	/* kernel-allowed flows decided again after a rule change (S12) whose
+	 * hook record was overwritten, named through attribution instead */
+	uint64_t fp_reauth_attributed;
 };
 
 struct agd {

@@ -531,6 +531,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "rejects", json_integer((json_int_t)d->ctr.rejects));
 	json_object_set_new(obj, "teardowns", json_integer((json_int_t)d->ctr.teardowns));
 	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->ctr.ct_events));
+	json_object_set_new(obj, "fp_reauth_attributed",
+			    json_integer((json_int_t)d->ctr.fp_reauth_attributed));
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
 	if (d->dns) {

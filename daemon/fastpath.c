@@ -133,6 +133,25 @@ struct reauth_ctx {
 	int torn;
 };
 
+/* A kernel-allowed socket whose hook record is gone: its program and uid
+ * from attribution.  False when the process cannot be named, or its
+ * executable cannot be told by inode (then the flow is kept, as a PASS). */
+static bool socket_by_attribution(struct agd *d, const struct ag_ct_entry *e,
+				  struct ag_fp_flow *flow)
+{
+	struct ag_attrib_result res;
+
+	if (!d->attrib || ag_attrib_lookup(d->attrib, &e->orig, AG_ATTRIB_OUTBOUND,
+					   AG_UID_UNKNOWN, &res) || !res.proc.exe[0])
+		return false;
+	memset(flow, 0, sizeof(*flow));
+	if (ag_fp_exe_resolve(res.proc.exe, &flow->exe))
+		return false;
+	flow->uid = res.uid;
+	d->ctr.fp_reauth_attributed++;
+	return true;
+}
+
 static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 {
 	struct reauth_ctx *x = arg;
@@ -149,8 +168,12 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
-	/* The kernel's view of the socket: what the hook saw when it allowed it. */
-	if (ag_sockdiag_lookup(d->sd, &e->orig, &si) || ag_fp_socket(d->fp, si.cookie, &flow, &epoch))
+	/* The kernel's view of the socket: what the hook saw when it allowed it;
+	 * if its record was overwritten since (FP_MAX_SOCKS allowed sockets
+	 * later), the process that holds the socket now, as attribution names it. */
+	if (ag_sockdiag_lookup(d->sd, &e->orig, &si))
+		return;
+	if (ag_fp_socket(d->fp, si.cookie, &flow, &epoch) && !socket_by_attribution(d, e, &flow))
 		return;
 	flow.family = e->orig.ip_version;
 	flow.proto = e->orig.protocol;

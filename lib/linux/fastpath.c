@@ -554,13 +554,46 @@ void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_
 	       (unsigned long long)st.passed);
 }
 
+/*
+ * The fp_socks record of the socket with this cookie.  A hook may be
+ * rewriting the slot for another socket while the kernel copies it out, so
+ * the slot is read until two copies in a row agree (a few tries); a slot
+ * that holds another socket, or none, is -ENOENT.
+ */
+static int sock_record(const struct ag_fp *fp, uint64_t cookie, struct fp_sock *out)
+{
+	int fd = bpf_map__fd(fp->skel->maps.fp_socks);
+	uint32_t slot = (uint32_t)cookie & (FP_MAX_SOCKS - 1);
+	struct fp_sock a, b;
+
+	if (!cookie)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(fd, &slot, &a))
+		return -errno;
+	for (int tries = 0; tries < 8; tries++) {
+		if (bpf_map_lookup_elem(fd, &slot, &b))
+			return -errno;
+		if (!memcmp(&a, &b, sizeof(a))) {
+			if (a.cookie != cookie)
+				return -ENOENT;
+			*out = a;
+			return 0;
+		}
+		a = b;
+	}
+	return -EAGAIN;
+}
+
 int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flow,
 		 uint32_t *epoch)
 {
 	struct fp_sock s;
+	int r;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_socks), &cookie, &s))
-		return errno == ENOENT ? -ENOENT : -errno;
+	if (!fp || !flow)
+		return -EINVAL;
+	if ((r = sock_record(fp, cookie, &s)))
+		return r;
 	flow->exe.known = s.owner.exe_known;
 	flow->exe.ino = s.owner.ino;
 	flow->exe.dev = s.owner.dev;
@@ -580,19 +613,24 @@ int ag_fp_socket_owner(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_own
 {
 	struct fp_owner best;
 	struct fp_sock s;
+	bool owned;
+	int r;
 
 	if (!fp || !out)
 		return -EINVAL;
-	/* The hooks keep fp_owners' record of a socket its last owner even
-	 * when they allow it; only a socket never anything but allowed is in
-	 * fp_socks alone.  One lookup for a flow that reached the queue. */
-	if (bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_owners), &cookie, &best)) {
-		if (errno != ENOENT)
-			return -errno;
-		if (bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_socks), &cookie, &s))
-			return errno == ENOENT ? -ENOENT : -errno;
+	/* A socket the hooks let through and one they allowed are recorded in
+	 * different maps; one that was both (a UDP socket whose destinations
+	 * differ) is named by the later record. */
+	owned = bpf_map_lookup_elem(bpf_map__fd(fp->skel->maps.fp_owners), &cookie, &best) == 0;
+	if (!owned && errno != ENOENT)
+		return -errno;
+	r = sock_record(fp, cookie, &s);
+	if (r && r != -ENOENT)
+		return r;
+	if (!r && (!owned || s.owner.seen_ns > best.seen_ns))
 		best = s.owner;
-	}
+	else if (!owned)
+		return -ENOENT;
 	out->tgid = best.tgid;
 	out->uid = best.uid;
 	out->start_ns = best.start_ns;

@@ -297,7 +297,10 @@ void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_
  * update it was allowed under.  For S12: after a rule change, re-decide
  * such a flow with ag_fp_eval() and tear it down on AG_FP_DENY
  * (docs/FASTPATH.md).  flow->family/proto/port/addr are left as given.
- * Returns 0, or -ENOENT (never allowed, or forgotten: the map is an LRU).
+ * Returns 0; -ENOENT (never allowed, or forgotten: its slot of
+ * FP_MAX_SOCKS now holds a socket allowed since, so a record outlives at
+ * least the next FP_MAX_SOCKS - 1 cookies); -EAGAIN (the slot kept
+ * changing while read: try again); -EINVAL; other -errno.
  */
 int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flow,
 		 uint32_t *epoch);
@@ -329,9 +332,9 @@ struct ag_fp_owner {
  * names the last one that used it; after fork() without a connect() of
  * its own, the child is not seen.  The tgid may have exited since, and
  * been reused: compare start_ns with the process's.
- * Returns 0; -ENOENT (not recorded, or forgotten: LRU maps of
- * FP_MAX_SOCKS and FP_MAX_OWNERS sockets); -EINVAL; -EOPNOTSUPP built
- * without eBPF; other -errno.
+ * Returns 0; -ENOENT (not recorded, or forgotten: FP_MAX_SOCKS slots for
+ * allowed sockets, an LRU of FP_MAX_OWNERS for the others); -EINVAL;
+ * -EOPNOTSUPP built without eBPF; other -errno.
  */
 int ag_fp_socket_owner(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_owner *out);
 

@@ -107,6 +107,34 @@ if grep -qE '^(reset|error)' "$T/live.out" && [ "${ms:-99999}" -lt 1000 ]; then
 else
 	fail kernel_allowed_connection_torn_down_by_a_new_deny_rule "$(tr '\n' ' ' <"$T/live.out")"
 fi
+
+# S12 again, when the hook's record of the socket is gone: its fp_socks slot
+# (cookie & 0xffff) now holds a later socket's record, or nothing.  The
+# daemon names the process by attribution instead, and still tears it down.
+GONE=$(client fp_gone)
+ctl rules add --action allow --app "$GONE" --until-restart >/dev/null
+in_c "$GONE" -w -t 10000 $S4 8080 >"$T/gone.out" &
+gpid=$!
+wait_for 5 grep -q connected "$T/gone.out"
+ck=$(in_c ss -tnepH state established dst "$S4" dport = 8080 2>/dev/null | grep fp_gone | grep -o 'sk:[0-9a-f]*')
+ck=$((16#${ck#sk:}))
+zeros=$(printf '00 %.0s' $(seq 1 56))
+wiped=no
+if [ "$ck" -gt 0 ] && bpftool map update name fp_socks \
+	key hex $(printf '%02x %02x 00 00' $((ck & 255)) $(((ck >> 8) & 255))) \
+	value hex $zeros 2>"$T/bpftool.err"; then
+	wiped=yes
+fi
+a0=$(ctl status --json | jq .counters.fp_reauth_attributed)
+ctl rules add --action deny --app "$GONE" --weight 10 --until-restart >/dev/null
+wait "$gpid"
+a1=$(ctl status --json | jq .counters.fp_reauth_attributed)
+if [ $wiped = yes ] && grep -qE '^(reset|error)' "$T/gone.out" && [ "$a1" -gt "$a0" ]; then
+	pass kernel_allowed_connection_whose_record_is_gone_is_torn_down_by_attribution
+else
+	fail kernel_allowed_connection_whose_record_is_gone_is_torn_down_by_attribution \
+		"cookie $ck wiped $wiped ($(cat "$T/bpftool.err")); attributed $a0 -> $a1; $(tr '\n' ' ' <"$T/gone.out")"
+fi
 daemon_stop TERM
 
 # Fallback: without eBPF the daemon says so and the NFQUEUE path decides.

@@ -28,11 +28,11 @@
  *
  * Whatever the verdict, the socket's owner (process, its start time,
  * executable, uid) is remembered by socket cookie: in fp_socks beside the
- * permission when allowed, in fp_owners otherwise.  The daemon attributes
- * a queued flow with it (sock_diag gives the cookie) instead of scanning
- * /proc for the socket's inode.  One map write per new (socket, owner),
- * none when a socket is used again by the same process: a UDP socket
- * sending again only refreshes seen_ns in place.
+ * permission when allowed (an array slot written in place: the allowed
+ * path takes no lock and calls no map-update helper), in fp_owners
+ * otherwise.  The daemon attributes a queued flow with it (sock_diag gives
+ * the cookie) instead of scanning /proc for the socket's inode.  A socket
+ * used again by the same process only refreshes seen_ns in place.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -114,16 +114,16 @@ struct {
 } fp_udp SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, FP_MAX_SOCKS);
-	__type(key, __u64);
+	__type(key, __u32);
 	__type(value, struct fp_sock);
 } fp_socks SEC(".maps");
 
 /* Owners of the sockets a hook let fall through or denied (an allowed
- * socket's owner is in fp_socks; see remember_owner).  A map of its own,
- * so that every connect() in the cgroup does not push the S12 records of
- * long-lived allowed flows out of fp_socks. */
+ * socket's owner is in fp_socks).  A map of its own, so that every
+ * connect() in the cgroup does not overwrite the S12 records of allowed
+ * flows; of a socket in both, user space takes the later record. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, FP_MAX_OWNERS);
@@ -264,13 +264,8 @@ static __always_inline int same_owner(const struct fp_owner *a, const struct fp_
 	       a->dev == b->dev && a->uid == b->uid;
 }
 
-/*
- * The owner of a socket, in fp_owners.  @always 0: only if the socket is
- * there already (an allowed socket, whose owner is in fp_socks, keeps an
- * older fp_owners record right).  So where fp_owners has a socket, it has
- * its last owner, and user space reads one map in the common case.
- */
-static __always_inline void remember_owner(__u64 cookie, const struct fp_owner *o, int always)
+/* The owner of a socket the hook did not allow, in fp_owners. */
+static __always_inline void remember_owner(__u64 cookie, const struct fp_owner *o)
 {
 	struct fp_owner *have = bpf_map_lookup_elem(&fp_owners, &cookie);
 
@@ -279,27 +274,36 @@ static __always_inline void remember_owner(__u64 cookie, const struct fp_owner *
 		have->seen_ns = o->seen_ns;
 		return;
 	}
-	if (have || always)
-		bpf_map_update_elem(&fp_owners, &cookie, o, BPF_ANY);
+	bpf_map_update_elem(&fp_owners, &cookie, o, BPF_ANY);
 }
 
-/* A socket allowed: its owner and the permission, for S12. */
+/*
+ * A socket allowed: its owner and the permission, for S12, in its fp_socks
+ * slot, written in place.  The cookie goes in last, so that a slot naming
+ * this socket holds this socket's record once the hook is done; user
+ * space reads a slot twice and believes it only when both copies agree.
+ */
 static __always_inline void remember_allowed(__u64 cookie, const struct fp_owner *o,
 					     __u32 epoch, __u32 rule)
 {
-	struct fp_sock *have = bpf_map_lookup_elem(&fp_socks, &cookie);
-	struct fp_sock s;
+	__u32 slot = (__u32)cookie & (FP_MAX_SOCKS - 1);
+	struct fp_sock *s = bpf_map_lookup_elem(&fp_socks, &slot);
 
-	remember_owner(cookie, o, 0);
-	if (have && have->epoch == epoch && have->rule == rule && same_owner(&have->owner, o)) {
-		have->owner.seen_ns = o->seen_ns;
+	if (!s)
+		return;
+	if (s->cookie == cookie && s->epoch == epoch && s->rule == rule &&
+	    same_owner(&s->owner, o)) {
+		/* Another datagram of the same sender. */
+		s->owner.seen_ns = o->seen_ns;
 		return;
 	}
-	__builtin_memset(&s, 0, sizeof(s));
-	s.owner = *o;
-	s.epoch = epoch;
-	s.rule = rule;
-	bpf_map_update_elem(&fp_socks, &cookie, &s, BPF_ANY);
+	*(volatile __u64 *)&s->cookie = 0;
+	asm volatile("" ::: "memory");
+	s->owner = *o;
+	s->epoch = epoch;
+	s->rule = rule;
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&s->cookie = cookie;
 }
 
 static __always_inline int lookup_maps(__u32 gen, struct fp_maps *m)
@@ -377,7 +381,7 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 	if (verdict == FP_DENY) {
 		if (f.proto == IPPROTO_UDP_)
 			bpf_map_delete_elem(&fp_udp, &uk);
-		remember_owner(cookie, &who, 1);
+		remember_owner(cookie, &who);
 		count(FP_STAT_DENIED);
 		return 0;
 	}
@@ -386,7 +390,7 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 			bpf_map_delete_elem(&fp_udp, &uk);
 		else
 			set_auth(ctx, 0);
-		remember_owner(cookie, &who, 1);
+		remember_owner(cookie, &who);
 		count(FP_STAT_PASSED);
 		return 1;
 	}

@@ -41,7 +41,8 @@
 #define FP_MAX_NODES		65536	/* LPM trie nodes */
 #define FP_MAX_ENTRIES		65536	/* compiled entries, 32 bytes each */
 #define FP_MAX_UDP		65536	/* (socket, destination) pairs remembered */
-#define FP_MAX_SOCKS		65536	/* sockets a hook allowed, for S12 */
+#define FP_MAX_SOCKS		65536	/* slots for sockets a hook allowed, for S12:
+					   a power of two (cookie & (FP_MAX_SOCKS - 1)) */
 #define FP_MAX_OWNERS		65536	/* owners of the sockets that fell through */
 #define FP_MAX_LOCAL		1024	/* own addresses */
 /* Bits of the LPM key before the address: bucket (32) and family (8). */
@@ -138,9 +139,19 @@ struct fp_owner {
 				   socket in both maps, the later record is right */
 };
 
-/* fp_socks: what the hook saw for a socket it allowed (S12 re-evaluation,
- * and its owner). */
+/*
+ * fp_socks: what the hook saw for a socket it allowed (S12 re-evaluation,
+ * and its owner).  An array of FP_MAX_SOCKS slots indexed by the low bits
+ * of the socket cookie, not a hash: a slot is written in place with no
+ * lock and no allocation (an LRU hash update cost the allowing hook more
+ * than everything else it does together; docs/FASTPATH.md).  A slot holds
+ * the last allowed socket whose cookie falls there, so a record lives
+ * until FP_MAX_SOCKS more cookies have been handed out; `cookie` tells
+ * whose record it is (0: none), and user space reads a slot until two
+ * copies agree, since a hook may be rewriting it meanwhile.
+ */
 struct fp_sock {
+	__u64 cookie;		/* the socket this record is for; 0: empty */
 	struct fp_owner owner;
 	__u32 epoch;		/* the epoch whose rules allowed it */
 	__u32 rule;
