@@ -72,17 +72,16 @@ static const struct fw_rule fw_rules[] = {
 	  "-p udp -m bpf --object-pinned {UDPBPF} -j MARK --or-mark {AUTHFAST}",
 	  NULL },
 	{ FW_OUT | FW_IN, FW_IF_INBOUND,
-	  "The fast path authorized this flow in the kernel (mark AUTH | FAST):\n"
-	  "keep FAST in the connmark, so that the end of the flow, which the\n"
-	  "daemon never saw begin, is not reported to it either.",
-	  "-m mark --mark {FAST}/{FAST} -j CONNMARK --or-mark {FAST}",
-	  "meta mark & {FAST} == {FAST} ct mark set ct mark | {FAST}" },
-	{ FW_OUT | FW_IN, FW_IF_INBOUND,
-	  "The daemon authorized this packet (NF_REPEAT, mark | AUTH) and it is\n"
-	  "back at the top of the hook: save AUTH, and only AUTH, into the\n"
-	  "connmark, so the rule above catches the rest of the flow; let it go.",
-	  "-m mark --mark {AUTH}/{AUTH} -j CONNMARK --save-mark --nfmask {AUTH} --ctmask {AUTH}\n"
+	  "The flow's first packet, authorized: by the fast path in the kernel\n"
+	  "(mark AUTH | FAST), or by the daemon (NF_REPEAT, mark | AUTH: it is\n"
+	  "back at the top of the hook).  Save AUTH and FAST, and only those,\n"
+	  "into the connmark, so the rule above catches the rest of the flow\n"
+	  "and, with FAST, the end of a flow the daemon never saw begin is not\n"
+	  "reported to it either; let it go.  One save and one return: the\n"
+	  "fast path's first packet costs two rules here, not three.",
+	  "-m mark --mark {AUTH}/{AUTH} -j CONNMARK --save-mark --nfmask {AUTHFAST} --ctmask {AUTHFAST}\n"
 	  "-m mark --mark {AUTH}/{AUTH} -j RETURN",
+	  "meta mark & {AUTHFAST} == {AUTHFAST} ct mark set ct mark | {AUTHFAST} return\n"
 	  "meta mark & {AUTH} == {AUTH} ct mark set ct mark | {AUTH} return" },
 	{ FW_OUT | FW_IN, FW_IF_INBOUND,
 	  "The daemon let this packet through once without authorizing its\n"

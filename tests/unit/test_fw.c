@@ -243,15 +243,17 @@ TEST(no_inbound_leaves_only_the_dns_rule_in_input)
 }
 
 /* The flow-once property: in each chain the connmark fast path and the
- * save of AUTH come before any queue rule, and the save keeps to AUTH. */
+ * save of AUTH come before any queue rule, and the save keeps to AUTH and
+ * FAST (the packet mark's other bits are not ours to copy). */
 TEST(S11_authorized_flow_returns_before_any_queue_rule)
 {
 	static const char *const chains[] = { "-A ALEGATE-OUT ", "-A ALEGATE-IN " };
 	char want[128];
 
 	CHECK(render_ipt(&cfg_default) > 0);
-	snprintf(want, sizeof(want), "--save-mark --nfmask 0x%x --ctmask 0x%x",
-		 AG_FW_MARK_AUTH, AG_FW_MARK_AUTH);
+	snprintf(want, sizeof(want), "-m mark --mark 0x%x/0x%x -j CONNMARK --save-mark --nfmask 0x%x --ctmask 0x%x",
+		 AG_FW_MARK_AUTH, AG_FW_MARK_AUTH, AG_FW_MARK_AUTH | AG_FW_MARK_FAST,
+		 AG_FW_MARK_AUTH | AG_FW_MARK_FAST);
 	for (int c = 0; c < 2; c++) {
 		int fast = line_index(rendered, chains[c], "-m connmark --mark");
 		int save = line_index(rendered, chains[c], want);
@@ -272,7 +274,8 @@ TEST(nft_ruleset_replaces_its_table_in_one_script)
 	CHECK(strstr(rendered, "table inet alegate\ndelete table inet alegate\ntable inet alegate {\n"));
 	CHECK_EQ(count_lines(rendered, "\t\t", "queue num"), 5);
 	CHECK_EQ(count_lines(rendered, "\t\t", "bypass"), 1);
-	CHECK(strstr(rendered, "ct mark set ct mark | 0x800000 return"));
+	CHECK(strstr(rendered, "meta mark & 0xc00000 == 0xc00000 ct mark set ct mark | 0xc00000 return\n"));
+	CHECK(strstr(rendered, "meta mark & 0x800000 == 0x800000 ct mark set ct mark | 0x800000 return\n"));
 }
 
 TEST(marks_are_distinct_bits_inside_the_mask)
