@@ -18,7 +18,8 @@
  * programs alone, to tell their cost from that of the chains and of the
  * connection tracking the chains turn on.
  * Each connection, sequential: socket, connect, send 32 bytes, read the
- * 32-byte reply, close (the server closes first, so TIME_WAIT stays there).
+ * 32-byte reply, wait for the server's close, close (so TIME_WAIT stays on
+ * the server's side).
  * ROUNDS rounds (default 40) of CONNS connections (default 500) per mode,
  * interleaved so that drift and other load hit every mode alike, after
  * WARMUP (default 500) unmeasured ones.  Prints a table, then one line of
@@ -169,9 +170,13 @@ static bool one_connection(const struct sockaddr_in *a)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Then wait for the server's FIN: a client that closed first would
+	 * keep the TIME_WAIT, and after some 30,000 of them every connect()
+	 * spends its time looking for a free port (__inet_hash_connect). */
 	ok = connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 &&
 	     send(fd, buf, sizeof(buf), MSG_NOSIGNAL) == REQ_LEN &&
-	     recv(fd, buf, sizeof(buf), MSG_WAITALL) == REQ_LEN;
+	     recv(fd, buf, sizeof(buf), MSG_WAITALL) == REQ_LEN &&
+	     recv(fd, buf, 1, 0) == 0;
 	close(fd);
 	return ok;
 }
