@@ -116,8 +116,10 @@ ctl rules add --action allow --app "$GONE" --until-restart >/dev/null
 in_c "$GONE" -w -t 10000 $S4 8080 >"$T/gone.out" &
 gpid=$!
 wait_for 5 grep -q connected "$T/gone.out"
-ck=$(in_c ss -tnepH state established dst "$S4" dport = 8080 2>/dev/null | grep fp_gone | grep -o 'sk:[0-9a-f]*')
-ck=$((16#${ck#sk:}))
+# ss -e names the socket's cookie "sk:HEX".
+ck=$(in_c ss -tnepH state established dst "$S4" dport = 8080 2>/dev/null | grep fp_gone |
+	grep -o 'sk:[0-9a-f]*' | head -n 1)
+ck=$([ -n "$ck" ] && echo $((16#${ck#sk:})) || echo 0)
 zeros=$(printf '00 %.0s' $(seq 1 56))
 wiped=no
 if [ "$ck" -gt 0 ] && bpftool map update name fp_socks \
