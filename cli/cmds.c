@@ -43,6 +43,7 @@ static const struct {
 	{ "fail_mode", "fail mode" },
 	{ "intercept_loopback", "intercept loopback" },
 	{ "fast_path", "fast path" },
+	{ "fast_path_notrack", "fast path notrack" },
 	{ "pending", "pending flows" },
 	{ "flows", "live flows" },
 	{ "rules", "rules" },

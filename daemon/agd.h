@@ -94,6 +94,13 @@ struct agd {
 	bool fp_dirty;           /* the engine's filters changed since the last sync */
 	uint64_t fp_synced_ns;   /* CLOCK_BOOTTIME of the last recompile */
 	bool policy_bulk;        /* loading many rules: sync the fast path once, after */
+	/* the fast path's TCP flows outside conntrack (fastpath.c, FASTPATH.md 6d) */
+	int fwwatch_fd;          /* nftables ruleset changes; -1 when not watched */
+	bool notrack_on;         /* the notrack table is loaded */
+	bool notrack_recheck;    /* the ruleset or the configuration changed */
+	bool notrack_failed;     /* loading it failed: not tried again until a reload */
+	uint64_t notrack_checked_ns;
+	char notrack_state[256]; /* "on (...)" or "off: why", for status */
 
 	/* rules */
 	struct agd_rule **rules;
@@ -166,6 +173,12 @@ int agd_fastpath_wake_ms(const struct agd *d);
  * down the kernel-allowed flows the new rules deny (S12). */
 void agd_fastpath_sync(struct agd *d);
 void agd_fastpath_status(struct agd *d, char *buf, size_t len);
+/* Load or remove the notrack table as bpf_notrack and the ruleset say:
+ * at start (after the firewall is installed) and whenever notrack_recheck
+ * is set or the last check is AGD_NOTRACK_RECHECK_NS old. */
+void agd_notrack_check(struct agd *d);
+/* The nftables watch is readable. */
+void agd_notrack_watch_ready(struct agd *d);
 /* A snooped DNS reply: remember addresses of names a host rule matches. */
 struct ag_dns_reply;
 void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply);
@@ -240,6 +253,7 @@ enum {
 	AGD_TAG_LISTEN,
 	AGD_TAG_TIMER,
 	AGD_TAG_SIGNAL,
+	AGD_TAG_FWWATCH,
 	AGD_TAG_LAST = 64,
 };
 
@@ -256,5 +270,7 @@ void agd_timer_update(struct agd *d);
 int agd_privs_drop(struct agd *d);
 /* Remove the firewall rules, through the [fw] helper once privileges are dropped. */
 int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen);
+/* ag_fw_notrack(), through the [fw] helper once privileges are dropped. */
+int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen);
 
 #endif

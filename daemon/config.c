@@ -78,6 +78,7 @@ static const struct key keys[] = {
 	NUM("max_message_size", K_BYTES, max_message_size, 4096, 16u << 20),
 	NUM("bpf", K_AUTOBOOL, bpf, 0, 0),
 	STR("bpf_cgroup", K_PATH, bpf_cgroup),
+	NUM("bpf_notrack", K_AUTOBOOL, bpf_notrack, 0, 0),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -114,6 +115,7 @@ void ag_config_defaults(struct ag_config *cfg)
 	cfg->max_message_size = 65536;
 	cfg->bpf = AG_CFG_BPF_AUTO;
 	strcpy(cfg->bpf_cgroup, "/sys/fs/cgroup");
+	cfg->bpf_notrack = AG_CFG_BPF_AUTO;
 }
 
 const char *ag_config_key(size_t i)

@@ -98,6 +98,9 @@ struct ag_config {
 	/* eBPF fast path */
 	enum ag_cfg_bpf bpf;
 	char bpf_cgroup[AG_CONFIG_STR_MAX];
+	/* the fast path's TCP flows outside conntrack: auto = while no other
+	 * firewall rule is in the namespace */
+	enum ag_cfg_bpf bpf_notrack;
 };
 
 /* ag_config_load() flags */

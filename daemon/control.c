@@ -330,6 +330,8 @@ static int op_status(struct req *q)
 
 	agd_fastpath_status(d, fp, sizeof(fp));
 	json_object_set_new(o, "fast_path", json_string(fp));
+	json_object_set_new(o, "fast_path_notrack",
+			    json_string(d->notrack_state[0] ? d->notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
 	json_object_set_new(o, "rules", json_integer(d->nrules));

@@ -31,12 +31,16 @@
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
+#include "linux/fwscan.h"
 #include "linux/sockdiag.h"
 #include "net/dns.h"
 #include "net/dnscache.h"
 
 /* How stale a host rule's addresses may get when nothing else changes. */
 #define AGD_FP_RESYNC_NS (60ULL * 1000000000ULL)
+/* How often the ruleset is looked at for the notrack table even without an
+ * nftables event: legacy xtables tables send none. */
+#define AGD_NOTRACK_RECHECK_NS (5ULL * 1000000000ULL)
 
 /* Addresses remembered for ruled host names (the index, not the cache). */
 #define AGD_HOST_INDEX_MAX 4096
@@ -114,8 +118,12 @@ void agd_fastpath_attach_attrib(struct agd *d)
 		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fp);
 }
 
+static bool notrack_auto(const struct agd *d);
+
 int agd_fastpath_wake_ms(const struct agd *d)
 {
+	if (notrack_auto(d))
+		return (int)(AGD_NOTRACK_RECHECK_NS / 1000000ULL);
 	return d->fp && host_index_len ? (int)(AGD_FP_RESYNC_NS / 1000000ULL) : -1;
 }
 
@@ -136,12 +144,12 @@ struct reauth_ctx {
 /* A kernel-allowed socket whose hook record is gone: its program and uid
  * from attribution.  False when the process cannot be named, or its
  * executable cannot be told by inode (then the flow is kept, as a PASS). */
-static bool socket_by_attribution(struct agd *d, const struct ag_ct_entry *e,
+static bool socket_by_attribution(struct agd *d, const struct ag_tuple *t,
 				  struct ag_fp_flow *flow)
 {
 	struct ag_attrib_result res;
 
-	if (!d->attrib || ag_attrib_lookup(d->attrib, &e->orig, AG_ATTRIB_OUTBOUND,
+	if (!d->attrib || ag_attrib_lookup(d->attrib, t, AG_ATTRIB_OUTBOUND,
 					   AG_UID_UNKNOWN, &res) || !res.proc.exe[0])
 		return false;
 	memset(flow, 0, sizeof(*flow));
@@ -152,40 +160,114 @@ static bool socket_by_attribution(struct agd *d, const struct ag_ct_entry *e,
 	return true;
 }
 
+/* One kernel-allowed flow (t: src = local) of socket `cookie`, decided
+ * again under the new rules with the very code the kernel runs. */
+static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64_t cookie)
+{
+	struct agd *d = x->d;
+	struct ag_fp_flow flow;
+	uint32_t epoch;
+
+	/* The kernel's view of the socket: what the hook saw when it allowed it;
+	 * if its record was overwritten since (FP_MAX_SOCKS allowed sockets
+	 * later), the process that holds the socket now, as attribution names it. */
+	if (ag_fp_socket(d->fp, cookie, &flow, &epoch) && !socket_by_attribution(d, t, &flow))
+		return;
+	flow.family = t->ip_version;
+	flow.proto = t->protocol;
+	flow.port = t->dport;
+	memcpy(flow.addr, t->dst, 16);
+	flow.now_ns = agd_boottime_ns();
+	if (ag_fp_eval(d->fp, &flow, NULL) != AG_FP_DENY)
+		return;
+	ag_ct_delete(d->ct, t); /* none when untracked: harmless */
+	if (ag_sockdiag_destroy(d->sd, t) == 0)
+		d->ctr.teardowns++;
+	x->torn++;
+}
+
+/* Tracked flows: authorized in the kernel (UDP, and TCP while the notrack
+ * table is not loaded), or by a daemon that restarted. */
 static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 {
 	struct reauth_ctx *x = arg;
 	struct agd *d = x->d;
 	ag_fixed_values in;
 	struct ag_sock_info si;
-	struct ag_fp_flow flow;
-	uint32_t epoch;
 
 	if (!(e->flags & AG_CT_F_MARK) || !(e->mark & AG_FW_MARK_AUTH) ||
 	    (e->orig.protocol != 6 && e->orig.protocol != 17))
+		return;
+	/* A TCP flow of the fast path: its socket is marked, and the dump of
+	 * marked sockets below decides it, tracked or not. */
+	if (e->orig.protocol == 6 && (e->mark & AG_FW_MARK_FAST))
 		return;
 	/* Authorized by the engine: its own reauthorization covers it. */
 	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
-	/* The kernel's view of the socket: what the hook saw when it allowed it;
-	 * if its record was overwritten since (FP_MAX_SOCKS allowed sockets
-	 * later), the process that holds the socket now, as attribution names it. */
 	if (ag_sockdiag_lookup(d->sd, &e->orig, &si))
 		return;
-	if (ag_fp_socket(d->fp, si.cookie, &flow, &epoch) && !socket_by_attribution(d, e, &flow))
-		return;
-	flow.family = e->orig.ip_version;
-	flow.proto = e->orig.protocol;
-	flow.port = e->orig.dport;
-	memcpy(flow.addr, e->orig.dst, 16);
-	flow.now_ns = agd_boottime_ns();
-	if (ag_fp_eval(d->fp, &flow, NULL) != AG_FP_DENY)
-		return;
-	ag_ct_delete(d->ct, &e->orig);
-	if (ag_sockdiag_destroy(d->sd, &e->orig) == 0)
-		d->ctr.teardowns++;
-	x->torn++;
+	reauth_socket(x, &e->orig, si.cookie);
+}
+
+/* TCP sockets the fast path allowed (SO_MARK AUTH | FAST): found by their
+ * mark, so that flows outside conntrack are decided again as well.  The
+ * dump is collected first: deciding one needs the handle the dump holds. */
+struct marked_socks {
+	struct ag_tuple *t;
+	uint64_t *cookie;
+	size_t n, cap;
+	bool oom;
+};
+
+static void collect_marked(const struct ag_sock_info *si, void *arg)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct marked_socks *m = arg;
+	struct ag_tuple t = si->id;
+
+	if (m->n == m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 64;
+		struct ag_tuple *nt = realloc(m->t, nc * sizeof(*nt));
+		uint64_t *ncook = nt ? realloc(m->cookie, nc * sizeof(*ncook)) : NULL;
+
+		if (nt)
+			m->t = nt;
+		if (!nt || !ncook) {
+			m->oom = true;
+			return;
+		}
+		m->cookie = ncook;
+		m->cap = nc;
+	}
+	t.protocol = 6;
+	/* a dual-stack socket's IPv4 connection: as the IPv4 flow it is */
+	if (t.ip_version == 6 && !memcmp(t.src, mapped, 12) && !memcmp(t.dst, mapped, 12)) {
+		t.ip_version = 4;
+		memmove(t.src, t.src + 12, 4);
+		memset(t.src + 4, 0, 12);
+		memmove(t.dst, t.dst + 12, 4);
+		memset(t.dst + 4, 0, 12);
+	}
+	m->t[m->n] = t;
+	m->cookie[m->n++] = si->cookie;
+}
+
+static void reauth_marked(struct reauth_ctx *x)
+{
+	struct marked_socks m = { 0 };
+	int r = ag_sockdiag_dump_marked(x->d->sd, AG_FW_MARK_AUTH | AG_FW_MARK_FAST,
+					AG_FW_MARK_AUTH | AG_FW_MARK_FAST, collect_marked, &m);
+
+	if (r < 0 || m.oom)
+		log_warn("fast path: the sockets it allowed cannot all be listed (%s); "
+			 "the new rules apply to their next connect()",
+			 r < 0 ? strerror(-r) : strerror(ENOMEM));
+	for (size_t i = 0; i < m.n; i++)
+		reauth_socket(x, &m.t[i], m.cookie[i]);
+	free(m.t);
+	free(m.cookie);
 }
 
 static bool host_matches(const char *name, const char *host, bool suffix)
@@ -299,6 +381,9 @@ void agd_fastpath_sync(struct agd *d)
 
 	uint64_t now = agd_boottime_ns();
 
+	if (d->notrack_recheck ||
+	    (notrack_auto(d) && now - d->notrack_checked_ns >= AGD_NOTRACK_RECHECK_NS))
+		agd_notrack_check(d);
 	if (!d->fp)
 		return;
 	/* Cache entries expire without telling anyone: recompile now and then
@@ -325,10 +410,109 @@ void agd_fastpath_sync(struct agd *d)
 
 	if (d->ct && d->sd) {
 		ag_ct_dump(d->ct, reauth_entry, &x);
+		reauth_marked(&x);
 		if (x.torn)
 			log_info("fast path: %d connection(s) the new rules deny were torn down",
 				 x.torn);
 	}
+}
+
+/* ---- the fast path's TCP flows outside conntrack (docs/FASTPATH.md, 6d) ---------- */
+
+static void notrack_set(struct agd *d, bool on, const char *why)
+{
+	char err[AG_FW_ERR_MAX];
+
+	if (on != d->notrack_on) {
+		if (agd_privs_fw_notrack(d, on, err, sizeof(err))) {
+			if (on) {
+				/* not tried again until a reload: no log line every 5 s */
+				d->notrack_failed = true;
+				log_warn("fast path: cannot load the notrack table (%s); allowed "
+					 "TCP flows stay tracked", err);
+				snprintf(d->notrack_state, sizeof(d->notrack_state),
+					 "off: loading it failed: %.200s", err);
+			} else {
+				log_err("fast path: cannot remove the notrack table: %s", err);
+				snprintf(d->notrack_state, sizeof(d->notrack_state),
+					 "on (removing it failed: %.200s)", err);
+			}
+			return;
+		}
+		d->notrack_on = on;
+		if (on)
+			log_info("fast path: allowed TCP flows leave conntrack (%s)", why);
+		else
+			log_info("fast path: allowed TCP flows are tracked again: %s", why);
+	}
+	snprintf(d->notrack_state, sizeof(d->notrack_state), on ? "on (%.240s)" : "off: %.240s",
+		 why);
+}
+
+/* What the configuration and the ruleset say; *why says why. */
+static bool notrack_wanted(struct agd *d, char *why, size_t len)
+{
+	char what[200];
+	int r;
+
+	if (!d->fp) {
+		snprintf(why, len, "no fast path");
+		return false;
+	}
+	if (!d->fw_installed) {
+		snprintf(why, len, "no firewall rules installed");
+		return false;
+	}
+	if (d->cfg.bpf_notrack == AG_CFG_BPF_NO) {
+		snprintf(why, len, "disabled by the configuration (bpf_notrack = no)");
+		return false;
+	}
+	if (d->cfg.bpf_notrack == AG_CFG_BPF_YES) {
+		snprintf(why, len, "bpf_notrack = yes");
+		return true;
+	}
+	r = ag_fw_foreign(d->fw_backend, what, sizeof(what));
+	if (r < 0) {
+		snprintf(why, len, "cannot read this namespace's ruleset: %s", strerror(-r));
+		return false;
+	}
+	if (r > 0) {
+		snprintf(why, len, "another firewall's rules are here (%s)", what);
+		return false;
+	}
+	snprintf(why, len, "no other firewall rule in this namespace");
+	return true;
+}
+
+void agd_notrack_check(struct agd *d)
+{
+	char why[256];
+	bool on;
+
+	d->notrack_recheck = false;
+	d->notrack_checked_ns = agd_boottime_ns();
+	on = notrack_wanted(d, why, sizeof(why));
+	/* after a failed load, only a reload tries again */
+	if (on && d->notrack_failed && !d->notrack_on)
+		return;
+	notrack_set(d, on, why);
+}
+
+void agd_notrack_watch_ready(struct agd *d)
+{
+	int r = ag_fw_watch_drain(d->fwwatch_fd);
+
+	if (r > 0)
+		d->notrack_recheck = true;
+	else if (r < 0)
+		log_debug("nftables watch: %s", strerror(-r));
+}
+
+/* Watched only when auto has something to decide. */
+static bool notrack_auto(const struct agd *d)
+{
+	return d->fp && d->fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
+	       !(d->notrack_failed && !d->notrack_on);
 }
 
 void agd_fastpath_status(struct agd *d, char *buf, size_t len)

@@ -23,6 +23,7 @@
 
 #include "alegate/callouts.h"
 #include "daemon/agd.h"
+#include "linux/fwscan.h"
 #include "linux/proc.h"
 
 /* Deadlines handled per loop turn: thousands of pended flows timing out
@@ -187,6 +188,9 @@ static void reload(struct agd *d)
 	json_t *errs = json_array();
 
 	d->reload_requested = false;
+	/* bpf_notrack may have changed, and a failed load is worth a new try */
+	d->notrack_failed = false;
+	d->notrack_recheck = true;
 	log_info("reloading %s", d->config_path);
 	if (ag_config_load(d->config_path, &cfg, 0, log_cfg_err, &errors) == 0) {
 		ag_engine_config ec;
@@ -277,6 +281,8 @@ static void run(struct agd *d)
 				ag_engine_advance_some(d->engine, AGD_DEADLINES_PER_TURN);
 			} else if (tag == AGD_TAG_SIGNAL) {
 				on_signal(d);
+			} else if (tag == AGD_TAG_FWWATCH) {
+				agd_notrack_watch_ready(d);
 			} else if (tag >= AGD_TAG_LAST) {
 				agd_control_client_ready(d, (struct agd_client *)evs[i].data.ptr,
 							 evs[i].events);
@@ -367,7 +373,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	agd_log_set_level(syslog_level(d->cfg.log_level));
-	d->listen_fd = d->epfd = d->timerfd = d->sigfd = -1;
+	d->listen_fd = d->epfd = d->timerfd = d->sigfd = d->fwwatch_fd = -1;
 	d->timer_at = UINT64_MAX;
 	d->started_ns = agd_boottime_ns();
 
@@ -407,6 +413,20 @@ int main(int argc, char **argv)
 		goto out;
 	if (agd_dataplane_install(d))
 		goto out;
+	/* The fast path's TCP flows leave conntrack while no other firewall
+	 * is here: told of every nftables change, decided before we run. */
+	if (d->fp && d->fw_installed) {
+		int w = ag_fw_watch_open();
+
+		if (w >= 0 && agd_loop_add(d, w, EPOLLIN, (void *)(uintptr_t)AGD_TAG_FWWATCH) == 0)
+			d->fwwatch_fd = w;
+		else if (w >= 0)
+			close(w);
+		else
+			log_warn("nftables watch: %s; the ruleset is looked at every 5 s",
+				 strerror(-w));
+	}
+	agd_notrack_check(d);
 	if (agd_privs_drop(d))
 		goto out;
 	/* Without -d: into the background once everything is in place, so
@@ -438,6 +458,8 @@ out:
 		close(d->timerfd);
 	if (d->sigfd != -1)
 		close(d->sigfd);
+	if (d->fwwatch_fd != -1)
+		close(d->fwwatch_fd);
 	log_info("stopped");
 	return ret;
 }

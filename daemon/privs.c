@@ -11,6 +11,7 @@
  *                  directory modes)
  *   alegated [fw]  NET_ADMIN, NET_RAW (iptables-       yes      none: it only
  *                  restore, nft)                                runs ag_fw_remove
+ *                                                               and ag_fw_notrack
  *
  * Everything that needs more — binding the queues, installing the firewall,
  * the proc connector, creating the control socket, loading eBPF — happens
@@ -81,6 +82,16 @@ static void fw_helper(int sock, enum ag_fw_backend backend)
 				_exit(1);
 			_exit(r ? 1 : 0);
 		}
+		if (n == 1 && (cmd == 'N' || cmd == 'n')) {
+			/* the notrack table: loaded and removed while running */
+			int r = ag_fw_notrack(cmd == 'N', err, sizeof(err));
+
+			if (r == 0)
+				snprintf(err, sizeof(err), "ok");
+			if (write(sock, err, strlen(err) + 1) < 0)
+				_exit(1);
+			continue;
+		}
 		if (n == 0 || (n < 0 && errno != EINTR))
 			_exit(0); /* the daemon died: the rules stay (fail_mode) */
 	}
@@ -129,6 +140,26 @@ int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
 	waitpid(fw_pid, NULL, 0);
 	fw_pid = -1;
 	return n > 0 && strcmp(reply, "ok") == 0 ? 0 : -EIO;
+}
+
+int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen)
+{
+	char reply[AG_FW_ERR_MAX];
+	ssize_t n;
+
+	(void)d;
+	if (fw_sock == -1)
+		return ag_fw_notrack(on, err, errlen);
+	if (write(fw_sock, on ? "N" : "n", 1) != 1 ||
+	    (n = read(fw_sock, reply, sizeof(reply) - 1)) <= 0) {
+		snprintf(err, errlen, "the firewall helper did not answer");
+		return -EIO;
+	}
+	reply[n] = 0;
+	if (strcmp(reply, "ok") == 0)
+		return 0;
+	snprintf(err, errlen, "%s", reply);
+	return -EIO;
 }
 
 /* ---- seccomp ------------------------------------------------------------------- */

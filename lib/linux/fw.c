@@ -429,6 +429,58 @@ int ag_fw_render(const struct ag_fw_config *cfg, enum ag_fw_backend backend,
 	}
 }
 
+/*
+ * The fast path's TCP flows outside connection tracking (docs/FASTPATH.md,
+ * section 6d): a table of its own, in nft syntax whatever the backend (the
+ * rules need no queue, and every kernel with nf_tables has `notrack` and
+ * `socket mark`), so that it can come and go without touching the queue
+ * rules.  The daemon loads it only while no other firewall rule is in the
+ * network namespace: an untracked packet is neither ESTABLISHED to another
+ * firewall's rules nor seen by NAT.
+ */
+static const char fw_notrack_why_out[] =
+	"Loopback: both ends are ours, and the server's end carries no FAST\n"
+	"mark: untracking one half of a connection would leave conntrack a\n"
+	"half-seen flow.\n";
+static const char fw_notrack_why_out_fast[] =
+	"A TCP socket the fast path allowed in the kernel carries AUTH | FAST\n"
+	"in its SO_MARK before its SYN leaves: the engine has no flow for it,\n"
+	"alegate's chains let it go at once, and nothing else here needs its\n"
+	"state.  Tracking it would cost an entry, its hashing and its timer.\n";
+static const char fw_notrack_why_in_fast[] =
+	"The other direction of such a connection: found by its socket's\n"
+	"mark (the lookup the input path would do next), before conntrack\n"
+	"would take the reply for the start of a flow it never saw.\n";
+
+int ag_fw_render_notrack(char *buf, size_t len)
+{
+	struct fw_out o = { buf, len, 0, false };
+
+	if (!buf)
+		return -EINVAL;
+	if (len)
+		buf[0] = '\0';
+	fw_puts(&o, "# alegate: the fast path's TCP flows outside conntrack: nft -f\n");
+	fw_puts(&o, "table inet " AG_FW_NFT_NOTRACK_TABLE "\n");
+	fw_puts(&o, "delete table inet " AG_FW_NFT_NOTRACK_TABLE "\n");
+	fw_puts(&o, "table inet " AG_FW_NFT_NOTRACK_TABLE " {\n");
+	fw_puts(&o, "\tchain output {\n"
+		    "\t\ttype filter hook output priority raw; policy accept;\n");
+	fw_comment(&o, "\t\t", fw_notrack_why_out);
+	fw_puts(&o, "\t\toifname \"lo\" return\n");
+	fw_comment(&o, "\t\t", fw_notrack_why_out_fast);
+	fw_printf(&o, "\t\tmeta l4proto tcp meta mark & 0x%x == 0x%x notrack\n",
+		  AG_FW_MARK_AUTH | AG_FW_MARK_FAST, AG_FW_MARK_AUTH | AG_FW_MARK_FAST);
+	fw_puts(&o, "\t}\n\n\tchain prerouting {\n"
+		    "\t\ttype filter hook prerouting priority raw; policy accept;\n");
+	fw_puts(&o, "\t\tiifname \"lo\" return\n");
+	fw_comment(&o, "\t\t", fw_notrack_why_in_fast);
+	fw_printf(&o, "\t\tmeta l4proto tcp socket mark & 0x%x == 0x%x notrack\n",
+		  AG_FW_MARK_AUTH | AG_FW_MARK_FAST, AG_FW_MARK_AUTH | AG_FW_MARK_FAST);
+	fw_puts(&o, "\t}\n}\n");
+	return o.overflow ? -ENOSPC : (int)o.off;
+}
+
 static const char *const fw_backend_names[] = {
 	[AG_FW_BACKEND_AUTO] = "auto",
 	[AG_FW_BACKEND_NFTABLES] = "nftables",

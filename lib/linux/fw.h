@@ -72,6 +72,8 @@ enum ag_fw_queue {
 /* Every iptables chain whose name starts with this is alegate's. */
 #define AG_FW_IPT_PREFIX	"ALEGATE-"
 #define AG_FW_NFT_TABLE		"alegate"	/* family inet */
+/* The fast path's TCP flows outside conntrack, with either backend. */
+#define AG_FW_NFT_NOTRACK_TABLE	"alegate_notrack"	/* family inet */
 
 /* Room for a message a person reads: the command, its status, its stderr. */
 #define AG_FW_ERR_MAX		512
@@ -123,6 +125,23 @@ int ag_fw_render(const struct ag_fw_config *cfg, enum ag_fw_backend backend,
 		 int family, char *buf, size_t len);
 
 /*
+ * ag_fw_render_notrack — the nft script of the table that takes the fast
+ * path's TCP flows (socket mark AUTH | FAST) out of connection tracking,
+ * replacing an older copy in the same transaction.  Returns the length,
+ * -EINVAL or -ENOSPC.
+ */
+int ag_fw_render_notrack(char *buf, size_t len);
+
+/*
+ * ag_fw_notrack — load (on) or remove (off) that table with nft, whatever
+ * the backend of the queue rules.  Removing what is not there succeeds.
+ * Only safe while no other rule in the network namespace relies on
+ * conntrack (ag_fw_foreign() in fwscan.h tells).  Returns 0 or -errno with
+ * a message in err.
+ */
+int ag_fw_notrack(bool on, char *err, size_t errlen);
+
+/*
  * ag_fw_probe — which backend this kernel and system support, changing
  * nothing: nftables if a queue rule passes `nft --check` (sent to the
  * kernel, never committed), else iptables if iptables-restore and
@@ -146,7 +165,8 @@ int ag_fw_install(const struct ag_fw_config *cfg, enum ag_fw_backend *used,
 
 /*
  * ag_fw_remove — remove alegate's table or chains (and every rule jumping
- * to them) from one backend; rules that are not ours stay.  Removing what
+ * to them) from one backend, and the notrack table if it is there; rules
+ * that are not ours stay.  Removing what
  * is not there succeeds.  Returns 0 or -errno with a message in err.
  */
 int ag_fw_remove(enum ag_fw_backend backend, char *err, size_t errlen);

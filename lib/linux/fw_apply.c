@@ -392,6 +392,46 @@ static bool fw_nft_table_exists(void)
 	return ret == 0;
 }
 
+/* ---- the notrack table (either backend) ---------------------------------------- */
+
+static const char fw_notrack_delete[] = "table inet " AG_FW_NFT_NOTRACK_TABLE "\n"
+					 "delete table inet " AG_FW_NFT_NOTRACK_TABLE "\n";
+
+int ag_fw_notrack(bool on, char *err, size_t errlen)
+{
+	char *script;
+	int ret;
+
+	if (!on)
+		return fw_nft_load(fw_notrack_delete, err, errlen);
+	script = malloc(AG_FW_RULESET_MAX);
+	if (!script)
+		return -ENOMEM;
+	ret = ag_fw_render_notrack(script, AG_FW_RULESET_MAX);
+	if (ret >= 0)
+		ret = fw_nft_load(script, err, errlen);
+	else
+		fw_err(err, errlen, "notrack ruleset: %s", strerror(-ret));
+	free(script);
+	return ret;
+}
+
+/* Removed only where it is: a host without nftables has none, and nft
+ * would fail there. */
+static int fw_notrack_remove_if_there(char *err, size_t errlen)
+{
+	char nft[64];
+	const char *argv[] = { nft, "list", "table", "inet", AG_FW_NFT_NOTRACK_TABLE, NULL };
+	struct fw_child_io io = { .want_out = true };
+	int ret;
+
+	if (fw_find_tool("nft", nft, sizeof(nft)))
+		return 0;
+	ret = fw_run(argv, &io, NULL, 0);
+	free(io.out);
+	return ret ? 0 : ag_fw_notrack(false, err, errlen);
+}
+
 /* ---- iptables ---------------------------------------------------------------- */
 
 struct fw_family {
@@ -775,16 +815,23 @@ int ag_fw_install(const struct ag_fw_config *cfg, enum ag_fw_backend *used,
 
 int ag_fw_remove(enum ag_fw_backend backend, char *err, size_t errlen)
 {
+	int ret;
+
 	switch (backend) {
 	case AG_FW_BACKEND_NFTABLES:
-		return fw_nft_remove(err, errlen);
+		ret = fw_nft_remove(err, errlen);
+		break;
 	case AG_FW_BACKEND_IPTABLES:
-		return fw_ipt_remove(err, errlen);
+		ret = fw_ipt_remove(err, errlen);
+		break;
 	default:
 		fw_err(err, errlen, "cannot remove rules of backend \"%s\"",
 		       ag_fw_backend_name(backend));
 		return -EINVAL;
 	}
+	if (ret)
+		return ret;
+	return fw_notrack_remove_if_there(err, errlen);
 }
 
 int ag_fw_cleanup(char *err, size_t errlen)
@@ -797,6 +844,9 @@ int ag_fw_cleanup(char *err, size_t errlen)
 		if (ret)
 			first = ret;
 	}
+	ret = fw_notrack_remove_if_there(first ? NULL : err, first ? 0 : errlen);
+	if (ret && !first)
+		first = ret;
 	if (fw_find_tool("iptables-save", path, sizeof(path)) == 0 ||
 	    fw_find_tool("ip6tables-save", path, sizeof(path)) == 0) {
 		ret = fw_ipt_remove(first ? NULL : err, first ? 0 : errlen);

@@ -1,9 +1,13 @@
 /*
- * sockdiag.c — exact socket lookups and SOCK_DESTROY over NETLINK_SOCK_DIAG.
+ * sockdiag.c — exact socket lookups and SOCK_DESTROY over NETLINK_SOCK_DIAG,
+ * and one dump: the TCP sockets that carry a given SO_MARK.
  *
  * One request, one reply: SOCK_DIAG_BY_FAMILY without NLM_F_DUMP makes the
  * kernel run its own socket lookup on the id we send, which is far cheaper
- * than a dump of every socket.  Two kernel quirks shape this file:
+ * than a dump of every socket.  The one dump (ag_sockdiag_dump_marked())
+ * has the kernel filter by mark, so only the sockets asked for cross to
+ * user space however many others the namespace holds.  Two kernel quirks
+ * shape the lookups:
  *
  *  - TCP reads the id as src = local (the hash lookup of a socket).  UDP
  *    reads a lookup's id as its receive path does, src = the sender, but a
@@ -39,6 +43,12 @@
 
 /* Replies are one inet_diag_msg and a few small attributes. */
 #define SD_BUF_SIZE 8192
+/*
+ * A dump packs into each message as many sockets as the reader's largest
+ * recv() buffer so far holds, up to 32 KiB (netlink_recvmsg() caps it
+ * there); a smaller buffer would see batches cut short.
+ */
+#define SD_DUMP_BUF_SIZE 32768
 /* Highest TCP state the kernel reports (TCP_NEW_SYN_RECV is 12; BPF adds). */
 #define SD_MAX_STATE 15
 
@@ -54,6 +64,7 @@ struct ag_sockdiag {
 	uint32_t seq;
 	enum udp_order udp_dump_order;
 	enum udp_order udp_destroy_order;
+	bool dumping;		/* inside ag_sockdiag_dump_marked() */
 	struct ag_sockdiag_stats st;
 };
 
@@ -282,6 +293,12 @@ static int sd_transact(struct ag_sockdiag *sd, uint16_t type,
 	uint32_t seq;
 	int fd = mnl_socket_get_fd(sd->nl);
 
+	/*
+	 * From a dump's callback: the rest of the dump is queued on this
+	 * socket, and we would read it as stale replies and drop it.
+	 */
+	if (sd->dumping)
+		return -EDEADLK;
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | (out ? 0 : NLM_F_ACK);
@@ -593,4 +610,186 @@ int ag_sockdiag_destroy(struct ag_sockdiag *sd, const struct ag_tuple *t)
 	if (r == 0)
 		sd->st.destroyed++;
 	return r;
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+/*
+ * The states of a connect()'s socket while it carries a flow.  Not LISTEN
+ * (no peer), TIME_WAIT or NEW_SYN_RECV (mini sockets no process holds), nor
+ * CLOSE (never connected, or already torn down).
+ */
+#define SD_DUMP_STATES							\
+	((1u << TCP_ESTABLISHED) | (1u << TCP_SYN_SENT) |		\
+	 (1u << TCP_SYN_RECV) | (1u << TCP_FIN_WAIT1) |		\
+	 (1u << TCP_FIN_WAIT2) | (1u << TCP_CLOSE_WAIT) |		\
+	 (1u << TCP_LAST_ACK) | (1u << TCP_CLOSING))
+
+/*
+ * Ask for one family's TCP sockets whose (mark & mask) == mark.  The filter
+ * is inet_diag bytecode of one MARK_COND op: "yes" jumps to the end of the
+ * program, which accepts (the kernel wants exactly 0 bytes left); "no" jumps
+ * 4 bytes past it, which rejects, and is the one jump past the end the
+ * kernel's audit of the program allows.
+ */
+static int dump_request(struct ag_sockdiag *sd, char *buf, int family,
+			uint32_t mark, uint32_t mask, uint32_t *seq)
+{
+	struct inet_diag_markcond cond = { .mark = mark, .mask = mask };
+	struct inet_diag_bc_op op = {
+		.code = INET_DIAG_BC_MARK_COND,
+		.yes = sizeof(op) + sizeof(cond),
+		.no = sizeof(op) + sizeof(cond) + 4,
+	};
+	uint8_t bc[sizeof(op) + sizeof(cond)];
+	struct inet_diag_req_v2 *req;
+	struct nlmsghdr *nlh;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = *seq = ++sd->seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = (uint8_t)family;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = SD_DUMP_STATES;
+	/* Copied, not cast: the op and the condition are packed back to back. */
+	memcpy(bc, &op, sizeof(op));
+	memcpy(bc + sizeof(op), &cond, sizeof(cond));
+	mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(bc), bc);
+
+	sd->st.requests++;
+	if (send(mnl_socket_get_fd(sd->nl), nlh, nlh->nlmsg_len, 0) == -1)
+		return -errno;
+	return 0;
+}
+
+/* An NLMSG_ERROR answers a dump that did not start: its error, never 0. */
+static int dump_error(struct ag_sockdiag *sd, const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e))) {
+		sd->st.malformed++;
+		return -EBADMSG;
+	}
+	e = mnl_nlmsg_get_payload(nlh);
+	if (e->error >= 0) {
+		sd->st.malformed++;
+		return -EBADMSG;
+	}
+	return e->error;
+}
+
+/*
+ * Read one family's dump up to its NLMSG_DONE and report each socket.
+ * Return: the number reported, or -errno.
+ */
+static int dump_replies(struct ag_sockdiag *sd, char *buf, int family,
+			uint32_t seq, ag_sockdiag_dump_cb cb, void *arg)
+{
+	int fd = mnl_socket_get_fd(sd->nl), count = 0;
+	bool cut = false;
+
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = { buf, SD_DUMP_BUF_SIZE };
+		struct msghdr msg = {
+			.msg_name = &from, .msg_namelen = sizeof(from),
+			.msg_iov = &iov, .msg_iovlen = 1,
+		};
+		const struct nlmsghdr *nlh;
+		ssize_t n = recvmsg(fd, &msg, 0);
+		int len;
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				sd->st.timeouts++;
+				return -ETIMEDOUT;
+			}
+			return -errno;
+		}
+		if (from.nl_pid != 0) {
+			sd->st.malformed++;
+			continue;
+		}
+		/*
+		 * Sockets were lost with the cut-off end of the batch.  Read
+		 * on to NLMSG_DONE all the same, so that no rest of this dump
+		 * is left queued for the next request, then fail.
+		 */
+		if (msg.msg_flags & MSG_TRUNC) {
+			sd->st.malformed++;
+			cut = true;
+		}
+		len = (int)n;
+		for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			struct ag_sock_info si;
+
+			if (!mnl_nlmsg_seq_ok(nlh, seq) ||
+			    !mnl_nlmsg_portid_ok(nlh, sd->portid)) {
+				sd->st.stale++;
+				continue;
+			}
+			switch (nlh->nlmsg_type) {
+			case NLMSG_DONE:
+				/* Carries the dump's own error, if it had one. */
+				if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+					int e;
+
+					memcpy(&e, mnl_nlmsg_get_payload(nlh),
+					       sizeof(e));
+					if (e < 0)
+						return e;
+				}
+				return cut ? -EBADMSG : count;
+			case NLMSG_ERROR:
+				return dump_error(sd, nlh);
+			case SOCK_DIAG_BY_FAMILY:
+				if (parse_diag_msg(nlh, IPPROTO_TCP, &si) < 0 ||
+				    si.family != family) {
+					sd->st.malformed++;
+					continue;
+				}
+				cb(&si, arg);
+				count++;
+				continue;
+			default:
+				sd->st.malformed++;
+				continue;
+			}
+		}
+	}
+}
+
+int ag_sockdiag_dump_marked(struct ag_sockdiag *sd, uint32_t mark,
+			    uint32_t mask, ag_sockdiag_dump_cb cb, void *arg)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	char *buf;
+	int total = 0, r = 0;
+
+	if (sd->dumping)
+		return -EDEADLK;
+	/* One batch of a dump is too big for the stack of a deep caller. */
+	buf = malloc(SD_DUMP_BUF_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	sd->dumping = true;
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		uint32_t seq;
+
+		r = dump_request(sd, buf, families[i], mark, mask, &seq);
+		if (r == 0)
+			r = dump_replies(sd, buf, families[i], seq, cb, arg);
+		if (r < 0)
+			break;
+		total += r;
+	}
+	sd->dumping = false;
+	free(buf);
+	return r < 0 ? r : total;
 }

@@ -10,7 +10,8 @@
  * local end, dst the remote end (ag_tuple_reverse() turns an inbound packet's
  * tuple around).  A handle queries the network namespace it was opened in.
  * A handle is not thread-safe; lookups are synchronous request/reply pairs
- * that wait at most AG_SOCKDIAG_TIMEOUT_MS.
+ * that wait at most AG_SOCKDIAG_TIMEOUT_MS.  One dump, of the TCP sockets
+ * that carry a given SO_MARK, reads the kernel's replies as they come.
  */
 #ifndef ALEGATE_LINUX_SOCKDIAG_H
 #define ALEGATE_LINUX_SOCKDIAG_H
@@ -113,6 +114,43 @@ int ag_sockdiag_lookup_listener(struct ag_sockdiag *sd,
  * socket is shared with other flows; -EPERM; other -errno.
  */
 int ag_sockdiag_destroy(struct ag_sockdiag *sd, const struct ag_tuple *t);
+
+/* Called once per socket a dump reports. */
+typedef void (*ag_sockdiag_dump_cb)(const struct ag_sock_info *si, void *arg);
+
+/*
+ * ag_sockdiag_dump_marked() - every TCP socket of the handle's network
+ * namespace, IPv4 and IPv6, whose SO_MARK has (SO_MARK & @mask) == @mark.
+ * @sd:   handle
+ * @mark: the bits wanted, under @mask
+ * @mask: the bits of SO_MARK compared (0, with @mark 0: every socket)
+ * @cb:   called once per socket; @si is valid only during the call
+ * @arg:  passed to @cb
+ *
+ * Filtered in the kernel (INET_DIAG_REQ_BYTECODE with one
+ * INET_DIAG_BC_MARK_COND), so only the sockets asked for are read; needs
+ * CAP_NET_ADMIN.  States: every state but LISTEN, TIME_WAIT, NEW_SYN_RECV
+ * and CLOSE (those carry no flow of a connect()).  Each recv() waits at
+ * most AG_SOCKDIAG_TIMEOUT_MS; a reply that fails validation is skipped
+ * (stats: malformed).
+ *
+ * @si is filled as ag_sockdiag_lookup() fills it: id.src is the local end,
+ * id.dst the remote one, protocol TCP, mark with AG_SOCK_F_MARK.  An IPv6
+ * socket reports its IPv6 addresses as they are: a dual-stack socket's IPv4
+ * flow comes as IPv4-mapped addresses, with ip_version 6 and without
+ * AG_SOCK_F_MAPPED; callers that want the IPv4 flow unmap them.  Each
+ * socket is reported once, by its own family.
+ *
+ * @cb must not use @sd (the rest of the dump is still queued on it): a
+ * lookup, destroy or dump on @sd from @cb fails with -EDEADLK; use another
+ * handle.  On an error, @cb may already have seen some of the sockets.
+ *
+ * Return: the number of sockets reported to @cb; -EPERM without
+ * CAP_NET_ADMIN; -ETIMEDOUT; -EBADMSG when a batch of replies came cut
+ * short or an error reply was malformed; -ENOMEM or another -errno.
+ */
+int ag_sockdiag_dump_marked(struct ag_sockdiag *sd, uint32_t mark,
+			    uint32_t mask, ag_sockdiag_dump_cb cb, void *arg);
 
 /*
  * ag_sockdiag_get_stats() - copy the handle's counters into @st.

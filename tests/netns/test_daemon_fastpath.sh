@@ -4,6 +4,8 @@
 # connects fail at once, the unknown is pended as before, a rule change is
 # in the kernel within 10 ms, a connection the kernel allowed is torn down
 # by a new deny rule, and with bpf = no the daemon falls back and says so.
+# Its allowed TCP flows skip conntrack while no other firewall is here
+# (bpf_notrack = auto), and are tracked again as soon as one is.
 . "$(dirname "$0")/lib.sh"
 
 ns_pair
@@ -27,6 +29,17 @@ if [[ $fp != on* ]]; then
 fi
 pass status_says_the_fast_path_is_on
 
+notrack() { ctl status --json | jq -r .fast_path_notrack; }
+# Entries conntrack holds for connections to the server, in any state
+# (a closed one stays, TIME_WAIT, for two minutes).
+ct_to_server() { in_c conntrack -L -p tcp --dport 8080 ${1:+--state $1} 2>/dev/null | grep -c .; }
+nt=$(notrack)
+if [[ $nt == on* ]] && in_c nft list table inet alegate_notrack >/dev/null 2>&1; then
+	pass notrack_is_on_when_no_other_firewall_is_here
+else
+	fail notrack_is_on_when_no_other_firewall_is_here "status: $nt"
+fi
+
 OK=$(client fp_allowed) NO=$(client fp_denied) ASK=$(client fp_unknown)
 ctl rules add --action allow --app "$OK" --always >/dev/null
 ctl rules add --action deny --app "$NO" --until-restart >/dev/null
@@ -39,6 +52,13 @@ if [[ $out == ok* ]] && [[ $out6 == ok* ]] && [ "$q1" = "$q0" ]; then
 	pass allowed_by_rule_no_packet_reaches_user_space
 else
 	fail allowed_by_rule_no_packet_reaches_user_space "$out / $out6, queued $q0 -> $q1"
+fi
+n=$(ct_to_server)
+if [[ $out == ok* ]] && [ "$n" -eq 0 ]; then
+	pass allowed_connection_leaves_no_conntrack_entry_while_notrack_is_on
+else
+	fail allowed_connection_leaves_no_conntrack_entry_while_notrack_is_on \
+		"$n entries: $(in_c conntrack -L -p tcp --dport 8080 2>&1 | tr '\n' ' ')"
 fi
 
 out=$(in_c "$NO" -t 3000 $S4 8080)
@@ -61,6 +81,31 @@ else
 	wait "$apid"
 fi
 
+# Another firewall's rule (this one harmless) takes notrack away at once:
+# its `ct state established accept` would not match an untracked packet.
+in_c nft -f - <<'EOF_NFT'
+table inet other {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ct state established,related accept
+	}
+}
+EOF_NFT
+wait_for 3 bash -c "'$ALEGATECTL' -s '$SOCK' status --json | jq -r .fast_path_notrack | grep -q '^off: another firewall'"
+nt=$(notrack)
+c0=$(ct_to_server)
+out=$(in_c "$OK" -t 3000 $S4 8080)
+out6=$(in_c "$OK" -t 3000 $S6 8080)
+c1=$(ct_to_server)
+if [[ $nt == "off: another firewall's rules are here"*"inet other"* ]] && [[ $out == ok* ]] &&
+	[[ $out6 == ok* ]] && [ $((c1 - c0)) -ge 2 ] &&
+	! in_c nft list table inet alegate_notrack >/dev/null 2>&1; then
+	pass another_firewalls_rule_turns_notrack_off_and_flows_are_tracked_again
+else
+	fail another_firewalls_rule_turns_notrack_off_and_flows_are_tracked_again \
+		"status: $nt; $out / $out6; entries $c0 -> $c1"
+fi
+
 # The end of a flow the kernel allowed is not the daemon's business: its
 # conntrack entry carries FAST and the destroy event stops in the kernel.
 # Flushing the table ends the two allowed above (FAST) and the pended one
@@ -81,6 +126,14 @@ else
 		"entries $n_all, of which FAST $n_fast; ct_events $e0 -> $e1 (want $want)"
 fi
 
+# The other firewall goes: notrack comes back.
+in_c nft delete table inet other
+if wait_for 3 bash -c "'$ALEGATECTL' -s '$SOCK' status --json | jq -r .fast_path_notrack | grep -q '^on'"; then
+	pass notrack_comes_back_when_the_other_rules_go
+else
+	fail notrack_comes_back_when_the_other_rules_go "status: $(notrack)"
+fi
+
 # A rule change reaches the kernel before the control reply: the very next
 # connect, started as soon as alegatectl returns, is decided by it.
 NEW=$(client fp_new)
@@ -99,13 +152,16 @@ ctl rules add --action allow --app "$LIVE" --until-restart >/dev/null
 in_c "$LIVE" -w -t 10000 $S4 8080 >"$T/live.out" &
 lpid=$!
 wait_for 5 grep -q connected "$T/live.out"
+# untracked: found by its socket's mark, not in conntrack
+est=$(ct_to_server ESTABLISHED)
 ctl rules add --action deny --app "$LIVE" --weight 10 --until-restart >/dev/null
 wait "$lpid"
 ms=$(awk '/^(reset|error)/ {print $2}' "$T/live.out")
-if grep -qE '^(reset|error)' "$T/live.out" && [ "${ms:-99999}" -lt 1000 ]; then
-	pass kernel_allowed_connection_torn_down_by_a_new_deny_rule
+if grep -qE '^(reset|error)' "$T/live.out" && [ "${ms:-99999}" -lt 1000 ] && [ "$est" -eq 0 ]; then
+	pass kernel_allowed_untracked_connection_torn_down_by_a_new_deny_rule
 else
-	fail kernel_allowed_connection_torn_down_by_a_new_deny_rule "$(tr '\n' ' ' <"$T/live.out")"
+	fail kernel_allowed_untracked_connection_torn_down_by_a_new_deny_rule \
+		"$est tracked; $(tr '\n' ' ' <"$T/live.out")"
 fi
 
 # S12 again, when the hook's record of the socket is gone: its fp_socks slot
@@ -136,6 +192,26 @@ if [ $wiped = yes ] && grep -qE '^(reset|error)' "$T/gone.out" && [ "$a1" -gt "$
 else
 	fail kernel_allowed_connection_whose_record_is_gone_is_torn_down_by_attribution \
 		"cookie $ck wiped $wiped ($(cat "$T/bpftool.err")); attributed $a0 -> $a1; $(tr '\n' ' ' <"$T/gone.out")"
+fi
+daemon_stop TERM
+if in_c nft list table inet alegate_notrack >/dev/null 2>&1; then
+	fail stopping_the_daemon_removes_the_notrack_table "still there"
+else
+	pass stopping_the_daemon_removes_the_notrack_table
+fi
+
+# bpf_notrack = no: the fast path stays, its flows are tracked.
+daemon_start "$NSC" bpf_notrack=no || { fail daemon_restart "no daemon"; finish; }
+ctl rules add --action allow --app "$OK" --until-restart >/dev/null
+nt=$(notrack)
+in_c conntrack -F >/dev/null 2>&1
+out=$(in_c "$OK" -t 3000 $S4 8080)
+n=$(ct_to_server)
+if [[ $nt == "off: disabled by the configuration"* ]] && [[ $out == ok* ]] && [ "$n" -ge 1 ] &&
+	! in_c nft list table inet alegate_notrack >/dev/null 2>&1; then
+	pass bpf_notrack_no_keeps_the_fast_paths_flows_tracked
+else
+	fail bpf_notrack_no_keeps_the_fast_paths_flows_tracked "status: $nt; $out; $n entries"
 fi
 daemon_stop TERM
 

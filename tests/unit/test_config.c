@@ -100,6 +100,7 @@ TEST(defaults_are_the_documented_values)
 	CHECK_EQ(c.max_message_size, 65536);
 	CHECK_EQ(c.bpf, AG_CFG_BPF_AUTO);
 	CHECK_STR(c.bpf_cgroup, "/sys/fs/cgroup");
+	CHECK_EQ(c.bpf_notrack, AG_CFG_BPF_AUTO);
 }
 
 TEST(empty_text_gives_the_defaults)
@@ -145,7 +146,8 @@ TEST(every_key_is_parsed)
 		"max_clients = 4\n"
 		"max_message_size = 8192\n"
 		"bpf = no\n"
-		"bpf_cgroup = /sys/fs/cgroup/unified\n";
+		"bpf_cgroup = /sys/fs/cgroup/unified\n"
+		"bpf_notrack = no\n";
 	struct ag_config c;
 	struct errs e;
 	size_t nkeys = 0;
@@ -175,10 +177,11 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.max_message_size, 8192);
 	CHECK_EQ(c.bpf, AG_CFG_BPF_NO);
 	CHECK_STR(c.bpf_cgroup, "/sys/fs/cgroup/unified");
+	CHECK_EQ(c.bpf_notrack, AG_CFG_BPF_NO);
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 23);
+	CHECK_EQ(nkeys, 24);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 
@@ -466,7 +469,7 @@ TEST(write_then_parse_round_trips)
 		"pending_buffer = 3\nlog_level = error\nmax_pending = 10\n"
 		"max_pending_per_process = 10\nmax_flows = 99\ndns_cache_size = 17\n"
 		"event_ring_size = 18\nmax_clients = 2\nmax_message_size = 5000\nbpf = yes\n"
-		"bpf_cgroup = /cg\n";
+		"bpf_cgroup = /cg\nbpf_notrack = yes\n";
 	struct ag_config a, b;
 	struct errs e;
 	char *ta, *tb;

@@ -278,6 +278,39 @@ TEST(nft_ruleset_replaces_its_table_in_one_script)
 	CHECK(strstr(rendered, "meta mark & 0x800000 == 0x800000 ct mark set ct mark | 0x800000 return\n"));
 }
 
+TEST(notrack_table_untracks_only_the_fast_paths_tcp_and_never_loopback)
+{
+	const char *out, *pre;
+	char small[100];
+
+	CHECK(ag_fw_render_notrack(rendered, sizeof(rendered)) > 0);
+	/* replaces an older copy in the same transaction */
+	CHECK(strstr(rendered, "table inet alegate_notrack\ndelete table inet alegate_notrack\n"
+			       "table inet alegate_notrack {\n"));
+	/* before conntrack (-200): at raw priority, on both ways in */
+	out = strstr(rendered, "type filter hook output priority raw;");
+	pre = strstr(rendered, "type filter hook prerouting priority raw;");
+	CHECK(out && pre && out < pre);
+	/* exactly two notrack rules, each for TCP sockets marked AUTH | FAST */
+	CHECK_EQ(count_lines(rendered, "\t\t", "notrack"), 2);
+	CHECK_EQ(count_lines(rendered, "\t\t", "meta l4proto tcp meta mark & 0xc00000 == 0xc00000 notrack"), 1);
+	CHECK_EQ(count_lines(rendered, "\t\t", "meta l4proto tcp socket mark & 0xc00000 == 0xc00000 notrack"), 1);
+	/* loopback returns first in each chain */
+	CHECK(line_index(rendered, "\t\t", "oifname \"lo\" return") >= 0);
+	CHECK(line_index(rendered, "\t\t", "oifname \"lo\" return") <
+	      line_index(rendered, "\t\t", "meta mark & 0xc00000"));
+	CHECK(line_index(rendered, "\t\t", "iifname \"lo\" return") >= 0);
+	CHECK(line_index(rendered, "\t\t", "iifname \"lo\" return") <
+	      line_index(rendered, "\t\t", "socket mark"));
+	/* no queue and nothing that accepts or drops: it only untracks */
+	CHECK_EQ(count_lines(rendered, "\t\t", "queue"), 0);
+	CHECK_EQ(count_lines(rendered, "\t\t", "drop"), 0);
+	CHECK_EQ(count_lines(rendered, "\t\t", "accept"), 2); /* the two policies */
+	CHECK_EQ(ag_fw_render_notrack(small, sizeof(small)), -ENOSPC);
+	CHECK(memchr(small, '\0', sizeof(small)) != NULL);
+	CHECK_EQ(ag_fw_render_notrack(NULL, 10), -EINVAL);
+}
+
 TEST(marks_are_distinct_bits_inside_the_mask)
 {
 	const uint32_t bits[] = { AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED };

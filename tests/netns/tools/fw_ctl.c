@@ -6,25 +6,77 @@
  *   fw_ctl install [OPTS]            install, print the backend used
  *   fw_ctl remove [-b BACKEND]       remove from one backend (default: probe)
  *   fw_ctl cleanup                   remove from every backend
+ *   fw_ctl foreign [-b BACKEND]      "none", or "foreign: WHAT" (ag_fw_foreign();
+ *                                    without -b, no mangle rule is ours)
+ *   fw_ctl watch MS                  "changed" if the nftables ruleset changes
+ *                                    within MS milliseconds, else "quiet";
+ *                                    "watching" on stderr once subscribed
  *
- * OPTS: -b auto|nftables|iptables, -q BASE (queue base, default 0),
+ * OPTS: -b auto|nftables|nft|iptables, -q BASE (queue base, default 0),
  *       -o (fail open), -l (intercept loopback), -N (no inbound).
  * Exit: 0 done, 1 failed (message on stderr), 2 usage.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "linux/fw.h"
+#include "linux/fwscan.h"
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: fw_ctl probe|render|install|remove|cleanup "
-		"[-b BACKEND] [-q BASE] [-o] [-l] [-N] [-6]\n");
+	fprintf(stderr, "usage: fw_ctl probe|render|install|remove|cleanup|foreign "
+		"[-b BACKEND] [-q BASE] [-o] [-l] [-N] [-6]\n"
+		"       fw_ctl watch MS\n");
 	return 2;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait up to ms for a change of the nftables ruleset: 1 changed, 0 quiet. */
+static int watch(long ms, char *err, size_t errlen)
+{
+	long long end;
+	int fd, r;
+
+	fd = ag_fw_watch_open();
+	if (fd < 0) {
+		snprintf(err, errlen, "watch: %s", strerror(-fd));
+		return fd;
+	}
+	fprintf(stderr, "watching\n");
+	end = now_ms() + ms;
+	r = 0;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = end - now_ms();
+
+		if (left < 0)
+			left = 0;
+		if (poll(&p, 1, (int)left) == -1 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		/* A wakeup with nothing to read is not a change. */
+		r = ag_fw_watch_drain(fd);
+		if (r != 0 || left == 0)
+			break;
+	}
+	close(fd);
+	if (r < 0)
+		snprintf(err, errlen, "watch: %s", strerror(-r));
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -44,7 +96,9 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "b:q:olN6")) != -1) {
 		switch (opt) {
 		case 'b':
-			if (ag_fw_backend_parse(optarg, &cfg.backend)) {
+			if (!strcmp(optarg, "nft")) {
+				cfg.backend = AG_FW_BACKEND_NFTABLES;
+			} else if (ag_fw_backend_parse(optarg, &cfg.backend)) {
 				fprintf(stderr, "fw_ctl: unknown backend \"%s\"\n", optarg);
 				return 2;
 			}
@@ -103,6 +157,31 @@ int main(int argc, char **argv)
 			ret = ag_fw_remove(used, err, sizeof(err));
 	} else if (!strcmp(cmd, "cleanup")) {
 		ret = ag_fw_cleanup(err, sizeof(err));
+	} else if (!strcmp(cmd, "foreign")) {
+		char what[AG_FWSCAN_WHAT_MAX];
+
+		ret = ag_fw_foreign(cfg.backend, what, sizeof(what));
+		if (ret == 1)
+			printf("foreign: %s\n", what);
+		else if (ret == 0)
+			printf("none\n");
+		else
+			snprintf(err, sizeof(err), "%s", strerror(-ret));
+		ret = ret < 0 ? ret : 0;
+	} else if (!strcmp(cmd, "watch")) {
+		long ms;
+
+		if (optind != argc - 1)
+			return usage();
+		ms = strtol(argv[optind], &end, 10);
+		if (*end || ms < 0 || ms > 3600000) {
+			fprintf(stderr, "fw_ctl: bad time \"%s\"\n", argv[optind]);
+			return 2;
+		}
+		ret = watch(ms, err, sizeof(err));
+		if (ret >= 0)
+			printf("%s\n", ret ? "changed" : "quiet");
+		ret = ret < 0 ? ret : 0;
 	} else {
 		return usage();
 	}
