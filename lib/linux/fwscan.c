@@ -35,11 +35,6 @@
 
 #include "linux/fwscan.h"
 
-/* fw.h names it once the notrack table exists there. */
-#ifndef AG_FW_NFT_NOTRACK_TABLE
-#define AG_FW_NFT_NOTRACK_TABLE	"alegate_notrack"
-#endif
-
 /* The kernel fills a dump datagram up to 32 KiB at most (netlink_dump). */
 #define SCAN_BUF_SIZE		(64 * 1024)
 /* Dumps the ruleset may interrupt before we give up with -EAGAIN. */
