@@ -137,4 +137,23 @@ if [ "$n" -eq 0 ]; then pass cleanup_removes_nft_table; else fail cleanup_remove
 check cleanup_keeps_user_nft_table user_rules_intact
 check cleanup_twice in_c "$FWCTL" cleanup
 
+# ---- the fast path's notrack table -----------------------------------------------------
+# Loaded beside either backend, removed with the rest by remove and cleanup.
+has_notrack() { in_c nft list table inet alegate_notrack >/dev/null 2>&1; }
+check notrack_table_loads in_c "$FWCTL" notrack on
+check notrack_table_loads_twice in_c "$FWCTL" notrack on
+if has_notrack && [ "$(in_c nft list table inet alegate_notrack | grep -c ' notrack$')" -eq 2 ]; then
+	pass notrack_table_is_in_the_kernel_with_its_two_rules
+else
+	fail notrack_table_is_in_the_kernel_with_its_two_rules "$(in_c nft list table inet alegate_notrack 2>&1 | tr '\n' '|')"
+fi
+check install_iptables_beside_notrack quiet in_c "$FWCTL" install -b iptables
+check remove_iptables_with_notrack in_c "$FWCTL" remove -b iptables
+if has_notrack; then fail remove_takes_the_notrack_table_too "still there"; else pass remove_takes_the_notrack_table_too; fi
+check notrack_table_loads_again in_c "$FWCTL" notrack on
+check cleanup_with_notrack in_c "$FWCTL" cleanup
+if has_notrack; then fail cleanup_takes_the_notrack_table_too "still there"; else pass cleanup_takes_the_notrack_table_too; fi
+check cleanup_keeps_user_rules_with_notrack user_rules_intact
+check notrack_off_when_absent_succeeds in_c "$FWCTL" notrack off
+
 finish

@@ -8,6 +8,8 @@
  *   fw_ctl cleanup                   remove from every backend
  *   fw_ctl foreign [-b BACKEND]      "none", or "foreign: WHAT" (ag_fw_foreign();
  *                                    without -b, no mangle rule is ours)
+ *   fw_ctl notrack on|off|render     load, remove or print the fast path's
+ *                                    notrack table (ag_fw_notrack())
  *   fw_ctl watch MS                  "changed" if the nftables ruleset changes
  *                                    within MS milliseconds, else "quiet";
  *                                    "watching" on stderr once subscribed
@@ -32,7 +34,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: fw_ctl probe|render|install|remove|cleanup|foreign "
 		"[-b BACKEND] [-q BASE] [-o] [-l] [-N] [-6]\n"
-		"       fw_ctl watch MS\n");
+		"       fw_ctl watch MS\n"
+		"       fw_ctl notrack on|off|render\n");
 	return 2;
 }
 
@@ -168,6 +171,24 @@ int main(int argc, char **argv)
 		else
 			snprintf(err, sizeof(err), "%s", strerror(-ret));
 		ret = ret < 0 ? ret : 0;
+	} else if (!strcmp(cmd, "notrack")) {
+		char buf[AG_FW_RULESET_MAX];
+
+		if (optind != argc - 1)
+			return usage();
+		if (!strcmp(argv[optind], "render")) {
+			ret = ag_fw_render_notrack(buf, sizeof(buf));
+			if (ret >= 0) {
+				fputs(buf, stdout);
+				ret = 0;
+			} else {
+				snprintf(err, sizeof(err), "render: %s", strerror(-ret));
+			}
+		} else if (!strcmp(argv[optind], "on") || !strcmp(argv[optind], "off")) {
+			ret = ag_fw_notrack(!strcmp(argv[optind], "on"), err, sizeof(err));
+		} else {
+			return usage();
+		}
 	} else if (!strcmp(cmd, "watch")) {
 		long ms;
 

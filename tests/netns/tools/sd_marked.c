@@ -139,8 +139,10 @@ int main(int argc, char **argv)
 			n = read(fd, buf, sizeof(buf));
 		while (n > 0 || (n == -1 && errno == EINTR));
 		close(fd);
+		freeaddrinfo(ai);
 		return 0;
 	}
 	fprintf(stderr, "sd_marked: unknown mode %s\n", mode);
+	freeaddrinfo(ai);
 	return 2;
 }
