@@ -280,6 +280,42 @@ static int parse_diag_msg(const struct nlmsghdr *nlh, int protocol,
 }
 
 /*
+ * One datagram from the kernel into buf: its length, or -ETIMEDOUT (after
+ * AG_SOCKDIAG_TIMEOUT_MS) or another -errno.  Datagrams from anyone but the
+ * kernel are dropped; *cut tells whether this one was longer than len.
+ */
+static ssize_t sd_recv(struct ag_sockdiag *sd, char *buf, size_t len, bool *cut)
+{
+	int fd = mnl_socket_get_fd(sd->nl);
+
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = { buf, len };
+		struct msghdr msg = {
+			.msg_name = &from, .msg_namelen = sizeof(from),
+			.msg_iov = &iov, .msg_iovlen = 1,
+		};
+		ssize_t n = recvmsg(fd, &msg, 0);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				sd->st.timeouts++;
+				return -ETIMEDOUT;
+			}
+			return -errno;
+		}
+		if (from.nl_pid != 0) {
+			sd->st.malformed++;
+			continue;
+		}
+		*cut = msg.msg_flags & MSG_TRUNC;
+		return n;
+	}
+}
+
+/*
  * Send one request and wait for its answer.  @out receives the socket of a
  * lookup; a destroy (@out NULL) expects the ack.  Replies to older requests
  * that timed out are skipped, never taken for this one.
@@ -311,25 +347,13 @@ static int sd_transact(struct ag_sockdiag *sd, uint16_t type,
 		return -errno;
 
 	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr msg = {
-			.msg_name = &from, .msg_namelen = sizeof(from),
-			.msg_iov = &iov, .msg_iovlen = 1,
-		};
-		ssize_t n = recvmsg(fd, &msg, 0);
+		bool cut;
+		ssize_t n = sd_recv(sd, buf, sizeof(buf), &cut);
 		int len;
 
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				sd->st.timeouts++;
-				return -ETIMEDOUT;
-			}
-			return -errno;
-		}
-		if ((msg.msg_flags & MSG_TRUNC) || from.nl_pid != 0) {
+		if (n < 0)
+			return (int)n;
+		if (cut) {
 			sd->st.malformed++;
 			continue;
 		}
@@ -688,39 +712,23 @@ static int dump_error(struct ag_sockdiag *sd, const struct nlmsghdr *nlh)
 static int dump_replies(struct ag_sockdiag *sd, char *buf, int family,
 			uint32_t seq, ag_sockdiag_dump_cb cb, void *arg)
 {
-	int fd = mnl_socket_get_fd(sd->nl), count = 0;
+	int count = 0;
 	bool cut = false;
 
 	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { buf, SD_DUMP_BUF_SIZE };
-		struct msghdr msg = {
-			.msg_name = &from, .msg_namelen = sizeof(from),
-			.msg_iov = &iov, .msg_iovlen = 1,
-		};
 		const struct nlmsghdr *nlh;
-		ssize_t n = recvmsg(fd, &msg, 0);
+		bool batch_cut;
+		ssize_t n = sd_recv(sd, buf, SD_DUMP_BUF_SIZE, &batch_cut);
 		int len;
 
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				sd->st.timeouts++;
-				return -ETIMEDOUT;
-			}
-			return -errno;
-		}
-		if (from.nl_pid != 0) {
-			sd->st.malformed++;
-			continue;
-		}
+		if (n < 0)
+			return (int)n;
 		/*
 		 * Sockets were lost with the cut-off end of the batch.  Read
 		 * on to NLMSG_DONE all the same, so that no rest of this dump
 		 * is left queued for the next request, then fail.
 		 */
-		if (msg.msg_flags & MSG_TRUNC) {
+		if (batch_cut) {
 			sd->st.malformed++;
 			cut = true;
 		}
