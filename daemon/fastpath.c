@@ -502,7 +502,8 @@ void agd_notrack_watch_ready(struct agd *d)
 {
 	int r = ag_fw_watch_drain(d->fwwatch_fd);
 
-	if (r > 0)
+	/* bpf_notrack = yes or no: nothing to decide, no dump */
+	if (r > 0 && notrack_auto(d))
 		d->notrack_recheck = true;
 	else if (r < 0)
 		log_debug("nftables watch: %s", strerror(-r));

@@ -73,23 +73,17 @@ static void fw_helper(int sock, enum ag_fw_backend backend)
 	for (;;) {
 		ssize_t n = read(sock, &cmd, 1);
 
-		if (n == 1 && cmd == 'R') {
-			int r = ag_fw_remove(backend, err, sizeof(err));
+		if (n == 1 && (cmd == 'R' || cmd == 'N' || cmd == 'n')) {
+			/* R: everything, at stop; N / n: the notrack table, while running */
+			int r = cmd == 'R' ? ag_fw_remove(backend, err, sizeof(err))
+					   : ag_fw_notrack(cmd == 'N', err, sizeof(err));
 
 			if (r == 0)
 				snprintf(err, sizeof(err), "ok");
 			if (write(sock, err, strlen(err) + 1) < 0)
 				_exit(1);
-			_exit(r ? 1 : 0);
-		}
-		if (n == 1 && (cmd == 'N' || cmd == 'n')) {
-			/* the notrack table: loaded and removed while running */
-			int r = ag_fw_notrack(cmd == 'N', err, sizeof(err));
-
-			if (r == 0)
-				snprintf(err, sizeof(err), "ok");
-			if (write(sock, err, strlen(err) + 1) < 0)
-				_exit(1);
+			if (cmd == 'R')
+				_exit(r ? 1 : 0);
 			continue;
 		}
 		if (n == 0 || (n < 0 && errno != EINTR))
@@ -120,38 +114,14 @@ static int fw_helper_start(struct agd *d)
 	return 0;
 }
 
-int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
+/* One command to the helper and its answer: 0 for "ok", else -EIO with
+ * the helper's message in err. */
+static int fw_helper_ask(char cmd, char *err, size_t errlen)
 {
 	char reply[AG_FW_ERR_MAX];
 	ssize_t n;
 
-	if (fw_sock == -1)
-		return ag_fw_remove(d->fw_backend, err, errlen);
-	if (write(fw_sock, "R", 1) != 1 || (n = read(fw_sock, reply, sizeof(reply) - 1)) <= 0) {
-		snprintf(err, errlen, "the firewall helper did not answer");
-		n = -1;
-	} else {
-		reply[n] = 0;
-		if (strcmp(reply, "ok") != 0)
-			snprintf(err, errlen, "%s", reply);
-	}
-	close(fw_sock);
-	fw_sock = -1;
-	waitpid(fw_pid, NULL, 0);
-	fw_pid = -1;
-	return n > 0 && strcmp(reply, "ok") == 0 ? 0 : -EIO;
-}
-
-int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen)
-{
-	char reply[AG_FW_ERR_MAX];
-	ssize_t n;
-
-	(void)d;
-	if (fw_sock == -1)
-		return ag_fw_notrack(on, err, errlen);
-	if (write(fw_sock, on ? "N" : "n", 1) != 1 ||
-	    (n = read(fw_sock, reply, sizeof(reply) - 1)) <= 0) {
+	if (write(fw_sock, &cmd, 1) != 1 || (n = read(fw_sock, reply, sizeof(reply) - 1)) <= 0) {
 		snprintf(err, errlen, "the firewall helper did not answer");
 		return -EIO;
 	}
@@ -160,6 +130,28 @@ int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen)
 		return 0;
 	snprintf(err, errlen, "%s", reply);
 	return -EIO;
+}
+
+int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
+{
+	int r;
+
+	if (fw_sock == -1)
+		return ag_fw_remove(d->fw_backend, err, errlen);
+	r = fw_helper_ask('R', err, errlen);
+	close(fw_sock);
+	fw_sock = -1;
+	waitpid(fw_pid, NULL, 0);
+	fw_pid = -1;
+	return r;
+}
+
+int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen)
+{
+	(void)d;
+	if (fw_sock == -1)
+		return ag_fw_notrack(on, err, errlen);
+	return fw_helper_ask(on ? 'N' : 'n', err, errlen);
 }
 
 /* ---- seccomp ------------------------------------------------------------------- */

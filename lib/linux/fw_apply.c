@@ -376,12 +376,12 @@ static int fw_nft_remove(char *err, size_t errlen)
 			   "delete table inet " AG_FW_NFT_TABLE "\n", err, errlen);
 }
 
-/* Is our table there?  False also where nftables itself is missing (a
- * legacy-iptables kernel), so cleanup has nothing to do there. */
-static bool fw_nft_table_exists(void)
+/* Is our table (inet `name`) there?  False also where nftables itself is
+ * missing (a legacy-iptables kernel), so cleanup has nothing to do there. */
+static bool fw_nft_table_exists(const char *name)
 {
 	char nft[64];
-	const char *argv[] = { nft, "list", "table", "inet", AG_FW_NFT_TABLE, NULL };
+	const char *argv[] = { nft, "list", "table", "inet", name, NULL };
 	struct fw_child_io io = { .want_out = true };
 	int ret;
 
@@ -420,16 +420,7 @@ int ag_fw_notrack(bool on, char *err, size_t errlen)
  * would fail there. */
 static int fw_notrack_remove_if_there(char *err, size_t errlen)
 {
-	char nft[64];
-	const char *argv[] = { nft, "list", "table", "inet", AG_FW_NFT_NOTRACK_TABLE, NULL };
-	struct fw_child_io io = { .want_out = true };
-	int ret;
-
-	if (fw_find_tool("nft", nft, sizeof(nft)))
-		return 0;
-	ret = fw_run(argv, &io, NULL, 0);
-	free(io.out);
-	return ret ? 0 : ag_fw_notrack(false, err, errlen);
+	return fw_nft_table_exists(AG_FW_NFT_NOTRACK_TABLE) ? ag_fw_notrack(false, err, errlen) : 0;
 }
 
 /* ---- iptables ---------------------------------------------------------------- */
@@ -839,7 +830,7 @@ int ag_fw_cleanup(char *err, size_t errlen)
 	char path[64];
 	int ret, first = 0;
 
-	if (fw_nft_table_exists()) {
+	if (fw_nft_table_exists(AG_FW_NFT_TABLE)) {
 		ret = fw_nft_remove(err, errlen);
 		if (ret)
 			first = ret;
