@@ -260,9 +260,10 @@ static void fw_header(struct fw_out *o, const struct ag_fw_config *cfg,
 		  "INJECTED 0x%x\n", AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED);
 }
 
-/* Every line of an expanded iptables template, prefixed with "-A CHAIN ". */
-static void fw_ipt_rule(struct fw_out *o, const char *chain, const char *tpl,
-			const struct fw_vars *v)
+/* Every line of an expanded template, each after prefix: "-A CHAIN " for
+ * iptables, the chain's indent for nft. */
+static void fw_lines(struct fw_out *o, const char *prefix, const char *tpl,
+		     const struct fw_vars *v)
 {
 	char line[512];
 	struct fw_out lo = { line, sizeof(line), 0, false };
@@ -277,11 +278,20 @@ static void fw_ipt_rule(struct fw_out *o, const char *chain, const char *tpl,
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-		fw_printf(o, "-A %s ", chain);
+		fw_puts(o, prefix);
 		fw_put(o, p, n);
 		fw_puts(o, "\n");
 		p += n + (nl ? 1 : 0);
 	}
+}
+
+static void fw_ipt_rule(struct fw_out *o, const char *chain, const char *tpl,
+			const struct fw_vars *v)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "-A %s ", chain);
+	fw_lines(o, prefix, tpl, v);
 }
 
 static void fw_vars_for(const struct ag_fw_config *cfg, unsigned chain, bool nft,
@@ -404,9 +414,7 @@ static int fw_render_nft(const struct ag_fw_config *cfg, char *buf, size_t len)
 			if (!r->nft || !fw_rule_wanted(cfg, r, chains[c].chain))
 				continue;
 			fw_comment(&o, "\t\t", r->why);
-			fw_puts(&o, "\t\t");
-			fw_expand(&o, r->nft, &v);
-			fw_puts(&o, "\n");
+			fw_lines(&o, "\t\t", r->nft, &v);
 		}
 		fw_puts(&o, "\t}\n");
 	}

@@ -98,7 +98,10 @@ for i in $(seq 1 $N); do cp "$TOOLS/attr_client" "$T/bin/attr_client_$i"; done
 in_s iptables -A INPUT -p tcp --dport 7300 --syn -m hashlimit \
 	--hashlimit-name agsyn --hashlimit-mode srcip,srcport \
 	--hashlimit-upto 1/hour --hashlimit-burst 1 -j DROP
-bg_s "$TOOLS/attr_client" listen tcp 0.0.0.0 7300 >/dev/null
+# keep: the server never closes first, so each client's port stays taken
+# after it exits and no later client reuses it (the probe names each port
+# once; a reused port's SYN would pass the hashlimit unheld anyway).
+bg_s "$TOOLS/attr_client" listen tcp 0.0.0.0 7300 keep >/dev/null
 wait_for 5 listening t 7300
 # The probe, like the daemon's packet path should, runs at a higher
 # priority than the crowd of starting programs it has to name.

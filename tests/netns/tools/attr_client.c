@@ -5,8 +5,11 @@
  *   attr_client connect ADDR PORT [hold]
  *       TCP connect; then print "SPORT PID EXE" in one write and exit (or,
  *       with hold, wait until the peer closes or stdin ends).
- *   attr_client listen tcp|udp ADDR PORT [dualstack]
- *       bind (TCP: listen and accept/close forever); print "ready".
+ *   attr_client listen tcp|udp ADDR PORT [dualstack|keep]
+ *       bind (TCP: listen and accept/close forever); print "ready".  With
+ *       keep, TCP connections are left open (until ATTR_KEEP_MAX, then the
+ *       oldest is closed): the client then closes first and its port stays
+ *       taken (FIN_WAIT2, TIME_WAIT), so no later client gets the same one.
  *   attr_client serve-once ADDR PORT REPORT
  *       accept one TCP connection, read until it ends and write how it
  *       ended to REPORT: "eof", "reset" (ECONNRESET) or "error ERRNO".
@@ -90,10 +93,15 @@ static int bound_socket(const char *proto, const char *addr, uint16_t port,
 	return fd;
 }
 
+/* Connections a keeping listener holds open at most. */
+#define ATTR_KEEP_MAX 512
+
 static int do_listen(const char *proto, const char *addr, uint16_t port,
-		     int dualstack)
+		     int dualstack, int keep)
 {
 	int fd = bound_socket(proto, addr, port, dualstack), c;
+	int kept[ATTR_KEEP_MAX];
+	unsigned nkept = 0;
 	char buf[512];
 
 	printf("ready\n");
@@ -101,8 +109,15 @@ static int do_listen(const char *proto, const char *addr, uint16_t port,
 	for (;;) {
 		if (strcmp(proto, "tcp") == 0) {
 			c = accept(fd, NULL, NULL);
-			if (c >= 0)
+			if (c < 0)
+				continue;
+			if (!keep) {
 				close(c);
+				continue;
+			}
+			if (nkept >= ATTR_KEEP_MAX)
+				close(kept[nkept % ATTR_KEEP_MAX]);
+			kept[nkept++ % ATTR_KEEP_MAX] = c;
 		} else if (recv(fd, buf, sizeof(buf), 0) == -1 && errno != EINTR) {
 			attr_die("recv: %s", strerror(errno));
 		}
@@ -149,7 +164,8 @@ int main(int argc, char **argv)
 				  argc > 4 && strcmp(argv[4], "hold") == 0);
 	if (argc >= 5 && strcmp(argv[1], "listen") == 0)
 		return do_listen(argv[2], argv[3], (uint16_t)atoi(argv[4]),
-				 argc > 5 && strcmp(argv[5], "dualstack") == 0);
+				 argc > 5 && strcmp(argv[5], "dualstack") == 0,
+				 argc > 5 && strcmp(argv[5], "keep") == 0);
 	if (argc == 5 && strcmp(argv[1], "serve-once") == 0)
 		return do_serve_once(argv[2], (uint16_t)atoi(argv[3]), argv[4]);
 	if (argc == 2 && strcmp(argv[1], "sleep") == 0) {
