@@ -23,6 +23,7 @@
 #include <linux/netlink.h>
 
 #include "linux/conntrack.h"
+#include "linux/nlrecv.h"
 
 /* A dump datagram holds many entries; the kernel fills what it is given. */
 #define CT_BUF_SIZE	(64 * 1024)
@@ -333,24 +334,14 @@ static int transact(struct ag_ct *ct, struct nlmsghdr *req, ag_ct_cb cb,
 	if (send(fd, req, req->nlmsg_len, 0) == -1)
 		return -errno;
 	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { ct->buf, CT_BUF_SIZE };
-		struct msghdr msg = {
-			.msg_name = &from, .msg_namelen = sizeof(from),
-			.msg_iov = &iov, .msg_iovlen = 1,
-		};
 		struct nlmsghdr *nlh;
-		ssize_t n = recvmsg(fd, &msg, 0);
+		bool cut;
+		ssize_t n = ag_nl_recv_kernel(fd, ct->buf, CT_BUF_SIZE, &cut, &ct->st.malformed);
 		int len;
 
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -ETIMEDOUT;
-			return -errno;
-		}
-		if (from.nl_pid != 0 || (msg.msg_flags & MSG_TRUNC)) {
+		if (n < 0)
+			return (int)n;
+		if (cut) {
 			ct->st.malformed++;
 			continue;
 		}

@@ -34,6 +34,7 @@
 #include <linux/netlink.h>
 
 #include "linux/fwscan.h"
+#include "linux/nlrecv.h"
 
 /* The kernel fills a dump datagram up to 32 KiB at most (netlink_dump). */
 #define SCAN_BUF_SIZE		(64 * 1024)
@@ -301,26 +302,14 @@ static int scan_dump(int fd, uint32_t portid, char *buf, uint32_t seq,
 		return -errno;
 
 	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { buf, SCAN_BUF_SIZE };
-		struct msghdr msg = {
-			.msg_name = &from, .msg_namelen = sizeof(from),
-			.msg_iov = &iov, .msg_iovlen = 1,
-		};
-		ssize_t n = recvmsg(fd, &msg, 0);
+		bool cut;
+		ssize_t n = ag_nl_recv_kernel(fd, buf, SCAN_BUF_SIZE, &cut, NULL);
 		int len;
 
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -ETIMEDOUT;
-			return -errno;
-		}
-		if (from.nl_pid != 0)
-			continue;
+		if (n < 0)
+			return (int)n;
 		/* A cut datagram lost rules: "none" would be a guess. */
-		if (msg.msg_flags & MSG_TRUNC)
+		if (cut)
 			return -EMSGSIZE;
 		len = (int)n;
 		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);

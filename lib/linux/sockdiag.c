@@ -39,6 +39,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
+#include "linux/nlrecv.h"
 #include "linux/sockdiag.h"
 
 /* Replies are one inet_diag_msg and a few small attributes. */
@@ -279,40 +280,15 @@ static int parse_diag_msg(const struct nlmsghdr *nlh, int protocol,
 	return 0;
 }
 
-/*
- * One datagram from the kernel into buf: its length, or -ETIMEDOUT (after
- * AG_SOCKDIAG_TIMEOUT_MS) or another -errno.  Datagrams from anyone but the
- * kernel are dropped; *cut tells whether this one was longer than len.
- */
+/* One datagram from the kernel into buf, with this handle's counters. */
 static ssize_t sd_recv(struct ag_sockdiag *sd, char *buf, size_t len, bool *cut)
 {
-	int fd = mnl_socket_get_fd(sd->nl);
+	ssize_t n = ag_nl_recv_kernel(mnl_socket_get_fd(sd->nl), buf, len, cut,
+				      &sd->st.malformed);
 
-	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { buf, len };
-		struct msghdr msg = {
-			.msg_name = &from, .msg_namelen = sizeof(from),
-			.msg_iov = &iov, .msg_iovlen = 1,
-		};
-		ssize_t n = recvmsg(fd, &msg, 0);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				sd->st.timeouts++;
-				return -ETIMEDOUT;
-			}
-			return -errno;
-		}
-		if (from.nl_pid != 0) {
-			sd->st.malformed++;
-			continue;
-		}
-		*cut = msg.msg_flags & MSG_TRUNC;
-		return n;
-	}
+	if (n == -ETIMEDOUT)
+		sd->st.timeouts++;
+	return n;
 }
 
 /*
