@@ -62,6 +62,9 @@ struct agd_counters {
 	uint64_t malformed;      /* packets we could not parse (dropped) */
 	uint64_t attributed, unattributed;
 	uint64_t rejects;        /* sockets destroyed for reject */
+	/* SYNs of a kept blocked flow from another process: a new connection
+	 * on a reused port, classified as its own flow */
+	uint64_t reused_ports;
 	uint64_t teardowns;
 	uint64_t ct_events;
 	/* kernel-allowed flows decided again after a rule change (S12) whose

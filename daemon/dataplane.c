@@ -251,8 +251,18 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	fill_fixed(p, &pi, out, &in);
 
 	/* Attribution and names only for a new flow: a pended flow's retransmit
-	 * or a known flow's packet is found by its 5-tuple. */
-	if (ag_flow_lookup(d->engine, &in, NULL) != 0) {
+	 * or a known flow's packet is found by its 5-tuple.  Except the SYN of
+	 * an outbound flow the engine keeps blocked (120 s, so that retransmits
+	 * are not asked about again): its socket may be long gone and this a
+	 * new connection that got the same port.  Attribution tells; another
+	 * process's SYN ends the old flow and starts its own. */
+	ag_flow_info known;
+	bool is_known = ag_flow_lookup(d->engine, &in, &known) == 0;
+	bool recheck = is_known && out && known.state == AG_FLOW_BLOCKED && known.pid &&
+		       pi.protocol == AG_IPPROTO_TCP &&
+		       (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN;
+
+	if (!is_known || recheck) {
 		struct ag_tuple t;
 
 		memset(&t, 0, sizeof(t));
@@ -286,6 +296,14 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, agd_boottime_ns(),
 				       host, sizeof(host)) == 0)
 			in.remote_host = host;
+		if (recheck && ar.proc.pid > 0 && (uint32_t)ar.proc.pid != known.pid) {
+			ag_flow_end(d->engine, &in);
+			d->ctr.reused_ports++;
+		} else if (recheck) {
+			/* its retransmit: the flow decides as it did */
+			fill_fixed(p, &pi, out, &in);
+			memset(&meta, 0, sizeof(meta));
+		}
 	}
 
 	ag_packet pkt = { .token = token_of(p), .len = p->len };
@@ -529,6 +547,7 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->ctr.attributed));
 	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->ctr.unattributed));
 	json_object_set_new(obj, "rejects", json_integer((json_int_t)d->ctr.rejects));
+	json_object_set_new(obj, "reused_ports", json_integer((json_int_t)d->ctr.reused_ports));
 	json_object_set_new(obj, "teardowns", json_integer((json_int_t)d->ctr.teardowns));
 	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->ctr.ct_events));
 	json_object_set_new(obj, "fp_reauth_attributed",

@@ -35,6 +35,23 @@ fi
 [ "$(ctl pending --json | jq length)" = 0 ] && pass rules_decide_without_pending ||
 	fail rules_decide_without_pending "$(ctl pending --json)"
 
+# The engine keeps a blocked flow (120 s) so that retransmits are not asked
+# about again; a new connection of another program that gets the same local
+# port must be a flow of its own, not the blocked one (nor the rejected one).
+r0=$(ctl status --json | jq .counters.reused_ports)
+o1=$(in_c "$NO" -p 40123 -t 1500 $S4 8080)
+o2=$(in_c "$OK" -p 40123 -t 3000 $S4 8080)
+o3=$(in_c "$RJ" -p 40124 -t 3000 $S4 8080)
+o4=$(in_c "$OK" -p 40124 -t 3000 $S4 8080)
+r1=$(ctl status --json | jq .counters.reused_ports)
+if [[ $o1 == timeout* ]] && [[ $o2 == ok* ]] && [[ $o3 == error* ]] && [[ $o4 == ok* ]] &&
+	[ $((r1 - r0)) -eq 2 ]; then
+	pass new_connection_on_the_port_of_a_blocked_flow_is_its_own_flow
+else
+	fail new_connection_on_the_port_of_a_blocked_flow_is_its_own_flow \
+		"denied: $o1; allowed after it: $o2; rejected: $o3; allowed after it: $o4; reused $r0 -> $r1"
+fi
+
 # ---- a pended connect completed as blocked ---------------------------------------------
 P=$(client pended_blocked)
 in_c "$P" -t 2500 $S4 8080 >"$T/pb.out" &

@@ -1,9 +1,9 @@
 /*
  * ag_connect — a TCP client that says what happened and how long it took.
  *
- *   ag_connect [-t TIMEOUT_MS] [-s BYTES] [-w] [-l] ADDR PORT
+ *   ag_connect [-t TIMEOUT_MS] [-s BYTES] [-w] [-l] [-p LOCAL_PORT] ADDR PORT
  *
- * Connects (IPv4 or IPv6, numeric), optionally sends BYTES and waits for the
+ * Connects (IPv4 or IPv6, numeric; from LOCAL_PORT with -p), optionally sends BYTES and waits for the
  * peer's answer, and prints one line:
  *   ok MS [PORT]              connected (and exchanged) after MS milliseconds;
  *                             with -l, also the local port it connected from
@@ -52,19 +52,20 @@ static const char *errname(int e)
 
 int main(int argc, char **argv)
 {
-	int timeout = 10000, opt, bytes = 0, wait_end = 0, show_port = 0;
+	int timeout = 10000, opt, bytes = 0, wait_end = 0, show_port = 0, lport = 0;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	while ((opt = getopt(argc, argv, "t:s:wl")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:wlp:")) != -1) {
 		switch (opt) {
+		case 'p': lport = atoi(optarg); break;
 		case 'l': show_port = 1; break;
 		case 't': timeout = atoi(optarg); break;
 		case 's': bytes = atoi(optarg); break;
 		case 'w': wait_end = 1; break;
 		default:
-			fprintf(stderr, "usage: ag_connect [-t MS] [-s BYTES] [-w] ADDR PORT\n");
+			fprintf(stderr, "usage: ag_connect [-t MS] [-s BYTES] [-w] [-l] [-p LPORT] ADDR PORT\n");
 			return 2;
 		}
 	}
@@ -79,6 +80,19 @@ int main(int argc, char **argv)
 	if (fd == -1) {
 		printf("error %s 0\n", errname(errno));
 		return 1;
+	}
+	if (lport > 0) {
+		struct sockaddr_storage la;
+
+		memset(&la, 0, sizeof(la));
+		la.ss_family = (sa_family_t)ai->ai_family;
+		/* sin_port and sin6_port sit at the same offset */
+		((struct sockaddr_in *)&la)->sin_port = htons((uint16_t)lport);
+		if (bind(fd, (struct sockaddr *)&la, ai->ai_family == AF_INET6 ?
+			 sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) == -1) {
+			printf("error %s 0\n", errname(errno));
+			return 1;
+		}
 	}
 	int cr = connect(fd, ai->ai_addr, ai->ai_addrlen), ce = errno;
 
