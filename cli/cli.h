@@ -21,7 +21,7 @@
 #define AG_VERSION "0.1.0"
 #endif
 
-/* Exit codes, as SPEC section 3 fixes them. */
+/* Exit codes, as alegatectl(8) documents them. */
 #define EXIT_DONE	0
 #define EXIT_FAILED	1	/* refused or failed, message on stderr */
 #define EXIT_USAGE	2
