@@ -582,7 +582,9 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 		return;
 	uint32_t id = p->id;
 
-	*p = d->pending[--d->npending];
+	/* kept in id order: `pending` sends them in pages by id */
+	memmove(p, p + 1, (size_t)(&d->pending[d->npending] - (p + 1)) * sizeof(*p));
+	d->npending--;
 	agd_control_push_resolved(d, id,
 				  ev->reason == AG_REASON_TIMEOUT
 					  ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
@@ -614,6 +616,14 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 		app = port = true;
 	} else {
 		*err = "scope must be app, app+host, app+remote or app+port";
+		return -EINVAL;
+	}
+	/* Without its program, "app" alone would be a rule for every program
+	 * of the user (or of everyone) to anywhere: not what was asked. */
+	if (app && !host && !remote && !port && !f->fixed.app_path) {
+		*err = "the program of this flow is unknown, so scope app would match every "
+		       "program to anywhere; answer once, or use app+host, app+remote or "
+		       "app+port";
 		return -EINVAL;
 	}
 	if (app && f->fixed.app_path) {
