@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# test_control.sh — the control socket under load, through the real
+# alegated and alegatectl: long answers come in pages.
+. "$(dirname "$0")/lib.sh"
+
+ns_pair
+daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+
+# ---- a thousand waiting flows with 4 KB command lines still reach pending and prompt ------
+# A thousand connects, each from a program whose command line is about
+# 4 KB: as one message, more than a client's 4 MiB queue.
+long=$(head -c 4070 /dev/zero | tr '\0' x)
+in_c bash -c "for i in \$(seq 1000); do
+	(exec -a '$long' '$TOOLS/ag_connect' -t 40000 $S4 8080 >/dev/null &)
+done"
+# counted by status, which stays short whatever pending holds
+if wait_for 10 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' status --json | jq .pending)\" -ge 1000 ]"; then
+	if ctl pending --json >"$T/pending.json" 2>"$T/pending.err"; then
+		n=$(jq length "$T/pending.json")
+		bytes=$(jq -c . "$T/pending.json" | wc -c)
+		if [ "$n" -ge 1000 ] && [ "$bytes" -gt $((4 << 20)) ]; then
+			pass pending_with_a_thousand_4k_command_lines_is_answered_in_full
+		else
+			fail pending_with_a_thousand_4k_command_lines_is_answered_in_full \
+				"$n flows in $bytes bytes of JSON (want > 4 MiB)"
+		fi
+	else
+		fail pending_with_a_thousand_4k_command_lines_is_answered_in_full "$(cat "$T/pending.err")"
+	fi
+	cat >"$T/prompt.script" <<EOF
+expect ag_connect
+send q\r
+eof
+EOF
+	if "$TOOLS/ptydrive" -t 20000 "$T/prompt.script" -- "$ALEGATECTL" -s "$SOCK" prompt \
+		>"$T/prompt.log" 2>&1; then
+		pass prompt_shows_a_thousand_flows_with_4k_command_lines
+	else
+		fail prompt_shows_a_thousand_flows_with_4k_command_lines "$(tail -c 600 "$T/prompt.log")"
+	fi
+else
+	fail pending_with_a_thousand_4k_command_lines_is_answered_in_full \
+		"only $(ctl status --json | jq .pending) flows pended"
+fi
+finish
