@@ -70,6 +70,8 @@ struct agd_client {
 };
 
 static gid_t control_gid = (gid_t)-1;
+/* Inside push_all(): a client that falls behind is closed at its end. */
+static unsigned push_depth;
 
 /* ---- JSON for the protocol's objects --------------------------------------------- */
 
@@ -291,7 +293,7 @@ static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 			 (int)c->pid, ag_ctl_outq_len(&c->out));
 		c->dead = true;
 		c->sub_events = c->sub_pending = false;
-		if (!c->busy)
+		if (!c->busy && !push_depth)
 			client_free(d, c);
 		return;
 	}
@@ -1085,12 +1087,26 @@ void agd__control_client_close(struct agd *d, struct agd_client *c)
 
 /* ---- pushes -------------------------------------------------------------------------- */
 
+/*
+ * Closing a client can end its session's rules, whose events are pushed
+ * in turn: so the clients that fell behind are closed once the list is no
+ * longer walked, not in the middle of it.
+ */
 static void push_all(struct agd *d, bool events, json_t *msg)
 {
-	for (struct agd_client *c = d->clients, *next; c; c = next) {
-		next = c->next;
+	push_depth++;
+	for (struct agd_client *c = d->clients; c; c = c->next)
 		if (events ? c->sub_events : c->sub_pending)
 			client_send(d, c, msg);
+	if (--push_depth)
+		return;
+	for (struct agd_client *c = d->clients; c;) {
+		if (c->dead && !c->busy) {
+			client_free(d, c);
+			c = d->clients; /* freeing may have changed the list */
+		} else {
+			c = c->next;
+		}
 	}
 }
 
