@@ -42,4 +42,28 @@ else
 	fail pending_with_a_thousand_4k_command_lines_is_answered_in_full \
 		"only $(ctl status --json | jq .pending) flows pended"
 fi
+
+# ---- one user filling what it may pend leaves room for another's connection ---------------
+daemon_stop
+# the thousand clients above (this test's own) would come back as new flows of root
+for pid in $(ip netns pids "$NSC"); do kill -9 "$pid" 2>/dev/null; done
+daemon_start "$NSC" max_pending=40 max_pending_per_user=20 max_pending_per_process=10 ||
+	{ fail daemon_start_bounds "alegated did not start"; finish; }
+for i in $(seq 45); do
+	bg_c setpriv --reuid 65534 --regid 65534 --clear-groups "$TOOLS/ag_connect" -t 20000 $S4 8080 >/dev/null
+done
+wait_for 10 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' status --json | jq '.counters.limit_hits')\" -ge 25 ]"
+cp "$TOOLS/ag_connect" "$T/root_app"
+bg_c "$T/root_app" -t 20000 $S4 8080 >/dev/null
+if wait_for 5 bash -c "'$ALEGATECTL' -s '$SOCK' pending --json | jq -e --arg x '$T/root_app' 'any(.[]; .exe == \$x and .uid == 0)'"; then
+	n=$(ctl pending --json | jq '[.[] | select(.uid == 65534)] | length')
+	if [ "$n" = 20 ]; then
+		pass one_users_flood_leaves_root_s_new_connection_asked
+	else
+		fail one_users_flood_leaves_root_s_new_connection_asked "$n flows of uid 65534 pended (want 20)"
+	fi
+else
+	fail one_users_flood_leaves_root_s_new_connection_asked \
+		"root's connection is not pending: $(ctl status --json | jq -c '{pending, limit_hits: .counters.limit_hits}')"
+fi
 finish
