@@ -46,10 +46,12 @@ enum stream_kind { STREAM_NONE, STREAM_PENDING, STREAM_EVENTS, STREAM_ARRAY };
 struct stream {
 	enum stream_kind kind;
 	json_t *id;        /* the request's id, repeated on every page */
-	uint64_t cursor;   /* PENDING: last id sent; EVENTS: last seq sent */
-	uint64_t end;      /* the last id or seq that belongs to this answer */
+	uint64_t cursor;   /* EVENTS: last seq sent */
+	uint64_t end;      /* EVENTS: the last seq that belongs to this answer */
 	json_t *items;     /* ARRAY: the whole answer, built at once */
-	size_t next;       /* ARRAY: next index to send */
+	struct agd_pending *snap; /* PENDING: the pended flows, by id */
+	size_t nsnap;
+	size_t next;       /* ARRAY, PENDING: next index to send */
 };
 
 struct agd_client {
@@ -239,6 +241,7 @@ static void stream_end(struct stream *st)
 {
 	json_decref(st->id);
 	json_decref(st->items);
+	free(st->snap);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -447,26 +450,13 @@ static bool page_add(struct page *pg, json_t *item)
 	return json_array_size(pg->a) < AGD_PAGE_ITEMS && pg->bytes < AGD_PAGE_BYTES;
 }
 
-/* Pended flows are kept in the order of their ids (policy.c). */
-static void page_pending(struct page *pg)
+/* The flows pended when `pending` came; those answered since are skipped
+ * (their completion context is stale). */
+static void page_pending(struct page *pg, struct stream *st)
 {
-	struct agd *d = pg->d;
-	uint32_t lo = 0, hi = d->npending;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (d->pending[mid].id <= pg->cursor)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (uint32_t i = lo; i < d->npending && d->pending[i].id <= pg->end; i++) {
-		pg->cursor = d->pending[i].id;
-		if (!page_add(pg, agd_json_pending(d, &d->pending[i])))
+	while (st->next < st->nsnap)
+		if (!page_add(pg, agd_json_pending(pg->d, &st->snap[st->next++])))
 			return;
-	}
-	pg->cursor = pg->end;
 }
 
 static int page_event_cb(const ag_event *ev, void *arg)
@@ -505,8 +495,8 @@ static bool stream_pump(struct agd *d, struct agd_client *c)
 	}
 	switch (st->kind) {
 	case STREAM_PENDING:
-		page_pending(&pg);
-		more = pg.cursor < pg.end;
+		page_pending(&pg, st);
+		more = st->next < st->nsnap;
 		break;
 	case STREAM_EVENTS:
 		page_events(&pg);
@@ -542,7 +532,6 @@ static void stream_start(struct req *q, enum stream_kind kind, uint64_t cursor, 
 {
 	struct stream *st = &q->c->stream;
 
-	stream_end(st);
 	st->kind = kind;
 	st->id = q->id ? json_incref(q->id) : NULL;
 	st->cursor = cursor;
@@ -551,12 +540,32 @@ static void stream_start(struct req *q, enum stream_kind kind, uint64_t cursor, 
 	stream_pump(q->d, q->c);
 }
 
+static int cmp_pending_id(const void *a, const void *b)
+{
+	uint32_t x = ((const struct agd_pending *)a)->id, y = ((const struct agd_pending *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
 static int op_pending(struct req *q)
 {
 	struct agd *d = q->d;
+	struct stream *st = &q->c->stream;
 
-	/* the flows pended now: those pended meanwhile come as pushes */
-	stream_start(q, STREAM_PENDING, 0, d->npending ? d->pending[d->npending - 1].id : 0, NULL);
+	/* The flows pended now, oldest first: those pended meanwhile come as
+	 * pushes.  A copy, so the table is free to change between pages. */
+	stream_end(st);
+	if (d->npending) {
+		st->snap = malloc(d->npending * sizeof(*st->snap));
+		if (!st->snap) {
+			reply_err(d, q->c, q->id, "failed", "out of memory");
+			return 0;
+		}
+		memcpy(st->snap, d->pending, d->npending * sizeof(*st->snap));
+		st->nsnap = d->npending;
+		qsort(st->snap, st->nsnap, sizeof(*st->snap), cmp_pending_id);
+	}
+	stream_start(q, STREAM_PENDING, 0, 0, NULL);
 	return 0;
 }
 
@@ -1072,6 +1081,9 @@ struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid)
 void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, size_t len)
 {
 	c->busy = true;
+	/* a long answer the socket did not take in full is abandoned here;
+	 * the loop never reads a request before the last page is out */
+	stream_end(&c->stream);
 	handle_line(d, c, line, len);
 	/* the pages of a long answer, as far as the peer's socket takes them */
 	while (c->stream.kind && stream_pump(d, c) && !c->dead && !c->closing &&

@@ -582,9 +582,7 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 		return;
 	uint32_t id = p->id;
 
-	/* kept in id order: `pending` sends them in pages by id */
-	memmove(p, p + 1, (size_t)(&d->pending[d->npending] - (p + 1)) * sizeof(*p));
-	d->npending--;
+	*p = d->pending[--d->npending];
 	agd_control_push_resolved(d, id,
 				  ev->reason == AG_REASON_TIMEOUT
 					  ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
