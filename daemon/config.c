@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	ENUM("log_level", log_level, w_log),
 	NUM("max_pending", K_UINT, max_pending, 1, 1u << 20),
 	NUM("max_pending_per_process", K_UINT, max_pending_per_process, 1, 1u << 20),
+	NUM("max_pending_per_user", K_UINT, max_pending_per_user, 1, 1u << 20),
 	NUM("max_flows", K_UINT, max_flows, 16, 1u << 24),
 	NUM("dns_cache_size", K_UINT, dns_cache_size, 16, 1u << 22),
 	NUM("event_ring_size", K_UINT, event_ring_size, 16, 1u << 20),
@@ -108,6 +109,7 @@ void ag_config_defaults(struct ag_config *cfg)
 	cfg->log_level = AG_CFG_LOG_INFO;
 	cfg->max_pending = 16384;
 	cfg->max_pending_per_process = 1024;
+	cfg->max_pending_per_user = 4096;
 	cfg->max_flows = 65536;
 	cfg->dns_cache_size = 8192;
 	cfg->event_ring_size = 4096;
@@ -596,8 +598,16 @@ static unsigned seen_line(const struct parser *p, const char *name)
 }
 
 /* Rules that tie keys together, checked once every line is in. */
-static void check_whole(struct parser *p, const struct ag_config *cfg)
+static void check_whole(struct parser *p, struct ag_config *cfg)
 {
+	/* Unset, the per-user bound follows max_pending: a quarter of it, so
+	 * one user's flood always leaves three quarters to the others. */
+	if (!seen_line(p, "max_pending_per_user"))
+		cfg->max_pending_per_user = cfg->max_pending / 4 ? cfg->max_pending / 4 : 1;
+	if (cfg->max_pending_per_user > cfg->max_pending)
+		report(p, seen_line(p, "max_pending_per_user"),
+		       "max_pending_per_user: %u is larger than max_pending (%u)",
+		       cfg->max_pending_per_user, cfg->max_pending);
 	if (cfg->max_pending_per_process > cfg->max_pending) {
 		unsigned line = seen_line(p, "max_pending_per_process");
 

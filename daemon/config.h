@@ -90,6 +90,7 @@ struct ag_config {
 	/* bounds of the daemon's tables */
 	unsigned max_pending;
 	unsigned max_pending_per_process;
+	unsigned max_pending_per_user;	/* default max_pending / 4 */
 	unsigned max_flows;
 	unsigned dns_cache_size;
 	unsigned event_ring_size;

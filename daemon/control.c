@@ -4,8 +4,12 @@
  * Every peer is untrusted: its credentials are checked when it connects
  * (root, or a member of control_group, else a refusal and goodbye), every
  * line is bounded (max_message_size), every field is type-checked, and a
- * client that does not read its replies is dropped rather than allowed to
+ * client that does not read its replies is closed rather than allowed to
  * make the daemon buffer without end.
+ *
+ * Long answers (pending, events, flows, rules.list) go out in pages, one
+ * page per loop turn and only while the client keeps up, so neither one
+ * big answer nor a slow reader holds up the loop or anyone else's reply.
  */
 #include <errno.h>
 #include <grp.h>
@@ -23,10 +27,32 @@
 #include "daemon/agd.h"
 #include "net/packet.h"
 
-/* A subscriber may fall this far behind before it is dropped. */
+/* A subscriber may fall this far behind before it is closed. */
 #define AGD_CLIENT_OUTQ_MAX (4u << 20)
+/* A page of a long answer: at most this many items, of about this many
+ * bytes (string lengths; escaping can make it up to 6 times more). */
+#define AGD_PAGE_ITEMS 256
+#define AGD_PAGE_BYTES (256u << 10)
+/* The next page is made only once the client's queue is below this. */
+#define AGD_PAGE_LOWAT (1u << 20)
+/* Refused connections: one log line, then a count per this many seconds. */
+#define AGD_REFUSED_LOG_S 10
 /* Supplementary groups read for a peer. */
 #define AGD_PEER_GROUPS_MAX 256
+
+/* A long answer being sent in pages. */
+enum stream_kind { STREAM_NONE, STREAM_PENDING, STREAM_EVENTS, STREAM_ARRAY };
+
+struct stream {
+	enum stream_kind kind;
+	json_t *id;        /* the request's id, repeated on every page */
+	uint64_t cursor;   /* EVENTS: last seq sent */
+	uint64_t end;      /* EVENTS: the last seq that belongs to this answer */
+	json_t *items;     /* ARRAY: the whole answer, built at once */
+	struct agd_pending *snap; /* PENDING: the pended flows, by id */
+	size_t nsnap;
+	size_t next;       /* ARRAY, PENDING: next index to send */
+};
 
 struct agd_client {
 	struct agd_client *next;
@@ -37,12 +63,17 @@ struct agd_client {
 	uint64_t session;
 	struct ag_ctl_buf in;
 	struct ag_ctl_outq out;
+	struct stream stream;
 	bool sub_events, sub_pending;
 	bool closing;      /* send what is queued, then close */
+	bool busy;         /* inside one of its own requests: free it after */
+	bool dead;         /* fell too far behind: close it, queue and all */
 	uint32_t events;   /* what epoll waits for */
 };
 
 static gid_t control_gid = (gid_t)-1;
+/* Inside push_all(): a client that falls behind is closed at its end. */
+static unsigned push_depth;
 
 /* ---- JSON for the protocol's objects --------------------------------------------- */
 
@@ -206,10 +237,22 @@ json_t *agd_json_rule(const struct agd_rule *r)
 
 /* ---- clients ---------------------------------------------------------------------- */
 
+static void stream_end(struct stream *st)
+{
+	json_decref(st->id);
+	json_decref(st->items);
+	free(st->snap);
+	memset(st, 0, sizeof(*st));
+}
+
 static void client_watch(struct agd *d, struct agd_client *c)
 {
 	uint32_t want = EPOLLIN | (ag_ctl_outq_len(&c->out) ? EPOLLOUT : 0);
 
+	/* While a long answer is sent, the next request waits: EPOLLOUT
+	 * alone brings the loop back for each page. */
+	if (c->stream.kind)
+		want = EPOLLOUT;
 	if (c->closing)
 		want = ag_ctl_outq_len(&c->out) ? EPOLLOUT : 0;
 	if (want != c->events) {
@@ -230,23 +273,32 @@ static void client_free(struct agd *d, struct agd_client *c)
 	close(c->fd);
 	ag_ctl_buf_fini(&c->in);
 	ag_ctl_outq_fini(&c->out);
+	stream_end(&c->stream);
 	d->nclients--;
 	/* S15: "until quit" rules end with their control connection. */
 	agd_policy_session_end(d, c->session);
 	free(c);
 }
 
-/* Queue a message; a client that cannot keep up is dropped. */
+/*
+ * Queue a message.  A client that cannot keep up is closed: its socket,
+ * its max_clients slot and its queue are given back at once, or, when
+ * this is one of its own requests, as soon as that request returns.
+ */
 static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 {
-	if (c->closing)
+	if (c->closing || c->dead)
 		return;
 	int r = ag_ctl_outq_push(&c->out, msg);
 
 	if (r == -ENOBUFS) {
-		log_warn("control: client pid %d is not reading; dropping it", (int)c->pid);
-		c->closing = true;
+		log_warn("control: client pid %d is not reading (%zu bytes unread); closing it",
+			 (int)c->pid, ag_ctl_outq_len(&c->out));
+		c->dead = true;
 		c->sub_events = c->sub_pending = false;
+		if (!c->busy && !push_depth)
+			client_free(d, c);
+		return;
 	}
 	r = ag_ctl_outq_flush(&c->out, c->fd);
 	if (r < 0 && r != -EAGAIN)
@@ -355,17 +407,165 @@ static int op_status(struct req *q)
 	return 0;
 }
 
+/* ---- long answers, in pages ------------------------------------------------------------ */
+
+/* About how many bytes @v takes as JSON, escaping aside: enough to size pages. */
+static size_t json_size_guess(const json_t *v)
+{
+	size_t n = 2;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *val;
+
+		json_object_foreach((json_t *)v, key, val)
+			n += strlen(key) + 4 + json_size_guess(val);
+		return n;
+	}
+	case JSON_ARRAY:
+		for (size_t i = 0; i < json_array_size(v); i++)
+			n += 1 + json_size_guess(json_array_get(v, i));
+		return n;
+	case JSON_STRING:
+		return json_string_length(v) + 2;
+	default:
+		return 24;
+	}
+}
+
+struct page {
+	struct agd *d;
+	json_t *a;
+	size_t bytes;
+	uint64_t cursor, end;
+};
+
+static bool page_add(struct page *pg, json_t *item)
+{
+	if (!item)
+		return true;
+	pg->bytes += json_size_guess(item);
+	json_array_append_new(pg->a, item);
+	return json_array_size(pg->a) < AGD_PAGE_ITEMS && pg->bytes < AGD_PAGE_BYTES;
+}
+
+/* The flows pended when `pending` came; those answered since are skipped
+ * (their completion context is stale). */
+static void page_pending(struct page *pg, struct stream *st)
+{
+	while (st->next < st->nsnap)
+		if (!page_add(pg, agd_json_pending(pg->d, &st->snap[st->next++])))
+			return;
+}
+
+static int page_event_cb(const ag_event *ev, void *arg)
+{
+	struct page *pg = arg;
+
+	if (ev->seq > pg->end) {
+		/* what is left of this answer was overwritten meanwhile */
+		pg->cursor = pg->end;
+		return 1;
+	}
+	pg->cursor = ev->seq;
+	return page_add(pg, agd_json_event(pg->d, ev)) ? 0 : 1;
+}
+
+static void page_events(struct page *pg)
+{
+	if (ag_event_dump(pg->d->engine, pg->cursor, page_event_cb, pg) == 0)
+		pg->cursor = pg->end; /* the ring holds nothing more of this answer */
+}
+
+/*
+ * Send the next page of c's long answer.  Every page but the last says
+ * "more": true; a client reads pages with the request's id until one
+ * does not.  Returns whether a page was sent.
+ */
+static bool stream_pump(struct agd *d, struct agd_client *c)
+{
+	struct stream *st = &c->stream;
+	struct page pg = { .d = d, .a = json_array(), .cursor = st->cursor, .end = st->end };
+	bool more;
+
+	if (!st->kind || c->dead || c->closing || ag_ctl_outq_len(&c->out) >= AGD_PAGE_LOWAT) {
+		json_decref(pg.a);
+		return false;
+	}
+	switch (st->kind) {
+	case STREAM_PENDING:
+		page_pending(&pg, st);
+		more = st->next < st->nsnap;
+		break;
+	case STREAM_EVENTS:
+		page_events(&pg);
+		more = pg.cursor < pg.end;
+		break;
+	default:
+		while (st->next < json_array_size(st->items) &&
+		       page_add(&pg, json_incref(json_array_get(st->items, st->next++))))
+			;
+		more = st->next < json_array_size(st->items);
+		break;
+	}
+	st->cursor = pg.cursor;
+
+	json_t *m = json_object();
+
+	if (st->id)
+		json_object_set(m, "id", st->id);
+	json_object_set_new(m, "ok", json_true());
+	json_object_set_new(m, "result", pg.a);
+	if (more)
+		json_object_set_new(m, "more", json_true());
+	else
+		stream_end(st);
+	/* the client may be closed here: st is not used after the send */
+	client_send(d, c, m);
+	json_decref(m);
+	return true;
+}
+
+static void stream_start(struct req *q, enum stream_kind kind, uint64_t cursor, uint64_t end,
+			 json_t *items)
+{
+	struct stream *st = &q->c->stream;
+
+	st->kind = kind;
+	st->id = q->id ? json_incref(q->id) : NULL;
+	st->cursor = cursor;
+	st->end = end;
+	st->items = items;
+	stream_pump(q->d, q->c);
+}
+
+static int cmp_pending_id(const void *a, const void *b)
+{
+	uint32_t x = ((const struct agd_pending *)a)->id, y = ((const struct agd_pending *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
 static int op_pending(struct req *q)
 {
-	json_t *a = json_array();
+	struct agd *d = q->d;
+	struct stream *st = &q->c->stream;
 
-	for (uint32_t i = 0; i < q->d->npending; i++) {
-		json_t *p = agd_json_pending(q->d, &q->d->pending[i]);
-
-		if (p)
-			json_array_append_new(a, p);
+	/* The flows pended now, oldest first: those pended meanwhile come as
+	 * pushes.  A copy, so the table is free to change between pages. */
+	stream_end(st);
+	if (d->npending) {
+		st->snap = malloc(d->npending * sizeof(*st->snap));
+		if (!st->snap) {
+			reply_err(d, q->c, q->id, "failed", "out of memory");
+			return 0;
+		}
+		memcpy(st->snap, d->pending, d->npending * sizeof(*st->snap));
+		st->nsnap = d->npending;
+		qsort(st->snap, st->nsnap, sizeof(*st->snap), cmp_pending_id);
 	}
-	reply_ok(q->d, q->c, q->id, a);
+	stream_start(q, STREAM_PENDING, 0, 0, NULL);
 	return 0;
 }
 
@@ -446,7 +646,7 @@ static int op_rules_list(struct req *q)
 		if (r)
 			json_array_append_new(a, r);
 	}
-	reply_ok(q->d, q->c, q->id, a);
+	stream_start(q, STREAM_ARRAY, 0, 0, a);
 	return 0;
 }
 
@@ -552,36 +752,46 @@ static int op_flows(struct req *q)
 	struct dump_ctx x = { .d = q->d, .a = json_array() };
 
 	ag_flow_dump(q->d->engine, 1u << AG_FLOW_AUTHORIZED, flow_cb, &x);
-	reply_ok(q->d, q->c, q->id, x.a);
+	stream_start(q, STREAM_ARRAY, 0, 0, x.a);
 	return 0;
 }
 
-static int event_cb(const ag_event *ev, void *arg)
-{
-	struct dump_ctx *x = arg;
+struct event_span {
+	uint64_t first, n;
+};
 
-	json_array_append_new(x->a, agd_json_event(x->d, ev));
+static int event_count_cb(const ag_event *ev, void *arg)
+{
+	struct event_span *sp = arg;
+
+	if (!sp->n++)
+		sp->first = ev->seq;
 	return 0;
 }
 
 static int op_events(struct req *q)
 {
 	json_t *after = json_object_get(q->msg, "after"), *limit = json_object_get(q->msg, "limit");
-	struct dump_ctx x = { .d = q->d, .a = json_array() };
+	struct event_span sp = { 0, 0 };
 	json_int_t lim = 1000;
 
 	if ((after && !json_is_integer(after)) || (limit && !json_is_integer(limit))) {
-		json_decref(x.a);
 		reply_err(q->d, q->c, q->id, "bad_request", "\"after\" and \"limit\" are integers");
 		return 0;
 	}
 	if (limit)
 		lim = json_integer_value(limit);
-	ag_event_dump(q->d->engine, after ? (uint64_t)json_integer_value(after) : 0, event_cb, &x);
-	/* the newest `limit` events */
-	while (lim >= 0 && (json_int_t)json_array_size(x.a) > lim)
-		json_array_remove(x.a, 0);
-	reply_ok(q->d, q->c, q->id, x.a);
+	/* Count first (no JSON), then send only the newest `limit`: the
+	 * ring's seqs are consecutive, so that is a range. */
+	ag_event_dump(q->d->engine, after ? (uint64_t)json_integer_value(after) : 0,
+		      event_count_cb, &sp);
+	if (!sp.n || lim == 0) {
+		reply_ok(q->d, q->c, q->id, json_array());
+		return 0;
+	}
+	uint64_t skip = lim > 0 && (uint64_t)lim < sp.n ? sp.n - (uint64_t)lim : 0;
+
+	stream_start(q, STREAM_EVENTS, sp.first + skip - 1, sp.first + sp.n - 1, NULL);
 	return 0;
 }
 
@@ -671,6 +881,23 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	json_decref(msg);
 }
 
+/* Handle the complete lines held, until one starts a long answer. */
+static void client_serve(struct agd *d, struct agd_client *c)
+{
+	char *line;
+	size_t len;
+	int r = 0;
+
+	while (!c->closing && !c->dead && !c->stream.kind &&
+	       (r = ag_ctl_buf_pop(&c->in, &line, &len)) == 1)
+		handle_line(d, c, line, len);
+	if (!c->closing && !c->dead && r == -EMSGSIZE) {
+		reply_err(d, c, NULL, "too_long", "message too long (more than %u bytes, limit %u)",
+			  d->cfg.max_message_size, d->cfg.max_message_size);
+		c->closing = true;
+	}
+}
+
 void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t events)
 {
 	if (events & EPOLLOUT) {
@@ -688,26 +915,23 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 			client_watch(d, c);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	c->busy = true;
+	/* one page per loop turn: the other clients are served in between */
+	if (c->stream.kind)
+		stream_pump(d, c);
+	if (!c->stream.kind && !c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
 		ssize_t n = ag_ctl_buf_read(&c->in, c->fd);
-		char *line;
-		size_t len;
-		int r;
 
 		if (n == 0 || (n < 0 && n != -EAGAIN && n != -ENOBUFS)) {
+			c->busy = false;
 			client_free(d, c);
 			return;
 		}
-		while (!c->closing && (r = ag_ctl_buf_pop(&c->in, &line, &len)) == 1)
-			handle_line(d, c, line, len);
-		if (!c->closing && r == -EMSGSIZE) {
-			reply_err(d, c, NULL, "too_long",
-				  "message too long (more than %u bytes, limit %u)",
-				  d->cfg.max_message_size, d->cfg.max_message_size);
-			c->closing = true;
-		}
 	}
-	if (c->closing && !ag_ctl_outq_len(&c->out)) {
+	if (!c->stream.kind && !c->dead)
+		client_serve(d, c);
+	c->busy = false;
+	if (c->dead || (c->closing && !ag_ctl_outq_len(&c->out))) {
 		client_free(d, c);
 		return;
 	}
@@ -729,6 +953,31 @@ static bool peer_in_group(int fd, gid_t gid, gid_t primary)
 		if (groups[i] == gid)
 			return true;
 	return false;
+}
+
+/*
+ * Log a refused peer: the first of each AGD_REFUSED_LOG_S seconds in full,
+ * the rest as one count, so a local user looping on connect() cannot
+ * flood the log.
+ */
+static void log_refused(const struct ucred *cred)
+{
+	static uint64_t window_ns;
+	static unsigned long quiet;
+	uint64_t now = agd_boottime_ns();
+
+	if (window_ns && now - window_ns < AGD_REFUSED_LOG_S * 1000000000ULL) {
+		quiet++;
+		return;
+	}
+	if (quiet)
+		log_info("control: refused uid %u (pid %d); %lu more refused in the last %llus",
+			 (unsigned)cred->uid, (int)cred->pid, quiet,
+			 (unsigned long long)((now - window_ns) / 1000000000ULL));
+	else
+		log_info("control: refused uid %u (pid %d)", (unsigned)cred->uid, (int)cred->pid);
+	window_ns = now;
+	quiet = 0;
 }
 
 void agd_control_accept(struct agd *d)
@@ -780,8 +1029,7 @@ void agd_control_accept(struct agd *d)
 			ag_ctl_send(fd, hello, 100);
 			json_decref(hello);
 			close(fd);
-			log_info("control: refused uid %u (pid %d)", (unsigned)cred.uid,
-				 (int)cred.pid);
+			log_refused(&cred);
 			continue;
 		}
 		struct agd_client *c = calloc(1, sizeof(*c));
@@ -832,7 +1080,16 @@ struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid)
 
 void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, size_t len)
 {
+	c->busy = true;
+	/* a long answer the socket did not take in full is abandoned here;
+	 * the loop never reads a request before the last page is out */
+	stream_end(&c->stream);
 	handle_line(d, c, line, len);
+	/* the pages of a long answer, as far as the peer's socket takes them */
+	while (c->stream.kind && stream_pump(d, c) && !c->dead && !c->closing &&
+	       ag_ctl_outq_flush(&c->out, c->fd) == 0)
+		;
+	c->busy = false;
 }
 
 void agd__control_client_close(struct agd *d, struct agd_client *c)
@@ -842,12 +1099,26 @@ void agd__control_client_close(struct agd *d, struct agd_client *c)
 
 /* ---- pushes -------------------------------------------------------------------------- */
 
+/*
+ * Closing a client can end its session's rules, whose events are pushed
+ * in turn: so the clients that fell behind are closed once the list is no
+ * longer walked, not in the middle of it.
+ */
 static void push_all(struct agd *d, bool events, json_t *msg)
 {
-	for (struct agd_client *c = d->clients, *next; c; c = next) {
-		next = c->next;
+	push_depth++;
+	for (struct agd_client *c = d->clients; c; c = c->next)
 		if (events ? c->sub_events : c->sub_pending)
 			client_send(d, c, msg);
+	if (--push_depth)
+		return;
+	for (struct agd_client *c = d->clients; c;) {
+		if (c->dead && !c->busy) {
+			client_free(d, c);
+			c = d->clients; /* freeing may have changed the list */
+		} else {
+			c = c->next;
+		}
 	}
 }
 

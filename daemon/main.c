@@ -93,6 +93,7 @@ static void engine_config(const struct ag_config *c, ag_engine_config *ec)
 	ec->max_flows = c->max_flows;
 	ec->max_pended = c->max_pending;
 	ec->max_pended_per_process = c->max_pending_per_process;
+	ec->max_pended_per_user = c->max_pending_per_user;
 	ec->pending_buffer = c->pending_buffer;
 	ec->pending_timeout_ns = (uint64_t)c->pending_timeout_s * 1000000000ULL;
 	ec->timeout_verdict = c->timeout_action == AG_CFG_TIMEOUT_ALLOW    ? AG_VERDICT_PERMIT

@@ -616,6 +616,14 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 		*err = "scope must be app, app+host, app+remote or app+port";
 		return -EINVAL;
 	}
+	/* Without its program, "app" alone would be a rule for every program
+	 * of the user (or of everyone) to anywhere: not what was asked. */
+	if (app && !host && !remote && !port && !f->fixed.app_path) {
+		*err = "the program of this flow is unknown, so scope app would match every "
+		       "program to anywhere; answer once, or use app+host, app+remote or "
+		       "app+port";
+		return -EINVAL;
+	}
 	if (app && f->fixed.app_path) {
 		snprintf(r->app, sizeof(r->app), "%s", f->fixed.app_path);
 		r->has |= AG_RULE_HAS_APP;

@@ -995,6 +995,12 @@ static int parse_text(struct pctx *c, const char *buf, size_t len, struct ag_rul
 		perr(c, NULL, "empty file: no rule");
 		return -EINVAL;
 	}
+	if (buf[i] != '{' && buf[i] != '[') {
+		/* Not JSON at all: whatever the file is, its words are not
+		 * repeated into a log or to a client. */
+		perr(c, NULL, "not a rule file (a rule is a JSON object); its content is not shown");
+		return -EINVAL;
+	}
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		char msg[MSG_MAX];
@@ -1423,19 +1429,43 @@ static void ferr(struct pctx *c, const char *path, const char *fmt, ...)
 	c->err(c->arg, msg);
 }
 
+/*
+ * Who may have written a rule file or the directory: root, or the user the
+ * daemon runs as (the same, but for tests and checks run by others).
+ * Return: NULL when trusted, else why not (for "PATH: WHY: not read").
+ */
+static const char *untrusted(const struct stat *st, char *buf, size_t len)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(buf, len, "owned by uid %u, not by root", (unsigned)st->st_uid);
+		return buf;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(buf, len, "writable by %s (mode %04o)",
+			 (st->st_mode & S_IWOTH) ? "others" : "its group",
+			 (unsigned)(st->st_mode & 07777));
+		return buf;
+	}
+	return NULL;
+}
+
 /* One file: 0 and *rule filled, or -EINVAL (reported), or -ENOMEM. */
 static int load_one(struct pctx *c, int dfd, const char *path, const char *name,
 		    struct ag_rule *rule)
 {
 	struct stat st;
-	char *buf = NULL;
+	char *buf = NULL, why[96];
 	size_t len;
 	int fd, ret;
 
-	/* O_NONBLOCK: opening a FIFO someone named x.json must not hang us. */
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NONBLOCK: opening a FIFO someone named x.json must not hang us.
+	 * O_NOFOLLOW: a link to another file (/etc/shadow) is never read. */
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd == -1) {
-		ferr(c, path, "cannot open: %s", strerror(errno));
+		if (errno == ELOOP)
+			ferr(c, path, "a symbolic link: not read (a rule file is a regular file)");
+		else
+			ferr(c, path, "cannot open: %s", strerror(errno));
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) == -1) {
@@ -1445,6 +1475,12 @@ static int load_one(struct pctx *c, int dfd, const char *path, const char *name,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		ferr(c, path, "not a regular file");
+		close(fd);
+		return -EINVAL;
+	}
+	/* Anyone who can write a rule can allow anything. */
+	if (untrusted(&st, why, sizeof(why))) {
+		ferr(c, path, "%s: not read", why);
 		close(fd);
 		return -EINVAL;
 	}
@@ -1474,14 +1510,35 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *
 	size_t n = 0, cap = 0, dlen = strlen(dir);
 	struct ag_rule *rule = NULL;
 	struct dirent *de;
+	struct stat st;
+	char why[96];
 	bool bad = false;
-	int ret = 0;
+	int ret = 0, dfd;
 	DIR *d;
 
-	d = opendir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1) {
+		ret = -errno;
+		ferr(&c, dir, "cannot open the rules directory: %s", strerror(-ret));
+		return ret;
+	}
+	/* Whoever may add or replace a file there may write rules. */
+	if (fstat(dfd, &st) == -1) {
+		ret = -errno;
+		ferr(&c, dir, "cannot stat the rules directory: %s", strerror(-ret));
+		close(dfd);
+		return ret;
+	}
+	if (untrusted(&st, why, sizeof(why))) {
+		ferr(&c, dir, "the rules directory is %s: no rule read from it", why);
+		close(dfd);
+		return -EPERM;
+	}
+	d = fdopendir(dfd);
 	if (!d) {
 		ret = -errno;
 		ferr(&c, dir, "cannot open the rules directory: %s", strerror(-ret));
+		close(dfd);
 		return ret;
 	}
 	for (;;) {

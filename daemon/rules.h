@@ -199,16 +199,20 @@ typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule);
  *
  * Reads every "*.json" entry in name order; other names are ignored
  * (editor backups "x.json~", ".x.json.swp", hidden files, our own
- * ".x.json.tmp").  A bad file — unreadable, not a regular file, larger
- * than AG_RULE_FILE_MAX (refused without being read), invalid, or holding
- * an id that another file already has — is reported through @err and
- * skipped; the good rules are still delivered.  No file is ever modified.
+ * ".x.json.tmp").  A bad file — unreadable, a symbolic link (never
+ * followed), not a regular file, owned by someone other than root (or the
+ * caller's effective uid), writable by group or others, larger than
+ * AG_RULE_FILE_MAX (refused without being read), invalid, or holding an id
+ * that another file already has — is reported through @err and skipped;
+ * the good rules are still delivered.  The text of a file that is not JSON
+ * is never quoted.  No file is ever modified.
  *
  * @rule_cb may be NULL to only check the files (`alegated -n`).
  *
  * Return: 0 when every file loaded; -EINVAL when some were skipped (all
- * reported); a negative value returned by @rule_cb; or -errno (reported)
- * when @dir cannot be read.
+ * reported); a negative value returned by @rule_cb; -EPERM (reported, no
+ * file read) when @dir itself is owned by another user or writable by
+ * group or others; or -errno (reported) when @dir cannot be read.
  */
 int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *arg);
 

@@ -412,8 +412,8 @@ int ag_flow_get_context(const ag_engine *e, uint64_t flow_handle, ag_layer layer
  * operation until it is completed (once) or expires.
  * Returns 0; AG_E_CANNOT_PEND on a reauthorization or at FLOW_ESTABLISHED (S5);
  * AG_E_NO_HANDLE if the handle is not the initial classify in progress;
- * -EALREADY if this flow is already pended; AG_E_LIMIT past max_pended or
- * max_pended_per_process.
+ * -EALREADY if this flow is already pended; AG_E_LIMIT past max_pended,
+ * max_pended_per_user or max_pended_per_process.
  */
 int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *completion_context);
 
@@ -591,6 +591,7 @@ typedef enum ag_reason {
 	AG_REASON_COMPLETED,    /* completed by its callout */
 	AG_REASON_FILTER_CHANGE, /* filters changed (S12b) */
 	AG_REASON_RELOAD,       /* explicit reauthorization (S12c) */
+	AG_REASON_MAX_PENDED_USER, /* max_pended_per_user reached */
 	AG_REASON_COUNT
 } ag_reason;
 
@@ -637,6 +638,9 @@ typedef struct ag_engine_config {
 	uint32_t max_filters;        /* default 100000 */
 	uint32_t max_pended;         /* default 16384 */
 	uint32_t max_pended_per_process; /* default 1024; by pid, uid when pid unknown */
+	/* default 4096; by uid, every flow of no known user counted as one user.
+	 * Below max_pended, so one user's flood leaves room for the others. */
+	uint32_t max_pended_per_user;
 	uint32_t pending_buffer;     /* S9: packets buffered per pended flow; 0 = flush. default 16 */
 	uint64_t pending_timeout_ns; /* S10: default 30 s */
 	ag_verdict timeout_verdict;  /* S10: PERMIT, BLOCK or REJECT; default BLOCK */

@@ -352,10 +352,28 @@ static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, cha
 	return -EREMOTEIO;
 }
 
+/*
+ * One page of a long answer ("more": true): append its items to *acc.
+ * Return: 0, or a broken connection's error.
+ */
+static int take_page(struct ag_ctl_conn *c, json_t *reply, json_t **acc, char **error)
+{
+	json_t *res = json_object_get(reply, "result");
+
+	if (!json_is_array(res))
+		return broke(c, -EPROTO, error,
+			     msgf("alegated sent a page of an answer that is not an array"));
+	if (!*acc && !(*acc = json_array()))
+		return broke(c, -ENOMEM, error, msgf("out of memory"));
+	if (json_array_extend(*acc, res))
+		return broke(c, -ENOMEM, error, msgf("out of memory"));
+	return 0;
+}
+
 int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **error)
 {
 	long long id, deadline;
-	json_t *msg;
+	json_t *msg, *acc = NULL;
 	char *line, *m;
 	size_t len;
 	int r, kind;
@@ -388,19 +406,42 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 	for (;;) {
 		r = next_line(c, deadline, &line, &len);
 		if (r == 0) {
+			json_decref(acc);
+			/* the rest of a paged answer would come later, unasked */
+			if (acc)
+				return broke(c, -ETIMEDOUT, error, describe(-ETIMEDOUT));
 			set_error(error, describe(-ETIMEDOUT));
 			return -ETIMEDOUT;
 		}
-		if (r < 0)
+		if (r < 0) {
+			json_decref(acc);
 			return broke(c, r, error, describe(r));
+		}
 		m = NULL;
 		kind = ag_ctl_parse_line(line, len, &msg, &m);
-		if (kind < 0)
+		if (kind < 0) {
+			json_decref(acc);
 			return broke(c, kind, error, m);
+		}
 		if (kind == AG_CTL_MSG_PUSH) {
 			r = enqueue(c, msg);
-			if (r)
+			if (r) {
+				json_decref(acc);
 				return broke(c, r, error, msgf("out of memory"));
+			}
+			continue;
+		}
+		if (kind == AG_CTL_MSG_REPLY && id_matches(msg, id) &&
+		    json_is_true(json_object_get(msg, "ok")) &&
+		    json_is_true(json_object_get(msg, "more"))) {
+			/* a long answer comes in pages; each one resets the wait */
+			r = take_page(c, msg, &acc, error);
+			json_decref(msg);
+			if (r) {
+				json_decref(acc);
+				return r;
+			}
+			deadline = deadline_in(c->timeout_ms);
 			continue;
 		}
 		if (kind == AG_CTL_MSG_REPLY &&
@@ -408,6 +449,21 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 		     (!json_object_get(msg, "id") && !json_is_true(json_object_get(msg, "ok"))))) {
 			r = take_reply(c, msg, result, error);
 			json_decref(msg);
+			if (acc && r == 0) {
+				if (!json_is_array(*result)) {
+					json_decref(*result);
+					*result = NULL;
+					json_decref(acc);
+					return broke(c, -EPROTO, error,
+						     msgf("alegated ended a paged answer with "
+							  "something that is not an array"));
+				}
+				json_array_extend(acc, *result);
+				json_decref(*result);
+				*result = acc;
+			} else {
+				json_decref(acc);
+			}
 			return r;
 		}
 		/* A late reply to a call that gave up, or a second hello. */

@@ -27,8 +27,9 @@
 /* The server's max_message_size default: the longest request line. */
 #define AG_CTL_REQUEST_MAX	65536
 /*
- * The longest line a client accepts.  Far above the request limit: a reply
- * to `events` (1000 events) or `rules.list` is one line and can be large.
+ * The longest line a client accepts.  Far above the request limit: long
+ * answers come in pages of a few hundred KiB, but other replies and pushes
+ * (a pending flow with its command line) can be long too.
  */
 #define AG_CTL_REPLY_MAX	(16u << 20)
 /* How long a client waits for the hello or a reply by default. */
@@ -275,6 +276,8 @@ void ag_ctl_set_timeout(struct ag_ctl_conn *c, int timeout_ms);
  * @error: on failure, a malloc'ed message the caller frees: the server's
  *	"error" text as sent (control characters made '?'), or what went
  *	wrong locally.  May be NULL.
+ * A long answer the server sends in pages (replies with "more": true,
+ * then one without) is returned as one array of every page's items.
  * Pushed lines that arrive meanwhile are queued for ag_ctl_next_push();
  * replies to other ids (an earlier call that timed out) are dropped.  A
  * reply without id that reports an error (the server could not read the

@@ -19,6 +19,7 @@ void ag_engine_config_default(ag_engine_config *cfg)
 	cfg->max_filters = 100000;
 	cfg->max_pended = 16384;
 	cfg->max_pended_per_process = 1024;
+	cfg->max_pended_per_user = 4096;
 	cfg->pending_buffer = 16;
 	cfg->pending_timeout_ns = 30 * NS_PER_S;
 	cfg->timeout_verdict = AG_VERDICT_BLOCK;
@@ -331,6 +332,7 @@ const char *ag_reason_name(ag_reason reason)
 		[AG_REASON_FLUSH] = "flush",
 		[AG_REASON_MAX_PENDED] = "max_pending",
 		[AG_REASON_MAX_PENDED_PROCESS] = "max_pending_per_process",
+		[AG_REASON_MAX_PENDED_USER] = "max_pending_per_user",
 		[AG_REASON_MAX_FLOWS] = "max_flows",
 		[AG_REASON_COMPLETED] = "completed",
 		[AG_REASON_FILTER_CHANGE] = "filter_change",

@@ -258,6 +258,7 @@ struct ag__pend {
 	struct ag__flow *flow;
 	struct ag__str *callout; /* who pended */
 	uint64_t owner;          /* per-process bound key */
+	uint64_t user;           /* per-user bound key */
 	struct ag__timer timer;  /* S10 deadline */
 	ag_packet first;         /* the held packet that started it */
 	bool has_first;

@@ -67,6 +67,12 @@ static uint64_t owner_key(const struct ag__flow *f)
 	return f->pid ? (1ULL << 40) | f->pid : (2ULL << 40) | f->uid;
 }
 
+/* The per-user bound's key: flows of no known user share one. */
+static uint64_t user_key(const struct ag__flow *f)
+{
+	return (3ULL << 40) | f->uid;
+}
+
 static void owner_add(ag_engine *e, uint64_t key, int delta)
 {
 	uint64_t n = 0;
@@ -98,8 +104,18 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 			  e->cfg.timeout_verdict, f, 0, e->cfg.max_pended);
 		return AG_E_LIMIT;
 	}
-	uint64_t owner = owner_key(f), count = 0;
+	uint64_t owner = owner_key(f), user = user_key(f), count = 0;
 
+	/* The user's bound before the process's: one user's many processes
+	 * must not fill the table that every other user's flows wait in. */
+	ag__u64map_get(&e->pend_owners, user, &count);
+	if (count >= e->cfg.max_pended_per_user) {
+		e->stats.limit_hits++;
+		ag__event(e, AG_EVENT_LIMIT, AG_REASON_MAX_PENDED_USER, (ag_layer)f->layer,
+			  e->cfg.timeout_verdict, f, 0, e->cfg.max_pended_per_user);
+		return AG_E_LIMIT;
+	}
+	count = 0;
 	ag__u64map_get(&e->pend_owners, owner, &count);
 	if (count >= e->cfg.max_pended_per_process) {
 		e->stats.limit_hits++;
@@ -119,11 +135,13 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 	p->flow = f;
 	p->callout = ag__str_ref(e->cur.callout);
 	p->owner = owner;
+	p->user = user;
 	p->has_first = false;
 	p->cloned = false;
 	p->nbuf = 0;
 	p->dropped = 0;
 	owner_add(e, owner, +1);
+	owner_add(e, user, +1);
 	f->pend = p;
 	e->cur.pended = p;
 	e->npended++;
@@ -135,6 +153,7 @@ static void pend_release(ag_engine *e, struct ag__pend *p)
 {
 	ag__timer_disarm(e, &p->timer);
 	owner_add(e, p->owner, -1);
+	owner_add(e, p->user, -1);
 	ag__str_put(e, p->callout);
 	ag__free(e, p->buf, p->capbuf * sizeof(*p->buf));
 	p->buf = NULL;

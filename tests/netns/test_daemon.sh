@@ -161,6 +161,18 @@ else
 	fail unprivileged_user_is_refused_by_the_control_socket "rc $rc: $out"
 fi
 
+# ---- refused connections are logged once, then counted, not a line each -------------------
+DLOG=$T/d-$NSC/daemon.log
+before=$(grep -c "control: refused" "$DLOG")
+flood_start=$(date +%s)
+got=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$TOOLS/ag_rawctl" -n 3000 "$SOCK")
+lines=$(( $(grep -c "control: refused" "$DLOG") - before ))
+if [ "$got" = 3000 ] && [ "$lines" -le 2 ]; then
+	pass refused_control_connections_do_not_flood_the_log
+else
+	fail refused_control_connections_do_not_flood_the_log "3000 refused (${got:-0} answered): $lines log lines"
+fi
+
 # ---- the prompt, through a pseudo-terminal, answers two flows in reverse order ------------
 E=$(client app_e) F=$(client app_f)
 in_c "$E" -t 15000 $S4 8080 >"$T/e.out" &
@@ -188,6 +200,15 @@ if "$TOOLS/ptydrive" -t 10000 "$T/prompt.script" -- "$ALEGATECTL" -s "$SOCK" pro
 	fi
 else
 	fail prompt_answers_two_pended_flows_in_reverse_order "$(tail -20 "$T/prompt.log")"
+fi
+
+# the count of those refused comes with the next refusal after the quiet period
+sleep $(( 11 - ($(date +%s) - flood_start) > 0 ? 11 - ($(date +%s) - flood_start) : 0 ))
+setpriv --reuid 65534 --regid 65534 --clear-groups "$TOOLS/ag_rawctl" -n 1 "$SOCK" >/dev/null
+if wait_for 3 grep -qE "control: refused uid 65534 .*; (299[0-9]|300[0-9]) more refused in the last [0-9]+s" "$DLOG"; then
+	pass refused_control_connections_are_counted_in_one_line
+else
+	fail refused_control_connections_are_counted_in_one_line "$(grep "control: refused" "$DLOG" | tail -3)"
 fi
 
 # ---- SIGTERM leaves no firewall rule behind -------------------------------------------------

@@ -93,6 +93,7 @@ TEST(defaults_are_the_documented_values)
 	CHECK_EQ(c.log_level, AG_CFG_LOG_INFO);
 	CHECK_EQ(c.max_pending, 16384);
 	CHECK_EQ(c.max_pending_per_process, 1024);
+	CHECK_EQ(c.max_pending_per_user, 4096);
 	CHECK_EQ(c.max_flows, 65536);
 	CHECK_EQ(c.dns_cache_size, 8192);
 	CHECK_EQ(c.event_ring_size, 4096);
@@ -140,6 +141,7 @@ TEST(every_key_is_parsed)
 		"log_level = debug\n"
 		"max_pending = 500\n"
 		"max_pending_per_process = 50\n"
+		"max_pending_per_user = 100\n"
 		"max_flows = 1000\n"
 		"dns_cache_size = 100\n"
 		"event_ring_size = 64\n"
@@ -170,6 +172,7 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.log_level, AG_CFG_LOG_DEBUG);
 	CHECK_EQ(c.max_pending, 500);
 	CHECK_EQ(c.max_pending_per_process, 50);
+	CHECK_EQ(c.max_pending_per_user, 100);
 	CHECK_EQ(c.max_flows, 1000);
 	CHECK_EQ(c.dns_cache_size, 100);
 	CHECK_EQ(c.event_ring_size, 64);
@@ -181,7 +184,7 @@ TEST(every_key_is_parsed)
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 24);
+	CHECK_EQ(nkeys, 25);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 
@@ -361,6 +364,21 @@ TEST(error_per_process_bound_above_global_bound)
 	/* Only the global bound set, below the per-process default. */
 	CHECK_EQ(parse("\nmax_pending = 100\n", &c, &e), -EINVAL);
 	CHECK_STR(e.msg[0], "test.conf:2: max_pending_per_process: 1024 is larger than max_pending (100)");
+}
+
+TEST(per_user_bound_follows_max_pending_unless_set_and_never_exceeds_it)
+{
+	struct ag_config c;
+	struct errs e;
+
+	CHECK_EQ(parse("max_pending = 400\nmax_pending_per_process = 10\n", &c, &e), 0);
+	CHECK_EQ(c.max_pending_per_user, 100);
+	CHECK_EQ(parse("max_pending = 2\nmax_pending_per_process = 1\n", &c, &e), 0);
+	CHECK_EQ(c.max_pending_per_user, 1);
+	CHECK_EQ(parse("max_pending = 400\nmax_pending_per_process = 10\n"
+		       "max_pending_per_user = 401\n", &c, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_STR(e.msg[0], "test.conf:3: max_pending_per_user: 401 is larger than max_pending (400)");
 }
 
 TEST(all_errors_collected_in_line_order_and_config_untouched)

@@ -659,6 +659,38 @@ TEST(client_call_sends_an_id_and_returns_its_result)
 	close(srv);
 }
 
+/* A long answer comes in pages with the call's id; a push may sit between them. */
+TEST(client_call_joins_a_paged_answer_into_one_array)
+{
+	int srv;
+	struct ag_ctl_conn *c = pair_with(HELLO, &srv);
+	json_t *req = json_pack("{s:s}", "op", "pending"), *res = NULL, *push = NULL;
+	char *err = NULL;
+
+	CHECK(c != NULL);
+	put(srv, "{\"id\":1,\"ok\":true,\"result\":[{\"id\":1},{\"id\":2}],\"more\":true}\n"
+		 "{\"resolved\":{\"id\":9,\"verdict\":\"deny\"}}\n"
+		 "{\"id\":1,\"ok\":true,\"result\":[{\"id\":3}],\"more\":true}\n"
+		 "{\"id\":1,\"ok\":true,\"result\":[{\"id\":4}]}\n"
+		 "{\"id\":2,\"ok\":true,\"result\":{}}\n");
+	CHECK_EQ(ag_ctl_call(c, req, &res, &err), 0);
+	CHECK(json_is_array(res));
+	CHECK_EQ(json_array_size(res), 4);
+	for (size_t i = 0; i < 4; i++)
+		CHECK_EQ(json_integer_value(json_object_get(json_array_get(res, i), "id")), i + 1);
+	json_decref(res);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &push, &err), 1);
+	CHECK(json_object_get(push, "resolved") != NULL);
+	json_decref(push);
+	/* the connection is in step: the next call gets its own reply */
+	CHECK_EQ(ag_ctl_call(c, req, &res, &err), 0);
+	CHECK(json_is_object(res));
+	json_decref(res);
+	json_decref(req);
+	ag_ctl_close(c);
+	close(srv);
+}
+
 TEST(client_keeps_pushes_that_arrive_before_the_reply_in_order)
 {
 	int srv;

@@ -1593,6 +1593,52 @@ TEST(max_pended_per_process_is_counted_by_pid)
 	ag_engine_free(e);
 }
 
+/*
+ * One user with many processes, each under its own bound, fills what that
+ * user may hold; a flow of another user is still pended and asked, not
+ * given the timeout verdict.
+ */
+TEST(one_user_filling_the_pending_table_leaves_another_users_connection_asked)
+{
+	ag_engine_config cfg;
+
+	ag_engine_config_default(&cfg);
+	cfg.max_pended = 40;
+	cfg.max_pended_per_process = 10;
+	cfg.max_pended_per_user = 30;
+	ag_engine *e = fx_engine_cfg(&cfg);
+	ag_packet p = fx_pkt(45);
+	unsigned held = 0;
+
+	CHECK_EQ(ag_ask_register(e), 0);
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 0, AG_ACTION_CALLOUT_UNKNOWN,
+			AG_CALLOUT_ASK, 0, NULL, 0));
+	/* uid 1000: 17 processes, 10 connects each */
+	for (uint32_t proc = 0; proc < 17; proc++) {
+		ag_metadata m = { .present = AG_META_PID, .pid = 2000 + proc };
+
+		for (uint16_t i = 0; i < 10; i++) {
+			ag_fixed_values a = fx_tcp4((uint16_t)(20000 + proc * 10 + i), 443, "/bin/a");
+
+			held += ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &a, &m, &p, NULL) ==
+				AG_VERDICT_HOLD;
+		}
+	}
+	CHECK_EQ(held, 30);
+	CHECK(fx_count_events(AG_EVENT_LIMIT) >= 1);
+	/* root's own connection */
+	ag_metadata mr = { .present = AG_META_PID, .pid = 1 };
+	ag_fixed_values r = fx_tcp4(30000, 443, "/usr/bin/apt");
+
+	r.uid = 0;
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &r, &mr, &p, NULL), AG_VERDICT_HOLD);
+	ag_engine_stats st;
+
+	ag_engine_get_stats(e, &st);
+	CHECK_EQ(st.pended, 31);
+	ag_engine_free(e);
+}
+
 TEST(max_flows_evicts_the_oldest_decided_flow_never_a_pended_one)
 {
 	ag_engine_config cfg;
@@ -1652,8 +1698,11 @@ TEST(ten_thousand_flows_pended_at_once_and_all_completed)
 	for (uint32_t i = 0; i < 10000; i++) {
 		ag_fixed_values a = fx_tcp4((uint16_t)(10000 + i), 443, "/bin/a");
 		ag_packet p = fx_pkt(100000 + i);
-		/* 50 processes with 200 pended flows each: under the per-process bound */
+		/* 50 processes with 200 pended flows each, of 5 users: under the
+		 * per-process and per-user bounds */
 		ag_metadata m = { .present = AG_META_PID, .pid = 1000 + i % 50 };
+
+		a.uid = 1000 + i % 5;
 
 		CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &a, &m, &p, NULL),
 			 AG_VERDICT_HOLD);

@@ -779,6 +779,80 @@ TEST(load_dir_missing_directory_check_only_and_callback_stop)
 	free(b);
 }
 
+/*
+ * Whoever can write a rule can allow anything: a rule file is read only if
+ * it is a regular file (a symbolic link is never followed, so a link to
+ * /etc/shadow is not read as root), owned by root and writable by nobody
+ * else, in a directory that is the same.  Nothing of a file that is not a
+ * rule is repeated in a message.  Needs root (a file of another owner).
+ */
+TEST(rule_files_through_symlinks_of_other_owners_or_writable_by_others_are_not_read)
+{
+	static const char allow_all[] = "{\"id\": \"%s\", \"action\": \"allow\"}";
+	const char *dir = make_tmpdir(), *outside = make_tmpdir();
+	struct both *b = calloc(1, sizeof(*b));
+	char text[128], path[512], target[512];
+	static const char *const names[] = { "good", "others", "group", "foreign" };
+
+	CHECK_MSG(geteuid() == 0, "this test makes a file of another owner: run it as root");
+	CHECK(b && dir && outside);
+	for (size_t i = 0; i < 4; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s.json", names[i]);
+		snprintf(text, sizeof(text), allow_all, names[i]);
+		CHECK_EQ(write_file(dir, name, text, strlen(text)), 0);
+	}
+	snprintf(path, sizeof(path), "%s/others.json", dir);
+	CHECK_EQ(chmod(path, 0666), 0);
+	snprintf(path, sizeof(path), "%s/group.json", dir);
+	CHECK_EQ(chmod(path, 0664), 0);
+	snprintf(path, sizeof(path), "%s/foreign.json", dir);
+	CHECK_EQ(chown(path, 65534, 65534), 0);
+	/* a secret elsewhere, and a link to it */
+	CHECK_EQ(write_file(outside, "shadow", "root:$6$SECRETWORD:19000::::::\n", 30), 0);
+	snprintf(target, sizeof(target), "%s/shadow", outside);
+	snprintf(path, sizeof(path), "%s/link.json", dir);
+	CHECK_EQ(symlink(target, path), 0);
+	/* and the same secret as a file of the directory itself */
+	CHECK_EQ(write_file(dir, "text.json", "root:$6$SECRETWORD:19000::::::\n", 30), 0);
+
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EINVAL);
+	CHECK_EQ(b->l.n, 1);
+	CHECK_STR(b->l.ids[0], "good");
+	CHECK_MSG(b->e.n == 5, "%u errors, first: %s", b->e.n, b->e.msg[0]);
+	for (unsigned i = 0; i < b->e.n; i++)
+		CHECK_MSG(!strstr(b->e.msg[i], "SECRETWORD") && !strstr(b->e.msg[i], "$6$"),
+			  "a message repeats a file's content: %s", b->e.msg[i]);
+	/* in name order: foreign, group, link, others, text */
+	CHECK_MSG(strstr(b->e.msg[0], "/foreign.json: owned by uid 65534, not by root: not read"),
+		  "%s", b->e.msg[0]);
+	CHECK_MSG(strstr(b->e.msg[1], "/group.json: writable by its group (mode 0664): not read"),
+		  "%s", b->e.msg[1]);
+	CHECK_MSG(strstr(b->e.msg[2], "/link.json: a symbolic link: not read"), "%s", b->e.msg[2]);
+	CHECK_MSG(strstr(b->e.msg[3], "/others.json: writable by others (mode 0666): not read"),
+		  "%s", b->e.msg[3]);
+	CHECK_MSG(strstr(b->e.msg[4], "/text.json:1: not a rule file"), "%s", b->e.msg[4]);
+
+	/* a directory others may write to is not read at all */
+	CHECK_EQ(chmod(dir, 0777), 0);
+	memset(b, 0, sizeof(*b));
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EPERM);
+	CHECK_EQ(b->l.n, 0);
+	CHECK_EQ(b->e.n, 1);
+	CHECK_MSG(strstr(b->e.msg[0], "the rules directory is writable by others (mode 0777): "
+				      "no rule read from it"), "%s", b->e.msg[0]);
+	CHECK_EQ(chmod(dir, 0755), 0);
+	CHECK_EQ(chown(dir, 65534, 65534), 0);
+	memset(b, 0, sizeof(*b));
+	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EPERM);
+	CHECK_EQ(b->l.n, 0);
+	CHECK_MSG(strstr(b->e.msg[0], "the rules directory is owned by uid 65534, not by root"),
+		  "%s", b->e.msg[0]);
+	CHECK_EQ(chown(dir, 0, 0), 0);
+	free(b);
+}
+
 TEST(messages_never_carry_control_bytes)
 {
 	const char *dir = make_tmpdir();

@@ -8,6 +8,12 @@
  * may be huge or not JSON at all) and prints every reply line it gets back
  * within 1 s of the last one.  "@big N" on a line sends N bytes of 'x' and a
  * newline instead.
+ *
+ *   ag_rawctl -n COUNT SOCKET
+ *
+ * Connects COUNT times, one after the other, each time reading the first
+ * line (the hello or a refusal) and closing; prints how many connections
+ * got a line.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -34,6 +40,27 @@ static void drain(int fd, int ms)
 	}
 }
 
+/* COUNT connections that each read their first line and hang up. */
+static int connect_many(struct sockaddr_un *sa, unsigned long count)
+{
+	unsigned long answered = 0;
+	char buf[4096];
+
+	for (unsigned long i = 0; i < count; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (fd == -1 || connect(fd, (struct sockaddr *)sa, sizeof(*sa)) == -1) {
+			perror("ag_rawctl");
+			return 1;
+		}
+		if (read(fd, buf, sizeof(buf)) > 0)
+			answered++;
+		close(fd);
+	}
+	printf("%lu\n", answered);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -41,8 +68,12 @@ int main(int argc, char **argv)
 	size_t cap = 0;
 	ssize_t len;
 
+	if (argc == 4 && !strcmp(argv[1], "-n") && strlen(argv[3]) < sizeof(sa.sun_path)) {
+		strcpy(sa.sun_path, argv[3]);
+		return connect_many(&sa, strtoul(argv[2], NULL, 10));
+	}
 	if (argc != 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "usage: ag_rawctl SOCKET < lines\n");
+		fprintf(stderr, "usage: ag_rawctl SOCKET < lines | ag_rawctl -n COUNT SOCKET\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
