@@ -221,6 +221,30 @@ route_case ipv6_routing_header_after_an_allowed_connect_is_refused 'ok * reroute
 route_case ipv4_source_route_after_an_allowed_connect_is_refused 'ok * reroute=EPERM sent=ok' \
 	-r $S4H $S4 5000
 
+# The 32-bit system call (int 0x80) does not run cgroup setsockopt programs:
+# there the routing header is set on the connection the kernel allowed, and
+# its packets, still marked, must not leave for the first hop.  The server
+# counts what arrives addressed to it.  (IPv4: a TCP socket keeps sending
+# to the address it connected to when it gets a source route later.)
+in_s ip6tables -t raw -A PREROUTING -d $S6H -p tcp --dport 5000
+at_hop() { in_s ip6tables -t raw -nvxL PREROUTING | awk 'NR > 2 { n += $1 } END { print n + 0 }'; }
+before=$(at_hop)
+out=$(run_cg "$CLIENT" -H 500 -c -r $S6H $S6 5000 2>&1)
+sleep 0.3
+after=$(at_hop)
+case "$out" in
+*"reroute=ok sent=ok"* | *"reroute=EPERM"*)
+	# (EPERM: a kernel that runs the programs for that call too)
+	if [ "$after" = "$before" ]; then
+		pass ipv6_routing_header_set_by_the_32bit_call_does_not_leave
+	else
+		fail ipv6_routing_header_set_by_the_32bit_call_does_not_leave \
+			"$((after - before)) packets reached $S6H: $out"
+	fi ;;
+*) fail ipv6_routing_header_set_by_the_32bit_call_does_not_leave "client: $out" ;;
+esac
+echo "# ipv6_routing_header_set_by_the_32bit_call_does_not_leave: $out, at the hop $((after - before))"
+
 # An allowed connect() marks the socket; the server refuses it (no
 # listener on 5005), and the same socket connects again: that connect()
 # starts without the mark, whether it goes to an own address (left alone),

@@ -493,21 +493,12 @@ int fp_sendmsg6(struct bpf_sock_addr *ctx)
 	return fp_hook(ctx, 1);
 }
 
-/* Is there an LSRR or SSRR option in an IP_OPTIONS value? */
-static __always_inline int ip_options_route(struct bpf_sockopt *ctx)
+/* Is there an LSRR or SSRR option in these IPv4 options (64 bytes, zeros
+ * past their end)? */
+static __always_inline int options_route(const __u8 *opt)
 {
-	__u8 *p = ctx->optval, *end = ctx->optval_end;
-	__u8 opt[64];
 	__u32 i = 0;
 
-	/* Copied at fixed offsets (what the verifier follows), read at
-	 * variable ones on the stack; zeros past the end read as END. */
-	__builtin_memset(opt, 0, sizeof(opt));
-	for (int j = 0; j < IP_OPTIONS_MAX; j++) {
-		if (p + j + 1 > end)
-			break;
-		opt[j] = p[j];
-	}
 	for (int n = 0; n < IP_OPTIONS_MAX; n++) {
 		__u32 at = i, next = i + 1;
 
@@ -535,6 +526,23 @@ static __always_inline int ip_options_route(struct bpf_sockopt *ctx)
 		i += len;
 	}
 	return 0;
+}
+
+/* Is there an LSRR or SSRR option in an IP_OPTIONS value? */
+static __always_inline int ip_options_route(struct bpf_sockopt *ctx)
+{
+	__u8 *p = ctx->optval, *end = ctx->optval_end;
+	__u8 opt[64];
+
+	/* Copied at fixed offsets (what the verifier follows), read at
+	 * variable ones on the stack. */
+	__builtin_memset(opt, 0, sizeof(opt));
+	for (int j = 0; j < IP_OPTIONS_MAX; j++) {
+		if (p + j + 1 > end)
+			break;
+		opt[j] = p[j];
+	}
+	return options_route(opt);
 }
 
 /*
@@ -569,6 +577,80 @@ int fp_setsockopt(struct bpf_sockopt *ctx)
 	if (!sk || sk->type != SOCK_STREAM_ || bpf_get_netns_cookie(ctx) != fp_netns_cookie)
 		return 1;
 	if (level == SOL_IP_ && !ip_options_route(ctx))
+		return 1;
+	count(FP_STAT_DENIED);
+	return 0;
+}
+
+/*
+ * Every packet a socket of the cgroup sends (after the firewall's OUTPUT
+ * rules): a packet of a connection the hooks allowed (mark AUTH | FAST,
+ * which the firewall lets go whatever its destination) that carries a
+ * source route is dropped.  The setsockopt hook refuses such routes, but
+ * the 32-bit system calls (IA-32 emulation, also int 0x80 from a 64-bit
+ * process) do not run it; this is where a route set that way is caught.
+ * Any other packet costs the mark test.
+ */
+#define ETH_P_IP_	0x0800
+#define ETH_P_IPV6_	0x86DD
+#define NEXTHDR_HOP_	0
+#define NEXTHDR_ROUTING_ 43
+#define NEXTHDR_DEST_	60
+
+static __always_inline int v4_source_routed(struct __sk_buff *skb)
+{
+	__u8 opt[64];
+	__u32 ihl;
+
+	if (bpf_skb_load_bytes(skb, 0, opt, 1))
+		return 0;
+	/* 6 to 15 words of header: 4 to 40 bytes of options */
+	ihl = opt[0] & 0xfu;
+	if (ihl <= 5)
+		return 0;
+	__u32 len = (ihl - 5) * 4;
+
+	__builtin_memset(opt, 0, sizeof(opt));
+	if (bpf_skb_load_bytes(skb, 20, opt, len))
+		return 0;
+	return options_route(opt);
+}
+
+static __always_inline int v6_source_routed(struct __sk_buff *skb)
+{
+	__u8 b[2];
+	__u32 off = 40;
+
+	if (bpf_skb_load_bytes(skb, 6, b, 1))
+		return 0;
+	/* A routing header comes after hop-by-hop and destination options,
+	 * when there are any (RFC 8200, 4.1). */
+	for (int n = 0; n < 4; n++) {
+		if (b[0] == NEXTHDR_ROUTING_)
+			return 1;
+		if (b[0] != NEXTHDR_HOP_ && b[0] != NEXTHDR_DEST_)
+			return 0;
+		if (bpf_skb_load_bytes(skb, off, b, 2))
+			return 0;
+		off += ((__u32)b[1] + 1) * 8;
+	}
+	return 0;
+}
+
+SEC("cgroup_skb/egress")
+int fp_egress(struct __sk_buff *skb)
+{
+	int routed;
+
+	if ((skb->mark & (FP_MARK_AUTH | FP_MARK_FAST)) != (FP_MARK_AUTH | FP_MARK_FAST))
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP_))
+		routed = v4_source_routed(skb);
+	else if (skb->protocol == bpf_htons(ETH_P_IPV6_))
+		routed = v6_source_routed(skb);
+	else
+		return 1;
+	if (!routed)
 		return 1;
 	count(FP_STAT_DENIED);
 	return 0;

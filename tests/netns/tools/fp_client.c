@@ -2,7 +2,7 @@
  * fp_client — one outbound flow for the fast-path tests, and what the
  * application saw of it.
  *
- *   fp_client [-u | -U] [-n COUNT] [-t TIMEOUT_MS] [-k] [-M] [-R HOP] [-r HOP]
+ *   fp_client [-u | -U] [-n COUNT] [-t TIMEOUT_MS] [-k] [-M] [-R HOP] [-r HOP [-c]]
  *             [-w] [-H MS] [-a ADDR] ADDR PORT
  *
  *   (default)  TCP: connect() within TIMEOUT_MS (default 3000)
@@ -14,6 +14,8 @@
  *              HOP as its one segment, for an IPv4 peer a loose source
  *              route (IP_OPTIONS, LSRR).  The SYN then leaves for HOP.
  *   -r HOP     TCP: the same on the connected socket, then one send()
+ *   -c         set the -r route through the 32-bit system call (int 0x80,
+ *              x86-64 only), which cgroup setsockopt programs do not see
  *   -w         TCP: print "waiting" once the socket exists (and -R is set)
  *              and wait for a line on stdin before connect()
  *   -H MS      TCP: keep the connection open MS ms before closing it
@@ -39,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +92,37 @@ static bool peer_is_v4(const struct addrinfo *ai)
 	return ai->ai_family == AF_INET || IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
 }
 
+static bool compat_call;
+
+/* setsockopt(), through the 32-bit entry when -c asks for it. */
+static int do_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+#if defined(__x86_64__)
+	if (compat_call) {
+		/* i386's setsockopt is system call 366; its pointers are 32-bit */
+		void *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		long r;
+
+		if (low == MAP_FAILED)
+			return -1;
+		memcpy(low, val, len);
+		__asm__ __volatile__("int $0x80"
+			     : "=a"(r)
+			     : "a"(366L), "b"((long)fd), "c"((long)level), "d"((long)name),
+			       "S"((long)(unsigned long)low), "D"((long)len)
+			     : "memory", "r8", "r9", "r10", "r11");
+		munmap(low, 4096);
+		if (r < 0) {
+			errno = (int)-r;
+			return -1;
+		}
+		return 0;
+	}
+#endif
+	return setsockopt(fd, level, name, val, len);
+}
+
 /* A source route through hop on fd: 0 or an errno. */
 static int set_route(int fd, const struct addrinfo *ai, const char *hop)
 {
@@ -99,7 +133,7 @@ static int set_route(int fd, const struct addrinfo *ai, const char *hop)
 
 		if (inet_pton(AF_INET, hop, opt + 4) != 1)
 			return EINVAL;
-		return setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, sizeof(opt)) ? errno : 0;
+		return do_setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, sizeof(opt)) ? errno : 0;
 	}
 	/* RFC 8754: 8 bytes of header, then the segments, the last one
 	 * (segments[0]) being the destination, which the kernel fills in. */
@@ -112,7 +146,7 @@ static int set_route(int fd, const struct addrinfo *ai, const char *hop)
 
 	if (inet_pton(AF_INET6, hop, &srh.seg[1]) != 1)
 		return EINVAL;
-	return setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, &srh, sizeof(srh)) ? errno : 0;
+	return do_setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, &srh, sizeof(srh)) ? errno : 0;
 }
 
 /* The -a connect: again on fd, to again_addr; its result and SO_MARK. */
@@ -244,8 +278,9 @@ int main(int argc, char **argv)
 	bool show_cookie = false;
 	long long t0;
 
-	while ((opt = getopt(argc, argv, "uUn:t:kMR:r:wH:a:")) != -1) {
+	while ((opt = getopt(argc, argv, "uUn:t:kMR:r:wH:a:c")) != -1) {
 		switch (opt) {
+		case 'c': compat_call = true; break;
 		case 'a': again_addr = optarg; break;
 		case 'M': proto = IPPROTO_MPTCP; break;
 		case 'R': route_before = optarg; break;
@@ -282,6 +317,6 @@ int main(int argc, char **argv)
 	return e ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: fp_client [-u | -U] [-n COUNT] [-t TIMEOUT_MS] [-k] [-M] [-R HOP] "
-			"[-r HOP] [-w] [-H MS] [-a ADDR] ADDR PORT\n");
+			"[-r HOP [-c]] [-w] [-H MS] [-a ADDR] ADDR PORT\n");
 	return 2;
 }
