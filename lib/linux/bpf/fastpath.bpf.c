@@ -5,6 +5,10 @@
  * Hooks (cgroup v2, attached by lib/linux/fastpath.c):
  *   cgroup/connect4, connect6   TCP and UDP connect()
  *   cgroup/sendmsg4, sendmsg6   sendto()/sendmsg() with an address on UDP
+ *   cgroup/setsockopt           refuses source routes on TCP sockets
+ *   cgroup_skb/egress           drops source-routed packets of allowed
+ *                               connections (32-bit setsockopt skips the
+ *                               hook above)
  *   socket (xt_bpf)             lets the firewall skip the queue for a UDP
  *                               datagram a hook allowed (see below)
  *
@@ -34,7 +38,8 @@
  * the connect() address.  Such a socket is never allowed here (pass: the
  * queue sees the real destination in the packet), and the setsockopt hook
  * refuses to put a source route on a TCP socket at all (EPERM), since a
- * connection allowed earlier would otherwise carry its mark elsewhere.
+ * connection allowed earlier would otherwise carry its mark elsewhere; the
+ * egress program drops what gets past it.
  *
  * Whatever the verdict, the socket's owner (process, its start time,
  * executable, uid) is remembered by socket cookie: in fp_socks beside the
