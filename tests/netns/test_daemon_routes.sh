@@ -31,7 +31,6 @@ chmod 0711 "$T"
 chmod 0755 "$T/bin"
 APP=$T/bin/mp_client
 cp "$TOOLS/fp_client" "$APP"
-as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
 subflows() { in_c ss -tnH state established "( dport = :5010 )" | grep -c .; }
 
 # ---- MPTCP: the join is the owner's flow -----------------------------------------------
