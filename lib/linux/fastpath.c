@@ -144,7 +144,10 @@ void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_
 _Static_assert(FP_MARK_AUTH == AG_FW_MARK_AUTH, "fastpath.bpf.c and fw.h disagree on AUTH");
 _Static_assert(FP_MARK_FAST == AG_FW_MARK_FAST, "fastpath.bpf.c and fw.h disagree on FAST");
 
-enum { HOOK_CONNECT4, HOOK_CONNECT6, HOOK_SENDMSG4, HOOK_SENDMSG6, NHOOKS };
+enum {
+	HOOK_CONNECT4, HOOK_CONNECT6, HOOK_SENDMSG4, HOOK_SENDMSG6, HOOK_SETSOCKOPT, HOOK_EGRESS,
+	NHOOKS
+};
 
 struct ag_fp {
 	struct fastpath_bpf *skel;
@@ -271,6 +274,8 @@ struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 	progs[HOOK_CONNECT6] = fp->skel->progs.fp_connect6;
 	progs[HOOK_SENDMSG4] = fp->skel->progs.fp_sendmsg4;
 	progs[HOOK_SENDMSG6] = fp->skel->progs.fp_sendmsg6;
+	progs[HOOK_SETSOCKOPT] = fp->skel->progs.fp_setsockopt;
+	progs[HOOK_EGRESS] = fp->skel->progs.fp_egress;
 	for (int i = 0; i < NHOOKS; i++) {
 		fp->links[i] = bpf_program__attach_cgroup(progs[i], fp->cgfd);
 		if (!fp->links[i]) {

@@ -96,6 +96,15 @@ static const struct fw_rule fw_rules[] = {
 	  "-m conntrack --ctstate INVALID,UNTRACKED -j RETURN",
 	  "ct state invalid,untracked return" },
 	{ FW_OUT, FW_ALWAYS,
+	  "A new MPTCP subflow: the kernel sends the SYN of a connection's\n"
+	  "additional subflow (MP_JOIN, towards any address the peer announced)\n"
+	  "from a socket of its own, before that socket joins the application's,\n"
+	  "so the next rule would take it for the kernel's.  Queued like any new\n"
+	  "connection: the daemon names the owner of the MPTCP connection and\n"
+	  "judges where the subflow goes.",
+	  "-p tcp --syn --tcp-option 30 -j NFQUEUE --queue-num {Q}{BYPASS}",
+	  "tcp flags & (fin | syn | rst | ack) == syn tcp option mptcp exists queue num {Q}{BYPASS}" },
+	{ FW_OUT, FW_ALWAYS,
 	  "Sent by no process: the kernel's own packets (IGMP and MLD reports,\n"
 	  "resets, ICMP errors) or a kernel socket's.  ALE authorizes\n"
 	  "applications, and there is none to ask about.",

@@ -14,7 +14,12 @@
 # flow fall through; that the hooks record every socket's owner, decided or
 # not, and attribution names the process through them (fp_owner); and that
 # with the programs detached, or unloadable, everything goes through NFQUEUE
-# again.
+# again.  Where packets really go: a TCP socket may not be given a source
+# route (IPv6 routing header, IPv4 LSRR), one that got it before the
+# programs were attached is never allowed in the kernel and the queue sees
+# the route's first hop; every connect() starts without the mark of an
+# earlier one; an MPTCP connection's extra subflows are queued, never let
+# through as the kernel's own packets.
 source "$(dirname "$0")/lib.sh"
 
 AUTH=0x800000
@@ -49,6 +54,11 @@ mkdir -p "$T/bpffs" && mount -t bpf bpf "$T/bpffs" || { fail bpffs "cannot mount
 
 ns_pair
 in_c "$TOOLS/fw_ctl" install -b iptables >/dev/null || { fail install "fw_ctl install failed"; finish; }
+# A second address on the server: the first hop of source routes, and the
+# address its MPTCP endpoint announces.
+S4H=192.0.2.3 S6H=2001:db8:a1e::3
+ip -n "$NSS" addr add $S4H/24 dev eth0
+ip -n "$NSS" -6 addr add $S6H/64 dev eth0 nodad
 
 # Run a command inside the test cgroup and the client namespace.  nsenter
 # enters the network namespace only, so the cgroup tree stays visible.
@@ -90,6 +100,11 @@ deny  port=6001 proto=udp
 # a rule the kernel cannot evaluate (a host name, say) in front of 5004
 barrier port=5004
 allow port=5004
+# 5005: allowed, but nobody listens; denied towards the second address
+allow app=$CLIENT remote=$S4 port=5005 proto=tcp
+deny  app=$CLIENT remote=$S4H port=5005 proto=tcp
+# 5010: MPTCP
+allow app=$CLIENT remote=$S4 port=5010 proto=tcp
 EOF
 
 mkfifo $T/fp.in
@@ -181,6 +196,88 @@ case_ tcp_v4_mapped_address_is_decided_as_ipv4 EPERM 0 "$CLIENT" ::ffff:$S4 5001
 cp "$CLIENT" $T/other_client
 case_ another_program_is_not_the_one_the_rule_names any '>0' $T/other_client $S4 5001
 
+# ---- where the packets go -------------------------------------------------------------------
+# A routing header or a source route sends the SYN to the route's first hop,
+# not to the connect() address the rules judge: refused on a TCP socket,
+# before connect() and on a connection the rules allowed.
+route_case() { # NAME WANT-PATTERN CLIENT-ARGS...
+	local name=$1 want=$2 out
+	shift 2
+	probe_start || { fail "$name" "nfq_probe did not start"; return; }
+	out=$(run_cg "$CLIENT" "$@" 2>&1)
+	probe_stop
+	# shellcheck disable=SC2254
+	case $out in
+	$want) pass "$name"; echo "# $name: $out, queued $Q_connect" ;;
+	*) fail "$name" "client said \"$out\" (want $want), queued $Q_connect" ;;
+	esac
+}
+route_case ipv6_routing_header_on_a_tcp_socket_is_refused 'error EPERM * route' \
+	-t 1000 -R $S6H $S6 5000
+route_case ipv4_source_route_on_a_tcp_socket_is_refused 'error EPERM * route' \
+	-t 1000 -R $S4H $S4 5000
+route_case ipv6_routing_header_after_an_allowed_connect_is_refused 'ok * reroute=EPERM sent=ok' \
+	-r $S6H $S6 5000
+route_case ipv4_source_route_after_an_allowed_connect_is_refused 'ok * reroute=EPERM sent=ok' \
+	-r $S4H $S4 5000
+
+# The 32-bit system call (int 0x80) does not run cgroup setsockopt programs:
+# there the routing header is set on the connection the kernel allowed, and
+# its packets, still marked, must not leave for the first hop.  The server
+# counts what arrives addressed to it.  (IPv4: a TCP socket keeps sending
+# to the address it connected to when it gets a source route later.)
+in_s ip6tables -t raw -A PREROUTING -d $S6H -p tcp --dport 5000
+at_hop() { in_s ip6tables -t raw -nvxL PREROUTING | awk 'NR > 2 { n += $1 } END { print n + 0 }'; }
+before=$(at_hop)
+out=$(run_cg "$CLIENT" -H 500 -c -r $S6H $S6 5000 2>&1)
+sleep 0.3
+after=$(at_hop)
+case "$out" in
+*"reroute=ok sent=ok"* | *"reroute=EPERM"*)
+	# (EPERM: a kernel that runs the programs for that call too)
+	if [ "$after" = "$before" ]; then
+		pass ipv6_routing_header_set_by_the_32bit_call_does_not_leave
+	else
+		fail ipv6_routing_header_set_by_the_32bit_call_does_not_leave \
+			"$((after - before)) packets reached $S6H: $out"
+	fi ;;
+*) fail ipv6_routing_header_set_by_the_32bit_call_does_not_leave "client: $out" ;;
+esac
+echo "# ipv6_routing_header_set_by_the_32bit_call_does_not_leave: $out, at the hop $((after - before))"
+
+# An allowed connect() marks the socket; the server refuses it (no
+# listener on 5005), and the same socket connects again: that connect()
+# starts without the mark, whether it goes to an own address (left alone),
+# to loopback, or is denied.
+route_case mark_of_an_earlier_connect_is_cleared_by_a_connect_to_an_own_address \
+	'error ECONNREFUSED * again=* mark=0x0' -a $C4 $S4 5005
+route_case mark_of_an_earlier_connect_is_cleared_by_a_connect_to_loopback \
+	'error ECONNREFUSED * again=* mark=0x0' -a 127.0.0.1 $S4 5005
+route_case mark_of_an_earlier_connect_is_cleared_by_a_denied_connect \
+	'error ECONNREFUSED * again=EPERM mark=0x0' -a $S4H $S4 5005
+
+# MPTCP where root allowed extra subflows: the server announces its second
+# address and the client's kernel opens a subflow to it from a socket of
+# its own (no file, no owner).  The first subflow is allowed in the kernel;
+# the join's SYN must reach the queue, whose daemon names the owner.
+in_c ip mptcp limits set subflow 2 add_addr_accepted 2
+in_s ip mptcp limits set subflow 2 add_addr_accepted 2
+in_s ip mptcp endpoint add $S4H dev eth0 signal
+bg_s "$TOOLS/ag_serve" mptcp 0.0.0.0 5010 >$T/mptcp.out
+wait_for 5 grep -q ready $T/mptcp.out || fail mptcp_server "ag_serve mptcp did not start"
+probe_start || fail mptcp_probe "nfq_probe did not start"
+out=$(run_cg "$CLIENT" -M -H 1500 $S4 5010 2>&1)
+probe_stop
+joins=$(grep -c "^nfq_probe: connect .* dst=$S4H tcp flags=S\$" $T/probe.log)
+firsts=$(grep -c "^nfq_probe: connect .* dst=$S4 tcp flags=S\$" $T/probe.log)
+if [[ $out == ok* ]] && [ "$joins" -ge 1 ] && [ "$firsts" = 0 ]; then
+	pass mptcp_join_subflow_syn_is_queued_not_passed_as_the_kernels
+else
+	fail mptcp_join_subflow_syn_is_queued_not_passed_as_the_kernels \
+		"client \"$out\", join SYNs queued $joins, first SYNs queued $firsts: $(tr '\n' '|' <$T/probe.log)"
+fi
+echo "# mptcp: $out, queued $Q_connect (joins $joins)"
+
 # ---- UDP --------------------------------------------------------------------------------------
 # A sink on 6000 (a connected socket would see ICMP errors without one);
 # on SIGTERM it says how many datagrams came.
@@ -271,6 +368,42 @@ case_ failed_update_makes_every_flow_fall_through ok '>0' "$CLIENT" $S4 5001
 ans=$(fp_cmd load $T/rules)
 case_ good_update_after_a_failed_one_decides_again EPERM 0 "$CLIENT" $S4 5001
 fp_stop
+
+# Sockets given a source route while no program was attached (before the
+# daemon started, say): their connect() to an allowed address is not
+# allowed in the kernel, and the SYN reaches the queue with the route's
+# first hop as its destination, which is what the daemon judges.
+mkfifo $T/w6.in $T/w4.in
+exec 8<>$T/w6.in 9<>$T/w4.in
+run_cg "$CLIENT" -t 1500 -w -R $S6H $S6 5000 <$T/w6.in >$T/w6.out 2>&1 &
+W6=$!
+run_cg "$CLIENT" -t 1500 -w -R $S4H $S4 5000 <$T/w4.in >$T/w4.out 2>&1 &
+W4=$!
+_ag_bg_pids+=($W6 $W4)
+if wait_for 5 grep -q waiting $T/w6.out && wait_for 5 grep -q waiting $T/w4.out &&
+	fp_start && probe_start; then
+	echo go >&8
+	echo go >&9
+	wait $W6 $W4
+	probe_stop
+	fp_stop
+	if [ "$Q_connect" != "?" ] && [ "$Q_connect" -ge 2 ]; then
+		pass source_routed_socket_from_before_the_programs_is_not_allowed_in_the_kernel
+	else
+		fail source_routed_socket_from_before_the_programs_is_not_allowed_in_the_kernel \
+			"queued $Q_connect: $(tr '\n' ' ' <$T/w6.out) / $(tr '\n' ' ' <$T/w4.out)"
+	fi
+	if grep -q "^nfq_probe: connect .* dst=$S6H " $T/probe.log &&
+		grep -q "^nfq_probe: connect .* dst=$S4H " $T/probe.log; then
+		pass queue_sees_the_first_hop_of_a_source_routed_syn
+	else
+		fail queue_sees_the_first_hop_of_a_source_routed_syn "$(tr '\n' '|' <$T/probe.log)"
+	fi
+else
+	fail source_routed_socket_from_before_the_programs_is_not_allowed_in_the_kernel \
+		"setup: $(cat $T/w6.out $T/w4.out $T/fp.err 2>/dev/null | tr '\n' ' ')"
+	fp_stop
+fi
 
 # Timed in one process: update, then connect at once; the time from the
 # start of the update to the end of that connect must stay under 10 ms.

@@ -197,7 +197,7 @@ TEST(fail_closed_has_no_bypass_except_dns)
 	CHECK(render_ipt(&cfg_default) > 0);
 	CHECK_EQ(count_lines(rendered, "-A ", "--queue-num 0 --queue-bypass"), 0);
 	CHECK_EQ(count_lines(rendered, "-A ", "--queue-num 1 --queue-bypass"), 0);
-	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "NFQUEUE --queue-num 0"), 2);
+	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "NFQUEUE --queue-num 0"), 3);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "NFQUEUE --queue-num 1"), 2);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "--queue-num 2 --queue-bypass"), 1);
 }
@@ -205,9 +205,9 @@ TEST(fail_closed_has_no_bypass_except_dns)
 TEST(fail_open_bypasses_every_queue)
 {
 	CHECK(render_ipt(&cfg_open_in) > 0);
-	CHECK_EQ(count_lines(rendered, "-A ", "NFQUEUE"), 5);
-	CHECK_EQ(count_lines(rendered, "-A ", "--queue-bypass"), 5);
-	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "--queue-num 100 "), 2);
+	CHECK_EQ(count_lines(rendered, "-A ", "NFQUEUE"), 6);
+	CHECK_EQ(count_lines(rendered, "-A ", "--queue-bypass"), 6);
+	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "--queue-num 100 "), 3);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "--queue-num 101 "), 2);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "--queue-num 102 "), 1);
 }
@@ -267,12 +267,32 @@ TEST(S11_authorized_flow_returns_before_any_queue_rule)
 	      line_index(rendered, "-A ALEGATE-OUT ", "--syn -j NFQUEUE"));
 }
 
+/* An MPTCP connection's additional subflow sends its SYN from a kernel
+ * socket with no file: it must be queued before the rule that lets
+ * ownerless packets go, in both syntaxes. */
+TEST(mptcp_join_subflow_syn_is_queued_before_the_unowned_return)
+{
+	int join, unowned;
+
+	CHECK(render_ipt(&cfg_default) > 0);
+	join = line_index(rendered, "-A ALEGATE-OUT ",
+			  "-p tcp --syn --tcp-option 30 -j NFQUEUE --queue-num 0");
+	unowned = line_index(rendered, "-A ALEGATE-OUT ", "! --uid-owner 0-4294967294 -j RETURN");
+	CHECK(join >= 0 && unowned >= 0 && join < unowned);
+	CHECK(ag_fw_render(&cfg_default, AG_FW_BACKEND_NFTABLES, AF_UNSPEC, rendered,
+			   sizeof(rendered)) > 0);
+	/* nft's queue rule for owned SYNs cannot match a packet without an
+	 * owner: this one must not ask for one */
+	CHECK_EQ(count_lines(rendered, "\t\t", "tcp flags & (fin | syn | rst | ack) == syn "
+				      "tcp option mptcp exists queue num 0"), 1);
+}
+
 TEST(nft_ruleset_replaces_its_table_in_one_script)
 {
 	CHECK(ag_fw_render(&cfg_default, AG_FW_BACKEND_NFTABLES, AF_UNSPEC, rendered,
 			   sizeof(rendered)) > 0);
 	CHECK(strstr(rendered, "table inet alegate\ndelete table inet alegate\ntable inet alegate {\n"));
-	CHECK_EQ(count_lines(rendered, "\t\t", "queue num"), 5);
+	CHECK_EQ(count_lines(rendered, "\t\t", "queue num"), 6);
 	CHECK_EQ(count_lines(rendered, "\t\t", "bypass"), 1);
 	CHECK(strstr(rendered, "meta mark & 0xc00000 == 0xc00000 ct mark set ct mark | 0xc00000 return\n"));
 	CHECK(strstr(rendered, "meta mark & 0x800000 == 0x800000 ct mark set ct mark | 0x800000 return\n"));

@@ -5,6 +5,10 @@
  * Hooks (cgroup v2, attached by lib/linux/fastpath.c):
  *   cgroup/connect4, connect6   TCP and UDP connect()
  *   cgroup/sendmsg4, sendmsg6   sendto()/sendmsg() with an address on UDP
+ *   cgroup/setsockopt           refuses source routes on TCP sockets
+ *   cgroup_skb/egress           drops source-routed packets of allowed
+ *                               connections (32-bit setsockopt skips the
+ *                               hook above)
  *   socket (xt_bpf)             lets the firewall skip the queue for a UDP
  *                               datagram a hook allowed (see below)
  *
@@ -22,9 +26,20 @@
  *          for and lands on the next one, whatever its destination; and a
  *          connected socket can still sendto() elsewhere.
  *   deny   return 0: connect()/sendmsg() fail with EPERM at once.
- *   pass   return 1, TCP unmarked (a stale AUTH from an earlier connect of
- *          the same socket is cleared), UDP record removed: NFQUEUE and
- *          the engine decide, as without us.
+ *   pass   return 1, TCP unmarked, UDP record removed: NFQUEUE and the
+ *          engine decide, as without us.
+ *
+ * Every connect() of a TCP socket of our namespace starts unmarked: AUTH
+ * and FAST left by an earlier connect() of the same socket are cleared
+ * whatever happens next (loopback, a kernel socket, any verdict but allow).
+ *
+ * Where the packets go: a socket with a source route (an IPv6 routing
+ * header, an IPv4 LSRR/SSRR option) sends to the route's first hop, not to
+ * the connect() address.  Such a socket is never allowed here (pass: the
+ * queue sees the real destination in the packet), and the setsockopt hook
+ * refuses to put a source route on a TCP socket at all (EPERM), since a
+ * connection allowed earlier would otherwise carry its mark elsewhere; the
+ * egress program drops what gets past it.
  *
  * Whatever the verdict, the socket's owner (process, its start time,
  * executable, uid) is remembered by socket cookie: in fp_socks beside the
@@ -43,8 +58,19 @@
 
 #define SOL_SOCKET	1
 #define SO_MARK		36
+#define SOCK_STREAM_	1
 #define IPPROTO_TCP_	6
 #define IPPROTO_UDP_	17
+#define SOL_IP_		0
+#define IP_OPTIONS_	4
+#define SOL_IPV6_	41
+#define IPV6_2292PKTOPTIONS_ 6
+#define IPV6_RTHDR_	57
+#define IPOPT_END_	0
+#define IPOPT_NOOP_	1
+#define IPOPT_LSRR_	131
+#define IPOPT_SSRR_	137
+#define IP_OPTIONS_MAX	40
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
@@ -330,6 +356,34 @@ static __always_inline void set_auth(struct bpf_sock_addr *ctx, int on)
 		count(FP_STAT_ERRORS);
 }
 
+/*
+ * Does the socket carry a source route: an IPv6 routing header
+ * (IPV6_RTHDR, or IPV6_2292PKTOPTIONS with one) or an IPv4 loose or strict
+ * source route (IP_OPTIONS, also on an IPv6 socket for its IPv4-mapped
+ * peers)?  Its packets then leave for the route's first hop, whatever
+ * address connect() was given.
+ */
+static __always_inline int source_routed(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *bs = ctx->sk;
+	struct ip_options_rcu *o4;
+	struct ipv6_txoptions *o6;
+	struct inet_sock *inet;
+	struct ipv6_pinfo *np;
+
+	if (!bs)
+		return 0;
+	inet = bpf_rdonly_cast(bs, bpf_core_type_id_kernel(struct inet_sock));
+	o4 = inet->inet_opt;
+	if (o4 && o4->opt.srr)
+		return 1;
+	np = inet->pinet6;
+	if (!np)
+		return 0;
+	o6 = np->opt;
+	return o6 && o6->srcrt;
+}
+
 static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 {
 	struct fp_owner who;
@@ -347,6 +401,12 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 		count(FP_STAT_IGNORED);
 		return 1;
 	}
+	/* Whatever comes next, this connect() starts without a permission:
+	 * only an allow below marks the socket again.  sendmsg() on a TCP
+	 * socket does not come here (MSG_FASTOPEN goes through connect's
+	 * hook). */
+	if (f.proto == IPPROTO_TCP_)
+		set_auth(ctx, 0);
 	dest(ctx, v6, &f);
 	if (!(fp_flags & FP_F_INTERCEPT_LOOPBACK) && is_local(&f)) {
 		/* The firewall lets loopback pass unasked: so do we. */
@@ -366,6 +426,13 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 		rule = FP_RULE_NONE;
 	} else {
 		verdict = fp_decide(&m, &f, &rule);
+	}
+	/* The rules judged the connect() address; the packets go elsewhere
+	 * first.  A deny still holds (nothing leaves); anything else is for
+	 * the queue, which sees the packet's real destination. */
+	if (verdict == FP_ALLOW && source_routed(ctx)) {
+		verdict = FP_PASS;
+		rule = FP_RULE_NONE;
 	}
 
 	struct fp_udp_key uk;
@@ -388,8 +455,6 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 	if (verdict != FP_ALLOW) {
 		if (f.proto == IPPROTO_UDP_)
 			bpf_map_delete_elem(&fp_udp, &uk);
-		else
-			set_auth(ctx, 0);
 		remember_owner(cookie, &who);
 		count(FP_STAT_PASSED);
 		return 1;
@@ -431,6 +496,169 @@ SEC("cgroup/sendmsg6")
 int fp_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	return fp_hook(ctx, 1);
+}
+
+/* Is there an LSRR or SSRR option in these IPv4 options (64 bytes, zeros
+ * past their end)? */
+static __always_inline int options_route(const __u8 *opt)
+{
+	__u32 i = 0;
+
+	for (int n = 0; n < IP_OPTIONS_MAX; n++) {
+		__u32 at = i, next = i + 1;
+
+		if (i >= IP_OPTIONS_MAX)
+			return 0;
+		/* masked where the compiler cannot drop it: the verifier
+		 * needs the bound on the stack offset */
+		asm volatile("%0 &= 63" : "+r"(at));
+		asm volatile("%0 &= 63" : "+r"(next));
+		__u8 type = opt[at];
+
+		if (type == IPOPT_END_)
+			return 0;
+		if (type == IPOPT_LSRR_ || type == IPOPT_SSRR_)
+			return 1;
+		if (type == IPOPT_NOOP_) {
+			i++;
+			continue;
+		}
+		__u8 len = opt[next];
+
+		/* the kernel refuses a malformed option itself */
+		if (len < 2)
+			return 0;
+		i += len;
+	}
+	return 0;
+}
+
+/* Is there an LSRR or SSRR option in an IP_OPTIONS value? */
+static __always_inline int ip_options_route(struct bpf_sockopt *ctx)
+{
+	__u8 *p = ctx->optval, *end = ctx->optval_end;
+	__u8 opt[64];
+
+	/* Copied at fixed offsets (what the verifier follows), read at
+	 * variable ones on the stack. */
+	__builtin_memset(opt, 0, sizeof(opt));
+	for (int j = 0; j < IP_OPTIONS_MAX; j++) {
+		if (p + j + 1 > end)
+			break;
+		opt[j] = p[j];
+	}
+	return options_route(opt);
+}
+
+/*
+ * setsockopt() on a socket of the cgroup: refuse (EPERM) to give a TCP
+ * socket of our namespace a source route, an IPv6 routing header or an
+ * IPv4 LSRR/SSRR option.  A connection allowed by its address (here or by
+ * the daemon) would otherwise carry its permission to the route's first
+ * hop.  Removing one (an empty value) is let through, and so is every
+ * other option.  UDP keeps them: its datagrams are judged by the
+ * addresses in their own headers.
+ */
+SEC("cgroup/setsockopt")
+int fp_setsockopt(struct bpf_sockopt *ctx)
+{
+	/* Each context field read once, as itself: the verifier refuses a
+	 * read through a computed context pointer. */
+	int level = *(volatile __s32 *)&ctx->level;
+	int name = *(volatile __s32 *)&ctx->optname;
+	int len = *(volatile __s32 *)&ctx->optlen;
+	struct bpf_sock *sk;
+	int route;
+
+	if (level == SOL_IPV6_)
+		route = (name == IPV6_RTHDR_ || name == IPV6_2292PKTOPTIONS_) && len > 0;
+	else if (level == SOL_IP_)
+		route = name == IP_OPTIONS_ && len > 0;
+	else
+		return 1;
+	if (!route)
+		return 1;
+	sk = ctx->sk;
+	if (!sk || sk->type != SOCK_STREAM_ || bpf_get_netns_cookie(ctx) != fp_netns_cookie)
+		return 1;
+	if (level == SOL_IP_ && !ip_options_route(ctx))
+		return 1;
+	count(FP_STAT_DENIED);
+	return 0;
+}
+
+/*
+ * Every packet a socket of the cgroup sends (after the firewall's OUTPUT
+ * rules): a packet of a connection the hooks allowed (mark AUTH | FAST,
+ * which the firewall lets go whatever its destination) that carries a
+ * source route is dropped.  The setsockopt hook refuses such routes, but
+ * the 32-bit system calls (IA-32 emulation, also int 0x80 from a 64-bit
+ * process) do not run it; this is where a route set that way is caught.
+ * Any other packet costs the mark test.
+ */
+#define ETH_P_IP_	0x0800
+#define ETH_P_IPV6_	0x86DD
+#define NEXTHDR_HOP_	0
+#define NEXTHDR_ROUTING_ 43
+#define NEXTHDR_DEST_	60
+
+static __always_inline int v4_source_routed(struct __sk_buff *skb)
+{
+	__u8 opt[64];
+	__u32 ihl;
+
+	if (bpf_skb_load_bytes(skb, 0, opt, 1))
+		return 0;
+	/* 6 to 15 words of header: 4 to 40 bytes of options */
+	ihl = opt[0] & 0xfu;
+	if (ihl <= 5)
+		return 0;
+	__u32 len = (ihl - 5) * 4;
+
+	__builtin_memset(opt, 0, sizeof(opt));
+	if (bpf_skb_load_bytes(skb, 20, opt, len))
+		return 0;
+	return options_route(opt);
+}
+
+static __always_inline int v6_source_routed(struct __sk_buff *skb)
+{
+	__u8 b[2];
+	__u32 off = 40;
+
+	if (bpf_skb_load_bytes(skb, 6, b, 1))
+		return 0;
+	/* A routing header comes after hop-by-hop and destination options,
+	 * when there are any (RFC 8200, 4.1). */
+	for (int n = 0; n < 4; n++) {
+		if (b[0] == NEXTHDR_ROUTING_)
+			return 1;
+		if (b[0] != NEXTHDR_HOP_ && b[0] != NEXTHDR_DEST_)
+			return 0;
+		if (bpf_skb_load_bytes(skb, off, b, 2))
+			return 0;
+		off += ((__u32)b[1] + 1) * 8;
+	}
+	return 0;
+}
+
+SEC("cgroup_skb/egress")
+int fp_egress(struct __sk_buff *skb)
+{
+	int routed;
+
+	if ((skb->mark & (FP_MARK_AUTH | FP_MARK_FAST)) != (FP_MARK_AUTH | FP_MARK_FAST))
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP_))
+		routed = v4_source_routed(skb);
+	else if (skb->protocol == bpf_htons(ETH_P_IPV6_))
+		routed = v6_source_routed(skb);
+	else
+		return 1;
+	if (!routed)
+		return 1;
+	count(FP_STAT_DENIED);
+	return 0;
 }
 
 /*

@@ -167,7 +167,7 @@ struct fp_addr_key {
 /* Per-CPU counters (index into struct fp_stats.c). */
 enum {
 	FP_STAT_ALLOWED = 0,	/* decided: allow */
-	FP_STAT_DENIED,		/* decided: EPERM */
+	FP_STAT_DENIED,		/* decided: EPERM; also a source route refused or dropped */
 	FP_STAT_PASSED,		/* fell through to NFQUEUE */
 	FP_STAT_IGNORED,	/* not ours: other netns, loopback, no process, not TCP/UDP */
 	FP_STAT_UDP_MATCHED,	/* datagrams the xt_bpf match let skip the queue */

@@ -6,6 +6,9 @@
  *       once it shuts down its side; keep idle connections open.  Prints
  *       "ready", then one line per connection end: "closed N" or "reset N"
  *       (N = connections ended so far).
+ *   ag_serve mptcp ADDR PORT
+ *       The same over MPTCP (IPPROTO_MPTCP): what subflows join is up to
+ *       the namespace's `ip mptcp` settings.
  *   ag_serve udp [-i IDLE_MS] ADDR PORT
  *       Receive numbered datagrams (ag_udp send); prints "ready", and after
  *       IDLE_MS without data (default 2000) or on SIGTERM:
@@ -24,6 +27,10 @@
 
 #define MAXC 1024
 
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
 static volatile sig_atomic_t stop;
 
 static void on_term(int s)
@@ -32,7 +39,7 @@ static void on_term(int s)
 	stop = 1;
 }
 
-static int bind_to(const char *addr, const char *port, int type)
+static int bind_to(const char *addr, const char *port, int type, int proto)
 {
 	struct addrinfo hints = { .ai_socktype = type,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
@@ -43,7 +50,7 @@ static int bind_to(const char *addr, const char *port, int type)
 		fprintf(stderr, "ag_serve: bad address %s %s\n", addr, port);
 		exit(2);
 	}
-	int fd = socket(ai->ai_family, type, 0);
+	int fd = socket(ai->ai_family, type, proto);
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd == -1 || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
@@ -54,9 +61,9 @@ static int bind_to(const char *addr, const char *port, int type)
 	return fd;
 }
 
-static int serve_tcp(const char *addr, const char *port)
+static int serve_tcp(const char *addr, const char *port, int proto)
 {
-	int lfd = bind_to(addr, port, SOCK_STREAM), ended = 0;
+	int lfd = bind_to(addr, port, SOCK_STREAM, proto), ended = 0;
 	struct pollfd p[MAXC + 1];
 	long bytes[MAXC + 1];
 	int n = 1;
@@ -109,7 +116,7 @@ static int serve_tcp(const char *addr, const char *port)
 
 static int serve_udp(const char *addr, const char *port, int idle)
 {
-	int fd = bind_to(addr, port, SOCK_DGRAM);
+	int fd = bind_to(addr, port, SOCK_DGRAM, 0);
 	long received = 0;
 	uint32_t first = 0, last = 0;
 	int in_order = 1, rcv = 8 << 20;
@@ -153,10 +160,12 @@ int main(int argc, char **argv)
 		i = 4;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: ag_serve tcp ADDR PORT | ag_serve udp [-i MS] ADDR PORT\n");
+		fprintf(stderr, "usage: ag_serve tcp|mptcp ADDR PORT | ag_serve udp [-i MS] ADDR PORT\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "tcp"))
-		return serve_tcp(argv[i], argv[i + 1]);
+		return serve_tcp(argv[i], argv[i + 1], 0);
+	if (!strcmp(argv[1], "mptcp"))
+		return serve_tcp(argv[i], argv[i + 1], IPPROTO_MPTCP);
 	return serve_udp(argv[i], argv[i + 1], idle);
 }

@@ -17,7 +17,8 @@
  *             that the mark test can fail)
  *   -i        install the rules first (lib/linux/fw) and remove them at exit;
  *             with -o fail open, -l intercept loopback, -N no inbound
- *   -v        one line per packet on stderr
+ *   -v        one line per packet on stderr (queue, mark, owner, length,
+ *             destination address, protocol)
  *   -b BYTES  socket receive buffer      -P MS  sleep MS before reading
  *             (together: overflow the socket, to see ENOBUFS counted)
  *   -E        send one verdict for a packet id that does not exist, to see
@@ -53,6 +54,18 @@ static const char *const qnames[AG_FW_NQUEUES] = { "connect", "recv_accept", "dn
 static void on_signal(int sig)
 {
 	stop = 1;
+}
+
+/* The packet's destination address, for -v. */
+static void destination(const struct ag_nfq_packet *p, char *buf, size_t len)
+{
+	const uint8_t *d = p->payload;
+
+	snprintf(buf, len, "?");
+	if (d && p->caplen >= 20 && (d[0] >> 4) == 4)
+		inet_ntop(AF_INET, d + 16, buf, (socklen_t)len);
+	else if (d && p->caplen >= 40 && (d[0] >> 4) == 6)
+		inet_ntop(AF_INET6, d + 24, buf, (socklen_t)len);
 }
 
 /* Protocol and TCP flags of the packet, for -v. */
@@ -99,12 +112,13 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 			verdict = AG_NFQ_ACCEPT;
 	}
 	if (pr->verbose) {
-		char what[64];
+		char what[64], dst[INET6_ADDRSTRLEN];
 
 		describe(p, what, sizeof(what));
-		fprintf(stderr, "nfq_probe: %s id=%u mark=0x%x uid=%s%u len=%u %s\n",
+		destination(p, dst, sizeof(dst));
+		fprintf(stderr, "nfq_probe: %s id=%u mark=0x%x uid=%s%u len=%u dst=%s %s\n",
 			qnames[which], p->id, p->mark, p->has_uid ? "" : "none/",
-			p->uid, p->len, what);
+			p->uid, p->len, dst, what);
 	}
 	ret = ag_nfq_verdict(pr->q[which], p->id, verdict, mark);
 	if (ret)
