@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# test_notify.sh — alegate-notify between a real alegated holding real
+# connections and ag_notifyd, a stand-in notification server that logs
+# every call and presses buttons on command, on a private session bus.
+#
+# The script runs itself again under dbus-run-session with a bus of its
+# own (no service activation: no notification server of the machine can
+# answer in the stand-in's place).
+if [ -z "${AG_NOTIFY_BUS:-}" ]; then
+	if ! command -v dbus-run-session >/dev/null; then
+		echo "not ok notify_dbus — dbus-run-session is missing (scripts/bootstrap installs dbus-daemon)"
+		exit 1
+	fi
+	busdir=$(mktemp -d /tmp/alegate-bus.XXXXXX)
+	cat >"$busdir/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=$busdir</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+	AG_NOTIFY_BUS=$busdir dbus-run-session --config-file="$busdir/bus.conf" -- bash "$0" "$@"
+	rc=$?
+	rm -rf "$busdir"
+	exit $rc
+fi
+source "$(dirname "$0")/lib.sh"
+
+NOTIFY=$AG_BUILD/alegate-notify
+FAKE=$TOOLS/ag_notifyd
+WEB=http://127.0.0.1:8443/
+for b in "$NOTIFY" "$FAKE"; do
+	[ -x "$b" ] || { fail notify_binaries "missing $b (make tests)"; finish; }
+done
+
+ns_pair
+bg_s "$TOOLS/ag_serve" tcp $S4 8080 >"$T/server.log"
+wait_for 5 grep -q ready "$T/server.log" || { fail notify_setup "server did not start"; finish; }
+# Flows wait at most 8 s: long enough to press a button, short enough to see a timeout.
+daemon_start "$NSC" pending_timeout=8 || { fail notify_setup "alegated did not start"; finish; }
+
+mkdir -p "$T/bin"
+client() { cp "$TOOLS/ag_connect" "$T/bin/$1"; echo "$T/bin/$1"; }
+
+# fake_start NAME [ARGS...] — a stand-in server logging to $T/NAME.log ($LOG).
+FAKE_PID=
+fake_start() {
+	local name=$1; shift
+	LOG=$T/$name.log
+	: >"$LOG"
+	"$FAKE" serve "$LOG" "$@" >"$T/$name.out" 2>&1 &
+	FAKE_PID=$!
+	_ag_bg_pids+=($FAKE_PID)
+	wait_for 5 grep -q ready "$T/$name.out"
+}
+fake_stop() { kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
+
+# note_of TEXT — the id of the last notification whose body holds TEXT.
+note_of() {
+	jq -r --arg t "$1" 'select(.call == "Notify" and (.body | contains($t))) | .id' "$LOG" | tail -1
+}
+wait_note() { wait_for 5 bash -c "[ -n \"\$(jq -r --arg t '$1' 'select(.call == \"Notify\" and (.body | contains(\$t))) | .id' '$LOG')\" ]"; }
+# note_json ID — the last Notify call for ID.
+note_json() { jq -c --argjson id "$1" 'select(.call == "Notify" and .id == $id)' "$LOG" | tail -1; }
+# open_notes — ids shown and not closed, as a JSON array.
+open_notes() {
+	jq -s -c '([.[] | select(.call == "Notify") | .id] - [.[] | select(.call == "closed") | .id]) | unique' "$LOG"
+}
+closed() { jq -e --argjson id "$1" 'select(.call == "closed" and .id == $id)' "$LOG" >/dev/null; }
+pending_id_of() { ctl pending --json | jq -r --arg e "$1" '.[] | select(.exe == $e) | .id'; }
+is_pending() { [ -n "$(pending_id_of "$1")" ]; }
+
+fake_start n1 || { fail notify_setup "ag_notifyd did not start"; finish; }
+"$NOTIFY" -s "$SOCK" -v -w "$WEB" 2>"$T/notify.err" &
+NPID=$!
+_ag_bg_pids+=($NPID)
+
+# ---- one notification per waiting flow, by the specification ------------------------------
+A=$(client app_a)
+in_c "$A" -t 10000 $S4 8080 >"$T/a.out" &
+apid=$!
+if wait_note "$A"; then
+	id=$(note_of "$A")
+	n=$(note_json "$id")
+	if jq -e --arg a "$A" '.app_name == "alegate" and .replaces_id == 0
+	    and .actions == ["allow", "Allow", "allow-always", "Allow always", "deny", "Deny"]
+	    and .hints.urgency == 1 and .hints["desktop-entry"] == "alegate-notify"
+	    and .hints.category == "network"
+	    and .expire_timeout > 0 and .expire_timeout <= 8000
+	    and (.summary | startswith("app_a wants to connect to 192.0.2.2"))
+	    and (.body | contains("192.0.2.2 port 8080, tcp")) and (.body | contains($a + ", pid "))' \
+	    <<<"$n" >/dev/null; then
+		pass waiting_flow_shows_a_notification_with_allow_allow_always_deny
+	else
+		fail waiting_flow_shows_a_notification_with_allow_allow_always_deny "$n"
+	fi
+else
+	fail waiting_flow_shows_a_notification_with_allow_allow_always_deny "no notification; $(tail -3 "$T/notify.err")"
+fi
+
+# ---- Allow lets the held connection through, once -----------------------------------------------
+sleep 0.3	# the connect is visibly held
+"$FAKE" invoke "${id:-0}" allow
+wait "$apid"
+held=$(awk '{print $2}' "$T/a.out")
+rules_a=$(ctl rules list --json | jq --arg a "$A" '[.[] | select(.app == $a)] | length')
+if grep -q '^ok' "$T/a.out" && [ "${held:-0}" -ge 250 ] && [ "$rules_a" = 0 ]; then
+	pass pressing_allow_lets_the_held_connection_through
+else
+	fail pressing_allow_lets_the_held_connection_through "client: $(cat "$T/a.out"), rules for it: $rules_a"
+fi
+
+# ---- Allow always adds a rule ----------------------------------------------------------------------
+B=$(client app_b)
+in_c "$B" -t 10000 $S4 8080 >"$T/b.out" &
+bpid=$!
+wait_note "$B"
+"$FAKE" invoke "$(note_of "$B")" allow-always
+wait "$bpid"
+if grep -q '^ok' "$T/b.out" && [ "$(ctl rules list --json | jq --arg b "$B" \
+    '[.[] | select(.app == $b and .action == "allow" and .lifetime == "always")] | length')" = 1 ]; then
+	pass pressing_allow_always_lets_it_through_and_adds_a_rule
+else
+	fail pressing_allow_always_lets_it_through_and_adds_a_rule "client: $(cat "$T/b.out"); $(ctl rules list 2>&1 | tail -3)"
+fi
+
+# ---- Deny refuses it at once (long before the timeout) -------------------------------------------------
+C=$(client app_c)
+in_c "$C" -t 3000 $S4 8080 >"$T/c.out" &
+cpid=$!
+wait_note "$C"
+"$FAKE" invoke "$(note_of "$C")" deny
+if wait_for 2 bash -c "! '$ALEGATECTL' -s '$SOCK' pending --json | jq -e --arg c '$C' 'any(.[]; .exe == \$c)'"; then
+	wait "$cpid"
+	if grep -q '^ok' "$T/c.out"; then
+		fail pressing_deny_refuses_the_held_connection "the client connected: $(cat "$T/c.out")"
+	else
+		pass pressing_deny_refuses_the_held_connection
+	fi
+else
+	wait "$cpid"
+	fail pressing_deny_refuses_the_held_connection "still pending after Deny"
+fi
+
+# ---- decided elsewhere: the notification closes ----------------------------------------------------------
+D=$(client app_d)
+in_c "$D" -t 10000 $S4 8080 >"$T/d.out" &
+dpid=$!
+if wait_note "$D"; then
+	did=$(note_of "$D")
+	ctl deny "$(pending_id_of "$D")" >/dev/null
+	if wait_for 3 closed "$did"; then
+		pass flow_decided_elsewhere_closes_its_notification
+	else
+		fail flow_decided_elsewhere_closes_its_notification "notification $did still open"
+	fi
+else
+	fail flow_decided_elsewhere_closes_its_notification "no notification"
+fi
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+
+# ---- markup in a program's name is shown, not obeyed ---------------------------------------------------
+M=$(client 'm<b>k&amp;')
+in_c "$M" -t 10000 $S4 8080 >"$T/m.out" &
+mpid=$!
+if wait_note 'm&lt;b&gt;k&amp;amp;'; then
+	n=$(note_json "$(note_of 'm&lt;b&gt;k&amp;amp;')")
+	if jq -e '(.body | contains("<") or contains(">") | not)
+	    and (.summary | startswith("m?b?k?amp; wants"))' <<<"$n" >/dev/null; then
+		pass markup_in_a_program_name_is_escaped
+	else
+		fail markup_in_a_program_name_is_escaped "$n"
+	fi
+else
+	fail markup_in_a_program_name_is_escaped "no notification with the escaped name: $(jq -c 'select(.call == "Notify") | .body' "$LOG" | tail -1)"
+fi
+mid=$(pending_id_of "$M")
+[ -n "$mid" ] && ctl deny "$mid" >/dev/null
+kill "$mpid" 2>/dev/null; wait "$mpid" 2>/dev/null
+
+# ---- a forged ActionInvoked from another bus client answers nothing -----------------------------------------
+G=$(client app_g)
+in_c "$G" -t 10000 $S4 8080 >"$T/g.out" &
+gpid=$!
+wait_note "$G"
+gid=$(note_of "$G")
+"$FAKE" forge "$gid" allow
+sleep 0.5
+if is_pending "$G" && ! grep -q '^ok' "$T/g.out"; then
+	pass forged_action_from_another_bus_client_answers_nothing
+else
+	fail forged_action_from_another_bus_client_answers_nothing "the flow was answered: $(cat "$T/g.out")"
+fi
+
+# ---- closed by the person: the flow waits on, not shown again ------------------------------------------------
+"$FAKE" dismiss "$gid"
+sleep 0.5
+shown=$(jq -s --arg g "$G" '[.[] | select(.call == "Notify" and (.body | contains($g)))] | length' "$LOG")
+if is_pending "$G" && [ "$shown" = 1 ]; then
+	pass dismissed_notification_leaves_the_flow_waiting_and_is_not_shown_again
+else
+	fail dismissed_notification_leaves_the_flow_waiting_and_is_not_shown_again "pending: $(pending_id_of "$G"), shown $shown times"
+fi
+ctl deny "$(pending_id_of "$G")" >/dev/null 2>&1
+kill "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+
+# ---- a flow nobody answers: its notification closes at the timeout --------------------------------------------
+F=$(client app_f)
+in_c "$F" -t 12000 $S4 8080 >"$T/f.out" &
+fpid=$!
+if wait_note "$F"; then
+	fid=$(note_of "$F")
+	if wait_for 11 closed "$fid" && ! is_pending "$F"; then
+		pass flow_that_times_out_closes_its_notification
+	else
+		fail flow_that_times_out_closes_its_notification "notification $fid open, pending $(pending_id_of "$F")"
+	fi
+else
+	fail flow_that_times_out_closes_its_notification "no notification"
+fi
+kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
+
+# ---- many flows at once: 4 notifications and one summary ----------------------------------------------------
+E=$(client app_e)
+epids=()
+for i in 1 2 3 4 5 6 7; do
+	in_c "$E" -t 10000 $S4 8080 >/dev/null &
+	epids+=($!)
+done
+many_ok() {
+	local open
+	open=$(open_notes)
+	[ "$(jq -s --argjson o "$open" --arg e "$E" '[.[] | select(.call == "Notify" and (.body | contains($e)))
+	    | .id | select(. as $i | $o | index($i))] | unique | length' "$LOG")" = 4 ] &&
+	[ "$(jq -s --argjson o "$open" '[.[] | select(.call == "Notify" and (.summary | test("^3 more connections waiting")))
+	    | .id | select(. as $i | $o | index($i))] | unique | length' "$LOG")" = 1 ]
+}
+if wait_pending 7 && wait_for 5 many_ok; then
+	pass many_waiting_flows_show_4_notifications_and_one_summary
+else
+	fail many_waiting_flows_show_4_notifications_and_one_summary "open: $(open_notes); $(jq -c 'select(.call == "Notify") | .summary' "$LOG" | tail -8 | tr '\n' ' ')"
+fi
+# Answering one elsewhere shows the next and counts the rest again.
+first=$(ctl pending --json | jq -r --arg e "$E" '[.[] | select(.exe == $e)][0].id')
+ctl deny "$first" >/dev/null
+if wait_for 5 bash -c "jq -e 'select(.call == \"Notify\" and (.summary | test(\"^2 more connections waiting\")) and .replaces_id > 0)' '$LOG' >/dev/null"; then
+	pass summary_counts_down_in_place_as_flows_are_decided
+else
+	fail summary_counts_down_in_place_as_flows_are_decided "$(jq -c 'select(.call == "Notify") | [.summary, .replaces_id]' "$LOG" | tail -3 | tr '\n' ' ')"
+fi
+for id in $(ctl pending --json | jq -r --arg e "$E" '.[] | select(.exe == $e) | .id'); do
+	ctl deny "$id" >/dev/null
+done
+if wait_for 5 bash -c "[ \"\$(jq -s -c '([.[] | select(.call == \"Notify\") | .id] - [.[] | select(.call == \"closed\") | .id]) | unique' '$LOG')\" = '[]' ]"; then
+	pass every_notification_and_the_summary_close_when_no_flow_waits
+else
+	fail every_notification_and_the_summary_close_when_no_flow_waits "open: $(open_notes)"
+fi
+for p in "${epids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+
+# ---- a server without buttons: a plain notice that points to the web page -----------------------------------
+fake_stop
+fake_start n2 -c body || fail notify_setup "ag_notifyd did not start again"
+H=$(client app_h)
+in_c "$H" -t 10000 $S4 8080 >"$T/h.out" &
+hpid=$!
+if wait_note "$H"; then
+	n=$(note_json "$(note_of "$H")")
+	if jq -e --arg w "$WEB" '.actions == [] and (.body | contains("alegate-web page (" + $w + ")"))
+	    and (.body | contains("alegatectl prompt"))' <<<"$n" >/dev/null; then
+		pass server_without_actions_gets_a_plain_notice_pointing_to_the_web_page
+	else
+		fail server_without_actions_gets_a_plain_notice_pointing_to_the_web_page "$n"
+	fi
+else
+	fail server_without_actions_gets_a_plain_notice_pointing_to_the_web_page "no notification from the new server: $(tail -3 "$T/notify.err")"
+fi
+ctl deny "$(pending_id_of "$H")" >/dev/null 2>&1
+kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
+
+# ---- odd replies from the server: alegate-notify goes on, and shows again on a sane one ------------------------
+fake_stop
+fake_start n3 -o || fail notify_setup "ag_notifyd did not start again"
+I=$(client app_i)
+in_c "$I" -t 10000 $S4 8080 >"$T/i.out" &
+ipid=$!
+wait_for 5 bash -c "jq -e 'select(.call == \"Notify\")' '$LOG' >/dev/null"
+sleep 0.3
+alive_after_odd=no
+kill -0 "$NPID" 2>/dev/null && alive_after_odd=yes
+fake_stop
+fake_start n4 || fail notify_setup "ag_notifyd did not start again"
+if [ $alive_after_odd = yes ] && wait_note "$I" &&
+   jq -e '.actions | length == 6' <<<"$(note_json "$(note_of "$I")")" >/dev/null; then
+	pass odd_replies_from_the_server_do_not_stop_alegate_notify
+else
+	fail odd_replies_from_the_server_do_not_stop_alegate_notify "alive: $alive_after_odd; $(tail -3 "$T/notify.err")"
+fi
+ctl deny "$(pending_id_of "$I")" >/dev/null 2>&1
+kill "$ipid" 2>/dev/null; wait "$ipid" 2>/dev/null
+
+# ---- alegated restarts: notifications close, then new flows are shown again ---------------------------------------
+J=$(client app_j)
+in_c "$J" -t 10000 $S4 8080 >"$T/j.out" &
+jpid=$!
+wait_note "$J"
+jid=$(note_of "$J")
+daemon_stop TERM
+closed_on_stop=no
+wait_for 3 closed "${jid:-0}" && closed_on_stop=yes
+kill "$jpid" 2>/dev/null; wait "$jpid" 2>/dev/null
+daemon_start "$NSC" pending_timeout=8 || fail notify_setup "alegated did not start again"
+K=$(client app_k)
+in_c "$K" -t 10000 $S4 8080 >"$T/k.out" &
+kpid=$!
+if [ $closed_on_stop = yes ] && wait_for 8 bash -c "jq -e --arg k '$K' 'select(.call == \"Notify\" and (.body | contains(\$k)))' '$LOG' >/dev/null"; then
+	pass daemon_restart_closes_notifications_and_reconnects
+else
+	fail daemon_restart_closes_notifications_and_reconnects "closed on stop: $closed_on_stop; $(tail -3 "$T/notify.err")"
+fi
+ctl deny "$(pending_id_of "$K")" >/dev/null 2>&1
+kill "$kpid" 2>/dev/null; wait "$kpid" 2>/dev/null
+
+# ---- one per session; and a clean stop closes what it showed --------------------------------------------------------
+"$NOTIFY" -s "$SOCK" >"$T/second.out" 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q "already running" "$T/second.out"; then
+	pass second_instance_in_a_session_exits_at_once
+else
+	fail second_instance_in_a_session_exits_at_once "rc $rc: $(cat "$T/second.out")"
+fi
+if kill -0 "$NPID" 2>/dev/null; then
+	kill -TERM "$NPID"
+	wait "$NPID"
+	rc=$?
+	[ $rc = 0 ] && pass alegate_notify_stops_cleanly_on_sigterm || fail alegate_notify_stops_cleanly_on_sigterm "exit $rc"
+else
+	fail alegate_notify_stops_cleanly_on_sigterm "it was not running: $(tail -5 "$T/notify.err")"
+fi
+finish
