@@ -482,6 +482,9 @@ int nt_bus_open(struct nt_bus **out, void *event, const struct nt_bus_ops *ops, 
 	r = sd_bus_request_name(b->bus, NT_BUS_NAME, 0);
 	if (r >= 0)
 		r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+	/* The session ended: so does the program (the loop returns EXIT_FAILURE). */
+	if (r >= 0)
+		r = sd_bus_set_exit_on_disconnect(b->bus, 1);
 	if (r >= 0)
 		r = sd_bus_match_signal(b->bus, NULL, NULL, PATH, IFACE, "ActionInvoked",
 					on_action, b);
@@ -511,18 +514,22 @@ fail:
 	return r;
 }
 
+void nt_bus_close_all(struct nt_bus *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->notes[i].id)
+			close_id(b, b->notes[i].id);
+	sd_bus_flush(b->bus);
+	while (b->n)
+		drop(b, &b->notes[b->n - 1]);
+}
+
 void nt_bus_close(struct nt_bus *b)
 {
 	if (!b)
 		return;
-	if (b->bus) {
-		for (size_t i = 0; i < b->n; i++)
-			if (b->notes[i].id)
-				close_id(b, b->notes[i].id);
-		sd_bus_flush(b->bus);
-	}
-	while (b->n)
-		drop(b, &b->notes[b->n - 1]);
+	if (b->bus)
+		nt_bus_close_all(b);
 	sd_event_source_disable_unref(b->retry);
 	sd_bus_flush_close_unref(b->bus);
 	sd_event_unref(b->event);

@@ -13,7 +13,7 @@
  *
  * One sd-event loop runs both sides.  When alegated goes away every
  * notification is closed (its buttons could answer nothing) and the
- * program connects again, with a growing pause, until it is back.
+ * program connects again, every 2 s at most, until it is back.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,8 +33,9 @@
 #define VERSION			"0.1.0"
 #define SUMMARY_TAG		1	/* the "N more waiting" notification */
 #define CALL_TIMEOUT_MS		5000	/* an allow or deny sent to alegated */
-#define RECONNECT_MIN_USEC	(500 * 1000ULL)
-#define RECONNECT_MAX_USEC	(10 * 1000000ULL)
+/* A connect to a UNIX socket that nobody serves costs next to nothing: try often. */
+#define RECONNECT_MIN_USEC	(250 * 1000ULL)
+#define RECONNECT_MAX_USEC	(2 * 1000000ULL)
 #define RESHOW_USEC		(3 * 1000000ULL)	/* after a notification failed */
 
 struct flow {
@@ -518,6 +519,17 @@ static const struct nt_bus_ops bus_ops = {
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+/* Leave no button behind that nobody listens to any more. */
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct app *a = userdata;
+
+	clear(a);
+	refresh(a);
+	nt_bus_close_all(a->bus);
+	return sd_event_exit(a->event, 0);
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -603,9 +615,8 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	/* NULL handler: the loop exits; every notification is closed below. */
-	sd_event_add_signal(a.event, NULL, SIGTERM, NULL, NULL);
-	sd_event_add_signal(a.event, NULL, SIGINT, NULL, NULL);
+	sd_event_add_signal(a.event, NULL, SIGTERM, on_signal, &a);
+	sd_event_add_signal(a.event, NULL, SIGINT, on_signal, &a);
 	r = nt_bus_open(&a.bus, a.event, &bus_ops, &a);
 	if (r == -EEXIST) {
 		say("already running in this session");
@@ -633,5 +644,6 @@ int main(int argc, char **argv)
 	ag_ctl_close(a.c);
 	sd_event_unref(a.event);
 	free(a.f);
-	return r < 0 ? 1 : 0;
+	/* 0 after SIGTERM or SIGINT; not 0 when the session bus went away */
+	return r ? 1 : 0;
 }

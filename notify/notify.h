@@ -106,7 +106,14 @@ struct nt_bus_ops {
  */
 int nt_bus_open(struct nt_bus **out, void *event, const struct nt_bus_ops *ops, void *arg);
 
-/* nt_bus_close - close every notification shown, flush, free.  NULL is accepted. */
+/*
+ * nt_bus_close_all - close every notification shown and send the calls now.
+ * Call it before the sd_event loop exits: sd-bus closes the connection
+ * when its loop does.
+ */
+void nt_bus_close_all(struct nt_bus *b);
+
+/* nt_bus_close - nt_bus_close_all(), then free.  NULL is accepted. */
 void nt_bus_close(struct nt_bus *b);
 
 /*

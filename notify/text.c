@@ -83,6 +83,7 @@ static size_t clean_range(char *dst, size_t size, size_t at, const char *src, si
 			  unsigned flags)
 {
 	const unsigned char *s = (const unsigned char *)src;
+	const char *esc;
 	size_t i = 0, len;
 	unsigned cp;
 
@@ -93,20 +94,20 @@ static size_t clean_range(char *dst, size_t size, size_t at, const char *src, si
 			i += len ? len : 1;
 			continue;
 		}
+		esc = NULL;
 		if ((flags & NT_PLAIN_ONLY) && (cp == '<' || cp == '>' || cp == '&'))
-			at = put(dst, size, at, "?", 1);
-		else if ((flags & NT_MARKUP) && cp == '<')
-			at = put(dst, size, at, "&lt;", 4);
-		else if ((flags & NT_MARKUP) && cp == '>')
-			at = put(dst, size, at, "&gt;", 4);
-		else if ((flags & NT_MARKUP) && cp == '&')
-			at = put(dst, size, at, "&amp;", 5);
-		else if ((flags & NT_MARKUP) && cp == '"')
-			at = put(dst, size, at, "&quot;", 6);
-		else if ((flags & NT_MARKUP) && cp == '\'')
-			at = put(dst, size, at, "&apos;", 6);
-		else
+			esc = "?";
+		else if (flags & NT_MARKUP)
+			esc = cp == '<' ? "&lt;" : cp == '>' ? "&gt;" : cp == '&' ? "&amp;" :
+			      cp == '"' ? "&quot;" : cp == '\'' ? "&apos;" : NULL;
+		if (esc) {
+			/* half an entity ("&am") is broken markup: all of it or stop */
+			if (at + strlen(esc) >= size)
+				return at;
+			at = put(dst, size, at, esc, strlen(esc));
+		} else {
 			at = put(dst, size, at, src + i, len);
+		}
 		i += len;
 	}
 	return at;
