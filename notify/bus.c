@@ -245,7 +245,7 @@ int nt_bus_show(struct nt_bus *b, uint64_t tag, const char *summary, const char 
 	if (!b->ready)
 		return -EAGAIN;
 	if (n && n->closing)
-		return -EBUSY;
+		n->closing = false;	/* still on its way: show the new text instead */
 	if (!n) {
 		if (b->n == NOTES_MAX)
 			return -ENOBUFS;

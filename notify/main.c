@@ -36,6 +36,7 @@
 /* A connect to a UNIX socket that nobody serves costs next to nothing: try often. */
 #define RECONNECT_MIN_USEC	(250 * 1000ULL)
 #define RECONNECT_MAX_USEC	(2 * 1000000ULL)
+#define REFUSED_USEC		(30 * 1000000ULL)	/* refused (not in control_group): ask less often */
 #define RESHOW_USEC		(3 * 1000000ULL)	/* after a notification failed */
 
 struct flow {
@@ -64,7 +65,9 @@ struct app {
 	bool more_muted;	/* the person closed the summary */
 	uint64_t reconnect_usec;
 	int last_err;		/* of the last failed connect, to say each cause once */
-	bool told;		/* a refusal was shown as a notice */
+	char refusal[512];	/* why alegated refused us, to show once */
+	bool refusal_group;	/* ...for want of a group: say which */
+	bool told;		/* ...and it was shown */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -233,15 +236,15 @@ static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static void reconnect_later(struct app *a)
+static void reconnect_later(struct app *a, bool refused)
 {
 	if (a->reconnect)
 		return;
 	a->reconnect_usec = a->reconnect_usec ? a->reconnect_usec * 2 : RECONNECT_MIN_USEC;
 	if (a->reconnect_usec > RECONNECT_MAX_USEC)
 		a->reconnect_usec = RECONNECT_MAX_USEC;
-	sd_event_add_time_relative(a->event, &a->reconnect, CLOCK_MONOTONIC, a->reconnect_usec,
-				   0, on_reconnect, a);
+	sd_event_add_time_relative(a->event, &a->reconnect, CLOCK_MONOTONIC,
+				   refused ? REFUSED_USEC : a->reconnect_usec, 0, on_reconnect, a);
 }
 
 /* alegated is gone: no button can answer anything now. */
@@ -256,7 +259,7 @@ static void disconnect(struct app *a, const char *why)
 	clear(a);
 	refresh(a);
 	a->reconnect_usec = 0;
-	reconnect_later(a);
+	reconnect_later(a, false);
 }
 
 /* Take the daemon's list as the truth: drop what it no longer has, add what is new. */
@@ -360,6 +363,22 @@ static int on_post(sd_event_source *s, void *userdata)
 	return 0;
 }
 
+/* Show the refusal kept in a->refusal once the server can show anything. */
+static void tell_refusal(struct app *a)
+{
+	char body[NT_BODY_MAX] = "";
+
+	if (a->told || !a->refusal[0] || !nt_bus_ready(a->bus))
+		return;
+	nt_clean(body, sizeof(body), a->refusal, 300, nt_bus_flags(a->bus));
+	if (a->refusal_group)
+		snprintf(body + strlen(body), sizeof(body) - strlen(body), "\n%s",
+			 "Only root and the members of the control_group of alegated may answer: "
+			 "see alegate-notify(1).");
+	nt_bus_notice(a->bus, "alegate-notify cannot answer connections", body);
+	a->told = true;
+}
+
 static int connect_daemon(struct app *a)
 {
 	json_t *req, *res = NULL;
@@ -371,15 +390,16 @@ static int connect_daemon(struct app *a)
 		r = errno;
 		if (r != a->last_err)
 			say("%s", err ? err : strerror(r));
-		if ((r == EACCES || r == EPROTONOSUPPORT) && !a->told && nt_bus_ready(a->bus)) {
-			/* Not a passing state: say it where the person looks. */
-			nt_bus_notice(a->bus, "alegate-notify cannot answer connections",
-				      err ? err : strerror(r));
-			a->told = true;
+		if ((r == EACCES || r == EPROTONOSUPPORT) && !a->told) {
+			/* Not a passing state: say it where the person looks, once. */
+			snprintf(a->refusal, sizeof(a->refusal), "%s", err ? err : strerror(r));
+			a->refusal_group = r == EACCES;
+			tell_refusal(a);
 		}
 		a->last_err = r;
 		free(err);
-		reconnect_later(a);
+		/* a refusal lasts until the group or alegated changes: no need to knock often */
+		reconnect_later(a, r == EACCES || r == EPROTONOSUPPORT);
 		return -r;
 	}
 	ag_ctl_set_timeout(a->c, CALL_TIMEOUT_MS);
@@ -494,6 +514,7 @@ static void on_reset(void *arg)
 	a->more = 0;
 	a->more_muted = false;
 	refresh(a);
+	tell_refusal(a);
 }
 
 static void on_failed(void *arg, uint64_t tag)

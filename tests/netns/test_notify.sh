@@ -12,6 +12,7 @@ if [ -z "${AG_NOTIFY_BUS:-}" ]; then
 		exit 1
 	fi
 	busdir=$(mktemp -d /tmp/alegate-bus.XXXXXX)
+	chmod 0755 "$busdir"	# a test runs alegate-notify as another user
 	cat >"$busdir/bus.conf" <<CONF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -20,6 +21,7 @@ if [ -z "${AG_NOTIFY_BUS:-}" ]; then
   <listen>unix:dir=$busdir</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
+    <allow user="*"/>
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
@@ -367,5 +369,17 @@ else
 fi
 ctl deny "$(pending_id_of "$L")" >/dev/null 2>&1
 kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
+# ---- refused by alegated (not root, not in control_group): one notice that says why -------------------------------
+setpriv --reuid 65534 --regid 65534 --clear-groups "$NOTIFY" -s "$SOCK" 2>"$T/nobody.err" &
+upid=$!
+_ag_bg_pids+=($upid)
+if wait_for 5 bash -c "jq -e 'select(.call == \"Notify\" and .summary == \"alegate-notify cannot answer connections\"
+    and (.body | test(\"ermission denied\")) and (.body | contains(\"control_group\"))
+    and .actions == [])' '$LOG' >/dev/null"; then
+	pass refused_by_alegated_shows_one_notice_saying_why
+else
+	fail refused_by_alegated_shows_one_notice_saying_why "$(tail -3 "$T/nobody.err")"
+fi
+kill "$upid" 2>/dev/null; wait "$upid" 2>/dev/null
 daemon_stop
 finish
