@@ -579,7 +579,7 @@ int main(int argc, char **argv)
 	struct app a = { .urgency = 1, .next_tag = SUMMARY_TAG + 1 };
 	const char *env = getenv("ALEGATE_SOCKET");
 	sigset_t sigs;
-	int o, r;
+	int o, r, ret = 1;
 
 	a.socket = env && *env ? env : AG_CTL_DEFAULT_SOCKET;
 	while ((o = getopt_long(argc, argv, "s:w:u:vh", opts, NULL)) != -1) {
@@ -629,7 +629,7 @@ int main(int argc, char **argv)
 	a.f = calloc(NT_FLOWS_MAX, sizeof(*a.f));
 	if (!a.f || sd_event_default(&a.event) < 0) {
 		say("out of memory");
-		return 1;
+		goto cleanup;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -641,22 +641,27 @@ int main(int argc, char **argv)
 	r = nt_bus_open(&a.bus, a.event, &bus_ops, &a);
 	if (r == -EEXIST) {
 		say("already running in this session");
-		return 0;
+		ret = 0;
+		goto cleanup;
 	}
 	if (r < 0) {
 		say("cannot reach the session bus: %s (is this a desktop session?)", strerror(-r));
-		return 1;
+		goto cleanup;
 	}
 	r = sd_event_add_post(a.event, &a.post, on_post, &a);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(a.post, SD_EVENT_ON);
 	if (r < 0) {
 		say("event loop: %s", strerror(-r));
-		return 1;
+		goto cleanup;
 	}
 	connect_daemon(&a);
 	r = sd_event_loop(a.event);
-	clear(&a);
+	/* 0 after SIGTERM or SIGINT; not 0 when the session bus went away */
+	ret = r ? 1 : 0;
+cleanup:
+	if (a.f)
+		clear(&a);
 	sd_event_source_disable_unref(a.io);
 	sd_event_source_disable_unref(a.post);
 	sd_event_source_disable_unref(a.reconnect);
@@ -665,6 +670,5 @@ int main(int argc, char **argv)
 	ag_ctl_close(a.c);
 	sd_event_unref(a.event);
 	free(a.f);
-	/* 0 after SIGTERM or SIGINT; not 0 when the session bus went away */
-	return r ? 1 : 0;
+	return ret;
 }
