@@ -42,6 +42,28 @@ for b in "$NOTIFY" "$FAKE"; do
 	[ -x "$b" ] || { fail notify_binaries "missing $b (make tests)"; finish; }
 done
 
+# ---- make install: the program, its page, and what starts it with the session ------------------------------
+D=$T/root
+if make -s -C "$AG_TOP" O="$AG_BUILD" install-notify DESTDIR="$D" PREFIX=/usr >"$T/install.log" 2>&1; then
+	missing=
+	for f in usr/bin/alegate-notify usr/share/man/man1/alegate-notify.1 \
+		 usr/lib/systemd/user/alegate-notify.service etc/xdg/autostart/alegate-notify.desktop \
+		 usr/share/applications/alegate-notify.desktop; do
+		[ -e "$D/$f" ] || missing="$missing $f"
+	done
+	if [ -z "$missing" ] &&
+	   grep -qx "ExecStart=/usr/bin/alegate-notify" "$D/usr/lib/systemd/user/alegate-notify.service" &&
+	   grep -qx "WantedBy=graphical-session.target" "$D/usr/lib/systemd/user/alegate-notify.service" &&
+	   grep -qx "Exec=/usr/bin/alegate-notify" "$D/etc/xdg/autostart/alegate-notify.desktop" &&
+	   "$D/usr/bin/alegate-notify" --version | grep -q "^alegate-notify "; then
+		pass install_puts_alegate_notify_with_autostart_file_and_user_unit
+	else
+		fail install_puts_alegate_notify_with_autostart_file_and_user_unit "missing:$missing"
+	fi
+else
+	fail install_puts_alegate_notify_with_autostart_file_and_user_unit "$(tail -5 "$T/install.log")"
+fi
+
 ns_pair
 bg_s "$TOOLS/ag_serve" tcp $S4 8080 >"$T/server.log"
 wait_for 5 grep -q ready "$T/server.log" || { fail notify_setup "server did not start"; finish; }
