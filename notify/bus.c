@@ -23,7 +23,7 @@
 #define NAME		"org.freedesktop.Notifications"
 #define PATH		"/org/freedesktop/Notifications"
 #define IFACE		NAME
-#define CALL_USEC	(5 * 1000000ULL)	/* a Notify or GetCapabilities call */
+#define CALL_USEC	(25 * 1000000ULL)	/* D-Bus's own default: a late reply would leave an orphan */
 #define CAPS_RETRY_MIN	(1 * 1000000ULL)	/* no server: ask again after... */
 #define CAPS_RETRY_MAX	(60 * 1000000ULL)	/* ...doubling up to this */
 #define NOTES_MAX	64	/* notifications followed at once */
