@@ -55,10 +55,11 @@ if make -s -C "$AG_TOP" O="$AG_BUILD" install-notify DESTDIR="$D" PREFIX=/usr >"
 	   grep -qx "ExecStart=/usr/bin/alegate-notify" "$D/usr/lib/systemd/user/alegate-notify.service" &&
 	   grep -qx "WantedBy=graphical-session.target" "$D/usr/lib/systemd/user/alegate-notify.service" &&
 	   grep -qx "Exec=/usr/bin/alegate-notify" "$D/etc/xdg/autostart/alegate-notify.desktop" &&
-	   "$D/usr/bin/alegate-notify" --version | grep -q "^alegate-notify "; then
+	   "$D/usr/bin/alegate-notify" --version | grep -q "^alegate-notify " &&
+	   { man --warnings -l "$D/usr/share/man/man1/alegate-notify.1" >/dev/null 2>"$T/man.err"; [ ! -s "$T/man.err" ]; }; then
 		pass install_puts_alegate_notify_with_autostart_file_and_user_unit
 	else
-		fail install_puts_alegate_notify_with_autostart_file_and_user_unit "missing:$missing"
+		fail install_puts_alegate_notify_with_autostart_file_and_user_unit "missing:$missing $(head -3 "$T/man.err" 2>/dev/null)"
 	fi
 else
 	fail install_puts_alegate_notify_with_autostart_file_and_user_unit "$(tail -5 "$T/install.log")"
