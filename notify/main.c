@@ -62,6 +62,7 @@ struct app {
 	unsigned long dropped;	/* pushes the connection lost, as of the last list */
 	uint64_t next_tag;
 	unsigned more;		/* the count the summary shows, 0 when not shown */
+	bool more_lost;		/* ...as a lower bound */
 	bool more_muted;	/* the person closed the summary */
 	uint64_t reconnect_usec;
 	int last_err;		/* of the last failed connect, to say each cause once */
@@ -207,10 +208,12 @@ static void refresh(struct app *a)
 			nt_bus_close_tag(a->bus, SUMMARY_TAG);
 		a->more = 0;
 		a->more_muted = false;
-	} else if (!a->more_muted && queued != a->more) {
-		nt_format_more(queued, nt_bus_flags(a->bus), a->web, summary, body);
-		if (nt_bus_show(a->bus, SUMMARY_TAG, summary, body, false, 1, 0) == 0)
+	} else if (!a->more_muted && (queued != a->more || a->lost != a->more_lost)) {
+		nt_format_more(queued, a->lost, nt_bus_flags(a->bus), a->web, summary, body);
+		if (nt_bus_show(a->bus, SUMMARY_TAG, summary, body, false, 1, 0) == 0) {
 			a->more = queued;
+			a->more_lost = a->lost;
+		}
 	}
 }
 

@@ -68,8 +68,10 @@ void nt_format(const json_t *flow, unsigned flags, bool actions, const char *web
 /*
  * nt_format_more - the summary notification for @n flows waiting without
  * a notification of their own (when more than NT_SHOWN_MAX wait).
+ * @at_least: more than NT_FLOWS_MAX wait, so @n is a lower bound.
  */
-void nt_format_more(unsigned n, unsigned flags, const char *web, char *summary, char *body);
+void nt_format_more(unsigned n, bool at_least, unsigned flags, const char *web, char *summary,
+		    char *body);
 
 /* ---- bus.c ---------------------------------------------------------------------------- */
 

@@ -261,12 +261,13 @@ void nt_format(const json_t *flow, unsigned flags, bool actions, const char *web
 	}
 }
 
-void nt_format_more(unsigned count, unsigned flags, const char *web, char *summary, char *body)
+void nt_format_more(unsigned count, bool at_least, unsigned flags, const char *web,
+		    char *summary, char *body)
 {
 	size_t n = NT_BODY_MAX;
 
-	snprintf(summary, NT_SUMMARY_MAX, "%u more connection%s waiting", count,
-		 count == 1 ? "" : "s");
+	snprintf(summary, NT_SUMMARY_MAX, "%s%u more connection%s waiting",
+		 at_least ? "At least " : "", count, count == 1 && !at_least ? "" : "s");
 	body[0] = '\0';
 	lit(body, n, count == 1 ? "It is shown when" : "They are shown as");
 	lit(body, n, " an earlier one is answered; or answer on the alegate-web page");

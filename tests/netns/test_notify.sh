@@ -105,7 +105,13 @@ note_json() { jq -c --argjson id "$1" 'select(.call == "Notify" and .id == $id)'
 open_notes() {
 	jq -s -c '([.[] | select(.call == "Notify") | .id] - [.[] | select(.call == "closed") | .id]) | unique' "$LOG"
 }
-closed() { jq -e --argjson id "$1" 'select(.call == "closed" and .id == $id)' "$LOG" >/dev/null; }
+# logged COND — some call in $LOG makes the jq condition COND true.  (Not
+# jq -e 'select(COND)': jq 1.6 takes its status from the last line only.)
+logged() { jq -s -e "any(.[]; $1)" "$LOG" >/dev/null; }
+closed() { logged ".call == \"closed\" and .id == ${1:-0}"; }
+# holds FILTER JSON — JSON is one value and FILTER is true of it (jq -e alone
+# succeeds on empty input).
+holds() { [ -n "$2" ] && jq -e "$1" <<<"$2" >/dev/null; }
 # alive PID — running, not a zombie waiting to be reaped (kill -0 succeeds on those).
 alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
 pending_id_of() { ctl pending --json | jq -r --arg e "$1" '.[] | select(.exe == $e) | .id'; }
@@ -123,14 +129,14 @@ apid=$!
 if wait_note "$A"; then
 	id=$(note_of "$A")
 	n=$(note_json "$id")
-	if jq -e --arg a "$A" '.app_name == "alegate" and .replaces_id == 0
+	if holds '.app_name == "alegate" and .replaces_id == 0
 	    and .actions == ["allow", "Allow", "allow-always", "Allow always", "deny", "Deny"]
 	    and .hints.urgency == 1 and .hints["desktop-entry"] == "alegate-notify"
 	    and .hints.category == "network"
 	    and .expire_timeout > 0 and .expire_timeout <= 8000
 	    and (.summary | startswith("app_a wants to connect to 192.0.2.2"))
-	    and (.body | contains("192.0.2.2 port 8080, tcp")) and (.body | contains($a + ", pid "))' \
-	    <<<"$n" >/dev/null; then
+	    and (.body | contains("192.0.2.2 port 8080, tcp")) and (.body | contains("'"$A"', pid "))' \
+	    "$n"; then
 		pass waiting_flow_shows_a_notification_with_allow_allow_always_deny
 	else
 		fail waiting_flow_shows_a_notification_with_allow_allow_always_deny "$n"
@@ -206,8 +212,8 @@ held "$M" 10000 "$T/m.out"
 mpid=$!
 if wait_note 'm&lt;b&gt;k&amp;amp;'; then
 	n=$(note_json "$(note_of 'm&lt;b&gt;k&amp;amp;')")
-	if jq -e '(.body | contains("<") or contains(">") | not)
-	    and (.summary | startswith("m?b?k?amp; wants"))' <<<"$n" >/dev/null; then
+	if holds '(.body | contains("<") or contains(">") | not)
+	    and (.summary | startswith("m?b?k?amp; wants"))' "$n"; then
 		pass markup_in_a_program_name_is_escaped
 	else
 		fail markup_in_a_program_name_is_escaped "$n"
@@ -284,7 +290,7 @@ fi
 # Answering one elsewhere shows the next and counts the rest again.
 first=$(ctl pending --json | jq -r --arg e "$E" '[.[] | select(.exe == $e)][0].id')
 ctl deny "$first" >/dev/null
-if wait_for 5 bash -c "jq -e 'select(.call == \"Notify\" and (.summary | test(\"^2 more connections waiting\")) and .replaces_id > 0)' '$LOG' >/dev/null"; then
+if wait_for 5 logged '.call == "Notify" and (.summary | test("^2 more connections waiting")) and .replaces_id > 0'; then
 	pass summary_counts_down_in_place_as_flows_are_decided
 else
 	fail summary_counts_down_in_place_as_flows_are_decided "$(jq -c 'select(.call == "Notify") | [.summary, .replaces_id]' "$LOG" | tail -3 | tr '\n' ' ')"
@@ -307,8 +313,8 @@ held "$H" 10000 "$T/h.out"
 hpid=$!
 if wait_note "$H"; then
 	n=$(note_json "$(note_of "$H")")
-	if jq -e --arg w "$WEB" '.actions == [] and (.body | contains("alegate-web page (" + $w + ")"))
-	    and (.body | contains("alegatectl prompt"))' <<<"$n" >/dev/null; then
+	if holds '.actions == [] and (.body | contains("alegate-web page ('"$WEB"')"))
+	    and (.body | contains("alegatectl prompt"))' "$n"; then
 		pass server_without_actions_gets_a_plain_notice_pointing_to_the_web_page
 	else
 		fail server_without_actions_gets_a_plain_notice_pointing_to_the_web_page "$n"
@@ -326,14 +332,14 @@ I=$(client app_i)
 held "$I" 10000 "$T/i.out"
 ipid=$!
 # a string for its capabilities, then a string for the id of each notification
-wait_for 5 bash -c "jq -e 'select(.call == \"Notify\" and .odd)' '$LOG' >/dev/null"
+wait_for 5 logged '.call == "Notify" and .odd'
 sleep 0.3
 alive_after_odd=no
 alive "$NPID" && alive_after_odd=yes
 fake_stop
 fake_start n4 || fail notify_setup "ag_notifyd did not start again"
 if [ $alive_after_odd = yes ] && wait_note "$I" &&
-   jq -e '.actions | length == 6' <<<"$(note_json "$(note_of "$I")")" >/dev/null; then
+   holds '.actions | length == 6' "$(note_json "$(note_of "$I")")"; then
 	pass odd_replies_from_the_server_do_not_stop_alegate_notify
 else
 	fail odd_replies_from_the_server_do_not_stop_alegate_notify "alive: $alive_after_odd; $(jq -c .call "$T/n3.log" | tr '\n' ' '); $(tail -3 "$T/notify.err")"
@@ -355,7 +361,7 @@ daemon_start "$NSC" pending_timeout=8 || fail notify_setup "alegated did not sta
 K=$(client app_k)
 held "$K" 10000 "$T/k.out"
 kpid=$!
-if [ $closed_on_stop = yes ] && wait_for 8 bash -c "jq -e --arg k '$K' 'select(.call == \"Notify\" and (.body | contains(\$k)))' '$LOG' >/dev/null"; then
+if [ $closed_on_stop = yes ] && wait_for 8 logged '.call == "Notify" and (.body | contains("'"$K"'"))'; then
 	pass daemon_killed_closes_notifications_and_restarted_daemon_is_reconnected
 else
 	fail daemon_killed_closes_notifications_and_restarted_daemon_is_reconnected "closed on stop: $closed_on_stop; pending: $(ctl pending --json | jq -c '[.[] | .exe]'); $(tail -8 "$T/notify.err" | tr '\n' '|')"
@@ -396,13 +402,65 @@ kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
 setpriv --reuid 65534 --regid 65534 --clear-groups "$NOTIFY" -s "$SOCK" 2>"$T/nobody.err" &
 upid=$!
 _ag_bg_pids+=($upid)
-if wait_for 5 bash -c "jq -e 'select(.call == \"Notify\" and .summary == \"alegate-notify cannot answer connections\"
-    and (.body | test(\"ermission denied\")) and (.body | contains(\"control_group\"))
-    and .actions == [])' '$LOG' >/dev/null"; then
+if wait_for 5 logged '.call == "Notify" and .summary == "alegate-notify cannot answer connections"
+    and (.body | test("ermission denied")) and (.body | contains("control_group"))
+    and .actions == []'; then
 	pass refused_by_alegated_shows_one_notice_saying_why
 else
 	fail refused_by_alegated_shows_one_notice_saying_why "$(tail -3 "$T/nobody.err")"
 fi
 kill "$upid" 2>/dev/null; wait "$upid" 2>/dev/null
 daemon_stop
+
+# ---- against a stand-in alegated (ctl_mock): more flows than it keeps, odd messages, markup in a host name ---------
+jq -n '{pending: {result: [range(1; 1101) | {id: ., age_ms: 0, pid: 100, exe: "/usr/bin/many",
+    uid: 0, user: "root", proto: "tcp", direction: "out", local: "192.0.2.1:40000",
+    remote: "192.0.2.2:443", host: (if . == 1 then "<b>x</b>&y.example" else null end),
+    timeout_ms: 60000}]}}' >"$T/mock.json"
+cat >"$T/mock.script" <<'SCRIPT'
+wait pending
+sleep 1500
+push {"pending":[1,2]}
+push {"pending":{"id":{}}}
+push {"pending":"x"}
+push {"resolved":{"id":999999}}
+push {"resolved":"x"}
+push {"pending":{"id":"abc","exe":5,"remote":7,"pid":"x","timeout_ms":-5,"proto":[]}}
+push {"event":{"type":"pend"}}
+push {"something":"else"}
+push {"resolved":{"id":1,"verdict":"deny"}}
+sleep 60000
+SCRIPT
+fake_stop
+fake_start n5 || fail notify_setup "ag_notifyd did not start again"
+"$TOOLS/ctl_mock" -s "$T/mock.sock" -r "$T/mock.json" -S "$T/mock.script" -l "$T/mock.log" -t 60 2>"$T/mock.err" &
+_ag_bg_pids+=($!)
+wait_for 5 test -S "$T/mock.sock"
+"$NOTIFY" -s "$T/mock.sock" -v 2>"$T/notify2.err" &
+NPID=$!
+_ag_bg_pids+=($NPID)
+bounded_ok() {
+	[ "$(open_notes)" = "[1,2,3,4,5]" ] &&
+	logged '.call == "Notify" and .summary == "At least 1020 more connections waiting"'
+}
+if wait_for 5 bounded_ok; then
+	pass more_flows_than_kept_show_4_notifications_and_an_at_least_summary
+else
+	fail more_flows_than_kept_show_4_notifications_and_an_at_least_summary "open: $(open_notes); $(jq -c 'select(.call == "Notify") | .summary' "$LOG" | head -6 | tr '\n' ' ')"
+fi
+n=$(jq -c 'select(.call == "Notify" and (.body | contains("y.example")))' "$LOG" | head -1)
+if holds '(.body | startswith("to &lt;b&gt;x&lt;/b&gt;&amp;y.example (192.0.2.2) port 443, tcp\n"))
+    and (.summary == "many wants to connect to ?b?x?/b??y.example")' "$n"; then
+	pass markup_in_a_host_name_is_escaped
+else
+	fail markup_in_a_host_name_is_escaped "$n"
+fi
+# The odd lines are ignored; the last one, a real resolved, closes flow 1's notification.
+first=$(jq -r 'select(.call == "Notify" and (.body | contains("y.example"))) | .id' "$LOG" | head -1)
+if wait_for 5 closed "${first:-0}" && alive "$NPID"; then
+	pass odd_control_messages_are_ignored_and_the_next_real_one_is_handled
+else
+	fail odd_control_messages_are_ignored_and_the_next_real_one_is_handled "first $first closed: $(closed "${first:-0}" && echo yes || echo no); $(jq -c "select(.call != \"Notify\")" "$LOG" | tail -4 | tr "\n" " "); $(tail -3 "$T/notify2.err" | tr "\n" " ")"
+fi
+kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
 finish

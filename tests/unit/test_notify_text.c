@@ -191,7 +191,11 @@ TEST(without_buttons_the_body_points_to_the_web_page_and_the_prompt)
 	json_decref(f);
 	CHECK(strstr(body, "\nAnswer on the alegate-web page (http://127.0.0.1:8443/#token=a&amp;b) "
 		      "or with alegatectl prompt."));
-	nt_format_more(3, 0, NULL, summary, body);
+	nt_format_more(3, false, 0, NULL, summary, body);
 	CHECK_STR(summary, "3 more connections waiting");
+	nt_format_more(1, false, 0, NULL, summary, body);
+	CHECK_STR(summary, "1 more connection waiting");
+	nt_format_more(1020, true, 0, NULL, summary, body);
+	CHECK_STR(summary, "At least 1020 more connections waiting");
 	CHECK(strstr(body, "alegate-web page or with alegatectl prompt."));
 }
