@@ -115,6 +115,44 @@ $(O)/lib/linux/fastpath.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS)) -DAG_
 endif
 # ---- end eBPF
 
+# ---- alegate-notify (notify/; man/alegate-notify.1; contrib/alegate-notify.*) ----
+# A per-user client of the control socket that shows waiting flows as desktop
+# notifications over D-Bus (sd-bus from libsystemd).  Installed with an XDG
+# autostart file and a systemd --user unit.
+NOTIFY_PKGS := jansson libsystemd
+NOTIFY_SRC  := $(sort $(wildcard notify/*.c))
+USERUNITDIR ?= /usr/lib/systemd/user
+XDGAUTOSTARTDIR ?= $(SYSCONFDIR)/xdg/autostart
+APPLICATIONSDIR ?= $(PREFIX)/share/applications
+.PHONY: install-notify uninstall-notify
+all: $(O)/alegate-notify
+$(O)/notify/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(NOTIFY_PKGS))
+$(O)/alegate-notify: $(call obj,$(NOTIFY_SRC)) $(CTL_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,$(NOTIFY_PKGS))
+# the fake notification server of tests/netns/test_notify.sh
+$(O)/tests/tools/ag_notifyd: tests/netns/tools/ag_notifyd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(NOTIFY_PKGS)) $(LDFLAGS) -o $@ $< $(call PKG_LIBS,$(NOTIFY_PKGS))
+$(O)/tests/unit/test_notify_text: tests/unit/test_notify_text.c tests/unit/check.h notify/text.c notify/notify.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call PKG_CFLAGS,jansson) -Itests/unit $(LDFLAGS) -o $@ $< notify/text.c \
+	    $(call PKG_LIBS,jansson)
+install: install-notify
+install-notify: $(O)/alegate-notify
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(USERUNITDIR) \
+	    $(DESTDIR)$(XDGAUTOSTARTDIR) $(DESTDIR)$(APPLICATIONSDIR)
+	install -m 0755 $(O)/alegate-notify $(DESTDIR)$(BINDIR)/alegate-notify
+	install -m 0644 man/alegate-notify.1 $(DESTDIR)$(MANDIR)/man1/
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/alegate-notify.service.in > $(DESTDIR)$(USERUNITDIR)/alegate-notify.service
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/alegate-notify.desktop.in > $(DESTDIR)$(XDGAUTOSTARTDIR)/alegate-notify.desktop
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/alegate-notify.desktop.in > $(DESTDIR)$(APPLICATIONSDIR)/alegate-notify.desktop
+uninstall: uninstall-notify
+uninstall-notify:
+	rm -f $(DESTDIR)$(BINDIR)/alegate-notify $(DESTDIR)$(MANDIR)/man1/alegate-notify.1
+	rm -f $(DESTDIR)$(USERUNITDIR)/alegate-notify.service
+	rm -f $(DESTDIR)$(XDGAUTOSTARTDIR)/alegate-notify.desktop $(DESTDIR)$(APPLICATIONSDIR)/alegate-notify.desktop
+# ---- end alegate-notify
+
 # ---- tests -------------------------------------------------------------
 # Every tests/unit/test_*.c is one binary, linked against all libraries.
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
