@@ -377,7 +377,7 @@ static int answer(struct req *q, ag_verdict v)
 	const char *scope = bad ? NULL : field_str(q, "scope", &bad);
 	json_t *for_ms = json_object_get(q->msg, "for_ms");
 	json_t *reject = json_object_get(q->msg, "reject");
-	char rule_id[AG_RULE_ID_MAX + 1];
+	struct agd_answer res;
 	const char *err;
 	uint32_t id;
 
@@ -412,7 +412,7 @@ static int answer(struct req *q, ag_verdict v)
 	}
 	int r = agd_pending_answer(q->d, id, v, duration ? duration : "once",
 				   for_ms ? (uint64_t)json_integer_value(for_ms) : 0, scope,
-				   q->c->session, rule_id, &err);
+				   q->c->session, &res, &err);
 	if (r) {
 		reply_err(q->d, q->c, q->id,
 			  r == -ENOENT ? "not_found" : r == -EINVAL ? "bad_request" : "failed",
@@ -421,7 +421,13 @@ static int answer(struct req *q, ag_verdict v)
 	}
 	json_t *o = json_object();
 
-	json_object_set_new(o, "rule", rule_id[0] ? json_string(rule_id) : json_null());
+	struct agd_rule *ar = res.rule_id[0] ? agd_rule_find(q->d, res.rule_id) : NULL;
+
+	json_object_set_new(o, "rule", res.rule_id[0] ? json_string(res.rule_id) : json_null());
+	/* What the new rule matches, so the answer can say it. */
+	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
+	json_object_set_new(o, "shadowed_by", str_or_null(res.shadowed_by));
+	json_object_set_new(o, "warning", str_or_null(res.warning));
 	reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
@@ -491,7 +497,10 @@ static int op_rules_add(struct req *q)
 	}
 	json_t *o = json_object();
 
+	struct agd_rule *ar = agd_rule_find(q->d, rule.id);
+
 	json_object_set_new(o, "rule", json_string(rule.id));
+	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
 	reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
@@ -885,10 +894,14 @@ void agd_control_push_pending(struct agd *d, const struct agd_pending *p)
 	json_decref(m);
 }
 
-void agd_control_push_resolved(struct agd *d, uint32_t id, const char *verdict)
+void agd_control_push_resolved(struct agd *d, uint32_t id, const char *reason,
+			       const char *verdict)
 {
 	json_t *m = json_pack("{s:{s:i, s:s}}", "resolved", "id", (json_int_t)id, "verdict",
 			      verdict);
+
+	if (reason)
+		json_object_set_new(json_object_get(m, "resolved"), "reason", json_string(reason));
 
 	push_all(d, false, m);
 	json_decref(m);
@@ -975,6 +988,12 @@ int agd_control_open(struct agd *d)
 
 void agd_control_close(struct agd *d)
 {
+	json_t *bye = json_pack("{s:{s:s}}", "bye", "reason", "alegated is stopping");
+
+	/* Every client learns why the connection ends, not only subscribers. */
+	for (struct agd_client *c = d->clients; c; c = c->next)
+		client_send(d, c, bye);
+	json_decref(bye);
 	while (d->clients) {
 		struct agd_client *c = d->clients;
 
