@@ -162,11 +162,11 @@ int cmd_pending(struct cli *cli, struct cli_args *a)
 
 /* ---- allow / deny ------------------------------------------------------------------------ */
 
-static const char *const scopes[] = { "app", "app+host", "app+remote", "app+port" };
-
-static const char *duration_name(enum opt_id d)
+static const char *option_duration(enum opt_id d)
 {
 	switch (d) {
+	case OPT_ONCE:
+		return "once";
 	case OPT_FOR:
 		return "for";
 	case OPT_UNTIL_QUIT:
@@ -176,41 +176,77 @@ static const char *duration_name(enum opt_id d)
 	case OPT_ALWAYS:
 		return "always";
 	default:
-		return "once";
+		return NULL;
 	}
+}
+
+static void say_stdout(void *arg, const char *line)
+{
+	printf("%s\n", line);
+}
+
+/* A flow id as "pending" lists it: a number.  Quoted back when it is not. */
+static bool flow_id_ok(const char *s)
+{
+	if (!*s || strlen(s) > 10)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
 }
 
 static int decide(struct cli *cli, struct cli_args *a, bool allow)
 {
-	const char *scope = a->val[OPT_SCOPE], *verb = allow ? "allowed" : "denied";
-	enum opt_id d = a->duration == OPT_NONE ? OPT_ONCE : a->duration;
+	const char *verb = allow ? "allowed" : "denied";
+	struct cli_answer ans = { 0 };
 	struct ag_ctl_conn *c;
 	json_t *req, *res;
 	const json_t *rule;
-	char what[80], dur[AG_DURATION_TEXT_MAX] = "";
-	size_t i;
+	char what[80], err[256], dur[AG_DURATION_TEXT_MAX + 8];
 	int r;
 
-	if (!*a->pos[0])
-		return cli_usage_error(cli, "the flow ID is empty");
-	if (scope) {
-		for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
-			if (!strcmp(scope, scopes[i]))
-				break;
-		if (i == sizeof(scopes) / sizeof(scopes[0]))
-			return cli_usage_error(cli, "unknown scope \"%s\" (use app, app+host, "
-					       "app+remote or app+port)", scope);
-		if (d == OPT_ONCE)
-			return cli_usage_error(cli, "--scope says what a rule matches: give a "
-					       "DURATION other than --once");
+	if (!flow_id_ok(a->pos[0])) {
+		char *q = ag_ctl_sanitize(strdup(a->pos[0]));
+
+		r = cli_usage_error(cli, "bad flow ID \"%s\" (a number, as \"pending\" lists)", q);
+		free(q);
+		return r;
 	}
+	/* The options and the words say the same things; each at most once. */
+	if (option_duration(a->duration)) {
+		ans.duration = option_duration(a->duration);
+		ans.for_ms = a->for_ms;
+		snprintf(ans.duration_word, sizeof(ans.duration_word), "--%s",
+			 a->duration == OPT_UNTIL_QUIT ? "until-quit" :
+			 a->duration == OPT_UNTIL_RESTART ? "until-restart" : ans.duration);
+	}
+	if (a->val[OPT_SCOPE]) {
+		ans.scope = cli_scope_value(a->val[OPT_SCOPE]);
+		if (!ans.scope) {
+			char *q = ag_ctl_sanitize(strdup(a->val[OPT_SCOPE]));
+
+			r = cli_usage_error(cli, "unknown scope \"%s\" (use host, remote, port or app)", q);
+			free(q);
+			return r;
+		}
+		snprintf(ans.scope_word, sizeof(ans.scope_word), "--scope %s", a->val[OPT_SCOPE]);
+	}
+	ans.reject = a->val[OPT_REJECT] != NULL;
+	for (int i = 1; i < a->npos; i++)
+		if (cli_answer_word(&ans, a->pos[i], err, sizeof(err)))
+			return cli_usage_error(cli, "%s", err);
+	if (cli_answer_check(&ans, allow, err, sizeof(err)))
+		return cli_usage_error(cli, "%s", err);
+	if (!ans.duration)
+		ans.duration = "once";
 	req = json_pack("{s:s, s:o, s:s}", "op", allow ? "allow" : "deny",
-			"pending", cli_id(a->pos[0]), "duration", duration_name(d));
-	if (d == OPT_FOR)
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)a->for_ms));
-	if (scope)
-		json_object_set_new(req, "scope", json_string(scope));
-	if (a->val[OPT_REJECT])
+			"pending", cli_id(a->pos[0]), "duration", ans.duration);
+	if (!strcmp(ans.duration, "for"))
+		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
+	if (ans.scope)
+		json_object_set_new(req, "scope", json_string(ans.scope));
+	if (ans.reject)
 		json_object_set_new(req, "reject", json_true());
 	c = cli_connect(cli);
 	if (!c) {
@@ -226,25 +262,21 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 	if (cli->json) {
 		out_json(res);
 	} else {
-		char *id = ag_ctl_sanitize(strdup(a->pos[0]));
-
-		if (d == OPT_FOR)
-			ag_duration_format(a->for_ms, dur, sizeof(dur));
 		if (json_is_null(rule) || !rule) {
-			printf("%s flow %s%s\n", verb, id, a->val[OPT_REJECT] ? " (rejected)" : "");
+			printf("%s flow %s%s\n", verb, a->pos[0], ans.reject ? " (rejected)" : "");
 		} else {
 			char *rid = out_text(rule);
 
-			printf("%s flow %s%s; added rule %s (%s%s%s%s)\n", verb, id,
-			       a->val[OPT_REJECT] ? " (rejected)" : "", rid,
-			       d == OPT_FOR ? "for " : duration_name(d), dur,
-			       scope ? ", " : "", scope ? scope : "");
+			printf("%s flow %s%s; added rule %s (%s%s%s)\n", verb, a->pos[0],
+			       ans.reject ? " (rejected)" : "", rid,
+			       cli_duration_text(ans.duration, ans.for_ms, dur, sizeof(dur)),
+			       ans.scope ? ", " : "", ans.scope ? ans.scope : "");
 			free(rid);
 		}
-		free(id);
+		cli_rule_notes(res, "until this command ends", say_stdout, NULL);
 	}
 	r = EXIT_DONE;
-	if (d == OPT_UNTIL_QUIT) {
+	if (!strcmp(ans.duration, "until-quit")) {
 		char *rid = out_text(rule);
 
 		snprintf(what, sizeof(what), "rule %s", rid);

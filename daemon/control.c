@@ -387,9 +387,15 @@ static int answer(struct req *q, ag_verdict v)
 		char *end;
 		unsigned long n = strtoul(json_string_value(pid), &end, 10);
 
-		if (*end || n > UINT32_MAX)
+		if (!*json_string_value(pid) || *end || n > UINT32_MAX) {
+			char quoted[AG_CTL_QUOTE_MAX + 1];
+
+			snprintf(quoted, sizeof(quoted), "%s", json_string_value(pid));
+			ag_ctl_sanitize(quoted);
 			return reply_err(q->d, q->c, q->id, "bad_request",
-					 "\"pending\" must be a pending flow id"), 0;
+					 "\"pending\" must be a pending flow id (a number), not \"%s\"",
+					 quoted), 0;
+		}
 		id = (uint32_t)n;
 	} else if (json_is_integer(pid) && json_integer_value(pid) >= 0 &&
 		   json_integer_value(pid) <= UINT32_MAX) {

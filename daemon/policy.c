@@ -217,9 +217,11 @@ static int resolve_user(struct ag_rule *r, const char **err)
 	if (!(r->has & AG_RULE_HAS_USER) || (r->has & AG_RULE_HAS_UID))
 		return 0;
 	struct passwd *pw = getpwnam(r->user);
+	static char msg[AG_RULE_USER_MAX + 32];
 
 	if (!pw) {
-		*err = "unknown user";
+		snprintf(msg, sizeof(msg), "unknown user \"%s\"", r->user);
+		*err = msg;
 		return -ENOENT;
 	}
 	r->uid = pw->pw_uid;
