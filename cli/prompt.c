@@ -140,6 +140,7 @@ static void say(struct prompt *p, const char *fmt, ...)
 		printf("%s%s\n", cut, c_reset);
 	} else {
 		puts(buf);
+		fflush(stdout);	/* a pipe's reader waits for each line */
 	}
 }
 
