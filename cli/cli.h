@@ -168,6 +168,7 @@ struct table {
 	const char *head[TABLE_COLS_MAX];
 	unsigned flags[TABLE_COLS_MAX];
 	int width[TABLE_COLS_MAX];
+	bool nocut;		/* fitted to no limit: cells wider than the column stay whole */
 	char **cells;
 	size_t nrows, cap;
 };

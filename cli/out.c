@@ -244,6 +244,8 @@ void table_fit(struct table *t, int maxw)
 	unsigned pass = COL_SHRINK;
 	int total = 0, i, best;
 
+	t->nocut = maxw == INT_MAX;
+
 	for (size_t r = 0; r < t->nrows; r++)
 		for (i = 0; i < t->ncols; i++) {
 			int w = out_cols(t->cells[r * (size_t)t->ncols + (size_t)i]);
@@ -282,8 +284,13 @@ void table_print_row(const struct table *t, const char *const *cells)
 		const char *s = cells[i] && *cells[i] ? cells[i] : "-";
 		int pad;
 
-		cut(buf, sizeof(buf), s, t->width[i], !(t->flags[i] & COL_CUT_END));
+		if (t->nocut)
+			snprintf(buf, sizeof(buf), "%s", s);
+		else
+			cut(buf, sizeof(buf), s, t->width[i], !(t->flags[i] & COL_CUT_END));
 		pad = t->width[i] - out_cols(buf);
+		if (pad < 0)
+			pad = 0;
 		if (i)
 			fputs("  ", stdout);
 		if (t->flags[i] & COL_RIGHT)
