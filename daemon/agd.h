@@ -176,6 +176,8 @@ int agd_fastpath_wake_ms(const struct agd *d);
  * down the kernel-allowed flows the new rules deny (S12). */
 void agd_fastpath_sync(struct agd *d);
 void agd_fastpath_status(struct agd *d, char *buf, size_t len);
+/* The same for scripts: {"state":"on"|"off", "reason" when off, the counts when on}. */
+json_t *agd_fastpath_status_json(struct agd *d);
 /* Load or remove the notrack table as bpf_notrack and the ruleset say:
  * at start (after the firewall is installed) and whenever notrack_recheck
  * is set or the last check is AGD_NOTRACK_RECHECK_NS old. */

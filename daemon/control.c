@@ -330,6 +330,7 @@ static int op_status(struct req *q)
 
 	agd_fastpath_status(d, fp, sizeof(fp));
 	json_object_set_new(o, "fast_path", json_string(fp));
+	json_object_set_new(o, "fast_path_info", agd_fastpath_status_json(d));
 	json_object_set_new(o, "fast_path_notrack",
 			    json_string(d->notrack_state[0] ? d->notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->npending));

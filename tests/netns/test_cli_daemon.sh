@@ -20,6 +20,25 @@ pend_one() {
 
 daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
 
+# ---- status --json: the fast path as fields; the log names the process cache once ---------------
+if ctl status --json | jq -e '.running == true and (.fast_path_info.state == "on" and
+	(.fast_path_info.allowed | type) == "number" or .fast_path_info.state == "off" and
+	(.fast_path_info.reason | length) > 0)' >/dev/null; then
+	pass status_json_has_a_structured_fast_path
+else
+	fail status_json_has_a_structured_fast_path "$(ctl status --json)"
+fi
+if grep -q "process cache: proc connector" "$T/d-$NSC/daemon.log" &&
+   ! grep -q "process cache: process cache" "$T/d-$NSC/daemon.log"; then
+	pass log_says_process_cache_once
+else
+	fail log_says_process_cache_once "$(grep "process cache" "$T/d-$NSC/daemon.log")"
+fi
+ctl rules add --action deny --user nosuchuser >/dev/null 2>"$T/user.err"
+rc=$?
+[ $rc -eq 1 ] && grep -qF 'unknown user "nosuchuser"' "$T/user.err" &&
+	pass unknown_user_is_quoted_in_the_refusal || fail unknown_user_is_quoted_in_the_refusal "rc $rc: $(cat "$T/user.err")"
+
 # ---- an answer's rule is said in words, and has a name and a created time ----------------------
 A=$(client curl_a)
 pend_one "$A" "$T/a.out"
