@@ -187,12 +187,14 @@ static void handle(struct client *c, const char *line, size_t len)
 	if (json_object_get(canned, "error")) {
 		json_object_set_new(rep, "ok", json_false());
 		json_object_set(rep, "error", json_object_get(canned, "error"));
-		json_object_set(rep, "code", json_object_get(canned, "code") ?
-				json_object_get(canned, "code") : json_string("failed"));
+		json_object_set_new(rep, "code", json_object_get(canned, "code") ?
+				    json_incref(json_object_get(canned, "code")) :
+				    json_string("failed"));
 	} else if (canned || !strcmp(op, "subscribe")) {
 		json_object_set_new(rep, "ok", json_true());
-		json_object_set(rep, "result", json_object_get(canned, "result") ?
-				json_object_get(canned, "result") : json_object());
+		json_object_set_new(rep, "result", json_object_get(canned, "result") ?
+				    json_incref(json_object_get(canned, "result")) :
+				    json_object());
 	} else {
 		json_object_set_new(rep, "ok", json_false());
 		json_object_set_new(rep, "error", json_sprintf("unknown op \"%s\"", op));
