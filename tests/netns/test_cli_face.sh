@@ -145,6 +145,19 @@ else
 	fail terminal_output_is_cut_to_its_width_and_full_is_not "$(cat "$T/w.err")"
 fi
 
+# ---- the bash completion offers whole ids (it reads --json) -----------------------------------
+complete_ids() {
+	PATH="$AG_BUILD:$PATH" bash -c 'source "$1"; COMP_WORDS=(alegatectl -s "$2" $3 ""); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ));
+		_alegatectl; printf "%s\n" "${COMPREPLY[@]}"' _ "$AG_TOP/contrib/alegatectl.bash-completion" "$T/m.sock" "$1" | sort | tr '\n' ' '
+}
+got_rules=$(complete_ids "rules del")
+got_pending=$(complete_ids "allow")
+if [ "$got_rules" = "$LONGID dns-udp " ] && [ "$got_pending" = "12 " ]; then
+	pass bash_completion_offers_whole_rule_and_flow_ids
+else
+	fail bash_completion_offers_whole_rule_and_flow_ids "rules: \"$got_rules\", pending: \"$got_pending\""
+fi
+
 # ---- rules show ID ---------------------------------------------------------------------------------
 run_ctl rules show "$LONGID"
 if [ $rc -eq 0 ] && [ "$(head -n1 "$T/out")" = "deny $LONGAPP to 2001:db8:a1e:1234:5678:9abc:def0:0/112, always" ] &&
