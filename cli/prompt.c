@@ -24,7 +24,7 @@
 #include "cli.h"
 
 #define PROMPT_LINE_MAX	256	/* one typed answer, bytes */
-#define PROMPT_TOKENS	6
+#define PROMPT_TOKENS	10
 
 struct pflow {
 	json_t *obj;		/* the pending flow as alegated sent it */
@@ -396,7 +396,14 @@ static void answer(struct prompt *p, char **tok, int ntok)
 	}
 	ans.reject = reject;
 	for (; i < ntok; i++) {
-		if (cli_answer_word(&ans, tok[i], err, sizeof(err))) {
+		const char *w = tok[i];
+
+		/* The command line's options say the same: "--for 5m", "--scope host". */
+		if ((!strcmp(w, "--for") || !strcmp(w, "--scope")) && i + 1 < ntok)
+			w = tok[++i];
+		else if (!strncmp(w, "--", 2))
+			w += 2;
+		if (cli_answer_word(&ans, w, err, sizeof(err))) {
 			say(p, "? %s (? helps)", err);
 			return;
 		}

@@ -99,13 +99,16 @@ wait pending
 sleep 100
 push {"pending":{"id":5,"age_ms":0,"pid":1,"exe":"/usr/bin/curl","cmdline":null,"uid":0,"user":"root","proto":"tcp","direction":"out","local":"192.0.2.1:40000","remote":"192.0.2.2:443","host":null,"timeout_ms":30000}}
 push {"pending":{"id":6,"age_ms":0,"pid":2,"exe":"/usr/bin/wget","cmdline":null,"uid":0,"user":"root","proto":"tcp","direction":"out","local":"192.0.2.1:40001","remote":"192.0.2.2:80","host":null,"timeout_ms":30000}}
+push {"pending":{"id":7,"age_ms":0,"pid":3,"exe":"/usr/bin/ssh","cmdline":null,"uid":0,"user":"root","proto":"tcp","direction":"out","local":"192.0.2.1:40002","remote":"192.0.2.2:22","host":null,"timeout_ms":30000}}
 EOF
 cat >"$T/r.drive" <<'EOF'
-expect [6] out tcp  wget
+expect [7] out tcp  ssh
 send 5 r\r
 expect [5] rejected once
-send 6 d reject\r
-expect [6] rejected once
+send 6 d --reject --for 5m --scope port\r
+expect [6] rejected for 5m
+send 7 d reject\r
+expect [7] rejected once
 send q\r
 eof
 status 0
@@ -113,8 +116,8 @@ EOF
 jq '.pending.result = [] | .deny.result = {"rule": null}' "$T/replies.json" >"$T/replies-r.json"
 start_mock r -r "$T/replies-r.json" -S "$T/r.script"
 if NO_COLOR=1 timeout 30 "$PTY" -t 5000 -w 160 "$T/r.drive" -- "$CTL" -s "$T/r.sock" prompt 2>"$T/r.err"; then
-	got=$(requests r | jq -c 'select(.op == "deny") | [.pending, .reject]' | tr '\n' ' ')
-	[ "$got" = "[5,true] [6,true] " ] && pass prompt_rejects_with_r_and_d_reject ||
+	got=$(requests r | jq -c 'select(.op == "deny") | [.pending, .reject, .scope]' | tr '\n' ' ')
+	[ "$got" = '[5,true,null] [6,true,"app+port"] [7,true,null] ' ] && pass prompt_rejects_with_r_and_d_reject ||
 		fail prompt_rejects_with_r_and_d_reject "sent: $got"
 else
 	fail prompt_rejects_with_r_and_d_reject "ptydrive failed"
