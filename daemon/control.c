@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 
 #include "ctl/ctl.h"
 #include "daemon/agd.h"
+#include "linux/sockdiag.h"
+#include "linux/tuple.h"
 #include "net/packet.h"
 
 /* A subscriber may fall this far behind before it is dropped. */
@@ -555,10 +558,39 @@ struct dump_ctx {
 	json_int_t limit;
 };
 
+/*
+ * A TCP flow whose program closed it: its socket is gone, or in TIME_WAIT,
+ * which conntrack keeps for two minutes after the close.  Not live, so
+ * `flows` leaves it out; the conntrack DESTROY ends it in the engine later.
+ */
+static bool tcp_flow_closed(struct agd *d, const ag_flow_info *f)
+{
+	struct ag_tuple t = {
+		.ip_version = f->fixed.ip_version,
+		.protocol = f->fixed.protocol,
+		.sport = f->fixed.local_port,
+		.dport = f->fixed.remote_port,
+	};
+	struct ag_sock_info si;
+	int r;
+
+	if (!d->sd || f->fixed.protocol != AG_IPPROTO_TCP)
+		return false;
+	memcpy(t.src, f->fixed.local_addr, 16);
+	memcpy(t.dst, f->fixed.remote_addr, 16);
+	r = ag_sockdiag_lookup(d->sd, &t, &si);
+	if (r == -ENOENT)
+		return true;
+	return r == 0 && (si.state == TCP_TIME_WAIT || si.state == TCP_CLOSE ||
+			  si.state == TCP_LAST_ACK);
+}
+
 static int flow_cb(const ag_flow_info *f, void *arg)
 {
 	struct dump_ctx *x = arg;
 
+	if (tcp_flow_closed(x->d, f))
+		return 0;
 	json_array_append_new(x->a, agd_json_flow(x->d, f));
 	return 0;
 }

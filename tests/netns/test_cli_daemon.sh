@@ -18,7 +18,8 @@ pend_one() {
 	id=$(ctl pending --json | jq -r --arg x "$1" '.[] | select(.exe == $x) | .id')
 }
 
-daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+# Without the fast path: every allowed connection is a flow alegated lists.
+daemon_start "$NSC" bpf=no || { fail daemon_start "alegated did not start"; finish; }
 
 # ---- status --json: the fast path as fields; the log names the process cache once ---------------
 if ctl status --json | jq -e '.running == true and (.fast_path_info.state == "on" and
@@ -65,6 +66,23 @@ if ctl rules list --json | jq -e '.[] | select(.host == "nowhere.example") |
 else
 	fail rules_add_rule_has_a_name_and_a_created_time "$(ctl rules list --json)"
 fi
+
+# ---- flows lists live connections, not those closed minutes ago -----------------------------
+in_c "$A" -w -t 4000 $S4 8080 >"$T/live.out" &
+lpid=$!
+out=$(in_c "$A" -l -t 3000 $S4 8080)	# connects, then closes at once: TIME_WAIT here
+closed=$(awk '{ print $3 }' <<<"$out")
+sleep 0.3
+ctl flows --json >"$T/flows.json"
+if [[ $out == ok* ]] && [ -n "$closed" ] &&
+   jq -e --arg a "$A" --arg p ":$closed" '[.[] | select(.exe == $a)] | length == 1 and
+	all(.[]; .local | endswith($p) | not)' "$T/flows.json" >/dev/null; then
+	pass flows_leaves_out_a_closed_connection_and_lists_the_live_one
+else
+	fail flows_leaves_out_a_closed_connection_and_lists_the_live_one "closed port $closed: $(cat "$T/flows.json")"
+fi
+kill "$lpid" 2>/dev/null
+wait "$lpid" 2>/dev/null
 
 # ---- a new rule that an older one outranks: the answer names the older one ---------------------
 # An ask rule of four conditions pends the flow; the answer's rule has one.
@@ -119,7 +137,7 @@ wait_for 5 grep -q "curl_e" "$T/prompt.out"
 daemon_stop TERM
 wait "$cpid"
 wait_for 5 grep -q "Waiting for alegated" "$T/prompt.out"
-daemon_start "$NSC" 7>&- || { fail daemon_restart "alegated did not start again"; finish; }
+daemon_start "$NSC" bpf=no 7>&- || { fail daemon_restart "alegated did not start again"; finish; }
 wait_for 5 grep -q "alegated is back" "$T/prompt.out"
 F=$(client curl_f)
 pend_one "$F" "$T/f.out" 7>&-
