@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -333,30 +332,29 @@ static bool remote_ok(const char *v)
 }
 
 /*
- * An --app that names no file, or a symbolic link, can never match: flows
+ * An --app that names no file, or not by its real path (a symbolic link,
+ * or a linked directory such as /bin -> usr/bin), can never match: flows
  * carry the executable's real path.  A warning, not an error: the program
  * may be installed later.
  */
 static void warn_app(const char *app)
 {
-	struct stat st;
 	char *real, *q;
 
 	if (strpbrk(app, "*?[") || app[0] != '/')
 		return;
 	q = ag_ctl_sanitize(strdup(app));
-	if (lstat(app, &st) == -1) {
+	real = realpath(app, NULL);
+	if (!real) {
 		fprintf(stderr, "alegatectl: warning: --app \"%s\" does not exist: the rule matches "
 			"nothing until it does\n", q);
-	} else if (S_ISLNK(st.st_mode)) {
-		real = realpath(app, NULL);
-		if (real)
-			ag_ctl_sanitize(real);
-		fprintf(stderr, "alegatectl: warning: --app \"%s\" is a symbolic link%s%s: flows "
-			"carry the real path, so the rule never matches; use --app %s\n", q,
-			real ? " to " : "", real ? real : "", real ? real : "with the real path");
-		free(real);
+	} else if (strcmp(real, app) != 0) {
+		ag_ctl_sanitize(real);
+		fprintf(stderr, "alegatectl: warning: --app \"%s\" is not the program's real path "
+			"(%s): flows carry the real path, so the rule never matches; use --app %s\n",
+			q, real, real);
 	}
+	free(real);
 	free(q);
 }
 

@@ -208,7 +208,7 @@ run_ctl rules add --action allow --any
 	pass allow_rule_without_condition_with_any_is_sent || fail allow_rule_without_condition_with_any_is_sent "rc $rc: $(requests m) $err"
 ln -s /bin/true "$T/link-to-true"
 run_ctl rules add --action deny --app "$T/link-to-true"
-if [ $rc -eq 0 ] && grep -qF "\"$T/link-to-true\" is a symbolic link" "$T/err" &&
+if [ $rc -eq 0 ] && grep -qF "\"$T/link-to-true\" is not the program's real path ($(realpath /bin/true))" "$T/err" &&
    run_ctl rules add --action deny --app "$T/no-such-program" && [ $rc -eq 0 ] &&
    grep -qF "\"$T/no-such-program\" does not exist" "$T/err"; then
 	pass app_that_is_a_symlink_or_missing_is_warned_about
