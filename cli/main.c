@@ -436,6 +436,15 @@ int cli_hold(struct ag_ctl_conn *c, const char *what)
 			free(err);
 			return EXIT_FAILED;
 		}
+		if (r == 1 && json_is_object(json_object_get(m, "bye"))) {
+			/* The daemon says why it goes: say it, not just "closed". */
+			char *why = out_text(json_object_get(json_object_get(m, "bye"), "reason"));
+
+			json_decref(m);
+			cli_fail("%s; %s is gone", why, what);
+			free(why);
+			return EXIT_FAILED;
+		}
 		if (r == 1)
 			json_decref(m);	/* nothing subscribed: nothing to show */
 	}

@@ -265,6 +265,14 @@ run_ctl events --json
 [ "$(jq length "$T/out")" = 8 ] && pass events_json_keeps_every_event ||
 	fail events_json_keeps_every_event "$out"
 
+# ---- an until-quit rule's holder says why alegated went --------------------------------------
+printf 'wait rules.add\nsleep 200\npushall {"bye":{"reason":"alegated is stopping"}}\nclose\n' >"$T/b.script"
+start_mock b -r "$T/replies.json" -S "$T/b.script"
+timeout 10 "$CTL" -s "$T/b.sock" rules add --action deny --host x.example --until-quit >/dev/null 2>"$T/b.err" </dev/null
+rc=$?
+[ $rc -eq 1 ] && grep -q "alegated is stopping; rule a1b2c3d4 is gone" "$T/b.err" &&
+	pass until_quit_holder_says_alegated_is_stopping || fail until_quit_holder_says_alegated_is_stopping "rc $rc: $(cat "$T/b.err")"
+
 # ---- the prompt waits for a stopped alegated and goes on with the new one ---------------------------
 cat >"$T/p1.script" <<'EOF'
 wait pending
