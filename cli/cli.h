@@ -29,11 +29,11 @@
 /* Every option of every command; a command's table lists the ones it takes. */
 enum opt_id {
 	OPT_NONE = 0,
-	OPT_HELP, OPT_JSON, OPT_SOCKET,
+	OPT_HELP, OPT_JSON, OPT_SOCKET, OPT_FULL, OPT_VERSION,
 	OPT_ONCE, OPT_FOR, OPT_UNTIL_QUIT, OPT_UNTIL_RESTART, OPT_ALWAYS,
 	OPT_SCOPE, OPT_REJECT,
 	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
-	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME,
+	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY,
 	OPT_FOLLOW, OPT_LIMIT, OPT_BELL,
 	OPT_COUNT
 };
@@ -65,6 +65,7 @@ struct cli_cmd {
 struct cli {
 	const char *socket;
 	bool json;
+	bool full;		/* --full: never cut a column */
 	const struct cli_cmd *cmd;
 	char cmdname[32];	/* "rules add", for messages */
 };
@@ -74,7 +75,7 @@ struct cli {
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "alegatectl: message" on stderr; return EXIT_FAILED. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Connect or say why (EXIT_FAILED); NULL on failure. */
+/* Connect or say why, with how to get the rights when refused; NULL on failure. */
 struct ag_ctl_conn *cli_connect(struct cli *cli);
 /*
  * Send @req (a reference is taken over) and wait for the answer.
@@ -101,11 +102,48 @@ extern volatile int cli_signal;
 void cli_signals_catch(bool prompt);
 int cli_ppoll(struct pollfd *fds, int n, int timeout_ms);
 
+/* words.c: the words of an answer, shared by allow/deny and the prompt */
+struct cli_answer {
+	const char *duration;	/* protocol name (once, for, until-quit, ...), NULL: not said */
+	uint64_t for_ms;	/* with "for" */
+	const char *scope;	/* protocol name (app, app+host, ...), NULL: not said */
+	bool reject;
+	char duration_word[AG_CTL_QUOTE_MAX + 1], scope_word[AG_CTL_QUOTE_MAX + 1];
+};
+/*
+ * Take one word ("5m", "always", "host", "reject"...) into @ans.
+ * Return: 0, or -1 with a message quoting the word in @err.
+ */
+int cli_answer_word(struct cli_answer *ans, const char *word, char *err, size_t errlen);
+/* Whether @ans makes sense for allow (@allow) or deny; -1 with @err when not. */
+int cli_answer_check(const struct cli_answer *ans, bool allow, char *err, size_t errlen);
+/* A SCOPE word ("host", "app+host") as the protocol names it, or NULL. */
+const char *cli_scope_value(const char *word);
+/* "once", "for 5m", "until alegated restarts"... for a person; @buf for "for". */
+const char *cli_duration_text(const char *duration, uint64_t for_ms, char *buf, size_t len);
+
+/* rules.c */
+/*
+ * What a rule (a protocol rule object) matches, for a person: "allow
+ * /usr/bin/curl to example.org port 443, always".  @quit says how an
+ * until-quit rule ends ("until this prompt quits").  Malloc'ed, sanitized.
+ */
+char *cli_rule_text(const json_t *rule, const char *quit);
+/*
+ * Print what an answer or a rules add reply says beyond the rule id: the
+ * rule's description, an older rule that outranks it, a warning.  @say
+ * prints one line (the prompt's, or printf's).
+ */
+void cli_rule_notes(const json_t *reply, const char *quit,
+		    void (*say)(void *arg, const char *line), void *arg);
+
 /* out.c */
+extern bool out_full;			/* --full: tables are never cut */
 extern bool out_color;			/* stdout is a terminal, NO_COLOR unset */
 extern const char *c_bold, *c_dim, *c_red, *c_green, *c_yellow, *c_reset;
 void out_init(void);
-int out_width(void);			/* terminal columns; 80 when not a terminal */
+/* Columns to fit tables in: the terminal's; no limit (INT_MAX) when stdout is not a terminal or with --full. */
+int out_width(void);
 void out_json(const json_t *v);		/* one JSON value and '\n' on stdout */
 void out_json_line(const json_t *v);	/* compact, one line, flushed */
 /* A value as text for a person: sanitized, "-" for null/absent; malloc'ed. */
@@ -130,6 +168,7 @@ struct table {
 	const char *head[TABLE_COLS_MAX];
 	unsigned flags[TABLE_COLS_MAX];
 	int width[TABLE_COLS_MAX];
+	bool nocut;		/* fitted to no limit: cells wider than the column stay whole */
 	char **cells;
 	size_t nrows, cap;
 };
@@ -171,6 +210,7 @@ int cmd_events(struct cli *cli, struct cli_args *a);
 int cmd_reload(struct cli *cli, struct cli_args *a);
 int cmd_version(struct cli *cli, struct cli_args *a);
 int cmd_rules_list(struct cli *cli, struct cli_args *a);
+int cmd_rules_show(struct cli *cli, struct cli_args *a);
 int cmd_rules_add(struct cli *cli, struct cli_args *a);
 int cmd_rules_del(struct cli *cli, struct cli_args *a);
 int cmd_rules_enable(struct cli *cli, struct cli_args *a);

@@ -51,17 +51,59 @@ static const struct {
 };
 #define NSTATUS (sizeof(status_keys) / sizeof(status_keys[0]))
 
-static void kv(const char *label, const json_t *v, int indent)
-{
-	char *t = out_text(v), name[64];
+/* Width of the label column: the longest label, so every value lines up. */
+static int status_label_w;
 
-	/* Unknown keys print too, named as sent: "dns_replies" -> "dns replies". */
-	snprintf(name, sizeof(name), "%s", label);
+/* A status key as a person reads it: "dns_replies" -> "dns replies". */
+static void label_of(const char *key, char *name, size_t len)
+{
+	snprintf(name, len, "%s", key);
 	for (char *p = name; *p; p++)
 		if (*p == '_')
 			*p = ' ';
 	ag_ctl_sanitize(name);
-	printf("%*s%-*s %s\n", indent, "", 20 - indent, name, t);
+}
+
+/* A value with its unit, when its key says one: bytes, microseconds. */
+static char *with_unit(const char *key, const json_t *v)
+{
+	size_t n = strlen(key);
+	char *s = NULL;
+
+	if (json_is_integer(v) && ((n > 7 && !strcmp(key + n - 7, "_memory")) ||
+				   (n > 6 && !strcmp(key + n - 6, "_bytes")))) {
+		double b = (double)json_integer_value(v);
+		static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+		int u = 0;
+
+		while (b >= 1024 && u < 4) {
+			b /= 1024;
+			u++;
+		}
+		if (u == 0 ? asprintf(&s, "%lld bytes", (long long)json_integer_value(v)) < 0 :
+			     asprintf(&s, "%.1f %s", b, units[u]) < 0)
+			abort();
+		return s;
+	}
+	if (json_is_integer(v) && n > 3 && !strcmp(key + n - 3, "_us")) {
+		if (asprintf(&s, "%lld us", (long long)json_integer_value(v)) < 0)
+			abort();
+		return s;
+	}
+	if (json_is_integer(v) && n > 3 && !strcmp(key + n - 3, "_ms")) {
+		char d[AG_DURATION_TEXT_MAX];
+
+		return strdup(ag_duration_format((uint64_t)json_integer_value(v), d, sizeof(d)));
+	}
+	return out_text(v);
+}
+
+static void kv(const char *key, const char *label, const json_t *v, int indent)
+{
+	char *t = with_unit(key, v), name[64];
+
+	label_of(label, name, sizeof(name));
+	printf("%*s%-*s  %s\n", indent, "", status_label_w - indent, name, t);
 	free(t);
 }
 
@@ -76,6 +118,25 @@ static bool known_status_key(const char *key)
 }
 
 static const char *status_socket;
+
+static void status_width(json_t *res)
+{
+	const json_t *v, *ctr = json_object_get(res, "counters");
+	const char *key;
+	int w = 0;
+
+	for (size_t i = 0; i < NSTATUS; i++)
+		if ((int)strlen(status_keys[i].label) > w)
+			w = (int)strlen(status_keys[i].label);
+	json_object_foreach(res, key, v)
+		if (!known_status_key(key) && !json_is_object(v) && (int)strlen(key) > w)
+			w = (int)strlen(key);
+	if (json_is_object(ctr))
+		json_object_foreach((json_t *)ctr, key, v)
+			if ((int)strlen(key) + 2 > w)
+				w = (int)strlen(key) + 2;
+	status_label_w = w < 60 ? w : 60;
+}
 
 static void status_human(json_t *res)
 {
@@ -92,25 +153,53 @@ static void status_human(json_t *res)
 	printf("alegated %s is %srunning%s (up %s) on %s\n", ver, c_green, c_reset, dur,
 	       status_socket);
 	free(ver);
+	status_width(res);
 	for (size_t i = 0; i < NSTATUS; i++)
-		kv(status_keys[i].label, json_object_get(res, status_keys[i].key), 0);
+		kv(status_keys[i].key, status_keys[i].label, json_object_get(res, status_keys[i].key), 0);
 	json_object_foreach(res, key, v)
 		if (!known_status_key(key) && !json_is_object(v))
-			kv(key, v, 0);
+			kv(key, key, v, 0);
 	v = json_object_get(res, "counters");
 	if (json_is_object(v)) {
 		const json_t *cv;
 
 		printf("counters\n");
 		json_object_foreach((json_t *)v, key, cv)
-			kv(key, cv, 2);
+			kv(key, key, cv, 2);
 	}
 }
 
 int cmd_status(struct cli *cli, struct cli_args *a)
 {
+	struct ag_ctl_conn *c;
+	json_t *res, *o;
+	char *err = NULL;
+	int r;
+
 	status_socket = cli->socket;
-	return simple(cli, "status", status_human);
+	if (!cli->json)
+		return simple(cli, "status", status_human);
+	/* A script asks "is it running?" too: the answer is JSON either way. */
+	c = ag_ctl_connect(cli->socket, &err);
+	if (!c) {
+		o = json_pack("{s:b, s:s, s:s}", "running", 0, "socket", cli->socket, "error",
+			      err ? err : strerror(errno));
+		out_json(o);
+		json_decref(o);
+		fflush(stdout);
+		cli_fail("%s", err ? err : "cannot connect");
+		free(err);
+		return EXIT_FAILED;
+	}
+	r = cli_call(c, json_pack("{s:s}", "op", "status"), &res);
+	ag_ctl_close(c);
+	if (r)
+		return r;
+	if (json_is_object(res))
+		json_object_set_new(res, "running", json_true());
+	out_json(res);
+	json_decref(res);
+	return EXIT_DONE;
 }
 
 /* ---- pending ------------------------------------------------------------------------ */
@@ -162,11 +251,11 @@ int cmd_pending(struct cli *cli, struct cli_args *a)
 
 /* ---- allow / deny ------------------------------------------------------------------------ */
 
-static const char *const scopes[] = { "app", "app+host", "app+remote", "app+port" };
-
-static const char *duration_name(enum opt_id d)
+static const char *option_duration(enum opt_id d)
 {
 	switch (d) {
+	case OPT_ONCE:
+		return "once";
 	case OPT_FOR:
 		return "for";
 	case OPT_UNTIL_QUIT:
@@ -176,41 +265,77 @@ static const char *duration_name(enum opt_id d)
 	case OPT_ALWAYS:
 		return "always";
 	default:
-		return "once";
+		return NULL;
 	}
+}
+
+static void say_stdout(void *arg, const char *line)
+{
+	printf("%s\n", line);
+}
+
+/* A flow id as "pending" lists it: a number.  Quoted back when it is not. */
+static bool flow_id_ok(const char *s)
+{
+	if (!*s || strlen(s) > 10)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
 }
 
 static int decide(struct cli *cli, struct cli_args *a, bool allow)
 {
-	const char *scope = a->val[OPT_SCOPE], *verb = allow ? "allowed" : "denied";
-	enum opt_id d = a->duration == OPT_NONE ? OPT_ONCE : a->duration;
+	const char *verb = allow ? "allowed" : "denied";
+	struct cli_answer ans = { 0 };
 	struct ag_ctl_conn *c;
 	json_t *req, *res;
 	const json_t *rule;
-	char what[80], dur[AG_DURATION_TEXT_MAX] = "";
-	size_t i;
+	char what[80], err[256], dur[AG_DURATION_TEXT_MAX + 8];
 	int r;
 
-	if (!*a->pos[0])
-		return cli_usage_error(cli, "the flow ID is empty");
-	if (scope) {
-		for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
-			if (!strcmp(scope, scopes[i]))
-				break;
-		if (i == sizeof(scopes) / sizeof(scopes[0]))
-			return cli_usage_error(cli, "unknown scope \"%s\" (use app, app+host, "
-					       "app+remote or app+port)", scope);
-		if (d == OPT_ONCE)
-			return cli_usage_error(cli, "--scope says what a rule matches: give a "
-					       "DURATION other than --once");
+	if (!flow_id_ok(a->pos[0])) {
+		char *q = ag_ctl_sanitize(strdup(a->pos[0]));
+
+		r = cli_usage_error(cli, "bad flow ID \"%s\" (a number, as \"pending\" lists)", q);
+		free(q);
+		return r;
 	}
+	/* The options and the words say the same things; each at most once. */
+	if (option_duration(a->duration)) {
+		ans.duration = option_duration(a->duration);
+		ans.for_ms = a->for_ms;
+		snprintf(ans.duration_word, sizeof(ans.duration_word), "--%s",
+			 a->duration == OPT_UNTIL_QUIT ? "until-quit" :
+			 a->duration == OPT_UNTIL_RESTART ? "until-restart" : ans.duration);
+	}
+	if (a->val[OPT_SCOPE]) {
+		ans.scope = cli_scope_value(a->val[OPT_SCOPE]);
+		if (!ans.scope) {
+			char *q = ag_ctl_sanitize(strdup(a->val[OPT_SCOPE]));
+
+			r = cli_usage_error(cli, "unknown scope \"%s\" (use host, remote, port or app)", q);
+			free(q);
+			return r;
+		}
+		snprintf(ans.scope_word, sizeof(ans.scope_word), "--scope %s", a->val[OPT_SCOPE]);
+	}
+	ans.reject = a->val[OPT_REJECT] != NULL;
+	for (int i = 1; i < a->npos; i++)
+		if (cli_answer_word(&ans, a->pos[i], err, sizeof(err)))
+			return cli_usage_error(cli, "%s", err);
+	if (cli_answer_check(&ans, allow, err, sizeof(err)))
+		return cli_usage_error(cli, "%s", err);
+	if (!ans.duration)
+		ans.duration = "once";
 	req = json_pack("{s:s, s:o, s:s}", "op", allow ? "allow" : "deny",
-			"pending", cli_id(a->pos[0]), "duration", duration_name(d));
-	if (d == OPT_FOR)
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)a->for_ms));
-	if (scope)
-		json_object_set_new(req, "scope", json_string(scope));
-	if (a->val[OPT_REJECT])
+			"pending", cli_id(a->pos[0]), "duration", ans.duration);
+	if (!strcmp(ans.duration, "for"))
+		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
+	if (ans.scope)
+		json_object_set_new(req, "scope", json_string(ans.scope));
+	if (ans.reject)
 		json_object_set_new(req, "reject", json_true());
 	c = cli_connect(cli);
 	if (!c) {
@@ -226,25 +351,21 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 	if (cli->json) {
 		out_json(res);
 	} else {
-		char *id = ag_ctl_sanitize(strdup(a->pos[0]));
-
-		if (d == OPT_FOR)
-			ag_duration_format(a->for_ms, dur, sizeof(dur));
 		if (json_is_null(rule) || !rule) {
-			printf("%s flow %s%s\n", verb, id, a->val[OPT_REJECT] ? " (rejected)" : "");
+			printf("%s flow %s%s\n", verb, a->pos[0], ans.reject ? " (rejected)" : "");
 		} else {
 			char *rid = out_text(rule);
 
-			printf("%s flow %s%s; added rule %s (%s%s%s%s)\n", verb, id,
-			       a->val[OPT_REJECT] ? " (rejected)" : "", rid,
-			       d == OPT_FOR ? "for " : duration_name(d), dur,
-			       scope ? ", " : "", scope ? scope : "");
+			printf("%s flow %s%s; added rule %s (%s%s%s)\n", verb, a->pos[0],
+			       ans.reject ? " (rejected)" : "", rid,
+			       cli_duration_text(ans.duration, ans.for_ms, dur, sizeof(dur)),
+			       ans.scope ? ", " : "", ans.scope ? ans.scope : "");
 			free(rid);
 		}
-		free(id);
+		cli_rule_notes(res, "until this command ends", say_stdout, NULL);
 	}
 	r = EXIT_DONE;
-	if (d == OPT_UNTIL_QUIT) {
+	if (!strcmp(ans.duration, "until-quit")) {
 		char *rid = out_text(rule);
 
 		snprintf(what, sizeof(what), "rule %s", rid);
@@ -379,18 +500,83 @@ static long long seq_of(const json_t *e)
 	return json_is_integer(s) ? json_integer_value(s) : -1;
 }
 
-static void print_event(struct cli *cli, const struct table *t, const json_t *e)
+/*
+ * Events folded for people (--json keeps every one):
+ * - "complete ... hold" and the reauthorization a completion triggers say
+ *   that an answer came; the permit or block right after says what it made;
+ * - a rule change decides every live flow again: a run of flows still
+ *   allowed is one line, a flow it now blocks stays a line of its own.
+ */
+struct ev_fold {
+	unsigned long n;	/* reauth permits in the run */
+	json_t *first;
+	void (*row)(void *arg, char **cells);
+	void *arg;
+};
+
+static bool ev_is(const json_t *e, const char *key, const char *val)
+{
+	const char *v = str(e, key);
+
+	return v && !strcmp(v, val);
+}
+
+static void fold_flush(struct ev_fold *f)
 {
 	char *cells[EV_COLS];
 
-	if (cli->json) {
-		out_json_line(e);
+	if (f->n == 1) {
+		events_row(f->first, cells);
+	} else if (f->n > 1) {
+		events_row(f->first, cells);
+		free(cells[3]);
+		free(cells[4]);
+		free(cells[5]);
+		free(cells[6]);
+		free(cells[7]);
+		cells[3] = strdup("-");
+		cells[4] = strdup("-");
+		if (asprintf(&cells[5], "%lu live flows", f->n) < 0)
+			abort();
+		cells[6] = strdup("decided again: still allowed");
+		cells[7] = strdup("-");
+	}
+	if (f->n) {
+		f->row(f->arg, cells);
+		free_cells(cells, EV_COLS);
+	}
+	json_decref(f->first);
+	f->first = NULL;
+	f->n = 0;
+}
+
+static void fold_event(struct ev_fold *f, const json_t *e)
+{
+	char *cells[EV_COLS];
+
+	if ((ev_is(e, "type", "complete") && ev_is(e, "verdict", "hold")) ||
+	    (ev_is(e, "type", "reauth") && ev_is(e, "reason", "completed")))
+		return;
+	if (ev_is(e, "type", "reauth") && ev_is(e, "verdict", "permit")) {
+		if (!f->n++)
+			f->first = json_incref((json_t *)e);
 		return;
 	}
+	fold_flush(f);
 	events_row(e, cells);
-	table_print_row(t, (const char *const *)cells);
+	f->row(f->arg, cells);
 	free_cells(cells, EV_COLS);
+}
+
+static void row_print(void *arg, char **cells)
+{
+	table_print_row(arg, (const char *const *)cells);
 	fflush(stdout);
+}
+
+static void row_add(void *arg, char **cells)
+{
+	table_add(arg, (const char *const *)cells);
 }
 
 static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
@@ -404,6 +590,7 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 	char *err = NULL;
 	size_t i;
 	json_t *e, *m;
+	struct ev_fold fold = { .row = row_print, .arg = &t };
 	int r;
 
 	table_init(&t, EV_COLS, ev_head, ev_flags);
@@ -412,7 +599,10 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 	if (!cli->json)
 		table_print_head(&t);
 	json_array_foreach(backlog, i, e) {
-		print_event(cli, &t, e);
+		if (cli->json)
+			out_json_line(e);
+		else
+			fold_event(&fold, e);
 		if (seq_of(e) > last)
 			last = seq_of(e);
 	}
@@ -420,6 +610,8 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 	cli_signals_catch(false);
 	for (;;) {
 		if (!ag_ctl_push_ready(c)) {
+			/* The run so far, before waiting: a person sees it now. */
+			fold_flush(&fold);
 			if (cli_signal)
 				break;
 			if (cli_ppoll(&pfd, 1, -1) == -1)
@@ -427,6 +619,7 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 		}
 		r = ag_ctl_next_push(c, 0, &m, &err);
 		if (r < 0) {
+			fold_flush(&fold);
 			table_free(&t);
 			r = cli_fail("%s", err ? err : strerror(-r));
 			free(err);
@@ -437,7 +630,10 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 		e = json_object_get(m, "event");
 		/* Events of the backlog come again when they raced the subscription. */
 		if (json_is_object(e) && (seq_of(e) < 0 || seq_of(e) > last)) {
-			print_event(cli, &t, e);
+			if (cli->json)
+				out_json_line(e);
+			else
+				fold_event(&fold, e);
 			if (seq_of(e) > last)
 				last = seq_of(e);
 		}
@@ -494,16 +690,14 @@ int cmd_events(struct cli *cli, struct cli_args *a)
 		printf("no event\n");
 	} else {
 		struct table t;
-		char *cells[EV_COLS];
+		struct ev_fold fold = { .row = row_add, .arg = &t };
 		size_t i;
 		json_t *e;
 
 		table_init(&t, EV_COLS, ev_head, ev_flags);
-		json_array_foreach(shown, i, e) {
-			events_row(e, cells);
-			table_add(&t, (const char *const *)cells);
-			free_cells(cells, EV_COLS);
-		}
+		json_array_foreach(shown, i, e)
+			fold_event(&fold, e);
+		fold_flush(&fold);
 		table_fit(&t, out_width());
 		table_print(&t);
 		table_free(&t);

@@ -26,6 +26,9 @@ static const struct {
 } options[] = {
 	{ OPT_HELP, "help", 'h', NULL, "show this help and exit" },
 	{ OPT_JSON, "json", 0, NULL, "print JSON for scripts instead of text" },
+	{ OPT_FULL, "full", 0, NULL,
+	  "never cut a column to the terminal's width (output that is not a terminal never is)" },
+	{ OPT_VERSION, "version", 'V', NULL, "print alegatectl's version and exit" },
 	{ OPT_SOCKET, "socket", 's', "SOCKET",
 	  "control socket (default $ALEGATE_SOCKET, else " AG_CTL_DEFAULT_SOCKET ")" },
 	{ OPT_ONCE, "once", 0, NULL, "decide this flow only, add no rule" },
@@ -35,8 +38,8 @@ static const struct {
 	{ OPT_UNTIL_RESTART, "until-restart", 0, NULL, "add a rule that lasts until alegated restarts" },
 	{ OPT_ALWAYS, "always", 0, NULL, "add a rule saved to disk" },
 	{ OPT_SCOPE, "scope", 0, "S",
-	  "what the rule matches: app, app+host, app+remote, app+port (default app+host "
-	  "when the host is known, else app+remote)" },
+	  "what the rule matches besides the program: host, remote, port or app (the program "
+	  "alone); app+host... too.  Default: host when the host is known, else remote" },
 	{ OPT_REJECT, "reject", 0, NULL, "make the application fail at once instead of timing out" },
 	{ OPT_ACTION, "action", 0, "A", "allow, deny, reject or ask (required)" },
 	{ OPT_APP, "app", 0, "PATH", "executable path, or a glob such as /usr/lib/*/firefox" },
@@ -46,10 +49,12 @@ static const struct {
 	{ OPT_PORT, "port", 0, "N[-M]", "service port or range (remote port out, local port in)" },
 	{ OPT_PROTO, "proto", 0, "P", "tcp, udp, icmp, icmpv6 or a protocol number" },
 	{ OPT_DIRECTION, "direction", 0, "D", "out or in" },
-	{ OPT_WEIGHT, "weight", 0, "W", "priority among rules, higher first (default 0)" },
-	{ OPT_NAME, "name", 0, "TEXT", "a description for people" },
-	{ OPT_FOLLOW, "follow", 0, NULL, "keep printing new events until interrupted" },
-	{ OPT_LIMIT, "limit", 0, "N", "print at most the N latest events" },
+	{ OPT_WEIGHT, "weight", 0, "W",
+	  "priority among rules, -1000 to 1000, higher first (default 0)" },
+	{ OPT_NAME, "name", 0, "TEXT", "a description for people (default: made from the conditions)" },
+	{ OPT_ANY, "any", 0, NULL, "an allow rule without conditions is meant: it allows every flow" },
+	{ OPT_FOLLOW, "follow", 'f', NULL, "keep printing new events until interrupted" },
+	{ OPT_LIMIT, "limit", 'n', "N", "print at most the N latest events" },
 	{ OPT_BELL, "bell", 0, NULL, "ring the terminal bell when a flow arrives" },
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -61,7 +66,7 @@ static const enum opt_id allow_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_NONE };
 static const enum opt_id deny_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_REJECT, OPT_NONE };
 static const enum opt_id add_opts[] = {
 	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
-	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME,
+	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY,
 	OPT_FOR, OPT_UNTIL_QUIT, OPT_UNTIL_RESTART, OPT_ALWAYS, OPT_NONE
 };
 static const enum opt_id events_opts[] = { OPT_FOLLOW, OPT_LIMIT, OPT_NONE };
@@ -72,30 +77,37 @@ static const struct cli_cmd commands[] = {
 	  no_opts, 0, 0, cmd_status },
 	{ NULL, "pending", "", "flows waiting for a decision", NULL,
 	  no_opts, 0, 0, cmd_pending },
-	{ NULL, "allow", "ID [DURATION] [--scope S]", "permit a pending flow",
+	{ NULL, "allow", "ID [DURATION] [SCOPE]", "permit a pending flow",
 	  "Complete the pending flow ID (see \"pending\") as permitted.  With a DURATION "
-	  "other than --once, also add a rule for flows like it.",
-	  allow_opts, 1, 1, cmd_allow },
-	{ NULL, "deny", "ID [DURATION] [--scope S] [--reject]", "block a pending flow",
-	  "Complete the pending flow ID as blocked.  With a DURATION other than --once, "
-	  "also add a rule for flows like it.",
-	  deny_opts, 1, 1, cmd_deny },
+	  "other than once, also add a rule for flows like it, and say what it matches.  "
+	  "The words of the prompt work here too: \"allow 12 5m host\" is "
+	  "\"allow 12 --for 5m --scope host\".",
+	  allow_opts, 1, 3, cmd_allow },
+	{ NULL, "deny", "ID [DURATION] [SCOPE] [reject]", "block a pending flow",
+	  "Complete the pending flow ID as blocked; with reject (or --reject) the program "
+	  "fails at once instead of waiting for its timeout.  With a DURATION other than "
+	  "once, also add a rule for flows like it.  \"deny 12 always port reject\" is "
+	  "\"deny 12 --always --scope port --reject\".",
+	  deny_opts, 1, 4, cmd_deny },
 	{ "rules", "list", "", "list the rules", NULL, no_opts, 0, 0, cmd_rules_list },
+	{ "rules", "show", "ID", "one rule, every field", NULL, no_opts, 1, 1, cmd_rules_show },
 	{ "rules", "add", "--action A [COND...] [DURATION]", "add a rule",
-	  "Add a rule.  The conditions (COND: --app, --user, --remote, --host, --port, --proto, --direction) must all match; a rule without "
-	  "conditions matches every flow.  DURATION defaults to --always.",
+	  "Add a rule.  The conditions (COND: --app, --user, --remote, --host, --port, --proto, "
+	  "--direction) must all match.  An allow rule needs one, or --any to say that it "
+	  "allows every flow.  DURATION defaults to --always.",
 	  add_opts, 0, 0, cmd_rules_add },
 	{ "rules", "del", "ID", "delete a rule", NULL, no_opts, 1, 1, cmd_rules_del },
 	{ "rules", "enable", "ID", "enable a rule", NULL, no_opts, 1, 1, cmd_rules_enable },
 	{ "rules", "disable", "ID", "disable a rule (it stays, unused)", NULL,
 	  no_opts, 1, 1, cmd_rules_disable },
 	{ NULL, "flows", "", "authorized live flows", NULL, no_opts, 0, 0, cmd_flows },
-	{ NULL, "events", "[--follow] [--limit N]", "net events: permit, block, pend...",
+	{ NULL, "events", "[-f|--follow] [-n|--limit N]", "net events: permit, block, pend...",
 	  NULL, events_opts, 0, 0, cmd_events },
 	{ NULL, "prompt", "[--bell]", "answer pending flows interactively",
 	  "Show each pending flow as it comes and read answers: "
-	  "ID a|d [once|TIME|restart|quit|always] [app|host|remote|port].  "
-	  "Type ? in the prompt for help.",
+	  "ID a|d|r [once|TIME|restart|quit|always] [app|host|remote|port] [reject].  "
+	  "When alegated stops, wait for it and go on.  Type ? in the prompt for help.  "
+	  "For people: scripts use pending, allow and deny, which take --json.",
 	  prompt_opts, 0, 0, cmd_prompt },
 	{ NULL, "reload", "", "re-read rules, reauthorize live flows", NULL,
 	  no_opts, 0, 0, cmd_reload },
@@ -106,7 +118,9 @@ static const struct cli_cmd commands[] = {
 
 static const char *const duration_text =
 	"DURATION: --once (allow and deny only, their default), --for TIME,\n"
-	"--until-quit, --until-restart or --always (the default of rules add).\n"
+	"--until-quit, --until-restart or --always (the default of rules add);\n"
+	"allow and deny take the words once, TIME (5m), quit, restart, always too.\n"
+	"SCOPE (allow, deny): host, remote, port or app, as a word or --scope.\n"
 	"An --until-quit rule lasts while alegatectl stays connected: it waits for\n"
 	"Ctrl-C, SIGTERM or SIGHUP, or for the end of its input when that is a pipe\n"
 	"or the terminal.\n";
@@ -131,8 +145,10 @@ static const char *opt_name(enum opt_id id)
 
 static bool cmd_takes(const struct cli_cmd *cmd, enum opt_id id)
 {
-	if (id == OPT_HELP || id == OPT_JSON || id == OPT_SOCKET)
+	if (id == OPT_HELP || id == OPT_JSON || id == OPT_SOCKET || id == OPT_FULL)
 		return true;
+	if (id == OPT_VERSION)
+		return !cmd;	/* alegatectl --version; the version command asks alegated too */
 	for (const enum opt_id *o = cmd ? cmd->opts : no_opts; *o != OPT_NONE; o++)
 		if (*o == id)
 			return true;
@@ -210,7 +226,7 @@ static void command_help(const struct cli_cmd *cmd)
 				print_option(stdout, (int)i);
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (options[i].id == OPT_JSON || options[i].id == OPT_SOCKET ||
-		    options[i].id == OPT_HELP)
+		    options[i].id == OPT_HELP || options[i].id == OPT_FULL)
 			print_option(stdout, (int)i);
 	if (cmd_has_duration(cmd)) {
 		putchar('\n');
@@ -238,14 +254,16 @@ static void command_list(FILE *f, const char *group)
 
 static void main_usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-s SOCKET] [--json] COMMAND [ARGS...]\n\n", prog);
+	fprintf(f, "usage: %s [-s SOCKET] [--json] [--full] COMMAND [ARGS...]\n", prog);
+	fprintf(f, "       %s --version\n\n", prog);
 	fprintf(f, "Control alegated, the interactive application firewall.\n\nCommands:\n");
 	command_list(f, NULL);
 	fprintf(f, "\n%s", duration_text);
 	fprintf(f, "\nOptions, before or after the command:\n");
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (options[i].id == OPT_JSON || options[i].id == OPT_SOCKET ||
-		    options[i].id == OPT_HELP)
+		    options[i].id == OPT_HELP || options[i].id == OPT_FULL ||
+		    options[i].id == OPT_VERSION)
 			print_option(f, (int)i);
 	fprintf(f, "\n\"%s COMMAND -h\" describes a command; alegatectl(8) has the details.\n", prog);
 }
@@ -289,8 +307,14 @@ struct ag_ctl_conn *cli_connect(struct cli *cli)
 	struct ag_ctl_conn *c = ag_ctl_connect(cli->socket, &err);
 
 	if (!c) {
-		cli_fail("%s", err ? err : strerror(errno));
+		int e = errno;
+
+		cli_fail("%s", err ? err : strerror(e));
 		free(err);
+		/* Refused by the daemon, or the socket's mode: say how to get in. */
+		if ((e == EACCES || e == EPERM) && geteuid() != 0)
+			fprintf(stderr, "%s: hint: run it as root (sudo %s ...), or ask for membership "
+				"of the group that control_group names in alegate.conf(5)\n", prog, prog);
 	}
 	return c;
 }
@@ -412,6 +436,15 @@ int cli_hold(struct ag_ctl_conn *c, const char *what)
 			free(err);
 			return EXIT_FAILED;
 		}
+		if (r == 1 && json_is_object(json_object_get(m, "bye"))) {
+			/* The daemon says why it goes: say it, not just "closed". */
+			char *why = out_text(json_object_get(json_object_get(m, "bye"), "reason"));
+
+			json_decref(m);
+			cli_fail("%s; %s is gone", why, what);
+			free(why);
+			return EXIT_FAILED;
+		}
 		if (r == 1)
 			json_decref(m);	/* nothing subscribed: nothing to show */
 	}
@@ -454,6 +487,8 @@ static int set_option(struct cli *cli, struct cli_args *a, int oi, const char *v
 	a->val[id] = val ? val : "";
 	if (id == OPT_JSON)
 		cli->json = true;
+	if (id == OPT_FULL)
+		cli->full = out_full = true;
 	if (id == OPT_SOCKET)
 		cli->socket = val;
 	return 0;
@@ -548,6 +583,10 @@ int main(int argc, char **argv)
 	r = parse_args(&cli, &a, argc, argv, 1, true, &i);
 	if (r)
 		return r;
+	if (a.val[OPT_VERSION]) {
+		printf("alegatectl %s\n", AG_VERSION);
+		return EXIT_DONE;
+	}
 	if (i >= argc) {
 		if (a.val[OPT_HELP]) {
 			main_usage(stdout);

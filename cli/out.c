@@ -6,6 +6,7 @@
  * firewall prompt must not be fooled by it.
  */
 #include <langinfo.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -38,12 +39,25 @@ void out_init(void)
 	}
 }
 
+bool out_full;
+
+/*
+ * Only a terminal is cut to fit: a pipe or a file gets every character,
+ * since a cut id or path there is text a script cannot use.  On a terminal
+ * the width is the terminal's; COLUMNS stands in when it cannot be read.
+ */
 int out_width(void)
 {
 	struct winsize ws;
+	const char *cols = getenv("COLUMNS");
+	long n;
 
-	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+	if (out_full || !isatty(STDOUT_FILENO))
+		return INT_MAX;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
 		return ws.ws_col;
+	if (cols && (n = strtol(cols, NULL, 10)) >= 20 && n <= 10000)
+		return (int)n;
 	return 80;
 }
 
@@ -230,6 +244,8 @@ void table_fit(struct table *t, int maxw)
 	unsigned pass = COL_SHRINK;
 	int total = 0, i, best;
 
+	t->nocut = maxw == INT_MAX;
+
 	for (size_t r = 0; r < t->nrows; r++)
 		for (i = 0; i < t->ncols; i++) {
 			int w = out_cols(t->cells[r * (size_t)t->ncols + (size_t)i]);
@@ -262,14 +278,19 @@ void table_fit(struct table *t, int maxw)
 
 void table_print_row(const struct table *t, const char *const *cells)
 {
-	char buf[1024];
+	char buf[8192];
 
 	for (int i = 0; i < t->ncols; i++) {
 		const char *s = cells[i] && *cells[i] ? cells[i] : "-";
 		int pad;
 
-		cut(buf, sizeof(buf), s, t->width[i], !(t->flags[i] & COL_CUT_END));
+		if (t->nocut)
+			snprintf(buf, sizeof(buf), "%s", s);
+		else
+			cut(buf, sizeof(buf), s, t->width[i], !(t->flags[i] & COL_CUT_END));
 		pad = t->width[i] - out_cols(buf);
+		if (pad < 0)
+			pad = 0;
 		if (i)
 			fputs("  ", stdout);
 		if (t->flags[i] & COL_RIGHT)

@@ -24,7 +24,7 @@
 #include "cli.h"
 
 #define PROMPT_LINE_MAX	256	/* one typed answer, bytes */
-#define PROMPT_TOKENS	6
+#define PROMPT_TOKENS	10
 
 struct pflow {
 	json_t *obj;		/* the pending flow as alegated sent it */
@@ -48,6 +48,9 @@ struct prompt {
 	int quit_rules;		/* until-quit rules this session made */
 	int width;
 	bool quit;
+	bool lost;		/* the connection broke: wait for alegated, then go on */
+	char gone[256];		/* why, as alegated or the connection said */
+	const char *socket;
 	int status;
 };
 
@@ -125,7 +128,7 @@ static void say(struct prompt *p, const char *fmt, ...) __attribute__((format(pr
 
 static void say(struct prompt *p, const char *fmt, ...)
 {
-	char buf[1024], cut[1024];
+	char buf[8192], cut[8192];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -137,6 +140,7 @@ static void say(struct prompt *p, const char *fmt, ...)
 		printf("%s%s\n", cut, c_reset);
 	} else {
 		puts(buf);
+		fflush(stdout);	/* a pipe's reader waits for each line */
 	}
 }
 
@@ -319,19 +323,24 @@ static int resync(struct prompt *p)
 
 static void help(struct prompt *p)
 {
-	say(p, "Answer a flow:  ID a|d [DURATION] [SCOPE]   e.g.  12 a   12 d always   12 a 1h host");
-	say(p, "  a = allow, d = deny; a or d alone answers the oldest flow, once.");
+	say(p, "Answer a flow:  ID a|d|r [DURATION] [SCOPE]   e.g.  12 a   12 d always   12 a 1h host");
+	say(p, "  a = allow, d = deny, r = reject (deny, and the program fails at once;");
+	say(p, "  \"12 d reject\" too); a, d or r alone answers the oldest flow, once.");
 	say(p, "  DURATION  once (default)  5m, 1h30m... (a rule for that long)");
 	say(p, "            restart (until alegated restarts)  quit (until this prompt quits)");
 	say(p, "            always (a rule saved to disk)");
 	say(p, "  SCOPE     what the rule matches besides the program: host (default when the");
 	say(p, "            host is known, else remote), remote (the address), port, app (any)");
+	say(p, "A more specific rule, or a deny over an allow, is tried first: the answer says");
+	say(p, "when an older rule still decides such flows.");
 	say(p, "l  list the waiting flows    ?  this help    q  quit (Ctrl-D too)");
 	say(p, "Flows nobody answers wait for alegated's timeout; nothing is answered for you.");
 }
 
-static bool is_verb(const char *t, bool *allow)
+/* a, d, r (reject: a deny the program learns at once) and their long forms. */
+static bool is_verb(const char *t, bool *allow, bool *reject)
 {
+	*reject = false;
 	if (!strcmp(t, "a") || !strcmp(t, "allow")) {
 		*allow = true;
 		return true;
@@ -340,34 +349,29 @@ static bool is_verb(const char *t, bool *allow)
 		*allow = false;
 		return true;
 	}
+	if (!strcmp(t, "r") || !strcmp(t, "reject")) {
+		*allow = false;
+		*reject = true;
+		return true;
+	}
 	return false;
 }
 
-static const char *scope_word(const char *t)
+static void say_line(void *arg, const char *line)
 {
-	static const char *const map[][2] = {
-		{ "app", "app" }, { "host", "app+host" }, { "remote", "app+remote" },
-		{ "port", "app+port" }, { "app+host", "app+host" }, { "app+remote", "app+remote" },
-		{ "app+port", "app+port" },
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (!strcmp(t, map[i][0]))
-			return map[i][1];
-	return NULL;
+	say(arg, "     %s", line);
 }
 
 static void answer(struct prompt *p, char **tok, int ntok)
 {
-	const char *duration = NULL, *scope = NULL, *dname;
-	char err[160], dur[AG_DURATION_TEXT_MAX] = "", *msg = NULL, key[48];
-	uint64_t for_ms = 0;
+	struct cli_answer ans = { 0 };
+	char err[256], dur[AG_DURATION_TEXT_MAX + 16], *msg = NULL, key[48];
 	json_t *req, *res;
 	ssize_t idx;
-	bool allow;
+	bool allow, reject;
 	int i, r;
 
-	if (is_verb(tok[0], &allow)) {
+	if (is_verb(tok[0], &allow, &reject)) {
 		if (!p->n) {
 			say(p, "? no flow is waiting");
 			return;
@@ -383,50 +387,41 @@ static void answer(struct prompt *p, char **tok, int ntok)
 			free(t);
 			return;
 		}
-		if (ntok < 2 || !is_verb(tok[1], &allow)) {
-			say(p, "? a (allow) or d (deny) after the flow id: \"%s a\"", p->f[idx].key);
+		if (ntok < 2 || !is_verb(tok[1], &allow, &reject)) {
+			say(p, "? a (allow), d (deny) or r (reject) after the flow id: \"%s a\"",
+			    p->f[idx].key);
 			return;
 		}
 		i = 2;
 	}
+	ans.reject = reject;
 	for (; i < ntok; i++) {
-		const char *t = tok[i], *s = scope_word(t);
+		const char *w = tok[i];
 
-		if (s && !scope) {
-			scope = s;
-		} else if (!duration && (!strcmp(t, "once") || !strcmp(t, "restart") ||
-					 !strcmp(t, "quit") || !strcmp(t, "always"))) {
-			duration = t;
-		} else if (!duration && !s && t[0] >= '0' && t[0] <= '9') {
-			if (ag_duration_parse(t, &for_ms, err, sizeof(err))) {
-				say(p, "? %s", ag_ctl_sanitize(err));
-				return;
-			}
-			duration = "for";
-		} else {
-			char *q = ag_ctl_sanitize(strdup(t));
-
-			say(p, "? what is \"%s\"? (? helps)", q);
-			free(q);
+		/* The command line's options say the same: "--for 5m", "--scope host". */
+		if ((!strcmp(w, "--for") || !strcmp(w, "--scope")) && i + 1 < ntok)
+			w = tok[++i];
+		else if (!strncmp(w, "--", 2))
+			w += 2;
+		if (cli_answer_word(&ans, w, err, sizeof(err))) {
+			say(p, "? %s (? helps)", err);
 			return;
 		}
 	}
-	if (!duration)
-		duration = "once";
-	if (scope && !strcmp(duration, "once")) {
-		say(p, "? a scope is for a rule: add a duration (5m, restart, quit, always)");
+	if (cli_answer_check(&ans, allow, err, sizeof(err))) {
+		say(p, "? %s", err);
 		return;
 	}
-	dname = !strcmp(duration, "restart") ? "until-restart" :
-		!strcmp(duration, "quit") ? "until-quit" : duration;
+	if (!ans.duration)
+		ans.duration = "once";
 	req = json_pack("{s:s, s:O, s:s}", "op", allow ? "allow" : "deny", "pending",
-			json_object_get(p->f[idx].obj, "id"), "duration", dname);
-	if (for_ms) {
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)for_ms));
-		ag_duration_format(for_ms, dur, sizeof(dur));
-	}
-	if (scope)
-		json_object_set_new(req, "scope", json_string(scope));
+			json_object_get(p->f[idx].obj, "id"), "duration", ans.duration);
+	if (!strcmp(ans.duration, "for"))
+		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
+	if (ans.scope)
+		json_object_set_new(req, "scope", json_string(ans.scope));
+	if (ans.reject)
+		json_object_set_new(req, "reject", json_true());
 	snprintf(key, sizeof(key), "%s", p->f[idx].key);
 	r = ag_ctl_call(p->c, req, &res, &msg);
 	json_decref(req);
@@ -441,8 +436,7 @@ static void answer(struct prompt *p, char **tok, int ntok)
 	if (r) {
 		say(p, "alegatectl: %s", msg ? msg : strerror(-r));
 		free(msg);
-		p->quit = true;
-		p->status = EXIT_FAILED;
+		p->lost = true;
 		return;
 	}
 	idx = find(p, key);
@@ -450,18 +444,18 @@ static void answer(struct prompt *p, char **tok, int ntok)
 		del(p, (size_t)idx);
 	{
 		const json_t *rule = json_object_get(res, "rule");
-		const char *how = !strcmp(duration, "for") ? "for " :
-				  !strcmp(duration, "restart") ? "until restart" :
-				  !strcmp(duration, "quit") ? "until this prompt quits" : duration;
 		char *rid = json_is_null(rule) || !rule ? NULL : out_text(rule);
 
-		if (rid && !strcmp(duration, "quit"))
+		const char *how = !strcmp(ans.duration, "until-quit") ? "until this prompt quits" :
+				  cli_duration_text(ans.duration, ans.for_ms, dur, sizeof(dur));
+
+		if (rid && !strcmp(ans.duration, "until-quit"))
 			p->quit_rules++;
-		say(p, "%s[%s] %s%s %s%s%s%s%s%s%s", allow ? c_green : c_red, key,
-		    allow ? "allowed" : "denied", c_reset, how, dur, rid ? ": rule " : "",
-		    rid ? rid : "", rid && scope ? " (" : "", rid && scope ? scope : "",
-		    rid && scope ? ")" : "");
+		say(p, "%s[%s] %s%s %s%s%s", allow ? c_green : c_red, key,
+		    allow ? "allowed" : ans.reject ? "rejected" : "denied", c_reset, how,
+		    rid ? ": rule " : "", rid ? rid : "");
 		free(rid);
+		cli_rule_notes(res, "until this prompt quits", say_line, p);
 	}
 	json_decref(res);
 }
@@ -599,9 +593,19 @@ static bool read_input(struct prompt *p)
 static void on_push(struct prompt *p, json_t *m)
 {
 	json_t *pend = json_object_get(m, "pending"), *res = json_object_get(m, "resolved");
+	json_t *bye = json_object_get(m, "bye");
 	char key[48];
 	ssize_t i;
 
+	if (json_is_object(bye)) {
+		/* The daemon says why it goes; the connection ends next. */
+		const char *why = str(bye, "reason");
+
+		snprintf(p->gone, sizeof(p->gone), "%s", why && *why ? why : "alegated closed the connection");
+		ag_ctl_sanitize(p->gone);
+		p->lost = true;
+		return;
+	}
 	if (json_is_object(pend)) {
 		i = add(p, pend);
 		if (i < 0)
@@ -620,8 +624,15 @@ static void on_push(struct prompt *p, json_t *m)
 			return;	/* ours: already said, or never shown */
 		v = out_text(json_object_get(res, "verdict"));
 		screen_begin(p);
-		say(p, "%s[%s] decided elsewhere: %s%s (another client or the timeout)", c_dim,
-		    key, v, c_reset);
+		if (str(res, "reason")) {
+			char *why = out_text(json_object_get(res, "reason"));
+
+			say(p, "%s[%s] %s: %s%s", c_dim, key, why, v, c_reset);
+			free(why);
+		} else {
+			say(p, "%s[%s] decided elsewhere: %s%s (another client or the timeout)", c_dim,
+			    key, v, c_reset);
+		}
 		free(v);
 		del(p, (size_t)i);
 		screen_end(p);
@@ -647,13 +658,110 @@ static void suspend(struct prompt *p)
 	screen_end(p);
 }
 
+/*
+ * Connect, subscribe, then list: a flow pended in between is in one or both.
+ * @quiet: say nothing when alegated is not there (while waiting for it).
+ * Return: EXIT_DONE, or EXIT_FAILED (said unless @quiet and it is absent).
+ */
+static int session_open(struct prompt *p, bool quiet)
+{
+	char *err = NULL;
+	json_t *res;
+	int r;
+
+	p->c = ag_ctl_connect(p->socket, &err);
+	if (!p->c) {
+		int e = errno;
+
+		/* Not there (yet): a refusal or another protocol is final. */
+		if (!quiet || !(e == ENOENT || e == ECONNREFUSED || e == ECONNRESET ||
+				e == ETIMEDOUT || e == EPROTO))
+			cli_fail("%s", err ? err : strerror(e));
+		free(err);
+		return quiet && (e == ENOENT || e == ECONNREFUSED || e == ECONNRESET ||
+				 e == ETIMEDOUT || e == EPROTO) ? -EAGAIN : EXIT_FAILED;
+	}
+	ag_ctl_set_timeout(p->c, AG_CTL_TIMEOUT_MS);
+	r = cli_call(p->c, json_pack("{s:s, s:b, s:b}", "op", "subscribe", "pending", 1,
+				     "events", 0), &res);
+	if (!r) {
+		json_decref(res);
+		r = resync(p);
+	}
+	if (r) {
+		ag_ctl_close(p->c);
+		p->c = NULL;
+	}
+	return r;
+}
+
+/*
+ * alegated went away (it stopped, or the connection broke): say so, then
+ * try again every half second until it is back or the person quits.
+ * Return: true when connected again.
+ */
+static bool wait_for_daemon(struct prompt *p)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	int r;
+
+	ag_ctl_close(p->c);
+	p->c = NULL;
+	p->lost = false;
+	screen_begin(p);
+	say(p, "%s%s.%s", c_yellow, p->gone[0] ? p->gone : "alegated closed the connection",
+	    c_reset);
+	if (p->n)
+		say(p, "%zu flow%s waiting went with it: alegated blocks what it held when it "
+		    "stops.", p->n, p->n == 1 ? "" : "s");
+	clear(p);
+	if (p->quit_rules)
+		say(p, "%d until-quit rule%s ended with the connection.", p->quit_rules,
+		    p->quit_rules == 1 ? "" : "s");
+	p->quit_rules = 0;
+	say(p, "Waiting for alegated on %s (q or Ctrl-C quits)...", p->socket);
+	screen_end(p);
+	p->gone[0] = '\0';
+	while (!p->quit) {
+		r = session_open(p, true);
+		if (r == EXIT_DONE) {
+			screen_begin(p);
+			say(p, "%salegated is back%s: %s on %s", c_bold, c_reset,
+			    *ag_ctl_hello(p->c)->server ? ag_ctl_hello(p->c)->server : "alegated",
+			    p->socket);
+			list(p);
+			screen_end(p);
+			return true;
+		}
+		if (r != -EAGAIN) {
+			p->status = EXIT_FAILED;
+			return false;
+		}
+		if (cli_signal) {
+			int sig = cli_signal;
+
+			cli_signal = 0;
+			if (sig == SIGWINCH)
+				p->width = out_width();
+			else if (sig == SIGTSTP)
+				suspend(p);
+			else
+				return false;
+			continue;
+		}
+		if (cli_ppoll(&pfd, 1, 500) > 0 && !read_input(p))
+			return false;
+	}
+	return false;
+}
+
 int cmd_prompt(struct cli *cli, struct cli_args *a)
 {
-	struct prompt p = { .bell = a->val[OPT_BELL] != NULL };
+	struct prompt p = { .bell = a->val[OPT_BELL] != NULL, .socket = cli->socket };
 	struct pollfd pfd[2];
 	char *err = NULL;
-	json_t *m, *res;
-	int r;
+	json_t *m;
+	int r = 0;
 
 	if (cli->json)
 		return cli_usage_error(cli, "the prompt is for people: --json does not apply "
@@ -662,21 +770,9 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 	p.width = out_width();
 	if (ag_ctl_buf_init(&p.in, PROMPT_LINE_MAX))
 		return EXIT_FAILED;
-	p.c = cli_connect(cli);
-	if (!p.c)
-		return EXIT_FAILED;
-	/* Subscribe first, then list: a flow pended in between is in one or both. */
-	ag_ctl_set_timeout(p.c, AG_CTL_TIMEOUT_MS);
-	r = cli_call(p.c, json_pack("{s:s, s:b, s:b}", "op", "subscribe", "pending", 1,
-				    "events", 0), &res);
-	if (!r) {
-		json_decref(res);
-		r = resync(&p);
-	}
-	if (r) {
-		ag_ctl_close(p.c);
+	r = session_open(&p, false);
+	if (r)
 		return r;
-	}
 	say(&p, "%salegate prompt%s: %s on %s", c_bold, c_reset,
 	    *ag_ctl_hello(p.c)->server ? ag_ctl_hello(p.c)->server : "alegated", cli->socket);
 	say(&p, "Type ? for help, q to quit.");
@@ -688,21 +784,30 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 	screen_end(&p);
 
 	while (!p.quit) {
-		while (!p.quit && ag_ctl_push_ready(p.c)) {
+		if (p.lost && !wait_for_daemon(&p))
+			break;
+		r = 0;
+		while (!p.quit && !p.lost && ag_ctl_push_ready(p.c)) {
 			r = ag_ctl_next_push(p.c, 0, &m, &err);
 			if (r <= 0)
 				break;
 			on_push(&p, m);
 			json_decref(m);
 		}
-		if (r < 0)
-			break;
+		if (r < 0 || p.lost) {
+			if (r < 0 && !p.gone[0])
+				snprintf(p.gone, sizeof(p.gone), "%s", err ? err : strerror(-r));
+			free(err);
+			err = NULL;
+			p.lost = true;
+			continue;
+		}
 		if (ag_ctl_pushes_dropped(p.c) != p.dropped) {
 			screen_begin(&p);
 			say(&p, "(some notices were lost: listing again)");
 			if (resync(&p)) {
-				p.status = EXIT_FAILED;
-				break;
+				p.lost = true;
+				continue;
 			}
 			list(&p);
 			screen_end(&p);
@@ -727,11 +832,15 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 			continue;
 		if (pfd[1].revents && !read_input(&p))
 			break;
-		if (!p.quit && pfd[0].revents) {
+		if (!p.quit && !p.lost && pfd[0].revents) {
 			r = ag_ctl_next_push(p.c, 0, &m, &err);
-			if (r < 0)
-				break;
-			if (r == 1) {
+			if (r < 0) {
+				if (!p.gone[0])
+					snprintf(p.gone, sizeof(p.gone), "%s", err ? err : strerror(-r));
+				free(err);
+				err = NULL;
+				p.lost = true;
+			} else if (r == 1) {
 				on_push(&p, m);
 				json_decref(m);
 			}
@@ -741,13 +850,6 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 	if (p.shown || p.interactive)
 		fflush(stdout);
 	raw_leave(&p);
-	if (r < 0) {
-		if (p.interactive)
-			putchar('\n');
-		cli_fail("%s", err ? err : strerror(-r));
-		free(err);
-		p.status = EXIT_FAILED;
-	}
 	if (p.n)
 		say(&p, "%zu flow%s still waiting: alegated decides %s at its timeout.", p.n,
 		    p.n == 1 ? "" : "s", p.n == 1 ? "it" : "them");

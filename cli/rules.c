@@ -6,9 +6,11 @@
  * an address, a path or a host name makes sense is alegated's to say, in
  * one place, for rule files and the control socket alike.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -40,6 +42,99 @@ static long long number(const char *s, long long max)
 			return -1;
 	}
 	return v;
+}
+
+/* ---- what a rule matches, in words ----------------------------------------------------- */
+
+char *cli_rule_text(const json_t *r, const char *quit)
+{
+	const char *action = str(r, "action"), *app = str(r, "app"), *host = str(r, "host");
+	const char *dir = str(r, "direction"), *life = str(r, "lifetime");
+	const json_t *user = json_object_get(r, "user"), *remote = json_object_get(r, "remote");
+	const json_t *port = json_object_get(r, "port"), *proto = json_object_get(r, "proto");
+	const json_t *left = json_object_get(r, "expires_in_ms");
+	char *out = NULL, *t;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		abort();
+	fprintf(f, "%s ", action ? action : "?");
+	if (app && *app)
+		fputs(app, f);
+	else
+		fputs("any program", f);
+	if (user && !json_is_null(user)) {
+		t = out_text(user);
+		fprintf(f, " of user %s", t);
+		free(t);
+	}
+	fputs(dir && !strcmp(dir, "in") ? " from " : dir ? " to " : " to or from ", f);
+	if (host && *host) {
+		fputs(host, f);
+	} else if (remote && !json_is_null(remote)) {
+		t = out_text(remote);
+		fputs(t, f);
+		free(t);
+	} else {
+		fputs("anywhere", f);
+	}
+	if (port && !json_is_null(port)) {
+		t = out_text(port);
+		fprintf(f, " port %s", t);
+		free(t);
+	}
+	if (proto && !json_is_null(proto)) {
+		t = out_text(proto);
+		fprintf(f, " (%s)", t);
+		free(t);
+	}
+	if (!life || !strcmp(life, "always")) {
+		fputs(", always", f);
+	} else if (!strcmp(life, "until-restart")) {
+		fputs(", until alegated restarts", f);
+	} else if (!strcmp(life, "until-quit")) {
+		fprintf(f, ", %s", quit);
+	} else if (!strcmp(life, "timed") && json_is_integer(left) && json_integer_value(left) >= 0) {
+		char d[AG_DURATION_TEXT_MAX];
+
+		fprintf(f, ", for %s",
+			ag_duration_format((uint64_t)json_integer_value(left), d, sizeof(d)));
+	}
+	fclose(f);
+	return ag_ctl_sanitize(out);
+}
+
+void cli_rule_notes(const json_t *reply, const char *quit,
+		    void (*say)(void *arg, const char *line), void *arg)
+{
+	const json_t *nr = json_object_get(reply, "new_rule");
+	const char *over = str(reply, "shadowed_by"), *warn = str(reply, "warning");
+	char *line, *t;
+
+	if (json_is_object(nr)) {
+		t = cli_rule_text(nr, quit);
+		if (asprintf(&line, "rule %s: %s", str(nr, "id") ? str(nr, "id") : "?", t) < 0)
+			abort();
+		say(arg, ag_ctl_sanitize(line));
+		free(line);
+		free(t);
+	}
+	if (over && *over) {
+		/* Rules are tried by weight, then the more specific, then deny first. */
+		if (asprintf(&line, "note: rule %s comes first for such flows and decides "
+			     "otherwise; this rule does not change them (rules show %s)",
+			     over, over) < 0)
+			abort();
+		say(arg, ag_ctl_sanitize(line));
+		free(line);
+	}
+	if (warn && *warn) {
+		if (asprintf(&line, "warning: %s", warn) < 0)
+			abort();
+		say(arg, ag_ctl_sanitize(line));
+		free(line);
+	}
 }
 
 /* ---- list ------------------------------------------------------------------------------ */
@@ -155,6 +250,114 @@ int cmd_rules_list(struct cli *cli, struct cli_args *a)
 	return EXIT_DONE;
 }
 
+/* Every field of one rule, a line each, and what it matches in words. */
+int cmd_rules_show(struct cli *cli, struct cli_args *a)
+{
+	struct ag_ctl_conn *c = cli_connect(cli);
+	json_t *res, *r, *found = NULL, *v;
+	const char *key;
+	size_t i;
+	int ret, w = 0;
+
+	if (!c)
+		return EXIT_FAILED;
+	ret = cli_call(c, json_pack("{s:s}", "op", "rules.list"), &res);
+	ag_ctl_close(c);
+	if (ret)
+		return ret;
+	json_array_foreach(res, i, r)
+		if (str(r, "id") && !strcmp(str(r, "id"), a->pos[0]))
+			found = r;
+	if (!found) {
+		char *q = ag_ctl_sanitize(strdup(a->pos[0]));
+
+		cli_fail("no rule \"%s\" (rules list shows the ids)", q);
+		free(q);
+		json_decref(res);
+		return EXIT_FAILED;
+	}
+	if (cli->json) {
+		out_json(found);
+	} else {
+		char *t = cli_rule_text(found, "until the command that made it ends");
+
+		printf("%s\n", t);
+		free(t);
+		json_object_foreach(found, key, v)
+			if ((int)strlen(key) > w)
+				w = (int)strlen(key);
+		json_object_foreach(found, key, v) {
+			char *k = ag_ctl_sanitize(strdup(key)), *val = out_text(v);
+
+			printf("  %-*s  %s\n", w, k, val);
+			free(k);
+			free(val);
+		}
+	}
+	json_decref(res);
+	return EXIT_DONE;
+}
+
+/* A usage error quoting the value @v of option --@opt. */
+static int bad_value(struct cli *cli, const char *opt, const char *v, const char *why)
+{
+	char *q = ag_ctl_sanitize(strdup(v));
+	int r = cli_usage_error(cli, "bad %s \"%s\" (%s)", opt, q, why);
+
+	free(q);
+	return r;
+}
+
+/* ADDR or ADDR/LEN, IPv4 or IPv6, as a rule's "remote" takes it. */
+static bool remote_ok(const char *v)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[16];
+	const char *slash = strchr(v, '/');
+	size_t n = slash ? (size_t)(slash - v) : strlen(v);
+	long long len;
+	int fam;
+
+	if (n == 0 || n >= sizeof(addr))
+		return false;
+	memcpy(addr, v, n);
+	addr[n] = '\0';
+	fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(fam, addr, bin) != 1)
+		return false;
+	if (!slash)
+		return true;
+	len = number(slash + 1, fam == AF_INET6 ? 128 : 32);
+	return len >= 0;
+}
+
+/*
+ * An --app that names no file, or not by its real path (a symbolic link,
+ * or a linked directory such as /bin -> usr/bin), can never match: flows
+ * carry the executable's real path.  A warning, not an error: the program
+ * may be installed later.
+ */
+static void warn_app(const char *app)
+{
+	char *real, *q;
+
+	if (strpbrk(app, "*?[") || app[0] != '/')
+		return;
+	q = ag_ctl_sanitize(strdup(app));
+	real = realpath(app, NULL);
+	if (!real) {
+		fprintf(stderr, "alegatectl: warning: --app \"%s\" does not exist: the rule matches "
+			"nothing until it does\n", q);
+	} else if (strcmp(real, app) != 0) {
+		ag_ctl_sanitize(real);
+		fprintf(stderr, "alegatectl: warning: --app \"%s\" is not the program's real path "
+			"(%s): flows carry the real path, so the rule never matches; use --app %s\n",
+			q, real, real);
+	}
+	free(real);
+	free(q);
+}
+
 /* Set a string field, refusing what JSON cannot carry (not UTF-8). */
 static int set_str(struct cli *cli, json_t *rule, const char *key, const char *v)
 {
@@ -167,6 +370,11 @@ static int set_str(struct cli *cli, json_t *rule, const char *key, const char *v
 }
 
 /* ---- add --------------------------------------------------------------------------------- */
+
+static void say_stdout(void *arg, const char *line)
+{
+	printf("%s\n", line);
+}
 
 static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 {
@@ -186,6 +394,11 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		return EXIT_USAGE;
 	if (a->val[OPT_APP] && set_str(cli, rule, "app", a->val[OPT_APP]))
 		return EXIT_USAGE;
+	if (!strcmp(v, "allow") && !a->val[OPT_ANY] && !a->val[OPT_APP] && !a->val[OPT_USER] &&
+	    !a->val[OPT_REMOTE] && !a->val[OPT_HOST] && !a->val[OPT_PORT] && !a->val[OPT_PROTO] &&
+	    !a->val[OPT_DIRECTION])
+		return cli_usage_error(cli, "an allow rule without a condition allows every flow: "
+				       "give a condition, or --any if that is meant");
 	v = a->val[OPT_USER];
 	if (v) {
 		if (!*v)
@@ -196,6 +409,9 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		else if (set_str(cli, rule, "user", v))
 			return EXIT_USAGE;
 	}
+	if (a->val[OPT_REMOTE] && !remote_ok(a->val[OPT_REMOTE]))
+		return bad_value(cli, "--remote", a->val[OPT_REMOTE],
+				 "an IPv4 or IPv6 address, or a prefix ADDR/LEN");
 	if (a->val[OPT_REMOTE] && set_str(cli, rule, "remote", a->val[OPT_REMOTE]))
 		return EXIT_USAGE;
 	if (a->val[OPT_HOST] && set_str(cli, rule, "host", a->val[OPT_HOST]))
@@ -245,8 +461,8 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 
 		errno = 0;
 		n = strtoll(v, &end, 10);
-		if (!*v || *end || errno || n < -1000000 || n > 1000000)
-			return cli_usage_error(cli, "bad weight \"%s\" (an integer)", v);
+		if (!*v || *end || errno || n < -1000 || n > 1000)
+			return bad_value(cli, "--weight", v, "an integer from -1000 to 1000");
 		json_object_set_new(rule, "weight", json_integer(n));
 	}
 	switch (a->duration) {
@@ -279,6 +495,8 @@ int cmd_rules_add(struct cli *cli, struct cli_args *a)
 		json_decref(rule);
 		return r;
 	}
+	if (a->val[OPT_APP])
+		warn_app(a->val[OPT_APP]);
 	c = cli_connect(cli);
 	if (!c) {
 		json_decref(rule);
@@ -290,10 +508,12 @@ int cmd_rules_add(struct cli *cli, struct cli_args *a)
 		return r;
 	}
 	id = out_text(json_object_get(res, "rule"));
-	if (cli->json)
+	if (cli->json) {
 		out_json(res);
-	else
+	} else {
 		printf("added rule %s\n", id);
+		cli_rule_notes(res, "until this command ends", say_stdout, NULL);
+	}
 	if (a->duration == OPT_UNTIL_QUIT) {
 		snprintf(what, sizeof(what), "rule %s", id);
 		r = cli_hold(c, what);

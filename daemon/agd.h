@@ -176,6 +176,8 @@ int agd_fastpath_wake_ms(const struct agd *d);
  * down the kernel-allowed flows the new rules deny (S12). */
 void agd_fastpath_sync(struct agd *d);
 void agd_fastpath_status(struct agd *d, char *buf, size_t len);
+/* The same for scripts: {"state":"on"|"off", "reason" when off, the counts when on}. */
+json_t *agd_fastpath_status_json(struct agd *d);
 /* Load or remove the notrack table as bpf_notrack and the ruleset say:
  * at start (after the firewall is installed) and whenever notrack_recheck
  * is set or the last check is AGD_NOTRACK_RECHECK_NS old. */
@@ -214,13 +216,23 @@ void agd_policy_free(struct agd *d);
 /* ---- pending flows (policy.c) ---------------------------------------------- */
 
 struct agd_pending *agd_pending_find(struct agd *d, uint32_t id);
+/* What answering a pended flow did beyond deciding it. */
+struct agd_answer {
+	char rule_id[AG_RULE_ID_MAX + 1];	/* the new rule, "" for none */
+	/* an older rule that decides such flows first, with another verdict */
+	char shadowed_by[AG_RULE_ID_MAX + 1];
+	char warning[AG_RULE_SOURCE_MAX + 128];	/* "" or what went half-wrong */
+};
+
 /*
  * Answer a pended flow: verdict, and a rule when duration is not once.
- * Returns 0 or a negative error with *err set; *rule_id gets the new rule id.
+ * An `always` rule whose file cannot be written is kept until restart,
+ * with res->warning saying so.
+ * Returns 0 or a negative error with *err set; *res says what was done.
  */
 int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
-		       uint64_t for_ms, const char *scope, uint64_t session, char *rule_id,
-		       const char **err);
+		       uint64_t for_ms, const char *scope, uint64_t session,
+		       struct agd_answer *res, const char **err);
 /* Engine event hook: tracks pended flows, announces new and resolved ones. */
 void agd_pending_event(struct agd *d, const ag_event *ev);
 
@@ -233,7 +245,9 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 /* Push a line to every subscriber of that kind. */
 void agd_control_push_event(struct agd *d, const ag_event *ev);
 void agd_control_push_pending(struct agd *d, const struct agd_pending *p);
-void agd_control_push_resolved(struct agd *d, uint32_t id, const char *verdict);
+/* @reason: why, when not an answer or the timeout ("alegated is stopping"), or NULL. */
+void agd_control_push_resolved(struct agd *d, uint32_t id, const char *reason,
+			       const char *verdict);
 
 /* For tests and fuzzing: a client on fd, a line handled as if read from it. */
 struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid);

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 
 #include "ctl/ctl.h"
 #include "daemon/agd.h"
+#include "linux/sockdiag.h"
+#include "linux/tuple.h"
 #include "net/packet.h"
 
 /* A subscriber may fall this far behind before it is closed. */
@@ -382,6 +385,7 @@ static int op_status(struct req *q)
 
 	agd_fastpath_status(d, fp, sizeof(fp));
 	json_object_set_new(o, "fast_path", json_string(fp));
+	json_object_set_new(o, "fast_path_info", agd_fastpath_status_json(d));
 	json_object_set_new(o, "fast_path_notrack",
 			    json_string(d->notrack_state[0] ? d->notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->npending));
@@ -577,7 +581,7 @@ static int answer(struct req *q, ag_verdict v)
 	const char *scope = bad ? NULL : field_str(q, "scope", &bad);
 	json_t *for_ms = json_object_get(q->msg, "for_ms");
 	json_t *reject = json_object_get(q->msg, "reject");
-	char rule_id[AG_RULE_ID_MAX + 1];
+	struct agd_answer res;
 	const char *err;
 	uint32_t id;
 
@@ -587,9 +591,15 @@ static int answer(struct req *q, ag_verdict v)
 		char *end;
 		unsigned long n = strtoul(json_string_value(pid), &end, 10);
 
-		if (*end || n > UINT32_MAX)
+		if (!*json_string_value(pid) || *end || n > UINT32_MAX) {
+			char quoted[AG_CTL_QUOTE_MAX + 1];
+
+			snprintf(quoted, sizeof(quoted), "%s", json_string_value(pid));
+			ag_ctl_sanitize(quoted);
 			return reply_err(q->d, q->c, q->id, "bad_request",
-					 "\"pending\" must be a pending flow id"), 0;
+					 "\"pending\" must be a pending flow id (a number), not \"%s\"",
+					 quoted), 0;
+		}
 		id = (uint32_t)n;
 	} else if (json_is_integer(pid) && json_integer_value(pid) >= 0 &&
 		   json_integer_value(pid) <= UINT32_MAX) {
@@ -612,7 +622,7 @@ static int answer(struct req *q, ag_verdict v)
 	}
 	int r = agd_pending_answer(q->d, id, v, duration ? duration : "once",
 				   for_ms ? (uint64_t)json_integer_value(for_ms) : 0, scope,
-				   q->c->session, rule_id, &err);
+				   q->c->session, &res, &err);
 	if (r) {
 		reply_err(q->d, q->c, q->id,
 			  r == -ENOENT ? "not_found" : r == -EINVAL ? "bad_request" : "failed",
@@ -621,7 +631,13 @@ static int answer(struct req *q, ag_verdict v)
 	}
 	json_t *o = json_object();
 
-	json_object_set_new(o, "rule", rule_id[0] ? json_string(rule_id) : json_null());
+	struct agd_rule *ar = res.rule_id[0] ? agd_rule_find(q->d, res.rule_id) : NULL;
+
+	json_object_set_new(o, "rule", res.rule_id[0] ? json_string(res.rule_id) : json_null());
+	/* What the new rule matches, so the answer can say it. */
+	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
+	json_object_set_new(o, "shadowed_by", str_or_null(res.shadowed_by));
+	json_object_set_new(o, "warning", str_or_null(res.warning));
 	reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
@@ -691,7 +707,10 @@ static int op_rules_add(struct req *q)
 	}
 	json_t *o = json_object();
 
+	struct agd_rule *ar = agd_rule_find(q->d, rule.id);
+
 	json_object_set_new(o, "rule", json_string(rule.id));
+	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
 	reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
@@ -739,10 +758,39 @@ struct dump_ctx {
 	json_int_t limit;
 };
 
+/*
+ * A TCP flow whose program closed it: its socket is gone, or in TIME_WAIT,
+ * which conntrack keeps for two minutes after the close.  Not live, so
+ * `flows` leaves it out; the conntrack DESTROY ends it in the engine later.
+ */
+static bool tcp_flow_closed(struct agd *d, const ag_flow_info *f)
+{
+	struct ag_tuple t = {
+		.ip_version = f->fixed.ip_version,
+		.protocol = f->fixed.protocol,
+		.sport = f->fixed.local_port,
+		.dport = f->fixed.remote_port,
+	};
+	struct ag_sock_info si;
+	int r;
+
+	if (!d->sd || f->fixed.protocol != AG_IPPROTO_TCP)
+		return false;
+	memcpy(t.src, f->fixed.local_addr, 16);
+	memcpy(t.dst, f->fixed.remote_addr, 16);
+	r = ag_sockdiag_lookup(d->sd, &t, &si);
+	if (r == -ENOENT)
+		return true;
+	return r == 0 && (si.state == TCP_TIME_WAIT || si.state == TCP_CLOSE ||
+			  si.state == TCP_LAST_ACK);
+}
+
 static int flow_cb(const ag_flow_info *f, void *arg)
 {
 	struct dump_ctx *x = arg;
 
+	if (tcp_flow_closed(x->d, f))
+		return 0;
 	json_array_append_new(x->a, agd_json_flow(x->d, f));
 	return 0;
 }
@@ -1156,10 +1204,14 @@ void agd_control_push_pending(struct agd *d, const struct agd_pending *p)
 	json_decref(m);
 }
 
-void agd_control_push_resolved(struct agd *d, uint32_t id, const char *verdict)
+void agd_control_push_resolved(struct agd *d, uint32_t id, const char *reason,
+			       const char *verdict)
 {
 	json_t *m = json_pack("{s:{s:i, s:s}}", "resolved", "id", (json_int_t)id, "verdict",
 			      verdict);
+
+	if (reason)
+		json_object_set_new(json_object_get(m, "resolved"), "reason", json_string(reason));
 
 	push_all(d, false, m);
 	json_decref(m);
@@ -1246,6 +1298,12 @@ int agd_control_open(struct agd *d)
 
 void agd_control_close(struct agd *d)
 {
+	json_t *bye = json_pack("{s:{s:s}}", "bye", "reason", "alegated is stopping");
+
+	/* Every client learns why the connection ends, not only subscribers. */
+	for (struct agd_client *c = d->clients; c; c = c->next)
+		client_send(d, c, bye);
+	json_decref(bye);
 	while (d->clients) {
 		struct agd_client *c = d->clients;
 

@@ -402,7 +402,7 @@ int agd_dataplane_open_proc(struct agd *d)
 		log_err("process cache: %s", strerror(errno));
 		return -errno;
 	}
-	log_info("process cache: %s", ag_proc_mode(d->proc));
+	log_info("%s", ag_proc_mode(d->proc));
 	if (ag_proc_fd(d->proc) >= 0)
 		agd_loop_add(d, ag_proc_fd(d->proc), EPOLLIN, (void *)(uintptr_t)AGD_TAG_PROC);
 	return 0;

@@ -520,3 +520,29 @@ void agd_fastpath_status(struct agd *d, char *buf, size_t len)
 {
 	ag_fp_status(d->fp, d->fp_err[0] ? d->fp_err : NULL, buf, len);
 }
+
+json_t *agd_fastpath_status_json(struct agd *d)
+{
+	struct ag_fp_stats st;
+	json_t *o = json_object();
+
+	if (!d->fp) {
+		json_object_set_new(o, "state", json_string("off"));
+		json_object_set_new(o, "reason", json_string(d->fp_err[0] ? d->fp_err : "disabled"));
+		return o;
+	}
+	json_object_set_new(o, "state", json_string("on"));
+	if (ag_fp_stats(d->fp, &st)) {
+		json_object_set_new(o, "reason", json_string("counters unreadable"));
+		return o;
+	}
+	json_object_set_new(o, "rules", json_integer((json_int_t)st.image.rules));
+	json_object_set_new(o, "entries", json_integer((json_int_t)st.image.entries));
+	json_object_set_new(o, "programs", json_integer((json_int_t)st.image.apps));
+	json_object_set_new(o, "updates", json_integer((json_int_t)st.epoch));
+	json_object_set_new(o, "allowed", json_integer((json_int_t)st.allowed));
+	json_object_set_new(o, "denied", json_integer((json_int_t)st.denied));
+	json_object_set_new(o, "fell_through", json_integer((json_int_t)st.passed));
+	json_object_set_new(o, "errors", json_integer((json_int_t)st.errors));
+	return o;
+}

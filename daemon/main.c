@@ -39,7 +39,7 @@ static uint64_t engine_clock(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: alegated [-f CONFIG] [-d] [-n] [--cleanup]\n"
+		"usage: alegated [-f CONFIG] [-d] [-n] [--cleanup] [--netns NAME] [-V] [-h]\n"
 		"  -f, --config FILE  configuration file (default %s)\n"
 		"  -d, --debug        stay in the foreground, log to stderr\n"
 		"  -n, --check        check the configuration and rules, print\n"

@@ -9,10 +9,12 @@
  * for outbound flows, and for inbound whatever `inbound` says.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -215,9 +217,11 @@ static int resolve_user(struct ag_rule *r, const char **err)
 	if (!(r->has & AG_RULE_HAS_USER) || (r->has & AG_RULE_HAS_UID))
 		return 0;
 	struct passwd *pw = getpwnam(r->user);
+	static char msg[AG_RULE_USER_MAX + 32];
 
 	if (!pw) {
-		*err = "unknown user";
+		snprintf(msg, sizeof(msg), "unknown user \"%s\"", r->user);
+		*err = msg;
 		return -ENOENT;
 	}
 	r->uid = pw->pw_uid;
@@ -225,12 +229,59 @@ static int resolve_user(struct ag_rule *r, const char **err)
 	return 0;
 }
 
-int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
+/* A name a person can read, for a rule made without one: "curl to example.org". */
+static void default_name(struct ag_rule *r)
 {
+	const char *slash = strrchr(r->app, '/');
+	const char *who = (r->has & AG_RULE_HAS_APP) ? (slash && slash[1] ? slash + 1 : r->app)
+						     : "any program";
+	const char *dir = (r->has & AG_RULE_HAS_DIRECTION) && r->direction == AG_RULE_IN ? "from"
+											     : "to";
+	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[24] = "";
+
+	if (r->has & AG_RULE_HAS_HOST) {
+		snprintf(where, sizeof(where), "%s", r->host);
+	} else if (r->has & AG_RULE_HAS_REMOTE) {
+		char a[AG_ADDR_STRLEN];
+
+		if (ag_addr_format(r->remote_family == AF_INET6 ? 6 : 4, r->remote_addr, a,
+				   sizeof(a)) < 0)
+			snprintf(a, sizeof(a), "?");
+		if (r->remote_plen == (r->remote_family == AF_INET6 ? 128u : 32u))
+			snprintf(where, sizeof(where), "%s", a);
+		else
+			snprintf(where, sizeof(where), "%s/%u", a, r->remote_plen);
+	}
+	if ((r->has & AG_RULE_HAS_PORT) && r->port_min == r->port_max)
+		snprintf(port, sizeof(port), " port %u", r->port_min);
+	else if (r->has & AG_RULE_HAS_PORT)
+		snprintf(port, sizeof(port), " ports %u-%u", r->port_min, r->port_max);
+	if ((r->has & AG_RULE_HAS_USER) && !(r->has & AG_RULE_HAS_APP))
+		snprintf(r->name, sizeof(r->name), "user %.32s %s %.180s%s", r->user, dir, where,
+			 port);
+	else
+		snprintf(r->name, sizeof(r->name), "%.40s %s %.180s%s", who, dir, where, port);
+}
+
+/*
+ * agd_rule_add(), and *save_failed when the rule was refused because its
+ * file could not be written (the disk is full, the directory is gone).
+ */
+static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool *save_failed)
+{
+	static char save_err[AG_RULE_SOURCE_MAX + 64];
 	struct agd_rule *ar;
 	int r;
 
 	*err = NULL;
+	*save_failed = false;
+	/* Rules made here, not read from a file, say what they are and since when. */
+	if (!rule->source[0] && !rule->name[0])
+		default_name(rule);
+	if (!rule->source[0] && !(rule->has & AG_RULE_HAS_CREATED)) {
+		rule->created = (int64_t)(agd_wall_ms() / 1000);
+		rule->has |= AG_RULE_HAS_CREATED;
+	}
 	if (!rule->id[0] && ag_rule_new_id(rule->id)) {
 		*err = "cannot make a rule id";
 		return -EIO;
@@ -261,7 +312,10 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
 		if (r) {
 			remove_filters(d, ar);
 			free(ar);
-			*err = "cannot save the rule file";
+			snprintf(save_err, sizeof(save_err), "cannot save the rule in %s: %s",
+				 d->cfg.rules_dir, strerror(-r));
+			*err = save_err;
+			*save_failed = true;
 			log_err("saving rule %s in %s: %s", rule->id, d->cfg.rules_dir,
 				strerror(-r));
 			return r;
@@ -284,6 +338,13 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
 	if (!d->policy_bulk)
 		agd_fastpath_sync(d);
 	return 0;
+}
+
+int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
+{
+	bool save_failed;
+
+	return rule_add(d, rule, err, &save_failed);
 }
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
@@ -583,7 +644,7 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 	uint32_t id = p->id;
 
 	*p = d->pending[--d->npending];
-	agd_control_push_resolved(d, id,
+	agd_control_push_resolved(d, id, ev->reason == AG_REASON_SHUTDOWN ? "alegated is stopping" : NULL,
 				  ev->reason == AG_REASON_TIMEOUT
 					  ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
 									 : "deny (timeout)")
@@ -656,8 +717,82 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 	return 0;
 }
 
+/* Whether the enabled rule @r matches the flow @in, as its filters would. */
+static bool rule_matches(const struct ag_rule *r, const ag_fixed_values *in)
+{
+	bool inbound = in->direction == AG_DIR_IN;
+	uint16_t port = inbound ? in->local_port : in->remote_port;
+
+	if (!r->enabled)
+		return false;
+	if ((r->has & AG_RULE_HAS_DIRECTION) && (r->direction == AG_RULE_IN) != inbound)
+		return false;
+	if ((r->has & AG_RULE_HAS_APP) &&
+	    (!in->app_path || (r->app_glob ? fnmatch(r->app, in->app_path, 0) != 0
+					   : strcmp(r->app, in->app_path) != 0)))
+		return false;
+	if ((r->has & AG_RULE_HAS_UID) && r->uid != in->uid)
+		return false;
+	if (r->has & AG_RULE_HAS_REMOTE) {
+		unsigned full = r->remote_plen / 8, rest = r->remote_plen % 8;
+
+		if (in->ip_version != (r->remote_family == AF_INET6 ? 6 : 4) ||
+		    memcmp(r->remote_addr, in->remote_addr, full) != 0 ||
+		    (rest && ((r->remote_addr[full] ^ in->remote_addr[full]) &
+			      (uint8_t)(0xff << (8 - rest)))))
+			return false;
+	}
+	if (r->has & AG_RULE_HAS_HOST) {
+		const char *h = in->remote_host;
+		size_t hl = h ? strlen(h) : 0, sl = strlen(r->host) - 1;
+
+		if (!h)
+			return false;
+		if (r->host_wildcard ? !(hl > sl && strcasecmp(h + hl - sl, r->host + 1) == 0)
+				     : strcasecmp(h, r->host) != 0)
+			return false;
+	}
+	if ((r->has & AG_RULE_HAS_PORT) && (port < r->port_min || port > r->port_max))
+		return false;
+	if ((r->has & AG_RULE_HAS_PROTO) && r->proto != in->protocol)
+		return false;
+	return true;
+}
+
+static bool same_verdict(enum ag_rule_action a, enum ag_rule_action b)
+{
+	bool block_a = a == AG_RULE_DENY || a == AG_RULE_REJECT;
+	bool block_b = b == AG_RULE_DENY || b == AG_RULE_REJECT;
+
+	return a == b || (block_a && block_b);
+}
+
+/*
+ * The rule that decides flows like @in before @mine does, with another
+ * verdict: the one of highest weight among the enabled rules that match
+ * and outrank it (rule weight, then specificity, then deny: filter_weight).
+ */
+static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule *mine,
+					     const ag_fixed_values *in)
+{
+	const struct agd_rule *best = NULL;
+	uint32_t w = filter_weight(mine), bw = 0;
+
+	for (uint32_t i = 0; i < d->nrules; i++) {
+		const struct agd_rule *ar = d->rules[i];
+		uint32_t aw = filter_weight(&ar->rule);
+
+		if (!strcmp(ar->rule.id, mine->id) || aw <= w || aw <= bw ||
+		    !rule_matches(&ar->rule, in))
+			continue;
+		best = ar;
+		bw = aw;
+	}
+	return best && !same_verdict(best->rule.action, mine->action) ? best : NULL;
+}
+
 int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
-		       uint64_t for_ms, const char *scope, uint64_t session, char *rule_id,
+		       uint64_t for_ms, const char *scope, uint64_t session, struct agd_answer *res,
 		       const char **err)
 {
 	struct agd_pending *p = agd_pending_find(d, id);
@@ -667,7 +802,7 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 	int r;
 
 	*err = NULL;
-	rule_id[0] = 0;
+	memset(res, 0, sizeof(*res));
 	if (!p || ag_pend_lookup(d->engine, p->context, &info)) {
 		*err = "no such pending flow (answered, timed out, or never pended)";
 		return -ENOENT;
@@ -698,9 +833,24 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 		return -EINVAL;
 	}
 	if (make_rule) {
-		if ((r = agd_rule_add(d, &rule, err)))
+		bool save_failed;
+		const struct agd_rule *over;
+
+		r = rule_add(d, &rule, err, &save_failed);
+		if (r && save_failed) {
+			/* The flow is decided; the rule still holds until restart
+			 * rather than not at all, and the answer says so. */
+			snprintf(res->warning, sizeof(res->warning),
+				 "%s; the rule is kept until alegated restarts", *err);
+			rule.lifetime = AG_RULE_UNTIL_RESTART;
+			r = rule_add(d, &rule, err, &save_failed);
+		}
+		if (r)
 			return r;
-		snprintf(rule_id, AG_RULE_ID_MAX + 1, "%s", rule.id);
+		snprintf(res->rule_id, sizeof(res->rule_id), "%s", rule.id);
+		over = shadowing_rule(d, &rule, &info.fixed);
+		if (over)
+			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", over->rule.id);
 	}
 	return 0;
 }

@@ -341,26 +341,67 @@ int ag__proc_parse_uids(const char *buf, size_t len, uint32_t *uid,
 	return -EBADMSG;
 }
 
+/* An argument a shell reads back as it is, without quotes. */
+static int arg_plain(const char *a, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)a[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c && strchr("_@%+=:,./-", c)) || c >= 0x80))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Join the NUL-separated arguments with spaces, each one that a shell
+ * would split or expand in single quotes ('it'\''s'): "sh -c 'a b'" is
+ * one argument after -c, not two.
+ */
 int ag__proc_join_cmdline(const char *buf, size_t len, char *out,
 			  size_t outlen)
 {
-	size_t n = 0, i;
-	int cut = 0;
+	size_t n = 0, i = 0;
 
 	if (outlen == 0)
 		return len > 0;
 	/* Trailing NULs end the last argument; they are not separators. */
 	while (len > 0 && buf[len - 1] == '\0')
 		len--;
-	for (i = 0; i < len; i++) {
-		if (n + 1 >= outlen) {
-			cut = 1;
-			break;
+#define PUT(ch) do { if (n + 1 >= outlen) goto cut; out[n++] = (ch); } while (0)
+	while (i < len) {
+		const char *a = buf + i;
+		const char *end = memchr(a, '\0', len - i);
+		size_t alen = end ? (size_t)(end - a) : len - i;
+
+		if (i)
+			PUT(' ');
+		if (arg_plain(a, alen)) {
+			for (size_t k = 0; k < alen; k++)
+				PUT(a[k]);
+		} else {
+			PUT('\'');
+			for (size_t k = 0; k < alen; k++) {
+				if (a[k] == '\'') {
+					PUT('\'');
+					PUT('\\');
+					PUT('\'');
+				}
+				PUT(a[k]);
+			}
+			PUT('\'');
 		}
-		out[n++] = buf[i] == '\0' ? ' ' : buf[i];
+		i += alen + 1;
 	}
+#undef PUT
 	out[n] = '\0';
-	return cut;
+	return 0;
+cut:
+	out[n] = '\0';
+	return 1;
 }
 
 int ag__proc_strip_deleted(char *path)

@@ -88,7 +88,16 @@ TEST(proc_join_cmdline_spaces_and_trailing_nuls)
 
 	CHECK_EQ(ag__proc_join_cmdline(args, sizeof(args) - 1, out,
 				       sizeof(out)), 0);
-	CHECK_STR(out, "/bin/prog -x two words");
+	CHECK_STR(out, "/bin/prog -x 'two words'");
+}
+
+TEST(proc_join_cmdline_quotes_what_a_shell_would_split)
+{
+	static const char args[] = "sh\0-c\0echo it's\0\0$HOME\0";
+	char out[64];
+
+	CHECK_EQ(ag__proc_join_cmdline(args, sizeof(args) - 1, out, sizeof(out)), 0);
+	CHECK_STR(out, "sh -c 'echo it'\\''s' '' '$HOME'");
 }
 
 TEST(proc_join_cmdline_cuts_at_bound_and_says_so)
@@ -240,7 +249,7 @@ TEST(proc_reads_exe_cmdline_uid_and_strips_deleted)
 	CHECK_EQ(ag_proc_get(p, 100, &info), 0);
 	CHECK_STR(info.exe, "/opt/app/bin");
 	CHECK(info.flags & AG_PROC_EXE_DELETED);
-	CHECK_STR(info.cmdline, "/opt/app/bin (deleted) --flag");
+	CHECK_STR(info.cmdline, "'/opt/app/bin (deleted)' --flag");
 	CHECK_STR(info.comm, "fake 100");
 	CHECK_EQ(info.uid, 1000);
 	CHECK_EQ(info.ppid, 1);

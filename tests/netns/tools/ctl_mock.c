@@ -24,6 +24,7 @@
  *   wait OP        until one more request with that op arrived
  *   sleep MS
  *   push JSON      send the line to every subscribed client
+ *   pushall JSON   send the line to every client (as alegated's "bye")
  *   close          close every client connection
  *   exit           stop the mock (exit status 0)
  * The mock also exits after -t SECONDS (default 120), in case a test
@@ -145,13 +146,18 @@ static void send_to(struct client *c, json_t *msg)
 		drop(c);
 }
 
-static void push_all(const char *line)
+static void push_to(const char *line, bool all)
 {
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (clients[i].fd >= 0 && clients[i].subscribed &&
+		if (clients[i].fd >= 0 && (all || clients[i].subscribed) &&
 		    (ag_ctl_write_all(clients[i].fd, line, strlen(line), 2000) ||
 		     ag_ctl_write_all(clients[i].fd, "\n", 1, 2000)))
 			drop(&clients[i]);
+}
+
+static void push_all(const char *line)
+{
+	push_to(line, false);
 }
 
 static void handle(struct client *c, const char *line, size_t len)
@@ -187,12 +193,14 @@ static void handle(struct client *c, const char *line, size_t len)
 	if (json_object_get(canned, "error")) {
 		json_object_set_new(rep, "ok", json_false());
 		json_object_set(rep, "error", json_object_get(canned, "error"));
-		json_object_set(rep, "code", json_object_get(canned, "code") ?
-				json_object_get(canned, "code") : json_string("failed"));
+		json_object_set_new(rep, "code", json_object_get(canned, "code") ?
+				    json_incref(json_object_get(canned, "code")) :
+				    json_string("failed"));
 	} else if (canned || !strcmp(op, "subscribe")) {
 		json_object_set_new(rep, "ok", json_true());
-		json_object_set(rep, "result", json_object_get(canned, "result") ?
-				json_object_get(canned, "result") : json_object());
+		json_object_set_new(rep, "result", json_object_get(canned, "result") ?
+				    json_incref(json_object_get(canned, "result")) :
+				    json_object());
 	} else {
 		json_object_set_new(rep, "ok", json_false());
 		json_object_set_new(rep, "error", json_sprintf("unknown op \"%s\"", op));
@@ -238,6 +246,8 @@ static void step(void)
 				return;
 		} else if (!strncmp(l, "push ", 5)) {
 			push_all(l + 5);
+		} else if (!strncmp(l, "pushall ", 8)) {
+			push_to(l + 8, true);
 		} else if (!strcmp(l, "close")) {
 			for (int i = 0; i < MAX_CLIENTS; i++)
 				if (clients[i].fd >= 0)
