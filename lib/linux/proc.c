@@ -15,7 +15,9 @@
  * per lookup; a string is allocated per exec (or per process read).
  *
  * Trust: with the connector, an entry read or updated by events is believed
- * without touching /proc.  Without it, or after the kernel dropped events
+ * without touching /proc.  With the exec monitor (execmon.h) an exec brings
+ * the executable's path and identity as the kernel ran it; /proc is read
+ * only for the command line, and never overrides that executable.  Without it, or after the kernel dropped events
  * (ENOBUFS bumps the epoch), an entry is re-validated on use: its start time
  * (pid reuse) and executable (exec) are read again.
  */
@@ -28,9 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +43,7 @@
 #include <linux/connector.h>
 #include <linux/netlink.h>
 
+#include "linux/execmon.h"
 #include "linux/proc.h"
 
 /* Pids kept by one walk of /proc: the newest ones if there are more. */
@@ -84,6 +89,7 @@ struct cn_proc_input {
 /* Internal flag bits, never copied out. */
 #define PF_NEED_READ	0x10000u	/* never read from /proc */
 #define PF_NEED_DETAILS	0x20000u	/* exe read at exec; stat, cmdline, uids not yet */
+#define PF_KEXE		0x40000u	/* exe and identity from the exec monitor */
 #define PF_PUBLIC	0x0ffffu
 
 enum { L_FREE, L_LIVE, L_EXITED };
@@ -102,6 +108,8 @@ struct pent {
 	uint32_t epoch;		/* == p->epoch: trusted */
 	uint32_t scan_id;	/* fds read by the current inode scan */
 	uint64_t start_time;	/* 0: not read */
+	uint64_t exe_ino;	/* with AG_PROC_EXE_ID */
+	uint32_t exe_dev;
 	char comm[AG_PROC_COMM_MAX];
 	uint64_t exited_ns;
 	struct pstr *exe, *cmdline;
@@ -148,8 +156,13 @@ struct ag_proc {
 	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
 	unsigned ntaken;
 	bool take_off;		/* fds cannot be taken here (see take_socket) */
+	struct ag_execmon *em;	/* the exec monitor, or NULL */
+	uint64_t em_lost;	/* its lost count when last looked at */
+	uint64_t ns_per_tick;	/* start times: kernel ns → /proc clock ticks */
+	int epfd;		/* with em: epoll over nlfd and em's fd */
 	struct ag_proc_stats st;
-	char mode[192];
+	char em_why[160];	/* why the exec monitor is not in use */
+	char mode[384];
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -234,6 +247,40 @@ static ssize_t read_at(int dfd, const char *name, char *buf, size_t size)
 	}
 	close(fd);
 	return (ssize_t)got;
+}
+
+/* The kernel's dev_t, as i_sb->s_dev holds it and the exec monitor reports. */
+static uint32_t kernel_dev(dev_t d)
+{
+	return (uint32_t)((major(d) << 20) | (minor(d) & 0xfffff));
+}
+
+/*
+ * The executable's name and identity from the "exe" link @name under
+ * @dfd: readlink gives the name, stat through the link the file.  The
+ * identity is believed only if a stat before and one after the readlink
+ * agree (an exec in between would pair one file's name with another's
+ * identity).  Return: the name's length, or -errno; *@have_id says whether
+ * *@dev and *@ino were set.
+ */
+static ssize_t read_exe(int dfd, const char *name, char *exe, size_t size,
+			uint32_t *dev, uint64_t *ino, bool *have_id)
+{
+	struct stat a, b;
+	bool before = fstatat(dfd, name, &a, 0) == 0;
+	ssize_t n = readlinkat(dfd, name, exe, size - 1);
+
+	*have_id = false;
+	if (n == -1)
+		return -errno;
+	exe[n] = '\0';
+	if (before && fstatat(dfd, name, &b, 0) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		*dev = kernel_dev(a.st_dev);
+		*ino = (uint64_t)a.st_ino;
+		*have_id = true;
+	}
+	return n;
 }
 
 static bool parse_u64(const char *s, const char *end, uint64_t *v,
@@ -578,12 +625,16 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 	struct pent *e = &p->ents[i];
 	char name[24], text[PROC_TEXT_MAX], exe[AG_PROC_EXE_MAX];
 	char comm[AG_PROC_COMM_MAX];
-	uint64_t start = 0;
+	uint64_t start = 0, xino = 0;
+	uint32_t xdev = 0;
 	unsigned kflags = 0;
 	pid_t ppid = 0;
-	ssize_t n;
+	ssize_t n = -1;
 	int dfd;
-	bool same;
+	bool same, xid = false;
+	/* What the exec monitor said of this process's image stands: /proc
+	 * gives only a name, which another mount namespace can fake. */
+	bool keep = (e->flags & PF_KEXE) && e->epoch == p->epoch;
 
 	snprintf(name, sizeof(name), "%d", (int)e->pid);
 	dfd = openat(p->proc_dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -592,10 +643,9 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 	p->st.proc_reads++;
 
 	/* The executable first: it is what a short-lived process loses first. */
-	n = readlinkat(dfd, "exe", exe, sizeof(exe) - 1);
-	if (n >= 0)
-		exe[n] = '\0';
-	else
+	if (!keep)
+		n = read_exe(dfd, "exe", exe, sizeof(exe), &xdev, &xino, &xid);
+	if (n < 0)
 		exe[0] = '\0';
 
 	n = read_at(dfd, "stat", text, sizeof(text));
@@ -608,8 +658,16 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 		p->st.pid_reused++;
 		ent_reset(p, i);
 		light = false;
+		if (keep) {
+			keep = false;
+			n = read_exe(dfd, "exe", exe, sizeof(exe), &xdev, &xino, &xid);
+			if (n < 0)
+				exe[0] = '\0';
+		}
 	}
-	same = e->exe && strcmp(e->exe->s, exe) == 0 &&
+	same = (keep || (e->exe && strcmp(e->exe->s, exe) == 0 &&
+			 (e->flags & AG_PROC_EXE_ID) && xid && e->exe_dev == xdev &&
+			 e->exe_ino == xino)) &&
 	       !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED));
 	e->start_time = start;
 	e->ppid = ppid;
@@ -620,20 +678,28 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 		return 0;
 	}
 
-	e->flags &= ~(PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED | AG_PROC_EXE_DELETED |
-		      AG_PROC_NO_EXE | AG_PROC_KTHREAD | AG_PROC_CMDLINE_CUT);
+	e->flags &= ~(PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED |
+		      AG_PROC_KTHREAD | AG_PROC_CMDLINE_CUT);
 	if (kflags & PROC_PF_KTHREAD)
 		e->flags |= AG_PROC_KTHREAD;
-	if (exe[0]) {
-		if (ag__proc_strip_deleted(exe))
-			e->flags |= AG_PROC_EXE_DELETED;
-		pstr_set(&e->exe, exe, strlen(exe));
-	} else {
-		pstr_put(e->exe);
-		e->exe = NULL;
+	if (!keep) {
+		e->flags &= ~(AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID | PF_KEXE);
+		if (exe[0]) {
+			if (ag__proc_strip_deleted(exe))
+				e->flags |= AG_PROC_EXE_DELETED;
+			pstr_set(&e->exe, exe, strlen(exe));
+		} else {
+			pstr_put(e->exe);
+			e->exe = NULL;
+		}
+		if (!e->exe)
+			e->flags |= AG_PROC_NO_EXE;
+		if (e->exe && xid) {
+			e->exe_dev = xdev;
+			e->exe_ino = xino;
+			e->flags |= AG_PROC_EXE_ID;
+		}
 	}
-	if (!e->exe)
-		e->flags |= AG_PROC_NO_EXE;
 
 	n = read_at(dfd, "cmdline", text, sizeof(text));
 	if (n > 0) {
@@ -686,7 +752,11 @@ static void on_proc_fork(struct ag_proc *p, pid_t child, pid_t parent,
 	memcpy(e->comm, pe->comm, sizeof(e->comm));
 	e->exe = pstr_get(pe->exe);
 	e->cmdline = pstr_get(pe->cmdline);
-	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+	/* A fork runs its parent's image: the same file, the same identity. */
+	e->exe_dev = pe->exe_dev;
+	e->exe_ino = pe->exe_ino;
+	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
+				 PF_KEXE | PF_NEED_DETAILS |
 				 AG_PROC_CMDLINE_CUT | AG_PROC_KTHREAD)) |
 		   AG_PROC_INHERITED;
 }
@@ -701,17 +771,25 @@ static int read_exec_exe(struct ag_proc *p, uint32_t i)
 {
 	struct pent *e = &p->ents[i];
 	char name[32], exe[AG_PROC_EXE_MAX];
+	uint64_t ino = 0;
+	uint32_t dev = 0;
+	bool have_id;
 	ssize_t n;
 
 	snprintf(name, sizeof(name), "%d/exe", (int)e->pid);
-	n = readlinkat(p->proc_dfd, name, exe, sizeof(exe) - 1);
+	n = read_exe(p->proc_dfd, name, exe, sizeof(exe), &dev, &ino, &have_id);
 	if (n < 0)
 		return -ENOENT;
-	exe[n] = '\0';
 	p->st.proc_reads++;
-	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE);
+	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+		      AG_PROC_EXE_ID | PF_KEXE);
 	if (ag__proc_strip_deleted(exe))
 		e->flags |= AG_PROC_EXE_DELETED;
+	if (have_id) {
+		e->exe_dev = dev;
+		e->exe_ino = ino;
+		e->flags |= AG_PROC_EXE_ID;
+	}
 	pstr_set(&e->exe, exe, strlen(exe));
 	pstr_put(e->cmdline);
 	e->cmdline = NULL;
@@ -742,7 +820,8 @@ static void on_proc_exec(struct ag_proc *p, pid_t pid, uint64_t now)
 		pstr_put(e->exe);
 		pstr_put(e->cmdline);
 		e->exe = e->cmdline = NULL;
-		e->flags = (e->flags & ~(AG_PROC_INHERITED | PF_NEED_READ)) |
+		e->flags = (e->flags & ~(AG_PROC_INHERITED | PF_NEED_READ | AG_PROC_EXE_ID |
+					 PF_KEXE)) |
 			   AG_PROC_NO_EXE;
 		e->epoch = p->epoch;
 	}
@@ -767,6 +846,111 @@ static void on_proc_uid(struct ag_proc *p, pid_t pid, uint32_t ruid,
 		p->ents[i].uid = ruid;
 		p->ents[i].euid = euid;
 	}
+}
+
+/*
+ * An exec as the exec monitor saw it: the path and identity of what the
+ * kernel ran, read at the exec itself, so even a process that has already
+ * exited is named.  Only the command line is left for /proc.
+ */
+static void on_kernel_exec(struct ag_proc *p, const struct ag_exec_event *ev)
+{
+	uint32_t i = find(p, ev->pid);
+	uint64_t start = ev->start_ns / p->ns_per_tick;
+	struct pent *e;
+
+	p->st.ev_exec++;
+	p->st.ev_exec_kernel++;
+	if (i == NIL)
+		i = ent_alloc(p, ev->pid);
+	else if (p->ents[i].list == L_EXITED ||
+		 (p->ents[i].start_time && p->ents[i].start_time != start))
+		ent_reset(p, i);
+	touch(p, i);
+	e = &p->ents[i];
+	e->ppid = ev->ppid;
+	e->uid = ev->uid;
+	e->euid = ev->euid;
+	e->start_time = start;
+	e->epoch = p->epoch;
+	memcpy(e->comm, ev->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = '\0';
+	pstr_put(e->cmdline);
+	e->cmdline = NULL;
+	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+		      AG_PROC_EXE_ID | PF_KEXE | AG_PROC_CMDLINE_CUT);
+	e->flags |= PF_NEED_DETAILS;
+	if (!ev->ino) {
+		pstr_put(e->exe);
+		e->exe = NULL;
+		e->flags |= AG_PROC_NO_EXE;
+		return;
+	}
+	if (!ev->path[0]) {
+		/* Deeper than the walk goes: the name from /proc, if still there. */
+		if (read_exec_exe(p, i) < 0) {
+			pstr_put(e->exe);
+			e->exe = NULL;
+			e->flags |= AG_PROC_NO_EXE;
+			return;
+		}
+		e->start_time = start;
+	} else {
+		pstr_set(&e->exe, ev->path, strlen(ev->path));
+		if (!e->exe) {
+			e->flags |= AG_PROC_NO_EXE;
+			return;
+		}
+		e->flags |= PF_KEXE;
+		if (ev->flags & AG_EXEC_DELETED)
+			e->flags |= AG_PROC_EXE_DELETED;
+	}
+	e->exe_dev = ev->dev;
+	e->exe_ino = ev->ino;
+	e->flags |= AG_PROC_EXE_ID;
+}
+
+static void on_kernel_event(const struct ag_exec_event *ev, void *arg)
+{
+	struct ag_proc *p = arg;
+	uint64_t now = p->now();
+	uint32_t i;
+
+	switch (ev->type) {
+	case AG_EXEC_FORK:
+		on_proc_fork(p, ev->pid, ev->ppid, now);
+		i = find(p, ev->pid);
+		if (i != NIL)
+			p->ents[i].start_time = ev->start_ns / p->ns_per_tick;
+		break;
+	case AG_EXEC_EXEC:
+		on_kernel_exec(p, ev);
+		break;
+	case AG_EXEC_EXIT:
+		on_proc_exit(p, ev->pid, now);
+		break;
+	}
+}
+
+/*
+ * Read what the exec monitor has waiting (no system call).  If its ring
+ * ran full, what is cached can no longer be believed unchecked.
+ * Return: events read.
+ */
+static int em_drain(struct ag_proc *p)
+{
+	uint64_t lost = 0;
+	int n = ag_execmon_read(p->em, &lost);
+
+	if (lost != p->em_lost) {
+		p->st.ev_kernel_lost += lost - p->em_lost;
+		p->st.ev_lost++;
+		p->em_lost = lost;
+		p->epoch++;
+		(void)ag_proc_rescan(p);
+		return -ENOBUFS;
+	}
+	return n;
 }
 
 int ag__proc_event(struct ag_proc *p, uint32_t what, pid_t pid, pid_t ppid)
@@ -813,6 +997,11 @@ static int handle_cn(struct ag_proc *p, const struct nlmsghdr *nlh,
 		return -EBADMSG;
 	evlen -= offsetof(struct proc_event, event_data);
 
+	/* With the exec monitor, forks, execs and exits come from it alone,
+	 * in their order; a kernel without the connector's filter sends them
+	 * here too. */
+	if (p->em && ev.what != PROC_EVENT_UID)
+		return 0;
 	switch (ev.what) {
 	case PROC_EVENT_FORK:
 		if (evlen < sizeof(ev.event_data.fork))
@@ -986,8 +1175,9 @@ static int cn_open(struct ag_proc *p)
 	if (ack_err != 0)
 		return -ack_err;
 	return cn_send_op(p, PROC_CN_MCAST_LISTEN,
-			  PROC_EVENT_FORK | PROC_EVENT_EXEC | PROC_EVENT_EXIT |
-				  PROC_EVENT_UID,
+			  p->em ? PROC_EVENT_UID
+				: PROC_EVENT_FORK | PROC_EVENT_EXEC | PROC_EVENT_EXIT |
+					  PROC_EVENT_UID,
 			  true, 0);
 }
 
@@ -1110,6 +1300,45 @@ int ag_proc_rescan(struct ag_proc *p)
 
 /* ---- open/close ---------------------------------------------------------- */
 
+/* One fd for the caller's loop: epoll over the exec monitor and the
+ * connector (which still reports uid changes). */
+static int em_poll_open(struct ag_proc *p)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd == -1)
+		return -errno;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, ag_execmon_fd(p->em), &ev) == -1 ||
+	    (p->nlfd != -1 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->nlfd, &ev) == -1)) {
+		int err = -errno;
+
+		close(p->epfd);
+		p->epfd = -1;
+		return err;
+	}
+	return 0;
+}
+
+/* Say in the mode sentence where execs come from. */
+static void em_mode(struct ag_proc *p)
+{
+	static const char pfx[] = "process cache: ";
+	char conn[sizeof(p->mode)];
+
+	snprintf(conn, sizeof(conn), "%s",
+		 strncmp(p->mode, pfx, sizeof(pfx) - 1) ? p->mode : p->mode + sizeof(pfx) - 1);
+	if (p->em)
+		snprintf(p->mode, sizeof(p->mode),
+			 "process cache: forks, execs and exits from the exec monitor (eBPF; executables "
+			 "named by the kernel at exec); %.180s%s",
+			 conn, p->nlfd != -1 ? " for uid changes" : "");
+	else if (p->cfg.exec_bpf)
+		snprintf(p->mode, sizeof(p->mode), "process cache: exec monitor off: %.150s; %.180s",
+			 p->em_why,
+			 conn);
+}
+
 struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 {
 	struct ag_proc *p;
@@ -1147,8 +1376,14 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 	}
 	p->now = mono_ns;
 	p->epoch = 1;
+	{
+		long tck = sysconf(_SC_CLK_TCK);
+
+		p->ns_per_tick = tck > 0 ? 1000000000u / (uint64_t)tck : 10000000u;
+	}
 
 	p->nlfd = -1;
+	p->epfd = -1;
 	p->proc_dfd = open(p->cfg.proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->proc_dfd == -1)
 		goto fail_free;
@@ -1170,6 +1405,14 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		list_push_back(p, L_FREE, i);
 	}
 
+	if (p->cfg.exec_bpf) {
+		char why[160];
+
+		/* Before /proc is read, so no process falls between the two. */
+		p->em = ag_execmon_open(on_kernel_event, p, why, sizeof(why));
+		if (!p->em)
+			snprintf(p->em_why, sizeof(p->em_why), "%s", why);
+	}
 	if (p->cfg.no_connector) {
 		snprintf(p->mode, sizeof(p->mode),
 			 "process cache: proc connector disabled by "
@@ -1200,6 +1443,12 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 			p->nlfd = -1;
 		}
 	}
+	if (p->em && em_poll_open(p) < 0) {
+		snprintf(p->em_why, sizeof(p->em_why), "epoll: %s", strerror(errno));
+		ag_execmon_close(p->em);
+		p->em = NULL;
+	}
+	em_mode(p);
 	if (ag_proc_rescan(p) < 0)
 		goto fail;
 	return p;
@@ -1225,6 +1474,9 @@ void ag_proc_close(struct ag_proc *p)
 		close(p->nlfd);
 	}
 	ag_proc_release_taken(p);
+	ag_execmon_close(p->em);
+	if (p->epfd != -1)
+		close(p->epfd);
 	if (p->ents)
 		for (uint32_t i = 0; i < p->cfg.max_procs; i++) {
 			drop_pidfd(p, &p->ents[i]);
@@ -1242,7 +1494,7 @@ void ag_proc_close(struct ag_proc *p)
 
 int ag_proc_fd(const struct ag_proc *p)
 {
-	return p->nlfd;
+	return p->em ? p->epfd : p->nlfd;
 }
 
 const char *ag_proc_mode(const struct ag_proc *p)
@@ -1266,9 +1518,16 @@ int ag_proc_receive(struct ag_proc *p)
 {
 	int events = 0, r = 0;
 
-	if (p->nlfd == -1)
-		return 0;
 	expire(p, p->now());
+	if (p->em) {
+		int n = em_drain(p);
+
+		if (n < 0)
+			return n;
+		events += n;
+	}
+	if (p->nlfd == -1)
+		return events;
 	for (int k = 0; k < PROC_RECV_BATCH; k++) {
 		r = recv_one(p, NULL, NULL, &events);
 		if (r <= 0)
@@ -1295,6 +1554,8 @@ static void copy_out(const struct pent *e, struct ag_proc_info *out)
 	out->start_time = e->start_time;
 	memcpy(out->comm, e->comm, sizeof(out->comm));
 	out->flags = e->flags & PF_PUBLIC;
+	out->exe_dev = e->exe_dev;
+	out->exe_ino = e->exe_ino;
 	if (e->exe)
 		memcpy(out->exe, e->exe->s, e->exe->len + 1);
 	else
@@ -1307,6 +1568,32 @@ static void copy_out(const struct pent *e, struct ag_proc_info *out)
 		out->flags |= AG_PROC_NO_EXE;
 }
 
+int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tuple *t,
+		   struct ag_proc_info *out)
+{
+	struct ag_exec_sender s;
+	int r;
+
+	if (!p->em)
+		return -ENOSYS;
+	r = ag_execmon_sender(p->em, netns_cookie, t, &s);
+	if (r < 0)
+		return r;
+	r = ag_proc_get(p, s.pid, out);
+	if (r < 0)
+		return r;
+	if (out->start_time && out->start_time != s.start_ns / p->ns_per_tick)
+		return -ESTALE;
+	if (s.ino) {
+		out->exe_dev = s.dev;
+		out->exe_ino = s.ino;
+		out->flags |= AG_PROC_EXE_ID;
+	} else {
+		out->flags &= ~AG_PROC_EXE_ID;
+	}
+	return 0;
+}
+
 int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 {
 	uint64_t now = p->now();
@@ -1316,6 +1603,9 @@ int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 
 	if (pid <= 0)
 		return -EINVAL;
+	/* An exec the ring holds may be this process's: read it first. */
+	if (p->em)
+		(void)em_drain(p);
 	expire(p, now);
 	i = find(p, pid);
 	if (i == NIL) {
@@ -1331,8 +1621,8 @@ int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 	 * A forked entry is believed only once read: its exec event may still
 	 * be waiting in the socket, and the parent's name would then be wrong.
 	 */
-	trusted = p->nlfd != -1 && e->epoch == p->epoch &&
-		  !(e->flags & (PF_NEED_READ | AG_PROC_INHERITED));
+	trusted = (p->nlfd != -1 || p->em) && e->epoch == p->epoch &&
+		  !(e->flags & (PF_NEED_READ | (p->em ? 0 : AG_PROC_INHERITED)));
 	if (!trusted || !e->start_time || (e->flags & PF_NEED_DETAILS)) {
 		if (read_proc(p, i, !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS))) < 0) {
 			if (e->flags & PF_NEED_READ) {

@@ -1,0 +1,269 @@
+/*
+ * exeid.c — path → file identity, cached and kept fresh with inotify.
+ *
+ * One open-addressed table of AG_EXEID_MAX_PATHS entries (twice as many
+ * slots); entries are never removed one by one, only marked stale, and the
+ * whole table is emptied when it is full.  A stale or unwatched entry is
+ * resolved again when asked about.  Watches are never removed: inotify
+ * numbers them upwards, so a number above the highest seen is a new
+ * directory, and AG_EXEID_MAX_WATCHES bounds how many are taken.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "linux/exeid.h"
+
+#define EXEID_SLOTS	(2 * AG_EXEID_MAX_PATHS)
+/* What can make a directory entry name another file. */
+#define EXEID_WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
+			  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+struct xent {
+	char *path;		/* NULL: slot free */
+	uint64_t ino;
+	uint32_t dev;
+	uint32_t hash;
+	int wd;			/* its directory's watch, -1: none */
+	int err;		/* 0, or the -errno of the last resolution */
+	bool fresh;		/* resolved, and no change reported since */
+};
+
+struct ag_exeid {
+	int ifd;		/* inotify, -1 without */
+	int max_wd;		/* highest watch number seen */
+	unsigned nwatches, npaths;
+	bool changed;		/* a fresh entry went stale since asked */
+	struct xent *slots;
+	struct ag_exeid_stats st;
+};
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+struct ag_exeid *ag_exeid_new(void)
+{
+	struct ag_exeid *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->slots = calloc(EXEID_SLOTS, sizeof(*x->slots));
+	if (!x->slots) {
+		free(x);
+		errno = ENOMEM;
+		return NULL;
+	}
+	x->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	return x;
+}
+
+static void flush(struct ag_exeid *x)
+{
+	for (unsigned i = 0; i < EXEID_SLOTS; i++) {
+		free(x->slots[i].path);
+		x->slots[i].path = NULL;
+	}
+	x->npaths = 0;
+}
+
+void ag_exeid_free(struct ag_exeid *x)
+{
+	if (!x)
+		return;
+	flush(x);
+	free(x->slots);
+	if (x->ifd != -1)
+		close(x->ifd);
+	free(x);
+}
+
+/* Mark stale every entry under watch @wd (-1: every entry). */
+static void invalidate(struct ag_exeid *x, int wd, bool gone)
+{
+	for (unsigned i = 0; i < EXEID_SLOTS; i++) {
+		struct xent *e = &x->slots[i];
+
+		if (!e->path || (wd != -1 && e->wd != wd))
+			continue;
+		/* Every report counts, not only the first: a replacement is a
+		 * create and a rename, and only the last shows the new file. */
+		x->changed = true;
+		if (e->fresh)
+			x->st.invalidated++;
+		e->fresh = false;
+		if (gone)
+			e->wd = -1;
+	}
+}
+
+void ag_exeid_receive(struct ag_exeid *x)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	if (x->ifd == -1)
+		return;
+	while ((n = read(x->ifd, buf, sizeof(buf))) > 0) {
+		for (char *q = buf; q < buf + n;) {
+			const struct inotify_event *ev = (const void *)q;
+
+			if (ev->mask & IN_Q_OVERFLOW)
+				invalidate(x, -1, false);
+			else
+				invalidate(x, ev->wd, (ev->mask & IN_IGNORED) != 0);
+			q += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+/* The slot of @path: its entry, or the free slot where it goes. */
+static struct xent *slot_of(struct ag_exeid *x, const char *path, uint32_t h)
+{
+	for (uint32_t i = h % EXEID_SLOTS;; i = (i + 1) % EXEID_SLOTS) {
+		struct xent *e = &x->slots[i];
+
+		if (!e->path || (e->hash == h && strcmp(e->path, path) == 0))
+			return e;
+	}
+}
+
+/* Watch @path's directory; return the watch or -1. */
+static int watch_dir(struct ag_exeid *x, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	size_t len;
+	int wd;
+
+	if (x->ifd == -1 || !slash)
+		return -1;
+	len = slash == path ? 1 : (size_t)(slash - path);
+	if (len >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (x->nwatches >= AG_EXEID_MAX_WATCHES) {
+		/* Only a directory already watched: IN_MASK_ADD changes nothing. */
+		wd = inotify_add_watch(x->ifd, dir, EXEID_WATCH_MASK | IN_MASK_ADD);
+		return wd > x->max_wd ? (inotify_rm_watch(x->ifd, wd), -1) : wd;
+	}
+	wd = inotify_add_watch(x->ifd, dir, EXEID_WATCH_MASK);
+	if (wd > x->max_wd) {
+		x->max_wd = wd;
+		x->nwatches++;
+	}
+	return wd;
+}
+
+/* Resolve @e's path now: watch first, then look, so no change falls between. */
+static void resolve_now(struct ag_exeid *x, struct xent *e)
+{
+	struct stat st;
+
+	if (e->wd == -1)
+		e->wd = watch_dir(x, e->path);
+	x->st.resolved++;
+	e->fresh = e->wd != -1;
+	if (lstat(e->path, &st) == -1) {
+		e->err = -errno;
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		e->err = -EINVAL;
+		return;
+	}
+	e->err = 0;
+	e->ino = (uint64_t)st.st_ino;
+	e->dev = (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff));
+}
+
+static struct xent *lookup(struct ag_exeid *x, const char *path)
+{
+	uint32_t h = hash_str(path);
+	struct xent *e;
+
+	ag_exeid_receive(x);
+	e = slot_of(x, path, h);
+	if (e->path)
+		return e;
+	if (x->npaths >= AG_EXEID_MAX_PATHS) {
+		flush(x);
+		e = slot_of(x, path, h);
+	}
+	e->path = strdup(path);
+	if (!e->path)
+		return NULL;
+	e->hash = h;
+	e->wd = -1;
+	e->fresh = false;
+	x->npaths++;
+	return e;
+}
+
+int ag_exeid_resolve(struct ag_exeid *x, const char *path, uint32_t *dev, uint64_t *ino)
+{
+	struct xent *e;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	e = lookup(x, path);
+	if (!e)
+		return -ENOMEM;
+	if (!e->fresh)
+		resolve_now(x, e);
+	if (e->err)
+		return e->err;
+	*dev = e->dev;
+	*ino = e->ino;
+	return 0;
+}
+
+bool ag_exeid_is(struct ag_exeid *x, const char *path, uint32_t dev, uint64_t ino)
+{
+	struct xent *e;
+
+	x->st.checks++;
+	if (!path || path[0] != '/')
+		return false;
+	e = lookup(x, path);
+	if (!e)
+		return false;
+	if (e->fresh && !e->err && e->dev == dev && e->ino == ino)
+		return true;
+	/* Stale, unwatched, or it says no: ask the file itself. */
+	resolve_now(x, e);
+	if (!e->err && e->dev == dev && e->ino == ino)
+		return true;
+	x->st.mismatches++;
+	return false;
+}
+
+int ag_exeid_fd(const struct ag_exeid *x)
+{
+	return x->ifd;
+}
+
+bool ag_exeid_changed(struct ag_exeid *x)
+{
+	bool c = x->changed;
+
+	x->changed = false;
+	return c;
+}
+
+void ag_exeid_get_stats(const struct ag_exeid *x, struct ag_exeid_stats *st)
+{
+	*st = x->st;
+}
