@@ -418,6 +418,7 @@ int agd_dataplane_open_proc(struct agd *d)
 
 	/* bpf = no keeps the exec monitor off too: /proc and the connector. */
 	pc.exec_bpf = d->cfg.bpf != AG_CFG_BPF_NO;
+	pc.bpf_cgroup = d->cfg.bpf_cgroup[0] ? d->cfg.bpf_cgroup : NULL;
 	d->proc = ag_proc_open(&pc);
 	if (!d->proc) {
 		log_err("process cache: %s", strerror(errno));

@@ -7,10 +7,13 @@
  * burst of execs is read in one pass of the event loop.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "linux/bpf/exec_shared.h"
@@ -76,7 +79,8 @@ struct ag_execmon {
 	int unused;
 };
 
-struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, char *err, size_t errlen)
+struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgroup, char *err,
+				   size_t errlen)
 {
 	seterr(err, errlen, "built without eBPF support (no kernel BTF, bpftool or clang "
 			    "when it was compiled)");
@@ -111,6 +115,7 @@ int ag_execmon_sender(struct ag_execmon *m, uint64_t netns_cookie, const struct 
 struct ag_execmon {
 	struct exec_bpf *skel;
 	struct ring_buffer *rb;
+	int cgfd;		/* the cgroup em_release is attached to, or -1 */
 	ag_execmon_fn *fn;
 	void *arg;
 	char path[EM_PATH_BUF + EM_NAME_MAX + 2];
@@ -131,7 +136,9 @@ static int capture(enum libbpf_print_level level, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
 		line[--n] = 0;
-	if (n)
+	/* The first line that names a program says the most; the last
+	 * ("failed to load skeleton") the least. */
+	if (n && (!em_libbpf_msg[0] || (strstr(line, "prog '") && !strstr(em_libbpf_msg, "prog '"))))
 		snprintf(em_libbpf_msg, sizeof(em_libbpf_msg), "%s", line);
 	return 0;
 }
@@ -173,6 +180,17 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+#define EM_CGROUP_DEFAULT	"/sys/fs/cgroup"
+#define EM_CGROUP_HYBRID	"/sys/fs/cgroup/unified"
+#define EM_CGROUP2_MAGIC	0x63677270
+
+static bool is_cgroup2(const char *path)
+{
+	struct statfs s;
+
+	return statfs(path, &s) == 0 && (unsigned long)s.f_type == EM_CGROUP2_MAGIC;
+}
+
 static void load_error(char *err, size_t errlen, int e)
 {
 	if (e == EPERM)
@@ -183,7 +201,8 @@ static void load_error(char *err, size_t errlen, int e)
 		       strerror(e), em_libbpf_msg[0] ? ": " : "", em_libbpf_msg);
 }
 
-struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, char *err, size_t errlen)
+struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgroup, char *err,
+				   size_t errlen)
 {
 	libbpf_print_fn_t old = libbpf_set_print(capture);
 	struct bpf_program *need[3];
@@ -207,6 +226,7 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, char *err, size
 	}
 	m->fn = fn;
 	m->arg = arg;
+	m->cgfd = -1;
 	m->skel = exec_bpf__open();
 	if (!m->skel) {
 		e = errno;
@@ -214,21 +234,9 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, char *err, size
 		goto fail;
 	}
 	if (exec_bpf__load(m->skel)) {
-		/* fentry needs ftrace's direct calls, which not every kernel
-		 * has: without the queue's senders the rest still works. */
-		exec_bpf__destroy(m->skel);
-		m->skel = exec_bpf__open();
-		if (!m->skel) {
-			e = errno;
-			seterr(err, errlen, "cannot open the eBPF object: %s", strerror(e));
-			goto fail;
-		}
-		bpf_program__set_autoload(m->skel->progs.em_queue, false);
-		if (exec_bpf__load(m->skel)) {
-			e = errno ? errno : EINVAL;
-			load_error(err, errlen, e);
-			goto fail;
-		}
+		e = errno ? errno : EINVAL;
+		load_error(err, errlen, e);
+		goto fail;
 	}
 	need[0] = m->skel->progs.em_exec, links[0] = &m->skel->links.em_exec;
 	need[1] = m->skel->progs.em_fork, links[1] = &m->skel->links.em_fork;
@@ -242,8 +250,14 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, char *err, size
 			goto fail;
 		}
 	}
-	if (bpf_program__autoload(m->skel->progs.em_queue))
-		m->skel->links.em_queue = bpf_program__attach(m->skel->progs.em_queue);
+	/* Without a cgroup v2 hierarchy only closed UDP sockets go unnamed.
+	 * A hybrid system mounts it below the default place. */
+	if (cgroup && !is_cgroup2(cgroup) && !strcmp(cgroup, EM_CGROUP_DEFAULT))
+		cgroup = EM_CGROUP_HYBRID;
+	if (cgroup && is_cgroup2(cgroup) &&
+	    (m->cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
+		m->skel->links.em_release =
+			bpf_program__attach_cgroup(m->skel->progs.em_release, m->cgfd);
 	m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.em_events), on_record, m, NULL);
 	if (!m->rb) {
 		e = errno ? errno : ENOMEM;
@@ -265,6 +279,8 @@ void ag_execmon_close(struct ag_execmon *m)
 		return;
 	ring_buffer__free(m->rb);
 	exec_bpf__destroy(m->skel);
+	if (m->cgfd != -1)
+		close(m->cgfd);
 	free(m);
 }
 
@@ -287,7 +303,7 @@ int ag_execmon_sender(struct ag_execmon *m, uint64_t netns_cookie, const struct 
 	struct em_flow_key k;
 	struct em_sender v;
 
-	if (!m->skel->links.em_queue)
+	if (!m->skel->links.em_release)
 		return -ENOSYS;
 	if (t->protocol != 17 || (t->ip_version != 4 && t->ip_version != 6))
 		return -ENOENT;
@@ -296,9 +312,6 @@ int ag_execmon_sender(struct ag_execmon *m, uint64_t netns_cookie, const struct 
 	k.family = t->ip_version;
 	k.proto = t->protocol;
 	k.sport = t->sport;
-	k.dport = t->dport;
-	memcpy(k.saddr, t->src, t->ip_version == 4 ? 4 : 16);
-	memcpy(k.daddr, t->dst, t->ip_version == 4 ? 4 : 16);
 	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.em_senders), &k, &v))
 		return -ENOENT;
 	out->pid = (pid_t)v.pid;

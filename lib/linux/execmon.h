@@ -50,13 +50,17 @@ struct ag_execmon;
 /*
  * ag_execmon_open() - load and attach the programs.
  * @fn, @arg: the callback ag_execmon_read() calls
+ * @cgroup:   a cgroup v2 directory whose sockets' closes are watched for
+ *            ag_execmon_sender() (the root: every socket); NULL or one that
+ *            cannot be used: ag_execmon_sender() says -ENOSYS
  * @err:      receives one sentence on failure (may be NULL)
  *
  * Events start at once; the caller should read /proc after this to learn
  * the processes that were there before.
  * Return: a handle, or NULL with errno set and @err filled.
  */
-struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, char *err, size_t errlen);
+struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgroup, char *err,
+				   size_t errlen);
 
 /* ag_execmon_close() - detach and free.  Accepts NULL. */
 void ag_execmon_close(struct ag_execmon *m);
@@ -85,12 +89,12 @@ struct ag_exec_sender {
 };
 
 /*
- * ag_execmon_sender() - the process that sent UDP datagram @t (src is
- * local) in the network namespace @netns_cookie, recorded when the
- * datagram was queued to NFQUEUE on the output hook: known even when the
- * process and its socket are gone.  The latest sender of that tuple wins.
- * Return: 0; -ENOENT when none was recorded; -ENOSYS when the kernel
- * would not let the monitor watch the queue (then never for this handle).
+ * ag_execmon_sender() - the process that last closed a UDP socket bound to
+ * @t's source port (src is local) in the network namespace @netns_cookie:
+ * who sent a datagram whose socket is gone.  Ask only when sock_diag no
+ * longer finds the socket.
+ * Return: 0; -ENOENT when none was recorded; -ENOSYS when the close hook
+ * is not attached (see ag_execmon_open()).
  */
 int ag_execmon_sender(struct ag_execmon *m, uint64_t netns_cookie, const struct ag_tuple *t,
 		      struct ag_exec_sender *out);

@@ -1409,7 +1409,9 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		char why[160];
 
 		/* Before /proc is read, so no process falls between the two. */
-		p->em = ag_execmon_open(on_kernel_event, p, why, sizeof(why));
+		p->em = ag_execmon_open(on_kernel_event, p,
+					p->cfg.bpf_cgroup ? p->cfg.bpf_cgroup : "/sys/fs/cgroup",
+					why, sizeof(why));
 		if (!p->em)
 			snprintf(p->em_why, sizeof(p->em_why), "%s", why);
 	}
@@ -1584,12 +1586,12 @@ int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tup
 		return r;
 	if (out->start_time && out->start_time != s.start_ns / p->ns_per_tick)
 		return -ESTALE;
+	/* Its file when it closed the socket, if it still had one (not at
+	 * exit): else what the exec monitor recorded at its exec stands. */
 	if (s.ino) {
 		out->exe_dev = s.dev;
 		out->exe_ino = s.ino;
 		out->flags |= AG_PROC_EXE_ID;
-	} else {
-		out->flags &= ~AG_PROC_EXE_ID;
 	}
 	return 0;
 }

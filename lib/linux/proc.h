@@ -44,6 +44,8 @@ struct ag_proc_config {
 	int no_connector;	/* non-zero: /proc only */
 	int exec_bpf;		/* non-zero: forks, execs and exits from the
 				   exec monitor (execmon.h) where it loads */
+	const char *bpf_cgroup;	/* cgroup v2 root for its socket-close hook
+				   (ag_proc_sender()); NULL: /sys/fs/cgroup */
 	const char *proc_root;	/* "/proc" unless a test says otherwise */
 };
 

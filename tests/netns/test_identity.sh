@@ -69,7 +69,6 @@ for i in $(seq 1 $N); do cp "$TOOLS/ag_udp" "$T/bin/udp_$i"; done
 in_c sh -c "for i in \$(seq 1 $N); do '$T/bin/udp_'\$i $S4 \$((20000 + i)) >/dev/null & done; wait"
 wait_for 10 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' pending --json | jq '[.[] | select(.proto == \"udp\")] | length')\" -ge $N ]"
 ctl pending --json >"$T/pending.json"
-cp "$T/pending.json" /tmp/sid_pending.json; cp "$T/d-$NSC/daemon.log" /tmp/sid_daemon.log 2>/dev/null
 read -r right got wrong < <(jq -r --arg bin "$T/bin" '
 	[.[] | select(.proto == "udp") | {port: (.remote | split(":")[1] | tonumber), exe}] as $f |
 	($f | map(select(.exe == ($bin + "/udp_" + ((.port - 20000) | tostring)))) | length) as $r |

@@ -18,11 +18,12 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
-#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
 #include "linux/bpf/exec_shared.h"
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* Records that found the ring full: user space compares it after each read. */
 volatile __u64 em_lost = 0;
@@ -212,84 +213,55 @@ struct {
 	__type(value, struct em_sender);
 } em_senders SEC(".maps");
 
-#define NF_INET_LOCAL_OUT_	3
-#define NFPROTO_IPV4_		2
-#define NFPROTO_IPV6_		10
-#define IPPROTO_UDP_		17
+#define AF_INET_		2
+#define AF_INET6_	10
+#define IPPROTO_UDP_	17
 
 /*
- * A packet handed to NFQUEUE.  On the output hook a UDP datagram of a
- * user's socket is queued inside its sender's sendmsg(): the current task
- * is the sender.  (TCP is left alone: its retransmissions are queued from
- * timers, where the current task is anyone; and its connecting process
- * is still there to be found.)  Kernel sockets (tunnels) are skipped the
- * same way.
+ * A UDP socket closed: remember who held it, by its local port.  The
+ * hook runs in the closing process (its last close, or its exit), before
+ * the socket leaves the tables sock_diag searches: when sock_diag no
+ * longer finds a queued datagram's socket, this says who sent it.
+ * (Attached to the root cgroup: every socket passes.)
  */
-SEC("fentry/nf_queue")
-int BPF_PROG(em_queue, struct sk_buff *skb, struct nf_hook_state *state, unsigned int index,
-	     unsigned int verdict)
+SEC("cgroup/sock_release")
+int em_release(struct bpf_sock *ctx)
 {
 	struct em_flow_key k = {};
 	struct em_sender v = {};
 	struct task_struct *t;
 	struct sock *sk;
-	unsigned char *head;
-	__u16 nh, th;
-	__u8 pf;
-	__be16 ports[2];
+	__u16 family;
 
-	if (BPF_CORE_READ(state, hook) != NF_INET_LOCAL_OUT_)
-		return 0;
-	sk = BPF_CORE_READ(skb, sk);
-	if (!sk || !BPF_CORE_READ(sk, sk_socket, file))
-		return 0;
-	pf = BPF_CORE_READ(state, pf);
-	head = BPF_CORE_READ(skb, head);
-	nh = BPF_CORE_READ(skb, network_header);
-	th = BPF_CORE_READ(skb, transport_header);
-	if (th == (__u16)~0U)
-		return 0;
-	if (pf == NFPROTO_IPV4_) {
-		struct iphdr ip;
-
-		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.protocol != IPPROTO_UDP_)
-			return 0;
+	/* The release hook may read few fields of its context: the socket
+	 * itself has them all. */
+	sk = bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock));
+	if (sk->sk_protocol != IPPROTO_UDP_ || !sk->__sk_common.skc_num)
+		return 1;
+	family = sk->__sk_common.skc_family;
+	if (family == AF_INET_)
 		k.family = 4;
-		__builtin_memcpy(k.saddr, &ip.saddr, 4);
-		__builtin_memcpy(k.daddr, &ip.daddr, 4);
-	} else if (pf == NFPROTO_IPV6_) {
-		struct ipv6hdr ip6;
-
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) ||
-		    ip6.nexthdr != IPPROTO_UDP_)
-			return 0;
+	else if (family == AF_INET6_)
 		k.family = 6;
-		__builtin_memcpy(k.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(k.daddr, &ip6.daddr, 16);
-	} else {
-		return 0;
-	}
-	if (bpf_probe_read_kernel(ports, sizeof(ports), head + th))
-		return 0;
+	else
+		return 1;
 	k.proto = IPPROTO_UDP_;
-	k.sport = bpf_ntohs(ports[0]);
-	k.dport = bpf_ntohs(ports[1]);
-	k.netns_cookie = BPF_CORE_READ(state, net, net_cookie);
-
+	k.sport = sk->__sk_common.skc_num;
+	k.netns_cookie = bpf_get_netns_cookie(ctx);
 	t = bpf_get_current_task_btf();
 	v.pid = t->tgid;
-	v.uid = BPF_CORE_READ(sk, sk_uid.val);
-	v.start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-	{
-		struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	v.uid = (__u32)bpf_get_current_uid_gid();
+	v.start_ns = t->group_leader->start_boottime;
+	/* At exit the memory map is gone already: then the exec monitor's
+	 * record of the process names the file. */
+	if (t->mm && t->mm->exe_file) {
+		struct inode *ino = t->mm->exe_file->f_inode;
 
-		if (ino) {
-			v.ino = BPF_CORE_READ(ino, i_ino);
-			v.dev = BPF_CORE_READ(ino, i_sb, s_dev);
-		}
+		v.ino = ino->i_ino;
+		v.dev = ino->i_sb->s_dev;
 	}
 	bpf_map_update_elem(&em_senders, &k, &v, BPF_ANY);
-	return 0;
+	return 1;
 }
 
 /* GPL-compatible: tp_btf programs and bpf_probe_read_kernel_str need it. */

@@ -50,10 +50,10 @@ struct em_event {
 };
 
 /*
- * Who sent a queued UDP datagram: recorded when a locally sent datagram is
- * handed to NFQUEUE (in the sender's own system call), so that a process
- * whose socket is closed by the time the daemon reads the queue is still
- * named.  Keyed by the datagram's addresses in its network namespace.
+ * Who held a UDP socket that was closed: recorded as it closes (in the
+ * closing process), so that a datagram NFQUEUE still holds after its
+ * socket and process are gone is still named.  Keyed by the socket's local
+ * port in its network namespace (the addresses are left zero).
  */
 #define EM_MAX_SENDERS	16384
 
@@ -62,15 +62,15 @@ struct em_flow_key {
 	uint8_t family;		/* 4 or 6 */
 	uint8_t proto;		/* IPPROTO_UDP */
 	uint16_t sport;		/* host order */
-	uint16_t dport;		/* host order */
+	uint16_t dport;		/* zero */
 	uint8_t pad[2];
-	uint8_t saddr[16];	/* IPv4: bytes 0..3, rest zero */
-	uint8_t daddr[16];
+	uint8_t saddr[16];	/* zero */
+	uint8_t daddr[16];	/* zero */
 };
 
 struct em_sender {
 	uint32_t pid;		/* thread group id */
-	uint32_t uid;		/* the socket's owner */
+	uint32_t uid;		/* the closing process's uid */
 	uint32_t dev;		/* its executable then: kernel dev_t */
 	uint32_t pad;
 	uint64_t ino;		/* and inode (0: none) */
