@@ -66,7 +66,9 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 void ag_execmon_close(struct ag_execmon *m);
 
 /*
- * ag_execmon_fd() - an fd for poll/epoll, readable when events wait.
+ * ag_execmon_fd() - an fd for poll/epoll.  It becomes readable only when
+ * a good part of the ring is in use (EM_WAKE_BYTES), not at every event:
+ * call ag_execmon_read() before each use of what the events tell.
  */
 int ag_execmon_fd(const struct ag_execmon *m);
 

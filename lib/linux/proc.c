@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -159,7 +158,6 @@ struct ag_proc {
 	struct ag_execmon *em;	/* the exec monitor, or NULL */
 	uint64_t em_lost;	/* its lost count when last looked at */
 	uint64_t ns_per_tick;	/* start times: kernel ns → /proc clock ticks */
-	int epfd;		/* with em: epoll over nlfd and em's fd */
 	struct ag_proc_stats st;
 	char em_why[160];	/* why the exec monitor is not in use */
 	char mode[384];
@@ -997,11 +995,6 @@ static int handle_cn(struct ag_proc *p, const struct nlmsghdr *nlh,
 		return -EBADMSG;
 	evlen -= offsetof(struct proc_event, event_data);
 
-	/* With the exec monitor, forks, execs and exits come from it alone,
-	 * in their order; a kernel without the connector's filter sends them
-	 * here too. */
-	if (p->em && ev.what != PROC_EVENT_UID)
-		return 0;
 	switch (ev.what) {
 	case PROC_EVENT_FORK:
 		if (evlen < sizeof(ev.event_data.fork))
@@ -1175,9 +1168,8 @@ static int cn_open(struct ag_proc *p)
 	if (ack_err != 0)
 		return -ack_err;
 	return cn_send_op(p, PROC_CN_MCAST_LISTEN,
-			  p->em ? PROC_EVENT_UID
-				: PROC_EVENT_FORK | PROC_EVENT_EXEC | PROC_EVENT_EXIT |
-					  PROC_EVENT_UID,
+			  PROC_EVENT_FORK | PROC_EVENT_EXEC | PROC_EVENT_EXIT |
+				  PROC_EVENT_UID,
 			  true, 0);
 }
 
@@ -1300,43 +1292,24 @@ int ag_proc_rescan(struct ag_proc *p)
 
 /* ---- open/close ---------------------------------------------------------- */
 
-/* One fd for the caller's loop: epoll over the exec monitor and the
- * connector (which still reports uid changes). */
-static int em_poll_open(struct ag_proc *p)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
-
-	p->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (p->epfd == -1)
-		return -errno;
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, ag_execmon_fd(p->em), &ev) == -1 ||
-	    (p->nlfd != -1 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->nlfd, &ev) == -1)) {
-		int err = -errno;
-
-		close(p->epfd);
-		p->epfd = -1;
-		return err;
-	}
-	return 0;
-}
-
 /* Say in the mode sentence where execs come from. */
 static void em_mode(struct ag_proc *p)
 {
 	static const char pfx[] = "process cache: ";
 	char conn[sizeof(p->mode)];
 
+	if (p->em) {
+		snprintf(p->mode, sizeof(p->mode),
+			 "process cache: forks, execs and exits from the exec monitor (eBPF; "
+			 "executables named by the kernel at exec)");
+		return;
+	}
+	if (!p->cfg.exec_bpf)
+		return;
 	snprintf(conn, sizeof(conn), "%s",
 		 strncmp(p->mode, pfx, sizeof(pfx) - 1) ? p->mode : p->mode + sizeof(pfx) - 1);
-	if (p->em)
-		snprintf(p->mode, sizeof(p->mode),
-			 "process cache: forks, execs and exits from the exec monitor (eBPF; executables "
-			 "named by the kernel at exec); %.180s%s",
-			 conn, p->nlfd != -1 ? " for uid changes" : "");
-	else if (p->cfg.exec_bpf)
-		snprintf(p->mode, sizeof(p->mode), "process cache: exec monitor off: %.150s; %.180s",
-			 p->em_why,
-			 conn);
+	snprintf(p->mode, sizeof(p->mode), "process cache: exec monitor off: %.150s; %.180s",
+		 p->em_why, conn);
 }
 
 struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
@@ -1383,7 +1356,6 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 	}
 
 	p->nlfd = -1;
-	p->epfd = -1;
 	p->proc_dfd = open(p->cfg.proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->proc_dfd == -1)
 		goto fail_free;
@@ -1415,7 +1387,10 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		if (!p->em)
 			snprintf(p->em_why, sizeof(p->em_why), "%s", why);
 	}
-	if (p->cfg.no_connector) {
+	if (p->em) {
+		/* Everything comes from the exec monitor; the connector would
+		 * only cost every exec a message nobody reads. */
+	} else if (p->cfg.no_connector) {
 		snprintf(p->mode, sizeof(p->mode),
 			 "process cache: proc connector disabled by "
 			 "configuration, using %s scans only",
@@ -1445,11 +1420,6 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 			p->nlfd = -1;
 		}
 	}
-	if (p->em && em_poll_open(p) < 0) {
-		snprintf(p->em_why, sizeof(p->em_why), "epoll: %s", strerror(errno));
-		ag_execmon_close(p->em);
-		p->em = NULL;
-	}
 	em_mode(p);
 	if (ag_proc_rescan(p) < 0)
 		goto fail;
@@ -1477,8 +1447,6 @@ void ag_proc_close(struct ag_proc *p)
 	}
 	ag_proc_release_taken(p);
 	ag_execmon_close(p->em);
-	if (p->epfd != -1)
-		close(p->epfd);
 	if (p->ents)
 		for (uint32_t i = 0; i < p->cfg.max_procs; i++) {
 			drop_pidfd(p, &p->ents[i]);
@@ -1496,7 +1464,7 @@ void ag_proc_close(struct ag_proc *p)
 
 int ag_proc_fd(const struct ag_proc *p)
 {
-	return p->em ? p->epfd : p->nlfd;
+	return p->em ? ag_execmon_fd(p->em) : p->nlfd;
 }
 
 const char *ag_proc_mode(const struct ag_proc *p)

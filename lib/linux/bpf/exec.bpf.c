@@ -30,8 +30,15 @@ volatile __u64 em_lost = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, EM_RING_BYTES);
 } em_events SEC(".maps");
+
+static __always_inline __u64 wake_flags(void)
+{
+	return bpf_ringbuf_query(&em_events, BPF_RB_AVAIL_DATA) >= EM_WAKE_BYTES
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
 
 /* One exec record is built here (too big for the 512-byte stack). */
 struct em_scratch {
@@ -71,7 +78,7 @@ static __always_inline void small_event(__u32 type, struct task_struct *t, __u32
 	fill_task(ev, t);
 	if (ppid)
 		ev->ppid = ppid;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 }
 
 /* The walk's state between bpf_loop() steps. */
@@ -178,7 +185,7 @@ int BPF_PROG(em_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	/* Never true (the walk stops in time); the verifier wants the bound. */
 	if (size > sizeof(*s))
 		size = sizeof(s->ev);
-	if (bpf_ringbuf_output(&em_events, s, size, 0))
+	if (bpf_ringbuf_output(&em_events, s, size, wake_flags()))
 		__sync_fetch_and_add(&em_lost, 1);
 	return 0;
 }

@@ -27,6 +27,12 @@
 #define EM_PATH_BUF	2048	/* a power of two: the walk masks with it */
 #define EM_DEPTH	48
 
+/* The ring, and how much may wait in it before its reader is woken: the
+ * reader drains it before every lookup anyway, so a wake-up per event
+ * would only cost; one per this many bytes keeps it from filling. */
+#define EM_RING_BYTES	(4u << 20)
+#define EM_WAKE_BYTES	(256u << 10)
+
 /*
  * One event.  An exec carries the executable's identity as the kernel
  * holds it (the super block's dev_t, the inode number) and its path, as
