@@ -10,17 +10,20 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "linux/exeid.h"
 
 #define EXEID_SLOTS	(2 * AG_EXEID_MAX_PATHS)
+/* Mounts whose super block's device is remembered (see mount_dev()). */
+#define EXEID_MOUNTS	256
 /* What can make a directory entry name another file. */
 #define EXEID_WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
 			  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -28,7 +31,8 @@
 struct xent {
 	char *path;		/* NULL: slot free */
 	uint64_t ino;
-	uint32_t dev;
+	uint32_t dev;		/* stat(2)'s device, in the kernel's encoding */
+	uint32_t sbdev;		/* its super block's (see mount_dev()), or dev */
 	uint32_t hash;
 	int wd;			/* its directory's watch, -1: none */
 	int err;		/* 0, or the -errno of the last resolution */
@@ -41,8 +45,56 @@ struct ag_exeid {
 	unsigned nwatches, npaths;
 	bool changed;		/* a fresh entry went stale since asked */
 	struct xent *slots;
+	struct {
+		uint64_t id;
+		uint32_t dev;
+	} mounts[EXEID_MOUNTS];
+	unsigned nmounts;
 	struct ag_exeid_stats st;
 };
+
+static uint32_t kdev(unsigned maj, unsigned min)
+{
+	return (uint32_t)((maj << 20) | (min & 0xfffff));
+}
+
+/*
+ * The device of mount @id's super block, which is what the kernel calls a
+ * file's device (i_sb->s_dev).  stat(2) may say another: btrfs reports
+ * each subvolume's own.  /proc/self/mountinfo shows the super block's, so
+ * it is read again whenever a mount is not known yet.
+ * Return: 0, or -ENOENT.
+ */
+static int mount_dev(struct ag_exeid *x, uint64_t id, uint32_t *dev)
+{
+	char line[4096];
+	FILE *f;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < x->nmounts; i++)
+			if (x->mounts[i].id == id) {
+				*dev = x->mounts[i].dev;
+				return 0;
+			}
+		if (pass)
+			break;
+		f = fopen("/proc/self/mountinfo", "re");
+		if (!f)
+			return -ENOENT;
+		x->nmounts = 0;
+		while (x->nmounts < EXEID_MOUNTS && fgets(line, sizeof(line), f)) {
+			uint64_t mid;
+			unsigned maj, min;
+
+			if (sscanf(line, "%" SCNu64 " %*u %u:%u", &mid, &maj, &min) == 3) {
+				x->mounts[x->nmounts].id = mid;
+				x->mounts[x->nmounts++].dev = kdev(maj, min);
+			}
+		}
+		fclose(f);
+	}
+	return -ENOENT;
+}
 
 static uint32_t hash_str(const char *s)
 {
@@ -170,23 +222,32 @@ static int watch_dir(struct ag_exeid *x, const char *path)
 /* Resolve @e's path now: watch first, then look, so no change falls between. */
 static void resolve_now(struct ag_exeid *x, struct xent *e)
 {
-	struct stat st;
+	struct statx st;
 
 	if (e->wd == -1)
 		e->wd = watch_dir(x, e->path);
 	x->st.resolved++;
 	e->fresh = e->wd != -1;
-	if (lstat(e->path, &st) == -1) {
+	if (statx(AT_FDCWD, e->path, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
+		  STATX_TYPE | STATX_INO | STATX_MNT_ID, &st) == -1) {
 		e->err = -errno;
 		return;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.stx_mode)) {
 		e->err = -EINVAL;
 		return;
 	}
 	e->err = 0;
-	e->ino = (uint64_t)st.st_ino;
-	e->dev = (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff));
+	e->ino = (uint64_t)st.stx_ino;
+	e->dev = kdev(st.stx_dev_major, st.stx_dev_minor);
+	if (!(st.stx_mask & STATX_MNT_ID) || mount_dev(x, st.stx_mnt_id, &e->sbdev))
+		e->sbdev = e->dev;
+}
+
+/* The file at @e's path is (@dev, @ino), by either name of its device. */
+static bool same_file(const struct xent *e, uint32_t dev, uint64_t ino)
+{
+	return !e->err && e->ino == ino && (e->dev == dev || e->sbdev == dev);
 }
 
 static struct xent *lookup(struct ag_exeid *x, const char *path)
@@ -240,11 +301,11 @@ bool ag_exeid_is(struct ag_exeid *x, const char *path, uint32_t dev, uint64_t in
 	e = lookup(x, path);
 	if (!e)
 		return false;
-	if (e->fresh && !e->err && e->dev == dev && e->ino == ino)
+	if (e->fresh && same_file(e, dev, ino))
 		return true;
 	/* Stale, unwatched, or it says no: ask the file itself. */
 	resolve_now(x, e);
-	if (!e->err && e->dev == dev && e->ino == ino)
+	if (same_file(e, dev, ino))
 		return true;
 	x->st.mismatches++;
 	return false;
