@@ -5,6 +5,8 @@
 # any rule; a rule's program replaced on disk (a new inode at its path) is
 # still that program; short-lived processes started together are each named
 # by their own executable (the exec monitor reads it at exec, in the kernel).
+# Without eBPF the identity comes from /proc at each exec: the bind mount is
+# still refused.
 . "$(dirname "$0")/lib.sh"
 
 ns_pair
@@ -81,5 +83,20 @@ else
 		"$right of $N named right ($got pended); e.g. $wrong"
 fi
 
+daemon_stop TERM
+
+# ---- without eBPF (bpf = no): /proc at each exec, the same refusal --------------------------
+rm -rf "$T/d-$NSC"
+daemon_start "$NSC" bpf=no pending_timeout=60 || { fail daemon_restart "no daemon"; finish; }
+ctl rules add --action allow --app "$OK" --until-restart >/dev/null
+out1=$(in_c "$OK" -t 3000 $S4 8080)
+out2=$(as_user_ns "mount --bind '$OTHER' '$OK' && exec '$OK' -t 1500 $S4 8080" 2>&1)
+named=$(ctl pending --json | jq --arg x "$OK" '[.[] | select(.exe == $x)] | length')
+if [[ $out1 == ok* ]] && [[ $out2 == timeout* ]] && [ "$named" = 0 ]; then
+	pass bind_mounted_binary_is_not_the_rules_program_with_bpf_no
+else
+	fail bind_mounted_binary_is_not_the_rules_program_with_bpf_no \
+		"allowed program: $out1; bind-mounted: $out2; pending named $OK: $named"
+fi
 daemon_stop TERM
 finish
