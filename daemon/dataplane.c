@@ -432,7 +432,9 @@ int agd_dataplane_open_proc(struct agd *d)
 		agd_loop_add(d, ag_exeid_fd(d->exeid), EPOLLIN, (void *)(uintptr_t)AGD_TAG_EXEID);
 	log_info("process cache: %s", ag_proc_mode(d->proc));
 	if (ag_proc_fd(d->proc) >= 0)
-		agd_loop_add(d, ag_proc_fd(d->proc), EPOLLIN, (void *)(uintptr_t)AGD_TAG_PROC);
+		agd_loop_add(d, ag_proc_fd(d->proc),
+			     EPOLLIN | (ag_proc_fd_edge(d->proc) ? EPOLLET : 0),
+			     (void *)(uintptr_t)AGD_TAG_PROC);
 	return 0;
 }
 

@@ -286,7 +286,7 @@ void ag_execmon_close(struct ag_execmon *m)
 
 int ag_execmon_fd(const struct ag_execmon *m)
 {
-	return ring_buffer__epoll_fd(m->rb);
+	return bpf_map__fd(m->skel->maps.em_events);
 }
 
 int ag_execmon_read(struct ag_execmon *m, uint64_t *lost)

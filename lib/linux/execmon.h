@@ -66,9 +66,11 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 void ag_execmon_close(struct ag_execmon *m);
 
 /*
- * ag_execmon_fd() - an fd for poll/epoll.  It becomes readable only when
- * a good part of the ring is in use (EM_WAKE_BYTES), not at every event:
- * call ag_execmon_read() before each use of what the events tell.
+ * ag_execmon_fd() - the ring's fd, for epoll with EPOLLET: the kernel
+ * signals it only when a good part of the ring is in use (EM_WAKE_BYTES),
+ * not at every event, so call ag_execmon_read() before each use of what
+ * the events tell.  (Polled level-triggered it is readable whenever any
+ * event waits, which would wake the caller for each one.)
  */
 int ag_execmon_fd(const struct ag_execmon *m);
 

@@ -1467,6 +1467,11 @@ int ag_proc_fd(const struct ag_proc *p)
 	return p->em ? ag_execmon_fd(p->em) : p->nlfd;
 }
 
+bool ag_proc_fd_edge(const struct ag_proc *p)
+{
+	return p->em != NULL;
+}
+
 const char *ag_proc_mode(const struct ag_proc *p)
 {
 	return p->mode;

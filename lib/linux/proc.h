@@ -127,6 +127,13 @@ void ag_proc_close(struct ag_proc *p);
 int ag_proc_fd(const struct ag_proc *p);
 
 /*
+ * ag_proc_fd_edge() - whether ag_proc_fd() must be watched edge-triggered
+ * (EPOLLET): true with the exec monitor, whose ring is read in full at
+ * each ag_proc_receive() and signals only when it fills up.
+ */
+bool ag_proc_fd_edge(const struct ag_proc *p);
+
+/*
  * ag_proc_mode() - one sentence for the log: whether the connector is in
  * use, and why not.  The string lives as long as the handle.
  */
