@@ -125,6 +125,11 @@ static int one_round(int mode, long n, const char *prog, struct result *r)
 	if (p) {
 		ev.events = EPOLLIN | (ag_proc_fd_edge(p) ? EPOLLET : 0);
 		ev.data.fd = ag_proc_fd(p);
+		if (ag_proc_fd(p) < 0) {
+			fprintf(stderr, "exec_bench: no events to wait for: %s\n", r->mode_line);
+			ag_proc_close(p);
+			return -1;
+		}
 		ep = epoll_create1(EPOLL_CLOEXEC);
 		if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, ag_proc_fd(p), &ev) == -1) {
 			perror("exec_bench: epoll");

@@ -431,6 +431,10 @@ int agd_dataplane_open_proc(struct agd *d)
 	if (ag_exeid_fd(d->exeid) >= 0)
 		agd_loop_add(d, ag_exeid_fd(d->exeid), EPOLLIN, (void *)(uintptr_t)AGD_TAG_EXEID);
 	log_info("process cache: %s", ag_proc_mode(d->proc));
+	if (d->cfg.bpf == AG_CFG_BPF_YES && !ag_proc_exec_monitor(d->proc)) {
+		log_err("the exec monitor is required (bpf = yes) and not in use");
+		return -EOPNOTSUPP;
+	}
 	if (ag_proc_fd(d->proc) >= 0)
 		agd_loop_add(d, ag_proc_fd(d->proc),
 			     EPOLLIN | (ag_proc_fd_edge(d->proc) ? EPOLLET : 0),

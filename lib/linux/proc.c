@@ -30,9 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +73,8 @@
 #define PROC_PIDFDS_MAX		64
 /* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
+/* The name of the child that checks the exec monitor's pids are ours. */
+#define PROC_PROBE_COMM		"ag-pid-probe"
 /* PF_KTHREAD in /proc/PID/stat's flags. */
 #define PROC_PF_KTHREAD		0x00200000u
 
@@ -156,6 +160,8 @@ struct ag_proc {
 	unsigned ntaken;
 	bool take_off;		/* fds cannot be taken here (see take_socket) */
 	struct ag_execmon *em;	/* the exec monitor, or NULL */
+	bool probing;		/* em_same_pids() is looking for its child */
+	pid_t probe_pid;	/* the pid the exec monitor gave it */
 	uint64_t em_lost;	/* its lost count when last looked at */
 	uint64_t ns_per_tick;	/* start times: kernel ns → /proc clock ticks */
 	struct ag_proc_stats st;
@@ -914,6 +920,9 @@ static void on_kernel_event(const struct ag_exec_event *ev, void *arg)
 	uint64_t now = p->now();
 	uint32_t i;
 
+	if (p->probing && ev->type == AG_EXEC_EXIT && !strcmp(ev->comm, PROC_PROBE_COMM))
+		p->probe_pid = ev->pid;
+
 	switch (ev->type) {
 	case AG_EXEC_FORK:
 		on_proc_fork(p, ev->pid, ev->ppid, now);
@@ -1292,6 +1301,29 @@ int ag_proc_rescan(struct ag_proc *p)
 
 /* ---- open/close ---------------------------------------------------------- */
 
+/*
+ * The exec monitor reports the kernel's pids, which are ours only in the
+ * initial pid namespace (a /proc mounted inside another one would agree
+ * with us, not with the kernel).  Ask it: a child that names itself and
+ * exits must be reported under the pid fork() gave us.
+ */
+static bool em_same_pids(struct ag_proc *p)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		prctl(PR_SET_NAME, PROC_PROBE_COMM);
+		_exit(0);
+	}
+	if (c == -1 || waitpid(c, NULL, 0) != c)
+		return false;
+	p->probe_pid = 0;
+	p->probing = true;
+	(void)em_drain(p);
+	p->probing = false;
+	return p->probe_pid == c;
+}
+
 /* Say in the mode sentence where execs come from. */
 static void em_mode(struct ag_proc *p)
 {
@@ -1377,15 +1409,25 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		list_push_back(p, L_FREE, i);
 	}
 
-	if (p->cfg.exec_bpf) {
+	if (p->cfg.exec_bpf && strcmp(p->cfg.proc_root, "/proc") != 0) {
+		snprintf(p->em_why, sizeof(p->em_why), "%s is not the kernel's /proc",
+			 p->cfg.proc_root);
+	} else if (p->cfg.exec_bpf) {
 		char why[160];
 
 		/* Before /proc is read, so no process falls between the two. */
 		p->em = ag_execmon_open(on_kernel_event, p,
 					p->cfg.bpf_cgroup ? p->cfg.bpf_cgroup : "/sys/fs/cgroup",
 					why, sizeof(why));
-		if (!p->em)
+		if (!p->em) {
 			snprintf(p->em_why, sizeof(p->em_why), "%s", why);
+		} else if (!em_same_pids(p)) {
+			snprintf(p->em_why, sizeof(p->em_why),
+				 "not in the initial pid namespace (the kernel's pids are "
+				 "not ours)");
+			ag_execmon_close(p->em);
+			p->em = NULL;
+		}
 	}
 	if (p->em) {
 		/* Everything comes from the exec monitor; the connector would
@@ -1468,6 +1510,11 @@ int ag_proc_fd(const struct ag_proc *p)
 }
 
 bool ag_proc_fd_edge(const struct ag_proc *p)
+{
+	return p->em != NULL;
+}
+
+bool ag_proc_exec_monitor(const struct ag_proc *p)
 {
 	return p->em != NULL;
 }

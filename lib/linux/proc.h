@@ -134,6 +134,13 @@ int ag_proc_fd(const struct ag_proc *p);
 bool ag_proc_fd_edge(const struct ag_proc *p);
 
 /*
+ * ag_proc_exec_monitor() - whether forks, execs and exits come from the
+ * exec monitor (cfg->exec_bpf and it could be loaded); ag_proc_mode() says
+ * why not.
+ */
+bool ag_proc_exec_monitor(const struct ag_proc *p);
+
+/*
  * ag_proc_mode() - one sentence for the log: whether the connector is in
  * use, and why not.  The string lives as long as the handle.
  */
