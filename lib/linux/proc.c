@@ -14,12 +14,14 @@
  * a fork shares its parent's until the child execs.  Nothing is allocated
  * per lookup; a string is allocated per exec (or per process read).
  *
- * Trust: with the connector, an entry read or updated by events is believed
- * without touching /proc.  With the exec monitor (execmon.h) an exec brings
- * the executable's path and identity as the kernel ran it; /proc is read
- * only for the command line, and never overrides that executable.  Without it, or after the kernel dropped events
- * (ENOBUFS bumps the epoch), an entry is re-validated on use: its start time
- * (pid reuse) and executable (exec) are read again.
+ * Trust: with the connector or the exec monitor, an entry read or updated
+ * by events is believed without touching /proc.  The exec monitor
+ * (execmon.h) brings each exec's executable, path and identity, as the
+ * kernel ran it: /proc is read only for the command line and never
+ * overrides that executable.  Without events, or after events were lost
+ * (ENOBUFS, or the monitor's ring ran full: the epoch is bumped), an entry
+ * is re-validated on use: its start time (pid reuse) and executable (exec)
+ * are read again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,8 +36,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
