@@ -29,9 +29,10 @@
 
 /* The ring, and how much may wait in it before its reader is woken: the
  * reader drains it before every lookup anyway, so a wake-up per event
- * would only cost; one per this many bytes keeps it from filling. */
-#define EM_RING_BYTES	(4u << 20)
-#define EM_WAKE_BYTES	(256u << 10)
+ * would only cost; one per this many bytes (some 300 execs) keeps it from
+ * filling.  The ring is mapped into the reader twice: its size is RSS. */
+#define EM_RING_BYTES	(512u << 10)
+#define EM_WAKE_BYTES	(64u << 10)
 
 /*
  * One event.  An exec carries the executable's identity as the kernel
