@@ -907,13 +907,12 @@ static void on_kernel_exec(struct ag_proc *p, const struct ag_exec_event *ev)
 			e->flags |= AG_PROC_NO_EXE;
 			return;
 		}
-		e->flags |= PF_KEXE;
 		if (ev->flags & AG_EXEC_DELETED)
 			e->flags |= AG_PROC_EXE_DELETED;
 	}
 	e->exe_dev = ev->dev;
 	e->exe_ino = ev->ino;
-	e->flags |= AG_PROC_EXE_ID;
+	e->flags |= AG_PROC_EXE_ID | PF_KEXE;
 }
 
 static void on_kernel_event(const struct ag_exec_event *ev, void *arg)
@@ -960,6 +959,12 @@ static int em_drain(struct ag_proc *p)
 		return -ENOBUFS;
 	}
 	return n;
+}
+
+void ag__proc_kernel_event(struct ag_proc *p, const struct ag_exec_event *ev)
+{
+	expire(p, p->now());
+	on_kernel_event(ev, p);
 }
 
 int ag__proc_event(struct ag_proc *p, uint32_t what, pid_t pid, pid_t ppid)

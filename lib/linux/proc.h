@@ -306,4 +306,11 @@ void ag__proc_set_clock(struct ag_proc *p, uint64_t (*now_ns)(void));
  */
 int ag__proc_event(struct ag_proc *p, uint32_t what, pid_t pid, pid_t ppid);
 
+/*
+ * ag__proc_kernel_event() - feed one event as if the exec monitor sent it
+ * (execmon.h's struct ag_exec_event).
+ */
+struct ag_exec_event;
+void ag__proc_kernel_event(struct ag_proc *p, const struct ag_exec_event *ev);
+
 #endif
