@@ -395,6 +395,10 @@ bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi)
 	 * at): its path alone proves nothing. */
 	if (!(pi->flags & AG_PROC_EXE_ID))
 		goto mismatch;
+	/* A lookup on FUSE waits for its server, which may be the very user
+	 * whose flow this is: never stall the data plane on it. */
+	if (pi->flags & AG_PROC_EXE_FUSE)
+		goto mismatch;
 	if (d->exeid && ag_exeid_is(d->exeid, pi->exe, pi->exe_dev, pi->exe_ino))
 		return true;
 mismatch:

@@ -167,6 +167,8 @@ static int on_record(void *ctx, void *data, size_t size)
 		out.ino = ev.flags & EM_F_NO_FILE ? 0 : ev.ino;
 		if (ev.flags & EM_F_DELETED)
 			out.flags |= AG_EXEC_DELETED;
+		if (ev.flags & EM_F_FUSE)
+			out.flags |= AG_EXEC_FUSE;
 		if ((ev.flags & EM_F_PATH_CUT) || ev.path_len > size - sizeof(ev) ||
 		    ag__execmon_path((const char *)data + sizeof(ev), ev.path_len, m->path,
 				     sizeof(m->path)) < 0)

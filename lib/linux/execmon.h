@@ -26,6 +26,7 @@ enum ag_exec_type { AG_EXEC_FORK = 1, AG_EXEC_EXEC, AG_EXEC_EXIT };
 /* ag_exec_event.flags */
 #define AG_EXEC_PATH_CUT	0x1	/* path too deep or long: not given */
 #define AG_EXEC_DELETED		0x2	/* the file had no name when it ran */
+#define AG_EXEC_FUSE		0x4	/* the file is on a FUSE file system */
 
 struct ag_exec_event {
 	enum ag_exec_type type;

@@ -22,7 +22,7 @@
 #include "linux/exeid.h"
 
 #define EXEID_SLOTS	(2 * AG_EXEID_MAX_PATHS)
-/* Mounts whose super block's device is remembered (see mount_dev()). */
+/* Mounts remembered from /proc/self/mountinfo (see mount_of()). */
 #define EXEID_MOUNTS	256
 /* What can make a directory entry name another file. */
 #define EXEID_WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
@@ -32,7 +32,7 @@ struct xent {
 	char *path;		/* NULL: slot free */
 	uint64_t ino;
 	uint32_t dev;		/* stat(2)'s device, in the kernel's encoding */
-	uint32_t sbdev;		/* its super block's (see mount_dev()), or dev */
+	uint32_t sbdev;		/* its super block's (see mount_of()), or dev */
 	uint32_t hash;
 	int wd;			/* its directory's watch, -1: none */
 	int err;		/* 0, or the -errno of the last resolution */
@@ -48,6 +48,7 @@ struct ag_exeid {
 	struct {
 		uint64_t id;
 		uint32_t dev;
+		bool fuse;
 	} mounts[EXEID_MOUNTS];
 	unsigned nmounts;
 	struct ag_exeid_stats st;
@@ -58,42 +59,46 @@ static uint32_t kdev(unsigned maj, unsigned min)
 	return (uint32_t)((maj << 20) | (min & 0xfffff));
 }
 
-/*
- * The device of mount @id's super block, which is what the kernel calls a
- * file's device (i_sb->s_dev).  stat(2) may say another: btrfs reports
- * each subvolume's own.  /proc/self/mountinfo shows the super block's, so
- * it is read again whenever a mount is not known yet.
- * Return: 0, or -ENOENT.
- */
-static int mount_dev(struct ag_exeid *x, uint64_t id, uint32_t *dev)
+/* Read /proc/self/mountinfo into the mount table. */
+static void read_mounts(struct ag_exeid *x)
 {
 	char line[4096];
-	FILE *f;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 
+	x->nmounts = 0;
+	if (!f)
+		return;
+	while (x->nmounts < EXEID_MOUNTS && fgets(line, sizeof(line), f)) {
+		const char *type = strstr(line, " - ");
+		uint64_t mid;
+		unsigned maj, min;
+
+		if (sscanf(line, "%" SCNu64 " %*u %u:%u", &mid, &maj, &min) != 3)
+			continue;
+		x->mounts[x->nmounts].id = mid;
+		x->mounts[x->nmounts].dev = kdev(maj, min);
+		/* fuse, fuseblk, fuse.sshfs, ... */
+		x->mounts[x->nmounts++].fuse = type && strncmp(type + 3, "fuse", 4) == 0;
+	}
+	fclose(f);
+}
+
+/*
+ * Mount @id, from the table, read again when it is not there.  Its super
+ * block's device is what the kernel calls a file's device (i_sb->s_dev);
+ * stat(2) may say another (btrfs reports each subvolume's own).
+ * Return: its index, or -1.
+ */
+static int mount_of(struct ag_exeid *x, uint64_t id)
+{
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < x->nmounts; i++)
-			if (x->mounts[i].id == id) {
-				*dev = x->mounts[i].dev;
-				return 0;
-			}
-		if (pass)
-			break;
-		f = fopen("/proc/self/mountinfo", "re");
-		if (!f)
-			return -ENOENT;
-		x->nmounts = 0;
-		while (x->nmounts < EXEID_MOUNTS && fgets(line, sizeof(line), f)) {
-			uint64_t mid;
-			unsigned maj, min;
-
-			if (sscanf(line, "%" SCNu64 " %*u %u:%u", &mid, &maj, &min) == 3) {
-				x->mounts[x->nmounts].id = mid;
-				x->mounts[x->nmounts++].dev = kdev(maj, min);
-			}
-		}
-		fclose(f);
+			if (x->mounts[i].id == id)
+				return (int)i;
+		if (!pass)
+			read_mounts(x);
 	}
-	return -ENOENT;
+	return -1;
 }
 
 static uint32_t hash_str(const char *s)
@@ -191,27 +196,22 @@ static struct xent *slot_of(struct ag_exeid *x, const char *path, uint32_t h)
 	}
 }
 
-/* Watch @path's directory; return the watch or -1. */
-static int watch_dir(struct ag_exeid *x, const char *path)
+/* Watch the directory open at @dfd (O_PATH); return the watch or -1. */
+static int watch_dir(struct ag_exeid *x, int dfd)
 {
-	const char *slash = strrchr(path, '/');
-	char dir[PATH_MAX];
-	size_t len;
+	char link[64];
 	int wd;
 
-	if (x->ifd == -1 || !slash)
+	if (x->ifd == -1)
 		return -1;
-	len = slash == path ? 1 : (size_t)(slash - path);
-	if (len >= sizeof(dir))
-		return -1;
-	memcpy(dir, path, len);
-	dir[len] = '\0';
+	/* Through the fd: no second lookup of the directory's path. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
 	if (x->nwatches >= AG_EXEID_MAX_WATCHES) {
 		/* Only a directory already watched: IN_MASK_ADD changes nothing. */
-		wd = inotify_add_watch(x->ifd, dir, EXEID_WATCH_MASK | IN_MASK_ADD);
+		wd = inotify_add_watch(x->ifd, link, EXEID_WATCH_MASK | IN_MASK_ADD);
 		return wd > x->max_wd ? (inotify_rm_watch(x->ifd, wd), -1) : wd;
 	}
-	wd = inotify_add_watch(x->ifd, dir, EXEID_WATCH_MASK);
+	wd = inotify_add_watch(x->ifd, link, EXEID_WATCH_MASK);
 	if (wd > x->max_wd) {
 		x->max_wd = wd;
 		x->nwatches++;
@@ -219,29 +219,87 @@ static int watch_dir(struct ag_exeid *x, const char *path)
 	return wd;
 }
 
-/* Resolve @e's path now: watch first, then look, so no change falls between. */
+/* Is what @fd (with @name, or itself when @name is "") is on a FUSE mount? */
+static int on_fuse(struct ag_exeid *x, int fd, const char *name, struct statx *st)
+{
+	int m;
+
+	/* DONT_SYNC: FUSE answers from its cache, never asks its server. */
+	if (statx(fd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (name[0] ? 0 : AT_EMPTY_PATH),
+		  STATX_TYPE | STATX_INO | STATX_MNT_ID, st) == -1)
+		return -errno;
+	if (!(st->stx_mask & STATX_MNT_ID))
+		return 0;
+	m = mount_of(x, st->stx_mnt_id);
+	return m >= 0 && x->mounts[m].fuse;
+}
+
+/*
+ * Resolve @e's path now, one component at a time, following no symbolic
+ * link (the kernel names files by their real path) and entering no FUSE
+ * file system: a lookup there waits for its server, which any user with
+ * user_allow_other may run, and would stall the data plane.  The
+ * directory is watched before its entry is looked at, so no change falls
+ * between.
+ */
 static void resolve_now(struct ag_exeid *x, struct xent *e)
 {
+	char comp[NAME_MAX + 1];
+	const char *s = e->path + 1, *slash;
 	struct statx st;
+	int dfd, r;
 
-	if (e->wd == -1)
-		e->wd = watch_dir(x, e->path);
 	x->st.resolved++;
-	e->fresh = e->wd != -1;
-	if (statx(AT_FDCWD, e->path, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-		  STATX_TYPE | STATX_INO | STATX_MNT_ID, &st) == -1) {
+	e->fresh = false;
+	e->err = -ENOENT;
+	dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1) {
 		e->err = -errno;
 		return;
 	}
+	while ((slash = strchr(s, '/'))) {
+		size_t len = (size_t)(slash - s);
+		int nfd;
+
+		if (len == 0 || len > NAME_MAX)
+			goto out;
+		memcpy(comp, s, len);
+		comp[len] = '\0';
+		nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd == -1) {
+			e->err = errno == ELOOP || errno == ENOTDIR ? -EINVAL : -errno;
+			goto out;
+		}
+		close(dfd);
+		dfd = nfd;
+		r = on_fuse(x, dfd, "", &st);
+		if (r) {
+			e->err = r < 0 ? r : -EREMOTE;
+			goto out;
+		}
+		s = slash + 1;
+	}
+	if (!*s || strlen(s) > NAME_MAX)
+		goto out;
+	if (e->wd == -1)
+		e->wd = watch_dir(x, dfd);
+	e->fresh = e->wd != -1;
+	r = on_fuse(x, dfd, s, &st);
+	if (r < 0) {
+		e->err = r;
+		goto out;
+	}
 	if (!S_ISREG(st.stx_mode)) {
 		e->err = -EINVAL;
-		return;
+		goto out;
 	}
 	e->err = 0;
 	e->ino = (uint64_t)st.stx_ino;
 	e->dev = kdev(st.stx_dev_major, st.stx_dev_minor);
-	if (!(st.stx_mask & STATX_MNT_ID) || mount_dev(x, st.stx_mnt_id, &e->sbdev))
-		e->sbdev = e->dev;
+	r = (st.stx_mask & STATX_MNT_ID) ? mount_of(x, st.stx_mnt_id) : -1;
+	e->sbdev = r >= 0 ? x->mounts[r].dev : e->dev;
+out:
+	close(dfd);
 }
 
 /* The file at @e's path is (@dev, @ino), by either name of its device. */

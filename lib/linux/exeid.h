@@ -10,7 +10,9 @@
  * daemon's own mount namespace sees it, has that identity; only then may
  * rules about the path apply to the process.
  *
- * Paths are resolved with lstat() and cached; the directory of each cached
+ * Paths are resolved one component at a time, following no symbolic link
+ * and entering no FUSE file system (a lookup there waits on its server),
+ * and cached; the directory of each cached
  * path is watched with inotify (up to AG_EXEID_MAX_WATCHES directories), so
  * a file a package manager replaces (a new inode renamed over the old) is
  * resolved again.  Beyond the bound, or where a directory cannot be
@@ -32,7 +34,7 @@
 
 struct ag_exeid_stats {
 	uint64_t checks;	/* ag_exeid_is() questions */
-	uint64_t resolved;	/* lstat() calls */
+	uint64_t resolved;	/* paths resolved */
 	uint64_t mismatches;	/* answers "no": the path names another file */
 	uint64_t invalidated;	/* cached paths dropped on a change reported */
 };
@@ -55,7 +57,7 @@ void ag_exeid_free(struct ag_exeid *x);
  * resolved now and cached, its directory watched.
  * @dev: receives the kernel's dev_t (major << 20 | minor)
  * Return: 0; -ENOENT, -EINVAL (not an absolute path or not a regular
- * file), other -errno from lstat().
+ * file, or a symbolic link on the way), -EREMOTE (on FUSE), other -errno.
  */
 int ag_exeid_resolve(struct ag_exeid *x, const char *path, uint32_t *dev, uint64_t *ino);
 

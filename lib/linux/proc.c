@@ -272,18 +272,22 @@ static uint32_t kernel_dev(dev_t d)
 static ssize_t read_exe(int dfd, const char *name, char *exe, size_t size,
 			uint32_t *dev, uint64_t *ino, bool *have_id)
 {
-	struct stat a, b;
-	bool before = fstatat(dfd, name, &a, 0) == 0;
+	/* DONT_SYNC: a file on FUSE answers from its cache; asking its
+	 * server would let whoever runs it stall us. */
+	const int flags = AT_STATX_DONT_SYNC;
+	struct statx a, b;
+	bool before = statx(dfd, name, flags, STATX_INO, &a) == 0;
 	ssize_t n = readlinkat(dfd, name, exe, size - 1);
 
 	*have_id = false;
 	if (n == -1)
 		return -errno;
 	exe[n] = '\0';
-	if (before && fstatat(dfd, name, &b, 0) == 0 && a.st_dev == b.st_dev &&
-	    a.st_ino == b.st_ino) {
-		*dev = kernel_dev(a.st_dev);
-		*ino = (uint64_t)a.st_ino;
+	if (before && statx(dfd, name, flags, STATX_INO, &b) == 0 &&
+	    a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor &&
+	    a.stx_ino == b.stx_ino) {
+		*dev = kernel_dev(makedev(a.stx_dev_major, a.stx_dev_minor));
+		*ino = (uint64_t)a.stx_ino;
 		*have_id = true;
 	}
 	return n;
@@ -689,7 +693,8 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 	if (kflags & PROC_PF_KTHREAD)
 		e->flags |= AG_PROC_KTHREAD;
 	if (!keep) {
-		e->flags &= ~(AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID | PF_KEXE);
+		e->flags &= ~(AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
+			      AG_PROC_EXE_FUSE | PF_KEXE);
 		if (exe[0]) {
 			if (ag__proc_strip_deleted(exe))
 				e->flags |= AG_PROC_EXE_DELETED;
@@ -762,7 +767,7 @@ static void on_proc_fork(struct ag_proc *p, pid_t child, pid_t parent,
 	e->exe_dev = pe->exe_dev;
 	e->exe_ino = pe->exe_ino;
 	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
-				 PF_KEXE | PF_NEED_DETAILS |
+				 AG_PROC_EXE_FUSE | PF_KEXE | PF_NEED_DETAILS |
 				 AG_PROC_CMDLINE_CUT | AG_PROC_KTHREAD)) |
 		   AG_PROC_INHERITED;
 }
@@ -788,7 +793,7 @@ static int read_exec_exe(struct ag_proc *p, uint32_t i)
 		return -ENOENT;
 	p->st.proc_reads++;
 	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
-		      AG_PROC_EXE_ID | PF_KEXE);
+		      AG_PROC_EXE_ID | AG_PROC_EXE_FUSE | PF_KEXE);
 	if (ag__proc_strip_deleted(exe))
 		e->flags |= AG_PROC_EXE_DELETED;
 	if (have_id) {
@@ -884,8 +889,10 @@ static void on_kernel_exec(struct ag_proc *p, const struct ag_exec_event *ev)
 	pstr_put(e->cmdline);
 	e->cmdline = NULL;
 	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
-		      AG_PROC_EXE_ID | PF_KEXE | AG_PROC_CMDLINE_CUT);
+		      AG_PROC_EXE_ID | AG_PROC_EXE_FUSE | PF_KEXE | AG_PROC_CMDLINE_CUT);
 	e->flags |= PF_NEED_DETAILS;
+	if (ev->flags & AG_EXEC_FUSE)
+		e->flags |= AG_PROC_EXE_FUSE;
 	if (!ev->ino) {
 		pstr_put(e->exe);
 		e->exe = NULL;

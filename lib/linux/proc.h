@@ -59,6 +59,9 @@ struct ag_proc_config {
 					   fork; no exec of its own seen */
 #define AG_PROC_EXE_ID		0x40	/* exe_dev/exe_ino: the file the kernel
 					   ran (exe is only the name it had) */
+#define AG_PROC_EXE_FUSE	0x80	/* the file is on FUSE (exec monitor
+					   only): looking its path up would
+					   wait on the file system's server */
 
 struct ag_proc_info {
 	pid_t pid;

@@ -25,6 +25,8 @@
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
+#define FUSE_SUPER_MAGIC_	0x65735546
+
 /* Records that found the ring full: user space compares it after each read. */
 volatile __u64 em_lost = 0;
 
@@ -178,6 +180,8 @@ int BPF_PROG(em_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	} else {
 		s->ev.ino = BPF_CORE_READ(ino, i_ino);
 		s->ev.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == FUSE_SUPER_MAGIC_)
+			s->ev.flags |= EM_F_FUSE;
 		len = walk_path(f, &s->ev.flags);
 	}
 	s->ev.path_len = len;

@@ -20,6 +20,7 @@
 				   allows: path[] holds only its leaf end */
 #define EM_F_DELETED	0x2	/* the file had no name left when it ran */
 #define EM_F_NO_FILE	0x4	/* exec without a file (never seen; kept safe) */
+#define EM_F_FUSE	0x8	/* the file is on a FUSE file system */
 
 /* Bounds of the path walk: one component, all components as written, and
  * how many components (mount crossings count as steps too). */
