@@ -110,8 +110,17 @@ $(FP_BPF_DIR)/fastpath.skel.h: $(FP_BPF_DIR)/fastpath.bpf.o
 	$(BPFTOOL) gen skeleton $< name fastpath_bpf > $@.tmp && mv $@.tmp $@
 $(O)/lib/linux/fastpath.o: $(FP_BPF_DIR)/fastpath.skel.h
 $(O)/lib/linux/fastpath.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS)) -I$(FP_BPF_DIR)
+# The exec monitor (lib/linux/execmon.c): the same way, its own object.
+$(FP_BPF_DIR)/exec.bpf.o: lib/linux/bpf/exec.bpf.c lib/linux/bpf/exec_shared.h $(FP_BPF_DIR)/vmlinux.h
+	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(FP_ARCH) -Wall -Werror \
+	    -I$(FP_BPF_DIR) -Ilib -c -o $@ $<
+$(FP_BPF_DIR)/exec.skel.h: $(FP_BPF_DIR)/exec.bpf.o
+	$(BPFTOOL) gen skeleton $< name exec_bpf > $@.tmp && mv $@.tmp $@
+$(O)/lib/linux/execmon.o: $(FP_BPF_DIR)/exec.skel.h
+$(O)/lib/linux/execmon.o: EXTRA_CFLAGS = -I$(FP_BPF_DIR)
 else
 $(O)/lib/linux/fastpath.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS)) -DAG_FP_NO_BPF
+$(O)/lib/linux/execmon.o: EXTRA_CFLAGS = -DAG_EM_NO_BPF
 endif
 # ---- end eBPF
 

@@ -70,6 +70,9 @@ struct agd_counters {
 	/* kernel-allowed flows decided again after a rule change (S12) whose
 	 * hook record was overwritten, named through attribution instead */
 	uint64_t fp_reauth_attributed;
+	/* processes named by a path whose file is not the one they run (a
+	 * bind mount in another mount namespace): no app rule applied */
+	uint64_t exe_mismatch;
 };
 
 struct agd {
@@ -85,6 +88,7 @@ struct agd {
 	struct ag_nfq *q[AG_FW_NQUEUES];
 	struct ag_sockdiag *sd;
 	struct ag_proc *proc;
+	struct ag_exeid *exeid;  /* path → file identity, for app rules */
 	struct ag_attrib *attrib;
 	struct ag_ct *ct;        /* deletions */
 	struct ag_ct *ct_events; /* DESTROY events */
@@ -150,6 +154,11 @@ void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops);
 void agd_dataplane_queue_ready(struct agd *d, int which);
 void agd_dataplane_ct_ready(struct agd *d);
 void agd_dataplane_proc_ready(struct agd *d);
+/* Whether @pi's exe names the file it runs (its device and inode, taken
+ * at exec, are the file's at that path now): only then may rules on that
+ * path apply to it.  Counts and logs (debug) each refusal. */
+struct ag_proc_info;
+bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
 /* The engine's fixed values for a conntrack entry's original tuple, as an
@@ -271,6 +280,7 @@ enum {
 	AGD_TAG_TIMER,
 	AGD_TAG_SIGNAL,
 	AGD_TAG_FWWATCH,
+	AGD_TAG_EXEID,      /* inotify on the directories of rules' programs */
 	AGD_TAG_LAST = 64,
 };
 

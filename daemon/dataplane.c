@@ -21,6 +21,7 @@
 #include "daemon/agd.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
+#include "linux/exeid.h"
 #include "linux/nfq.h"
 #include "linux/proc.h"
 #include "linux/sockdiag.h"
@@ -275,7 +276,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		if (ag_attrib_lookup(d->attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
 				     in.uid, &ar) == 0) {
 			d->ctr.attributed++;
-			if (ar.proc.exe[0]) {
+			if (agd_exe_is_path(d, &ar.proc)) {
 				in.app_path = ar.proc.exe;
 				meta.present |= AG_META_PROCESS_PATH;
 				meta.process_path = ar.proc.exe;
@@ -386,6 +387,28 @@ void agd_dataplane_ct_ready(struct agd *d)
 		log_debug("conntrack events overran; ended flows will age out instead");
 }
 
+bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi)
+{
+	if (!pi->exe[0])
+		return false;
+	/* No identity (the process was gone before its file could be looked
+	 * at): its path alone proves nothing. */
+	if (!(pi->flags & AG_PROC_EXE_ID))
+		goto mismatch;
+	/* A lookup on FUSE waits for its server, which may be the very user
+	 * whose flow this is: never stall the data plane on it. */
+	if (pi->flags & AG_PROC_EXE_FUSE)
+		goto mismatch;
+	if (d->exeid && ag_exeid_is(d->exeid, pi->exe, pi->exe_dev, pi->exe_ino))
+		return true;
+mismatch:
+	d->ctr.exe_mismatch++;
+	log_debug("pid %d runs %s%u:%u inode %llu, not the file at %s: no rule on that path "
+		  "applies to it", (int)pi->pid, pi->flags & AG_PROC_EXE_ID ? "device " : "an unknown file, ",
+		  pi->exe_dev >> 20, pi->exe_dev & 0xfffff, (unsigned long long)pi->exe_ino, pi->exe);
+	return false;
+}
+
 void agd_dataplane_proc_ready(struct agd *d)
 {
 	ag_proc_receive(d->proc);
@@ -397,14 +420,29 @@ int agd_dataplane_open_proc(struct agd *d)
 {
 	struct ag_proc_config pc = { 0 };
 
+	/* bpf = no keeps the exec monitor off too: /proc and the connector. */
+	pc.exec_bpf = d->cfg.bpf != AG_CFG_BPF_NO;
+	pc.bpf_cgroup = d->cfg.bpf_cgroup[0] ? d->cfg.bpf_cgroup : NULL;
 	d->proc = ag_proc_open(&pc);
 	if (!d->proc) {
 		log_err("process cache: %s", strerror(errno));
 		return -errno;
 	}
+	if (!d->exeid && !(d->exeid = ag_exeid_new())) {
+		log_err("executable identities: %s", strerror(errno));
+		return -errno;
+	}
+	if (ag_exeid_fd(d->exeid) >= 0)
+		agd_loop_add(d, ag_exeid_fd(d->exeid), EPOLLIN, (void *)(uintptr_t)AGD_TAG_EXEID);
 	log_info("%s", ag_proc_mode(d->proc));
+	if (d->cfg.bpf == AG_CFG_BPF_YES && !ag_proc_exec_monitor(d->proc)) {
+		log_err("the exec monitor is required (bpf = yes) and not in use");
+		return -EOPNOTSUPP;
+	}
 	if (ag_proc_fd(d->proc) >= 0)
-		agd_loop_add(d, ag_proc_fd(d->proc), EPOLLIN, (void *)(uintptr_t)AGD_TAG_PROC);
+		agd_loop_add(d, ag_proc_fd(d->proc),
+			     EPOLLIN | (ag_proc_fd_edge(d->proc) ? EPOLLET : 0),
+			     (void *)(uintptr_t)AGD_TAG_PROC);
 	return 0;
 }
 
@@ -515,6 +553,8 @@ void agd_dataplane_close(struct agd *d)
 	ag_attrib_free(d->attrib);
 	ag_sockdiag_close(d->sd);
 	ag_proc_close(d->proc);
+	ag_exeid_free(d->exeid);
+	d->exeid = NULL;
 	ag_ct_close(d->ct);
 	ag_ct_close(d->ct_events);
 	ag_dnscache_free(d->dns);
@@ -552,6 +592,16 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->ctr.ct_events));
 	json_object_set_new(obj, "fp_reauth_attributed",
 			    json_integer((json_int_t)d->ctr.fp_reauth_attributed));
+	json_object_set_new(obj, "exe_mismatch", json_integer((json_int_t)d->ctr.exe_mismatch));
+	if (d->proc) {
+		struct ag_proc_stats ps;
+
+		ag_proc_get_stats(d->proc, &ps);
+		json_object_set_new(obj, "execs_from_kernel",
+				    json_integer((json_int_t)ps.ev_exec_kernel));
+		json_object_set_new(obj, "exec_events_lost",
+				    json_integer((json_int_t)ps.ev_kernel_lost));
+	}
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
 	if (d->dns) {

@@ -153,8 +153,15 @@ static bool socket_by_attribution(struct agd *d, const struct ag_tuple *t,
 					   AG_UID_UNKNOWN, &res) || !res.proc.exe[0])
 		return false;
 	memset(flow, 0, sizeof(*flow));
-	if (ag_fp_exe_resolve(res.proc.exe, &flow->exe))
+	/* The file it runs, as the kernel ran it; its path only where the
+	 * process cache could not learn that. */
+	if (res.proc.flags & AG_PROC_EXE_ID) {
+		flow->exe.dev = res.proc.exe_dev;
+		flow->exe.ino = res.proc.exe_ino;
+		flow->exe.known = true;
+	} else if (ag_fp_exe_resolve(res.proc.exe, &flow->exe)) {
 		return false;
+	}
 	flow->uid = res.uid;
 	d->ctr.fp_reauth_attributed++;
 	return true;

@@ -23,6 +23,7 @@
 
 #include "alegate/callouts.h"
 #include "daemon/agd.h"
+#include "linux/exeid.h"
 #include "linux/fwscan.h"
 #include "linux/proc.h"
 
@@ -284,6 +285,8 @@ static void run(struct agd *d)
 				on_signal(d);
 			} else if (tag == AGD_TAG_FWWATCH) {
 				agd_notrack_watch_ready(d);
+			} else if (tag == AGD_TAG_EXEID) {
+				ag_exeid_receive(d->exeid);
 			} else if (tag >= AGD_TAG_LAST) {
 				agd_control_client_ready(d, (struct agd_client *)evs[i].data.ptr,
 							 evs[i].events);
@@ -298,6 +301,10 @@ static void run(struct agd *d)
 		if (d->reload_requested)
 			reload(d);
 		agd_policy_collect(d);
+		/* A rule's program replaced on disk: the kernel's copy of the
+		 * rules names files by inode, so compile them again. */
+		if (d->exeid && ag_exeid_changed(d->exeid))
+			d->fp_dirty = true;
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
 		/* after the verdicts: what attribution left to close */

@@ -20,6 +20,7 @@
 
 #include "alegate/callouts.h"
 #include "daemon/agd.h"
+#include "linux/exeid.h"
 #include "net/packet.h"
 
 /* ---- rule table ----------------------------------------------------------------- */
@@ -106,6 +107,18 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].field = AG_FIELD_APP_PATH;
 		c[n].match = r->app_glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
 		c[n++].v.str = r->app;
+		/* Learn the file at the rule's path now and watch its directory:
+		 * a process matches the rule only if it runs that very file. */
+		if (!r->app_glob) {
+			uint32_t dev;
+			uint64_t ino;
+
+			if (!d->exeid)
+				d->exeid = ag_exeid_new();
+			if (d->exeid && ag_exeid_resolve(d->exeid, r->app, &dev, &ino) < 0)
+				log_debug("rule %s: no program at %s yet; the rule applies once "
+					  "there is", r->id, r->app);
+		}
 	}
 	if (r->has & AG_RULE_HAS_UID) {
 		c[n].field = AG_FIELD_UID;

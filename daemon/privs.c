@@ -189,6 +189,7 @@ static const int allowed[] = {
 	SCMP_SYS(bpf), /* fast-path map updates on maps opened at start */
 	/* attribution takes a copy of a socket fd to read its addresses */
 	SCMP_SYS(pidfd_open), SCMP_SYS(pidfd_getfd),
+	SCMP_SYS(inotify_add_watch), SCMP_SYS(inotify_rm_watch), /* rule paths' directories */
 	SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield), SCMP_SYS(getrusage),
 	SCMP_SYS(prlimit64), SCMP_SYS(getcwd),
 };

@@ -337,8 +337,17 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 		finish(a, out, t0, AG_ATTRIB_ERROR, r);
 		return -EINVAL;
 	}
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		/* A datagram whose sender closed its socket (or exited) before
+		 * we looked: the exec monitor saw who queued it. */
+		if (direction == AG_ATTRIB_OUTBOUND && t->protocol == IPPROTO_UDP &&
+		    a->netns_cookie && ag_proc_sender(a->proc, a->netns_cookie, t, &out->proc) == 0) {
+			out->flags |= AG_ATTRIB_F_PROCESS;
+			return finish(a, out, t0, AG_ATTRIB_OK, 0);
+		}
+		proc_unknown(&out->proc);
 		return finish(a, out, t0, AG_ATTRIB_NO_SOCKET, 0);
+	}
 	if (r < 0)
 		return finish(a, out, t0, AG_ATTRIB_ERROR, r);
 

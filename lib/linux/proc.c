@@ -14,10 +14,14 @@
  * a fork shares its parent's until the child execs.  Nothing is allocated
  * per lookup; a string is allocated per exec (or per process read).
  *
- * Trust: with the connector, an entry read or updated by events is believed
- * without touching /proc.  Without it, or after the kernel dropped events
- * (ENOBUFS bumps the epoch), an entry is re-validated on use: its start time
- * (pid reuse) and executable (exec) are read again.
+ * Trust: with the connector or the exec monitor, an entry read or updated
+ * by events is believed without touching /proc.  The exec monitor
+ * (execmon.h) brings each exec's executable, path and identity, as the
+ * kernel ran it: /proc is read only for the command line and never
+ * overrides that executable.  Without events, or after events were lost
+ * (ENOBUFS, or the monitor's ring ran full: the epoch is bumped), an entry
+ * is re-validated on use: its start time (pid reuse) and executable (exec)
+ * are read again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,9 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +46,7 @@
 #include <linux/connector.h>
 #include <linux/netlink.h>
 
+#include "linux/execmon.h"
 #include "linux/proc.h"
 
 /* Pids kept by one walk of /proc: the newest ones if there are more. */
@@ -67,6 +75,8 @@
 #define PROC_PIDFDS_MAX		64
 /* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
+/* The name of the child that checks the exec monitor's pids are ours. */
+#define PROC_PROBE_COMM		"ag-pid-probe"
 /* PF_KTHREAD in /proc/PID/stat's flags. */
 #define PROC_PF_KTHREAD		0x00200000u
 
@@ -84,6 +94,7 @@ struct cn_proc_input {
 /* Internal flag bits, never copied out. */
 #define PF_NEED_READ	0x10000u	/* never read from /proc */
 #define PF_NEED_DETAILS	0x20000u	/* exe read at exec; stat, cmdline, uids not yet */
+#define PF_KEXE		0x40000u	/* exe and identity from the exec monitor */
 #define PF_PUBLIC	0x0ffffu
 
 enum { L_FREE, L_LIVE, L_EXITED };
@@ -102,6 +113,8 @@ struct pent {
 	uint32_t epoch;		/* == p->epoch: trusted */
 	uint32_t scan_id;	/* fds read by the current inode scan */
 	uint64_t start_time;	/* 0: not read */
+	uint64_t exe_ino;	/* with AG_PROC_EXE_ID */
+	uint32_t exe_dev;
 	char comm[AG_PROC_COMM_MAX];
 	uint64_t exited_ns;
 	struct pstr *exe, *cmdline;
@@ -148,8 +161,14 @@ struct ag_proc {
 	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
 	unsigned ntaken;
 	bool take_off;		/* fds cannot be taken here (see take_socket) */
+	struct ag_execmon *em;	/* the exec monitor, or NULL */
+	bool probing;		/* em_same_pids() is looking for its child */
+	pid_t probe_pid;	/* the pid the exec monitor gave it */
+	uint64_t em_lost;	/* its lost count when last looked at */
+	uint64_t ns_per_tick;	/* start times: kernel ns → /proc clock ticks */
 	struct ag_proc_stats st;
-	char mode[192];
+	char em_why[160];	/* why the exec monitor is not in use */
+	char mode[384];
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -234,6 +253,44 @@ static ssize_t read_at(int dfd, const char *name, char *buf, size_t size)
 	}
 	close(fd);
 	return (ssize_t)got;
+}
+
+/* The kernel's dev_t, as i_sb->s_dev holds it and the exec monitor reports. */
+static uint32_t kernel_dev(dev_t d)
+{
+	return (uint32_t)((major(d) << 20) | (minor(d) & 0xfffff));
+}
+
+/*
+ * The executable's name and identity from the "exe" link @name under
+ * @dfd: readlink gives the name, stat through the link the file.  The
+ * identity is believed only if a stat before and one after the readlink
+ * agree (an exec in between would pair one file's name with another's
+ * identity).  Return: the name's length, or -errno; *@have_id says whether
+ * *@dev and *@ino were set.
+ */
+static ssize_t read_exe(int dfd, const char *name, char *exe, size_t size,
+			uint32_t *dev, uint64_t *ino, bool *have_id)
+{
+	/* DONT_SYNC: a file on FUSE answers from its cache; asking its
+	 * server would let whoever runs it stall us. */
+	const int flags = AT_STATX_DONT_SYNC;
+	struct statx a, b;
+	bool before = statx(dfd, name, flags, STATX_INO, &a) == 0;
+	ssize_t n = readlinkat(dfd, name, exe, size - 1);
+
+	*have_id = false;
+	if (n == -1)
+		return -errno;
+	exe[n] = '\0';
+	if (before && statx(dfd, name, flags, STATX_INO, &b) == 0 &&
+	    a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor &&
+	    a.stx_ino == b.stx_ino) {
+		*dev = kernel_dev(makedev(a.stx_dev_major, a.stx_dev_minor));
+		*ino = (uint64_t)a.stx_ino;
+		*have_id = true;
+	}
+	return n;
 }
 
 static bool parse_u64(const char *s, const char *end, uint64_t *v,
@@ -619,12 +676,16 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 	struct pent *e = &p->ents[i];
 	char name[24], text[PROC_TEXT_MAX], exe[AG_PROC_EXE_MAX];
 	char comm[AG_PROC_COMM_MAX];
-	uint64_t start = 0;
+	uint64_t start = 0, xino = 0;
+	uint32_t xdev = 0;
 	unsigned kflags = 0;
 	pid_t ppid = 0;
-	ssize_t n;
+	ssize_t n = -1;
 	int dfd;
-	bool same;
+	bool same, xid = false;
+	/* What the exec monitor said of this process's image stands: /proc
+	 * gives only a name, which another mount namespace can fake. */
+	bool keep = (e->flags & PF_KEXE) && e->epoch == p->epoch;
 
 	snprintf(name, sizeof(name), "%d", (int)e->pid);
 	dfd = openat(p->proc_dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -633,10 +694,9 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 	p->st.proc_reads++;
 
 	/* The executable first: it is what a short-lived process loses first. */
-	n = readlinkat(dfd, "exe", exe, sizeof(exe) - 1);
-	if (n >= 0)
-		exe[n] = '\0';
-	else
+	if (!keep)
+		n = read_exe(dfd, "exe", exe, sizeof(exe), &xdev, &xino, &xid);
+	if (n < 0)
 		exe[0] = '\0';
 
 	n = read_at(dfd, "stat", text, sizeof(text));
@@ -649,8 +709,16 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 		p->st.pid_reused++;
 		ent_reset(p, i);
 		light = false;
+		if (keep) {
+			keep = false;
+			n = read_exe(dfd, "exe", exe, sizeof(exe), &xdev, &xino, &xid);
+			if (n < 0)
+				exe[0] = '\0';
+		}
 	}
-	same = e->exe && strcmp(e->exe->s, exe) == 0 &&
+	same = (keep || (e->exe && strcmp(e->exe->s, exe) == 0 &&
+			 (e->flags & AG_PROC_EXE_ID) && xid && e->exe_dev == xdev &&
+			 e->exe_ino == xino)) &&
 	       !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED));
 	e->start_time = start;
 	e->ppid = ppid;
@@ -661,20 +729,29 @@ static int read_proc(struct ag_proc *p, uint32_t i, bool light)
 		return 0;
 	}
 
-	e->flags &= ~(PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED | AG_PROC_EXE_DELETED |
-		      AG_PROC_NO_EXE | AG_PROC_KTHREAD | AG_PROC_CMDLINE_CUT);
+	e->flags &= ~(PF_NEED_READ | PF_NEED_DETAILS | AG_PROC_INHERITED |
+		      AG_PROC_KTHREAD | AG_PROC_CMDLINE_CUT);
 	if (kflags & PROC_PF_KTHREAD)
 		e->flags |= AG_PROC_KTHREAD;
-	if (exe[0]) {
-		if (ag__proc_strip_deleted(exe))
-			e->flags |= AG_PROC_EXE_DELETED;
-		pstr_set(&e->exe, exe, strlen(exe));
-	} else {
-		pstr_put(e->exe);
-		e->exe = NULL;
+	if (!keep) {
+		e->flags &= ~(AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
+			      AG_PROC_EXE_FUSE | PF_KEXE);
+		if (exe[0]) {
+			if (ag__proc_strip_deleted(exe))
+				e->flags |= AG_PROC_EXE_DELETED;
+			pstr_set(&e->exe, exe, strlen(exe));
+		} else {
+			pstr_put(e->exe);
+			e->exe = NULL;
+		}
+		if (!e->exe)
+			e->flags |= AG_PROC_NO_EXE;
+		if (e->exe && xid) {
+			e->exe_dev = xdev;
+			e->exe_ino = xino;
+			e->flags |= AG_PROC_EXE_ID;
+		}
 	}
-	if (!e->exe)
-		e->flags |= AG_PROC_NO_EXE;
 
 	n = read_at(dfd, "cmdline", text, sizeof(text));
 	if (n > 0) {
@@ -727,7 +804,11 @@ static void on_proc_fork(struct ag_proc *p, pid_t child, pid_t parent,
 	memcpy(e->comm, pe->comm, sizeof(e->comm));
 	e->exe = pstr_get(pe->exe);
 	e->cmdline = pstr_get(pe->cmdline);
-	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+	/* A fork runs its parent's image: the same file, the same identity. */
+	e->exe_dev = pe->exe_dev;
+	e->exe_ino = pe->exe_ino;
+	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
+				 AG_PROC_EXE_FUSE | PF_KEXE | PF_NEED_DETAILS |
 				 AG_PROC_CMDLINE_CUT | AG_PROC_KTHREAD)) |
 		   AG_PROC_INHERITED;
 }
@@ -742,17 +823,25 @@ static int read_exec_exe(struct ag_proc *p, uint32_t i)
 {
 	struct pent *e = &p->ents[i];
 	char name[32], exe[AG_PROC_EXE_MAX];
+	uint64_t ino = 0;
+	uint32_t dev = 0;
+	bool have_id;
 	ssize_t n;
 
 	snprintf(name, sizeof(name), "%d/exe", (int)e->pid);
-	n = readlinkat(p->proc_dfd, name, exe, sizeof(exe) - 1);
+	n = read_exe(p->proc_dfd, name, exe, sizeof(exe), &dev, &ino, &have_id);
 	if (n < 0)
 		return -ENOENT;
-	exe[n] = '\0';
 	p->st.proc_reads++;
-	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE);
+	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+		      AG_PROC_EXE_ID | AG_PROC_EXE_FUSE | PF_KEXE);
 	if (ag__proc_strip_deleted(exe))
 		e->flags |= AG_PROC_EXE_DELETED;
+	if (have_id) {
+		e->exe_dev = dev;
+		e->exe_ino = ino;
+		e->flags |= AG_PROC_EXE_ID;
+	}
 	pstr_set(&e->exe, exe, strlen(exe));
 	pstr_put(e->cmdline);
 	e->cmdline = NULL;
@@ -783,7 +872,8 @@ static void on_proc_exec(struct ag_proc *p, pid_t pid, uint64_t now)
 		pstr_put(e->exe);
 		pstr_put(e->cmdline);
 		e->exe = e->cmdline = NULL;
-		e->flags = (e->flags & ~(AG_PROC_INHERITED | PF_NEED_READ)) |
+		e->flags = (e->flags & ~(AG_PROC_INHERITED | PF_NEED_READ | AG_PROC_EXE_ID |
+					 PF_KEXE)) |
 			   AG_PROC_NO_EXE;
 		e->epoch = p->epoch;
 	}
@@ -808,6 +898,121 @@ static void on_proc_uid(struct ag_proc *p, pid_t pid, uint32_t ruid,
 		p->ents[i].uid = ruid;
 		p->ents[i].euid = euid;
 	}
+}
+
+/*
+ * An exec as the exec monitor saw it: the path and identity of what the
+ * kernel ran, read at the exec itself, so even a process that has already
+ * exited is named.  Only the command line is left for /proc.
+ */
+static void on_kernel_exec(struct ag_proc *p, const struct ag_exec_event *ev)
+{
+	uint32_t i = find(p, ev->pid);
+	uint64_t start = ev->start_ns / p->ns_per_tick;
+	struct pent *e;
+
+	p->st.ev_exec++;
+	p->st.ev_exec_kernel++;
+	if (i == NIL)
+		i = ent_alloc(p, ev->pid);
+	else if (p->ents[i].list == L_EXITED ||
+		 (p->ents[i].start_time && p->ents[i].start_time != start))
+		ent_reset(p, i);
+	touch(p, i);
+	e = &p->ents[i];
+	e->ppid = ev->ppid;
+	e->uid = ev->uid;
+	e->euid = ev->euid;
+	e->start_time = start;
+	e->epoch = p->epoch;
+	memcpy(e->comm, ev->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = '\0';
+	pstr_put(e->cmdline);
+	e->cmdline = NULL;
+	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+		      AG_PROC_EXE_ID | AG_PROC_EXE_FUSE | PF_KEXE | AG_PROC_CMDLINE_CUT);
+	e->flags |= PF_NEED_DETAILS;
+	if (ev->flags & AG_EXEC_FUSE)
+		e->flags |= AG_PROC_EXE_FUSE;
+	if (!ev->ino) {
+		pstr_put(e->exe);
+		e->exe = NULL;
+		e->flags |= AG_PROC_NO_EXE;
+		return;
+	}
+	if (!ev->path[0]) {
+		/* Deeper than the walk goes: the name from /proc, if still there. */
+		if (read_exec_exe(p, i) < 0) {
+			pstr_put(e->exe);
+			e->exe = NULL;
+			e->flags |= AG_PROC_NO_EXE;
+			return;
+		}
+		e->start_time = start;
+	} else {
+		pstr_set(&e->exe, ev->path, strlen(ev->path));
+		if (!e->exe) {
+			e->flags |= AG_PROC_NO_EXE;
+			return;
+		}
+		if (ev->flags & AG_EXEC_DELETED)
+			e->flags |= AG_PROC_EXE_DELETED;
+	}
+	e->exe_dev = ev->dev;
+	e->exe_ino = ev->ino;
+	e->flags |= AG_PROC_EXE_ID | PF_KEXE;
+}
+
+static void on_kernel_event(const struct ag_exec_event *ev, void *arg)
+{
+	struct ag_proc *p = arg;
+	uint64_t now = p->now();
+	uint32_t i;
+
+	if (p->probing && ev->type == AG_EXEC_EXIT && !strcmp(ev->comm, PROC_PROBE_COMM))
+		p->probe_pid = ev->pid;
+
+	switch (ev->type) {
+	case AG_EXEC_FORK:
+		on_proc_fork(p, ev->pid, ev->ppid, now);
+		i = find(p, ev->pid);
+		if (i != NIL)
+			p->ents[i].start_time = ev->start_ns / p->ns_per_tick;
+		break;
+	case AG_EXEC_EXEC:
+		on_kernel_exec(p, ev);
+		break;
+	case AG_EXEC_EXIT:
+		on_proc_exit(p, ev->pid, now);
+		break;
+	}
+}
+
+/*
+ * Read what the exec monitor has waiting (no system call).  If its ring
+ * ran full, what is cached can no longer be believed unchecked.
+ * Return: events read.
+ */
+static int em_drain(struct ag_proc *p)
+{
+	uint64_t lost = 0;
+	int n = ag_execmon_read(p->em, &lost);
+
+	if (lost != p->em_lost) {
+		p->st.ev_kernel_lost += lost - p->em_lost;
+		p->st.ev_lost++;
+		p->em_lost = lost;
+		p->epoch++;
+		(void)ag_proc_rescan(p);
+		return -ENOBUFS;
+	}
+	return n;
+}
+
+void ag__proc_kernel_event(struct ag_proc *p, const struct ag_exec_event *ev)
+{
+	expire(p, p->now());
+	on_kernel_event(ev, p);
 }
 
 int ag__proc_event(struct ag_proc *p, uint32_t what, pid_t pid, pid_t ppid)
@@ -1151,6 +1356,49 @@ int ag_proc_rescan(struct ag_proc *p)
 
 /* ---- open/close ---------------------------------------------------------- */
 
+/*
+ * The exec monitor reports the kernel's pids, which are ours only in the
+ * initial pid namespace (a /proc mounted inside another one would agree
+ * with us, not with the kernel).  Ask it: a child that names itself and
+ * exits must be reported under the pid fork() gave us.
+ */
+static bool em_same_pids(struct ag_proc *p)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		prctl(PR_SET_NAME, PROC_PROBE_COMM);
+		_exit(0);
+	}
+	if (c == -1 || waitpid(c, NULL, 0) != c)
+		return false;
+	p->probe_pid = 0;
+	p->probing = true;
+	(void)em_drain(p);
+	p->probing = false;
+	return p->probe_pid == c;
+}
+
+/* Say in the mode sentence where execs come from. */
+static void em_mode(struct ag_proc *p)
+{
+	static const char pfx[] = "process cache: ";
+	char conn[sizeof(p->mode)];
+
+	if (p->em) {
+		snprintf(p->mode, sizeof(p->mode),
+			 "process cache: forks, execs and exits from the exec monitor (eBPF; "
+			 "executables named by the kernel at exec)");
+		return;
+	}
+	if (!p->cfg.exec_bpf)
+		return;
+	snprintf(conn, sizeof(conn), "%s",
+		 strncmp(p->mode, pfx, sizeof(pfx) - 1) ? p->mode : p->mode + sizeof(pfx) - 1);
+	snprintf(p->mode, sizeof(p->mode), "process cache: exec monitor off: %.150s; %.180s",
+		 p->em_why, conn);
+}
+
 struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 {
 	struct ag_proc *p;
@@ -1188,6 +1436,11 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 	}
 	p->now = mono_ns;
 	p->epoch = 1;
+	{
+		long tck = sysconf(_SC_CLK_TCK);
+
+		p->ns_per_tick = tck > 0 ? 1000000000u / (uint64_t)tck : 10000000u;
+	}
 
 	p->nlfd = -1;
 	p->proc_dfd = open(p->cfg.proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1211,7 +1464,30 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		list_push_back(p, L_FREE, i);
 	}
 
-	if (p->cfg.no_connector) {
+	if (p->cfg.exec_bpf && strcmp(p->cfg.proc_root, "/proc") != 0) {
+		snprintf(p->em_why, sizeof(p->em_why), "%s is not the kernel's /proc",
+			 p->cfg.proc_root);
+	} else if (p->cfg.exec_bpf) {
+		char why[160];
+
+		/* Before /proc is read, so no process falls between the two. */
+		p->em = ag_execmon_open(on_kernel_event, p,
+					p->cfg.bpf_cgroup ? p->cfg.bpf_cgroup : "/sys/fs/cgroup",
+					why, sizeof(why));
+		if (!p->em) {
+			snprintf(p->em_why, sizeof(p->em_why), "%s", why);
+		} else if (!em_same_pids(p)) {
+			snprintf(p->em_why, sizeof(p->em_why),
+				 "not in the initial pid namespace (the kernel's pids are "
+				 "not ours)");
+			ag_execmon_close(p->em);
+			p->em = NULL;
+		}
+	}
+	if (p->em) {
+		/* Everything comes from the exec monitor; the connector would
+		 * only cost every exec a message nobody reads. */
+	} else if (p->cfg.no_connector) {
 		snprintf(p->mode, sizeof(p->mode),
 			 "process cache: proc connector disabled by "
 			 "configuration, using %s scans only",
@@ -1241,6 +1517,7 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 			p->nlfd = -1;
 		}
 	}
+	em_mode(p);
 	if (ag_proc_rescan(p) < 0)
 		goto fail;
 	return p;
@@ -1266,6 +1543,7 @@ void ag_proc_close(struct ag_proc *p)
 		close(p->nlfd);
 	}
 	ag_proc_release_taken(p);
+	ag_execmon_close(p->em);
 	if (p->ents)
 		for (uint32_t i = 0; i < p->cfg.max_procs; i++) {
 			drop_pidfd(p, &p->ents[i]);
@@ -1283,7 +1561,17 @@ void ag_proc_close(struct ag_proc *p)
 
 int ag_proc_fd(const struct ag_proc *p)
 {
-	return p->nlfd;
+	return p->em ? ag_execmon_fd(p->em) : p->nlfd;
+}
+
+bool ag_proc_fd_edge(const struct ag_proc *p)
+{
+	return p->em != NULL;
+}
+
+bool ag_proc_exec_monitor(const struct ag_proc *p)
+{
+	return p->em != NULL;
 }
 
 const char *ag_proc_mode(const struct ag_proc *p)
@@ -1307,9 +1595,16 @@ int ag_proc_receive(struct ag_proc *p)
 {
 	int events = 0, r = 0;
 
-	if (p->nlfd == -1)
-		return 0;
 	expire(p, p->now());
+	if (p->em) {
+		int n = em_drain(p);
+
+		if (n < 0)
+			return n;
+		events += n;
+	}
+	if (p->nlfd == -1)
+		return events;
 	for (int k = 0; k < PROC_RECV_BATCH; k++) {
 		r = recv_one(p, NULL, NULL, &events);
 		if (r <= 0)
@@ -1336,6 +1631,8 @@ static void copy_out(const struct pent *e, struct ag_proc_info *out)
 	out->start_time = e->start_time;
 	memcpy(out->comm, e->comm, sizeof(out->comm));
 	out->flags = e->flags & PF_PUBLIC;
+	out->exe_dev = e->exe_dev;
+	out->exe_ino = e->exe_ino;
 	if (e->exe)
 		memcpy(out->exe, e->exe->s, e->exe->len + 1);
 	else
@@ -1348,6 +1645,32 @@ static void copy_out(const struct pent *e, struct ag_proc_info *out)
 		out->flags |= AG_PROC_NO_EXE;
 }
 
+int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tuple *t,
+		   struct ag_proc_info *out)
+{
+	struct ag_exec_sender s;
+	int r;
+
+	if (!p->em)
+		return -ENOSYS;
+	r = ag_execmon_sender(p->em, netns_cookie, t, &s);
+	if (r < 0)
+		return r;
+	r = ag_proc_get(p, s.pid, out);
+	if (r < 0)
+		return r;
+	if (out->start_time && out->start_time != s.start_ns / p->ns_per_tick)
+		return -ESTALE;
+	/* Its file when it closed the socket, if it still had one (not at
+	 * exit): else what the exec monitor recorded at its exec stands. */
+	if (s.ino) {
+		out->exe_dev = s.dev;
+		out->exe_ino = s.ino;
+		out->flags |= AG_PROC_EXE_ID;
+	}
+	return 0;
+}
+
 int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 {
 	uint64_t now = p->now();
@@ -1357,6 +1680,9 @@ int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 
 	if (pid <= 0)
 		return -EINVAL;
+	/* An exec the ring holds may be this process's: read it first. */
+	if (p->em)
+		(void)em_drain(p);
 	expire(p, now);
 	i = find(p, pid);
 	if (i == NIL) {
@@ -1372,8 +1698,8 @@ int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
 	 * A forked entry is believed only once read: its exec event may still
 	 * be waiting in the socket, and the parent's name would then be wrong.
 	 */
-	trusted = p->nlfd != -1 && e->epoch == p->epoch &&
-		  !(e->flags & (PF_NEED_READ | AG_PROC_INHERITED));
+	trusted = (p->nlfd != -1 || p->em) && e->epoch == p->epoch &&
+		  !(e->flags & (PF_NEED_READ | (p->em ? 0 : AG_PROC_INHERITED)));
 	if (!trusted || !e->start_time || (e->flags & PF_NEED_DETAILS)) {
 		if (read_proc(p, i, !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS))) < 0) {
 			if (e->flags & PF_NEED_READ) {

@@ -42,6 +42,10 @@ struct ag_proc_config {
 	unsigned inode_slots;	/* inode → pid cache slots */
 	unsigned rcvbuf;	/* connector socket buffer, bytes */
 	int no_connector;	/* non-zero: /proc only */
+	int exec_bpf;		/* non-zero: forks, execs and exits from the
+				   exec monitor (execmon.h) where it loads */
+	const char *bpf_cgroup;	/* cgroup v2 root for its socket-close hook
+				   (ag_proc_sender()); NULL: /sys/fs/cgroup */
 	const char *proc_root;	/* "/proc" unless a test says otherwise */
 };
 
@@ -53,6 +57,11 @@ struct ag_proc_config {
 #define AG_PROC_KTHREAD		0x10	/* kernel thread */
 #define AG_PROC_INHERITED	0x20	/* exe/cmdline copied from the parent at
 					   fork; no exec of its own seen */
+#define AG_PROC_EXE_ID		0x40	/* exe_dev/exe_ino: the file the kernel
+					   ran (exe is only the name it had) */
+#define AG_PROC_EXE_FUSE	0x80	/* the file is on FUSE (exec monitor
+					   only): looking its path up would
+					   wait on the file system's server */
 
 struct ag_proc_info {
 	pid_t pid;
@@ -61,6 +70,8 @@ struct ag_proc_info {
 	uint32_t euid;		/* effective uid */
 	uint64_t start_time;	/* clock ticks after boot (/proc/PID/stat 22) */
 	uint32_t flags;		/* AG_PROC_* */
+	uint32_t exe_dev;	/* with AG_PROC_EXE_ID: the executable's device */
+	uint64_t exe_ino;	/* (kernel dev_t, major << 20 | minor) and inode */
 	char comm[AG_PROC_COMM_MAX];	/* kernel's short name; often still
 					   known when exe is not */
 	char exe[AG_PROC_EXE_MAX];	/* "" when unknown */
@@ -84,6 +95,8 @@ struct ag_proc_stats {
 	uint64_t scan_budget;	/* scans that gave up at scan_max_fds */
 	uint64_t take_tries;	/* fds taken by ag_proc_take_socket() */
 	uint64_t take_found, take_missed;	/* its answers */
+	uint64_t ev_exec_kernel;	/* execs named by the exec monitor */
+	uint64_t ev_kernel_lost;	/* events the exec monitor's ring lost */
 };
 
 struct ag_proc;
@@ -94,7 +107,9 @@ struct ag_proc;
  * @cfg: bounds and options; NULL or zero fields take the defaults.
  *
  * Failing to use the connector is not an error: the cache then works from
- * /proc alone and ag_proc_mode() says why.  The connector socket stays in
+ * /proc alone and ag_proc_mode() says why.  With cfg->exec_bpf, forks,
+ * execs and exits come from the exec monitor instead (the connector then
+ * only reports uid changes); where it cannot load, from the connector.  The connector socket stays in
  * the network namespace it was opened in (the connector only exists in the
  * initial one), so open the cache before entering another namespace.
  *
@@ -108,10 +123,25 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg);
 void ag_proc_close(struct ag_proc *p);
 
 /*
- * ag_proc_fd() - the connector socket, for the caller's poll/epoll loop
- * (readable: call ag_proc_receive()).  Return: the fd, or -1 without one.
+ * ag_proc_fd() - the fd for the caller's poll/epoll loop (readable: call
+ * ag_proc_receive()): the connector socket, or with the exec monitor an
+ * epoll fd over both.  Return: the fd, or -1 without one.
  */
 int ag_proc_fd(const struct ag_proc *p);
+
+/*
+ * ag_proc_fd_edge() - whether ag_proc_fd() must be watched edge-triggered
+ * (EPOLLET): true with the exec monitor, whose ring is read in full at
+ * each ag_proc_receive() and signals only when it fills up.
+ */
+bool ag_proc_fd_edge(const struct ag_proc *p);
+
+/*
+ * ag_proc_exec_monitor() - whether forks, execs and exits come from the
+ * exec monitor (cfg->exec_bpf and it could be loaded); ag_proc_mode() says
+ * why not.
+ */
+bool ag_proc_exec_monitor(const struct ag_proc *p);
 
 /*
  * ag_proc_mode() - one sentence for the log: whether the connector is in
@@ -120,8 +150,9 @@ int ag_proc_fd(const struct ag_proc *p);
 const char *ag_proc_mode(const struct ag_proc *p);
 
 /*
- * ag_proc_receive() - handle the connector events waiting, without
- * blocking.  An exec is handled by reading /proc/PID at once.
+ * ag_proc_receive() - handle the events waiting, without blocking.  An
+ * exec the exec monitor reports carries its executable; one the connector
+ * reports is handled by reading /proc/PID/exe at once.
  *
  * Return: the number of events handled (0 if none); -ENOBUFS when the
  * kernel dropped events (the cache has been marked for re-validation and
@@ -202,6 +233,19 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			struct ag_proc_taken *out);
 
 /*
+ * ag_proc_sender() - the process that sent UDP datagram @t (src is local;
+ * held by NFQUEUE) in the network namespace @netns_cookie, as the exec
+ * monitor recorded it when the datagram was queued: named even when the
+ * process exited and closed its socket before anyone looked.  @out's
+ * identity (AG_PROC_EXE_ID) is that of the executable that sent it.
+ * Return: 0; -ENOENT not recorded; -ESTALE the pid names another process
+ * now; -ENOSYS without the exec monitor's queue hook.
+ */
+struct ag_tuple;
+int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tuple *t,
+		   struct ag_proc_info *out);
+
+/*
  * ag_proc_release_taken() - close the fd copies the last
  * ag_proc_take_socket() left open (at most six).
  */
@@ -264,5 +308,12 @@ void ag__proc_set_clock(struct ag_proc *p, uint64_t (*now_ns)(void));
  * Return: 0 or -errno.
  */
 int ag__proc_event(struct ag_proc *p, uint32_t what, pid_t pid, pid_t ppid);
+
+/*
+ * ag__proc_kernel_event() - feed one event as if the exec monitor sent it
+ * (execmon.h's struct ag_exec_event).
+ */
+struct ag_exec_event;
+void ag__proc_kernel_event(struct ag_proc *p, const struct ag_exec_event *ev);
 
 #endif

@@ -15,6 +15,7 @@
 #include <linux/cn_proc.h>
 
 #include "check.h"
+#include "linux/execmon.h"
 #include "linux/proc.h"
 
 /* ---- parsers ------------------------------------------------------------- */
@@ -505,4 +506,68 @@ TEST(proc_open_refuses_missing_root_and_says_mode)
 	CHECK_EQ(ag_proc_receive(p), 0);
 	ag_proc_close(p);
 	ag_proc_close(NULL);
+}
+
+/* Our own start time, in the kernel's nanoseconds (stat's ticks × ns). */
+static uint64_t self_start_ns(void)
+{
+	char buf[1024], comm[16];
+	uint64_t start = 0;
+	unsigned kflags;
+	pid_t ppid;
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+
+	if (f)
+		fclose(f);
+	if (ag__proc_parse_stat(buf, n, comm, sizeof(comm), &ppid, &kflags, &start))
+		return 0;
+	return start * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+TEST(proc_kernel_exec_names_the_file_and_proc_does_not_override_it)
+{
+	struct ag_proc_config cfg = { .no_connector = 1 };
+	struct ag_proc *p = ag_proc_open(&cfg);
+	struct ag_exec_event ev = {
+		.type = AG_EXEC_EXEC, .pid = getpid(), .ppid = getppid(),
+		.start_ns = self_start_ns(), .dev = 0x123, .ino = 42,
+		.comm = "prog", .path = "/opt/borrowed/name",
+	};
+	struct ag_proc_info info;
+
+	CHECK(p != NULL);
+	CHECK(ev.start_ns != 0);
+	ag__proc_kernel_event(p, &ev);
+	/* /proc/self/exe names the test binary; the kernel's record stands. */
+	CHECK_EQ(ag_proc_get(p, getpid(), &info), 0);
+	CHECK_STR(info.exe, "/opt/borrowed/name");
+	CHECK(info.flags & AG_PROC_EXE_ID);
+	CHECK_EQ(info.exe_dev, 0x123u);
+	CHECK(info.exe_ino == 42);
+	CHECK(info.cmdline[0] != '\0');		/* the rest read from /proc */
+
+	/* A fork runs its parent's file: the child inherits the identity. */
+	ev.type = AG_EXEC_FORK;
+	ev.pid = 0x3ffffff0;			/* no such process */
+	ev.ppid = getpid();
+	ag__proc_kernel_event(p, &ev);
+	CHECK_EQ(ag_proc_get(p, ev.pid, &info), 0);
+	CHECK_STR(info.exe, "/opt/borrowed/name");
+	CHECK(info.flags & AG_PROC_EXE_ID);
+	CHECK(info.exe_ino == 42);
+
+	/* An exec whose path the walk could not give: the identity stands,
+	 * the name comes from /proc. */
+	ev.type = AG_EXEC_EXEC;
+	ev.pid = getpid();
+	ev.ppid = getppid();
+	ev.path = "";
+	ev.flags = AG_EXEC_PATH_CUT;
+	ev.ino = 43;
+	ag__proc_kernel_event(p, &ev);
+	CHECK_EQ(ag_proc_get(p, getpid(), &info), 0);
+	CHECK(info.exe[0] == '/' && strcmp(info.exe, "/opt/borrowed/name") != 0);
+	CHECK(info.exe_ino == 43);
+	ag_proc_close(p);
 }
