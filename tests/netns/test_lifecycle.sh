@@ -78,24 +78,32 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(15)
 print("listening", flush=True)
+seen = set()
 try:
-    while True:
+    while not {"READY=1", "WATCHDOG=1"} <= seen:
         m = s.recv(4096).decode()
         print(m.replace("\n", " "), flush=True)
-        if "READY=1" in m:
-            break
+        seen.update(m.split("\n"))
 except socket.timeout:
     print("timeout", flush=True)
 PY
 npid=$!
 _ag_bg_pids+=($npid)
 wait_for 5 grep -q listening "$T/notify.out"
-NOTIFY_SOCKET=$T/notify daemon_start "$NSC" || { fail daemon_start "no daemon"; finish; }
+# WatchdogSec=1s: a ping at least every half second
+NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=1000000 daemon_start "$NSC" ||
+	{ fail daemon_start "no daemon"; finish; }
+ready_rules=$(queue_rules)
 wait "$npid"
-if grep -q 'READY=1' "$T/notify.out" && has_table; then
+if grep -q 'READY=1' "$T/notify.out" && [ "$ready_rules" -gt 0 ]; then
 	pass readiness_is_sent_to_systemd_once_rules_and_queues_are_up
 else
 	fail readiness_is_sent_to_systemd_once_rules_and_queues_are_up "$(cat "$T/notify.out")"
+fi
+if grep -q 'WATCHDOG=1' "$T/notify.out"; then
+	pass watchdog_is_pinged_when_systemd_asks_for_it
+else
+	fail watchdog_is_pinged_when_systemd_asks_for_it "$(cat "$T/notify.out")"
 fi
 
 # ---- --cleanup is refused while the daemon runs --------------------------------------------
