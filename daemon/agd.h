@@ -119,6 +119,7 @@ struct agd {
 	char pid_path[4104];
 	bool running;            /* start-up finished: the loop ran */
 	bool fw_found;           /* our rules were there before we installed them */
+	bool timed_dirty;        /* a timed rule came, went or changed: save them */
 	uint64_t watchdog_ns;    /* half of systemd's WatchdogSec, 0: off */
 	uint64_t watchdog_at;
 
@@ -311,6 +312,14 @@ void agd_guard_start(struct agd *d);
  * compare, and install the rules again if someone removed or changed them. */
 void agd_guard_check(struct agd *d);
 int agd_guard_wake_ms(const struct agd *d);
+/*
+ * Timed rules ("for 5m") outlive a restart of the daemon, not a reboot:
+ * kept in state_dir/timed-rules.json with the boot's id.  load adds those
+ * of this boot that have time left (at start, after the rule files); save
+ * writes them all when timed_dirty (from the loop) and at a stop.
+ */
+void agd_timed_load(struct agd *d);
+void agd_timed_save(struct agd *d);
 /* systemd: READY=1 (and the watchdog interval), STOPPING=1, WATCHDOG=1. */
 void agd_notify_ready(struct agd *d);
 void agd_notify_stopping(struct agd *d);

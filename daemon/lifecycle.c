@@ -353,6 +353,112 @@ int agd_guard_wake_ms(const struct agd *d)
 	return due <= now ? 0 : (int)((due - now) / 1000000 + 1);
 }
 
+/* ---- timed rules across a restart --------------------------------------------- */
+
+#define AGD_TIMED_FILE "timed-rules.json"
+
+static void boot_id(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)len, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+static void timed_err(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warn("%s: %s", AGD_TIMED_FILE, msg);
+}
+
+void agd_timed_load(struct agd *d)
+{
+	char path[sizeof(d->cfg.state_dir) + 32], boot[64];
+	json_t *top, *rules, *o;
+	json_error_t je;
+	size_t i;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, AGD_TIMED_FILE);
+	top = json_load_file(path, 0, &je);
+	if (!top)
+		return; /* none saved */
+	boot_id(boot, sizeof(boot));
+	rules = json_object_get(top, "rules");
+	if (!boot[0] || !json_is_string(json_object_get(top, "boot_id")) ||
+	    strcmp(json_string_value(json_object_get(top, "boot_id")), boot) != 0 ||
+	    !json_is_array(rules)) {
+		json_decref(top);
+		return; /* another boot: CLOCK_BOOTTIME started again */
+	}
+	d->policy_bulk = true;
+	json_array_foreach(rules, i, o) {
+		json_t *exp = json_object_get(o, "expires_at_ns");
+		uint64_t now = agd_boottime_ns(), at;
+		struct ag_rule rule;
+		const char *err;
+
+		if (!json_is_integer(exp) || json_integer_value(exp) <= 0)
+			continue;
+		at = (uint64_t)json_integer_value(exp);
+		if (at <= now + 1000000)
+			continue; /* ran out while no daemon ran */
+		json_object_set_new(o, "expires_in_ms", json_integer((json_int_t)((at - now) / 1000000)));
+		json_object_del(o, "expires_at_ns");
+		if (ag_rule_from_json(o, AG_RULE_JSON_CONTROL, &rule, timed_err, NULL))
+			continue;
+		rule.expires_ns = at;
+		if (agd_rule_add(d, &rule, &err))
+			log_warn("%s: rule %s: %s", AGD_TIMED_FILE, rule.id, err ? err : "refused");
+		else
+			n++;
+	}
+	d->policy_bulk = false;
+	json_decref(top);
+	d->timed_dirty = false;
+	if (n)
+		log_info("%d timed rule%s kept from before the restart", n, n == 1 ? "" : "s");
+}
+
+void agd_timed_save(struct agd *d)
+{
+	char path[sizeof(d->cfg.state_dir) + 32], tmp[sizeof(path) + 8], boot[64];
+	json_t *top = json_object(), *rules = json_array();
+
+	d->timed_dirty = false;
+	boot_id(boot, sizeof(boot));
+	for (uint32_t i = 0; i < d->nrules; i++) {
+		const struct ag_rule *r = &d->rules[i]->rule;
+		json_t *o;
+
+		if (r->lifetime != AG_RULE_TIMED || d->rules[i]->expired)
+			continue;
+		o = ag_rule_to_json(r, AG_RULE_JSON_CONTROL);
+		if (!o)
+			continue;
+		json_object_del(o, "expires_in_ms");
+		json_object_set_new(o, "expires_at_ns", json_integer((json_int_t)r->expires_ns));
+		json_array_append_new(rules, o);
+	}
+	json_object_set_new(top, "boot_id", json_string(boot));
+	json_object_set_new(top, "rules", rules);
+	snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, AGD_TIMED_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (mkdir(d->cfg.state_dir, 0700) == -1 && errno != EEXIST)
+		log_debug("%s: %s", d->cfg.state_dir, strerror(errno));
+	/* written whole, then renamed: a crash leaves the old list or the new */
+	if (json_dump_file(top, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0)
+		log_debug("%zu timed rules saved in %s", json_array_size(rules), path);
+	else
+		log_warn("cannot save the timed rules in %s: %s (they end with the daemon)", path,
+			 strerror(errno));
+	json_decref(top);
+}
+
 /* ---- systemd ---------------------------------------------------------------------- */
 
 void agd_notify_ready(struct agd *d)

@@ -312,6 +312,8 @@ static void run(struct agd *d)
 		agd_guard_check(d);
 		agd_watchdog_ping(d);
 		agd_policy_collect(d);
+		if (d->timed_dirty)
+			agd_timed_save(d);
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
 		/* after the verdicts: what attribution left to close */
@@ -492,6 +494,7 @@ int main(int argc, char **argv)
 	if (agd_policy_init(d))
 		goto out;
 	agd_policy_load(d);
+	agd_timed_load(d);
 	/* The proc connector only speaks to the initial network namespace:
 	 * open it here, then move into the namespace we guard. */
 	if (netns && (agd_dataplane_open_proc(d) || enter_netns(netns)))
@@ -558,6 +561,8 @@ out:
 	agd_dataplane_close(d);
 	agd_fastpath_close(d);
 	agd_control_close(d);
+	if (d->running)
+		agd_timed_save(d);
 	agd_policy_free(d);
 	ag_engine_free(d->engine);
 	if (d->epfd != -1)

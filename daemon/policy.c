@@ -280,6 +280,8 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
 	}
 	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
 		 ag_rule_lifetime_name(ar->rule.lifetime));
+	if (ar->rule.lifetime == AG_RULE_TIMED)
+		d->timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* in the kernel before the control reply goes out */
 	if (!d->policy_bulk)
 		agd_fastpath_sync(d);
@@ -288,6 +290,8 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
 {
+	if (ar->rule.lifetime == AG_RULE_TIMED)
+		d->timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
 	free(ar);
@@ -330,6 +334,8 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 			return r;
 	}
 	ar->rule.enabled = enabled;
+	if (ar->rule.lifetime == AG_RULE_TIMED)
+		d->timed_dirty = true;
 	d->fp_dirty = true;
 	ag_engine_begin(d->engine);
 	for (int i = 0; i < 2; i++)

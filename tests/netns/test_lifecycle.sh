@@ -216,6 +216,22 @@ else
 	fail flow_denied_before_a_restart_is_asked_again_not_passed "client: $(cat "$T/denied.out"), asked again: $asked; $(tail -4 "$T/d-$NSC/daemon.log")"
 fi
 
+# ---- a timed deny outlives a restart (not the boot) ---------------------------------------
+TD=$(client timed_deny)
+ctl rules add --action allow --app "$TD" --always >/dev/null
+ctl rules add --action deny --app "$TD" --for 1h >/dev/null
+before=$(in_c "$TD" -t 1500 $S4 8080)
+daemon_stop TERM
+daemon_start "$NSC" || { fail daemon_restart "no daemon"; finish; }
+after=$(in_c "$TD" -t 1500 $S4 8080)
+left_ms=$(ctl rules list --json | jq --arg a "$TD" '[.[] | select(.app == $a and .lifetime == "timed") | .expires_in_ms][0]')
+if [[ $before != ok* ]] && [[ $after != ok* ]] && [ "${left_ms:-null}" != null ] &&
+   [ "$left_ms" -gt 3500000 ] && [ "$left_ms" -le 3600000 ]; then
+	pass timed_deny_outlives_a_restart_of_the_daemon
+else
+	fail timed_deny_outlives_a_restart_of_the_daemon "before: $before, after: $after, time left $left_ms ms"
+fi
+
 # ---- ExecStopPost (--after-stop): rules stay after a crash and for a restart ----------------
 daemon_stop KILL
 mkdir -p "$T/fakebin"
