@@ -580,16 +580,15 @@ int agd_after_stop(const struct ag_config *cfg, const char *unit, bool *remove, 
 			 status ? status : "-");
 		return 0;
 	}
-	if (unit && unit[0]) {
-		int r = restart_queued(unit);
+	int r = unit && unit[0] ? restart_queued(unit) : 0;
 
-		if (r == 1) {
-			snprintf(why, len, "%s is restarting: the rules stay for the next "
-				 "alegated (fail_mode closed)", unit);
-			return 0;
-		}
+	if (r == 1) {
+		snprintf(why, len, "%s is restarting: the rules stay for the next alegated "
+			 "(fail_mode closed)", unit);
+		return 0;
 	}
 	*remove = true;
-	snprintf(why, len, "alegated was stopped deliberately");
+	snprintf(why, len, "alegated was stopped deliberately%s",
+		 r < 0 ? " (systemctl list-jobs did not say whether a restart follows)" : "");
 	return 0;
 }
