@@ -566,6 +566,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->ctr.ct_events));
 	json_object_set_new(obj, "fp_reauth_attributed",
 			    json_integer((json_int_t)d->ctr.fp_reauth_attributed));
+	/* alegate's rules put back after another program removed or changed them */
+	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->ctr_guard_restores));
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
 	if (d->dns) {

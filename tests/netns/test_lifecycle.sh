@@ -118,7 +118,8 @@ fi
 # ---- rules removed or changed by someone else are put back at once -------------------------
 G=$(client guarded)
 "$ALEGATED" --cleanup --force -f "$DCONF" --netns "$NSC" >/dev/null 2>&1
-if wait_for 2 has_table && wait_for 2 grep -q "alegate restored" "$T/d-$NSC/daemon.log"; then
+if wait_for 2 has_table && wait_for 2 grep -q "alegate restored" "$T/d-$NSC/daemon.log" &&
+   [ "$(ctl status --json | jq .counters.firewall_restores)" -ge 1 ]; then
 	pass rules_deleted_by_another_program_are_restored_and_logged
 else
 	fail rules_deleted_by_another_program_are_restored_and_logged "$(tail -5 "$T/d-$NSC/daemon.log")"
