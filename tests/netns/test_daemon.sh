@@ -192,7 +192,8 @@ fi
 
 # ---- SIGTERM with fail_mode closed keeps the rules; --cleanup removes them ---------------
 daemon_stop TERM
-kept=$(in_c nft list table inet alegate 2>/dev/null | grep -c queue)
+kept=$({ in_c nft list table inet alegate 2>/dev/null; in_c iptables-save -t mangle 2>/dev/null; } |
+	grep -c 'NFQUEUE\|queue num')
 "$ALEGATED" --cleanup -f "$DCONF" --netns "$NSC" >/dev/null 2>&1
 left=$(in_c iptables-save 2>/dev/null | grep -ci alegate)
 left6=$(in_c ip6tables-save 2>/dev/null | grep -ci alegate)
