@@ -17,7 +17,10 @@ SBINDIR  ?= $(PREFIX)/sbin
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
-UNITDIR  ?= /lib/systemd/system
+# systemd's own answer where it is installed; else under PREFIX
+# (/usr/lib/systemd/system for PREFIX=/usr, a local unit directory for
+# /usr/local, which systemd reads as well).
+UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/usr/lib/systemd/system),$(PREFIX)/lib/systemd/system)
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR  ?=
 
@@ -42,7 +45,7 @@ endif
 
 # External libraries, found through pkg-config (installed by scripts/bootstrap).
 LINUX_PKGS := libmnl libnetfilter_queue
-DAEMON_PKGS := jansson libseccomp libcap-ng
+DAEMON_PKGS := jansson libseccomp libcap-ng libsystemd
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 

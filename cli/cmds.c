@@ -731,6 +731,11 @@ int cmd_reload(struct cli *cli, struct cli_args *a)
 		n = out_text(json_object_get(res, "rules"));
 		printf("reloaded: %s rule%s\n", n, strcmp(n, "1") ? "s" : "");
 		free(n);
+		json_array_foreach(json_object_get(res, "not_applied"), i, e) {
+			n = out_text(e);
+			printf("changed, applied at the next start: %s\n", n);
+			free(n);
+		}
 	}
 	fflush(stdout);
 	if (!nerr) {

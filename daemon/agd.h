@@ -8,6 +8,8 @@
  *   control.c    the control socket (docs/PROTOCOL.md)
  *   log.c        syslog or stderr
  *   privs.c      capabilities, no_new_privs, seccomp
+ *   lifecycle.c  lock file, the guard of the firewall rules, systemd
+ *                readiness and watchdog, what happens to the rules at a stop
  */
 #ifndef ALEGATE_DAEMON_AGD_H
 #define ALEGATE_DAEMON_AGD_H
@@ -108,6 +110,22 @@ struct agd {
 	bool notrack_failed;     /* loading it failed: not tried again until a reload */
 	uint64_t notrack_checked_ns;
 	char notrack_state[256]; /* "on (...)" or "off: why", for status */
+	/* the guard of the queue rules (lifecycle.c) */
+	bool guard_on;           /* the rules are visible and compared */
+	bool guard_recheck;      /* the nftables ruleset changed */
+	uint64_t guard_sum;      /* ag_fw_fingerprint() after our install */
+	unsigned guard_nrules;
+	uint64_t guard_checked_ns;
+	uint64_t ctr_guard_restores;
+
+	/* life cycle (lifecycle.c) */
+	int pid_fd;              /* the lock file, held while we run; -1 none */
+	char pid_path[4104];
+	bool running;            /* start-up finished: the loop ran */
+	bool fw_found;           /* our rules were there before we installed them */
+	bool timed_dirty;        /* a timed rule came, went or changed: save them */
+	uint64_t watchdog_ns;    /* half of systemd's WatchdogSec, 0: off */
+	uint64_t watchdog_at;
 
 	/* rules */
 	struct agd_rule **rules;
@@ -271,6 +289,12 @@ json_t *agd_json_rule(const struct agd_rule *r);
 
 /* ---- main.c ------------------------------------------------------------------ */
 
+/* SIGHUP and `reload`: alegate.conf (refused as a whole when it has errors;
+ * keys read only at start keep their running value and are named in
+ * not_applied), then the rules directory.  errors: every message.
+ * Returns the number of rules loaded. */
+int agd_reload(struct agd *d, json_t *errors, json_t *not_applied);
+
 /* epoll tags for the loop's own fds; clients are tagged with their pointer. */
 enum {
 	AGD_TAG_QUEUE0 = 1, /* + AG_FW_Q_* */
@@ -291,12 +315,61 @@ void agd_loop_del(struct agd *d, int fd);
 /* Re-arm the deadline timer from the engine's next deadline. */
 void agd_timer_update(struct agd *d);
 
+/* ---- lifecycle.c ------------------------------------------------------------- */
+
+/* The engine's settings from alegate.conf; its log level as a syslog priority. */
+void agd_engine_config(const struct ag_config *c, ag_engine_config *ec);
+int agd_syslog_level(enum ag_cfg_log_level l);
+/* The lock file of the instance whose control socket cfg names: "X.pid"
+ * for "X.sock" (or the socket path + ".pid"). */
+void agd_pidfile_path(const struct ag_config *cfg, char *buf, size_t len);
+/* Create and lock it, write our pid.  -EBUSY (logged, with the other pid)
+ * when another daemon holds it. */
+int agd_pidfile_lock(struct agd *d);
+void agd_pidfile_release(struct agd *d);
+/* Is a daemon alive for cfg in this network namespace: its lock held, its
+ * control socket answering, or its queues bound?  1 with the reason in why. */
+int agd_alive(const struct ag_config *cfg, char *why, size_t len);
+/* After the install: remember the rules as the kernel has them. */
+void agd_guard_start(struct agd *d);
+/* From the loop: when the ruleset changed (guard_recheck) or every 5 s,
+ * compare, and install the rules again if someone removed or changed them. */
+void agd_guard_check(struct agd *d);
+int agd_guard_wake_ms(const struct agd *d);
+/*
+ * Timed rules ("for 5m") outlive a restart of the daemon, not a reboot:
+ * kept in state_dir/timed-rules.json with the boot's id.  load adds those
+ * of this boot that have time left (at start, after the rule files); save
+ * writes them all when timed_dirty (from the loop) and at a stop.
+ */
+void agd_timed_load(struct agd *d);
+void agd_timed_save(struct agd *d);
+/* systemd: READY=1 (and the watchdog interval), STOPPING=1, WATCHDOG=1. */
+void agd_notify_ready(struct agd *d);
+void agd_notify_stopping(struct agd *d);
+void agd_watchdog_ping(struct agd *d);
+int agd_watchdog_wake_ms(const struct agd *d);
+/*
+ * The unit's ExecStopPost: should the rules go?  *remove is true with
+ * fail_mode open, or after a deliberate stop ($SERVICE_RESULT success)
+ * that is not the first half of a restart of unit (asked of systemctl);
+ * false after a crash.  why says which.  -EINVAL without $SERVICE_RESULT.
+ */
+int agd_after_stop(const struct ag_config *cfg, const char *unit, bool *remove, char *why,
+		   size_t len);
+
 /* ---- privs.c ------------------------------------------------------------------ */
 
 /* Drop what the running daemon does not need; see docs/SECURITY.md. */
 int agd_privs_drop(struct agd *d);
 /* Remove the firewall rules, through the [fw] helper once privileges are dropped. */
 int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen);
+/* Install the queue rules again (same config and backend as at start), through
+ * the [fw] helper once privileges are dropped. */
+int agd_privs_fw_install(struct agd *d, char *err, size_t errlen);
+/* Let the [fw] helper go without removing the rules (a stop with fail_mode
+ * closed: the next daemon takes over). */
+void agd_privs_fw_leave(struct agd *d);
 /* ag_fw_notrack(), through the [fw] helper once privileges are dropped. */
 int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen);
 

@@ -244,6 +244,7 @@ struct parser {
 	void *arg;
 	unsigned nerr;
 	unsigned seen[NKEYS];	/* line where each key was set, 0 = not set */
+	bool bad[NKEYS];	/* its value had an error: no check of the whole uses it */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -541,6 +542,7 @@ static void parse_line(struct parser *p, unsigned line, const char *s, const cha
 	const char *ks, *ke, *le = e;
 	const struct key *k = NULL;
 	char q[QUOTE_BUF];
+	unsigned nerr;
 	long vlen;
 	size_t i;
 
@@ -583,32 +585,54 @@ static void parse_line(struct parser *p, unsigned line, const char *s, const cha
 		return;
 	}
 	p->seen[i] = line;
+	nerr = p->nerr;
 	vlen = take_value(p, line, k, s, e, val, valsz);
-	if (vlen < 0)
-		return;
-	set_value(p, line, k, val, (size_t)vlen, cfg);
+	if (vlen >= 0)
+		set_value(p, line, k, val, (size_t)vlen, cfg);
+	p->bad[i] = p->nerr != nerr;
+}
+
+static size_t key_index(const char *name)
+{
+	size_t i = 0;
+
+	while (i < NKEYS && strcmp(keys[i].name, name) != 0)
+		i++;
+	return i;
 }
 
 static unsigned seen_line(const struct parser *p, const char *name)
 {
-	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].name, name) == 0)
-			return p->seen[i];
-	return 0;
+	size_t i = key_index(name);
+
+	return i < NKEYS ? p->seen[i] : 0;
 }
 
-/* Rules that tie keys together, checked once every line is in. */
+static bool is_bad(const struct parser *p, const char *name)
+{
+	size_t i = key_index(name);
+
+	return i < NKEYS && p->bad[i];
+}
+
+/*
+ * Rules that tie keys together, checked once every line is in, also when
+ * other lines had errors (every error in one pass), but not on a key whose
+ * own value was wrong: that error is already reported.
+ */
 static void check_whole(struct parser *p, struct ag_config *cfg)
 {
 	/* Unset, the per-user bound follows max_pending: a quarter of it, so
 	 * one user's flood always leaves three quarters to the others. */
 	if (!seen_line(p, "max_pending_per_user"))
 		cfg->max_pending_per_user = cfg->max_pending / 4 ? cfg->max_pending / 4 : 1;
-	if (cfg->max_pending_per_user > cfg->max_pending)
+	if (!is_bad(p, "max_pending_per_user") && !is_bad(p, "max_pending") &&
+	    cfg->max_pending_per_user > cfg->max_pending)
 		report(p, seen_line(p, "max_pending_per_user"),
 		       "max_pending_per_user: %u is larger than max_pending (%u)",
 		       cfg->max_pending_per_user, cfg->max_pending);
-	if (cfg->max_pending_per_process > cfg->max_pending) {
+	if (!is_bad(p, "max_pending_per_process") && !is_bad(p, "max_pending") &&
+	    cfg->max_pending_per_process > cfg->max_pending) {
 		unsigned line = seen_line(p, "max_pending_per_process");
 
 		if (!line)
@@ -646,8 +670,7 @@ int ag_config_parse_buffer(const char *name, const char *buf, size_t len,
 		parse_line(&p, ++line, s, le, tmp, val, AG_CONFIG_STR_MAX);
 		s = nl ? nl + 1 : e;
 	}
-	if (!p.nerr)
-		check_whole(&p, tmp);
+	check_whole(&p, tmp);
 	if (p.nerr) {
 		ret = -EINVAL;
 		goto out;

@@ -859,11 +859,12 @@ static int op_subscribe(struct req *q)
 
 static int op_reload(struct req *q)
 {
-	json_t *errors = json_array(), *o = json_object();
-	int n = agd_policy_reload(q->d, errors);
+	json_t *errors = json_array(), *na = json_array(), *o = json_object();
+	int n = agd_reload(q->d, errors, na);
 
 	json_object_set_new(o, "rules", json_integer(n));
 	json_object_set_new(o, "errors", errors);
+	json_object_set_new(o, "not_applied", na);
 	reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }

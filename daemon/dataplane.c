@@ -543,8 +543,22 @@ void agd_dataplane_close(struct agd *d)
 {
 	char err[AG_FW_ERR_MAX];
 
-	if (d->fw_installed && agd_privs_fw_remove(d, err, sizeof(err)))
+	/* fail_mode closed: the rules stay, so that new flows wait (dropped:
+	 * no one reads the queues, no bypass) until the next daemon takes
+	 * over, or `alegated --cleanup` removes them.  A daemon that never
+	 * ran removes what it installed, unless it found rules there. */
+	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->fw_found);
+
+	if (d->fw_installed && keep) {
+		if (d->notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
+			log_warn("removing the notrack table: %s", err);
+		d->notrack_on = false;
+		agd_privs_fw_leave(d);
+		log_info("firewall rules kept (fail_mode closed): new connections wait until "
+			 "alegated runs again; alegated --cleanup removes them");
+	} else if (d->fw_installed && agd_privs_fw_remove(d, err, sizeof(err))) {
 		log_err("removing firewall rules: %s (alegated --cleanup removes them)", err);
+	}
 	d->fw_installed = false;
 	for (int i = 0; i < AG_FW_NQUEUES; i++) {
 		ag_nfq_close(d->q[i]);
@@ -602,6 +616,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 		json_object_set_new(obj, "exec_events_lost",
 				    json_integer((json_int_t)ps.ev_kernel_lost));
 	}
+	/* alegate's rules put back after another program removed or changed them */
+	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->ctr_guard_restores));
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
 	if (d->dns) {

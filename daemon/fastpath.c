@@ -509,6 +509,10 @@ void agd_notrack_watch_ready(struct agd *d)
 {
 	int r = ag_fw_watch_drain(d->fwwatch_fd);
 
+	/* any change may be someone else's to our own rules (lifecycle.c) */
+	if (r > 0)
+		d->guard_recheck = true;
+
 	/* bpf_notrack = yes or no: nothing to decide, no dump */
 	if (r > 0 && notrack_auto(d))
 		d->notrack_recheck = true;

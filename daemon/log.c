@@ -8,6 +8,7 @@
 #include "daemon/log.h"
 
 static bool log_stderr;
+static bool log_tee;
 static int log_level = LOG_INFO;
 
 void agd_log_init(bool to_stderr, int level)
@@ -16,6 +17,11 @@ void agd_log_init(bool to_stderr, int level)
 	log_level = level;
 	if (!to_stderr)
 		openlog("alegated", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void agd_log_tee(bool on)
+{
+	log_tee = on;
 }
 
 void agd_log_set_level(int level)
@@ -31,6 +37,13 @@ void agd_log(int prio, const char *fmt, ...)
 
 	if (prio > log_level)
 		return;
+	if (!log_stderr && log_tee && prio <= LOG_WARNING) {
+		va_start(ap, fmt);
+		fputs("alegated: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
 	va_start(ap, fmt);
 	if (log_stderr) {
 		struct timespec ts;

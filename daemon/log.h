@@ -10,6 +10,9 @@
 /* Start logging; `level` is a syslog priority (LOG_ERR .. LOG_DEBUG). */
 void agd_log_init(bool to_stderr, int level);
 void agd_log_set_level(int level);
+/* While starting in the background: warnings and errors also go to stderr,
+ * so whoever started alegated reads why it did not start. */
+void agd_log_tee(bool on);
 void agd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) agd_log(LOG_ERR, __VA_ARGS__)

@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,21 +32,21 @@
  * together must not keep the control socket waiting. */
 #define AGD_DEADLINES_PER_TURN 256
 
-static uint64_t engine_clock(void *arg)
-{
-	(void)arg;
-	return agd_boottime_ns();
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: alegated [-f CONFIG] [-d] [-n] [--cleanup] [--netns NAME] [-V] [-h]\n"
+		"usage: alegated [-f CONFIG] [-d] [-n] [--netns NAME] [-V] [-h]\n"
+		"       alegated [-f CONFIG] [--netns NAME] --cleanup [--force]\n"
+		"       alegated [-f CONFIG] [--netns NAME] --after-stop[=UNIT]\n"
 		"  -f, --config FILE  configuration file (default %s)\n"
 		"  -d, --debug        stay in the foreground, log to stderr\n"
 		"  -n, --check        check the configuration and rules, print\n"
 		"                     \"configuration OK\" or every error, and exit\n"
-		"      --cleanup      remove firewall rules a crashed alegated left\n"
+		"      --cleanup      remove alegate's firewall rules (refused while\n"
+		"                     alegated runs, unless --force)\n"
+		"      --after-stop   for systemd's ExecStopPost: remove the rules after a\n"
+		"                     deliberate stop, keep them after a crash or for a\n"
+		"                     restart of UNIT (fail_mode closed)\n"
 		"      --netns NAME   guard network namespace NAME (ip netns) while\n"
 		"                     watching processes from the initial one\n"
 		"  -V, --version      print the version\n"
@@ -70,37 +71,6 @@ static void log_cfg_err(void *arg, const char *msg)
 	log_err("%s", msg);
 	if (n)
 		(*n)++;
-}
-
-static int syslog_level(enum ag_cfg_log_level l)
-{
-	switch (l) {
-	case AG_CFG_LOG_ERROR:
-		return LOG_ERR;
-	case AG_CFG_LOG_WARNING:
-		return LOG_WARNING;
-	case AG_CFG_LOG_DEBUG:
-		return LOG_DEBUG;
-	default:
-		return LOG_INFO;
-	}
-}
-
-/* The engine's settings from the configuration. */
-static void engine_config(const struct ag_config *c, ag_engine_config *ec)
-{
-	ag_engine_config_default(ec);
-	ec->clock = engine_clock;
-	ec->max_flows = c->max_flows;
-	ec->max_pended = c->max_pending;
-	ec->max_pended_per_process = c->max_pending_per_process;
-	ec->max_pended_per_user = c->max_pending_per_user;
-	ec->pending_buffer = c->pending_buffer;
-	ec->pending_timeout_ns = (uint64_t)c->pending_timeout_s * 1000000000ULL;
-	ec->timeout_verdict = c->timeout_action == AG_CFG_TIMEOUT_ALLOW    ? AG_VERDICT_PERMIT
-			      : c->timeout_action == AG_CFG_TIMEOUT_REJECT ? AG_VERDICT_REJECT
-									   : AG_VERDICT_BLOCK;
-	ec->event_ring_size = c->event_ring_size;
 }
 
 /* -n: every error of the configuration and of every rule file; 0 if none. */
@@ -132,7 +102,22 @@ static int check_only(const char *path)
 	return 0;
 }
 
-static int cleanup_only(void)
+/* The configuration for --cleanup and --after-stop: the default file may
+ * be missing (then the defaults), a file named with -f may not. */
+static int load_quiet(const char *path, struct ag_config *cfg)
+{
+	int errors = 0;
+	unsigned flags = strcmp(path, AG_CONFIG_PATH) == 0 ? AG_CONFIG_MISSING_OK : 0;
+
+	if (ag_config_load(path, cfg, flags, print_err, &errors)) {
+		fprintf(stderr, "alegated: %s has errors; the control socket, lock file and "
+				"queues of the daemon are not known\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int remove_rules(void)
 {
 	char err[AG_FW_ERR_MAX];
 
@@ -142,6 +127,51 @@ static int cleanup_only(void)
 	}
 	printf("alegated: no alegate firewall rule is left\n");
 	return 0;
+}
+
+/*
+ * --cleanup: the rules of a daemon that is gone.  A running daemon would
+ * put them back at once, and until then new flows would pass unasked:
+ * refused, unless --force (a daemon that hangs).
+ */
+static int cleanup_only(const char *path, bool force)
+{
+	struct ag_config cfg;
+	char why[512];
+
+	if (load_quiet(path, &cfg))
+		return 1;
+	if (agd_alive(&cfg, why, sizeof(why)) == 1) {
+		if (!force) {
+			fprintf(stderr, "alegated: refusing to remove the firewall rules: %s.\n"
+					"Stop it first (its rules stay with fail_mode closed), or "
+					"use --force.\n", why);
+			return 1;
+		}
+		fprintf(stderr, "alegated: --force: removing the rules although %s\n", why);
+	}
+	return remove_rules();
+}
+
+/* --after-stop[=UNIT]: what systemd runs once the daemon ended. */
+static int after_stop(const char *path, const char *unit)
+{
+	struct ag_config cfg;
+	char why[512];
+	bool remove;
+
+	if (load_quiet(path, &cfg))
+		return 1;
+	if (agd_alive(&cfg, why, sizeof(why)) == 1) {
+		fprintf(stderr, "alegated: the rules stay: %s\n", why);
+		return 0;
+	}
+	if (agd_after_stop(&cfg, unit, &remove, why, sizeof(why))) {
+		fprintf(stderr, "alegated: %s\n", why);
+		return 2;
+	}
+	printf("alegated: %s\n", why);
+	return remove ? remove_rules() : 0;
 }
 
 /* Move into /run/netns/NAME (or a path) for everything but the proc connector. */
@@ -185,41 +215,11 @@ static void on_signal(struct agd *d)
 
 static void reload(struct agd *d)
 {
-	struct ag_config cfg;
-	int errors = 0;
-	json_t *errs = json_array();
+	json_t *errs = json_array(), *na = json_array();
 
-	d->reload_requested = false;
-	/* bpf_notrack may have changed, and a failed load is worth a new try */
-	d->notrack_failed = false;
-	d->notrack_recheck = true;
-	log_info("reloading %s", d->config_path);
-	if (ag_config_load(d->config_path, &cfg, 0, log_cfg_err, &errors) == 0) {
-		ag_engine_config ec;
-
-		/* Queues, socket and firewall stay as started; the rest applies now. */
-		if (cfg.queue_num != d->cfg.queue_num ||
-		    strcmp(cfg.control_socket, d->cfg.control_socket) != 0 ||
-		    cfg.fail_mode != d->cfg.fail_mode || cfg.inbound != d->cfg.inbound ||
-		    cfg.intercept_loopback != d->cfg.intercept_loopback)
-			log_warn("queue_num, control_socket, fail_mode, inbound and "
-				 "intercept_loopback take effect at the next start");
-		engine_config(&cfg, &ec);
-		if (ag_engine_reconfigure(d->engine, &ec))
-			log_err("reload: engine settings refused; keeping the old ones");
-		agd_log_set_level(syslog_level(cfg.log_level));
-		strcpy(cfg.control_socket, d->cfg.control_socket);
-		cfg.queue_num = d->cfg.queue_num;
-		cfg.fail_mode = d->cfg.fail_mode;
-		cfg.inbound = d->cfg.inbound;
-		cfg.intercept_loopback = d->cfg.intercept_loopback;
-		d->cfg = cfg;
-	} else {
-		log_err("reload: %s has errors; keeping the running configuration",
-			d->config_path);
-	}
-	agd_policy_reload(d, errs);
+	agd_reload(d, errs, na);
 	json_decref(errs);
+	json_decref(na);
 }
 
 static int setup_loop(struct agd *d)
@@ -246,12 +246,24 @@ static int setup_loop(struct agd *d)
 	return 0;
 }
 
+/* The soonest of the loop's own deadlines; -1: none. */
+static int wake_ms(const struct agd *d)
+{
+	int w[] = { agd_fastpath_wake_ms(d), agd_guard_wake_ms(d), agd_watchdog_wake_ms(d) };
+	int best = -1;
+
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		if (w[i] >= 0 && (best < 0 || w[i] < best))
+			best = w[i];
+	return best;
+}
+
 static void run(struct agd *d)
 {
 	struct epoll_event evs[64];
 
 	while (!d->stop) {
-		int n = epoll_wait(d->epfd, evs, 64, agd_fastpath_wake_ms(d));
+		int n = epoll_wait(d->epfd, evs, 64, wake_ms(d));
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -300,11 +312,15 @@ static void run(struct agd *d)
 		}
 		if (d->reload_requested)
 			reload(d);
+		agd_guard_check(d);
+		agd_watchdog_ping(d);
 		agd_policy_collect(d);
 		/* A rule's program replaced on disk: the kernel's copy of the
 		 * rules names files by inode, so compile them again. */
 		if (d->exeid && ag_exeid_changed(d->exeid))
 			d->fp_dirty = true;
+		if (d->timed_dirty)
+			agd_timed_save(d);
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
 		/* after the verdicts: what attribution left to close */
@@ -314,6 +330,63 @@ static void run(struct agd *d)
 	}
 }
 
+/*
+ * Without -d: a child does the whole start-up while this process waits on
+ * a pipe, so whoever started alegated learns that the firewall is up (exit
+ * 0) or why it is not (the child's errors on stderr, exit 1).  The fork
+ * comes before anything is opened; the seccomp filter, installed at the
+ * end of start-up, then never meets a fork of ours.
+ * Returns the pipe's write end in the child; the parent never returns.
+ */
+static int background(void)
+{
+	int pfd[2], status;
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		fprintf(stderr, "alegated: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == -1) {
+		fprintf(stderr, "alegated: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		return pfd[1];
+	}
+	close(pfd[1]);
+	while (read(pfd[0], &ok, 1) == -1 && errno == EINTR)
+		;
+	if (ok == 'R')
+		exit(0);
+	/* the child ended before it was ready: it said why on stderr */
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	exit(1);
+}
+
+/* Start-up is over: tell the waiting parent and let go of the terminal. */
+static void detach(int ready_fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null != -1) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close(null);
+	}
+	agd_log_tee(false);
+	if (write(ready_fd, "R", 1) != 1)
+		log_warn("start-up pipe: %s", strerror(errno));
+	close(ready_fd);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -321,6 +394,8 @@ int main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "cleanup", no_argument, NULL, 'C' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "after-stop", optional_argument, NULL, 'A' },
 		{ "netns", required_argument, NULL, 'N' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -328,9 +403,10 @@ int main(int argc, char **argv)
 	};
 	static struct agd daemon_state;
 	struct agd *d = &daemon_state;
-	const char *path = AG_CONFIG_PATH, *netns = NULL;
-	bool check = false, cleanup = false;
-	int c, errors = 0, ret = 1;
+	const char *path = AG_CONFIG_PATH, *netns = NULL, *unit = NULL;
+	bool check = false, cleanup = false, force = false, after = false;
+	int c, errors = 0, ret = 1, ready_fd = -1;
+	char *real;
 
 	while ((c = getopt_long(argc, argv, "f:dnVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -345,6 +421,13 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			cleanup = true;
+			break;
+		case 'F':
+			force = true;
+			break;
+		case 'A':
+			after = true;
+			unit = optarg;
 			break;
 		case 'N':
 			netns = optarg;
@@ -367,35 +450,49 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return check_only(path);
-	if (cleanup)
-		return netns && enter_netns(netns) ? 1 : cleanup_only();
+	if (cleanup || after) {
+		if (netns && enter_netns(netns))
+			return 1;
+		return cleanup ? cleanup_only(path, force) : after_stop(path, unit);
+	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "alegated: must run as root (it binds NFQUEUE and changes "
 				"the firewall)\n");
 		return 1;
 	}
-	snprintf(d->config_path, sizeof(d->config_path), "%s", path);
+	/* reload reads it again after the chdir below */
+	real = realpath(path, NULL);
+	snprintf(d->config_path, sizeof(d->config_path), "%s", real ? real : path);
+	free(real);
 	agd_log_init(d->foreground, LOG_INFO);
+	agd_log_tee(!d->foreground);
 	if (ag_config_load(path, &d->cfg, 0, d->foreground ? print_err : log_cfg_err, &errors)) {
 		log_err("cannot start: %s has errors (alegated -n -f %s lists them)", path, path);
 		return 1;
 	}
-	agd_log_set_level(syslog_level(d->cfg.log_level));
-	d->listen_fd = d->epfd = d->timerfd = d->sigfd = d->fwwatch_fd = -1;
+	agd_log_set_level(agd_syslog_level(d->cfg.log_level));
+	d->listen_fd = d->epfd = d->timerfd = d->sigfd = d->fwwatch_fd = d->pid_fd = -1;
 	d->timer_at = UINT64_MAX;
+	if (!d->foreground) {
+		ready_fd = background();
+		if (chdir("/") == -1)
+			log_debug("chdir /: %s", strerror(errno));
+	}
 	d->started_ns = agd_boottime_ns();
+	if (agd_pidfile_lock(d))
+		return 1;
 
 	ag_engine_config ec;
 	ag_dataplane_ops ops;
 
-	engine_config(&d->cfg, &ec);
+	agd_engine_config(&d->cfg, &ec);
 	if (getrandom(ec.hash_seed, sizeof(ec.hash_seed), 0) != sizeof(ec.hash_seed))
 		log_warn("getrandom: %s; flow hashing uses a fixed key", strerror(errno));
 	agd_dataplane_ops(d, &ops);
 	d->engine = ag_engine_new(&ec, &ops);
 	if (!d->engine) {
 		log_err("engine: %s", strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (setup_loop(d)) {
 		log_err("event loop: %s", strerror(errno));
@@ -404,6 +501,7 @@ int main(int argc, char **argv)
 	if (agd_policy_init(d))
 		goto out;
 	agd_policy_load(d);
+	agd_timed_load(d);
 	/* The proc connector only speaks to the initial network namespace:
 	 * open it here, then move into the namespace we guard. */
 	if (netns && (agd_dataplane_open_proc(d) || enter_netns(netns)))
@@ -419,11 +517,21 @@ int main(int argc, char **argv)
 	agd_fastpath_sync(d);
 	if (agd_control_open(d))
 		goto out;
-	if (agd_dataplane_install(d))
-		goto out;
-	/* The fast path's TCP flows leave conntrack while no other firewall
-	 * is here: told of every nftables change, decided before we run. */
-	if (d->fp && d->fw_installed) {
+	/* Rules a stopped daemon left (fail_mode closed) hold new flows while
+	 * nobody reads the queues; the install below replaces them in one
+	 * transaction, and a start that fails leaves them as they were. */
+	{
+		uint64_t sum;
+		unsigned n = 0;
+
+		d->fw_found = ag_fw_fingerprint(AG_FW_BACKEND_IPTABLES, &sum, &n) == 0 && n > 0;
+		if (d->fw_found)
+			log_info("taking over the firewall rules a stopped alegated left");
+	}
+	/* Told of every nftables change: the notrack table is decided again,
+	 * and rules of ours that someone removed or changed are put back.
+	 * Opened before the install, so no change falls between the two. */
+	{
 		int w = ag_fw_watch_open();
 
 		if (w >= 0 && agd_loop_add(d, w, EPOLLIN, (void *)(uintptr_t)AGD_TAG_FWWATCH) == 0)
@@ -434,22 +542,24 @@ int main(int argc, char **argv)
 			log_warn("nftables watch: %s; the ruleset is looked at every 5 s",
 				 strerror(-w));
 	}
+	if (agd_dataplane_install(d))
+		goto out;
+	agd_guard_start(d);
 	agd_notrack_check(d);
 	if (agd_privs_drop(d))
 		goto out;
-	/* Without -d: into the background once everything is in place, so
-	 * whoever started us knows the firewall is up when we return. */
-	if (!d->foreground && daemon(0, 0) == -1) {
-		log_err("daemon: %s", strerror(errno));
-		goto out;
-	}
+	d->running = true;
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
 		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
 		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->nrules,
 		 d->cfg.control_socket);
+	agd_notify_ready(d);
+	if (ready_fd != -1)
+		detach(ready_fd);
 	run(d);
 	ret = 0;
 out:
+	agd_notify_stopping(d);
 	/* S10: every pended operation is completed as blocked, then the
 	 * verdicts go out before the queues close. */
 	if (d->engine)
@@ -458,6 +568,8 @@ out:
 	agd_dataplane_close(d);
 	agd_fastpath_close(d);
 	agd_control_close(d);
+	if (d->running)
+		agd_timed_save(d);
 	agd_policy_free(d);
 	ag_engine_free(d->engine);
 	if (d->epfd != -1)
@@ -468,6 +580,7 @@ out:
 		close(d->sigfd);
 	if (d->fwwatch_fd != -1)
 		close(d->fwwatch_fd);
+	agd_pidfile_release(d);
 	log_info("stopped");
 	return ret;
 }

@@ -347,6 +347,8 @@ static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool 
 	}
 	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
 		 ag_rule_lifetime_name(ar->rule.lifetime));
+	if (ar->rule.lifetime == AG_RULE_TIMED)
+		d->timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* in the kernel before the control reply goes out */
 	if (!d->policy_bulk)
 		agd_fastpath_sync(d);
@@ -362,6 +364,8 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
 {
+	if (ar->rule.lifetime == AG_RULE_TIMED)
+		d->timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
 	free(ar);
@@ -404,6 +408,8 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 			return r;
 	}
 	ar->rule.enabled = enabled;
+	if (ar->rule.lifetime == AG_RULE_TIMED)
+		d->timed_dirty = true;
 	d->fp_dirty = true;
 	ag_engine_begin(d->engine);
 	for (int i = 0; i < 2; i++)

@@ -16,14 +16,17 @@
  * Everything that needs more — binding the queues, installing the firewall,
  * the proc connector, creating the control socket, loading eBPF — happens
  * before agd_privs_drop().  The [fw] helper exists so that the daemon
- * itself never needs execve: at a clean stop the daemon asks it to remove
- * the firewall rules; if the daemon dies instead, the helper sees the end of
- * its socket and leaves the rules in place (that is fail_mode).
+ * itself never needs execve: it installs the rules again when someone else
+ * removed or changed them, and at a stop it removes them (fail_mode open)
+ * or is told to go and leave them (fail_mode closed: the next daemon takes
+ * over); if the daemon dies instead, the helper sees the end of its socket
+ * and leaves the rules in place.
  *
  * With sanitizers (ASan/LSan need clone and ptrace at exit) the seccomp
  * filter is not installed; docs/SECURITY.md says so.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +56,7 @@ static pid_t fw_pid = -1;
 
 /* ---- the [fw] helper ----------------------------------------------------------- */
 
-static void fw_helper(int sock, enum ag_fw_backend backend)
+static void fw_helper(int sock, enum ag_fw_backend backend, const struct ag_fw_config *cfg)
 {
 	char cmd, err[AG_FW_ERR_MAX];
 
@@ -66,6 +69,18 @@ static void fw_helper(int sock, enum ag_fw_backend backend)
 	for (int fd = 3; fd < 1024; fd++)
 		if (fd != sock)
 			close(fd);
+	/* nor the terminal or pipe alegated was started from: it prints
+	 * nothing, and whoever waits for the end of that pipe must see it
+	 * when the daemon lets go of it */
+	int null = open("/dev/null", O_RDWR);
+
+	if (null != -1) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
 	capng_clear(CAPNG_SELECT_BOTH);
 	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
 		      CAP_NET_ADMIN, CAP_NET_RAW, -1);
@@ -73,10 +88,12 @@ static void fw_helper(int sock, enum ag_fw_backend backend)
 	for (;;) {
 		ssize_t n = read(sock, &cmd, 1);
 
-		if (n == 1 && (cmd == 'R' || cmd == 'N' || cmd == 'n')) {
-			/* R: everything, at stop; N / n: the notrack table, while running */
-			int r = cmd == 'R' ? ag_fw_remove(backend, err, sizeof(err))
-					   : ag_fw_notrack(cmd == 'N', err, sizeof(err));
+		if (n == 1 && (cmd == 'R' || cmd == 'I' || cmd == 'N' || cmd == 'n')) {
+			/* R: everything, at stop; I: the queue rules again, as
+			 * installed at start; N / n: the notrack table */
+			int r = cmd == 'R'   ? ag_fw_remove(backend, err, sizeof(err))
+				: cmd == 'I' ? ag_fw_install(cfg, NULL, err, sizeof(err))
+					     : ag_fw_notrack(cmd == 'N', err, sizeof(err));
 
 			if (r == 0)
 				snprintf(err, sizeof(err), "ok");
@@ -107,7 +124,11 @@ static int fw_helper_start(struct agd *d)
 	}
 	if (fw_pid == 0) {
 		close(sv[0]);
-		fw_helper(sv[1], d->fw_backend);
+		struct ag_fw_config cfg = d->fwcfg;
+
+		/* the backend chosen at start, not a new probe */
+		cfg.backend = d->fw_backend;
+		fw_helper(sv[1], d->fw_backend, &cfg);
 	}
 	close(sv[1]);
 	fw_sock = sv[0];
@@ -146,6 +167,29 @@ int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
 	return r;
 }
 
+int agd_privs_fw_install(struct agd *d, char *err, size_t errlen)
+{
+	if (fw_sock == -1) {
+		struct ag_fw_config cfg = d->fwcfg;
+
+		cfg.backend = d->fw_backend;
+		return ag_fw_install(&cfg, NULL, err, errlen);
+	}
+	return fw_helper_ask('I', err, errlen);
+}
+
+void agd_privs_fw_leave(struct agd *d)
+{
+	(void)d;
+	if (fw_sock == -1)
+		return;
+	/* the end of its socket: the helper goes, the rules stay */
+	close(fw_sock);
+	fw_sock = -1;
+	waitpid(fw_pid, NULL, 0);
+	fw_pid = -1;
+}
+
 int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen)
 {
 	(void)d;
@@ -168,7 +212,7 @@ static const int allowed[] = {
 	SCMP_SYS(statx), SCMP_SYS(statfs), SCMP_SYS(fstatfs), SCMP_SYS(lstat), SCMP_SYS(stat),
 	SCMP_SYS(lseek), SCMP_SYS(getdents64), SCMP_SYS(readlink),
 	SCMP_SYS(readlinkat), SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
-	SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
+	SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
 	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlink),
 	SCMP_SYS(unlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(fchmod),
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_pwait2),

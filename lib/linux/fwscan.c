@@ -30,6 +30,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_tables_compat.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 
@@ -278,13 +279,17 @@ static int scan_open(uint32_t *portid)
 	return fd;
 }
 
+/* What a dump does with each rule message: non-zero ends the dump with
+ * that value. */
+typedef int (*scan_each_fn)(const struct nlmsghdr *nlh, void *arg);
+
 /*
- * One dump of every rule, read to its end unless a foreign rule ends it.
- * Return: 1 foreign, 0 none, -EAGAIN when the kernel marked it interrupted,
- * other -errno.
+ * One dump of every rule, read to its end unless @each ends it.
+ * Return: @each's non-zero value, 0 at the end, -EAGAIN when the kernel
+ * marked it interrupted, other -errno.
  */
-static int scan_dump(int fd, uint32_t portid, char *buf, uint32_t seq,
-		     enum ag_fw_backend backend, char *what, size_t whatlen)
+static int scan_dump(int fd, uint32_t portid, char *buf, uint32_t seq, scan_each_fn each,
+		     void *arg)
 {
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
@@ -343,7 +348,7 @@ static int scan_dump(int fd, uint32_t portid, char *buf, uint32_t seq,
 			}
 			if (nlh->nlmsg_type == NLMSG_NOOP)
 				continue;
-			r = ag__fw_rule_msg_foreign(backend, nlh, what, whatlen);
+			r = each(nlh, arg);
 			if (r)
 				return r;
 		}
@@ -352,7 +357,9 @@ static int scan_dump(int fd, uint32_t portid, char *buf, uint32_t seq,
 	}
 }
 
-static int scan_nft(enum ag_fw_backend backend, char *what, size_t whatlen)
+/* Runs one whole dump per try; @reset clears what @each gathered before a
+ * try that follows an interrupted one.  Return: as scan_dump(). */
+static int scan_rules(scan_each_fn each, void (*reset)(void *arg), void *arg)
 {
 	uint32_t portid = 0, seq;
 	char *buf;
@@ -368,11 +375,27 @@ static int scan_nft(enum ag_fw_backend backend, char *what, size_t whatlen)
 	}
 	seq = (uint32_t)time(NULL);
 	/* Each try reads its dump to NLMSG_DONE: the socket is free again. */
-	for (i = 0; i < SCAN_TRIES && r == -EAGAIN; i++)
-		r = scan_dump(fd, portid, buf, seq + (uint32_t)i, backend, what, whatlen);
+	for (i = 0; i < SCAN_TRIES && r == -EAGAIN; i++) {
+		if (reset)
+			reset(arg);
+		r = scan_dump(fd, portid, buf, seq + (uint32_t)i, each, arg);
+	}
 	free(buf);
 	close(fd);
 	return r;
+}
+
+struct foreign_scan {
+	enum ag_fw_backend backend;
+	char *what;
+	size_t whatlen;
+};
+
+static int foreign_each(const struct nlmsghdr *nlh, void *arg)
+{
+	struct foreign_scan *fs = arg;
+
+	return ag__fw_rule_msg_foreign(fs->backend, nlh, fs->what, fs->whatlen);
 }
 
 /* Legacy xtables: a table there exists only once something used it. */
@@ -423,7 +446,150 @@ int ag_fw_foreign(enum ag_fw_backend backend, char *what, size_t whatlen)
 	r = scan_legacy(what, whatlen);
 	if (r)
 		return r;
-	return scan_nft(backend, what, whatlen);
+	struct foreign_scan fs = { backend, what, whatlen };
+
+	return scan_rules(foreign_each, NULL, &fs);
+}
+
+/* ---- the fingerprint of our own rules -------------------------------------- */
+
+struct print_scan {
+	enum ag_fw_backend backend;
+	uint64_t sum;
+	unsigned n;
+	/* the chain of the rule before: rules of one chain come in a row */
+	int family;
+	char table[256], chain[256];
+	unsigned pos;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * The expressions of a rule, without what changes on its own: counters
+ * (iptables-nft puts one in every rule) and the data of xtables matches,
+ * which holds the file descriptor iptables-restore had (the bpf match).
+ * Of those, the name (and a match's name) still counts.
+ */
+static uint64_t hash_exprs(uint64_t h, const struct nlattr *list)
+{
+	static const enum mnl_attr_data_type want[NFTA_EXPR_MAX + 1] = {
+		[NFTA_EXPR_NAME] = MNL_TYPE_NUL_STRING,
+		[NFTA_EXPR_DATA] = MNL_TYPE_NESTED,
+	};
+	static const enum mnl_attr_data_type want_match[NFTA_MATCH_MAX + 1] = {
+		[NFTA_MATCH_NAME] = MNL_TYPE_NUL_STRING,
+	};
+	const struct nlattr *elem;
+	int left = (int)mnl_attr_get_payload_len(list);
+
+	/* well-formed: parse_exprs() checked the list */
+	for (elem = mnl_attr_get_payload(list); mnl_attr_ok(elem, left);
+	     elem = mnl_attr_next(elem)) {
+		const struct nlattr *tb[NFTA_EXPR_MAX + 1], *mt[NFTA_MATCH_MAX + 1];
+		const char *name;
+
+		left -= (int)MNL_ALIGN(elem->nla_len);
+		if (parse_nest(elem, tb, want, NFTA_EXPR_MAX) || !tb[NFTA_EXPR_NAME])
+			continue;
+		name = mnl_attr_get_str(tb[NFTA_EXPR_NAME]);
+		h = fnv1a(h, name, strlen(name) + 1);
+		if (!tb[NFTA_EXPR_DATA] || !strcmp(name, "counter") || !strcmp(name, "limit") ||
+		    !strcmp(name, "quota") || !strcmp(name, "last"))
+			continue;
+		if (!strcmp(name, "match")) {
+			if (parse_nest(tb[NFTA_EXPR_DATA], mt, want_match, NFTA_MATCH_MAX) == 0 &&
+			    mt[NFTA_MATCH_NAME])
+				h = fnv1a(h, mnl_attr_get_str(mt[NFTA_MATCH_NAME]),
+					  strlen(mnl_attr_get_str(mt[NFTA_MATCH_NAME])));
+			continue;
+		}
+		h = fnv1a(h, mnl_attr_get_payload(tb[NFTA_EXPR_DATA]),
+			  mnl_attr_get_payload_len(tb[NFTA_EXPR_DATA]));
+	}
+	return h;
+}
+
+static void print_reset(void *arg)
+{
+	struct print_scan *ps = arg;
+
+	ps->sum = 0;
+	ps->n = 0;
+	ps->family = -1;
+	ps->table[0] = ps->chain[0] = '\0';
+	ps->pos = 0;
+}
+
+static int print_each(const struct nlmsghdr *nlh, void *arg)
+{
+	static const enum mnl_attr_data_type want[NFTA_RULE_MAX + 1] = {
+		[NFTA_RULE_TABLE] = MNL_TYPE_NUL_STRING,
+		[NFTA_RULE_CHAIN] = MNL_TYPE_NUL_STRING,
+		[NFTA_RULE_EXPRESSIONS] = MNL_TYPE_NESTED,
+	};
+	struct print_scan *ps = arg;
+	const struct nlattr *tb[NFTA_RULE_MAX + 1];
+	const struct nfgenmsg *nfg;
+	size_t hdr = MNL_ALIGN(sizeof(*nfg));
+	const char *table, *chain;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint8_t fam;
+	int r;
+
+	r = ag__fw_rule_msg_foreign(ps->backend, nlh, NULL, 0);
+	if (r < 0)
+		return r;
+	nfg = mnl_nlmsg_get_payload(nlh);
+	/* well-formed: ag__fw_rule_msg_foreign() checked it */
+	parse_attrs((const char *)nfg + hdr, nlh->nlmsg_len - MNL_NLMSG_HDRLEN - hdr, tb, want,
+		    NFTA_RULE_MAX);
+	table = mnl_attr_get_str(tb[NFTA_RULE_TABLE]);
+	chain = mnl_attr_get_str(tb[NFTA_RULE_CHAIN]);
+	if (ps->family != nfg->nfgen_family || strcmp(ps->table, table) ||
+	    strcmp(ps->chain, chain)) {
+		ps->family = nfg->nfgen_family;
+		snprintf(ps->table, sizeof(ps->table), "%s", table);
+		snprintf(ps->chain, sizeof(ps->chain), "%s", chain);
+		ps->pos = 0;
+	}
+	ps->pos++;
+	/* Foreign rules only move ours (a rule before our jump in mangle
+	 * OUTPUT counts); the notrack table comes and goes on its own. */
+	if (r == 1 || (nfg->nfgen_family == NFPROTO_INET && !strcmp(table, AG_FW_NFT_NOTRACK_TABLE)))
+		return 0;
+	fam = nfg->nfgen_family;
+	h = fnv1a(h, &fam, 1);
+	h = fnv1a(h, table, strlen(table) + 1);
+	h = fnv1a(h, chain, strlen(chain) + 1);
+	h = fnv1a(h, &ps->pos, sizeof(ps->pos));
+	if (tb[NFTA_RULE_EXPRESSIONS])
+		h = hash_exprs(h, tb[NFTA_RULE_EXPRESSIONS]);
+	/* a sum: the order of tables and chains in the dump does not matter */
+	ps->sum += h;
+	ps->n++;
+	return 0;
+}
+
+int ag_fw_fingerprint(enum ag_fw_backend backend, uint64_t *sum, unsigned *nrules)
+{
+	struct print_scan ps = { .backend = backend };
+	int r = scan_rules(print_each, print_reset, &ps);
+
+	if (r)
+		return r;
+	*sum = ps.sum;
+	*nrules = ps.n;
+	return 0;
 }
 
 /* ---- the watch ----------------------------------------------------------- */

@@ -49,6 +49,24 @@ struct nlmsghdr;
 int ag_fw_foreign(enum ag_fw_backend backend, char *what, size_t whatlen);
 
 /*
+ * ag_fw_fingerprint() - a digest of alegate's own queue rules as the kernel has them.
+ * @backend: as for ag_fw_foreign()
+ * @sum: a hash of every rule of ours (table, chain, its place in the
+ *   chain, its expressions), the notrack table left out
+ * @nrules: how many rules of ours there are
+ *
+ * Two fingerprints differ when a rule of ours was removed, added, changed
+ * or moved (another rule inserted before our jump in a shared chain), so
+ * the daemon compares the one taken after its install with the current
+ * one to notice that someone else touched its rules.  Legacy xtables rules
+ * are invisible here (@nrules 0).
+ *
+ * Return: 0, or -errno as ag_fw_foreign() (-EAGAIN: the ruleset kept
+ * changing during the dumps).
+ */
+int ag_fw_fingerprint(enum ag_fw_backend backend, uint64_t *sum, unsigned *nrules);
+
+/*
  * ag_fw_watch_open() - a nonblocking, close-on-exec NETLINK_NETFILTER socket
  * subscribed to NFNLGRP_NFTABLES: readable whenever any nftables
  * table/chain/rule/set changes in this netns.  Open it before asking

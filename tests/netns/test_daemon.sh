@@ -211,13 +211,18 @@ else
 	fail refused_control_connections_are_counted_in_one_line "$(grep "control: refused" "$DLOG" | tail -3)"
 fi
 
-# ---- SIGTERM leaves no firewall rule behind -------------------------------------------------
+# ---- SIGTERM with fail_mode closed keeps the rules; --cleanup removes them ---------------
 daemon_stop TERM
+kept=$({ in_c nft list table inet alegate 2>/dev/null; in_c iptables-save -t mangle 2>/dev/null; } |
+	grep -c 'NFQUEUE\|queue num')
+"$ALEGATED" --cleanup -f "$DCONF" --netns "$NSC" >/dev/null 2>&1
 left=$(in_c iptables-save 2>/dev/null | grep -ci alegate)
 left6=$(in_c ip6tables-save 2>/dev/null | grep -ci alegate)
-if [ "$left" = 0 ] && [ "$left6" = 0 ] && [ ! -e "$SOCK" ]; then
-	pass sigterm_leaves_no_firewall_rule_behind
+if [ "$kept" -gt 0 ] && [ "$left" = 0 ] && [ "$left6" = 0 ] &&
+   ! in_c nft list table inet alegate >/dev/null 2>&1 && [ ! -e "$SOCK" ]; then
+	pass sigterm_keeps_the_rules_with_fail_mode_closed_and_cleanup_removes_them
 else
-	fail sigterm_leaves_no_firewall_rule_behind "iptables $left, ip6tables $left6 lines"
+	fail sigterm_keeps_the_rules_with_fail_mode_closed_and_cleanup_removes_them \
+		"queue rules at stop $kept, after cleanup: iptables $left, ip6tables $left6 lines"
 fi
 finish

@@ -35,4 +35,9 @@ for m in alegated.8 alegatectl.8; do
 done
 man --warnings -l "$D/usr/share/man/man5/alegate.conf.5" >/dev/null 2>>"$T/man.err" || true
 [ ! -s "$T/man.err" ] && pass man_pages_render_without_warnings || fail man_pages_render_without_warnings "$(head -5 "$T/man.err")"
+# The unit goes where PREFIX says unless UNITDIR is given.
+n=$(make -s -n -C "$AG_TOP" O="$AG_BUILD" install DESTDIR="$T/d2" PREFIX=/opt/ag 2>/dev/null |
+	grep -c "> $T/d2/opt/ag/lib/systemd/system/alegated.service")
+[ "$n" = 1 ] && pass systemd_unit_directory_follows_prefix ||
+	fail systemd_unit_directory_follows_prefix "$(make -s -n -C "$AG_TOP" O="$AG_BUILD" install DESTDIR="$T/d2" PREFIX=/opt/ag 2>&1 | grep alegated.service)"
 finish

@@ -381,6 +381,25 @@ TEST(per_user_bound_follows_max_pending_unless_set_and_never_exceeds_it)
 	CHECK_STR(e.msg[0], "test.conf:3: max_pending_per_user: 401 is larger than max_pending (400)");
 }
 
+/* alegate.conf(5) promises every error at once: a check that ties keys
+ * together runs also when another line is wrong, but never on a key whose
+ * own value was refused. */
+TEST(config_errors_of_lines_and_of_key_pairs_come_in_one_pass)
+{
+	struct ag_config c;
+	struct errs e;
+
+	CHECK_EQ(parse("queue_num = x\nmax_pending = 100\nmax_pending_per_process = 200\n",
+		       &c, &e), -EINVAL);
+	CHECK_EQ(e.n, 2);
+	CHECK_STR(e.msg[0], "test.conf:1: queue_num: \"x\" is not a number");
+	CHECK_STR(e.msg[1], "test.conf:3: max_pending_per_process: 200 is larger than max_pending (100)");
+	/* max_pending itself refused: one error, not a second one about the
+	 * default it fell back to */
+	CHECK_EQ(parse("max_pending = 0\nmax_pending_per_process = 200\n", &c, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+}
+
 TEST(all_errors_collected_in_line_order_and_config_untouched)
 {
 	static const char text[] =
