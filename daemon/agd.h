@@ -36,6 +36,7 @@ struct ag_proc;
 struct ag_attrib;
 struct ag_ct;
 struct ag_dnscache;
+struct ag_dnsq;
 struct ag_fp;
 struct agd_client;
 
@@ -59,6 +60,12 @@ struct agd_counters {
 	uint64_t queued_packets; /* CONNECT + RECV_ACCEPT packets that reached user space */
 	uint64_t dns_replies;
 	uint64_t dns_unparsed;
+	uint64_t dns_queries;    /* queries read on their way out */
+	uint64_t dns_unsolicited; /* parsed replies that answer no query sent: not learned */
+	/* packets on one queue of a flow the engine has from the other
+	 * direction (a peer's SYN crossing a held connect): dropped unless
+	 * the flow is authorized */
+	uint64_t crossed;
 	uint64_t malformed;      /* packets we could not parse (dropped) */
 	uint64_t attributed, unattributed;
 	uint64_t rejects;        /* sockets destroyed for reject */
@@ -89,6 +96,7 @@ struct agd {
 	struct ag_ct *ct;        /* deletions */
 	struct ag_ct *ct_events; /* DESTROY events */
 	struct ag_dnscache *dns;
+	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;

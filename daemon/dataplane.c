@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <linux/netfilter.h>
 
 #include "daemon/agd.h"
 #include "linux/attrib.h"
@@ -26,6 +27,7 @@
 #include "linux/sockdiag.h"
 #include "net/dns.h"
 #include "net/dnscache.h"
+#include "net/dnsquery.h"
 #include "net/packet.h"
 
 /*
@@ -181,10 +183,41 @@ static bool is_loopback(const ag_fixed_values *in)
 	return memcmp(in->remote_addr, v6lo, 16) == 0;
 }
 
+/* The query's flow as the reply will name it: the client is this host. */
+static void dnsq_flow(const struct ag_pkt_info *pi, bool query, struct ag_dnsq_flow *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->ver = pi->ip_version;
+	memcpy(f->client, query ? pi->src : pi->dst, 16);
+	memcpy(f->server, query ? pi->dst : pi->src, 16);
+	f->cport = query ? pi->sport : pi->dport;
+	f->sport = query ? pi->dport : pi->sport;
+}
+
+/* A query on its way out: remember it, let it go on down the chain. */
+static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
+{
+	struct ag_pkt_info pi;
+	struct ag_dns_question q;
+	struct ag_dnsq_flow f;
+
+	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_DNSQ);
+	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
+	    pi.protocol != AG_IPPROTO_UDP ||
+	    ag_dns_parse_question(p->payload + pi.payload_offset, pi.payload_len, &q) || q.qr)
+		return;
+	dnsq_flow(&pi, true, &f);
+	if (ag_dnsq_add(d->dnsq, &f, &q, agd_boottime_ns()) == 0)
+		d->ctr.dns_queries++;
+}
+
 static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 {
 	struct ag_pkt_info pi;
 	struct ag_dns_reply reply;
+	struct ag_dns_question q;
+	struct ag_dnsq_flow f;
+	const uint8_t *msg;
 
 	/* Always let through, parsed or not: DNS must keep working.  NF_REPEAT
 	 * with INJECTED (not NF_ACCEPT, which would skip the rest of the
@@ -192,9 +225,21 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_INJECTED);
 	d->ctr.dns_replies++;
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
-	    pi.protocol != AG_IPPROTO_UDP || ag_dns_parse(p->payload + pi.payload_offset,
-							  pi.payload_len, &reply)) {
+	    pi.protocol != AG_IPPROTO_UDP) {
 		d->ctr.dns_unparsed++;
+		return;
+	}
+	msg = p->payload + pi.payload_offset;
+	if (ag_dns_parse_question(msg, pi.payload_len, &q) || !q.qr ||
+	    ag_dns_parse(msg, pi.payload_len, &reply)) {
+		d->ctr.dns_unparsed++;
+		return;
+	}
+	/* Only a reply to a query this host sent, on its flow, with its id and
+	 * question, in its window, may name addresses. */
+	dnsq_flow(&pi, false, &f);
+	if (ag_dnsq_answer(d->dnsq, &f, &q, agd_boottime_ns())) {
+		d->ctr.dns_unsolicited++;
 		return;
 	}
 	ag_dnscache_add_reply(d->dns, &reply, agd_boottime_ns());
@@ -238,7 +283,10 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	ag_layer layer = out ? AG_LAYER_ALE_AUTH_CONNECT : AG_LAYER_ALE_AUTH_RECV_ACCEPT;
 
 	if (qc->which == AG_FW_Q_DNS) {
-		dns_reply(d, p);
+		if (p->hook == NF_INET_LOCAL_OUT)
+			dns_query(d, p);
+		else
+			dns_reply(d, p);
 		return;
 	}
 	d->ctr.queued_packets++;
@@ -258,6 +306,28 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	 * process's SYN ends the old flow and starts its own. */
 	ag_flow_info known;
 	bool is_known = ag_flow_lookup(d->engine, &in, &known) == 0;
+
+	/* A packet of a flow the engine has from the other direction: a peer's
+	 * SYN from the very port a held or blocked connect goes to (a
+	 * simultaneous open would complete that connect), or a datagram into
+	 * a held UDP flow.  It belongs to that flow: it passes only if the
+	 * flow is authorized, and is never asked about as a flow of its own. */
+	if (is_known && known.fixed.direction != in.direction) {
+		d->ctr.crossed++;
+		if (known.state == AG_FLOW_AUTHORIZED)
+			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_REPEAT,
+				       p->mark | AG_FW_MARK_INJECTED);
+		else
+			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		return;
+	}
+	/* Inbound flows are not intercepted: only a SYN to a connecting
+	 * socket comes here (the rule says why), and it was not one of ours. */
+	if (!out && !d->fwcfg.intercept_inbound) {
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_REPEAT,
+			       p->mark | AG_FW_MARK_INJECTED);
+		return;
+	}
 	bool recheck = is_known && out && known.state == AG_FLOW_BLOCKED && known.pid &&
 		       pi.protocol == AG_IPPROTO_TCP &&
 		       (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN;
@@ -426,8 +496,6 @@ int agd_dataplane_open(struct agd *d)
 	for (int i = 0; i < AG_FW_NQUEUES; i++) {
 		struct ag_nfq_config qc = { 0 };
 
-		if (i == AG_FW_Q_RECV_ACCEPT && !d->fwcfg.intercept_inbound)
-			continue;
 		qc.queue_num = (uint16_t)(d->cfg.queue_num + (unsigned)i);
 		qc.copy_range = i == AG_FW_Q_DNS ? AG_NFQ_COPY_FULL : AG_NFQ_COPY_HEADERS;
 		qc.queue_maxlen = AG_NFQ_DEFAULT_MAXLEN;
@@ -485,6 +553,12 @@ int agd_dataplane_open(struct agd *d)
 	d->dns = ag_dnscache_new(d->cfg.dns_cache_size, seed);
 	if (!d->dns)
 		return -errno;
+	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
+		memset(seed, 0xa5, sizeof(seed));
+	_Static_assert(AG_DNSQ_SEED_LEN == AG_DNSCACHE_SEED_LEN, "one seed buffer for both");
+	d->dnsq = ag_dnsq_new(AG_DNSQ_DEFAULT_MAX, seed);
+	if (!d->dnsq)
+		return -errno;
 	return 0;
 }
 
@@ -518,6 +592,8 @@ void agd_dataplane_close(struct agd *d)
 	ag_ct_close(d->ct);
 	ag_ct_close(d->ct_events);
 	ag_dnscache_free(d->dns);
+	ag_dnsq_free(d->dnsq);
+	d->dnsq = NULL;
 	d->attrib = NULL;
 	d->sd = NULL;
 	d->proc = NULL;
@@ -543,6 +619,10 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "queued_packets", json_integer((json_int_t)d->ctr.queued_packets));
 	json_object_set_new(obj, "dns_replies", json_integer((json_int_t)d->ctr.dns_replies));
 	json_object_set_new(obj, "dns_unparsed", json_integer((json_int_t)d->ctr.dns_unparsed));
+	json_object_set_new(obj, "dns_queries", json_integer((json_int_t)d->ctr.dns_queries));
+	json_object_set_new(obj, "dns_unsolicited",
+			    json_integer((json_int_t)d->ctr.dns_unsolicited));
+	json_object_set_new(obj, "crossed", json_integer((json_int_t)d->ctr.crossed));
 	json_object_set_new(obj, "malformed", json_integer((json_int_t)d->ctr.malformed));
 	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->ctr.attributed));
 	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->ctr.unattributed));
