@@ -6,9 +6,12 @@
 
 ns_pair
 ip -n "$NSS" addr add 192.0.2.3/24 dev eth0
+ip -n "$NSS" addr add 192.0.2.4/24 dev eth0
 bg_s "$TOOLS/ag_serve" tcp :: 8080 >"$T/server.log"
 bg_s "$TOOLS/ag_dns" serve $S4 $S4 >"$T/dns.log"
 bg_s "$TOOLS/ag_dns" serve 192.0.2.3 $S4 garbage >"$T/dns-bad.log"
+# answers truly, then sends a reply to no query: forged.example.test is 192.0.2.3
+bg_s "$TOOLS/ag_dns" serve 192.0.2.4 $S4 forge forged.example.test 192.0.2.3 >"$T/dns-forge.log"
 wait_for 5 grep -q ready "$T/dns.log" || { fail setup "dns server did not start"; finish; }
 wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
 mkdir -p "$T/bin"
@@ -72,5 +75,27 @@ if [[ $out == reply* ]] && [ $((bad1 - bad0)) -ge 1 ]; then
 else
 	fail dns_reply_that_does_not_parse_is_counted_and_still_delivered "$out; unparsed $bad0 -> $bad1"
 fi
+
+# A reply that answers no query this host sent names no address: the
+# server of a lookup the resolver did make sends it on the same flow.
+F=$(client forged_host)
+ctl rules add --action allow --app "$F" --host forged.example.test --until-restart >/dev/null
+wait_for 5 grep -q ready "$T/dns-forge.log"
+u0=$(ctl status --json | jq .counters.dns_unsolicited)
+out=$(in_c "$Q" query 192.0.2.4 real.example.test)
+if [ "$out" = "answer $S4" ] &&
+   wait_for 3 bash -c "[ \$('$ALEGATECTL' -s '$SOCK' status --json | jq '.counters.dns_unsolicited // -1') -gt ${u0/null/-1} ]"; then
+	pass unsolicited_dns_reply_is_counted_not_learned
+else
+	fail unsolicited_dns_reply_is_counted_not_learned "query: $out; unsolicited $u0 -> $(ctl status --json | jq .counters.dns_unsolicited)"
+fi
+out=$(in_c "$F" -t 1500 192.0.2.3 8080)
+host=$(ctl pending --json | jq -r '.[0].host')
+if [[ $out != ok* ]] && [ "$host" != forged.example.test ]; then
+	pass unsolicited_dns_reply_names_no_address
+else
+	fail unsolicited_dns_reply_names_no_address "connect: $out; pending host: $host"
+fi
+ctl deny "$(ctl pending --json | jq -r '.[0].id')" >/dev/null 2>&1
 daemon_stop TERM
 finish
