@@ -37,6 +37,7 @@ struct ag_attrib;
 struct ag_ct;
 struct ag_dnscache;
 struct ag_dnsq;
+struct ag_sockdiag_events;
 struct ag_fp;
 struct agd_client;
 
@@ -66,6 +67,9 @@ struct agd_counters {
 	 * direction (a peer's SYN crossing a held connect): dropped unless
 	 * the flow is authorized */
 	uint64_t crossed;
+	/* authorized UDP flows ended because their socket closed: a new
+	 * socket on the same ports is a new flow */
+	uint64_t udp_socket_ends;
 	uint64_t malformed;      /* packets we could not parse (dropped) */
 	uint64_t attributed, unattributed;
 	uint64_t rejects;        /* sockets destroyed for reject */
@@ -97,6 +101,10 @@ struct agd {
 	struct ag_ct *ct_events; /* DESTROY events */
 	struct ag_dnscache *dns;
 	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
+	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
+	/* local ports of UDP flows the engine authorized (a superset: a bit
+	 * is cleared when a closed socket's port has none left) */
+	uint64_t udp_auth_ports[65536 / 64];
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
@@ -157,6 +165,7 @@ void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops);
 /* Event loop hooks: a queue, conntrack or the proc connector is readable. */
 void agd_dataplane_queue_ready(struct agd *d, int which);
 void agd_dataplane_ct_ready(struct agd *d);
+void agd_dataplane_udp_closed_ready(struct agd *d);
 void agd_dataplane_proc_ready(struct agd *d);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
@@ -265,6 +274,7 @@ enum {
 	AGD_TAG_TIMER,
 	AGD_TAG_SIGNAL,
 	AGD_TAG_FWWATCH,
+	AGD_TAG_UDPCLOSE,
 	AGD_TAG_LAST = 64,
 };
 

@@ -83,6 +83,13 @@ static void ct_tuple(const ag_flow_info *f, struct ag_tuple *t)
 		ag_tuple_reverse(t, t);
 }
 
+/* A UDP flow is authorized: its socket's end must end it (udp_closed). */
+static void note_udp_auth(struct agd *d, const ag_fixed_values *in)
+{
+	if (in->protocol == AG_IPPROTO_UDP)
+		d->udp_auth_ports[in->local_port / 64] |= 1ull << (in->local_port % 64);
+}
+
 static void permit_packet(struct agd *d, ag_layer layer, uint64_t token, bool injected)
 {
 	uint32_t mark = token_mark(token) | AG_FW_MARK_AUTH;
@@ -115,6 +122,7 @@ static void on_release(void *arg, const ag_flow_info *f, const ag_packet *pkts, 
 {
 	struct agd *d = arg;
 
+	note_udp_auth(d, &f->fixed);
 	for (size_t i = 0; i < n; i++)
 		permit_packet(d, f->layer, pkts[i].token, pkts[i].flags & AG_PACKET_CLONE);
 }
@@ -381,6 +389,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 
 	switch (v) {
 	case AG_VERDICT_PERMIT:
+		note_udp_auth(d, &in);
 		permit_packet(d, layer, pkt.token, false);
 		break;
 	case AG_VERDICT_BLOCK:
@@ -454,6 +463,158 @@ void agd_dataplane_ct_ready(struct agd *d)
 
 	if (r == -ENOBUFS)
 		log_debug("conntrack events overran; ended flows will age out instead");
+}
+
+/*
+ * A UDP socket is gone.  The conntrack entries of the flows it was
+ * authorized for keep AUTH for as long as the kernel keeps them (30 s to
+ * minutes), and their later packets never reach user space: another
+ * program, or another user, that binds the same port and sends to the same
+ * peer would ride them.  A permission belongs to a socket's program and
+ * user, so those flows end here: their entries go, and the next datagram
+ * on those ports is a new flow, attributed and decided anew.
+ */
+struct udp_end {
+	struct agd *d;
+	const struct ag_sock_info *si;
+	uint8_t local[16], remote[16];
+	int ver;
+	bool engine;		/* the port has flows the engine authorized */
+	ag_fixed_values found[32];
+	unsigned n;
+};
+
+static bool addr_any(const uint8_t *a, int ver)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(a, zero, ver == 4 ? 4 : 16);
+}
+
+static int udp_end_match(const ag_flow_info *f, void *arg)
+{
+	struct udp_end *u = arg;
+	const ag_fixed_values *x = &f->fixed;
+	size_t alen = u->ver == 4 ? 4 : 16;
+
+	if (x->protocol != AG_IPPROTO_UDP || x->local_port != u->si->id.sport ||
+	    x->ip_version != u->ver)
+		return 0;
+	if (!addr_any(u->local, u->ver) && memcmp(x->local_addr, u->local, alen))
+		return 0;
+	/* a connected socket had one peer; an unconnected one, any */
+	if (u->si->id.dport && (x->remote_port != u->si->id.dport ||
+				memcmp(x->remote_addr, u->remote, alen)))
+		return 0;
+	u->found[u->n++] = *x;
+	return u->n == sizeof(u->found) / sizeof(u->found[0]) ? 1 : 0;
+}
+
+/* End every authorized flow of the socket in one IP version. */
+static void udp_end_one_ver(struct udp_end *u)
+{
+	struct agd *d = u->d;
+	bool more;
+
+	/* A connected socket's one flow, whoever authorized it: the fast path
+	 * allows in the kernel, so the engine may not know it. */
+	if (u->si->id.dport && !addr_any(u->remote, u->ver) && !addr_any(u->local, u->ver)) {
+		struct ag_tuple t;
+
+		memset(&t, 0, sizeof(t));
+		t.ip_version = (uint8_t)u->ver;
+		t.protocol = AG_IPPROTO_UDP;
+		memcpy(t.src, u->local, 16);
+		memcpy(t.dst, u->remote, 16);
+		t.sport = u->si->id.sport;
+		t.dport = u->si->id.dport;
+		if (ag_ct_delete(d->ct, &t) == 0)
+			d->ctr.udp_socket_ends++;
+	}
+	if (!u->engine)
+		return;
+	do {
+		u->n = 0;
+		more = ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_end_match, u) > 0 &&
+		       u->n == sizeof(u->found) / sizeof(u->found[0]);
+		for (unsigned i = 0; i < u->n; i++) {
+			struct ag_tuple t;
+			int r;
+
+			socket_tuple(&u->found[i], &t);
+			if (u->found[i].direction == AG_DIR_IN)
+				ag_tuple_reverse(&t, &t);
+			r = ag_ct_delete(d->ct, &t);
+			if (r && r != -ENOENT)
+				log_debug("udp socket end: conntrack delete: %s", strerror(-r));
+			else if (r == 0)
+				d->ctr.udp_socket_ends++;
+			ag_flow_end(d->engine, &u->found[i]);
+		}
+	} while (more);
+}
+
+static void udp_end_one(struct udp_end *u)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const struct ag_sock_info *si = u->si;
+
+	memset(u->local, 0, sizeof(u->local));
+	memset(u->remote, 0, sizeof(u->remote));
+	u->ver = si->id.ip_version;
+	memcpy(u->local, si->id.src, 16);
+	memcpy(u->remote, si->id.dst, 16);
+	/* a dual-stack socket's IPv4 flows: unmap (both ends agree, or the
+	 * unbound end is all zeros) */
+	if (u->ver == 6 && (!memcmp(u->local, mapped, 12) || addr_any(u->local, 6)) &&
+	    (!memcmp(u->remote, mapped, 12) || addr_any(u->remote, 6)) &&
+	    !(addr_any(u->local, 6) && addr_any(u->remote, 6))) {
+		u->ver = 4;
+		memmove(u->local, u->local + 12, 4);
+		memset(u->local + 4, 0, 12);
+		memmove(u->remote, u->remote + 12, 4);
+		memset(u->remote + 4, 0, 12);
+		udp_end_one_ver(u);
+		return;
+	}
+	udp_end_one_ver(u);
+	if (u->ver == 6 && addr_any(u->local, 6) && addr_any(u->remote, 6)) {
+		/* an unbound dual-stack socket may have sent IPv4 too */
+		u->ver = 4;
+		udp_end_one_ver(u);
+	}
+}
+
+static int udp_port_in_use(const ag_flow_info *f, void *arg)
+{
+	const uint16_t *port = arg;
+
+	return f->fixed.protocol == AG_IPPROTO_UDP && f->fixed.local_port == *port;
+}
+
+static void on_udp_closed(const struct ag_sock_info *si, void *arg)
+{
+	struct agd *d = arg;
+	struct udp_end u = { .d = d, .si = si };
+	uint16_t port = si->id.sport;
+
+	u.engine = d->udp_auth_ports[port / 64] & (1ull << (port % 64));
+	udp_end_one(&u);
+	if (!u.engine)
+		return;
+	/* keep the bit only while the port has authorized flows, so that the
+	 * walk above is paid only by the ends of sockets that had one */
+	if (ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_port_in_use, &port) == 0)
+		d->udp_auth_ports[port / 64] &= ~(1ull << (port % 64));
+}
+
+void agd_dataplane_udp_closed_ready(struct agd *d)
+{
+	int r = ag_sockdiag_events_receive(d->udp_closed);
+
+	if (r == -ENOBUFS)
+		log_warn("UDP socket ends overran: some authorized flows outlive their socket "
+			 "until conntrack forgets them");
 }
 
 void agd_dataplane_proc_ready(struct agd *d)
@@ -548,6 +709,14 @@ int agd_dataplane_open(struct agd *d)
 			     (void *)(uintptr_t)AGD_TAG_CT);
 	}
 
+	d->udp_closed = ag_sockdiag_events_open(on_udp_closed, d);
+	if (!d->udp_closed)
+		log_warn("UDP socket ends: %s; an authorized UDP flow outlives its socket "
+			 "until conntrack forgets it", strerror(errno));
+	else
+		agd_loop_add(d, ag_sockdiag_events_fd(d->udp_closed), EPOLLIN,
+			     (void *)(uintptr_t)AGD_TAG_UDPCLOSE);
+
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 		memset(seed, 0x5a, sizeof(seed));
 	d->dns = ag_dnscache_new(d->cfg.dns_cache_size, seed);
@@ -594,6 +763,8 @@ void agd_dataplane_close(struct agd *d)
 	ag_dnscache_free(d->dns);
 	ag_dnsq_free(d->dnsq);
 	d->dnsq = NULL;
+	ag_sockdiag_events_close(d->udp_closed);
+	d->udp_closed = NULL;
 	d->attrib = NULL;
 	d->sd = NULL;
 	d->proc = NULL;
@@ -623,6 +794,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "dns_unsolicited",
 			    json_integer((json_int_t)d->ctr.dns_unsolicited));
 	json_object_set_new(obj, "crossed", json_integer((json_int_t)d->ctr.crossed));
+	json_object_set_new(obj, "udp_socket_ends",
+			    json_integer((json_int_t)d->ctr.udp_socket_ends));
 	json_object_set_new(obj, "malformed", json_integer((json_int_t)d->ctr.malformed));
 	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->ctr.attributed));
 	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->ctr.unattributed));

@@ -267,6 +267,8 @@ static void run(struct agd *d)
 				continue;
 			} else if (tag == AGD_TAG_CT) {
 				agd_dataplane_ct_ready(d);
+			} else if (tag == AGD_TAG_UDPCLOSE) {
+				agd_dataplane_udp_closed_ready(d);
 			} else if (tag == AGD_TAG_PROC) {
 				agd_dataplane_proc_ready(d);
 			} else if (tag == AGD_TAG_LISTEN) {

@@ -111,4 +111,43 @@ out=$(in_s "$TOOLS/ag_connect" -t 3000 $C4 9090)
 	fail inbound_allowed_still_reaches_a_listener_bound_to_one_address "$out"
 daemon_stop TERM
 
+# ---- a new socket on the ports of an ended UDP flow is a new flow --------------------
+# A program allowed by rule sends from port 41000 and exits; another user's
+# program binds the same port and sends to the same peer.  The conntrack
+# entry of the first flow (AUTH) must not carry the second.
+cp "$TOOLS/ag_udp" "$T/bin/udp_allowed"
+cp "$TOOLS/ag_udp" "$T/bin/udp_other"
+chmod 0755 "$T/bin" "$T/bin/udp_other"
+# udp_reuse NAME LOCAL_PORT PEER_PORT [KEY=VALUE...]: the scene, with the
+# daemon's configuration given
+udp_reuse() {
+	local name=$1 lport=$2 pport=$3
+	shift 3
+	daemon_start "$NSC" "$@" || { fail daemon_start "alegated did not start"; return; }
+	ctl rules add --action allow --app "$T/bin/udp_allowed" --proto udp --port "$pport" \
+		--until-restart >/dev/null
+	bg_s "$TOOLS/ag_serve" udp -i 10000 $S4 "$pport" >"$T/$name.log"
+	local lpid=$!
+	wait_for 5 grep -q ready "$T/$name.log"
+	# (it lingers a little, so that attribution finds it alive)
+	in_c "$T/bin/udp_allowed" -w 300 -p "$lport" $S4 "$pport" >/dev/null
+	# the daemon hears of the socket's end (a test of the effect, not of the race)
+	wait_for 3 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' status --json | jq '.counters.udp_socket_ends // 0')\" -ge 1 ]"
+	in_c setpriv --reuid 65534 --regid 65534 --clear-groups "$T/bin/udp_other" -p "$lport" $S4 "$pport" >/dev/null
+	wait_pending 1
+	sleep 0.3
+	kill $lpid
+	if wait_for 5 grep -q received "$T/$name.log" && grep -q '^received 1 ' "$T/$name.log" &&
+	   ctl pending --json | jq -e --arg exe "$T/bin/udp_other" --arg l "192.0.2.1:$lport" \
+		--arg r "192.0.2.2:$pport" '.[0] | .exe == $exe and .uid == 65534
+		and .local == $l and .remote == $r' >/dev/null; then
+		pass "$name"
+	else
+		fail "$name" "listener: $(cat "$T/$name.log" | tr '\n' '|'); pending: $(ctl pending --json | jq -c .)"
+	fi
+	daemon_stop TERM
+}
+udp_reuse udp_ports_of_an_ended_flow_are_a_new_flow_for_another_program_and_user 41000 5400
+udp_reuse udp_ports_of_an_ended_flow_are_a_new_flow_without_the_fast_path 41001 5401 bpf=no
+
 finish
