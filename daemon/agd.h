@@ -5,6 +5,7 @@
  *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
  *                conntrack deletions, socket destruction; DNS snooping
  *   policy.c     rules (daemon/rules.h) <-> engine filters; lifetimes; reload
+ *   resolvers.c  the configured DNS resolvers (resolv.conf), for rules and names
  *   control.c    the control socket (docs/PROTOCOL.md)
  *   log.c        syslog or stderr
  *   privs.c      capabilities, no_new_privs, seccomp
@@ -25,6 +26,17 @@
 #include "linux/fw.h"
 
 #define AGD_VERSION "0.1.0"
+
+/* DNS resolvers kept from the resolv.conf files; more are ignored (glibc
+ * reads 3). */
+#define AGD_MAX_RESOLVERS 16
+/* How often the resolv.conf files are looked at for a change, at most. */
+#define AGD_RESOLVERS_CHECK_NS 1000000000ull
+
+struct agd_resolver {
+	uint8_t ver;		/* 4 or 6 */
+	uint8_t addr[16];	/* IPv4 in the first 4 bytes */
+};
 
 /* The sublayer every alegate rule lives in, above WFP's default. */
 #define AGD_SUBLAYER_RULES 1u
@@ -67,6 +79,7 @@ struct agd_counters {
 	 * direction (a peer's SYN crossing a held connect): dropped unless
 	 * the flow is authorized */
 	uint64_t crossed;
+	uint64_t dns_not_resolver; /* replies from a server not configured: not learned */
 	/* authorized UDP flows ended because their socket closed: a new
 	 * socket on the same ports is a new flow */
 	uint64_t udp_socket_ends;
@@ -102,6 +115,10 @@ struct agd {
 	struct ag_dnscache *dns;
 	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
 	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
+	struct agd_resolver resolvers[AGD_MAX_RESOLVERS];
+	unsigned n_resolvers;
+	char resolvers_sig[2][96]; /* each file's identity and mtime as last read */
+	uint64_t resolvers_checked_ns;
 	/* local ports of UDP flows the engine authorized (a superset: a bit
 	 * is cleared when a closed socket's port has none left) */
 	uint64_t udp_auth_ports[65536 / 64];
@@ -150,6 +167,10 @@ struct agd {
 uint64_t agd_boottime_ns(void);
 uint64_t agd_wall_ms(void);
 
+/* Give the rules on "remote": "resolvers" their filters again (the set
+ * changed).  In policy.c. */
+void agd_policy_resolvers_changed(struct agd *d);
+
 /* ---- dataplane.c ------------------------------------------------------------- */
 
 /* The process cache (and its proc connector); before entering a netns. */
@@ -176,6 +197,23 @@ void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outb
 		       ag_fixed_values *in);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
+
+/* ---- resolvers.c ----------------------------------------------------------------- */
+
+/*
+ * agd_resolvers_parse - the "nameserver" addresses of resolv.conf text
+ * (a "%scope" suffix is dropped; other lines and bad addresses are
+ * skipped), appended to out[*n..max).  Returns how many were added.
+ */
+unsigned agd_resolvers_parse(const char *text, size_t len, struct agd_resolver *out,
+			     unsigned *n, unsigned max);
+/* Read the configured files again if one changed since the last look
+ * (always when force), at most every AGD_RESOLVERS_CHECK_NS unless force.
+ * A changed set is logged and the rules on "resolvers" get new filters.
+ * Returns true if the set changed. */
+bool agd_resolvers_refresh(struct agd *d, bool force);
+/* Is ver/addr one of the configured resolvers? */
+bool agd_is_resolver(const struct agd *d, int ver, const uint8_t *addr);
 
 /* ---- fastpath.c ------------------------------------------------------------------ */
 

@@ -209,6 +209,8 @@ static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
 	struct ag_dns_question q;
 	struct ag_dnsq_flow f;
 
+	/* a query to a resolver just configured is judged by the new rules */
+	agd_resolvers_refresh(d, false);
 	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_DNSQ);
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
 	    pi.protocol != AG_IPPROTO_UDP ||
@@ -244,8 +246,13 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 		return;
 	}
 	/* Only a reply to a query this host sent, on its flow, with its id and
-	 * question, in its window, may name addresses. */
+	 * question, in its window, may name addresses; and only a configured
+	 * resolver's: the names are every program's (resolvers.c). */
 	dnsq_flow(&pi, false, &f);
+	if (!agd_is_resolver(d, pi.ip_version, pi.src)) {
+		d->ctr.dns_not_resolver++;
+		return;
+	}
 	if (ag_dnsq_answer(d->dnsq, &f, &q, agd_boottime_ns())) {
 		d->ctr.dns_unsolicited++;
 		return;
@@ -793,6 +800,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "dns_queries", json_integer((json_int_t)d->ctr.dns_queries));
 	json_object_set_new(obj, "dns_unsolicited",
 			    json_integer((json_int_t)d->ctr.dns_unsolicited));
+	json_object_set_new(obj, "dns_not_resolver",
+			    json_integer((json_int_t)d->ctr.dns_not_resolver));
 	json_object_set_new(obj, "crossed", json_integer((json_int_t)d->ctr.crossed));
 	json_object_set_new(obj, "udp_socket_ends",
 			    json_integer((json_int_t)d->ctr.udp_socket_ends));

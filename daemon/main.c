@@ -216,6 +216,7 @@ static void reload(struct agd *d)
 		log_err("reload: %s has errors; keeping the running configuration",
 			d->config_path);
 	}
+	agd_resolvers_refresh(d, true);
 	agd_policy_reload(d, errs);
 	json_decref(errs);
 }
@@ -397,6 +398,8 @@ int main(int argc, char **argv)
 	}
 	if (agd_policy_init(d))
 		goto out;
+	/* before the rules: those on "resolvers" need them */
+	agd_resolvers_refresh(d, true);
 	agd_policy_load(d);
 	/* The proc connector only speaks to the initial network namespace:
 	 * open it here, then move into the namespace we guard. */
