@@ -48,7 +48,7 @@ unsigned agd_resolvers_parse(const char *text, size_t len, struct agd_resolver *
 	while (off < len) {
 		const char *line = text + off;
 		size_t l = 0;
-		char word[16], addr[INET6_ADDRSTRLEN + 32], *pct;
+		char word[16], addr[96], *pct;	/* %79s below fits */
 		uint8_t a[16];
 
 		while (off + l < len && text[off + l] != '\n')
