@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <linux/netfilter.h>
+#include <netinet/tcp.h>
 
 #include "daemon/agd.h"
 #include "linux/attrib.h"
@@ -285,6 +286,16 @@ static void fill_fixed(const struct ag_nfq_packet *p, const struct ag_pkt_info *
 		in->flags |= AG_FLAG_IS_LOOPBACK;
 }
 
+/* Is the local end of this inbound TCP flow a socket in SYN_SENT? */
+static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
+{
+	struct ag_sock_info si;
+	struct ag_tuple t;
+
+	socket_tuple(in, &t);
+	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
+}
+
 static void on_packet(const struct ag_nfq_packet *p, void *arg)
 {
 	struct qctx *qc = arg;
@@ -334,6 +345,18 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 				       p->mark | AG_FW_MARK_INJECTED);
 		else
 			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		return;
+	}
+	/* A peer's SYN to a socket that is connecting, of a flow the engine
+	 * does not have (it forgot a blocked flow after blocked_flow_ttl while
+	 * the socket still retries, or the daemon restarted): its own SYN was
+	 * never let out, or this SYN would be the reply direction of its
+	 * conntrack entry and not come here.  Same as above. */
+	if (!is_known && !out && pi.protocol == AG_IPPROTO_TCP &&
+	    (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN &&
+	    syn_to_connecting_socket(d, &in)) {
+		d->ctr.crossed++;
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		return;
 	}
 	/* Inbound flows are not intercepted: only a SYN to a connecting

@@ -109,6 +109,28 @@ wait_for 5 grep -q ready "$T/lsn.log"
 out=$(in_s "$TOOLS/ag_connect" -t 3000 $C4 9090)
 [[ $out == ok* ]] && pass inbound_allowed_still_reaches_a_listener_bound_to_one_address ||
 	fail inbound_allowed_still_reaches_a_listener_bound_to_one_address "$out"
+
+# A connect the daemon does not know (it was held when the daemon died, so
+# the restarted one never saw it; or a blocked flow it forgot): the socket
+# still retries its SYN, and the peer's SYN must not complete it.  The
+# retries come 1, 3 and 7 s after the first SYN; the daemon is away for the
+# first two, and the peer's SYN comes between the second and the third.
+in_c "$TOOLS/ag_connect" -t 9000 -p 40004 $S4 8084 >"$T/unknown.c" &
+cpid=$!
+wait_pending 1
+t0=$(date +%s%N)
+daemon_stop KILL
+sleep 3.3
+daemon_start "$NSC" inbound=allow || { fail daemon_start "alegated did not restart"; finish; }
+in_s "$TOOLS/ag_connect" -t 1500 -p 8084 $C4 40004 >"$T/unknown.s"
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait $cpid
+if [[ $(cat "$T/unknown.c") == timeout* ]] && [[ $(cat "$T/unknown.s") != ok* ]]; then
+	pass peer_syn_into_a_connect_the_daemon_does_not_know_is_dropped
+else
+	fail peer_syn_into_a_connect_the_daemon_does_not_know_is_dropped \
+		"client: $(cat "$T/unknown.c"); peer: $(cat "$T/unknown.s") at ${el} ms"
+fi
 daemon_stop TERM
 
 # ---- a new socket on the ports of an ended UDP flow is a new flow --------------------
