@@ -23,6 +23,7 @@
 #include "daemon/agd.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
+#include "linux/fastpath.h"
 #include "linux/nfq.h"
 #include "linux/proc.h"
 #include "linux/sockdiag.h"
@@ -615,6 +616,40 @@ static void udp_end_one(struct udp_end *u)
 	}
 }
 
+/* A connected socket whose one flow the engine holds or blocked: the kernel
+ * never allowed it either (its first datagram came to the queue). */
+static bool engine_has_unauthorized(struct agd *d, const struct ag_sock_info *si)
+{
+	ag_fixed_values in;
+	ag_flow_info f;
+	size_t alen = si->id.ip_version == 4 ? 4 : 16;
+
+	if (!si->id.dport)
+		return false;
+	memset(&in, 0, sizeof(in));
+	in.ip_version = si->id.ip_version;
+	in.protocol = AG_IPPROTO_UDP;
+	in.direction = AG_DIR_OUT;
+	memcpy(in.local_addr, si->id.src, alen);
+	memcpy(in.remote_addr, si->id.dst, alen);
+	in.local_port = si->id.sport;
+	in.remote_port = si->id.dport;
+	return ag_flow_lookup(d->engine, &in, &f) == 0 && f.state != AG_FLOW_AUTHORIZED;
+}
+
+static bool fast_path_allowed(struct agd *d, uint64_t cookie)
+{
+	struct ag_fp_flow fl;
+	uint32_t epoch;
+	int r;
+
+	if (!d->fp || !cookie)
+		return false;
+	memset(&fl, 0, sizeof(fl));
+	r = ag_fp_socket(d->fp, cookie, &fl, &epoch);
+	return r == 0 || r == -EAGAIN;
+}
+
 static int udp_port_in_use(const ag_flow_info *f, void *arg)
 {
 	const uint16_t *port = arg;
@@ -629,6 +664,12 @@ static void on_udp_closed(const struct ag_sock_info *si, void *arg)
 	uint16_t port = si->id.sport;
 
 	u.engine = d->udp_auth_ports[port / 64] & (1ull << (port % 64));
+	/* Most sockets that end were never allowed anything (a flood of new
+	 * flows, denied ones): nothing to end, and no netlink round trip.
+	 * Besides the engine's, the fast path's: it allowed the socket in the
+	 * kernel if its hooks kept a record of the cookie. */
+	if (!u.engine && (engine_has_unauthorized(d, si) || !fast_path_allowed(d, si->cookie)))
+		return;
 	udp_end_one(&u);
 	if (!u.engine)
 		return;

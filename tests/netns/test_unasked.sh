@@ -155,7 +155,7 @@ udp_reuse() {
 	in_c "$T/bin/udp_allowed" -w 300 -p "$lport" $S4 "$pport" >/dev/null
 	# the daemon hears of the socket's end (a test of the effect, not of the race)
 	wait_for 3 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' status --json | jq '.counters.udp_socket_ends // 0')\" -ge 1 ]"
-	in_c setpriv --reuid 65534 --regid 65534 --clear-groups "$T/bin/udp_other" -p "$lport" $S4 "$pport" >/dev/null
+	in_c setpriv --reuid 65534 --regid 65534 --clear-groups "$T/bin/udp_other" -w 300 -p "$lport" $S4 "$pport" >/dev/null
 	wait_pending 1
 	sleep 0.3
 	kill $lpid
