@@ -172,4 +172,36 @@ udp_reuse() {
 udp_reuse udp_ports_of_an_ended_flow_are_a_new_flow_for_another_program_and_user 41000 5400
 udp_reuse udp_ports_of_an_ended_flow_are_a_new_flow_without_the_fast_path 41001 5401 bpf=no
 
+# The same for an inbound flow: a listener allowed by rule gets a datagram
+# and exits; another user's program binds its port; the same peer sends
+# again from the same port.  That is a new inbound flow, asked about.
+cp "$TOOLS/ag_serve" "$T/bin/udp_server"
+cp "$TOOLS/ag_serve" "$T/bin/udp_squatter"
+chmod 0755 "$T/bin/udp_squatter"
+daemon_start "$NSS" inbound=ask || { fail daemon_start "alegated did not start"; finish; }
+ctl rules add --action allow --app "$T/bin/udp_server" --direction in --proto udp --port 5500 \
+	--until-restart >/dev/null
+bg_s "$T/bin/udp_server" udp -i 500 $S4 5500 >"$T/srv1.log"
+wait_for 5 grep -q ready "$T/srv1.log"
+in_c "$TOOLS/ag_udp" -p 41100 $S4 5500 >/dev/null
+wait_for 5 grep -q received "$T/srv1.log"
+wait_for 3 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' status --json | jq '.counters.udp_socket_ends // 0')\" -ge 1 ]"
+bg_s setpriv --reuid 65534 --regid 65534 --clear-groups "$T/bin/udp_squatter" udp -i 500 $S4 5500 >"$T/srv2.log"
+spid=$!
+wait_for 5 grep -q ready "$T/srv2.log"
+in_c "$TOOLS/ag_udp" -p 41100 $S4 5500 >/dev/null
+wait_pending 1
+sleep 0.3
+kill $spid 2>/dev/null
+if grep -q '^received 1 ' "$T/srv1.log" && wait_for 5 grep -q received "$T/srv2.log" &&
+   grep -q '^received 0 ' "$T/srv2.log" &&
+   ctl pending --json | jq -e '.[0] | .direction == "in" and .uid == 65534
+      and .local == "192.0.2.2:5500" and .remote == "192.0.2.1:41100"' >/dev/null; then
+	pass udp_port_of_an_ended_inbound_flow_is_a_new_flow_for_another_program_and_user
+else
+	fail udp_port_of_an_ended_inbound_flow_is_a_new_flow_for_another_program_and_user \
+		"first: $(cat "$T/srv1.log" | tr '\n' '|'); second: $(cat "$T/srv2.log" | tr '\n' '|'); pending: $(ctl pending --json | jq -c .)"
+fi
+daemon_stop TERM
+
 finish
