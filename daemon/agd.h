@@ -5,6 +5,7 @@
  *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
  *                conntrack deletions, socket destruction; DNS snooping
  *   policy.c     rules (daemon/rules.h) <-> engine filters; lifetimes; reload
+ *   resolvers.c  the configured DNS resolvers (resolv.conf), for rules and names
  *   control.c    the control socket (docs/PROTOCOL.md)
  *   log.c        syslog or stderr
  *   privs.c      capabilities, no_new_privs, seccomp
@@ -28,6 +29,17 @@
 
 #define AGD_VERSION "0.1.0"
 
+/* DNS resolvers kept from the resolv.conf files; more are ignored (glibc
+ * reads 3). */
+#define AGD_MAX_RESOLVERS 16
+/* How often the resolv.conf files are looked at for a change, at most. */
+#define AGD_RESOLVERS_CHECK_NS 1000000000ull
+
+struct agd_resolver {
+	uint8_t ver;		/* 4 or 6 */
+	uint8_t addr[16];	/* IPv4 in the first 4 bytes */
+};
+
 /* The sublayer every alegate rule lives in, above WFP's default. */
 #define AGD_SUBLAYER_RULES 1u
 #define AGD_SUBLAYER_RULES_WEIGHT 0x8000
@@ -38,6 +50,8 @@ struct ag_proc;
 struct ag_attrib;
 struct ag_ct;
 struct ag_dnscache;
+struct ag_dnsq;
+struct ag_sockdiag_events;
 struct ag_fp;
 struct agd_client;
 
@@ -61,6 +75,16 @@ struct agd_counters {
 	uint64_t queued_packets; /* CONNECT + RECV_ACCEPT packets that reached user space */
 	uint64_t dns_replies;
 	uint64_t dns_unparsed;
+	uint64_t dns_queries;    /* queries read on their way out */
+	uint64_t dns_unsolicited; /* parsed replies that answer no query sent: not learned */
+	/* packets on one queue of a flow the engine has from the other
+	 * direction (a peer's SYN crossing a held connect): dropped unless
+	 * the flow is authorized */
+	uint64_t crossed;
+	uint64_t dns_not_resolver; /* replies from a server not configured: not learned */
+	/* authorized UDP flows ended because their socket closed: a new
+	 * socket on the same ports is a new flow */
+	uint64_t udp_socket_ends;
 	uint64_t malformed;      /* packets we could not parse (dropped) */
 	uint64_t attributed, unattributed;
 	uint64_t rejects;        /* sockets destroyed for reject */
@@ -95,6 +119,15 @@ struct agd {
 	struct ag_ct *ct;        /* deletions */
 	struct ag_ct *ct_events; /* DESTROY events */
 	struct ag_dnscache *dns;
+	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
+	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
+	struct agd_resolver resolvers[AGD_MAX_RESOLVERS];
+	unsigned n_resolvers;
+	char resolvers_sig[2][96]; /* each file's identity and mtime as last read */
+	uint64_t resolvers_checked_ns;
+	/* local ports of UDP flows the engine authorized (a superset: a bit
+	 * is cleared when a closed socket's port has none left) */
+	uint64_t udp_auth_ports[65536 / 64];
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
@@ -156,6 +189,10 @@ struct agd {
 uint64_t agd_boottime_ns(void);
 uint64_t agd_wall_ms(void);
 
+/* Give the rules on "remote": "resolvers" their filters again (the set
+ * changed).  In policy.c. */
+void agd_policy_resolvers_changed(struct agd *d);
+
 /* ---- dataplane.c ------------------------------------------------------------- */
 
 /* The process cache (and its proc connector); before entering a netns. */
@@ -171,6 +208,7 @@ void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops);
 /* Event loop hooks: a queue, conntrack or the proc connector is readable. */
 void agd_dataplane_queue_ready(struct agd *d, int which);
 void agd_dataplane_ct_ready(struct agd *d);
+void agd_dataplane_udp_closed_ready(struct agd *d);
 void agd_dataplane_proc_ready(struct agd *d);
 /* Whether @pi's exe names the file it runs (its device and inode, taken
  * at exec, are the file's at that path now): only then may rules on that
@@ -186,6 +224,23 @@ void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outb
 		       ag_fixed_values *in);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
+
+/* ---- resolvers.c ----------------------------------------------------------------- */
+
+/*
+ * agd_resolvers_parse - the "nameserver" addresses of resolv.conf text
+ * (a "%scope" suffix is dropped; other lines and bad addresses are
+ * skipped), appended to out[*n..max).  Returns how many were added.
+ */
+unsigned agd_resolvers_parse(const char *text, size_t len, struct agd_resolver *out,
+			     unsigned *n, unsigned max);
+/* Read the configured files again if one changed since the last look
+ * (always when force), at most every AGD_RESOLVERS_CHECK_NS unless force.
+ * A changed set is logged and the rules on "resolvers" get new filters.
+ * Returns true if the set changed. */
+bool agd_resolvers_refresh(struct agd *d, bool force);
+/* Is ver/addr one of the configured resolvers? */
+bool agd_is_resolver(const struct agd *d, int ver, const uint8_t *addr);
 
 /* ---- fastpath.c ------------------------------------------------------------------ */
 
@@ -305,6 +360,7 @@ enum {
 	AGD_TAG_SIGNAL,
 	AGD_TAG_FWWATCH,
 	AGD_TAG_EXEID,      /* inotify on the directories of rules' programs */
+	AGD_TAG_UDPCLOSE,
 	AGD_TAG_LAST = 64,
 };
 

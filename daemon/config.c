@@ -80,6 +80,8 @@ static const struct key keys[] = {
 	NUM("bpf", K_AUTOBOOL, bpf, 0, 0),
 	STR("bpf_cgroup", K_PATH, bpf_cgroup),
 	NUM("bpf_notrack", K_AUTOBOOL, bpf_notrack, 0, 0),
+	STR("resolv_conf", K_PATH, resolv_conf),
+	STR("resolved_conf", K_PATH, resolved_conf),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -117,6 +119,8 @@ void ag_config_defaults(struct ag_config *cfg)
 	cfg->max_message_size = 65536;
 	cfg->bpf = AG_CFG_BPF_AUTO;
 	strcpy(cfg->bpf_cgroup, "/sys/fs/cgroup");
+	strcpy(cfg->resolv_conf, "/etc/resolv.conf");
+	strcpy(cfg->resolved_conf, "/run/systemd/resolve/resolv.conf");
 	cfg->bpf_notrack = AG_CFG_BPF_AUTO;
 }
 

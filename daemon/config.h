@@ -102,6 +102,10 @@ struct ag_config {
 	/* the fast path's TCP flows outside conntrack: auto = while no other
 	 * firewall rule is in the namespace */
 	enum ag_cfg_bpf bpf_notrack;
+	/* where the DNS resolvers are listed ("nameserver" lines), read at
+	 * start and whenever a file changes */
+	char resolv_conf[AG_CONFIG_STR_MAX];
+	char resolved_conf[AG_CONFIG_STR_MAX];
 };
 
 /* ag_config_load() flags */

@@ -17,16 +17,20 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <linux/netfilter.h>
+#include <netinet/tcp.h>
 
 #include "daemon/agd.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/exeid.h"
+#include "linux/fastpath.h"
 #include "linux/nfq.h"
 #include "linux/proc.h"
 #include "linux/sockdiag.h"
 #include "net/dns.h"
 #include "net/dnscache.h"
+#include "net/dnsquery.h"
 #include "net/packet.h"
 
 /*
@@ -82,6 +86,13 @@ static void ct_tuple(const ag_flow_info *f, struct ag_tuple *t)
 		ag_tuple_reverse(t, t);
 }
 
+/* A UDP flow is authorized: its socket's end must end it (udp_closed). */
+static void note_udp_auth(struct agd *d, const ag_fixed_values *in)
+{
+	if (in->protocol == AG_IPPROTO_UDP)
+		d->udp_auth_ports[in->local_port / 64] |= 1ull << (in->local_port % 64);
+}
+
 static void permit_packet(struct agd *d, ag_layer layer, uint64_t token, bool injected)
 {
 	uint32_t mark = token_mark(token) | AG_FW_MARK_AUTH;
@@ -114,6 +125,7 @@ static void on_release(void *arg, const ag_flow_info *f, const ag_packet *pkts, 
 {
 	struct agd *d = arg;
 
+	note_udp_auth(d, &f->fixed);
 	for (size_t i = 0; i < n; i++)
 		permit_packet(d, f->layer, pkts[i].token, pkts[i].flags & AG_PACKET_CLONE);
 }
@@ -182,10 +194,43 @@ static bool is_loopback(const ag_fixed_values *in)
 	return memcmp(in->remote_addr, v6lo, 16) == 0;
 }
 
+/* The query's flow as the reply will name it: the client is this host. */
+static void dnsq_flow(const struct ag_pkt_info *pi, bool query, struct ag_dnsq_flow *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->ver = pi->ip_version;
+	memcpy(f->client, query ? pi->src : pi->dst, 16);
+	memcpy(f->server, query ? pi->dst : pi->src, 16);
+	f->cport = query ? pi->sport : pi->dport;
+	f->sport = query ? pi->dport : pi->sport;
+}
+
+/* A query on its way out: remember it, let it go on down the chain. */
+static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
+{
+	struct ag_pkt_info pi;
+	struct ag_dns_question q;
+	struct ag_dnsq_flow f;
+
+	/* a query to a resolver just configured is judged by the new rules */
+	agd_resolvers_refresh(d, false);
+	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_DNSQ);
+	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
+	    pi.protocol != AG_IPPROTO_UDP ||
+	    ag_dns_parse_question(p->payload + pi.payload_offset, pi.payload_len, &q) || q.qr)
+		return;
+	dnsq_flow(&pi, true, &f);
+	if (ag_dnsq_add(d->dnsq, &f, &q, agd_boottime_ns()) == 0)
+		d->ctr.dns_queries++;
+}
+
 static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 {
 	struct ag_pkt_info pi;
 	struct ag_dns_reply reply;
+	struct ag_dns_question q;
+	struct ag_dnsq_flow f;
+	const uint8_t *msg;
 
 	/* Always let through, parsed or not: DNS must keep working.  NF_REPEAT
 	 * with INJECTED (not NF_ACCEPT, which would skip the rest of the
@@ -193,9 +238,26 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_INJECTED);
 	d->ctr.dns_replies++;
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
-	    pi.protocol != AG_IPPROTO_UDP || ag_dns_parse(p->payload + pi.payload_offset,
-							  pi.payload_len, &reply)) {
+	    pi.protocol != AG_IPPROTO_UDP) {
 		d->ctr.dns_unparsed++;
+		return;
+	}
+	msg = p->payload + pi.payload_offset;
+	if (ag_dns_parse_question(msg, pi.payload_len, &q) || !q.qr ||
+	    ag_dns_parse(msg, pi.payload_len, &reply)) {
+		d->ctr.dns_unparsed++;
+		return;
+	}
+	/* Only a reply to a query this host sent, on its flow, with its id and
+	 * question, in its window, may name addresses; and only a configured
+	 * resolver's: the names are every program's (resolvers.c). */
+	dnsq_flow(&pi, false, &f);
+	if (!agd_is_resolver(d, pi.ip_version, pi.src)) {
+		d->ctr.dns_not_resolver++;
+		return;
+	}
+	if (ag_dnsq_answer(d->dnsq, &f, &q, agd_boottime_ns())) {
+		d->ctr.dns_unsolicited++;
 		return;
 	}
 	ag_dnscache_add_reply(d->dns, &reply, agd_boottime_ns());
@@ -226,6 +288,16 @@ static void fill_fixed(const struct ag_nfq_packet *p, const struct ag_pkt_info *
 		in->flags |= AG_FLAG_IS_LOOPBACK;
 }
 
+/* Is the local end of this inbound TCP flow a socket in SYN_SENT? */
+static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
+{
+	struct ag_sock_info si;
+	struct ag_tuple t;
+
+	socket_tuple(in, &t);
+	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
+}
+
 static void on_packet(const struct ag_nfq_packet *p, void *arg)
 {
 	struct qctx *qc = arg;
@@ -239,7 +311,10 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	ag_layer layer = out ? AG_LAYER_ALE_AUTH_CONNECT : AG_LAYER_ALE_AUTH_RECV_ACCEPT;
 
 	if (qc->which == AG_FW_Q_DNS) {
-		dns_reply(d, p);
+		if (p->hook == NF_INET_LOCAL_OUT)
+			dns_query(d, p);
+		else
+			dns_reply(d, p);
 		return;
 	}
 	d->ctr.queued_packets++;
@@ -259,6 +334,40 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	 * process's SYN ends the old flow and starts its own. */
 	ag_flow_info known;
 	bool is_known = ag_flow_lookup(d->engine, &in, &known) == 0;
+
+	/* A packet of a flow the engine has from the other direction: a peer's
+	 * SYN from the very port a held or blocked connect goes to (a
+	 * simultaneous open would complete that connect), or a datagram into
+	 * a held UDP flow.  It belongs to that flow: it passes only if the
+	 * flow is authorized, and is never asked about as a flow of its own. */
+	if (is_known && known.fixed.direction != in.direction) {
+		d->ctr.crossed++;
+		if (known.state == AG_FLOW_AUTHORIZED)
+			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_REPEAT,
+				       p->mark | AG_FW_MARK_INJECTED);
+		else
+			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		return;
+	}
+	/* A peer's SYN to a socket that is connecting, of a flow the engine
+	 * does not have (it forgot a blocked flow after blocked_flow_ttl while
+	 * the socket still retries, or the daemon restarted): its own SYN was
+	 * never let out, or this SYN would be the reply direction of its
+	 * conntrack entry and not come here.  Same as above. */
+	if (!is_known && !out && pi.protocol == AG_IPPROTO_TCP &&
+	    (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN &&
+	    syn_to_connecting_socket(d, &in)) {
+		d->ctr.crossed++;
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		return;
+	}
+	/* Inbound flows are not intercepted: only a SYN to a connecting
+	 * socket comes here (the rule says why), and it was not one of ours. */
+	if (!out && !d->fwcfg.intercept_inbound) {
+		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_REPEAT,
+			       p->mark | AG_FW_MARK_INJECTED);
+		return;
+	}
 	bool recheck = is_known && out && known.state == AG_FLOW_BLOCKED && known.pid &&
 		       pi.protocol == AG_IPPROTO_TCP &&
 		       (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN;
@@ -312,6 +421,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 
 	switch (v) {
 	case AG_VERDICT_PERMIT:
+		note_udp_auth(d, &in);
 		permit_packet(d, layer, pkt.token, false);
 		break;
 	case AG_VERDICT_BLOCK:
@@ -409,6 +519,198 @@ mismatch:
 	return false;
 }
 
+/*
+ * A UDP socket is gone.  The conntrack entries of the flows it was
+ * authorized for keep AUTH for as long as the kernel keeps them (30 s to
+ * minutes), and their later packets never reach user space: another
+ * program, or another user, that binds the same port and sends to the same
+ * peer would ride them.  A permission belongs to a socket's program and
+ * user, so those flows end here: their entries go, and the next datagram
+ * on those ports is a new flow, attributed and decided anew.
+ */
+struct udp_end {
+	struct agd *d;
+	const struct ag_sock_info *si;
+	uint8_t local[16], remote[16];
+	int ver;
+	bool engine;		/* the port has flows the engine authorized */
+	ag_fixed_values found[32];
+	unsigned n;
+};
+
+static bool addr_any(const uint8_t *a, int ver)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(a, zero, ver == 4 ? 4 : 16);
+}
+
+static int udp_end_match(const ag_flow_info *f, void *arg)
+{
+	struct udp_end *u = arg;
+	const ag_fixed_values *x = &f->fixed;
+	size_t alen = u->ver == 4 ? 4 : 16;
+
+	if (x->protocol != AG_IPPROTO_UDP || x->local_port != u->si->id.sport ||
+	    x->ip_version != u->ver)
+		return 0;
+	if (!addr_any(u->local, u->ver) && memcmp(x->local_addr, u->local, alen))
+		return 0;
+	/* a connected socket had one peer; an unconnected one, any */
+	if (u->si->id.dport && (x->remote_port != u->si->id.dport ||
+				memcmp(x->remote_addr, u->remote, alen)))
+		return 0;
+	u->found[u->n++] = *x;
+	return u->n == sizeof(u->found) / sizeof(u->found[0]) ? 1 : 0;
+}
+
+/* End every authorized flow of the socket in one IP version. */
+static void udp_end_one_ver(struct udp_end *u)
+{
+	struct agd *d = u->d;
+	bool more;
+
+	/* A connected socket's one flow, whoever authorized it: the fast path
+	 * allows in the kernel, so the engine may not know it. */
+	if (u->si->id.dport && !addr_any(u->remote, u->ver) && !addr_any(u->local, u->ver)) {
+		struct ag_tuple t;
+
+		memset(&t, 0, sizeof(t));
+		t.ip_version = (uint8_t)u->ver;
+		t.protocol = AG_IPPROTO_UDP;
+		memcpy(t.src, u->local, 16);
+		memcpy(t.dst, u->remote, 16);
+		t.sport = u->si->id.sport;
+		t.dport = u->si->id.dport;
+		if (ag_ct_delete(d->ct, &t) == 0)
+			d->ctr.udp_socket_ends++;
+	}
+	if (!u->engine)
+		return;
+	do {
+		u->n = 0;
+		more = ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_end_match, u) > 0 &&
+		       u->n == sizeof(u->found) / sizeof(u->found[0]);
+		for (unsigned i = 0; i < u->n; i++) {
+			struct ag_tuple t;
+			int r;
+
+			socket_tuple(&u->found[i], &t);
+			if (u->found[i].direction == AG_DIR_IN)
+				ag_tuple_reverse(&t, &t);
+			r = ag_ct_delete(d->ct, &t);
+			if (r && r != -ENOENT)
+				log_debug("udp socket end: conntrack delete: %s", strerror(-r));
+			else if (r == 0)
+				d->ctr.udp_socket_ends++;
+			ag_flow_end(d->engine, &u->found[i]);
+		}
+	} while (more);
+}
+
+static void udp_end_one(struct udp_end *u)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const struct ag_sock_info *si = u->si;
+
+	memset(u->local, 0, sizeof(u->local));
+	memset(u->remote, 0, sizeof(u->remote));
+	u->ver = si->id.ip_version;
+	memcpy(u->local, si->id.src, 16);
+	memcpy(u->remote, si->id.dst, 16);
+	/* a dual-stack socket's IPv4 flows: unmap (both ends agree, or the
+	 * unbound end is all zeros) */
+	if (u->ver == 6 && (!memcmp(u->local, mapped, 12) || addr_any(u->local, 6)) &&
+	    (!memcmp(u->remote, mapped, 12) || addr_any(u->remote, 6)) &&
+	    !(addr_any(u->local, 6) && addr_any(u->remote, 6))) {
+		u->ver = 4;
+		memmove(u->local, u->local + 12, 4);
+		memset(u->local + 4, 0, 12);
+		memmove(u->remote, u->remote + 12, 4);
+		memset(u->remote + 4, 0, 12);
+		udp_end_one_ver(u);
+		return;
+	}
+	udp_end_one_ver(u);
+	if (u->ver == 6 && addr_any(u->local, 6) && addr_any(u->remote, 6)) {
+		/* an unbound dual-stack socket may have sent IPv4 too */
+		u->ver = 4;
+		udp_end_one_ver(u);
+	}
+}
+
+/* A connected socket whose one flow the engine holds or blocked: the kernel
+ * never allowed it either (its first datagram came to the queue). */
+static bool engine_has_unauthorized(struct agd *d, const struct ag_sock_info *si)
+{
+	ag_fixed_values in;
+	ag_flow_info f;
+	size_t alen = si->id.ip_version == 4 ? 4 : 16;
+
+	if (!si->id.dport)
+		return false;
+	memset(&in, 0, sizeof(in));
+	in.ip_version = si->id.ip_version;
+	in.protocol = AG_IPPROTO_UDP;
+	in.direction = AG_DIR_OUT;
+	memcpy(in.local_addr, si->id.src, alen);
+	memcpy(in.remote_addr, si->id.dst, alen);
+	in.local_port = si->id.sport;
+	in.remote_port = si->id.dport;
+	return ag_flow_lookup(d->engine, &in, &f) == 0 && f.state != AG_FLOW_AUTHORIZED;
+}
+
+static bool fast_path_allowed(struct agd *d, uint64_t cookie)
+{
+	struct ag_fp_flow fl;
+	uint32_t epoch;
+	int r;
+
+	if (!d->fp || !cookie)
+		return false;
+	memset(&fl, 0, sizeof(fl));
+	r = ag_fp_socket(d->fp, cookie, &fl, &epoch);
+	return r == 0 || r == -EAGAIN;
+}
+
+static int udp_port_in_use(const ag_flow_info *f, void *arg)
+{
+	const uint16_t *port = arg;
+
+	return f->fixed.protocol == AG_IPPROTO_UDP && f->fixed.local_port == *port;
+}
+
+static void on_udp_closed(const struct ag_sock_info *si, void *arg)
+{
+	struct agd *d = arg;
+	struct udp_end u = { .d = d, .si = si };
+	uint16_t port = si->id.sport;
+
+	u.engine = d->udp_auth_ports[port / 64] & (1ull << (port % 64));
+	/* Most sockets that end were never allowed anything (a flood of new
+	 * flows, denied ones): nothing to end, and no netlink round trip.
+	 * Besides the engine's, the fast path's: it allowed the socket in the
+	 * kernel if its hooks kept a record of the cookie. */
+	if (!u.engine && (engine_has_unauthorized(d, si) || !fast_path_allowed(d, si->cookie)))
+		return;
+	udp_end_one(&u);
+	if (!u.engine)
+		return;
+	/* keep the bit only while the port has authorized flows, so that the
+	 * walk above is paid only by the ends of sockets that had one */
+	if (ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_port_in_use, &port) == 0)
+		d->udp_auth_ports[port / 64] &= ~(1ull << (port % 64));
+}
+
+void agd_dataplane_udp_closed_ready(struct agd *d)
+{
+	int r = ag_sockdiag_events_receive(d->udp_closed);
+
+	if (r == -ENOBUFS)
+		log_warn("UDP socket ends overran: some authorized flows outlive their socket "
+			 "until conntrack forgets them");
+}
+
 void agd_dataplane_proc_ready(struct agd *d)
 {
 	ag_proc_receive(d->proc);
@@ -464,8 +766,6 @@ int agd_dataplane_open(struct agd *d)
 	for (int i = 0; i < AG_FW_NQUEUES; i++) {
 		struct ag_nfq_config qc = { 0 };
 
-		if (i == AG_FW_Q_RECV_ACCEPT && !d->fwcfg.intercept_inbound)
-			continue;
 		qc.queue_num = (uint16_t)(d->cfg.queue_num + (unsigned)i);
 		qc.copy_range = i == AG_FW_Q_DNS ? AG_NFQ_COPY_FULL : AG_NFQ_COPY_HEADERS;
 		qc.queue_maxlen = AG_NFQ_DEFAULT_MAXLEN;
@@ -518,10 +818,24 @@ int agd_dataplane_open(struct agd *d)
 			     (void *)(uintptr_t)AGD_TAG_CT);
 	}
 
+	d->udp_closed = ag_sockdiag_events_open(on_udp_closed, d);
+	if (!d->udp_closed)
+		log_warn("UDP socket ends: %s; an authorized UDP flow outlives its socket "
+			 "until conntrack forgets it", strerror(errno));
+	else
+		agd_loop_add(d, ag_sockdiag_events_fd(d->udp_closed), EPOLLIN,
+			     (void *)(uintptr_t)AGD_TAG_UDPCLOSE);
+
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 		memset(seed, 0x5a, sizeof(seed));
 	d->dns = ag_dnscache_new(d->cfg.dns_cache_size, seed);
 	if (!d->dns)
+		return -errno;
+	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
+		memset(seed, 0xa5, sizeof(seed));
+	_Static_assert(AG_DNSQ_SEED_LEN == AG_DNSCACHE_SEED_LEN, "one seed buffer for both");
+	d->dnsq = ag_dnsq_new(AG_DNSQ_DEFAULT_MAX, seed);
+	if (!d->dnsq)
 		return -errno;
 	return 0;
 }
@@ -572,6 +886,10 @@ void agd_dataplane_close(struct agd *d)
 	ag_ct_close(d->ct);
 	ag_ct_close(d->ct_events);
 	ag_dnscache_free(d->dns);
+	ag_dnsq_free(d->dnsq);
+	d->dnsq = NULL;
+	ag_sockdiag_events_close(d->udp_closed);
+	d->udp_closed = NULL;
 	d->attrib = NULL;
 	d->sd = NULL;
 	d->proc = NULL;
@@ -597,6 +915,14 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "queued_packets", json_integer((json_int_t)d->ctr.queued_packets));
 	json_object_set_new(obj, "dns_replies", json_integer((json_int_t)d->ctr.dns_replies));
 	json_object_set_new(obj, "dns_unparsed", json_integer((json_int_t)d->ctr.dns_unparsed));
+	json_object_set_new(obj, "dns_queries", json_integer((json_int_t)d->ctr.dns_queries));
+	json_object_set_new(obj, "dns_unsolicited",
+			    json_integer((json_int_t)d->ctr.dns_unsolicited));
+	json_object_set_new(obj, "dns_not_resolver",
+			    json_integer((json_int_t)d->ctr.dns_not_resolver));
+	json_object_set_new(obj, "crossed", json_integer((json_int_t)d->ctr.crossed));
+	json_object_set_new(obj, "udp_socket_ends",
+			    json_integer((json_int_t)d->ctr.udp_socket_ends));
 	json_object_set_new(obj, "malformed", json_integer((json_int_t)d->ctr.malformed));
 	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->ctr.attributed));
 	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->ctr.unattributed));

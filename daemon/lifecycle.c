@@ -141,6 +141,8 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 		log_err("reload: %s has errors; keeping the running configuration",
 			d->config_path);
 	}
+	/* the resolvers may have changed with the files or their keys */
+	agd_resolvers_refresh(d, true);
 	return agd_policy_reload(d, errors);
 }
 

@@ -281,6 +281,8 @@ static void run(struct agd *d)
 				continue;
 			} else if (tag == AGD_TAG_CT) {
 				agd_dataplane_ct_ready(d);
+			} else if (tag == AGD_TAG_UDPCLOSE) {
+				agd_dataplane_udp_closed_ready(d);
 			} else if (tag == AGD_TAG_PROC) {
 				agd_dataplane_proc_ready(d);
 			} else if (tag == AGD_TAG_LISTEN) {
@@ -500,6 +502,8 @@ int main(int argc, char **argv)
 	}
 	if (agd_policy_init(d))
 		goto out;
+	/* before the rules: those on "resolvers" need them */
+	agd_resolvers_refresh(d, true);
 	agd_policy_load(d);
 	agd_timed_load(d);
 	/* The proc connector only speaks to the initial network namespace:

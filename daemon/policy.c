@@ -74,7 +74,8 @@ static void table_remove(struct agd *d, struct agd_rule *r)
 static unsigned specificity(const struct ag_rule *r)
 {
 	static const unsigned conds[] = { AG_RULE_HAS_APP, AG_RULE_HAS_UID, AG_RULE_HAS_REMOTE,
-					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO };
+					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO,
+					  AG_RULE_HAS_RESOLVERS };
 	unsigned n = 0;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
@@ -98,11 +99,17 @@ static uint32_t filter_weight(const struct ag_rule *r)
 static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
 {
 	const struct ag_rule *r = &ar->rule;
-	ag_condition c[8];
+	ag_condition c[8 + AGD_MAX_RESOLVERS];
 	size_t n = 0;
 	bool in = layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT;
 
 	memset(c, 0, sizeof(c));
+	/* No resolver configured: the rule matches nothing, so it has no filter
+	 * (a filter without the condition would match every address). */
+	if ((r->has & AG_RULE_HAS_RESOLVERS) && !d->n_resolvers) {
+		*id = 0;
+		return 0;
+	}
 	if (r->has & AG_RULE_HAS_APP) {
 		c[n].field = AG_FIELD_APP_PATH;
 		c[n].match = r->app_glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
@@ -131,6 +138,14 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].v.addr.ip_version = r->remote_family == AF_INET6 ? 6 : 4;
 		c[n].v.addr.len = (uint8_t)r->remote_plen;
 		memcpy(c[n++].v.addr.bytes, r->remote_addr, 16);
+	}
+	/* one condition per resolver: conditions on one field are ORed */
+	for (unsigned i = 0; (r->has & AG_RULE_HAS_RESOLVERS) && i < d->n_resolvers; i++) {
+		c[n].field = AG_FIELD_REMOTE_ADDR;
+		c[n].match = AG_MATCH_PREFIX;
+		c[n].v.addr.ip_version = d->resolvers[i].ver;
+		c[n].v.addr.len = d->resolvers[i].ver == 6 ? 128 : 32;
+		memcpy(c[n++].v.addr.bytes, d->resolvers[i].addr, 16);
 	}
 	if (r->has & AG_RULE_HAS_HOST) {
 		c[n].field = AG_FIELD_REMOTE_HOST;
@@ -461,6 +476,19 @@ void agd_policy_collect(struct agd *d)
 			log_info("rule %s expired", ar->rule.id);
 			rule_free(d, ar);
 		}
+	}
+}
+
+void agd_policy_resolvers_changed(struct agd *d)
+{
+	for (uint32_t i = 0; i < d->nrules; i++) {
+		struct agd_rule *ar = d->rules[i];
+
+		if (!(ar->rule.has & AG_RULE_HAS_RESOLVERS) || ar->expired)
+			continue;
+		remove_filters(d, ar);
+		if (install_filters(d, ar))
+			log_warn("rule %s: no filters for the new resolvers", ar->rule.id);
 	}
 }
 

@@ -491,6 +491,10 @@ static void set_remote(struct pctx *c, const json_t *v, struct ag_rule *r)
 	s = get_string(c, "remote", v, &n);
 	if (!s)
 		return;
+	if (n == strlen(AG_RULE_REMOTE_RESOLVERS) && !memcmp(s, AG_RULE_REMOTE_RESOLVERS, n)) {
+		r->has |= AG_RULE_HAS_RESOLVERS;
+		return;
+	}
 	why = parse_remote(s, n, r, net, sizeof(net));
 	if (why && net[0])
 		perr(c, "remote", "remote: %s %s (the network is \"%s\")",
@@ -1121,6 +1125,8 @@ json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 	} else if (r->has & AG_RULE_HAS_UID) {
 		bad |= put(o, "user", json_integer(r->uid));
 	}
+	if (r->has & AG_RULE_HAS_RESOLVERS)
+		bad |= put(o, "remote", json_string(AG_RULE_REMOTE_RESOLVERS));
 	if (r->has & AG_RULE_HAS_REMOTE) {
 		unsigned max = r->remote_family == AF_INET ? 32 : 128;
 

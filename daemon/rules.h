@@ -72,6 +72,11 @@ enum ag_rule_direction {
 #define AG_RULE_HAS_PROTO	0x040
 #define AG_RULE_HAS_DIRECTION	0x080
 #define AG_RULE_HAS_CREATED	0x100
+/* remote is "resolvers": the DNS resolvers configured on this host (their
+ * addresses change with resolv.conf; the daemon gives the rule new
+ * filters then) */
+#define AG_RULE_HAS_RESOLVERS	0x200
+#define AG_RULE_REMOTE_RESOLVERS "resolvers"
 
 /*
  * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
@@ -79,7 +84,8 @@ enum ag_rule_direction {
  *
  * Matching semantics the engine must give the fields (alegate.conf(5)):
  * - app: exact path, or an fnmatch(3) pattern when app_glob is set.
- * - remote: the peer address, within remote_plen bits.
+ * - remote: the peer address, within remote_plen bits; or, with
+ *   AG_RULE_HAS_RESOLVERS, any of the configured DNS resolvers.
  * - host: the peer's DNS name; with host_wildcard ("*.example.org") any
  *   name ending in ".example.org", but not "example.org" itself.
  * - port: the SERVICE port: the remote port of an outbound flow, the local

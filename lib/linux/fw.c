@@ -23,6 +23,7 @@ enum {
 	FW_UNLESS_LOOPBACK = 1 << 0,	/* loopback is not intercepted */
 	FW_IF_INBOUND = 1 << 1,		/* inbound is intercepted (IN only) */
 	FW_IF_UDP_BPF = 1 << 2,		/* the fast path pinned its UDP match */
+	FW_UNLESS_INBOUND = 1 << 3,	/* inbound is not intercepted (IN only) */
 };
 
 /*
@@ -31,7 +32,7 @@ enum {
  *   {LO}      the loopback interface match for the chain's direction
  *   {Q}       the chain's queue number;  {DNSQ} the dns queue number
  *   {BYPASS}  the queue bypass option when fail_mode is open
- *   {AUTH} {FAST} {INJ}  the mark bits; {AUTHFAST} AUTH | FAST
+ *   {AUTH} {FAST} {INJ} {DNSQM}  the mark bits; {AUTHFAST} AUTH | FAST
  *   {UDPBPF}  the pinned eBPF program of the fast path's UDP match
  *   {SK}      nft only: "the packet has a user-space owner" on OUT (nft
  *             cannot negate a match on a missing socket; iptables says it
@@ -46,19 +47,46 @@ struct fw_rule {
 };
 
 static const struct fw_rule fw_rules[] = {
+	{ FW_OUT, FW_ALWAYS,
+	  "DNS queries go to the dns queue before anything else, also over\n"
+	  "loopback: the daemon keeps each one's addresses, ports, id and\n"
+	  "question for a few seconds and learns names only from a reply that\n"
+	  "answers one.  Always with bypass: reading names must never stop name\n"
+	  "resolution.  The daemon answers at once with NF_REPEAT and\n"
+	  "mark | DNSQ, which this rule then skips; the query goes on down the\n"
+	  "chain to be judged like any other packet.",
+	  "-p udp --dport 53 -m mark ! --mark {DNSQM}/{DNSQM} -j NFQUEUE --queue-num {DNSQ} --queue-bypass",
+	  "udp dport 53 meta mark & {DNSQM} == 0 queue num {DNSQ} bypass" },
 	{ FW_IN, FW_ALWAYS,
 	  "DNS replies go to the dns queue before anything else: also over\n"
 	  "loopback (a local stub resolver answers there) and for authorized\n"
-	  "flows (that is where the answers are).  Always with bypass: reading\n"
+	  "flows (that is where the answers are).  Only the reply direction of\n"
+	  "a flow this host began: a datagram from port 53 that starts a flow\n"
+	  "is an inbound flow like any other.  Always with bypass: reading\n"
 	  "names must never stop name resolution.  The daemon answers at once\n"
 	  "with NF_REPEAT and mark | INJECTED, which this rule then skips.",
-	  "-p udp --sport 53 -m mark ! --mark {INJ}/{INJ} -j NFQUEUE --queue-num {DNSQ} --queue-bypass",
-	  "udp sport 53 meta mark & {INJ} == 0 queue num {DNSQ} bypass" },
-	{ FW_OUT | FW_IN, FW_UNLESS_LOOPBACK | FW_IF_INBOUND,
+	  "-p udp --sport 53 -m conntrack --ctstate ESTABLISHED --ctdir REPLY -m mark ! --mark {INJ}/{INJ} -j NFQUEUE --queue-num {DNSQ} --queue-bypass",
+	  "udp sport 53 ct state established ct direction reply meta mark & {INJ} == 0 queue num {DNSQ} bypass" },
+	{ FW_OUT | FW_IN, FW_UNLESS_LOOPBACK,
 	  "Loopback traffic never leaves the host: not intercepted unless\n"
 	  "intercept_loopback is set.",
 	  "{LO} -j RETURN",
 	  "{LO} return" },
+	{ FW_IN, FW_ALWAYS,
+	  "A SYN without ACK that conntrack finds invalid (SYN with FIN or RST)\n"
+	  "starts no connection a listener accepts, but a socket whose own SYN\n"
+	  "is held here takes it for a simultaneous open and connects: drop it.",
+	  "-p tcp --tcp-flags SYN,ACK SYN -m conntrack --ctstate INVALID -j DROP",
+	  "tcp flags & (syn | ack) == syn ct state invalid drop" },
+	{ FW_IN, FW_UNLESS_INBOUND,
+	  "Inbound flows are not intercepted, but a SYN to a socket that is\n"
+	  "connecting (a socket lookup finds one bound to this address, not a\n"
+	  "wildcard listener) would complete a connect the daemon holds or\n"
+	  "blocked: the daemon drops it then and passes it otherwise\n"
+	  "(NF_REPEAT, mark | INJECTED).  Listeners bound to one address pay\n"
+	  "the same round trip.",
+	  "-p tcp --syn -m conntrack --ctstate NEW -m socket -m mark ! --mark {INJ}/{INJ} -j NFQUEUE --queue-num {Q}{BYPASS}",
+	  "tcp flags & (fin | syn | rst | ack) == syn ct state new socket wildcard 0 meta mark & {INJ} == 0 queue num {Q}{BYPASS}" },
 	{ FW_OUT | FW_IN, FW_IF_INBOUND,
 	  "The fast path: the flow is authorized (its connmark has AUTH), so\n"
 	  "no packet of it reaches user space again.",
@@ -210,6 +238,8 @@ static void fw_expand(struct fw_out *o, const char *tpl, const struct fw_vars *v
 			fw_printf(o, "0x%x", AG_FW_MARK_AUTH | AG_FW_MARK_FAST);
 		else if (KEY("INJ"))
 			fw_printf(o, "0x%x", AG_FW_MARK_INJECTED);
+		else if (KEY("DNSQM"))
+			fw_printf(o, "0x%x", AG_FW_MARK_DNSQ);
 		else if (KEY("SK"))
 			fw_puts(o, v->sk);
 		else if (KEY("UDPBPF"))
@@ -245,6 +275,8 @@ static bool fw_rule_wanted(const struct ag_fw_config *cfg, const struct fw_rule 
 		return false;
 	if ((r->when & FW_IF_INBOUND) && chain == FW_IN && !cfg->intercept_inbound)
 		return false;
+	if ((r->when & FW_UNLESS_INBOUND) && cfg->intercept_inbound)
+		return false;
 	if ((r->when & FW_IF_UDP_BPF) && !cfg->udp_bpf_pin[0])
 		return false;
 	return true;
@@ -266,7 +298,8 @@ static void fw_header(struct fw_out *o, const struct ag_fw_config *cfg,
 		  cfg->intercept_loopback ? "intercepted" : "not intercepted",
 		  cfg->intercept_inbound ? "intercepted" : "not intercepted");
 	fw_printf(o, "# marks: AUTH 0x%x and FAST 0x%x (saved to the connmark), "
-		  "INJECTED 0x%x\n", AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED);
+		  "INJECTED 0x%x, DNSQ 0x%x\n", AG_FW_MARK_AUTH, AG_FW_MARK_FAST,
+		  AG_FW_MARK_INJECTED, AG_FW_MARK_DNSQ);
 }
 
 /* Every line of an expanded template, each after prefix: "-A CHAIN " for

@@ -54,10 +54,15 @@
 /* The daemon already judged this packet in this pass through the hook: let
  * it go without queueing it again and without authorizing its flow. */
 #define AG_FW_MARK_INJECTED	0x00200000u
+/* The daemon has read this DNS query (and keeps it to check the reply
+ * against): the query goes on down the chain to be judged like any other
+ * packet, without being read again. */
+#define AG_FW_MARK_DNSQ		0x00100000u
 /* Every bit alegate uses, in packet marks and connmarks; policy routing or
  * other rules must not use these.  Only AUTH and FAST are ever saved to a
  * connmark. */
-#define AG_FW_MARK_MASK		(AG_FW_MARK_AUTH | AG_FW_MARK_FAST | AG_FW_MARK_INJECTED)
+#define AG_FW_MARK_MASK		(AG_FW_MARK_AUTH | AG_FW_MARK_FAST | AG_FW_MARK_INJECTED | \
+				 AG_FW_MARK_DNSQ)
 
 /* Queue numbers are the configured base plus these. */
 enum ag_fw_queue {

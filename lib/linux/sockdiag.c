@@ -777,3 +777,94 @@ int ag_sockdiag_dump_marked(struct ag_sockdiag *sd, uint32_t mark,
 	free(buf);
 	return r < 0 ? r : total;
 }
+
+/* ---- destroyed sockets ------------------------------------------------------- */
+
+struct ag_sockdiag_events {
+	int fd;
+	ag_sockdiag_dump_cb cb;
+	void *arg;
+	uint64_t malformed;
+};
+
+struct ag_sockdiag_events *ag_sockdiag_events_open(ag_sockdiag_dump_cb cb, void *arg)
+{
+	static const int groups[] = { SKNLGRP_INET_UDP_DESTROY, SKNLGRP_INET6_UDP_DESTROY };
+	struct sockaddr_nl me = { .nl_family = AF_NETLINK };
+	struct ag_sockdiag_events *ev;
+	int err, rcvbuf = 1 << 20;
+
+	if (!cb) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return NULL;
+	ev->cb = cb;
+	ev->arg = arg;
+	ev->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+	if (ev->fd == -1 || bind(ev->fd, (struct sockaddr *)&me, sizeof(me)) == -1)
+		goto fail;
+	(void)setsockopt(ev->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (setsockopt(ev->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i],
+			       sizeof(groups[i])) == -1)
+			goto fail;
+	return ev;
+fail:
+	err = errno;
+	if (ev->fd >= 0)
+		close(ev->fd);
+	free(ev);
+	errno = err;
+	return NULL;
+}
+
+int ag_sockdiag_events_fd(const struct ag_sockdiag_events *ev)
+{
+	return ev->fd;
+}
+
+int ag_sockdiag_events_receive(struct ag_sockdiag_events *ev)
+{
+	char buf[SD_BUF_SIZE];
+	int reported = 0;
+
+	for (int i = 0; i < AG_SOCKDIAG_EVENTS_BATCH; i++) {
+		bool cut;
+		ssize_t n = ag_nl_recv_kernel(ev->fd, buf, sizeof(buf), &cut, &ev->malformed);
+
+		if (n == -ETIMEDOUT || n == -EAGAIN)
+			break;
+		if (n < 0)
+			return (int)n;
+		if (cut) {
+			ev->malformed++;
+			continue;
+		}
+		int len = (int)n;
+
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		     mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			struct ag_sock_info si;
+
+			if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    parse_diag_msg(nlh, IPPROTO_UDP, &si)) {
+				ev->malformed++;
+				continue;
+			}
+			ev->cb(&si, ev->arg);
+			reported++;
+		}
+	}
+	return reported;
+}
+
+void ag_sockdiag_events_close(struct ag_sockdiag_events *ev)
+{
+	if (!ev)
+		return;
+	close(ev->fd);
+	free(ev);
+}

@@ -153,6 +153,40 @@ int ag_sockdiag_dump_marked(struct ag_sockdiag *sd, uint32_t mark,
 			    uint32_t mask, ag_sockdiag_dump_cb cb, void *arg);
 
 /*
+ * ag_sockdiag_events_open() - a subscription to the UDP sockets the kernel
+ * destroys in the calling thread's network namespace, IPv4 and IPv6
+ * (SKNLGRP_INET_UDP_DESTROY and SKNLGRP_INET6_UDP_DESTROY).
+ * @cb:  called by ag_sockdiag_events_receive() once per destroyed socket:
+ *       @si as a lookup fills it (id.src = the local end, id.dst the remote
+ *       one, zeros where unbound or unconnected; IPv4-mapped addresses as
+ *       they are, with ip_version 6)
+ * @arg: passed to @cb
+ *
+ * The kernel sends these only while someone listens, from a work queue
+ * shortly after the socket is freed (its port is free a little earlier).
+ * Needs CAP_NET_ADMIN.  The socket is nonblocking: poll its fd.
+ * Return: the handle (free with ag_sockdiag_events_close()), or NULL with
+ * errno (EPERM without the capability).
+ */
+struct ag_sockdiag_events;
+struct ag_sockdiag_events *ag_sockdiag_events_open(ag_sockdiag_dump_cb cb, void *arg);
+
+/* ag_sockdiag_events_fd() - the subscription's socket, to poll for input. */
+int ag_sockdiag_events_fd(const struct ag_sockdiag_events *ev);
+
+/*
+ * ag_sockdiag_events_receive() - read what is queued, up to
+ * AG_SOCKDIAG_EVENTS_BATCH datagrams, calling the callback for each socket.
+ * Return: the number of sockets reported; -ENOBUFS when the kernel dropped
+ * some (the socket buffer overran; those are lost); another -errno.
+ */
+#define AG_SOCKDIAG_EVENTS_BATCH 64
+int ag_sockdiag_events_receive(struct ag_sockdiag_events *ev);
+
+/* ag_sockdiag_events_close() - end the subscription; NULL is accepted. */
+void ag_sockdiag_events_close(struct ag_sockdiag_events *ev);
+
+/*
  * ag_sockdiag_get_stats() - copy the handle's counters into @st.
  */
 void ag_sockdiag_get_stats(const struct ag_sockdiag *sd,

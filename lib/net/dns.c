@@ -317,3 +317,31 @@ int ag_dns_parse(const uint8_t *buf, size_t len, struct ag_dns_reply *out)
 	}
 	return 0;
 }
+
+int ag_dns_parse_question(const uint8_t *buf, size_t len, struct ag_dns_question *out)
+{
+	struct wire_name name;
+	size_t off = DNS_HDR;
+	uint16_t flags;
+	int err;
+
+	if (!buf || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (len < DNS_HDR)
+		return -EMSGSIZE;
+	flags = rd16(buf + 2);
+	if (((flags >> 11) & 0xf) != 0 || rd16(buf + 4) != 1)
+		return -EPROTO;
+	if ((err = read_name(buf, len, &off, &name)))
+		return err;
+	if (len - off < 4)
+		return -EMSGSIZE;
+	out->id = rd16(buf);
+	out->qr = !!(flags & QR_BIT);
+	out->qtype = rd16(buf + off);
+	out->qclass = rd16(buf + off + 2);
+	out->name_len = name.len;
+	memcpy(out->name, name.b, name.len);
+	return 0;
+}

@@ -66,6 +66,28 @@ struct ag_dns_reply {
 	struct ag_dns_addr addrs[AG_DNS_MAX_ADDRS];
 };
 
+/* The question of a message, query or reply: what ties a reply to the query
+ * it answers. */
+struct ag_dns_question {
+	uint16_t id;
+	uint8_t qr;			/* 1: a reply, 0: a query */
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t name_len;		/* bytes in name, the zero label included */
+	uint8_t name[AG_DNS_WIRE_NAME_MAX]; /* wire form, lower case, uncompressed */
+};
+
+/*
+ * ag_dns_parse_question — read the header and the one question of a DNS
+ * message (query or reply; the rest is not looked at).
+ *   buf, len: the UDP payload.  out: filled on success.
+ * The name is kept in wire form, lower-cased (resolvers that randomize the
+ * case of their questions get it back as sent, in any case).
+ * Returns 0, or -EINVAL, -EMSGSIZE, -EBADMSG, or -EPROTO for an opcode
+ * other than QUERY or a question count other than 1.
+ */
+int ag_dns_parse_question(const uint8_t *buf, size_t len, struct ag_dns_question *out);
+
 /*
  * ag_dns_parse — parse one DNS reply.
  *   buf, len: the UDP payload.

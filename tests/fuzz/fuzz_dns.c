@@ -3,7 +3,10 @@
  *
  * Every reply that parses must keep the promises of dns.h (bounded output,
  * a clean host name) and, fed to a fresh cache, must make each of its
- * addresses resolve to its question name.
+ * addresses resolve to its question name.  The question parser (what ties a
+ * reply to its query) must agree with the reply parser on every message
+ * both accept, and a query it reads must be answered by the same message
+ * read as a reply, once.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,6 +15,7 @@
 
 #include "net/dns.h"
 #include "net/dnscache.h"
+#include "net/dnsquery.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,12 +39,51 @@ static void check_name(const char *q)
 	}
 }
 
+/* The question parser's promises; returns whether it accepted data. */
+static int check_question(const uint8_t *data, size_t size, struct ag_dns_question *q)
+{
+	static const struct ag_dnsq_flow f = { .ver = 4, .cport = 40000, .sport = 53 };
+	struct ag_dnsq *t;
+	int ret = ag_dns_parse_question(data, size, q);
+
+	if (ret != 0) {
+		if (ret != -EMSGSIZE && ret != -EBADMSG && ret != -EPROTO)
+			abort();
+		return 0;
+	}
+	if (q->name_len < 1 || q->name_len > AG_DNS_WIRE_NAME_MAX || q->name[q->name_len - 1])
+		abort();
+	for (unsigned i = 0; i < q->name_len; i++)
+		if (q->name[i] >= 'A' && q->name[i] <= 'Z')
+			abort();
+	/* the same question as a query and as a reply: answered once */
+	t = ag_dnsq_new(4, seed);
+	if (!t)
+		abort();
+	struct ag_dns_question as_query = *q, as_reply = *q;
+
+	as_query.qr = 0;
+	as_reply.qr = 1;
+	if (ag_dnsq_add(t, &f, &as_query, 1) || ag_dnsq_answer(t, &f, &as_reply, 2) ||
+	    ag_dnsq_answer(t, &f, &as_reply, 2) != -ENOENT)
+		abort();
+	ag_dnsq_free(t);
+	return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ag_dns_reply r;
+	struct ag_dns_question q;
 	struct ag_dnscache *c;
 	char name[AG_DNS_NAME_MAX + 1];
+	int has_q = check_question(data, size, &q);
 	int ret = ag_dns_parse(data, size, &r);
+
+	/* a reply that parses has a question that parses, the same one */
+	if (ret == 0 && (!has_q || !q.qr || q.id != r.id || q.qtype != r.qtype ||
+			 q.qclass != r.qclass))
+		abort();
 
 	if (ret != 0) {
 		if (ret != -EMSGSIZE && ret != -EBADMSG && ret != -EPROTO &&

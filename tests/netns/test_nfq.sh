@@ -95,15 +95,16 @@ udp_once() { # NAME ADDR PORT
 udp_once udp_100k_ipv4_reaches_user_space_once $S4 6000
 udp_once udp_100k_ipv6_reaches_user_space_once $S6 6001
 
-# ---- DNS replies: copied to the dns queue, then delivered -------------------------------
+# ---- DNS queries and replies: copied to the dns queue, then delivered ----------------------
 probe_start || fail dns_probe "nfq_probe did not start"
 sink_start 53 $S4 -e
 if in_c "$TOOLS/nfq_udp_send" -e -c 5 -w 50 $S4 53 >$T/dns.out 2>&1; then
 	probe_stop
-	if [ "$Q_dns" = 5 ] && [ "$Q_connect" = 1 ]; then
+	# 5 queries on their way out, 5 replies on their way in
+	if [ "$Q_dns" = 10 ] && [ "$Q_connect" = 1 ]; then
 		pass dns_replies_are_copied_once_each_and_delivered
 	else
-		fail dns_replies_are_copied_once_each_and_delivered "dns queue $Q_dns (want 5), connect $Q_connect (want 1)"
+		fail dns_replies_are_copied_once_each_and_delivered "dns queue $Q_dns (want 10), connect $Q_connect (want 1)"
 	fi
 else
 	probe_stop

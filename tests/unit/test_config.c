@@ -149,7 +149,9 @@ TEST(every_key_is_parsed)
 		"max_message_size = 8192\n"
 		"bpf = no\n"
 		"bpf_cgroup = /sys/fs/cgroup/unified\n"
-		"bpf_notrack = no\n";
+		"bpf_notrack = no\n"
+		"resolv_conf = /srv/resolv.conf\n"
+		"resolved_conf = /srv/upstream.conf\n";
 	struct ag_config c;
 	struct errs e;
 	size_t nkeys = 0;
@@ -181,10 +183,12 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.bpf, AG_CFG_BPF_NO);
 	CHECK_STR(c.bpf_cgroup, "/sys/fs/cgroup/unified");
 	CHECK_EQ(c.bpf_notrack, AG_CFG_BPF_NO);
+	CHECK_STR(c.resolv_conf, "/srv/resolv.conf");
+	CHECK_STR(c.resolved_conf, "/srv/upstream.conf");
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 25);
+	CHECK_EQ(nkeys, 27);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 

@@ -200,16 +200,18 @@ TEST(fail_closed_has_no_bypass_except_dns)
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "NFQUEUE --queue-num 0"), 3);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "NFQUEUE --queue-num 1"), 2);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "--queue-num 2 --queue-bypass"), 1);
+	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "--queue-num 2 --queue-bypass"), 1);
 }
 
 TEST(fail_open_bypasses_every_queue)
 {
 	CHECK(render_ipt(&cfg_open_in) > 0);
-	CHECK_EQ(count_lines(rendered, "-A ", "NFQUEUE"), 6);
-	CHECK_EQ(count_lines(rendered, "-A ", "--queue-bypass"), 6);
+	CHECK_EQ(count_lines(rendered, "-A ", "NFQUEUE"), 7);
+	CHECK_EQ(count_lines(rendered, "-A ", "--queue-bypass"), 7);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "--queue-num 100 "), 3);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "--queue-num 101 "), 2);
 	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "--queue-num 102 "), 1);
+	CHECK_EQ(count_lines(rendered, "-A ALEGATE-OUT ", "--queue-num 102 "), 1);
 }
 
 TEST(loopback_returns_only_when_not_intercepted)
@@ -217,8 +219,13 @@ TEST(loopback_returns_only_when_not_intercepted)
 	struct ag_fw_config c = cfg_default;
 
 	CHECK(render_ipt(&c) > 0);
-	CHECK_EQ(line_index(rendered, "-A ALEGATE-OUT ", "-o lo -j RETURN"),
+	/* first after the DNS queries, which are read over loopback too */
+	CHECK_EQ(line_index(rendered, "-A ALEGATE-OUT ", "--dport 53"),
 		 line_index(rendered, "-A ALEGATE-OUT ", ""));
+	CHECK(line_index(rendered, "-A ALEGATE-OUT ", "--dport 53") <
+	      line_index(rendered, "-A ALEGATE-OUT ", "-o lo -j RETURN"));
+	CHECK(line_index(rendered, "-A ALEGATE-OUT ", "-o lo -j RETURN") <
+	      line_index(rendered, "-A ALEGATE-OUT ", "-m connmark"));
 	CHECK(line_index(rendered, "-A ALEGATE-IN ", "-i lo -j RETURN") >= 0);
 	c.intercept_loopback = true;
 	CHECK(render_ipt(&c) > 0);
@@ -234,12 +241,43 @@ TEST(dns_is_queued_before_the_loopback_return)
 	      line_index(rendered, "-A ALEGATE-IN ", "-i lo"));
 }
 
-TEST(no_inbound_leaves_only_the_dns_rule_in_input)
+TEST(no_inbound_leaves_dns_and_the_simultaneous_open_guards_in_input)
 {
 	CHECK(render_ipt(&cfg_open_lo_noin) > 0);
-	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", ""), 1);
+	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", ""), 3);
 	CHECK(line_index(rendered, "-A ALEGATE-IN ", "--sport 53") >= 0);
+	CHECK(line_index(rendered, "-A ALEGATE-IN ", "--ctstate INVALID -j DROP") >= 0);
+	/* a SYN to a connecting socket goes to the daemon, which passes it
+	 * unless it crosses a connect held or blocked there */
+	CHECK(line_index(rendered, "-A ALEGATE-IN ",
+			 "-p tcp --syn -m conntrack --ctstate NEW -m socket -m mark ! --mark") >= 0);
 	CHECK(line_index(rendered, "-I INPUT 1 ", "ALEGATE-IN") >= 0);
+	CHECK(render_ipt(&cfg_default) > 0);
+	CHECK_EQ(count_lines(rendered, "-A ALEGATE-IN ", "-m socket"), 0);
+}
+
+/* Only a reply to a flow this host began may take the DNS path (which
+ * passes it unjudged): a datagram from port 53 that starts a flow is NEW
+ * and goes on to be asked about like any other inbound flow. */
+TEST(dns_queue_takes_only_the_reply_direction_of_established_flows)
+{
+	CHECK(render_ipt(&cfg_default) > 0);
+	CHECK(line_index(rendered, "-A ALEGATE-IN ",
+			 "-p udp --sport 53 -m conntrack --ctstate ESTABLISHED --ctdir REPLY ") >= 0);
+	CHECK(ag_fw_render(&cfg_default, AG_FW_BACKEND_NFTABLES, AF_UNSPEC, rendered,
+			   sizeof(rendered)) > 0);
+	CHECK(line_index(rendered, "\t\t", "udp sport 53 ct state established ct direction reply ") >= 0);
+}
+
+/* A SYN conntrack calls invalid (SYN+FIN) is dropped before the rule that
+ * lets invalid packets go: a connecting socket would take it for a
+ * simultaneous open. */
+TEST(invalid_syn_is_dropped_before_invalid_packets_return)
+{
+	CHECK(render_ipt(&cfg_default) > 0);
+	CHECK(line_index(rendered, "-A ALEGATE-IN ", "--tcp-flags SYN,ACK SYN -m conntrack --ctstate INVALID -j DROP") >= 0);
+	CHECK(line_index(rendered, "-A ALEGATE-IN ", "-j DROP") <
+	      line_index(rendered, "-A ALEGATE-IN ", "--ctstate INVALID,UNTRACKED -j RETURN"));
 }
 
 /* The flow-once property: in each chain the connmark fast path and the
@@ -292,8 +330,8 @@ TEST(nft_ruleset_replaces_its_table_in_one_script)
 	CHECK(ag_fw_render(&cfg_default, AG_FW_BACKEND_NFTABLES, AF_UNSPEC, rendered,
 			   sizeof(rendered)) > 0);
 	CHECK(strstr(rendered, "table inet alegate\ndelete table inet alegate\ntable inet alegate {\n"));
-	CHECK_EQ(count_lines(rendered, "\t\t", "queue num"), 6);
-	CHECK_EQ(count_lines(rendered, "\t\t", "bypass"), 1);
+	CHECK_EQ(count_lines(rendered, "\t\t", "queue num"), 7);
+	CHECK_EQ(count_lines(rendered, "\t\t", "bypass"), 2);
 	CHECK(strstr(rendered, "meta mark & 0xc00000 == 0xc00000 ct mark set ct mark | 0xc00000 return\n"));
 	CHECK(strstr(rendered, "meta mark & 0x800000 == 0x800000 ct mark set ct mark | 0x800000 return\n"));
 }
@@ -333,7 +371,8 @@ TEST(notrack_table_untracks_only_the_fast_paths_tcp_and_never_loopback)
 
 TEST(marks_are_distinct_bits_inside_the_mask)
 {
-	const uint32_t bits[] = { AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED };
+	const uint32_t bits[] = { AG_FW_MARK_AUTH, AG_FW_MARK_FAST, AG_FW_MARK_INJECTED,
+				  AG_FW_MARK_DNSQ };
 	uint32_t all = 0;
 
 	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {

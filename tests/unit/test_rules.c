@@ -1066,13 +1066,15 @@ TEST(shipped_default_rules_load_and_are_in_saved_form)
 		uint8_t proto;
 		uint16_t port;
 		enum ag_rule_direction dir;
+		unsigned more;	/* conditions beyond port, proto, direction */
 	} want[] = {
-		{ "dhcp-client-in", 17, 68, AG_RULE_IN },
-		{ "dhcp-client-out", 17, 67, AG_RULE_OUT },
-		{ "dhcpv6-client-in", 17, 546, AG_RULE_IN },
-		{ "dhcpv6-client-out", 17, 547, AG_RULE_OUT },
-		{ "dns-tcp", 6, 53, AG_RULE_OUT },
-		{ "dns-udp", 17, 53, AG_RULE_OUT },
+		{ "dhcp-client-in", 17, 68, AG_RULE_IN, 0 },
+		{ "dhcp-client-out", 17, 67, AG_RULE_OUT, 0 },
+		{ "dhcpv6-client-in", 17, 546, AG_RULE_IN, 0 },
+		{ "dhcpv6-client-out", 17, 547, AG_RULE_OUT, 0 },
+		/* DNS only to the configured resolvers */
+		{ "dns-tcp", 6, 53, AG_RULE_OUT, AG_RULE_HAS_RESOLVERS },
+		{ "dns-udp", 17, 53, AG_RULE_OUT, AG_RULE_HAS_RESOLVERS },
 	};
 	const size_t n = sizeof(want) / sizeof(want[0]);
 	const char *tmp = make_tmpdir();
@@ -1098,7 +1100,8 @@ TEST(shipped_default_rules_load_and_are_in_saved_form)
 		CHECK_EQ(parse(name, shipped, &r, &e), 0);
 		CHECK_EQ(r.action, AG_RULE_ALLOW);
 		CHECK(r.enabled);
-		CHECK_EQ(r.has, AG_RULE_HAS_PORT | AG_RULE_HAS_PROTO | AG_RULE_HAS_DIRECTION);
+		CHECK_EQ(r.has, AG_RULE_HAS_PORT | AG_RULE_HAS_PROTO | AG_RULE_HAS_DIRECTION |
+				       want[i].more);
 		CHECK_EQ(r.proto, want[i].proto);
 		CHECK_EQ(r.port_min, want[i].port);
 		CHECK_EQ(r.port_max, want[i].port);

@@ -1,10 +1,12 @@
 /*
  * ag_dns — a DNS server and client just big enough for the daemon's tests.
  *
- *   ag_dns serve ADDR IPV4 [garbage]
+ *   ag_dns serve ADDR IPV4 [garbage | forge NAME IPV4]
  *       Answer every query on ADDR:53 with one A record: the question's name
  *       -> IPV4, TTL 300.  With "garbage", answer with bytes that are no DNS
- *       message at all (from port 53 all the same).  Prints "ready".
+ *       message at all (from port 53 all the same).  With "forge", send a
+ *       second reply after each answer, on the same flow, that answers no
+ *       query: another id, question NAME, A record IPV4.  Prints "ready".
  *   ag_dns query SERVER NAME
  *       Send an A query for NAME to SERVER:53; print "answer ADDR" for the
  *       first A record, "reply N" for a reply that does not parse as one
@@ -40,13 +42,38 @@ static size_t put_name(uint8_t *p, size_t room, const char *name)
 	return n;
 }
 
-static int serve(const char *addr, const char *ip, int garbage)
+/* A reply nobody asked for: id, question name, one A record. */
+static size_t forged(uint8_t *r, size_t room, uint16_t id, const char *name,
+		     const struct in_addr *ip)
 {
+	static const uint8_t rr[] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4 };
+	size_t n;
+
+	memset(r, 0, 12);
+	r[0] = (uint8_t)(id >> 8), r[1] = (uint8_t)id;
+	r[2] = 0x81, r[3] = 0x80;
+	r[5] = 1, r[7] = 1;
+	n = put_name(r + 12, room - 12 - 4 - sizeof(rr) - 4, name);
+	if (!n)
+		return 0;
+	n += 12;
+	r[n++] = 0, r[n++] = 1, r[n++] = 0, r[n++] = 1;
+	memcpy(r + n, rr, sizeof(rr));
+	n += sizeof(rr);
+	memcpy(r + n, ip, 4);
+	return n + 4;
+}
+
+static int serve(const char *addr, const char *ip, int garbage, const char *forge_name,
+		 const char *forge_ip)
+{
+	struct in_addr fip;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53) };
 	struct in_addr answer;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1 || inet_pton(AF_INET, ip, &answer) != 1 ||
+	if ((forge_name && inet_pton(AF_INET, forge_ip, &fip) != 1) ||
+	    inet_pton(AF_INET, addr, &sa.sin_addr) != 1 || inet_pton(AF_INET, ip, &answer) != 1 ||
 	    fd == -1 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		perror("ag_dns serve");
 		return 1;
@@ -88,6 +115,12 @@ static int serve(const char *addr, const char *ip, int garbage)
 		memcpy(r + o, &answer, 4);
 		o += 4;
 		sendto(fd, r, o, 0, (struct sockaddr *)&from, fl);
+		if (forge_name) {
+			usleep(50000);
+			o = forged(r, sizeof(r), (uint16_t)((q[0] << 8 | q[1]) ^ 0x5555), forge_name, &fip);
+			if (o)
+				sendto(fd, r, o, 0, (struct sockaddr *)&from, fl);
+		}
 	}
 }
 
@@ -129,10 +162,12 @@ static int query(const char *server, const char *name)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 7 && !strcmp(argv[1], "serve") && !strcmp(argv[4], "forge"))
+		return serve(argv[2], argv[3], 0, argv[5], argv[6]);
 	if (argc >= 4 && !strcmp(argv[1], "serve"))
-		return serve(argv[2], argv[3], argc > 4 && !strcmp(argv[4], "garbage"));
+		return serve(argv[2], argv[3], argc > 4 && !strcmp(argv[4], "garbage"), NULL, NULL);
 	if (argc == 4 && !strcmp(argv[1], "query"))
 		return query(argv[2], argv[3]);
-	fprintf(stderr, "usage: ag_dns serve ADDR IPV4 [garbage] | ag_dns query SERVER NAME\n");
+	fprintf(stderr, "usage: ag_dns serve ADDR IPV4 [garbage | forge NAME IPV4] | ag_dns query SERVER NAME\n");
 	return 2;
 }

@@ -1,15 +1,18 @@
 /*
  * ag_udp — numbered UDP datagrams from one socket (one flow).
  *
- *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] ADDR PORT
+ *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] [-p LOCAL_PORT] ADDR PORT
  *
  * Sends COUNT (default 1) datagrams whose first 4 bytes are their sequence
  * number, GAP_MS apart (default 0) or at RATE per second, from one
  * connected socket, then prints "sent N".  -w pauses MS after the first
  * datagram: what is sent before the flow's first datagram was decided is
  * pended data (S9), so a test of the decided flow waits for the decision.
+ * -p binds the socket to LOCAL_PORT first (SO_REUSEADDR).
  */
 #include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +23,15 @@
 
 int main(int argc, char **argv)
 {
-	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0;
+	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0, lport = 0;
 	int opt;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	while ((opt = getopt(argc, argv, "c:g:r:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:g:r:w:p:")) != -1) {
 		switch (opt) {
+		case 'p': lport = atol(optarg); break;
 		case 'w': pause = atol(optarg); break;
 		case 'c': count = atol(optarg); break;
 		case 'g': gap = atol(optarg); break;
@@ -41,8 +45,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ag_udp: need a numeric ADDR and PORT\n");
 		return 2;
 	}
-	int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+	int fd = socket(ai->ai_family, SOCK_DGRAM, 0), one = 1;
 
+	if (fd != -1 && lport) {
+		struct sockaddr_storage ss;
+		socklen_t sl = ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							 : sizeof(struct sockaddr_in);
+
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = (sa_family_t)ai->ai_family;
+		/* the port sits at the same offset in sockaddr_in and _in6 */
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)lport);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&ss, sl) == -1) {
+			perror("ag_udp: bind");
+			return 1;
+		}
+	}
 	if (fd == -1 || connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
 		perror("ag_udp");
 		return 1;

@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <linux/netfilter.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -103,7 +104,9 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 
 	pr->count[which]++;
 	if (which == AG_FW_Q_DNS) {
-		mark = p->mark | AG_FW_MARK_INJECTED;
+		/* a query goes on down the chain; a reply is let through */
+		mark = p->mark | (p->hook == NF_INET_LOCAL_OUT ? AG_FW_MARK_DNSQ
+							       : AG_FW_MARK_INJECTED);
 	} else if (pr->mode == MODE_CLOBBER) {
 		mark = AG_FW_MARK_AUTH;
 	} else {
