@@ -410,7 +410,7 @@ function fillDl(dl, entries) {
 async function loadStatus() {
   const s = await api('/api/status');
   const main = Object.entries(s).filter(([k]) => k !== 'counters').map(([k, v]) =>
-    [k.replace(/_/g, ' '), k === 'uptime_s' ? fmtDur(v * 1000) : v]);
+    k === 'uptime_s' ? ['uptime', fmtDur(v * 1000)] : [k.replace(/_/g, ' '), v]);
   fillDl($('status-main'), main);
   fillDl($('status-counters'), Object.entries(s.counters || {}).map(([k, v]) => [k.replace(/_/g, ' '), v]));
 }
