@@ -239,6 +239,25 @@ else
 	fail non_loopback_listen_needs_remote_and_warns "exit $rc: $(cat "$T/r1.err") / $(cat "$T/r2.out" "$T/r2.err")"
 fi
 
+# ---- make install --------------------------------------------------------------------------------
+D=$T/root
+if make -s -C "$AG_TOP" O="$AG_BUILD" install DESTDIR="$D" PREFIX=/usr UNITDIR=/lib/systemd/system \
+	WEB_USER_GROUP=alegate >"$T/install.log" 2>&1; then
+	u=$D/lib/systemd/system/alegate-web.service
+	man --warnings -l "$D/usr/share/man/man8/alegate-web.8" >/dev/null 2>"$T/man.err"
+	if [ -x "$D/usr/bin/alegate-web" ] && [ ! -s "$T/man.err" ] &&
+	   grep -q '^ExecStart=/usr/bin/alegate-web --token-file ${STATE_DIRECTORY}/token$' "$u" &&
+	   grep -q '^DynamicUser=yes$' "$u" && grep -q '^User=alegate-web$' "$u" &&
+	   grep -q '^SupplementaryGroups=alegate$' "$u" && grep -q '^CapabilityBoundingSet=$' "$u" &&
+	   grep -q '^NoNewPrivileges=yes$' "$u" && grep -q '^IPAddressDeny=any$' "$u"; then
+		pass make_install_puts_alegate_web_its_man_page_and_a_hardened_unit
+	else
+		fail make_install_puts_alegate_web_its_man_page_and_a_hardened_unit "$(cat "$T/man.err"; ls -R "$D" | head -20)"
+	fi
+else
+	fail make_install_puts_alegate_web_its_man_page_and_a_hardened_unit "$(tail -3 "$T/install.log")"
+fi
+
 # ---- the page in a real browser ---------------------------------------------------------------------
 web_start b || { fail web_start_browser "$(cat "$T/b.err")"; finish; }
 AG_URL=$URL AG_NSC=$NSC AG_S4=$S4 AG_BIN=$T/bin AG_CTL=$ALEGATECTL AG_SOCK=$SOCK AG_T=$T \
