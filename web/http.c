@@ -366,6 +366,7 @@ static enum MHD_Result events_list(struct MHD_Connection *conn)
 
 struct stream {
 	struct hub_reader reader;
+	unsigned kinds;
 	bool greeted;
 };
 
@@ -381,7 +382,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		memcpy(buf, hello, sizeof(hello) - 1);
 		return sizeof(hello) - 1;
 	}
-	n = hub_read(&s->reader, buf, max, WEB_KEEPALIVE_MS);
+	/* waiting flows at once; events, many a second, in batches */
+	n = hub_read(&s->reader, buf, max, WEB_KEEPALIVE_MS,
+		     s->kinds & HUB_EVENTS ? WEB_EVENTS_LINGER_MS : 0);
 	if (n < 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == 0 && max >= sizeof(keepalive)) {
@@ -393,23 +396,35 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-	free(cls);
-	hub_stream_del();
+	struct stream *s = cls;
+
+	hub_stream_del(s->kinds);
+	free(s);
 }
 
 static enum MHD_Result events_stream(struct MHD_Connection *conn)
 {
+	const char *only = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "only");
+	unsigned kinds = HUB_PENDING | HUB_EVENTS;
 	struct stream *s;
 	struct MHD_Response *resp;
 
-	if (!hub_stream_add())
+	if (only && !strcmp(only, "pending"))
+		kinds = HUB_PENDING;
+	else if (only && !strcmp(only, "events"))
+		kinds = HUB_EVENTS;
+	else if (only)
+		return send_error(conn, 400, "bad_request", "\"only\" is pending or events, "
+				  "not \"%.40s\"", only);
+	if (!hub_stream_add(kinds))
 		return send_error(conn, 503, "busy", "too many event streams (%d)", WEB_MAX_STREAMS);
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		hub_stream_del();
+		hub_stream_del(kinds);
 		return MHD_NO;
 	}
-	hub_reader_open(&s->reader);
+	s->kinds = kinds;
+	hub_reader_open(&s->reader, kinds);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s,
 						 stream_free);
 	if (!resp) {

@@ -75,16 +75,20 @@ static pthread_cond_t ring_cond = PTHREAD_COND_INITIALIZER;
 static struct {
 	char *text;
 	size_t len;
+	unsigned kind;		/* HUB_PENDING, HUB_EVENTS or HUB_CONTROL */
 } ring[WEB_RING];
 static uint64_t ring_head;	/* index of the next message to be pushed */
 static bool stopping, daemon_up;
 static uint64_t n_reconnects;
-static unsigned n_streams;
+static unsigned n_streams, n_event_streams;
 static pthread_t hub_thread;
 static bool hub_running;
 
-/* push - append "event: TYPE\ndata: JSON\n\n"; takes @data's reference. */
-static void push(const char *type, json_t *data)
+/*
+ * push_kind - append "event: TYPE\ndata: JSON\n\n" for the readers of
+ * @kind (0: as TYPE says); takes @data's reference.
+ */
+static void push_kind(const char *type, json_t *data, unsigned kind)
 {
 	char *js = json_dumps(data, JSON_COMPACT), *text = NULL;
 	int n;
@@ -100,9 +104,17 @@ static void push(const char *type, json_t *data)
 	free(ring[ring_head % WEB_RING].text);
 	ring[ring_head % WEB_RING].text = text;
 	ring[ring_head % WEB_RING].len = (size_t)n;
+	ring[ring_head % WEB_RING].kind = kind ? kind : !strcmp(type, "event") ? HUB_EVENTS :
+					  !strcmp(type, "pending") || !strcmp(type, "resolved") ?
+					  HUB_PENDING : HUB_CONTROL;
 	ring_head++;
 	pthread_cond_broadcast(&ring_cond);
 	pthread_mutex_unlock(&ring_lock);
+}
+
+static void push(const char *type, json_t *data)
+{
+	push_kind(type, data, 0);
 }
 
 static void set_up(bool up, const char *why)
@@ -116,11 +128,12 @@ static void set_up(bool up, const char *why)
 		push("daemon", json_pack("{s:b, s:s?}", "up", up, "error", why));
 }
 
-void hub_reader_open(struct hub_reader *r)
+void hub_reader_open(struct hub_reader *r, unsigned kinds)
 {
 	pthread_mutex_lock(&ring_lock);
 	r->next = ring_head;
 	r->off = 0;
+	r->kinds = kinds | HUB_CONTROL;
 	pthread_mutex_unlock(&ring_lock);
 }
 
@@ -135,7 +148,7 @@ static void deadline_after(struct timespec *ts, int ms)
 	}
 }
 
-long hub_read(struct hub_reader *r, char *buf, size_t len, int wait_ms)
+long hub_read(struct hub_reader *r, char *buf, size_t len, int wait_ms, int linger_ms)
 {
 	static const char resync[] = "event: resync\ndata: {}\n\n";
 	struct timespec until;
@@ -143,9 +156,23 @@ long hub_read(struct hub_reader *r, char *buf, size_t len, int wait_ms)
 
 	deadline_after(&until, wait_ms);
 	pthread_mutex_lock(&ring_lock);
-	while (!stopping && r->next == ring_head)
+	for (;;) {
+		/* skip what this reader did not ask for (never a half-sent message) */
+		while (r->off == 0 && r->next != ring_head && ring_head - r->next <= WEB_RING &&
+		       !(ring[r->next % WEB_RING].kind & r->kinds))
+			r->next++;
+		if (stopping || r->next != ring_head)
+			break;
 		if (pthread_cond_timedwait(&ring_cond, &ring_lock, &until) == ETIMEDOUT)
 			break;
+	}
+	if (linger_ms > 0 && !stopping && r->next != ring_head) {
+		/* gather what comes meanwhile: one write and one wake-up for many */
+		deadline_after(&until, linger_ms);
+		while (!stopping && ring_head - r->next < 64)
+			if (pthread_cond_timedwait(&ring_cond, &ring_lock, &until) == ETIMEDOUT)
+				break;
+	}
 	if (stopping) {
 		pthread_mutex_unlock(&ring_lock);
 		return -1;
@@ -159,6 +186,10 @@ long hub_read(struct hub_reader *r, char *buf, size_t len, int wait_ms)
 		}
 	}
 	while (r->next != ring_head && done < len) {
+		if (r->off == 0 && !(ring[r->next % WEB_RING].kind & r->kinds)) {
+			r->next++;
+			continue;
+		}
 		const char *t = ring[r->next % WEB_RING].text;
 		size_t tl = ring[r->next % WEB_RING].len, n = tl - r->off;
 
@@ -186,23 +217,52 @@ void hub_get_stats(struct hub_stats *s)
 	pthread_mutex_unlock(&ring_lock);
 }
 
-bool hub_stream_add(void)
+bool hub_stream_add(unsigned kinds)
 {
 	bool ok;
 
 	pthread_mutex_lock(&ring_lock);
 	ok = n_streams < WEB_MAX_STREAMS;
-	if (ok)
+	if (ok) {
 		n_streams++;
+		n_event_streams += !!(kinds & HUB_EVENTS);
+	}
 	pthread_mutex_unlock(&ring_lock);
 	return ok;
 }
 
-void hub_stream_del(void)
+void hub_stream_del(unsigned kinds)
 {
 	pthread_mutex_lock(&ring_lock);
 	n_streams--;
+	n_event_streams -= !!(kinds & HUB_EVENTS);
 	pthread_mutex_unlock(&ring_lock);
+}
+
+/* want_events - whether a stream reads events (else the hub does not ask for them). */
+static bool want_events(void)
+{
+	pthread_mutex_lock(&ring_lock);
+	bool w = n_event_streams > 0;
+
+	pthread_mutex_unlock(&ring_lock);
+	return w;
+}
+
+/*
+ * subscribe - ask for pending flows, and for events while a stream reads
+ * them: at a thousand events a second, decoding and encoding them for
+ * nobody is most of what alegate-web would cost.
+ */
+static int subscribe(struct ag_ctl_conn *c, bool events, char **error)
+{
+	json_t *req = json_pack("{s:s, s:b, s:b}", "op", "subscribe", "events", events,
+				"pending", 1), *res = NULL;
+	int r = ag_ctl_call(c, req, &res, error);
+
+	json_decref(req);
+	json_decref(res);
+	return r;
 }
 
 static bool is_stopping(void)
@@ -234,12 +294,12 @@ static void relay(json_t *msg)
 static void *hub_main(void *arg)
 {
 	unsigned long dropped = 0;
-	bool first = true;
+	bool first = true, events;
 
 	while (!is_stopping()) {
 		char *error = NULL;
 		struct ag_ctl_conn *c = ag_ctl_connect(sock_path, &error);
-		json_t *req, *res = NULL;
+
 
 		if (!first) {
 			pthread_mutex_lock(&ring_lock);
@@ -253,21 +313,32 @@ static void *hub_main(void *arg)
 			poll(NULL, 0, WEB_RETRY_MS);
 			continue;
 		}
-		req = json_pack("{s:s, s:b, s:b}", "op", "subscribe", "events", 1, "pending", 1);
-		if (ag_ctl_call(c, req, &res, &error) < 0) {
-			json_decref(req);
+		events = want_events();
+		if (subscribe(c, events, &error) < 0) {
 			set_up(false, error ? error : "subscribe failed");
 			free(error);
 			ag_ctl_close(c);
 			poll(NULL, 0, WEB_RETRY_MS);
 			continue;
 		}
-		json_decref(req);
-		json_decref(res);
 		set_up(true, NULL);
 		while (!is_stopping()) {
 			json_t *msg = NULL;
-			int r = ag_ctl_next_push(c, 500, &msg, &error);
+			int r;
+
+			if (want_events() != events) {
+				events = !events;
+				if (subscribe(c, events, &error) < 0) {
+					set_up(false, error ? error : "subscribe failed");
+					free(error);
+					error = NULL;
+					break;
+				}
+				/* events before now were not relayed: readers fetch them */
+				if (events)
+					push_kind("resync", json_object(), HUB_EVENTS);
+			}
+			r = ag_ctl_next_push(c, 200, &msg, &error);
 
 			if (r < 0) {
 				set_up(false, error ? error : "alegated closed the connection");
@@ -279,6 +350,17 @@ static void *hub_main(void *arg)
 				continue;
 			relay(msg);
 			json_decref(msg);
+			/*
+			 * With events on, let the next ones pile up in the socket
+			 * a moment: one read and one wake-up for many lines
+			 * instead of one each.
+			 */
+			if (events && !ag_ctl_push_ready(c)) {
+				struct pollfd p = { .fd = ag_ctl_fd(c), .events = POLLIN };
+
+				if (poll(&p, 1, 0) == 0)	/* drained: nothing waits */
+					poll(NULL, 0, WEB_HUB_LINGER_MS);
+			}
 			if (ag_ctl_pushes_dropped(c) != dropped) {
 				/* the client library lost some: let pages fetch again */
 				dropped = ag_ctl_pushes_dropped(c);

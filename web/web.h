@@ -25,6 +25,8 @@
 #define WEB_MAX_CONNECTIONS	64	/* HTTP connections at once, streams included */
 #define WEB_MAX_STREAMS		16	/* event streams at once */
 #define WEB_KEEPALIVE_MS	15000	/* a comment line on an idle stream */
+#define WEB_EVENTS_LINGER_MS	50	/* events sent together, at most this late */
+#define WEB_HUB_LINGER_MS	20	/* pushes read together while events are on */
 #define WEB_CALL_TIMEOUT_MS	5000	/* a request to alegated */
 #define WEB_RETRY_MS		1000	/* between attempts to reach alegated */
 
@@ -57,23 +59,33 @@ void hub_free(void);
  */
 int hub_call(json_t *request, json_t **result, const char **code, char **error);
 
+/* Kinds of pushed messages, as a stream asks for them. */
+#define HUB_PENDING	1u	/* "pending", "resolved" */
+#define HUB_EVENTS	2u	/* "event" */
+#define HUB_CONTROL	4u	/* "daemon", "resync": every stream gets them */
+
 /* A reader of the ring: one per event stream. */
 struct hub_reader {
 	uint64_t next;		/* index of the next message to send */
 	size_t off;		/* bytes of that message already sent */
+	unsigned kinds;		/* HUB_* it wants */
 };
 
-/* hub_reader_open - a reader that starts with the next message pushed. */
-void hub_reader_open(struct hub_reader *r);
+/*
+ * hub_reader_open - a reader of the messages of @kinds (HUB_PENDING,
+ * HUB_EVENTS; HUB_CONTROL is always added) pushed from now on.
+ */
+void hub_reader_open(struct hub_reader *r, unsigned kinds);
 
 /*
  * hub_read - copy pushed messages (SSE text) into @buf, waiting up to
- * @wait_ms for the first one.  A reader that fell more than WEB_RING
+ * @wait_ms for the first one, then up to @linger_ms more (0: none) for
+ * others to send with it.  A reader that fell more than WEB_RING
  * messages behind gets an "event: resync" message and continues from now.
  * Return: bytes copied (0: nothing came, send a keepalive), or -1 once the
  * hub is stopping.
  */
-long hub_read(struct hub_reader *r, char *buf, size_t len, int wait_ms);
+long hub_read(struct hub_reader *r, char *buf, size_t len, int wait_ms, int linger_ms);
 
 /* Counters for /metrics. */
 struct hub_stats {
@@ -84,9 +96,12 @@ struct hub_stats {
 };
 void hub_get_stats(struct hub_stats *s);
 
-/* hub_stream_add - count a stream in (false when WEB_MAX_STREAMS are open). */
-bool hub_stream_add(void);
-void hub_stream_del(void);
+/*
+ * hub_stream_add - count in a stream of @kinds (false when WEB_MAX_STREAMS
+ * are open).  alegated is asked for events only while a stream wants them.
+ */
+bool hub_stream_add(unsigned kinds);
+void hub_stream_del(unsigned kinds);
 
 /* ---- http.c ---------------------------------------------------------------------- */
 

@@ -92,6 +92,7 @@ function showTab(name) {
   if (name === 'connections') quietly(loadFlows());
   if (name === 'rules') quietly(loadRules());
   if (name === 'status') quietly(loadStatus());
+  followEvents(name === 'events');
   if (name === 'events') renderEvents();
 }
 window.addEventListener('hashchange', () => showTab(location.hash.slice(1)));
@@ -142,23 +143,55 @@ function pendingRow(p) {
   return { tr, left, meter, dur, scope };
 }
 
+// Rows arrive in bursts (a program opening many connections, a reconnect):
+// they are queued and put in the table together, one layout for all.
+const arriving = [];
 function addPending(p) {
   if (state.pending.has(p.id) || state.resolved.has(p.id)) return;
   const row = pendingRow(p);
   const now = performance.now();
   const entry = { p, ...row, deadline: now + (p.timeout_ms ?? 30000), total: (p.timeout_ms ?? 30000) + (p.age_ms ?? 0) };
   state.pending.set(p.id, entry);
-  $('waiting-rows').append(row.tr);
   tickRow(entry, now);
-  if (state.selected === null) select(p.id);
-  waitingChanged();
+  arriving.push(entry);
+  if (arriving.length === 1) setTimeout(flushArriving, 0);
   if (document.hidden) queueNotify(p);
 }
+
+function flushArriving() {
+  const frag = document.createDocumentFragment();
+  for (const e of arriving.splice(0)) {
+    if (!state.pending.has(e.p.id)) continue;	// decided before it was shown
+    // the arrival highlight is for a person watching a few rows, not a flood
+    if (state.pending.size > 20) e.tr.classList.remove('new');
+    frag.append(e.tr);
+    visibleRows.observe(e.tr);
+  }
+  $('waiting-rows').append(frag);
+  if (state.selected === null || !state.pending.has(state.selected)) {
+    const first = state.pending.keys().next();
+    if (!first.done) select(first.value);
+  }
+  waitingChanged();
+}
+
+// Only rows on screen get their countdown redrawn each second.
+const onScreen = new Set();
+const visibleRows = new IntersectionObserver((entries) => {
+  const now = performance.now();
+  for (const en of entries) {
+    const e = state.pending.get(Number(en.target.dataset.id)) || state.pending.get(en.target.dataset.id);
+    if (!e) continue;
+    if (en.isIntersecting) { onScreen.add(e); tickRow(e, now); } else onScreen.delete(e);
+  }
+});
 
 function removePending(id) {
   const e = state.pending.get(id);
   if (!e) return;
   state.pending.delete(id);
+  visibleRows.unobserve(e.tr);
+  onScreen.delete(e);
   e.tr.remove();
   if (state.selected === id) {
     state.selected = null;
@@ -204,7 +237,7 @@ function tickRow(e, now) {
 
 setInterval(() => {
   const now = performance.now();
-  for (const e of state.pending.values()) tickRow(e, now);
+  for (const e of onScreen) tickRow(e, now);
 }, 1000);
 
 async function decide(id, verdict, durationKey) {
@@ -432,21 +465,28 @@ function setLink(up, why) {
 
 async function resync() {
   try {
-    const [pending, events] = await Promise.all([api('/api/pending'), api('/api/events?limit=' + EVENTS_SHOWN)]);
+    const pending = await api('/api/pending');
     setLink(true);
     state.resolved.clear();
     const ids = new Set(pending.map((p) => p.id));
     for (const id of [...state.pending.keys()]) if (!ids.has(id)) removePending(id);
     for (const p of pending) addPending(p);
-    for (const ev of events) addEvent(ev);
   } catch (err) {
     if (err.status === 401) { setLink(false, 'the access token is missing or wrong: open the URL alegate-web printed'); return; }
     setLink(false, err.message);
   }
 }
 
+async function resyncEvents() {
+  try {
+    for (const ev of await api('/api/events?limit=' + EVENTS_SHOWN)) addEvent(ev);
+  } catch (err) { /* the main stream reports the link */ }
+}
+
+// Two streams: waiting flows always; events only while the Events page is
+// shown (a busy machine makes many, and nothing else needs them).
 function connect() {
-  const es = new EventSource('/api/events');
+  const es = new EventSource('/api/events?only=pending');
   es.addEventListener('hello', resync);
   es.addEventListener('resync', resync);
   es.addEventListener('pending', (m) => {
@@ -459,12 +499,24 @@ function connect() {
     if (!state.pending.has(r.id)) state.resolved.add(r.id);
     removePending(r.id);
   });
-  es.addEventListener('event', (m) => addEvent(JSON.parse(m.data)));
   es.addEventListener('daemon', (m) => {
     const d = JSON.parse(m.data);
     if (d.up) resync(); else setLink(false, d.error);
   });
   es.onerror = () => { if (es.readyState !== EventSource.OPEN) setLink(false, 'alegate-web does not answer'); };
+}
+
+let eventStream = null;
+function followEvents(on) {
+  if (on && !eventStream) {
+    eventStream = new EventSource('/api/events?only=events');
+    eventStream.addEventListener('hello', resyncEvents);
+    eventStream.addEventListener('resync', resyncEvents);
+    eventStream.addEventListener('event', (m) => addEvent(JSON.parse(m.data)));
+  } else if (!on && eventStream) {
+    eventStream.close();
+    eventStream = null;
+  }
 }
 
 // ---- keys ------------------------------------------------------------------------------
