@@ -220,7 +220,7 @@ else
 fi
 kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
 chmod 0644 "$T/token"
-"$WEB" -s "$SOCK" --listen 127.0.0.1:0 --token-file "$T/token" >"$T/t3.out" 2>"$T/t3.err"
+timeout 5 "$WEB" -s "$SOCK" --listen 127.0.0.1:0 --token-file "$T/token" >"$T/t3.out" 2>"$T/t3.err"
 rc=$?
 if [ $rc = 1 ] && [ ! -s "$T/t3.out" ] && grep -q 0600 "$T/t3.err"; then
 	pass token_file_others_can_read_is_refused
@@ -229,7 +229,7 @@ else
 fi
 
 # outside loopback: refused without --remote; with it, a warning (in the server namespace)
-in_s "$WEB" -s "$SOCK" --listen $S4:0 >"$T/r1.out" 2>"$T/r1.err"
+in_s timeout 5 "$WEB" -s "$SOCK" --listen $S4:0 >"$T/r1.out" 2>"$T/r1.err"
 rc=$?
 in_s timeout 1 "$WEB" -s "$SOCK" --listen $S4:0 --remote >"$T/r2.out" 2>"$T/r2.err"
 if [ $rc = 2 ] && grep -q -- --remote "$T/r1.err" && grep -q '^http://192.0.2.2:' "$T/r2.out" &&
