@@ -118,7 +118,7 @@ async function main() {
   await check('waiting_row_shows_program_pid_user_destination_direction_countdown', async () => {
     const text = await rowA.innerText();
     const p = pendingOf(a.exe);
-    for (const want of ['web_a', a.exe, 'pid ' + p.pid, S4, 'port 8080', 'tcp', 'outgoing'])
+    for (const want of ['web_a', a.exe, 'pid ' + p.pid, S4, 'tcp 8080 · out'])
       assert(text.includes(want), 'row lacks "' + want + '": ' + text);
     assert(/uid|root/.test(text), 'no user: ' + text);
     const t1 = await rowA.locator('.secs').innerText();

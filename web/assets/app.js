@@ -134,8 +134,8 @@ function pendingRow(p) {
     td('Program', el('div', { class: 'prog', text: name }),
       el('div', { class: 'sub mono', text: p.exe || '(executable unknown)', title: p.cmdline || '' })),
     td('Destination', el('div', { class: 'dest', text: p.host || addr }),
-      el('div', { class: 'sub mono', text: (p.host ? addr + ' ' : '') + 'port ' + port + ' · ' +
-        p.proto + ' · ' + (p.direction === 'in' ? 'incoming' : 'outgoing') })),
+      el('div', { class: 'sub mono', text: (p.host ? addr + ' ' : '') + p.proto + ' ' + port + ' · ' +
+        (p.direction === 'in' ? 'in' : 'out') })),
     td('Who', el('div', { text: 'pid ' + (p.pid ?? '?') }),
       el('div', { class: 'sub', text: p.user ? p.user + ' (' + p.uid + ')' : 'uid ' + (p.uid ?? '?') })),
     td('Time left', el('div', { class: 'left' }, left, el('div', { class: 'meter' }, meter))),
@@ -314,7 +314,7 @@ function eventRow(ev) {
     td('Proto', el('span', { text: (ev.proto || '') + ' ' + (ev.direction || '') })),
     td('Remote', el('span', { class: 'mono', text: ev.remote ? addr + ':' + port : '' })),
     td('Host', el('span', { text: ev.host || '' })),
-    td('Rule', el('span', { class: 'mono', text: ev.rule || '' })),
+    td('Rule', el('span', { class: 'mono', text: ev.rule ? ((state.rules.get(ev.rule) || {}).name || ev.rule) : '', title: ev.rule || '' })),
     td('Reason', el('span', { class: 'sub', text: ev.reason || '' })));
 }
 
@@ -479,6 +479,7 @@ async function resync() {
 
 async function resyncEvents() {
   try {
+    if (!state.rules.size) await loadRulesCache();
     for (const ev of await api('/api/events?limit=' + EVENTS_SHOWN)) addEvent(ev);
   } catch (err) { /* the main stream reports the link */ }
 }
