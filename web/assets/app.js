@@ -93,7 +93,7 @@ function showTab(name) {
   if (name === 'rules') quietly(loadRules());
   if (name === 'status') quietly(loadStatus());
   followEvents(name === 'events');
-  if (name === 'events') renderEvents();
+  if (name === 'events') renderEvents(true);
 }
 window.addEventListener('hashchange', () => showTab(location.hash.slice(1)));
 
@@ -295,11 +295,13 @@ function addEvent(ev) {
   state.eventSeqs.add(ev.seq);
   state.events.push(ev);
   if (state.events.length > EVENTS_SHOWN * 2) {
-    for (const old of state.events.splice(0, state.events.length - EVENTS_SHOWN)) state.eventSeqs.delete(old.seq);
+    const gone = state.events.splice(0, state.events.length - EVENTS_SHOWN);
+    for (const old of gone) state.eventSeqs.delete(old.seq);
+    renderedUpTo = Math.max(0, renderedUpTo - gone.length);
   }
   if (!state.eventsDirty) {
     state.eventsDirty = true;
-    setTimeout(renderEvents, 150);
+    setTimeout(renderEvents, 250);
   }
 }
 
@@ -318,18 +320,26 @@ function eventRow(ev) {
     td('Reason', el('span', { class: 'sub', text: ev.reason || '' })));
 }
 
-function renderEvents() {
+// New events go on top of the table, the oldest fall off the bottom: at a
+// thousand events a second, rebuilding 300 rows each time is what costs.
+let renderedUpTo = 0;	// index in state.events of the first event not drawn yet
+function renderEvents(full) {
   state.eventsDirty = false;
   if (state.tab !== 'events' || $('events-pause').checked) return;
   const f = $('events-filter').value;
   const keep = (ev) => !f || (f === 'decisions' ? DECISIONS.has(ev.type) : ev.type === f);
+  const body = $('events-rows');
+  const from = full === true ? 0 : Math.min(renderedUpTo, state.events.length);
   const rows = [];
-  for (let i = state.events.length - 1; i >= 0 && rows.length < EVENTS_SHOWN; i--)
+  for (let i = state.events.length - 1; i >= from && rows.length < EVENTS_SHOWN; i--)
     if (keep(state.events[i])) rows.push(eventRow(state.events[i]));
-  $('events-rows').replaceChildren(...rows);
+  renderedUpTo = state.events.length;
+  if (full === true || rows.length >= EVENTS_SHOWN) body.replaceChildren(...rows);
+  else body.prepend(...rows);
+  while (body.childElementCount > EVENTS_SHOWN) body.lastElementChild.remove();
 }
-$('events-filter').addEventListener('change', renderEvents);
-$('events-pause').addEventListener('change', renderEvents);
+$('events-filter').addEventListener('change', () => renderEvents(true));
+$('events-pause').addEventListener('change', () => renderEvents(true));
 
 // ---- connections -------------------------------------------------------------------
 async function loadFlows() {
@@ -481,6 +491,8 @@ async function resyncEvents() {
   try {
     if (!state.rules.size) await loadRulesCache();
     for (const ev of await api('/api/events?limit=' + EVENTS_SHOWN)) addEvent(ev);
+    state.events.sort((a, b) => a.seq - b.seq);
+    renderEvents(true);
   } catch (err) { /* the main stream reports the link */ }
 }
 
