@@ -301,15 +301,16 @@ function addEvent(ev) {
   }
   if (!state.eventsDirty) {
     state.eventsDirty = true;
-    setTimeout(renderEvents, 250);
+    // a flood is drawn once a second: nobody reads faster, and it spares the page
+    setTimeout(renderEvents, performance.now() < floodUntil ? 1000 : 250);
   }
 }
 
 function eventRow(ev) {
   const [addr, port] = splitAddr(ev.remote);
-  const t = new Date(ev.time_ms);
+  const t = new Date(ev.time_ms), two = (n) => String(n).padStart(2, '0');
   return el('tr', { 'data-seq': String(ev.seq), 'data-type': ev.type },
-    td('Time', el('span', { class: 'mono', text: t.toLocaleTimeString([], { hour12: false }) + '.' + String(t.getMilliseconds()).padStart(3, '0') })),
+    td('Time', el('span', { class: 'mono', text: two(t.getHours()) + ':' + two(t.getMinutes()) + ':' + two(t.getSeconds()) + '.' + String(t.getMilliseconds()).padStart(3, '0') })),
     td('Type', el('span', { class: 'pill ' + ev.type, text: ev.type })),
     td('Verdict', el('span', { class: 'pill ' + (ev.verdict || ''), text: ev.verdict || '' })),
     td('Program', el('span', { text: basename(ev.exe) || (ev.pid ? 'pid ' + ev.pid : '—'), title: ev.exe || '' })),
@@ -323,6 +324,7 @@ function eventRow(ev) {
 // New events go on top of the table, the oldest fall off the bottom: at a
 // thousand events a second, rebuilding 300 rows each time is what costs.
 let renderedUpTo = 0;	// index in state.events of the first event not drawn yet
+let floodUntil = 0;	// while events come by the hundred, draw them less often
 function renderEvents(full) {
   state.eventsDirty = false;
   if (state.tab !== 'events' || $('events-pause').checked) return;
@@ -330,6 +332,7 @@ function renderEvents(full) {
   const keep = (ev) => !f || (f === 'decisions' ? DECISIONS.has(ev.type) : ev.type === f);
   const body = $('events-rows');
   const from = full === true ? 0 : Math.min(renderedUpTo, state.events.length);
+  if (state.events.length - from > 100) floodUntil = performance.now() + 2000;
   const rows = [];
   for (let i = state.events.length - 1; i >= from && rows.length < EVENTS_SHOWN; i--)
     if (keep(state.events[i])) rows.push(eventRow(state.events[i]));
