@@ -38,7 +38,7 @@ static struct MHD_Daemon *mhd;
 
 /* What a request collected across the calls libmicrohttpd makes for it. */
 struct req {
-	char body[WEB_BODY_MAX + 1];
+	char *body;		/* grown as it arrives, at most WEB_BODY_MAX */
 	size_t len;
 	bool too_long;
 };
@@ -584,7 +584,9 @@ static int split(const char *url, char *buf, size_t len, char *seg[4])
 	if (strlen(url) >= len)
 		return -1;
 	strcpy(buf, url);
-	for (char *p = strtok(buf, "/"); p; p = strtok(NULL, "/")) {
+	char *save = NULL;
+
+	for (char *p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
 		if (n == 4)
 			return -1;
 		seg[n++] = p;
@@ -664,23 +666,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (*upload_len) {
-		if (rq->len + *upload_len > WEB_BODY_MAX) {
+		char *nb;
+
+		if (rq->too_long || rq->len + *upload_len > WEB_BODY_MAX) {
 			rq->too_long = true;
-		} else {
+		} else if ((nb = realloc(rq->body, rq->len + *upload_len))) {
+			rq->body = nb;
 			memcpy(rq->body + rq->len, upload, *upload_len);
 			rq->len += *upload_len;
+		} else {
+			return MHD_NO;
 		}
 		*upload_len = 0;
 		return MHD_YES;
 	}
-	if (!host_is_ours(host))
-		return send_error(conn, 403, "forbidden", "Host \"%.100s\" is not this server's "
-				  "address (open it by address or as localhost)", host ? host : "");
 	given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
-	if (safe && given && !strcmp(url, "/")) {
-		if (token_equal(given))
-			return login(conn);
-	} else if (has_token(conn)) {
+	if (safe && given && !strcmp(url, "/") && token_equal(given)) {
+		if (!host_is_ours(host))
+			goto bad_host;
+		return login(conn);
+	}
+	if (has_token(conn)) {
+		if (!host_is_ours(host))
+			goto bad_host;
 		if (!safe && !same_origin(conn, host))
 			return send_error(conn, 403, "forbidden",
 					  "cross-origin request refused (Origin \"%.100s\")",
@@ -703,12 +711,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"alegate-web\"");
 		return send_resp(conn, 401, resp, "application/json");
 	}
+bad_host:
+	return send_error(conn, 403, "forbidden", "Host \"%.100s\" is not this server's address "
+			  "(open it by address or as localhost)", host ? host : "");
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **ctx,
 		      enum MHD_RequestTerminationCode why)
 {
-	free(*ctx);
+	struct req *rq = *ctx;
+
+	if (rq)
+		free(rq->body);
+	free(rq);
 	*ctx = NULL;
 }
 

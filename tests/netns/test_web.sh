@@ -67,6 +67,8 @@ req POST /api/rules -H 'Content-Type: application/json' -d '{"action":"allow"}'
 case $TOKEN in *0) wrong=${TOKEN%?}1 ;; *) wrong=${TOKEN%?}0 ;; esac
 req GET /api/status -H "Authorization: Bearer $wrong"
 [ "$code" = 401 ] || bad+=" wrong-token:$code"
+req GET /api/status -H "Host: rebind.example"
+[ "$code" = 401 ] || bad+=" rebound-host-without-token:$code"
 [ -z "$bad" ] && pass every_request_without_the_token_gets_401 ||
 	fail every_request_without_the_token_gets_401 "$bad"
 
@@ -108,6 +110,18 @@ if [ "$c1" = 403 ] && [ "$code" = 403 ]; then
 	pass dns_rebound_host_name_gets_403
 else
 	fail dns_rebound_host_name_gets_403 "GET $c1, POST $code"
+fi
+
+head -c 70000 /dev/zero | tr '\0' ' ' >"$T/big.json"
+req POST /api/rules "${auth[@]}" --data-binary @"$T/big.json"
+c1=$code
+req PATCH /api/rules "${auth[@]}"
+c2=$code
+req GET /api/nothing "${auth[@]}"
+if [ "$c1$c2$code" = 413405404 ] && [ "$(nrules)" = "$n0" ]; then
+	pass api_refuses_a_body_over_64k_a_wrong_method_and_an_unknown_path
+else
+	fail api_refuses_a_body_over_64k_a_wrong_method_and_an_unknown_path "codes $c1 $c2 $code"
 fi
 
 # ---- the page: built in, strict CSP --------------------------------------------------------------
