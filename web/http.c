@@ -528,7 +528,7 @@ static enum MHD_Result metrics(struct MHD_Connection *conn)
 	fprintf(f, "# HELP alegate_web_pushed_total messages alegated pushed to alegate-web\n"
 		   "# TYPE alegate_web_pushed_total counter\nalegate_web_pushed_total %llu\n",
 		(unsigned long long)hs.pushed);
-	fprintf(f, "# HELP alegate_web_reconnects_total times alegate-web connected again\n"
+	fprintf(f, "# HELP alegate_web_reconnects_total attempts to reach alegated after the first\n"
 		   "# TYPE alegate_web_reconnects_total counter\nalegate_web_reconnects_total %llu\n",
 		(unsigned long long)hs.reconnects);
 	json_decref(st);

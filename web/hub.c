@@ -300,7 +300,6 @@ static void *hub_main(void *arg)
 		char *error = NULL;
 		struct ag_ctl_conn *c = ag_ctl_connect(sock_path, &error);
 
-
 		if (!first) {
 			pthread_mutex_lock(&ring_lock);
 			n_reconnects++;

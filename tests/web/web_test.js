@@ -206,7 +206,8 @@ async function main() {
     await f.locator('[name=port]').fill('8443');
     await page.click('#rule-save');
     const edited = await waitFor(() => ctlJSON('rules', 'list').find((r) => r.name === 'web test rule' && r.port == 8443), 3000, 'the edited rule');
-    assert(!ctlJSON('rules', 'list').some((r) => r.id === added.id && added.id !== edited.id), 'the old rule stayed');
+    assert(edited.id !== added.id, 'an edit kept the id');
+    await waitFor(() => !ctlJSON('rules', 'list').some((r) => r.id === added.id), 3000, 'the old rule to go');
     const tr2 = page.locator('#rules-rows tr[data-rule="' + edited.id + '"]');
     await tr2.waitFor({ timeout: 3000 });
     await tr2.locator('input[type=checkbox]').uncheck();

@@ -528,6 +528,7 @@ function followEvents(on) {
     eventStream = new EventSource('/api/events?only=events');
     eventStream.addEventListener('hello', resyncEvents);
     eventStream.addEventListener('resync', resyncEvents);
+    eventStream.addEventListener('daemon', (m) => { if (JSON.parse(m.data).up) resyncEvents(); });
     eventStream.addEventListener('event', (m) => addEvent(JSON.parse(m.data)));
   } else if (!on && eventStream) {
     eventStream.close();
