@@ -165,6 +165,37 @@ uninstall-notify:
 	rm -f $(DESTDIR)$(XDGAUTOSTARTDIR)/alegate-notify.desktop $(DESTDIR)$(APPLICATIONSDIR)/alegate-notify.desktop
 # ---- end alegate-notify
 
+# ---- alegate-web (web/; docs/WEB.md) ------------------------------------------
+# An unprivileged HTTP front end of the control socket on libmicrohttpd.  The
+# page (web/assets/*) is compiled in: web/embed.sh turns the files into
+# $(O)/web/assets.c, rebuilt whenever one of them changes.
+WEB_PKGS   := libmicrohttpd jansson
+WEB_SRC    := $(sort $(wildcard web/*.c))
+WEB_ASSETS := $(sort $(wildcard web/assets/*))
+all: $(O)/alegate-web
+$(O)/web/assets.c: web/embed.sh $(WEB_ASSETS)
+	@mkdir -p $(dir $@)
+	sh web/embed.sh $@ $(WEB_ASSETS)
+$(O)/web/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(WEB_PKGS))
+$(O)/web/assets.o: $(O)/web/assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(O)/alegate-web: $(call obj,$(WEB_SRC)) $(O)/web/assets.o $(CTL_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,$(WEB_PKGS))
+WEB_USER_GROUP ?= alegate
+install-web: $(O)/alegate-web
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(O)/alegate-web $(DESTDIR)$(BINDIR)/alegate-web
+	install -m 0644 man/alegate-web.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@CONTROL_GROUP@|$(WEB_USER_GROUP)|g' \
+	    contrib/alegate-web.service.in > $(DESTDIR)$(UNITDIR)/alegate-web.service
+uninstall-web:
+	rm -f $(DESTDIR)$(BINDIR)/alegate-web $(DESTDIR)$(MANDIR)/man8/alegate-web.8
+	rm -f $(DESTDIR)$(UNITDIR)/alegate-web.service
+install: install-web
+uninstall: uninstall-web
+.PHONY: install-web uninstall-web
+# ---- end alegate-web
+
 # ---- tests -------------------------------------------------------------
 # Every tests/unit/test_*.c is one binary, linked against all libraries.
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
