@@ -114,13 +114,16 @@ finish() {
 #                        plus the given keys), start alegated -d inside NS,
 #                        wait until its control socket answers.  Sets
 #                        DAEMON_PID, SOCK, RULES (rules_dir) and DCONF.
-#   daemon_stop [SIGNAL]  stop it (default TERM) and wait for it to exit
+#   daemon_stop [SIGNAL]  stop it (default TERM) and wait for it to exit; with
+#                        fail_mode closed its rules stay in the namespace
+#   daemon_stop_clean     stop it and remove its rules (alegated --cleanup)
 #   ctl ARGS...           alegatectl against $SOCK
 #   wait_pending N        wait until at least N flows are pending (5 s)
 DAEMON_PID=
 daemon_start() {
 	local ns=$1; shift
 	local dir=$T/d-$ns
+	DAEMON_NS=$ns
 	mkdir -p "$dir/rules"
 	SOCK=$dir/ctl.sock RULES=$dir/rules DCONF=$dir/alegate.conf
 	# the directories must let other users reach the socket: the tests
@@ -154,6 +157,10 @@ daemon_stop() {
 	kill -"$sig" "$DAEMON_PID" 2>/dev/null
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_PID=
+}
+daemon_stop_clean() {
+	daemon_stop TERM
+	"$ALEGATED" --cleanup -f "$DCONF" --netns "$DAEMON_NS" >/dev/null 2>&1
 }
 ctl() { "$ALEGATECTL" -s "$SOCK" "$@"; }
 wait_pending() {

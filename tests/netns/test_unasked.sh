@@ -167,7 +167,8 @@ udp_reuse() {
 	else
 		fail "$name" "listener: $(cat "$T/$name.log" | tr '\n' '|'); pending: $(ctl pending --json | jq -c .)"
 	fi
-	daemon_stop TERM
+	# its rules would hold the client's traffic in the tests below
+	daemon_stop_clean
 }
 udp_reuse udp_ports_of_an_ended_flow_are_a_new_flow_for_another_program_and_user 41000 5400
 udp_reuse udp_ports_of_an_ended_flow_are_a_new_flow_without_the_fast_path 41001 5401 bpf=no
