@@ -38,6 +38,7 @@
 #include "alegate/engine.h"
 #include "daemon/agd.h"
 #include "linux/attrib.h"
+#include "linux/exeid.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
 
@@ -216,6 +217,8 @@ static void daemon_free(struct agd *d)
 {
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
+	/* made by the policy when a rule names a program, as in the daemon */
+	ag_exeid_free(d->exeid);
 }
 
 static void random_prefix(struct ag_rule *r)
