@@ -4,7 +4,7 @@
  *   main.c       options, start-up, the event loop, shutdown
  *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
  *                conntrack deletions, socket destruction; DNS snooping
- *   policy.c     rules (daemon/rules.h) <-> engine filters; lifetimes; reload
+ *   policy.c     rules (lib/rule/rule.h) <-> engine filters; lifetimes; reload
  *   resolvers.c  the configured DNS resolvers (resolv.conf), for rules and names
  *   control.c    the control socket (docs/PROTOCOL.md)
  *   log.c        syslog or stderr
@@ -22,9 +22,9 @@
 #include <jansson.h>
 
 #include "alegate/engine.h"
-#include "daemon/config.h"
+#include "rule/config.h"
 #include "daemon/log.h"
-#include "daemon/rules.h"
+#include "rule/rule.h"
 #include "linux/fw.h"
 
 #define AGD_VERSION "0.1.0"

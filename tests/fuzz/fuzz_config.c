@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/config.h"
+#include "rule/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

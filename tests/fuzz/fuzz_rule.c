@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/config.h"
-#include "../../daemon/rules.h"
+#include "rule/config.h"
+#include "rule/rule.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../../daemon/config.h"
+#include "rule/config.h"
 
 #define MAXERR 64
 

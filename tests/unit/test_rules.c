@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../../daemon/config.h"
-#include "../../daemon/rules.h"
+#include "rule/config.h"
+#include "rule/rule.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 

@@ -1,73 +1,19 @@
 /*
- * rules.c — rule files: parse and check with file:line errors, write
- * atomically, load a directory where one bad file costs one rule.
+ * rule_check.c — a rule from JSON: every field checked, every error
+ * reported with the file and line of its key and the bad value quoted.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "config.h"
-#include "rules.h"
+#include "rule/internal.h"
+#include "rule/rfc3339.h"
 
 #define QUOTE_BUF	300	/* see ag_config_quote(): 64 shown bytes, escaped */
-#define MSG_MAX		(AG_RULE_SOURCE_MAX + 1024)
-
-static const char *const action_names[] = { "allow", "deny", "reject", "ask", NULL };
-static const char *const lifetime_names[] = { "always", "until-restart", "until-quit",
-					      "timed", NULL };
-static const char *const direction_names[] = { "out", "in", NULL };
-
-static const struct {
-	const char *name;
-	uint8_t num;
-} protos[] = {
-	{ "tcp", 6 }, { "udp", 17 }, { "icmp", 1 }, { "icmpv6", 58 },
-};
-
-const char *ag_rule_action_name(enum ag_rule_action action)
-{
-	return (unsigned)action < 4 ? action_names[action] : "?";
-}
-
-const char *ag_rule_lifetime_name(enum ag_rule_lifetime lifetime)
-{
-	return (unsigned)lifetime < 4 ? lifetime_names[lifetime] : "?";
-}
-
-void ag_rule_init(struct ag_rule *rule)
-{
-	memset(rule, 0, sizeof(*rule));
-	rule->action = AG_RULE_DENY;
-	rule->enabled = true;
-	rule->lifetime = AG_RULE_ALWAYS;
-}
-
-bool ag_rule_id_valid(const char *id)
-{
-	size_t n = 0;
-
-	for (; id[n]; n++) {
-		char c = id[n];
-
-		if (n >= AG_RULE_ID_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return n > 0;
-}
 
 /* ---- error reporting with line numbers --------------------------------- */
 
@@ -76,19 +22,6 @@ static bool is_ws(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
-
-struct pctx {
-	const char *file;	/* NULL: bare messages (control protocol) */
-	const char *text;	/* NULL: no line numbers */
-	size_t len;
-	ag_err_fn err;
-	void *arg;
-	unsigned nerr;
-	/* ag_rules_load_dir(): the sorted file names of the directory, to tell
-	 * a copied rule (duplicate id) from a plain misnamed one */
-	char *const *siblings;
-	size_t nsiblings;
-};
 
 /*
  * Line of the top-level key @key in the JSON text, or 0.  jansson keeps no
@@ -297,7 +230,7 @@ static void set_name(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_action(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	int i = get_word(c, "action", v, action_names, "allow, deny, reject or ask");
+	int i = get_word(c, "action", v, ag__rule_action_names, "allow, deny, reject or ask");
 
 	if (i < 0)
 		return;
@@ -632,9 +565,7 @@ static void set_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
 		s = get_string(c, "proto", v, &n);
 		if (!s)
 			return;
-		for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-			if (strcasecmp(s, protos[i].name) == 0)
-				p = protos[i].num;
+		p = ag__rule_proto_number(s);
 		if (p < 0 && n > 0 && n <= 3 && strspn(s, "0123456789") == n)
 			p = strtol(s, NULL, 10);
 		if (p < 0 || p > 255) {
@@ -652,7 +583,7 @@ static void set_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_direction(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	int i = get_word(c, "direction", v, direction_names, "out or in");
+	int i = get_word(c, "direction", v, ag__rule_direction_names, "out or in");
 
 	if (i < 0)
 		return;
@@ -677,97 +608,6 @@ static void set_weight(struct pctx *c, const json_t *v, struct ag_rule *r)
 	r->weight = (int)w;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
-}
-
-static bool digits(const char *s, int n, unsigned *out)
-{
-	unsigned v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/*
- * RFC 3339 in UTC: YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00|-00:00), years
- * 1970..9999.  Fractions are dropped: the field is informative.
- */
-static bool parse_rfc3339(const char *s, size_t n, int64_t *out)
-{
-	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	unsigned y, mo, d, h, mi, sec;
-	size_t i = 19;
-
-	if (n < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-	    s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
-	    s[16] != ':' || !digits(s + 17, 2, &sec))
-		return false;
-	if (s[i] == '.') {
-		size_t f = ++i;
-
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == f)
-			return false;
-	}
-	if (!((i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) ||
-	      (i + 6 == n && (strncmp(s + i, "+00:00", 6) == 0 || strncmp(s + i, "-00:00", 6) == 0))))
-		return false;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-	    sec > 60)
-		return false;
-	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-		return false;
-	if (sec == 60)
-		sec = 59;	/* a leap second: time_t cannot name it */
-	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-	return true;
-}
-
-static void format_rfc3339(int64_t t, char *buf, size_t size)
-{
-	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-	int64_t secs = t - days * 86400;
-	unsigned m, d;
-	int y;
-
-	civil_from_days(days, &y, &m, &d);
-	snprintf(buf, size, "%04d-%02u-%02uT%02u:%02u:%02uZ", y, m, d,
-		 (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
-}
 
 static void set_created(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
@@ -778,7 +618,7 @@ static void set_created(struct pctx *c, const json_t *v, struct ag_rule *r)
 	s = get_string(c, "created", v, &n);
 	if (!s)
 		return;
-	if (!parse_rfc3339(s, n, &r->created)) {
+	if (!ag_rfc3339_parse(s, n, &r->created)) {
 		perr(c, "created", "created: %s is not an RFC 3339 UTC time like \"2026-11-27T15:00:00Z\"",
 		     ag_config_quote(q, sizeof(q), s, n));
 		return;
@@ -788,20 +628,11 @@ static void set_created(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_lifetime(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	int i = get_word(c, "lifetime", v, lifetime_names, "always, until-restart, until-quit or timed");
+	int i = get_word(c, "lifetime", v, ag__rule_lifetime_names, "always, until-restart, until-quit or timed");
 
 	if (i < 0)
 		return;
 	r->lifetime = (enum ag_rule_lifetime)i;
-}
-
-static uint64_t boottime_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void set_expires(struct pctx *c, const json_t *v, struct ag_rule *r)
@@ -818,7 +649,7 @@ static void set_expires(struct pctx *c, const json_t *v, struct ag_rule *r)
 		     ms, AG_RULE_EXPIRES_MS_MAX);
 		return;
 	}
-	r->expires_ns = boottime_ns() + (uint64_t)ms * 1000000u;
+	r->expires_ns = ag__rule_boottime_ns() + (uint64_t)ms * 1000000u;
 }
 
 static const struct field {
@@ -853,15 +684,6 @@ static bool has_ports(uint8_t proto)
 	return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
 }
 
-static const char *proto_name(uint8_t proto, char *buf, size_t size)
-{
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (protos[i].num == proto)
-			return protos[i].name;
-	snprintf(buf, size, "%u", proto);
-	return buf;
-}
-
 /* Conditions that can never match together are a mistake worth naming. */
 static void check_combination(struct pctx *c, const struct ag_rule *r)
 {
@@ -869,12 +691,12 @@ static void check_combination(struct pctx *c, const struct ag_rule *r)
 
 	if ((r->has & AG_RULE_HAS_PORT) && (r->has & AG_RULE_HAS_PROTO) && !has_ports(r->proto))
 		perr(c, "port", "port: a rule for proto \"%s\" cannot have a port",
-		     proto_name(r->proto, pn, sizeof(pn)));
+		     ag__rule_proto_name(r->proto, pn, sizeof(pn)));
 	if ((r->has & AG_RULE_HAS_REMOTE) && (r->has & AG_RULE_HAS_PROTO) &&
 	    ((r->proto == 1 && r->remote_family == AF_INET6) ||
 	     (r->proto == 58 && r->remote_family == AF_INET)))
 		perr(c, "proto", "proto: \"%s\" cannot reach an %s remote address",
-		     proto_name(r->proto, pn, sizeof(pn)),
+		     ag__rule_proto_name(r->proto, pn, sizeof(pn)),
 		     r->remote_family == AF_INET ? "IPv4" : "IPv6");
 }
 
@@ -983,7 +805,7 @@ int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
 	return rule_from_obj(&c, obj, flags, out);
 }
 
-static int parse_text(struct pctx *c, const char *buf, size_t len, struct ag_rule *out)
+int ag__rule_parse_text(struct pctx *c, const char *buf, size_t len, struct ag_rule *out)
 {
 	json_error_t je;
 	json_t *root;
@@ -1029,589 +851,8 @@ int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule 
 	struct pctx c = { .file = file ? file : "rule", .err = err, .arg = arg };
 	int ret;
 
-	ret = parse_text(&c, buf, len, out);
+	ret = ag__rule_parse_text(&c, buf, len, out);
 	if (ret == 0 && file)
 		snprintf(out->source, sizeof(out->source), "%s", file);
-	return ret;
-}
-
-/* ---- writing ------------------------------------------------------------ */
-
-/*
- * The UTF-8 that jansson accepts: no overlong forms, no surrogates, nothing
- * past U+10FFFF.  Checked here so a failure can be told from ENOMEM.
- */
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		unsigned need;
-		uint32_t cp;
-
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			need = 1;
-			cp = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			need = 2;
-			cp = *p & 0x0f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			need = 3;
-			cp = *p & 0x07;
-		} else {
-			return false;
-		}
-		/* A NUL fails the continuation test before anything past it is read. */
-		for (unsigned i = 1; i <= need; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		p += need + 1;
-	}
-	return true;
-}
-
-static json_t *jstr(const char *s, int *why)
-{
-	if (!utf8_valid(s)) {
-		*why = EILSEQ;
-		return NULL;
-	}
-	return json_string(s);
-}
-
-static int put(json_t *obj, const char *key, json_t *v)
-{
-	if (!v)
-		return -1;
-	return json_object_set_new(obj, key, v);
-}
-
-json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
-{
-	char buf[INET6_ADDRSTRLEN + 8], pn[8];
-	json_t *o = json_object();
-	int bad = 0, why = 0;
-
-	if (!o) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (r->id[0] || !(flags & AG_RULE_JSON_CONTROL))
-		bad |= put(o, "id", jstr(r->id, &why));
-	if (r->name[0])
-		bad |= put(o, "name", jstr(r->name, &why));
-	bad |= put(o, "action", json_string(ag_rule_action_name(r->action)));
-	bad |= put(o, "enabled", json_boolean(r->enabled));
-	if (r->has & AG_RULE_HAS_APP)
-		bad |= put(o, "app", jstr(r->app, &why));
-	if (r->has & AG_RULE_HAS_USER) {
-		/* A number stays a number; a name stays what was given. */
-		char num[16];
-
-		snprintf(num, sizeof(num), "%u", r->uid);
-		if ((r->has & AG_RULE_HAS_UID) && strcmp(num, r->user) == 0)
-			bad |= put(o, "user", json_integer(r->uid));
-		else
-			bad |= put(o, "user", jstr(r->user, &why));
-	} else if (r->has & AG_RULE_HAS_UID) {
-		bad |= put(o, "user", json_integer(r->uid));
-	}
-	if (r->has & AG_RULE_HAS_RESOLVERS)
-		bad |= put(o, "remote", json_string(AG_RULE_REMOTE_RESOLVERS));
-	if (r->has & AG_RULE_HAS_REMOTE) {
-		unsigned max = r->remote_family == AF_INET ? 32 : 128;
-
-		if (!inet_ntop(r->remote_family, r->remote_addr, buf, INET6_ADDRSTRLEN)) {
-			why = EINVAL;	/* not an address family: no text for it */
-			bad = -1;
-		} else {
-			if (r->remote_plen < max)
-				snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%u",
-					 r->remote_plen);
-			bad |= put(o, "remote", json_string(buf));
-		}
-	}
-	if (r->has & AG_RULE_HAS_HOST)
-		bad |= put(o, "host", jstr(r->host, &why));
-	if (r->has & AG_RULE_HAS_PORT) {
-		/* Always a string, so one port and a range look alike. */
-		if (r->port_min == r->port_max)
-			snprintf(buf, sizeof(buf), "%u", r->port_min);
-		else
-			snprintf(buf, sizeof(buf), "%u-%u", r->port_min, r->port_max);
-		bad |= put(o, "port", json_string(buf));
-	}
-	if (r->has & AG_RULE_HAS_PROTO) {
-		const char *p = proto_name(r->proto, pn, sizeof(pn));
-
-		bad |= put(o, "proto", p == pn ? json_integer(r->proto) : json_string(p));
-	}
-	if (r->has & AG_RULE_HAS_DIRECTION)
-		bad |= put(o, "direction", json_string(r->direction == AG_RULE_IN ? "in" : "out"));
-	bad |= put(o, "weight", json_integer(r->weight));
-	if (r->has & AG_RULE_HAS_CREATED) {
-		format_rfc3339(r->created, buf, sizeof(buf));
-		bad |= put(o, "created", json_string(buf));
-	}
-	if (flags & AG_RULE_JSON_CONTROL) {
-		bad |= put(o, "lifetime", json_string(ag_rule_lifetime_name(r->lifetime)));
-		if (r->lifetime == AG_RULE_TIMED) {
-			uint64_t now = boottime_ns();
-			uint64_t left = r->expires_ns > now ? (r->expires_ns - now) / 1000000u : 0;
-
-			bad |= put(o, "expires_in_ms", json_integer((json_int_t)left));
-		}
-	}
-	if (bad) {
-		json_decref(o);
-		errno = why ? why : ENOMEM;
-		return NULL;
-	}
-	return o;
-}
-
-/* The user condition as a file holds it: the name given, or the uid. */
-static const char *user_text(const struct ag_rule *r, char *buf, size_t size)
-{
-	if (r->has & AG_RULE_HAS_USER)
-		return r->user;
-	if (r->has & AG_RULE_HAS_UID) {
-		snprintf(buf, size, "%u", r->uid);
-		return buf;
-	}
-	return "";
-}
-
-bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
-{
-	/* Both user bits fold into one condition: resolving a name to a uid,
-	 * or setting only the uid, changes nothing in the file. */
-	unsigned users = AG_RULE_HAS_USER | AG_RULE_HAS_UID;
-	unsigned has = a->has & ~users;
-	char bufa[16], bufb[16];
-
-	if (strcmp(user_text(a, bufa, sizeof(bufa)), user_text(b, bufb, sizeof(bufb))))
-		return false;
-
-	if (strcmp(a->id, b->id) || strcmp(a->name, b->name) || a->action != b->action ||
-	    a->enabled != b->enabled || a->weight != b->weight || has != (b->has & ~users))
-		return false;
-	if ((has & AG_RULE_HAS_APP) && strcmp(a->app, b->app))
-		return false;
-	if ((has & AG_RULE_HAS_REMOTE) &&
-	    (a->remote_family != b->remote_family || a->remote_plen != b->remote_plen ||
-	     memcmp(a->remote_addr, b->remote_addr, a->remote_family == AF_INET ? 4 : 16)))
-		return false;
-	if ((has & AG_RULE_HAS_HOST) && strcmp(a->host, b->host))
-		return false;
-	if ((has & AG_RULE_HAS_PORT) && (a->port_min != b->port_min || a->port_max != b->port_max))
-		return false;
-	if ((has & AG_RULE_HAS_PROTO) && a->proto != b->proto)
-		return false;
-	if ((has & AG_RULE_HAS_DIRECTION) && a->direction != b->direction)
-		return false;
-	if ((has & AG_RULE_HAS_CREATED) && a->created != b->created)
-		return false;
-	return true;
-}
-
-/* The exact bytes of a rule file: 2-space indent, fixed key order, "\n". */
-static char *rule_text(const struct ag_rule *r, size_t *len)
-{
-	json_t *o = ag_rule_to_json(r, 0);
-	char *s, *t;
-	size_t n;
-
-	if (!o)
-		return NULL;
-	s = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
-	if (!s) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	n = strlen(s);
-	t = realloc(s, n + 2);
-	if (!t) {
-		free(s);
-		errno = ENOMEM;
-		return NULL;
-	}
-	t[n] = '\n';
-	t[n + 1] = '\0';
-	*len = n + 1;
-	return t;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Some file systems cannot fsync a directory; that is no reason to fail. */
-static int sync_dir(int dfd)
-{
-	if (fsync(dfd) == -1 && errno != EINVAL && errno != EROFS)
-		return -errno;
-	return 0;
-}
-
-int ag_rule_save(const char *dir, const struct ag_rule *rule, unsigned flags)
-{
-	char tmp[AG_RULE_ID_MAX + 16], final[AG_RULE_ID_MAX + 8];
-	struct ag_rule *check = NULL;
-	int dfd = -1, fd = -1, ret;
-	char *text = NULL;
-	size_t len = 0;
-	bool made = false;
-
-	if (!ag_rule_id_valid(rule->id) || rule->lifetime != AG_RULE_ALWAYS)
-		return -EINVAL;
-	snprintf(tmp, sizeof(tmp), ".%s.json.tmp", rule->id);
-	snprintf(final, sizeof(final), "%s.json", rule->id);
-	text = rule_text(rule, &len);
-	if (!text)
-		return errno == EILSEQ ? -EINVAL : -ENOMEM;
-	/* Never write a file that the next start would refuse. */
-	check = malloc(sizeof(*check));
-	if (!check) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = ag_rule_parse(final, text, len, check, NULL, NULL);
-	if (ret < 0 || !ag_rule_equal(check, rule)) {
-		ret = ret == -ENOMEM ? ret : -EINVAL;
-		goto out;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1) {
-		ret = -errno;
-		goto out;
-	}
-	/* O_TRUNC, not O_EXCL: a temp file left by a crash must not block
-	 * saving forever; O_NOFOLLOW: never write through a planted link. */
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd == -1) {
-		ret = -errno;
-		goto out;
-	}
-	made = true;
-	if (fchmod(fd, 0644) == -1) {	/* whatever the umask was */
-		ret = -errno;
-		goto out;
-	}
-	ret = write_all(fd, text, len);
-	if (ret < 0)
-		goto out;
-	if (fsync(fd) == -1) {
-		ret = -errno;
-		goto out;
-	}
-	ret = close(fd);
-	fd = -1;
-	if (ret == -1) {
-		ret = -errno;
-		goto out;
-	}
-	if (flags & AG_RULE_SAVE_NEW) {
-		ret = renameat2(dfd, tmp, dfd, final, RENAME_NOREPLACE);
-		if (ret == -1 && errno == EINVAL) {
-			/* No RENAME_NOREPLACE here: link() refuses to replace too. */
-			ret = linkat(dfd, tmp, dfd, final, 0);
-			if (ret == 0)
-				unlinkat(dfd, tmp, 0);
-		}
-	} else {
-		ret = renameat(dfd, tmp, dfd, final);
-	}
-	if (ret == -1) {
-		ret = -errno;
-		goto out;
-	}
-	made = false;
-	ret = sync_dir(dfd);
-out:
-	if (fd != -1)
-		close(fd);
-	if (made)
-		unlinkat(dfd, tmp, 0);
-	if (dfd != -1)
-		close(dfd);
-	free(check);
-	free(text);
-	return ret;
-}
-
-int ag_rule_delete(const char *dir, const char *id)
-{
-	char final[AG_RULE_ID_MAX + 8];
-	int dfd, ret;
-
-	if (!ag_rule_id_valid(id))
-		return -EINVAL;
-	snprintf(final, sizeof(final), "%s.json", id);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1)
-		return -errno;
-	if (unlinkat(dfd, final, 0) == -1)
-		ret = -errno;
-	else
-		ret = sync_dir(dfd);
-	close(dfd);
-	return ret;
-}
-
-int ag_rule_new_id(char *buf)
-{
-	unsigned char r[AG_RULE_NEW_ID_LEN / 2];
-	size_t got = 0;
-
-	while (got < sizeof(r)) {
-		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)n;
-	}
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(buf + 2 * i, 3, "%02x", r[i]);
-	return 0;
-}
-
-/* ---- loading a directory ------------------------------------------------ */
-
-static bool is_rule_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* Hidden names cover our own ".<id>.json.tmp" and vim's ".x.json.swp". */
-	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-__attribute__((format(printf, 3, 4)))
-static void ferr(struct pctx *c, const char *path, const char *fmt, ...)
-{
-	char msg[MSG_MAX];
-	size_t o;
-	va_list ap;
-
-	c->nerr++;
-	if (!c->err)
-		return;
-	snprintf(msg, sizeof(msg), "%s: ", path);
-	o = strlen(msg);
-	va_start(ap, fmt);
-	vsnprintf(msg + o, sizeof(msg) - o, fmt, ap);
-	va_end(ap);
-	ag__sanitize(msg);
-	c->err(c->arg, msg);
-}
-
-/*
- * Who may have written a rule file or the directory: root, or the user the
- * daemon runs as (the same, but for tests and checks run by others).
- * Return: NULL when trusted, else why not (for "PATH: WHY: not read").
- */
-static const char *untrusted(const struct stat *st, char *buf, size_t len)
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		snprintf(buf, len, "owned by uid %u, not by root", (unsigned)st->st_uid);
-		return buf;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(buf, len, "writable by %s (mode %04o)",
-			 (st->st_mode & S_IWOTH) ? "others" : "its group",
-			 (unsigned)(st->st_mode & 07777));
-		return buf;
-	}
-	return NULL;
-}
-
-/* One file: 0 and *rule filled, or -EINVAL (reported), or -ENOMEM. */
-static int load_one(struct pctx *c, int dfd, const char *path, const char *name,
-		    struct ag_rule *rule)
-{
-	struct stat st;
-	char *buf = NULL, why[96];
-	size_t len;
-	int fd, ret;
-
-	/* O_NONBLOCK: opening a FIFO someone named x.json must not hang us.
-	 * O_NOFOLLOW: a link to another file (/etc/shadow) is never read. */
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
-	if (fd == -1) {
-		if (errno == ELOOP)
-			ferr(c, path, "a symbolic link: not read (a rule file is a regular file)");
-		else
-			ferr(c, path, "cannot open: %s", strerror(errno));
-		return -EINVAL;
-	}
-	if (fstat(fd, &st) == -1) {
-		ferr(c, path, "cannot stat: %s", strerror(errno));
-		close(fd);
-		return -EINVAL;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ferr(c, path, "not a regular file");
-		close(fd);
-		return -EINVAL;
-	}
-	/* Anyone who can write a rule can allow anything. */
-	if (untrusted(&st, why, sizeof(why))) {
-		ferr(c, path, "%s: not read", why);
-		close(fd);
-		return -EINVAL;
-	}
-	ret = ag__read_fd(fd, AG_RULE_FILE_MAX, &buf, &len);
-	close(fd);
-	if (ret == -EFBIG) {
-		ferr(c, path, "%lld bytes is more than the limit of %u bytes for a rule file; not read",
-		     (long long)st.st_size, AG_RULE_FILE_MAX);
-		return -EINVAL;
-	}
-	if (ret < 0) {
-		ferr(c, path, "cannot read: %s", strerror(-ret));
-		return ret == -ENOMEM ? ret : -EINVAL;
-	}
-	c->file = path;
-	ret = parse_text(c, buf, len, rule);
-	free(buf);
-	if (ret == 0)
-		snprintf(rule->source, sizeof(rule->source), "%s", path);
-	return ret;
-}
-
-int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *arg)
-{
-	struct pctx c = { .err = err, .arg = arg };
-	char **names = NULL, *path = NULL;
-	size_t n = 0, cap = 0, dlen = strlen(dir);
-	struct ag_rule *rule = NULL;
-	struct dirent *de;
-	struct stat st;
-	char why[96];
-	bool bad = false;
-	int ret = 0, dfd;
-	DIR *d;
-
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1) {
-		ret = -errno;
-		ferr(&c, dir, "cannot open the rules directory: %s", strerror(-ret));
-		return ret;
-	}
-	/* Whoever may add or replace a file there may write rules. */
-	if (fstat(dfd, &st) == -1) {
-		ret = -errno;
-		ferr(&c, dir, "cannot stat the rules directory: %s", strerror(-ret));
-		close(dfd);
-		return ret;
-	}
-	if (untrusted(&st, why, sizeof(why))) {
-		ferr(&c, dir, "the rules directory is %s: no rule read from it", why);
-		close(dfd);
-		return -EPERM;
-	}
-	d = fdopendir(dfd);
-	if (!d) {
-		ret = -errno;
-		ferr(&c, dir, "cannot open the rules directory: %s", strerror(-ret));
-		close(dfd);
-		return ret;
-	}
-	for (;;) {
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno) {
-				ret = -errno;
-				ferr(&c, dir, "cannot read the rules directory: %s", strerror(-ret));
-				goto out;
-			}
-			break;
-		}
-		if (!is_rule_name(de->d_name))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap ? cap * 2 : 64) * sizeof(*names));
-
-			if (!nn)
-				goto nomem;
-			names = nn;
-			cap = cap ? cap * 2 : 64;
-		}
-		names[n] = strdup(de->d_name);
-		if (!names[n])
-			goto nomem;
-		n++;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_names);
-	c.siblings = names;
-	c.nsiblings = n;
-	rule = malloc(sizeof(*rule));
-	path = malloc(dlen + 256 + 2);
-	if (!rule || !path)
-		goto nomem;
-	while (dlen > 0 && dir[dlen - 1] == '/')
-		dlen--;	/* "/etc/rules.d/" and "/" make clean paths too */
-	for (size_t i = 0; i < n; i++) {
-		int r;
-
-		snprintf(path, dlen + 256 + 2, "%.*s/%s", (int)dlen, dir, names[i]);
-		c.nerr = 0;
-		r = load_one(&c, dirfd(d), path, names[i], rule);
-		if (r == -ENOMEM)
-			goto nomem;
-		if (r < 0) {
-			bad = true;
-			continue;
-		}
-		r = rule_cb ? rule_cb(arg, rule) : 0;
-		if (r < 0) {
-			ret = r;
-			goto out;
-		}
-	}
-	ret = bad ? -EINVAL : 0;
-	goto out;
-nomem:
-	ferr(&c, dir, "out of memory while loading rules");
-	ret = -ENOMEM;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(rule);
-	free(path);
-	closedir(d);
 	return ret;
 }

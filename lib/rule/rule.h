@@ -1,5 +1,5 @@
 /*
- * rules.h — the rule store: one JSON file per persistent rule.
+ * rule.h — rules: checks, JSON, the store of one JSON file per persistent rule.
  *
  * A rule is what a person writes ("firefox may reach *.example.org on 443");
  * the daemon turns each enabled rule into engine filters.  Persistent
@@ -11,8 +11,8 @@
  * exact rule; saving is atomic (temporary file, fsync, rename, fsync of the
  * directory), so a crash leaves the old rule or the new one, never half.
  */
-#ifndef ALEGATE_DAEMON_RULES_H
-#define ALEGATE_DAEMON_RULES_H
+#ifndef ALEGATE_RULE_RULE_H
+#define ALEGATE_RULE_RULE_H
 
 #include <stdbool.h>
 #include <stddef.h>

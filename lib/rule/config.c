@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "rule/config.h"
 
 enum kind {
 	K_UINT,		/* decimal number */

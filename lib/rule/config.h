@@ -7,8 +7,8 @@
  * `alegated -n` can show them all at once.  A configuration with errors is
  * never half applied: the caller's struct is only written on success.
  */
-#ifndef ALEGATE_DAEMON_CONFIG_H
-#define ALEGATE_DAEMON_CONFIG_H
+#ifndef ALEGATE_RULE_CONFIG_H
+#define ALEGATE_RULE_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -170,7 +170,7 @@ const char *ag_config_key(size_t i);
 char *ag_config_quote(char *dst, size_t size, const char *s, size_t len);
 
 /*
- * ag__read_fd - internal, shared with rules.c: read all of @fd, but never
+ * ag__read_fd - internal, shared with the rule files: read all of @fd, but never
  * more than @max bytes.
  * @buf: set to a malloc'ed buffer (caller frees) holding *@len bytes plus
  *	a NUL that is not counted, so text parsers may rely on it.
@@ -181,7 +181,7 @@ char *ag_config_quote(char *dst, size_t size, const char *s, size_t len);
 int ag__read_fd(int fd, size_t max, char **buf, size_t *len);
 
 /*
- * ag__sanitize - internal, shared with rules.c: replace every control byte
+ * ag__sanitize - internal, shared with the rule files: replace every control byte
  * of the NUL-terminated message @msg with '?', the last guard for the
  * parts of a message we do not quote ourselves (file names, jansson's
  * text), so no error line can move the cursor or recolour a terminal.

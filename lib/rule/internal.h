@@ -1,0 +1,49 @@
+/*
+ * internal.h — what the files of lib/rule share and nothing else may use.
+ */
+#ifndef ALEGATE_RULE_INTERNAL_H
+#define ALEGATE_RULE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rule/config.h"
+#include "rule/rule.h"
+
+/* One error line: a rule file's path, its line and the message. */
+#define MSG_MAX		(AG_RULE_SOURCE_MAX + 1024)
+
+/* The JSON words of the enums, NULL-terminated, in enum order. */
+extern const char *const ag__rule_action_names[];
+extern const char *const ag__rule_lifetime_names[];
+extern const char *const ag__rule_direction_names[];
+
+/* The IP protocol a rule may name ("tcp", any case), or -1. */
+int ag__rule_proto_number(const char *name);
+/* The name of @proto ("tcp"), or its number written into @buf. */
+const char *ag__rule_proto_name(uint8_t proto, char *buf, size_t size);
+/* Now on CLOCK_BOOTTIME, the clock of timed rules' deadlines; 0 on failure. */
+uint64_t ag__rule_boottime_ns(void);
+
+/* The state of one parse: where messages go and what they say where. */
+struct pctx {
+	const char *file;	/* NULL: bare messages (control protocol) */
+	const char *text;	/* NULL: no line numbers */
+	size_t len;
+	ag_err_fn err;
+	void *arg;
+	unsigned nerr;
+	/* ag_rules_load_dir(): the sorted file names of the directory, to tell
+	 * a copied rule (duplicate id) from a plain misnamed one */
+	char *const *siblings;
+	size_t nsiblings;
+};
+
+/*
+ * ag__rule_parse_text - the text of one rule file (@c->file names it) into
+ * @out, every error reported through @c.  Return: 0, -EINVAL or -ENOMEM.
+ */
+int ag__rule_parse_text(struct pctx *c, const char *buf, size_t len, struct ag_rule *out);
+
+#endif
