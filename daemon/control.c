@@ -666,33 +666,20 @@ static int op_rules_list(struct req *q)
 	return 0;
 }
 
-struct errbuf {
-	char msg[512];
-	size_t len;
-};
-
-static void collect_err(void *arg, const char *msg)
-{
-	struct errbuf *e = arg;
-	int n = snprintf(e->msg + e->len, sizeof(e->msg) - e->len, "%s%s", e->len ? "; " : "", msg);
-
-	if (n > 0 && e->len + (size_t)n < sizeof(e->msg))
-		e->len += (size_t)n;
-}
-
 static int op_rules_add(struct req *q)
 {
 	json_t *obj = json_object_get(q->msg, "rule");
 	struct ag_rule rule;
-	struct errbuf eb = { .len = 0 };
+	char lines[AG_RULE_ERR_MAX], msg[512];
 	const char *err;
 
 	if (!json_is_object(obj)) {
 		reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" must be an object");
 		return 0;
 	}
-	if (ag_rule_from_json(obj, AG_RULE_JSON_CONTROL, &rule, collect_err, &eb)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "%s", eb.len ? eb.msg : "invalid rule");
+	if (ag_rule_from_json(obj, AG_RULE_JSON_CONTROL, &rule, lines, sizeof(lines))) {
+		ag_rule_err_join(msg, sizeof(msg), lines);
+		reply_err(q->d, q->c, q->id, "bad_request", "%s", msg[0] ? msg : "invalid rule");
 		return 0;
 	}
 	if (rule.lifetime == AG_RULE_UNTIL_QUIT)

@@ -544,12 +544,18 @@ struct load_ctx {
 	json_t *errors;
 };
 
-static int load_one(void *arg, const struct ag_rule *rule)
+static int load_one(void *arg, const struct ag_rule *rule, const char *lines)
 {
 	struct load_ctx *lc = arg;
-	struct ag_rule copy = *rule;
+	struct ag_rule copy;
 	const char *err;
 
+	if (!rule) {
+		/* a bad file: its errors, and the other rules still load */
+		agd_log_lines(LOG_ERR, NULL, lines, lc->errors);
+		return 0;
+	}
+	copy = *rule;
 	copy.lifetime = AG_RULE_ALWAYS;
 	if (agd_rule_add(lc->d, &copy, &err)) {
 		char msg[AG_RULE_SOURCE_MAX + 128];
@@ -566,18 +572,10 @@ static int load_one(void *arg, const struct ag_rule *rule)
 	return 0;
 }
 
-static void load_err(void *arg, const char *msg)
-{
-	struct load_ctx *lc = arg;
-
-	log_err("%s", msg);
-	if (lc->errors)
-		json_array_append_new(lc->errors, json_string(msg));
-}
-
 static int load_dir(struct agd *d, json_t *errors)
 {
 	struct load_ctx lc = { .d = d, .errors = errors };
+	char err[AG_RULE_ERR_MAX];
 	struct stat st;
 	bool was = d->policy_bulk;
 
@@ -591,7 +589,8 @@ static int load_dir(struct agd *d, json_t *errors)
 	}
 	/* one fast-path compile for the whole directory, not one per rule */
 	d->policy_bulk = true;
-	ag_rules_load_dir(d->cfg.rules_dir, load_one, load_err, &lc);
+	if (ag_rules_load_dir(d->cfg.rules_dir, load_one, &lc, err, sizeof(err)) < 0 && err[0])
+		agd_log_lines(LOG_ERR, NULL, err, errors);
 	d->policy_bulk = was;
 	return lc.loaded;
 }

@@ -26,13 +26,29 @@ const char *ag__rule_proto_name(uint8_t proto, char *buf, size_t size);
 /* Now on CLOCK_BOOTTIME, the clock of timed rules' deadlines; 0 on failure. */
 uint64_t ag__rule_boottime_ns(void);
 
+/*
+ * The caller's error buffer, filled a line per error: lines are kept whole
+ * while they fit; then the last line counts the ones left out ("(3 more
+ * errors)").  A first error longer than the buffer is cut.
+ */
+struct ag__errlines {
+	char *buf;		/* NULL: count only */
+	size_t size, used;
+	unsigned count;		/* every error added, shown or not */
+	unsigned dropped;
+};
+
+/* Start with @buf (@size bytes, may be NULL with 0) holding "". */
+void ag__errlines_init(struct ag__errlines *e, char *buf, size_t size);
+/* Add one message (no newline in it: messages are sanitized). */
+void ag__errlines_add(struct ag__errlines *e, const char *msg);
+
 /* The state of one parse: where messages go and what they say where. */
 struct pctx {
 	const char *file;	/* NULL: bare messages (control protocol) */
 	const char *text;	/* NULL: no line numbers */
 	size_t len;
-	ag_err_fn err;
-	void *arg;
+	struct ag__errlines *errs;
 	unsigned nerr;
 	/* ag_rules_load_dir(): the sorted file names of the directory, to tell
 	 * a copied rule (duplicate id) from a plain misnamed one */

@@ -79,7 +79,7 @@ static void perr(struct pctx *c, const char *key, const char *fmt, ...)
 	va_list ap;
 
 	c->nerr++;
-	if (!c->err)
+	if (!c->errs || !c->errs->buf)
 		return;
 	if (c->file && c->text) {
 		unsigned line = key ? key_line(c->text, c->len, key) : 0;
@@ -96,7 +96,7 @@ static void perr(struct pctx *c, const char *key, const char *fmt, ...)
 	vsnprintf(msg + o, sizeof(msg) - o, fmt, ap);
 	va_end(ap);
 	ag__sanitize(msg);
-	c->err(c->arg, msg);
+	ag__errlines_add(c->errs, msg);
 }
 
 static const char *type_name(const json_t *v)
@@ -798,10 +798,12 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 }
 
 int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
-		      ag_err_fn err, void *arg)
+		      char *err, size_t errlen)
 {
-	struct pctx c = { .err = err, .arg = arg };
+	struct ag__errlines errs;
+	struct pctx c = { .errs = &errs };
 
+	ag__errlines_init(&errs, err, errlen);
 	return rule_from_obj(&c, obj, flags, out);
 }
 
@@ -832,11 +834,11 @@ int ag__rule_parse_text(struct pctx *c, const char *buf, size_t len, struct ag_r
 		char msg[MSG_MAX];
 
 		c->nerr++;
-		if (c->err) {
+		if (c->errs && c->errs->buf) {
 			snprintf(msg, sizeof(msg), "%s:%d: invalid JSON: %s",
 				 c->file ? c->file : "rule", je.line > 0 ? je.line : 1, je.text);
 			ag__sanitize(msg);
-	c->err(c->arg, msg);
+			ag__errlines_add(c->errs, msg);
 		}
 		return json_error_code(&je) == json_error_out_of_memory ? -ENOMEM : -EINVAL;
 	}
@@ -846,11 +848,13 @@ int ag__rule_parse_text(struct pctx *c, const char *buf, size_t len, struct ag_r
 }
 
 int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule *out,
-		  ag_err_fn err, void *arg)
+		  char *err, size_t errlen)
 {
-	struct pctx c = { .file = file ? file : "rule", .err = err, .arg = arg };
+	struct ag__errlines errs;
+	struct pctx c = { .file = file ? file : "rule", .errs = &errs };
 	int ret;
 
+	ag__errlines_init(&errs, err, errlen);
 	ret = ag__rule_parse_text(&c, buf, len, out);
 	if (ret == 0 && file)
 		snprintf(out->source, sizeof(out->source), "%s", file);

@@ -89,7 +89,7 @@ int ag_rule_save(const char *dir, const struct ag_rule *rule, unsigned flags)
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = ag_rule_parse(final, text, len, check, NULL, NULL);
+	ret = ag_rule_parse(final, text, len, check, NULL, 0);
 	if (ret < 0 || !ag_rule_equal(check, rule)) {
 		ret = ret == -ENOMEM ? ret : -EINVAL;
 		goto out;
@@ -215,7 +215,7 @@ static void ferr(struct pctx *c, const char *path, const char *fmt, ...)
 	va_list ap;
 
 	c->nerr++;
-	if (!c->err)
+	if (!c->errs || !c->errs->buf)
 		return;
 	snprintf(msg, sizeof(msg), "%s: ", path);
 	o = strlen(msg);
@@ -223,7 +223,7 @@ static void ferr(struct pctx *c, const char *path, const char *fmt, ...)
 	vsnprintf(msg + o, sizeof(msg) - o, fmt, ap);
 	va_end(ap);
 	ag__sanitize(msg);
-	c->err(c->arg, msg);
+	ag__errlines_add(c->errs, msg);
 }
 
 /*
@@ -300,10 +300,11 @@ static int load_one(struct pctx *c, int dfd, const char *path, const char *name,
 	return ret;
 }
 
-int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *arg)
+int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err, size_t errlen)
 {
-	struct pctx c = { .err = err, .arg = arg };
-	char **names = NULL, *path = NULL;
+	struct ag__errlines errs, file_errs;
+	struct pctx c = { .errs = &errs };
+	char **names = NULL, *path = NULL, *lines = NULL;
 	size_t n = 0, cap = 0, dlen = strlen(dir);
 	struct ag_rule *rule = NULL;
 	struct dirent *de;
@@ -313,6 +314,7 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *
 	int ret = 0, dfd;
 	DIR *d;
 
+	ag__errlines_init(&errs, err, errlen);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd == -1) {
 		ret = -errno;
@@ -370,7 +372,8 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *
 	c.nsiblings = n;
 	rule = malloc(sizeof(*rule));
 	path = malloc(dlen + 256 + 2);
-	if (!rule || !path)
+	lines = malloc(AG_RULE_ERR_MAX);
+	if (!rule || !path || !lines)
 		goto nomem;
 	while (dlen > 0 && dir[dlen - 1] == '/')
 		dlen--;	/* "/etc/rules.d/" and "/" make clean paths too */
@@ -379,14 +382,18 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *
 
 		snprintf(path, dlen + 256 + 2, "%.*s/%s", (int)dlen, dir, names[i]);
 		c.nerr = 0;
+		/* Without a callback, the caller's buffer gets every error. */
+		if (rule_cb) {
+			c.errs = &file_errs;
+			ag__errlines_init(&file_errs, lines, AG_RULE_ERR_MAX);
+		}
 		r = load_one(&c, dirfd(d), path, names[i], rule);
+		c.errs = &errs;
 		if (r == -ENOMEM)
 			goto nomem;
-		if (r < 0) {
+		if (r < 0)
 			bad = true;
-			continue;
-		}
-		r = rule_cb ? rule_cb(arg, rule) : 0;
+		r = rule_cb ? rule_cb(arg, r < 0 ? NULL : rule, r < 0 ? lines : NULL) : 0;
 		if (r < 0) {
 			ret = r;
 			goto out;
@@ -403,6 +410,7 @@ out:
 	free(names);
 	free(rule);
 	free(path);
+	free(lines);
 	closedir(d);
 	return ret;
 }
