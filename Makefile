@@ -89,7 +89,7 @@ $(O)/%.a:
 $(O)/alegated: $(call obj,$(DAEMON_SRC)) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS_LDLIBS)
 
-$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(CTL_LIB)
+$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(RULE_LIB) $(CTL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)
 
 # ---- eBPF fast path (lib/linux/bpf, lib/linux/fastpath*.c; docs/FASTPATH.md)
