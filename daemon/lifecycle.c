@@ -394,7 +394,6 @@ void agd_timed_load(struct agd *d)
 		uint64_t now = agd_boottime_ns(), at;
 		struct ag_rule rule;
 		char rule_err[AG_RULE_ERR_MAX];
-		const char *err;
 
 		if (!json_is_integer(exp) || json_integer_value(exp) <= 0)
 			continue;
@@ -408,8 +407,9 @@ void agd_timed_load(struct agd *d)
 			continue;
 		}
 		rule.expires_ns = at;
-		if (agd_rule_add(d, &rule, &err))
-			log_warn("%s: rule %s: %s", AGD_TIMED_FILE, rule.id, err ? err : "refused");
+		if (agd_rule_add(d, &rule, rule_err, sizeof(rule_err)))
+			log_warn("%s: rule %s: %s", AGD_TIMED_FILE, rule.id,
+				 rule_err[0] ? rule_err : "refused");
 		else
 			n++;
 	}
