@@ -222,7 +222,7 @@ $(ENGINE_UNIT_BIN): $(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/u
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
 
-$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) -Itests/unit $(LDFLAGS) -o $@ $< \
 	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
@@ -263,7 +263,7 @@ fuzz:
 	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 fuzz-bins: $(FUZZ_BIN)
-$(O)/fuzz/%: tests/fuzz/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< \
 	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)

@@ -4,6 +4,7 @@
 #ifndef ALEGATE_RULE_INTERNAL_H
 #define ALEGATE_RULE_INTERNAL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,13 @@ struct pctx {
 	char *const *siblings;
 	size_t nsiblings;
 };
+
+/*
+ * ag__rule_errv - one error of @c: "@where: message" (just the message when
+ * @where is NULL), sanitized, into @c's error lines; counted either way.
+ */
+void ag__rule_errv(struct pctx *c, const char *where, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /*
  * ag__rule_parse_text - the text of one rule file (@c->file names it) into

@@ -70,33 +70,42 @@ static unsigned key_line(const char *t, size_t n, const char *key)
 	return 0;
 }
 
-/* Report an error about @key (NULL: about the whole rule). */
-__attribute__((format(printf, 3, 4)))
-static void perr(struct pctx *c, const char *key, const char *fmt, ...)
+void ag__rule_errv(struct pctx *c, const char *where, const char *fmt, va_list ap)
 {
 	char msg[MSG_MAX];
 	size_t o = 0;
-	va_list ap;
 
 	c->nerr++;
 	if (!c->errs || !c->errs->buf)
 		return;
+	if (where) {
+		snprintf(msg, sizeof(msg), "%s: ", where);
+		o = strlen(msg);
+	}
+	vsnprintf(msg + o, sizeof(msg) - o, fmt, ap);
+	ag__sanitize(msg);
+	ag__errlines_add(c->errs, msg);
+}
+
+/* Report an error about @key (NULL: about the whole rule). */
+__attribute__((format(printf, 3, 4)))
+static void perr(struct pctx *c, const char *key, const char *fmt, ...)
+{
+	char where[AG_RULE_SOURCE_MAX + 16];
+	va_list ap;
+
 	if (c->file && c->text) {
 		unsigned line = key ? key_line(c->text, c->len, key) : 0;
 
 		if (!line)
 			line = key_line(c->text, c->len, NULL);
-		snprintf(msg, sizeof(msg), "%s:%u: ", c->file, line ? line : 1);
-		o = strlen(msg);
+		snprintf(where, sizeof(where), "%s:%u", c->file, line ? line : 1);
 	} else if (c->file) {
-		snprintf(msg, sizeof(msg), "%s: ", c->file);
-		o = strlen(msg);
+		snprintf(where, sizeof(where), "%s", c->file);
 	}
 	va_start(ap, fmt);
-	vsnprintf(msg + o, sizeof(msg) - o, fmt, ap);
+	ag__rule_errv(c, c->file ? where : NULL, fmt, ap);
 	va_end(ap);
-	ag__sanitize(msg);
-	ag__errlines_add(c->errs, msg);
 }
 
 static const char *type_name(const json_t *v)

@@ -210,20 +210,11 @@ static int cmp_names(const void *a, const void *b)
 __attribute__((format(printf, 3, 4)))
 static void ferr(struct pctx *c, const char *path, const char *fmt, ...)
 {
-	char msg[MSG_MAX];
-	size_t o;
 	va_list ap;
 
-	c->nerr++;
-	if (!c->errs || !c->errs->buf)
-		return;
-	snprintf(msg, sizeof(msg), "%s: ", path);
-	o = strlen(msg);
 	va_start(ap, fmt);
-	vsnprintf(msg + o, sizeof(msg) - o, fmt, ap);
+	ag__rule_errv(c, path, fmt, ap);
 	va_end(ap);
-	ag__sanitize(msg);
-	ag__errlines_add(c->errs, msg);
 }
 
 /*

@@ -17,41 +17,16 @@
 #include "rule/config.h"
 #include "rule/rule.h"
 
+#include "errlines.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/*
- * The error buffer: lines that each name the input or count the errors left
- * out, no empty line, no control character, nothing after the last line.
- */
-static void check_lines(const char *buf)
-{
-	static const char more[] = " more error";
-	const char *s = buf;
-
-	while (*s) {
-		size_t n = strcspn(s, "\n");
-
-		if (n == 0 || (strncmp(s, "fuzz-rule:", 10) != 0 &&
-			       !(s[0] == '(' && s[n - 1] == ')' && memmem(s, n, more, sizeof(more) - 1))))
-			abort();
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-				abort();
-		s += n;
-		if (*s && !*++s)
-			abort();
-	}
-}
-
-/* Every error of the input, a line each. */
-static char lines[1 << 16];
 
 /* ag_rule_parse(), its errors checked: none exactly when it succeeds. */
 static int parse(const char *text, size_t len, struct ag_rule *r)
 {
 	int ret = ag_rule_parse("fuzz-rule", text, len, r, lines, sizeof(lines));
 
-	check_lines(lines);
+	check_lines(lines, "fuzz-rule:");
 	if ((ret == 0) != (lines[0] == '\0'))
 		abort();
 	return ret;

@@ -9,41 +9,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "errlines.h"
 #include "rule/config.h"
-
-#define MAXERR 64
-
-struct errs {
-	unsigned n;
-	char msg[MAXERR][512];
-};
-
-static void collect(void *arg, const char *msg)
-{
-	struct errs *e = arg;
-
-	if (e->n < MAXERR)
-		snprintf(e->msg[e->n], sizeof(e->msg[0]), "%s", msg);
-	e->n++;
-}
-
-/* The error lines of the caller's buffer @buf, added to @e one by one. */
-static void take(struct errs *e, const char *buf)
-{
-	for (const char *s = buf; *s;) {
-		size_t n = strcspn(s, "\n");
-		char one[512];
-
-		snprintf(one, sizeof(one), "%.*s", (int)n, s);
-		collect(e, one);
-		s += n;
-		if (*s)
-			s++;
-	}
-}
-
-/* Room for every error any test makes. */
-static char lines[1 << 16];
 
 static int load(const char *path, struct ag_config *cfg, unsigned flags, struct errs *e)
 {
@@ -524,7 +491,7 @@ TEST(load_file_errors_carry_the_path)
 	struct errs e = { 0 };
 	FILE *f;
 	int r1, r2, r3;
-	char line0[512] = "", line1[512] = "";
+	char line0[1024] = "", line1[1024] = "";
 
 	CHECK(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/a.conf", dir);

@@ -16,44 +16,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "errlines.h"
 #include "rule/config.h"
 #include "rule/rule.h"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-#define MAXERR 64
-
-struct errs {
-	unsigned n;
-	char msg[MAXERR][1024];
-};
-
-static void collect(void *arg, const char *msg)
-{
-	struct errs *e = arg;
-
-	if (e->n < MAXERR)
-		snprintf(e->msg[e->n], sizeof(e->msg[0]), "%s", msg);
-	e->n++;
-}
-
-/* The error lines of the caller's buffer @buf, added to @e one by one. */
-static void take(struct errs *e, const char *buf)
-{
-	for (const char *s = buf; *s;) {
-		size_t n = strcspn(s, "\n");
-		char one[1024];
-
-		snprintf(one, sizeof(one), "%.*s", (int)n, s);
-		collect(e, one);
-		s += n;
-		if (*s)
-			s++;
-	}
-}
-
-/* Room for every error any test makes. */
-static char lines[1 << 16];
 
 static int from_json(const json_t *o, unsigned flags, struct ag_rule *r, struct errs *e)
 {
