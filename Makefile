@@ -53,6 +53,7 @@ ENGINE_SRC := $(sort $(wildcard lib/engine/*.c))
 NET_SRC    := $(sort $(wildcard lib/net/*.c))
 LINUX_SRC  := $(sort $(wildcard lib/linux/*.c))
 CTL_SRC    := $(sort $(wildcard lib/ctl/*.c))
+RULE_SRC   := $(sort $(wildcard lib/rule/*.c))
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 CLI_SRC    := $(sort $(wildcard cli/*.c))
 
@@ -60,6 +61,7 @@ ENGINE_LIB := $(O)/libagengine.a
 NET_LIB    := $(O)/libagnet.a
 LINUX_LIB  := $(O)/libaglinux.a
 CTL_LIB    := $(O)/libagctl.a
+RULE_LIB   := $(O)/libagrule.a
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 
@@ -73,20 +75,21 @@ $(O)/%.o: %.c
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(O)/lib/linux/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS))
-$(O)/daemon/%.o $(O)/cli/%.o $(O)/lib/ctl/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(DAEMON_PKGS) $(LINUX_PKGS))
+$(O)/daemon/%.o $(O)/cli/%.o $(O)/lib/ctl/%.o $(O)/lib/rule/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(DAEMON_PKGS) $(LINUX_PKGS))
 
 $(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
 $(NET_LIB):    $(call obj,$(NET_SRC))
 $(LINUX_LIB):  $(call obj,$(LINUX_SRC))
 $(CTL_LIB):    $(call obj,$(CTL_SRC))
+$(RULE_LIB):   $(call obj,$(RULE_SRC))
 $(O)/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(O)/alegated: $(call obj,$(DAEMON_SRC)) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/alegated: $(call obj,$(DAEMON_SRC)) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS_LDLIBS)
 
-$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(CTL_LIB)
+$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(RULE_LIB) $(CTL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)
 
 # ---- eBPF fast path (lib/linux/bpf, lib/linux/fastpath*.c; docs/FASTPATH.md)
@@ -203,9 +206,15 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 # Helper programs that netns tests run (clients, servers, probes).
 TOOL_SRC  := $(sort $(wildcard tests/netns/tools/*.c))
 TOOL_BIN  := $(patsubst tests/netns/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRC))
-# Daemon objects other than main, so unit tests can reach config/rules code.
-DAEMON_LIB := $(O)/libagdaemon.a
-$(DAEMON_LIB): $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
+# Tests and fuzzers link the libraries.  Only those whose subject is the
+# daemon itself (its control socket, its fast-path policy, its resolvers)
+# link its objects as well, main.c aside.
+DAEMON_OBJ := $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
+DAEMON_TESTS := test_control test_fastpath test_resolvers fuzz_control
+$(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMON_TESTS)): \
+	EXTRA_OBJ = $(DAEMON_OBJ)
+$(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMON_TESTS)): \
+	$(DAEMON_OBJ)
 
 # Engine tests need the engine only: they build even while other modules are mid-change.
 ENGINE_UNIT_BIN := $(filter $(O)/tests/unit/test_engine%,$(UNIT_BIN))
@@ -213,10 +222,10 @@ $(ENGINE_UNIT_BIN): $(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/u
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
 
-$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) -Itests/unit $(LDFLAGS) -o $@ $< \
-	    $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
+	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
 
 $(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
@@ -240,10 +249,10 @@ BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 $(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
-$(O)/bench/%: bench/%.c $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/bench/%: bench/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -o $@ $< \
-	    $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
+	    $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
 bench: all $(BENCH_BIN) $(TOOL_BIN)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------
@@ -254,10 +263,10 @@ fuzz:
 	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 fuzz-bins: $(FUZZ_BIN)
-$(O)/fuzz/%: tests/fuzz/%.c $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)
+	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)
 
 # ---- install -----------------------------------------------------------------
 install: all

@@ -1,30 +1,24 @@
 /*
  * rules.c — rules list, add, del, enable, disable.
  *
- * alegatectl checks the syntax that decides a value's JSON type (a numeric
- * user is a uid, "N-M" is a port range) and the fixed word lists; whether
- * an address, a path or a host name makes sense is alegated's to say, in
- * one place, for rule files and the control socket alike.
+ * alegatectl turns the options of `rules add` into the protocol's rule
+ * object (a numeric user is a uid, "N-M" is a port range) and checks it
+ * with the rule library's own checks, the ones alegated applies to rule
+ * files and the control socket, so the two can never disagree about what
+ * a valid rule is.  What only the daemon can know (whether a user name
+ * exists) is still alegated's to say.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "rule/rule.h"
 
 static const char *str(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
-}
-
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; *list; list++)
-		if (!strcmp(s, *list))
-			return true;
-	return false;
 }
 
 /* A decimal number without sign or blanks, at most @max; -1 when it is not. */
@@ -298,39 +292,6 @@ int cmd_rules_show(struct cli *cli, struct cli_args *a)
 	return EXIT_DONE;
 }
 
-/* A usage error quoting the value @v of option --@opt. */
-static int bad_value(struct cli *cli, const char *opt, const char *v, const char *why)
-{
-	char *q = ag_ctl_sanitize(strdup(v));
-	int r = cli_usage_error(cli, "bad %s \"%s\" (%s)", opt, q, why);
-
-	free(q);
-	return r;
-}
-
-/* ADDR or ADDR/LEN, IPv4 or IPv6, as a rule's "remote" takes it. */
-static bool remote_ok(const char *v)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	unsigned char bin[16];
-	const char *slash = strchr(v, '/');
-	size_t n = slash ? (size_t)(slash - v) : strlen(v);
-	long long len;
-	int fam;
-
-	if (n == 0 || n >= sizeof(addr))
-		return false;
-	memcpy(addr, v, n);
-	addr[n] = '\0';
-	fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(fam, addr, bin) != 1)
-		return false;
-	if (!slash)
-		return true;
-	len = number(slash + 1, fam == AF_INET6 ? 128 : 32);
-	return len >= 0;
-}
-
 /*
  * An --app that names no file, or not by its real path (a symbolic link,
  * or a linked directory such as /bin -> usr/bin), can never match: flows
@@ -376,94 +337,61 @@ static void say_stdout(void *arg, const char *line)
 	printf("%s\n", line);
 }
 
+/* An option's value as a JSON integer when it is one, else as a string. */
+static json_t *integer_or_string(const char *v)
+{
+	long long n = number(v, 999999999999LL);
+
+	return n >= 0 ? json_integer(n) : json_string(v);
+}
+
 static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 {
-	static const char *const actions[] = { "allow", "deny", "reject", "ask", NULL };
-	static const char *const protos[] = { "tcp", "udp", "icmp", "icmpv6", NULL };
-	static const char *const dirs[] = { "out", "in", NULL };
+	static const struct {
+		enum opt_id opt;
+		const char *key;
+	} text[] = {
+		{ OPT_NAME, "name" }, { OPT_APP, "app" }, { OPT_REMOTE, "remote" },
+		{ OPT_HOST, "host" }, { OPT_DIRECTION, "direction" },
+	};
+	char err[AG_RULE_ERR_MAX], line[AG_RULE_ERR_MAX];
+	struct ag_rule checked;
 	const char *v;
-	long long n, m;
 
 	v = a->val[OPT_ACTION];
 	if (!v)
 		return cli_usage_error(cli, "--action is required (allow, deny, reject or ask)");
-	if (!in_list(v, actions))
-		return cli_usage_error(cli, "unknown action \"%s\" (use allow, deny, reject or ask)", v);
-	json_object_set_new(rule, "action", json_string(v));
-	if (a->val[OPT_NAME] && set_str(cli, rule, "name", a->val[OPT_NAME]))
-		return EXIT_USAGE;
-	if (a->val[OPT_APP] && set_str(cli, rule, "app", a->val[OPT_APP]))
+	if (set_str(cli, rule, "action", v))
 		return EXIT_USAGE;
 	if (!strcmp(v, "allow") && !a->val[OPT_ANY] && !a->val[OPT_APP] && !a->val[OPT_USER] &&
 	    !a->val[OPT_REMOTE] && !a->val[OPT_HOST] && !a->val[OPT_PORT] && !a->val[OPT_PROTO] &&
 	    !a->val[OPT_DIRECTION])
 		return cli_usage_error(cli, "an allow rule without a condition allows every flow: "
 				       "give a condition, or --any if that is meant");
-	v = a->val[OPT_USER];
-	if (v) {
-		if (!*v)
-			return cli_usage_error(cli, "--user is empty");
-		n = number(v, 4294967294LL);
-		if (n >= 0)
-			json_object_set_new(rule, "user", json_integer(n));
-		else if (set_str(cli, rule, "user", v))
+	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+		if (a->val[text[i].opt] && set_str(cli, rule, text[i].key, a->val[text[i].opt]))
 			return EXIT_USAGE;
-	}
-	if (a->val[OPT_REMOTE] && !remote_ok(a->val[OPT_REMOTE]))
-		return bad_value(cli, "--remote", a->val[OPT_REMOTE],
-				 "an IPv4 or IPv6 address, or a prefix ADDR/LEN");
-	if (a->val[OPT_REMOTE] && set_str(cli, rule, "remote", a->val[OPT_REMOTE]))
+	/* A uid, a single port and a protocol number are numbers in JSON. */
+	if ((v = a->val[OPT_USER]) && number(v, 4294967294LL) >= 0)
+		json_object_set_new(rule, "user", json_integer(number(v, 4294967294LL)));
+	else if (v && set_str(cli, rule, "user", v))
 		return EXIT_USAGE;
-	if (a->val[OPT_HOST] && set_str(cli, rule, "host", a->val[OPT_HOST]))
+	if ((v = a->val[OPT_PORT]) && !strchr(v, '-'))
+		json_object_set_new(rule, "port", integer_or_string(v));
+	else if (v && set_str(cli, rule, "port", v))
 		return EXIT_USAGE;
-	v = a->val[OPT_PORT];
-	if (v) {
-		const char *dash = strchr(v, '-');
-
-		if (!dash) {
-			n = number(v, 65535);
-			if (n < 1)
-				return cli_usage_error(cli, "bad port \"%s\" (a port 1-65535 or a range N-M)", v);
-			json_object_set_new(rule, "port", json_integer(n));
-		} else {
-			char lo[8];
-
-			snprintf(lo, sizeof(lo), "%.*s", (int)(dash - v) < 7 ? (int)(dash - v) : 7, v);
-			n = (dash - v) < 7 ? number(lo, 65535) : -1;
-			m = number(dash + 1, 65535);
-			if (n < 1 || m < 1)
-				return cli_usage_error(cli, "bad port range \"%s\" (N-M, ports 1-65535)", v);
-			if (n > m)
-				return cli_usage_error(cli, "bad port range \"%s\": %lld is above %lld", v, n, m);
-			json_object_set_new(rule, "port", json_string(v));
-		}
-	}
-	v = a->val[OPT_PROTO];
-	if (v) {
-		n = number(v, 255);
-		if (n >= 0)
-			json_object_set_new(rule, "proto", json_integer(n));
-		else if (in_list(v, protos))
-			json_object_set_new(rule, "proto", json_string(v));
-		else
-			return cli_usage_error(cli, "unknown protocol \"%s\" (use tcp, udp, icmp, icmpv6 "
-					       "or a number 0-255)", v);
-	}
-	v = a->val[OPT_DIRECTION];
-	if (v) {
-		if (!in_list(v, dirs))
-			return cli_usage_error(cli, "unknown direction \"%s\" (use out or in)", v);
-		json_object_set_new(rule, "direction", json_string(v));
-	}
-	v = a->val[OPT_WEIGHT];
-	if (v) {
+	if ((v = a->val[OPT_PROTO]))
+		json_object_set_new(rule, "proto", integer_or_string(v));
+	if ((v = a->val[OPT_WEIGHT])) {
 		char *end;
+		long long n;
 
 		errno = 0;
 		n = strtoll(v, &end, 10);
-		if (!*v || *end || errno || n < -1000 || n > 1000)
-			return bad_value(cli, "--weight", v, "an integer from -1000 to 1000");
-		json_object_set_new(rule, "weight", json_integer(n));
+		json_object_set_new(rule, "weight", *v && !*end && !errno ? json_integer(n)
+									 : json_string(v));
+		if (!json_object_get(rule, "weight"))
+			return cli_usage_error(cli, "--weight is not valid UTF-8 text");
 	}
 	switch (a->duration) {
 	case OPT_FOR:
@@ -480,6 +408,10 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		json_object_set_new(rule, "lifetime", json_string("always"));
 		break;
 	}
+	/* The daemon's checks, with its words: nothing is sent that it refuses. */
+	if (ag_rule_from_json(rule, AG_RULE_JSON_CONTROL, &checked, err, sizeof(err)))
+		return cli_usage_error(cli, "%s",
+				       ag_rule_err_join(line, sizeof(line), err[0] ? err : "invalid rule"));
 	return 0;
 }
 

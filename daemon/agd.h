@@ -4,7 +4,7 @@
  *   main.c       options, start-up, the event loop, shutdown
  *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
  *                conntrack deletions, socket destruction; DNS snooping
- *   policy.c     rules (daemon/rules.h) <-> engine filters; lifetimes; reload
+ *   policy.c     rules (lib/rule/rule.h) <-> engine filters; lifetimes; reload
  *   resolvers.c  the configured DNS resolvers (resolv.conf), for rules and names
  *   control.c    the control socket (docs/PROTOCOL.md)
  *   log.c        syslog or stderr
@@ -22,9 +22,9 @@
 #include <jansson.h>
 
 #include "alegate/engine.h"
-#include "daemon/config.h"
+#include "rule/config.h"
 #include "daemon/log.h"
-#include "daemon/rules.h"
+#include "rule/rule.h"
 #include "linux/fw.h"
 
 #define AGD_VERSION "0.1.0"
@@ -278,11 +278,14 @@ int agd_policy_init(struct agd *d);
 int agd_policy_load(struct agd *d);
 /* Re-read rules_dir and reauthorize (SIGHUP, `reload`).  errors: array of messages. */
 int agd_policy_reload(struct agd *d, json_t *errors);
+/* Bytes of a message agd_rule_add() or agd_pending_answer() writes. */
+#define AGD_ERR_MAX	(AG_RULE_SOURCE_MAX + 128)
 /*
  * Add a rule (copied): engine filters, and the rule file for `always`.
- * Fills rule->id when empty.  Returns 0 or -errno; *err is a message to show.
+ * Fills rule->id when empty.  Returns 0 or -errno with a message to show
+ * in @err (@errlen bytes, AGD_ERR_MAX hold any).
  */
-int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err);
+int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen);
 int agd_rule_del(struct agd *d, const char *id);
 int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled);
 struct agd_rule *agd_rule_find(struct agd *d, const char *id);
@@ -310,11 +313,12 @@ struct agd_answer {
  * Answer a pended flow: verdict, and a rule when duration is not once.
  * An `always` rule whose file cannot be written is kept until restart,
  * with res->warning saying so.
- * Returns 0 or a negative error with *err set; *res says what was done.
+ * Returns 0 or a negative error with a message in @err; *res says what
+ * was done.
  */
 int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
 		       uint64_t for_ms, const char *scope, uint64_t session,
-		       struct agd_answer *res, const char **err);
+		       struct agd_answer *res, char *err, size_t errlen);
 /* Engine event hook: tracks pended flows, announces new and resolved ones. */
 void agd_pending_event(struct agd *d, const ag_event *ev);
 

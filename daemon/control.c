@@ -582,7 +582,7 @@ static int answer(struct req *q, ag_verdict v)
 	json_t *for_ms = json_object_get(q->msg, "for_ms");
 	json_t *reject = json_object_get(q->msg, "reject");
 	struct agd_answer res;
-	const char *err;
+	char err[AGD_ERR_MAX];
 	uint32_t id;
 
 	if (bad)
@@ -622,11 +622,11 @@ static int answer(struct req *q, ag_verdict v)
 	}
 	int r = agd_pending_answer(q->d, id, v, duration ? duration : "once",
 				   for_ms ? (uint64_t)json_integer_value(for_ms) : 0, scope,
-				   q->c->session, &res, &err);
+				   q->c->session, &res, err, sizeof(err));
 	if (r) {
 		reply_err(q->d, q->c, q->id,
 			  r == -ENOENT ? "not_found" : r == -EINVAL ? "bad_request" : "failed",
-			  "pending flow %u: %s", id, err ? err : strerror(-r));
+			  "pending flow %u: %s", id, err[0] ? err : strerror(-r));
 		return 0;
 	}
 	json_t *o = json_object();
@@ -666,43 +666,29 @@ static int op_rules_list(struct req *q)
 	return 0;
 }
 
-struct errbuf {
-	char msg[512];
-	size_t len;
-};
-
-static void collect_err(void *arg, const char *msg)
-{
-	struct errbuf *e = arg;
-	int n = snprintf(e->msg + e->len, sizeof(e->msg) - e->len, "%s%s", e->len ? "; " : "", msg);
-
-	if (n > 0 && e->len + (size_t)n < sizeof(e->msg))
-		e->len += (size_t)n;
-}
-
 static int op_rules_add(struct req *q)
 {
 	json_t *obj = json_object_get(q->msg, "rule");
 	struct ag_rule rule;
-	struct errbuf eb = { .len = 0 };
-	const char *err;
+	char lines[AG_RULE_ERR_MAX], msg[512], err[AGD_ERR_MAX];
 
 	if (!json_is_object(obj)) {
 		reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" must be an object");
 		return 0;
 	}
-	if (ag_rule_from_json(obj, AG_RULE_JSON_CONTROL, &rule, collect_err, &eb)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "%s", eb.len ? eb.msg : "invalid rule");
+	if (ag_rule_from_json(obj, AG_RULE_JSON_CONTROL, &rule, lines, sizeof(lines))) {
+		ag_rule_err_join(msg, sizeof(msg), lines);
+		reply_err(q->d, q->c, q->id, "bad_request", "%s", msg[0] ? msg : "invalid rule");
 		return 0;
 	}
 	if (rule.lifetime == AG_RULE_UNTIL_QUIT)
 		rule.session = q->c->session;
 	rule.source[0] = 0;
-	int r = agd_rule_add(q->d, &rule, &err);
+	int r = agd_rule_add(q->d, &rule, err, sizeof(err));
 
 	if (r) {
 		reply_err(q->d, q->c, q->id, r == -EEXIST ? "failed" : "failed", "%s",
-			  err ? err : strerror(-r));
+			  err[0] ? err : strerror(-r));
 		return 0;
 	}
 	json_t *o = json_object();

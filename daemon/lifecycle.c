@@ -103,12 +103,6 @@ static void keep_start_keys(const struct ag_config *run, struct ag_config *cfg,
 #undef KEEP
 }
 
-static void cfg_err_to_json(void *arg, const char *msg)
-{
-	log_err("%s", msg);
-	json_array_append_new(arg, json_string(msg));
-}
-
 /*
  * SIGHUP and `alegatectl reload`: alegate.conf, then the rules.  A
  * configuration with errors is refused as a whole (the running one stays);
@@ -117,6 +111,7 @@ static void cfg_err_to_json(void *arg, const char *msg)
  */
 int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 {
+	static char err[AG_CONFIG_ERR_MAX];	/* the main thread's only */
 	struct ag_config cfg;
 
 	d->reload_requested = false;
@@ -124,7 +119,7 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 	d->notrack_failed = false;
 	d->notrack_recheck = true;
 	log_info("reloading %s", d->config_path);
-	if (ag_config_load(d->config_path, &cfg, 0, cfg_err_to_json, errors) == 0) {
+	if (ag_config_load(d->config_path, &cfg, 0, err, sizeof(err)) == 0) {
 		ag_engine_config ec;
 
 		keep_start_keys(&d->cfg, &cfg, not_applied);
@@ -138,6 +133,7 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 			d->cfg = cfg;
 		}
 	} else {
+		agd_log_lines(LOG_ERR, NULL, err, errors);
 		log_err("reload: %s has errors; keeping the running configuration",
 			d->config_path);
 	}
@@ -372,12 +368,6 @@ static void boot_id(char *buf, size_t len)
 	}
 }
 
-static void timed_err(void *arg, const char *msg)
-{
-	(void)arg;
-	log_warn("%s: %s", AGD_TIMED_FILE, msg);
-}
-
 void agd_timed_load(struct agd *d)
 {
 	char path[sizeof(d->cfg.state_dir) + 32], boot[64];
@@ -403,7 +393,7 @@ void agd_timed_load(struct agd *d)
 		json_t *exp = json_object_get(o, "expires_at_ns");
 		uint64_t now = agd_boottime_ns(), at;
 		struct ag_rule rule;
-		const char *err;
+		char rule_err[AG_RULE_ERR_MAX];
 
 		if (!json_is_integer(exp) || json_integer_value(exp) <= 0)
 			continue;
@@ -412,11 +402,14 @@ void agd_timed_load(struct agd *d)
 			continue; /* ran out while no daemon ran */
 		json_object_set_new(o, "expires_in_ms", json_integer((json_int_t)((at - now) / 1000000)));
 		json_object_del(o, "expires_at_ns");
-		if (ag_rule_from_json(o, AG_RULE_JSON_CONTROL, &rule, timed_err, NULL))
+		if (ag_rule_from_json(o, AG_RULE_JSON_CONTROL, &rule, rule_err, sizeof(rule_err))) {
+			agd_log_lines(LOG_WARNING, AGD_TIMED_FILE, rule_err, NULL);
 			continue;
+		}
 		rule.expires_ns = at;
-		if (agd_rule_add(d, &rule, &err))
-			log_warn("%s: rule %s: %s", AGD_TIMED_FILE, rule.id, err ? err : "refused");
+		if (agd_rule_add(d, &rule, rule_err, sizeof(rule_err)))
+			log_warn("%s: rule %s: %s", AGD_TIMED_FILE, rule.id,
+				 rule_err[0] ? rule_err : "refused");
 		else
 			n++;
 	}

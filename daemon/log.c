@@ -3,7 +3,10 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "daemon/log.h"
 
@@ -61,4 +64,23 @@ void agd_log(int prio, const char *fmt, ...)
 		vsyslog(prio, fmt, ap);
 	}
 	va_end(ap);
+}
+
+void agd_log_lines(int prio, const char *prefix, const char *lines, json_t *errors)
+{
+	const char *s = lines;
+
+	while (s && *s) {
+		size_t n = strcspn(s, "\n");
+
+		if (prefix)
+			agd_log(prio, "%s: %.*s", prefix, (int)n, s);
+		else
+			agd_log(prio, "%.*s", (int)n, s);
+		if (errors)
+			json_array_append_new(errors, json_stringn(s, n));
+		s += n;
+		if (*s)
+			s++;
+	}
 }

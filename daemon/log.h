@@ -15,6 +15,15 @@ void agd_log_set_level(int level);
 void agd_log_tee(bool on);
 void agd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+struct json_t;
+/*
+ * agd_log_lines - log every line of @lines, an error buffer filled by a
+ * parser (lines separated by '\n'), at @prio, each after "@prefix: " when
+ * @prefix is not NULL; append each line to the JSON array @errors too
+ * when it is not NULL (a reload's reply).
+ */
+void agd_log_lines(int prio, const char *prefix, const char *lines, struct json_t *errors);
+
 #define log_err(...) agd_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) agd_log(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) agd_log(LOG_INFO, __VA_ARGS__)

@@ -55,41 +55,31 @@ static void usage(FILE *f)
 		AG_CONFIG_PATH);
 }
 
-static void print_err(void *arg, const char *msg)
-{
-	int *n = arg;
-
-	fprintf(stderr, "%s\n", msg);
-	if (n)
-		(*n)++;
-}
-
-static void log_cfg_err(void *arg, const char *msg)
-{
-	int *n = arg;
-
-	log_err("%s", msg);
-	if (n)
-		(*n)++;
-}
+/* The error buffer of a configuration or rules check: a line per error. */
+static char check_err[AG_CONFIG_ERR_MAX];
 
 /* -n: every error of the configuration and of every rule file; 0 if none. */
 static int check_only(const char *path)
 {
 	struct ag_config cfg;
 	int errors = 0;
-	int r = ag_config_load(path, &cfg, 0, print_err, &errors);
+	int r = ag_config_load(path, &cfg, 0, check_err, sizeof(check_err));
 
-	if (r && !errors)
+	if (r) {
+		if (check_err[0])
+			fprintf(stderr, "%s\n", check_err);
 		errors++;
+	}
 	if (r == 0) {
 		struct stat st;
 
 		if (stat(cfg.rules_dir, &st) == 0) {
-			int bad = 0;
-
-			ag_rules_load_dir(cfg.rules_dir, NULL, print_err, &bad);
-			errors += bad;
+			if (ag_rules_load_dir(cfg.rules_dir, NULL, NULL, check_err,
+					      sizeof(check_err)) < 0) {
+				if (check_err[0])
+					fprintf(stderr, "%s\n", check_err);
+				errors++;
+			}
 		} else if (errno != ENOENT) {
 			fprintf(stderr, "%s: cannot read rules directory: %s\n", cfg.rules_dir,
 				strerror(errno));
@@ -106,10 +96,10 @@ static int check_only(const char *path)
  * be missing (then the defaults), a file named with -f may not. */
 static int load_quiet(const char *path, struct ag_config *cfg)
 {
-	int errors = 0;
 	unsigned flags = strcmp(path, AG_CONFIG_PATH) == 0 ? AG_CONFIG_MISSING_OK : 0;
 
-	if (ag_config_load(path, cfg, flags, print_err, &errors)) {
+	if (ag_config_load(path, cfg, flags, check_err, sizeof(check_err))) {
+		fprintf(stderr, "%s\n", check_err);
 		fprintf(stderr, "alegated: %s has errors; the control socket, lock file and "
 				"queues of the daemon are not known\n", path);
 		return -1;
@@ -407,7 +397,7 @@ int main(int argc, char **argv)
 	struct agd *d = &daemon_state;
 	const char *path = AG_CONFIG_PATH, *netns = NULL, *unit = NULL;
 	bool check = false, cleanup = false, force = false, after = false;
-	int c, errors = 0, ret = 1, ready_fd = -1;
+	int c, ret = 1, ready_fd = -1;
 	char *real;
 
 	while ((c = getopt_long(argc, argv, "f:dnVh", opts, NULL)) != -1) {
@@ -468,7 +458,11 @@ int main(int argc, char **argv)
 	free(real);
 	agd_log_init(d->foreground, LOG_INFO);
 	agd_log_tee(!d->foreground);
-	if (ag_config_load(path, &d->cfg, 0, d->foreground ? print_err : log_cfg_err, &errors)) {
+	if (ag_config_load(path, &d->cfg, 0, check_err, sizeof(check_err))) {
+		if (d->foreground)
+			fprintf(stderr, "%s\n", check_err);
+		else
+			agd_log_lines(LOG_ERR, NULL, check_err, NULL);
 		log_err("cannot start: %s has errors (alegated -n -f %s lists them)", path, path);
 		return 1;
 	}

@@ -9,6 +9,7 @@
  * for outbound flows, and for inbound whatever `inbound` says.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fnmatch.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -239,17 +240,28 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 	return ret;
 }
 
+/* A message for a person in the caller's buffer. */
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 /* A user given by name is resolved once, when the rule is loaded. */
-static int resolve_user(struct ag_rule *r, const char **err)
+static int resolve_user(struct ag_rule *r, char *err, size_t errlen)
 {
 	if (!(r->has & AG_RULE_HAS_USER) || (r->has & AG_RULE_HAS_UID))
 		return 0;
 	struct passwd *pw = getpwnam(r->user);
-	static char msg[AG_RULE_USER_MAX + 32];
 
 	if (!pw) {
-		snprintf(msg, sizeof(msg), "unknown user \"%s\"", r->user);
-		*err = msg;
+		set_err(err, errlen, "unknown user \"%s\"", r->user);
 		return -ENOENT;
 	}
 	r->uid = pw->pw_uid;
@@ -295,13 +307,13 @@ static void default_name(struct ag_rule *r)
  * agd_rule_add(), and *save_failed when the rule was refused because its
  * file could not be written (the disk is full, the directory is gone).
  */
-static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool *save_failed)
+static int rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen,
+		    bool *save_failed)
 {
-	static char save_err[AG_RULE_SOURCE_MAX + 64];
 	struct agd_rule *ar;
 	int r;
 
-	*err = NULL;
+	set_err(err, errlen, "%s", "");
 	*save_failed = false;
 	/* Rules made here, not read from a file, say what they are and since when. */
 	if (!rule->source[0] && !rule->name[0])
@@ -311,25 +323,26 @@ static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool 
 		rule->has |= AG_RULE_HAS_CREATED;
 	}
 	if (!rule->id[0] && ag_rule_new_id(rule->id)) {
-		*err = "cannot make a rule id";
+		set_err(err, errlen, "%s", "cannot make a rule id");
 		return -EIO;
 	}
 	if (agd_rule_find(d, rule->id)) {
-		*err = "a rule with this id exists";
+		set_err(err, errlen, "%s", "a rule with this id exists");
 		return -EEXIST;
 	}
-	if ((r = resolve_user(rule, err)))
+	if ((r = resolve_user(rule, err, errlen)))
 		return r;
 	ar = calloc(1, sizeof(*ar));
 	if (!ar) {
-		*err = "out of memory";
+		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
 	ar->rule = *rule;
 	ar->handle = ++d->next_rule_handle;
 	r = install_filters(d, ar);
 	if (r) {
-		*err = r == AG_E_LIMIT ? "too many filters" : "the engine refused the rule";
+		set_err(err, errlen, "%s",
+			r == AG_E_LIMIT ? "too many filters" : "the engine refused the rule");
 		free(ar);
 		return r == AG_E_LIMIT ? -ENOSPC : -EINVAL;
 	}
@@ -340,9 +353,8 @@ static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool 
 		if (r) {
 			remove_filters(d, ar);
 			free(ar);
-			snprintf(save_err, sizeof(save_err), "cannot save the rule in %s: %s",
-				 d->cfg.rules_dir, strerror(-r));
-			*err = save_err;
+			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
+				strerror(-r));
 			*save_failed = true;
 			log_err("saving rule %s in %s: %s", rule->id, d->cfg.rules_dir,
 				strerror(-r));
@@ -357,7 +369,7 @@ static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool 
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
 		free(ar);
-		*err = "out of memory";
+		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
 	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
@@ -370,11 +382,11 @@ static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool 
 	return 0;
 }
 
-int agd_rule_add(struct agd *d, struct ag_rule *rule, const char **err)
+int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen)
 {
 	bool save_failed;
 
-	return rule_add(d, rule, err, &save_failed);
+	return rule_add(d, rule, err, errlen, &save_failed);
 }
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
@@ -544,14 +556,20 @@ struct load_ctx {
 	json_t *errors;
 };
 
-static int load_one(void *arg, const struct ag_rule *rule)
+static int load_one(void *arg, const struct ag_rule *rule, const char *lines)
 {
 	struct load_ctx *lc = arg;
-	struct ag_rule copy = *rule;
-	const char *err;
+	struct ag_rule copy;
+	char err[AGD_ERR_MAX];
 
+	if (!rule) {
+		/* a bad file: its errors, and the other rules still load */
+		agd_log_lines(LOG_ERR, NULL, lines, lc->errors);
+		return 0;
+	}
+	copy = *rule;
 	copy.lifetime = AG_RULE_ALWAYS;
-	if (agd_rule_add(lc->d, &copy, &err)) {
+	if (agd_rule_add(lc->d, &copy, err, sizeof(err))) {
 		char msg[AG_RULE_SOURCE_MAX + 128];
 
 		if (snprintf(msg, sizeof(msg), "%s: %s", rule->source[0] ? rule->source : rule->id,
@@ -566,18 +584,10 @@ static int load_one(void *arg, const struct ag_rule *rule)
 	return 0;
 }
 
-static void load_err(void *arg, const char *msg)
-{
-	struct load_ctx *lc = arg;
-
-	log_err("%s", msg);
-	if (lc->errors)
-		json_array_append_new(lc->errors, json_string(msg));
-}
-
 static int load_dir(struct agd *d, json_t *errors)
 {
 	struct load_ctx lc = { .d = d, .errors = errors };
+	char err[AG_RULE_ERR_MAX];
 	struct stat st;
 	bool was = d->policy_bulk;
 
@@ -591,7 +601,8 @@ static int load_dir(struct agd *d, json_t *errors)
 	}
 	/* one fast-path compile for the whole directory, not one per rule */
 	d->policy_bulk = true;
-	ag_rules_load_dir(d->cfg.rules_dir, load_one, load_err, &lc);
+	if (ag_rules_load_dir(d->cfg.rules_dir, load_one, &lc, err, sizeof(err)) < 0 && err[0])
+		agd_log_lines(LOG_ERR, NULL, err, errors);
 	d->policy_bulk = was;
 	return lc.loaded;
 }
@@ -700,7 +711,7 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 
 /* The rule that "allow ID --always --scope S" means. */
 static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope,
-			  struct ag_rule *r, const char **err)
+			  struct ag_rule *r, char *err, size_t errlen)
 {
 	bool app = false, host = false, remote = false, port = false;
 
@@ -721,15 +732,16 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 	} else if (!strcmp(scope, "app+port")) {
 		app = port = true;
 	} else {
-		*err = "scope must be app, app+host, app+remote or app+port";
+		set_err(err, errlen, "%s", "scope must be app, app+host, app+remote or app+port");
 		return -EINVAL;
 	}
 	/* Without its program, "app" alone would be a rule for every program
 	 * of the user (or of everyone) to anywhere: not what was asked. */
 	if (app && !host && !remote && !port && !f->fixed.app_path) {
-		*err = "the program of this flow is unknown, so scope app would match every "
-		       "program to anywhere; answer once, or use app+host, app+remote or "
-		       "app+port";
+		set_err(err, errlen, "%s",
+			"the program of this flow is unknown, so scope app would match every "
+			"program to anywhere; answer once, or use app+host, app+remote or "
+			"app+port");
 		return -EINVAL;
 	}
 	if (app && f->fixed.app_path) {
@@ -840,7 +852,7 @@ static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule
 
 int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
 		       uint64_t for_ms, const char *scope, uint64_t session, struct agd_answer *res,
-		       const char **err)
+		       char *err, size_t errlen)
 {
 	struct agd_pending *p = agd_pending_find(d, id);
 	ag_flow_info info;
@@ -848,14 +860,14 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 	bool make_rule = duration && strcmp(duration, "once") != 0;
 	int r;
 
-	*err = NULL;
+	set_err(err, errlen, "%s", "");
 	memset(res, 0, sizeof(*res));
 	if (!p || ag_pend_lookup(d->engine, p->context, &info)) {
-		*err = "no such pending flow (answered, timed out, or never pended)";
+		set_err(err, errlen, "%s", "no such pending flow (answered, timed out, or never pended)");
 		return -ENOENT;
 	}
 	if (make_rule) {
-		if ((r = rule_from_flow(&info, verdict, scope, &rule, err)))
+		if ((r = rule_from_flow(&info, verdict, scope, &rule, err, errlen)))
 			return r;
 		if (!strcmp(duration, "always")) {
 			rule.lifetime = AG_RULE_ALWAYS;
@@ -868,29 +880,29 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 			rule.lifetime = AG_RULE_TIMED;
 			rule.expires_ns = agd_boottime_ns() + for_ms * 1000000ULL;
 		} else {
-			*err = "duration must be once, for (with for_ms), until-quit, "
-			       "until-restart or always";
+			set_err(err, errlen, "%s", "duration must be once, for (with for_ms), until-quit, "
+			       "until-restart or always");
 			return -EINVAL;
 		}
 	}
 	/* The flow first: the answer is for it, whatever the rule does next. */
 	r = ag_ask_decide(d->engine, p->context, verdict);
 	if (r && r != AG_E_NO_CONTEXT) {
-		*err = ag_strerror(r);
+		set_err(err, errlen, "%s", ag_strerror(r));
 		return -EINVAL;
 	}
 	if (make_rule) {
 		bool save_failed;
 		const struct agd_rule *over;
 
-		r = rule_add(d, &rule, err, &save_failed);
+		r = rule_add(d, &rule, err, errlen, &save_failed);
 		if (r && save_failed) {
 			/* The flow is decided; the rule still holds until restart
 			 * rather than not at all, and the answer says so. */
 			snprintf(res->warning, sizeof(res->warning),
-				 "%s; the rule is kept until alegated restarts", *err);
+				 "%s; the rule is kept until alegated restarts", err);
 			rule.lifetime = AG_RULE_UNTIL_RESTART;
-			r = rule_add(d, &rule, err, &save_failed);
+			r = rule_add(d, &rule, err, errlen, &save_failed);
 		}
 		if (r)
 			return r;

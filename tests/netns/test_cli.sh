@@ -261,9 +261,16 @@ usage cli_usage_unknown_scope 'unknown scope "hots"' deny 12 --always --scope ho
 usage cli_usage_reject_is_deny_only "--reject does not apply to allow" allow 12 --reject
 usage cli_usage_rules_add_needs_action "--action is required" rules add --app /bin/true
 usage cli_usage_rules_add_bad_action 'unknown action "alow"' rules add --action alow
-usage cli_usage_rules_add_bad_port 'bad port "70000"' rules add --action allow --port 70000
-usage cli_usage_rules_add_reversed_range 'bad port range "9-2"' rules add --action allow --port 9-2
-usage cli_usage_rules_add_bad_proto 'unknown protocol "sctp"' rules add --action allow --proto sctp
+usage cli_usage_rules_add_bad_port 'port: 70000 is not a port (1-65535)' rules add --action allow --port 70000
+usage cli_usage_rules_add_reversed_range 'port: "9-2" is a range whose start is above its end' \
+	rules add --action allow --port 9-2
+usage cli_usage_rules_add_bad_proto 'unknown proto "sctp"' rules add --action allow --proto sctp
+# The rule library's checks and words, the daemon's own: nothing it would refuse is sent.
+usage rules_add_weight_5000_is_refused_with_the_rule_library_message_exit_2 \
+	'alegatectl: rules add: weight: 5000 is out of range -1000..1000' \
+	rules add --action deny --app /bin/true --weight 5000
+usage rules_add_bad_host_is_refused_before_sending_with_the_library_message \
+	'host: "-x.example" is not a DNS name or *.suffix' rules add --action deny --host -x.example
 usage cli_usage_rules_add_once "--once does not apply" rules add --action allow --once
 usage cli_usage_unknown_option 'unknown option "--frobnicate"' status --frobnicate
 usage cli_usage_extra_argument 'unexpected argument "13"' allow 12 5m host 13

@@ -198,7 +198,7 @@ bad() {
 }
 bad bad_remote_address_exits_2_quoting_it '"10.97.0.300/24"' rules add --action deny --remote 10.97.0.300/24
 bad bad_remote_prefix_length_exits_2 '"2001:db8::/129"' rules add --action deny --remote 2001:db8::/129
-bad weight_out_of_range_exits_2_quoting_it '"5000"' rules add --action deny --app /bin/true --weight 5000
+bad weight_out_of_range_exits_2_naming_it 'weight: 5000 is out of range' rules add --action deny --app /bin/true --weight 5000
 bad flow_id_that_is_not_a_number_exits_2_quoting_it '"abc"' deny abc
 bad allow_rule_without_condition_needs_any '--any' rules add --action allow
 bad allow_word_reject_is_refused '"deny ID reject"' allow 12 reject

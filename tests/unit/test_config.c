@@ -9,28 +9,25 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../../daemon/config.h"
+#include "errlines.h"
+#include "rule/config.h"
 
-#define MAXERR 64
-
-struct errs {
-	unsigned n;
-	char msg[MAXERR][512];
-};
-
-static void collect(void *arg, const char *msg)
+static int load(const char *path, struct ag_config *cfg, unsigned flags, struct errs *e)
 {
-	struct errs *e = arg;
+	int ret = ag_config_load(path, cfg, flags, lines, sizeof(lines));
 
-	if (e->n < MAXERR)
-		snprintf(e->msg[e->n], sizeof(e->msg[0]), "%s", msg);
-	e->n++;
+	take(e, lines);
+	return ret;
 }
 
 static int parse(const char *text, struct ag_config *cfg, struct errs *e)
 {
+	int ret;
+
 	memset(e, 0, sizeof(*e));
-	return ag_config_parse_buffer("test.conf", text, strlen(text), cfg, collect, e);
+	ret = ag_config_parse_buffer("test.conf", text, strlen(text), cfg, lines, sizeof(lines));
+	take(e, lines);
+	return ret;
 }
 
 /* Text of a whole configuration, to compare two of them in one go. */
@@ -352,7 +349,8 @@ TEST(error_nul_byte_in_a_line)
 	struct ag_config c;
 	struct errs e = { 0 };
 
-	CHECK_EQ(ag_config_parse_buffer("n.conf", text, sizeof(text) - 1, &c, collect, &e), -EINVAL);
+	CHECK_EQ(ag_config_parse_buffer("n.conf", text, sizeof(text) - 1, &c, lines, sizeof(lines)), -EINVAL);
+	take(&e, lines);
 	CHECK_EQ(e.n, 1);
 	CHECK_STR(e.msg[0], "n.conf:2: line contains a NUL byte");
 }
@@ -434,11 +432,40 @@ TEST(all_errors_collected_in_line_order_and_config_untouched)
 		CHECK_EQ(((unsigned char *)&c)[i], 0x5a);
 }
 
-TEST(null_error_callback_still_counts_errors)
+TEST(errors_past_the_buffer_are_whole_lines_then_a_count)
+{
+	char text[64 * 12 + 1] = "", buf[200];
+	struct ag_config c;
+	const char *last;
+	unsigned shown = 0;
+
+	for (int i = 0; i < 64; i++)
+		strcat(text, "bogus = 1\n");	/* 64 errors, ~40 bytes each */
+	CHECK_EQ(ag_config_parse_buffer("t.conf", text, strlen(text), &c, buf, sizeof(buf)), -EINVAL);
+	/* Every line shown is a whole error; the last one counts the rest. */
+	for (const char *s = buf; (s = strstr(s, "t.conf:")); s++) {
+		CHECK(strncmp(strchr(s, ':'), ":", 1) == 0 && strstr(s, "unknown key \"bogus\""));
+		shown++;
+	}
+	last = strrchr(buf, '\n');
+	CHECK(last);
+	CHECK_MSG(shown > 0 && shown < 64, "%u shown", shown);
+	{
+		char want[40];
+
+		snprintf(want, sizeof(want), "\n(%u more errors)", 64 - shown);
+		CHECK_STR(last, want);
+	}
+	/* A buffer too small for the first error gets it cut, not nothing. */
+	CHECK_EQ(ag_config_parse_buffer("t.conf", text, strlen(text), &c, buf, 12), -EINVAL);
+	CHECK_STR(buf, "t.conf:1: u");
+}
+
+TEST(null_error_buffer_still_counts_errors)
 {
 	struct ag_config c;
 
-	CHECK_EQ(ag_config_parse_buffer("x", "bad\n", 4, &c, NULL, NULL), -EINVAL);
+	CHECK_EQ(ag_config_parse_buffer("x", "bad\n", 4, &c, NULL, 0), -EINVAL);
 }
 
 TEST(load_missing_file_is_an_error_unless_asked)
@@ -446,12 +473,12 @@ TEST(load_missing_file_is_an_error_unless_asked)
 	struct ag_config c;
 	struct errs e = { 0 };
 
-	CHECK_EQ(ag_config_load("/nonexistent/alegate.conf", &c, 0, collect, &e), -ENOENT);
+	CHECK_EQ(load("/nonexistent/alegate.conf", &c, 0, &e), -ENOENT);
 	CHECK_EQ(e.n, 1);
 	CHECK_STR(e.msg[0], "/nonexistent/alegate.conf: cannot read: No such file or directory");
 	memset(&e, 0, sizeof(e));
 	memset(&c, 0, sizeof(c));
-	CHECK_EQ(ag_config_load("/nonexistent/alegate.conf", &c, AG_CONFIG_MISSING_OK, collect, &e), 0);
+	CHECK_EQ(load("/nonexistent/alegate.conf", &c, AG_CONFIG_MISSING_OK, &e), 0);
 	CHECK_EQ(e.n, 0);
 	CHECK_EQ(c.queue_num, 100);
 	CHECK_STR(c.rules_dir, "/etc/alegate/rules.d");
@@ -464,7 +491,7 @@ TEST(load_file_errors_carry_the_path)
 	struct errs e = { 0 };
 	FILE *f;
 	int r1, r2, r3;
-	char line0[512] = "", line1[512] = "";
+	char line0[1024] = "", line1[1024] = "";
 
 	CHECK(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/a.conf", dir);
@@ -481,13 +508,13 @@ TEST(load_file_errors_carry_the_path)
 			fputs("# padding padding padding padding\n", f);
 		fclose(f);
 	}
-	r1 = ag_config_load(path, &c, 0, collect, &e);
+	r1 = load(path, &c, 0, &e);
 	if (e.n > 0)
 		snprintf(line0, sizeof(line0), "%s", e.msg[0]);
-	r2 = ag_config_load(big, &c, 0, collect, &e);
+	r2 = load(big, &c, 0, &e);
 	if (e.n > 1)
 		snprintf(line1, sizeof(line1), "%s", e.msg[1]);
-	r3 = ag_config_load(dir, &c, AG_CONFIG_MISSING_OK, collect, &e);
+	r3 = load(dir, &c, AG_CONFIG_MISSING_OK, &e);
 	unlink(path);
 	unlink(big);
 	rmdir(dir);
@@ -538,7 +565,7 @@ TEST(shipped_config_sets_every_key_to_its_default)
 	size_t len;
 
 	snprintf(path, sizeof(path), "%s/etc/alegate.conf", top());
-	CHECK_EQ(ag_config_load(path, &c, 0, collect, &e), 0);
+	CHECK_EQ(load(path, &c, 0, &e), 0);
 	CHECK_EQ(e.n, 0);
 	ag_config_defaults(&d);
 	got = dump(&c);

@@ -423,7 +423,7 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	const double bound_ms = SANITIZED ? 500 : 50;
 	struct agd *d = daemon_new(ring);
 	struct ag_rule rule;
-	const char *err = NULL;
+	char err[AGD_ERR_MAX];
 	char *cerr = NULL;
 	struct loop l;
 	ag_engine_stats st;
@@ -433,7 +433,7 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	ag_rule_init(&rule);
 	rule.action = AG_RULE_ALLOW;
 	rule.lifetime = AG_RULE_UNTIL_RESTART;
-	CHECK_EQ(agd_rule_add(d, &rule, &err), 0);
+	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
 	for (uint32_t i = 0;; i++) {
 		ag_engine_get_stats(d->engine, &st);
 		if (st.events > ring + 10)
@@ -517,7 +517,7 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 	struct agd *d = daemon_new(4096);
 	struct agd_client *c;
 	struct ag_rule rule;
-	const char *err = NULL;
+	char err[AGD_ERR_MAX];
 	char buf[65536];
 
 	CHECK(d != NULL);
@@ -529,7 +529,7 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 	ag_rule_init(&rule);
 	rule.action = AG_RULE_ALLOW;
 	rule.lifetime = AG_RULE_UNTIL_RESTART;
-	CHECK_EQ(agd_rule_add(d, &rule, &err), 0);
+	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
 	/* events the subscriber never reads: well over 4 MiB of them */
 	for (uint32_t i = 0; i < 40000 && d->nclients; i++)
 		connect_flow(d, i, "/usr/bin/chatty", NULL, 100);

@@ -498,7 +498,7 @@ static void run_world(uint64_t seed, unsigned nrules, unsigned nflows, struct st
 	struct ag_fp_image *img = NULL;
 	struct ag_fp_image_info info;
 	char err[AG_FP_ERR_MAX];
-	const char *e;
+	char e[AGD_ERR_MAX];
 	int r;
 
 	rng_state = seed;
@@ -510,8 +510,8 @@ static void run_world(uint64_t seed, unsigned nrules, unsigned nflows, struct st
 		struct ag_rule rule;
 
 		random_rule(&rule);
-		r = agd_rule_add(&d, &rule, &e);
-		CHECK_MSG(r == 0, "rule %u refused: %s", i, e ? e : "?");
+		r = agd_rule_add(&d, &rule, e, sizeof(e));
+		CHECK_MSG(r == 0, "rule %u refused: %s", i, e);
 		if (chance(8))
 			CHECK_EQ(agd_rule_set_enabled(&d, rule.id, false), 0);
 	}

@@ -16,25 +16,18 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../../daemon/config.h"
-#include "../../daemon/rules.h"
+#include "errlines.h"
+#include "rule/config.h"
+#include "rule/rule.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
-#define MAXERR 64
-
-struct errs {
-	unsigned n;
-	char msg[MAXERR][1024];
-};
-
-static void collect(void *arg, const char *msg)
+static int from_json(const json_t *o, unsigned flags, struct ag_rule *r, struct errs *e)
 {
-	struct errs *e = arg;
+	int ret = ag_rule_from_json(o, flags, r, lines, sizeof(lines));
 
-	if (e->n < MAXERR)
-		snprintf(e->msg[e->n], sizeof(e->msg[0]), "%s", msg);
-	e->n++;
+	take(e, lines);
+	return ret;
 }
 
 /* Index of the first error containing @needle, or -1. */
@@ -125,7 +118,11 @@ static bool exists(const char *dir, const char *name)
 static int parse(const char *file, const char *text, struct ag_rule *r, struct errs *e)
 {
 	memset(e, 0, sizeof(*e));
-	return ag_rule_parse(file, text, strlen(text), r, collect, e);
+	int ret;
+
+	ret = ag_rule_parse(file, text, strlen(text), r, lines, sizeof(lines));
+	take(e, lines);
+	return ret;
 }
 
 /* The exact text ag_rule_save() writes for @r. */
@@ -324,7 +321,7 @@ TEST(control_form_carries_lifetime_and_expiry)
 	CHECK(in);
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), 0);
+	CHECK_EQ(from_json(in, AG_RULE_JSON_CONTROL, &r, &e), 0);
 	CHECK_EQ(r.lifetime, AG_RULE_TIMED);
 	CHECK_STR(r.id, "");
 	CHECK(r.expires_ns >= now + 5000000000ull);
@@ -345,7 +342,7 @@ TEST(control_form_carries_lifetime_and_expiry)
 	free(s);
 	json_decref(out);
 	/* A rule file or a non-control object may not set them. */
-	CHECK_EQ(ag_rule_from_json(in, 0, &r, collect, &e), -EINVAL);
+	CHECK_EQ(from_json(in, 0, &r, &e), -EINVAL);
 	CHECK(find_err(&e, "missing \"id\"") >= 0);
 	CHECK(find_err(&e, "unknown key \"lifetime\"") >= 0);
 	CHECK(find_err(&e, "unknown key \"expires_in_ms\"") >= 0);
@@ -353,7 +350,7 @@ TEST(control_form_carries_lifetime_and_expiry)
 
 	in = json_loads("{\"action\": \"deny\", \"lifetime\": \"until-quit\"}", 0, &je);
 	CHECK(in);
-	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), 0);
+	CHECK_EQ(from_json(in, AG_RULE_JSON_CONTROL, &r, &e), 0);
 	CHECK_EQ(r.lifetime, AG_RULE_UNTIL_QUIT);
 	CHECK_EQ(r.session, 0);
 	json_decref(in);
@@ -361,7 +358,7 @@ TEST(control_form_carries_lifetime_and_expiry)
 	memset(&e, 0, sizeof(e));
 	in = json_loads("{\"action\": \"deny\", \"lifetime\": \"timed\"}", 0, &je);
 	CHECK(in);
-	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), -EINVAL);
+	CHECK_EQ(from_json(in, AG_RULE_JSON_CONTROL, &r, &e), -EINVAL);
 	CHECK_STR(e.msg[0], "a timed rule needs \"expires_in_ms\"");
 	json_decref(in);
 
@@ -369,7 +366,7 @@ TEST(control_form_carries_lifetime_and_expiry)
 	in = json_loads("{\"action\": \"deny\", \"lifetime\": \"forever\", \"expires_in_ms\": 0}",
 			0, &je);
 	CHECK(in);
-	CHECK_EQ(ag_rule_from_json(in, AG_RULE_JSON_CONTROL, &r, collect, &e), -EINVAL);
+	CHECK_EQ(from_json(in, AG_RULE_JSON_CONTROL, &r, &e), -EINVAL);
 	CHECK_EQ(e.n, 2);
 	/* Control messages carry no file name or line. */
 	CHECK_STR(e.msg[0], "unknown lifetime \"forever\" (expected always, until-restart, until-quit or timed)");
@@ -527,14 +524,15 @@ TEST(whole_rule_errors)
 	CHECK(strstr(e.msg[0], "d/x.json:1: invalid JSON: "));
 	/* A NUL in the text, a NUL in a key, and no error callback at all. */
 	memset(&e, 0, sizeof(e));
-	CHECK_EQ(ag_rule_parse("d/x.json", "{\"id\"\0", 6, &r, collect, &e), -EINVAL);
+	CHECK_EQ(ag_rule_parse("d/x.json", "{\"id\"\0", 6, &r, lines, sizeof(lines)), -EINVAL);
+	take(&e, lines);
 	CHECK_EQ(e.n, 1);
 	CHECK_EQ(parse("d/x.json", "{\"id\": \"x\", \"action\": \"deny\", \"id\\u0000x\": 1}", &r, &e),
 		 -EINVAL);
 	CHECK(strstr(e.msg[0], "d/x.json:1: invalid JSON: "));
 	CHECK_EQ(parse("d/x.json", "{\"id\": \"x\", \"action\": null}", &r, &e), -EINVAL);
 	CHECK_STR(e.msg[0], "d/x.json:1: action: expected a string, got null");
-	CHECK_EQ(ag_rule_parse("d/x.json", "{", 1, &r, NULL, NULL), -EINVAL);
+	CHECK_EQ(ag_rule_parse("d/x.json", "{", 1, &r, NULL, 0), -EINVAL);
 }
 
 TEST(from_json_refuses_keys_and_strings_with_nul)
@@ -548,7 +546,7 @@ TEST(from_json_refuses_keys_and_strings_with_nul)
 	/* Objects made in code can hold what JSON text cannot. */
 	json_object_setn_new(o, "app\0x", 5, json_string("/bin/sh"));
 	json_object_set_new(o, "host", json_stringn("a\0b", 3));
-	CHECK_EQ(ag_rule_from_json(o, AG_RULE_JSON_CONTROL, &r, collect, &e), -EINVAL);
+	CHECK_EQ(from_json(o, AG_RULE_JSON_CONTROL, &r, &e), -EINVAL);
 	json_decref(o);
 	CHECK_EQ(e.n, 2);
 	CHECK_STR(e.msg[0], "unknown key \"app\\x00x\"");
@@ -617,14 +615,24 @@ struct both {
 	struct errs e;
 };
 
-static int both_rule(void *arg, const struct ag_rule *r)
+static int both_rule(void *arg, const struct ag_rule *r, const char *err)
 {
-	return on_rule(&((struct both *)arg)->l, r);
+	struct both *b = arg;
+
+	if (!r) {
+		take(&b->e, err);
+		return 0;
+	}
+	return on_rule(&b->l, r);
 }
 
-static void both_err(void *arg, const char *msg)
+/* ag_rules_load_dir() with both, and the directory's own errors in b->e. */
+static int load_dir(const char *dir, ag_rule_fn cb, struct both *b)
 {
-	collect(&((struct both *)arg)->e, msg);
+	int ret = ag_rules_load_dir(dir, cb, b, lines, sizeof(lines));
+
+	take(&b->e, lines);
+	return ret;
 }
 
 struct snap {
@@ -714,7 +722,7 @@ TEST(bad_files_are_reported_good_rules_still_load_nothing_modified)
 
 	b = calloc(1, sizeof(*b));
 	CHECK(b);
-	ret = ag_rules_load_dir(dir, both_rule, both_err, b);
+	ret = load_dir(dir, both_rule, b);
 	CHECK_EQ(ret, -EINVAL);
 	CHECK_EQ(b->l.n, 2);
 	CHECK_STR(b->l.ids[0], "a");
@@ -753,18 +761,18 @@ TEST(load_dir_missing_directory_check_only_and_callback_stop)
 	char path[512];
 
 	CHECK(b && dir);
-	CHECK_EQ(ag_rules_load_dir("/nonexistent/rules.d", both_rule, both_err, b), -ENOENT);
+	CHECK_EQ(load_dir("/nonexistent/rules.d", both_rule, b), -ENOENT);
 	CHECK_EQ(b->e.n, 1);
 	CHECK_STR(b->e.msg[0], "/nonexistent/rules.d: cannot open the rules directory: No such file or directory");
 	/* An empty directory is fine. */
 	memset(b, 0, sizeof(*b));
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), 0);
+	CHECK_EQ(load_dir(dir, both_rule, b), 0);
 	CHECK_EQ(b->l.n, 0);
 	CHECK_EQ(b->e.n, 0);
 	/* No rule callback: only check, as `alegated -n` does. */
 	CHECK_EQ(write_file(dir, "x.json", "{\"id\": \"y\", \"action\": \"deny\"}", 29), 0);
 	memset(b, 0, sizeof(*b));
-	CHECK_EQ(ag_rules_load_dir(dir, NULL, both_err, b), -EINVAL);
+	CHECK_EQ(load_dir(dir, NULL, b), -EINVAL);
 	CHECK_EQ(b->e.n, 1);
 	CHECK(strstr(b->e.msg[0], "/x.json:1: id \"y\" does not match the file name (it must be y.json)"));
 	snprintf(path, sizeof(path), "%s/x.json", dir);
@@ -774,7 +782,7 @@ TEST(load_dir_missing_directory_check_only_and_callback_stop)
 	CHECK_EQ(write_file(dir, "b.json", "{\"id\": \"b\", \"action\": \"deny\"}", 29), 0);
 	memset(b, 0, sizeof(*b));
 	b->l.stop_at = 1;
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -ECANCELED);
+	CHECK_EQ(load_dir(dir, both_rule, b), -ECANCELED);
 	CHECK_EQ(b->l.n, 1);
 	free(b);
 }
@@ -817,7 +825,7 @@ TEST(rule_files_through_symlinks_of_other_owners_or_writable_by_others_are_not_r
 	/* and the same secret as a file of the directory itself */
 	CHECK_EQ(write_file(dir, "text.json", "root:$6$SECRETWORD:19000::::::\n", 30), 0);
 
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EINVAL);
+	CHECK_EQ(load_dir(dir, both_rule, b), -EINVAL);
 	CHECK_EQ(b->l.n, 1);
 	CHECK_STR(b->l.ids[0], "good");
 	CHECK_MSG(b->e.n == 5, "%u errors, first: %s", b->e.n, b->e.msg[0]);
@@ -837,7 +845,7 @@ TEST(rule_files_through_symlinks_of_other_owners_or_writable_by_others_are_not_r
 	/* a directory others may write to is not read at all */
 	CHECK_EQ(chmod(dir, 0777), 0);
 	memset(b, 0, sizeof(*b));
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EPERM);
+	CHECK_EQ(load_dir(dir, both_rule, b), -EPERM);
 	CHECK_EQ(b->l.n, 0);
 	CHECK_EQ(b->e.n, 1);
 	CHECK_MSG(strstr(b->e.msg[0], "the rules directory is writable by others (mode 0777): "
@@ -845,7 +853,7 @@ TEST(rule_files_through_symlinks_of_other_owners_or_writable_by_others_are_not_r
 	CHECK_EQ(chmod(dir, 0755), 0);
 	CHECK_EQ(chown(dir, 65534, 65534), 0);
 	memset(b, 0, sizeof(*b));
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EPERM);
+	CHECK_EQ(load_dir(dir, both_rule, b), -EPERM);
 	CHECK_EQ(b->l.n, 0);
 	CHECK_MSG(strstr(b->e.msg[0], "the rules directory is owned by uid 65534, not by root"),
 		  "%s", b->e.msg[0]);
@@ -868,7 +876,7 @@ TEST(messages_never_carry_control_bytes)
 	CHECK(strstr(e.msg[0], "d/x.json:1: invalid JSON: "));
 	/* A file name is printed as it is, but for its control bytes. */
 	CHECK_EQ(write_file(dir, "e\x1b[2J.json", "{", 1), 0);
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), -EINVAL);
+	CHECK_EQ(load_dir(dir, both_rule, b), -EINVAL);
 	CHECK_EQ(b->e.n, 1);
 	CHECK_MSG(printable(b->e.msg[0]), "%s", b->e.msg[0]);
 	CHECK(strstr(b->e.msg[0], "/e?[2J.json:1: invalid JSON: "));
@@ -1085,7 +1093,7 @@ TEST(shipped_default_rules_load_and_are_in_saved_form)
 
 	CHECK(tmp);
 	snprintf(dir, sizeof(dir), "%s/etc/rules.d", top());
-	CHECK_EQ(ag_rules_load_dir(dir, both_rule, both_err, b), 0);
+	CHECK_EQ(load_dir(dir, both_rule, b), 0);
 	CHECK_MSG(b->e.n == 0, "%s", b->e.msg[0]);
 	CHECK_EQ(b->l.n, n);
 	for (size_t i = 0; i < n; i++) {

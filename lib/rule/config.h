@@ -7,8 +7,8 @@
  * `alegated -n` can show them all at once.  A configuration with errors is
  * never half applied: the caller's struct is only written on success.
  */
-#ifndef ALEGATE_DAEMON_CONFIG_H
-#define ALEGATE_DAEMON_CONFIG_H
+#ifndef ALEGATE_RULE_CONFIG_H
+#define ALEGATE_RULE_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,14 +23,12 @@
 /* sizeof(((struct sockaddr_un *)0)->sun_path): a longer socket path cannot bind. */
 #define AG_CONFIG_SOCKPATH_MAX	108
 
-#ifndef AG_ERR_FN_DEFINED
-#define AG_ERR_FN_DEFINED
 /*
- * Receives one complete, human-readable error line ("FILE:LINE: message",
- * no trailing newline).  msg is only valid during the call.
+ * Bytes that hold every error of any configuration written by hand, a
+ * line each (see rule.h for the error buffer: the lines that do not fit
+ * are counted in a last line "(N more errors)").
  */
-typedef void (*ag_err_fn)(void *arg, const char *msg);
-#endif
+#define AG_CONFIG_ERR_MAX	16384
 
 enum ag_cfg_inbound {
 	AG_CFG_INBOUND_ASK,
@@ -122,25 +120,26 @@ void ag_config_defaults(struct ag_config *cfg);
  * @name: file name used in error messages ("FILE:LINE: ...").
  * @buf, @len: the text; need not be NUL-terminated, may hold any bytes.
  * @cfg: written only on success, with the defaults for keys not present.
- * @err, @arg: called once per error, in line order; @err may be NULL.
+ * @err, @errlen: every error, a line each "FILE:LINE: message", in line
+ *	order; @err may be NULL with @errlen 0.
  *
  * Return: 0, or -EINVAL after reporting every error of the text.
  */
 int ag_config_parse_buffer(const char *name, const char *buf, size_t len,
-			   struct ag_config *cfg, ag_err_fn err, void *arg);
+			   struct ag_config *cfg, char *err, size_t errlen);
 
 /*
  * ag_config_load - read and parse the configuration file @path.
  * @flags: AG_CONFIG_MISSING_OK makes a missing file (ENOENT) load the
  *	defaults and succeed; without it a missing file is an error.
- * @cfg, @err, @arg: as for ag_config_parse_buffer().
+ * @cfg, @err, @errlen: as for ag_config_parse_buffer().
  *
  * Return: 0; -EINVAL when the text has errors (all reported); -errno when
  * the file cannot be read (-EFBIG when it exceeds AG_CONFIG_FILE_MAX), also
- * reported through @err as "FILE: message".
+ * reported in @err as "FILE: message".
  */
 int ag_config_load(const char *path, struct ag_config *cfg, unsigned flags,
-		   ag_err_fn err, void *arg);
+		   char *err, size_t errlen);
 
 /*
  * ag_config_write - print @cfg as a configuration file, one "key = value"
@@ -170,7 +169,7 @@ const char *ag_config_key(size_t i);
 char *ag_config_quote(char *dst, size_t size, const char *s, size_t len);
 
 /*
- * ag__read_fd - internal, shared with rules.c: read all of @fd, but never
+ * ag__read_fd - internal, shared with the rule files: read all of @fd, but never
  * more than @max bytes.
  * @buf: set to a malloc'ed buffer (caller frees) holding *@len bytes plus
  *	a NUL that is not counted, so text parsers may rely on it.
@@ -181,7 +180,7 @@ char *ag_config_quote(char *dst, size_t size, const char *s, size_t len);
 int ag__read_fd(int fd, size_t max, char **buf, size_t *len);
 
 /*
- * ag__sanitize - internal, shared with rules.c: replace every control byte
+ * ag__sanitize - internal, shared with the rule files: replace every control byte
  * of the NUL-terminated message @msg with '?', the last guard for the
  * parts of a message we do not quote ourselves (file names, jansson's
  * text), so no error line can move the cursor or recolour a terminal.

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "rule/internal.h"
 
 enum kind {
 	K_UINT,		/* decimal number */
@@ -244,8 +244,7 @@ fail:
 
 struct parser {
 	const char *name;
-	ag_err_fn err;
-	void *arg;
+	struct ag__errlines errs;
 	unsigned nerr;
 	unsigned seen[NKEYS];	/* line where each key was set, 0 = not set */
 	bool bad[NKEYS];	/* its value had an error: no check of the whole uses it */
@@ -259,7 +258,7 @@ static void report(struct parser *p, unsigned line, const char *fmt, ...)
 	int n;
 
 	p->nerr++;
-	if (!p->err)
+	if (!p->errs.buf)
 		return;
 	n = snprintf(msg, sizeof(msg), "%s:%u: ", p->name, line);
 	if (n < 0 || (size_t)n >= sizeof(msg))
@@ -268,7 +267,7 @@ static void report(struct parser *p, unsigned line, const char *fmt, ...)
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	ag__sanitize(msg);
-	p->err(p->arg, msg);
+	ag__errlines_add(&p->errs, msg);
 }
 
 static bool is_space(char c)
@@ -647,15 +646,16 @@ static void check_whole(struct parser *p, struct ag_config *cfg)
 }
 
 int ag_config_parse_buffer(const char *name, const char *buf, size_t len,
-			   struct ag_config *cfg, ag_err_fn err, void *arg)
+			   struct ag_config *cfg, char *err, size_t errlen)
 {
-	struct parser p = { .name = name, .err = err, .arg = arg };
+	struct parser p = { .name = name };
 	const char *s = buf, *e = buf + len;
 	struct ag_config *tmp;
 	unsigned line = 0;
 	char *val;
 	int ret = -ENOMEM;
 
+	ag__errlines_init(&p.errs, err, errlen);
 	/* Heap, not stack: the struct holds several PATH_MAX buffers. */
 	tmp = malloc(sizeof(*tmp));
 	val = malloc(AG_CONFIG_STR_MAX);
@@ -688,12 +688,14 @@ out:
 }
 
 int ag_config_load(const char *path, struct ag_config *cfg, unsigned flags,
-		   ag_err_fn err, void *arg)
+		   char *err, size_t errlen)
 {
-	char *buf = NULL, msg[AG_CONFIG_STR_MAX + 128];
+	char *buf = NULL;
 	size_t len;
 	int fd, ret;
 
+	if (err && errlen)
+		err[0] = '\0';
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1) {
 		ret = -errno;
@@ -707,18 +709,17 @@ int ag_config_load(const char *path, struct ag_config *cfg, unsigned flags,
 	close(fd);
 	if (ret < 0)
 		goto fail;
-	ret = ag_config_parse_buffer(path, buf, len, cfg, err, arg);
+	ret = ag_config_parse_buffer(path, buf, len, cfg, err, errlen);
 	free(buf);
 	return ret;
 fail:
-	if (err) {
+	if (err && errlen) {
 		if (ret == -EFBIG)
-			snprintf(msg, sizeof(msg), "%s: larger than the limit of %u bytes",
+			snprintf(err, errlen, "%s: larger than the limit of %u bytes",
 				 path, AG_CONFIG_FILE_MAX);
 		else
-			snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(-ret));
-		ag__sanitize(msg);
-		err(arg, msg);
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+		ag__sanitize(err);
 	}
 	return ret;
 }

@@ -1,5 +1,5 @@
 /*
- * rules.h — the rule store: one JSON file per persistent rule.
+ * rule.h — rules: checks, JSON, the store of one JSON file per persistent rule.
  *
  * A rule is what a person writes ("firefox may reach *.example.org on 443");
  * the daemon turns each enabled rule into engine filters.  Persistent
@@ -11,8 +11,8 @@
  * exact rule; saving is atomic (temporary file, fsync, rename, fsync of the
  * directory), so a crash leaves the old rule or the new one, never half.
  */
-#ifndef ALEGATE_DAEMON_RULES_H
-#define ALEGATE_DAEMON_RULES_H
+#ifndef ALEGATE_RULE_RULE_H
+#define ALEGATE_RULE_RULE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,14 +34,23 @@
 /* expires_in_ms of a timed rule: ten years is "always" with extra steps. */
 #define AG_RULE_EXPIRES_MS_MAX	(3650ull * 24 * 3600 * 1000)
 
-#ifndef AG_ERR_FN_DEFINED
-#define AG_ERR_FN_DEFINED
 /*
- * Receives one complete, human-readable error line ("FILE:LINE: message",
- * no trailing newline).  msg is only valid during the call.
+ * Errors: a function that reports what a person reads takes the caller's
+ * buffer (char *err, size_t errlen) last; err may be NULL with errlen 0.
+ * The parsers report every error they find, one per line ("FILE:LINE:
+ * message" quoting the bad value, '\n' between lines, none after the
+ * last); lines that do not fit are left out and the last line then says
+ * "(N more errors)".  AG_RULE_ERR_MAX bytes hold every error of any rule
+ * file written by hand.
  */
-typedef void (*ag_err_fn)(void *arg, const char *msg);
-#endif
+#define AG_RULE_ERR_MAX		8192
+
+/*
+ * ag_rule_err_join - the error lines @lines as one line, "a; b", in @dst
+ * (@size bytes, cut to fit), for a reply or a message of one line.
+ * Return: @dst.
+ */
+char *ag_rule_err_join(char *dst, size_t size, const char *lines);
 
 enum ag_rule_action {
 	AG_RULE_ALLOW,
@@ -143,15 +152,15 @@ void ag_rule_init(struct ag_rule *rule);
  * @buf, @len: the text (need not be NUL-terminated).
  * @out: written only on success; lifetime AG_RULE_ALWAYS, source = @file
  *	(or "" when @file is NULL; messages then say "rule").
- * @err, @arg: called once per error as "FILE:LINE: message" quoting the bad
- *	value; syntax errors carry jansson's line, others the line of the key
- *	(found in the text: right for ordinary formatting).  @err may be NULL.
+ * @err, @errlen: every error as a line "FILE:LINE: message" quoting the
+ *	bad value; syntax errors carry jansson's line, others the line of the
+ *	key (found in the text: right for ordinary formatting).
  *
  * Every error of the rule is reported, not only the first.
  * Return: 0, -EINVAL (errors reported) or -ENOMEM.
  */
 int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule *out,
-		  ag_err_fn err, void *arg);
+		  char *err, size_t errlen);
 
 /*
  * ag_rule_from_json - the same checks on a decoded JSON object, for the
@@ -160,10 +169,11 @@ int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule 
  *	"expires_in_ms" (required for "timed", converted to expires_ns from
  *	the current CLOCK_BOOTTIME), and a missing "id" (left "").
  *	An "until-quit" rule gets session 0: the caller sets its owner.
+ * @err, @errlen: every error, a line each.
  * @obj is borrowed.  Return: 0, -EINVAL (errors reported) or -ENOMEM.
  */
 int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
-		      ag_err_fn err, void *arg);
+		      char *err, size_t errlen);
 
 /*
  * ag_rule_to_json - a rule as a JSON object with the keys in file order
@@ -194,11 +204,13 @@ bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b);
 bool ag_rule_id_valid(const char *id);
 
 /*
- * Called by ag_rules_load_dir() for each good rule.  @rule is only valid
- * during the call (copy it).  A negative return stops loading and is
- * returned by ag_rules_load_dir().
+ * Called by ag_rules_load_dir() for each rule file in name order: with
+ * @rule for a good one (@err NULL), or with @rule NULL and @err the lines
+ * saying what is wrong with a bad one.  Both are only valid during the
+ * call (copy them).  A negative return stops loading and is returned by
+ * ag_rules_load_dir().
  */
-typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule);
+typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule, const char *err);
 
 /*
  * ag_rules_load_dir - load every rule file of @dir.
@@ -209,18 +221,22 @@ typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule);
  * followed), not a regular file, owned by someone other than root (or the
  * caller's effective uid), writable by group or others, larger than
  * AG_RULE_FILE_MAX (refused without being read), invalid, or holding an id
- * that another file already has — is reported through @err and skipped;
- * the good rules are still delivered.  The text of a file that is not JSON
- * is never quoted.  No file is ever modified.
+ * that another file already has — is handed to @rule_cb with its errors
+ * (at most AG_RULE_ERR_MAX bytes of them) and skipped; the good rules are
+ * still delivered.  The text of a file that is not JSON is never quoted.
+ * No file is ever modified.
  *
- * @rule_cb may be NULL to only check the files (`alegated -n`).
+ * @rule_cb may be NULL to only check the files (`alegated -n`): the
+ *	errors of every bad file then go to @err, a line each.
+ * @err, @errlen: why the directory itself could not be read.
  *
- * Return: 0 when every file loaded; -EINVAL when some were skipped (all
- * reported); a negative value returned by @rule_cb; -EPERM (reported, no
- * file read) when @dir itself is owned by another user or writable by
- * group or others; or -errno (reported) when @dir cannot be read.
+ * Return: 0 when every file loaded; -EINVAL when some were skipped (each
+ * handed to @rule_cb, or reported in @err); a negative value returned by @rule_cb; -EPERM (in
+ * @err, no file read) when @dir itself is owned by another user or
+ * writable by group or others; or -errno (in @err) when @dir cannot be
+ * read or memory ran out.
  */
-int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, ag_err_fn err, void *arg);
+int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err, size_t errlen);
 
 /*
  * ag_rule_save - write @rule to @dir/<id>.json atomically: write
