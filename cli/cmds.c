@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/text.h"
 #include "cli.h"
 
 static const char *str(const json_t *o, const char *key)
@@ -61,7 +62,7 @@ static void label_of(const char *key, char *name, size_t len)
 	for (char *p = name; *p; p++)
 		if (*p == '_')
 			*p = ' ';
-	ag_ctl_sanitize(name);
+	ag_sanitize(name);
 }
 
 /* A value with its unit, when its key says one: bytes, microseconds. */
@@ -296,7 +297,7 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 	int r;
 
 	if (!flow_id_ok(a->pos[0])) {
-		char *q = ag_ctl_sanitize(strdup(a->pos[0]));
+		char *q = ag_sanitize(strdup(a->pos[0]));
 
 		r = cli_usage_error(cli, "bad flow ID \"%s\" (a number, as \"pending\" lists)", q);
 		free(q);
@@ -313,7 +314,7 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 	if (a->val[OPT_SCOPE]) {
 		ans.scope = cli_scope_value(a->val[OPT_SCOPE]);
 		if (!ans.scope) {
-			char *q = ag_ctl_sanitize(strdup(a->val[OPT_SCOPE]));
+			char *q = ag_sanitize(strdup(a->val[OPT_SCOPE]));
 
 			r = cli_usage_error(cli, "unknown scope \"%s\" (use host, remote, port or app)", q);
 			free(q);
@@ -401,7 +402,7 @@ static char *peer(const json_t *o)
 	out_split_addr(remote, addr, sizeof(addr), port, sizeof(port));
 	if (asprintf(&s, "%s%s%s", host, *port ? ":" : "", port) < 0)
 		abort();
-	return ag_ctl_sanitize(s);
+	return ag_sanitize(s);
 }
 
 /* ---- flows ---------------------------------------------------------------------------- */

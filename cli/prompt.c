@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/text.h"
 #include "cli.h"
 
 #define PROMPT_LINE_MAX	256	/* one typed answer, bytes */
@@ -55,14 +57,6 @@ struct prompt {
 };
 
 static struct prompt *restore_on_exit;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *str(const json_t *o, const char *key)
 {
@@ -154,7 +148,7 @@ static void key_of(const json_t *id, char *key, size_t len)
 		snprintf(key, len, "%s", json_string_value(id));
 	else
 		key[0] = '\0';
-	ag_ctl_sanitize(key);
+	ag_sanitize(key);
 }
 
 static ssize_t find(const struct prompt *p, const char *key)
@@ -185,7 +179,7 @@ static ssize_t add(struct prompt *p, json_t *obj)
 	n = &p->f[p->n];
 	n->obj = json_incref(obj);
 	snprintf(n->key, sizeof(n->key), "%s", key);
-	n->seen = now_ms();
+	n->seen = ag_mono_ms();
 	n->age0 = json_is_integer(age) && json_integer_value(age) > 0 ? json_integer_value(age) : 0;
 	return (ssize_t)p->n++;
 }
@@ -213,7 +207,7 @@ static void render(struct prompt *p, const struct pflow *pf, bool fresh)
 	const json_t *o = pf->obj, *to = json_object_get(o, "timeout_ms");
 	const json_t *uid = json_object_get(o, "uid");
 	const char *dir = str(o, "direction"), *proto = str(o, "proto");
-	long long waited = now_ms() - pf->seen;
+	long long waited = ag_mono_ms() - pf->seen;
 	char raddr[64], rport[16], laddr[64], lport[16], age[AG_DURATION_TEXT_MAX + 16];
 	char left[AG_DURATION_TEXT_MAX + 16] = "", tmp[AG_DURATION_TEXT_MAX];
 	char where[320], who[64], cmdq[300] = "";
@@ -268,7 +262,7 @@ static void render(struct prompt *p, const struct pflow *pf, bool fresh)
 		snprintf(who, sizeof(who), "user -");
 	if (cmd)
 		snprintf(cmdq, sizeof(cmdq), "  \"%s\"", cmd);
-	ag_ctl_sanitize(where);
+	ag_sanitize(where);
 
 	say(p, "%s%s[%s]%s %s %s  %s%s%s %s, %s%s", fresh ? c_yellow : "", c_bold,
 	    pf->key, c_reset, d, pr, c_bold, out_base(exe), c_reset, where, age, left);
@@ -381,7 +375,7 @@ static void answer(struct prompt *p, char **tok, int ntok)
 	} else {
 		idx = find(p, tok[0]);
 		if (idx < 0) {
-			char *t = ag_ctl_sanitize(strdup(tok[0]));
+			char *t = ag_sanitize(strdup(tok[0]));
 
 			say(p, "? no waiting flow \"%s\" (l lists them, ? helps)", t);
 			free(t);
@@ -602,7 +596,7 @@ static void on_push(struct prompt *p, json_t *m)
 		const char *why = str(bye, "reason");
 
 		snprintf(p->gone, sizeof(p->gone), "%s", why && *why ? why : "alegated closed the connection");
-		ag_ctl_sanitize(p->gone);
+		ag_sanitize(p->gone);
 		p->lost = true;
 		return;
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "cli.h"
 
 enum word_kind { W_DURATION, W_SCOPE, W_REJECT };
@@ -47,7 +48,7 @@ int cli_answer_word(struct cli_answer *ans, const char *word, char *err, size_t 
 	size_t i;
 
 	snprintf(q, sizeof(q), "%s", word);
-	ag_ctl_sanitize(q);
+	ag_sanitize(q);
 	for (i = 0; i < NWORDS; i++)
 		if (!strcmp(words[i].word, word))
 			break;

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "alegate/engine.h"
+#include "base/clock.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/rules.h"
@@ -183,11 +184,6 @@ struct agd {
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
 };
-
-/* ---- time ----------------------------------------------------------------- */
-
-uint64_t agd_boottime_ns(void);
-uint64_t agd_wall_ms(void);
 
 /* Give the rules on "remote": "resolvers" their filters again (the set
  * changed).  In policy.c. */

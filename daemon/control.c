@@ -24,10 +24,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/proto.h"
+#include "base/text.h"
 #include "ctl/ctl.h"
 #include "daemon/agd.h"
 #include "linux/sockdiag.h"
-#include "linux/tuple.h"
+#include "base/tuple.h"
 #include "net/packet.h"
 
 /* A subscriber may fall this far behind before it is closed. */
@@ -80,22 +82,6 @@ static unsigned push_depth;
 
 /* ---- JSON for the protocol's objects --------------------------------------------- */
 
-static const char *proto_name(uint8_t p, char *buf, size_t len)
-{
-	switch (p) {
-	case AG_IPPROTO_TCP:
-		return "tcp";
-	case AG_IPPROTO_UDP:
-		return "udp";
-	case AG_IPPROTO_ICMP:
-		return "icmp";
-	case AG_IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
 static json_t *endpoint(uint8_t ver, const uint8_t *addr, uint16_t port)
 {
 	char a[AG_ADDR_STRLEN], s[AG_ADDR_STRLEN + 10];
@@ -136,7 +122,7 @@ static void set_flow_common(json_t *o, const ag_fixed_values *in)
 {
 	char pb[8];
 
-	json_object_set_new(o, "proto", json_string(proto_name(in->protocol, pb, sizeof(pb))));
+	json_object_set_new(o, "proto", json_string(ag_proto_name(in->protocol, pb, sizeof(pb))));
 	json_object_set_new(o, "direction", json_string(in->direction == AG_DIR_IN ? "in" : "out"));
 	json_object_set_new(o, "local", endpoint(in->ip_version, in->local_addr, in->local_port));
 	json_object_set_new(o, "remote",
@@ -148,7 +134,7 @@ json_t *agd_json_pending(struct agd *d, const struct agd_pending *p)
 {
 	ag_flow_info f;
 	json_t *o;
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 
 	if (ag_pend_lookup(d->engine, p->context, &f))
 		return NULL;
@@ -180,7 +166,7 @@ json_t *agd_json_flow(struct agd *d, const ag_flow_info *f)
 								     : json_integer(f->fixed.uid));
 	json_object_set_new(o, "rule", rule_id_of(d, f->filter_id));
 	json_object_set_new(o, "age_ms",
-			    json_integer((json_int_t)((agd_boottime_ns() - f->created_ns) / 1000000)));
+			    json_integer((json_int_t)((ag_boot_ns() - f->created_ns) / 1000000)));
 	return o;
 }
 
@@ -200,10 +186,10 @@ json_t *agd_json_event(struct agd *d, const ag_event *ev)
 {
 	json_t *o = json_object();
 	/* engine time is CLOCK_BOOTTIME; people want the wall clock */
-	uint64_t age_ms = (agd_boottime_ns() - ev->time_ns) / 1000000;
+	uint64_t age_ms = (ag_boot_ns() - ev->time_ns) / 1000000;
 
 	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
-	json_object_set_new(o, "time_ms", json_integer((json_int_t)(agd_wall_ms() - age_ms)));
+	json_object_set_new(o, "time_ms", json_integer((json_int_t)(ag_wall_ms() - age_ms)));
 	json_object_set_new(o, "type", json_string(ag_event_type_name(ev->type)));
 	json_object_set_new(o, "reason", json_string(ag_reason_name(ev->reason)));
 	json_object_set_new(o, "layer", json_string(layer_short(ev->layer)));
@@ -375,7 +361,7 @@ static int op_status(struct req *q)
 	ag_engine_get_stats(d->engine, &st);
 	json_object_set_new(o, "version", json_string(AGD_VERSION));
 	json_object_set_new(o, "uptime_s",
-			    json_integer((json_int_t)((agd_boottime_ns() - d->started_ns) /
+			    json_integer((json_int_t)((ag_boot_ns() - d->started_ns) /
 						      1000000000ULL)));
 	json_object_set_new(o, "backend", json_string(ag_fw_backend_name(d->fw_backend)));
 	json_object_set_new(o, "fail_mode",
@@ -595,7 +581,7 @@ static int answer(struct req *q, ag_verdict v)
 			char quoted[AG_CTL_QUOTE_MAX + 1];
 
 			snprintf(quoted, sizeof(quoted), "%s", json_string_value(pid));
-			ag_ctl_sanitize(quoted);
+			ag_sanitize(quoted);
 			return reply_err(q->d, q->c, q->id, "bad_request",
 					 "\"pending\" must be a pending flow id (a number), not \"%s\"",
 					 quoted), 0;
@@ -925,7 +911,7 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	char quoted[64];
 
 	snprintf(quoted, sizeof(quoted), "%s", json_string_value(op));
-	ag_ctl_sanitize(quoted);
+	ag_sanitize(quoted);
 	reply_err(d, c, q.id, "unknown_op", "unknown op \"%s\"", quoted);
 	json_decref(msg);
 }
@@ -1013,7 +999,7 @@ static void log_refused(const struct ucred *cred)
 {
 	static uint64_t window_ns;
 	static unsigned long quiet;
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 
 	if (window_ns && now - window_ns < AGD_REFUSED_LOG_S * 1000000000ULL) {
 		quiet++;

@@ -1,29 +1,12 @@
 /*
  * daemon/loop.c — the pieces of the event loop the daemon's parts share:
- * clocks, epoll registration, the deadline timer.
+ * epoll registration, the deadline timer.
  */
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
-#include <time.h>
 
 #include "daemon/agd.h"
-
-uint64_t agd_boottime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t agd_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag)
 {

@@ -307,7 +307,7 @@ static int rule_add(struct agd *d, struct ag_rule *rule, const char **err, bool 
 	if (!rule->source[0] && !rule->name[0])
 		default_name(rule);
 	if (!rule->source[0] && !(rule->has & AG_RULE_HAS_CREATED)) {
-		rule->created = (int64_t)(agd_wall_ms() / 1000);
+		rule->created = (int64_t)(ag_wall_ms() / 1000);
 		rule->has |= AG_RULE_HAS_CREATED;
 	}
 	if (!rule->id[0] && ag_rule_new_id(rule->id)) {
@@ -759,7 +759,7 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 	}
 	r->direction = f->fixed.direction == AG_DIR_IN ? AG_RULE_IN : AG_RULE_OUT;
 	r->has |= AG_RULE_HAS_DIRECTION;
-	r->created = (int64_t)(agd_wall_ms() / 1000);
+	r->created = (int64_t)(ag_wall_ms() / 1000);
 	r->has |= AG_RULE_HAS_CREATED;
 	return 0;
 }
@@ -866,7 +866,7 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 			rule.session = session;
 		} else if (!strcmp(duration, "for") && for_ms) {
 			rule.lifetime = AG_RULE_TIMED;
-			rule.expires_ns = agd_boottime_ns() + for_ms * 1000000ULL;
+			rule.expires_ns = ag_boot_ns() + for_ms * 1000000ULL;
 		} else {
 			*err = "duration must be once, for (with for_ms), until-quit, "
 			       "until-restart or always";

@@ -27,6 +27,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
+#include "base/err.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
 
@@ -48,19 +49,6 @@ const char *ag_fp_verdict_name(enum ag_fp_verdict v)
 	case AG_FP_DENY: return "deny";
 	}
 	return "?";
-}
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
 }
 
 /* ---- executables ---------------------------------------------------------------- */
@@ -318,7 +306,7 @@ static int item_cmp(const void *a, const void *b)
 static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t len)
 {
 	if (r->verdict != AG_FP_PASS && r->verdict != AG_FP_ALLOW && r->verdict != AG_FP_DENY) {
-		seterr(err, len, "rule %zu (id %llu): verdict %d is none of pass, allow, deny", i,
+		ag_seterr(err, len, "rule %zu (id %llu): verdict %d is none of pass, allow, deny", i,
 		       (unsigned long long)r->id, (int)r->verdict);
 		return -EINVAL;
 	}
@@ -326,35 +314,35 @@ static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t le
 	 * rule matches no program the kernel knows (and is a barrier for the
 	 * unknown ones, like any application rule). */
 	if ((r->has & AG_FP_HAS_APP) && !r->app) {
-		seterr(err, len, "rule %zu (id %llu): application condition without a path", i,
+		ag_seterr(err, len, "rule %zu (id %llu): application condition without a path", i,
 		       (unsigned long long)r->id);
 		return -EINVAL;
 	}
 	if ((r->has & AG_FP_HAS_UID) && r->uid_lo > r->uid_hi) {
-		seterr(err, len, "rule %zu (id %llu): uid range %u-%u is reversed", i,
+		ag_seterr(err, len, "rule %zu (id %llu): uid range %u-%u is reversed", i,
 		       (unsigned long long)r->id, r->uid_lo, r->uid_hi);
 		return -EINVAL;
 	}
 	if ((r->has & AG_FP_HAS_PORT) && r->port_lo > r->port_hi) {
-		seterr(err, len, "rule %zu (id %llu): port range %u-%u is reversed", i,
+		ag_seterr(err, len, "rule %zu (id %llu): port range %u-%u is reversed", i,
 		       (unsigned long long)r->id, r->port_lo, r->port_hi);
 		return -EINVAL;
 	}
 	if ((r->has & AG_FP_HAS_FAMILY) && r->family != 4 && r->family != 6) {
-		seterr(err, len, "rule %zu (id %llu): IP version %u is neither 4 nor 6", i,
+		ag_seterr(err, len, "rule %zu (id %llu): IP version %u is neither 4 nor 6", i,
 		       (unsigned long long)r->id, r->family);
 		return -EINVAL;
 	}
 	for (size_t j = 0; (r->has & AG_FP_HAS_REMOTE) && j < r->nremote; j++)
 		if (!r->remote || !prefix_valid(&r->remote[j])) {
-			seterr(err, len, "rule %zu (id %llu): remote prefix %zu has family %u, length %u",
+			ag_seterr(err, len, "rule %zu (id %llu): remote prefix %zu has family %u, length %u",
 			       i, (unsigned long long)r->id, j, r->remote ? r->remote[j].family : 0,
 			       r->remote ? r->remote[j].plen : 0);
 			return -EINVAL;
 		}
 	for (size_t j = 0; (r->has & AG_FP_HAS_HOST) && j < r->nhost_addrs; j++)
 		if (!r->host_addrs || !prefix_valid(&r->host_addrs[j])) {
-			seterr(err, len, "rule %zu (id %llu): host address %zu has family %u, length %u",
+			ag_seterr(err, len, "rule %zu (id %llu): host address %zu has family %u, length %u",
 			       i, (unsigned long long)r->id, j,
 			       r->host_addrs ? r->host_addrs[j].family : 0,
 			       r->host_addrs ? r->host_addrs[j].plen : 0);
@@ -438,7 +426,7 @@ static int list_emit(struct cc *c, const struct fp_entry *v, uint32_t n, struct 
 			return 0;
 		}
 	if (img->nentries + n > FP_MAX_ENTRIES) {
-		seterr(c->err, c->errlen, "more than %u compiled entries", FP_MAX_ENTRIES);
+		ag_seterr(c->err, c->errlen, "more than %u compiled entries", FP_MAX_ENTRIES);
 		return -E2BIG;
 	}
 	if (grow((void **)&img->entries, &c->capentries, img->nentries + n, sizeof(*v)))
@@ -459,7 +447,7 @@ static int node_add(struct cc *c, uint32_t bucket, const struct ag_fp_prefix *p,
 	struct ag_fp_image *img = c->img;
 
 	if (img->nnodes >= FP_MAX_NODES) {
-		seterr(c->err, c->errlen, "more than %u address prefixes", FP_MAX_NODES);
+		ag_seterr(c->err, c->errlen, "more than %u address prefixes", FP_MAX_NODES);
 		return -E2BIG;
 	}
 	if (img->nnodes == c->capnodes) {
@@ -607,7 +595,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 	if (err && errlen)
 		err[0] = 0;
 	if (n > AG_FP_MAX_RULES) {
-		seterr(err, errlen, "%zu rules, more than %u", n, AG_FP_MAX_RULES);
+		ag_seterr(err, errlen, "%zu rules, more than %u", n, AG_FP_MAX_RULES);
 		return -E2BIG;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -629,7 +617,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 			goto out;
 	}
 	if (c.napps > FP_MAX_APPS) {
-		seterr(err, errlen, "%zu executables named, more than %u", c.napps, FP_MAX_APPS);
+		ag_seterr(err, errlen, "%zu executables named, more than %u", c.napps, FP_MAX_APPS);
 		r = -E2BIG;
 		goto out;
 	}
@@ -682,7 +670,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 		r = sort_nodes(c.img);
 out:
 	if (r == -ENOMEM)
-		seterr(err, errlen, "out of memory");
+		ag_seterr(err, errlen, "out of memory");
 	if (r) {
 		ag_fp_image_free(c.img);
 		c.img = NULL;

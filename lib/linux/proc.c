@@ -46,6 +46,7 @@
 #include <linux/connector.h>
 #include <linux/netlink.h>
 
+#include "base/clock.h"
 #include "linux/execmon.h"
 #include "linux/proc.h"
 
@@ -172,14 +173,6 @@ struct ag_proc {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -1195,7 +1188,7 @@ static int cn_open(struct ag_proc *p)
 				  .nl_groups = CN_IDX_PROC };
 	socklen_t sl = sizeof(sa);
 	int rcvbuf = (int)p->cfg.rcvbuf, events = 0, ack_err = -1, r;
-	uint32_t ack = (uint32_t)mono_ns() | 1;
+	uint32_t ack = (uint32_t)ag_mono_ns() | 1;
 	uint64_t deadline;
 
 	p->nlfd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
@@ -1215,10 +1208,10 @@ static int cn_open(struct ag_proc *p)
 	r = cn_send_op(p, PROC_CN_MCAST_LISTEN, 0, false, ack);
 	if (r < 0)
 		return r;
-	deadline = mono_ns() + (uint64_t)PROC_ACK_TIMEOUT_MS * 1000000u;
+	deadline = ag_mono_ns() + (uint64_t)PROC_ACK_TIMEOUT_MS * 1000000u;
 	while (ack != 0) {
 		struct pollfd pfd = { .fd = p->nlfd, .events = POLLIN };
-		uint64_t now = mono_ns();
+		uint64_t now = ag_mono_ns();
 
 		if (now >= deadline)
 			return -ETIMEDOUT;
@@ -1434,7 +1427,7 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
-	p->now = mono_ns;
+	p->now = ag_mono_ns;
 	p->epoch = 1;
 	{
 		long tck = sysconf(_SC_CLK_TCK);
@@ -1581,7 +1574,7 @@ const char *ag_proc_mode(const struct ag_proc *p)
 
 void ag__proc_set_clock(struct ag_proc *p, uint64_t (*now_ns)(void))
 {
-	p->now = now_ns ? now_ns : mono_ns;
+	p->now = now_ns ? now_ns : ag_mono_ns;
 }
 
 void ag_proc_get_stats(const struct ag_proc *p, struct ag_proc_stats *st)

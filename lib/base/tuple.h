@@ -18,8 +18,8 @@
  * orientation" (src = the local end): use ag_tuple_reverse() for an inbound
  * tuple.
  */
-#ifndef ALEGATE_LINUX_TUPLE_H
-#define ALEGATE_LINUX_TUPLE_H
+#ifndef ALEGATE_BASE_TUPLE_H
+#define ALEGATE_BASE_TUPLE_H
 
 #include <stdint.h>
 #include <string.h>
