@@ -220,7 +220,7 @@ static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
 	    ag_dns_parse_question(p->payload + pi.payload_offset, pi.payload_len, &q) || q.qr)
 		return;
 	dnsq_flow(&pi, true, &f);
-	if (ag_dnsq_add(d->dnsq, &f, &q, agd_boottime_ns()) == 0)
+	if (ag_dnsq_add(d->dnsq, &f, &q, ag_boot_ns()) == 0)
 		d->ctr.dns_queries++;
 }
 
@@ -256,11 +256,11 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 		d->ctr.dns_not_resolver++;
 		return;
 	}
-	if (ag_dnsq_answer(d->dnsq, &f, &q, agd_boottime_ns())) {
+	if (ag_dnsq_answer(d->dnsq, &f, &q, ag_boot_ns())) {
 		d->ctr.dns_unsolicited++;
 		return;
 	}
-	ag_dnscache_add_reply(d->dns, &reply, agd_boottime_ns());
+	ag_dnscache_add_reply(d->dns, &reply, ag_boot_ns());
 	/* the loop syncs the fast path before this reply's verdict goes out */
 	agd_fastpath_dns(d, &reply);
 }
@@ -403,7 +403,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		}
 		if (ar.uid != AG_UID_UNKNOWN)
 			in.uid = ar.uid;
-		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, agd_boottime_ns(),
+		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, ag_boot_ns(),
 				       host, sizeof(host)) == 0)
 			in.remote_host = host;
 		if (recheck && ar.proc.pid > 0 && (uint32_t)ar.proc.pid != known.pid) {

@@ -184,7 +184,7 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 	flow.proto = t->protocol;
 	flow.port = t->dport;
 	memcpy(flow.addr, t->dst, 16);
-	flow.now_ns = agd_boottime_ns();
+	flow.now_ns = ag_boot_ns();
 	if (ag_fp_eval(d->fp, &flow, NULL) != AG_FP_DENY)
 		return;
 	ag_ct_delete(d->ct, t); /* none when untracked: harmless */
@@ -303,7 +303,7 @@ static bool name_is_ruled(struct agd *d, const char *name)
 
 void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
 {
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 
 	if (!d->fp || !reply->n_addrs || !name_is_ruled(d, reply->qname))
 		return;
@@ -339,7 +339,7 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 {
 	struct agd *d = arg;
 	char name[AG_DNS_NAME_MAX + 1];
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 	size_t cap = 0;
 
 	*addrs = NULL;
@@ -386,7 +386,7 @@ void agd_fastpath_sync(struct agd *d)
 	char err[AG_FP_ERR_MAX];
 	int r;
 
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 
 	if (d->notrack_recheck ||
 	    (notrack_auto(d) && now - d->notrack_checked_ns >= AGD_NOTRACK_RECHECK_NS))
@@ -497,7 +497,7 @@ void agd_notrack_check(struct agd *d)
 	bool on;
 
 	d->notrack_recheck = false;
-	d->notrack_checked_ns = agd_boottime_ns();
+	d->notrack_checked_ns = ag_boot_ns();
 	on = notrack_wanted(d, why, sizeof(why));
 	/* after a failed load, only a reload tries again */
 	if (on && d->notrack_failed && !d->notrack_on)

@@ -39,7 +39,7 @@
 static uint64_t engine_clock(void *arg)
 {
 	(void)arg;
-	return agd_boottime_ns();
+	return ag_boot_ns();
 }
 
 int agd_syslog_level(enum ag_cfg_log_level l)
@@ -291,7 +291,7 @@ void agd_guard_start(struct agd *d)
 	if (!d->fw_installed)
 		return;
 	r = ag_fw_fingerprint(d->fw_backend, &d->guard_sum, &d->guard_nrules);
-	d->guard_checked_ns = agd_boottime_ns();
+	d->guard_checked_ns = ag_boot_ns();
 	if (r) {
 		log_warn("firewall guard: cannot read the ruleset (%s); rules removed by "
 			 "others are not put back", strerror(-r));
@@ -309,7 +309,7 @@ void agd_guard_start(struct agd *d)
 void agd_guard_check(struct agd *d)
 {
 	char err[AG_FW_ERR_MAX];
-	uint64_t now = agd_boottime_ns(), sum;
+	uint64_t now = ag_boot_ns(), sum;
 	unsigned n;
 	int r;
 
@@ -351,7 +351,7 @@ int agd_guard_wake_ms(const struct agd *d)
 
 	if (!d->guard_on)
 		return -1;
-	now = agd_boottime_ns();
+	now = ag_boot_ns();
 	due = d->guard_checked_ns + AGD_GUARD_RECHECK_NS;
 	return due <= now ? 0 : (int)((due - now) / 1000000 + 1);
 }
@@ -401,7 +401,7 @@ void agd_timed_load(struct agd *d)
 	d->policy_bulk = true;
 	json_array_foreach(rules, i, o) {
 		json_t *exp = json_object_get(o, "expires_at_ns");
-		uint64_t now = agd_boottime_ns(), at;
+		uint64_t now = ag_boot_ns(), at;
 		struct ag_rule rule;
 		const char *err;
 
@@ -475,7 +475,7 @@ void agd_notify_ready(struct agd *d)
 		log_debug("told systemd we are ready");
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		d->watchdog_ns = usec * 1000 / 2;
-		d->watchdog_at = agd_boottime_ns();
+		d->watchdog_at = ag_boot_ns();
 	}
 }
 
@@ -491,7 +491,7 @@ void agd_watchdog_ping(struct agd *d)
 
 	if (!d->watchdog_ns)
 		return;
-	now = agd_boottime_ns();
+	now = ag_boot_ns();
 	if (now - d->watchdog_at < d->watchdog_ns)
 		return;
 	d->watchdog_at = now;
@@ -504,7 +504,7 @@ int agd_watchdog_wake_ms(const struct agd *d)
 
 	if (!d->watchdog_ns)
 		return -1;
-	now = agd_boottime_ns();
+	now = ag_boot_ns();
 	due = d->watchdog_at + d->watchdog_ns;
 	return due <= now ? 0 : (int)((due - now) / 1000000 + 1);
 }

@@ -480,7 +480,7 @@ int main(int argc, char **argv)
 		if (chdir("/") == -1)
 			log_debug("chdir /: %s", strerror(errno));
 	}
-	d->started_ns = agd_boottime_ns();
+	d->started_ns = ag_boot_ns();
 	if (agd_pidfile_lock(d))
 		return 1;
 

@@ -112,7 +112,7 @@ bool agd_resolvers_refresh(struct agd *d, bool force)
 	const char *paths[2] = { d->cfg.resolv_conf, d->cfg.resolved_conf };
 	struct agd_resolver list[AGD_MAX_RESOLVERS];
 	char sig[2][sizeof(d->resolvers_sig[0])];
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 	unsigned n = 0;
 
 	if (!force) {
