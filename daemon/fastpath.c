@@ -31,6 +31,7 @@
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
+#include "linux/fastpath_engine.h"
 #include "linux/fwscan.h"
 #include "linux/sockdiag.h"
 #include "net/dns.h"

@@ -40,6 +40,7 @@
 #include "linux/attrib.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
+#include "linux/fastpath_engine.h"
 
 /* ---- random numbers, reproducible ---------------------------------------------------- */
 
