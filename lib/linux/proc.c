@@ -2,9 +2,11 @@
  * proc.c — the process cache behind attribution: open, close, the event
  * loop's entry (ag_proc_receive) and its counters.
  *
- * The cache is in five more files, one idea each:
+ * The cache is in eight more files, one idea each:
  *   proc_parse.c      reading and parsing /proc/PID text (stat, status, cmdline, exe);
- *   proc_cache.c      the entries: array, hash by pid, lists, reading one process;
+ *   proc_cache.c      the entries: array, hash by pid, lists, reading one process,
+ *                     fork, exec and exit applied whichever source told them;
+ *   proc_lookup.c     a process by pid, or by the hooks' record of a flow;
  *   proc_connector.c  the proc connector (fork, exec, exit, uid events);
  *   proc_execmon.c    the exec monitor's events (execmon.h);
  *   proc_walk.c       walking /proc when events were lost or are absent;

@@ -1,7 +1,7 @@
 /*
  * proc_cache.c — the cache's entries: reference-counted strings, the lists
  * and the hash by pid, allocating and dropping entries, reading one process
- * from /proc, and looking one up.
+ * from /proc, and forks, execs and exits applied to them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -350,96 +350,89 @@ int ag__proc_read(struct ag_proc *p, uint32_t i, bool light)
 	return 0;
 }
 
-/* ---- lookups ------------------------------------------------------------- */
+/* ---- events, from either source (connector or exec monitor) ------------- */
 
-static void copy_out(const struct pent *e, struct ag_proc_info *out)
+void ag__proc_on_fork(struct ag_proc *p, pid_t child, pid_t parent,
+			 uint64_t now)
 {
-	out->pid = e->pid;
-	out->ppid = e->ppid;
-	out->uid = e->uid;
-	out->euid = e->euid;
-	out->start_time = e->start_time;
-	memcpy(out->comm, e->comm, sizeof(out->comm));
-	out->flags = e->flags & PF_PUBLIC;
-	out->exe_dev = e->exe_dev;
-	out->exe_ino = e->exe_ino;
-	if (e->exe)
-		memcpy(out->exe, e->exe->s, e->exe->len + 1);
-	else
-		out->exe[0] = '\0';
-	if (e->cmdline)
-		memcpy(out->cmdline, e->cmdline->s, e->cmdline->len + 1);
-	else
-		out->cmdline[0] = '\0';
-	if (!e->exe)
-		out->flags |= AG_PROC_NO_EXE;
-}
+	uint32_t i = ag__proc_slot_of(p, child), pi;
+	struct pent *e, *pe;
 
-int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tuple *t,
-		   struct ag_proc_info *out)
-{
-	struct ag_exec_sender s;
-	int r;
-
-	if (!p->em)
-		return -ENOSYS;
-	r = ag_execmon_sender(p->em, netns_cookie, t, &s);
-	if (r < 0)
-		return r;
-	r = ag_proc_get(p, s.pid, out);
-	if (r < 0)
-		return r;
-	if (out->start_time && out->start_time != s.start_ns / p->ns_per_tick)
-		return -ESTALE;
-	/* Its file when it closed the socket, if it still had one (not at
-	 * exit): else what the exec monitor recorded at its exec stands. */
-	if (s.ino) {
-		out->exe_dev = s.dev;
-		out->exe_ino = s.ino;
-		out->flags |= AG_PROC_EXE_ID;
-	}
-	return 0;
-}
-
-int ag_proc_get(struct ag_proc *p, pid_t pid, struct ag_proc_info *out)
-{
-	uint64_t now = p->now();
-	uint32_t i;
-	struct pent *e;
-	bool trusted;
-
-	if (pid <= 0)
-		return -EINVAL;
-	/* An exec the ring holds may be this process's: read it first. */
-	if (p->em)
-		(void)ag__proc_em_drain(p);
-	ag__proc_expire(p, now);
-	i = ag__proc_slot_of(p, pid);
-	if (i == NIL) {
-		i = ag__proc_ent_alloc(p, pid);
-		p->ents[i].flags = PF_NEED_READ;
+	p->st.ev_fork++;
+	if (i != NIL) {
+		/* A fork names a new process: whatever had this pid is gone. */
+		if (p->ents[i].list == L_LIVE)
+			p->st.pid_reused++;
+		ag__proc_ent_reset(p, i);
+	} else {
+		i = ag__proc_ent_alloc(p, child);
 	}
 	e = &p->ents[i];
-	if (e->list == L_EXITED) {
-		copy_out(e, out);
-		return 0;
+	e->ppid = parent;
+	e->epoch = p->epoch;
+	pi = ag__proc_slot_of(p, parent);
+	if (pi == NIL || (p->ents[pi].flags & PF_NEED_READ)) {
+		e->flags = PF_NEED_READ;
+		return;
 	}
-	/*
-	 * A forked entry is believed only once read: its exec event may still
-	 * be waiting in the socket, and the parent's name would then be wrong.
-	 */
-	trusted = (p->nlfd != -1 || p->em) && e->epoch == p->epoch &&
-		  !(e->flags & (PF_NEED_READ | (p->em ? 0 : AG_PROC_INHERITED)));
-	if (!trusted || !e->start_time || (e->flags & PF_NEED_DETAILS)) {
-		if (ag__proc_read(p, i, !(e->flags & (PF_NEED_READ | PF_NEED_DETAILS))) < 0) {
-			if (e->flags & PF_NEED_READ) {
-				ag__proc_ent_release(p, i);
-				return -ENOENT;
-			}
-			/* Gone without an exit event: answer as exited. */
-			ag__proc_mark_exited(p, i, now);
-		}
+	pe = &p->ents[pi];
+	e->uid = pe->uid;
+	e->euid = pe->euid;
+	memcpy(e->comm, pe->comm, sizeof(e->comm));
+	e->exe = ag__proc_pstr_get(pe->exe);
+	e->cmdline = ag__proc_pstr_get(pe->cmdline);
+	/* A fork runs its parent's image: the same file, the same identity. */
+	e->exe_dev = pe->exe_dev;
+	e->exe_ino = pe->exe_ino;
+	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
+				 AG_PROC_EXE_FUSE | PF_KEXE | PF_NEED_DETAILS |
+				 AG_PROC_CMDLINE_CUT | AG_PROC_KTHREAD)) |
+		   AG_PROC_INHERITED;
+}
+
+/*
+ * At exec only the executable is read (one readlink): it is what a process
+ * that exits at once loses first, and what rules match.  The rest (stat,
+ * cmdline, uids) waits for a lookup that needs it: every exec on the
+ * machine comes through here, and a full read costs several /proc files.
+ */
+int ag__proc_read_exec_exe(struct ag_proc *p, uint32_t i)
+{
+	struct pent *e = &p->ents[i];
+	char name[32], exe[AG_PROC_EXE_MAX];
+	uint64_t ino = 0;
+	uint32_t dev = 0;
+	bool have_id;
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%d/exe", (int)e->pid);
+	n = ag__proc_read_exe(p->proc_dfd, name, exe, sizeof(exe), &dev, &ino, &have_id);
+	if (n < 0)
+		return -ENOENT;
+	p->st.proc_reads++;
+	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
+		      AG_PROC_EXE_ID | AG_PROC_EXE_FUSE | PF_KEXE);
+	if (ag__proc_strip_deleted(exe))
+		e->flags |= AG_PROC_EXE_DELETED;
+	if (have_id) {
+		e->exe_dev = dev;
+		e->exe_ino = ino;
+		e->flags |= AG_PROC_EXE_ID;
 	}
-	copy_out(e, out);
+	ag__proc_pstr_set(&e->exe, exe, strlen(exe));
+	ag__proc_pstr_put(e->cmdline);
+	e->cmdline = NULL;
+	e->start_time = 0;
+	e->flags |= PF_NEED_DETAILS;
+	e->epoch = p->epoch;
 	return 0;
+}
+
+void ag__proc_on_exit(struct ag_proc *p, pid_t pid, uint64_t now)
+{
+	uint32_t i = ag__proc_slot_of(p, pid);
+
+	p->st.ev_exit++;
+	if (i != NIL)
+		ag__proc_mark_exited(p, i, now);
 }

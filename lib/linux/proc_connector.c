@@ -1,6 +1,6 @@
 /*
- * proc_connector.c — the kernel's proc connector: subscribing, receiving
- * and applying fork, exec, exit and uid events to the cache.
+ * proc_connector.c — the kernel's proc connector: subscribing, and receiving
+ * its fork, exec, exit and uid events.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,84 +19,6 @@ struct cn_proc_input {
 	uint32_t mcast_op;
 	uint32_t event_type;
 };
-
-/* ---- events -------------------------------------------------------------- */
-
-void ag__proc_on_fork(struct ag_proc *p, pid_t child, pid_t parent,
-			 uint64_t now)
-{
-	uint32_t i = ag__proc_slot_of(p, child), pi;
-	struct pent *e, *pe;
-
-	p->st.ev_fork++;
-	if (i != NIL) {
-		/* A fork names a new process: whatever had this pid is gone. */
-		if (p->ents[i].list == L_LIVE)
-			p->st.pid_reused++;
-		ag__proc_ent_reset(p, i);
-	} else {
-		i = ag__proc_ent_alloc(p, child);
-	}
-	e = &p->ents[i];
-	e->ppid = parent;
-	e->epoch = p->epoch;
-	pi = ag__proc_slot_of(p, parent);
-	if (pi == NIL || (p->ents[pi].flags & PF_NEED_READ)) {
-		e->flags = PF_NEED_READ;
-		return;
-	}
-	pe = &p->ents[pi];
-	e->uid = pe->uid;
-	e->euid = pe->euid;
-	memcpy(e->comm, pe->comm, sizeof(e->comm));
-	e->exe = ag__proc_pstr_get(pe->exe);
-	e->cmdline = ag__proc_pstr_get(pe->cmdline);
-	/* A fork runs its parent's image: the same file, the same identity. */
-	e->exe_dev = pe->exe_dev;
-	e->exe_ino = pe->exe_ino;
-	e->flags = (pe->flags & (AG_PROC_EXE_DELETED | AG_PROC_NO_EXE | AG_PROC_EXE_ID |
-				 AG_PROC_EXE_FUSE | PF_KEXE | PF_NEED_DETAILS |
-				 AG_PROC_CMDLINE_CUT | AG_PROC_KTHREAD)) |
-		   AG_PROC_INHERITED;
-}
-
-/*
- * At exec only the executable is read (one readlink): it is what a process
- * that exits at once loses first, and what rules match.  The rest (stat,
- * cmdline, uids) waits for a lookup that needs it: every exec on the
- * machine comes through here, and a full read costs several /proc files.
- */
-int ag__proc_read_exec_exe(struct ag_proc *p, uint32_t i)
-{
-	struct pent *e = &p->ents[i];
-	char name[32], exe[AG_PROC_EXE_MAX];
-	uint64_t ino = 0;
-	uint32_t dev = 0;
-	bool have_id;
-	ssize_t n;
-
-	snprintf(name, sizeof(name), "%d/exe", (int)e->pid);
-	n = ag__proc_read_exe(p->proc_dfd, name, exe, sizeof(exe), &dev, &ino, &have_id);
-	if (n < 0)
-		return -ENOENT;
-	p->st.proc_reads++;
-	e->flags &= ~(PF_NEED_READ | AG_PROC_INHERITED | AG_PROC_EXE_DELETED | AG_PROC_NO_EXE |
-		      AG_PROC_EXE_ID | AG_PROC_EXE_FUSE | PF_KEXE);
-	if (ag__proc_strip_deleted(exe))
-		e->flags |= AG_PROC_EXE_DELETED;
-	if (have_id) {
-		e->exe_dev = dev;
-		e->exe_ino = ino;
-		e->flags |= AG_PROC_EXE_ID;
-	}
-	ag__proc_pstr_set(&e->exe, exe, strlen(exe));
-	ag__proc_pstr_put(e->cmdline);
-	e->cmdline = NULL;
-	e->start_time = 0;
-	e->flags |= PF_NEED_DETAILS;
-	e->epoch = p->epoch;
-	return 0;
-}
 
 static void on_proc_exec(struct ag_proc *p, pid_t pid, uint64_t now)
 {
@@ -124,15 +46,6 @@ static void on_proc_exec(struct ag_proc *p, pid_t pid, uint64_t now)
 			   AG_PROC_NO_EXE;
 		e->epoch = p->epoch;
 	}
-}
-
-void ag__proc_on_exit(struct ag_proc *p, pid_t pid, uint64_t now)
-{
-	uint32_t i = ag__proc_slot_of(p, pid);
-
-	p->st.ev_exit++;
-	if (i != NIL)
-		ag__proc_mark_exited(p, i, now);
 }
 
 static void on_proc_uid(struct ag_proc *p, pid_t pid, uint32_t ruid,

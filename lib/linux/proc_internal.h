@@ -170,12 +170,13 @@ void ag__proc_ent_reset(struct ag_proc *p, uint32_t i);
 void ag__proc_move_first(struct ag_proc *p, uint32_t i);
 void ag__proc_mark_exited(struct ag_proc *p, uint32_t i, uint64_t now);
 int ag__proc_read(struct ag_proc *p, uint32_t i, bool light);
-
-/* proc_connector.c */
+/* events from either source */
 void ag__proc_on_fork(struct ag_proc *p, pid_t child, pid_t parent,
 			 uint64_t now);
 int ag__proc_read_exec_exe(struct ag_proc *p, uint32_t i);
 void ag__proc_on_exit(struct ag_proc *p, pid_t pid, uint64_t now);
+
+/* proc_connector.c */
 int ag__proc_recv_one(struct ag_proc *p, uint32_t *ack, int *ack_err,
 		    int *events);
 int ag__proc_cn_send_op(struct ag_proc *p, uint32_t op, uint32_t filter,
