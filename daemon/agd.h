@@ -27,6 +27,7 @@
 #include "daemon/log.h"
 #include "daemon/rules.h"
 #include "linux/fw.h"
+#include "net/dns.h"
 
 #define AGD_VERSION "0.1.0"
 
@@ -102,6 +103,59 @@ struct agd_counters {
 	uint64_t exe_mismatch;
 };
 
+/* ---- each module's own state; struct agd composes them -------------------- */
+
+/* dataplane.c: what the callback of queue `which` is handed. */
+struct agd_queue_ctx {
+	struct agd *d;
+	int which;
+};
+
+/* fastpath.c: addresses remembered for ruled host names (the index, not
+ * the cache). */
+#define AGD_HOST_INDEX_MAX 4096
+
+struct agd_host_addr {
+	char name[AG_DNS_NAME_MAX + 1];
+	uint8_t ver;
+	uint8_t addr[16];
+	uint64_t seen_ns; /* for replacing the oldest when full */
+};
+
+/* fastpath.c: the eBPF fast path, and the TCP flows it keeps outside
+ * conntrack (FASTPATH.md 6d). */
+struct agd_fastpath {
+	struct ag_fp *fp;        /* NULL when off */
+	char err[256];           /* why it is off */
+	bool dirty;              /* the engine's filters changed since the last sync */
+	uint64_t synced_ns;      /* CLOCK_BOOTTIME of the last recompile */
+	int fwwatch_fd;          /* nftables ruleset changes; -1 when not watched */
+	bool notrack_on;         /* the notrack table is loaded */
+	bool notrack_recheck;    /* the ruleset or the configuration changed */
+	bool notrack_failed;     /* loading it failed: not tried again until a reload */
+	uint64_t notrack_checked_ns;
+	char notrack_state[256]; /* "on (...)" or "off: why", for status */
+	struct agd_host_addr host_index[AGD_HOST_INDEX_MAX];
+	size_t host_index_len;
+};
+
+/* control.c: the control socket and its clients. */
+struct agd_control {
+	int listen_fd;
+	struct agd_client *clients;
+	uint32_t nclients;
+	uint64_t next_session;
+	gid_t gid;               /* control_group's, (gid_t)-1: none */
+	/* inside push_all(): a client that falls behind is closed at its end */
+	unsigned push_depth;
+};
+
+/* privs.c: the [fw] helper that keeps the rights to change the firewall. */
+struct agd_privs {
+	int fw_sock;             /* -1: no helper (not started, or gone) */
+	pid_t fw_pid;
+};
+
 struct agd {
 	struct ag_config cfg;
 	char config_path[4096];
@@ -132,18 +186,9 @@ struct agd {
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
-	struct ag_fp *fp;        /* the eBPF fast path, NULL when off */
-	char fp_err[256];        /* why it is off */
-	bool fp_dirty;           /* the engine's filters changed since the last sync */
-	uint64_t fp_synced_ns;   /* CLOCK_BOOTTIME of the last recompile */
 	bool policy_bulk;        /* loading many rules: sync the fast path once, after */
-	/* the fast path's TCP flows outside conntrack (fastpath.c, FASTPATH.md 6d) */
-	int fwwatch_fd;          /* nftables ruleset changes; -1 when not watched */
-	bool notrack_on;         /* the notrack table is loaded */
-	bool notrack_recheck;    /* the ruleset or the configuration changed */
-	bool notrack_failed;     /* loading it failed: not tried again until a reload */
-	uint64_t notrack_checked_ns;
-	char notrack_state[256]; /* "on (...)" or "off: why", for status */
+	struct agd_queue_ctx queue_ctx[AG_FW_NQUEUES];
+	struct agd_fastpath fastpath;
 	/* the guard of the queue rules (lifecycle.c) */
 	bool guard_on;           /* the rules are visible and compared */
 	bool guard_recheck;      /* the nftables ruleset changed */
@@ -172,11 +217,8 @@ struct agd {
 	uint32_t npending, cappending;
 	uint32_t next_pending_id;
 
-	/* control */
-	int listen_fd;
-	struct agd_client *clients;
-	uint32_t nclients;
-	uint64_t next_session;
+	struct agd_control control;
+	struct agd_privs privs;
 
 	/* loop */
 	int epfd, timerfd, sigfd;
@@ -364,6 +406,8 @@ enum {
 int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag);
 int agd_loop_mod(struct agd *d, int fd, uint32_t events, void *tag);
 void agd_loop_del(struct agd *d, int fd);
+/* Every fd -1 and every "none" value set, before anything opens. */
+void agd_init(struct agd *d);
 /* Re-arm the deadline timer from the engine's next deadline. */
 void agd_timer_update(struct agd *d);
 

@@ -76,9 +76,6 @@ struct agd_client {
 	uint32_t events;   /* what epoll waits for */
 };
 
-static gid_t control_gid = (gid_t)-1;
-/* Inside push_all(): a client that falls behind is closed at its end. */
-static unsigned push_depth;
 
 /* ---- JSON for the protocol's objects --------------------------------------------- */
 
@@ -252,7 +249,7 @@ static void client_watch(struct agd *d, struct agd_client *c)
 
 static void client_free(struct agd *d, struct agd_client *c)
 {
-	struct agd_client **pp = &d->clients;
+	struct agd_client **pp = &d->control.clients;
 
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
@@ -263,7 +260,7 @@ static void client_free(struct agd *d, struct agd_client *c)
 	ag_ctl_buf_fini(&c->in);
 	ag_ctl_outq_fini(&c->out);
 	stream_end(&c->stream);
-	d->nclients--;
+	d->control.nclients--;
 	/* S15: "until quit" rules end with their control connection. */
 	agd_policy_session_end(d, c->session);
 	free(c);
@@ -285,7 +282,7 @@ static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 			 (int)c->pid, ag_ctl_outq_len(&c->out));
 		c->dead = true;
 		c->sub_events = c->sub_pending = false;
-		if (!c->busy && !push_depth)
+		if (!c->busy && !d->control.push_depth)
 			client_free(d, c);
 		return;
 	}
@@ -373,11 +370,11 @@ static int op_status(struct req *q)
 	json_object_set_new(o, "fast_path", json_string(fp));
 	json_object_set_new(o, "fast_path_info", agd_fastpath_status_json(d));
 	json_object_set_new(o, "fast_path_notrack",
-			    json_string(d->notrack_state[0] ? d->notrack_state : "off: no fast path"));
+			    json_string(d->fastpath.notrack_state[0] ? d->fastpath.notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
 	json_object_set_new(o, "rules", json_integer(d->nrules));
-	json_object_set_new(o, "clients", json_integer(d->nclients));
+	json_object_set_new(o, "clients", json_integer(d->control.nclients));
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
 	agd_dataplane_status(d, ctr);
 	json_object_set_new(ctr, "classifies", json_integer((json_int_t)st.classifies));
@@ -1018,7 +1015,7 @@ static void log_refused(const struct ucred *cred)
 void agd_control_accept(struct agd *d)
 {
 	for (;;) {
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(d->control.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
 		json_t *hello;
@@ -1035,7 +1032,7 @@ void agd_control_accept(struct agd *d)
 			json_decref(hello);
 			continue;
 		}
-		if (d->nclients >= d->cfg.max_clients) {
+		if (d->control.nclients >= d->cfg.max_clients) {
 			char msg[64];
 
 			snprintf(msg, sizeof(msg), "too many clients (%u)", d->cfg.max_clients);
@@ -1046,7 +1043,7 @@ void agd_control_accept(struct agd *d)
 			close(fd);
 			continue;
 		}
-		if (cred.uid != 0 && !peer_in_group(fd, control_gid, cred.gid)) {
+		if (cred.uid != 0 && !peer_in_group(fd, d->control.gid, cred.gid)) {
 			char msg[AG_CONFIG_GROUP_MAX + 128];
 
 			if (d->cfg.control_group[0])
@@ -1080,10 +1077,10 @@ void agd_control_accept(struct agd *d)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
-		c->session = ++d->next_session;
-		c->next = d->clients;
-		d->clients = c;
-		d->nclients++;
+		c->session = ++d->control.next_session;
+		c->next = d->control.clients;
+		d->control.clients = c;
+		d->control.nclients++;
 		c->events = EPOLLIN;
 		agd_loop_add(d, fd, EPOLLIN, c);
 		json_object_set_new(hello, "uid", json_integer(cred.uid));
@@ -1106,10 +1103,10 @@ struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid)
 	}
 	c->fd = fd;
 	c->uid = uid;
-	c->session = ++d->next_session;
-	c->next = d->clients;
-	d->clients = c;
-	d->nclients++;
+	c->session = ++d->control.next_session;
+	c->next = d->control.clients;
+	d->control.clients = c;
+	d->control.nclients++;
 	return c;
 }
 
@@ -1141,16 +1138,16 @@ void agd__control_client_close(struct agd *d, struct agd_client *c)
  */
 static void push_all(struct agd *d, bool events, json_t *msg)
 {
-	push_depth++;
-	for (struct agd_client *c = d->clients; c; c = c->next)
+	d->control.push_depth++;
+	for (struct agd_client *c = d->control.clients; c; c = c->next)
 		if (events ? c->sub_events : c->sub_pending)
 			client_send(d, c, msg);
-	if (--push_depth)
+	if (--d->control.push_depth)
 		return;
-	for (struct agd_client *c = d->clients; c;) {
+	for (struct agd_client *c = d->control.clients; c;) {
 		if (c->dead && !c->busy) {
 			client_free(d, c);
-			c = d->clients; /* freeing may have changed the list */
+			c = d->control.clients; /* freeing may have changed the list */
 		} else {
 			c = c->next;
 		}
@@ -1161,7 +1158,7 @@ void agd_control_push_event(struct agd *d, const ag_event *ev)
 {
 	bool any = false;
 
-	for (struct agd_client *c = d->clients; c && !any; c = c->next)
+	for (struct agd_client *c = d->control.clients; c && !any; c = c->next)
 		any = c->sub_events;
 	if (!any)
 		return;
@@ -1176,7 +1173,7 @@ void agd_control_push_pending(struct agd *d, const struct agd_pending *p)
 {
 	json_t *o = NULL;
 
-	for (struct agd_client *c = d->clients; c; c = c->next) {
+	for (struct agd_client *c = d->control.clients; c; c = c->next) {
 		if (!c->sub_pending)
 			continue;
 		if (!o && !(o = agd_json_pending(d, p)))
@@ -1241,7 +1238,7 @@ int agd_control_open(struct agd *d)
 			log_err("control_group \"%s\": no such group", d->cfg.control_group);
 			return -ENOENT;
 		}
-		control_gid = g->gr_gid;
+		d->control.gid = g->gr_gid;
 	}
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_err("control_socket \"%s\" is too long", path);
@@ -1271,7 +1268,7 @@ int agd_control_open(struct agd *d)
 	}
 	umask(old);
 	if (chmod(path, d->cfg.control_mode) == -1 ||
-	    (control_gid != (gid_t)-1 && chown(path, 0, control_gid) == -1))
+	    (d->control.gid != (gid_t)-1 && chown(path, 0, d->control.gid) == -1))
 		log_warn("control socket %s: mode/group: %s", path, strerror(errno));
 	if (listen(fd, 64) == -1) {
 		int e = errno;
@@ -1279,7 +1276,7 @@ int agd_control_open(struct agd *d)
 		close(fd);
 		return -e;
 	}
-	d->listen_fd = fd;
+	d->control.listen_fd = fd;
 	return agd_loop_add(d, fd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_LISTEN);
 }
 
@@ -1288,19 +1285,19 @@ void agd_control_close(struct agd *d)
 	json_t *bye = json_pack("{s:{s:s}}", "bye", "reason", "alegated is stopping");
 
 	/* Every client learns why the connection ends, not only subscribers. */
-	for (struct agd_client *c = d->clients; c; c = c->next)
+	for (struct agd_client *c = d->control.clients; c; c = c->next)
 		client_send(d, c, bye);
 	json_decref(bye);
-	while (d->clients) {
-		struct agd_client *c = d->clients;
+	while (d->control.clients) {
+		struct agd_client *c = d->control.clients;
 
 		/* best effort: what is queued goes out, then the client goes */
 		ag_ctl_outq_flush(&c->out, c->fd);
 		client_free(d, c);
 	}
-	if (d->listen_fd != -1) {
-		close(d->listen_fd);
+	if (d->control.listen_fd != -1) {
+		close(d->control.listen_fd);
 		unlink(d->cfg.control_socket);
-		d->listen_fd = -1;
+		d->control.listen_fd = -1;
 	}
 }

@@ -40,11 +40,6 @@
  */
 #define AGD_NFQ_BATCH 32
 
-struct qctx {
-	struct agd *d;
-	int which;
-};
-static struct qctx qctx[AG_FW_NQUEUES];
 
 static uint64_t token_of(const struct ag_nfq_packet *p)
 {
@@ -300,7 +295,7 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
 
 static void on_packet(const struct ag_nfq_packet *p, void *arg)
 {
-	struct qctx *qc = arg;
+	struct agd_queue_ctx *qc = arg;
 	struct agd *d = qc->d;
 	struct ag_pkt_info pi;
 	ag_fixed_values in;
@@ -440,7 +435,7 @@ void agd_dataplane_queue_ready(struct agd *d, int which)
 {
 	if (which < 0 || which >= AG_FW_NQUEUES || !d->q[which])
 		return;
-	int r = ag_nfq_receive(d->q[which], on_packet, &qctx[which], AGD_NFQ_BATCH);
+	int r = ag_nfq_receive(d->q[which], on_packet, &d->queue_ctx[which], AGD_NFQ_BATCH);
 
 	if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
 		log_warn("queue %u: %s", d->cfg.queue_num + which, strerror(-r));
@@ -666,10 +661,10 @@ static bool fast_path_allowed(struct agd *d, uint64_t cookie)
 	uint32_t epoch;
 	int r;
 
-	if (!d->fp || !cookie)
+	if (!d->fastpath.fp || !cookie)
 		return false;
 	memset(&fl, 0, sizeof(fl));
-	r = ag_fp_socket(d->fp, cookie, &fl, &epoch);
+	r = ag_fp_socket(d->fastpath.fp, cookie, &fl, &epoch);
 	return r == 0 || r == -EAGAIN;
 }
 
@@ -781,8 +776,8 @@ int agd_dataplane_open(struct agd *d)
 				qc.queue_num, strerror(errno));
 			return -errno;
 		}
-		qctx[i].d = d;
-		qctx[i].which = i;
+		d->queue_ctx[i].d = d;
+		d->queue_ctx[i].which = i;
 		if ((r = agd_loop_add(d, ag_nfq_fd(d->q[i]), EPOLLIN,
 				      (void *)(uintptr_t)(AGD_TAG_QUEUE0 + i))))
 			return r;
@@ -864,9 +859,9 @@ void agd_dataplane_close(struct agd *d)
 	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->fw_found);
 
 	if (d->fw_installed && keep) {
-		if (d->notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
+		if (d->fastpath.notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
 			log_warn("removing the notrack table: %s", err);
-		d->notrack_on = false;
+		d->fastpath.notrack_on = false;
 		agd_privs_fw_leave(d);
 		log_info("firewall rules kept (fail_mode closed): new connections wait until "
 			 "alegated runs again; alegated --cleanup removes them");

@@ -121,8 +121,8 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 
 	d->reload_requested = false;
 	/* bpf_notrack may have changed, and a failed load is worth a new try */
-	d->notrack_failed = false;
-	d->notrack_recheck = true;
+	d->fastpath.notrack_failed = false;
+	d->fastpath.notrack_recheck = true;
 	log_info("reloading %s", d->config_path);
 	if (ag_config_load(d->config_path, &cfg, 0, cfg_err_to_json, errors) == 0) {
 		ag_engine_config ec;
@@ -342,7 +342,7 @@ void agd_guard_check(struct agd *d)
 	 * the norm.  The install's own nftables events bring the next look. */
 	log_info("firewall rules of alegate restored (%u rules)", d->guard_nrules);
 	/* the notrack table's decision may depend on what changed */
-	d->notrack_recheck = true;
+	d->fastpath.notrack_recheck = true;
 }
 
 int agd_guard_wake_ms(const struct agd *d)

@@ -8,6 +8,16 @@
 
 #include "daemon/agd.h"
 
+void agd_init(struct agd *d)
+{
+	d->control.listen_fd = d->epfd = d->timerfd = d->sigfd = d->fastpath.fwwatch_fd = -1;
+	d->pid_fd = -1;
+	d->control.gid = (gid_t)-1;
+	d->privs.fw_sock = -1;
+	d->privs.fw_pid = -1;
+	d->timer_at = UINT64_MAX;
+}
+
 int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = tag };

@@ -320,7 +320,7 @@ static void run(struct agd *d)
 		/* A rule's program replaced on disk: the kernel's copy of the
 		 * rules names files by inode, so compile them again. */
 		if (d->exeid && ag_exeid_changed(d->exeid))
-			d->fp_dirty = true;
+			d->fastpath.dirty = true;
 		if (d->timed_dirty)
 			agd_timed_save(d);
 		agd_fastpath_sync(d);
@@ -410,6 +410,7 @@ int main(int argc, char **argv)
 	int c, errors = 0, ret = 1, ready_fd = -1;
 	char *real;
 
+	agd_init(d);
 	while ((c = getopt_long(argc, argv, "f:dnVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -473,8 +474,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	agd_log_set_level(agd_syslog_level(d->cfg.log_level));
-	d->listen_fd = d->epfd = d->timerfd = d->sigfd = d->fwwatch_fd = d->pid_fd = -1;
-	d->timer_at = UINT64_MAX;
 	if (!d->foreground) {
 		ready_fd = background();
 		if (chdir("/") == -1)
@@ -539,7 +538,7 @@ int main(int argc, char **argv)
 		int w = ag_fw_watch_open();
 
 		if (w >= 0 && agd_loop_add(d, w, EPOLLIN, (void *)(uintptr_t)AGD_TAG_FWWATCH) == 0)
-			d->fwwatch_fd = w;
+			d->fastpath.fwwatch_fd = w;
 		else if (w >= 0)
 			close(w);
 		else
@@ -582,8 +581,8 @@ out:
 		close(d->timerfd);
 	if (d->sigfd != -1)
 		close(d->sigfd);
-	if (d->fwwatch_fd != -1)
-		close(d->fwwatch_fd);
+	if (d->fastpath.fwwatch_fd != -1)
+		close(d->fastpath.fwwatch_fd);
 	agd_pidfile_release(d);
 	log_info("stopped");
 	return ret;

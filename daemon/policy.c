@@ -214,7 +214,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 
 static void remove_filters(struct agd *d, struct agd_rule *ar)
 {
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 	for (int i = 0; i < 2; i++) {
 		if (ar->filters[i])
 			ag_filter_del(d->engine, ar->filters[i]);
@@ -224,7 +224,7 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 
 static int install_filters(struct agd *d, struct agd_rule *ar)
 {
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 	const struct ag_rule *r = &ar->rule;
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
@@ -425,7 +425,7 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 	ar->rule.enabled = enabled;
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->timed_dirty = true;
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 	ag_engine_begin(d->engine);
 	for (int i = 0; i < 2; i++)
 		if (ar->filters[i])
@@ -464,7 +464,7 @@ void agd_policy_event(struct agd *d, const ag_event *ev)
 		if (ar->filters[i] == ev->filter)
 			ar->filters[i] = 0;
 	ar->expired = true;
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 }
 
 void agd_policy_collect(struct agd *d)

@@ -36,7 +36,7 @@ static void setup(void)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(d.cfg.rules_dir, sizeof(d.cfg.rules_dir), "%s", dir);
-	d.listen_fd = d.epfd = d.timerfd = d.sigfd = -1;
+	agd_init(&d);
 	ag_engine_config_default(&ec);
 	ec.clock = fuzz_clock;
 	agd_dataplane_ops(&d, &ops);

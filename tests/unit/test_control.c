@@ -78,7 +78,7 @@ static struct agd *daemon_new(uint32_t ring)
 	if (!mkdtemp(dir))
 		return NULL;
 	snprintf(d->cfg.rules_dir, sizeof(d->cfg.rules_dir), "%s", dir);
-	d->listen_fd = d->timerfd = d->sigfd = -1;
+	agd_init(d);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	ops.arg = d;
 	ag_engine_config_default(&ec);
@@ -525,15 +525,15 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 
 	CHECK(fd >= 0);
 	feed(d, c, "{\"id\":1,\"op\":\"subscribe\",\"events\":true}");
-	CHECK_EQ(d->nclients, 1);
+	CHECK_EQ(d->control.nclients, 1);
 	ag_rule_init(&rule);
 	rule.action = AG_RULE_ALLOW;
 	rule.lifetime = AG_RULE_UNTIL_RESTART;
 	CHECK_EQ(agd_rule_add(d, &rule, &err), 0);
 	/* events the subscriber never reads: well over 4 MiB of them */
-	for (uint32_t i = 0; i < 40000 && d->nclients; i++)
+	for (uint32_t i = 0; i < 40000 && d->control.nclients; i++)
 		connect_flow(d, i, "/usr/bin/chatty", NULL, 100);
-	CHECK_MSG(d->nclients == 0, "the stalled subscriber still holds its slot");
+	CHECK_MSG(d->control.nclients == 0, "the stalled subscriber still holds its slot");
 	ssize_t n;
 	size_t got = 0;
 
