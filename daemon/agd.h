@@ -150,6 +150,18 @@ struct agd_control {
 	unsigned push_depth;
 };
 
+/*
+ * Who hears what the engine and the pending flows do besides policy.c:
+ * control.c's subscribers, registered by agd_control_attach().  NULL:
+ * nobody.  The data plane and the policy call these rather than control.c,
+ * so that no module below the control socket calls up into it.
+ */
+struct agd_listeners {
+	void (*event)(struct agd *d, const ag_event *ev);
+	void (*pending)(struct agd *d, const struct agd_pending *p);
+	void (*resolved)(struct agd *d, uint32_t id, const char *reason, const char *verdict);
+};
+
 /* privs.c: the [fw] helper that keeps the rights to change the firewall. */
 struct agd_privs {
 	int fw_sock;             /* -1: no helper (not started, or gone) */
@@ -218,6 +230,7 @@ struct agd {
 	uint32_t next_pending_id;
 
 	struct agd_control control;
+	struct agd_listeners listeners;
 	struct agd_privs privs;
 
 	/* loop */
@@ -255,13 +268,16 @@ struct ag_proc_info;
 bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
+/* status: fill counters of the data plane into obj. */
+void agd_dataplane_status(struct agd *d, json_t *obj);
+
+/* ---- ctflow.c ------------------------------------------------------------------ */
+
 /* The engine's fixed values for a conntrack entry's original tuple, as an
  * outbound flow (we sent the first packet) or an inbound one. */
 struct ag_tuple;
 void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
 		       ag_fixed_values *in);
-/* status: fill counters of the data plane into obj. */
-void agd_dataplane_status(struct agd *d, json_t *obj);
 
 /* ---- resolvers.c ----------------------------------------------------------------- */
 
@@ -358,6 +374,9 @@ void agd_pending_event(struct agd *d, const ag_event *ev);
 
 /* ---- control.c ------------------------------------------------------------------ */
 
+/* Make control's subscribers hear engine events and pended flows
+ * (d->listeners); before the engine runs. */
+void agd_control_attach(struct agd *d);
 int agd_control_open(struct agd *d);
 void agd_control_close(struct agd *d);
 void agd_control_accept(struct agd *d);

@@ -1225,6 +1225,13 @@ static int mkdir_parent(const char *path)
 	return 0;
 }
 
+void agd_control_attach(struct agd *d)
+{
+	d->listeners.event = agd_control_push_event;
+	d->listeners.pending = agd_control_push_pending;
+	d->listeners.resolved = agd_control_push_resolved;
+}
+
 int agd_control_open(struct agd *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -163,7 +163,8 @@ static void on_event(void *arg, const ag_event *ev)
 
 	agd_pending_event(d, ev);
 	agd_policy_event(d, ev);
-	agd_control_push_event(d, ev);
+	if (d->listeners.event)
+		d->listeners.event(d, ev);
 }
 
 void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops)
@@ -453,22 +454,6 @@ void agd_dataplane_flush(struct agd *d)
 }
 
 /* ---- conntrack and processes ------------------------------------------------------- */
-
-void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
-		       ag_fixed_values *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->ip_version = orig->ip_version;
-	in->protocol = orig->protocol;
-	memcpy(in->local_addr, outbound ? orig->src : orig->dst, 16);
-	memcpy(in->remote_addr, outbound ? orig->dst : orig->src, 16);
-	in->local_port = outbound ? orig->sport : orig->dport;
-	in->remote_port = outbound ? orig->dport : orig->sport;
-	if (in->protocol == AG_IPPROTO_ICMP || in->protocol == AG_IPPROTO_ICMPV6) {
-		in->local_port = orig->sport;
-		in->remote_port = icmp_type;
-	}
-}
 
 static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 {

@@ -490,6 +490,7 @@ int main(int argc, char **argv)
 	if (getrandom(ec.hash_seed, sizeof(ec.hash_seed), 0) != sizeof(ec.hash_seed))
 		log_warn("getrandom: %s; flow hashing uses a fixed key", strerror(errno));
 	agd_dataplane_ops(d, &ops);
+	agd_control_attach(d);
 	d->engine = ag_engine_new(&ec, &ops);
 	if (!d->engine) {
 		log_err("engine: %s", strerror(errno));

@@ -675,7 +675,8 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 		p->context = info.completion_context;
 		p->flow = ev->flow;
 		p->since_ns = info.created_ns;
-		agd_control_push_pending(d, p);
+		if (d->listeners.pending)
+			d->listeners.pending(d, p);
 		return;
 	}
 	/* A pended flow ends with a PERMIT or BLOCK carrying how it ended. */
@@ -691,11 +692,13 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 	uint32_t id = p->id;
 
 	*p = d->pending[--d->npending];
-	agd_control_push_resolved(d, id, ev->reason == AG_REASON_SHUTDOWN ? "alegated is stopping" : NULL,
-				  ev->reason == AG_REASON_TIMEOUT
-					  ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
-									 : "deny (timeout)")
-					  : (ev->type == AG_EVENT_PERMIT ? "allow" : "deny"));
+	if (!d->listeners.resolved)
+		return;
+	d->listeners.resolved(d, id, ev->reason == AG_REASON_SHUTDOWN ? "alegated is stopping" : NULL,
+			       ev->reason == AG_REASON_TIMEOUT
+				       ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
+								      : "deny (timeout)")
+				       : (ev->type == AG_EVENT_PERMIT ? "allow" : "deny"));
 }
 
 /* The rule that "allow ID --always --scope S" means. */

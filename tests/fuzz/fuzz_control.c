@@ -40,6 +40,7 @@ static void setup(void)
 	ag_engine_config_default(&ec);
 	ec.clock = fuzz_clock;
 	agd_dataplane_ops(&d, &ops);
+	agd_control_attach(&d);
 	d.engine = ag_engine_new(&ec, &ops);
 	if (!d.engine || agd_policy_init(&d))
 		abort();

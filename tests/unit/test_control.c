@@ -79,6 +79,7 @@ static struct agd *daemon_new(uint32_t ring)
 		return NULL;
 	snprintf(d->cfg.rules_dir, sizeof(d->cfg.rules_dir), "%s", dir);
 	agd_init(d);
+	agd_control_attach(d);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	ops.arg = d;
 	ag_engine_config_default(&ec);
