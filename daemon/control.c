@@ -27,7 +27,7 @@
 #include "base/proto.h"
 #include "base/text.h"
 #include "ctl/ctl.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/sockdiag.h"
 #include "base/tuple.h"
 #include "net/packet.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/tuple.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
 		       ag_fixed_values *in)

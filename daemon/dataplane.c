@@ -20,7 +20,7 @@
 #include <linux/netfilter.h>
 #include <netinet/tcp.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/exeid.h"

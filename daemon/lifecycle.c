@@ -27,7 +27,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/fwscan.h"
 
 /* How often the rules are looked at even without an nftables event (no

@@ -6,7 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 void agd_init(struct agd *d)
 {

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "alegate/callouts.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/exeid.h"
 #include "linux/fwscan.h"
 #include "linux/proc.h"

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 #include "alegate/callouts.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 

@@ -38,7 +38,7 @@
 #include <cap-ng.h>
 #include <seccomp.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AGD_SANITIZED 1

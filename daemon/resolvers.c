@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 /* resolv.conf is a few lines; a longer file is read this far. */
 #define RESOLV_MAX 65536

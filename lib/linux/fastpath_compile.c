@@ -297,8 +297,8 @@ static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t le
 	return 0;
 }
 
-/* Place rule i in its buckets. */
-static int place(struct cc *c, const struct ag_fp_rule *r, uint32_t i)
+/* Put rule i in its buckets. */
+static int place_rule(struct cc *c, const struct ag_fp_rule *r, uint32_t i)
 {
 	struct fp_entry e;
 	uint32_t pfx = (uint32_t)c->npfx;
@@ -586,7 +586,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 	}
 
 	for (size_t i = 0; i < n; i++)
-		if ((r = place(&c, &rules[i], (uint32_t)i)))
+		if ((r = place_rule(&c, &rules[i], (uint32_t)i)))
 			goto out;
 	if (c.nitems)
 		qsort(c.items, c.nitems, sizeof(*c.items), item_cmp);

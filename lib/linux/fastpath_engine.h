@@ -3,7 +3,7 @@
  * CONNECT filters of one sublayer, read off the engine as the descriptors
  * ag_fp_compile() takes (fastpath.h).  Kept apart so that the rest of
  * lib/linux does not see the engine; the daemon's fast path module
- * (daemon/fastpath.c) is its one user besides the tests.
+ * (daemon/fastpath_sync.c) is its one user besides the tests.
  */
 #ifndef ALEGATE_LINUX_FASTPATH_ENGINE_H
 #define ALEGATE_LINUX_FASTPATH_ENGINE_H

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
-#include "linux/fw_int.h"
+#include "linux/fw_internal.h"
 
 /* Where the tools are looked for, in order; never $PATH. */
 static const char *const fw_tool_dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };

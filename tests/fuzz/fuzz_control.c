@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 static struct agd d;
 

@@ -19,7 +19,7 @@
 
 #include "check.h"
 #include "ctl/ctl.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 /* Timing bounds describe the product, not a sanitizer: relaxed under ASan. */
 #if defined(__SANITIZE_ADDRESS__)

@@ -36,7 +36,7 @@
 
 #include "alegate/callouts.h"
 #include "alegate/engine.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"

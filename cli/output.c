@@ -1,5 +1,5 @@
 /*
- * out.c — printing for people and for scripts.
+ * output.c — printing for people and for scripts.
  *
  * Everything that came from the daemon is sanitized before it reaches a
  * terminal: a process can name itself "\e[2J..." and the person reading a
@@ -323,4 +323,9 @@ void table_free(struct table *t)
 	free(t->cells);
 	t->cells = NULL;
 	t->nrows = t->cap = 0;
+}
+
+const char *out_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
 }

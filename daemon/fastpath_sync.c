@@ -1,5 +1,5 @@
 /*
- * daemon/fastpath.c — the in-kernel fast path (lib/linux/fastpath, issue 7)
+ * daemon/fastpath_sync.c — the in-kernel fast path (lib/linux/fastpath*.c)
  * wired into the daemon.
  *
  * The engine stays the single source of truth: after every change of the
@@ -27,7 +27,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"

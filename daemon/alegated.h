@@ -1,19 +1,42 @@
 /*
- * daemon/agd.h — alegated's state and the functions its parts share.
+ * daemon/alegated.h — alegated's state and the interface of each of its
+ * modules.  struct agd composes one struct per module that has state of its
+ * own (struct agd_fastpath, agd_control, agd_privs, ...); a module reads
+ * another's state only through the functions below.
  *
- *   main.c       options, start-up, the event loop, shutdown
- *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
- *                conntrack deletions, socket destruction; DNS snooping
- *   policy.c     rules (daemon/rules.h) <-> engine filters; lifetimes; reload
- *   resolvers.c  the configured DNS resolvers (resolv.conf), for rules and names
- *   control.c    the control socket (docs/PROTOCOL.md)
- *   log.c        syslog or stderr
- *   privs.c      capabilities, no_new_privs, seccomp
- *   lifecycle.c  lock file, the guard of the firewall rules, systemd
- *                readiness and watchdog, what happens to the rules at a stop
+ *   main.c           options, start-up, the event loop, shutdown; wires the
+ *                    modules together (agd_control_attach)
+ *   loop.c           agd_init(), epoll registration, the deadline timer
+ *   dataplane.c      NFQUEUE queues -> ag_classify(); engine callbacks ->
+ *                    verdicts, conntrack deletions, socket destruction; DNS
+ *                    snooping
+ *   ctflow.c         a conntrack entry as the engine's fixed values
+ *   policy.c         rules (daemon/rules.h) <-> engine filters; lifetimes;
+ *                    reload; pended flows and their answers
+ *   fastpath_sync.c  the eBPF fast path kept in step with the engine's rules;
+ *                    host addresses for it; the notrack table
+ *   resolvers.c      the configured DNS resolvers (resolv.conf)
+ *   control.c        the control socket (docs/PROTOCOL.md)
+ *   lifecycle.c      lock file, the guard of the firewall rules, timed rules
+ *                    across a restart, systemd readiness and watchdog, what
+ *                    happens to the rules at a stop
+ *   privs.c          capabilities, no_new_privs, seccomp, the [fw] helper
+ *   log.c            syslog or stderr
+ *   config.c, rules.c  alegate.conf and rule files (config.h, rules.h)
+ *
+ * Who calls whom (no module calls one above it; what happens below the
+ * control socket reaches it through struct agd_listeners):
+ *   main          -> every module
+ *   control       -> lifecycle, policy, dataplane, fastpath_sync
+ *   lifecycle     -> policy, resolvers, privs
+ *   dataplane     -> policy, resolvers, fastpath_sync, ctflow, privs
+ *   resolvers     -> policy
+ *   policy        -> fastpath_sync
+ *   fastpath_sync -> ctflow, privs
+ *   loop, log, privs, ctflow: called by the others, call none of them
  */
-#ifndef ALEGATE_DAEMON_AGD_H
-#define ALEGATE_DAEMON_AGD_H
+#ifndef ALEGATE_DAEMON_ALEGATED_H
+#define ALEGATE_DAEMON_ALEGATED_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -111,7 +134,7 @@ struct agd_queue_ctx {
 	int which;
 };
 
-/* fastpath.c: addresses remembered for ruled host names (the index, not
+/* fastpath_sync.c: addresses remembered for ruled host names (the index, not
  * the cache). */
 #define AGD_HOST_INDEX_MAX 4096
 
@@ -122,7 +145,7 @@ struct agd_host_addr {
 	uint64_t seen_ns; /* for replacing the oldest when full */
 };
 
-/* fastpath.c: the eBPF fast path, and the TCP flows it keeps outside
+/* fastpath_sync.c: the eBPF fast path, and the TCP flows it keeps outside
  * conntrack (FASTPATH.md 6d). */
 struct agd_fastpath {
 	struct ag_fp *fp;        /* NULL when off */
@@ -296,7 +319,7 @@ bool agd_resolvers_refresh(struct agd *d, bool force);
 /* Is ver/addr one of the configured resolvers? */
 bool agd_is_resolver(const struct agd *d, int ver, const uint8_t *addr);
 
-/* ---- fastpath.c ------------------------------------------------------------------ */
+/* ---- fastpath_sync.c ------------------------------------------------------------- */
 
 /* Load and attach the eBPF fast path as the configuration says (bpf =
  * auto|yes|no); pins the UDP match into d->fwcfg.  Before the firewall is
