@@ -10,7 +10,8 @@
  *   dataplane.c      NFQUEUE queues -> ag_classify(); engine callbacks ->
  *                    verdicts, conntrack deletions, socket destruction; DNS
  *                    snooping
- *   ctflow.c         a conntrack entry as the engine's fixed values
+ *   flowtuple.c      a flow as the kernel's 5-tuple and as the engine's
+ *                    fixed values, one from the other
  *   policy.c         rules (daemon/rules.h) <-> engine filters; lifetimes;
  *                    reload; pended flows and their answers
  *   fastpath_sync.c  the eBPF fast path kept in step with the engine's rules;
@@ -29,11 +30,11 @@
  *   main          -> every module
  *   control       -> lifecycle, policy, dataplane, fastpath_sync
  *   lifecycle     -> policy, resolvers, privs
- *   dataplane     -> policy, resolvers, fastpath_sync, ctflow, privs
+ *   dataplane     -> policy, resolvers, fastpath_sync, flowtuple, privs
  *   resolvers     -> policy
  *   policy        -> fastpath_sync
- *   fastpath_sync -> ctflow, privs
- *   loop, log, privs, ctflow: called by the others, call none of them
+ *   fastpath_sync -> flowtuple, privs
+ *   loop, log, privs, flowtuple: called by the others, call none of them
  */
 #ifndef ALEGATE_DAEMON_ALEGATED_H
 #define ALEGATE_DAEMON_ALEGATED_H
@@ -294,13 +295,17 @@ void agd_dataplane_flush(struct agd *d);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
 
-/* ---- ctflow.c ------------------------------------------------------------------ */
+/* ---- flowtuple.c --------------------------------------------------------------- */
 
-/* The engine's fixed values for a conntrack entry's original tuple, as an
- * outbound flow (we sent the first packet) or an inbound one. */
+/* The engine's fixed values for a tuple in its original direction (a
+ * conntrack entry's, a packet's), as an outbound flow (we sent the first
+ * packet) or an inbound one.  ICMP: local_port is the echo identifier
+ * (sport), remote_port the type. */
 struct ag_tuple;
-void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
-		       ag_fixed_values *in);
+void agd_fixed_from_tuple(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
+			  ag_fixed_values *in);
+/* The flow as its local socket sees it: src = local. */
+void agd_tuple_from_fixed(const ag_fixed_values *in, struct ag_tuple *t);
 
 /* ---- resolvers.c ----------------------------------------------------------------- */
 

@@ -748,19 +748,13 @@ struct dump_ctx {
  */
 static bool tcp_flow_closed(struct agd *d, const ag_flow_info *f)
 {
-	struct ag_tuple t = {
-		.ip_version = f->fixed.ip_version,
-		.protocol = f->fixed.protocol,
-		.sport = f->fixed.local_port,
-		.dport = f->fixed.remote_port,
-	};
+	struct ag_tuple t;
 	struct ag_sock_info si;
 	int r;
 
 	if (!d->sd || f->fixed.protocol != AG_IPPROTO_TCP)
 		return false;
-	memcpy(t.src, f->fixed.local_addr, 16);
-	memcpy(t.dst, f->fixed.remote_addr, 16);
+	agd_tuple_from_fixed(&f->fixed, &t);
 	r = ag_sockdiag_lookup(d->sd, &t, &si);
 	if (r == -ENOENT)
 		return true;

@@ -61,22 +61,10 @@ static struct ag_nfq *queue_of(struct agd *d, ag_layer layer)
 	return d->q[layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT ? AG_FW_Q_RECV_ACCEPT : AG_FW_Q_CONNECT];
 }
 
-/* The flow as its local socket sees it: src = local. */
-static void socket_tuple(const ag_fixed_values *in, struct ag_tuple *t)
-{
-	memset(t, 0, sizeof(*t));
-	t->ip_version = in->ip_version;
-	t->protocol = in->protocol;
-	memcpy(t->src, in->local_addr, 16);
-	memcpy(t->dst, in->remote_addr, 16);
-	t->sport = in->local_port;
-	t->dport = in->remote_port;
-}
-
 /* The conntrack original direction: whoever sent the first packet is src. */
 static void ct_tuple(const ag_flow_info *f, struct ag_tuple *t)
 {
-	socket_tuple(&f->fixed, t);
+	agd_tuple_from_fixed(&f->fixed, t);
 	if (f->fixed.direction == AG_DIR_IN)
 		ag_tuple_reverse(t, t);
 }
@@ -106,7 +94,7 @@ static void reject_socket(struct agd *d, const ag_fixed_values *in)
 	if (in->direction != AG_DIR_OUT ||
 	    (in->protocol != AG_IPPROTO_TCP && in->protocol != AG_IPPROTO_UDP))
 		return;
-	socket_tuple(in, &t);
+	agd_tuple_from_fixed(in, &t);
 	r = ag_sockdiag_destroy(d->sd, &t);
 	if (r == 0)
 		d->ctr.rejects++;
@@ -150,7 +138,7 @@ static void on_teardown(void *arg, const ag_flow_info *f)
 	if (r && r != -ENOENT)
 		log_debug("teardown: conntrack delete: %s", strerror(-r));
 	if (f->fixed.protocol == AG_IPPROTO_TCP || f->fixed.protocol == AG_IPPROTO_UDP) {
-		socket_tuple(&f->fixed, &t);
+		agd_tuple_from_fixed(&f->fixed, &t);
 		r = ag_sockdiag_destroy(d->sd, &t);
 		if (r && r != -ENOENT && r != -EBUSY)
 			log_debug("teardown: socket destroy: %s", strerror(-r));
@@ -264,19 +252,11 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 static void fill_fixed(const struct ag_nfq_packet *p, const struct ag_pkt_info *pi, bool out,
 		       ag_fixed_values *in)
 {
-	memset(in, 0, sizeof(*in));
-	in->ip_version = pi->ip_version;
-	in->protocol = pi->protocol;
+	struct ag_tuple t;
+
+	ag_tuple_make(&t, pi->ip_version, pi->protocol, pi->src, pi->sport, pi->dst, pi->dport);
+	agd_fixed_from_tuple(&t, pi->icmp_type, out, in);
 	in->direction = out ? AG_DIR_OUT : AG_DIR_IN;
-	memcpy(in->local_addr, out ? pi->src : pi->dst, 16);
-	memcpy(in->remote_addr, out ? pi->dst : pi->src, 16);
-	in->local_port = out ? pi->sport : pi->dport;
-	in->remote_port = out ? pi->dport : pi->sport;
-	if (pi->protocol == AG_IPPROTO_ICMP || pi->protocol == AG_IPPROTO_ICMPV6) {
-		/* engine convention: local_port = echo identifier, remote_port = type */
-		in->local_port = pi->sport;
-		in->remote_port = pi->icmp_type;
-	}
 	in->interface = out ? p->outdev : p->indev;
 	in->uid = p->has_uid ? p->uid : AG_UID_UNKNOWN;
 	in->gid = p->has_gid ? p->gid : AG_UID_UNKNOWN;
@@ -290,7 +270,7 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
 	struct ag_sock_info si;
 	struct ag_tuple t;
 
-	socket_tuple(in, &t);
+	agd_tuple_from_fixed(in, &t);
 	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
 }
 
@@ -371,13 +351,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	if (!is_known || recheck) {
 		struct ag_tuple t;
 
-		memset(&t, 0, sizeof(t));
-		t.ip_version = pi.ip_version;
-		t.protocol = pi.protocol;
-		memcpy(t.src, pi.src, 16);
-		memcpy(t.dst, pi.dst, 16);
-		t.sport = pi.sport;
-		t.dport = pi.dport;
+		ag_tuple_make(&t, pi.ip_version, pi.protocol, pi.src, pi.sport, pi.dst, pi.dport);
 		if (ag_attrib_lookup(d->attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
 				     in.uid, &ar) == 0) {
 			d->ctr.attributed++;
@@ -462,10 +436,10 @@ static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 
 	d->ctr.ct_events++;
 	/* as an outbound flow (we sent the first packet), else inbound */
-	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
+	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_end(d->engine, &in) == 0)
 		return;
-	agd_fixed_from_ct(&e->orig, e->icmp_type, false, &in);
+	agd_fixed_from_tuple(&e->orig, e->icmp_type, false, &in);
 	ag_flow_end(d->engine, &in);
 }
 
@@ -555,13 +529,8 @@ static void udp_end_one_ver(struct udp_end *u)
 	if (u->si->id.dport && !addr_any(u->remote, u->ver) && !addr_any(u->local, u->ver)) {
 		struct ag_tuple t;
 
-		memset(&t, 0, sizeof(t));
-		t.ip_version = (uint8_t)u->ver;
-		t.protocol = AG_IPPROTO_UDP;
-		memcpy(t.src, u->local, 16);
-		memcpy(t.dst, u->remote, 16);
-		t.sport = u->si->id.sport;
-		t.dport = u->si->id.dport;
+		ag_tuple_make(&t, (uint8_t)u->ver, AG_IPPROTO_UDP, u->local, u->si->id.sport,
+			      u->remote, u->si->id.dport);
 		if (ag_ct_delete(d->ct, &t) == 0)
 			d->ctr.udp_socket_ends++;
 	}
@@ -575,7 +544,7 @@ static void udp_end_one_ver(struct udp_end *u)
 			struct ag_tuple t;
 			int r;
 
-			socket_tuple(&u->found[i], &t);
+			agd_tuple_from_fixed(&u->found[i], &t);
 			if (u->found[i].direction == AG_DIR_IN)
 				ag_tuple_reverse(&t, &t);
 			r = ag_ct_delete(d->ct, &t);

@@ -198,7 +198,7 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	if (e->orig.protocol == 6 && (e->mark & AG_FW_MARK_FAST))
 		return;
 	/* Authorized by the engine: its own reauthorization covers it. */
-	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
+	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
 	if (ag_sockdiag_lookup(d->sd, &e->orig, &si))
