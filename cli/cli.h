@@ -117,6 +117,12 @@ struct cli_answer {
 int cli_answer_word(struct cli_answer *ans, const char *word, char *err, size_t errlen);
 /* Whether @ans makes sense for allow (@allow) or deny; -1 with @err when not. */
 int cli_answer_check(const struct cli_answer *ans, bool allow, char *err, size_t errlen);
+/*
+ * The allow or deny request for pended flow @id (taken: the request owns
+ * it) as @ans says; "once" when it says no duration.  NULL when memory ran
+ * out.
+ */
+json_t *cli_answer_request(struct cli_answer *ans, bool allow, json_t *id);
 /* A SCOPE word ("host", "app+host") as the protocol names it, or NULL. */
 const char *cli_scope_value(const char *word);
 /* "once", "for 5m", "until alegated restarts"... for a person; @buf for "for". */

@@ -323,16 +323,7 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 			return cli_usage_error(cli, "%s", err);
 	if (cli_answer_check(&ans, allow, err, sizeof(err)))
 		return cli_usage_error(cli, "%s", err);
-	if (!ans.duration)
-		ans.duration = "once";
-	req = json_pack("{s:s, s:o, s:s}", "op", allow ? "allow" : "deny",
-			"pending", cli_id(a->pos[0]), "duration", ans.duration);
-	if (!strcmp(ans.duration, "for"))
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
-	if (ans.scope)
-		json_object_set_new(req, "scope", json_string(ans.scope));
-	if (ans.reject)
-		json_object_set_new(req, "reject", json_true());
+	req = cli_answer_request(&ans, allow, cli_id(a->pos[0]));
 	c = cli_connect(cli);
 	if (!c) {
 		json_decref(req);

@@ -401,16 +401,7 @@ static void answer(struct prompt *p, char **tok, int ntok)
 		prompt_line(p, "? %s", err);
 		return;
 	}
-	if (!ans.duration)
-		ans.duration = "once";
-	req = json_pack("{s:s, s:O, s:s}", "op", allow ? "allow" : "deny", "pending",
-			json_object_get(p->f[idx].obj, "id"), "duration", ans.duration);
-	if (!strcmp(ans.duration, "for"))
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
-	if (ans.scope)
-		json_object_set_new(req, "scope", json_string(ans.scope));
-	if (ans.reject)
-		json_object_set_new(req, "reject", json_true());
+	req = cli_answer_request(&ans, allow, json_incref(json_object_get(p->f[idx].obj, "id")));
 	snprintf(key, sizeof(key), "%s", p->f[idx].key);
 	r = ag_ctl_call(p->c, req, &res, &msg);
 	json_decref(req);

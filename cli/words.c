@@ -112,6 +112,25 @@ int cli_answer_check(const struct cli_answer *ans, bool allow, char *err, size_t
 	return 0;
 }
 
+json_t *cli_answer_request(struct cli_answer *ans, bool allow, json_t *id)
+{
+	json_t *req;
+
+	if (!ans->duration)
+		ans->duration = "once";
+	req = json_pack("{s:s, s:o, s:s}", "op", allow ? "allow" : "deny", "pending", id,
+			"duration", ans->duration);
+	if (!req)
+		return NULL;
+	if (!strcmp(ans->duration, "for"))
+		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans->for_ms));
+	if (ans->scope)
+		json_object_set_new(req, "scope", json_string(ans->scope));
+	if (ans->reject)
+		json_object_set_new(req, "reject", json_true());
+	return req;
+}
+
 const char *cli_duration_text(const char *duration, uint64_t for_ms, char *buf, size_t len)
 {
 	char d[AG_DURATION_TEXT_MAX];

@@ -23,4 +23,11 @@ uint64_t ag_boot_ns(void);
 /* CLOCK_REALTIME in milliseconds since the epoch. */
 uint64_t ag_wall_ms(void);
 
+/*
+ * ag_poll_wait_ms — what poll() should wait for a deadline on ag_mono_ms():
+ * -1 for none (deadline < 0), 0 when it has passed, else the milliseconds
+ * left, at most 1,000,000.
+ */
+int ag_poll_wait_ms(long long deadline);
+
 #endif

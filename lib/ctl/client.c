@@ -97,15 +97,9 @@ static int next_line(struct ag_ctl_conn *c, long long deadline, char **line, siz
 			return -ECONNRESET;
 		if (n != -EAGAIN)
 			return (int)n;
-		if (deadline < 0) {
-			wait = -1;
-		} else {
-			long long left = deadline - ag_mono_ms();
-
-			if (left <= 0)
-				return 0;
-			wait = left > 1000000 ? 1000000 : (int)left;
-		}
+		wait = ag_poll_wait_ms(deadline);
+		if (wait == 0)
+			return 0;
 		r = poll(&pfd, 1, wait);
 		if (r == -1 && errno != EINTR)
 			return -errno;

@@ -260,15 +260,9 @@ int ag_ctl_write_all(int fd, const void *data, size_t len, int timeout_ms)
 		}
 		if (n != -EAGAIN)
 			return (int)n;
-		if (deadline < 0) {
-			wait = -1;
-		} else {
-			long long left = deadline - ag_mono_ms();
-
-			if (left <= 0)
-				return -ETIMEDOUT;
-			wait = left > 1000000 ? 1000000 : (int)left;
-		}
+		wait = ag_poll_wait_ms(deadline);
+		if (wait == 0)
+			return -ETIMEDOUT;
 		r = poll(&pfd, 1, wait);
 		if (r == -1 && errno != EINTR)
 			return -errno;
