@@ -186,6 +186,46 @@ struct agd_listeners {
 	void (*resolved)(struct agd *d, uint32_t id, const char *reason, const char *verdict);
 };
 
+/* resolvers.c: the DNS resolvers kept from the resolv.conf files. */
+struct agd_resolvers {
+	struct agd_resolver list[AGD_MAX_RESOLVERS];
+	unsigned n;
+	char sig[2][96];         /* each file's identity and mtime as last read */
+	uint64_t checked_ns;
+};
+
+/* policy.c: the rules the daemon knows and the flows `ask` pended. */
+struct agd_policy {
+	struct agd_rule **rules;
+	uint32_t nrules, caprules;
+	uint64_t next_rule_handle;
+	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
+	bool bulk;               /* loading many rules: sync the fast path once, after */
+	struct agd_pending *pending;
+	uint32_t npending, cappending;
+	uint32_t next_pending_id;
+};
+
+/* lifecycle.c: the guard of the queue rules. */
+struct agd_guard {
+	bool on;                 /* the rules are visible and compared */
+	bool recheck;            /* the nftables ruleset changed */
+	uint64_t sum;            /* ag_fw_fingerprint() after our install */
+	unsigned nrules;
+	uint64_t checked_ns;
+	uint64_t restores;       /* times the rules were put back */
+};
+
+/* lifecycle.c: the lock file, timed rules, systemd's watchdog. */
+struct agd_life {
+	int pid_fd;              /* the lock file, held while we run; -1 none */
+	char pid_path[4104];
+	bool fw_found;           /* our rules were there before we installed them */
+	bool timed_dirty;        /* a timed rule came, went or changed: save them */
+	uint64_t watchdog_ns;    /* half of systemd's WatchdogSec, 0: off */
+	uint64_t watchdog_at;
+};
+
 /* privs.c: the [fw] helper that keeps the rights to change the firewall. */
 struct agd_privs {
 	int fw_sock;             /* -1: no helper (not started, or gone) */
@@ -212,46 +252,19 @@ struct agd {
 	struct ag_dnscache *dns;
 	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
 	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
-	struct agd_resolver resolvers[AGD_MAX_RESOLVERS];
-	unsigned n_resolvers;
-	char resolvers_sig[2][96]; /* each file's identity and mtime as last read */
-	uint64_t resolvers_checked_ns;
+	struct agd_resolvers resolvers;
 	/* local ports of UDP flows the engine authorized (a superset: a bit
 	 * is cleared when a closed socket's port has none left) */
 	uint64_t udp_auth_ports[65536 / 64];
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
-	bool policy_bulk;        /* loading many rules: sync the fast path once, after */
 	struct agd_queue_ctx queue_ctx[AG_FW_NQUEUES];
 	struct agd_fastpath fastpath;
-	/* the guard of the queue rules (lifecycle.c) */
-	bool guard_on;           /* the rules are visible and compared */
-	bool guard_recheck;      /* the nftables ruleset changed */
-	uint64_t guard_sum;      /* ag_fw_fingerprint() after our install */
-	unsigned guard_nrules;
-	uint64_t guard_checked_ns;
-	uint64_t ctr_guard_restores;
-
-	/* life cycle (lifecycle.c) */
-	int pid_fd;              /* the lock file, held while we run; -1 none */
-	char pid_path[4104];
 	bool running;            /* start-up finished: the loop ran */
-	bool fw_found;           /* our rules were there before we installed them */
-	bool timed_dirty;        /* a timed rule came, went or changed: save them */
-	uint64_t watchdog_ns;    /* half of systemd's WatchdogSec, 0: off */
-	uint64_t watchdog_at;
-
-	/* rules */
-	struct agd_rule **rules;
-	uint32_t nrules, caprules;
-	uint64_t next_rule_handle;
-	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
-
-	/* pended flows */
-	struct agd_pending *pending;
-	uint32_t npending, cappending;
-	uint32_t next_pending_id;
+	struct agd_guard guard;
+	struct agd_life life;
+	struct agd_policy policy;
 
 	struct agd_control control;
 	struct agd_listeners listeners;

@@ -371,9 +371,9 @@ static int op_status(struct req *q)
 	json_object_set_new(o, "fast_path_info", agd_fastpath_status_json(d));
 	json_object_set_new(o, "fast_path_notrack",
 			    json_string(d->fastpath.notrack_state[0] ? d->fastpath.notrack_state : "off: no fast path"));
-	json_object_set_new(o, "pending", json_integer(d->npending));
+	json_object_set_new(o, "pending", json_integer(d->policy.npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
-	json_object_set_new(o, "rules", json_integer(d->nrules));
+	json_object_set_new(o, "rules", json_integer(d->policy.nrules));
 	json_object_set_new(o, "clients", json_integer(d->control.nclients));
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
 	agd_dataplane_status(d, ctr);
@@ -542,14 +542,14 @@ static int op_pending(struct req *q)
 	/* The flows pended now, oldest first: those pended meanwhile come as
 	 * pushes.  A copy, so the table is free to change between pages. */
 	stream_end(st);
-	if (d->npending) {
-		st->snap = malloc(d->npending * sizeof(*st->snap));
+	if (d->policy.npending) {
+		st->snap = malloc(d->policy.npending * sizeof(*st->snap));
 		if (!st->snap) {
 			reply_err(d, q->c, q->id, "failed", "out of memory");
 			return 0;
 		}
-		memcpy(st->snap, d->pending, d->npending * sizeof(*st->snap));
-		st->nsnap = d->npending;
+		memcpy(st->snap, d->policy.pending, d->policy.npending * sizeof(*st->snap));
+		st->nsnap = d->policy.npending;
 		qsort(st->snap, st->nsnap, sizeof(*st->snap), cmp_pending_id);
 	}
 	stream_start(q, STREAM_PENDING, 0, 0, NULL);
@@ -639,8 +639,8 @@ static int op_rules_list(struct req *q)
 {
 	json_t *a = json_array();
 
-	for (uint32_t i = 0; i < q->d->nrules; i++) {
-		json_t *r = agd_json_rule(q->d->rules[i]);
+	for (uint32_t i = 0; i < q->d->policy.nrules; i++) {
+		json_t *r = agd_json_rule(q->d->policy.rules[i]);
 
 		if (r)
 			json_array_append_new(a, r);

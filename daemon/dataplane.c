@@ -810,7 +810,7 @@ void agd_dataplane_close(struct agd *d)
 	 * no one reads the queues, no bypass) until the next daemon takes
 	 * over, or `alegated --cleanup` removes them.  A daemon that never
 	 * ran removes what it installed, unless it found rules there. */
-	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->fw_found);
+	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->life.fw_found);
 
 	if (d->fw_installed && keep) {
 		if (d->fastpath.notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
@@ -892,7 +892,7 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 				    json_integer((json_int_t)ps.ev_kernel_lost));
 	}
 	/* alegate's rules put back after another program removed or changed them */
-	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->ctr_guard_restores));
+	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->guard.restores));
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
 	if (d->dns) {

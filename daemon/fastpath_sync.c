@@ -277,8 +277,8 @@ static bool host_matches(const char *name, const char *host, bool suffix)
 /* Does a rule's host condition (enabled or not: cheap) name this? */
 static bool name_is_ruled(struct agd *d, const char *name)
 {
-	for (uint32_t i = 0; i < d->nrules; i++) {
-		const struct ag_rule *r = &d->rules[i]->rule;
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		const struct ag_rule *r = &d->policy.rules[i]->rule;
 		/* a wildcard rule keeps its "*." (the engine's condition does not) */
 		const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2
 										   : r->host;
@@ -500,7 +500,7 @@ void agd_notrack_watch_ready(struct agd *d)
 
 	/* any change may be someone else's to our own rules (lifecycle.c) */
 	if (r > 0)
-		d->guard_recheck = true;
+		d->guard.recheck = true;
 
 	/* bpf_notrack = yes or no: nothing to decide, no dump */
 	if (r > 0 && notrack_auto(d))

@@ -321,7 +321,7 @@ static void run(struct agd *d)
 		 * rules names files by inode, so compile them again. */
 		if (d->exeid && ag_exeid_changed(d->exeid))
 			d->fastpath.dirty = true;
-		if (d->timed_dirty)
+		if (d->life.timed_dirty)
 			agd_timed_save(d);
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
@@ -528,8 +528,8 @@ int main(int argc, char **argv)
 		uint64_t sum;
 		unsigned n = 0;
 
-		d->fw_found = ag_fw_fingerprint(AG_FW_BACKEND_IPTABLES, &sum, &n) == 0 && n > 0;
-		if (d->fw_found)
+		d->life.fw_found = ag_fw_fingerprint(AG_FW_BACKEND_IPTABLES, &sum, &n) == 0 && n > 0;
+		if (d->life.fw_found)
 			log_info("taking over the firewall rules a stopped alegated left");
 	}
 	/* Told of every nftables change: the notrack table is decided again,
@@ -555,7 +555,7 @@ int main(int argc, char **argv)
 	d->running = true;
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
 		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
-		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->nrules,
+		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->policy.nrules,
 		 d->cfg.control_socket);
 	agd_notify_ready(d);
 	if (ready_fd != -1)

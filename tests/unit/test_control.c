@@ -260,10 +260,10 @@ TEST(scope_app_on_a_flow_of_unknown_program_is_refused_and_the_flow_stays_pendin
 
 	CHECK(fd >= 0);
 	CHECK_EQ(connect_flow(d, 1, NULL, NULL, 4242), AG_VERDICT_HOLD);
-	CHECK_EQ(d->npending, 1);
+	CHECK_EQ(d->policy.npending, 1);
 	snprintf(req, sizeof(req),
 		 "{\"id\":1,\"op\":\"allow\",\"pending\":%u,\"duration\":\"always\",\"scope\":\"app\"}",
-		 d->pending[0].id);
+		 d->policy.pending[0].id);
 	feed(d, c, req);
 	json_t *r = read_reply(fd);
 
@@ -272,18 +272,18 @@ TEST(scope_app_on_a_flow_of_unknown_program_is_refused_and_the_flow_stays_pendin
 	CHECK_STR(json_string_value(json_object_get(r, "code")), "bad_request");
 	CHECK(strstr(json_string_value(json_object_get(r, "error")), "program of this flow is unknown"));
 	json_decref(r);
-	CHECK_EQ(d->npending, 1);
-	CHECK_EQ(d->nrules, 0);
+	CHECK_EQ(d->policy.npending, 1);
+	CHECK_EQ(d->policy.nrules, 0);
 	/* a scope that names where it goes is still taken */
 	snprintf(req, sizeof(req),
 		 "{\"id\":2,\"op\":\"deny\",\"pending\":%u,\"duration\":\"until-restart\","
 		 "\"scope\":\"app+remote\"}",
-		 d->pending[0].id);
+		 d->policy.pending[0].id);
 	feed(d, c, req);
 	r = read_reply(fd);
 	CHECK(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
-	CHECK_EQ(d->npending, 0);
+	CHECK_EQ(d->policy.npending, 0);
 	close(fd);
 	daemon_free(d);
 }
@@ -307,7 +307,7 @@ TEST(thousand_pending_flows_with_4k_command_lines_reach_the_prompt_in_pages)
 	for (uint32_t i = 0; i < 1000; i++)
 		CHECK_EQ(connect_flow(d, i, "/usr/bin/blinder", cmdline, 5000 + i % 10),
 			 AG_VERDICT_HOLD);
-	CHECK_EQ(d->npending, 1000);
+	CHECK_EQ(d->policy.npending, 1000);
 	struct ag_ctl_conn *c = client_conn(d);
 
 	CHECK(c != NULL);
