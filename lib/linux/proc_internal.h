@@ -58,7 +58,7 @@
 #define PROC_TAKE_PROCS		2
 #define PROC_TAKE_TRIES		6
 #define PROC_PIDFDS_MAX		64
-/* fds tracked to ag__proc_slot_of the lowest free one during a full scan. */
+/* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
 /* The name of the child that checks the exec monitor's pids are ours. */
 #define PROC_PROBE_COMM		"ag-pid-probe"
@@ -102,7 +102,7 @@ struct pent {
 	int32_t fd_max;		/* highest fd at the last full scan */
 	uint8_t sock_fd_next;	/* ring: next slot written */
 	uint8_t sock_fd_n;	/* ring: entries in use */
-	uint8_t hit_dist;	/* the last ag__proc_slot_of was the fd found this many
+	uint8_t hit_dist;	/* the last find was the fd found this many
 				   finds before (0: none) */
 	uint8_t list;
 	int32_t pidfd1;		/* its pidfd + 1, kept for taking fds; 0: none */

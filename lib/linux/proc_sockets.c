@@ -65,7 +65,7 @@ static uint64_t read_fd(struct ag_proc *p, pid_t pid, int dfd, int fd)
 	return ino;
 }
 
-/* What one inode lookup may still budget_spend: fd links, and time. */
+/* What one inode lookup may still spend: fd links, and time. */
 struct budget {
 	unsigned fds;
 	uint64_t deadline_ns;
@@ -329,7 +329,7 @@ int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
 		if (i != NIL && (p->ents[i].scan_id == id ||
 				 (p->ents[i].flags & AG_PROC_KTHREAD)))
 			continue;
-		/* Processes without fds never budget_spend: look at the clock here. */
+		/* Processes without fds never spend: look at the clock here. */
 		if ((k & 15) == 0 && p->now() > budget.deadline_ns)
 			goto budget;
 		r = scan_fds(p, cand, i != NIL ? &p->ents[i] : NULL, inode,
