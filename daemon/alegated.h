@@ -17,7 +17,10 @@
  *   fastpath_sync.c  the eBPF fast path kept in step with the engine's rules;
  *                    host addresses for it; the notrack table
  *   resolvers.c      the configured DNS resolvers (resolv.conf)
- *   control.c        the control socket (docs/PROTOCOL.md)
+ *   control.c        the control socket (docs/PROTOCOL.md): clients, pages,
+ *                    pended flows and answers, pushes; control_requests.c the
+ *                    rules, flows and events requests; control_json.c the
+ *                    protocol's objects (control_internal.h between them)
  *   lifecycle.c      lock file, the guard of the firewall rules, timed rules
  *                    across a restart, systemd readiness and watchdog, what
  *                    happens to the rules at a stop
@@ -434,7 +437,7 @@ struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid);
 void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, size_t len);
 void agd__control_client_close(struct agd *d, struct agd_client *c);
 
-/* JSON for the protocol's objects (control.c) */
+/* JSON for the protocol's objects (control_json.c) */
 json_t *agd_json_pending(struct agd *d, const struct agd_pending *p);
 json_t *agd_json_flow(struct agd *d, const ag_flow_info *f);
 json_t *agd_json_event(struct agd *d, const ag_event *ev);

@@ -14,212 +14,12 @@
 #include <errno.h>
 #include <grp.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "base/proto.h"
-#include "base/text.h"
-#include "ctl/ctl.h"
-#include "daemon/alegated.h"
-#include "linux/sockdiag.h"
-#include "base/tuple.h"
-#include "net/packet.h"
-
-/* A subscriber may fall this far behind before it is closed. */
-#define AGD_CLIENT_OUTQ_MAX (4u << 20)
-/* A page of a long answer: at most this many items, of about this many
- * bytes (string lengths; escaping can make it up to 6 times more). */
-#define AGD_PAGE_ITEMS 256
-#define AGD_PAGE_BYTES (256u << 10)
-/* The next page is made only once the client's queue is below this. */
-#define AGD_PAGE_LOWAT (1u << 20)
-/* Refused connections: one log line, then a count per this many seconds. */
-#define AGD_REFUSED_LOG_S 10
-/* Supplementary groups read for a peer. */
-#define AGD_PEER_GROUPS_MAX 256
-
-/* A long answer being sent in pages. */
-enum stream_kind { STREAM_NONE, STREAM_PENDING, STREAM_EVENTS, STREAM_ARRAY };
-
-struct stream {
-	enum stream_kind kind;
-	json_t *id;        /* the request's id, repeated on every page */
-	uint64_t cursor;   /* EVENTS: last seq sent */
-	uint64_t end;      /* EVENTS: the last seq that belongs to this answer */
-	json_t *items;     /* ARRAY: the whole answer, built at once */
-	struct agd_pending *snap; /* PENDING: the pended flows, by id */
-	size_t nsnap;
-	size_t next;       /* ARRAY, PENDING: next index to send */
-};
-
-struct agd_client {
-	struct agd_client *next;
-	int fd;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	uint64_t session;
-	struct ag_ctl_buf in;
-	struct ag_ctl_outq out;
-	struct stream stream;
-	bool sub_events, sub_pending;
-	bool closing;      /* send what is queued, then close */
-	bool busy;         /* inside one of its own requests: free it after */
-	bool dead;         /* fell too far behind: close it, queue and all */
-	uint32_t events;   /* what epoll waits for */
-};
-
-
-/* ---- JSON for the protocol's objects --------------------------------------------- */
-
-static json_t *endpoint(uint8_t ver, const uint8_t *addr, uint16_t port)
-{
-	char a[AG_ADDR_STRLEN], s[AG_ADDR_STRLEN + 10];
-
-	if (ag_addr_format(ver, addr, a, sizeof(a)) < 0)
-		snprintf(a, sizeof(a), "?");
-	if (ver == 6)
-		snprintf(s, sizeof(s), "[%s]:%u", a, port);
-	else
-		snprintf(s, sizeof(s), "%s:%u", a, port);
-	return json_string(s);
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s && s[0] ? json_string(s) : json_null();
-}
-
-static json_t *user_name(uint32_t uid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[1024];
-
-	if (uid == AG_UID_UNKNOWN || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res)
-		return json_null();
-	return json_string(res->pw_name);
-}
-
-static json_t *rule_id_of(struct agd *d, uint64_t filter_id)
-{
-	const ag_filter *f = filter_id ? ag_filter_get(d->engine, filter_id) : NULL;
-	struct agd_rule *r = f ? agd_rule_by_handle(d, ag_filter_context(f)) : NULL;
-
-	return r ? json_string(r->rule.id) : json_null();
-}
-
-static void set_flow_common(json_t *o, const ag_fixed_values *in)
-{
-	char pb[8];
-
-	json_object_set_new(o, "proto", json_string(ag_proto_name(in->protocol, pb, sizeof(pb))));
-	json_object_set_new(o, "direction", json_string(in->direction == AG_DIR_IN ? "in" : "out"));
-	json_object_set_new(o, "local", endpoint(in->ip_version, in->local_addr, in->local_port));
-	json_object_set_new(o, "remote",
-			    endpoint(in->ip_version, in->remote_addr, in->remote_port));
-	json_object_set_new(o, "host", str_or_null(in->remote_host));
-}
-
-json_t *agd_json_pending(struct agd *d, const struct agd_pending *p)
-{
-	ag_flow_info f;
-	json_t *o;
-	uint64_t now = ag_boot_ns();
-
-	if (ag_pend_lookup(d->engine, p->context, &f))
-		return NULL;
-	o = json_object();
-	json_object_set_new(o, "id", json_integer(p->id));
-	json_object_set_new(o, "age_ms", json_integer((json_int_t)((now - p->since_ns) / 1000000)));
-	json_object_set_new(o, "pid", f.pid ? json_integer(f.pid) : json_null());
-	json_object_set_new(o, "exe", str_or_null(f.fixed.app_path));
-	json_object_set_new(o, "cmdline", str_or_null(f.cmdline));
-	json_object_set_new(o, "uid", f.fixed.uid == AG_UID_UNKNOWN ? json_null()
-								    : json_integer(f.fixed.uid));
-	json_object_set_new(o, "user", user_name(f.fixed.uid));
-	set_flow_common(o, &f.fixed);
-	json_object_set_new(o, "timeout_ms",
-			    json_integer(f.deadline_ns > now
-						 ? (json_int_t)((f.deadline_ns - now) / 1000000)
-						 : 0));
-	return o;
-}
-
-json_t *agd_json_flow(struct agd *d, const ag_flow_info *f)
-{
-	json_t *o = json_object();
-
-	set_flow_common(o, &f->fixed);
-	json_object_set_new(o, "pid", f->pid ? json_integer(f->pid) : json_null());
-	json_object_set_new(o, "exe", str_or_null(f->fixed.app_path));
-	json_object_set_new(o, "uid", f->fixed.uid == AG_UID_UNKNOWN ? json_null()
-								     : json_integer(f->fixed.uid));
-	json_object_set_new(o, "rule", rule_id_of(d, f->filter_id));
-	json_object_set_new(o, "age_ms",
-			    json_integer((json_int_t)((ag_boot_ns() - f->created_ns) / 1000000)));
-	return o;
-}
-
-static const char *layer_short(ag_layer l)
-{
-	switch (l) {
-	case AG_LAYER_ALE_AUTH_CONNECT:
-		return "connect";
-	case AG_LAYER_ALE_AUTH_RECV_ACCEPT:
-		return "recv_accept";
-	default:
-		return "flow_established";
-	}
-}
-
-json_t *agd_json_event(struct agd *d, const ag_event *ev)
-{
-	json_t *o = json_object();
-	/* engine time is CLOCK_BOOTTIME; people want the wall clock */
-	uint64_t age_ms = (ag_boot_ns() - ev->time_ns) / 1000000;
-
-	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
-	json_object_set_new(o, "time_ms", json_integer((json_int_t)(ag_wall_ms() - age_ms)));
-	json_object_set_new(o, "type", json_string(ag_event_type_name(ev->type)));
-	json_object_set_new(o, "reason", json_string(ag_reason_name(ev->reason)));
-	json_object_set_new(o, "layer", json_string(layer_short(ev->layer)));
-	json_object_set_new(o, "verdict", json_string(ag_verdict_name(ev->verdict)));
-	struct agd_rule *r = agd_rule_by_handle(d, ev->filter_context);
-
-	json_object_set_new(o, "rule", r ? json_string(r->rule.id) : json_null());
-	if (ev->flow) {
-		ag_fixed_values in = {
-			.ip_version = ev->ip_version,
-			.protocol = ev->protocol,
-			.direction = ev->direction,
-			.local_port = ev->local_port,
-			.remote_port = ev->remote_port,
-			.remote_host = ev->remote_host,
-		};
-
-		memcpy(in.local_addr, ev->local_addr, 16);
-		memcpy(in.remote_addr, ev->remote_addr, 16);
-		set_flow_common(o, &in);
-		json_object_set_new(o, "pid", ev->pid ? json_integer(ev->pid) : json_null());
-		json_object_set_new(o, "uid", ev->uid == AG_UID_UNKNOWN ? json_null()
-									: json_integer(ev->uid));
-		json_object_set_new(o, "exe", str_or_null(ev->app_path));
-	}
-	json_object_set_new(o, "count", json_integer(ev->count));
-	return o;
-}
-
-json_t *agd_json_rule(const struct agd_rule *r)
-{
-	return ag_rule_to_json(&r->rule, AG_RULE_JSON_CONTROL);
-}
+#include "daemon/control_internal.h"
 
 /* ---- clients ---------------------------------------------------------------------- */
 
@@ -292,7 +92,7 @@ static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 	client_watch(d, c);
 }
 
-static void reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *result)
+void agd__control_reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *result)
 {
 	json_t *m = json_object();
 
@@ -304,10 +104,8 @@ static void reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *re
 	json_decref(m);
 }
 
-static void reply_err(struct agd *d, struct agd_client *c, json_t *id, const char *code,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void reply_err(struct agd *d, struct agd_client *c, json_t *id, const char *code,
-		      const char *fmt, ...)
+void agd__control_reply_err(struct agd *d, struct agd_client *c, json_t *id,
+			    const char *code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -325,17 +123,8 @@ static void reply_err(struct agd *d, struct agd_client *c, json_t *id, const cha
 	json_decref(m);
 }
 
-/* ---- requests ----------------------------------------------------------------------- */
-
-struct req {
-	struct agd *d;
-	struct agd_client *c;
-	json_t *msg;
-	json_t *id;
-};
-
 /* A string field; NULL when absent; *bad when present with another type. */
-static const char *field_str(struct req *q, const char *key, bool *bad)
+const char *agd__control_field_str(struct req *q, const char *key, bool *bad)
 {
 	json_t *v = json_object_get(q->msg, key);
 
@@ -343,7 +132,7 @@ static const char *field_str(struct req *q, const char *key, bool *bad)
 		return NULL;
 	if (!json_is_string(v)) {
 		*bad = true;
-		reply_err(q->d, q->c, q->id, "bad_request", "\"%s\" must be a string", key);
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"%s\" must be a string", key);
 		return NULL;
 	}
 	return json_string_value(v);
@@ -390,7 +179,7 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "limit_hits", json_integer((json_int_t)st.limit_hits));
 	json_object_set_new(ctr, "events", json_integer((json_int_t)st.events));
 	json_object_set_new(o, "counters", ctr);
-	reply_ok(d, q->c, q->id, o);
+	agd__control_reply_ok(d, q->c, q->id, o);
 	return 0;
 }
 
@@ -420,13 +209,6 @@ static size_t json_size_guess(const json_t *v)
 		return 24;
 	}
 }
-
-struct page {
-	struct agd *d;
-	json_t *a;
-	size_t bytes;
-	uint64_t cursor, end;
-};
 
 static bool page_add(struct page *pg, json_t *item)
 {
@@ -514,8 +296,8 @@ static bool stream_pump(struct agd *d, struct agd_client *c)
 	return true;
 }
 
-static void stream_start(struct req *q, enum stream_kind kind, uint64_t cursor, uint64_t end,
-			 json_t *items)
+void agd__control_stream_start(struct req *q, enum stream_kind kind, uint64_t cursor,
+			       uint64_t end, json_t *items)
 {
 	struct stream *st = &q->c->stream;
 
@@ -545,14 +327,14 @@ static int op_pending(struct req *q)
 	if (d->policy.npending) {
 		st->snap = malloc(d->policy.npending * sizeof(*st->snap));
 		if (!st->snap) {
-			reply_err(d, q->c, q->id, "failed", "out of memory");
+			agd__control_reply_err(d, q->c, q->id, "failed", "out of memory");
 			return 0;
 		}
 		memcpy(st->snap, d->policy.pending, d->policy.npending * sizeof(*st->snap));
 		st->nsnap = d->policy.npending;
 		qsort(st->snap, st->nsnap, sizeof(*st->snap), cmp_pending_id);
 	}
-	stream_start(q, STREAM_PENDING, 0, 0, NULL);
+	agd__control_stream_start(q, STREAM_PENDING, 0, 0, NULL);
 	return 0;
 }
 
@@ -560,8 +342,8 @@ static int answer(struct req *q, ag_verdict v)
 {
 	json_t *pid = json_object_get(q->msg, "pending");
 	bool bad = false;
-	const char *duration = field_str(q, "duration", &bad);
-	const char *scope = bad ? NULL : field_str(q, "scope", &bad);
+	const char *duration = agd__control_field_str(q, "duration", &bad);
+	const char *scope = bad ? NULL : agd__control_field_str(q, "scope", &bad);
 	json_t *for_ms = json_object_get(q->msg, "for_ms");
 	json_t *reject = json_object_get(q->msg, "reject");
 	struct agd_answer res;
@@ -579,7 +361,7 @@ static int answer(struct req *q, ag_verdict v)
 
 			snprintf(quoted, sizeof(quoted), "%s", json_string_value(pid));
 			ag_sanitize(quoted);
-			return reply_err(q->d, q->c, q->id, "bad_request",
+			return agd__control_reply_err(q->d, q->c, q->id, "bad_request",
 					 "\"pending\" must be a pending flow id (a number), not \"%s\"",
 					 quoted), 0;
 		}
@@ -588,11 +370,11 @@ static int answer(struct req *q, ag_verdict v)
 		   json_integer_value(pid) <= UINT32_MAX) {
 		id = (uint32_t)json_integer_value(pid);
 	} else {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"pending\" must be a pending flow id");
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"pending\" must be a pending flow id");
 		return 0;
 	}
 	if ((for_ms && !json_is_integer(for_ms)) || (reject && !json_is_boolean(reject))) {
-		reply_err(q->d, q->c, q->id, "bad_request",
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request",
 			  "\"for_ms\" must be an integer and \"reject\" a boolean");
 		return 0;
 	}
@@ -600,14 +382,14 @@ static int answer(struct req *q, ag_verdict v)
 		v = AG_VERDICT_REJECT;
 	if (duration && !strcmp(duration, "for") &&
 	    (!for_ms || json_integer_value(for_ms) <= 0)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "duration \"for\" needs for_ms > 0");
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "duration \"for\" needs for_ms > 0");
 		return 0;
 	}
 	int r = agd_pending_answer(q->d, id, v, duration ? duration : "once",
 				   for_ms ? (uint64_t)json_integer_value(for_ms) : 0, scope,
 				   q->c->session, &res, &err);
 	if (r) {
-		reply_err(q->d, q->c, q->id,
+		agd__control_reply_err(q->d, q->c, q->id,
 			  r == -ENOENT ? "not_found" : r == -EINVAL ? "bad_request" : "failed",
 			  "pending flow %u: %s", id, err ? err : strerror(-r));
 		return 0;
@@ -619,9 +401,9 @@ static int answer(struct req *q, ag_verdict v)
 	json_object_set_new(o, "rule", res.rule_id[0] ? json_string(res.rule_id) : json_null());
 	/* What the new rule matches, so the answer can say it. */
 	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
-	json_object_set_new(o, "shadowed_by", str_or_null(res.shadowed_by));
-	json_object_set_new(o, "warning", str_or_null(res.warning));
-	reply_ok(q->d, q->c, q->id, o);
+	json_object_set_new(o, "shadowed_by", agd__control_str_or_null(res.shadowed_by));
+	json_object_set_new(o, "warning", agd__control_str_or_null(res.warning));
+	agd__control_reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
 
@@ -635,202 +417,17 @@ static int op_deny(struct req *q)
 	return answer(q, AG_VERDICT_BLOCK);
 }
 
-static int op_rules_list(struct req *q)
-{
-	json_t *a = json_array();
-
-	for (uint32_t i = 0; i < q->d->policy.nrules; i++) {
-		json_t *r = agd_json_rule(q->d->policy.rules[i]);
-
-		if (r)
-			json_array_append_new(a, r);
-	}
-	stream_start(q, STREAM_ARRAY, 0, 0, a);
-	return 0;
-}
-
-struct errbuf {
-	char msg[512];
-	size_t len;
-};
-
-static void collect_err(void *arg, const char *msg)
-{
-	struct errbuf *e = arg;
-	int n = snprintf(e->msg + e->len, sizeof(e->msg) - e->len, "%s%s", e->len ? "; " : "", msg);
-
-	if (n > 0 && e->len + (size_t)n < sizeof(e->msg))
-		e->len += (size_t)n;
-}
-
-static int op_rules_add(struct req *q)
-{
-	json_t *obj = json_object_get(q->msg, "rule");
-	struct ag_rule rule;
-	struct errbuf eb = { .len = 0 };
-	const char *err;
-
-	if (!json_is_object(obj)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" must be an object");
-		return 0;
-	}
-	if (ag_rule_from_json(obj, AG_RULE_JSON_CONTROL, &rule, collect_err, &eb)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "%s", eb.len ? eb.msg : "invalid rule");
-		return 0;
-	}
-	if (rule.lifetime == AG_RULE_UNTIL_QUIT)
-		rule.session = q->c->session;
-	rule.source[0] = 0;
-	int r = agd_rule_add(q->d, &rule, &err);
-
-	if (r) {
-		reply_err(q->d, q->c, q->id, r == -EEXIST ? "failed" : "failed", "%s",
-			  err ? err : strerror(-r));
-		return 0;
-	}
-	json_t *o = json_object();
-
-	struct agd_rule *ar = agd_rule_find(q->d, rule.id);
-
-	json_object_set_new(o, "rule", json_string(rule.id));
-	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
-	reply_ok(q->d, q->c, q->id, o);
-	return 0;
-}
-
-static int rule_op(struct req *q, int what)
-{
-	bool bad = false;
-	const char *id = field_str(q, "rule", &bad);
-	int r;
-
-	if (bad)
-		return 0;
-	if (!id) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" (a rule id) is missing");
-		return 0;
-	}
-	r = what == 0 ? agd_rule_del(q->d, id) : agd_rule_set_enabled(q->d, id, what == 1);
-	if (r == -ENOENT)
-		reply_err(q->d, q->c, q->id, "not_found", "no rule \"%s\"", id);
-	else if (r)
-		reply_err(q->d, q->c, q->id, "failed", "rule \"%s\": %s", id, strerror(-r));
-	else
-		reply_ok(q->d, q->c, q->id, NULL);
-	return 0;
-}
-
-static int op_rules_del(struct req *q)
-{
-	return rule_op(q, 0);
-}
-
-static int op_rules_enable(struct req *q)
-{
-	return rule_op(q, 1);
-}
-
-static int op_rules_disable(struct req *q)
-{
-	return rule_op(q, 2);
-}
-
-struct dump_ctx {
-	struct agd *d;
-	json_t *a;
-	json_int_t limit;
-};
-
-/*
- * A TCP flow whose program closed it: its socket is gone, or in TIME_WAIT,
- * which conntrack keeps for two minutes after the close.  Not live, so
- * `flows` leaves it out; the conntrack DESTROY ends it in the engine later.
- */
-static bool tcp_flow_closed(struct agd *d, const ag_flow_info *f)
-{
-	struct ag_tuple t;
-	struct ag_sock_info si;
-	int r;
-
-	if (!d->sd || f->fixed.protocol != AG_IPPROTO_TCP)
-		return false;
-	agd_tuple_from_fixed(&f->fixed, &t);
-	r = ag_sockdiag_lookup(d->sd, &t, &si);
-	if (r == -ENOENT)
-		return true;
-	return r == 0 && (si.state == TCP_TIME_WAIT || si.state == TCP_CLOSE ||
-			  si.state == TCP_LAST_ACK);
-}
-
-static int flow_cb(const ag_flow_info *f, void *arg)
-{
-	struct dump_ctx *x = arg;
-
-	if (tcp_flow_closed(x->d, f))
-		return 0;
-	json_array_append_new(x->a, agd_json_flow(x->d, f));
-	return 0;
-}
-
-static int op_flows(struct req *q)
-{
-	struct dump_ctx x = { .d = q->d, .a = json_array() };
-
-	ag_flow_dump(q->d->engine, 1u << AG_FLOW_AUTHORIZED, flow_cb, &x);
-	stream_start(q, STREAM_ARRAY, 0, 0, x.a);
-	return 0;
-}
-
-struct event_span {
-	uint64_t first, n;
-};
-
-static int event_count_cb(const ag_event *ev, void *arg)
-{
-	struct event_span *sp = arg;
-
-	if (!sp->n++)
-		sp->first = ev->seq;
-	return 0;
-}
-
-static int op_events(struct req *q)
-{
-	json_t *after = json_object_get(q->msg, "after"), *limit = json_object_get(q->msg, "limit");
-	struct event_span sp = { 0, 0 };
-	json_int_t lim = 1000;
-
-	if ((after && !json_is_integer(after)) || (limit && !json_is_integer(limit))) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"after\" and \"limit\" are integers");
-		return 0;
-	}
-	if (limit)
-		lim = json_integer_value(limit);
-	/* Count first (no JSON), then send only the newest `limit`: the
-	 * ring's seqs are consecutive, so that is a range. */
-	ag_event_dump(q->d->engine, after ? (uint64_t)json_integer_value(after) : 0,
-		      event_count_cb, &sp);
-	if (!sp.n || lim == 0) {
-		reply_ok(q->d, q->c, q->id, json_array());
-		return 0;
-	}
-	uint64_t skip = lim > 0 && (uint64_t)lim < sp.n ? sp.n - (uint64_t)lim : 0;
-
-	stream_start(q, STREAM_EVENTS, sp.first + skip - 1, sp.first + sp.n - 1, NULL);
-	return 0;
-}
-
 static int op_subscribe(struct req *q)
 {
 	json_t *ev = json_object_get(q->msg, "events"), *pe = json_object_get(q->msg, "pending");
 
 	if ((ev && !json_is_boolean(ev)) || (pe && !json_is_boolean(pe))) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"events\" and \"pending\" are booleans");
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"events\" and \"pending\" are booleans");
 		return 0;
 	}
 	q->c->sub_events = json_is_true(ev);
 	q->c->sub_pending = json_is_true(pe);
-	reply_ok(q->d, q->c, q->id, NULL);
+	agd__control_reply_ok(q->d, q->c, q->id, NULL);
 	return 0;
 }
 
@@ -842,13 +439,13 @@ static int op_reload(struct req *q)
 	json_object_set_new(o, "rules", json_integer(n));
 	json_object_set_new(o, "errors", errors);
 	json_object_set_new(o, "not_applied", na);
-	reply_ok(q->d, q->c, q->id, o);
+	agd__control_reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
 
 static int op_hello(struct req *q)
 {
-	reply_ok(q->d, q->c, q->id, NULL);
+	agd__control_reply_ok(q->d, q->c, q->id, NULL);
 	return 0;
 }
 
@@ -860,13 +457,13 @@ static const struct {
 	{ "pending", op_pending },
 	{ "allow", op_allow },
 	{ "deny", op_deny },
-	{ "rules.list", op_rules_list },
-	{ "rules.add", op_rules_add },
-	{ "rules.del", op_rules_del },
-	{ "rules.enable", op_rules_enable },
-	{ "rules.disable", op_rules_disable },
-	{ "flows", op_flows },
-	{ "events", op_events },
+	{ "rules.list", agd__control_op_rules_list },
+	{ "rules.add", agd__control_op_rules_add },
+	{ "rules.del", agd__control_op_rules_del },
+	{ "rules.enable", agd__control_op_rules_enable },
+	{ "rules.disable", agd__control_op_rules_disable },
+	{ "flows", agd__control_op_flows },
+	{ "events", agd__control_op_events },
 	{ "subscribe", op_subscribe },
 	{ "reload", op_reload },
 	{ "hello", op_hello },
@@ -879,7 +476,7 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	struct req q = { .d = d, .c = c, .msg = msg };
 
 	if (!json_is_object(msg)) {
-		reply_err(d, c, NULL, "bad_json", "not a JSON object: %s",
+		agd__control_reply_err(d, c, NULL, "bad_json", "not a JSON object: %s",
 			  msg ? "another JSON value" : jerr.text);
 		json_decref(msg);
 		return;
@@ -888,7 +485,7 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	json_t *op = json_object_get(msg, "op");
 
 	if (!json_is_string(op)) {
-		reply_err(d, c, q.id, "bad_request", "\"op\" (a string) is missing");
+		agd__control_reply_err(d, c, q.id, "bad_request", "\"op\" (a string) is missing");
 		json_decref(msg);
 		return;
 	}
@@ -903,7 +500,7 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 
 	snprintf(quoted, sizeof(quoted), "%s", json_string_value(op));
 	ag_sanitize(quoted);
-	reply_err(d, c, q.id, "unknown_op", "unknown op \"%s\"", quoted);
+	agd__control_reply_err(d, c, q.id, "unknown_op", "unknown op \"%s\"", quoted);
 	json_decref(msg);
 }
 
@@ -918,7 +515,7 @@ static void client_serve(struct agd *d, struct agd_client *c)
 	       (r = ag_ctl_buf_pop(&c->in, &line, &len)) == 1)
 		handle_line(d, c, line, len);
 	if (!c->closing && !c->dead && r == -EMSGSIZE) {
-		reply_err(d, c, NULL, "too_long", "message too long (more than %u bytes, limit %u)",
+		agd__control_reply_err(d, c, NULL, "too_long", "message too long (more than %u bytes, limit %u)",
 			  d->cfg.max_message_size, d->cfg.max_message_size);
 		c->closing = true;
 	}
