@@ -49,6 +49,7 @@ DAEMON_PKGS := jansson libseccomp libcap-ng libsystemd
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
+BASE_SRC   := $(sort $(wildcard lib/base/*.c))
 ENGINE_SRC := $(sort $(wildcard lib/engine/*.c))
 NET_SRC    := $(sort $(wildcard lib/net/*.c))
 LINUX_SRC  := $(sort $(wildcard lib/linux/*.c))
@@ -57,6 +58,7 @@ RULE_SRC   := $(sort $(wildcard lib/rule/*.c))
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 CLI_SRC    := $(sort $(wildcard cli/*.c))
 
+BASE_LIB   := $(O)/libagbase.a
 ENGINE_LIB := $(O)/libagengine.a
 NET_LIB    := $(O)/libagnet.a
 LINUX_LIB  := $(O)/libaglinux.a
@@ -77,6 +79,7 @@ $(O)/%.o: %.c
 $(O)/lib/linux/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(LINUX_PKGS))
 $(O)/daemon/%.o $(O)/cli/%.o $(O)/lib/ctl/%.o $(O)/lib/rule/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(DAEMON_PKGS) $(LINUX_PKGS))
 
+$(BASE_LIB):   $(call obj,$(BASE_SRC))
 $(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
 $(NET_LIB):    $(call obj,$(NET_SRC))
 $(LINUX_LIB):  $(call obj,$(LINUX_SRC))
@@ -86,10 +89,10 @@ $(O)/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(O)/alegated: $(call obj,$(DAEMON_SRC)) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/alegated: $(call obj,$(DAEMON_SRC)) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS_LDLIBS)
 
-$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(RULE_LIB) $(CTL_LIB)
+$(O)/alegatectl: $(call obj,$(CLI_SRC)) $(RULE_LIB) $(CTL_LIB) $(BASE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)
 
 # ---- eBPF fast path (lib/linux/bpf, lib/linux/fastpath*.c; docs/FASTPATH.md)
@@ -142,7 +145,7 @@ APPLICATIONSDIR ?= $(PREFIX)/share/applications
 .PHONY: install-notify uninstall-notify
 all: $(O)/alegate-notify
 $(O)/notify/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(NOTIFY_PKGS))
-$(O)/alegate-notify: $(call obj,$(NOTIFY_SRC)) $(CTL_LIB)
+$(O)/alegate-notify: $(call obj,$(NOTIFY_SRC)) $(CTL_LIB) $(BASE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,$(NOTIFY_PKGS))
 # the fake notification server of tests/netns/test_notify.sh
 $(O)/tests/tools/ag_notifyd: tests/netns/tools/ag_notifyd.c
@@ -182,7 +185,7 @@ $(O)/web/assets.c: web/embed.sh $(WEB_ASSETS)
 $(O)/web/%.o: EXTRA_CFLAGS = $(call PKG_CFLAGS,$(WEB_PKGS))
 $(O)/web/assets.o: $(O)/web/assets.c
 	$(CC) $(CFLAGS) -c -o $@ $<
-$(O)/alegate-web: $(call obj,$(WEB_SRC)) $(O)/web/assets.o $(CTL_LIB)
+$(O)/alegate-web: $(call obj,$(WEB_SRC)) $(O)/web/assets.o $(CTL_LIB) $(BASE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,$(WEB_PKGS))
 WEB_USER_GROUP ?= alegate
 install-web: $(O)/alegate-web
@@ -218,19 +221,19 @@ $(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMO
 
 # Engine tests need the engine only: they build even while other modules are mid-change.
 ENGINE_UNIT_BIN := $(filter $(O)/tests/unit/test_engine%,$(UNIT_BIN))
-$(ENGINE_UNIT_BIN): $(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/engine_fixture.h $(ENGINE_LIB)
+$(ENGINE_UNIT_BIN): $(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/engine_fixture.h $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(BASE_LIB)
 
-$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) -Itests/unit $(LDFLAGS) -o $@ $< \
-	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
+	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
 
-$(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS)) $(LDFLAGS) -o $@ $< \
-	    $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)
+	    $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS)
 
 tests: $(UNIT_BIN) $(TOOL_BIN) all
 
@@ -246,13 +249,13 @@ check: tests
 # ---- benchmarks ----------------------------------------------------------
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
-$(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB)
+$(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
-$(O)/bench/%: bench/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(BASE_LIB)
+$(O)/bench/%: bench/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -o $@ $< \
-	    $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS) -lm
+	    $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
 bench: all $(BENCH_BIN) $(TOOL_BIN)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------
@@ -263,10 +266,10 @@ fuzz:
 	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 fuzz-bins: $(FUZZ_BIN)
-$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
+$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/errlines.h $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(ALL_LIBS_LDLIBS)
+	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS)
 
 # ---- install -----------------------------------------------------------------
 install: all

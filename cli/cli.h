@@ -1,6 +1,6 @@
 /*
  * cli.h — alegatectl's pieces: the command table (main.c), output helpers
- * (out.c), the commands (cmds.c, rules.c) and the interactive prompt
+ * (output.c), the commands (commands.c, rules.c) and the interactive prompt
  * (prompt.c).  alegatectl is a thin client: it checks what it can check
  * without the daemon (option syntax), sends one request and prints the
  * answer; everything else is alegated's to decide.
@@ -117,6 +117,12 @@ struct cli_answer {
 int cli_answer_word(struct cli_answer *ans, const char *word, char *err, size_t errlen);
 /* Whether @ans makes sense for allow (@allow) or deny; -1 with @err when not. */
 int cli_answer_check(const struct cli_answer *ans, bool allow, char *err, size_t errlen);
+/*
+ * The allow or deny request for pended flow @id (taken: the request owns
+ * it) as @ans says; "once" when it says no duration.  NULL when memory ran
+ * out.
+ */
+json_t *cli_answer_request(struct cli_answer *ans, bool allow, json_t *id);
 /* A SCOPE word ("host", "app+host") as the protocol names it, or NULL. */
 const char *cli_scope_value(const char *word);
 /* "once", "for 5m", "until alegated restarts"... for a person; @buf for "for". */
@@ -137,13 +143,15 @@ char *cli_rule_text(const json_t *rule, const char *quit);
 void cli_rule_notes(const json_t *reply, const char *quit,
 		    void (*say)(void *arg, const char *line), void *arg);
 
-/* out.c */
+/* output.c */
 extern bool out_full;			/* --full: tables are never cut */
 extern bool out_color;			/* stdout is a terminal, NO_COLOR unset */
 extern const char *c_bold, *c_dim, *c_red, *c_green, *c_yellow, *c_reset;
 void out_init(void);
 /* Columns to fit tables in: the terminal's; no limit (INT_MAX) when stdout is not a terminal or with --full. */
 int out_width(void);
+/* The string member @key of @o; NULL when absent or not a string. */
+const char *out_str(const json_t *o, const char *key);
 void out_json(const json_t *v);		/* one JSON value and '\n' on stdout */
 void out_json_line(const json_t *v);	/* compact, one line, flushed */
 /* A value as text for a person: sanitized, "-" for null/absent; malloc'ed. */

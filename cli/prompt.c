@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/text.h"
 #include "cli.h"
 
 #define PROMPT_LINE_MAX	256	/* one typed answer, bytes */
@@ -55,19 +57,6 @@ struct prompt {
 };
 
 static struct prompt *restore_on_exit;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
 
 /* ---- terminal ------------------------------------------------------------------------- */
 
@@ -124,9 +113,9 @@ static void screen_end(struct prompt *p)
 }
 
 /* Print one line, cut to the terminal's width (a wrapped line breaks redraws). */
-static void say(struct prompt *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void prompt_line(struct prompt *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void say(struct prompt *p, const char *fmt, ...)
+static void prompt_line(struct prompt *p, const char *fmt, ...)
 {
 	char buf[8192], cut[8192];
 	va_list ap;
@@ -154,7 +143,7 @@ static void key_of(const json_t *id, char *key, size_t len)
 		snprintf(key, len, "%s", json_string_value(id));
 	else
 		key[0] = '\0';
-	ag_ctl_sanitize(key);
+	ag_sanitize(key);
 }
 
 static ssize_t find(const struct prompt *p, const char *key)
@@ -185,7 +174,7 @@ static ssize_t add(struct prompt *p, json_t *obj)
 	n = &p->f[p->n];
 	n->obj = json_incref(obj);
 	snprintf(n->key, sizeof(n->key), "%s", key);
-	n->seen = now_ms();
+	n->seen = ag_mono_ms();
 	n->age0 = json_is_integer(age) && json_integer_value(age) > 0 ? json_integer_value(age) : 0;
 	return (ssize_t)p->n++;
 }
@@ -212,8 +201,8 @@ static void render(struct prompt *p, const struct pflow *pf, bool fresh)
 {
 	const json_t *o = pf->obj, *to = json_object_get(o, "timeout_ms");
 	const json_t *uid = json_object_get(o, "uid");
-	const char *dir = str(o, "direction"), *proto = str(o, "proto");
-	long long waited = now_ms() - pf->seen;
+	const char *dir = out_str(o, "direction"), *proto = out_str(o, "proto");
+	long long waited = ag_mono_ms() - pf->seen;
 	char raddr[64], rport[16], laddr[64], lport[16], age[AG_DURATION_TEXT_MAX + 16];
 	char left[AG_DURATION_TEXT_MAX + 16] = "", tmp[AG_DURATION_TEXT_MAX];
 	char where[320], who[64], cmdq[300] = "";
@@ -221,17 +210,17 @@ static void render(struct prompt *p, const struct pflow *pf, bool fresh)
 	bool in = dir && !strcmp(dir, "in");
 	bool ports = !proto || (strcmp(proto, "icmp") && strcmp(proto, "icmpv6"));
 
-	out_split_addr(str(o, "remote"), raddr, sizeof(raddr), rport, sizeof(rport));
-	out_split_addr(str(o, "local"), laddr, sizeof(laddr), lport, sizeof(lport));
+	out_split_addr(out_str(o, "remote"), raddr, sizeof(raddr), rport, sizeof(rport));
+	out_split_addr(out_str(o, "local"), laddr, sizeof(laddr), lport, sizeof(lport));
 	if (!*raddr)
 		strcpy(raddr, "-");
 	if (!ports)
 		rport[0] = lport[0] = '\0';
 	exe = out_text(json_object_get(o, "exe"));
-	host = str(o, "host") ? out_text(json_object_get(o, "host")) : NULL;
+	host = out_str(o, "host") ? out_text(json_object_get(o, "host")) : NULL;
 	pid = out_text(json_object_get(o, "pid"));
-	user = str(o, "user") ? out_text(json_object_get(o, "user")) : NULL;
-	cmd = str(o, "cmdline") ? out_text(json_object_get(o, "cmdline")) : NULL;
+	user = out_str(o, "user") ? out_text(json_object_get(o, "user")) : NULL;
+	cmd = out_str(o, "cmdline") ? out_text(json_object_get(o, "cmdline")) : NULL;
 	d = out_text(json_object_get(o, "direction"));
 	pr = out_text(json_object_get(o, "proto"));
 
@@ -268,11 +257,11 @@ static void render(struct prompt *p, const struct pflow *pf, bool fresh)
 		snprintf(who, sizeof(who), "user -");
 	if (cmd)
 		snprintf(cmdq, sizeof(cmdq), "  \"%s\"", cmd);
-	ag_ctl_sanitize(where);
+	ag_sanitize(where);
 
-	say(p, "%s%s[%s]%s %s %s  %s%s%s %s, %s%s", fresh ? c_yellow : "", c_bold,
+	prompt_line(p, "%s%s[%s]%s %s %s  %s%s%s %s, %s%s", fresh ? c_yellow : "", c_bold,
 	    pf->key, c_reset, d, pr, c_bold, out_base(exe), c_reset, where, age, left);
-	say(p, "     %s  pid %s  %s%s", exe, pid, who, cmdq);
+	prompt_line(p, "     %s  pid %s  %s%s", exe, pid, who, cmdq);
 	free(exe);
 	free(host);
 	free(pid);
@@ -285,10 +274,10 @@ static void render(struct prompt *p, const struct pflow *pf, bool fresh)
 static void list(struct prompt *p)
 {
 	if (!p->n) {
-		say(p, "No flow is waiting; new ones show up here.");
+		prompt_line(p, "No flow is waiting; new ones show up here.");
 		return;
 	}
-	say(p, "%zu flow%s waiting, oldest first:", p->n, p->n == 1 ? "" : "s");
+	prompt_line(p, "%zu flow%s waiting, oldest first:", p->n, p->n == 1 ? "" : "s");
 	for (size_t i = 0; i < p->n; i++)
 		render(p, &p->f[i], false);
 }
@@ -323,18 +312,18 @@ static int resync(struct prompt *p)
 
 static void help(struct prompt *p)
 {
-	say(p, "Answer a flow:  ID a|d|r [DURATION] [SCOPE]   e.g.  12 a   12 d always   12 a 1h host");
-	say(p, "  a = allow, d = deny, r = reject (deny, and the program fails at once;");
-	say(p, "  \"12 d reject\" too); a, d or r alone answers the oldest flow, once.");
-	say(p, "  DURATION  once (default)  5m, 1h30m... (a rule for that long)");
-	say(p, "            restart (until alegated restarts)  quit (until this prompt quits)");
-	say(p, "            always (a rule saved to disk)");
-	say(p, "  SCOPE     what the rule matches besides the program: host (default when the");
-	say(p, "            host is known, else remote), remote (the address), port, app (any)");
-	say(p, "A more specific rule, or a deny over an allow, is tried first: the answer says");
-	say(p, "when an older rule still decides such flows.");
-	say(p, "l  list the waiting flows    ?  this help    q  quit (Ctrl-D too)");
-	say(p, "Flows nobody answers wait for alegated's timeout; nothing is answered for you.");
+	prompt_line(p, "Answer a flow:  ID a|d|r [DURATION] [SCOPE]   e.g.  12 a   12 d always   12 a 1h host");
+	prompt_line(p, "  a = allow, d = deny, r = reject (deny, and the program fails at once;");
+	prompt_line(p, "  \"12 d reject\" too); a, d or r alone answers the oldest flow, once.");
+	prompt_line(p, "  DURATION  once (default)  5m, 1h30m... (a rule for that long)");
+	prompt_line(p, "            restart (until alegated restarts)  quit (until this prompt quits)");
+	prompt_line(p, "            always (a rule saved to disk)");
+	prompt_line(p, "  SCOPE     what the rule matches besides the program: host (default when the");
+	prompt_line(p, "            host is known, else remote), remote (the address), port, app (any)");
+	prompt_line(p, "A more specific rule, or a deny over an allow, is tried first: the answer says");
+	prompt_line(p, "when an older rule still decides such flows.");
+	prompt_line(p, "l  list the waiting flows    ?  this help    q  quit (Ctrl-D too)");
+	prompt_line(p, "Flows nobody answers wait for alegated's timeout; nothing is answered for you.");
 }
 
 /* a, d, r (reject: a deny the program learns at once) and their long forms. */
@@ -359,7 +348,7 @@ static bool is_verb(const char *t, bool *allow, bool *reject)
 
 static void say_line(void *arg, const char *line)
 {
-	say(arg, "     %s", line);
+	prompt_line(arg, "     %s", line);
 }
 
 static void answer(struct prompt *p, char **tok, int ntok)
@@ -373,7 +362,7 @@ static void answer(struct prompt *p, char **tok, int ntok)
 
 	if (is_verb(tok[0], &allow, &reject)) {
 		if (!p->n) {
-			say(p, "? no flow is waiting");
+			prompt_line(p, "? no flow is waiting");
 			return;
 		}
 		idx = 0;
@@ -381,14 +370,14 @@ static void answer(struct prompt *p, char **tok, int ntok)
 	} else {
 		idx = find(p, tok[0]);
 		if (idx < 0) {
-			char *t = ag_ctl_sanitize(strdup(tok[0]));
+			char *t = ag_sanitize(strdup(tok[0]));
 
-			say(p, "? no waiting flow \"%s\" (l lists them, ? helps)", t);
+			prompt_line(p, "? no waiting flow \"%s\" (l lists them, ? helps)", t);
 			free(t);
 			return;
 		}
 		if (ntok < 2 || !is_verb(tok[1], &allow, &reject)) {
-			say(p, "? a (allow), d (deny) or r (reject) after the flow id: \"%s a\"",
+			prompt_line(p, "? a (allow), d (deny) or r (reject) after the flow id: \"%s a\"",
 			    p->f[idx].key);
 			return;
 		}
@@ -404,29 +393,20 @@ static void answer(struct prompt *p, char **tok, int ntok)
 		else if (!strncmp(w, "--", 2))
 			w += 2;
 		if (cli_answer_word(&ans, w, err, sizeof(err))) {
-			say(p, "? %s (? helps)", err);
+			prompt_line(p, "? %s (? helps)", err);
 			return;
 		}
 	}
 	if (cli_answer_check(&ans, allow, err, sizeof(err))) {
-		say(p, "? %s", err);
+		prompt_line(p, "? %s", err);
 		return;
 	}
-	if (!ans.duration)
-		ans.duration = "once";
-	req = json_pack("{s:s, s:O, s:s}", "op", allow ? "allow" : "deny", "pending",
-			json_object_get(p->f[idx].obj, "id"), "duration", ans.duration);
-	if (!strcmp(ans.duration, "for"))
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
-	if (ans.scope)
-		json_object_set_new(req, "scope", json_string(ans.scope));
-	if (ans.reject)
-		json_object_set_new(req, "reject", json_true());
+	req = cli_answer_request(&ans, allow, json_incref(json_object_get(p->f[idx].obj, "id")));
 	snprintf(key, sizeof(key), "%s", p->f[idx].key);
 	r = ag_ctl_call(p->c, req, &res, &msg);
 	json_decref(req);
 	if (r == -EREMOTEIO) {
-		say(p, "%s[%s] not answered:%s %s", c_red, key, c_reset, msg);
+		prompt_line(p, "%s[%s] not answered:%s %s", c_red, key, c_reset, msg);
 		/* Gone meanwhile (timeout, another client): the resolved notice may not come. */
 		if (!strcmp(ag_ctl_error_code(p->c), "not_found") && (idx = find(p, key)) >= 0)
 			del(p, (size_t)idx);
@@ -434,7 +414,7 @@ static void answer(struct prompt *p, char **tok, int ntok)
 		return;
 	}
 	if (r) {
-		say(p, "alegatectl: %s", msg ? msg : strerror(-r));
+		prompt_line(p, "alegatectl: %s", msg ? msg : strerror(-r));
 		free(msg);
 		p->lost = true;
 		return;
@@ -451,7 +431,7 @@ static void answer(struct prompt *p, char **tok, int ntok)
 
 		if (rid && !strcmp(ans.duration, "until-quit"))
 			p->quit_rules++;
-		say(p, "%s[%s] %s%s %s%s%s", allow ? c_green : c_red, key,
+		prompt_line(p, "%s[%s] %s%s %s%s%s", allow ? c_green : c_red, key,
 		    allow ? "allowed" : ans.reject ? "rejected" : "denied", c_reset, how,
 		    rid ? ": rule " : "", rid ? rid : "");
 		free(rid);
@@ -471,7 +451,7 @@ static void submit(struct prompt *p, char *text)
 	if (n == 0)
 		return;
 	if (n > PROMPT_TOKENS) {
-		say(p, "? too many words (? helps)");
+		prompt_line(p, "? too many words (? helps)");
 		return;
 	}
 	if (n == 1 && (!strcmp(tok[0], "?") || !strcmp(tok[0], "h") || !strcmp(tok[0], "help")))
@@ -581,7 +561,7 @@ static bool read_input(struct prompt *p)
 	while (!p->quit && (r = ag_ctl_buf_pop(&p->in, &line, &len)) == 1)
 		submit(p, line);
 	if (r == -EMSGSIZE) {
-		say(p, "? an answer line longer than %d bytes: stopping", PROMPT_LINE_MAX);
+		prompt_line(p, "? an answer line longer than %d bytes: stopping", PROMPT_LINE_MAX);
 		p->status = EXIT_FAILED;
 		return false;
 	}
@@ -599,10 +579,10 @@ static void on_push(struct prompt *p, json_t *m)
 
 	if (json_is_object(bye)) {
 		/* The daemon says why it goes; the connection ends next. */
-		const char *why = str(bye, "reason");
+		const char *why = out_str(bye, "reason");
 
 		snprintf(p->gone, sizeof(p->gone), "%s", why && *why ? why : "alegated closed the connection");
-		ag_ctl_sanitize(p->gone);
+		ag_sanitize(p->gone);
 		p->lost = true;
 		return;
 	}
@@ -624,13 +604,13 @@ static void on_push(struct prompt *p, json_t *m)
 			return;	/* ours: already said, or never shown */
 		v = out_text(json_object_get(res, "verdict"));
 		screen_begin(p);
-		if (str(res, "reason")) {
+		if (out_str(res, "reason")) {
 			char *why = out_text(json_object_get(res, "reason"));
 
-			say(p, "%s[%s] %s: %s%s", c_dim, key, why, v, c_reset);
+			prompt_line(p, "%s[%s] %s: %s%s", c_dim, key, why, v, c_reset);
 			free(why);
 		} else {
-			say(p, "%s[%s] decided elsewhere: %s%s (another client or the timeout)", c_dim,
+			prompt_line(p, "%s[%s] decided elsewhere: %s%s (another client or the timeout)", c_dim,
 			    key, v, c_reset);
 		}
 		free(v);
@@ -709,24 +689,24 @@ static bool wait_for_daemon(struct prompt *p)
 	p->c = NULL;
 	p->lost = false;
 	screen_begin(p);
-	say(p, "%s%s.%s", c_yellow, p->gone[0] ? p->gone : "alegated closed the connection",
+	prompt_line(p, "%s%s.%s", c_yellow, p->gone[0] ? p->gone : "alegated closed the connection",
 	    c_reset);
 	if (p->n)
-		say(p, "%zu flow%s waiting went with it: alegated blocks what it held when it "
+		prompt_line(p, "%zu flow%s waiting went with it: alegated blocks what it held when it "
 		    "stops.", p->n, p->n == 1 ? "" : "s");
 	clear(p);
 	if (p->quit_rules)
-		say(p, "%d until-quit rule%s ended with the connection.", p->quit_rules,
+		prompt_line(p, "%d until-quit rule%s ended with the connection.", p->quit_rules,
 		    p->quit_rules == 1 ? "" : "s");
 	p->quit_rules = 0;
-	say(p, "Waiting for alegated on %s (q or Ctrl-C quits)...", p->socket);
+	prompt_line(p, "Waiting for alegated on %s (q or Ctrl-C quits)...", p->socket);
 	screen_end(p);
 	p->gone[0] = '\0';
 	while (!p->quit) {
 		r = session_open(p, true);
 		if (r == EXIT_DONE) {
 			screen_begin(p);
-			say(p, "%salegated is back%s: %s on %s", c_bold, c_reset,
+			prompt_line(p, "%salegated is back%s: %s on %s", c_bold, c_reset,
 			    *ag_ctl_hello(p->c)->server ? ag_ctl_hello(p->c)->server : "alegated",
 			    p->socket);
 			list(p);
@@ -773,9 +753,9 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 	r = session_open(&p, false);
 	if (r)
 		return r;
-	say(&p, "%salegate prompt%s: %s on %s", c_bold, c_reset,
+	prompt_line(&p, "%salegate prompt%s: %s on %s", c_bold, c_reset,
 	    *ag_ctl_hello(p.c)->server ? ag_ctl_hello(p.c)->server : "alegated", cli->socket);
-	say(&p, "Type ? for help, q to quit.");
+	prompt_line(&p, "Type ? for help, q to quit.");
 	list(&p);
 	cli_signals_catch(true);
 	restore_on_exit = &p;
@@ -804,7 +784,7 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 		}
 		if (ag_ctl_pushes_dropped(p.c) != p.dropped) {
 			screen_begin(&p);
-			say(&p, "(some notices were lost: listing again)");
+			prompt_line(&p, "(some notices were lost: listing again)");
 			if (resync(&p)) {
 				p.lost = true;
 				continue;
@@ -851,10 +831,10 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 		fflush(stdout);
 	raw_leave(&p);
 	if (p.n)
-		say(&p, "%zu flow%s still waiting: alegated decides %s at its timeout.", p.n,
+		prompt_line(&p, "%zu flow%s still waiting: alegated decides %s at its timeout.", p.n,
 		    p.n == 1 ? "" : "s", p.n == 1 ? "it" : "them");
 	if (p.quit_rules)
-		say(&p, "%d until-quit rule%s end%s now.", p.quit_rules,
+		prompt_line(&p, "%d until-quit rule%s end%s now.", p.quit_rules,
 		    p.quit_rules == 1 ? "" : "s", p.quit_rules == 1 ? "s" : "");
 	fflush(stdout);
 	clear(&p);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "cli.h"
 
 enum word_kind { W_DURATION, W_SCOPE, W_REJECT };
@@ -47,7 +48,7 @@ int cli_answer_word(struct cli_answer *ans, const char *word, char *err, size_t 
 	size_t i;
 
 	snprintf(q, sizeof(q), "%s", word);
-	ag_ctl_sanitize(q);
+	ag_sanitize(q);
 	for (i = 0; i < NWORDS; i++)
 		if (!strcmp(words[i].word, word))
 			break;
@@ -109,6 +110,25 @@ int cli_answer_check(const struct cli_answer *ans, bool allow, char *err, size_t
 		return -1;
 	}
 	return 0;
+}
+
+json_t *cli_answer_request(struct cli_answer *ans, bool allow, json_t *id)
+{
+	json_t *req;
+
+	if (!ans->duration)
+		ans->duration = "once";
+	req = json_pack("{s:s, s:o, s:s}", "op", allow ? "allow" : "deny", "pending", id,
+			"duration", ans->duration);
+	if (!req)
+		return NULL;
+	if (!strcmp(ans->duration, "for"))
+		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans->for_ms));
+	if (ans->scope)
+		json_object_set_new(req, "scope", json_string(ans->scope));
+	if (ans->reject)
+		json_object_set_new(req, "reject", json_true());
+	return req;
 }
 
 const char *cli_duration_text(const char *duration, uint64_t for_ms, char *buf, size_t len)

@@ -14,229 +14,12 @@
 #include <errno.h>
 #include <grp.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl/ctl.h"
-#include "daemon/agd.h"
-#include "linux/sockdiag.h"
-#include "linux/tuple.h"
-#include "net/packet.h"
-
-/* A subscriber may fall this far behind before it is closed. */
-#define AGD_CLIENT_OUTQ_MAX (4u << 20)
-/* A page of a long answer: at most this many items, of about this many
- * bytes (string lengths; escaping can make it up to 6 times more). */
-#define AGD_PAGE_ITEMS 256
-#define AGD_PAGE_BYTES (256u << 10)
-/* The next page is made only once the client's queue is below this. */
-#define AGD_PAGE_LOWAT (1u << 20)
-/* Refused connections: one log line, then a count per this many seconds. */
-#define AGD_REFUSED_LOG_S 10
-/* Supplementary groups read for a peer. */
-#define AGD_PEER_GROUPS_MAX 256
-
-/* A long answer being sent in pages. */
-enum stream_kind { STREAM_NONE, STREAM_PENDING, STREAM_EVENTS, STREAM_ARRAY };
-
-struct stream {
-	enum stream_kind kind;
-	json_t *id;        /* the request's id, repeated on every page */
-	uint64_t cursor;   /* EVENTS: last seq sent */
-	uint64_t end;      /* EVENTS: the last seq that belongs to this answer */
-	json_t *items;     /* ARRAY: the whole answer, built at once */
-	struct agd_pending *snap; /* PENDING: the pended flows, by id */
-	size_t nsnap;
-	size_t next;       /* ARRAY, PENDING: next index to send */
-};
-
-struct agd_client {
-	struct agd_client *next;
-	int fd;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	uint64_t session;
-	struct ag_ctl_buf in;
-	struct ag_ctl_outq out;
-	struct stream stream;
-	bool sub_events, sub_pending;
-	bool closing;      /* send what is queued, then close */
-	bool busy;         /* inside one of its own requests: free it after */
-	bool dead;         /* fell too far behind: close it, queue and all */
-	uint32_t events;   /* what epoll waits for */
-};
-
-static gid_t control_gid = (gid_t)-1;
-/* Inside push_all(): a client that falls behind is closed at its end. */
-static unsigned push_depth;
-
-/* ---- JSON for the protocol's objects --------------------------------------------- */
-
-static const char *proto_name(uint8_t p, char *buf, size_t len)
-{
-	switch (p) {
-	case AG_IPPROTO_TCP:
-		return "tcp";
-	case AG_IPPROTO_UDP:
-		return "udp";
-	case AG_IPPROTO_ICMP:
-		return "icmp";
-	case AG_IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
-static json_t *endpoint(uint8_t ver, const uint8_t *addr, uint16_t port)
-{
-	char a[AG_ADDR_STRLEN], s[AG_ADDR_STRLEN + 10];
-
-	if (ag_addr_format(ver, addr, a, sizeof(a)) < 0)
-		snprintf(a, sizeof(a), "?");
-	if (ver == 6)
-		snprintf(s, sizeof(s), "[%s]:%u", a, port);
-	else
-		snprintf(s, sizeof(s), "%s:%u", a, port);
-	return json_string(s);
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s && s[0] ? json_string(s) : json_null();
-}
-
-static json_t *user_name(uint32_t uid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[1024];
-
-	if (uid == AG_UID_UNKNOWN || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res)
-		return json_null();
-	return json_string(res->pw_name);
-}
-
-static json_t *rule_id_of(struct agd *d, uint64_t filter_id)
-{
-	const ag_filter *f = filter_id ? ag_filter_get(d->engine, filter_id) : NULL;
-	struct agd_rule *r = f ? agd_rule_by_handle(d, ag_filter_context(f)) : NULL;
-
-	return r ? json_string(r->rule.id) : json_null();
-}
-
-static void set_flow_common(json_t *o, const ag_fixed_values *in)
-{
-	char pb[8];
-
-	json_object_set_new(o, "proto", json_string(proto_name(in->protocol, pb, sizeof(pb))));
-	json_object_set_new(o, "direction", json_string(in->direction == AG_DIR_IN ? "in" : "out"));
-	json_object_set_new(o, "local", endpoint(in->ip_version, in->local_addr, in->local_port));
-	json_object_set_new(o, "remote",
-			    endpoint(in->ip_version, in->remote_addr, in->remote_port));
-	json_object_set_new(o, "host", str_or_null(in->remote_host));
-}
-
-json_t *agd_json_pending(struct agd *d, const struct agd_pending *p)
-{
-	ag_flow_info f;
-	json_t *o;
-	uint64_t now = agd_boottime_ns();
-
-	if (ag_pend_lookup(d->engine, p->context, &f))
-		return NULL;
-	o = json_object();
-	json_object_set_new(o, "id", json_integer(p->id));
-	json_object_set_new(o, "age_ms", json_integer((json_int_t)((now - p->since_ns) / 1000000)));
-	json_object_set_new(o, "pid", f.pid ? json_integer(f.pid) : json_null());
-	json_object_set_new(o, "exe", str_or_null(f.fixed.app_path));
-	json_object_set_new(o, "cmdline", str_or_null(f.cmdline));
-	json_object_set_new(o, "uid", f.fixed.uid == AG_UID_UNKNOWN ? json_null()
-								    : json_integer(f.fixed.uid));
-	json_object_set_new(o, "user", user_name(f.fixed.uid));
-	set_flow_common(o, &f.fixed);
-	json_object_set_new(o, "timeout_ms",
-			    json_integer(f.deadline_ns > now
-						 ? (json_int_t)((f.deadline_ns - now) / 1000000)
-						 : 0));
-	return o;
-}
-
-json_t *agd_json_flow(struct agd *d, const ag_flow_info *f)
-{
-	json_t *o = json_object();
-
-	set_flow_common(o, &f->fixed);
-	json_object_set_new(o, "pid", f->pid ? json_integer(f->pid) : json_null());
-	json_object_set_new(o, "exe", str_or_null(f->fixed.app_path));
-	json_object_set_new(o, "uid", f->fixed.uid == AG_UID_UNKNOWN ? json_null()
-								     : json_integer(f->fixed.uid));
-	json_object_set_new(o, "rule", rule_id_of(d, f->filter_id));
-	json_object_set_new(o, "age_ms",
-			    json_integer((json_int_t)((agd_boottime_ns() - f->created_ns) / 1000000)));
-	return o;
-}
-
-static const char *layer_short(ag_layer l)
-{
-	switch (l) {
-	case AG_LAYER_ALE_AUTH_CONNECT:
-		return "connect";
-	case AG_LAYER_ALE_AUTH_RECV_ACCEPT:
-		return "recv_accept";
-	default:
-		return "flow_established";
-	}
-}
-
-json_t *agd_json_event(struct agd *d, const ag_event *ev)
-{
-	json_t *o = json_object();
-	/* engine time is CLOCK_BOOTTIME; people want the wall clock */
-	uint64_t age_ms = (agd_boottime_ns() - ev->time_ns) / 1000000;
-
-	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
-	json_object_set_new(o, "time_ms", json_integer((json_int_t)(agd_wall_ms() - age_ms)));
-	json_object_set_new(o, "type", json_string(ag_event_type_name(ev->type)));
-	json_object_set_new(o, "reason", json_string(ag_reason_name(ev->reason)));
-	json_object_set_new(o, "layer", json_string(layer_short(ev->layer)));
-	json_object_set_new(o, "verdict", json_string(ag_verdict_name(ev->verdict)));
-	struct agd_rule *r = agd_rule_by_handle(d, ev->filter_context);
-
-	json_object_set_new(o, "rule", r ? json_string(r->rule.id) : json_null());
-	if (ev->flow) {
-		ag_fixed_values in = {
-			.ip_version = ev->ip_version,
-			.protocol = ev->protocol,
-			.direction = ev->direction,
-			.local_port = ev->local_port,
-			.remote_port = ev->remote_port,
-			.remote_host = ev->remote_host,
-		};
-
-		memcpy(in.local_addr, ev->local_addr, 16);
-		memcpy(in.remote_addr, ev->remote_addr, 16);
-		set_flow_common(o, &in);
-		json_object_set_new(o, "pid", ev->pid ? json_integer(ev->pid) : json_null());
-		json_object_set_new(o, "uid", ev->uid == AG_UID_UNKNOWN ? json_null()
-									: json_integer(ev->uid));
-		json_object_set_new(o, "exe", str_or_null(ev->app_path));
-	}
-	json_object_set_new(o, "count", json_integer(ev->count));
-	return o;
-}
-
-json_t *agd_json_rule(const struct agd_rule *r)
-{
-	return ag_rule_to_json(&r->rule, AG_RULE_JSON_CONTROL);
-}
+#include "daemon/control_internal.h"
 
 /* ---- clients ---------------------------------------------------------------------- */
 
@@ -266,7 +49,7 @@ static void client_watch(struct agd *d, struct agd_client *c)
 
 static void client_free(struct agd *d, struct agd_client *c)
 {
-	struct agd_client **pp = &d->clients;
+	struct agd_client **pp = &d->control.clients;
 
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
@@ -277,7 +60,7 @@ static void client_free(struct agd *d, struct agd_client *c)
 	ag_ctl_buf_fini(&c->in);
 	ag_ctl_outq_fini(&c->out);
 	stream_end(&c->stream);
-	d->nclients--;
+	d->control.nclients--;
 	/* S15: "until quit" rules end with their control connection. */
 	agd_policy_session_end(d, c->session);
 	free(c);
@@ -299,7 +82,7 @@ static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 			 (int)c->pid, ag_ctl_outq_len(&c->out));
 		c->dead = true;
 		c->sub_events = c->sub_pending = false;
-		if (!c->busy && !push_depth)
+		if (!c->busy && !d->control.push_depth)
 			client_free(d, c);
 		return;
 	}
@@ -309,7 +92,7 @@ static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 	client_watch(d, c);
 }
 
-static void reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *result)
+void agd__control_reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *result)
 {
 	json_t *m = json_object();
 
@@ -321,10 +104,8 @@ static void reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *re
 	json_decref(m);
 }
 
-static void reply_err(struct agd *d, struct agd_client *c, json_t *id, const char *code,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void reply_err(struct agd *d, struct agd_client *c, json_t *id, const char *code,
-		      const char *fmt, ...)
+void agd__control_reply_err(struct agd *d, struct agd_client *c, json_t *id,
+			    const char *code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -342,17 +123,8 @@ static void reply_err(struct agd *d, struct agd_client *c, json_t *id, const cha
 	json_decref(m);
 }
 
-/* ---- requests ----------------------------------------------------------------------- */
-
-struct req {
-	struct agd *d;
-	struct agd_client *c;
-	json_t *msg;
-	json_t *id;
-};
-
 /* A string field; NULL when absent; *bad when present with another type. */
-static const char *field_str(struct req *q, const char *key, bool *bad)
+const char *agd__control_field_str(struct req *q, const char *key, bool *bad)
 {
 	json_t *v = json_object_get(q->msg, key);
 
@@ -360,7 +132,7 @@ static const char *field_str(struct req *q, const char *key, bool *bad)
 		return NULL;
 	if (!json_is_string(v)) {
 		*bad = true;
-		reply_err(q->d, q->c, q->id, "bad_request", "\"%s\" must be a string", key);
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"%s\" must be a string", key);
 		return NULL;
 	}
 	return json_string_value(v);
@@ -375,7 +147,7 @@ static int op_status(struct req *q)
 	ag_engine_get_stats(d->engine, &st);
 	json_object_set_new(o, "version", json_string(AGD_VERSION));
 	json_object_set_new(o, "uptime_s",
-			    json_integer((json_int_t)((agd_boottime_ns() - d->started_ns) /
+			    json_integer((json_int_t)((ag_boot_ns() - d->started_ns) /
 						      1000000000ULL)));
 	json_object_set_new(o, "backend", json_string(ag_fw_backend_name(d->fw_backend)));
 	json_object_set_new(o, "fail_mode",
@@ -387,11 +159,11 @@ static int op_status(struct req *q)
 	json_object_set_new(o, "fast_path", json_string(fp));
 	json_object_set_new(o, "fast_path_info", agd_fastpath_status_json(d));
 	json_object_set_new(o, "fast_path_notrack",
-			    json_string(d->notrack_state[0] ? d->notrack_state : "off: no fast path"));
-	json_object_set_new(o, "pending", json_integer(d->npending));
+			    json_string(d->fastpath.notrack_state[0] ? d->fastpath.notrack_state : "off: no fast path"));
+	json_object_set_new(o, "pending", json_integer(d->policy.npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
-	json_object_set_new(o, "rules", json_integer(d->nrules));
-	json_object_set_new(o, "clients", json_integer(d->nclients));
+	json_object_set_new(o, "rules", json_integer(d->policy.nrules));
+	json_object_set_new(o, "clients", json_integer(d->control.nclients));
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
 	agd_dataplane_status(d, ctr);
 	json_object_set_new(ctr, "classifies", json_integer((json_int_t)st.classifies));
@@ -407,7 +179,7 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "limit_hits", json_integer((json_int_t)st.limit_hits));
 	json_object_set_new(ctr, "events", json_integer((json_int_t)st.events));
 	json_object_set_new(o, "counters", ctr);
-	reply_ok(d, q->c, q->id, o);
+	agd__control_reply_ok(d, q->c, q->id, o);
 	return 0;
 }
 
@@ -437,13 +209,6 @@ static size_t json_size_guess(const json_t *v)
 		return 24;
 	}
 }
-
-struct page {
-	struct agd *d;
-	json_t *a;
-	size_t bytes;
-	uint64_t cursor, end;
-};
 
 static bool page_add(struct page *pg, json_t *item)
 {
@@ -531,8 +296,8 @@ static bool stream_pump(struct agd *d, struct agd_client *c)
 	return true;
 }
 
-static void stream_start(struct req *q, enum stream_kind kind, uint64_t cursor, uint64_t end,
-			 json_t *items)
+void agd__control_stream_start(struct req *q, enum stream_kind kind, uint64_t cursor,
+			       uint64_t end, json_t *items)
 {
 	struct stream *st = &q->c->stream;
 
@@ -559,17 +324,17 @@ static int op_pending(struct req *q)
 	/* The flows pended now, oldest first: those pended meanwhile come as
 	 * pushes.  A copy, so the table is free to change between pages. */
 	stream_end(st);
-	if (d->npending) {
-		st->snap = malloc(d->npending * sizeof(*st->snap));
+	if (d->policy.npending) {
+		st->snap = malloc(d->policy.npending * sizeof(*st->snap));
 		if (!st->snap) {
-			reply_err(d, q->c, q->id, "failed", "out of memory");
+			agd__control_reply_err(d, q->c, q->id, "failed", "out of memory");
 			return 0;
 		}
-		memcpy(st->snap, d->pending, d->npending * sizeof(*st->snap));
-		st->nsnap = d->npending;
+		memcpy(st->snap, d->policy.pending, d->policy.npending * sizeof(*st->snap));
+		st->nsnap = d->policy.npending;
 		qsort(st->snap, st->nsnap, sizeof(*st->snap), cmp_pending_id);
 	}
-	stream_start(q, STREAM_PENDING, 0, 0, NULL);
+	agd__control_stream_start(q, STREAM_PENDING, 0, 0, NULL);
 	return 0;
 }
 
@@ -577,8 +342,8 @@ static int answer(struct req *q, ag_verdict v)
 {
 	json_t *pid = json_object_get(q->msg, "pending");
 	bool bad = false;
-	const char *duration = field_str(q, "duration", &bad);
-	const char *scope = bad ? NULL : field_str(q, "scope", &bad);
+	const char *duration = agd__control_field_str(q, "duration", &bad);
+	const char *scope = bad ? NULL : agd__control_field_str(q, "scope", &bad);
 	json_t *for_ms = json_object_get(q->msg, "for_ms");
 	json_t *reject = json_object_get(q->msg, "reject");
 	struct agd_answer res;
@@ -595,8 +360,8 @@ static int answer(struct req *q, ag_verdict v)
 			char quoted[AG_CTL_QUOTE_MAX + 1];
 
 			snprintf(quoted, sizeof(quoted), "%s", json_string_value(pid));
-			ag_ctl_sanitize(quoted);
-			return reply_err(q->d, q->c, q->id, "bad_request",
+			ag_sanitize(quoted);
+			return agd__control_reply_err(q->d, q->c, q->id, "bad_request",
 					 "\"pending\" must be a pending flow id (a number), not \"%s\"",
 					 quoted), 0;
 		}
@@ -605,11 +370,11 @@ static int answer(struct req *q, ag_verdict v)
 		   json_integer_value(pid) <= UINT32_MAX) {
 		id = (uint32_t)json_integer_value(pid);
 	} else {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"pending\" must be a pending flow id");
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"pending\" must be a pending flow id");
 		return 0;
 	}
 	if ((for_ms && !json_is_integer(for_ms)) || (reject && !json_is_boolean(reject))) {
-		reply_err(q->d, q->c, q->id, "bad_request",
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request",
 			  "\"for_ms\" must be an integer and \"reject\" a boolean");
 		return 0;
 	}
@@ -617,14 +382,14 @@ static int answer(struct req *q, ag_verdict v)
 		v = AG_VERDICT_REJECT;
 	if (duration && !strcmp(duration, "for") &&
 	    (!for_ms || json_integer_value(for_ms) <= 0)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "duration \"for\" needs for_ms > 0");
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "duration \"for\" needs for_ms > 0");
 		return 0;
 	}
 	int r = agd_pending_answer(q->d, id, v, duration ? duration : "once",
 				   for_ms ? (uint64_t)json_integer_value(for_ms) : 0, scope,
 				   q->c->session, &res, err, sizeof(err));
 	if (r) {
-		reply_err(q->d, q->c, q->id,
+		agd__control_reply_err(q->d, q->c, q->id,
 			  r == -ENOENT ? "not_found" : r == -EINVAL ? "bad_request" : "failed",
 			  "pending flow %u: %s", id, err[0] ? err : strerror(-r));
 		return 0;
@@ -636,9 +401,9 @@ static int answer(struct req *q, ag_verdict v)
 	json_object_set_new(o, "rule", res.rule_id[0] ? json_string(res.rule_id) : json_null());
 	/* What the new rule matches, so the answer can say it. */
 	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
-	json_object_set_new(o, "shadowed_by", str_or_null(res.shadowed_by));
-	json_object_set_new(o, "warning", str_or_null(res.warning));
-	reply_ok(q->d, q->c, q->id, o);
+	json_object_set_new(o, "shadowed_by", agd__control_str_or_null(res.shadowed_by));
+	json_object_set_new(o, "warning", agd__control_str_or_null(res.warning));
+	agd__control_reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
 
@@ -652,194 +417,17 @@ static int op_deny(struct req *q)
 	return answer(q, AG_VERDICT_BLOCK);
 }
 
-static int op_rules_list(struct req *q)
-{
-	json_t *a = json_array();
-
-	for (uint32_t i = 0; i < q->d->nrules; i++) {
-		json_t *r = agd_json_rule(q->d->rules[i]);
-
-		if (r)
-			json_array_append_new(a, r);
-	}
-	stream_start(q, STREAM_ARRAY, 0, 0, a);
-	return 0;
-}
-
-static int op_rules_add(struct req *q)
-{
-	json_t *obj = json_object_get(q->msg, "rule");
-	struct ag_rule rule;
-	char lines[AG_RULE_ERR_MAX], msg[512], err[AGD_ERR_MAX];
-
-	if (!json_is_object(obj)) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" must be an object");
-		return 0;
-	}
-	if (ag_rule_from_json(obj, AG_RULE_JSON_CONTROL, &rule, lines, sizeof(lines))) {
-		ag_rule_err_join(msg, sizeof(msg), lines);
-		reply_err(q->d, q->c, q->id, "bad_request", "%s", msg[0] ? msg : "invalid rule");
-		return 0;
-	}
-	if (rule.lifetime == AG_RULE_UNTIL_QUIT)
-		rule.session = q->c->session;
-	rule.source[0] = 0;
-	int r = agd_rule_add(q->d, &rule, err, sizeof(err));
-
-	if (r) {
-		reply_err(q->d, q->c, q->id, r == -EEXIST ? "failed" : "failed", "%s",
-			  err[0] ? err : strerror(-r));
-		return 0;
-	}
-	json_t *o = json_object();
-
-	struct agd_rule *ar = agd_rule_find(q->d, rule.id);
-
-	json_object_set_new(o, "rule", json_string(rule.id));
-	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
-	reply_ok(q->d, q->c, q->id, o);
-	return 0;
-}
-
-static int rule_op(struct req *q, int what)
-{
-	bool bad = false;
-	const char *id = field_str(q, "rule", &bad);
-	int r;
-
-	if (bad)
-		return 0;
-	if (!id) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" (a rule id) is missing");
-		return 0;
-	}
-	r = what == 0 ? agd_rule_del(q->d, id) : agd_rule_set_enabled(q->d, id, what == 1);
-	if (r == -ENOENT)
-		reply_err(q->d, q->c, q->id, "not_found", "no rule \"%s\"", id);
-	else if (r)
-		reply_err(q->d, q->c, q->id, "failed", "rule \"%s\": %s", id, strerror(-r));
-	else
-		reply_ok(q->d, q->c, q->id, NULL);
-	return 0;
-}
-
-static int op_rules_del(struct req *q)
-{
-	return rule_op(q, 0);
-}
-
-static int op_rules_enable(struct req *q)
-{
-	return rule_op(q, 1);
-}
-
-static int op_rules_disable(struct req *q)
-{
-	return rule_op(q, 2);
-}
-
-struct dump_ctx {
-	struct agd *d;
-	json_t *a;
-	json_int_t limit;
-};
-
-/*
- * A TCP flow whose program closed it: its socket is gone, or in TIME_WAIT,
- * which conntrack keeps for two minutes after the close.  Not live, so
- * `flows` leaves it out; the conntrack DESTROY ends it in the engine later.
- */
-static bool tcp_flow_closed(struct agd *d, const ag_flow_info *f)
-{
-	struct ag_tuple t = {
-		.ip_version = f->fixed.ip_version,
-		.protocol = f->fixed.protocol,
-		.sport = f->fixed.local_port,
-		.dport = f->fixed.remote_port,
-	};
-	struct ag_sock_info si;
-	int r;
-
-	if (!d->sd || f->fixed.protocol != AG_IPPROTO_TCP)
-		return false;
-	memcpy(t.src, f->fixed.local_addr, 16);
-	memcpy(t.dst, f->fixed.remote_addr, 16);
-	r = ag_sockdiag_lookup(d->sd, &t, &si);
-	if (r == -ENOENT)
-		return true;
-	return r == 0 && (si.state == TCP_TIME_WAIT || si.state == TCP_CLOSE ||
-			  si.state == TCP_LAST_ACK);
-}
-
-static int flow_cb(const ag_flow_info *f, void *arg)
-{
-	struct dump_ctx *x = arg;
-
-	if (tcp_flow_closed(x->d, f))
-		return 0;
-	json_array_append_new(x->a, agd_json_flow(x->d, f));
-	return 0;
-}
-
-static int op_flows(struct req *q)
-{
-	struct dump_ctx x = { .d = q->d, .a = json_array() };
-
-	ag_flow_dump(q->d->engine, 1u << AG_FLOW_AUTHORIZED, flow_cb, &x);
-	stream_start(q, STREAM_ARRAY, 0, 0, x.a);
-	return 0;
-}
-
-struct event_span {
-	uint64_t first, n;
-};
-
-static int event_count_cb(const ag_event *ev, void *arg)
-{
-	struct event_span *sp = arg;
-
-	if (!sp->n++)
-		sp->first = ev->seq;
-	return 0;
-}
-
-static int op_events(struct req *q)
-{
-	json_t *after = json_object_get(q->msg, "after"), *limit = json_object_get(q->msg, "limit");
-	struct event_span sp = { 0, 0 };
-	json_int_t lim = 1000;
-
-	if ((after && !json_is_integer(after)) || (limit && !json_is_integer(limit))) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"after\" and \"limit\" are integers");
-		return 0;
-	}
-	if (limit)
-		lim = json_integer_value(limit);
-	/* Count first (no JSON), then send only the newest `limit`: the
-	 * ring's seqs are consecutive, so that is a range. */
-	ag_event_dump(q->d->engine, after ? (uint64_t)json_integer_value(after) : 0,
-		      event_count_cb, &sp);
-	if (!sp.n || lim == 0) {
-		reply_ok(q->d, q->c, q->id, json_array());
-		return 0;
-	}
-	uint64_t skip = lim > 0 && (uint64_t)lim < sp.n ? sp.n - (uint64_t)lim : 0;
-
-	stream_start(q, STREAM_EVENTS, sp.first + skip - 1, sp.first + sp.n - 1, NULL);
-	return 0;
-}
-
 static int op_subscribe(struct req *q)
 {
 	json_t *ev = json_object_get(q->msg, "events"), *pe = json_object_get(q->msg, "pending");
 
 	if ((ev && !json_is_boolean(ev)) || (pe && !json_is_boolean(pe))) {
-		reply_err(q->d, q->c, q->id, "bad_request", "\"events\" and \"pending\" are booleans");
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"events\" and \"pending\" are booleans");
 		return 0;
 	}
 	q->c->sub_events = json_is_true(ev);
 	q->c->sub_pending = json_is_true(pe);
-	reply_ok(q->d, q->c, q->id, NULL);
+	agd__control_reply_ok(q->d, q->c, q->id, NULL);
 	return 0;
 }
 
@@ -851,13 +439,13 @@ static int op_reload(struct req *q)
 	json_object_set_new(o, "rules", json_integer(n));
 	json_object_set_new(o, "errors", errors);
 	json_object_set_new(o, "not_applied", na);
-	reply_ok(q->d, q->c, q->id, o);
+	agd__control_reply_ok(q->d, q->c, q->id, o);
 	return 0;
 }
 
 static int op_hello(struct req *q)
 {
-	reply_ok(q->d, q->c, q->id, NULL);
+	agd__control_reply_ok(q->d, q->c, q->id, NULL);
 	return 0;
 }
 
@@ -869,13 +457,13 @@ static const struct {
 	{ "pending", op_pending },
 	{ "allow", op_allow },
 	{ "deny", op_deny },
-	{ "rules.list", op_rules_list },
-	{ "rules.add", op_rules_add },
-	{ "rules.del", op_rules_del },
-	{ "rules.enable", op_rules_enable },
-	{ "rules.disable", op_rules_disable },
-	{ "flows", op_flows },
-	{ "events", op_events },
+	{ "rules.list", agd__control_op_rules_list },
+	{ "rules.add", agd__control_op_rules_add },
+	{ "rules.del", agd__control_op_rules_del },
+	{ "rules.enable", agd__control_op_rules_enable },
+	{ "rules.disable", agd__control_op_rules_disable },
+	{ "flows", agd__control_op_flows },
+	{ "events", agd__control_op_events },
 	{ "subscribe", op_subscribe },
 	{ "reload", op_reload },
 	{ "hello", op_hello },
@@ -888,7 +476,7 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	struct req q = { .d = d, .c = c, .msg = msg };
 
 	if (!json_is_object(msg)) {
-		reply_err(d, c, NULL, "bad_json", "not a JSON object: %s",
+		agd__control_reply_err(d, c, NULL, "bad_json", "not a JSON object: %s",
 			  msg ? "another JSON value" : jerr.text);
 		json_decref(msg);
 		return;
@@ -897,7 +485,7 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	json_t *op = json_object_get(msg, "op");
 
 	if (!json_is_string(op)) {
-		reply_err(d, c, q.id, "bad_request", "\"op\" (a string) is missing");
+		agd__control_reply_err(d, c, q.id, "bad_request", "\"op\" (a string) is missing");
 		json_decref(msg);
 		return;
 	}
@@ -911,8 +499,8 @@ static void handle_line(struct agd *d, struct agd_client *c, const char *line, s
 	char quoted[64];
 
 	snprintf(quoted, sizeof(quoted), "%s", json_string_value(op));
-	ag_ctl_sanitize(quoted);
-	reply_err(d, c, q.id, "unknown_op", "unknown op \"%s\"", quoted);
+	ag_sanitize(quoted);
+	agd__control_reply_err(d, c, q.id, "unknown_op", "unknown op \"%s\"", quoted);
 	json_decref(msg);
 }
 
@@ -927,7 +515,7 @@ static void client_serve(struct agd *d, struct agd_client *c)
 	       (r = ag_ctl_buf_pop(&c->in, &line, &len)) == 1)
 		handle_line(d, c, line, len);
 	if (!c->closing && !c->dead && r == -EMSGSIZE) {
-		reply_err(d, c, NULL, "too_long", "message too long (more than %u bytes, limit %u)",
+		agd__control_reply_err(d, c, NULL, "too_long", "message too long (more than %u bytes, limit %u)",
 			  d->cfg.max_message_size, d->cfg.max_message_size);
 		c->closing = true;
 	}
@@ -999,7 +587,7 @@ static void log_refused(const struct ucred *cred)
 {
 	static uint64_t window_ns;
 	static unsigned long quiet;
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 
 	if (window_ns && now - window_ns < AGD_REFUSED_LOG_S * 1000000000ULL) {
 		quiet++;
@@ -1018,7 +606,7 @@ static void log_refused(const struct ucred *cred)
 void agd_control_accept(struct agd *d)
 {
 	for (;;) {
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(d->control.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
 		json_t *hello;
@@ -1035,7 +623,7 @@ void agd_control_accept(struct agd *d)
 			json_decref(hello);
 			continue;
 		}
-		if (d->nclients >= d->cfg.max_clients) {
+		if (d->control.nclients >= d->cfg.max_clients) {
 			char msg[64];
 
 			snprintf(msg, sizeof(msg), "too many clients (%u)", d->cfg.max_clients);
@@ -1046,7 +634,7 @@ void agd_control_accept(struct agd *d)
 			close(fd);
 			continue;
 		}
-		if (cred.uid != 0 && !peer_in_group(fd, control_gid, cred.gid)) {
+		if (cred.uid != 0 && !peer_in_group(fd, d->control.gid, cred.gid)) {
 			char msg[AG_CONFIG_GROUP_MAX + 128];
 
 			if (d->cfg.control_group[0])
@@ -1080,10 +668,10 @@ void agd_control_accept(struct agd *d)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
-		c->session = ++d->next_session;
-		c->next = d->clients;
-		d->clients = c;
-		d->nclients++;
+		c->session = ++d->control.next_session;
+		c->next = d->control.clients;
+		d->control.clients = c;
+		d->control.nclients++;
 		c->events = EPOLLIN;
 		agd_loop_add(d, fd, EPOLLIN, c);
 		json_object_set_new(hello, "uid", json_integer(cred.uid));
@@ -1106,10 +694,10 @@ struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid)
 	}
 	c->fd = fd;
 	c->uid = uid;
-	c->session = ++d->next_session;
-	c->next = d->clients;
-	d->clients = c;
-	d->nclients++;
+	c->session = ++d->control.next_session;
+	c->next = d->control.clients;
+	d->control.clients = c;
+	d->control.nclients++;
 	return c;
 }
 
@@ -1141,16 +729,16 @@ void agd__control_client_close(struct agd *d, struct agd_client *c)
  */
 static void push_all(struct agd *d, bool events, json_t *msg)
 {
-	push_depth++;
-	for (struct agd_client *c = d->clients; c; c = c->next)
+	d->control.push_depth++;
+	for (struct agd_client *c = d->control.clients; c; c = c->next)
 		if (events ? c->sub_events : c->sub_pending)
 			client_send(d, c, msg);
-	if (--push_depth)
+	if (--d->control.push_depth)
 		return;
-	for (struct agd_client *c = d->clients; c;) {
+	for (struct agd_client *c = d->control.clients; c;) {
 		if (c->dead && !c->busy) {
 			client_free(d, c);
-			c = d->clients; /* freeing may have changed the list */
+			c = d->control.clients; /* freeing may have changed the list */
 		} else {
 			c = c->next;
 		}
@@ -1161,7 +749,7 @@ void agd_control_push_event(struct agd *d, const ag_event *ev)
 {
 	bool any = false;
 
-	for (struct agd_client *c = d->clients; c && !any; c = c->next)
+	for (struct agd_client *c = d->control.clients; c && !any; c = c->next)
 		any = c->sub_events;
 	if (!any)
 		return;
@@ -1176,7 +764,7 @@ void agd_control_push_pending(struct agd *d, const struct agd_pending *p)
 {
 	json_t *o = NULL;
 
-	for (struct agd_client *c = d->clients; c; c = c->next) {
+	for (struct agd_client *c = d->control.clients; c; c = c->next) {
 		if (!c->sub_pending)
 			continue;
 		if (!o && !(o = agd_json_pending(d, p)))
@@ -1228,6 +816,13 @@ static int mkdir_parent(const char *path)
 	return 0;
 }
 
+void agd_control_attach(struct agd *d)
+{
+	d->listeners.event = agd_control_push_event;
+	d->listeners.pending = agd_control_push_pending;
+	d->listeners.resolved = agd_control_push_resolved;
+}
+
 int agd_control_open(struct agd *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1241,7 +836,7 @@ int agd_control_open(struct agd *d)
 			log_err("control_group \"%s\": no such group", d->cfg.control_group);
 			return -ENOENT;
 		}
-		control_gid = g->gr_gid;
+		d->control.gid = g->gr_gid;
 	}
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_err("control_socket \"%s\" is too long", path);
@@ -1271,7 +866,7 @@ int agd_control_open(struct agd *d)
 	}
 	umask(old);
 	if (chmod(path, d->cfg.control_mode) == -1 ||
-	    (control_gid != (gid_t)-1 && chown(path, 0, control_gid) == -1))
+	    (d->control.gid != (gid_t)-1 && chown(path, 0, d->control.gid) == -1))
 		log_warn("control socket %s: mode/group: %s", path, strerror(errno));
 	if (listen(fd, 64) == -1) {
 		int e = errno;
@@ -1279,7 +874,7 @@ int agd_control_open(struct agd *d)
 		close(fd);
 		return -e;
 	}
-	d->listen_fd = fd;
+	d->control.listen_fd = fd;
 	return agd_loop_add(d, fd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_LISTEN);
 }
 
@@ -1288,19 +883,19 @@ void agd_control_close(struct agd *d)
 	json_t *bye = json_pack("{s:{s:s}}", "bye", "reason", "alegated is stopping");
 
 	/* Every client learns why the connection ends, not only subscribers. */
-	for (struct agd_client *c = d->clients; c; c = c->next)
+	for (struct agd_client *c = d->control.clients; c; c = c->next)
 		client_send(d, c, bye);
 	json_decref(bye);
-	while (d->clients) {
-		struct agd_client *c = d->clients;
+	while (d->control.clients) {
+		struct agd_client *c = d->control.clients;
 
 		/* best effort: what is queued goes out, then the client goes */
 		ag_ctl_outq_flush(&c->out, c->fd);
 		client_free(d, c);
 	}
-	if (d->listen_fd != -1) {
-		close(d->listen_fd);
+	if (d->control.listen_fd != -1) {
+		close(d->control.listen_fd);
 		unlink(d->cfg.control_socket);
-		d->listen_fd = -1;
+		d->control.listen_fd = -1;
 	}
 }

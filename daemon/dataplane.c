@@ -20,7 +20,7 @@
 #include <linux/netfilter.h>
 #include <netinet/tcp.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/exeid.h"
@@ -40,11 +40,6 @@
  */
 #define AGD_NFQ_BATCH 32
 
-struct qctx {
-	struct agd *d;
-	int which;
-};
-static struct qctx qctx[AG_FW_NQUEUES];
 
 static uint64_t token_of(const struct ag_nfq_packet *p)
 {
@@ -66,22 +61,10 @@ static struct ag_nfq *queue_of(struct agd *d, ag_layer layer)
 	return d->q[layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT ? AG_FW_Q_RECV_ACCEPT : AG_FW_Q_CONNECT];
 }
 
-/* The flow as its local socket sees it: src = local. */
-static void socket_tuple(const ag_fixed_values *in, struct ag_tuple *t)
-{
-	memset(t, 0, sizeof(*t));
-	t->ip_version = in->ip_version;
-	t->protocol = in->protocol;
-	memcpy(t->src, in->local_addr, 16);
-	memcpy(t->dst, in->remote_addr, 16);
-	t->sport = in->local_port;
-	t->dport = in->remote_port;
-}
-
 /* The conntrack original direction: whoever sent the first packet is src. */
 static void ct_tuple(const ag_flow_info *f, struct ag_tuple *t)
 {
-	socket_tuple(&f->fixed, t);
+	agd_tuple_from_fixed(&f->fixed, t);
 	if (f->fixed.direction == AG_DIR_IN)
 		ag_tuple_reverse(t, t);
 }
@@ -111,7 +94,7 @@ static void reject_socket(struct agd *d, const ag_fixed_values *in)
 	if (in->direction != AG_DIR_OUT ||
 	    (in->protocol != AG_IPPROTO_TCP && in->protocol != AG_IPPROTO_UDP))
 		return;
-	socket_tuple(in, &t);
+	agd_tuple_from_fixed(in, &t);
 	r = ag_sockdiag_destroy(d->sd, &t);
 	if (r == 0)
 		d->ctr.rejects++;
@@ -155,7 +138,7 @@ static void on_teardown(void *arg, const ag_flow_info *f)
 	if (r && r != -ENOENT)
 		log_debug("teardown: conntrack delete: %s", strerror(-r));
 	if (f->fixed.protocol == AG_IPPROTO_TCP || f->fixed.protocol == AG_IPPROTO_UDP) {
-		socket_tuple(&f->fixed, &t);
+		agd_tuple_from_fixed(&f->fixed, &t);
 		r = ag_sockdiag_destroy(d->sd, &t);
 		if (r && r != -ENOENT && r != -EBUSY)
 			log_debug("teardown: socket destroy: %s", strerror(-r));
@@ -168,7 +151,8 @@ static void on_event(void *arg, const ag_event *ev)
 
 	agd_pending_event(d, ev);
 	agd_policy_event(d, ev);
-	agd_control_push_event(d, ev);
+	if (d->listeners.event)
+		d->listeners.event(d, ev);
 }
 
 void agd_dataplane_ops(struct agd *d, ag_dataplane_ops *ops)
@@ -220,7 +204,7 @@ static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
 	    ag_dns_parse_question(p->payload + pi.payload_offset, pi.payload_len, &q) || q.qr)
 		return;
 	dnsq_flow(&pi, true, &f);
-	if (ag_dnsq_add(d->dnsq, &f, &q, agd_boottime_ns()) == 0)
+	if (ag_dnsq_add(d->dnsq, &f, &q, ag_boot_ns()) == 0)
 		d->ctr.dns_queries++;
 }
 
@@ -256,11 +240,11 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 		d->ctr.dns_not_resolver++;
 		return;
 	}
-	if (ag_dnsq_answer(d->dnsq, &f, &q, agd_boottime_ns())) {
+	if (ag_dnsq_answer(d->dnsq, &f, &q, ag_boot_ns())) {
 		d->ctr.dns_unsolicited++;
 		return;
 	}
-	ag_dnscache_add_reply(d->dns, &reply, agd_boottime_ns());
+	ag_dnscache_add_reply(d->dns, &reply, ag_boot_ns());
 	/* the loop syncs the fast path before this reply's verdict goes out */
 	agd_fastpath_dns(d, &reply);
 }
@@ -268,19 +252,11 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 static void fill_fixed(const struct ag_nfq_packet *p, const struct ag_pkt_info *pi, bool out,
 		       ag_fixed_values *in)
 {
-	memset(in, 0, sizeof(*in));
-	in->ip_version = pi->ip_version;
-	in->protocol = pi->protocol;
+	struct ag_tuple t;
+
+	ag_tuple_make(&t, pi->ip_version, pi->protocol, pi->src, pi->sport, pi->dst, pi->dport);
+	agd_fixed_from_tuple(&t, pi->icmp_type, out, in);
 	in->direction = out ? AG_DIR_OUT : AG_DIR_IN;
-	memcpy(in->local_addr, out ? pi->src : pi->dst, 16);
-	memcpy(in->remote_addr, out ? pi->dst : pi->src, 16);
-	in->local_port = out ? pi->sport : pi->dport;
-	in->remote_port = out ? pi->dport : pi->sport;
-	if (pi->protocol == AG_IPPROTO_ICMP || pi->protocol == AG_IPPROTO_ICMPV6) {
-		/* engine convention: local_port = echo identifier, remote_port = type */
-		in->local_port = pi->sport;
-		in->remote_port = pi->icmp_type;
-	}
 	in->interface = out ? p->outdev : p->indev;
 	in->uid = p->has_uid ? p->uid : AG_UID_UNKNOWN;
 	in->gid = p->has_gid ? p->gid : AG_UID_UNKNOWN;
@@ -294,13 +270,13 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
 	struct ag_sock_info si;
 	struct ag_tuple t;
 
-	socket_tuple(in, &t);
+	agd_tuple_from_fixed(in, &t);
 	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
 }
 
 static void on_packet(const struct ag_nfq_packet *p, void *arg)
 {
-	struct qctx *qc = arg;
+	struct agd_queue_ctx *qc = arg;
 	struct agd *d = qc->d;
 	struct ag_pkt_info pi;
 	ag_fixed_values in;
@@ -375,13 +351,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	if (!is_known || recheck) {
 		struct ag_tuple t;
 
-		memset(&t, 0, sizeof(t));
-		t.ip_version = pi.ip_version;
-		t.protocol = pi.protocol;
-		memcpy(t.src, pi.src, 16);
-		memcpy(t.dst, pi.dst, 16);
-		t.sport = pi.sport;
-		t.dport = pi.dport;
+		ag_tuple_make(&t, pi.ip_version, pi.protocol, pi.src, pi.sport, pi.dst, pi.dport);
 		if (ag_attrib_lookup(d->attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
 				     in.uid, &ar) == 0) {
 			d->ctr.attributed++;
@@ -403,7 +373,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		}
 		if (ar.uid != AG_UID_UNKNOWN)
 			in.uid = ar.uid;
-		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, agd_boottime_ns(),
+		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, ag_boot_ns(),
 				       host, sizeof(host)) == 0)
 			in.remote_host = host;
 		if (recheck && ar.proc.pid > 0 && (uint32_t)ar.proc.pid != known.pid) {
@@ -440,7 +410,7 @@ void agd_dataplane_queue_ready(struct agd *d, int which)
 {
 	if (which < 0 || which >= AG_FW_NQUEUES || !d->q[which])
 		return;
-	int r = ag_nfq_receive(d->q[which], on_packet, &qctx[which], AGD_NFQ_BATCH);
+	int r = ag_nfq_receive(d->q[which], on_packet, &d->queue_ctx[which], AGD_NFQ_BATCH);
 
 	if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
 		log_warn("queue %u: %s", d->cfg.queue_num + which, strerror(-r));
@@ -459,22 +429,6 @@ void agd_dataplane_flush(struct agd *d)
 
 /* ---- conntrack and processes ------------------------------------------------------- */
 
-void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
-		       ag_fixed_values *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->ip_version = orig->ip_version;
-	in->protocol = orig->protocol;
-	memcpy(in->local_addr, outbound ? orig->src : orig->dst, 16);
-	memcpy(in->remote_addr, outbound ? orig->dst : orig->src, 16);
-	in->local_port = outbound ? orig->sport : orig->dport;
-	in->remote_port = outbound ? orig->dport : orig->sport;
-	if (in->protocol == AG_IPPROTO_ICMP || in->protocol == AG_IPPROTO_ICMPV6) {
-		in->local_port = orig->sport;
-		in->remote_port = icmp_type;
-	}
-}
-
 static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 {
 	struct agd *d = arg;
@@ -482,10 +436,10 @@ static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 
 	d->ctr.ct_events++;
 	/* as an outbound flow (we sent the first packet), else inbound */
-	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
+	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_end(d->engine, &in) == 0)
 		return;
-	agd_fixed_from_ct(&e->orig, e->icmp_type, false, &in);
+	agd_fixed_from_tuple(&e->orig, e->icmp_type, false, &in);
 	ag_flow_end(d->engine, &in);
 }
 
@@ -575,13 +529,8 @@ static void udp_end_one_ver(struct udp_end *u)
 	if (u->si->id.dport && !addr_any(u->remote, u->ver) && !addr_any(u->local, u->ver)) {
 		struct ag_tuple t;
 
-		memset(&t, 0, sizeof(t));
-		t.ip_version = (uint8_t)u->ver;
-		t.protocol = AG_IPPROTO_UDP;
-		memcpy(t.src, u->local, 16);
-		memcpy(t.dst, u->remote, 16);
-		t.sport = u->si->id.sport;
-		t.dport = u->si->id.dport;
+		ag_tuple_make(&t, (uint8_t)u->ver, AG_IPPROTO_UDP, u->local, u->si->id.sport,
+			      u->remote, u->si->id.dport);
 		if (ag_ct_delete(d->ct, &t) == 0)
 			d->ctr.udp_socket_ends++;
 	}
@@ -595,7 +544,7 @@ static void udp_end_one_ver(struct udp_end *u)
 			struct ag_tuple t;
 			int r;
 
-			socket_tuple(&u->found[i], &t);
+			agd_tuple_from_fixed(&u->found[i], &t);
 			if (u->found[i].direction == AG_DIR_IN)
 				ag_tuple_reverse(&t, &t);
 			r = ag_ct_delete(d->ct, &t);
@@ -666,10 +615,10 @@ static bool fast_path_allowed(struct agd *d, uint64_t cookie)
 	uint32_t epoch;
 	int r;
 
-	if (!d->fp || !cookie)
+	if (!d->fastpath.fp || !cookie)
 		return false;
 	memset(&fl, 0, sizeof(fl));
-	r = ag_fp_socket(d->fp, cookie, &fl, &epoch);
+	r = ag_fp_socket(d->fastpath.fp, cookie, &fl, &epoch);
 	return r == 0 || r == -EAGAIN;
 }
 
@@ -781,8 +730,8 @@ int agd_dataplane_open(struct agd *d)
 				qc.queue_num, strerror(errno));
 			return -errno;
 		}
-		qctx[i].d = d;
-		qctx[i].which = i;
+		d->queue_ctx[i].d = d;
+		d->queue_ctx[i].which = i;
 		if ((r = agd_loop_add(d, ag_nfq_fd(d->q[i]), EPOLLIN,
 				      (void *)(uintptr_t)(AGD_TAG_QUEUE0 + i))))
 			return r;
@@ -861,12 +810,12 @@ void agd_dataplane_close(struct agd *d)
 	 * no one reads the queues, no bypass) until the next daemon takes
 	 * over, or `alegated --cleanup` removes them.  A daemon that never
 	 * ran removes what it installed, unless it found rules there. */
-	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->fw_found);
+	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->life.fw_found);
 
 	if (d->fw_installed && keep) {
-		if (d->notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
+		if (d->fastpath.notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
 			log_warn("removing the notrack table: %s", err);
-		d->notrack_on = false;
+		d->fastpath.notrack_on = false;
 		agd_privs_fw_leave(d);
 		log_info("firewall rules kept (fail_mode closed): new connections wait until "
 			 "alegated runs again; alegated --cleanup removes them");
@@ -943,7 +892,7 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 				    json_integer((json_int_t)ps.ev_kernel_lost));
 	}
 	/* alegate's rules put back after another program removed or changed them */
-	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->ctr_guard_restores));
+	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->guard.restores));
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
 	if (d->dns) {

@@ -27,7 +27,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/fwscan.h"
 
 /* How often the rules are looked at even without an nftables event (no
@@ -39,7 +39,7 @@
 static uint64_t engine_clock(void *arg)
 {
 	(void)arg;
-	return agd_boottime_ns();
+	return ag_boot_ns();
 }
 
 int agd_syslog_level(enum ag_cfg_log_level l)
@@ -116,8 +116,8 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 
 	d->reload_requested = false;
 	/* bpf_notrack may have changed, and a failed load is worth a new try */
-	d->notrack_failed = false;
-	d->notrack_recheck = true;
+	d->fastpath.notrack_failed = false;
+	d->fastpath.notrack_recheck = true;
 	log_info("reloading %s", d->config_path);
 	if (ag_config_load(d->config_path, &cfg, 0, err, sizeof(err)) == 0) {
 		ag_engine_config ec;
@@ -158,7 +158,7 @@ void agd_pidfile_path(const struct ag_config *cfg, char *buf, size_t len)
 /* Make the directory of path (one level, as the control socket does). */
 static void mkdir_parent_of(const char *path)
 {
-	char dir[sizeof(((struct agd *)0)->pid_path)];
+	char dir[sizeof(((struct agd *)0)->life.pid_path)];
 	char *slash;
 
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -187,11 +187,11 @@ int agd_pidfile_lock(struct agd *d)
 	char buf[32];
 	int fd, n;
 
-	agd_pidfile_path(&d->cfg, d->pid_path, sizeof(d->pid_path));
-	mkdir_parent_of(d->pid_path);
-	fd = open(d->pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	agd_pidfile_path(&d->cfg, d->life.pid_path, sizeof(d->life.pid_path));
+	mkdir_parent_of(d->life.pid_path);
+	fd = open(d->life.pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd == -1) {
-		log_err("lock file %s: %s", d->pid_path, strerror(errno));
+		log_err("lock file %s: %s", d->life.pid_path, strerror(errno));
 		return -errno;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -199,26 +199,26 @@ int agd_pidfile_lock(struct agd *d)
 
 		if (e == EWOULDBLOCK)
 			log_err("another alegated is running (pid %ld, lock file %s)",
-				pidfile_pid(fd), d->pid_path);
+				pidfile_pid(fd), d->life.pid_path);
 		else
-			log_err("lock file %s: %s", d->pid_path, strerror(e));
+			log_err("lock file %s: %s", d->life.pid_path, strerror(e));
 		close(fd);
 		return e == EWOULDBLOCK ? -EBUSY : -e;
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
-		log_warn("lock file %s: %s", d->pid_path, strerror(errno));
-	d->pid_fd = fd;
+		log_warn("lock file %s: %s", d->life.pid_path, strerror(errno));
+	d->life.pid_fd = fd;
 	return 0;
 }
 
 void agd_pidfile_release(struct agd *d)
 {
-	if (d->pid_fd == -1)
+	if (d->life.pid_fd == -1)
 		return;
-	unlink(d->pid_path);
-	close(d->pid_fd);
-	d->pid_fd = -1;
+	unlink(d->life.pid_path);
+	close(d->life.pid_fd);
+	d->life.pid_fd = -1;
 }
 
 /* Is one of queues base..base+1 (connect, recv_accept) bound in this netns? */
@@ -245,7 +245,7 @@ static bool queues_bound(unsigned base, unsigned *which)
 int agd_alive(const struct ag_config *cfg, char *why, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char path[sizeof(((struct agd *)0)->pid_path)];
+	char path[sizeof(((struct agd *)0)->life.pid_path)];
 	unsigned q;
 	int fd;
 
@@ -283,72 +283,72 @@ void agd_guard_start(struct agd *d)
 {
 	int r;
 
-	d->guard_on = false;
+	d->guard.on = false;
 	if (!d->fw_installed)
 		return;
-	r = ag_fw_fingerprint(d->fw_backend, &d->guard_sum, &d->guard_nrules);
-	d->guard_checked_ns = agd_boottime_ns();
+	r = ag_fw_fingerprint(d->fw_backend, &d->guard.sum, &d->guard.nrules);
+	d->guard.checked_ns = ag_boot_ns();
 	if (r) {
 		log_warn("firewall guard: cannot read the ruleset (%s); rules removed by "
 			 "others are not put back", strerror(-r));
 		return;
 	}
-	if (d->guard_nrules == 0) {
+	if (d->guard.nrules == 0) {
 		/* legacy xtables: its rules are not in the nftables dump */
 		log_warn("firewall guard: alegate's rules are not visible over nftables "
 			 "netlink (legacy iptables?); rules removed by others are not put back");
 		return;
 	}
-	d->guard_on = true;
+	d->guard.on = true;
 }
 
 void agd_guard_check(struct agd *d)
 {
 	char err[AG_FW_ERR_MAX];
-	uint64_t now = agd_boottime_ns(), sum;
+	uint64_t now = ag_boot_ns(), sum;
 	unsigned n;
 	int r;
 
-	if (!d->guard_on || d->stop)
+	if (!d->guard.on || d->stop)
 		return;
-	if (!d->guard_recheck && now - d->guard_checked_ns < AGD_GUARD_RECHECK_NS)
+	if (!d->guard.recheck && now - d->guard.checked_ns < AGD_GUARD_RECHECK_NS)
 		return;
-	d->guard_recheck = false;
-	d->guard_checked_ns = now;
+	d->guard.recheck = false;
+	d->guard.checked_ns = now;
 	r = ag_fw_fingerprint(d->fw_backend, &sum, &n);
 	if (r) {
 		/* -EAGAIN: still changing; the next event or tick looks again */
 		log_debug("firewall guard: %s", strerror(-r));
 		return;
 	}
-	if (sum == d->guard_sum && n == d->guard_nrules)
+	if (sum == d->guard.sum && n == d->guard.nrules)
 		return;
 	log_warn("firewall rules of alegate were %s by another program (%u rules now, %u "
 		 "installed); installing them again",
-		 n == 0 ? "removed" : "changed", n, d->guard_nrules);
+		 n == 0 ? "removed" : "changed", n, d->guard.nrules);
 	r = agd_privs_fw_install(d, err, sizeof(err));
 	if (r) {
 		log_err("firewall guard: installing the rules again failed: %s", err);
 		return;
 	}
-	d->ctr_guard_restores++;
+	d->guard.restores++;
 	/* The digest stays the one taken at start: the same rules give it
 	 * again, and a read now could catch the other program half way (a
 	 * rule put before our jump right after the install), taking that as
 	 * the norm.  The install's own nftables events bring the next look. */
-	log_info("firewall rules of alegate restored (%u rules)", d->guard_nrules);
+	log_info("firewall rules of alegate restored (%u rules)", d->guard.nrules);
 	/* the notrack table's decision may depend on what changed */
-	d->notrack_recheck = true;
+	d->fastpath.notrack_recheck = true;
 }
 
 int agd_guard_wake_ms(const struct agd *d)
 {
 	uint64_t now, due;
 
-	if (!d->guard_on)
+	if (!d->guard.on)
 		return -1;
-	now = agd_boottime_ns();
-	due = d->guard_checked_ns + AGD_GUARD_RECHECK_NS;
+	now = ag_boot_ns();
+	due = d->guard.checked_ns + AGD_GUARD_RECHECK_NS;
 	return due <= now ? 0 : (int)((due - now) / 1000000 + 1);
 }
 
@@ -388,10 +388,10 @@ void agd_timed_load(struct agd *d)
 		json_decref(top);
 		return; /* another boot: CLOCK_BOOTTIME started again */
 	}
-	d->policy_bulk = true;
+	d->policy.bulk = true;
 	json_array_foreach(rules, i, o) {
 		json_t *exp = json_object_get(o, "expires_at_ns");
-		uint64_t now = agd_boottime_ns(), at;
+		uint64_t now = ag_boot_ns(), at;
 		struct ag_rule rule;
 		char rule_err[AG_RULE_ERR_MAX];
 
@@ -413,9 +413,9 @@ void agd_timed_load(struct agd *d)
 		else
 			n++;
 	}
-	d->policy_bulk = false;
+	d->policy.bulk = false;
 	json_decref(top);
-	d->timed_dirty = false;
+	d->life.timed_dirty = false;
 	if (n)
 		log_info("%d timed rule%s kept from before the restart", n, n == 1 ? "" : "s");
 }
@@ -425,13 +425,13 @@ void agd_timed_save(struct agd *d)
 	char path[sizeof(d->cfg.state_dir) + 32], tmp[sizeof(path) + 8], boot[64];
 	json_t *top = json_object(), *rules = json_array();
 
-	d->timed_dirty = false;
+	d->life.timed_dirty = false;
 	boot_id(boot, sizeof(boot));
-	for (uint32_t i = 0; i < d->nrules; i++) {
-		const struct ag_rule *r = &d->rules[i]->rule;
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		const struct ag_rule *r = &d->policy.rules[i]->rule;
 		json_t *o;
 
-		if (r->lifetime != AG_RULE_TIMED || d->rules[i]->expired)
+		if (r->lifetime != AG_RULE_TIMED || d->policy.rules[i]->expired)
 			continue;
 		o = ag_rule_to_json(r, AG_RULE_JSON_CONTROL);
 		if (!o)
@@ -463,12 +463,12 @@ void agd_notify_ready(struct agd *d)
 
 	/* nothing without $NOTIFY_SOCKET: a start by hand or by another manager */
 	if (sd_notifyf(0, "READY=1\nSTATUS=fail_mode %s, %u rules, control %s",
-		       d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->nrules,
+		       d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->policy.nrules,
 		       d->cfg.control_socket) > 0)
 		log_debug("told systemd we are ready");
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
-		d->watchdog_ns = usec * 1000 / 2;
-		d->watchdog_at = agd_boottime_ns();
+		d->life.watchdog_ns = usec * 1000 / 2;
+		d->life.watchdog_at = ag_boot_ns();
 	}
 }
 
@@ -482,12 +482,12 @@ void agd_watchdog_ping(struct agd *d)
 {
 	uint64_t now;
 
-	if (!d->watchdog_ns)
+	if (!d->life.watchdog_ns)
 		return;
-	now = agd_boottime_ns();
-	if (now - d->watchdog_at < d->watchdog_ns)
+	now = ag_boot_ns();
+	if (now - d->life.watchdog_at < d->life.watchdog_ns)
 		return;
-	d->watchdog_at = now;
+	d->life.watchdog_at = now;
 	sd_notify(0, "WATCHDOG=1");
 }
 
@@ -495,10 +495,10 @@ int agd_watchdog_wake_ms(const struct agd *d)
 {
 	uint64_t now, due;
 
-	if (!d->watchdog_ns)
+	if (!d->life.watchdog_ns)
 		return -1;
-	now = agd_boottime_ns();
-	due = d->watchdog_at + d->watchdog_ns;
+	now = ag_boot_ns();
+	due = d->life.watchdog_at + d->life.watchdog_ns;
 	return due <= now ? 0 : (int)((due - now) / 1000000 + 1);
 }
 

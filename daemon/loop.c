@@ -1,28 +1,21 @@
 /*
  * daemon/loop.c — the pieces of the event loop the daemon's parts share:
- * clocks, epoll registration, the deadline timer.
+ * epoll registration, the deadline timer.
  */
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
-#include <time.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
-uint64_t agd_boottime_ns(void)
+void agd_init(struct agd *d)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t agd_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000;
+	d->control.listen_fd = d->epfd = d->timerfd = d->sigfd = d->fastpath.fwwatch_fd = -1;
+	d->life.pid_fd = -1;
+	d->control.gid = (gid_t)-1;
+	d->privs.fw_sock = -1;
+	d->privs.fw_pid = -1;
+	d->timer_at = UINT64_MAX;
 }
 
 int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag)

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "alegate/callouts.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/exeid.h"
 #include "linux/fwscan.h"
 #include "linux/proc.h"
@@ -310,8 +310,8 @@ static void run(struct agd *d)
 		/* A rule's program replaced on disk: the kernel's copy of the
 		 * rules names files by inode, so compile them again. */
 		if (d->exeid && ag_exeid_changed(d->exeid))
-			d->fp_dirty = true;
-		if (d->timed_dirty)
+			d->fastpath.dirty = true;
+		if (d->life.timed_dirty)
 			agd_timed_save(d);
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
@@ -400,6 +400,7 @@ int main(int argc, char **argv)
 	int c, ret = 1, ready_fd = -1;
 	char *real;
 
+	agd_init(d);
 	while ((c = getopt_long(argc, argv, "f:dnVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -467,14 +468,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	agd_log_set_level(agd_syslog_level(d->cfg.log_level));
-	d->listen_fd = d->epfd = d->timerfd = d->sigfd = d->fwwatch_fd = d->pid_fd = -1;
-	d->timer_at = UINT64_MAX;
 	if (!d->foreground) {
 		ready_fd = background();
 		if (chdir("/") == -1)
 			log_debug("chdir /: %s", strerror(errno));
 	}
-	d->started_ns = agd_boottime_ns();
+	d->started_ns = ag_boot_ns();
 	if (agd_pidfile_lock(d))
 		return 1;
 
@@ -485,6 +484,7 @@ int main(int argc, char **argv)
 	if (getrandom(ec.hash_seed, sizeof(ec.hash_seed), 0) != sizeof(ec.hash_seed))
 		log_warn("getrandom: %s; flow hashing uses a fixed key", strerror(errno));
 	agd_dataplane_ops(d, &ops);
+	agd_control_attach(d);
 	d->engine = ag_engine_new(&ec, &ops);
 	if (!d->engine) {
 		log_err("engine: %s", strerror(errno));
@@ -522,8 +522,8 @@ int main(int argc, char **argv)
 		uint64_t sum;
 		unsigned n = 0;
 
-		d->fw_found = ag_fw_fingerprint(AG_FW_BACKEND_IPTABLES, &sum, &n) == 0 && n > 0;
-		if (d->fw_found)
+		d->life.fw_found = ag_fw_fingerprint(AG_FW_BACKEND_IPTABLES, &sum, &n) == 0 && n > 0;
+		if (d->life.fw_found)
 			log_info("taking over the firewall rules a stopped alegated left");
 	}
 	/* Told of every nftables change: the notrack table is decided again,
@@ -533,7 +533,7 @@ int main(int argc, char **argv)
 		int w = ag_fw_watch_open();
 
 		if (w >= 0 && agd_loop_add(d, w, EPOLLIN, (void *)(uintptr_t)AGD_TAG_FWWATCH) == 0)
-			d->fwwatch_fd = w;
+			d->fastpath.fwwatch_fd = w;
 		else if (w >= 0)
 			close(w);
 		else
@@ -549,7 +549,7 @@ int main(int argc, char **argv)
 	d->running = true;
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
 		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
-		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->nrules,
+		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->policy.nrules,
 		 d->cfg.control_socket);
 	agd_notify_ready(d);
 	if (ready_fd != -1)
@@ -576,8 +576,8 @@ out:
 		close(d->timerfd);
 	if (d->sigfd != -1)
 		close(d->sigfd);
-	if (d->fwwatch_fd != -1)
-		close(d->fwwatch_fd);
+	if (d->fastpath.fwwatch_fd != -1)
+		close(d->fastpath.fwwatch_fd);
 	agd_pidfile_release(d);
 	log_info("stopped");
 	return ret;

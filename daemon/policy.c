@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 
 #include "alegate/callouts.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 
@@ -28,9 +28,9 @@
 
 struct agd_rule *agd_rule_find(struct agd *d, const char *id)
 {
-	for (uint32_t i = 0; i < d->nrules; i++)
-		if (strcmp(d->rules[i]->rule.id, id) == 0)
-			return d->rules[i];
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
+		if (strcmp(d->policy.rules[i]->rule.id, id) == 0)
+			return d->policy.rules[i];
 	return NULL;
 }
 
@@ -38,34 +38,34 @@ struct agd_rule *agd_rule_by_handle(struct agd *d, uint64_t handle)
 {
 	if (!handle)
 		return NULL;
-	for (uint32_t i = 0; i < d->nrules; i++)
-		if (d->rules[i]->handle == handle)
-			return d->rules[i];
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
+		if (d->policy.rules[i]->handle == handle)
+			return d->policy.rules[i];
 	return NULL;
 }
 
 static int table_add(struct agd *d, struct agd_rule *r)
 {
-	if (d->nrules == d->caprules) {
-		uint32_t n = d->caprules ? d->caprules * 2 : 64;
-		void *p = realloc(d->rules, n * sizeof(*d->rules));
+	if (d->policy.nrules == d->policy.caprules) {
+		uint32_t n = d->policy.caprules ? d->policy.caprules * 2 : 64;
+		void *p = realloc(d->policy.rules, n * sizeof(*d->policy.rules));
 
 		if (!p)
 			return -ENOMEM;
-		d->rules = p;
-		d->caprules = n;
+		d->policy.rules = p;
+		d->policy.caprules = n;
 	}
-	d->rules[d->nrules++] = r;
+	d->policy.rules[d->policy.nrules++] = r;
 	return 0;
 }
 
 static void table_remove(struct agd *d, struct agd_rule *r)
 {
-	for (uint32_t i = 0; i < d->nrules; i++)
-		if (d->rules[i] == r) {
-			memmove(&d->rules[i], &d->rules[i + 1],
-				(d->nrules - i - 1) * sizeof(*d->rules));
-			d->nrules--;
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
+		if (d->policy.rules[i] == r) {
+			memmove(&d->policy.rules[i], &d->policy.rules[i + 1],
+				(d->policy.nrules - i - 1) * sizeof(*d->policy.rules));
+			d->policy.nrules--;
 			return;
 		}
 }
@@ -107,7 +107,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 	memset(c, 0, sizeof(c));
 	/* No resolver configured: the rule matches nothing, so it has no filter
 	 * (a filter without the condition would match every address). */
-	if ((r->has & AG_RULE_HAS_RESOLVERS) && !d->n_resolvers) {
+	if ((r->has & AG_RULE_HAS_RESOLVERS) && !d->resolvers.n) {
 		*id = 0;
 		return 0;
 	}
@@ -141,12 +141,12 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		memcpy(c[n++].v.addr.bytes, r->remote_addr, 16);
 	}
 	/* one condition per resolver: conditions on one field are ORed */
-	for (unsigned i = 0; (r->has & AG_RULE_HAS_RESOLVERS) && i < d->n_resolvers; i++) {
+	for (unsigned i = 0; (r->has & AG_RULE_HAS_RESOLVERS) && i < d->resolvers.n; i++) {
 		c[n].field = AG_FIELD_REMOTE_ADDR;
 		c[n].match = AG_MATCH_PREFIX;
-		c[n].v.addr.ip_version = d->resolvers[i].ver;
-		c[n].v.addr.len = d->resolvers[i].ver == 6 ? 128 : 32;
-		memcpy(c[n++].v.addr.bytes, d->resolvers[i].addr, 16);
+		c[n].v.addr.ip_version = d->resolvers.list[i].ver;
+		c[n].v.addr.len = d->resolvers.list[i].ver == 6 ? 128 : 32;
+		memcpy(c[n++].v.addr.bytes, d->resolvers.list[i].addr, 16);
 	}
 	if (r->has & AG_RULE_HAS_HOST) {
 		c[n].field = AG_FIELD_REMOTE_HOST;
@@ -215,7 +215,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 
 static void remove_filters(struct agd *d, struct agd_rule *ar)
 {
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 	for (int i = 0; i < 2; i++) {
 		if (ar->filters[i])
 			ag_filter_del(d->engine, ar->filters[i]);
@@ -225,7 +225,7 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 
 static int install_filters(struct agd *d, struct agd_rule *ar)
 {
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 	const struct ag_rule *r = &ar->rule;
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
@@ -319,7 +319,7 @@ static int rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errle
 	if (!rule->source[0] && !rule->name[0])
 		default_name(rule);
 	if (!rule->source[0] && !(rule->has & AG_RULE_HAS_CREATED)) {
-		rule->created = (int64_t)(agd_wall_ms() / 1000);
+		rule->created = (int64_t)(ag_wall_ms() / 1000);
 		rule->has |= AG_RULE_HAS_CREATED;
 	}
 	if (!rule->id[0] && ag_rule_new_id(rule->id)) {
@@ -338,7 +338,7 @@ static int rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errle
 		return -ENOMEM;
 	}
 	ar->rule = *rule;
-	ar->handle = ++d->next_rule_handle;
+	ar->handle = ++d->policy.next_rule_handle;
 	r = install_filters(d, ar);
 	if (r) {
 		set_err(err, errlen, "%s",
@@ -375,9 +375,9 @@ static int rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errle
 	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
 		 ag_rule_lifetime_name(ar->rule.lifetime));
 	if (ar->rule.lifetime == AG_RULE_TIMED)
-		d->timed_dirty = true; /* lifecycle.c keeps them across a restart */
+		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* in the kernel before the control reply goes out */
-	if (!d->policy_bulk)
+	if (!d->policy.bulk)
 		agd_fastpath_sync(d);
 	return 0;
 }
@@ -392,7 +392,7 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen)
 static void rule_free(struct agd *d, struct agd_rule *ar)
 {
 	if (ar->rule.lifetime == AG_RULE_TIMED)
-		d->timed_dirty = true;
+		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
 	free(ar);
@@ -436,8 +436,8 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 	}
 	ar->rule.enabled = enabled;
 	if (ar->rule.lifetime == AG_RULE_TIMED)
-		d->timed_dirty = true;
-	d->fp_dirty = true;
+		d->life.timed_dirty = true;
+	d->fastpath.dirty = true;
 	ag_engine_begin(d->engine);
 	for (int i = 0; i < 2; i++)
 		if (ar->filters[i])
@@ -450,8 +450,8 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 void agd_policy_session_end(struct agd *d, uint64_t session)
 {
 	ag_engine_begin(d->engine);
-	for (uint32_t i = d->nrules; i-- > 0;) {
-		struct agd_rule *ar = d->rules[i];
+	for (uint32_t i = d->policy.nrules; i-- > 0;) {
+		struct agd_rule *ar = d->policy.rules[i];
 
 		if (ar->rule.lifetime == AG_RULE_UNTIL_QUIT && ar->rule.session == session) {
 			log_info("rule %s ends with its session", ar->rule.id);
@@ -476,13 +476,13 @@ void agd_policy_event(struct agd *d, const ag_event *ev)
 		if (ar->filters[i] == ev->filter)
 			ar->filters[i] = 0;
 	ar->expired = true;
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 }
 
 void agd_policy_collect(struct agd *d)
 {
-	for (uint32_t i = d->nrules; i-- > 0;) {
-		struct agd_rule *ar = d->rules[i];
+	for (uint32_t i = d->policy.nrules; i-- > 0;) {
+		struct agd_rule *ar = d->policy.rules[i];
 
 		if (ar->expired) {
 			log_info("rule %s expired", ar->rule.id);
@@ -493,8 +493,8 @@ void agd_policy_collect(struct agd *d)
 
 void agd_policy_resolvers_changed(struct agd *d)
 {
-	for (uint32_t i = 0; i < d->nrules; i++) {
-		struct agd_rule *ar = d->rules[i];
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		struct agd_rule *ar = d->policy.rules[i];
 
 		if (!(ar->rule.has & AG_RULE_HAS_RESOLVERS) || ar->expired)
 			continue;
@@ -542,8 +542,8 @@ int agd_policy_init(struct agd *d)
 		inbound = AG_ACTION_CALLOUT_UNKNOWN;
 	}
 	if ((r = catch_all(d, AG_LAYER_ALE_AUTH_CONNECT, AG_ACTION_CALLOUT_UNKNOWN,
-			   &d->ask_filters[0])) ||
-	    (r = catch_all(d, AG_LAYER_ALE_AUTH_RECV_ACCEPT, inbound, &d->ask_filters[1]))) {
+			   &d->policy.ask_filters[0])) ||
+	    (r = catch_all(d, AG_LAYER_ALE_AUTH_RECV_ACCEPT, inbound, &d->policy.ask_filters[1]))) {
 		log_err("engine set-up: %s", ag_strerror(r));
 		return r;
 	}
@@ -589,7 +589,7 @@ static int load_dir(struct agd *d, json_t *errors)
 	struct load_ctx lc = { .d = d, .errors = errors };
 	char err[AG_RULE_ERR_MAX];
 	struct stat st;
-	bool was = d->policy_bulk;
+	bool was = d->policy.bulk;
 
 	if (stat(d->cfg.rules_dir, &st) == -1 && errno == ENOENT) {
 		/* A first start: make the directory rules will be saved in. */
@@ -600,10 +600,10 @@ static int load_dir(struct agd *d, json_t *errors)
 		return 0;
 	}
 	/* one fast-path compile for the whole directory, not one per rule */
-	d->policy_bulk = true;
+	d->policy.bulk = true;
 	if (ag_rules_load_dir(d->cfg.rules_dir, load_one, &lc, err, sizeof(err)) < 0 && err[0])
 		agd_log_lines(LOG_ERR, NULL, err, errors);
-	d->policy_bulk = was;
+	d->policy.bulk = was;
 	return lc.loaded;
 }
 
@@ -621,9 +621,9 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 	/* Persistent rules are what the directory says now; the others stay.
 	 * One transaction: live flows are reauthorized once (S12c). */
 	ag_engine_begin(d->engine);
-	for (uint32_t i = d->nrules; i-- > 0;)
-		if (d->rules[i]->rule.lifetime == AG_RULE_ALWAYS)
-			rule_free(d, d->rules[i]);
+	for (uint32_t i = d->policy.nrules; i-- > 0;)
+		if (d->policy.rules[i]->rule.lifetime == AG_RULE_ALWAYS)
+			rule_free(d, d->policy.rules[i]);
 	int n = load_dir(d, errors);
 
 	ag_engine_commit(d->engine);
@@ -636,31 +636,31 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 
 void agd_policy_free(struct agd *d)
 {
-	for (uint32_t i = 0; i < d->nrules; i++)
-		free(d->rules[i]);
-	free(d->rules);
-	d->rules = NULL;
-	d->nrules = d->caprules = 0;
-	free(d->pending);
-	d->pending = NULL;
-	d->npending = d->cappending = 0;
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
+		free(d->policy.rules[i]);
+	free(d->policy.rules);
+	d->policy.rules = NULL;
+	d->policy.nrules = d->policy.caprules = 0;
+	free(d->policy.pending);
+	d->policy.pending = NULL;
+	d->policy.npending = d->policy.cappending = 0;
 }
 
 /* ---- pended flows ------------------------------------------------------------------ */
 
 struct agd_pending *agd_pending_find(struct agd *d, uint32_t id)
 {
-	for (uint32_t i = 0; i < d->npending; i++)
-		if (d->pending[i].id == id)
-			return &d->pending[i];
+	for (uint32_t i = 0; i < d->policy.npending; i++)
+		if (d->policy.pending[i].id == id)
+			return &d->policy.pending[i];
 	return NULL;
 }
 
 static struct agd_pending *pending_by_flow(struct agd *d, uint64_t flow)
 {
-	for (uint32_t i = 0; i < d->npending; i++)
-		if (d->pending[i].flow == flow)
-			return &d->pending[i];
+	for (uint32_t i = 0; i < d->policy.npending; i++)
+		if (d->policy.pending[i].flow == flow)
+			return &d->policy.pending[i];
 	return NULL;
 }
 
@@ -671,26 +671,27 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 
 		if (ag_flow_get(d->engine, ev->flow, &info))
 			return;
-		if (d->npending == d->cappending) {
-			uint32_t n = d->cappending ? d->cappending * 2 : 64;
-			void *p = realloc(d->pending, n * sizeof(*d->pending));
+		if (d->policy.npending == d->policy.cappending) {
+			uint32_t n = d->policy.cappending ? d->policy.cappending * 2 : 64;
+			void *p = realloc(d->policy.pending, n * sizeof(*d->policy.pending));
 
 			if (!p)
 				return; /* still pended in the engine; times out as usual */
-			d->pending = p;
-			d->cappending = n;
+			d->policy.pending = p;
+			d->policy.cappending = n;
 		}
-		struct agd_pending *p = &d->pending[d->npending++];
+		struct agd_pending *p = &d->policy.pending[d->policy.npending++];
 
-		p->id = ++d->next_pending_id;
+		p->id = ++d->policy.next_pending_id;
 		p->context = info.completion_context;
 		p->flow = ev->flow;
 		p->since_ns = info.created_ns;
-		agd_control_push_pending(d, p);
+		if (d->listeners.pending)
+			d->listeners.pending(d, p);
 		return;
 	}
 	/* A pended flow ends with a PERMIT or BLOCK carrying how it ended. */
-	if ((ev->type != AG_EVENT_PERMIT && ev->type != AG_EVENT_BLOCK) || !d->npending)
+	if ((ev->type != AG_EVENT_PERMIT && ev->type != AG_EVENT_BLOCK) || !d->policy.npending)
 		return;
 	if (ev->reason != AG_REASON_COMPLETED && ev->reason != AG_REASON_INJECTED &&
 	    ev->reason != AG_REASON_TIMEOUT && ev->reason != AG_REASON_SHUTDOWN)
@@ -701,12 +702,14 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 		return;
 	uint32_t id = p->id;
 
-	*p = d->pending[--d->npending];
-	agd_control_push_resolved(d, id, ev->reason == AG_REASON_SHUTDOWN ? "alegated is stopping" : NULL,
-				  ev->reason == AG_REASON_TIMEOUT
-					  ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
-									 : "deny (timeout)")
-					  : (ev->type == AG_EVENT_PERMIT ? "allow" : "deny"));
+	*p = d->policy.pending[--d->policy.npending];
+	if (!d->listeners.resolved)
+		return;
+	d->listeners.resolved(d, id, ev->reason == AG_REASON_SHUTDOWN ? "alegated is stopping" : NULL,
+			       ev->reason == AG_REASON_TIMEOUT
+				       ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
+								      : "deny (timeout)")
+				       : (ev->type == AG_EVENT_PERMIT ? "allow" : "deny"));
 }
 
 /* The rule that "allow ID --always --scope S" means. */
@@ -771,7 +774,7 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 	}
 	r->direction = f->fixed.direction == AG_DIR_IN ? AG_RULE_IN : AG_RULE_OUT;
 	r->has |= AG_RULE_HAS_DIRECTION;
-	r->created = (int64_t)(agd_wall_ms() / 1000);
+	r->created = (int64_t)(ag_wall_ms() / 1000);
 	r->has |= AG_RULE_HAS_CREATED;
 	return 0;
 }
@@ -837,8 +840,8 @@ static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule
 	const struct agd_rule *best = NULL;
 	uint32_t w = filter_weight(mine), bw = 0;
 
-	for (uint32_t i = 0; i < d->nrules; i++) {
-		const struct agd_rule *ar = d->rules[i];
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		const struct agd_rule *ar = d->policy.rules[i];
 		uint32_t aw = filter_weight(&ar->rule);
 
 		if (!strcmp(ar->rule.id, mine->id) || aw <= w || aw <= bw ||
@@ -878,7 +881,7 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 			rule.session = session;
 		} else if (!strcmp(duration, "for") && for_ms) {
 			rule.lifetime = AG_RULE_TIMED;
-			rule.expires_ns = agd_boottime_ns() + for_ms * 1000000ULL;
+			rule.expires_ns = ag_boot_ns() + for_ms * 1000000ULL;
 		} else {
 			set_err(err, errlen, "%s", "duration must be once, for (with for_ms), until-quit, "
 			       "until-restart or always");

@@ -38,7 +38,7 @@
 #include <cap-ng.h>
 #include <seccomp.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AGD_SANITIZED 1
@@ -51,8 +51,6 @@
 #define AGD_SANITIZED 0
 #endif
 
-static int fw_sock = -1;
-static pid_t fw_pid = -1;
 
 /* ---- the [fw] helper ----------------------------------------------------------- */
 
@@ -114,15 +112,15 @@ static int fw_helper_start(struct agd *d)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		return -errno;
-	fw_pid = fork();
-	if (fw_pid == -1) {
+	d->privs.fw_pid = fork();
+	if (d->privs.fw_pid == -1) {
 		int e = errno;
 
 		close(sv[0]);
 		close(sv[1]);
 		return -e;
 	}
-	if (fw_pid == 0) {
+	if (d->privs.fw_pid == 0) {
 		close(sv[0]);
 		struct ag_fw_config cfg = d->fwcfg;
 
@@ -131,18 +129,19 @@ static int fw_helper_start(struct agd *d)
 		fw_helper(sv[1], d->fw_backend, &cfg);
 	}
 	close(sv[1]);
-	fw_sock = sv[0];
+	d->privs.fw_sock = sv[0];
 	return 0;
 }
 
 /* One command to the helper and its answer: 0 for "ok", else -EIO with
  * the helper's message in err. */
-static int fw_helper_ask(char cmd, char *err, size_t errlen)
+static int fw_helper_ask(struct agd *d, char cmd, char *err, size_t errlen)
 {
 	char reply[AG_FW_ERR_MAX];
+	int sock = d->privs.fw_sock;
 	ssize_t n;
 
-	if (write(fw_sock, &cmd, 1) != 1 || (n = read(fw_sock, reply, sizeof(reply) - 1)) <= 0) {
+	if (write(sock, &cmd, 1) != 1 || (n = read(sock, reply, sizeof(reply) - 1)) <= 0) {
 		snprintf(err, errlen, "the firewall helper did not answer");
 		return -EIO;
 	}
@@ -157,45 +156,43 @@ int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
 {
 	int r;
 
-	if (fw_sock == -1)
+	if (d->privs.fw_sock == -1)
 		return ag_fw_remove(d->fw_backend, err, errlen);
-	r = fw_helper_ask('R', err, errlen);
-	close(fw_sock);
-	fw_sock = -1;
-	waitpid(fw_pid, NULL, 0);
-	fw_pid = -1;
+	r = fw_helper_ask(d, 'R', err, errlen);
+	close(d->privs.fw_sock);
+	d->privs.fw_sock = -1;
+	waitpid(d->privs.fw_pid, NULL, 0);
+	d->privs.fw_pid = -1;
 	return r;
 }
 
 int agd_privs_fw_install(struct agd *d, char *err, size_t errlen)
 {
-	if (fw_sock == -1) {
+	if (d->privs.fw_sock == -1) {
 		struct ag_fw_config cfg = d->fwcfg;
 
 		cfg.backend = d->fw_backend;
 		return ag_fw_install(&cfg, NULL, err, errlen);
 	}
-	return fw_helper_ask('I', err, errlen);
+	return fw_helper_ask(d, 'I', err, errlen);
 }
 
 void agd_privs_fw_leave(struct agd *d)
 {
-	(void)d;
-	if (fw_sock == -1)
+	if (d->privs.fw_sock == -1)
 		return;
 	/* the end of its socket: the helper goes, the rules stay */
-	close(fw_sock);
-	fw_sock = -1;
-	waitpid(fw_pid, NULL, 0);
-	fw_pid = -1;
+	close(d->privs.fw_sock);
+	d->privs.fw_sock = -1;
+	waitpid(d->privs.fw_pid, NULL, 0);
+	d->privs.fw_pid = -1;
 }
 
 int agd_privs_fw_notrack(struct agd *d, bool on, char *err, size_t errlen)
 {
-	(void)d;
-	if (fw_sock == -1)
+	if (d->privs.fw_sock == -1)
 		return ag_fw_notrack(on, err, errlen);
-	return fw_helper_ask(on ? 'N' : 'n', err, errlen);
+	return fw_helper_ask(d, on ? 'N' : 'n', err, errlen);
 }
 
 /* ---- seccomp ------------------------------------------------------------------- */

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 /* resolv.conf is a few lines; a longer file is read this far. */
 #define RESOLV_MAX 65536
@@ -111,31 +111,31 @@ bool agd_resolvers_refresh(struct agd *d, bool force)
 {
 	const char *paths[2] = { d->cfg.resolv_conf, d->cfg.resolved_conf };
 	struct agd_resolver list[AGD_MAX_RESOLVERS];
-	char sig[2][sizeof(d->resolvers_sig[0])];
-	uint64_t now = agd_boottime_ns();
+	char sig[2][sizeof(d->resolvers.sig[0])];
+	uint64_t now = ag_boot_ns();
 	unsigned n = 0;
 
 	if (!force) {
 		bool same = true;
 
-		if (now - d->resolvers_checked_ns < AGD_RESOLVERS_CHECK_NS)
+		if (now - d->resolvers.checked_ns < AGD_RESOLVERS_CHECK_NS)
 			return false;
-		d->resolvers_checked_ns = now;
+		d->resolvers.checked_ns = now;
 		for (int i = 0; i < 2; i++) {
 			sig_of(paths[i], sig[i], sizeof(sig[i]));
-			same = same && !strcmp(sig[i], d->resolvers_sig[i]);
+			same = same && !strcmp(sig[i], d->resolvers.sig[i]);
 		}
 		if (same)
 			return false;
 	}
-	d->resolvers_checked_ns = now;
+	d->resolvers.checked_ns = now;
 	memset(list, 0, sizeof(list));
 	for (int i = 0; i < 2; i++)
-		read_one(paths[i], list, &n, d->resolvers_sig[i], sizeof(d->resolvers_sig[i]));
-	if (n == d->n_resolvers && !memcmp(list, d->resolvers, n * sizeof(list[0])))
+		read_one(paths[i], list, &n, d->resolvers.sig[i], sizeof(d->resolvers.sig[i]));
+	if (n == d->resolvers.n && !memcmp(list, d->resolvers.list, n * sizeof(list[0])))
 		return false;
-	memcpy(d->resolvers, list, sizeof(list));
-	d->n_resolvers = n;
+	memcpy(d->resolvers.list, list, sizeof(list));
+	d->resolvers.n = n;
 	{
 		char text[AGD_MAX_RESOLVERS * (INET6_ADDRSTRLEN + 1)] = "";
 		size_t o = 0;
@@ -154,9 +154,9 @@ bool agd_resolvers_refresh(struct agd *d, bool force)
 
 bool agd_is_resolver(const struct agd *d, int ver, const uint8_t *addr)
 {
-	for (unsigned i = 0; i < d->n_resolvers; i++)
-		if (d->resolvers[i].ver == ver &&
-		    !memcmp(d->resolvers[i].addr, addr, ver == 4 ? 4 : 16))
+	for (unsigned i = 0; i < d->resolvers.n; i++)
+		if (d->resolvers.list[i].ver == ver &&
+		    !memcmp(d->resolvers.list[i].addr, addr, ver == 4 ? 4 : 16))
 			return true;
 	return false;
 }

@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/text.h"
 #include "ctl/ctl.h"
 
 struct ag_ctl_conn {
@@ -33,34 +36,12 @@ struct ag_ctl_conn {
 	char *broken_msg;
 };
 
-static char *msgf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *msgf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
 static void set_error(char **error, char *msg)
 {
 	if (error)
 		*error = msg;
 	else
 		free(msg);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Remember why the connection cannot be used any more, and say it. */
@@ -77,7 +58,7 @@ static int broke(struct ag_ctl_conn *c, int err, char **error, char *msg)
 static int still_broken(struct ag_ctl_conn *c, char **error)
 {
 	set_error(error, c->broken_msg ? strdup(c->broken_msg) :
-		  msgf("the connection to alegated is closed"));
+		  ag_msgf("the connection to alegated is closed"));
 	return c->broken;
 }
 
@@ -85,13 +66,13 @@ static char *describe(int err)
 {
 	switch (err) {
 	case -ECONNRESET:
-		return msgf("alegated closed the connection");
+		return ag_msgf("alegated closed the connection");
 	case -ETIMEDOUT:
-		return msgf("alegated did not answer in time");
+		return ag_msgf("alegated did not answer in time");
 	case -EMSGSIZE:
-		return msgf("alegated sent a line longer than %u bytes", AG_CTL_REPLY_MAX);
+		return ag_msgf("alegated sent a line longer than %u bytes", AG_CTL_REPLY_MAX);
 	default:
-		return msgf("reading from alegated: %s", strerror(-err));
+		return ag_msgf("reading from alegated: %s", strerror(-err));
 	}
 }
 
@@ -116,15 +97,9 @@ static int next_line(struct ag_ctl_conn *c, long long deadline, char **line, siz
 			return -ECONNRESET;
 		if (n != -EAGAIN)
 			return (int)n;
-		if (deadline < 0) {
-			wait = -1;
-		} else {
-			long long left = deadline - now_ms();
-
-			if (left <= 0)
-				return 0;
-			wait = left > 1000000 ? 1000000 : (int)left;
-		}
+		wait = ag_poll_wait_ms(deadline);
+		if (wait == 0)
+			return 0;
 		r = poll(&pfd, 1, wait);
 		if (r == -1 && errno != EINTR)
 			return -errno;
@@ -133,7 +108,7 @@ static int next_line(struct ag_ctl_conn *c, long long deadline, char **line, siz
 
 static long long deadline_in(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : ag_mono_ms() + timeout_ms;
 }
 
 struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
@@ -148,7 +123,7 @@ struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
 	if (!c || ag_ctl_buf_init(&c->in, AG_CTL_REPLY_MAX)) {
 		free(c);
 		close(fd);
-		set_error(error, msgf("out of memory"));
+		set_error(error, ag_msgf("out of memory"));
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -159,7 +134,7 @@ struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
 	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
 		r = -errno;
-		m = msgf("control socket: %s", strerror(-r));
+		m = ag_msgf("control socket: %s", strerror(-r));
 		goto fail;
 	}
 	r = next_line(c, deadline_in(AG_CTL_TIMEOUT_MS), &line, &len);
@@ -167,9 +142,9 @@ struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
 		r = -ETIMEDOUT;
 	if (r < 0) {
 		if (r == -ECONNRESET)
-			m = msgf("alegated closed the connection before saying hello");
+			m = ag_msgf("alegated closed the connection before saying hello");
 		else if (r == -ETIMEDOUT)
-			m = msgf("alegated did not say hello within %d ms", AG_CTL_TIMEOUT_MS);
+			m = ag_msgf("alegated did not say hello within %d ms", AG_CTL_TIMEOUT_MS);
 		else
 			m = describe(r);
 		goto fail;
@@ -195,7 +170,7 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 	int fd, e, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		set_error(error, msgf("socket path too long (%zu bytes, limit %zu): \"%s\"",
+		set_error(error, ag_msgf("socket path too long (%zu bytes, limit %zu): \"%s\"",
 				      strlen(path), sizeof(sa.sun_path) - 1, path));
 		errno = ENAMETOOLONG;
 		return NULL;
@@ -204,7 +179,7 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {
 		e = errno;
-		set_error(error, msgf("socket: %s", strerror(e)));
+		set_error(error, ag_msgf("socket: %s", strerror(e)));
 		errno = e;
 		return NULL;
 	}
@@ -213,13 +188,13 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 	 * full waits forever for a daemon that stopped accepting.  Here that
 	 * is EAGAIN, retried until the usual timeout.
 	 */
-	deadline = now_ms() + AG_CTL_TIMEOUT_MS;
+	deadline = ag_mono_ms() + AG_CTL_TIMEOUT_MS;
 	while ((r = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) == -1 &&
-	       (errno == EAGAIN || errno == EINTR) && now_ms() < deadline)
+	       (errno == EAGAIN || errno == EINTR) && ag_mono_ms() < deadline)
 		usleep(10000);
 	if (r == -1 && errno == EAGAIN) {
 		close(fd);
-		set_error(error, msgf("alegated does not accept connections on \"%s\" "
+		set_error(error, ag_msgf("alegated does not accept connections on \"%s\" "
 				      "(its backlog is full)", path));
 		errno = ETIMEDOUT;
 		return NULL;
@@ -227,7 +202,7 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 	if (r == -1) {
 		e = errno;
 		close(fd);
-		set_error(error, msgf("cannot connect to \"%s\": %s%s", path, strerror(e),
+		set_error(error, ag_msgf("cannot connect to \"%s\": %s%s", path, strerror(e),
 				      e == ENOENT || e == ECONNREFUSED ?
 				      " (is alegated running?)" : ""));
 		errno = e;
@@ -337,16 +312,16 @@ static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, cha
 	}
 	if (!json_is_false(ok))
 		return broke(c, -EPROTO, error,
-			     msgf("alegated sent a reply whose \"ok\" is not true or false"));
+			     ag_msgf("alegated sent a reply whose \"ok\" is not true or false"));
 	code = json_string_value(json_object_get(reply, "code"));
 	snprintf(c->code, sizeof(c->code), "%s", code ? code : "");
 	/* the code is the daemon's text too: nothing of it reaches a terminal raw */
-	ag_ctl_sanitize(c->code);
+	ag_sanitize(c->code);
 	e = json_object_get(reply, "error");
 	if (json_is_string(e) && json_string_length(e) > 0)
-		set_error(error, ag_ctl_sanitize(msgf("%s", json_string_value(e))));
+		set_error(error, ag_sanitize(ag_msgf("%s", json_string_value(e))));
 	else
-		set_error(error, ag_ctl_sanitize(msgf("alegated refused the request%s%s%s",
+		set_error(error, ag_sanitize(ag_msgf("alegated refused the request%s%s%s",
 						      code ? " (" : "", code ? c->code : "",
 						      code ? ")" : "")));
 	return -EREMOTEIO;
@@ -362,11 +337,11 @@ static int take_page(struct ag_ctl_conn *c, json_t *reply, json_t **acc, char **
 
 	if (!json_is_array(res))
 		return broke(c, -EPROTO, error,
-			     msgf("alegated sent a page of an answer that is not an array"));
+			     ag_msgf("alegated sent a page of an answer that is not an array"));
 	if (!*acc && !(*acc = json_array()))
-		return broke(c, -ENOMEM, error, msgf("out of memory"));
+		return broke(c, -ENOMEM, error, ag_msgf("out of memory"));
 	if (json_array_extend(*acc, res))
-		return broke(c, -ENOMEM, error, msgf("out of memory"));
+		return broke(c, -ENOMEM, error, ag_msgf("out of memory"));
 	return 0;
 }
 
@@ -383,26 +358,26 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 	if (c->broken)
 		return still_broken(c, error);
 	if (!json_is_object(request) || !json_is_string(json_object_get(request, "op"))) {
-		set_error(error, msgf("a request must be an object with an \"op\""));
+		set_error(error, ag_msgf("a request must be an object with an \"op\""));
 		return -EINVAL;
 	}
 	id = c->next_id++;
 	if (json_object_set_new(request, "id", json_integer(id))) {
-		set_error(error, msgf("out of memory"));
+		set_error(error, ag_msgf("out of memory"));
 		return -ENOMEM;
 	}
 	deadline = deadline_in(c->timeout_ms);
 	r = ag_ctl_send(c->fd, request, c->timeout_ms);
 	if (r == -ETIMEDOUT)
-		return broke(c, r, error, msgf("alegated does not read its socket"));
+		return broke(c, r, error, ag_msgf("alegated does not read its socket"));
 	if (r == -ENOMEM || r == -EINVAL) {
-		set_error(error, msgf("cannot encode the request: %s", strerror(-r)));
+		set_error(error, ag_msgf("cannot encode the request: %s", strerror(-r)));
 		return r;
 	}
 	if (r == -EPIPE || r == -ECONNRESET)
 		return broke(c, -ECONNRESET, error, describe(-ECONNRESET));
 	if (r)
-		return broke(c, r, error, msgf("writing to alegated: %s", strerror(-r)));
+		return broke(c, r, error, ag_msgf("writing to alegated: %s", strerror(-r)));
 	for (;;) {
 		r = next_line(c, deadline, &line, &len);
 		if (r == 0) {
@@ -427,7 +402,7 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 			r = enqueue(c, msg);
 			if (r) {
 				json_decref(acc);
-				return broke(c, r, error, msgf("out of memory"));
+				return broke(c, r, error, ag_msgf("out of memory"));
 			}
 			continue;
 		}
@@ -455,7 +430,7 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 					*result = NULL;
 					json_decref(acc);
 					return broke(c, -EPROTO, error,
-						     msgf("alegated ended a paged answer with "
+						     ag_msgf("alegated ended a paged answer with "
 							  "something that is not an array"));
 				}
 				json_array_extend(acc, *result);

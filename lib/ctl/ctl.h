@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+#include "base/text.h"
+
 /* Bounds and defaults, named here and nowhere else. */
 #define AG_CTL_PROTOCOL_VERSION	1
 #define AG_CTL_DEFAULT_SOCKET	"/run/alegate/alegate.sock"
@@ -229,12 +231,13 @@ struct ag_ctl_hello {
 int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error);
 
 /*
- * ag_ctl_sanitize - replace, in place, every byte a terminal would act on
- * (C0 controls, DEL, and the two bytes of a UTF-8 C1 control) with '?',
- * so text from a peer or a process name cannot move the cursor or set
- * colours.  Return: @s.
+ * ag_ctl_sanitize - the same as ag_sanitize() (base/text.h), kept under its
+ * old name for the callers that still use it.
  */
-char *ag_ctl_sanitize(char *s);
+static inline char *ag_ctl_sanitize(char *s)
+{
+	return ag_sanitize(s);
+}
 
 /* ---- client ------------------------------------------------------------------ */
 

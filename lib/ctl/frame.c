@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "ctl/ctl.h"
 
 /* First allocation of a reader: most lines are a few hundred bytes. */
@@ -227,14 +228,6 @@ char *ag_ctl_encode(const json_t *msg, size_t *len)
 	return n;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One write; sockets get MSG_NOSIGNAL.  Return bytes or -errno. */
 static ssize_t write_some(int fd, const void *p, size_t len)
 {
@@ -252,7 +245,7 @@ static ssize_t write_some(int fd, const void *p, size_t len)
 
 int ag_ctl_write_all(int fd, const void *data, size_t len, int timeout_ms)
 {
-	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : ag_mono_ms() + timeout_ms;
 	const char *p = data;
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	ssize_t n;
@@ -267,15 +260,9 @@ int ag_ctl_write_all(int fd, const void *data, size_t len, int timeout_ms)
 		}
 		if (n != -EAGAIN)
 			return (int)n;
-		if (deadline < 0) {
-			wait = -1;
-		} else {
-			long long left = deadline - now_ms();
-
-			if (left <= 0)
-				return -ETIMEDOUT;
-			wait = left > 1000000 ? 1000000 : (int)left;
-		}
+		wait = ag_poll_wait_ms(deadline);
+		if (wait == 0)
+			return -ETIMEDOUT;
 		r = poll(&pfd, 1, wait);
 		if (r == -1 && errno != EINTR)
 			return -errno;

@@ -8,38 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
+#include "base/text.h"
 #include "ctl/ctl.h"
 
-char *ag_ctl_sanitize(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	for (; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			*p = '?';
-		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			/* U+0080..U+009F: C1 controls (CSI is U+009B). */
-			p[0] = p[1] = '?';
-			p++;
-		}
-	}
-	return s;
-}
-
 /* A malloc'ed, sanitized message; NULL only when memory ran out. */
-static char *msgf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *msgf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : ag_ctl_sanitize(s);
-}
+#define msgf(...) ag_sanitize(ag_msgf(__VA_ARGS__))
 
 static void set_error(char **error, char *msg)
 {
@@ -130,7 +104,7 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error
 	x = json_object_get(msg, "server");
 	if (json_is_string(x)) {
 		snprintf(out->server, sizeof(out->server), "%s", json_string_value(x));
-		ag_ctl_sanitize(out->server);
+		ag_sanitize(out->server);
 	}
 	x = json_object_get(msg, "uid");
 	if (json_is_integer(x))

@@ -57,7 +57,7 @@ uint64_t ag__flow_hash(const ag_engine *e, const ag_fixed_values *in)
 	struct flow_key k;
 
 	key_of(in, &k);
-	return ag__siphash(e->cfg.hash_seed, &k, sizeof(k));
+	return ag_siphash13(e->cfg.hash_seed, &k, sizeof(k));
 }
 
 static bool key_equal(const struct ag__flow *f, const ag_fixed_values *in)

@@ -24,15 +24,11 @@
 #include <stdint.h>
 
 #include "alegate/engine.h"
+#include "base/hash.h"
 
 #define AG__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define AG__CONTAINER_OF(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-
-/* ---- hashing ---------------------------------------------------------- */
-
-/* SipHash-1-3 of `len` bytes under a 128-bit key (flow and index hashing). */
-uint64_t ag__siphash(const uint64_t key[2], const void *data, size_t len);
 
 /* ---- a map from uint64 to uint64 (open addressing) ---------------------- */
 

@@ -1,6 +1,5 @@
 /*
- * lib/engine/util.c — the engine's small containers: keyed hash, a uint64
- * map, interned strings, the deadline heap and memory accounting.
+ * lib/engine/util.c — the engine's small containers: a uint64 map, interned strings, the deadline heap and memory accounting.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,60 +43,6 @@ void ag__free(ag_engine *e, void *p, size_t n)
 	if (e)
 		e->mem -= n;
 	free(p);
-}
-
-/* ---- SipHash-1-3 ------------------------------------------------------------ */
-
-static inline uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                     \
-	do {                                                         \
-		v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-		v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;               \
-		v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;               \
-		v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
-	} while (0)
-
-static inline uint64_t load64le(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-uint64_t ag__siphash(const uint64_t key[2], const void *data, size_t len)
-{
-	const uint8_t *in = data;
-	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
-	uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
-	uint64_t v3 = 0x7465646279746573ULL ^ key[1];
-	uint64_t b = (uint64_t)len << 56;
-	size_t left = len & 7;
-	const uint8_t *end = in + len - left;
-
-	for (; in != end; in += 8) {
-		uint64_t m = load64le(in);
-
-		v3 ^= m;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t i = 0; i < left; i++)
-		b |= (uint64_t)in[i] << (8 * i);
-	v3 ^= b;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* ---- uint64 -> uint64 map ------------------------------------------------------ */
@@ -248,7 +193,7 @@ struct ag__str *ag__str_get(ag_engine *e, const char *s)
 	if (!s)
 		return NULL;
 	size_t len = strlen(s);
-	uint64_t h = ag__siphash(e->cfg.hash_seed, s, len);
+	uint64_t h = ag_siphash13(e->cfg.hash_seed, s, len);
 
 	if (t->nbuckets) {
 		for (struct ag__str *p = t->buckets[h & (t->nbuckets - 1)]; p; p = p->next)

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "linux/attrib.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -105,18 +106,10 @@ void ag_attrib_get_stats(const struct ag_attrib *a, struct ag_attrib_stats *st)
 	*st = a->st;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void account(struct ag_attrib *a, struct ag_attrib_result *out,
 		    uint64_t t0)
 {
-	uint64_t ns = now_ns() - t0, us;
+	uint64_t ns = ag_mono_ns() - t0, us;
 	int k = 0;
 
 	out->elapsed_ns = ns;
@@ -291,7 +284,7 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 		     int direction, uint32_t uid_hint,
 		     struct ag_attrib_result *out)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ag_mono_ns();
 	struct ag_tuple local;
 	pid_t pid;
 	int r;

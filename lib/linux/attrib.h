@@ -26,7 +26,7 @@
 
 #include "linux/proc.h"
 #include "linux/sockdiag.h"
-#include "linux/tuple.h"
+#include "base/tuple.h"
 
 /* Direction of a flow, as the data plane saw its first packet. */
 #define AG_ATTRIB_OUTBOUND	0	/* src is local (OUTPUT, CONNECT) */

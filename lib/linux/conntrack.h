@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "linux/tuple.h"
+#include "base/tuple.h"
 
 /* Longest wait for the kernel's answer to a request. */
 #define AG_CT_TIMEOUT_MS	1000

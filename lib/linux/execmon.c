@@ -16,6 +16,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "base/err.h"
 #include "linux/bpf/exec_shared.h"
 #include "linux/execmon.h"
 
@@ -27,19 +28,6 @@
 #endif
 
 #define EM_BTF_PATH "/sys/kernel/btf/vmlinux"
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 int ag__execmon_path(const char *in, size_t len, char *out, size_t outlen)
 {
@@ -82,7 +70,7 @@ struct ag_execmon {
 struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgroup, char *err,
 				   size_t errlen)
 {
-	seterr(err, errlen, "built without eBPF support (no kernel BTF, bpftool or clang "
+	ag_seterr(err, errlen, "built without eBPF support (no kernel BTF, bpftool or clang "
 			    "when it was compiled)");
 	errno = EOPNOTSUPP;
 	return NULL;
@@ -196,10 +184,10 @@ static bool is_cgroup2(const char *path)
 static void load_error(char *err, size_t errlen, int e)
 {
 	if (e == EPERM)
-		seterr(err, errlen, "no permission to load eBPF tracing programs (needs "
+		ag_seterr(err, errlen, "no permission to load eBPF tracing programs (needs "
 				    "root, or CAP_BPF and CAP_PERFMON)");
 	else
-		seterr(err, errlen, "the kernel refused the eBPF programs (%s)%s%s",
+		ag_seterr(err, errlen, "the kernel refused the eBPF programs (%s)%s%s",
 		       strerror(e), em_libbpf_msg[0] ? ": " : "", em_libbpf_msg);
 }
 
@@ -215,7 +203,7 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 	em_libbpf_msg[0] = 0;
 	if (access(EM_BTF_PATH, R_OK) == -1) {
 		e = errno;
-		seterr(err, errlen, "the kernel has no BTF (%s: %s)", EM_BTF_PATH, strerror(e));
+		ag_seterr(err, errlen, "the kernel has no BTF (%s: %s)", EM_BTF_PATH, strerror(e));
 		libbpf_set_print(old);
 		errno = e;
 		return NULL;
@@ -223,7 +211,7 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		e = ENOMEM;
-		seterr(err, errlen, "out of memory");
+		ag_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	m->fn = fn;
@@ -232,7 +220,7 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 	m->skel = exec_bpf__open();
 	if (!m->skel) {
 		e = errno;
-		seterr(err, errlen, "cannot open the eBPF object: %s", strerror(e));
+		ag_seterr(err, errlen, "cannot open the eBPF object: %s", strerror(e));
 		goto fail;
 	}
 	if (exec_bpf__load(m->skel)) {
@@ -247,7 +235,7 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 		*links[i] = bpf_program__attach(need[i]);
 		if (!*links[i]) {
 			e = errno ? errno : EINVAL;
-			seterr(err, errlen, "cannot attach %s to its tracepoint: %s",
+			ag_seterr(err, errlen, "cannot attach %s to its tracepoint: %s",
 			       bpf_program__name(need[i]), strerror(e));
 			goto fail;
 		}
@@ -263,7 +251,7 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 	m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.em_events), on_record, m, NULL);
 	if (!m->rb) {
 		e = errno ? errno : ENOMEM;
-		seterr(err, errlen, "cannot map the ring buffer: %s", strerror(e));
+		ag_seterr(err, errlen, "cannot map the ring buffer: %s", strerror(e));
 		goto fail;
 	}
 	libbpf_set_print(old);

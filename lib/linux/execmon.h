@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "linux/tuple.h"
+#include "base/tuple.h"
 
 enum ag_exec_type { AG_EXEC_FORK = 1, AG_EXEC_EXEC, AG_EXEC_EXIT };
 

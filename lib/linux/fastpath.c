@@ -31,6 +31,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "base/err.h"
 #include "linux/attrib.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
@@ -52,19 +53,6 @@
 
 #define FP_BTF_PATH "/sys/kernel/btf/vmlinux"
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 #ifdef AG_FP_NO_BPF
 
 struct ag_fp {
@@ -73,7 +61,7 @@ struct ag_fp {
 
 struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 {
-	seterr(err, errlen, "built without eBPF support (no kernel BTF, bpftool or clang "
+	ag_seterr(err, errlen, "built without eBPF support (no kernel BTF, bpftool or clang "
 			    "when it was compiled)");
 	errno = EOPNOTSUPP;
 	return NULL;
@@ -136,7 +124,7 @@ enum ag_fp_verdict ag_fp_eval(const struct ag_fp *fp, const struct ag_fp_flow *f
 
 void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_t len)
 {
-	seterr(buf, len, "off: %s", open_err ? open_err : "disabled");
+	ag_seterr(buf, len, "off: %s", open_err ? open_err : "disabled");
 }
 
 #else /* eBPF */
@@ -217,31 +205,31 @@ struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 		cgroup = is_cgroup2(AG_FP_CGROUP_DEFAULT) ? AG_FP_CGROUP_DEFAULT
 			 : is_cgroup2(AG_FP_CGROUP_HYBRID) ? AG_FP_CGROUP_HYBRID : NULL;
 		if (!cgroup) {
-			seterr(err, errlen, "no cgroup v2 hierarchy at %s or %s",
+			ag_seterr(err, errlen, "no cgroup v2 hierarchy at %s or %s",
 			       AG_FP_CGROUP_DEFAULT, AG_FP_CGROUP_HYBRID);
 			e = ENOENT;
 			goto fail;
 		}
 	} else if (!is_cgroup2(cgroup)) {
 		e = errno == ENOENT ? ENOENT : ENOTDIR;
-		seterr(err, errlen, "\"%s\" is not a cgroup v2 directory", cgroup);
+		ag_seterr(err, errlen, "\"%s\" is not a cgroup v2 directory", cgroup);
 		goto fail;
 	}
 	if (access(FP_BTF_PATH, R_OK) == -1) {
 		e = errno;
-		seterr(err, errlen, "the kernel has no BTF (%s: %s), which CO-RE programs need",
+		ag_seterr(err, errlen, "the kernel has no BTF (%s: %s), which CO-RE programs need",
 		       FP_BTF_PATH, strerror(e));
 		goto fail;
 	}
 	if ((e = -netns_cookie(&cookie))) {
-		seterr(err, errlen, "cannot read the network namespace cookie (%s; Linux 5.14 "
+		ag_seterr(err, errlen, "cannot read the network namespace cookie (%s; Linux 5.14 "
 				    "or later has it)", strerror(e));
 		goto fail;
 	}
 	fp = calloc(1, sizeof(*fp));
 	if (!fp) {
 		e = ENOMEM;
-		seterr(err, errlen, "out of memory");
+		ag_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	fp->cgfd = -1;
@@ -249,23 +237,23 @@ struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 	fp->cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fp->cgfd == -1) {
 		e = errno;
-		seterr(err, errlen, "cannot open cgroup \"%s\": %s", cgroup, strerror(e));
+		ag_seterr(err, errlen, "cannot open cgroup \"%s\": %s", cgroup, strerror(e));
 		goto fail;
 	}
 	fp->skel = fastpath_bpf__open();
 	if (!fp->skel) {
 		e = errno;
-		seterr(err, errlen, "cannot open the eBPF object: %s", strerror(e));
+		ag_seterr(err, errlen, "cannot open the eBPF object: %s", strerror(e));
 		goto fail;
 	}
 	fp->skel->rodata->fp_netns_cookie = cookie;
 	if (fastpath_bpf__load(fp->skel)) {
 		e = errno ? errno : EINVAL;
 		if (e == EPERM || e == EACCES)
-			seterr(err, errlen, "no permission to load eBPF programs (needs root, or "
+			ag_seterr(err, errlen, "no permission to load eBPF programs (needs root, or "
 					    "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)");
 		else
-			seterr(err, errlen, "the kernel refused the eBPF programs (%s; they need "
+			ag_seterr(err, errlen, "the kernel refused the eBPF programs (%s; they need "
 					    "Linux 6.2 or later)%s%s",
 			       strerror(e), fp_libbpf_msg[0] ? ": " : "", fp_libbpf_msg);
 		goto fail;
@@ -281,7 +269,7 @@ struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 		if (!fp->links[i]) {
 			e = errno ? errno : EINVAL;
 			fp->links[i] = NULL;
-			seterr(err, errlen, "cannot attach %s to cgroup \"%s\": %s",
+			ag_seterr(err, errlen, "cannot attach %s to cgroup \"%s\": %s",
 			       bpf_program__name(progs[i]), cgroup, strerror(e));
 			goto fail;
 		}
@@ -337,19 +325,19 @@ static int load_generation(struct ag_fp *fp, unsigned gen, const struct ag_fp_im
 	int r;
 
 	if ((r = map_clear(afd, &ak)) || (r = map_clear(lfd, &lk))) {
-		seterr(err, errlen, "clearing generation %u: %s", gen, strerror(-r));
+		ag_seterr(err, errlen, "clearing generation %u: %s", gen, strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < img->napps; i++)
 		if (bpf_map_update_elem(afd, &img->app_keys[i], &img->app_vals[i], BPF_NOEXIST)) {
 			r = -errno;
-			seterr(err, errlen, "executable map, entry %zu: %s", i, strerror(-r));
+			ag_seterr(err, errlen, "executable map, entry %zu: %s", i, strerror(-r));
 			return r;
 		}
 	for (size_t i = 0; i < img->nnodes; i++)
 		if (bpf_map_update_elem(lfd, &img->node_keys[i], &img->node_vals[i], BPF_NOEXIST)) {
 			r = -errno;
-			seterr(err, errlen, "prefix trie, node %zu: %s", i, strerror(-r));
+			ag_seterr(err, errlen, "prefix trie, node %zu: %s", i, strerror(-r));
 			return r;
 		}
 	/* The array needs no clearing: no list reaches past nentries. */
@@ -358,7 +346,7 @@ static int load_generation(struct ag_fp *fp, unsigned gen, const struct ag_fp_im
 
 		if (bpf_map_update_elem(efd, &k, &img->entries[i], BPF_ANY)) {
 			r = -errno;
-			seterr(err, errlen, "entry array, entry %zu: %s", i, strerror(-r));
+			ag_seterr(err, errlen, "entry array, entry %zu: %s", i, strerror(-r));
 			return r;
 		}
 	}
@@ -544,14 +532,14 @@ void ag_fp_status(const struct ag_fp *fp, const char *open_err, char *buf, size_
 	struct ag_fp_stats st;
 
 	if (!fp) {
-		seterr(buf, len, "off: %s", open_err && open_err[0] ? open_err : "disabled");
+		ag_seterr(buf, len, "off: %s", open_err && open_err[0] ? open_err : "disabled");
 		return;
 	}
 	if (ag_fp_stats(fp, &st)) {
-		seterr(buf, len, "on (cgroup %s; counters unreadable)", fp->cgroup);
+		ag_seterr(buf, len, "on (cgroup %s; counters unreadable)", fp->cgroup);
 		return;
 	}
-	seterr(buf, len,
+	ag_seterr(buf, len,
 	       "on (cgroup %s; %zu rules, %zu entries, %zu programs named, update %u; "
 	       "allowed %llu, denied %llu, fell through %llu)",
 	       fp->cgroup, st.image.rules, st.image.entries, st.image.apps, st.epoch,

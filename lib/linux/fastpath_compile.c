@@ -1,7 +1,8 @@
 /*
- * lib/linux/fastpath_compile.c — rules to map contents, and the user-space
- * reference interpreter over them.  No I/O here except in
- * ag_fp_exe_resolve(), which the compiler never calls.
+ * lib/linux/fastpath_compile.c — rules to map contents (an image).  No I/O.
+ * The reference interpreter over an image is fastpath_eval.c, the
+ * descriptors read off the engine fastpath_engine.c, executables' identities
+ * fastpath_exe.c.
  *
  * How an image answers (fp_shared.h has the kernel's side):
  *
@@ -18,84 +19,17 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/sysmacros.h>
 
+#include "base/err.h"
 #include "linux/bpf/fp_shared.h"
-#include "linux/fastpath.h"
+#include "linux/fastpath_internal.h"
 
 /* The BPF object sees the same structs; they must have no hidden padding
  * (keys are hashed and lists compared byte for byte). */
 _Static_assert(sizeof(struct fp_entry) == 32, "struct fp_entry has padding");
 _Static_assert(sizeof(struct fp_app_key) == 16, "struct fp_app_key has padding");
 _Static_assert(sizeof(struct fp_list) == 8, "struct fp_list has padding");
-
-#ifndef OVERLAYFS_SUPER_MAGIC
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
-#endif
-
-const char *ag_fp_verdict_name(enum ag_fp_verdict v)
-{
-	switch (v) {
-	case AG_FP_PASS: return "pass";
-	case AG_FP_ALLOW: return "allow";
-	case AG_FP_DENY: return "deny";
-	}
-	return "?";
-}
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- executables ---------------------------------------------------------------- */
-
-int ag_fp_exe_resolve(const char *path, struct ag_fp_exe *out)
-{
-	char real[PATH_MAX];
-	struct statfs sfs;
-	struct stat st;
-
-	memset(out, 0, sizeof(*out));
-	if (!path || path[0] != '/')
-		return -EINVAL;
-	if (!realpath(path, real))
-		return -errno;
-	/* The engine names a process by its resolved executable path: a rule
-	 * on any other spelling never matches there, so it must not here. */
-	if (strcmp(real, path) != 0)
-		return -ELOOP;
-	if (stat(path, &st) == -1)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if (st.st_nlink != 1)
-		return -EMLINK;
-	if (statfs(path, &sfs) == -1)
-		return -errno;
-	if ((unsigned long)sfs.f_type == OVERLAYFS_SUPER_MAGIC)
-		return -EXDEV;
-	out->ino = (uint64_t)st.st_ino;
-	/* The kernel's internal dev_t, which is what i_sb->s_dev holds. */
-	out->dev = (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff));
-	out->known = true;
-	return 0;
-}
 
 /* ---- prefixes --------------------------------------------------------------------- */
 
@@ -119,7 +53,7 @@ static void prefix_mask(struct ag_fp_prefix *p)
 }
 
 /* Does q hold every address of n?  (same family, shorter or equal, same bits) */
-static bool prefix_holds(const struct ag_fp_prefix *q, const struct ag_fp_prefix *n)
+bool ag__fp_prefix_holds(const struct ag_fp_prefix *q, const struct ag_fp_prefix *n)
 {
 	unsigned bytes, bits;
 
@@ -185,7 +119,7 @@ struct cc {
 	size_t errlen;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
+int ag__fp_grow(void **p, size_t *cap, size_t need, size_t size)
 {
 	if (need <= *cap)
 		return 0;
@@ -213,7 +147,7 @@ static int app_add(struct cc *c, const struct ag_fp_exe *exe, const char *path)
 			return 0;
 		}
 	}
-	if (grow((void **)&c->apps, &c->capapps, c->napps + 1, sizeof(*c->apps)))
+	if (ag__fp_grow((void **)&c->apps, &c->capapps, c->napps + 1, sizeof(*c->apps)))
 		return -ENOMEM;
 	c->apps[c->napps++] = (struct app){ .exe = *exe, .path = path };
 	return 0;
@@ -232,7 +166,7 @@ static int app_cmp(const void *a, const void *b)
 
 static int pfx_push(struct cc *c, const struct ag_fp_prefix *p)
 {
-	if (grow((void **)&c->pfx, &c->cappfx, c->npfx + 1, sizeof(*c->pfx)))
+	if (ag__fp_grow((void **)&c->pfx, &c->cappfx, c->npfx + 1, sizeof(*c->pfx)))
 		return -ENOMEM;
 	c->pfx[c->npfx] = *p;
 	prefix_mask(&c->pfx[c->npfx]);
@@ -269,10 +203,10 @@ static int rule_prefixes(struct cc *c, const struct ag_fp_rule *r)
 				struct ag_fp_prefix q = r->remote[j];
 
 				prefix_mask(&q);
-				if (prefix_holds(&q, &h)) {
+				if (ag__fp_prefix_holds(&q, &h)) {
 					if (pfx_push(c, &h))
 						return -ENOMEM;
-				} else if (prefix_holds(&h, &q)) {
+				} else if (ag__fp_prefix_holds(&h, &q)) {
 					if (pfx_push(c, &q))
 						return -ENOMEM;
 				}
@@ -300,7 +234,7 @@ static int rule_prefixes(struct cc *c, const struct ag_fp_rule *r)
 static int item_add(struct cc *c, uint32_t bucket, uint32_t rule, const struct fp_entry *e,
 		    uint32_t pfx, uint32_t npfx)
 {
-	if (grow((void **)&c->items, &c->capitems, c->nitems + 1, sizeof(*c->items)))
+	if (ag__fp_grow((void **)&c->items, &c->capitems, c->nitems + 1, sizeof(*c->items)))
 		return -ENOMEM;
 	c->items[c->nitems++] = (struct item){ bucket, rule, *e, pfx, npfx };
 	return 0;
@@ -318,7 +252,7 @@ static int item_cmp(const void *a, const void *b)
 static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t len)
 {
 	if (r->verdict != AG_FP_PASS && r->verdict != AG_FP_ALLOW && r->verdict != AG_FP_DENY) {
-		seterr(err, len, "rule %zu (id %llu): verdict %d is none of pass, allow, deny", i,
+		ag_seterr(err, len, "rule %zu (id %llu): verdict %d is none of pass, allow, deny", i,
 		       (unsigned long long)r->id, (int)r->verdict);
 		return -EINVAL;
 	}
@@ -326,35 +260,35 @@ static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t le
 	 * rule matches no program the kernel knows (and is a barrier for the
 	 * unknown ones, like any application rule). */
 	if ((r->has & AG_FP_HAS_APP) && !r->app) {
-		seterr(err, len, "rule %zu (id %llu): application condition without a path", i,
+		ag_seterr(err, len, "rule %zu (id %llu): application condition without a path", i,
 		       (unsigned long long)r->id);
 		return -EINVAL;
 	}
 	if ((r->has & AG_FP_HAS_UID) && r->uid_lo > r->uid_hi) {
-		seterr(err, len, "rule %zu (id %llu): uid range %u-%u is reversed", i,
+		ag_seterr(err, len, "rule %zu (id %llu): uid range %u-%u is reversed", i,
 		       (unsigned long long)r->id, r->uid_lo, r->uid_hi);
 		return -EINVAL;
 	}
 	if ((r->has & AG_FP_HAS_PORT) && r->port_lo > r->port_hi) {
-		seterr(err, len, "rule %zu (id %llu): port range %u-%u is reversed", i,
+		ag_seterr(err, len, "rule %zu (id %llu): port range %u-%u is reversed", i,
 		       (unsigned long long)r->id, r->port_lo, r->port_hi);
 		return -EINVAL;
 	}
 	if ((r->has & AG_FP_HAS_FAMILY) && r->family != 4 && r->family != 6) {
-		seterr(err, len, "rule %zu (id %llu): IP version %u is neither 4 nor 6", i,
+		ag_seterr(err, len, "rule %zu (id %llu): IP version %u is neither 4 nor 6", i,
 		       (unsigned long long)r->id, r->family);
 		return -EINVAL;
 	}
 	for (size_t j = 0; (r->has & AG_FP_HAS_REMOTE) && j < r->nremote; j++)
 		if (!r->remote || !prefix_valid(&r->remote[j])) {
-			seterr(err, len, "rule %zu (id %llu): remote prefix %zu has family %u, length %u",
+			ag_seterr(err, len, "rule %zu (id %llu): remote prefix %zu has family %u, length %u",
 			       i, (unsigned long long)r->id, j, r->remote ? r->remote[j].family : 0,
 			       r->remote ? r->remote[j].plen : 0);
 			return -EINVAL;
 		}
 	for (size_t j = 0; (r->has & AG_FP_HAS_HOST) && j < r->nhost_addrs; j++)
 		if (!r->host_addrs || !prefix_valid(&r->host_addrs[j])) {
-			seterr(err, len, "rule %zu (id %llu): host address %zu has family %u, length %u",
+			ag_seterr(err, len, "rule %zu (id %llu): host address %zu has family %u, length %u",
 			       i, (unsigned long long)r->id, j,
 			       r->host_addrs ? r->host_addrs[j].family : 0,
 			       r->host_addrs ? r->host_addrs[j].plen : 0);
@@ -363,8 +297,8 @@ static int check_rule(const struct ag_fp_rule *r, size_t i, char *err, size_t le
 	return 0;
 }
 
-/* Place rule i in its buckets. */
-static int place(struct cc *c, const struct ag_fp_rule *r, uint32_t i)
+/* Put rule i in its buckets. */
+static int place_rule(struct cc *c, const struct ag_fp_rule *r, uint32_t i)
 {
 	struct fp_entry e;
 	uint32_t pfx = (uint32_t)c->npfx;
@@ -438,10 +372,10 @@ static int list_emit(struct cc *c, const struct fp_entry *v, uint32_t n, struct 
 			return 0;
 		}
 	if (img->nentries + n > FP_MAX_ENTRIES) {
-		seterr(c->err, c->errlen, "more than %u compiled entries", FP_MAX_ENTRIES);
+		ag_seterr(c->err, c->errlen, "more than %u compiled entries", FP_MAX_ENTRIES);
 		return -E2BIG;
 	}
-	if (grow((void **)&img->entries, &c->capentries, img->nentries + n, sizeof(*v)))
+	if (ag__fp_grow((void **)&img->entries, &c->capentries, img->nentries + n, sizeof(*v)))
 		return -ENOMEM;
 	memcpy(&img->entries[img->nentries], v, n * sizeof(*v));
 	out->start = (uint32_t)img->nentries;
@@ -459,16 +393,16 @@ static int node_add(struct cc *c, uint32_t bucket, const struct ag_fp_prefix *p,
 	struct ag_fp_image *img = c->img;
 
 	if (img->nnodes >= FP_MAX_NODES) {
-		seterr(c->err, c->errlen, "more than %u address prefixes", FP_MAX_NODES);
+		ag_seterr(c->err, c->errlen, "more than %u address prefixes", FP_MAX_NODES);
 		return -E2BIG;
 	}
 	if (img->nnodes == c->capnodes) {
 		size_t cap = c->capnodes;
 
-		if (grow((void **)&img->node_keys, &cap, img->nnodes + 1, sizeof(*img->node_keys)))
+		if (ag__fp_grow((void **)&img->node_keys, &cap, img->nnodes + 1, sizeof(*img->node_keys)))
 			return -ENOMEM;
 		cap = c->capnodes;
-		if (grow((void **)&img->node_vals, &cap, img->nnodes + 1, sizeof(*img->node_vals)))
+		if (ag__fp_grow((void **)&img->node_vals, &cap, img->nnodes + 1, sizeof(*img->node_vals)))
 			return -ENOMEM;
 		c->capnodes = cap;
 	}
@@ -522,7 +456,7 @@ static int compile_bucket(struct cc *c, size_t lo, size_t hi, struct fp_entry *s
 			bool holds = false;
 
 			for (uint32_t j = 0; j < it->npfx && !holds; j++)
-				holds = prefix_holds(&c->pfx[it->pfx + j], np);
+				holds = ag__fp_prefix_holds(&c->pfx[it->pfx + j], np);
 			if (!holds)
 				continue;
 			if (n == FP_SCAN_MAX - 1) {
@@ -607,7 +541,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 	if (err && errlen)
 		err[0] = 0;
 	if (n > AG_FP_MAX_RULES) {
-		seterr(err, errlen, "%zu rules, more than %u", n, AG_FP_MAX_RULES);
+		ag_seterr(err, errlen, "%zu rules, more than %u", n, AG_FP_MAX_RULES);
 		return -E2BIG;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -629,7 +563,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 			goto out;
 	}
 	if (c.napps > FP_MAX_APPS) {
-		seterr(err, errlen, "%zu executables named, more than %u", c.napps, FP_MAX_APPS);
+		ag_seterr(err, errlen, "%zu executables named, more than %u", c.napps, FP_MAX_APPS);
 		r = -E2BIG;
 		goto out;
 	}
@@ -652,7 +586,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 	}
 
 	for (size_t i = 0; i < n; i++)
-		if ((r = place(&c, &rules[i], (uint32_t)i)))
+		if ((r = place_rule(&c, &rules[i], (uint32_t)i)))
 			goto out;
 	if (c.nitems)
 		qsort(c.items, c.nitems, sizeof(*c.items), item_cmp);
@@ -682,7 +616,7 @@ int ag_fp_compile(const struct ag_fp_rule *rules, size_t n, struct ag_fp_image *
 		r = sort_nodes(c.img);
 out:
 	if (r == -ENOMEM)
-		seterr(err, errlen, "out of memory");
+		ag_seterr(err, errlen, "out of memory");
 	if (r) {
 		ag_fp_image_free(c.img);
 		c.img = NULL;
@@ -708,358 +642,4 @@ void ag_fp_image_info(const struct ag_fp_image *img, struct ag_fp_image_info *ou
 	out->nodes = img->nnodes;
 	out->entries = img->nentries;
 	out->truncated = img->truncated;
-}
-
-/* ---- the reference interpreter: the kernel maps' lookups, in memory --------------- */
-
-const struct fp_app_val *ag__fp_img_app(const struct ag_fp_image *img, const struct fp_app_key *k)
-{
-	size_t lo = 0, hi = img->napps;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct fp_app_key *m = &img->app_keys[mid];
-
-		if (m->dev == k->dev && m->ino == k->ino)
-			return &img->app_vals[mid];
-		if (m->dev < k->dev || (m->dev == k->dev && m->ino < k->ino))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* An LPM trie lookup: the longest stored prefix of the key's bits. */
-const struct fp_list *ag__fp_img_lpm(const struct ag_fp_image *img, const struct fp_lpm_key *k)
-{
-	size_t lo = 0, hi = img->nnodes;
-
-	/* First node of (bucket, family): nodes are sorted by those, then
-	 * longest prefix first, so the first one that holds the address wins. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct fp_lpm_key *m = &img->node_keys[mid];
-
-		if (m->bucket < k->bucket || (m->bucket == k->bucket && m->family < k->family))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < img->nnodes; i++) {
-		const struct fp_lpm_key *m = &img->node_keys[i];
-
-		if (m->bucket != k->bucket || m->family != k->family)
-			break;
-		if (m->prefixlen > k->prefixlen)
-			continue;
-		struct ag_fp_prefix q = { .family = m->family,
-					  .plen = (uint8_t)(m->prefixlen - FP_LPM_FIXED_BITS) };
-		struct ag_fp_prefix a = { .family = k->family,
-					  .plen = (uint8_t)(k->prefixlen - FP_LPM_FIXED_BITS) };
-
-		memcpy(q.addr, m->addr, 16);
-		memcpy(a.addr, k->addr, 16);
-		if (prefix_holds(&q, &a))
-			return &img->node_vals[i];
-	}
-	return NULL;
-}
-
-const struct fp_entry *ag__fp_img_entry(const struct ag_fp_image *img, const __u32 *i)
-{
-	return *i < img->nentries ? &img->entries[*i] : NULL;
-}
-
-enum ag_fp_verdict ag_fp_image_eval(const struct ag_fp_image *img, const struct ag_fp_flow *flow,
-				    uint32_t *rule)
-{
-	struct fp_maps m = { img };
-	struct fp_flow f;
-	__u32 r = FP_RULE_NONE;
-	int v = FP_PASS;
-
-	memset(&f, 0, sizeof(f));
-	f.exe_known = flow->exe.known;
-	f.ino = flow->exe.ino;
-	f.dev = flow->exe.dev;
-	f.uid = flow->uid;
-	f.family = flow->family;
-	f.proto = flow->proto;
-	f.port = flow->port;
-	memcpy(f.addr, flow->addr, 16);
-	if (f.family == 4)
-		memset(f.addr + 4, 0, 12);
-	f.now_ns = flow->now_ns;
-	if (img && (f.family == 4 || f.family == 6))
-		v = fp_decide(&m, &f, &r);
-	if (rule)
-		*rule = r;
-	return (enum ag_fp_verdict)v;
-}
-
-/* ---- descriptors from the engine --------------------------------------------------- */
-
-/* Memory a ruleset owns: one block per allocation, chained. */
-struct blk {
-	struct blk *next;
-	max_align_t data[];
-};
-
-static void *rs_alloc(struct ag_fp_ruleset *rs, size_t size)
-{
-	struct blk *b = calloc(1, sizeof(*b) + size);
-
-	if (!b)
-		return NULL;
-	b->next = rs->mem;
-	rs->mem = b;
-	return b->data;
-}
-
-void ag_fp_ruleset_free(struct ag_fp_ruleset *rs)
-{
-	struct blk *b = rs->mem;
-
-	while (b) {
-		struct blk *n = b->next;
-
-		free(b);
-		b = n;
-	}
-	free(rs->rules);
-	memset(rs, 0, sizeof(*rs));
-}
-
-struct from_engine {
-	const struct ag_fp_env *env;
-	struct ag_fp_ruleset *rs;
-	size_t cap;
-	int err;
-};
-
-static bool has_wildcard(const char *s)
-{
-	return strpbrk(s, "*?[") != NULL;
-}
-
-/* Fill r from one filter's conditions.  Returns 1 to keep it, 0 to leave
- * it out (it can never match at CONNECT), or -ENOMEM. */
-static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, struct ag_fp_rule *r)
-{
-	const struct ag_fp_env *env = fe->env;
-	unsigned seen = 0;	/* fields already met, 1u << ag_field */
-	size_t nremote = 0, nhost = 0;
-	bool dir_out = false;
-
-	for (size_t i = 0; i < s->n_conditions; i++) {
-		const ag_condition *cd = &s->conditions[i];
-
-		if (cd->field == AG_FIELD_REMOTE_ADDR)
-			nremote++;
-	}
-	if (nremote) {
-		struct ag_fp_prefix *p = rs_alloc(fe->rs, nremote * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		r->remote = p;
-	}
-
-	for (size_t i = 0; i < s->n_conditions; i++) {
-		const ag_condition *cd = &s->conditions[i];
-		unsigned bit = 1u << cd->field;
-		bool again = seen & bit;
-
-		seen |= bit;
-		switch (cd->field) {
-		case AG_FIELD_DIRECTION:
-			/* At CONNECT the direction is always out (conditions on
-			 * one field are ORed: one "out" is enough). */
-			dir_out |= cd->v.u32 == AG_DIR_OUT;
-			break;
-		case AG_FIELD_IP_VERSION:
-			if (again && r->family != cd->v.u32)
-				r->has &= ~(unsigned)AG_FP_HAS_FAMILY; /* 4 or 6: any */
-			else if (!again) {
-				r->has |= AG_FP_HAS_FAMILY;
-				r->family = (uint8_t)cd->v.u32;
-			}
-			break;
-		case AG_FIELD_REMOTE_ADDR: {
-			struct ag_fp_prefix *p = (struct ag_fp_prefix *)r->remote + r->nremote++;
-
-			p->family = cd->v.addr.ip_version;
-			p->plen = cd->v.addr.len;
-			memcpy(p->addr, cd->v.addr.bytes, 16);
-			r->has |= AG_FP_HAS_REMOTE;
-			break;
-		}
-		case AG_FIELD_REMOTE_HOST: {
-			struct ag_fp_prefix *a = NULL;
-			size_t na = 0;
-
-			r->has |= AG_FP_HAS_HOST;
-			if (!env || !env->host || !cd->v.str ||
-			    env->host(env->arg, cd->v.str, cd->match == AG_MATCH_SUFFIX, &a, &na) < 0) {
-				r->evaluable = false;
-				break;
-			}
-			/* Ours now, whatever happens next. */
-			struct ag_fp_prefix *keep = NULL;
-			size_t total = nhost + na;
-
-			if (total) {
-				keep = rs_alloc(fe->rs, total * sizeof(*keep));
-				if (!keep) {
-					free(a);
-					return -ENOMEM;
-				}
-				if (nhost)
-					memcpy(keep, r->host_addrs, nhost * sizeof(*keep));
-				if (na)
-					memcpy(keep + nhost, a, na * sizeof(*keep));
-			}
-			free(a);
-			r->host_addrs = keep;
-			nhost = total;
-			r->nhost_addrs = nhost;
-			break;
-		}
-		case AG_FIELD_REMOTE_PORT:
-			if (again) {
-				r->evaluable = false; /* ports ORed: left to the engine */
-				r->has &= ~(unsigned)AG_FP_HAS_PORT;
-				break;
-			}
-			r->has |= AG_FP_HAS_PORT;
-			if (cd->match == AG_MATCH_RANGE) {
-				r->port_lo = (uint16_t)cd->v.range.lo;
-				r->port_hi = (uint16_t)cd->v.range.hi;
-			} else {
-				r->port_lo = r->port_hi = (uint16_t)cd->v.u32;
-			}
-			break;
-		case AG_FIELD_PROTOCOL:
-			if (again) {
-				r->evaluable = false;
-				r->has &= ~(unsigned)AG_FP_HAS_PROTO;
-				break;
-			}
-			r->has |= AG_FP_HAS_PROTO;
-			r->proto = (uint8_t)cd->v.u32;
-			break;
-		case AG_FIELD_UID:
-			if (again) {
-				r->evaluable = false;
-				r->has &= ~(unsigned)AG_FP_HAS_UID;
-				break;
-			}
-			r->has |= AG_FP_HAS_UID;
-			if (cd->match == AG_MATCH_RANGE) {
-				r->uid_lo = cd->v.range.lo;
-				r->uid_hi = cd->v.range.hi;
-			} else {
-				r->uid_lo = r->uid_hi = cd->v.u32;
-			}
-			break;
-		case AG_FIELD_APP_PATH: {
-			if (again || !cd->v.str) {
-				r->evaluable = false;
-				r->has &= ~(unsigned)AG_FP_HAS_APP;
-				break;
-			}
-			size_t len = strlen(cd->v.str) + 1;
-			char *app = rs_alloc(fe->rs, len);
-
-			if (!app)
-				return -ENOMEM;
-			memcpy(app, cd->v.str, len);
-			r->app = app;
-			r->has |= AG_FP_HAS_APP;
-			r->app_glob = cd->match == AG_MATCH_GLOB && has_wildcard(app);
-			if (!r->app_glob) {
-				int e = env && env->exe ? env->exe(env->arg, app, &r->exe)
-							: ag_fp_exe_resolve(app, &r->exe);
-				if (e < 0)
-					r->exe.known = false;
-			}
-			break;
-		}
-		default:
-			/* Local address or port, interface, gid, flags: the hook
-			 * cannot see them (or not as the engine will). */
-			r->evaluable = false;
-			break;
-		}
-	}
-	if ((seen & (1u << AG_FIELD_DIRECTION)) && !dir_out)
-		return 0;
-	/* A condition repeated on an app, uid, port or protocol makes the
-	 * rule a barrier above; remote prefixes and host addresses are
-	 * sets, ORed, as the engine has them. */
-	return 1;
-}
-
-static int from_filter(const ag_filter *f, void *arg)
-{
-	struct from_engine *fe = arg;
-	ag_filter_spec s;
-	struct ag_fp_rule r;
-	int k;
-
-	ag_filter_describe(f, &s);
-	if (s.layer != AG_LAYER_ALE_AUTH_CONNECT || (s.flags & AG_FILTER_FLAG_DISABLED))
-		return 0;
-	if (s.action == AG_ACTION_CONTINUE || s.action == AG_ACTION_CALLOUT_INSPECTION)
-		return 0; /* never decides: the next filter does */
-	if (s.sublayer != fe->env->sublayer) {
-		fe->err = -EOPNOTSUPP;
-		return 1;
-	}
-	memset(&r, 0, sizeof(r));
-	r.evaluable = true;
-	r.id = s.id;
-	r.expires_ns = s.lifetime == AG_LIFETIME_TIMED ? s.expires_ns : 0;
-	switch (s.action) {
-	case AG_ACTION_PERMIT:
-		r.verdict = AG_FP_ALLOW;
-		break;
-	case AG_ACTION_BLOCK:
-		r.verdict = AG_FP_DENY;
-		break;
-	default:
-		r.verdict = AG_FP_PASS; /* a callout (ask) decides in user space */
-		break;
-	}
-	k = from_conditions(fe, &s, &r);
-	if (k < 0) {
-		fe->err = k;
-		return 1;
-	}
-	if (k == 0)
-		return 0;
-	if (grow((void **)&fe->rs->rules, &fe->cap, fe->rs->n + 1, sizeof(r))) {
-		fe->err = -ENOMEM;
-		return 1;
-	}
-	if (!r.evaluable)
-		fe->rs->barriers++;
-	fe->rs->rules[fe->rs->n++] = r;
-	return 0;
-}
-
-int ag_fp_rules_from_engine(const ag_engine *e, const struct ag_fp_env *env,
-			    struct ag_fp_ruleset *out)
-{
-	struct ag_fp_env none = { 0 };
-	struct from_engine fe = { .env = env ? env : &none, .rs = out };
-
-	memset(out, 0, sizeof(*out));
-	ag_filter_dump(e, from_filter, &fe);
-	if (fe.err) {
-		ag_fp_ruleset_free(out);
-		return fe.err;
-	}
-	return 0;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "linux/fw_int.h"
+#include "linux/fw_internal.h"
 
 /* Which chain a rule belongs to. */
 enum {

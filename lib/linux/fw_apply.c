@@ -24,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "linux/fw_int.h"
+#include "base/err.h"
+#include "linux/fw_internal.h"
 
 /* Where the tools are looked for, in order; never $PATH. */
 static const char *const fw_tool_dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
@@ -36,19 +37,6 @@ static const char *const fw_tool_dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/
 #define FW_OUT_MAX		(16u << 20)
 /* stderr kept for the message. */
 #define FW_STDERR_MAX		1024
-
-static void fw_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void fw_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* The absolute path of tool in path (PATH_MAX-free: tools have short
  * names), or -ENOENT. */
@@ -264,7 +252,7 @@ static int fw_run(const char *const argv[], struct fw_child_io *io,
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) == -1 ||
 	    pipe2(out, O_CLOEXEC) == -1 || pipe2(er, O_CLOEXEC) == -1) {
 		ret = -errno;
-		fw_err(err, errlen, "%s: cannot make pipes: %s", cmd, strerror(-ret));
+		ag_seterr(err, errlen, "%s: cannot make pipes: %s", cmd, strerror(-ret));
 		goto fail_fds;
 	}
 	in[0] = fw_high_fd(in[0]);
@@ -272,7 +260,7 @@ static int fw_run(const char *const argv[], struct fw_child_io *io,
 	er[1] = fw_high_fd(er[1]);
 	if (in[0] == -1 || out[1] == -1 || er[1] == -1) {
 		ret = -errno;
-		fw_err(err, errlen, "%s: cannot make pipes: %s", cmd, strerror(-ret));
+		ag_seterr(err, errlen, "%s: cannot make pipes: %s", cmd, strerror(-ret));
 		goto fail_fds;
 	}
 
@@ -297,7 +285,7 @@ static int fw_run(const char *const argv[], struct fw_child_io *io,
 	close(er[1]);
 	in[0] = out[1] = er[1] = -1;
 	if (ret) {
-		fw_err(err, errlen, "%s: cannot run: %s", cmd, strerror(ret));
+		ag_seterr(err, errlen, "%s: cannot run: %s", cmd, strerror(ret));
 		ret = -ret;
 		goto fail_fds;
 	}
@@ -311,7 +299,7 @@ static int fw_run(const char *const argv[], struct fw_child_io *io,
 		}
 	}
 	if (ret) {
-		fw_err(err, errlen, "%s: %s", cmd,
+		ag_seterr(err, errlen, "%s: %s", cmd,
 		       ret == -ETIMEDOUT ? "no answer, killed" : strerror(-ret));
 		goto fail;
 	}
@@ -319,10 +307,10 @@ static int fw_run(const char *const argv[], struct fw_child_io *io,
 		return 0;
 	fw_flatten(io->errbuf, msg, sizeof(msg));
 	if (status != -1 && WIFEXITED(status))
-		fw_err(err, errlen, "%s failed (exit %d): %s", cmd,
+		ag_seterr(err, errlen, "%s failed (exit %d): %s", cmd,
 		       WEXITSTATUS(status), msg[0] ? msg : "no message");
 	else
-		fw_err(err, errlen, "%s failed (killed by signal %d): %s", cmd,
+		ag_seterr(err, errlen, "%s failed (killed by signal %d): %s", cmd,
 		       status != -1 && WIFSIGNALED(status) ? WTERMSIG(status) : 0,
 		       msg[0] ? msg : "no message");
 	ret = -EIO;
@@ -348,7 +336,7 @@ static int fw_tool(const char *tool, char *path, size_t len, char *err, size_t e
 {
 	if (fw_find_tool(tool, path, len) == 0)
 		return 0;
-	fw_err(err, errlen, "%s not found in /usr/sbin, /sbin, /usr/bin or /bin "
+	ag_seterr(err, errlen, "%s not found in /usr/sbin, /sbin, /usr/bin or /bin "
 	       "(install the package that has it)", tool);
 	return -ENOENT;
 }
@@ -411,7 +399,7 @@ int ag_fw_notrack(bool on, char *err, size_t errlen)
 	if (ret >= 0)
 		ret = fw_nft_load(script, err, errlen);
 	else
-		fw_err(err, errlen, "notrack ruleset: %s", strerror(-ret));
+		ag_seterr(err, errlen, "notrack ruleset: %s", strerror(-ret));
 	free(script);
 	return ret;
 }
@@ -648,7 +636,7 @@ static int fw_ipt_install_family(const struct ag_fw_config *cfg,
 	n = ag__fw_render_ipt(cfg, f->family, pre.s, text, AG_FW_RULESET_MAX + pre.len);
 	if (n < 0) {
 		ret = n;
-		fw_err(err, errlen, "%s ruleset: %s", f->name, strerror(-ret));
+		ag_seterr(err, errlen, "%s ruleset: %s", f->name, strerror(-ret));
 		goto out;
 	}
 	ret = fw_ipt_restore(f, text, err, errlen);
@@ -753,14 +741,14 @@ int ag_fw_probe(enum ag_fw_backend *out, char *err, size_t errlen)
 	for (i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
 		if (fw_find_tool(fw_families[i].restore, path, sizeof(path)) ||
 		    fw_find_tool(fw_families[i].save, path, sizeof(path))) {
-			fw_err(err, errlen, "no firewall backend: nftables cannot queue (%s), "
+			ag_seterr(err, errlen, "no firewall backend: nftables cannot queue (%s), "
 			       "and %s or %s is missing", nft_why,
 			       fw_families[i].restore, fw_families[i].save);
 			return -EOPNOTSUPP;
 		}
 	}
 	if (!fw_kernel_has_nfqueue()) {
-		fw_err(err, errlen, "no firewall backend: nftables cannot queue (%s), "
+		ag_seterr(err, errlen, "no firewall backend: nftables cannot queue (%s), "
 		       "and the kernel has no NFQUEUE target", nft_why);
 		return -EOPNOTSUPP;
 	}
@@ -776,7 +764,7 @@ int ag_fw_install(const struct ag_fw_config *cfg, enum ag_fw_backend *used,
 	int ret;
 
 	if (ag__fw_check_config(cfg)) {
-		fw_err(err, errlen, "bad firewall config (queue_base %u: the three "
+		ag_seterr(err, errlen, "bad firewall config (queue_base %u: the three "
 		       "queues must fit below 65536)", cfg ? cfg->queue_base : 0);
 		return -EINVAL;
 	}
@@ -796,7 +784,7 @@ int ag_fw_install(const struct ag_fw_config *cfg, enum ag_fw_backend *used,
 		if (ret >= 0)
 			ret = fw_nft_load(script, err, errlen);
 		else
-			fw_err(err, errlen, "nft ruleset: %s", strerror(-ret));
+			ag_seterr(err, errlen, "nft ruleset: %s", strerror(-ret));
 		free(script);
 	}
 	if (!ret && used)
@@ -816,7 +804,7 @@ int ag_fw_remove(enum ag_fw_backend backend, char *err, size_t errlen)
 		ret = fw_ipt_remove(err, errlen);
 		break;
 	default:
-		fw_err(err, errlen, "cannot remove rules of backend \"%s\"",
+		ag_seterr(err, errlen, "cannot remove rules of backend \"%s\"",
 		       ag_fw_backend_name(backend));
 		return -EINVAL;
 	}

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "linux/tuple.h"
+#include "base/tuple.h"
 
 /* Longest wait for one reply; the kernel answers in microseconds. */
 #define AG_SOCKDIAG_TIMEOUT_MS 100

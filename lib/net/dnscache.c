@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "net/dnscache.h"
-#include "net/siphash.h"
+#include "base/hash.h"
 
 #define NIL UINT32_MAX
 #define NSEC_PER_SEC 1000000000ULL
@@ -173,7 +173,7 @@ int ag_dnscache_add(struct ag_dnscache *c, int ver, const uint8_t *addr,
 	ttl_ns = (uint64_t)ttl_s * NSEC_PER_SEC;
 
 	make_key(key, ver, addr);
-	hash = (uint32_t)ag__siphash24(c->key, key, sizeof(key));
+	hash = (uint32_t)ag_siphash24(c->key, key, sizeof(key));
 	i = find(c, key, hash);
 	if (i != NIL) {
 		lru_unlink(c, i);
@@ -235,7 +235,7 @@ int ag_dnscache_lookup(struct ag_dnscache *c, int ver, const uint8_t *addr,
 	if (!c || !addr || !buf || (ver != 4 && ver != 6))
 		return -EINVAL;
 	make_key(key, ver, addr);
-	hash = (uint32_t)ag__siphash24(c->key, key, sizeof(key));
+	hash = (uint32_t)ag_siphash24(c->key, key, sizeof(key));
 	i = find(c, key, hash);
 	if (i == NIL) {
 		c->st.misses++;

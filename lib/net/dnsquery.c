@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "net/dnsquery.h"
-#include "net/siphash.h"
+#include "base/hash.h"
 
 #define NIL UINT32_MAX
 
@@ -59,7 +59,7 @@ static uint64_t digest_of(const struct ag_dnsq *t, const struct ag_dnsq_flow *f,
 	put16(k.qclass, q->qclass);
 	k.name_len = q->name_len;
 	memcpy(k.name, q->name, q->name_len); /* at most AG_DNS_WIRE_NAME_MAX */
-	return ag__siphash24(t->seed, &k, sizeof(k));
+	return ag_siphash24(t->seed, &k, sizeof(k));
 }
 
 struct ag_dnsq *ag_dnsq_new(size_t max, const uint8_t *seed)

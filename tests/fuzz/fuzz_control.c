@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 static struct agd d;
 
@@ -36,10 +36,11 @@ static void setup(void)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(d.cfg.rules_dir, sizeof(d.cfg.rules_dir), "%s", dir);
-	d.listen_fd = d.epfd = d.timerfd = d.sigfd = -1;
+	agd_init(&d);
 	ag_engine_config_default(&ec);
 	ec.clock = fuzz_clock;
 	agd_dataplane_ops(&d, &ops);
+	agd_control_attach(&d);
 	d.engine = ag_engine_new(&ec, &ops);
 	if (!d.engine || agd_policy_init(&d))
 		abort();

@@ -19,7 +19,7 @@
 
 #include "check.h"
 #include "ctl/ctl.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 /* Timing bounds describe the product, not a sanitizer: relaxed under ASan. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -78,7 +78,8 @@ static struct agd *daemon_new(uint32_t ring)
 	if (!mkdtemp(dir))
 		return NULL;
 	snprintf(d->cfg.rules_dir, sizeof(d->cfg.rules_dir), "%s", dir);
-	d->listen_fd = d->timerfd = d->sigfd = -1;
+	agd_init(d);
+	agd_control_attach(d);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	ops.arg = d;
 	ag_engine_config_default(&ec);
@@ -259,10 +260,10 @@ TEST(scope_app_on_a_flow_of_unknown_program_is_refused_and_the_flow_stays_pendin
 
 	CHECK(fd >= 0);
 	CHECK_EQ(connect_flow(d, 1, NULL, NULL, 4242), AG_VERDICT_HOLD);
-	CHECK_EQ(d->npending, 1);
+	CHECK_EQ(d->policy.npending, 1);
 	snprintf(req, sizeof(req),
 		 "{\"id\":1,\"op\":\"allow\",\"pending\":%u,\"duration\":\"always\",\"scope\":\"app\"}",
-		 d->pending[0].id);
+		 d->policy.pending[0].id);
 	feed(d, c, req);
 	json_t *r = read_reply(fd);
 
@@ -271,18 +272,18 @@ TEST(scope_app_on_a_flow_of_unknown_program_is_refused_and_the_flow_stays_pendin
 	CHECK_STR(json_string_value(json_object_get(r, "code")), "bad_request");
 	CHECK(strstr(json_string_value(json_object_get(r, "error")), "program of this flow is unknown"));
 	json_decref(r);
-	CHECK_EQ(d->npending, 1);
-	CHECK_EQ(d->nrules, 0);
+	CHECK_EQ(d->policy.npending, 1);
+	CHECK_EQ(d->policy.nrules, 0);
 	/* a scope that names where it goes is still taken */
 	snprintf(req, sizeof(req),
 		 "{\"id\":2,\"op\":\"deny\",\"pending\":%u,\"duration\":\"until-restart\","
 		 "\"scope\":\"app+remote\"}",
-		 d->pending[0].id);
+		 d->policy.pending[0].id);
 	feed(d, c, req);
 	r = read_reply(fd);
 	CHECK(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
-	CHECK_EQ(d->npending, 0);
+	CHECK_EQ(d->policy.npending, 0);
 	close(fd);
 	daemon_free(d);
 }
@@ -306,7 +307,7 @@ TEST(thousand_pending_flows_with_4k_command_lines_reach_the_prompt_in_pages)
 	for (uint32_t i = 0; i < 1000; i++)
 		CHECK_EQ(connect_flow(d, i, "/usr/bin/blinder", cmdline, 5000 + i % 10),
 			 AG_VERDICT_HOLD);
-	CHECK_EQ(d->npending, 1000);
+	CHECK_EQ(d->policy.npending, 1000);
 	struct ag_ctl_conn *c = client_conn(d);
 
 	CHECK(c != NULL);
@@ -525,15 +526,15 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 
 	CHECK(fd >= 0);
 	feed(d, c, "{\"id\":1,\"op\":\"subscribe\",\"events\":true}");
-	CHECK_EQ(d->nclients, 1);
+	CHECK_EQ(d->control.nclients, 1);
 	ag_rule_init(&rule);
 	rule.action = AG_RULE_ALLOW;
 	rule.lifetime = AG_RULE_UNTIL_RESTART;
 	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
 	/* events the subscriber never reads: well over 4 MiB of them */
-	for (uint32_t i = 0; i < 40000 && d->nclients; i++)
+	for (uint32_t i = 0; i < 40000 && d->control.nclients; i++)
 		connect_flow(d, i, "/usr/bin/chatty", NULL, 100);
-	CHECK_MSG(d->nclients == 0, "the stalled subscriber still holds its slot");
+	CHECK_MSG(d->control.nclients == 0, "the stalled subscriber still holds its slot");
 	ssize_t n;
 	size_t got = 0;
 

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/text.h"
 #include "check.h"
 #include "ctl/ctl.h"
 
@@ -632,7 +633,7 @@ TEST(sanitize_removes_terminal_controls_and_keeps_utf8)
 {
 	char s[] = "a\x1b[31m\x07\x7f\xc2\x9b" "b\xc3\xa9\tc";
 
-	CHECK_STR(ag_ctl_sanitize(s), "a?[31m????b\xc3\xa9?c");
+	CHECK_STR(ag_sanitize(s), "a?[31m????b\xc3\xa9?c");
 }
 
 /* ---- client ---------------------------------------------------------------------------- */

@@ -36,11 +36,12 @@
 
 #include "alegate/callouts.h"
 #include "alegate/engine.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/exeid.h"
 #include "linux/bpf/fp_shared.h"
 #include "linux/fastpath.h"
+#include "linux/fastpath_engine.h"
 
 /* ---- random numbers, reproducible ---------------------------------------------------- */
 

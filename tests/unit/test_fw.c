@@ -15,7 +15,7 @@
 
 #include "check.h"
 #include "linux/fw.h"
-#include "linux/fw_int.h"
+#include "linux/fw_internal.h"
 
 static const struct ag_fw_config cfg_default = {
 	.queue_base = 0,

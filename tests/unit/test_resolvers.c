@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 
 static unsigned parse(const char *text, struct agd_resolver *out, unsigned max)
 {

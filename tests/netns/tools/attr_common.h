@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "linux/tuple.h"
+#include "base/tuple.h"
 
 static inline void attr_die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

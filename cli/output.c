@@ -1,5 +1,5 @@
 /*
- * out.c — printing for people and for scripts.
+ * output.c — printing for people and for scripts.
  *
  * Everything that came from the daemon is sanitized before it reaches a
  * terminal: a process can name itself "\e[2J..." and the person reading a
@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "base/text.h"
 #include "cli.h"
 
 bool out_color;
@@ -94,7 +95,7 @@ char *out_text(const json_t *v)
 		s = strdup("-");
 	if (!s)
 		abort();
-	return ag_ctl_sanitize(s);
+	return ag_sanitize(s);
 }
 
 const char *out_base(const char *path)
@@ -234,7 +235,7 @@ void table_add(struct table *t, const char *const *cells)
 
 		if (!s)
 			abort();
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = ag_ctl_sanitize(s);
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = ag_sanitize(s);
 	}
 	t->nrows++;
 }
@@ -322,4 +323,9 @@ void table_free(struct table *t)
 	free(t->cells);
 	t->cells = NULL;
 	t->nrows = t->cap = 0;
+}
+
+const char *out_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
 }

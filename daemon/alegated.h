@@ -1,19 +1,45 @@
 /*
- * daemon/agd.h — alegated's state and the functions its parts share.
+ * daemon/alegated.h — alegated's state and the interface of each of its
+ * modules.  struct agd composes one struct per module that has state of its
+ * own (struct agd_fastpath, agd_control, agd_privs, ...); a module reads
+ * another's state only through the functions below.
  *
- *   main.c       options, start-up, the event loop, shutdown
- *   dataplane.c  NFQUEUE queues -> ag_classify(); engine callbacks -> verdicts,
- *                conntrack deletions, socket destruction; DNS snooping
- *   policy.c     rules (lib/rule/rule.h) <-> engine filters; lifetimes; reload
- *   resolvers.c  the configured DNS resolvers (resolv.conf), for rules and names
- *   control.c    the control socket (docs/PROTOCOL.md)
- *   log.c        syslog or stderr
- *   privs.c      capabilities, no_new_privs, seccomp
- *   lifecycle.c  lock file, the guard of the firewall rules, systemd
- *                readiness and watchdog, what happens to the rules at a stop
+ *   main.c           options, start-up, the event loop, shutdown; wires the
+ *                    modules together (agd_control_attach)
+ *   loop.c           agd_init(), epoll registration, the deadline timer
+ *   dataplane.c      NFQUEUE queues -> ag_classify(); engine callbacks ->
+ *                    verdicts, conntrack deletions, socket destruction; DNS
+ *                    snooping
+ *   flowtuple.c      a flow as the kernel's 5-tuple and as the engine's
+ *                    fixed values, one from the other
+ *   policy.c         rules (lib/rule/rule.h) <-> engine filters; lifetimes;
+ *                    reload; pended flows and their answers
+ *   fastpath_sync.c  the eBPF fast path kept in step with the engine's rules;
+ *                    host addresses for it; the notrack table
+ *   resolvers.c      the configured DNS resolvers (resolv.conf)
+ *   control.c        the control socket (docs/PROTOCOL.md): clients, pages,
+ *                    pended flows and answers, pushes; control_requests.c the
+ *                    rules, flows and events requests; control_json.c the
+ *                    protocol's objects (control_internal.h between them)
+ *   lifecycle.c      lock file, the guard of the firewall rules, timed rules
+ *                    across a restart, systemd readiness and watchdog, what
+ *                    happens to the rules at a stop
+ *   privs.c          capabilities, no_new_privs, seccomp, the [fw] helper
+ *   log.c            syslog or stderr
+ *
+ * Who calls whom (no module calls one above it; what happens below the
+ * control socket reaches it through struct agd_listeners):
+ *   main          -> every module
+ *   control       -> lifecycle, policy, dataplane, fastpath_sync
+ *   lifecycle     -> policy, resolvers, privs
+ *   dataplane     -> policy, resolvers, fastpath_sync, flowtuple, privs
+ *   resolvers     -> policy
+ *   policy        -> fastpath_sync
+ *   fastpath_sync -> flowtuple, privs
+ *   loop, log, privs, flowtuple: called by the others, call none of them
  */
-#ifndef ALEGATE_DAEMON_AGD_H
-#define ALEGATE_DAEMON_AGD_H
+#ifndef ALEGATE_DAEMON_ALEGATED_H
+#define ALEGATE_DAEMON_ALEGATED_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,10 +48,12 @@
 #include <jansson.h>
 
 #include "alegate/engine.h"
+#include "base/clock.h"
 #include "rule/config.h"
 #include "daemon/log.h"
 #include "rule/rule.h"
 #include "linux/fw.h"
+#include "net/dns.h"
 
 #define AGD_VERSION "0.1.0"
 
@@ -101,6 +129,111 @@ struct agd_counters {
 	uint64_t exe_mismatch;
 };
 
+/* ---- each module's own state; struct agd composes them -------------------- */
+
+/* dataplane.c: what the callback of queue `which` is handed. */
+struct agd_queue_ctx {
+	struct agd *d;
+	int which;
+};
+
+/* fastpath_sync.c: addresses remembered for ruled host names (the index, not
+ * the cache). */
+#define AGD_HOST_INDEX_MAX 4096
+
+struct agd_host_addr {
+	char name[AG_DNS_NAME_MAX + 1];
+	uint8_t ver;
+	uint8_t addr[16];
+	uint64_t seen_ns; /* for replacing the oldest when full */
+};
+
+/* fastpath_sync.c: the eBPF fast path, and the TCP flows it keeps outside
+ * conntrack (FASTPATH.md 6d). */
+struct agd_fastpath {
+	struct ag_fp *fp;        /* NULL when off */
+	char err[256];           /* why it is off */
+	bool dirty;              /* the engine's filters changed since the last sync */
+	uint64_t synced_ns;      /* CLOCK_BOOTTIME of the last recompile */
+	int fwwatch_fd;          /* nftables ruleset changes; -1 when not watched */
+	bool notrack_on;         /* the notrack table is loaded */
+	bool notrack_recheck;    /* the ruleset or the configuration changed */
+	bool notrack_failed;     /* loading it failed: not tried again until a reload */
+	uint64_t notrack_checked_ns;
+	char notrack_state[256]; /* "on (...)" or "off: why", for status */
+	struct agd_host_addr host_index[AGD_HOST_INDEX_MAX];
+	size_t host_index_len;
+};
+
+/* control.c: the control socket and its clients. */
+struct agd_control {
+	int listen_fd;
+	struct agd_client *clients;
+	uint32_t nclients;
+	uint64_t next_session;
+	gid_t gid;               /* control_group's, (gid_t)-1: none */
+	/* inside push_all(): a client that falls behind is closed at its end */
+	unsigned push_depth;
+};
+
+/*
+ * Who hears what the engine and the pending flows do besides policy.c:
+ * control.c's subscribers, registered by agd_control_attach().  NULL:
+ * nobody.  The data plane and the policy call these rather than control.c,
+ * so that no module below the control socket calls up into it.
+ */
+struct agd_listeners {
+	void (*event)(struct agd *d, const ag_event *ev);
+	void (*pending)(struct agd *d, const struct agd_pending *p);
+	void (*resolved)(struct agd *d, uint32_t id, const char *reason, const char *verdict);
+};
+
+/* resolvers.c: the DNS resolvers kept from the resolv.conf files. */
+struct agd_resolvers {
+	struct agd_resolver list[AGD_MAX_RESOLVERS];
+	unsigned n;
+	char sig[2][96];         /* each file's identity and mtime as last read */
+	uint64_t checked_ns;
+};
+
+/* policy.c: the rules the daemon knows and the flows `ask` pended. */
+struct agd_policy {
+	struct agd_rule **rules;
+	uint32_t nrules, caprules;
+	uint64_t next_rule_handle;
+	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
+	bool bulk;               /* loading many rules: sync the fast path once, after */
+	struct agd_pending *pending;
+	uint32_t npending, cappending;
+	uint32_t next_pending_id;
+};
+
+/* lifecycle.c: the guard of the queue rules. */
+struct agd_guard {
+	bool on;                 /* the rules are visible and compared */
+	bool recheck;            /* the nftables ruleset changed */
+	uint64_t sum;            /* ag_fw_fingerprint() after our install */
+	unsigned nrules;
+	uint64_t checked_ns;
+	uint64_t restores;       /* times the rules were put back */
+};
+
+/* lifecycle.c: the lock file, timed rules, systemd's watchdog. */
+struct agd_life {
+	int pid_fd;              /* the lock file, held while we run; -1 none */
+	char pid_path[4104];
+	bool fw_found;           /* our rules were there before we installed them */
+	bool timed_dirty;        /* a timed rule came, went or changed: save them */
+	uint64_t watchdog_ns;    /* half of systemd's WatchdogSec, 0: off */
+	uint64_t watchdog_at;
+};
+
+/* privs.c: the [fw] helper that keeps the rights to change the firewall. */
+struct agd_privs {
+	int fw_sock;             /* -1: no helper (not started, or gone) */
+	pid_t fw_pid;
+};
+
 struct agd {
 	struct ag_config cfg;
 	char config_path[4096];
@@ -121,61 +254,23 @@ struct agd {
 	struct ag_dnscache *dns;
 	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
 	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
-	struct agd_resolver resolvers[AGD_MAX_RESOLVERS];
-	unsigned n_resolvers;
-	char resolvers_sig[2][96]; /* each file's identity and mtime as last read */
-	uint64_t resolvers_checked_ns;
+	struct agd_resolvers resolvers;
 	/* local ports of UDP flows the engine authorized (a superset: a bit
 	 * is cleared when a closed socket's port has none left) */
 	uint64_t udp_auth_ports[65536 / 64];
 	struct ag_fw_config fwcfg;
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
-	struct ag_fp *fp;        /* the eBPF fast path, NULL when off */
-	char fp_err[256];        /* why it is off */
-	bool fp_dirty;           /* the engine's filters changed since the last sync */
-	uint64_t fp_synced_ns;   /* CLOCK_BOOTTIME of the last recompile */
-	bool policy_bulk;        /* loading many rules: sync the fast path once, after */
-	/* the fast path's TCP flows outside conntrack (fastpath.c, FASTPATH.md 6d) */
-	int fwwatch_fd;          /* nftables ruleset changes; -1 when not watched */
-	bool notrack_on;         /* the notrack table is loaded */
-	bool notrack_recheck;    /* the ruleset or the configuration changed */
-	bool notrack_failed;     /* loading it failed: not tried again until a reload */
-	uint64_t notrack_checked_ns;
-	char notrack_state[256]; /* "on (...)" or "off: why", for status */
-	/* the guard of the queue rules (lifecycle.c) */
-	bool guard_on;           /* the rules are visible and compared */
-	bool guard_recheck;      /* the nftables ruleset changed */
-	uint64_t guard_sum;      /* ag_fw_fingerprint() after our install */
-	unsigned guard_nrules;
-	uint64_t guard_checked_ns;
-	uint64_t ctr_guard_restores;
-
-	/* life cycle (lifecycle.c) */
-	int pid_fd;              /* the lock file, held while we run; -1 none */
-	char pid_path[4104];
+	struct agd_queue_ctx queue_ctx[AG_FW_NQUEUES];
+	struct agd_fastpath fastpath;
 	bool running;            /* start-up finished: the loop ran */
-	bool fw_found;           /* our rules were there before we installed them */
-	bool timed_dirty;        /* a timed rule came, went or changed: save them */
-	uint64_t watchdog_ns;    /* half of systemd's WatchdogSec, 0: off */
-	uint64_t watchdog_at;
+	struct agd_guard guard;
+	struct agd_life life;
+	struct agd_policy policy;
 
-	/* rules */
-	struct agd_rule **rules;
-	uint32_t nrules, caprules;
-	uint64_t next_rule_handle;
-	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
-
-	/* pended flows */
-	struct agd_pending *pending;
-	uint32_t npending, cappending;
-	uint32_t next_pending_id;
-
-	/* control */
-	int listen_fd;
-	struct agd_client *clients;
-	uint32_t nclients;
-	uint64_t next_session;
+	struct agd_control control;
+	struct agd_listeners listeners;
+	struct agd_privs privs;
 
 	/* loop */
 	int epfd, timerfd, sigfd;
@@ -183,11 +278,6 @@ struct agd {
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
 };
-
-/* ---- time ----------------------------------------------------------------- */
-
-uint64_t agd_boottime_ns(void);
-uint64_t agd_wall_ms(void);
 
 /* Give the rules on "remote": "resolvers" their filters again (the set
  * changed).  In policy.c. */
@@ -217,13 +307,20 @@ struct ag_proc_info;
 bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
-/* The engine's fixed values for a conntrack entry's original tuple, as an
- * outbound flow (we sent the first packet) or an inbound one. */
-struct ag_tuple;
-void agd_fixed_from_ct(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
-		       ag_fixed_values *in);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
+
+/* ---- flowtuple.c --------------------------------------------------------------- */
+
+/* The engine's fixed values for a tuple in its original direction (a
+ * conntrack entry's, a packet's), as an outbound flow (we sent the first
+ * packet) or an inbound one.  ICMP: local_port is the echo identifier
+ * (sport), remote_port the type. */
+struct ag_tuple;
+void agd_fixed_from_tuple(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
+			  ag_fixed_values *in);
+/* The flow as its local socket sees it: src = local. */
+void agd_tuple_from_fixed(const ag_fixed_values *in, struct ag_tuple *t);
 
 /* ---- resolvers.c ----------------------------------------------------------------- */
 
@@ -242,7 +339,7 @@ bool agd_resolvers_refresh(struct agd *d, bool force);
 /* Is ver/addr one of the configured resolvers? */
 bool agd_is_resolver(const struct agd *d, int ver, const uint8_t *addr);
 
-/* ---- fastpath.c ------------------------------------------------------------------ */
+/* ---- fastpath_sync.c ------------------------------------------------------------- */
 
 /* Load and attach the eBPF fast path as the configuration says (bpf =
  * auto|yes|no); pins the UDP match into d->fwcfg.  Before the firewall is
@@ -324,6 +421,9 @@ void agd_pending_event(struct agd *d, const ag_event *ev);
 
 /* ---- control.c ------------------------------------------------------------------ */
 
+/* Make control's subscribers hear engine events and pended flows
+ * (d->listeners); before the engine runs. */
+void agd_control_attach(struct agd *d);
 int agd_control_open(struct agd *d);
 void agd_control_close(struct agd *d);
 void agd_control_accept(struct agd *d);
@@ -340,7 +440,7 @@ struct agd_client *agd__control_client(struct agd *d, int fd, uid_t uid);
 void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, size_t len);
 void agd__control_client_close(struct agd *d, struct agd_client *c);
 
-/* JSON for the protocol's objects (control.c) */
+/* JSON for the protocol's objects (control_json.c) */
 json_t *agd_json_pending(struct agd *d, const struct agd_pending *p);
 json_t *agd_json_flow(struct agd *d, const ag_flow_info *f);
 json_t *agd_json_event(struct agd *d, const ag_event *ev);
@@ -372,6 +472,8 @@ enum {
 int agd_loop_add(struct agd *d, int fd, uint32_t events, void *tag);
 int agd_loop_mod(struct agd *d, int fd, uint32_t events, void *tag);
 void agd_loop_del(struct agd *d, int fd);
+/* Every fd -1 and every "none" value set, before anything opens. */
+void agd_init(struct agd *d);
 /* Re-arm the deadline timer from the engine's next deadline. */
 void agd_timer_update(struct agd *d);
 

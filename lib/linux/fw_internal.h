@@ -1,9 +1,9 @@
 /*
- * fw_int.h — what fw.c (the rules) and fw_apply.c (running nft and
+ * fw_internal.h — what fw.c (the rules) and fw_apply.c (running nft and
  * iptables-restore) share.  Not for other modules: use fw.h.
  */
-#ifndef ALEGATE_LINUX_FW_INT_H
-#define ALEGATE_LINUX_FW_INT_H
+#ifndef ALEGATE_LINUX_FW_INTERNAL_H
+#define ALEGATE_LINUX_FW_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

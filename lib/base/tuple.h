@@ -18,8 +18,8 @@
  * orientation" (src = the local end): use ag_tuple_reverse() for an inbound
  * tuple.
  */
-#ifndef ALEGATE_LINUX_TUPLE_H
-#define ALEGATE_LINUX_TUPLE_H
+#ifndef ALEGATE_BASE_TUPLE_H
+#define ALEGATE_BASE_TUPLE_H
 
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +32,23 @@ struct ag_tuple {
 	uint8_t src[16];	/* network order; IPv4: bytes 0..3, rest zero */
 	uint8_t dst[16];
 };
+
+/*
+ * ag_tuple_make() - fill @t from its parts.
+ * @src, @dst: 16 bytes each, IPv4 in the first 4 and the rest zero.
+ */
+static inline void ag_tuple_make(struct ag_tuple *t, uint8_t ip_version, uint8_t protocol,
+				 const uint8_t *src, uint16_t sport, const uint8_t *dst,
+				 uint16_t dport)
+{
+	memset(t, 0, sizeof(*t));
+	t->ip_version = ip_version;
+	t->protocol = protocol;
+	memcpy(t->src, src, sizeof(t->src));
+	memcpy(t->dst, dst, sizeof(t->dst));
+	t->sport = sport;
+	t->dport = dport;
+}
 
 /*
  * ag_tuple_reverse() - the same flow seen from its other end.

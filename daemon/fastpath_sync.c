@@ -1,5 +1,5 @@
 /*
- * daemon/fastpath.c — the in-kernel fast path (lib/linux/fastpath, issue 7)
+ * daemon/fastpath_sync.c — the in-kernel fast path (lib/linux/fastpath*.c)
  * wired into the daemon.
  *
  * The engine stays the single source of truth: after every change of the
@@ -27,10 +27,11 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "daemon/agd.h"
+#include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
+#include "linux/fastpath_engine.h"
 #include "linux/fwscan.h"
 #include "linux/sockdiag.h"
 #include "net/dns.h"
@@ -42,19 +43,6 @@
  * nftables event: legacy xtables tables send none. */
 #define AGD_NOTRACK_RECHECK_NS (5ULL * 1000000000ULL)
 
-/* Addresses remembered for ruled host names (the index, not the cache). */
-#define AGD_HOST_INDEX_MAX 4096
-
-struct agd_host_addr {
-	char name[AG_DNS_NAME_MAX + 1];
-	uint8_t ver;
-	uint8_t addr[16];
-	uint64_t seen_ns; /* for replacing the oldest when full */
-};
-
-static struct agd_host_addr host_index[AGD_HOST_INDEX_MAX];
-static size_t host_index_len;
-
 /* BPF_FS_MAGIC: a bpf filesystem, where the UDP match can be pinned */
 #define AGD_BPF_FS_MAGIC 0xcafe4a11
 #define AGD_BPF_FS "/sys/fs/bpf"
@@ -65,9 +53,9 @@ int agd_fastpath_open(struct agd *d)
 	struct stat nst;
 	int r;
 
-	d->fp_err[0] = 0;
+	d->fastpath.err[0] = 0;
 	if (d->cfg.bpf == AG_CFG_BPF_NO) {
-		snprintf(d->fp_err, sizeof(d->fp_err), "disabled by the configuration (bpf = no)");
+		snprintf(d->fastpath.err, sizeof(d->fastpath.err), "disabled by the configuration (bpf = no)");
 		return 0;
 	}
 	/* The default path lets the library find the cgroup v2 root itself:
@@ -76,17 +64,17 @@ int agd_fastpath_open(struct agd *d)
 
 	if (!cg[0] || !strcmp(cg, AG_FP_CGROUP_DEFAULT))
 		cg = NULL;
-	d->fp = ag_fp_open(cg, d->fp_err, sizeof(d->fp_err));
-	if (!d->fp) {
+	d->fastpath.fp = ag_fp_open(cg, d->fastpath.err, sizeof(d->fastpath.err));
+	if (!d->fastpath.fp) {
 		if (d->cfg.bpf == AG_CFG_BPF_YES) {
-			log_err("fast path: %s (bpf = yes)", d->fp_err);
+			log_err("fast path: %s (bpf = yes)", d->fastpath.err);
 			return -errno;
 		}
-		log_warn("fast path off: %s; every new flow goes through NFQUEUE", d->fp_err);
+		log_warn("fast path off: %s; every new flow goes through NFQUEUE", d->fastpath.err);
 		return 0;
 	}
-	ag_fp_set_loopback(d->fp, d->cfg.intercept_loopback);
-	if ((r = ag_fp_refresh_local(d->fp)))
+	ag_fp_set_loopback(d->fastpath.fp, d->cfg.intercept_loopback);
+	if ((r = ag_fp_refresh_local(d->fastpath.fp)))
 		log_warn("fast path: this namespace's addresses: %s", strerror(-r));
 	/* One pin per guarded namespace and queue, so daemons side by side
 	 * (tests, containers) do not collide. */
@@ -96,7 +84,7 @@ int agd_fastpath_open(struct agd *d)
 			 AGD_BPF_FS "/alegate-udp-%lu-%u", (unsigned long)nst.st_ino,
 			 d->cfg.queue_num);
 		unlink(d->fwcfg.udp_bpf_pin); /* a crash's leftover */
-		if ((r = ag_fp_pin_udp_match(d->fp, d->fwcfg.udp_bpf_pin))) {
+		if ((r = ag_fp_pin_udp_match(d->fastpath.fp, d->fwcfg.udp_bpf_pin))) {
 			log_warn("fast path: cannot pin the UDP match at %s: %s; allowed UDP "
 				 "flows reach the queue once",
 				 d->fwcfg.udp_bpf_pin, strerror(-r));
@@ -106,7 +94,7 @@ int agd_fastpath_open(struct agd *d)
 		log_info("fast path: no bpf filesystem at " AGD_BPF_FS "; allowed UDP flows "
 			 "reach the queue once");
 	}
-	d->fp_dirty = true;
+	d->fastpath.dirty = true;
 	return 0;
 }
 
@@ -114,8 +102,8 @@ void agd_fastpath_attach_attrib(struct agd *d)
 {
 	/* the hooks know which process each socket belongs to: attribution
 	 * asks them first and scans /proc only when they do not know */
-	if (d->fp && d->attrib)
-		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fp);
+	if (d->fastpath.fp && d->attrib)
+		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fastpath.fp);
 }
 
 static bool notrack_auto(const struct agd *d);
@@ -124,15 +112,15 @@ int agd_fastpath_wake_ms(const struct agd *d)
 {
 	if (notrack_auto(d))
 		return (int)(AGD_NOTRACK_RECHECK_NS / 1000000ULL);
-	return d->fp && host_index_len ? (int)(AGD_FP_RESYNC_NS / 1000000ULL) : -1;
+	return d->fastpath.fp && d->fastpath.host_index_len ? (int)(AGD_FP_RESYNC_NS / 1000000ULL) : -1;
 }
 
 void agd_fastpath_close(struct agd *d)
 {
 	if (d->attrib)
 		ag_attrib_set_owner_hook(d->attrib, NULL, NULL);
-	ag_fp_close(d->fp);
-	d->fp = NULL;
+	ag_fp_close(d->fastpath.fp);
+	d->fastpath.fp = NULL;
 }
 
 /* Flows the kernel allowed under the old rules: decided again, torn down if denied. */
@@ -178,14 +166,14 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 	/* The kernel's view of the socket: what the hook saw when it allowed it;
 	 * if its record was overwritten since (FP_MAX_SOCKS allowed sockets
 	 * later), the process that holds the socket now, as attribution names it. */
-	if (ag_fp_socket(d->fp, cookie, &flow, &epoch) && !socket_by_attribution(d, t, &flow))
+	if (ag_fp_socket(d->fastpath.fp, cookie, &flow, &epoch) && !socket_by_attribution(d, t, &flow))
 		return;
 	flow.family = t->ip_version;
 	flow.proto = t->protocol;
 	flow.port = t->dport;
 	memcpy(flow.addr, t->dst, 16);
-	flow.now_ns = agd_boottime_ns();
-	if (ag_fp_eval(d->fp, &flow, NULL) != AG_FP_DENY)
+	flow.now_ns = ag_boot_ns();
+	if (ag_fp_eval(d->fastpath.fp, &flow, NULL) != AG_FP_DENY)
 		return;
 	ag_ct_delete(d->ct, t); /* none when untracked: harmless */
 	if (ag_sockdiag_destroy(d->sd, t) == 0)
@@ -210,7 +198,7 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	if (e->orig.protocol == 6 && (e->mark & AG_FW_MARK_FAST))
 		return;
 	/* Authorized by the engine: its own reauthorization covers it. */
-	agd_fixed_from_ct(&e->orig, e->icmp_type, true, &in);
+	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
 	if (ag_sockdiag_lookup(d->sd, &e->orig, &si))
@@ -289,8 +277,8 @@ static bool host_matches(const char *name, const char *host, bool suffix)
 /* Does a rule's host condition (enabled or not: cheap) name this? */
 static bool name_is_ruled(struct agd *d, const char *name)
 {
-	for (uint32_t i = 0; i < d->nrules; i++) {
-		const struct ag_rule *r = &d->rules[i]->rule;
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		const struct ag_rule *r = &d->policy.rules[i]->rule;
 		/* a wildcard rule keeps its "*." (the engine's condition does not) */
 		const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2
 										   : r->host;
@@ -303,33 +291,34 @@ static bool name_is_ruled(struct agd *d, const char *name)
 
 void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
 {
-	uint64_t now = agd_boottime_ns();
+	struct agd_fastpath *f = &d->fastpath;
+	uint64_t now = ag_boot_ns();
 
-	if (!d->fp || !reply->n_addrs || !name_is_ruled(d, reply->qname))
+	if (!f->fp || !reply->n_addrs || !name_is_ruled(d, reply->qname))
 		return;
 	for (unsigned a = 0; a < reply->n_addrs; a++) {
 		const struct ag_dns_addr *ad = &reply->addrs[a];
 		size_t i, oldest = 0;
 
-		for (i = 0; i < host_index_len; i++) {
-			struct agd_host_addr *h = &host_index[i];
+		for (i = 0; i < f->host_index_len; i++) {
+			struct agd_host_addr *h = &f->host_index[i];
 
 			if (h->ver == ad->ver && !memcmp(h->addr, ad->addr, 16) &&
 			    !strcmp(h->name, reply->qname))
 				break;
-			if (h->seen_ns < host_index[oldest].seen_ns)
+			if (h->seen_ns < f->host_index[oldest].seen_ns)
 				oldest = i;
 		}
-		if (i < host_index_len) {
-			host_index[i].seen_ns = now;
+		if (i < f->host_index_len) {
+			f->host_index[i].seen_ns = now;
 			continue;
 		}
-		i = host_index_len < AGD_HOST_INDEX_MAX ? host_index_len++ : oldest;
-		snprintf(host_index[i].name, sizeof(host_index[i].name), "%s", reply->qname);
-		host_index[i].ver = ad->ver;
-		memcpy(host_index[i].addr, ad->addr, 16);
-		host_index[i].seen_ns = now;
-		d->fp_dirty = true; /* a new address for a ruled name: before the reply goes */
+		i = f->host_index_len < AGD_HOST_INDEX_MAX ? f->host_index_len++ : oldest;
+		snprintf(f->host_index[i].name, sizeof(f->host_index[i].name), "%s", reply->qname);
+		f->host_index[i].ver = ad->ver;
+		memcpy(f->host_index[i].addr, ad->addr, 16);
+		f->host_index[i].seen_ns = now;
+		f->dirty = true; /* a new address for a ruled name: before the reply goes */
 	}
 }
 
@@ -339,13 +328,13 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 {
 	struct agd *d = arg;
 	char name[AG_DNS_NAME_MAX + 1];
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 	size_t cap = 0;
 
 	*addrs = NULL;
 	*n = 0;
-	for (size_t i = 0; i < host_index_len; i++) {
-		const struct agd_host_addr *h = &host_index[i];
+	for (size_t i = 0; i < d->fastpath.host_index_len; i++) {
+		const struct agd_host_addr *h = &d->fastpath.host_index[i];
 
 		if (!host_matches(h->name, host, suffix))
 			continue;
@@ -386,26 +375,26 @@ void agd_fastpath_sync(struct agd *d)
 	char err[AG_FP_ERR_MAX];
 	int r;
 
-	uint64_t now = agd_boottime_ns();
+	uint64_t now = ag_boot_ns();
 
-	if (d->notrack_recheck ||
-	    (notrack_auto(d) && now - d->notrack_checked_ns >= AGD_NOTRACK_RECHECK_NS))
+	if (d->fastpath.notrack_recheck ||
+	    (notrack_auto(d) && now - d->fastpath.notrack_checked_ns >= AGD_NOTRACK_RECHECK_NS))
 		agd_notrack_check(d);
-	if (!d->fp)
+	if (!d->fastpath.fp)
 		return;
 	/* Cache entries expire without telling anyone: recompile now and then
 	 * so that host rules stop naming addresses the cache forgot. */
-	if (host_index_len && now - d->fp_synced_ns > AGD_FP_RESYNC_NS)
-		d->fp_dirty = true;
-	if (!d->fp_dirty)
+	if (d->fastpath.host_index_len && now - d->fastpath.synced_ns > AGD_FP_RESYNC_NS)
+		d->fastpath.dirty = true;
+	if (!d->fastpath.dirty)
 		return;
-	d->fp_dirty = false;
-	d->fp_synced_ns = now;
+	d->fastpath.dirty = false;
+	d->fastpath.synced_ns = now;
 	r = ag_fp_rules_from_engine(d->engine, &env, &rs);
 	if (r == -EOPNOTSUPP)
-		r = ag_fp_update(d->fp, NULL, 0, err, sizeof(err));
+		r = ag_fp_update(d->fastpath.fp, NULL, 0, err, sizeof(err));
 	else if (r == 0)
-		r = ag_fp_update(d->fp, rs.rules, rs.n, err, sizeof(err));
+		r = ag_fp_update(d->fastpath.fp, rs.rules, rs.n, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "%s", strerror(-r));
 	ag_fp_ruleset_free(&rs);
@@ -430,30 +419,30 @@ static void notrack_set(struct agd *d, bool on, const char *why)
 {
 	char err[AG_FW_ERR_MAX];
 
-	if (on != d->notrack_on) {
+	if (on != d->fastpath.notrack_on) {
 		if (agd_privs_fw_notrack(d, on, err, sizeof(err))) {
 			if (on) {
 				/* not tried again until a reload: no log line every 5 s */
-				d->notrack_failed = true;
+				d->fastpath.notrack_failed = true;
 				log_warn("fast path: cannot load the notrack table (%s); allowed "
 					 "TCP flows stay tracked", err);
-				snprintf(d->notrack_state, sizeof(d->notrack_state),
+				snprintf(d->fastpath.notrack_state, sizeof(d->fastpath.notrack_state),
 					 "off: loading it failed: %.200s", err);
 			} else {
 				log_err("fast path: cannot remove the notrack table: %s", err);
-				snprintf(d->notrack_state, sizeof(d->notrack_state),
+				snprintf(d->fastpath.notrack_state, sizeof(d->fastpath.notrack_state),
 					 "on (removing it failed: %.200s)", err);
 			}
 			return;
 		}
-		d->notrack_on = on;
+		d->fastpath.notrack_on = on;
 		if (on)
 			log_info("fast path: allowed TCP flows leave conntrack (%s)", why);
 		else
 			log_info("fast path: allowed TCP flows are tracked again: %s", why);
 	}
-	snprintf(d->notrack_state, sizeof(d->notrack_state), on ? "on (%.240s)" : "off: %.240s",
-		 why);
+	snprintf(d->fastpath.notrack_state, sizeof(d->fastpath.notrack_state),
+		 on ? "on (%.240s)" : "off: %.240s", why);
 }
 
 /* What the configuration and the ruleset say; *why says why. */
@@ -462,7 +451,7 @@ static bool notrack_wanted(struct agd *d, char *why, size_t len)
 	char what[200];
 	int r;
 
-	if (!d->fp) {
+	if (!d->fastpath.fp) {
 		snprintf(why, len, "no fast path");
 		return false;
 	}
@@ -496,26 +485,26 @@ void agd_notrack_check(struct agd *d)
 	char why[256];
 	bool on;
 
-	d->notrack_recheck = false;
-	d->notrack_checked_ns = agd_boottime_ns();
+	d->fastpath.notrack_recheck = false;
+	d->fastpath.notrack_checked_ns = ag_boot_ns();
 	on = notrack_wanted(d, why, sizeof(why));
 	/* after a failed load, only a reload tries again */
-	if (on && d->notrack_failed && !d->notrack_on)
+	if (on && d->fastpath.notrack_failed && !d->fastpath.notrack_on)
 		return;
 	notrack_set(d, on, why);
 }
 
 void agd_notrack_watch_ready(struct agd *d)
 {
-	int r = ag_fw_watch_drain(d->fwwatch_fd);
+	int r = ag_fw_watch_drain(d->fastpath.fwwatch_fd);
 
 	/* any change may be someone else's to our own rules (lifecycle.c) */
 	if (r > 0)
-		d->guard_recheck = true;
+		d->guard.recheck = true;
 
 	/* bpf_notrack = yes or no: nothing to decide, no dump */
 	if (r > 0 && notrack_auto(d))
-		d->notrack_recheck = true;
+		d->fastpath.notrack_recheck = true;
 	else if (r < 0)
 		log_debug("nftables watch: %s", strerror(-r));
 }
@@ -523,13 +512,13 @@ void agd_notrack_watch_ready(struct agd *d)
 /* Watched only when auto has something to decide. */
 static bool notrack_auto(const struct agd *d)
 {
-	return d->fp && d->fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
-	       !(d->notrack_failed && !d->notrack_on);
+	return d->fastpath.fp && d->fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
+	       !(d->fastpath.notrack_failed && !d->fastpath.notrack_on);
 }
 
 void agd_fastpath_status(struct agd *d, char *buf, size_t len)
 {
-	ag_fp_status(d->fp, d->fp_err[0] ? d->fp_err : NULL, buf, len);
+	ag_fp_status(d->fastpath.fp, d->fastpath.err[0] ? d->fastpath.err : NULL, buf, len);
 }
 
 json_t *agd_fastpath_status_json(struct agd *d)
@@ -537,13 +526,13 @@ json_t *agd_fastpath_status_json(struct agd *d)
 	struct ag_fp_stats st;
 	json_t *o = json_object();
 
-	if (!d->fp) {
+	if (!d->fastpath.fp) {
 		json_object_set_new(o, "state", json_string("off"));
-		json_object_set_new(o, "reason", json_string(d->fp_err[0] ? d->fp_err : "disabled"));
+		json_object_set_new(o, "reason", json_string(d->fastpath.err[0] ? d->fastpath.err : "disabled"));
 		return o;
 	}
 	json_object_set_new(o, "state", json_string("on"));
-	if (ag_fp_stats(d->fp, &st)) {
+	if (ag_fp_stats(d->fastpath.fp, &st)) {
 		json_object_set_new(o, "reason", json_string("counters unreadable"));
 		return o;
 	}

@@ -1,17 +1,13 @@
 /*
- * cmds.c — status, pending, allow, deny, flows, events, reload, version.
+ * commands.c — status, pending, allow, deny, flows, events, reload, version.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/text.h"
 #include "cli.h"
-
-static const char *str(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
 
 /* One request without arguments; prints the reply as JSON or via @human. */
 static int simple(struct cli *cli, const char *op, void (*human)(json_t *result))
@@ -61,7 +57,7 @@ static void label_of(const char *key, char *name, size_t len)
 	for (char *p = name; *p; p++)
 		if (*p == '_')
 			*p = ' ';
-	ag_ctl_sanitize(name);
+	ag_sanitize(name);
 }
 
 /* A value with its unit, when its key says one: bytes, microseconds. */
@@ -98,7 +94,7 @@ static char *with_unit(const char *key, const json_t *v)
 	return out_text(v);
 }
 
-static void kv(const char *key, const char *label, const json_t *v, int indent)
+static void print_status_field(const char *key, const char *label, const json_t *v, int indent)
 {
 	char *t = with_unit(key, v), name[64];
 
@@ -155,17 +151,17 @@ static void status_human(json_t *res)
 	free(ver);
 	status_width(res);
 	for (size_t i = 0; i < NSTATUS; i++)
-		kv(status_keys[i].key, status_keys[i].label, json_object_get(res, status_keys[i].key), 0);
+		print_status_field(status_keys[i].key, status_keys[i].label, json_object_get(res, status_keys[i].key), 0);
 	json_object_foreach(res, key, v)
 		if (!known_status_key(key) && !json_is_object(v))
-			kv(key, key, v, 0);
+			print_status_field(key, key, v, 0);
 	v = json_object_get(res, "counters");
 	if (json_is_object(v)) {
 		const json_t *cv;
 
 		printf("counters\n");
 		json_object_foreach((json_t *)v, key, cv)
-			kv(key, key, cv, 2);
+			print_status_field(key, key, cv, 2);
 	}
 }
 
@@ -229,10 +225,10 @@ static void pending_human(json_t *res)
 	json_array_foreach(res, i, p) {
 		char age[AG_DURATION_TEXT_MAX];
 		char *id = out_text(json_object_get(p, "id")), *pid = out_text(json_object_get(p, "pid"));
-		char *user = out_text(json_object_get(p, str(p, "user") ? "user" : "uid"));
+		char *user = out_text(json_object_get(p, out_str(p, "user") ? "user" : "uid"));
 		const char *cells[] = { id, age_text(json_object_get(p, "age_ms"), age, sizeof(age)),
-					pid, user, out_base(str(p, "exe")), str(p, "proto"),
-					str(p, "direction"), str(p, "remote"), str(p, "host") };
+					pid, user, out_base(out_str(p, "exe")), out_str(p, "proto"),
+					out_str(p, "direction"), out_str(p, "remote"), out_str(p, "host") };
 
 		table_add(&t, cells);
 		free(id);
@@ -296,7 +292,7 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 	int r;
 
 	if (!flow_id_ok(a->pos[0])) {
-		char *q = ag_ctl_sanitize(strdup(a->pos[0]));
+		char *q = ag_sanitize(strdup(a->pos[0]));
 
 		r = cli_usage_error(cli, "bad flow ID \"%s\" (a number, as \"pending\" lists)", q);
 		free(q);
@@ -313,7 +309,7 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 	if (a->val[OPT_SCOPE]) {
 		ans.scope = cli_scope_value(a->val[OPT_SCOPE]);
 		if (!ans.scope) {
-			char *q = ag_ctl_sanitize(strdup(a->val[OPT_SCOPE]));
+			char *q = ag_sanitize(strdup(a->val[OPT_SCOPE]));
 
 			r = cli_usage_error(cli, "unknown scope \"%s\" (use host, remote, port or app)", q);
 			free(q);
@@ -327,16 +323,7 @@ static int decide(struct cli *cli, struct cli_args *a, bool allow)
 			return cli_usage_error(cli, "%s", err);
 	if (cli_answer_check(&ans, allow, err, sizeof(err)))
 		return cli_usage_error(cli, "%s", err);
-	if (!ans.duration)
-		ans.duration = "once";
-	req = json_pack("{s:s, s:o, s:s}", "op", allow ? "allow" : "deny",
-			"pending", cli_id(a->pos[0]), "duration", ans.duration);
-	if (!strcmp(ans.duration, "for"))
-		json_object_set_new(req, "for_ms", json_integer((json_int_t)ans.for_ms));
-	if (ans.scope)
-		json_object_set_new(req, "scope", json_string(ans.scope));
-	if (ans.reject)
-		json_object_set_new(req, "reject", json_true());
+	req = cli_answer_request(&ans, allow, cli_id(a->pos[0]));
 	c = cli_connect(cli);
 	if (!c) {
 		json_decref(req);
@@ -393,7 +380,7 @@ int cmd_deny(struct cli *cli, struct cli_args *a)
  */
 static char *peer(const json_t *o)
 {
-	const char *host = str(o, "host"), *remote = str(o, "remote");
+	const char *host = out_str(o, "host"), *remote = out_str(o, "remote");
 	char addr[128], port[16], *s;
 
 	if (!host || !*host)
@@ -401,7 +388,7 @@ static char *peer(const json_t *o)
 	out_split_addr(remote, addr, sizeof(addr), port, sizeof(port));
 	if (asprintf(&s, "%s%s%s", host, *port ? ":" : "", port) < 0)
 		abort();
-	return ag_ctl_sanitize(s);
+	return ag_sanitize(s);
 }
 
 /* ---- flows ---------------------------------------------------------------------------- */
@@ -424,8 +411,8 @@ static void flows_human(json_t *res)
 	json_array_foreach(res, i, f) {
 		char *pid = out_text(json_object_get(f, "pid")), *rule = out_text(json_object_get(f, "rule"));
 		char *p = peer(f);
-		const char *cells[] = { str(f, "proto"), str(f, "direction"), out_base(str(f, "exe")),
-					pid, str(f, "local"), p, rule };
+		const char *cells[] = { out_str(f, "proto"), out_str(f, "direction"), out_base(out_str(f, "exe")),
+					pid, out_str(f, "local"), p, rule };
 
 		table_add(&t, cells);
 		free(pid);
@@ -468,7 +455,7 @@ static void events_row(const json_t *e, char **cells)
 	cells[2] = out_text(json_object_get(e, "verdict"));
 	cells[3] = out_text(json_object_get(e, "proto"));
 	cells[4] = out_text(json_object_get(e, "direction"));
-	cells[5] = strdup(out_base(str(e, "exe")));
+	cells[5] = strdup(out_base(out_str(e, "exe")));
 	cells[6] = peer(e);
 	cells[7] = out_text(json_object_get(e, "rule"));
 }
@@ -516,7 +503,7 @@ struct ev_fold {
 
 static bool ev_is(const json_t *e, const char *key, const char *val)
 {
-	const char *v = str(e, key);
+	const char *v = out_str(e, key);
 
 	return v && !strcmp(v, val);
 }

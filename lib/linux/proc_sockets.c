@@ -1,0 +1,349 @@
+/*
+ * proc_sockets.c — which process holds a socket inode: guessing from the fds
+ * its sockets were found at before, then a budgeted scan of fds.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "linux/proc_internal.h"
+
+static uint32_t islot_of(const struct ag_proc *p, uint64_t inode)
+{
+	return (uint32_t)((inode * 0x9e3779b97f4a7c15ull) >> 40) & p->imask;
+}
+
+/* Does fd @fd of @pid still hold socket @inode? */
+static bool fd_holds(struct ag_proc *p, pid_t pid, int fd, uint64_t inode)
+{
+	char path[48], link[64], want[40];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fd);
+	n = readlinkat(p->proc_dfd, path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
+	return strcmp(link, want) == 0;
+}
+
+/*
+ * Read one fd link of @pid (@dfd: its fd directory, or -1 to go through
+ * /proc), remember it in the inode cache if it is a socket.
+ * Return: the socket inode, or 0.
+ */
+static uint64_t read_fd(struct ag_proc *p, pid_t pid, int dfd, int fd)
+{
+	char name[40], link[64];
+	const char *stop;
+	uint64_t ino;
+	ssize_t n;
+
+	p->st.fds_read++;
+	if (dfd >= 0) {
+		snprintf(name, sizeof(name), "%d", fd);
+		n = readlinkat(dfd, name, link, sizeof(link) - 1);
+	} else {
+		snprintf(name, sizeof(name), "%d/fd/%d", (int)pid, fd);
+		n = readlinkat(p->proc_dfd, name, link, sizeof(link) - 1);
+	}
+	if (n < 10 || memcmp(link, "socket:[", 8) != 0)
+		return 0;
+	link[n] = '\0';
+	if (!ag__proc_parse_u64(link + 8, link + n, &ino, &stop) || *stop != ']')
+		return 0;
+	{
+		struct islot *sl = &p->islots[islot_of(p, ino)];
+
+		sl->inode = ino;
+		sl->pid = pid;
+		sl->fd = fd;
+	}
+	return ino;
+}
+
+/* What one inode lookup may still spend: fd links, and time. */
+struct budget {
+	unsigned fds;
+	uint64_t deadline_ns;
+};
+
+/* Take one fd reading from @b.  Return: true when the budget is spent. */
+static bool budget_spend(struct ag_proc *p, struct budget *b)
+{
+	if (b->fds == 0)
+		return true;
+	/* The clock costs little next to a reading, but need not run each. */
+	if ((b->fds & 15) == 0 && p->now() > b->deadline_ns) {
+		b->fds = 0;
+		return true;
+	}
+	b->fds--;
+	return false;
+}
+
+/* The fd found @d finds ago (1: the last one), or -1. */
+static int hist_fd(const struct pent *e, int d)
+{
+	if (d < 1 || d > e->sock_fd_n)
+		return -1;
+	return e->sock_fd[(e->sock_fd_next + PROC_SOCK_FDS - d) % PROC_SOCK_FDS];
+}
+
+/* A socket was found at @fd: learn the period, then remember it. */
+static void remember_sock_fd(struct pent *e, int fd)
+{
+	e->hit_dist = 0;
+	for (int d = 1; d <= e->sock_fd_n; d++)
+		if (hist_fd(e, d) == fd) {
+			e->hit_dist = (uint8_t)d;
+			break;
+		}
+	e->sock_fd[e->sock_fd_next] = fd;
+	e->sock_fd_next = (uint8_t)((e->sock_fd_next + 1) % PROC_SOCK_FDS);
+	if (e->sock_fd_n < PROC_SOCK_FDS)
+		e->sock_fd_n++;
+}
+
+/*
+ * Try the few fds where a new socket of this process most likely is,
+ * before reading its whole fd table: each fd is a readlink() of a few
+ * microseconds, and a program with a hundred files would cost a hundred.
+ * The kernel gives a new file the lowest free number, so: the numbers its
+ * sockets had before (freed sockets make the holes new ones fill; the one
+ * as many finds back as last time first), the lowest free number and the
+ * ones past the highest at the last full scan.
+ * Return: how many fds are in @cand, in the order to try, none twice.
+ */
+int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES])
+{
+	int nc = 0, all[PROC_GUESSES], n = 0;
+
+	/* The same distance back as last time: a steady pool's period. */
+	if (e->hit_dist && hist_fd(e, e->hit_dist) >= 0)
+		all[n++] = hist_fd(e, e->hit_dist);
+	if (e->fd_free >= 0)
+		all[n++] = e->fd_free;
+	for (int d = 1; d <= PROC_GUESS_RECENT && d <= e->sock_fd_n; d++)
+		all[n++] = hist_fd(e, d);
+	if (e->fd_max >= 0) {
+		all[n++] = e->fd_max + 1;
+		all[n++] = e->fd_max + 2;
+	}
+	for (int k = 0; k < n; k++) {
+		bool dup = false;
+
+		for (int j = 0; j < nc; j++)
+			dup |= cand[j] == all[k];
+		if (!dup)
+			cand[nc++] = all[k];
+	}
+	return nc;
+}
+
+/* A new socket of @e was found at @fd: learn where the next one may be. */
+void ag__proc_found_at(struct pent *e, int fd)
+{
+	remember_sock_fd(e, fd);
+	/* The hole is filled; where the next one is, no one knows. */
+	if (fd == e->fd_free)
+		e->fd_free = -1;
+	if (fd > e->fd_max)
+		e->fd_max = fd;
+}
+
+/* Is @e worth a guess at a socket of @uid_hint's (AG_UID_UNKNOWN: anyone's)? */
+bool ag__proc_may_hold(const struct pent *e, uint32_t uid_hint)
+{
+	return !(e->flags & AG_PROC_KTHREAD) &&
+	       (uid_hint == AG_UID_UNKNOWN || e->euid == uid_hint || e->uid == uid_hint);
+}
+
+/* Read the guessed fds.  Return: 1 found, 0 not, -EAGAIN budget spent. */
+static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
+		     struct budget *budget)
+{
+	int cand[PROC_GUESSES], nc = ag__proc_guess_list(e, cand);
+
+	for (int k = 0; k < nc; k++) {
+		if (budget_spend(p, budget))
+			return -EAGAIN;
+		if (read_fd(p, e->pid, -1, cand[k]) == inode) {
+			ag__proc_found_at(e, cand[k]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read all fd links of @pid (@e: its cache entry, or NULL), remembering
+ * every socket seen, and where the fd table has room for the next one.
+ * Return: 1 found, 0 not there, -EAGAIN budget spent.
+ */
+static int scan_fds(struct ag_proc *p, pid_t pid, struct pent *e,
+		    uint64_t inode, struct budget *budget)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	uint64_t used[PROC_FD_TRACK / 64];
+	char name[24];
+	int dfd, found = 0, max = -1;
+
+	snprintf(name, sizeof(name), "%d/fd", (int)pid);
+	dfd = openat(p->proc_dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1)
+		return 0;
+	p->st.scans++;
+	memset(used, 0, sizeof(used));
+	for (;;) {
+		ssize_t got = getdents64(dfd, buf, sizeof(buf)), off = 0;
+
+		if (got <= 0)
+			break;
+		while (off < got) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			uint64_t fdn;
+			const char *stop;
+
+			off += d->d_reclen;
+			if (!ag__proc_parse_u64(d->d_name, d->d_name + strlen(d->d_name),
+				       &fdn, &stop) || *stop || fdn > INT32_MAX)
+				continue;
+			if ((int)fdn > max)
+				max = (int)fdn;
+			if (fdn < PROC_FD_TRACK)
+				used[fdn / 64] |= 1ull << (fdn % 64);
+			/* Found: the rest is listed only for fd_free/fd_max. */
+			if (found)
+				continue;
+			if (budget_spend(p, budget)) {
+				close(dfd);
+				return -EAGAIN;
+			}
+			if (read_fd(p, pid, dfd, (int)fdn) == inode) {
+				if (e)
+					remember_sock_fd(e, (int)fdn);
+				found = 1;
+			}
+		}
+	}
+	if (e) {
+		int k = 0;
+
+		while (k < PROC_FD_TRACK && (used[k / 64] >> (k % 64)) & 1)
+			k++;
+		e->fd_free = k;
+		e->fd_max = max;
+	}
+	close(dfd);
+	return found;
+}
+
+static int found_pid(struct ag_proc *p, pid_t pid, pid_t *out)
+{
+	uint32_t i = ag__proc_slot_of(p, pid);
+
+	if (i != NIL)
+		ag__proc_move_first(p, i);
+	*out = pid;
+	return 0;
+}
+
+int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
+		       pid_t *pid)
+{
+	uint64_t now = p->now();
+	struct islot *s;
+	struct budget budget = {
+		.fds = p->cfg.scan_max_fds,
+		.deadline_ns = now + (uint64_t)p->cfg.scan_max_ms * 1000000u,
+	};
+	uint32_t id, i, seen;
+	int n, r;
+
+	if (inode == 0)
+		return -EINVAL;
+	ag__proc_expire(p, now);
+	s = &p->islots[islot_of(p, inode)];
+	if (s->inode == inode && fd_holds(p, s->pid, s->fd, inode)) {
+		p->st.inode_hits++;
+		return found_pid(p, s->pid, pid);
+	}
+	p->st.inode_misses++;
+	id = ++p->scan_id;
+
+	/*
+	 * The most recent processes, the socket owner's uid first: a cheap
+	 * guess at where the socket is for the first few, then every fd.
+	 */
+	seen = 0;
+	for (i = p->lists[L_LIVE].head; i != NIL && seen < PROC_GUESS_PROCS;
+	     i = p->ents[i].next) {
+		struct pent *e = &p->ents[i];
+
+		if (!ag__proc_may_hold(e, uid_hint))
+			continue;
+		seen++;
+		r = guess_fds(p, e, inode, &budget);
+		if (r == -EAGAIN)
+			goto budget;
+		if (r == 1) {
+			p->st.scan_found_guess++;
+			return found_pid(p, e->pid, pid);
+		}
+	}
+	for (int pass = uid_hint == AG_UID_UNKNOWN ? 1 : 0; pass < 2; pass++) {
+		seen = 0;
+		for (i = p->lists[L_LIVE].head;
+		     i != NIL && seen < p->cfg.recent;
+		     i = p->ents[i].next, seen++) {
+			struct pent *e = &p->ents[i];
+			bool uid_match = e->euid == uid_hint || e->uid == uid_hint;
+
+			if (e->scan_id == id || (e->flags & AG_PROC_KTHREAD))
+				continue;
+			if (pass == 0 && !uid_match)
+				continue;
+			e->scan_id = id;
+			r = scan_fds(p, e->pid, e, inode, &budget);
+			if (r == -EAGAIN)
+				goto budget;
+			if (r == 1) {
+				p->st.scan_found_recent++;
+				return found_pid(p, e->pid, pid);
+			}
+		}
+	}
+
+	/* Everything else, newest pid first. */
+	n = ag__proc_walk_pids(p);
+	if (n < 0)
+		return n;
+	for (int k = n - 1; k >= 0; k--) {
+		pid_t cand = p->walk[k];
+
+		i = ag__proc_slot_of(p, cand);
+		if (i != NIL && (p->ents[i].scan_id == id ||
+				 (p->ents[i].flags & AG_PROC_KTHREAD)))
+			continue;
+		/* Processes without fds never spend: look at the clock here. */
+		if ((k & 15) == 0 && p->now() > budget.deadline_ns)
+			goto budget;
+		r = scan_fds(p, cand, i != NIL ? &p->ents[i] : NULL, inode,
+			     &budget);
+		if (r == -EAGAIN)
+			goto budget;
+		if (r == 1) {
+			p->st.scan_found_walk++;
+			return found_pid(p, cand, pid);
+		}
+	}
+	p->st.scan_not_found++;
+	return -ENOENT;
+budget:
+	p->st.scan_budget++;
+	return -EAGAIN;
+}
