@@ -9,6 +9,8 @@
  *   control.c    the control socket (docs/PROTOCOL.md)
  *   log.c        syslog or stderr
  *   privs.c      capabilities, no_new_privs, seccomp
+ *   history.c    every decided connection into SQLite (a writer thread), the
+ *                `history` and `traffic` queries, event_log records
  *   lifecycle.c  lock file, the guard of the firewall rules, systemd
  *                readiness and watchdog, what happens to the rules at a stop
  */
@@ -54,6 +56,7 @@ struct ag_dnsq;
 struct ag_sockdiag_events;
 struct ag_fp;
 struct agd_client;
+struct agd_history;
 
 /* A rule the daemon knows, and the engine filters that enforce it. */
 struct agd_rule {
@@ -182,6 +185,7 @@ struct agd {
 	uint64_t timer_at;       /* what the timerfd is armed for; UINT64_MAX: nothing */
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
+	struct agd_history *history; /* NULL: off */
 };
 
 /* ---- time ----------------------------------------------------------------- */
@@ -413,6 +417,49 @@ int agd_watchdog_wake_ms(const struct agd *d);
  */
 int agd_after_stop(const struct ag_config *cfg, const char *unit, bool *remove, char *why,
 		   size_t len);
+
+/* ---- history.c ------------------------------------------------------------- */
+
+/* A decided connection, as history and event_log keep it.  Strings are
+ * copied. */
+struct agd_conn {
+	uint64_t flow;           /* the engine's handle or the fast path's id; 0: none */
+	uint64_t time_ms;        /* wall clock */
+	const char *exe, *host, *rule;
+	const char *action;      /* allow, deny, reject */
+	const char *decided;     /* fastpath, rule, person, timeout, callout, shutdown */
+	uint32_t pid, uid;       /* 0 / AG_UID_UNKNOWN: unknown */
+	uint8_t ip_version, protocol, direction;
+	uint8_t local_addr[16], remote_addr[16];
+	uint16_t local_port, remote_port;
+};
+
+struct agd_history_filter {
+	uint64_t since_ms;       /* wall clock */
+	const char *app, *host;  /* NULL: any */
+	uint64_t limit;          /* 0: the most an answer holds */
+};
+
+/* Open state_dir/history.db and start its writer thread (before privileges
+ * are dropped).  Returns 0 or -errno (logged); the daemon runs without
+ * history then. */
+int agd_history_open(struct agd *d);
+/* Write what is queued, stop the thread, close.  Accepts history off. */
+void agd_history_close(struct agd *d);
+/* Engine event hook: a first decision becomes a row (and an event_log record). */
+void agd_history_event(struct agd *d, const ag_event *ev);
+/* Queue a decided connection, or the end of one with its bytes.  Never
+ * blocks on the database; past the queue's bound records are counted and
+ * dropped. */
+void agd_history_conn(struct agd *d, const struct agd_conn *c);
+void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t bytes_out);
+/* `history`: rows newest first.  NULL with *err set on failure. */
+json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, const char **err);
+/* `traffic`: per program, largest first; with bucket_ms, each row's
+ * "series" of [start_ms, bytes_in, bytes_out, connections]. */
+json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
+			    const char **err);
+json_t *agd_history_status_json(struct agd *d);
 
 /* ---- privs.c ------------------------------------------------------------------ */
 

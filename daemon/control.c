@@ -407,6 +407,7 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "limit_hits", json_integer((json_int_t)st.limit_hits));
 	json_object_set_new(ctr, "events", json_integer((json_int_t)st.events));
 	json_object_set_new(o, "counters", ctr);
+	json_object_set_new(o, "history", agd_history_status_json(d));
 	reply_ok(d, q->c, q->id, o);
 	return 0;
 }
@@ -869,6 +870,73 @@ static int op_reload(struct req *q)
 	return 0;
 }
 
+/* A non-negative integer field; *bad when present with another type. */
+static uint64_t field_uint(struct req *q, const char *key, uint64_t def, bool *bad)
+{
+	json_t *v = json_object_get(q->msg, key);
+
+	if (!v)
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		*bad = true;
+		return def;
+	}
+	return (uint64_t)json_integer_value(v);
+}
+
+/* "since_ms": how far back, a duration; the answer starts there. */
+static uint64_t since_wall(uint64_t since_ms)
+{
+	uint64_t now = agd_wall_ms();
+
+	return since_ms && since_ms < now ? now - since_ms : 0;
+}
+
+static int op_history(struct req *q)
+{
+	struct agd_history_filter f = { 0 };
+	bool bad = false;
+	const char *err = NULL;
+	json_t *a;
+
+	f.app = field_str(q, "app", &bad);
+	f.host = field_str(q, "host", &bad);
+	f.since_ms = since_wall(field_uint(q, "since_ms", 0, &bad));
+	f.limit = field_uint(q, "limit", 0, &bad);
+	if (bad) {
+		reply_err(q->d, q->c, q->id, "bad_request",
+			  "\"app\", \"host\" are strings; \"since_ms\", \"limit\" non-negative integers");
+		return 0;
+	}
+	if (!(a = agd_history_query(q->d, &f, &err))) {
+		reply_err(q->d, q->c, q->id, "failed", "history: %s", err);
+		return 0;
+	}
+	stream_start(q, STREAM_ARRAY, 0, 0, a);
+	return 0;
+}
+
+static int op_traffic(struct req *q)
+{
+	bool bad = false;
+	uint64_t since = since_wall(field_uint(q, "since_ms", 0, &bad));
+	uint64_t bucket = field_uint(q, "bucket_ms", 0, &bad);
+	const char *err = NULL;
+	json_t *a;
+
+	if (bad || (bucket && bucket < 1000)) {
+		reply_err(q->d, q->c, q->id, "bad_request",
+			  "\"since_ms\" is a non-negative integer, \"bucket_ms\" at least 1000");
+		return 0;
+	}
+	if (!(a = agd_history_traffic(q->d, since, bucket, &err))) {
+		reply_err(q->d, q->c, q->id, "failed", "traffic: %s", err);
+		return 0;
+	}
+	stream_start(q, STREAM_ARRAY, 0, 0, a);
+	return 0;
+}
+
 static int op_hello(struct req *q)
 {
 	reply_ok(q->d, q->c, q->id, NULL);
@@ -893,6 +961,8 @@ static const struct {
 	{ "subscribe", op_subscribe },
 	{ "reload", op_reload },
 	{ "hello", op_hello },
+	{ "history", op_history },
+	{ "traffic", op_traffic },
 };
 
 static void handle_line(struct agd *d, struct agd_client *c, const char *line, size_t len)

@@ -521,6 +521,8 @@ int main(int argc, char **argv)
 	agd_fastpath_sync(d);
 	if (agd_control_open(d))
 		goto out;
+	/* no history is no reason to stop the firewall: logged, runs without */
+	agd_history_open(d);
 	/* Rules a stopped daemon left (fail_mode closed) hold new flows while
 	 * nobody reads the queues; the install below replaces them in one
 	 * transaction, and a start that fails leaves them as they were. */
@@ -572,6 +574,7 @@ out:
 	agd_dataplane_close(d);
 	agd_fastpath_close(d);
 	agd_control_close(d);
+	agd_history_close(d);
 	if (d->running)
 		agd_timed_save(d);
 	agd_policy_free(d);

@@ -236,6 +236,8 @@ static const int allowed[] = {
 	SCMP_SYS(inotify_add_watch), SCMP_SYS(inotify_rm_watch), /* rule paths' directories */
 	SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield), SCMP_SYS(getrusage),
 	SCMP_SYS(prlimit64), SCMP_SYS(getcwd),
+	/* the history database (SQLite in WAL mode) and journald's socket */
+	SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(memfd_create),
 };
 
 static int seccomp_install(void)

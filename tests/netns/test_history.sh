@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# test_history.sh — every decided connection is kept in state_dir's SQLite
+# database: a row when it is decided (time, program, peer, action, what
+# decided it), its end and bytes once conntrack forgets it; the rows outlive
+# a restart; `traffic` sums the bytes per program; event_log = syslog
+# sends a record per connection.
+. "$(dirname "$0")/lib.sh"
+
+ns_pair
+bg_s "$TOOLS/ag_serve" tcp 0.0.0.0 8080 >"$T/server.log"
+wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
+mkdir -p "$T/bin"
+cp "$TOOLS/ag_connect" "$T/bin/hist_ok"
+cp "$TOOLS/ag_connect" "$T/bin/hist_big"
+OK=$T/bin/hist_ok BIG=$T/bin/hist_big
+# A closed TCP connection's conntrack entry waits out TIME_WAIT (two
+# minutes by default) before it is destroyed and its bytes are read: one
+# second here, in the test's own namespace.
+in_c sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/null
+
+# bpf = no: the NFQUEUE path and conntrack, whatever the kernel offers
+daemon_start "$NSC" bpf=no || { fail daemon_start "alegated did not start"; finish; }
+ctl rules add --action allow --app "$OK" --always >/dev/null
+ctl rules add --action allow --app "$BIG" --always >/dev/null
+rule=$(ctl rules list --json | jq -r --arg a "$OK" '.[] | select(.app == $a or .app == [$a]) | .id')
+
+hist() { ctl history --json "$@"; }
+out=$(in_c "$OK" -t 3000 -s 1000 $S4 8080)
+[[ $out == ok* ]] || fail setup "connect: $out"
+# decided by the rule: a row within a second, with the rule and the program
+if wait_for 1 bash -c "'$ALEGATECTL' -s '$SOCK' history --json --app '$OK' | jq -e 'length == 1' >/dev/null" &&
+	hist --app "$OK" | jq -e --arg r "$rule" --arg a "$OK" '.[0] | .exe == $a and .action == "allow"
+		and .decided == "rule" and .rule == $r and .proto == "tcp" and .direction == "out"
+		and .remote == "192.0.2.2:8080" and (.pid > 0) and .uid == 0 and (.time | test("Z$"))' >/dev/null; then
+	pass rule_allowed_connection_is_a_history_row_within_a_second
+else
+	fail rule_allowed_connection_is_a_history_row_within_a_second "$(hist)"
+fi
+# ended: its bytes (1000 out plus headers, the server's answer in)
+if wait_for 15 bash -c "'$ALEGATECTL' -s '$SOCK' history --json --app '$OK' | jq -e '.[0].bytes_out != null' >/dev/null" &&
+	hist --app "$OK" | jq -e '.[0] | .bytes_out >= 1000 and .bytes_out < 3000 and .bytes_in > 0 and .end_ms >= .time_ms' >/dev/null; then
+	pass ended_connection_has_its_bytes_in_history
+else
+	fail ended_connection_has_its_bytes_in_history "$(hist --app "$OK")"
+fi
+
+# traffic: a 1 MB transfer is counted for its program, first
+out=$(in_c "$BIG" -t 10000 -s 1048576 $S4 8080)
+[[ $out == ok* ]] || fail setup "connect: $out"
+if wait_for 15 bash -c "'$ALEGATECTL' -s '$SOCK' traffic --json | jq -e --arg a '$BIG' '.[0].exe == \$a and .[0].bytes_out >= 1048576' >/dev/null" &&
+	ctl traffic --since 1h --json | jq -e --arg a "$BIG" '.[0] | .exe == $a and .connections == 1 and .bytes_out < 1200000' >/dev/null; then
+	pass traffic_counts_a_1mb_transfer_for_its_program
+else
+	fail traffic_counts_a_1mb_transfer_for_its_program "$(ctl traffic --json)"
+fi
+if ctl traffic | grep -q hist_big && ctl history --limit 1 | grep -q hist_big; then
+	pass traffic_and_history_print_tables_for_people
+else
+	fail traffic_and_history_print_tables_for_people "$(ctl traffic; ctl history --limit 1)"
+fi
+
+# a restart: the rows are still there
+before=$(hist | jq length)
+daemon_stop TERM
+daemon_start "$NSC" bpf=no || { fail daemon_restart "alegated did not start again"; finish; }
+after=$(hist | jq length)
+if [ "$before" -ge 2 ] && [ "$after" = "$before" ] &&
+	hist --app "$OK" | jq -e '.[0].bytes_out >= 1000' >/dev/null; then
+	pass history_survives_a_restart
+else
+	fail history_survives_a_restart "$before rows before, $after after"
+fi
+
+# filters and bad input
+if [ "$(hist --app /nonexistent | jq length)" = 0 ] && [ "$(hist --limit 1 | jq length)" = 1 ]; then
+	pass history_filters_by_app_and_limit
+else
+	fail history_filters_by_app_and_limit "$(hist --limit 1)"
+fi
+ctl history --since nonsense >/dev/null 2>&1
+[ $? = 2 ] && pass history_bad_since_is_a_usage_error_2 || fail history_bad_since_is_a_usage_error_2 "exit $?"
+
+daemon_stop_clean
+finish
