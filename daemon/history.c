@@ -281,7 +281,8 @@ static void *writer(void *arg)
 		size_t n;
 
 		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_nsec += AGD_HISTORY_COMMIT_MS * 1000000L;
+		dl.tv_sec += AGD_HISTORY_COMMIT_MS / 1000;
+		dl.tv_nsec += AGD_HISTORY_COMMIT_MS % 1000 * 1000000L;
 		if (dl.tv_nsec >= 1000000000L) {
 			dl.tv_sec++;
 			dl.tv_nsec -= 1000000000L;

@@ -80,5 +80,40 @@ fi
 ctl history --since nonsense >/dev/null 2>&1
 [ $? = 2 ] && pass history_bad_since_is_a_usage_error_2 || fail history_bad_since_is_a_usage_error_2 "exit $?"
 
+# kill -9 in a flood of new flows: what was decided more than a second
+# before the kill is in the database
+cp "$TOOLS/ag_flood" "$T/bin/hist_flood"
+FLOOD=$T/bin/hist_flood
+# each datagram from a socket closed at once: too short-lived to name its
+# program, so the rule names the peer
+ctl rules add --action allow --remote $S4 --port 9999 --proto udp --always >/dev/null
+permits() { ctl status --json | jq .counters.permits; }
+# twice: a writer that committed less often than every second would
+# have to be lucky in both rounds to pass
+worst=
+for round in 1 2; do
+	p0=$(permits)
+	n0=$(hist | jq '[.[] | select(.remote == "192.0.2.2:9999")] | length')
+	bg_c "$FLOOD" -r 1000 -d 3 $S4 9999 >/dev/null
+	sleep 1.5
+	p1=$(permits)
+	t1=$(date +%s%3N)
+	sleep 1
+	daemon_stop KILL
+	sleep 0.5
+	daemon_start "$NSC" bpf=no || { fail daemon_restart "alegated did not start again"; finish; }
+	kept=$(hist | jq --argjson t $((t1 + 5)) '[.[] | select(.remote == "192.0.2.2:9999" and .time_ms <= $t)] | length')
+	kept=$((kept - n0))
+	if [ $((p1 - p0)) -lt 500 ] || [ "$kept" -lt $((p1 - p0)) ]; then
+		worst="round $round: $((p1 - p0)) decided before the last second, $kept kept"
+	fi
+	echo "# round $round: $((p1 - p0)) decided, $kept kept, n0 $n0"; sleep 1.6
+done
+if [ -z "$worst" ]; then
+	pass kill_9_in_a_flood_loses_at_most_the_last_second_of_history
+else
+	fail kill_9_in_a_flood_loses_at_most_the_last_second_of_history "$worst"
+fi
+
 daemon_stop_clean
 finish
