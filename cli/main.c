@@ -106,11 +106,12 @@ static const struct cli_cmd commands[] = {
 	{ NULL, "flows", "", "authorized live flows", NULL, no_opts, 0, 0, cmd_flows },
 	{ NULL, "events", "[-f|--follow] [-n|--limit N]", "net events: permit, block, pend...",
 	  NULL, events_opts, 0, 0, cmd_events },
-	{ NULL, "history", "[--app PATH] [--host NAME] [--since TIME] [--limit N]",
-	  "connections kept in alegated's database, newest first",
-	  "Every connection alegated decided, newest first (100 unless --limit; all with "
-	  "--json): when, what decided it, program, peer, and the bytes each way once it "
-	  "ended.  --host NAME also matches NAME's subdomains.",
+	{ NULL, "history", "[FILTER...] [--limit N]",
+	  "connections kept, newest first",
+	  "Every connection alegated decided, newest first (100 unless --limit; up to "
+	  "100000 with --json): when, what decided it, program, peer, and the bytes each "
+	  "way once it ended.  FILTER: --app PATH (one executable), --host NAME (the name "
+	  "and its subdomains), --since TIME (started in the last TIME: 30m, 1h, 7d).",
 	  history_opts, 0, 0, cmd_history },
 	{ NULL, "traffic", "[--since TIME]", "bytes per program, largest first",
 	  "Connections and bytes received and sent per program, summed over the "
