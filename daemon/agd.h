@@ -102,6 +102,7 @@ struct agd_counters {
 	/* processes named by a path whose file is not the one they run (a
 	 * bind mount in another mount namespace): no app rule applied */
 	uint64_t exe_mismatch;
+	uint64_t fp_events;      /* fast-path decisions read from its ring */
 };
 
 struct agd {
@@ -330,6 +331,8 @@ void agd_control_accept(struct agd *d);
 void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t events);
 /* Push a line to every subscriber of that kind. */
 void agd_control_push_event(struct agd *d, const ag_event *ev);
+/* The same for an event already in JSON (the fast path's). */
+void agd_control_push_json_event(struct agd *d, json_t *ev);
 void agd_control_push_pending(struct agd *d, const struct agd_pending *p);
 /* @reason: why, when not an answer or the timeout ("alegated is stopping"), or NULL. */
 void agd_control_push_resolved(struct agd *d, uint32_t id, const char *reason,
@@ -365,6 +368,7 @@ enum {
 	AGD_TAG_FWWATCH,
 	AGD_TAG_EXEID,      /* inotify on the directories of rules' programs */
 	AGD_TAG_UDPCLOSE,
+	AGD_TAG_FPEVENTS,   /* the fast path's ring of decisions */
 	AGD_TAG_LAST = 64,
 };
 
@@ -432,6 +436,7 @@ struct agd_conn {
 	uint8_t ip_version, protocol, direction;
 	uint8_t local_addr[16], remote_addr[16];
 	uint16_t local_port, remote_port;
+	bool no_local;           /* the local address is not known */
 };
 
 struct agd_history_filter {
@@ -460,6 +465,16 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, con
 json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
 			    const char **err);
 json_t *agd_history_status_json(struct agd *d);
+
+/* ---- fpevents.c ------------------------------------------------------------ */
+
+/* Read the fast path's decisions (after agd_fastpath_open and the loop). */
+int agd_fpevents_open(struct agd *d);
+void agd_fpevents_ready(struct agd *d);
+void agd_fpevents_close(struct agd *d);
+/* `flows`: append the live TCP flows the fast path allowed. */
+void agd_fpevents_flows(struct agd *d, json_t *arr);
+uint32_t agd_fpevents_nflows(void);
 
 /* ---- privs.c ------------------------------------------------------------------ */
 

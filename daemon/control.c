@@ -390,6 +390,7 @@ static int op_status(struct req *q)
 			    json_string(d->notrack_state[0] ? d->notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
+	json_object_set_new(o, "fast_path_flows", json_integer(agd_fpevents_nflows()));
 	json_object_set_new(o, "rules", json_integer(d->nrules));
 	json_object_set_new(o, "clients", json_integer(d->nclients));
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
@@ -406,6 +407,7 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "buffer_drops", json_integer((json_int_t)st.buffer_drops));
 	json_object_set_new(ctr, "limit_hits", json_integer((json_int_t)st.limit_hits));
 	json_object_set_new(ctr, "events", json_integer((json_int_t)st.events));
+	json_object_set_new(ctr, "fast_path_events", json_integer((json_int_t)d->ctr.fp_events));
 	json_object_set_new(o, "counters", ctr);
 	json_object_set_new(o, "history", agd_history_status_json(d));
 	reply_ok(d, q->c, q->id, o);
@@ -801,6 +803,7 @@ static int op_flows(struct req *q)
 	struct dump_ctx x = { .d = q->d, .a = json_array() };
 
 	ag_flow_dump(q->d->engine, 1u << AG_FLOW_AUTHORIZED, flow_cb, &x);
+	agd_fpevents_flows(q->d, x.a);
 	stream_start(q, STREAM_ARRAY, 0, 0, x.a);
 	return 0;
 }
@@ -1252,6 +1255,21 @@ void agd_control_push_event(struct agd *d, const ag_event *ev)
 	json_t *m = json_object();
 
 	json_object_set_new(m, "event", agd_json_event(d, ev));
+	push_all(d, true, m);
+	json_decref(m);
+}
+
+void agd_control_push_json_event(struct agd *d, json_t *ev)
+{
+	bool any = false;
+
+	for (struct agd_client *c = d->clients; c && !any; c = c->next)
+		any = c->sub_events;
+	if (!any)
+		return;
+	json_t *m = json_object();
+
+	json_object_set(m, "event", ev);
 	push_all(d, true, m);
 	json_decref(m);
 }

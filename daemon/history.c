@@ -458,7 +458,8 @@ void agd_history_conn(struct agd *d, const struct agd_conn *c)
 	r.uid = c->uid == AG_UID_UNKNOWN ? -1 : (int64_t)c->uid;
 	snprintf(r.proto, sizeof(r.proto), "%s", proto_word(c->protocol, pb, sizeof(pb)));
 	snprintf(r.direction, sizeof(r.direction), "%s", c->direction == AG_DIR_IN ? "in" : "out");
-	endpoint(r.local, sizeof(r.local), c->ip_version, c->local_addr, c->local_port);
+	if (!c->no_local)
+		endpoint(r.local, sizeof(r.local), c->ip_version, c->local_addr, c->local_port);
 	endpoint(r.remote, sizeof(r.remote), c->ip_version, c->remote_addr, c->remote_port);
 	snprintf(r.action, sizeof(r.action), "%s", c->action);
 	snprintf(r.decided, sizeof(r.decided), "%s", c->decided);
