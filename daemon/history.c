@@ -44,16 +44,28 @@
 
 enum hkind { H_NEW, H_END };
 
+/* What the loop queues: raw values, formatted by the writer (the loop's
+ * share of a connection is a copy, one allocation and a lock). */
 struct hrec {
 	enum hkind kind;
 	uint64_t flow;
 	int64_t time_ms;
 	uint64_t bytes_in, bytes_out;
 	int64_t pid, uid;	/* -1: unknown */
-	char proto[8], direction[4], action[8], decided[10];
-	char local[AG_ADDR_STRLEN + 10], remote[AG_ADDR_STRLEN + 10];
+	const char *action, *decided;	/* static strings */
+	uint8_t ip_version, protocol, direction;
+	bool no_local;
+	uint8_t local_addr[16], remote_addr[16];
+	uint16_t local_port, remote_port;
 	char rule[AG_RULE_ID_MAX + 1];
-	char *exe, *host;	/* owned, may be NULL */
+	char *exe, *host;	/* in mem, may be NULL */
+	void *mem;		/* owned */
+};
+
+/* The text of a record, as the database and the log keep it. */
+struct htext {
+	char proto[8], direction[4];
+	char local[AG_ADDR_STRLEN + 10], remote[AG_ADDR_STRLEN + 10];
 };
 
 struct agd_history {
@@ -87,13 +99,49 @@ static const char schema[] =
 
 static void rec_free(struct hrec *r)
 {
-	free(r->exe);
-	free(r->host);
+	free(r->mem);
+}
+
+static void endpoint(char *buf, size_t len, int ver, const uint8_t *addr, uint16_t port)
+{
+	char a[AG_ADDR_STRLEN];
+
+	if (ag_addr_format(ver, addr, a, sizeof(a)) < 0)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, ver == 6 ? "[%s]:%u" : "%s:%u", a, port);
+}
+
+static const char *proto_word(uint8_t p, char *buf, size_t len)
+{
+	switch (p) {
+	case AG_IPPROTO_TCP:
+		return "tcp";
+	case AG_IPPROTO_UDP:
+		return "udp";
+	case AG_IPPROTO_ICMP:
+		return "icmp";
+	case AG_IPPROTO_ICMPV6:
+		return "icmpv6";
+	}
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+static void rec_text(const struct hrec *r, struct htext *t)
+{
+	char pb[8];
+
+	snprintf(t->proto, sizeof(t->proto), "%s", proto_word(r->protocol, pb, sizeof(pb)));
+	snprintf(t->direction, sizeof(t->direction), "%s", r->direction == AG_DIR_IN ? "in" : "out");
+	t->local[0] = 0;
+	if (!r->no_local)
+		endpoint(t->local, sizeof(t->local), r->ip_version, r->local_addr, r->local_port);
+	endpoint(t->remote, sizeof(t->remote), r->ip_version, r->remote_addr, r->remote_port);
 }
 
 /* ---- the writer thread ----------------------------------------------------- */
 
-static void log_record(struct agd_history *h, const struct hrec *r)
+static void log_record(struct agd_history *h, const struct hrec *r, const struct htext *t)
 {
 	char pid[24] = "", uid[24] = "";
 
@@ -102,8 +150,8 @@ static void log_record(struct agd_history *h, const struct hrec *r)
 	if (r->uid >= 0)
 		snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
 	if (h->event_log == AG_CFG_EVENT_LOG_JOURNAL) {
-		sd_journal_send("MESSAGE=%s %s %s %s -> %s%s%s (%s%s%s)", r->action, r->direction,
-				r->proto, r->exe ? r->exe : "?", r->remote,
+		sd_journal_send("MESSAGE=%s %s %s %s -> %s%s%s (%s%s%s)", r->action, t->direction,
+				t->proto, r->exe ? r->exe : "?", t->remote,
 				r->host ? " " : "", r->host ? r->host : "", r->decided,
 				r->rule[0] ? " " : "", r->rule,
 				"PRIORITY=%d", LOG_INFO,
@@ -114,10 +162,10 @@ static void log_record(struct agd_history *h, const struct hrec *r)
 				"ALEGATE_EXE=%s", r->exe ? r->exe : "",
 				"ALEGATE_PID=%s", pid,
 				"ALEGATE_UID=%s", uid,
-				"ALEGATE_PROTO=%s", r->proto,
-				"ALEGATE_DIRECTION=%s", r->direction,
-				"ALEGATE_LOCAL=%s", r->local,
-				"ALEGATE_REMOTE=%s", r->remote,
+				"ALEGATE_PROTO=%s", t->proto,
+				"ALEGATE_DIRECTION=%s", t->direction,
+				"ALEGATE_LOCAL=%s", t->local,
+				"ALEGATE_REMOTE=%s", t->remote,
 				"ALEGATE_HOST=%s", r->host ? r->host : "",
 				NULL);
 	} else if (h->event_log == AG_CFG_EVENT_LOG_SYSLOG) {
@@ -125,8 +173,8 @@ static void log_record(struct agd_history *h, const struct hrec *r)
 		       "connection action=%s decided=%s rule=%s exe=%s pid=%s uid=%s proto=%s "
 		       "direction=%s local=%s remote=%s host=%s",
 		       r->action, r->decided, r->rule[0] ? r->rule : "-", r->exe ? r->exe : "-",
-		       pid[0] ? pid : "-", uid[0] ? uid : "-", r->proto, r->direction, r->local,
-		       r->remote, r->host ? r->host : "-");
+		       pid[0] ? pid : "-", uid[0] ? uid : "-", t->proto, t->direction, t->local,
+		       t->remote, r->host ? r->host : "-");
 	}
 }
 
@@ -149,6 +197,8 @@ static void bind_opt(sqlite3_stmt *st, int i, int64_t v)
 static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *end,
 		       struct hrec *recs, size_t n)
 {
+	struct htext t;
+
 	uint64_t rows = 0, ends = 0;
 	int rc = sqlite3_exec(h->wdb, "BEGIN", NULL, NULL, NULL);
 
@@ -159,14 +209,16 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		if (r->kind == H_NEW) {
+			rec_text(r, &t);
 			sqlite3_bind_int64(st, 1, r->time_ms);
 			bind_text(st, 2, r->exe);
 			bind_opt(st, 3, r->pid);
 			bind_opt(st, 4, r->uid);
-			bind_text(st, 5, r->proto);
-			bind_text(st, 6, r->direction);
-			bind_text(st, 7, r->local);
-			bind_text(st, 8, r->remote);
+			sqlite3_bind_text(st, 5, t.proto, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 6, t.direction, -1, SQLITE_TRANSIENT);
+			if (t.local[0])
+				sqlite3_bind_text(st, 7, t.local, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 8, t.remote, -1, SQLITE_TRANSIENT);
 			bind_text(st, 9, r->host);
 			bind_text(st, 10, r->action);
 			bind_text(st, 11, r->rule);
@@ -198,9 +250,12 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 		h->write_errors++;
 	}
 	pthread_mutex_unlock(&h->mu);
-	for (size_t i = 0; i < n; i++)
-		if (recs[i].kind == H_NEW)
-			log_record(h, &recs[i]);
+	for (size_t i = 0; h->event_log != AG_CFG_EVENT_LOG_NONE && i < n; i++) {
+		if (recs[i].kind == H_NEW) {
+			rec_text(&recs[i], &t);
+			log_record(h, &recs[i], &t);
+		}
+	}
 	return rc;
 }
 
@@ -417,55 +472,52 @@ static void enqueue(struct agd_history *h, struct hrec *r)
 		rec_free(r);
 }
 
-static void endpoint(char *buf, size_t len, int ver, const uint8_t *addr, uint16_t port)
-{
-	char a[AG_ADDR_STRLEN];
-
-	if (ag_addr_format(ver, addr, a, sizeof(a)) < 0)
-		snprintf(a, sizeof(a), "?");
-	snprintf(buf, len, ver == 6 ? "[%s]:%u" : "%s:%u", a, port);
-}
-
-static const char *proto_word(uint8_t p, char *buf, size_t len)
-{
-	switch (p) {
-	case AG_IPPROTO_TCP:
-		return "tcp";
-	case AG_IPPROTO_UDP:
-		return "udp";
-	case AG_IPPROTO_ICMP:
-		return "icmp";
-	case AG_IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
 void agd_history_conn(struct agd *d, const struct agd_conn *c)
 {
 	struct agd_history *h = d->history;
+	size_t le = c->exe ? strlen(c->exe) : 0, lh = c->host ? strlen(c->host) : 0;
 	struct hrec r;
-	char pb[8];
 
 	if (!h)
 		return;
-	memset(&r, 0, sizeof(r));
 	r.kind = H_NEW;
 	r.flow = c->flow;
 	r.time_ms = (int64_t)c->time_ms;
+	r.bytes_in = r.bytes_out = 0;
 	r.pid = c->pid ? (int64_t)c->pid : -1;
 	r.uid = c->uid == AG_UID_UNKNOWN ? -1 : (int64_t)c->uid;
-	snprintf(r.proto, sizeof(r.proto), "%s", proto_word(c->protocol, pb, sizeof(pb)));
-	snprintf(r.direction, sizeof(r.direction), "%s", c->direction == AG_DIR_IN ? "in" : "out");
-	if (!c->no_local)
-		endpoint(r.local, sizeof(r.local), c->ip_version, c->local_addr, c->local_port);
-	endpoint(r.remote, sizeof(r.remote), c->ip_version, c->remote_addr, c->remote_port);
-	snprintf(r.action, sizeof(r.action), "%s", c->action);
-	snprintf(r.decided, sizeof(r.decided), "%s", c->decided);
-	snprintf(r.rule, sizeof(r.rule), "%s", c->rule ? c->rule : "");
-	r.exe = c->exe && c->exe[0] ? strdup(c->exe) : NULL;
-	r.host = c->host && c->host[0] ? strdup(c->host) : NULL;
+	r.action = c->action;
+	r.decided = c->decided;
+	r.ip_version = c->ip_version;
+	r.protocol = c->protocol;
+	r.direction = c->direction;
+	r.no_local = c->no_local;
+	memcpy(r.local_addr, c->local_addr, 16);
+	memcpy(r.remote_addr, c->remote_addr, 16);
+	r.local_port = c->local_port;
+	r.remote_port = c->remote_port;
+	if (c->rule)
+		snprintf(r.rule, sizeof(r.rule), "%s", c->rule);
+	else
+		r.rule[0] = 0;
+	/* exe and host in one allocation: exe first, host after its NUL */
+	r.exe = r.host = NULL;
+	r.mem = NULL;
+	if (le || lh) {
+		char *m = malloc(le + lh + 2);
+
+		if (!m) {
+			pthread_mutex_lock(&h->mu);
+			h->dropped++;
+			pthread_mutex_unlock(&h->mu);
+			return;
+		}
+		memcpy(m, c->exe ? c->exe : "", le + 1);
+		memcpy(m + le + 1, c->host ? c->host : "", lh + 1);
+		r.mem = m;
+		r.exe = le ? m : NULL;
+		r.host = lh ? m + le + 1 : NULL;
+	}
 	enqueue(h, &r);
 }
 
