@@ -238,6 +238,7 @@ static const int allowed[] = {
 	SCMP_SYS(prlimit64), SCMP_SYS(getcwd),
 	/* the history database (SQLite in WAL mode) and journald's socket */
 	SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(memfd_create),
+	SCMP_SYS(fchown),
 };
 
 static int seccomp_install(void)
@@ -247,6 +248,9 @@ static int seccomp_install(void)
 
 	if (!ctx)
 		return r;
+	/* every thread, the history's writer too, not only the one loading it */
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)))
+		goto out;
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
 		if (allowed[i] < 0)
 			continue; /* not a syscall on this architecture */
