@@ -141,9 +141,29 @@ static void rec_text(const struct hrec *r, struct htext *t)
 
 /* ---- the writer thread ----------------------------------------------------- */
 
+/* A file name or host name for a log line: a control byte could start a
+ * forged line in a syslog file, so each becomes '?'. */
+static const char *clean(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (!s)
+		return NULL;
+	for (; s[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = 0;
+	return buf;
+}
+
 static void log_record(struct agd_history *h, const struct hrec *r, const struct htext *t)
 {
-	char pid[24] = "", uid[24] = "";
+	char pid[24] = "", uid[24] = "", eb[4096], hb[256];
+	struct hrec c = *r;
+
+	/* in the journal entry and the syslog line alike */
+	c.exe = (char *)clean(r->exe, eb, sizeof(eb));
+	c.host = (char *)clean(r->host, hb, sizeof(hb));
+	r = &c;
 
 	if (r->pid >= 0)
 		snprintf(pid, sizeof(pid), "%lld", (long long)r->pid);
