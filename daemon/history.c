@@ -92,7 +92,8 @@ static const char schema[] =
 	" proto TEXT, direction TEXT, local TEXT, remote TEXT, host TEXT,"
 	" action TEXT, rule TEXT, decided TEXT,"
 	" end_ms INTEGER, bytes_in INTEGER, bytes_out INTEGER, flow INTEGER);"
-	"CREATE INDEX IF NOT EXISTS conn_time ON conn(time_ms);"
+	/* covers traffic (no row is read) and serves history by time */
+	"CREATE INDEX IF NOT EXISTS conn_time_exe ON conn(time_ms, exe, bytes_in, bytes_out);"
 	"CREATE INDEX IF NOT EXISTS conn_open ON conn(flow) WHERE flow IS NOT NULL;"
 	/* flows of an earlier run: this daemon will never see them end */
 	"UPDATE conn SET flow = NULL WHERE flow IS NOT NULL;";
