@@ -2,8 +2,8 @@
 # test_history.sh — every decided connection is kept in state_dir's SQLite
 # database: a row when it is decided (time, program, peer, action, what
 # decided it), its end and bytes once conntrack forgets it; the rows outlive
-# a restart; `traffic` sums the bytes per program; event_log = syslog
-# sends a record per connection.
+# a restart and a kill -9 in a flood (but for its last second); `traffic`
+# sums the bytes per program; history_max_mb removes the oldest rows.
 . "$(dirname "$0")/lib.sh"
 
 ns_pair
@@ -120,6 +120,25 @@ if [ -z "$worst" ]; then
 	pass kill_9_in_a_flood_loses_at_most_the_last_second_of_history
 else
 	fail kill_9_in_a_flood_loses_at_most_the_last_second_of_history "$worst"
+fi
+
+# history_max_mb: past it, the oldest rows go (checked at start and every minute)
+daemon_stop TERM
+daemon_start "$NSC" bpf=no history_max_mb=1 || { fail daemon_restart "alegated did not start again"; finish; }
+in_c "$FLOOD" -r 2000 -d 4 $S4 9999 >/dev/null
+sleep 1
+rows=$(hist | jq length)
+daemon_stop TERM
+daemon_start "$NSC" bpf=no history_max_mb=1 || { fail daemon_restart "alegated did not start again"; finish; }
+sleep 0.5
+after=$(hist | jq length)
+size=$(stat -c %s "$T/d-$NSC/state/history.db")
+newest=$(hist | jq -r '.[0].time_ms')
+if [ "$rows" -ge 7000 ] && [ "$after" -lt "$rows" ] && [ "$after" -gt 1000 ] &&
+	[ "$(ctl status --json | jq .history.trimmed)" -gt 0 ] && [ "$newest" != null ]; then
+	pass history_max_mb_removes_the_oldest_rows
+else
+	fail history_max_mb_removes_the_oldest_rows "$rows rows, $after after the start, file $size bytes"
 fi
 
 daemon_stop_clean
