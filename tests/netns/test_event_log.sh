@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_event_log.sh — event_log = journal sends each decided connection to
 # journald with structured fields (ALEGATE_EXE=, ALEGATE_REMOTE=, ...);
-# event_log = none sends nothing.  journald's socket is a stand-in, in a
+# event_log = syslog one line to /dev/log; event_log = none sends nothing.  journald's socket is a stand-in, in a
 # mount namespace of the daemon's own: the machine's journal is not touched.
 . "$(dirname "$0")/lib.sh"
 
@@ -27,13 +27,23 @@ log_level = debug
 bpf = no
 event_log = $mode
 CONF
+	# syslog: /dev/log is the stand-in, on a /dev of this mount namespace
+	# that keeps the devices the daemon opens
 	unshare -m --propagation private bash -c '
 		mount -t tmpfs none /run/systemd && mkdir /run/systemd/journal || exit 1
-		"$1" /run/systemd/journal/socket >"$2" &
+		sock=/run/systemd/journal/socket
+		if [ "$6" = syslog ]; then
+			mkdir "$7" && mount --bind /dev "$7" && mount -t tmpfs none /dev || exit 1
+			for n in null zero full random urandom tty; do
+				touch /dev/$n && mount --bind "$7/$n" /dev/$n
+			done
+			sock=/dev/log
+		fi
+		"$1" "$sock" >"$2" &
 		echo $! >"$2.pid"
 		while ! grep -q ready "$2" 2>/dev/null; do sleep 0.05; done
 		exec "$3" -d -f "$4" --netns "$5"' _ "$TOOLS/ag_logsink" "$T/journal-$mode.log" \
-		"$ALEGATED" "$T/alegate.conf" "$NSC" >>"$T/daemon.log" 2>&1 &
+		"$ALEGATED" "$T/alegate.conf" "$NSC" "$mode" "$T/olddev-$mode" >>"$T/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	_ag_bg_pids+=($DAEMON_PID)
 	wait_for 5 test -s "$T/journal-$mode.log.pid" && _ag_bg_pids+=($(cat "$T/journal-$mode.log.pid"))
@@ -65,6 +75,15 @@ if [[ $out == ok* ]] && ! grep -q ALEGATE_ "$T/journal-none.log"; then
 	pass event_log_none_sends_nothing
 else
 	fail event_log_none_sends_nothing "$out: $(cat "$T/journal-none.log")"
+fi
+daemon_stop TERM
+start_logged syslog || { fail daemon_start "alegated did not start"; finish; }
+out=$(in_c "$OK" -t 3000 $S4 8080)
+log=$T/journal-syslog.log
+if [[ $out == ok* ]] && wait_for 3 grep -q "connection action=allow decided=rule rule=[0-9a-f]* exe=$OK pid=[0-9]* uid=0 proto=tcp direction=out local=192.0.2.1:[0-9]* remote=192.0.2.2:8080 host=-" "$log"; then
+	pass event_log_syslog_sends_one_line_per_connection
+else
+	fail event_log_syslog_sends_one_line_per_connection "$out: $(cat "$log")"
 fi
 daemon_stop_clean
 finish
