@@ -449,6 +449,9 @@ struct agd_history_filter {
  * are dropped).  Returns 0 or -errno (logged); the daemon runs without
  * history then. */
 int agd_history_open(struct agd *d);
+/* history_days, history_max_mb and event_log from d->cfg (a reload): the
+ * writer takes them at its next batch.  state_dir keeps the start's. */
+void agd_history_reconfigure(struct agd *d);
 /* Write what is queued, stop the thread, close.  Accepts history off. */
 void agd_history_close(struct agd *d);
 /* Engine event hook: a first decision becomes a row (and an event_log record). */

@@ -77,8 +77,11 @@ struct agd_history {
 	struct hrec *q;
 	size_t n, cap;
 	bool stop;
-	enum ag_cfg_event_log event_log;
+	enum ag_cfg_event_log event_log;	/* the writer's copies */
 	unsigned days, max_mb;
+	/* set by the loop (a reload), taken by the writer at its next batch */
+	enum ag_cfg_event_log new_event_log;
+	unsigned new_days, new_max_mb;
 	/* counters: the loop reads them under mu */
 	uint64_t rows, ends, dropped, write_errors, trimmed;
 };
@@ -367,6 +370,9 @@ static void *writer(void *arg)
 		while (!h->stop && pthread_cond_timedwait(&h->cv, &h->mu, &dl) == 0)
 			;
 		stop = h->stop;
+		h->event_log = h->new_event_log;
+		h->days = h->new_days;
+		h->max_mb = h->new_max_mb;
 		/* swap: the loop fills the other array while this one is written */
 		struct hrec *t = h->q;
 		size_t tcap = h->cap;
@@ -403,9 +409,9 @@ int agd_history_open(struct agd *d)
 
 	if (!(h = calloc(1, sizeof(*h))))
 		return -ENOMEM;
-	h->event_log = d->cfg.event_log;
-	h->days = d->cfg.history_days;
-	h->max_mb = d->cfg.history_max_mb;
+	h->event_log = h->new_event_log = d->cfg.event_log;
+	h->days = h->new_days = d->cfg.history_days;
+	h->max_mb = h->new_max_mb = d->cfg.history_max_mb;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	if (mkdir(d->cfg.state_dir, 0700) == -1 && errno != EEXIST) {
@@ -445,6 +451,19 @@ fail:
 	sqlite3_close(h->wdb);
 	free(h);
 	return r;
+}
+
+void agd_history_reconfigure(struct agd *d)
+{
+	struct agd_history *h = d->history;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->new_event_log = d->cfg.event_log;
+	h->new_days = d->cfg.history_days;
+	h->new_max_mb = d->cfg.history_max_mb;
+	pthread_mutex_unlock(&h->mu);
 }
 
 void agd_history_close(struct agd *d)

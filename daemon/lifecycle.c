@@ -136,6 +136,7 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 		} else {
 			agd_log_set_level(agd_syslog_level(cfg.log_level));
 			d->cfg = cfg;
+			agd_history_reconfigure(d);
 		}
 	} else {
 		log_err("reload: %s has errors; keeping the running configuration",

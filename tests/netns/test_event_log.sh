@@ -76,6 +76,15 @@ if [[ $out == ok* ]] && ! grep -q ALEGATE_ "$T/journal-none.log"; then
 else
 	fail event_log_none_sends_nothing "$out: $(cat "$T/journal-none.log")"
 fi
+# a reload applies event_log at once
+sed -i 's/^event_log = none$/event_log = journal/' "$T/alegate.conf"
+ctl reload >/dev/null
+out=$(in_c "$OK" -t 3000 $S4 8080)
+if [[ $out == ok* ]] && wait_for 3 grep -q "ALEGATE_EXE=$OK" "$T/journal-none.log"; then
+	pass event_log_changes_with_a_reload
+else
+	fail event_log_changes_with_a_reload "$out: $(cat "$T/journal-none.log")"
+fi
 daemon_stop TERM
 start_logged syslog || { fail daemon_start "alegated did not start"; finish; }
 out=$(in_c "$OK" -t 3000 $S4 8080)
