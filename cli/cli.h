@@ -34,7 +34,7 @@ enum opt_id {
 	OPT_SCOPE, OPT_REJECT,
 	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
 	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY,
-	OPT_FOLLOW, OPT_LIMIT, OPT_BELL,
+	OPT_FOLLOW, OPT_LIMIT, OPT_BELL, OPT_SINCE,
 	OPT_COUNT
 };
 
@@ -215,6 +215,9 @@ int cmd_allow(struct cli *cli, struct cli_args *a);
 int cmd_deny(struct cli *cli, struct cli_args *a);
 int cmd_flows(struct cli *cli, struct cli_args *a);
 int cmd_events(struct cli *cli, struct cli_args *a);
+/* history.c */
+int cmd_history(struct cli *cli, struct cli_args *a);
+int cmd_traffic(struct cli *cli, struct cli_args *a);
 int cmd_reload(struct cli *cli, struct cli_args *a);
 int cmd_version(struct cli *cli, struct cli_args *a);
 int cmd_rules_list(struct cli *cli, struct cli_args *a);

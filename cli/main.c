@@ -54,7 +54,8 @@ static const struct {
 	{ OPT_NAME, "name", 0, "TEXT", "a description for people (default: made from the conditions)" },
 	{ OPT_ANY, "any", 0, NULL, "an allow rule without conditions is meant: it allows every flow" },
 	{ OPT_FOLLOW, "follow", 'f', NULL, "keep printing new events until interrupted" },
-	{ OPT_LIMIT, "limit", 'n', "N", "print at most the N latest events" },
+	{ OPT_LIMIT, "limit", 'n', "N", "print at most the N latest events or connections" },
+	{ OPT_SINCE, "since", 0, "TIME", "only what started in the last TIME: 30m, 1h, 7d..." },
 	{ OPT_BELL, "bell", 0, NULL, "ring the terminal bell when a flow arrives" },
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -71,6 +72,8 @@ static const enum opt_id add_opts[] = {
 };
 static const enum opt_id events_opts[] = { OPT_FOLLOW, OPT_LIMIT, OPT_NONE };
 static const enum opt_id prompt_opts[] = { OPT_BELL, OPT_NONE };
+static const enum opt_id history_opts[] = { OPT_APP, OPT_HOST, OPT_SINCE, OPT_LIMIT, OPT_NONE };
+static const enum opt_id traffic_opts[] = { OPT_SINCE, OPT_NONE };
 
 static const struct cli_cmd commands[] = {
 	{ NULL, "status", "", "whether alegated runs; backend, counters", NULL,
@@ -103,6 +106,17 @@ static const struct cli_cmd commands[] = {
 	{ NULL, "flows", "", "authorized live flows", NULL, no_opts, 0, 0, cmd_flows },
 	{ NULL, "events", "[-f|--follow] [-n|--limit N]", "net events: permit, block, pend...",
 	  NULL, events_opts, 0, 0, cmd_events },
+	{ NULL, "history", "[FILTER...] [--limit N]",
+	  "connections kept, newest first",
+	  "Every connection alegated decided, newest first (100 unless --limit; up to "
+	  "100000 with --json): when, what decided it, program, peer, and the bytes each "
+	  "way once it ended.  FILTER: --app PATH (one executable), --host NAME (the name "
+	  "and its subdomains), --since TIME (started in the last TIME: 30m, 1h, 7d).",
+	  history_opts, 0, 0, cmd_history },
+	{ NULL, "traffic", "[--since TIME]", "bytes per program, largest first",
+	  "Connections and bytes received and sent per program, summed over the "
+	  "connections kept (that started in the last TIME), largest first.",
+	  traffic_opts, 0, 0, cmd_traffic },
 	{ NULL, "prompt", "[--bell]", "answer pending flows interactively",
 	  "Show each pending flow as it comes and read answers: "
 	  "ID a|d|r [once|TIME|restart|quit|always] [app|host|remote|port] [reject].  "

@@ -26,6 +26,10 @@
  *                    happens to the rules at a stop
  *   privs.c          capabilities, no_new_privs, seccomp, the [fw] helper
  *   log.c            syslog or stderr
+ *   history.c        every decided connection into SQLite (a writer thread), the
+ *                    `history` and `traffic` queries, event_log records
+ *   fpevents.c       the fast path's decisions read from its ring buffer: events,
+ *                    history rows and the flows it allowed in the kernel
  *
  * Who calls whom (no module calls one above it; what happens below the
  * control socket reaches it through struct agd_listeners):
@@ -82,6 +86,7 @@ struct ag_dnsq;
 struct ag_sockdiag_events;
 struct ag_fp;
 struct agd_client;
+struct agd_history;
 
 /* A rule the daemon knows, and the engine filters that enforce it. */
 struct agd_rule {
@@ -127,6 +132,7 @@ struct agd_counters {
 	/* processes named by a path whose file is not the one they run (a
 	 * bind mount in another mount namespace): no app rule applied */
 	uint64_t exe_mismatch;
+	uint64_t fp_events;      /* fast-path decisions read from its ring */
 };
 
 /* ---- each module's own state; struct agd composes them -------------------- */
@@ -277,6 +283,7 @@ struct agd {
 	uint64_t timer_at;       /* what the timerfd is armed for; UINT64_MAX: nothing */
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
+	struct agd_history *history; /* NULL: off */
 };
 
 /* Give the rules on "remote": "resolvers" their filters again (the set
@@ -430,6 +437,8 @@ void agd_control_accept(struct agd *d);
 void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t events);
 /* Push a line to every subscriber of that kind. */
 void agd_control_push_event(struct agd *d, const ag_event *ev);
+/* The same for an event already in JSON (the fast path's). */
+void agd_control_push_json_event(struct agd *d, json_t *ev);
 void agd_control_push_pending(struct agd *d, const struct agd_pending *p);
 /* @reason: why, when not an answer or the timeout ("alegated is stopping"), or NULL. */
 void agd_control_push_resolved(struct agd *d, uint32_t id, const char *reason,
@@ -465,6 +474,7 @@ enum {
 	AGD_TAG_FWWATCH,
 	AGD_TAG_EXEID,      /* inotify on the directories of rules' programs */
 	AGD_TAG_UDPCLOSE,
+	AGD_TAG_FPEVENTS,   /* the fast path's ring of decisions */
 	AGD_TAG_LAST = 64,
 };
 
@@ -519,6 +529,63 @@ int agd_watchdog_wake_ms(const struct agd *d);
  */
 int agd_after_stop(const struct ag_config *cfg, const char *unit, bool *remove, char *why,
 		   size_t len);
+
+/* ---- history.c ------------------------------------------------------------- */
+
+/* A decided connection, as history and event_log keep it.  Strings are
+ * copied. */
+struct agd_conn {
+	uint64_t flow;           /* the engine's handle or the fast path's id; 0: none */
+	uint64_t time_ms;        /* wall clock */
+	const char *exe, *host, *rule;
+	const char *action;      /* allow, deny, reject */
+	const char *decided;     /* fastpath, rule, person, timeout, callout, shutdown */
+	uint32_t pid, uid;       /* 0 / AG_UID_UNKNOWN: unknown */
+	uint8_t ip_version, protocol, direction;
+	uint8_t local_addr[16], remote_addr[16];
+	uint16_t local_port, remote_port;
+	bool no_local;           /* the local address is not known */
+};
+
+struct agd_history_filter {
+	uint64_t since_ms;       /* wall clock */
+	const char *app, *host;  /* NULL: any */
+	uint64_t limit;          /* 0: the most an answer holds */
+};
+
+/* Open state_dir/history.db and start its writer thread (before privileges
+ * are dropped).  Returns 0 or -errno (logged); the daemon runs without
+ * history then. */
+int agd_history_open(struct agd *d);
+/* history_days, history_max_mb and event_log from d->cfg (a reload): the
+ * writer takes them at its next batch.  state_dir keeps the start's. */
+void agd_history_reconfigure(struct agd *d);
+/* Write what is queued, stop the thread, close.  Accepts history off. */
+void agd_history_close(struct agd *d);
+/* Engine event hook: a first decision becomes a row (and an event_log record). */
+void agd_history_event(struct agd *d, const ag_event *ev);
+/* Queue a decided connection, or the end of one with its bytes.  Never
+ * blocks on the database; past the queue's bound records are counted and
+ * dropped. */
+void agd_history_conn(struct agd *d, const struct agd_conn *c);
+void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t bytes_out);
+/* `history`: rows newest first.  NULL with *err set on failure. */
+json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, const char **err);
+/* `traffic`: per program, largest first; with bucket_ms, each row's
+ * "series" of [start_ms, bytes_in, bytes_out, connections]. */
+json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
+			    const char **err);
+json_t *agd_history_status_json(struct agd *d);
+
+/* ---- fpevents.c ------------------------------------------------------------ */
+
+/* Read the fast path's decisions (after agd_fastpath_open and the loop). */
+int agd_fpevents_open(struct agd *d);
+void agd_fpevents_ready(struct agd *d);
+void agd_fpevents_close(struct agd *d);
+/* `flows`: append the live TCP flows the fast path allowed. */
+void agd_fpevents_flows(struct agd *d, json_t *arr);
+uint32_t agd_fpevents_nflows(void);
 
 /* ---- privs.c ------------------------------------------------------------------ */
 

@@ -162,6 +162,7 @@ static int op_status(struct req *q)
 			    json_string(d->fastpath.notrack_state[0] ? d->fastpath.notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->policy.npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
+	json_object_set_new(o, "fast_path_flows", json_integer(agd_fpevents_nflows()));
 	json_object_set_new(o, "rules", json_integer(d->policy.nrules));
 	json_object_set_new(o, "clients", json_integer(d->control.nclients));
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
@@ -178,7 +179,9 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "buffer_drops", json_integer((json_int_t)st.buffer_drops));
 	json_object_set_new(ctr, "limit_hits", json_integer((json_int_t)st.limit_hits));
 	json_object_set_new(ctr, "events", json_integer((json_int_t)st.events));
+	json_object_set_new(ctr, "fast_path_events", json_integer((json_int_t)d->ctr.fp_events));
 	json_object_set_new(o, "counters", ctr);
+	json_object_set_new(o, "history", agd_history_status_json(d));
 	agd__control_reply_ok(d, q->c, q->id, o);
 	return 0;
 }
@@ -443,6 +446,73 @@ static int op_reload(struct req *q)
 	return 0;
 }
 
+/* A non-negative integer field; *bad when present with another type. */
+static uint64_t field_uint(struct req *q, const char *key, uint64_t def, bool *bad)
+{
+	json_t *v = json_object_get(q->msg, key);
+
+	if (!v)
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		*bad = true;
+		return def;
+	}
+	return (uint64_t)json_integer_value(v);
+}
+
+/* "since_ms": how far back, a duration; the answer starts there. */
+static uint64_t since_wall(uint64_t since_ms)
+{
+	uint64_t now = ag_wall_ms();
+
+	return since_ms && since_ms < now ? now - since_ms : 0;
+}
+
+static int op_history(struct req *q)
+{
+	struct agd_history_filter f = { 0 };
+	bool bad = false;
+	const char *err = NULL;
+	json_t *a;
+
+	f.app = agd__control_field_str(q, "app", &bad);
+	f.host = agd__control_field_str(q, "host", &bad);
+	f.since_ms = since_wall(field_uint(q, "since_ms", 0, &bad));
+	f.limit = field_uint(q, "limit", 0, &bad);
+	if (bad) {
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request",
+			  "\"app\", \"host\" are strings; \"since_ms\", \"limit\" non-negative integers");
+		return 0;
+	}
+	if (!(a = agd_history_query(q->d, &f, &err))) {
+		agd__control_reply_err(q->d, q->c, q->id, "failed", "history: %s", err);
+		return 0;
+	}
+	agd__control_stream_start(q, STREAM_ARRAY, 0, 0, a);
+	return 0;
+}
+
+static int op_traffic(struct req *q)
+{
+	bool bad = false;
+	uint64_t since = since_wall(field_uint(q, "since_ms", 0, &bad));
+	uint64_t bucket = field_uint(q, "bucket_ms", 0, &bad);
+	const char *err = NULL;
+	json_t *a;
+
+	if (bad || (bucket && bucket < 1000)) {
+		agd__control_reply_err(q->d, q->c, q->id, "bad_request",
+			  "\"since_ms\" is a non-negative integer, \"bucket_ms\" at least 1000");
+		return 0;
+	}
+	if (!(a = agd_history_traffic(q->d, since, bucket, &err))) {
+		agd__control_reply_err(q->d, q->c, q->id, "failed", "traffic: %s", err);
+		return 0;
+	}
+	agd__control_stream_start(q, STREAM_ARRAY, 0, 0, a);
+	return 0;
+}
+
 static int op_hello(struct req *q)
 {
 	agd__control_reply_ok(q->d, q->c, q->id, NULL);
@@ -467,6 +537,8 @@ static const struct {
 	{ "subscribe", op_subscribe },
 	{ "reload", op_reload },
 	{ "hello", op_hello },
+	{ "history", op_history },
+	{ "traffic", op_traffic },
 };
 
 static void handle_line(struct agd *d, struct agd_client *c, const char *line, size_t len)
@@ -756,6 +828,21 @@ void agd_control_push_event(struct agd *d, const ag_event *ev)
 	json_t *m = json_object();
 
 	json_object_set_new(m, "event", agd_json_event(d, ev));
+	push_all(d, true, m);
+	json_decref(m);
+}
+
+void agd_control_push_json_event(struct agd *d, json_t *ev)
+{
+	bool any = false;
+
+	for (struct agd_client *c = d->control.clients; c && !any; c = c->next)
+		any = c->sub_events;
+	if (!any)
+		return;
+	json_t *m = json_object();
+
+	json_object_set(m, "event", ev);
 	push_all(d, true, m);
 	json_decref(m);
 }

@@ -136,6 +136,7 @@ int agd__control_op_flows(struct req *q)
 	struct dump_ctx x = { .d = q->d, .a = json_array() };
 
 	ag_flow_dump(q->d->engine, 1u << AG_FLOW_AUTHORIZED, flow_cb, &x);
+	agd_fpevents_flows(q->d, x.a);
 	agd__control_stream_start(q, STREAM_ARRAY, 0, 0, x.a);
 	return 0;
 }

@@ -13,10 +13,12 @@
  * mark it had (a verdict sets the whole mark, so we give back the old bits).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <linux/netfilter.h>
 #include <netinet/tcp.h>
 
@@ -151,6 +153,7 @@ static void on_event(void *arg, const ag_event *ev)
 
 	agd_pending_event(d, ev);
 	agd_policy_event(d, ev);
+	agd_history_event(d, ev);
 	if (d->listeners.event)
 		d->listeners.event(d, ev);
 }
@@ -434,13 +437,20 @@ static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 	struct agd *d = arg;
 	ag_fixed_values in;
 
+	ag_flow_info f;
+
 	d->ctr.ct_events++;
-	/* as an outbound flow (we sent the first packet), else inbound */
-	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
-	if (ag_flow_end(d->engine, &in) == 0)
-		return;
-	agd_fixed_from_tuple(&e->orig, e->icmp_type, false, &in);
-	ag_flow_end(d->engine, &in);
+	/* as an outbound flow (we sent the first packet), else inbound; the
+	 * original direction's bytes are the outbound flow's bytes_out */
+	for (int out = 1; out >= 0; out--) {
+		agd_fixed_from_tuple(&e->orig, e->icmp_type, out, &in);
+		if (ag_flow_lookup(d->engine, &in, &f))
+			continue;
+		if (f.state == AG_FLOW_AUTHORIZED)
+			agd_history_end(d, f.handle, e->bytes[out ? 1 : 0], e->bytes[out ? 0 : 1]);
+		if (ag_flow_end(d->engine, &in) == 0)
+			return;
+	}
 }
 
 void agd_dataplane_ct_ready(struct agd *d)
@@ -789,6 +799,21 @@ int agd_dataplane_open(struct agd *d)
 	return 0;
 }
 
+/* Bytes per connection: conntrack counts them only with accounting on,
+ * per network namespace, for entries made after it was switched on.  The
+ * counters cost the kernel a few bytes per entry and an add per packet. */
+static void ct_acct_on(void)
+{
+	static const char path[] = "/proc/sys/net/netfilter/nf_conntrack_acct";
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd == -1 || write(fd, "1", 1) != 1)
+		log_warn("%s: %s; connections are kept without their bytes", path,
+			 strerror(errno));
+	if (fd != -1)
+		close(fd);
+}
+
 int agd_dataplane_install(struct agd *d)
 {
 	char err[AG_FW_ERR_MAX];
@@ -799,6 +824,7 @@ int agd_dataplane_install(struct agd *d)
 		return r;
 	}
 	d->fw_installed = true;
+	ct_acct_on();
 	return 0;
 }
 

@@ -544,5 +544,6 @@ json_t *agd_fastpath_status_json(struct agd *d)
 	json_object_set_new(o, "denied", json_integer((json_int_t)st.denied));
 	json_object_set_new(o, "fell_through", json_integer((json_int_t)st.passed));
 	json_object_set_new(o, "errors", json_integer((json_int_t)st.errors));
+	json_object_set_new(o, "folded", json_integer((json_int_t)st.folded));
 	return o;
 }

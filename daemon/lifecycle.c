@@ -131,6 +131,7 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 		} else {
 			agd_log_set_level(agd_syslog_level(cfg.log_level));
 			d->cfg = cfg;
+			agd_history_reconfigure(d);
 		}
 	} else {
 		agd_log_lines(LOG_ERR, NULL, err, errors);

@@ -271,6 +271,8 @@ static void run(struct agd *d)
 				continue;
 			} else if (tag == AGD_TAG_CT) {
 				agd_dataplane_ct_ready(d);
+			} else if (tag == AGD_TAG_FPEVENTS) {
+				agd_fpevents_ready(d);
 			} else if (tag == AGD_TAG_UDPCLOSE) {
 				agd_dataplane_udp_closed_ready(d);
 			} else if (tag == AGD_TAG_PROC) {
@@ -515,6 +517,9 @@ int main(int argc, char **argv)
 	agd_fastpath_sync(d);
 	if (agd_control_open(d))
 		goto out;
+	/* no history is no reason to stop the firewall: logged, runs without */
+	agd_history_open(d);
+	agd_fpevents_open(d);
 	/* Rules a stopped daemon left (fail_mode closed) hold new flows while
 	 * nobody reads the queues; the install below replaces them in one
 	 * transaction, and a start that fails leaves them as they were. */
@@ -564,8 +569,12 @@ out:
 		ag_engine_shutdown(d->engine);
 	agd_dataplane_flush(d);
 	agd_dataplane_close(d);
+	if (d->fastpath.fp)
+		agd_fpevents_ready(d);
 	agd_fastpath_close(d);
+	agd_fpevents_close(d);
 	agd_control_close(d);
+	agd_history_close(d);
 	if (d->running)
 		agd_timed_save(d);
 	agd_policy_free(d);

@@ -233,6 +233,9 @@ static const int allowed[] = {
 	SCMP_SYS(inotify_add_watch), SCMP_SYS(inotify_rm_watch), /* rule paths' directories */
 	SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield), SCMP_SYS(getrusage),
 	SCMP_SYS(prlimit64), SCMP_SYS(getcwd),
+	/* the history database (SQLite in WAL mode) and journald's socket */
+	SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(memfd_create),
+	SCMP_SYS(fchown),
 };
 
 static int seccomp_install(void)
@@ -242,6 +245,9 @@ static int seccomp_install(void)
 
 	if (!ctx)
 		return r;
+	/* every thread, the history's writer too, not only the one loading it */
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)))
+		goto out;
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
 		if (allowed[i] < 0)
 			continue; /* not a syscall on this architecture */

@@ -362,6 +362,64 @@ static enum MHD_Result events_list(struct MHD_Connection *conn)
 	return call(conn, req);
 }
 
+/* A query argument in seconds, as milliseconds into req[key]; false when bad. */
+static bool secs_arg(struct MHD_Connection *conn, const char *arg, json_t *req, const char *key)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, arg);
+	char *end;
+	long long n;
+
+	if (!v)
+		return true;
+	n = strtoll(v, &end, 10);
+	if (*end || !*v || n < 0 || n > 100LL * 366 * 86400)
+		return false;
+	json_object_set_new(req, key, json_integer(n * 1000));
+	return true;
+}
+
+/* GET /api/traffic?since=SECONDS&bucket=SECONDS: bytes per program, and
+ * with bucket, each program's series over time. */
+static enum MHD_Result traffic(struct MHD_Connection *conn)
+{
+	json_t *req = op("traffic");
+
+	if (!secs_arg(conn, "since", req, "since_ms") || !secs_arg(conn, "bucket", req, "bucket_ms")) {
+		json_decref(req);
+		return send_error(conn, 400, "bad_request", "\"since\" and \"bucket\" are seconds");
+	}
+	return call(conn, req);
+}
+
+/* GET /api/history?since=SECONDS&app=PATH&host=NAME&limit=N */
+static enum MHD_Result history(struct MHD_Connection *conn)
+{
+	const char *app = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "app");
+	const char *host = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "host");
+	const char *limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	json_t *req = op("history");
+	long long n = 500;
+	char *end;
+
+	if (limit) {
+		n = strtoll(limit, &end, 10);
+		if (*end || !*limit || n < 1 || n > 100000) {
+			json_decref(req);
+			return send_error(conn, 400, "bad_request", "\"limit\" must be 1 to 100000");
+		}
+	}
+	json_object_set_new(req, "limit", json_integer(n));
+	if (app)
+		json_object_set_new(req, "app", json_string(app));
+	if (host)
+		json_object_set_new(req, "host", json_string(host));
+	if (!secs_arg(conn, "since", req, "since_ms")) {
+		json_decref(req);
+		return send_error(conn, 400, "bad_request", "\"since\" is seconds");
+	}
+	return call(conn, req);
+}
+
 /* ---- the event stream --------------------------------------------------------------- */
 
 struct stream {
@@ -524,6 +582,32 @@ static enum MHD_Result metrics(struct MHD_Connection *conn)
 			fprintf(f, "%s %.17g\n", is_gauge ? "" : "_total", json_number_value(v));
 		}
 	}
+	if (up) {
+		json_t *h = json_object_get(st, "history");
+		static const struct {
+			const char *key, *name, *help;
+		} hk[] = {
+			{ "rows_written", "history_rows", "connections written to the history" },
+			{ "ends_written", "history_ends", "connection ends (with bytes) written" },
+			{ "dropped", "history_dropped", "connections not kept: the writer's queue was full" },
+			{ "write_errors", "history_write_errors", "history transactions that failed" },
+			{ "trimmed", "history_trimmed", "rows removed by history_days and history_max_mb" },
+		};
+
+		for (size_t i = 0; h && i < sizeof(hk) / sizeof(hk[0]); i++) {
+			json_t *x = json_object_get(h, hk[i].key);
+
+			if (json_is_integer(x))
+				fprintf(f, "# HELP alegate_%s_total %s\n# TYPE alegate_%s_total counter\n"
+					   "alegate_%s_total %lld\n", hk[i].name, hk[i].help, hk[i].name,
+					hk[i].name, (long long)json_integer_value(x));
+		}
+		v = json_object_get(json_object_get(st, "fast_path_info"), "folded");
+		if (json_is_integer(v))
+			fprintf(f, "# HELP alegate_fast_path_folded_total fast-path events not reported "
+				   "(the ring was full)\n# TYPE alegate_fast_path_folded_total counter\n"
+				   "alegate_fast_path_folded_total %lld\n", (long long)json_integer_value(v));
+	}
 	gauge(f, "web_event_streams", "open event streams of alegate-web", hs.streams);
 	fprintf(f, "# HELP alegate_web_pushed_total messages alegated pushed to alegate-web\n"
 		   "# TYPE alegate_web_pushed_total counter\nalegate_web_pushed_total %llu\n",
@@ -613,6 +697,10 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *url, const
 		return get ? call(conn, op("flows")) : not_allowed(conn, "GET");
 	if (n == 1 && !strcmp(s[0], "pending"))
 		return get ? call(conn, op("pending")) : not_allowed(conn, "GET");
+	if (n == 1 && !strcmp(s[0], "traffic"))
+		return get ? traffic(conn) : not_allowed(conn, "GET");
+	if (n == 1 && !strcmp(s[0], "history"))
+		return get ? history(conn) : not_allowed(conn, "GET");
 	if (n == 3 && !strcmp(s[0], "pending") && (!strcmp(s[2], "allow") || !strcmp(s[2], "deny")))
 		return post ? decide(conn, rq, s[1], s[2]) : not_allowed(conn, "POST");
 	if (n == 1 && !strcmp(s[0], "events")) {

@@ -6,6 +6,7 @@
  * answer.  Every attribute is validated before use; replies must come from
  * the kernel and carry our sequence number and port id.
  */
+#include <endian.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -141,6 +142,13 @@ static const enum mnl_attr_data_type top_types[CTA_MAX + 1] = {
 	[CTA_MARK] = MNL_TYPE_U32,
 	[CTA_ID] = MNL_TYPE_U32,
 	[CTA_ZONE] = MNL_TYPE_U16,
+	[CTA_COUNTERS_ORIG] = MNL_TYPE_NESTED,
+	[CTA_COUNTERS_REPLY] = MNL_TYPE_NESTED,
+};
+
+static const enum mnl_attr_data_type counter_types[CTA_COUNTERS_MAX + 1] = {
+	[CTA_COUNTERS_PACKETS] = MNL_TYPE_U64,
+	[CTA_COUNTERS_BYTES] = MNL_TYPE_U64,
 };
 
 static const enum mnl_attr_data_type tuple_types[CTA_TUPLE_MAX + 1] = {
@@ -286,6 +294,20 @@ static int parse_entry(const struct nlmsghdr *nlh, struct ag_ct_entry *e)
 	if (tb[CTA_STATUS]) {
 		e->status = ntohl(mnl_attr_get_u32(tb[CTA_STATUS]));
 		e->flags |= AG_CT_F_STATUS;
+	}
+	/* with nf_conntrack_acct on: each direction's bytes */
+	for (int dir = 0; dir < 2; dir++) {
+		const struct nlattr *c = tb[dir ? CTA_COUNTERS_REPLY : CTA_COUNTERS_ORIG];
+		const struct nlattr *ct[CTA_COUNTERS_MAX + 1];
+
+		if (!c)
+			continue;
+		if (parse_nested(c, ct, counter_types, NULL, CTA_COUNTERS_MAX) < 0)
+			return -EBADMSG;
+		if (ct[CTA_COUNTERS_BYTES]) {
+			e->bytes[dir] = be64toh(mnl_attr_get_u64(ct[CTA_COUNTERS_BYTES]));
+			e->flags |= AG_CT_F_BYTES;
+		}
 	}
 	if (tb[CTA_ZONE] && !(e->flags & AG_CT_F_ZONE)) {
 		e->zone = ntohs(mnl_attr_get_u16(tb[CTA_ZONE]));

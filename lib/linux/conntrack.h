@@ -31,12 +31,14 @@
 #define AG_CT_F_ID	0x2
 #define AG_CT_F_STATUS	0x4
 #define AG_CT_F_ZONE	0x8
+#define AG_CT_F_BYTES	0x10	/* accounting was on: bytes[] are set */
 
 struct ag_ct_entry {
 	struct ag_tuple orig;	/* original direction */
 	uint32_t mark;		/* connmark */
 	uint32_t id;		/* the kernel's id of the entry */
 	uint32_t status;	/* IPS_* bits */
+	uint64_t bytes[2];	/* original and reply direction (nf_conntrack_acct) */
 	uint16_t zone;
 	uint8_t icmp_type;	/* ICMP/ICMPv6 only */
 	uint8_t icmp_code;

@@ -109,6 +109,16 @@ int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flo
 	return -EOPNOTSUPP;
 }
 
+int ag_fp_events_open(struct ag_fp *fp, ag_fp_event_cb cb, void *arg)
+{
+	return -EOPNOTSUPP;
+}
+
+int ag_fp_events_read(struct ag_fp *fp)
+{
+	return -EOPNOTSUPP;
+}
+
 int ag_fp_socket_owner(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_owner *out)
 {
 	return -EOPNOTSUPP;
@@ -134,6 +144,7 @@ _Static_assert(FP_MARK_FAST == AG_FW_MARK_FAST, "fastpath.bpf.c and fw.h disagre
 
 enum {
 	HOOK_CONNECT4, HOOK_CONNECT6, HOOK_SENDMSG4, HOOK_SENDMSG6, HOOK_SETSOCKOPT, HOOK_EGRESS,
+	HOOK_INGRESS, HOOK_RELEASE,
 	NHOOKS
 };
 
@@ -145,6 +156,12 @@ struct ag_fp {
 	char pin[PATH_MAX];
 	uint32_t epoch;
 	struct ag_fp_image *img;	/* the rules in use, for ag_fp_eval */
+	/* the descriptors' ids of the rules in use: the hooks report an index */
+	uint64_t *ids;
+	size_t nids;
+	struct ring_buffer *rb;
+	ag_fp_event_cb ev_cb;
+	void *ev_arg;
 };
 
 /* ---- libbpf's messages: kept for the error a person reads, not printed --------- */
@@ -264,6 +281,8 @@ struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 	progs[HOOK_SENDMSG6] = fp->skel->progs.fp_sendmsg6;
 	progs[HOOK_SETSOCKOPT] = fp->skel->progs.fp_setsockopt;
 	progs[HOOK_EGRESS] = fp->skel->progs.fp_egress;
+	progs[HOOK_INGRESS] = fp->skel->progs.fp_ingress;
+	progs[HOOK_RELEASE] = fp->skel->progs.fp_release;
 	for (int i = 0; i < NHOOKS; i++) {
 		fp->links[i] = bpf_program__attach_cgroup(progs[i], fp->cgfd);
 		if (!fp->links[i]) {
@@ -294,6 +313,8 @@ void ag_fp_close(struct ag_fp *fp)
 	}
 	for (int i = 0; i < NHOOKS; i++)
 		bpf_link__destroy(fp->links[i]);
+	ring_buffer__free(fp->rb);
+	free(fp->ids);
 	if (fp->pin[0])
 		unlink(fp->pin);
 	fastpath_bpf__destroy(fp->skel);
@@ -397,11 +418,64 @@ int ag_fp_update(struct ag_fp *fp, const struct ag_fp_rule *rules, size_t n, cha
 		fall_through_all(fp);
 		return r;
 	}
+	uint64_t *ids = calloc(n ? n : 1, sizeof(*ids));
+
+	for (size_t i = 0; ids && i < n; i++)
+		ids[i] = rules[i].id;
 	fp->epoch++;
 	__atomic_store_n(&fp->skel->bss->fp_epoch, fp->epoch, __ATOMIC_SEQ_CST);
 	ag_fp_image_free(fp->img);
 	fp->img = img;
+	free(fp->ids);
+	fp->ids = ids;
+	fp->nids = ids ? n : 0;
 	return 0;
+}
+
+static int on_ring(void *ctx, void *data, size_t size)
+{
+	struct ag_fp *fp = ctx;
+	const struct fp_event *e = data;
+	struct ag_fp_event ev;
+
+	if (size < sizeof(*e) || !fp->ev_cb)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = (enum ag_fp_event_type)e->type;
+	ev.cookie = e->cookie;
+	ev.time_ns = e->time_ns;
+	ev.tgid = e->owner.tgid;
+	ev.uid = e->owner.uid;
+	ev.exe.known = e->owner.exe_known;
+	ev.exe.ino = e->owner.ino;
+	ev.exe.dev = e->owner.dev;
+	if (e->type != FP_EV_END && e->rule < fp->nids)
+		ev.rule_id = fp->ids[e->rule];
+	ev.family = e->family;
+	ev.proto = e->proto;
+	ev.port = e->port;
+	memcpy(ev.addr, e->addr, 16);
+	ev.bytes_in = e->bytes_in;
+	ev.bytes_out = e->bytes_out;
+	fp->ev_cb(&ev, fp->ev_arg);
+	return 0;
+}
+
+int ag_fp_events_open(struct ag_fp *fp, ag_fp_event_cb cb, void *arg)
+{
+	if (fp->rb)
+		return -EALREADY;
+	fp->ev_cb = cb;
+	fp->ev_arg = arg;
+	fp->rb = ring_buffer__new(bpf_map__fd(fp->skel->maps.fp_events), on_ring, fp, NULL);
+	if (!fp->rb)
+		return -errno;
+	return ring_buffer__epoll_fd(fp->rb);
+}
+
+int ag_fp_events_read(struct ag_fp *fp)
+{
+	return fp->rb ? ring_buffer__consume(fp->rb) : -ENOTCONN;
 }
 
 int ag_fp_set_loopback(struct ag_fp *fp, bool intercept)
@@ -521,6 +595,7 @@ int ag_fp_stats(const struct ag_fp *fp, struct ag_fp_stats *out)
 			out->ignored += per[c].c[FP_STAT_IGNORED];
 			out->udp_matched += per[c].c[FP_STAT_UDP_MATCHED];
 			out->errors += per[c].c[FP_STAT_ERRORS];
+			out->folded += per[c].c[FP_STAT_FOLDED];
 		}
 	}
 	free(per);

@@ -232,6 +232,7 @@ struct ag_fp_stats {
 	uint64_t ignored;	/* not ours: other netns, loopback, kernel socket, not TCP/UDP */
 	uint64_t udp_matched;	/* UDP datagrams the xt_bpf match let pass */
 	uint64_t errors;	/* a helper failed (the flow fell through) */
+	uint64_t folded;	/* events not reported: the ring was full */
 	uint32_t epoch;		/* updates applied */
 	struct ag_fp_image_info image;	/* the rules in use */
 };
@@ -263,6 +264,39 @@ int ag_fp_socket(const struct ag_fp *fp, uint64_t cookie, struct ag_fp_flow *flo
 /* ag_fp_eval — ag_fp_image_eval() with the rules in use. */
 enum ag_fp_verdict ag_fp_eval(const struct ag_fp *fp, const struct ag_fp_flow *flow,
 			      uint32_t *rule);
+
+/* ---- what the hooks decided, for user space ------------------------------------------ */
+
+enum ag_fp_event_type {
+	AG_FP_EV_ALLOW = 1,	/* connect(), or a first datagram to a destination, allowed */
+	AG_FP_EV_DENY,		/* refused with EPERM (a sender's run of refused datagrams: once) */
+	AG_FP_EV_END,		/* an allowed TCP socket was released, with its bytes */
+};
+
+struct ag_fp_event {
+	enum ag_fp_event_type type;
+	uint64_t cookie;	/* the socket */
+	uint64_t time_ns;	/* CLOCK_BOOTTIME */
+	uint32_t tgid, uid;	/* ALLOW, DENY: who */
+	struct ag_fp_exe exe;	/* ALLOW, DENY */
+	uint64_t rule_id;	/* ALLOW, DENY: the deciding descriptor's id, 0: none */
+	uint8_t family, proto;
+	uint16_t port;		/* remote (ALLOW, DENY) */
+	uint8_t addr[16];	/* remote (ALLOW, DENY) */
+	uint64_t bytes_in, bytes_out;	/* END: IP bytes each way */
+};
+
+typedef void (*ag_fp_event_cb)(const struct ag_fp_event *ev, void *arg);
+
+/*
+ * ag_fp_events_open — read the hooks' events: returns an fd to poll for
+ * input (then call ag_fp_events_read), or -errno.  The hooks never wait
+ * for the reader: what does not fit the ring (FP_EVENTS_BYTES) is counted
+ * in ag_fp_stats().folded and lost.
+ */
+int ag_fp_events_open(struct ag_fp *fp, ag_fp_event_cb cb, void *arg);
+/* Deliver the events waiting, without blocking.  Returns how many, or -errno. */
+int ag_fp_events_read(struct ag_fp *fp);
 
 /* ---- socket owners, for attribution ------------------------------------------------ */
 

@@ -43,6 +43,7 @@ static const char *const w_timeout[] = { "deny", "allow", "reject", NULL };
 static const char *const w_fail[] = { "closed", "open", NULL };
 static const char *const w_backend[] = { "auto", "nftables", "iptables", NULL };
 static const char *const w_log[] = { "error", "warning", "info", "debug", NULL };
+static const char *const w_event_log[] = { "none", "journal", "syslog", NULL };
 
 #define FIELD(f) offsetof(struct ag_config, f), sizeof(((struct ag_config *)0)->f)
 #define NUM(name, kind, f, lo, hi) { name, kind, FIELD(f), lo, hi, NULL }
@@ -82,11 +83,15 @@ static const struct key keys[] = {
 	NUM("bpf_notrack", K_AUTOBOOL, bpf_notrack, 0, 0),
 	STR("resolv_conf", K_PATH, resolv_conf),
 	STR("resolved_conf", K_PATH, resolved_conf),
+	NUM("history_days", K_UINT, history_days, 0, 3650),
+	NUM("history_max_mb", K_UINT, history_max_mb, 1, 1u << 20),
+	ENUM("event_log", event_log, w_event_log),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 _Static_assert(sizeof(enum ag_cfg_inbound) == sizeof(int), "enums are stored through int");
 _Static_assert(sizeof(enum ag_cfg_bpf) == sizeof(int), "enums are stored through int");
+_Static_assert(sizeof(enum ag_cfg_event_log) == sizeof(int), "enums are stored through int");
 
 /* A quoted value in a message shows at most this many bytes of input. */
 #define QUOTE_SHOW	64
@@ -122,6 +127,9 @@ void ag_config_defaults(struct ag_config *cfg)
 	strcpy(cfg->resolv_conf, "/etc/resolv.conf");
 	strcpy(cfg->resolved_conf, "/run/systemd/resolve/resolv.conf");
 	cfg->bpf_notrack = AG_CFG_BPF_AUTO;
+	cfg->history_days = 30;
+	cfg->history_max_mb = 512;
+	cfg->event_log = AG_CFG_EVENT_LOG_NONE;
 }
 
 const char *ag_config_key(size_t i)

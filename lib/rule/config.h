@@ -66,6 +66,12 @@ enum ag_cfg_bpf {
 	AG_CFG_BPF_NO,
 };
 
+enum ag_cfg_event_log {
+	AG_CFG_EVENT_LOG_NONE,
+	AG_CFG_EVENT_LOG_JOURNAL,
+	AG_CFG_EVENT_LOG_SYSLOG,
+};
+
 /*
  * Every setting, with the unit in the name of the field where there is one.
  * Plain value type: copy it with =, nothing to free.
@@ -104,6 +110,13 @@ struct ag_config {
 	 * start and whenever a file changes */
 	char resolv_conf[AG_CONFIG_STR_MAX];
 	char resolved_conf[AG_CONFIG_STR_MAX];
+	/* connection history in state_dir/history.db: rows older than
+	 * history_days go (0: kept until history_max_mb), and the oldest go
+	 * while the file is larger than history_max_mb */
+	unsigned history_days;
+	unsigned history_max_mb;
+	/* each decided connection as a structured log record */
+	enum ag_cfg_event_log event_log;
 };
 
 /* ag_config_load() flags */

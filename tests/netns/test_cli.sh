@@ -294,7 +294,7 @@ grep -q 'unknown command "stat"' "$T/err" || ok=0
 # -h on every command, and the top-level help.
 ok=1
 for c in "" status pending allow deny "rules" "rules list" "rules add" "rules del" \
-	 "rules enable" "rules disable" flows events prompt reload version; do
+	 "rules enable" "rules disable" flows events history traffic prompt reload version; do
 	for h in -h --help; do
 		: >"$T/m.log"
 		# shellcheck disable=SC2086

@@ -219,6 +219,19 @@ bare=$(grep '^# TYPE .* counter$' <<<"$body" | grep -v '_total counter$' | head 
 [ -z "$bare" ] || why+=" counters without _total: $bare"
 [ -z "$why" ] && pass metrics_in_prometheus_text_alegate_names_total_counters ||
 	fail metrics_in_prometheus_text_alegate_names_total_counters "$why"
+why=
+for want in '^alegate_history_rows_total [0-9]+$' '^alegate_history_dropped_total 0$' \
+	    '^alegate_history_write_errors_total 0$' '^# TYPE alegate_history_rows_total counter$'; do
+	grep -Eq "$want" <<<"$body" || why+=" no /$want/"
+done
+[ -z "$why" ] && pass metrics_count_the_connection_history ||
+	fail metrics_count_the_connection_history "$why"
+req GET '/api/traffic?since=3600&bucket=60' "${auth[@]}"
+check api_traffic_is_bytes_per_program jqok 'type == "array"'
+req GET '/api/history?since=3600&limit=5' "${auth[@]}"
+check api_history_is_the_newest_connections jqok 'type == "array" and length <= 5'
+req GET '/api/traffic?since=soon' "${auth[@]}"
+check api_traffic_bad_since_is_400 test "$code" = 400
 
 # ---- the token file, the listening address ---------------------------------------------------------
 kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null

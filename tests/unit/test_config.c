@@ -148,7 +148,10 @@ TEST(every_key_is_parsed)
 		"bpf_cgroup = /sys/fs/cgroup/unified\n"
 		"bpf_notrack = no\n"
 		"resolv_conf = /srv/resolv.conf\n"
-		"resolved_conf = /srv/upstream.conf\n";
+		"resolved_conf = /srv/upstream.conf\n"
+		"history_days = 7\n"
+		"history_max_mb = 64\n"
+		"event_log = journal\n";
 	struct ag_config c;
 	struct errs e;
 	size_t nkeys = 0;
@@ -182,10 +185,13 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.bpf_notrack, AG_CFG_BPF_NO);
 	CHECK_STR(c.resolv_conf, "/srv/resolv.conf");
 	CHECK_STR(c.resolved_conf, "/srv/upstream.conf");
+	CHECK_EQ(c.history_days, 7);
+	CHECK_EQ(c.history_max_mb, 64);
+	CHECK_EQ(c.event_log, AG_CFG_EVENT_LOG_JOURNAL);
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 27);
+	CHECK_EQ(nkeys, 30);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 

@@ -239,6 +239,30 @@ async function main() {
   });
   await shot(page, 'status');
 
+  // ---- Traffic: a program's bytes and its plot over time ---------------------------------
+  await check('traffic_page_plots_a_programs_bytes_over_time', async () => {
+    const exe = path.join(BIN, 'web_t');
+    fs.copyFileSync(path.join(BIN, 'ag_connect'), exe);
+    fs.chmodSync(exe, 0o755);
+    ctl('rules', 'add', '--action', 'allow', '--app', exe, '--always');
+    // a closed connection's conntrack entry (and so its bytes) waits out
+    // TIME_WAIT when conntrack decides it: one second in this namespace
+    execFileSync('ip', ['netns', 'exec', NSC, 'sysctl', '-qw',
+      'net.netfilter.nf_conntrack_tcp_timeout_time_wait=1']);
+    execFileSync('ip', ['netns', 'exec', NSC, exe, '-t', '5000', '-s', '200000', S4, '8080']);
+    await waitFor(() => ctlJSON('traffic').some((r) => r.exe === exe && r.bytes_out >= 200000),
+      15000, 'web_t in traffic: ' + ctl('traffic'));
+    await page.keyboard.press('6');
+    const row = page.locator('#traffic-rows tr').filter({ has: page.locator('.prog', { hasText: /^web_t$/ }) });
+    await row.waitFor({ timeout: 3000 });
+    const text = await row.innerText();
+    assert(/KiB/.test(text), 'row: ' + text);
+    const points = await row.locator('svg.plot').getAttribute('data-points');
+    assert(Number(points) >= 1, 'plot points: ' + points);
+    assert(await row.locator('svg.plot rect.out').count() >= 1, 'no bar for the bytes sent');
+  });
+  await shot(page, 'traffic');
+
   // ---- background tab: a notification and the count in the title ------------------------
   await check('background_tab_raises_a_notification_and_counts_in_the_title', async () => {
     await page.keyboard.press('1');
@@ -305,6 +329,7 @@ async function main() {
     assert(r.status() === 401, 'status ' + r.status());
     await fp.close();
   });
+
 
   await check('no_javascript_error_on_any_page', async () => {
     assert(errors.length === 0, errors.join(' | '));

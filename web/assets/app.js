@@ -6,7 +6,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const TABS = ['waiting', 'connections', 'events', 'rules', 'status'];
+const TABS = ['waiting', 'connections', 'events', 'rules', 'status', 'traffic'];
 const EVENTS_SHOWN = 300;
 
 const state = {
@@ -92,6 +92,7 @@ function showTab(name) {
   if (name === 'connections') quietly(loadFlows());
   if (name === 'rules') quietly(loadRules());
   if (name === 'status') quietly(loadStatus());
+  if (name === 'traffic') quietly(loadTraffic());
   followEvents(name === 'events');
   if (name === 'events') renderEvents(true);
 }
@@ -367,6 +368,65 @@ async function loadFlows() {
   }));
 }
 
+// ---- traffic -----------------------------------------------------------------------------
+function fmtBytes(n) {
+  if (n === null || n === undefined) return '—';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i && n < 10 ? n.toFixed(1) : Math.round(n)) + ' ' + u[i];
+}
+
+// One program's bytes per bucket as bars on a shared time axis: received
+// above the line, sent below, each scaled to that program's largest bucket.
+const SVGNS = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+function trafficPlot(series, from, bucket, nb) {
+  const W = 240, H = 40, mid = H / 2, bw = W / nb;
+  let max = 1;
+  for (const [, bin, bout] of series) max = Math.max(max, bin, bout);
+  const g = svg('svg', { class: 'plot', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img' });
+  g.append(svg('line', { x1: 0, x2: W, y1: mid, y2: mid, class: 'axis' }));
+  let total = 0;
+  for (const [t, bin, bout, n] of series) {
+    const i = Math.floor((t - from) / bucket);
+    if (i < 0 || i >= nb) continue;
+    const hin = Math.max(bin ? 1 : 0, (bin / max) * (mid - 1));
+    const hout = Math.max(bout ? 1 : 0, (bout / max) * (mid - 1));
+    const r1 = svg('rect', { x: i * bw, y: mid - hin, width: Math.max(1, bw - 1), height: hin, class: 'in' });
+    const r2 = svg('rect', { x: i * bw, y: mid, width: Math.max(1, bw - 1), height: hout, class: 'out' });
+    const tip = svg('title', {});
+    tip.textContent = new Date(t).toLocaleString() + ': ' + fmtBytes(bin) + ' received, ' +
+      fmtBytes(bout) + ' sent, ' + n + ' connection' + (n === 1 ? '' : 's');
+    r1.append(tip);
+    g.append(r1, r2);
+    total++;
+  }
+  g.setAttribute('aria-label', total + ' periods with traffic');
+  g.dataset.points = String(total);
+  return g;
+}
+
+async function loadTraffic() {
+  const since = Number($('traffic-since').value);
+  const nb = 48, bucket = Math.max(60, Math.ceil(since / nb)) * 1000;
+  const rows = await api(`/api/traffic?since=${since}&bucket=${bucket / 1000}`);
+  const from = Math.floor((Date.now() - since * 1000) / bucket) * bucket;
+  $('traffic-empty').hidden = rows.length !== 0;
+  $('traffic-table').hidden = rows.length === 0;
+  $('traffic-rows').replaceChildren(...rows.slice(0, 200).map((r) => el('tr', { 'data-exe': r.exe || '' },
+    td('Program', el('span', { class: 'prog', text: basename(r.exe) || 'unknown program', title: r.exe || '' })),
+    td('Connections', el('span', { text: r.connections })),
+    td('Received', el('span', { class: 'num', text: fmtBytes(r.bytes_in) })),
+    td('Sent', el('span', { class: 'num', text: fmtBytes(r.bytes_out) })),
+    td('Over time', trafficPlot(r.series || [], from, bucket, nb + 1)))));
+}
+$('traffic-since').addEventListener('change', () => quietly(loadTraffic()));
+
 // ---- rules -------------------------------------------------------------------------------
 const COND = ['app', 'user', 'host', 'remote', 'port', 'proto', 'direction'];
 
@@ -540,7 +600,7 @@ function followEvents(on) {
 document.addEventListener('keydown', (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.target.closest('input, select, textarea')) return;
-  const n = '12345'.indexOf(e.key);
+  const n = '123456'.indexOf(e.key);
   if (n >= 0) { location.hash = '#' + TABS[n]; return; }
   if (state.tab !== 'waiting') return;
   const id = state.selected;

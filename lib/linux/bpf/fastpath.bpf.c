@@ -171,6 +171,18 @@ struct {
 	__type(value, struct fp_stats);
 } fp_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, FP_EVENTS_BYTES);
+} fp_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fp_sk);
+} fp_sk SEC(".maps");
+
 static __always_inline void count(int what)
 {
 	__u32 zero = 0;
@@ -178,6 +190,31 @@ static __always_inline void count(int what)
 
 	if (s && what >= 0 && what < FP_STAT_COUNT)
 		s->c[what]++;
+}
+
+/* ---- events --------------------------------------------------------------------------- */
+
+/* A decision for user space; never waits: no room, and it is counted. */
+static __always_inline void report(__u8 type, __u64 cookie, const struct fp_flow *f,
+				   const struct fp_owner *who, __u32 rule)
+{
+	struct fp_event *ev = bpf_ringbuf_reserve(&fp_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		count(FP_STAT_FOLDED);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	ev->cookie = cookie;
+	ev->time_ns = f->now_ns;
+	ev->owner = *who;
+	ev->rule = rule;
+	ev->family = f->family;
+	ev->proto = f->proto;
+	ev->port = f->port;
+	__builtin_memcpy(ev->addr, f->addr, 16);
+	bpf_ringbuf_submit(ev, 0);
 }
 
 /* ---- the hooks ---------------------------------------------------------------------- */
@@ -291,16 +328,17 @@ static __always_inline int same_owner(const struct fp_owner *a, const struct fp_
 }
 
 /* The owner of a socket the hook did not allow, in fp_owners. */
-static __always_inline void remember_owner(__u64 cookie, const struct fp_owner *o)
+static __always_inline int remember_owner(__u64 cookie, const struct fp_owner *o)
 {
 	struct fp_owner *have = bpf_map_lookup_elem(&fp_owners, &cookie);
 
 	/* Another datagram of the same sender: no map write. */
 	if (have && same_owner(have, o)) {
 		have->seen_ns = o->seen_ns;
-		return;
+		return 0;
 	}
 	bpf_map_update_elem(&fp_owners, &cookie, o, BPF_ANY);
+	return 1;
 }
 
 /*
@@ -448,7 +486,9 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 	if (verdict == FP_DENY) {
 		if (f.proto == IPPROTO_UDP_)
 			bpf_map_delete_elem(&fp_udp, &uk);
-		remember_owner(cookie, &who);
+		/* a sender's datagrams refused one after another: one event */
+		if (remember_owner(cookie, &who) || f.proto == IPPROTO_TCP_)
+			report(FP_EV_DENY, cookie, &f, &who, rule);
 		count(FP_STAT_DENIED);
 		return 0;
 	}
@@ -463,10 +503,17 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 	if (f.proto == IPPROTO_UDP_) {
 		__u32 *have = bpf_map_lookup_elem(&fp_udp, &uk);
 
-		if (!have || *have != epoch)
+		/* the first datagram to this destination is the flow's event */
+		if (!have || *have != epoch) {
 			bpf_map_update_elem(&fp_udp, &uk, &epoch, BPF_ANY);
+			report(FP_EV_ALLOW, cookie, &f, &who, rule);
+		}
 	} else {
 		set_auth(ctx, 1);
+		/* its bytes are counted from here to its release */
+		if (ctx->sk)
+			bpf_sk_storage_get(&fp_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		report(FP_EV_ALLOW, cookie, &f, &who, rule);
 	}
 
 	remember_allowed(cookie, &who, epoch, rule);
@@ -642,6 +689,60 @@ static __always_inline int v6_source_routed(struct __sk_buff *skb)
 	return 0;
 }
 
+/* The bytes of an allowed TCP socket (one with fp_sk storage). */
+static __always_inline void count_bytes(struct __sk_buff *skb, int in)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct fp_sk *st;
+
+	if (!sk)
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&fp_sk, sk, 0, 0);
+	if (!st)
+		return;
+	if (in)
+		__sync_fetch_and_add(&st->bytes_in, skb->len);
+	else
+		__sync_fetch_and_add(&st->bytes_out, skb->len);
+}
+
+/* Every packet a socket of the cgroup receives: counted for an allowed
+ * TCP socket, one storage lookup for any other. */
+SEC("cgroup_skb/ingress")
+int fp_ingress(struct __sk_buff *skb)
+{
+	count_bytes(skb, 1);
+	return 1;
+}
+
+/* A socket goes: an allowed TCP socket's end and bytes for user space. */
+SEC("cgroup/sock_release")
+int fp_release(struct bpf_sock *sk)
+{
+	struct fp_event *ev;
+	struct fp_sk *st;
+
+	st = bpf_sk_storage_get(&fp_sk, sk, 0, 0);
+	if (!st)
+		return 1;
+	ev = bpf_ringbuf_reserve(&fp_events, sizeof(*ev), 0);
+	if (!ev) {
+		count(FP_STAT_FOLDED);
+		return 1;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->type = FP_EV_END;
+	ev->cookie = bpf_get_socket_cookie(sk);
+	ev->time_ns = bpf_ktime_get_boot_ns();
+	ev->bytes_in = st->bytes_in;
+	ev->bytes_out = st->bytes_out;
+	bpf_ringbuf_submit(ev, 0);
+	return 1;
+}
+
 SEC("cgroup_skb/egress")
 int fp_egress(struct __sk_buff *skb)
 {
@@ -649,6 +750,7 @@ int fp_egress(struct __sk_buff *skb)
 
 	if ((skb->mark & (FP_MARK_AUTH | FP_MARK_FAST)) != (FP_MARK_AUTH | FP_MARK_FAST))
 		return 1;
+	count_bytes(skb, 0);
 	if (skb->protocol == bpf_htons(ETH_P_IP_))
 		routed = v4_source_routed(skb);
 	else if (skb->protocol == bpf_htons(ETH_P_IPV6_))

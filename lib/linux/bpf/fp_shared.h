@@ -157,6 +157,39 @@ struct fp_sock {
 	__u32 rule;
 };
 
+/*
+ * fp_events, a ring buffer: each connect() or first sendmsg() to a
+ * destination the hooks allowed or denied, and the end of each TCP socket
+ * they allowed with its bytes.  The hooks never wait for room: an event
+ * that does not fit is counted (FP_STAT_FOLDED) and dropped.
+ */
+#define FP_EVENTS_BYTES		(512 * 1024)
+enum {
+	FP_EV_ALLOW = 1,
+	FP_EV_DENY,
+	FP_EV_END,		/* an allowed TCP socket was released */
+};
+
+struct fp_event {
+	__u64 cookie;
+	__u64 time_ns;		/* CLOCK_BOOTTIME */
+	struct fp_owner owner;	/* ALLOW, DENY */
+	__u64 bytes_in, bytes_out;	/* END: IP packet bytes each way */
+	__u32 rule;		/* ALLOW, DENY */
+	__u8 type;		/* FP_EV_* */
+	__u8 family;		/* 4 or 6 */
+	__u8 proto;
+	__u8 pad;
+	__u16 port;		/* remote, host order */
+	__u16 pad2;
+	__u8 addr[16];		/* remote (ALLOW, DENY) */
+};
+
+/* fp_sk (socket storage) of a TCP socket the hooks allowed: its bytes. */
+struct fp_sk {
+	__u64 bytes_in, bytes_out;
+};
+
 /* fp_local: this network namespace's own addresses (see fp_flags). */
 struct fp_addr_key {
 	__u8 family;
@@ -172,6 +205,7 @@ enum {
 	FP_STAT_IGNORED,	/* not ours: other netns, loopback, no process, not TCP/UDP */
 	FP_STAT_UDP_MATCHED,	/* datagrams the xt_bpf match let skip the queue */
 	FP_STAT_ERRORS,		/* a helper failed: fell through */
+	FP_STAT_FOLDED,		/* events not reported: the ring was full */
 	FP_STAT_COUNT
 };
 

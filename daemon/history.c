@@ -1,0 +1,813 @@
+/*
+ * daemon/history.c — every decided connection, kept in SQLite.
+ *
+ * The loop never touches the database file for a write: a decision or the
+ * end of a flow becomes a record in a bounded queue (one allocation per new
+ * flow, none per packet), and a writer thread moves the queue into the
+ * database in one transaction at least every AGD_HISTORY_COMMIT_MS.  WAL
+ * with synchronous = NORMAL: a commit is in the file when the transaction
+ * ends, so a process killed with SIGKILL loses only what was still queued.
+ * The same thread writes the structured log records (event_log), so a slow
+ * journald never stalls the data plane either.
+ *
+ * Queries (`history`, `traffic`) run in the loop on their own read-only
+ * connection: WAL lets them read while the writer writes.
+ *
+ * One row per connection; its flow handle is kept only while it is open, so
+ * the row of a flow that ends is found through a partial index that holds
+ * open rows only.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <sqlite3.h>
+#include <systemd/sd-journal.h>
+
+#include "daemon/alegated.h"
+#include "net/packet.h"
+
+#define AGD_HISTORY_FILE "history.db"
+/* Longest a queued record waits for its transaction. */
+#define AGD_HISTORY_COMMIT_MS 250
+/* Records waiting at most; more are dropped and counted, never waited for. */
+#define AGD_HISTORY_QUEUE_MAX 131072
+/* How often retention runs, in commits. */
+#define AGD_HISTORY_TRIM_EVERY 240
+/* Rows a `history` answer holds at most. */
+#define AGD_HISTORY_LIMIT_MAX 100000
+
+enum hkind { H_NEW, H_END };
+
+/* What the loop queues: raw values, formatted by the writer (the loop's
+ * share of a connection is a copy, one allocation and a lock). */
+struct hrec {
+	enum hkind kind;
+	uint64_t flow;
+	int64_t time_ms;
+	uint64_t bytes_in, bytes_out;
+	int64_t pid, uid;	/* -1: unknown */
+	const char *action, *decided;	/* static strings */
+	uint8_t ip_version, protocol, direction;
+	bool no_local;
+	uint8_t local_addr[16], remote_addr[16];
+	uint16_t local_port, remote_port;
+	char rule[AG_RULE_ID_MAX + 1];
+	char *exe, *host;	/* in mem, may be NULL */
+	void *mem;		/* owned */
+};
+
+/* The text of a record, as the database and the log keep it. */
+struct htext {
+	char proto[8], direction[4];
+	char local[AG_ADDR_STRLEN + 10], remote[AG_ADDR_STRLEN + 10];
+};
+
+struct agd_history {
+	sqlite3 *wdb, *rdb;
+	pthread_t thread;
+	bool thread_on;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct hrec *q;
+	size_t n, cap;
+	bool stop;
+	enum ag_cfg_event_log event_log;	/* the writer's copies */
+	unsigned days, max_mb;
+	/* set by the loop (a reload), taken by the writer at its next batch */
+	enum ag_cfg_event_log new_event_log;
+	unsigned new_days, new_max_mb;
+	/* counters: the loop reads them under mu */
+	uint64_t rows, ends, dropped, write_errors, trimmed;
+};
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=NORMAL;"
+	"CREATE TABLE IF NOT EXISTS conn("
+	" id INTEGER PRIMARY KEY,"
+	" time_ms INTEGER NOT NULL, exe TEXT, pid INTEGER, uid INTEGER,"
+	" proto TEXT, direction TEXT, local TEXT, remote TEXT, host TEXT,"
+	" action TEXT, rule TEXT, decided TEXT,"
+	" end_ms INTEGER, bytes_in INTEGER, bytes_out INTEGER, flow INTEGER);"
+	/* covers traffic (no row is read) and serves history by time */
+	"CREATE INDEX IF NOT EXISTS conn_time_exe ON conn(time_ms, exe, bytes_in, bytes_out);"
+	"CREATE INDEX IF NOT EXISTS conn_open ON conn(flow) WHERE flow IS NOT NULL;"
+	/* flows of an earlier run: this daemon will never see them end */
+	"UPDATE conn SET flow = NULL WHERE flow IS NOT NULL;";
+
+static void rec_free(struct hrec *r)
+{
+	free(r->mem);
+}
+
+static void endpoint(char *buf, size_t len, int ver, const uint8_t *addr, uint16_t port)
+{
+	char a[AG_ADDR_STRLEN];
+
+	if (ag_addr_format(ver, addr, a, sizeof(a)) < 0)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, ver == 6 ? "[%s]:%u" : "%s:%u", a, port);
+}
+
+static const char *proto_word(uint8_t p, char *buf, size_t len)
+{
+	switch (p) {
+	case AG_IPPROTO_TCP:
+		return "tcp";
+	case AG_IPPROTO_UDP:
+		return "udp";
+	case AG_IPPROTO_ICMP:
+		return "icmp";
+	case AG_IPPROTO_ICMPV6:
+		return "icmpv6";
+	}
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+static void rec_text(const struct hrec *r, struct htext *t)
+{
+	char pb[8];
+
+	snprintf(t->proto, sizeof(t->proto), "%s", proto_word(r->protocol, pb, sizeof(pb)));
+	snprintf(t->direction, sizeof(t->direction), "%s", r->direction == AG_DIR_IN ? "in" : "out");
+	t->local[0] = 0;
+	if (!r->no_local)
+		endpoint(t->local, sizeof(t->local), r->ip_version, r->local_addr, r->local_port);
+	endpoint(t->remote, sizeof(t->remote), r->ip_version, r->remote_addr, r->remote_port);
+}
+
+/* ---- the writer thread ----------------------------------------------------- */
+
+/* A file name or host name for a log line: a control byte could start a
+ * forged line in a syslog file, so each becomes '?'. */
+static const char *clean(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (!s)
+		return NULL;
+	for (; s[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = 0;
+	return buf;
+}
+
+static void log_record(struct agd_history *h, const struct hrec *r, const struct htext *t)
+{
+	char pid[24] = "", uid[24] = "", eb[4096], hb[256];
+	struct hrec c = *r;
+
+	/* in the journal entry and the syslog line alike */
+	c.exe = (char *)clean(r->exe, eb, sizeof(eb));
+	c.host = (char *)clean(r->host, hb, sizeof(hb));
+	r = &c;
+
+	if (r->pid >= 0)
+		snprintf(pid, sizeof(pid), "%lld", (long long)r->pid);
+	if (r->uid >= 0)
+		snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
+	if (h->event_log == AG_CFG_EVENT_LOG_JOURNAL) {
+		sd_journal_send("MESSAGE=%s %s %s %s -> %s%s%s (%s%s%s)", r->action, t->direction,
+				t->proto, r->exe ? r->exe : "?", t->remote,
+				r->host ? " " : "", r->host ? r->host : "", r->decided,
+				r->rule[0] ? " " : "", r->rule,
+				"PRIORITY=%d", LOG_INFO,
+				"SYSLOG_IDENTIFIER=alegated",
+				"ALEGATE_ACTION=%s", r->action,
+				"ALEGATE_DECIDED=%s", r->decided,
+				"ALEGATE_RULE=%s", r->rule,
+				"ALEGATE_EXE=%s", r->exe ? r->exe : "",
+				"ALEGATE_PID=%s", pid,
+				"ALEGATE_UID=%s", uid,
+				"ALEGATE_PROTO=%s", t->proto,
+				"ALEGATE_DIRECTION=%s", t->direction,
+				"ALEGATE_LOCAL=%s", t->local,
+				"ALEGATE_REMOTE=%s", t->remote,
+				"ALEGATE_HOST=%s", r->host ? r->host : "",
+				NULL);
+	} else if (h->event_log == AG_CFG_EVENT_LOG_SYSLOG) {
+		syslog(LOG_INFO,
+		       "connection action=%s decided=%s rule=%s exe=%s pid=%s uid=%s proto=%s "
+		       "direction=%s local=%s remote=%s host=%s",
+		       r->action, r->decided, r->rule[0] ? r->rule : "-", r->exe ? r->exe : "-",
+		       pid[0] ? pid : "-", uid[0] ? uid : "-", t->proto, t->direction, t->local,
+		       t->remote, r->host ? r->host : "-");
+	}
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s && s[0])
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v >= 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *end,
+		       struct hrec *recs, size_t n)
+{
+	struct htext t;
+
+	uint64_t rows = 0, ends = 0;
+	int rc = sqlite3_exec(h->wdb, "BEGIN", NULL, NULL, NULL);
+
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		struct hrec *r = &recs[i];
+		sqlite3_stmt *st = r->kind == H_NEW ? ins : end;
+
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (r->kind == H_NEW) {
+			rec_text(r, &t);
+			sqlite3_bind_int64(st, 1, r->time_ms);
+			bind_text(st, 2, r->exe);
+			bind_opt(st, 3, r->pid);
+			bind_opt(st, 4, r->uid);
+			sqlite3_bind_text(st, 5, t.proto, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 6, t.direction, -1, SQLITE_TRANSIENT);
+			if (t.local[0])
+				sqlite3_bind_text(st, 7, t.local, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 8, t.remote, -1, SQLITE_TRANSIENT);
+			bind_text(st, 9, r->host);
+			bind_text(st, 10, r->action);
+			bind_text(st, 11, r->rule);
+			bind_text(st, 12, r->decided);
+			if (r->flow)
+				sqlite3_bind_int64(st, 13, (sqlite3_int64)r->flow);
+			rows++;
+		} else {
+			sqlite3_bind_int64(st, 1, r->time_ms);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)r->bytes_in);
+			sqlite3_bind_int64(st, 3, (sqlite3_int64)r->bytes_out);
+			sqlite3_bind_int64(st, 4, (sqlite3_int64)r->flow);
+			ends++;
+		}
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(h->wdb, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		log_warn("history: %s", sqlite3_errmsg(h->wdb));
+		sqlite3_exec(h->wdb, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_lock(&h->mu);
+	if (rc == SQLITE_OK) {
+		h->rows += rows;
+		h->ends += ends;
+	} else {
+		h->write_errors++;
+	}
+	pthread_mutex_unlock(&h->mu);
+	for (size_t i = 0; h->event_log != AG_CFG_EVENT_LOG_NONE && i < n; i++) {
+		if (recs[i].kind == H_NEW) {
+			rec_text(&recs[i], &t);
+			log_record(h, &recs[i], &t);
+		}
+	}
+	return rc;
+}
+
+static int64_t one_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* history_days, then history_max_mb: the oldest rows go.  Deleted pages
+ * are reused by later rows, so the file stops growing at the bound. */
+static void trim(struct agd_history *h)
+{
+	char sql[160];
+	int64_t n0 = sqlite3_total_changes64(h->wdb);
+
+	if (h->days) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t cut = (int64_t)ts.tv_sec * 1000 - (int64_t)h->days * 86400000;
+
+		snprintf(sql, sizeof(sql), "DELETE FROM conn WHERE time_ms < %lld", (long long)cut);
+		sqlite3_exec(h->wdb, sql, NULL, NULL, NULL);
+	}
+	for (int i = 0; i < 20; i++) {
+		int64_t pages = one_int(h->wdb, "PRAGMA page_count");
+		int64_t free_pages = one_int(h->wdb, "PRAGMA freelist_count");
+		int64_t psize = one_int(h->wdb, "PRAGMA page_size");
+
+		if (pages < 0 || psize <= 0 || (pages - free_pages) * psize <= (int64_t)h->max_mb << 20)
+			break;
+		/* a tenth of the rows at a time, oldest first */
+		sqlite3_exec(h->wdb,
+			     "DELETE FROM conn WHERE id < (SELECT min(id) + (max(id) - min(id)) / 10 + 1"
+			     " FROM conn)",
+			     NULL, NULL, NULL);
+	}
+	int64_t gone = sqlite3_total_changes64(h->wdb) - n0;
+
+	if (gone > 0) {
+		pthread_mutex_lock(&h->mu);
+		h->trimmed += (uint64_t)gone;
+		pthread_mutex_unlock(&h->mu);
+	}
+}
+
+static void *writer(void *arg)
+{
+	struct agd_history *h = arg;
+	sqlite3_stmt *ins = NULL, *end = NULL;
+	struct hrec *batch = NULL;
+	size_t cap = 0;
+	unsigned commits = 0;
+	bool stop = false;
+
+	if (sqlite3_prepare_v3(h->wdb,
+			       "INSERT INTO conn(time_ms, exe, pid, uid, proto, direction, local, remote,"
+			       " host, action, rule, decided, flow) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(h->wdb,
+			       "UPDATE conn SET end_ms = ?, bytes_in = ?, bytes_out = ?, flow = NULL"
+			       " WHERE flow = ?",
+			       -1, SQLITE_PREPARE_PERSISTENT, &end, NULL) != SQLITE_OK) {
+		log_err("history: %s", sqlite3_errmsg(h->wdb));
+		goto out;
+	}
+	trim(h);
+	while (!stop) {
+		struct timespec dl;
+		size_t n;
+
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += AGD_HISTORY_COMMIT_MS / 1000;
+		dl.tv_nsec += AGD_HISTORY_COMMIT_MS % 1000 * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&h->mu);
+		while (!h->stop && pthread_cond_timedwait(&h->cv, &h->mu, &dl) == 0)
+			;
+		stop = h->stop;
+		h->event_log = h->new_event_log;
+		h->days = h->new_days;
+		h->max_mb = h->new_max_mb;
+		/* swap: the loop fills the other array while this one is written */
+		struct hrec *t = h->q;
+		size_t tcap = h->cap;
+
+		n = h->n;
+		h->q = batch;
+		h->cap = cap;
+		h->n = 0;
+		batch = t;
+		cap = tcap;
+		pthread_mutex_unlock(&h->mu);
+		if (n)
+			write_batch(h, ins, end, batch, n);
+		for (size_t i = 0; i < n; i++)
+			rec_free(&batch[i]);
+		if (++commits % AGD_HISTORY_TRIM_EVERY == 0)
+			trim(h);
+	}
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(end);
+	free(batch);
+	return NULL;
+}
+
+/* ---- the loop's side ---------------------------------------------------------- */
+
+int agd_history_open(struct agd *d)
+{
+	struct agd_history *h;
+	char path[sizeof(d->cfg.state_dir) + 32];
+	char *err = NULL;
+	int r = -ENOMEM;
+
+	if (!(h = calloc(1, sizeof(*h))))
+		return -ENOMEM;
+	h->event_log = h->new_event_log = d->cfg.event_log;
+	h->days = h->new_days = d->cfg.history_days;
+	h->max_mb = h->new_max_mb = d->cfg.history_max_mb;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	if (mkdir(d->cfg.state_dir, 0700) == -1 && errno != EEXIST) {
+		r = -errno;
+		log_err("history: %s: %s", d->cfg.state_dir, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, AGD_HISTORY_FILE);
+	if (sqlite3_open_v2(path, &h->wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(h->wdb, schema, NULL, NULL, &err) != SQLITE_OK) {
+		log_err("history: %s: %s", path, err ? err : sqlite3_errmsg(h->wdb));
+		r = -EIO;
+		goto fail;
+	}
+	/* a query waits a little for a checkpoint rather than failing */
+	if (sqlite3_open_v2(path, &h->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(h->rdb, 100) != SQLITE_OK ||
+	    sqlite3_exec(h->rdb, "SELECT count(*) FROM conn WHERE id = 0", NULL, NULL, &err) !=
+		    SQLITE_OK) {
+		log_err("history: %s: %s", path, err ? err : sqlite3_errmsg(h->rdb));
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_busy_timeout(h->wdb, 1000);
+	if ((r = -pthread_create(&h->thread, NULL, writer, h))) {
+		log_err("history: thread: %s", strerror(-r));
+		goto fail;
+	}
+	h->thread_on = true;
+	d->history = h;
+	return 0;
+fail:
+	sqlite3_free(err);
+	sqlite3_close(h->rdb);
+	sqlite3_close(h->wdb);
+	free(h);
+	return r;
+}
+
+void agd_history_reconfigure(struct agd *d)
+{
+	struct agd_history *h = d->history;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->new_event_log = d->cfg.event_log;
+	h->new_days = d->cfg.history_days;
+	h->new_max_mb = d->cfg.history_max_mb;
+	pthread_mutex_unlock(&h->mu);
+}
+
+void agd_history_close(struct agd *d)
+{
+	struct agd_history *h = d->history;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->stop = true;
+	pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	if (h->thread_on)
+		pthread_join(h->thread, NULL);
+	for (size_t i = 0; i < h->n; i++)
+		rec_free(&h->q[i]);
+	free(h->q);
+	sqlite3_close(h->rdb);
+	sqlite3_close(h->wdb);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+	free(h);
+	d->history = NULL;
+}
+
+static void enqueue(struct agd_history *h, struct hrec *r)
+{
+	pthread_mutex_lock(&h->mu);
+	if (h->n == h->cap && h->cap < AGD_HISTORY_QUEUE_MAX) {
+		size_t ncap = h->cap ? h->cap * 2 : 1024;
+		void *p = realloc(h->q, ncap * sizeof(*h->q));
+
+		if (p) {
+			h->q = p;
+			h->cap = ncap;
+		}
+	}
+	if (h->n < h->cap) {
+		h->q[h->n++] = *r;
+		r = NULL;
+	} else {
+		h->dropped++;
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (r)
+		rec_free(r);
+}
+
+void agd_history_conn(struct agd *d, const struct agd_conn *c)
+{
+	struct agd_history *h = d->history;
+	size_t le = c->exe ? strlen(c->exe) : 0, lh = c->host ? strlen(c->host) : 0;
+	struct hrec r;
+
+	if (!h)
+		return;
+	r.kind = H_NEW;
+	r.flow = c->flow;
+	r.time_ms = (int64_t)c->time_ms;
+	r.bytes_in = r.bytes_out = 0;
+	r.pid = c->pid ? (int64_t)c->pid : -1;
+	r.uid = c->uid == AG_UID_UNKNOWN ? -1 : (int64_t)c->uid;
+	r.action = c->action;
+	r.decided = c->decided;
+	r.ip_version = c->ip_version;
+	r.protocol = c->protocol;
+	r.direction = c->direction;
+	r.no_local = c->no_local;
+	memcpy(r.local_addr, c->local_addr, 16);
+	memcpy(r.remote_addr, c->remote_addr, 16);
+	r.local_port = c->local_port;
+	r.remote_port = c->remote_port;
+	if (c->rule)
+		snprintf(r.rule, sizeof(r.rule), "%s", c->rule);
+	else
+		r.rule[0] = 0;
+	/* exe and host in one allocation: exe first, host after its NUL */
+	r.exe = r.host = NULL;
+	r.mem = NULL;
+	if (le || lh) {
+		char *m = malloc(le + lh + 2);
+
+		if (!m) {
+			pthread_mutex_lock(&h->mu);
+			h->dropped++;
+			pthread_mutex_unlock(&h->mu);
+			return;
+		}
+		memcpy(m, c->exe ? c->exe : "", le + 1);
+		memcpy(m + le + 1, c->host ? c->host : "", lh + 1);
+		r.mem = m;
+		r.exe = le ? m : NULL;
+		r.host = lh ? m + le + 1 : NULL;
+	}
+	enqueue(h, &r);
+}
+
+void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t bytes_out)
+{
+	struct agd_history *h = d->history;
+	struct hrec r;
+
+	if (!h || !flow)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.kind = H_END;
+	r.flow = flow;
+	r.time_ms = (int64_t)ag_wall_ms();
+	r.bytes_in = bytes_in;
+	r.bytes_out = bytes_out;
+	enqueue(h, &r);
+}
+
+/* What a decision event says about how the flow was decided; NULL: not a
+ * connection's first decision. */
+static const char *decided_by(const ag_event *ev)
+{
+	if (ev->type != AG_EVENT_PERMIT && ev->type != AG_EVENT_BLOCK)
+		return NULL;
+	switch (ev->reason) {
+	case AG_REASON_FILTER:
+	case AG_REASON_DEFAULT:
+		return "rule";
+	case AG_REASON_CALLOUT:
+	case AG_REASON_UNREGISTERED:
+		return "callout";
+	case AG_REASON_COMPLETED:
+	case AG_REASON_INJECTED:
+		return "person";
+	case AG_REASON_TIMEOUT:
+		return "timeout";
+	case AG_REASON_SHUTDOWN:
+		return "shutdown";
+	default:
+		return NULL;
+	}
+}
+
+void agd_history_event(struct agd *d, const ag_event *ev)
+{
+	const char *how = decided_by(ev);
+	struct agd_rule *rule;
+	struct agd_conn c;
+
+	if (!how || !ev->flow || (!d->history && d->cfg.event_log == AG_CFG_EVENT_LOG_NONE))
+		return;
+	rule = agd_rule_by_handle(d, ev->filter_context);
+	memset(&c, 0, sizeof(c));
+	c.flow = ev->flow;
+	c.time_ms = ag_wall_ms() - (ag_boot_ns() - ev->time_ns) / 1000000;
+	c.exe = ev->app_path;
+	c.host = ev->remote_host;
+	c.pid = ev->pid;
+	c.uid = ev->uid;
+	c.ip_version = ev->ip_version;
+	c.protocol = ev->protocol;
+	c.direction = ev->direction;
+	memcpy(c.local_addr, ev->local_addr, 16);
+	memcpy(c.remote_addr, ev->remote_addr, 16);
+	c.local_port = ev->local_port;
+	c.remote_port = ev->remote_port;
+	c.action = ev->verdict == AG_VERDICT_PERMIT ? "allow"
+		   : ev->verdict == AG_VERDICT_REJECT ? "reject"
+						      : "deny";
+	c.rule = rule ? rule->rule.id : NULL;
+	c.decided = how;
+	agd_history_conn(d, &c);
+}
+
+/* ---- queries ------------------------------------------------------------------- */
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_INTEGER:
+		return json_integer((json_int_t)sqlite3_column_int64(st, i));
+	case SQLITE_TEXT:
+		return json_string((const char *)sqlite3_column_text(st, i));
+	default:
+		return json_null();
+	}
+}
+
+static void iso_time(char *buf, size_t len, int64_t ms)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+}
+
+json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, const char **err)
+{
+	static const char *const cols[] = { "time_ms", "exe", "pid", "uid", "proto", "direction",
+					    "local", "remote", "host", "action", "rule", "decided",
+					    "end_ms", "bytes_in", "bytes_out" };
+	struct agd_history *h = d->history;
+	sqlite3_stmt *st;
+	json_t *a;
+	int i = 1, rc;
+
+	if (!h) {
+		*err = "history is off (state_dir could not be opened; see the log)";
+		return NULL;
+	}
+	/* newest first, through the time index; the filters narrow what it reads */
+	if (sqlite3_prepare_v2(h->rdb,
+			       "SELECT time_ms, exe, pid, uid, proto, direction, local, remote, host,"
+			       " action, rule, decided, end_ms, bytes_in, bytes_out FROM conn"
+			       " WHERE time_ms >= ?1 AND (?2 IS NULL OR exe = ?2)"
+			       " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || ?3)"
+			       " ORDER BY time_ms DESC, id DESC LIMIT ?4",
+			       -1, &st, NULL) != SQLITE_OK) {
+		*err = sqlite3_errmsg(h->rdb);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)f->since_ms);
+	bind_text(st, i++, f->app);
+	bind_text(st, i++, f->host);
+	sqlite3_bind_int64(st, i++, f->limit && f->limit < AGD_HISTORY_LIMIT_MAX
+					    ? (sqlite3_int64)f->limit : AGD_HISTORY_LIMIT_MAX);
+	a = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		char t[40];
+
+		iso_time(t, sizeof(t), sqlite3_column_int64(st, 0));
+		json_object_set_new(o, "time", json_string(t));
+		for (int c = 0; c < (int)(sizeof(cols) / sizeof(cols[0])); c++)
+			json_object_set_new(o, cols[c], col_json(st, c));
+		if (sqlite3_column_type(st, 12) == SQLITE_INTEGER) {
+			iso_time(t, sizeof(t), sqlite3_column_int64(st, 12));
+			json_object_set_new(o, "end", json_string(t));
+		} else {
+			json_object_set_new(o, "end", json_null());
+		}
+		json_array_append_new(a, o);
+	}
+	if (rc != SQLITE_DONE) {
+		*err = sqlite3_errmsg(h->rdb);
+		json_decref(a);
+		a = NULL;
+	}
+	sqlite3_finalize(st);
+	return a;
+}
+
+json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
+			    const char **err)
+{
+	struct agd_history *h = d->history;
+	sqlite3_stmt *st;
+	json_t *a, *byexe;
+	int rc;
+
+	if (!h) {
+		*err = "history is off (state_dir could not be opened; see the log)";
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(h->rdb,
+			       "SELECT exe, count(*), total(bytes_in), total(bytes_out) FROM conn"
+			       " WHERE time_ms >= ?1 GROUP BY exe"
+			       " ORDER BY total(bytes_in) + total(bytes_out) DESC, count(*) DESC",
+			       -1, &st, NULL) != SQLITE_OK) {
+		*err = sqlite3_errmsg(h->rdb);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
+	a = json_array();
+	byexe = json_object();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		const char *exe = (const char *)sqlite3_column_text(st, 0);
+
+		json_object_set_new(o, "exe", exe ? json_string(exe) : json_null());
+		json_object_set_new(o, "connections", json_integer(sqlite3_column_int64(st, 1)));
+		json_object_set_new(o, "bytes_in", json_integer((json_int_t)sqlite3_column_double(st, 2)));
+		json_object_set_new(o, "bytes_out", json_integer((json_int_t)sqlite3_column_double(st, 3)));
+		if (bucket_ms)
+			json_object_set_new(o, "series", json_array());
+		json_object_set(byexe, exe ? exe : "", o);
+		json_array_append_new(a, o);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*err = sqlite3_errmsg(h->rdb);
+		goto fail;
+	}
+	/* per program over time: [bucket start ms, bytes_in, bytes_out, connections],
+	 * the bytes counted in the bucket where the connection started */
+	if (bucket_ms) {
+		if (sqlite3_prepare_v2(h->rdb,
+				       "SELECT coalesce(exe, ''), time_ms / ?2 * ?2 AS b, total(bytes_in),"
+				       " total(bytes_out), count(*) FROM conn WHERE time_ms >= ?1"
+				       " GROUP BY 1, 2 ORDER BY 1, 2",
+				       -1, &st, NULL) != SQLITE_OK) {
+			*err = sqlite3_errmsg(h->rdb);
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)bucket_ms);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			json_t *o = json_object_get(byexe, (const char *)sqlite3_column_text(st, 0));
+
+			if (!o)
+				continue;
+			json_array_append_new(json_object_get(o, "series"),
+					      json_pack("[IIII]", (json_int_t)sqlite3_column_int64(st, 1),
+							(json_int_t)sqlite3_column_double(st, 2),
+							(json_int_t)sqlite3_column_double(st, 3),
+							(json_int_t)sqlite3_column_int64(st, 4)));
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			*err = sqlite3_errmsg(h->rdb);
+			goto fail;
+		}
+	}
+	json_decref(byexe);
+	return a;
+fail:
+	json_decref(byexe);
+	json_decref(a);
+	return NULL;
+}
+
+json_t *agd_history_status_json(struct agd *d)
+{
+	struct agd_history *h = d->history;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "state", json_string(h ? "on" : "off"));
+	if (!h)
+		return o;
+	pthread_mutex_lock(&h->mu);
+	json_object_set_new(o, "rows_written", json_integer((json_int_t)h->rows));
+	json_object_set_new(o, "ends_written", json_integer((json_int_t)h->ends));
+	json_object_set_new(o, "dropped", json_integer((json_int_t)h->dropped));
+	json_object_set_new(o, "write_errors", json_integer((json_int_t)h->write_errors));
+	json_object_set_new(o, "trimmed", json_integer((json_int_t)h->trimmed));
+	json_object_set_new(o, "queued", json_integer((json_int_t)h->n));
+	pthread_mutex_unlock(&h->mu);
+	return o;
+}
