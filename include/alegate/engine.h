@@ -121,7 +121,7 @@ enum {
 	AG_META_PID = 1u << 0,
 	AG_META_PROCESS_PATH = 1u << 1,
 	AG_META_CMDLINE = 1u << 2,
-	AG_META_COMPLETION_HANDLE = 1u << 3, /* initial CONNECT / RECV_ACCEPT only (S3) */
+	AG_META_COMPLETION_HANDLE = 1u << 3, /* CONNECT / RECV_ACCEPT, reauthorizations too (S3) */
 	AG_META_FLOW_HANDLE = 1u << 4,
 	AG_META_PACKET = 1u << 5,
 };
@@ -135,6 +135,9 @@ typedef struct ag_packet {
 	uint64_t token;
 	uint32_t len;
 	uint32_t flags; /* AG_PACKET_* */
+	/* The injection handle that last injected it (0: not injected) and the
+	 * one before (ag_packet_injection_state); the data plane leaves them 0. */
+	uint32_t injector, prev_injector;
 } ag_packet;
 
 enum {
@@ -382,18 +385,26 @@ typedef struct ag_callout {
  */
 int ag_callout_register(ag_engine *e, const ag_callout *callout);
 
-/* Unregister; flows keep no context of it afterwards.  Returns 0 or -ENOENT. */
+/*
+ * Unregister (FwpsCalloutUnregisterById0).  Refused with -EBUSY
+ * (STATUS_DEVICE_BUSY) while any flow holds a context of the callout: remove
+ * them with ag_flow_remove_context() first.  Returns 0, -ENOENT, -EBUSY.
+ */
 int ag_callout_unregister(ag_engine *e, const char *name);
 
 /*
  * FwpsFlowAssociateContext0: attach a 64-bit context to a flow for a callout
  * at a layer; it is handed to that callout's classify and flow_delete.
- * Replaces an earlier one.  Returns 0, -ENOENT (flow or callout), -ENOMEM.
+ * Returns 0; -EEXIST (STATUS_OBJECT_NAME_EXISTS) when the callout already has
+ * a context on the flow at that layer (remove it first); -EINVAL
+ * (STATUS_INVALID_PARAMETER) for a zero context or a callout registered
+ * without flow_delete; -ENOENT (flow or callout); -ENOMEM.
  */
 int ag_flow_associate_context(ag_engine *e, uint64_t flow_handle, ag_layer layer,
 			      const char *callout, uint64_t context);
 
-/* FwpsFlowRemoveContext0.  Returns 0 or -ENOENT. */
+/* FwpsFlowRemoveContext0: the callout's flow_delete is called with the
+ * context before this returns.  Returns 0 or -ENOENT. */
 int ag_flow_remove_context(ag_engine *e, uint64_t flow_handle, ag_layer layer,
 			   const char *callout);
 
@@ -419,7 +430,7 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 
 /*
  * FwpsCompleteOperation0.
- *  CONNECT (S7): `clone` must be NULL.  The flow is classified again at
+ *  CONNECT (S7): the flow is classified again at
  *    CONNECT with AG_FLAG_IS_REAUTHORIZE; that verdict decides: PERMIT
  *    releases the held first packet and the buffered ones in order (S9), BLOCK
  *    drops them.
@@ -427,9 +438,11 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
  *    ag_packet_clone(): it is reinjected, classified again at RECV_ACCEPT with
  *    AG_FLAG_IS_INJECTED (callouts must not pend it again) and released if
  *    permitted.  NULL denies: the held packets are dropped.
+ *  CONNECT: the suspended packet (its clone) may be passed, as WFP allows;
+ *    it changes nothing, the reauthorization decides.
  * Returns 0; AG_E_NO_CONTEXT for an unknown, completed or expired context
- * (S6; no freed memory is touched); -EINVAL for a clone at CONNECT or a packet
- * that is not this flow's clone.
+ * (S6; no freed memory is touched); -EINVAL for a packet that is not this
+ * flow's clone.
  */
 int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone);
 
@@ -442,6 +455,51 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
  * Returns 0, AG_E_NO_HANDLE (no packet in this classify), -EALREADY.
  */
 int ag_packet_clone(ag_engine *e, const ag_metadata *meta, ag_packet *clone);
+
+/*
+ * Give a pended operation its own deadline on the engine's clock, or none
+ * (0).  The engine's configured pending_timeout_ns (0: none) is what a pend
+ * gets by default; WFP itself puts no deadline on a pend (S10).
+ * Returns 0, AG_E_NO_CONTEXT, -ENOMEM.
+ */
+int ag_pend_set_deadline(ag_engine *e, uint64_t completion_context, uint64_t deadline_ns);
+
+/* ---------------------------------------------------------------------------
+ * Injection handles (FwpsInjectionHandleCreate0 and friends).  Packets that a
+ * callout reinjects carry its handle, so that each callout can tell its own
+ * reinjected packets from others' when they are classified again.
+ */
+typedef enum ag_injection_state {
+	AG_PACKET_NOT_INJECTED = 0,            /* came from the stack */
+	AG_PACKET_INJECTED_BY_SELF,            /* injected with this handle */
+	AG_PACKET_INJECTED_BY_OTHER,           /* injected with another handle */
+	AG_PACKET_PREVIOUSLY_INJECTED_BY_SELF, /* injected with this handle, then
+	                                          cloned and injected again */
+} ag_injection_state;
+
+/* A new injection handle (nonzero) in *handle.  Returns 0 or -ENOMEM. */
+int ag_injection_handle_create(ag_engine *e, uint64_t *handle);
+
+/* Returns 0 or -ENOENT. */
+int ag_injection_handle_destroy(ag_engine *e, uint64_t handle);
+
+/* FwpsQueryPacketInjectionState0: what `pkt` is to the holder of `handle`.
+ * Safe in callbacks. */
+ag_injection_state ag_packet_injection_state(const ag_engine *e, uint64_t handle,
+					     const ag_packet *pkt);
+
+/*
+ * FwpsCompleteOperation0 and FwpsInjectTransportReceiveAsync0 of a pended
+ * RECV_ACCEPT, in one call: the clone is reinjected with `injection_handle`
+ * (the packet's injection state then says BY_SELF to that handle), classified
+ * again at RECV_ACCEPT and released if permitted.  On Linux the clone is the
+ * packet the kernel holds, so completion and injection cannot be separated.
+ * ag_complete_operation() with a clone does the same with the engine's own
+ * handle.  Returns as ag_complete_operation(), and -ENOENT for an unknown
+ * injection handle.
+ */
+int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
+			    uint64_t completion_context, const ag_packet *clone);
 
 /* The flow a pended operation belongs to.  Returns 0 or AG_E_NO_CONTEXT.
  * Safe in callbacks. */

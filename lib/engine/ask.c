@@ -74,11 +74,23 @@ static void ask_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in
 	}
 }
 
+/* The answer is a number, not memory: nothing to free when the flow goes. */
+static void ask_flow_delete(ag_engine *e, ag_layer layer, uint64_t flow_handle,
+			    uint64_t flow_context, void *arg)
+{
+	(void)e;
+	(void)layer;
+	(void)flow_handle;
+	(void)flow_context;
+	(void)arg;
+}
+
 int ag_ask_register(ag_engine *e)
 {
 	ag_callout c = {
 		.name = AG_CALLOUT_ASK,
 		.classify = ask_classify,
+		.flow_delete = ask_flow_delete,
 	};
 	return ag_callout_register(e, &c);
 }

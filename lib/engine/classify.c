@@ -46,7 +46,10 @@ int ag_callout_unregister(ag_engine *e, const char *name)
 			continue;
 		struct ag__str *s = e->callouts[i].name;
 
-		ag__flow_drop_contexts(e, s);
+		/* As FwpsCalloutUnregisterById0: STATUS_DEVICE_BUSY while flows
+		 * hold its contexts; the callout removes them and tries again. */
+		if (ag__flow_contexts_of(e, s))
+			return -EBUSY;
 		e->callouts[i] = e->callouts[--e->ncallouts];
 		ag__str_put(e, s);
 		return 0;
@@ -327,7 +330,12 @@ static void arbitrate_known(ag_engine *e, struct ag__flow *f, unsigned how,
 	ag__flow_fixed(f, &in);
 	in.flags |= AG_FLAG_IS_REAUTHORIZE;
 	meta_of(f, &meta);
+	/* S3: the handle is there in a reauthorization too, as in WFP; it is
+	 * the flag that makes a pend fail with CANNOT_PEND (S5). */
+	meta.present |= AG_META_COMPLETION_HANDLE;
+	meta.completion_handle = ag__flow_handle(f);
 	cur_begin(e, (ag_layer)f->layer, f, false, NULL);
+	e->cur.handle = meta.completion_handle;
 	ag__arbitrate(e, (ag_layer)f->layer, &in, &meta, f, how, d);
 	e->cur = saved;
 }

@@ -30,7 +30,7 @@ void ag_engine_config_default(ag_engine_config *cfg)
 
 static int config_check(const ag_engine_config *cfg)
 {
-	if (!cfg->clock || !cfg->max_flows || !cfg->max_filters || !cfg->pending_timeout_ns)
+	if (!cfg->clock || !cfg->max_flows || !cfg->max_filters)
 		return -EINVAL;
 	if (cfg->timeout_verdict != AG_VERDICT_PERMIT && cfg->timeout_verdict != AG_VERDICT_BLOCK &&
 	    cfg->timeout_verdict != AG_VERDICT_REJECT)
@@ -126,6 +126,7 @@ void ag_engine_free(ag_engine *e)
 	free(e->pend_chunks);
 	ag__u64map_fini(&e->pend_owners);
 	ag__u64map_fini(&e->filter_ids);
+	ag__u64map_fini(&e->injectors);
 	free(e->sublayers);
 	free(e->cand);
 	free(e->callouts);

@@ -248,7 +248,7 @@ void ag__flow_free(ag_engine *e, struct ag__flow *f);
 void ag__flow_fixed(const struct ag__flow *f, ag_fixed_values *out);
 void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *out);
 void ag__flow_set_state(ag_engine *e, struct ag__flow *f, ag_flow_state state);
-void ag__flow_drop_contexts(ag_engine *e, const struct ag__str *co);
+bool ag__flow_contexts_of(const ag_engine *e, const struct ag__str *co);
 
 /* ---- pended operations ------------------------------------------------------ */
 
@@ -412,9 +412,16 @@ struct ag_engine {
 		       const ag_metadata *meta);
 	void *log_arg;
 
+	/* injection handles (value 1 = live); packets the engine itself
+	 * reinjects carry AG__INJECTOR_ENGINE */
+	struct ag__u64map injectors;
+	uint32_t next_injector;
+
 	ag_engine_stats stats;
 	size_t mem;
 };
+
+#define AG__INJECTOR_ENGINE 0xffffffffu
 
 void *ag__alloc(ag_engine *e, size_t n);
 void *ag__calloc(ag_engine *e, size_t n, size_t size);

@@ -127,7 +127,9 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 		return -ENOMEM;
 	struct ag__pend *p = e->pend_free;
 
-	if (ag__timer_arm(e, &p->timer, ag__now(e) + e->cfg.pending_timeout_ns))
+	/* WFP puts no deadline on a pend; the engine's is optional (S10). */
+	if (e->cfg.pending_timeout_ns &&
+	    ag__timer_arm(e, &p->timer, ag__now(e) + e->cfg.pending_timeout_ns))
 		return -ENOMEM;
 	e->pend_free = p->next_free;
 	p->next_free = NULL;
@@ -316,6 +318,14 @@ void ag__complete(ag_engine *e, struct ag__pend *p, ag_verdict recv)
 	ag__pend_finish(e, p, v, d.filter_id, AG_REASON_INJECTED);
 }
 
+/* The clone goes back in with `injector`; whoever injected it before is
+ * remembered, for PREVIOUSLY_INJECTED_BY_SELF. */
+static void mark_injected(struct ag__pend *p, const ag_packet *clone, uint32_t injector)
+{
+	p->first.prev_injector = clone->injector;
+	p->first.injector = injector;
+}
+
 int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
 {
 	struct ag__pend *p = ag__pend_from_context(e, completion_context);
@@ -327,7 +337,11 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
 	if (e->cur.active && e->cur.pended == p)
 		return -EBUSY;
 	if (p->flow->layer == AG_LAYER_ALE_AUTH_CONNECT) {
-		if (clone)
+		/* FwpsCompleteOperation0 takes the suspended packet here too; the
+		 * reauthorization decides either way.  Anything but this flow's
+		 * own packet is refused. */
+		if (clone && (!(clone->flags & AG_PACKET_CLONE) || !p->has_first ||
+			      clone->token != p->first.token))
 			return -EINVAL;
 		ag__complete(e, p, AG_VERDICT_BLOCK);
 		return 0;
@@ -335,8 +349,59 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
 	if (clone && (!p->cloned || !(clone->flags & AG_PACKET_CLONE) ||
 		      clone->token != p->first.token))
 		return -EINVAL;
+	if (clone)
+		mark_injected(p, clone, AG__INJECTOR_ENGINE);
 	ag__complete(e, p, clone ? AG_VERDICT_PERMIT : AG_VERDICT_BLOCK);
 	return 0;
+}
+
+int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
+			    uint64_t completion_context, const ag_packet *clone)
+{
+	struct ag__pend *p = ag__pend_from_context(e, completion_context);
+
+	if (!injection_handle || !ag__u64map_get(&e->injectors, injection_handle, NULL))
+		return -ENOENT;
+	if (!p)
+		return AG_E_NO_CONTEXT;
+	if (e->cur.active && e->cur.pended == p)
+		return -EBUSY;
+	if (!clone || p->flow->layer != AG_LAYER_ALE_AUTH_RECV_ACCEPT || !p->cloned ||
+	    !(clone->flags & AG_PACKET_CLONE) || clone->token != p->first.token)
+		return -EINVAL;
+	mark_injected(p, clone, (uint32_t)injection_handle);
+	ag__complete(e, p, AG_VERDICT_PERMIT);
+	return 0;
+}
+
+int ag_injection_handle_create(ag_engine *e, uint64_t *handle)
+{
+	if (e->next_injector >= AG__INJECTOR_ENGINE - 1)
+		return -ENOSPC;
+	uint64_t h = ++e->next_injector;
+
+	if (ag__u64map_put(&e->injectors, h, 1))
+		return -ENOMEM;
+	*handle = h;
+	return 0;
+}
+
+int ag_injection_handle_destroy(ag_engine *e, uint64_t handle)
+{
+	return handle && ag__u64map_del(&e->injectors, handle) ? 0 : -ENOENT;
+}
+
+ag_injection_state ag_packet_injection_state(const ag_engine *e, uint64_t handle,
+					     const ag_packet *pkt)
+{
+	(void)e;
+	if (!pkt || !pkt->injector)
+		return AG_PACKET_NOT_INJECTED;
+	if (handle && pkt->injector == handle)
+		return AG_PACKET_INJECTED_BY_SELF;
+	if (handle && pkt->prev_injector == handle)
+		return AG_PACKET_PREVIOUSLY_INJECTED_BY_SELF;
+	return AG_PACKET_INJECTED_BY_OTHER;
 }
 
 int ag_packet_clone(ag_engine *e, const ag_metadata *meta, ag_packet *clone)
@@ -349,6 +414,19 @@ int ag_packet_clone(ag_engine *e, const ag_metadata *meta, ag_packet *clone)
 	clone->flags |= AG_PACKET_CLONE;
 	e->cur.cloned = true;
 	return 0;
+}
+
+int ag_pend_set_deadline(ag_engine *e, uint64_t completion_context, uint64_t deadline_ns)
+{
+	struct ag__pend *p = ag__pend_from_context(e, completion_context);
+
+	if (!p)
+		return AG_E_NO_CONTEXT;
+	if (!deadline_ns) {
+		ag__timer_disarm(e, &p->timer);
+		return 0;
+	}
+	return ag__timer_arm(e, &p->timer, deadline_ns);
 }
 
 /* S10: a pended operation reached its deadline. */

@@ -105,7 +105,7 @@ TEST(S2_callout_sees_fixed_values_and_metadata_with_presence_bitmap)
 
 /* ---- S3 completion handle ------------------------------------------------------------ */
 
-TEST(S3_completion_handle_present_only_on_initial_authorization)
+TEST(S3_completion_handle_present_on_initial_authorization_and_reauthorization)
 {
 	ag_engine *e = fx_engine();
 	struct fx_callout c;
@@ -120,10 +120,10 @@ TEST(S3_completion_handle_present_only_on_initial_authorization)
 	CHECK(c.last_present & AG_META_COMPLETION_HANDLE);
 	CHECK(c.last_handle != 0);
 	CHECK(!(c.last_flags & AG_FLAG_IS_REAUTHORIZE));
-	/* the same flow again: a reauthorization, no handle */
+	/* the same flow again: a reauthorization, the handle still there (WFP) */
 	ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL);
 	CHECK(c.last_flags & AG_FLAG_IS_REAUTHORIZE);
-	CHECK(!(c.last_present & AG_META_COMPLETION_HANDLE));
+	CHECK(c.last_present & AG_META_COMPLETION_HANDLE);
 	ag_engine_free(e);
 }
 
@@ -311,7 +311,7 @@ TEST(S7_connect_completion_reauthorizes_and_permit_releases_held_packet)
 	/* the completion made the engine classify again with IS_REAUTHORIZE */
 	CHECK_EQ(c.calls, 2);
 	CHECK(c.last_flags & AG_FLAG_IS_REAUTHORIZE);
-	CHECK(!(c.last_present & AG_META_COMPLETION_HANDLE));
+	CHECK(c.last_present & AG_META_COMPLETION_HANDLE);
 	CHECK_EQ(fx_count_events(AG_EVENT_COMPLETE), 1);
 	CHECK_EQ(fx_count_events(AG_EVENT_REAUTH), 1);
 	CHECK_EQ(dp.n_released, 1);
@@ -347,24 +347,26 @@ TEST(S7_connect_completion_whose_reauthorization_blocks_drops)
 	ag_engine_free(e);
 }
 
-TEST(S7_clone_at_connect_completion_is_refused)
+TEST(S7_connect_completion_takes_the_suspended_packet_and_refuses_a_stranger)
 {
 	ag_engine *e = fx_engine();
 	struct fx_callout c;
 
 	CHECK_EQ(fx_register(e, "fx", &c), 0);
-	c.mode = FX_PEND;
+	c.mode = FX_PEND_CLONE;
 	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
 			NULL, 0));
 	ag_fixed_values in = fx_tcp4(40012, 443, "/bin/a");
-	ag_packet p = fx_pkt(13);
+	ag_packet p = fx_pkt(13), other = fx_pkt(99);
 
+	other.flags |= AG_PACKET_CLONE;
 	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL), AG_VERDICT_HOLD);
-	CHECK_EQ(ag_complete_operation(e, c.ctx, &p), -EINVAL);
-	/* still pended, still completable */
+	CHECK_EQ(ag_complete_operation(e, c.ctx, &other), -EINVAL);
+	/* still pended; FwpsCompleteOperation0 with the suspended packet is accepted */
 	c.mode = FX_PERMIT;
-	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
+	CHECK_EQ(ag_complete_operation(e, c.ctx, &c.clone), 0);
 	CHECK_EQ(dp.n_released, 1);
+	CHECK_EQ(dp.released[0].token, 13);
 	ag_engine_free(e);
 }
 
