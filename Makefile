@@ -65,7 +65,7 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 ALL_LIBS_LDLIBS = $(call PKG_LIBS,$(LINUX_PKGS) $(DAEMON_PKGS)) -lbpf -lelf -lz
 
-.PHONY: all clean check check-unit check-netns bench fuzz install uninstall FORCE
+.PHONY: all clean check check-unit check-netns check-tsan bench fuzz install uninstall FORCE
 all: $(O)/alegated $(O)/alegatectl
 
 $(O)/%.o: %.c
@@ -225,6 +225,21 @@ $(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(E
 
 tests: $(UNIT_BIN) $(TOOL_BIN) all
 
+# Completion from any thread under ThreadSanitizer (clang): the engine and the
+# tests that complete from a worker while the owner classifies.
+TSAN_CC    ?= clang
+TSAN_O     ?= build-tsan
+TSAN_TESTS := test_engine_threads
+check-tsan:
+	@mkdir -p $(TSAN_O)
+	@for t in $(TSAN_TESTS); do \
+		$(TSAN_CC) -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=thread -I. -Iinclude -Ilib \
+			-Itests/unit -pthread -o $(TSAN_O)/$$t tests/unit/$$t.c $(ENGINE_SRC) || exit 1; \
+	done
+	@for t in $(TSAN_TESTS); do \
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./$(TSAN_O)/$$t || exit 1; \
+	done
+
 check-unit: $(UNIT_BIN)
 	tests/run --build $(O) --unit
 
@@ -238,6 +253,9 @@ check: tests
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 $(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
+$(O)/bench/complete_bench: bench/complete_bench.c $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB)
 $(O)/bench/%: bench/%.c $(DAEMON_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)

@@ -179,6 +179,7 @@ struct agd {
 
 	/* loop */
 	int epfd, timerfd, sigfd;
+	int complete_fd;         /* eventfd the engine's wake writes; -1 none */
 	uint64_t timer_at;       /* what the timerfd is armed for; UINT64_MAX: nothing */
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
@@ -361,6 +362,7 @@ enum {
 	AGD_TAG_FWWATCH,
 	AGD_TAG_EXEID,      /* inotify on the directories of rules' programs */
 	AGD_TAG_UDPCLOSE,
+	AGD_TAG_COMPLETE,   /* eventfd: a callout completed from its own thread */
 	AGD_TAG_LAST = 64,
 };
 

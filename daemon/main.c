@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,6 +223,16 @@ static void reload(struct agd *d)
 	json_decref(na);
 }
 
+/* Runs on a callout's own thread: only signal the loop. */
+static void completion_wake(void *arg)
+{
+	uint64_t one = 1;
+	int fd = *(const int *)arg;
+
+	if (write(fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		return; /* EAGAIN: the counter is full, the loop is woken already */
+}
+
 static int setup_loop(struct agd *d)
 {
 	sigset_t mask;
@@ -243,6 +254,13 @@ static int setup_loop(struct agd *d)
 	if (agd_loop_add(d, d->sigfd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_SIGNAL) ||
 	    agd_loop_add(d, d->timerfd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_TIMER))
 		return -errno;
+	/* Completions from callouts' own threads wake the loop here, not by
+	 * polling: the engine queues them and writes this eventfd. */
+	d->complete_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->complete_fd == -1 ||
+	    agd_loop_add(d, d->complete_fd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_COMPLETE))
+		return -errno;
+	ag_engine_set_wake(d->engine, completion_wake, &d->complete_fd);
 	return 0;
 }
 
@@ -295,6 +313,12 @@ static void run(struct agd *d)
 				d->timer_at = UINT64_MAX; /* it fired: nothing armed now */
 				/* bounded: the rest fires on the next turn */
 				ag_engine_advance_some(d->engine, AGD_DEADLINES_PER_TURN);
+			} else if (tag == AGD_TAG_COMPLETE) {
+				uint64_t cnt;
+
+				if (read(d->complete_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+					log_debug("completion eventfd: %s", strerror(errno));
+				ag_engine_run_completions(d->engine);
 			} else if (tag == AGD_TAG_SIGNAL) {
 				on_signal(d);
 			} else if (tag == AGD_TAG_FWWATCH) {
@@ -474,6 +498,7 @@ int main(int argc, char **argv)
 	}
 	agd_log_set_level(agd_syslog_level(d->cfg.log_level));
 	d->listen_fd = d->epfd = d->timerfd = d->sigfd = d->fwwatch_fd = d->pid_fd = -1;
+	d->complete_fd = -1;
 	d->timer_at = UINT64_MAX;
 	if (!d->foreground) {
 		ready_fd = background();
@@ -582,6 +607,8 @@ out:
 		close(d->timerfd);
 	if (d->sigfd != -1)
 		close(d->sigfd);
+	if (d->complete_fd != -1)
+		close(d->complete_fd);
 	if (d->fwwatch_fd != -1)
 		close(d->fwwatch_fd);
 	agd_pidfile_release(d);

@@ -28,8 +28,11 @@
  * and must not call back into the engine, except the read-only functions
  * marked "safe in callbacks".
  *
- * Threading: an engine is used by one thread at a time (the daemon's event
- * loop).  Errors: functions return 0 or a negative errno, or one of the AG_E_*
+ * Threading: an engine belongs to one thread, its owner (the daemon's event
+ * loop).  The exceptions are ag_complete_operation() and
+ * ag_inject_receive_async(): as in WFP, a callout's own threads may call them
+ * at any time; the owner applies them in ag_engine_run_completions(), woken
+ * by the function given to ag_engine_set_wake().  Errors: functions return 0 or a negative errno, or one of the AG_E_*
  * codes below; functions that return a pointer return NULL and set errno.
  */
 #ifndef ALEGATE_ENGINE_H
@@ -747,6 +750,21 @@ int ag_engine_advance_some(ag_engine *e, unsigned max);
 /* The next deadline on the engine's clock, or UINT64_MAX.  Safe in callbacks. */
 uint64_t ag_engine_next_deadline(const ag_engine *e);
 
+/*
+ * Completion from any thread (S10).  The engine belongs to the thread that
+ * made it; ag_engine_set_owner() hands it to the calling thread (before any
+ * other use there).  ag_complete_operation() and ag_inject_receive_async()
+ * called from another thread copy their arguments into a queue, return 0
+ * (or -ENOMEM) and call `wake` when the queue was empty: the owner then calls
+ * ag_engine_run_completions(), which applies every queued completion in
+ * order and returns how many it took.  `wake` runs on the completing thread
+ * and must only signal (write an eventfd); it may be NULL; set it before
+ * other threads complete.  A queued completion costs one small allocation.
+ */
+void ag_engine_set_wake(ag_engine *e, void (*wake)(void *arg), void *arg);
+void ag_engine_set_owner(ag_engine *e);
+int ag_engine_run_completions(ag_engine *e);
+
 typedef struct ag_engine_stats {
 	uint64_t classifies;      /* ag_classify calls */
 	uint64_t new_flows;
@@ -756,6 +774,9 @@ typedef struct ag_engine_stats {
 	uint64_t buffered, buffer_drops, flushed;
 	uint64_t limit_hits;
 	uint64_t events, events_overwritten;
+	/* completions queued by other threads; those that named an operation
+	 * no longer pended (completed twice, expired) when applied */
+	uint64_t queued_completions, stale_completions;
 	uint32_t flows, pended, filters, callouts;
 	size_t memory;            /* bytes the engine holds (approximate) */
 } ag_engine_stats;

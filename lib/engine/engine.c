@@ -53,6 +53,12 @@ ag_engine *ag_engine_new(const ag_engine_config *cfg, const ag_dataplane_ops *op
 		return NULL;
 	e->mem = sizeof(*e);
 	e->cfg = *cfg;
+	e->owner = thrd_current();
+	if (ag__cqueue_init(&e->cq)) {
+		free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (ops)
 		e->ops = *ops;
 	if (cfg->event_ring_size) {
@@ -127,6 +133,7 @@ void ag_engine_free(ag_engine *e)
 	ag__u64map_fini(&e->pend_owners);
 	ag__u64map_fini(&e->filter_ids);
 	ag__u64map_fini(&e->injectors);
+	ag__cqueue_fini(&e->cq);
 	free(e->sublayers);
 	free(e->cand);
 	free(e->callouts);
@@ -223,6 +230,7 @@ void ag_engine_get_stats(const ag_engine *e, ag_engine_stats *out)
 	out->filters = e->nfilters;
 	out->callouts = e->ncallouts;
 	out->memory = e->mem;
+	out->queued_completions = atomic_load(&((ag_engine *)e)->cq.queued);
 }
 
 /* ---- names ---------------------------------------------------------------------- */

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
+#include <threads.h>
 
 #include "alegate/engine.h"
 
@@ -333,6 +335,32 @@ void ag__event(ag_engine *e, ag_event_type type, ag_reason reason, ag_layer laye
 	       uint32_t count);
 void ag__events_fini(ag_engine *e);
 
+/* ---- completion from other threads (queue.c) ---------------------------------- */
+
+struct ag__qent {
+	struct ag__qent *next;
+	uint64_t ctx;
+	uint32_t injector;       /* 0: ag_complete_operation, else ag_inject_receive_async */
+	bool has_clone;
+	ag_packet clone;
+};
+
+struct ag__cqueue {
+	_Atomic(struct ag__qent *) head; /* newest first */
+	atomic_uint_fast64_t queued;
+	/* set by the owner before other threads complete */
+	void (*wake)(void *arg);
+	void *wake_arg;
+};
+
+int ag__cqueue_init(struct ag__cqueue *q);
+void ag__cqueue_fini(struct ag__cqueue *q);
+bool ag__on_owner(const ag_engine *e);
+int ag__cqueue_push(ag_engine *e, uint64_t ctx, uint32_t injector, const ag_packet *clone);
+/* The owner's side of ag_complete_operation / ag_inject_receive_async. */
+int ag__complete_operation(ag_engine *e, uint64_t ctx, const ag_packet *clone);
+int ag__inject_receive(ag_engine *e, uint64_t injector, uint64_t ctx, const ag_packet *clone);
+
 /* ---- the engine ------------------------------------------------------------ */
 
 #define AG__POOL_CHUNK 1024u
@@ -416,6 +444,10 @@ struct ag_engine {
 	 * reinjects carry AG__INJECTOR_ENGINE */
 	struct ag__u64map injectors;
 	uint32_t next_injector;
+
+	/* the thread the engine belongs to, and completions from the others */
+	thrd_t owner;
+	struct ag__cqueue cq;
 
 	ag_engine_stats stats;
 	size_t mem;

@@ -326,7 +326,7 @@ static void mark_injected(struct ag__pend *p, const ag_packet *clone, uint32_t i
 	p->first.injector = injector;
 }
 
-int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
+int ag__complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
 {
 	struct ag__pend *p = ag__pend_from_context(e, completion_context);
 
@@ -355,8 +355,8 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
 	return 0;
 }
 
-int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
-			    uint64_t completion_context, const ag_packet *clone)
+int ag__inject_receive(ag_engine *e, uint64_t injection_handle, uint64_t completion_context,
+		       const ag_packet *clone)
 {
 	struct ag__pend *p = ag__pend_from_context(e, completion_context);
 
@@ -372,6 +372,32 @@ int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
 	mark_injected(p, clone, (uint32_t)injection_handle);
 	ag__complete(e, p, AG_VERDICT_PERMIT);
 	return 0;
+}
+
+/*
+ * From the owner thread a completion is applied at once and its result
+ * returned; from any other thread it is queued for the owner (the checks
+ * then happen there, and a stale one is counted in stats.stale_completions).
+ */
+int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
+{
+	if (ag__on_owner(e))
+		return ag__complete_operation(e, completion_context, clone);
+	if (!completion_context)
+		return AG_E_NO_CONTEXT;
+	return ag__cqueue_push(e, completion_context, 0, clone);
+}
+
+int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
+			    uint64_t completion_context, const ag_packet *clone)
+{
+	if (ag__on_owner(e))
+		return ag__inject_receive(e, injection_handle, completion_context, clone);
+	if (!injection_handle || injection_handle >= AG__INJECTOR_ENGINE)
+		return -ENOENT;
+	if (!clone)
+		return -EINVAL;
+	return ag__cqueue_push(e, completion_context, (uint32_t)injection_handle, clone);
 }
 
 int ag_injection_handle_create(ag_engine *e, uint64_t *handle)
