@@ -16,6 +16,7 @@ PREFIX   ?= /usr/local
 SBINDIR  ?= $(PREFIX)/sbin
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 # systemd's own answer where it is installed; else under PREFIX
 # (/usr/lib/systemd/system for PREFIX=/usr, a local unit directory for
@@ -229,16 +230,18 @@ tests: $(UNIT_BIN) $(TOOL_BIN) all
 # tests that complete from a worker while the owner classifies.
 TSAN_CC    ?= clang
 TSAN_O     ?= build-tsan
-TSAN_TESTS := test_engine_threads
+TSAN_TESTS := test_engine_threads test_engine_wfp_names
 check-tsan:
 	@mkdir -p $(TSAN_O)
 	@for t in $(TSAN_TESTS); do \
 		$(TSAN_CC) -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=thread -I. -Iinclude -Ilib \
 			-Itests/unit -pthread -o $(TSAN_O)/$$t tests/unit/$$t.c $(ENGINE_SRC) || exit 1; \
 	done
-	@for t in $(TSAN_TESTS); do \
-		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./$(TSAN_O)/$$t || exit 1; \
-	done
+	@rc=0; for t in $(TSAN_TESTS); do \
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./$(TSAN_O)/$$t || rc=1; \
+	done > $(TSAN_O)/out 2>&1; grep -v ' passed, ' $(TSAN_O)/out; \
+	awk '/^[0-9]+ passed, [0-9]+ failed/ { p += $$1; f += $$3 } \
+	     END { printf "%d passed, %d failed\n", p, f }' $(TSAN_O)/out; exit $$rc
 
 check-unit: $(UNIT_BIN)
 	tests/run --build $(O) --unit
@@ -285,6 +288,10 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 man/alegate.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/alegated.8 man/alegatectl.8 $(DESTDIR)$(MANDIR)/man8/
+	# the headers a callout module is written against
+	install -d $(DESTDIR)$(INCLUDEDIR)/alegate
+	install -m 0644 include/alegate/engine.h include/alegate/callouts.h \
+	    include/alegate/wfp.h $(DESTDIR)$(INCLUDEDIR)/alegate/
 	# Configuration and default rules only on a first install: never
 	# overwrite what the administrator changed, never bring back a rule
 	# they deleted.
@@ -303,6 +310,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/alegated $(DESTDIR)$(BINDIR)/alegatectl
 	rm -f $(DESTDIR)$(MANDIR)/man5/alegate.conf.5 $(DESTDIR)$(MANDIR)/man8/alegated.8 $(DESTDIR)$(MANDIR)/man8/alegatectl.8
 	rm -f $(DESTDIR)$(UNITDIR)/alegated.service $(DESTDIR)$(BASHCOMPDIR)/alegatectl
+	rm -f $(DESTDIR)$(INCLUDEDIR)/alegate/engine.h $(DESTDIR)$(INCLUDEDIR)/alegate/callouts.h \
+	    $(DESTDIR)$(INCLUDEDIR)/alegate/wfp.h
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/alegate 2>/dev/null
 
 clean:
 	rm -rf $(O) build-fuzz build-asan
