@@ -84,8 +84,20 @@ $(O)/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# Callout modules (dlopen) call the engine's functions in alegated: export
+# them all, the ones alegated itself does not use (wfp.h) too.
 $(O)/alegated: $(call obj,$(DAEMON_SRC)) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS_LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter-out $(ENGINE_LIB),$^) \
+	    -Wl,--whole-archive $(ENGINE_LIB) -Wl,--no-whole-archive $(ALL_LIBS_LDLIBS) -ldl
+
+# Example callout modules: shared objects alegated loads (callout_modules).
+# They link nothing of alegate: the engine's functions come from alegated.
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_SO  := $(patsubst examples/%.c,$(O)/examples/%.so,$(EXAMPLE_SRC))
+all: $(EXAMPLE_SO)
+$(O)/examples/%.so: examples/%.c include/alegate/wfp.h include/alegate/engine.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
 $(O)/alegatectl: $(call obj,$(CLI_SRC)) $(CTL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)

@@ -59,7 +59,10 @@ char *cli_rule_text(const json_t *r, const char *quit)
 
 	if (!f)
 		abort();
-	fprintf(f, "%s ", action ? action : "?");
+	if (action && !strcmp(action, "callout") && str(r, "callout"))
+		fprintf(f, "callout %s: ", str(r, "callout"));
+	else
+		fprintf(f, "%s ", action ? action : "?");
 	if (app && *app)
 		fputs(app, f);
 	else
@@ -378,7 +381,7 @@ static void say_stdout(void *arg, const char *line)
 
 static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 {
-	static const char *const actions[] = { "allow", "deny", "reject", "ask", NULL };
+	static const char *const actions[] = { "allow", "deny", "reject", "ask", "callout", NULL };
 	static const char *const protos[] = { "tcp", "udp", "icmp", "icmpv6", NULL };
 	static const char *const dirs[] = { "out", "in", NULL };
 	const char *v;
@@ -386,10 +389,18 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 
 	v = a->val[OPT_ACTION];
 	if (!v)
-		return cli_usage_error(cli, "--action is required (allow, deny, reject or ask)");
+		return cli_usage_error(cli,
+				       "--action is required (allow, deny, reject, ask or callout)");
 	if (!in_list(v, actions))
-		return cli_usage_error(cli, "unknown action \"%s\" (use allow, deny, reject or ask)", v);
+		return cli_usage_error(cli,
+				       "unknown action \"%s\" (use allow, deny, reject, ask or callout)",
+				       v);
 	json_object_set_new(rule, "action", json_string(v));
+	/* alegated checks the name; here only that the two go together */
+	if (!strcmp(v, "callout") != !!a->val[OPT_CALLOUT])
+		return cli_usage_error(cli, "--action callout and --callout NAME go together");
+	if (a->val[OPT_CALLOUT] && set_str(cli, rule, "callout", a->val[OPT_CALLOUT]))
+		return EXIT_USAGE;
 	if (a->val[OPT_NAME] && set_str(cli, rule, "name", a->val[OPT_NAME]))
 		return EXIT_USAGE;
 	if (a->val[OPT_APP] && set_str(cli, rule, "app", a->val[OPT_APP]))

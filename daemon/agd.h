@@ -11,6 +11,7 @@
  *   privs.c      capabilities, no_new_privs, seccomp
  *   lifecycle.c  lock file, the guard of the firewall rules, systemd
  *                readiness and watchdog, what happens to the rules at a stop
+ *   modules.c    callout modules (callout_modules): dlopen, init, fini
  */
 #ifndef ALEGATE_DAEMON_AGD_H
 #define ALEGATE_DAEMON_AGD_H
@@ -54,6 +55,7 @@ struct ag_dnsq;
 struct ag_sockdiag_events;
 struct ag_fp;
 struct agd_client;
+struct agd_module;
 
 /* A rule the daemon knows, and the engine filters that enforce it. */
 struct agd_rule {
@@ -166,6 +168,10 @@ struct agd {
 	uint64_t next_rule_handle;
 	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
 
+	/* callout modules (modules.c) */
+	struct agd_module *modules;
+	unsigned nmodules;
+
 	/* pended flows */
 	struct agd_pending *pending;
 	uint32_t npending, cappending;
@@ -275,6 +281,20 @@ void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply);
 
 /* Sublayer, built-in callouts, catch-all filters.  Returns 0 or a negative error. */
 int agd_policy_init(struct agd *d);
+/* ---- modules.c ------------------------------------------------------------------ */
+
+/* -n: try to load every module (not initialised); returns how many failed,
+ * each reported on stderr. */
+int agd_modules_check(const struct ag_config *cfg);
+/* Load each module and call its ag_module_init.  Returns 0 or -errno (logged). */
+int agd_modules_load(struct agd *d);
+/* Each module's ag_module_fini, before the engine shuts down. */
+void agd_modules_fini(struct agd *d);
+/* Unload them, after the engine is freed. */
+void agd_modules_close(struct agd *d);
+
+/* Give `ask` its pending_timeout (at start and after a reload). */
+void agd_policy_ask_timeout(struct agd *d);
 /* Load rules_dir at start; bad files are logged and skipped.  Returns rules loaded. */
 int agd_policy_load(struct agd *d);
 /* Re-read rules_dir and reauthorize (SIGHUP, `reload`).  errors: array of messages. */

@@ -27,6 +27,7 @@ enum kind {
 	K_AUTOBOOL,	/* auto, or a boolean: stored as enum ag_cfg_bpf */
 	K_PATH,		/* absolute path */
 	K_GROUP,	/* group name, may be empty */
+	K_PATHS,	/* absolute paths separated by blanks, each PATH or PATH:ARG */
 };
 
 struct key {
@@ -82,6 +83,8 @@ static const struct key keys[] = {
 	NUM("bpf_notrack", K_AUTOBOOL, bpf_notrack, 0, 0),
 	STR("resolv_conf", K_PATH, resolv_conf),
 	STR("resolved_conf", K_PATH, resolved_conf),
+	STR("callout_modules", K_PATHS, callout_modules),
+	NUM("callout_timeout", K_SECONDS, callout_timeout_s, 0, 86400),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -451,6 +454,24 @@ static void set_value(struct parser *p, unsigned line, const struct key *k,
 		memset(field, 0, k->size);
 		memcpy(field, v, vlen);
 		return;
+	case K_PATHS:
+		if (vlen >= k->size) {
+			report(p, line, "%s: %s is %zu bytes long, the limit is %zu",
+			       k->name, q, vlen, k->size - 1);
+			return;
+		}
+		for (size_t i = 0; i < vlen; i++) {
+			/* each word starts at the line's start or after a blank */
+			if (v[i] != ' ' && v[i] != '\t' && (i == 0 || v[i - 1] == ' ' ||
+							    v[i - 1] == '\t') && v[i] != '/') {
+				report(p, line, "%s: %s: every module is an absolute path", k->name,
+				       q);
+				return;
+			}
+		}
+		memset(field, 0, k->size);
+		memcpy(field, v, vlen);
+		return;
 	case K_GROUP:
 		if (vlen >= k->size) {
 			report(p, line, "%s: %s is %zu bytes long, the limit is %zu",
@@ -524,8 +545,8 @@ static long take_value(struct parser *p, unsigned line, const struct key *k,
 			if (!is_space(*s))
 				ve = s + 1;
 		}
-		/* An empty group is a setting ("root only"); elsewhere a slip. */
-		if (ve == v && k->kind != K_GROUP) {
+		/* An empty group or module list is a setting ("root only", "none"); elsewhere a slip. */
+		if (ve == v && k->kind != K_GROUP && k->kind != K_PATHS) {
 			report(p, line, "%s: missing value", key);
 			return -1;
 		}
@@ -763,7 +784,8 @@ int ag_config_write(const struct ag_config *cfg, FILE *f)
 			e = *(const int *)field;
 			if (e < 0 || e >= nw)
 				e = 0;	/* not a value the parser makes */
-		} else if (k->kind != K_BOOL && k->kind != K_PATH && k->kind != K_GROUP) {
+		} else if (k->kind != K_BOOL && k->kind != K_PATH && k->kind != K_PATHS &&
+			   k->kind != K_GROUP) {
 			u = *(const unsigned *)field;
 		}
 		fprintf(f, "%s = ", k->name);
@@ -786,6 +808,7 @@ int ag_config_write(const struct ag_config *cfg, FILE *f)
 			fputs(w_bpf[e], f);
 			break;
 		case K_PATH:
+		case K_PATHS:
 		case K_GROUP:
 			write_string(f, field);
 			break;

@@ -106,6 +106,10 @@ struct ag_config {
 	 * start and whenever a file changes */
 	char resolv_conf[AG_CONFIG_STR_MAX];
 	char resolved_conf[AG_CONFIG_STR_MAX];
+	/* callout modules loaded at start: "PATH[:ARG] ...", "" = none */
+	char callout_modules[AG_CONFIG_STR_MAX];
+	/* deadline of the pends of loaded callouts, 0 = none (as WFP) */
+	unsigned callout_timeout_s;
 };
 
 /* ag_config_load() flags */

@@ -96,6 +96,7 @@ static int check_only(const char *path)
 				strerror(errno));
 			errors++;
 		}
+		errors += agd_modules_check(&cfg);
 	}
 	if (errors)
 		return 1;
@@ -577,6 +578,12 @@ int main(int argc, char **argv)
 	agd_notrack_check(d);
 	if (agd_privs_drop(d))
 		goto out;
+	/* After the drop: a module and the threads it starts run with the
+	 * daemon's reduced privileges and its seccomp filter.  Its callouts'
+	 * filters block until then (a named callout not registered blocks, as
+	 * in WFP), but no queue is read before the loop runs. */
+	if (agd_modules_load(d))
+		goto out;
 	d->running = true;
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
 		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
@@ -591,8 +598,13 @@ out:
 	agd_notify_stopping(d);
 	/* S10: every pended operation is completed as blocked, then the
 	 * verdicts go out before the queues close. */
-	if (d->engine)
+	/* Modules stop their threads first; what they still hold pended is
+	 * then completed as blocked with the rest. */
+	agd_modules_fini(d);
+	if (d->engine) {
+		ag_engine_run_completions(d->engine);
 		ag_engine_shutdown(d->engine);
+	}
 	agd_dataplane_flush(d);
 	agd_dataplane_close(d);
 	agd_fastpath_close(d);
@@ -601,6 +613,7 @@ out:
 		agd_timed_save(d);
 	agd_policy_free(d);
 	ag_engine_free(d->engine);
+	agd_modules_close(d);
 	if (d->epfd != -1)
 		close(d->epfd);
 	if (d->timerfd != -1)

@@ -23,7 +23,7 @@
 #define QUOTE_BUF	300	/* see ag_config_quote(): 64 shown bytes, escaped */
 #define MSG_MAX		(AG_RULE_SOURCE_MAX + 1024)
 
-static const char *const action_names[] = { "allow", "deny", "reject", "ask", NULL };
+static const char *const action_names[] = { "allow", "deny", "reject", "ask", "callout", NULL };
 static const char *const lifetime_names[] = { "always", "until-restart", "until-quit",
 					      "timed", NULL };
 static const char *const direction_names[] = { "out", "in", NULL };
@@ -37,7 +37,7 @@ static const struct {
 
 const char *ag_rule_action_name(enum ag_rule_action action)
 {
-	return (unsigned)action < 4 ? action_names[action] : "?";
+	return (unsigned)action < 5 ? action_names[action] : "?";
 }
 
 const char *ag_rule_lifetime_name(enum ag_rule_lifetime lifetime)
@@ -297,11 +297,43 @@ static void set_name(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_action(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	int i = get_word(c, "action", v, action_names, "allow, deny, reject or ask");
+	int i = get_word(c, "action", v, action_names, "allow, deny, reject, ask or callout");
 
 	if (i < 0)
 		return;
 	r->action = (enum ag_rule_action)i;
+}
+
+/* A loaded callout's name: what it registered (a lowercase GUID for a WFP
+ * callout): letters, digits, '-', '_' and '.'. */
+static void set_callout(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	const char *s;
+	size_t n;
+	char q[QUOTE_BUF];
+
+	if (!json_is_string(v)) {
+		wrong_type(c, "callout", "a string", v);
+		return;
+	}
+	s = json_string_value(v);
+	n = json_string_length(v);
+	ag_config_quote(q, sizeof(q), s, n);
+	if (n == 0 || n > AG_RULE_CALLOUT_MAX) {
+		perr(c, "callout", "callout: %s must be 1 to %d characters", q, AG_RULE_CALLOUT_MAX);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
+			perr(c, "callout", "callout: %s is not a callout name (letters, digits, - _ .)",
+			     q);
+			return;
+		}
+	}
+	memcpy(r->callout, s, n + 1);
 }
 
 static void set_enabled(struct pctx *c, const json_t *v, struct ag_rule *r)
@@ -830,6 +862,7 @@ static const struct field {
 	{ "id", set_id, false, false },
 	{ "name", set_name, false, true },
 	{ "action", set_action, false, false },
+	{ "callout", set_callout, false, true },
 	{ "enabled", set_enabled, false, true },
 	{ "app", set_app, false, true },
 	{ "user", set_user, false, true },
@@ -958,6 +991,10 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 		perr(c, NULL, "missing \"id\"");
 	if (!seen[F_ACTION])
 		perr(c, NULL, "missing \"action\"");
+	if (seen[F_ACTION] && r->action == AG_RULE_CALLOUT && !r->callout[0] && !c->nerr)
+		perr(c, "callout", "\"action\": \"callout\" needs \"callout\": the callout's name");
+	if (r->action != AG_RULE_CALLOUT && r->callout[0])
+		perr(c, "callout", "\"callout\" is only for \"action\": \"callout\"");
 	if (r->lifetime == AG_RULE_TIMED && !r->expires_ns && !c->nerr)
 		perr(c, "lifetime", "a timed rule needs \"expires_in_ms\"");
 	if (r->lifetime != AG_RULE_TIMED && r->expires_ns)
@@ -1110,6 +1147,8 @@ json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 	if (r->name[0])
 		bad |= put(o, "name", jstr(r->name, &why));
 	bad |= put(o, "action", json_string(ag_rule_action_name(r->action)));
+	if (r->action == AG_RULE_CALLOUT)
+		bad |= put(o, "callout", jstr(r->callout, &why));
 	bad |= put(o, "enabled", json_boolean(r->enabled));
 	if (r->has & AG_RULE_HAS_APP)
 		bad |= put(o, "app", jstr(r->app, &why));
@@ -1203,6 +1242,7 @@ bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
 		return false;
 
 	if (strcmp(a->id, b->id) || strcmp(a->name, b->name) || a->action != b->action ||
+	    strcmp(a->callout, b->callout) ||
 	    a->enabled != b->enabled || a->weight != b->weight || has != (b->has & ~users))
 		return false;
 	if ((has & AG_RULE_HAS_APP) && strcmp(a->app, b->app))

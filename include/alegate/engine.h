@@ -389,6 +389,13 @@ typedef struct ag_callout {
 int ag_callout_register(ag_engine *e, const ag_callout *callout);
 
 /*
+ * The deadline of this callout's pends, `timeout_ns` after the pend (0:
+ * none), instead of the engine's pending_timeout_ns.  Kept across
+ * ag_engine_reconfigure().  Returns 0 or -ENOENT.
+ */
+int ag_callout_set_pend_timeout(ag_engine *e, const char *name, uint64_t timeout_ns);
+
+/*
  * Unregister (FwpsCalloutUnregisterById0).  Refused with -EBUSY
  * (STATUS_DEVICE_BUSY) while any flow holds a context of the callout: remove
  * them with ag_flow_remove_context() first.  Returns 0, -ENOENT, -EBUSY.
@@ -535,6 +542,7 @@ typedef struct ag_flow_info {
 	uint64_t completion_context;  /* while pending */
 	uint64_t deadline_ns;         /* while pending */
 	uint32_t buffered;            /* packets held while pending */
+	const char *callout;          /* while pending: the callout that pended */
 	bool reject;                  /* a BLOCK that makes the application fail at once */
 } ag_flow_info;
 

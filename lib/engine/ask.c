@@ -104,10 +104,18 @@ int ag_ask_decide(ag_engine *e, uint64_t completion_context, ag_verdict verdict)
 	if (verdict != AG_VERDICT_PERMIT && verdict != AG_VERDICT_BLOCK &&
 	    verdict != AG_VERDICT_REJECT)
 		return -EINVAL;
-	if (!p->callout || strcmp(p->callout->s, AG_CALLOUT_ASK) != 0)
-		return -EPERM;
 	if (e->cur.active && e->cur.pended == p)
 		return -EBUSY;
+	if (!p->callout || strcmp(p->callout->s, AG_CALLOUT_ASK) != 0) {
+		/* Another callout's pend: the person's answer overrides it and
+		 * ends the operation as answered; that callout's own completion
+		 * then finds it gone (S6). */
+		e->stats.completions++;
+		ag__event(e, AG_EVENT_COMPLETE, AG_REASON_COMPLETED, (ag_layer)p->flow->layer,
+			  verdict, p->flow, 0, 0);
+		ag__pend_finish(e, p, verdict, 0, AG_REASON_COMPLETED);
+		return 0;
+	}
 	int r = ag_flow_associate_context(e, ag__flow_handle(p->flow), (ag_layer)p->flow->layer,
 					  AG_CALLOUT_ASK, 1 + (uint64_t)verdict);
 	if (r)

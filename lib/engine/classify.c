@@ -35,8 +35,22 @@ int ag_callout_register(ag_engine *e, const ag_callout *callout)
 	if (!n->name)
 		return -ENOMEM;
 	n->c.name = n->name->s;
+	n->has_timeout = false;
+	n->timeout_ns = 0;
 	e->ncallouts++;
 	return 0;
+}
+
+int ag_callout_set_pend_timeout(ag_engine *e, const char *name, uint64_t timeout_ns)
+{
+	for (uint32_t i = 0; name && i < e->ncallouts; i++) {
+		if (strcmp(e->callouts[i].name->s, name) != 0)
+			continue;
+		e->callouts[i].has_timeout = true;
+		e->callouts[i].timeout_ns = timeout_ns;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int ag_callout_unregister(ag_engine *e, const char *name)

@@ -280,6 +280,7 @@ void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *o
 		out->completion_context = ag__pend_context(f->pend);
 		out->deadline_ns = f->pend->timer.heap_idx ? f->pend->timer.when : 0;
 		out->buffered = f->pend->nbuf;
+		out->callout = ag__str_c(f->pend->callout);
 	}
 }
 

@@ -201,6 +201,8 @@ void ag__filter_expire(ag_engine *e, struct ag_filter *f);
 struct ag__callout {
 	ag_callout c;
 	struct ag__str *name;
+	bool has_timeout;        /* pend deadline of its own, else the engine's */
+	uint64_t timeout_ns;     /* 0: none */
 };
 
 /* The registered callout with this interned name, or NULL. */

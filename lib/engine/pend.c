@@ -127,9 +127,12 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 		return -ENOMEM;
 	struct ag__pend *p = e->pend_free;
 
-	/* WFP puts no deadline on a pend; the engine's is optional (S10). */
-	if (e->cfg.pending_timeout_ns &&
-	    ag__timer_arm(e, &p->timer, ag__now(e) + e->cfg.pending_timeout_ns))
+	/* WFP puts no deadline on a pend; the engine's is optional (S10), and
+	 * a callout may have its own. */
+	const struct ag__callout *co = ag__callout_find(e, e->cur.callout);
+	uint64_t timeout = co && co->has_timeout ? co->timeout_ns : e->cfg.pending_timeout_ns;
+
+	if (timeout && ag__timer_arm(e, &p->timer, ag__now(e) + timeout))
 		return -ENOMEM;
 	e->pend_free = p->next_free;
 	p->next_free = NULL;

@@ -151,7 +151,9 @@ TEST(every_key_is_parsed)
 		"bpf_cgroup = /sys/fs/cgroup/unified\n"
 		"bpf_notrack = no\n"
 		"resolv_conf = /srv/resolv.conf\n"
-		"resolved_conf = /srv/upstream.conf\n";
+		"resolved_conf = /srv/upstream.conf\n"
+		"callout_modules = /srv/a.so:x=1 /srv/b.so\n"
+		"callout_timeout = 90\n";
 	struct ag_config c;
 	struct errs e;
 	size_t nkeys = 0;
@@ -185,10 +187,12 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.bpf_notrack, AG_CFG_BPF_NO);
 	CHECK_STR(c.resolv_conf, "/srv/resolv.conf");
 	CHECK_STR(c.resolved_conf, "/srv/upstream.conf");
+	CHECK_STR(c.callout_modules, "/srv/a.so:x=1 /srv/b.so");
+	CHECK_EQ(c.callout_timeout_s, 90);
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 27);
+	CHECK_EQ(nkeys, 29);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 
@@ -528,6 +532,19 @@ TEST(write_then_parse_round_trips)
 	CHECK_EQ(b.pending_timeout_s, 3600);
 	free(ta);
 	free(tb);
+}
+
+TEST(callout_modules_are_absolute_paths_each_with_an_optional_argument)
+{
+	struct ag_config c;
+	struct errs e;
+
+	CHECK(parse("callout_modules = /a.so lib/b.so\n", &c, &e) != 0);
+	CHECK_EQ(e.n, 1);
+	CHECK(strstr(e.msg[0], "every module is an absolute path") != NULL);
+	CHECK_EQ(parse("callout_modules =\n", &c, &e), 0);
+	CHECK_STR(c.callout_modules, "");
+	CHECK_EQ(c.callout_timeout_s, 0);
 }
 
 TEST(shipped_config_sets_every_key_to_its_default)

@@ -276,3 +276,58 @@ TEST(S10_a_pend_gets_its_own_deadline_or_none)
 	CHECK_EQ(info.state, AG_FLOW_PENDING);
 	ag_engine_free(e);
 }
+
+/* ---- a person decides what a loaded callout pended -------------------------------------- */
+
+TEST(a_person_decides_a_flow_another_callout_pended_and_its_late_completion_is_stale)
+{
+	ag_engine *e = fx_engine();
+	struct fx_callout c;
+	ag_flow_info info;
+	ag_fixed_values in = fx_tcp4(41010, 443, "/bin/a");
+	ag_packet p = fx_pkt(20);
+
+	CHECK_EQ(fx_register(e, "module", &c), 0);
+	CHECK_EQ(ag_ask_register(e), 0);
+	c.mode = FX_PEND;
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "module", 0,
+			NULL, 0));
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL), AG_VERDICT_HOLD);
+	CHECK_EQ(ag_pend_lookup(e, c.ctx, &info), 0);
+	CHECK(info.callout && strcmp(info.callout, "module") == 0);
+	CHECK_EQ(ag_ask_decide(e, c.ctx, AG_VERDICT_BLOCK), 0);
+	CHECK_EQ(dp.n_dropped, 1);
+	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), AG_E_NO_CONTEXT);
+	ag_engine_free(e);
+}
+
+TEST(S10_a_callout_has_its_own_pend_timeout_or_none)
+{
+	ag_engine *e = fx_engine();
+	struct fx_callout c, q;
+	ag_flow_info info;
+	ag_fixed_values a = fx_tcp4(41011, 443, "/bin/a"), b = fx_tcp4(41012, 80, "/bin/b");
+	ag_packet p = fx_pkt(21), r = fx_pkt(22);
+
+	CHECK_EQ(fx_register(e, "slow", &c), 0);
+	CHECK_EQ(fx_register(e, "quick", &q), 0);
+	c.mode = q.mode = FX_PEND;
+	CHECK_EQ(ag_callout_set_pend_timeout(e, "slow", 0), 0);
+	CHECK_EQ(ag_callout_set_pend_timeout(e, "quick", 2 * NS), 0);
+	CHECK_EQ(ag_callout_set_pend_timeout(e, "nobody", 1), -ENOENT);
+	ag_condition ca = fx_rport(443), cb = fx_rport(80);
+
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "slow", 0,
+			&ca, 1));
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "quick", 0,
+			&cb, 1));
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &a, NULL, &p, NULL), AG_VERDICT_HOLD);
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &b, NULL, &r, NULL), AG_VERDICT_HOLD);
+	fx_now += 3600 * NS; /* beyond the engine's default of 30 s too */
+	ag_engine_advance(e);
+	CHECK_EQ(ag_flow_lookup(e, &a, &info), 0);
+	CHECK_EQ(info.state, AG_FLOW_PENDING);
+	CHECK_EQ(ag_flow_lookup(e, &b, &info), 0);
+	CHECK_EQ(info.state, AG_FLOW_BLOCKED);
+	ag_engine_free(e);
+}
