@@ -193,6 +193,15 @@ void ag__index_fini(struct ag__index *ix);
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in);
 
 bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
+/* condition.c */
+#define AG__MAX_CONDITIONS 64
+int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out);
+/* Lower-case a host name without its trailing dot; -EINVAL if it is not one. */
+int ag__host_normalize(const char *in, char *out, size_t len);
+/* Clear the bits of an address past plen. */
+void ag__addr_mask(uint8_t *bytes, unsigned plen, unsigned total_bytes);
+/* sublayer.c */
+struct ag__sublayer *ag__sublayer_find(ag_engine *e, uint32_t id);
 void ag__filter_free(ag_engine *e, struct ag_filter *f);
 void ag__filter_expire(ag_engine *e, struct ag_filter *f);
 
