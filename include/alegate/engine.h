@@ -89,6 +89,10 @@ enum {
 	AG_FLAG_IS_REAUTHORIZE = 1u << 0, /* a later classify of a known flow (S11) */
 	AG_FLAG_IS_LOOPBACK = 1u << 1,    /* both ends on this host */
 	AG_FLAG_IS_INJECTED = 1u << 2,    /* packet reinjected by this engine (S8) */
+	/* A later packet of a flow this callout pended (S9): classify is told
+	 * so it may keep it with ag_packet_reference(); otherwise it is
+	 * flushed.  Its answer is not used and it cannot pend. */
+	AG_FLAG_IS_PENDED_DATA = 1u << 3,
 };
 
 /* ---------------------------------------------------------------------------
@@ -144,7 +148,8 @@ typedef struct ag_packet {
 } ag_packet;
 
 enum {
-	AG_PACKET_CLONE = 1u << 0, /* a clone made by ag_packet_clone() (S8) */
+	AG_PACKET_CLONE = 1u << 0,     /* a clone made by ag_packet_clone() (S8) */
+	AG_PACKET_REFERENCE = 1u << 1, /* kept by ag_packet_reference() (S9) */
 };
 
 typedef struct ag_metadata {
@@ -511,6 +516,38 @@ ag_injection_state ag_packet_injection_state(const ag_engine *e, uint64_t handle
 int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
 			    uint64_t completion_context, const ag_packet *clone);
 
+/*
+ * FwpsReferenceNetBufferList0: during a classify, keep the packet being
+ * classified beyond it.  For a flow's first packet this is what
+ * ag_packet_clone() does (the pend then holds it).  For a packet of a flow
+ * the callout pended (AG_FLAG_IS_PENDED_DATA) the packet becomes the
+ * callout's: it goes into the network only when the callout injects it with
+ * ag_inject_referenced() once the flow is permitted, in the order it
+ * chooses, and is dropped by ag_packet_dereference(), when the flow is
+ * blocked, or when it ends.  Returns 0, AG_E_NO_HANDLE (no packet in this
+ * classify), -EALREADY.
+ */
+int ag_packet_reference(ag_engine *e, const ag_metadata *meta, ag_packet *ref);
+
+/* FwpsAllocateCloneNetBufferList0 of a referenced packet, after classify and
+ * from any thread: a copy of `ref` marked as a clone (no engine state). */
+void ag_packet_clone_reference(const ag_packet *ref, ag_packet *clone);
+
+/*
+ * FwpsInjectTransportSendAsync0 (outbound) / ReceiveAsync0 (inbound) of a
+ * referenced packet of pended data: released into the network, marked as
+ * injected with `injection_handle` (0: the engine's own).  The flow must be
+ * permitted by then (inject after completing).  From any thread: queued for
+ * the owner.  Returns 0; -ENOENT (no such flow or reference); -EPERM (the
+ * flow is not permitted: the packet is dropped).
+ */
+int ag_inject_referenced(ag_engine *e, uint64_t injection_handle, uint64_t flow_handle,
+			 const ag_packet *ref);
+
+/* FwpsDereferenceNetBufferList0 of pended data never injected: dropped.
+ * From any thread.  Returns 0 or -ENOENT. */
+int ag_packet_dereference(ag_engine *e, uint64_t flow_handle, const ag_packet *ref);
+
 /* The flow a pended operation belongs to.  Returns 0 or AG_E_NO_CONTEXT.
  * Safe in callbacks. */
 struct ag_flow_info;
@@ -541,7 +578,7 @@ typedef struct ag_flow_info {
 	uint64_t filter_id;           /* the deciding filter, 0 for the layer default */
 	uint64_t completion_context;  /* while pending */
 	uint64_t deadline_ns;         /* while pending */
-	uint32_t buffered;            /* packets held while pending */
+	uint32_t buffered;            /* packets of pended data its callout references */
 	const char *callout;          /* while pending: the callout that pended */
 	bool reject;                  /* a BLOCK that makes the application fail at once */
 } ag_flow_info;
@@ -582,8 +619,9 @@ typedef struct ag_dataplane_ops {
  * RECV_ACCEPT).  The engine finds the flow by its 5-tuple:
  *  - a new flow: initial authorization; callouts get a completion handle and
  *    may pend (S3, S4), then the packet is held;
- *  - a pended flow: the packet is buffered and held (S9), or with
- *    pending_buffer 0 flushed (BLOCK, the application retransmits);
+ *  - a pended flow: the callout that pended it is told (S9,
+ *    AG_FLAG_IS_PENDED_DATA) and may reference it (HOLD), else it is
+ *    flushed (BLOCK, the application retransmits);
  *  - a known flow: reauthorization with AG_FLAG_IS_REAUTHORIZE (S11).
  * `meta` may be NULL; `pkt` is required when the verdict may be HOLD.
  * `flow_handle` (may be NULL) receives the flow's handle.
@@ -710,7 +748,7 @@ typedef struct ag_engine_config {
 	/* default 4096; by uid, every flow of no known user counted as one user.
 	 * Below max_pended, so one user's flood leaves room for the others. */
 	uint32_t max_pended_per_user;
-	uint32_t pending_buffer;     /* S9: packets buffered per pended flow; 0 = flush. default 16 */
+	uint32_t pending_buffer;     /* S9: packets `ask` keeps per pended flow; 0 = flush. default 16 */
 	uint64_t pending_timeout_ns; /* S10: default 30 s */
 	ag_verdict timeout_verdict;  /* S10: PERMIT, BLOCK or REJECT; default BLOCK */
 	uint64_t blocked_flow_ttl_ns; /* how long a blocked flow is remembered; default 120 s */

@@ -19,6 +19,9 @@
  *    FWP_UINT32, not a security descriptor; ALE_APP_ID the path as bytes.
  *  - Completion and injection may come from any thread (they are queued for
  *    the engine's thread, woken within microseconds).  Nothing else may.
+ *  - Later packets of a pended connection come to its callout's classify
+ *    with FWP_CONDITION_FLAG_AG_PENDED_DATA (WFP shows them at transport
+ *    layers alegate does not have).
  *  - At RECV_ACCEPT, FwpsCompleteOperation0 with the clone and
  *    FwpsInjectTransportReceiveAsync0 of that clone allow the connection
  *    (in either order); completing with NULL denies it.
@@ -201,6 +204,15 @@ typedef enum {
 #define FWP_CONDITION_FLAG_REQUIRES_ALE_CLASSIFY 0x00000100
 #define FWP_CONDITION_FLAG_IS_IMPLICIT_BIND 0x00000200
 #define FWP_CONDITION_FLAG_IS_REASSEMBLED 0x00000400
+/*
+ * alegate: a later packet of a connection this callout pended (WFP shows
+ * such data at the transport layers).  Reference it (layerData) to keep
+ * it, then inject it with FwpsInjectTransportSendAsync0 (outbound) or
+ * FwpsInjectTransportReceiveAsync0 (inbound) once the connection is
+ * completed; otherwise it is flushed and the application retransmits.
+ * The classify's answer is not used.
+ */
+#define FWP_CONDITION_FLAG_AG_PENDED_DATA 0x80000000u
 
 /* ---- metadata --------------------------------------------------------------------- */
 
@@ -386,6 +398,20 @@ NTSTATUS FwpsInjectTransportReceiveAsync0(HANDLE injectionHandle, HANDLE injecti
 					  NET_BUFFER_LIST *netBufferList,
 					  FWPS_INJECT_COMPLETE0 completionFn,
 					  HANDLE completionContext);
+/*
+ * Send-side injection of pended data the callout referenced (see
+ * FWP_CONDITION_FLAG_AG_PENDED_DATA), once its connection is permitted:
+ * released on the application's behalf, in the order the callout injects.
+ * The addressing arguments are unused (the kernel keeps the packet).  Any
+ * thread.
+ */
+NTSTATUS FwpsInjectTransportSendAsync0(HANDLE injectionHandle, HANDLE injectionContext,
+				       UINT64 endpointHandle, UINT32 flags, void *sendArgs,
+				       ADDRESS_FAMILY addressFamily, COMPARTMENT_ID compartmentId,
+				       NET_BUFFER_LIST *netBufferList,
+				       FWPS_INJECT_COMPLETE0 completionFn,
+				       HANDLE completionContext);
+
 /* alegate: the rule name of a callout key, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
 void ag_wfp_guid_name(const GUID *key, char out[37]);
 

@@ -489,6 +489,7 @@ ag_verdict ag_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 			p->has_first = true;
 			p->cloned = cloned;
 		}
+		p->filter_id = d.filter_id;
 		e->stats.pends++;
 		ag__event(e, AG_EVENT_PEND, AG_REASON_CALLOUT, layer, AG_VERDICT_HOLD, f,
 			  d.filter_id, 0);
@@ -543,6 +544,9 @@ void ag__filters_changed(ag_engine *e, uint32_t layer_mask)
 		if (d.action == AG_ACTION_CONTINUE || d.reason != AG_REASON_FILTER)
 			continue;
 		ag__complete(e, f->pend, ag__decision_verdict(&d));
+		/* a filter decided, not the callout: its pended data goes too */
+		if (f->state == AG_FLOW_AUTHORIZED)
+			ag__flow_refs_flush(e, f, true);
 	}
 }
 

@@ -91,6 +91,8 @@ void ag_engine_free(ag_engine *e)
 		for (uint32_t i = 0; i < AG__POOL_CHUNK; i++) {
 			struct ag__flow *f = &e->flow_chunks[c][i];
 
+			if (f->in_use)
+				free(f->refs);
 			while (f->in_use && f->ctx) {
 				struct ag__fctx *x = f->ctx;
 
@@ -100,11 +102,8 @@ void ag_engine_free(ag_engine *e)
 		}
 		free(e->flow_chunks[c]);
 	}
-	for (uint32_t c = 0; c < e->pend_nchunks; c++) {
-		for (uint32_t i = 0; i < AG__POOL_CHUNK; i++)
-			free(e->pend_chunks[c][i].buf);
+	for (uint32_t c = 0; c < e->pend_nchunks; c++)
 		free(e->pend_chunks[c]);
-	}
 	for (unsigned l = 0; l < AG_LAYER_COUNT; l++) {
 		struct ag_filter *f = e->index[l].first, *next;
 

@@ -219,6 +219,11 @@ void ag__flow_free(ag_engine *e, struct ag__flow *f)
 		ag__str_put(e, c->callout);
 		ag__free(e, c, sizeof(*c));
 	}
+	/* pended data its callout never injected: the kernel holds it still */
+	ag__flow_refs_flush(e, f, false);
+	ag__free(e, f->refs, f->caprefs * sizeof(*f->refs));
+	f->refs = NULL;
+	f->nrefs = f->caprefs = 0;
 	ag__timer_disarm(e, &f->timer);
 	struct ag__flow **pp = &e->fhash[f->hash & (e->fhash_cap - 1)];
 
@@ -276,10 +281,10 @@ void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *o
 	out->decided_ns = f->decided_ns;
 	out->filter_id = f->filter_id;
 	out->reject = f->reject;
+	out->buffered = f->nrefs;
 	if (f->pend) {
 		out->completion_context = ag__pend_context(f->pend);
 		out->deadline_ns = f->pend->timer.heap_idx ? f->pend->timer.when : 0;
-		out->buffered = f->pend->nbuf;
 		out->callout = ag__str_c(f->pend->callout);
 	}
 }
@@ -453,4 +458,34 @@ bool ag__flow_contexts_of(const ag_engine *e, const struct ag__str *co)
 			if (c->callout == co)
 				return true;
 	return false;
+}
+
+/* Room for one more referenced packet; the bound is the callout's (ask:
+ * pending_buffer), the engine's only the memory. */
+int ag__flow_refs_grow(ag_engine *e, struct ag__flow *f)
+{
+	uint32_t nc = f->caprefs ? f->caprefs * 2 : 4;
+	void *n = ag__realloc(e, f->refs, f->caprefs * sizeof(*f->refs), nc * sizeof(*f->refs));
+
+	if (!n)
+		return -ENOMEM;
+	f->refs = n;
+	f->caprefs = nc;
+	return 0;
+}
+
+void ag__flow_refs_flush(ag_engine *e, struct ag__flow *f, bool permit)
+{
+	ag_flow_info info;
+	uint32_t n = f->nrefs;
+
+	if (!n)
+		return;
+	/* the callbacks get the packets; the array is free again before */
+	f->nrefs = 0;
+	ag__flow_info(e, f, &info);
+	if (permit && e->ops.release)
+		e->ops.release(e->ops.arg, &info, f->refs, n);
+	else if (!permit && e->ops.drop)
+		e->ops.drop(e->ops.arg, &info, f->refs, n, false);
 }

@@ -143,7 +143,7 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 	p->user = user;
 	p->has_first = false;
 	p->cloned = false;
-	p->nbuf = 0;
+	p->filter_id = 0;
 	p->dropped = 0;
 	owner_add(e, owner, +1);
 	owner_add(e, user, +1);
@@ -160,9 +160,6 @@ static void pend_release(ag_engine *e, struct ag__pend *p)
 	owner_add(e, p->owner, -1);
 	owner_add(e, p->user, -1);
 	ag__str_put(e, p->callout);
-	ag__free(e, p->buf, p->capbuf * sizeof(*p->buf));
-	p->buf = NULL;
-	p->nbuf = p->capbuf = 0;
 	p->callout = NULL;
 	p->flow->pend = NULL;
 	p->flow = NULL;
@@ -178,67 +175,89 @@ void ag__pend_cancel(ag_engine *e, struct ag__pend *p)
 }
 
 /*
- * The buffer keeps slot 0 free for the first packet, so that at the end the
- * whole held sequence — first, then buffered, in arrival order (S9) — is one
- * array for one callback.
+ * S9: a later packet of a pended flow.  As WFP leaves pended data to the
+ * callout, the callout that pended the flow is shown it (its classify, with
+ * AG_FLAG_IS_PENDED_DATA): it keeps it with ag_packet_reference() and
+ * injects it once the flow is permitted, or the packet is flushed and the
+ * application retransmits.
  */
 ag_verdict ag__pend_buffer(ag_engine *e, struct ag__pend *p, const ag_packet *pkt)
 {
-	const struct ag__flow *f = p->flow;
+	struct ag__flow *f = p->flow;
+	struct ag__callout *co = ag__callout_find(e, p->callout);
+	const ag_filter *filter = ag_filter_get(e, p->filter_id);
+
+	bool bound = false;
 
 	if (!pkt)
 		return AG_VERDICT_BLOCK;
-	if (!e->cfg.pending_buffer || p->nbuf >= e->cfg.pending_buffer) {
-		uint64_t *ctr = e->cfg.pending_buffer ? &e->stats.buffer_drops : &e->stats.flushed;
+	if (co && filter && (f->nrefs < f->caprefs || !ag__flow_refs_grow(e, f))) {
+		ag_fixed_values in;
+		ag_metadata meta;
+		ag_classify_out out = { .action = AG_ACTION_CONTINUE, .rights = 0 };
+		struct ag__cur saved = e->cur;
+		uint64_t ctx = 0;
 
-		(*ctr)++;
-		/* One event for the first drop of a flow, then at powers of two:
-		 * a flood of a pended flow must not flush the ring. */
-		uint32_t dropped = ++p->dropped;
-
-		if ((dropped & (dropped - 1)) == 0)
-			ag__event(e, AG_EVENT_DROP,
-				  e->cfg.pending_buffer ? AG_REASON_BUFFER_FULL : AG_REASON_FLUSH,
-				  (ag_layer)f->layer, AG_VERDICT_BLOCK, f, 0, dropped);
-		return AG_VERDICT_BLOCK;
-	}
-	if (p->nbuf + 1 >= p->capbuf) {
-		uint32_t nc = p->capbuf ? p->capbuf * 2 : 4;
-
-		if (nc > e->cfg.pending_buffer + 1)
-			nc = e->cfg.pending_buffer + 1;
-		void *n = ag__realloc(e, p->buf, p->capbuf * sizeof(*p->buf), nc * sizeof(*p->buf));
-
-		if (!n) {
-			e->stats.buffer_drops++;
-			return AG_VERDICT_BLOCK;
+		ag__flow_fixed(f, &in);
+		in.flags |= AG_FLAG_IS_PENDED_DATA;
+		memset(&meta, 0, sizeof(meta));
+		meta.present = AG_META_FLOW_HANDLE | AG_META_PACKET;
+		meta.flow_handle = ag__flow_handle(f);
+		meta.packet = pkt;
+		if (f->pid) {
+			meta.present |= AG_META_PID;
+			meta.pid = f->pid;
 		}
-		p->buf = n;
-		p->capbuf = nc;
+		ag_flow_get_context(e, meta.flow_handle, (ag_layer)f->layer, co->name->s, &ctx);
+		memset(&e->cur, 0, sizeof(e->cur));
+		e->cur.active = true;
+		e->cur.layer = f->layer;
+		e->cur.flow = f;
+		e->cur.packet = pkt;
+		e->cur.pended_data = true;
+		e->cur.callout = co->name;
+		co->c.classify(e, (ag_layer)f->layer, &in, &meta, filter, ctx, &out, co->c.arg);
+		bool kept = e->cur.referenced;
+
+		bound = e->cur.bound_drop;
+
+		e->cur = saved;
+		if (kept) {
+			ag_packet *r = &f->refs[f->nrefs++];
+
+			*r = *pkt;
+			r->flags |= AG_PACKET_REFERENCE;
+			e->stats.buffered++;
+			return AG_VERDICT_HOLD;
+		}
 	}
-	p->buf[1 + p->nbuf++] = *pkt;
-	e->stats.buffered++;
-	return AG_VERDICT_HOLD;
+	if (bound)
+		e->stats.buffer_drops++;
+	else
+		e->stats.flushed++;
+	/* One event for the first drop of a flow, then at powers of two: a
+	 * flood of a pended flow must not flush the ring. */
+	uint32_t dropped = ++p->dropped;
+
+	if ((dropped & (dropped - 1)) == 0)
+		ag__event(e, AG_EVENT_DROP,
+			  bound ? AG_REASON_BUFFER_FULL : AG_REASON_FLUSH,
+			  (ag_layer)f->layer, AG_VERDICT_BLOCK, f, 0, dropped);
+	return AG_VERDICT_BLOCK;
 }
 
 void ag__pend_finish(ag_engine *e, struct ag__pend *p, ag_verdict v, uint64_t filter_id,
 		     ag_reason reason)
 {
 	struct ag__flow *f = p->flow;
-	ag_packet first = p->first, *buf = p->buf, *pkts = NULL;
-	uint32_t nbuf = p->nbuf, capbuf = p->capbuf;
-	size_t n = 0;
+	ag_packet first = p->first;
+	bool has_first = p->has_first;
+	/* Pended data its callout referenced is the callout's to inject once
+	 * it completed; when the engine ends the pend (deadline, shutdown, a
+	 * filter, a person overriding a loaded callout) nobody else will. */
+	bool engine_ends = reason != AG_REASON_COMPLETED && reason != AG_REASON_INJECTED;
 	ag_flow_info info;
 
-	if (nbuf) {
-		buf[0] = first;
-		pkts = p->has_first ? buf : buf + 1;
-		n = nbuf + (p->has_first ? 1 : 0);
-	} else if (p->has_first) {
-		pkts = &first;
-		n = 1;
-	}
-	p->buf = NULL; /* ours now: freed after the callbacks */
 	pend_release(e, p);
 	f->filter_id = filter_id;
 	f->decided_ns = ag__now(e);
@@ -248,18 +267,20 @@ void ag__pend_finish(ag_engine *e, struct ag__pend *p, ag_verdict v, uint64_t fi
 		e->stats.permits++;
 		ag__event(e, AG_EVENT_PERMIT, reason, (ag_layer)f->layer, v, f, filter_id, 0);
 		ag__flow_info(e, f, &info);
-		if (n && e->ops.release)
-			e->ops.release(e->ops.arg, &info, pkts, n);
+		if (has_first && e->ops.release)
+			e->ops.release(e->ops.arg, &info, &first, 1);
+		if (engine_ends)
+			ag__flow_refs_flush(e, f, true);
 		ag__indicate_established(e, f);
 	} else {
 		ag__flow_set_state(e, f, AG_FLOW_BLOCKED);
 		e->stats.blocks++;
 		ag__event(e, AG_EVENT_BLOCK, reason, (ag_layer)f->layer, v, f, filter_id, 0);
 		ag__flow_info(e, f, &info);
-		if (n && e->ops.drop)
-			e->ops.drop(e->ops.arg, &info, pkts, n, v == AG_VERDICT_REJECT);
+		if (has_first && e->ops.drop)
+			e->ops.drop(e->ops.arg, &info, &first, 1, v == AG_VERDICT_REJECT);
+		ag__flow_refs_flush(e, f, false);
 	}
-	ag__free(e, buf, capbuf * sizeof(*buf));
 }
 
 void ag__complete(ag_engine *e, struct ag__pend *p, ag_verdict recv)
@@ -388,7 +409,7 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
 		return ag__complete_operation(e, completion_context, clone);
 	if (!completion_context)
 		return AG_E_NO_CONTEXT;
-	return ag__cqueue_push(e, completion_context, 0, clone);
+	return ag__cqueue_push(e, AG__Q_COMPLETE, completion_context, 0, clone);
 }
 
 int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
@@ -400,7 +421,8 @@ int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
 		return -ENOENT;
 	if (!clone)
 		return -EINVAL;
-	return ag__cqueue_push(e, completion_context, (uint32_t)injection_handle, clone);
+	return ag__cqueue_push(e, AG__Q_INJECT_CLONE, completion_context, (uint32_t)injection_handle,
+			       clone);
 }
 
 int ag_injection_handle_create(ag_engine *e, uint64_t *handle)
@@ -456,6 +478,109 @@ int ag_pend_set_deadline(ag_engine *e, uint64_t completion_context, uint64_t dea
 		return 0;
 	}
 	return ag__timer_arm(e, &p->timer, deadline_ns);
+}
+
+int ag_packet_reference(ag_engine *e, const ag_metadata *meta, ag_packet *ref)
+{
+	if (!e->cur.active || !e->cur.packet || !meta || !(meta->present & AG_META_PACKET))
+		return AG_E_NO_HANDLE;
+	if (e->cur.pended_data) {
+		if (e->cur.referenced)
+			return -EALREADY;
+		e->cur.referenced = true;
+		*ref = *e->cur.packet;
+		ref->flags |= AG_PACKET_REFERENCE;
+		return 0;
+	}
+	/* the first packet: the pend holds it, as for a clone */
+	int r = ag_packet_clone(e, meta, ref);
+
+	if (r == 0)
+		ref->flags = (ref->flags & ~(uint32_t)AG_PACKET_CLONE) | AG_PACKET_REFERENCE;
+	return r;
+}
+
+void ag_packet_clone_reference(const ag_packet *ref, ag_packet *clone)
+{
+	*clone = *ref;
+	clone->flags = (clone->flags & ~(uint32_t)AG_PACKET_REFERENCE) | AG_PACKET_CLONE;
+}
+
+/* The reference of this token among a flow's, or -1. */
+static int ref_index(const struct ag__flow *f, const ag_packet *ref)
+{
+	for (uint32_t i = 0; i < f->nrefs; i++)
+		if (f->refs[i].token == ref->token)
+			return (int)i;
+	return -1;
+}
+
+static void ref_remove(struct ag__flow *f, int i)
+{
+	memmove(&f->refs[i], &f->refs[i + 1], (f->nrefs - (uint32_t)i - 1) * sizeof(*f->refs));
+	f->nrefs--;
+}
+
+int ag__inject_referenced(ag_engine *e, uint64_t injector, uint64_t flow, const ag_packet *ref)
+{
+	struct ag__flow *f = ag__flow_from_handle(e, flow);
+	ag_flow_info info;
+	int i;
+
+	if (!f || !ref || (i = ref_index(f, ref)) < 0)
+		return -ENOENT;
+	if (injector && !ag__u64map_get(&e->injectors, injector, NULL))
+		return -ENOENT;
+	ag_packet pkt = f->refs[i];
+
+	ref_remove(f, i);
+	ag__flow_info(e, f, &info);
+	if (f->state != AG_FLOW_AUTHORIZED) {
+		if (e->ops.drop)
+			e->ops.drop(e->ops.arg, &info, &pkt, 1, false);
+		return -EPERM;
+	}
+	pkt.prev_injector = pkt.injector;
+	pkt.injector = injector ? (uint32_t)injector : AG__INJECTOR_ENGINE;
+	if (e->ops.release)
+		e->ops.release(e->ops.arg, &info, &pkt, 1);
+	return 0;
+}
+
+int ag__packet_dereference(ag_engine *e, uint64_t flow, const ag_packet *ref)
+{
+	struct ag__flow *f = ag__flow_from_handle(e, flow);
+	ag_flow_info info;
+	int i;
+
+	if (!f || !ref || (i = ref_index(f, ref)) < 0)
+		return -ENOENT;
+	ag_packet pkt = f->refs[i];
+
+	ref_remove(f, i);
+	ag__flow_info(e, f, &info);
+	if (e->ops.drop)
+		e->ops.drop(e->ops.arg, &info, &pkt, 1, false);
+	return 0;
+}
+
+int ag_inject_referenced(ag_engine *e, uint64_t injection_handle, uint64_t flow_handle,
+			 const ag_packet *ref)
+{
+	if (ag__on_owner(e))
+		return ag__inject_referenced(e, injection_handle, flow_handle, ref);
+	if (!ref || injection_handle >= AG__INJECTOR_ENGINE)
+		return -ENOENT;
+	return ag__cqueue_push(e, AG__Q_INJECT_REF, flow_handle, (uint32_t)injection_handle, ref);
+}
+
+int ag_packet_dereference(ag_engine *e, uint64_t flow_handle, const ag_packet *ref)
+{
+	if (ag__on_owner(e))
+		return ag__packet_dereference(e, flow_handle, ref);
+	if (!ref)
+		return -ENOENT;
+	return ag__cqueue_push(e, AG__Q_DEREF, flow_handle, 0, ref);
 }
 
 /* S10: a pended operation reached its deadline. */

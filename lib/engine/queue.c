@@ -49,13 +49,15 @@ bool ag__on_owner(const ag_engine *e)
  * it.  The owner reverses what it takes, so completions apply in the order
  * they were made.
  */
-int ag__cqueue_push(ag_engine *e, uint64_t ctx, uint32_t injector, const ag_packet *clone)
+int ag__cqueue_push(ag_engine *e, uint8_t kind, uint64_t ctx, uint32_t injector,
+		    const ag_packet *clone)
 {
 	struct ag__cqueue *q = &e->cq;
 	struct ag__qent *ent = calloc(1, sizeof(*ent));
 
 	if (!ent)
 		return -ENOMEM;
+	ent->kind = kind;
 	ent->ctx = ctx;
 	ent->injector = injector;
 	if (clone) {
@@ -102,9 +104,22 @@ int ag_engine_run_completions(ag_engine *e)
 	while (ordered) {
 		struct ag__qent *next = ordered->next;
 		const ag_packet *clone = ordered->has_clone ? &ordered->clone : NULL;
-		int r = ordered->injector
-				? ag__inject_receive(e, ordered->injector, ordered->ctx, clone)
-				: ag__complete_operation(e, ordered->ctx, clone);
+		int r;
+
+		switch (ordered->kind) {
+		case AG__Q_INJECT_CLONE:
+			r = ag__inject_receive(e, ordered->injector, ordered->ctx, clone);
+			break;
+		case AG__Q_INJECT_REF:
+			r = ag__inject_referenced(e, ordered->injector, ordered->ctx, clone);
+			break;
+		case AG__Q_DEREF:
+			r = ag__packet_dereference(e, ordered->ctx, clone);
+			break;
+		default:
+			r = ag__complete_operation(e, ordered->ctx, clone);
+			break;
+		}
 
 		if (r)
 			e->stats.stale_completions++;

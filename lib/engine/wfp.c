@@ -30,6 +30,9 @@ struct NET_BUFFER_LIST {
 	ag_packet pkt;
 	UINT16 layer_id;
 	bool clone;
+	bool data;               /* pended data (FWP_CONDITION_FLAG_AG_PENDED_DATA) */
+	bool kept;               /* ... that the engine keeps for the callout */
+	UINT64 flow;
 	atomic_int refs;         /* the original: classify's hold + references */
 	atomic_int state;        /* NBL_* */
 	/* set before the bit that says so, read after it */
@@ -195,6 +198,8 @@ static UINT32 fill_values(struct values *s, ag_layer layer, const ag_fixed_value
 		flags |= FWP_CONDITION_FLAG_IS_REAUTHORIZE;
 	if (in->flags & AG_FLAG_IS_LOOPBACK)
 		flags |= FWP_CONDITION_FLAG_IS_LOOPBACK;
+	if (in->flags & AG_FLAG_IS_PENDED_DATA)
+		flags |= FWP_CONDITION_FLAG_AG_PENDED_DATA;
 	switch (layer) {
 	case AG_LAYER_ALE_AUTH_CONNECT:
 		n = FWPS_FIELD_ALE_AUTH_CONNECT_V4_MAX;
@@ -254,8 +259,12 @@ static NET_BUFFER_LIST *nbl_new(const ag_packet *pkt, UINT16 layer, bool clone)
 
 static void nbl_put(NET_BUFFER_LIST *n)
 {
-	if (n && atomic_fetch_sub(&n->refs, 1) == 1)
-		free(n);
+	if (!n || atomic_fetch_sub(&n->refs, 1) != 1)
+		return;
+	/* pended data referenced and never injected: dropped, as WFP frees it */
+	if (n->data && n->kept)
+		ag_packet_dereference(wfp_engine, n->flow, &n->pkt);
+	free(n);
 }
 
 void FwpsReferenceNetBufferList0(NET_BUFFER_LIST *nbl, BOOLEAN intendToModify)
@@ -265,10 +274,10 @@ void FwpsReferenceNetBufferList0(NET_BUFFER_LIST *nbl, BOOLEAN intendToModify)
 	(void)intendToModify;
 	if (!nbl)
 		return;
-	/* The engine keeps the packet past the pend's ABSORB only if told so
-	 * during classify (-EALREADY: it was told already). */
-	if (nbl == cur.nbl && cur.meta)
-		ag_packet_clone(wfp_engine, cur.meta, &tmp);
+	/* The engine keeps the packet past classify only if told so during
+	 * it (-EALREADY: it was told already). */
+	if (nbl == cur.nbl && cur.meta && ag_packet_reference(wfp_engine, cur.meta, &tmp) == 0)
+		nbl->kept = true;
 	atomic_fetch_add(&nbl->refs, 1);
 }
 
@@ -289,7 +298,8 @@ NTSTATUS FwpsAllocateCloneNetBufferList0(NET_BUFFER_LIST *orig, NDIS_HANDLE nblP
 	if (!orig || !out)
 		return STATUS_FWP_NULL_POINTER;
 	if (orig == cur.nbl && cur.meta) {
-		int r = ag_packet_clone(wfp_engine, cur.meta, &tmp);
+		int r = orig->data ? ag_packet_reference(wfp_engine, cur.meta, &tmp)
+				   : ag_packet_clone(wfp_engine, cur.meta, &tmp);
 
 		if (r && r != -EALREADY)
 			return status_of(r);
@@ -302,6 +312,8 @@ NTSTATUS FwpsAllocateCloneNetBufferList0(NET_BUFFER_LIST *orig, NDIS_HANDLE nblP
 		return STATUS_NO_MEMORY;
 	n->pkt.flags |= AG_PACKET_CLONE;
 	n->pend_ctx = orig->pend_ctx;
+	n->data = orig->data;
+	n->flow = orig->flow;
 	if (orig == cur.nbl && cur.nclones < AG__ARRAY_SIZE(cur.clones))
 		cur.clones[cur.nclones++] = n;
 	*out = n;
@@ -359,8 +371,13 @@ static void wfp_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in
 	}
 	if (meta->present & AG_META_CMDLINE)
 		md.commandLine = meta->cmdline;
-	if ((meta->present & AG_META_PACKET) && meta->packet)
+	if ((meta->present & AG_META_PACKET) && meta->packet) {
 		nbl = nbl_new(meta->packet, fixed.layerId, false);
+		if (nbl) {
+			nbl->data = in->flags & AG_FLAG_IS_PENDED_DATA;
+			nbl->flow = meta->flow_handle;
+		}
+	}
 
 	ag_filter_describe(filter, &spec);
 	FWPS_FILTER0 f = {
@@ -636,6 +653,39 @@ FWPS_PACKET_INJECTION_STATE FwpsQueryPacketInjectionState0(HANDLE injectionHandl
 	}
 }
 
+/* Pended data the callout referenced goes out on its behalf. */
+static NTSTATUS inject_data(HANDLE injectionHandle, NET_BUFFER_LIST *nbl,
+			    FWPS_INJECT_COMPLETE0 completionFn, HANDLE completionContext)
+{
+	int r = ag_inject_referenced(wfp_engine, (uint64_t)(uintptr_t)injectionHandle, nbl->flow,
+				     &nbl->pkt);
+
+	if (r)
+		return status_of(r);
+	if (completionFn)
+		completionFn(completionContext, nbl, 0);
+	return STATUS_SUCCESS;
+}
+
+NTSTATUS FwpsInjectTransportSendAsync0(HANDLE injectionHandle, HANDLE injectionContext,
+				       UINT64 endpointHandle, UINT32 flags, void *sendArgs,
+				       ADDRESS_FAMILY addressFamily, COMPARTMENT_ID compartmentId,
+				       NET_BUFFER_LIST *nbl, FWPS_INJECT_COMPLETE0 completionFn,
+				       HANDLE completionContext)
+{
+	(void)injectionContext;
+	(void)endpointHandle;
+	(void)flags;
+	(void)sendArgs;
+	(void)addressFamily;
+	(void)compartmentId;
+	if (!wfp_engine || !nbl)
+		return STATUS_FWP_NULL_POINTER;
+	if (!nbl->data)
+		return STATUS_INVALID_PARAMETER; /* only pended data is sent again */
+	return inject_data(injectionHandle, nbl, completionFn, completionContext);
+}
+
 NTSTATUS FwpsInjectTransportReceiveAsync0(HANDLE injectionHandle, HANDLE injectionContext,
 					  void *reserved, UINT32 flags,
 					  ADDRESS_FAMILY addressFamily,
@@ -653,6 +703,8 @@ NTSTATUS FwpsInjectTransportReceiveAsync0(HANDLE injectionHandle, HANDLE injecti
 	(void)subInterfaceIndex;
 	if (!wfp_engine || !nbl || !injectionHandle)
 		return STATUS_FWP_NULL_POINTER;
+	if (nbl->data)
+		return inject_data(injectionHandle, nbl, completionFn, completionContext);
 	if (!nbl->clone || !is_recv_accept(nbl->layer_id))
 		return STATUS_INVALID_PARAMETER;
 	nbl->inject_handle = (uint64_t)(uintptr_t)injectionHandle;

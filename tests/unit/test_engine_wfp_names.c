@@ -32,6 +32,8 @@ static struct {
 	FWPS_PACKET_INJECTION_STATE inj;
 	UINT32 deleted;
 	UINT64 flow;
+	NET_BUFFER_LIST *data[4];
+	int ndata;
 } w;
 
 static HANDLE inj_handle;
@@ -56,7 +58,8 @@ static void NTAPI classify(const FWPS_INCOMING_VALUES0 *in, const FWPS_INCOMING_
 	w.count = in->valueCount;
 	w.rport = in->incomingValue[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_REMOTE_PORT].value.uint16;
 	w.proto = in->incomingValue[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_PROTOCOL].value.uint8;
-	if (in->layerId == FWPS_LAYER_ALE_AUTH_CONNECT_V4)
+	if (in->layerId == FWPS_LAYER_ALE_AUTH_CONNECT_V4 ||
+	    in->layerId == FWPS_LAYER_ALE_AUTH_CONNECT_V6)
 		w.flags = in->incomingValue[FWPS_FIELD_ALE_AUTH_CONNECT_V4_FLAGS].value.uint32;
 	else
 		w.flags = in->incomingValue[FWPS_FIELD_ALE_AUTH_RECV_ACCEPT_V4_FLAGS].value.uint32;
@@ -67,6 +70,14 @@ static void NTAPI classify(const FWPS_INCOMING_VALUES0 *in, const FWPS_INCOMING_
 	w.has_handle = FWPS_IS_METADATA_FIELD_PRESENT(md, FWPS_METADATA_FIELD_COMPLETION_HANDLE);
 	if (FWPS_IS_METADATA_FIELD_PRESENT(md, FWPS_METADATA_FIELD_FLOW_HANDLE))
 		w.flow = md->flowHandle;
+	if (w.flags & FWP_CONDITION_FLAG_AG_PENDED_DATA) {
+		/* a later packet of the pended connection: keep it to send later */
+		if (w.ndata < 4) {
+			FwpsReferenceNetBufferList0(layerData, 0);
+			w.data[w.ndata++] = layerData;
+		}
+		return;
+	}
 	if (in->layerId == FWPS_LAYER_ALE_AUTH_RECV_ACCEPT_V4) {
 		w.inj = FwpsQueryPacketInjectionState0(inj_handle, layerData, NULL);
 		if (w.inj == FWPS_PACKET_INJECTED_BY_SELF) {
@@ -247,5 +258,55 @@ TEST(wfp_flow_context_and_unregister_return_the_documented_status)
 	CHECK_EQ(w.deleted, 41);
 	CHECK_EQ(FwpsCalloutUnregisterByKey0(&key), STATUS_SUCCESS);
 	CHECK_EQ(FwpsCalloutUnregisterById0(id), STATUS_FWP_CALLOUT_NOT_FOUND);
+	ag_engine_free(e);
+}
+
+static void *complete_then_send(void *arg)
+{
+	(void)arg;
+	FwpsCompleteOperation0(w.ctx, NULL);
+	/* on the application's behalf, in the callout's order: the last one
+	 * first, and the first one never (dropped) */
+	for (int i = w.ndata; i-- > 1;)
+		FwpsInjectTransportSendAsync0(inj_handle, NULL, 0, 0, NULL, 10, 0, w.data[i], NULL,
+					      NULL);
+	for (int i = 0; i < w.ndata; i++)
+		FwpsDereferenceNetBufferList0(w.data[i], 0);
+	return NULL;
+}
+
+TEST(wfp_callout_references_pended_data_and_sends_it_after_completion_from_its_worker)
+{
+	ag_engine *e = fx_engine();
+	UINT32 id = setup(e, AG_LAYER_ALE_AUTH_CONNECT);
+	ag_fixed_values in = fx_udp6(42010, 53, "/usr/bin/dig");
+	pthread_t t;
+
+	CHECK(id);
+	CHECK_EQ(pipe(wake_pipe), 0);
+	ag_engine_set_wake(e, wake, NULL);
+	CHECK_EQ(FwpsInjectionHandleCreate0(10, FWPS_INJECTION_TYPE_TRANSPORT, &inj_handle),
+		 STATUS_SUCCESS);
+	for (uint64_t k = 70; k < 74; k++) {
+		ag_packet p = fx_pkt(k);
+
+		CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL),
+			 AG_VERDICT_HOLD);
+	}
+	CHECK_EQ(w.ndata, 3);
+	CHECK(pthread_create(&t, NULL, complete_then_send, NULL) == 0);
+	pthread_join(t, NULL);
+	wait_released(e, 3);
+	ag_engine_run_completions(e);
+	CHECK_EQ(dp.n_released, 3);
+	CHECK_EQ(dp.released[0].token, 70); /* the first, with the completion */
+	CHECK_EQ(dp.released[1].token, 73);
+	CHECK_EQ(dp.released[2].token, 72);
+	CHECK_EQ(dp.n_dropped, 1);
+	CHECK_EQ(dp.dropped[0].token, 71);
+	CHECK_EQ(FwpsInjectionHandleDestroy0(inj_handle), STATUS_SUCCESS);
+	CHECK_EQ(FwpsCalloutUnregisterById0(id), STATUS_SUCCESS);
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
 	ag_engine_free(e);
 }
