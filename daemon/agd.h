@@ -284,8 +284,8 @@ int agd_policy_init(struct agd *d);
 /* ---- modules.c ------------------------------------------------------------------ */
 
 /* -n: try to load every module (not initialised); returns how many failed,
- * each reported on stderr. */
-int agd_modules_check(const struct ag_config *cfg);
+ * each reported on stderr as "CONFIG: callout_modules: cannot load PATH: why". */
+int agd_modules_check(const char *config, const struct ag_config *cfg);
 /* Load each module and call its ag_module_init.  Returns 0 or -errno (logged). */
 int agd_modules_load(struct agd *d);
 /* Each module's ag_module_fini, before the engine shuts down. */

@@ -96,7 +96,7 @@ static int check_only(const char *path)
 				strerror(errno));
 			errors++;
 		}
-		errors += agd_modules_check(&cfg);
+		errors += agd_modules_check(path, &cfg);
 	}
 	if (errors)
 		return 1;

@@ -72,9 +72,14 @@ static void *open_module(const char *path, module_init_fn *init, module_fini_fn 
 	return dl;
 }
 
+struct check {
+	const char *config;
+	int errors;
+};
+
 static int check_one(void *arg, char *path, const char *marg)
 {
-	int *errors = arg;
+	struct check *c = arg;
 	module_init_fn init;
 	module_fini_fn fini;
 	char err[512];
@@ -82,20 +87,20 @@ static int check_one(void *arg, char *path, const char *marg)
 
 	(void)marg;
 	if (!dl) {
-		fprintf(stderr, "callout_modules: cannot load %s: %s\n", path, err);
-		(*errors)++;
+		fprintf(stderr, "%s: callout_modules: cannot load %s: %s\n", c->config, path, err);
+		c->errors++;
 		return 0;
 	}
 	dlclose(dl);
 	return 0;
 }
 
-int agd_modules_check(const struct ag_config *cfg)
+int agd_modules_check(const char *config, const struct ag_config *cfg)
 {
-	int errors = 0;
+	struct check c = { config, 0 };
 
-	each_module(cfg->callout_modules, check_one, &errors);
-	return errors;
+	each_module(cfg->callout_modules, check_one, &c);
+	return c.errors;
 }
 
 static int load_one(void *arg, char *path, const char *marg)
