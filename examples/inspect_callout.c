@@ -14,6 +14,10 @@
  *        packet, which is reinjected; its classify recognises it as
  *        injected by this callout and permits it.  A blocked one is
  *        completed with NULL and its packet dropped;
+ *  - what a pended connection sends meanwhile (more UDP datagrams, SYN
+ *    retransmits) comes to classify as pended data: it is referenced and,
+ *    once the worker permitted the connection, sent on the application's
+ *    behalf in order (FwpsInjectTransportSendAsync0); blocked, it is dropped;
  *  - every step is written to the file named by `log=`, one line each.
  *
  * Load it from alegate.conf, its argument after a colon, items separated by
@@ -40,6 +44,15 @@ static const GUID INSPECT_CALLOUT_KEY = {
 
 #define MAX_BLOCK 16
 #define MAX_DECIDED 4096
+#define MAX_DATA_FLOWS 64
+#define MAX_DATA 16
+
+/* Pended data of one connection, kept until its worker decides. */
+struct data {
+	UINT64 flow;
+	unsigned n;
+	NET_BUFFER_LIST *nbl[MAX_DATA];
+};
 
 /* A connection waiting for the worker. */
 struct pended {
@@ -72,6 +85,7 @@ static struct {
 		bool permit;
 	} decided[MAX_DECIDED];
 	unsigned ndecided;
+	struct data data[MAX_DATA_FLOWS];
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -137,6 +151,52 @@ static void remember(UINT64 flow, bool permit)
 	pthread_mutex_unlock(&g.lock);
 }
 
+/* Keep a later packet of a pended connection (classify, engine thread). */
+static void keep_data(UINT64 flow, NET_BUFFER_LIST *nbl, UINT16 rport)
+{
+	struct data *d = NULL, *free_slot = NULL;
+
+	pthread_mutex_lock(&g.lock);
+	for (unsigned i = 0; i < MAX_DATA_FLOWS; i++) {
+		if (g.data[i].flow == flow)
+			d = &g.data[i];
+		else if (!g.data[i].flow && !free_slot)
+			free_slot = &g.data[i];
+	}
+	if (!d && free_slot) {
+		d = free_slot;
+		d->flow = flow;
+	}
+	if (d && d->n < MAX_DATA) {
+		FwpsReferenceNetBufferList0(nbl, 0);
+		d->nbl[d->n++] = nbl;
+	} else {
+		d = NULL;
+	}
+	pthread_mutex_unlock(&g.lock);
+	if (d)
+		say("port %u: pended data kept", rport);
+}
+
+/* The worker takes a connection's pended data.  What arrives after it took
+ * it and before the completion is applied is the engine's to drop when the
+ * flow ends. */
+static struct data take_data(UINT64 flow)
+{
+	struct data out = { 0 };
+
+	pthread_mutex_lock(&g.lock);
+	for (unsigned i = 0; i < MAX_DATA_FLOWS; i++) {
+		if (g.data[i].flow != flow)
+			continue;
+		out = g.data[i];
+		memset(&g.data[i], 0, sizeof(g.data[i]));
+		break;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return out;
+}
+
 static void set_action(FWPS_CLASSIFY_OUT0 *out, FWP_ACTION_TYPE action)
 {
 	out->actionType = action;
@@ -164,6 +224,11 @@ static void NTAPI inspect_classify(const FWPS_INCOMING_VALUES0 *in,
 
 	(void)filter;
 	(void)flowContext;
+	if (flags & FWP_CONDITION_FLAG_AG_PENDED_DATA) {
+		if (layerData && flow)
+			keep_data(flow, layerData, rport);
+		return;
+	}
 	if (!(out->rights & FWPS_RIGHT_ACTION_WRITE))
 		return; /* someone above decided for good */
 	if (!connect && layerData &&
@@ -248,9 +313,22 @@ static void decide(struct pended *p)
 	say("%s port %u: worker decides %s", layer_name(p->layer), p->remote_port,
 	    permit ? "permit" : "block");
 	if (connect) {
+		struct data d;
+
 		remember(p->flow, permit);
 		/* the reauthorization that follows reads the decision */
 		FwpsCompleteOperation0(p->ctx, NULL);
+		/* then what the application sent meanwhile, in order */
+		d = take_data(p->flow);
+		for (unsigned i = 0; i < d.n; i++) {
+			if (permit)
+				FwpsInjectTransportSendAsync0(g.injection, NULL, 0, 0, NULL, 0, 0,
+							      d.nbl[i], NULL, NULL);
+			FwpsDereferenceNetBufferList0(d.nbl[i], 0);
+		}
+		if (d.n)
+			say("connect port %u: %u packets of pended data %s", p->remote_port, d.n,
+			    permit ? "sent" : "dropped");
 		return;
 	}
 	NET_BUFFER_LIST *clone = NULL;

@@ -54,6 +54,21 @@ else
 	fail module_blocked_connection_fails "client: $out; log: $(tr '\n' '|' <"$LOG")"
 fi
 
+# ---- what a pended connection sends meanwhile: kept by the module, sent in order ----------
+bg_s "$TOOLS/ag_serve" udp -i 1500 $S4 5353 >"$T/udp.log"
+wait_for 5 grep -q ready "$T/udp.log"
+ctl rules add --action callout --callout $KEY --direction out --proto udp --port 5353 \
+	--until-restart >/dev/null
+in_c "$TOOLS/ag_udp" -c 5 -g 30 $S4 5353 >/dev/null
+wait_for 5 grep -q received "$T/udp.log"
+if grep -q "received 5 in_order YES first 0 last 4" "$T/udp.log" &&
+   grep -q 'connect port 5353: 4 packets of pended data sent' "$LOG"; then
+	pass module_keeps_pended_data_and_sends_it_in_order_after_completing
+else
+	fail module_keeps_pended_data_and_sends_it_in_order_after_completing \
+		"server: $(cat "$T/udp.log"); log: $(tr '\n' '|' <"$LOG")"
+fi
+
 # ---- a module's pend shows in pending with its callout; a person may decide it ---------------
 daemon_stop_clean
 rm -f "$LOG"
