@@ -16,6 +16,7 @@ PREFIX   ?= /usr/local
 SBINDIR  ?= $(PREFIX)/sbin
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 # systemd's own answer where it is installed; else under PREFIX
 # (/usr/lib/systemd/system for PREFIX=/usr, a local unit directory for
@@ -69,7 +70,7 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 ALL_LIBS_LDLIBS = $(call PKG_LIBS,$(LINUX_PKGS) $(DAEMON_PKGS)) -lbpf -lelf -lz
 
-.PHONY: all clean check check-unit check-netns bench fuzz install uninstall FORCE
+.PHONY: all clean check check-unit check-netns check-tsan bench fuzz install uninstall FORCE
 all: $(O)/alegated $(O)/alegatectl
 
 $(O)/%.o: %.c
@@ -89,8 +90,20 @@ $(O)/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# Callout modules (dlopen) call the engine's functions in alegated: export
+# them all, the ones alegated itself does not use (wfp.h) too.
 $(O)/alegated: $(call obj,$(DAEMON_SRC)) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS_LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter-out $(ENGINE_LIB) $(BASE_LIB),$^) \
+	    -Wl,--whole-archive $(ENGINE_LIB) -Wl,--no-whole-archive $(BASE_LIB) $(ALL_LIBS_LDLIBS) -ldl
+
+# Example callout modules: shared objects alegated loads (callout_modules).
+# They link nothing of alegate: the engine's functions come from alegated.
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_SO  := $(patsubst examples/%.c,$(O)/examples/%.so,$(EXAMPLE_SRC))
+all: $(EXAMPLE_SO)
+$(O)/examples/%.so: examples/%.c include/alegate/wfp.h include/alegate/engine.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
 $(O)/alegatectl: $(call obj,$(CLI_SRC)) $(RULE_LIB) $(CTL_LIB) $(BASE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call PKG_LIBS,jansson)
@@ -237,6 +250,23 @@ $(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(E
 
 tests: $(UNIT_BIN) $(TOOL_BIN) all
 
+# Completion from any thread under ThreadSanitizer (clang): the engine and the
+# tests that complete from a worker while the owner classifies.
+TSAN_CC    ?= clang
+TSAN_O     ?= build-tsan
+TSAN_TESTS := test_engine_threads test_engine_wfp_names
+check-tsan:
+	@mkdir -p $(TSAN_O)
+	@for t in $(TSAN_TESTS); do \
+		$(TSAN_CC) -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=thread -I. -Iinclude -Ilib \
+			-Itests/unit -pthread -o $(TSAN_O)/$$t tests/unit/$$t.c $(ENGINE_SRC) $(BASE_SRC) || exit 1; \
+	done
+	@rc=0; for t in $(TSAN_TESTS); do \
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./$(TSAN_O)/$$t || rc=1; \
+	done > $(TSAN_O)/out 2>&1; grep -v ' passed, ' $(TSAN_O)/out; \
+	awk '/^[0-9]+ passed, [0-9]+ failed/ { p += $$1; f += $$3 } \
+	     END { printf "%d passed, %d failed\n", p, f }' $(TSAN_O)/out; exit $$rc
+
 check-unit: $(UNIT_BIN)
 	tests/run --build $(O) --unit
 
@@ -250,6 +280,9 @@ check: tests
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 $(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB) $(BASE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(BASE_LIB)
+$(O)/bench/complete_bench: bench/complete_bench.c $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(BASE_LIB)
 $(O)/bench/%: bench/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
@@ -279,6 +312,10 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 man/alegate.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/alegated.8 man/alegatectl.8 $(DESTDIR)$(MANDIR)/man8/
+	# the headers a callout module is written against
+	install -d $(DESTDIR)$(INCLUDEDIR)/alegate
+	install -m 0644 include/alegate/engine.h include/alegate/callouts.h \
+	    include/alegate/wfp.h $(DESTDIR)$(INCLUDEDIR)/alegate/
 	# Configuration and default rules only on a first install: never
 	# overwrite what the administrator changed, never bring back a rule
 	# they deleted.
@@ -297,6 +334,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/alegated $(DESTDIR)$(BINDIR)/alegatectl
 	rm -f $(DESTDIR)$(MANDIR)/man5/alegate.conf.5 $(DESTDIR)$(MANDIR)/man8/alegated.8 $(DESTDIR)$(MANDIR)/man8/alegatectl.8
 	rm -f $(DESTDIR)$(UNITDIR)/alegated.service $(DESTDIR)$(BASHCOMPDIR)/alegatectl
+	rm -f $(DESTDIR)$(INCLUDEDIR)/alegate/engine.h $(DESTDIR)$(INCLUDEDIR)/alegate/callouts.h \
+	    $(DESTDIR)$(INCLUDEDIR)/alegate/wfp.h
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/alegate 2>/dev/null
 
 clean:
 	rm -rf $(O) build-fuzz build-asan

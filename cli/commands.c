@@ -210,9 +210,9 @@ static char *age_text(const json_t *ms, char *buf, size_t len)
 static void pending_human(json_t *res)
 {
 	static const char *const head[] = { "ID", "AGE", "PID", "USER", "PROGRAM", "PROTO",
-					    "DIR", "REMOTE", "HOST" };
+					    "DIR", "REMOTE", "HOST", "CALLOUT" };
 	static const unsigned flags[] = { COL_RIGHT, COL_RIGHT, COL_RIGHT, COL_SHRINK | COL_CUT_END,
-					  COL_SHRINK, 0, 0, COL_SHRINK_LAST, COL_SHRINK };
+					  COL_SHRINK, 0, 0, COL_SHRINK_LAST, COL_SHRINK, COL_SHRINK };
 	struct table t;
 	size_t i;
 	json_t *p;
@@ -221,14 +221,21 @@ static void pending_human(json_t *res)
 		printf("no flow is waiting for a decision\n");
 		return;
 	}
-	table_init(&t, 9, head, flags);
+	/* A column for the callout that holds a flow, when a loaded one holds any. */
+	int ncol = 9;
+
+	json_array_foreach(res, i, p)
+		if (out_str(p, "callout") && strcmp(out_str(p, "callout"), "ask") != 0)
+			ncol = 10;
+	table_init(&t, ncol, head, flags);
 	json_array_foreach(res, i, p) {
 		char age[AG_DURATION_TEXT_MAX];
 		char *id = out_text(json_object_get(p, "id")), *pid = out_text(json_object_get(p, "pid"));
 		char *user = out_text(json_object_get(p, out_str(p, "user") ? "user" : "uid"));
 		const char *cells[] = { id, age_text(json_object_get(p, "age_ms"), age, sizeof(age)),
 					pid, user, out_base(out_str(p, "exe")), out_str(p, "proto"),
-					out_str(p, "direction"), out_str(p, "remote"), out_str(p, "host") };
+					out_str(p, "direction"), out_str(p, "remote"), out_str(p, "host"),
+					out_str(p, "callout") };
 
 		table_add(&t, cells);
 		free(id);

@@ -41,7 +41,10 @@ static const struct {
 	  "what the rule matches besides the program: host, remote, port or app (the program "
 	  "alone); app+host... too.  Default: host when the host is known, else remote" },
 	{ OPT_REJECT, "reject", 0, NULL, "make the application fail at once instead of timing out" },
-	{ OPT_ACTION, "action", 0, "A", "allow, deny, reject or ask (required)" },
+	{ OPT_ACTION, "action", 0, "A", "allow, deny, reject, ask or callout (required)" },
+	{ OPT_CALLOUT, "callout", 0, "NAME",
+	  "with --action callout: the loaded callout that gets the flows (its name, or its "
+	  "key as a lowercase GUID)" },
 	{ OPT_APP, "app", 0, "PATH", "executable path, or a glob such as /usr/lib/*/firefox" },
 	{ OPT_USER, "user", 0, "UID|NAME", "user the process runs as" },
 	{ OPT_REMOTE, "remote", 0, "ADDR[/LEN]", "remote address or prefix" },
@@ -67,7 +70,7 @@ static const enum opt_id allow_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_NONE };
 static const enum opt_id deny_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_REJECT, OPT_NONE };
 static const enum opt_id add_opts[] = {
 	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
-	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY,
+	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY, OPT_CALLOUT,
 	OPT_FOR, OPT_UNTIL_QUIT, OPT_UNTIL_RESTART, OPT_ALWAYS, OPT_NONE
 };
 static const enum opt_id events_opts[] = { OPT_FOLLOW, OPT_LIMIT, OPT_NONE };

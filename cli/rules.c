@@ -53,7 +53,10 @@ char *cli_rule_text(const json_t *r, const char *quit)
 
 	if (!f)
 		abort();
-	fprintf(f, "%s ", action ? action : "?");
+	if (action && !strcmp(action, "callout") && str(r, "callout"))
+		fprintf(f, "callout %s: ", str(r, "callout"));
+	else
+		fprintf(f, "%s ", action ? action : "?");
 	if (app && *app)
 		fputs(app, f);
 	else
@@ -351,7 +354,7 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		enum opt_id opt;
 		const char *key;
 	} text[] = {
-		{ OPT_NAME, "name" }, { OPT_APP, "app" }, { OPT_REMOTE, "remote" },
+		{ OPT_NAME, "name" }, { OPT_CALLOUT, "callout" }, { OPT_APP, "app" }, { OPT_REMOTE, "remote" },
 		{ OPT_HOST, "host" }, { OPT_DIRECTION, "direction" },
 	};
 	char err[AG_RULE_ERR_MAX], line[AG_RULE_ERR_MAX];
@@ -360,7 +363,11 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 
 	v = a->val[OPT_ACTION];
 	if (!v)
-		return cli_usage_error(cli, "--action is required (allow, deny, reject or ask)");
+		return cli_usage_error(cli,
+				       "--action is required (allow, deny, reject, ask or callout)");
+	/* the rule library checks the name; here only that the two go together */
+	if (!strcmp(v, "callout") != !!a->val[OPT_CALLOUT])
+		return cli_usage_error(cli, "--action callout and --callout NAME go together");
 	if (set_str(cli, rule, "action", v))
 		return EXIT_USAGE;
 	if (!strcmp(v, "allow") && !a->val[OPT_ANY] && !a->val[OPT_APP] && !a->val[OPT_USER] &&

@@ -30,6 +30,7 @@
  *                    `history` and `traffic` queries, event_log records
  *   fpevents.c       the fast path's decisions read from its ring buffer: events,
  *                    history rows and the flows it allowed in the kernel
+ *   modules.c        callout modules (callout_modules): dlopen, init, fini
  *
  * Who calls whom (no module calls one above it; what happens below the
  * control socket reaches it through struct agd_listeners):
@@ -87,6 +88,7 @@ struct ag_sockdiag_events;
 struct ag_fp;
 struct agd_client;
 struct agd_history;
+struct agd_module;
 
 /* A rule the daemon knows, and the engine filters that enforce it. */
 struct agd_rule {
@@ -278,8 +280,13 @@ struct agd {
 	struct agd_listeners listeners;
 	struct agd_privs privs;
 
+	/* callout modules (modules.c) */
+	struct agd_module *modules;
+	unsigned nmodules;
+
 	/* loop */
 	int epfd, timerfd, sigfd;
+	int complete_fd;         /* eventfd the engine's wake writes; -1 none */
 	uint64_t timer_at;       /* what the timerfd is armed for; UINT64_MAX: nothing */
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
 	struct agd_counters ctr;
@@ -378,6 +385,20 @@ void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply);
 
 /* Sublayer, built-in callouts, catch-all filters.  Returns 0 or a negative error. */
 int agd_policy_init(struct agd *d);
+/* ---- modules.c ------------------------------------------------------------------ */
+
+/* -n: try to load every module (not initialised); returns how many failed,
+ * each reported on stderr as "CONFIG: callout_modules: cannot load PATH: why". */
+int agd_modules_check(const char *config, const struct ag_config *cfg);
+/* Load each module and call its ag_module_init.  Returns 0 or -errno (logged). */
+int agd_modules_load(struct agd *d);
+/* Each module's ag_module_fini, before the engine shuts down. */
+void agd_modules_fini(struct agd *d);
+/* Unload them, after the engine is freed. */
+void agd_modules_close(struct agd *d);
+
+/* Give `ask` its pending_timeout (at start and after a reload). */
+void agd_policy_ask_timeout(struct agd *d);
 /* Load rules_dir at start; bad files are logged and skipped.  Returns rules loaded. */
 int agd_policy_load(struct agd *d);
 /* Re-read rules_dir and reauthorize (SIGHUP, `reload`).  errors: array of messages. */
@@ -475,6 +496,7 @@ enum {
 	AGD_TAG_EXEID,      /* inotify on the directories of rules' programs */
 	AGD_TAG_UDPCLOSE,
 	AGD_TAG_FPEVENTS,   /* the fast path's ring of decisions */
+	AGD_TAG_COMPLETE,   /* eventfd: a callout completed from its own thread */
 	AGD_TAG_LAST = 64,
 };
 

@@ -170,6 +170,10 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "classifies", json_integer((json_int_t)st.classifies));
 	json_object_set_new(ctr, "new_flows", json_integer((json_int_t)st.new_flows));
 	json_object_set_new(ctr, "completions", json_integer((json_int_t)st.completions));
+	json_object_set_new(ctr, "queued_completions",
+			    json_integer((json_int_t)st.queued_completions));
+	json_object_set_new(ctr, "stale_completions",
+			    json_integer((json_int_t)st.stale_completions));
 	json_object_set_new(ctr, "permits", json_integer((json_int_t)st.permits));
 	json_object_set_new(ctr, "blocks", json_integer((json_int_t)st.blocks));
 	json_object_set_new(ctr, "pends", json_integer((json_int_t)st.pends));

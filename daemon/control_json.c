@@ -76,10 +76,13 @@ json_t *agd_json_pending(struct agd *d, const struct agd_pending *p)
 								    : json_integer(f.fixed.uid));
 	json_object_set_new(o, "user", user_name(f.fixed.uid));
 	set_flow_common(o, &f.fixed);
+	/* no deadline (a loaded callout's pend without callout_timeout): null */
 	json_object_set_new(o, "timeout_ms",
-			    json_integer(f.deadline_ns > now
-						 ? (json_int_t)((f.deadline_ns - now) / 1000000)
-						 : 0));
+			    !f.deadline_ns ? json_null()
+			    : json_integer(f.deadline_ns > now
+						   ? (json_int_t)((f.deadline_ns - now) / 1000000)
+						   : 0));
+	json_object_set_new(o, "callout", agd__control_str_or_null(f.callout));
 	return o;
 }
 

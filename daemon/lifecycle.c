@@ -66,7 +66,10 @@ void agd_engine_config(const struct ag_config *c, ag_engine_config *ec)
 	ec->max_pended_per_process = c->max_pending_per_process;
 	ec->max_pended_per_user = c->max_pending_per_user;
 	ec->pending_buffer = c->pending_buffer;
-	ec->pending_timeout_ns = (uint64_t)c->pending_timeout_s * 1000000000ULL;
+	/* The engine's default deadline is the one of loaded callouts (none
+	 * unless callout_timeout is set, as in WFP); `ask` gets pending_timeout
+	 * of its own (agd_policy_init, reload). */
+	ec->pending_timeout_ns = (uint64_t)c->callout_timeout_s * 1000000000ULL;
 	ec->timeout_verdict = c->timeout_action == AG_CFG_TIMEOUT_ALLOW    ? AG_VERDICT_PERMIT
 			      : c->timeout_action == AG_CFG_TIMEOUT_REJECT ? AG_VERDICT_REJECT
 									   : AG_VERDICT_BLOCK;
@@ -100,6 +103,7 @@ static void keep_start_keys(const struct ag_config *run, struct ag_config *cfg,
 	KEEP(dns_cache_size, "dns_cache_size");
 	KEEP(bpf, "bpf");
 	KEEP(bpf_cgroup, "bpf_cgroup");
+	KEEP(callout_modules, "callout_modules");
 #undef KEEP
 }
 
@@ -132,6 +136,7 @@ int agd_reload(struct agd *d, json_t *errors, json_t *not_applied)
 			agd_log_set_level(agd_syslog_level(cfg.log_level));
 			d->cfg = cfg;
 			agd_history_reconfigure(d);
+			agd_policy_ask_timeout(d);
 		}
 	} else {
 		agd_log_lines(LOG_ERR, NULL, err, errors);

@@ -12,6 +12,7 @@ void agd_init(struct agd *d)
 {
 	d->control.listen_fd = d->epfd = d->timerfd = d->sigfd = d->fastpath.fwwatch_fd = -1;
 	d->life.pid_fd = -1;
+	d->complete_fd = -1;
 	d->control.gid = (gid_t)-1;
 	d->privs.fw_sock = -1;
 	d->privs.fw_pid = -1;

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,6 +86,7 @@ static int check_only(const char *path)
 				strerror(errno));
 			errors++;
 		}
+		errors += agd_modules_check(path, &cfg);
 	}
 	if (errors)
 		return 1;
@@ -212,6 +214,16 @@ static void reload(struct agd *d)
 	json_decref(na);
 }
 
+/* Runs on a callout's own thread: only signal the loop. */
+static void completion_wake(void *arg)
+{
+	uint64_t one = 1;
+	int fd = *(const int *)arg;
+
+	if (write(fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		return; /* EAGAIN: the counter is full, the loop is woken already */
+}
+
 static int setup_loop(struct agd *d)
 {
 	sigset_t mask;
@@ -233,6 +245,13 @@ static int setup_loop(struct agd *d)
 	if (agd_loop_add(d, d->sigfd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_SIGNAL) ||
 	    agd_loop_add(d, d->timerfd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_TIMER))
 		return -errno;
+	/* Completions from callouts' own threads wake the loop here, not by
+	 * polling: the engine queues them and writes this eventfd. */
+	d->complete_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->complete_fd == -1 ||
+	    agd_loop_add(d, d->complete_fd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_COMPLETE))
+		return -errno;
+	ag_engine_set_wake(d->engine, completion_wake, &d->complete_fd);
 	return 0;
 }
 
@@ -287,6 +306,12 @@ static void run(struct agd *d)
 				d->timer_at = UINT64_MAX; /* it fired: nothing armed now */
 				/* bounded: the rest fires on the next turn */
 				ag_engine_advance_some(d->engine, AGD_DEADLINES_PER_TURN);
+			} else if (tag == AGD_TAG_COMPLETE) {
+				uint64_t cnt;
+
+				if (read(d->complete_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+					log_debug("completion eventfd: %s", strerror(errno));
+				ag_engine_run_completions(d->engine);
 			} else if (tag == AGD_TAG_SIGNAL) {
 				on_signal(d);
 			} else if (tag == AGD_TAG_FWWATCH) {
@@ -551,6 +576,12 @@ int main(int argc, char **argv)
 	agd_notrack_check(d);
 	if (agd_privs_drop(d))
 		goto out;
+	/* After the drop: a module and the threads it starts run with the
+	 * daemon's reduced privileges and its seccomp filter.  Its callouts'
+	 * filters block until then (a named callout not registered blocks, as
+	 * in WFP), but no queue is read before the loop runs. */
+	if (agd_modules_load(d))
+		goto out;
 	d->running = true;
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
 		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
@@ -565,8 +596,13 @@ out:
 	agd_notify_stopping(d);
 	/* S10: every pended operation is completed as blocked, then the
 	 * verdicts go out before the queues close. */
-	if (d->engine)
+	/* Modules stop their threads first; what they still hold pended is
+	 * then completed as blocked with the rest. */
+	agd_modules_fini(d);
+	if (d->engine) {
+		ag_engine_run_completions(d->engine);
 		ag_engine_shutdown(d->engine);
+	}
 	agd_dataplane_flush(d);
 	agd_dataplane_close(d);
 	if (d->fastpath.fp)
@@ -579,12 +615,15 @@ out:
 		agd_timed_save(d);
 	agd_policy_free(d);
 	ag_engine_free(d->engine);
+	agd_modules_close(d);
 	if (d->epfd != -1)
 		close(d->epfd);
 	if (d->timerfd != -1)
 		close(d->timerfd);
 	if (d->sigfd != -1)
 		close(d->sigfd);
+	if (d->complete_fd != -1)
+		close(d->complete_fd);
 	if (d->fastpath.fwwatch_fd != -1)
 		close(d->fastpath.fwwatch_fd);
 	agd_pidfile_release(d);

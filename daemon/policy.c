@@ -190,6 +190,11 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		s.action = AG_ACTION_CALLOUT_UNKNOWN;
 		s.callout = AG_CALLOUT_ASK;
 		break;
+	case AG_RULE_CALLOUT:
+		/* The callout may pend, decide or only look. */
+		s.action = AG_ACTION_CALLOUT_UNKNOWN;
+		s.callout = r->callout;
+		break;
 	}
 	if (!r->enabled)
 		s.flags |= AG_FILTER_FLAG_DISABLED;
@@ -520,6 +525,14 @@ static int catch_all(struct agd *d, ag_layer layer, ag_action_type action, uint6
 	return ag_filter_add(d->engine, &s, id);
 }
 
+/* People get pending_timeout to answer; loaded callouts the engine's
+ * default (callout_timeout, none unless set). */
+void agd_policy_ask_timeout(struct agd *d)
+{
+	ag_callout_set_pend_timeout(d->engine, AG_CALLOUT_ASK,
+				    (uint64_t)d->cfg.pending_timeout_s * 1000000000ULL);
+}
+
 int agd_policy_init(struct agd *d)
 {
 	ag_action_type inbound;
@@ -531,6 +544,7 @@ int agd_policy_init(struct agd *d)
 		log_err("engine set-up: %s", ag_strerror(r));
 		return r;
 	}
+	agd_policy_ask_timeout(d);
 	switch (d->cfg.inbound) {
 	case AG_CFG_INBOUND_ALLOW:
 		inbound = AG_ACTION_PERMIT;

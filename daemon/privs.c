@@ -238,7 +238,13 @@ static const int allowed[] = {
 	SCMP_SYS(fchown),
 };
 
-static int seccomp_install(void)
+/* Callout modules start threads of their own (pthread_create). */
+static const int allowed_threads[] = {
+	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(sigaltstack), SCMP_SYS(sched_getaffinity),
+};
+
+static int seccomp_install(bool threads)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	int r = -ENOMEM;
@@ -252,6 +258,12 @@ static int seccomp_install(void)
 		if (allowed[i] < 0)
 			continue; /* not a syscall on this architecture */
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0)))
+			goto out;
+	}
+	for (size_t i = 0; threads && i < sizeof(allowed_threads) / sizeof(allowed_threads[0]); i++) {
+		if (allowed_threads[i] < 0)
+			continue;
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_threads[i], 0)))
 			goto out;
 	}
 	r = seccomp_load(ctx);
@@ -286,7 +298,7 @@ int agd_privs_drop(struct agd *d)
 		log_warn("sanitizer build: the seccomp allow-list is not installed");
 		return 0;
 	}
-	if ((r = seccomp_install())) {
+	if ((r = seccomp_install(d->cfg.callout_modules[0] != '\0'))) {
 		log_err("seccomp: %s", strerror(-r));
 		return r;
 	}

@@ -38,8 +38,11 @@ int ag_ask_register(ag_engine *e);
  * Decide a flow that `ask` pended: PERMIT, BLOCK or REJECT.  Completes the
  * operation (CONNECT: reauthorization that `ask` answers with this verdict;
  * RECV_ACCEPT: reinjection of the clone, or a drop).
+ * A flow another callout pended is decided too: the answer ends the pend
+ * with that verdict (no reauthorization asks that callout again), and the
+ * callout's own completion later returns AG_E_NO_CONTEXT.
  * Returns 0, AG_E_NO_CONTEXT (not pended, or already completed / expired),
- * -EPERM (pended by another callout), -EINVAL (bad verdict).
+ * -EINVAL (bad verdict).
  */
 int ag_ask_decide(ag_engine *e, uint64_t completion_context, ag_verdict verdict);
 

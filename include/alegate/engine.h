@@ -28,8 +28,11 @@
  * and must not call back into the engine, except the read-only functions
  * marked "safe in callbacks".
  *
- * Threading: an engine is used by one thread at a time (the daemon's event
- * loop).  Errors: functions return 0 or a negative errno, or one of the AG_E_*
+ * Threading: an engine belongs to one thread, its owner (the daemon's event
+ * loop).  The exceptions are ag_complete_operation() and
+ * ag_inject_receive_async(): as in WFP, a callout's own threads may call them
+ * at any time; the owner applies them in ag_engine_run_completions(), woken
+ * by the function given to ag_engine_set_wake().  Errors: functions return 0 or a negative errno, or one of the AG_E_*
  * codes below; functions that return a pointer return NULL and set errno.
  */
 #ifndef ALEGATE_ENGINE_H
@@ -86,6 +89,10 @@ enum {
 	AG_FLAG_IS_REAUTHORIZE = 1u << 0, /* a later classify of a known flow (S11) */
 	AG_FLAG_IS_LOOPBACK = 1u << 1,    /* both ends on this host */
 	AG_FLAG_IS_INJECTED = 1u << 2,    /* packet reinjected by this engine (S8) */
+	/* A later packet of a flow this callout pended (S9): classify is told
+	 * so it may keep it with ag_packet_reference(); otherwise it is
+	 * flushed.  Its answer is not used and it cannot pend. */
+	AG_FLAG_IS_PENDED_DATA = 1u << 3,
 };
 
 /* ---------------------------------------------------------------------------
@@ -121,7 +128,7 @@ enum {
 	AG_META_PID = 1u << 0,
 	AG_META_PROCESS_PATH = 1u << 1,
 	AG_META_CMDLINE = 1u << 2,
-	AG_META_COMPLETION_HANDLE = 1u << 3, /* initial CONNECT / RECV_ACCEPT only (S3) */
+	AG_META_COMPLETION_HANDLE = 1u << 3, /* CONNECT / RECV_ACCEPT, reauthorizations too (S3) */
 	AG_META_FLOW_HANDLE = 1u << 4,
 	AG_META_PACKET = 1u << 5,
 };
@@ -135,10 +142,14 @@ typedef struct ag_packet {
 	uint64_t token;
 	uint32_t len;
 	uint32_t flags; /* AG_PACKET_* */
+	/* The injection handle that last injected it (0: not injected) and the
+	 * one before (ag_packet_injection_state); the data plane leaves them 0. */
+	uint32_t injector, prev_injector;
 } ag_packet;
 
 enum {
-	AG_PACKET_CLONE = 1u << 0, /* a clone made by ag_packet_clone() (S8) */
+	AG_PACKET_CLONE = 1u << 0,     /* a clone made by ag_packet_clone() (S8) */
+	AG_PACKET_REFERENCE = 1u << 1, /* kept by ag_packet_reference() (S9) */
 };
 
 typedef struct ag_metadata {
@@ -382,18 +393,33 @@ typedef struct ag_callout {
  */
 int ag_callout_register(ag_engine *e, const ag_callout *callout);
 
-/* Unregister; flows keep no context of it afterwards.  Returns 0 or -ENOENT. */
+/*
+ * The deadline of this callout's pends, `timeout_ns` after the pend (0:
+ * none), instead of the engine's pending_timeout_ns.  Kept across
+ * ag_engine_reconfigure().  Returns 0 or -ENOENT.
+ */
+int ag_callout_set_pend_timeout(ag_engine *e, const char *name, uint64_t timeout_ns);
+
+/*
+ * Unregister (FwpsCalloutUnregisterById0).  Refused with -EBUSY
+ * (STATUS_DEVICE_BUSY) while any flow holds a context of the callout: remove
+ * them with ag_flow_remove_context() first.  Returns 0, -ENOENT, -EBUSY.
+ */
 int ag_callout_unregister(ag_engine *e, const char *name);
 
 /*
  * FwpsFlowAssociateContext0: attach a 64-bit context to a flow for a callout
  * at a layer; it is handed to that callout's classify and flow_delete.
- * Replaces an earlier one.  Returns 0, -ENOENT (flow or callout), -ENOMEM.
+ * Returns 0; -EEXIST (STATUS_OBJECT_NAME_EXISTS) when the callout already has
+ * a context on the flow at that layer (remove it first); -EINVAL
+ * (STATUS_INVALID_PARAMETER) for a zero context or a callout registered
+ * without flow_delete; -ENOENT (flow or callout); -ENOMEM.
  */
 int ag_flow_associate_context(ag_engine *e, uint64_t flow_handle, ag_layer layer,
 			      const char *callout, uint64_t context);
 
-/* FwpsFlowRemoveContext0.  Returns 0 or -ENOENT. */
+/* FwpsFlowRemoveContext0: the callout's flow_delete is called with the
+ * context before this returns.  Returns 0 or -ENOENT. */
 int ag_flow_remove_context(ag_engine *e, uint64_t flow_handle, ag_layer layer,
 			   const char *callout);
 
@@ -419,7 +445,7 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 
 /*
  * FwpsCompleteOperation0.
- *  CONNECT (S7): `clone` must be NULL.  The flow is classified again at
+ *  CONNECT (S7): the flow is classified again at
  *    CONNECT with AG_FLAG_IS_REAUTHORIZE; that verdict decides: PERMIT
  *    releases the held first packet and the buffered ones in order (S9), BLOCK
  *    drops them.
@@ -427,9 +453,11 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
  *    ag_packet_clone(): it is reinjected, classified again at RECV_ACCEPT with
  *    AG_FLAG_IS_INJECTED (callouts must not pend it again) and released if
  *    permitted.  NULL denies: the held packets are dropped.
+ *  CONNECT: the suspended packet (its clone) may be passed, as WFP allows;
+ *    it changes nothing, the reauthorization decides.
  * Returns 0; AG_E_NO_CONTEXT for an unknown, completed or expired context
- * (S6; no freed memory is touched); -EINVAL for a clone at CONNECT or a packet
- * that is not this flow's clone.
+ * (S6; no freed memory is touched); -EINVAL for a packet that is not this
+ * flow's clone.
  */
 int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone);
 
@@ -442,6 +470,83 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
  * Returns 0, AG_E_NO_HANDLE (no packet in this classify), -EALREADY.
  */
 int ag_packet_clone(ag_engine *e, const ag_metadata *meta, ag_packet *clone);
+
+/*
+ * Give a pended operation its own deadline on the engine's clock, or none
+ * (0).  The engine's configured pending_timeout_ns (0: none) is what a pend
+ * gets by default; WFP itself puts no deadline on a pend (S10).
+ * Returns 0, AG_E_NO_CONTEXT, -ENOMEM.
+ */
+int ag_pend_set_deadline(ag_engine *e, uint64_t completion_context, uint64_t deadline_ns);
+
+/* ---------------------------------------------------------------------------
+ * Injection handles (FwpsInjectionHandleCreate0 and friends).  Packets that a
+ * callout reinjects carry its handle, so that each callout can tell its own
+ * reinjected packets from others' when they are classified again.
+ */
+typedef enum ag_injection_state {
+	AG_PACKET_NOT_INJECTED = 0,            /* came from the stack */
+	AG_PACKET_INJECTED_BY_SELF,            /* injected with this handle */
+	AG_PACKET_INJECTED_BY_OTHER,           /* injected with another handle */
+	AG_PACKET_PREVIOUSLY_INJECTED_BY_SELF, /* injected with this handle, then
+	                                          cloned and injected again */
+} ag_injection_state;
+
+/* A new injection handle (nonzero) in *handle.  Returns 0 or -ENOMEM. */
+int ag_injection_handle_create(ag_engine *e, uint64_t *handle);
+
+/* Returns 0 or -ENOENT. */
+int ag_injection_handle_destroy(ag_engine *e, uint64_t handle);
+
+/* FwpsQueryPacketInjectionState0: what `pkt` is to the holder of `handle`.
+ * Safe in callbacks. */
+ag_injection_state ag_packet_injection_state(const ag_engine *e, uint64_t handle,
+					     const ag_packet *pkt);
+
+/*
+ * FwpsCompleteOperation0 and FwpsInjectTransportReceiveAsync0 of a pended
+ * RECV_ACCEPT, in one call: the clone is reinjected with `injection_handle`
+ * (the packet's injection state then says BY_SELF to that handle), classified
+ * again at RECV_ACCEPT and released if permitted.  On Linux the clone is the
+ * packet the kernel holds, so completion and injection cannot be separated.
+ * ag_complete_operation() with a clone does the same with the engine's own
+ * handle.  Returns as ag_complete_operation(), and -ENOENT for an unknown
+ * injection handle.
+ */
+int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
+			    uint64_t completion_context, const ag_packet *clone);
+
+/*
+ * FwpsReferenceNetBufferList0: during a classify, keep the packet being
+ * classified beyond it.  For a flow's first packet this is what
+ * ag_packet_clone() does (the pend then holds it).  For a packet of a flow
+ * the callout pended (AG_FLAG_IS_PENDED_DATA) the packet becomes the
+ * callout's: it goes into the network only when the callout injects it with
+ * ag_inject_referenced() once the flow is permitted, in the order it
+ * chooses, and is dropped by ag_packet_dereference(), when the flow is
+ * blocked, or when it ends.  Returns 0, AG_E_NO_HANDLE (no packet in this
+ * classify), -EALREADY.
+ */
+int ag_packet_reference(ag_engine *e, const ag_metadata *meta, ag_packet *ref);
+
+/* FwpsAllocateCloneNetBufferList0 of a referenced packet, after classify and
+ * from any thread: a copy of `ref` marked as a clone (no engine state). */
+void ag_packet_clone_reference(const ag_packet *ref, ag_packet *clone);
+
+/*
+ * FwpsInjectTransportSendAsync0 (outbound) / ReceiveAsync0 (inbound) of a
+ * referenced packet of pended data: released into the network, marked as
+ * injected with `injection_handle` (0: the engine's own).  The flow must be
+ * permitted by then (inject after completing).  From any thread: queued for
+ * the owner.  Returns 0; -ENOENT (no such flow or reference); -EPERM (the
+ * flow is not permitted: the packet is dropped).
+ */
+int ag_inject_referenced(ag_engine *e, uint64_t injection_handle, uint64_t flow_handle,
+			 const ag_packet *ref);
+
+/* FwpsDereferenceNetBufferList0 of pended data never injected: dropped.
+ * From any thread.  Returns 0 or -ENOENT. */
+int ag_packet_dereference(ag_engine *e, uint64_t flow_handle, const ag_packet *ref);
 
 /* The flow a pended operation belongs to.  Returns 0 or AG_E_NO_CONTEXT.
  * Safe in callbacks. */
@@ -473,7 +578,8 @@ typedef struct ag_flow_info {
 	uint64_t filter_id;           /* the deciding filter, 0 for the layer default */
 	uint64_t completion_context;  /* while pending */
 	uint64_t deadline_ns;         /* while pending */
-	uint32_t buffered;            /* packets held while pending */
+	uint32_t buffered;            /* packets of pended data its callout references */
+	const char *callout;          /* while pending: the callout that pended */
 	bool reject;                  /* a BLOCK that makes the application fail at once */
 } ag_flow_info;
 
@@ -513,8 +619,9 @@ typedef struct ag_dataplane_ops {
  * RECV_ACCEPT).  The engine finds the flow by its 5-tuple:
  *  - a new flow: initial authorization; callouts get a completion handle and
  *    may pend (S3, S4), then the packet is held;
- *  - a pended flow: the packet is buffered and held (S9), or with
- *    pending_buffer 0 flushed (BLOCK, the application retransmits);
+ *  - a pended flow: the callout that pended it is told (S9,
+ *    AG_FLAG_IS_PENDED_DATA) and may reference it (HOLD), else it is
+ *    flushed (BLOCK, the application retransmits);
  *  - a known flow: reauthorization with AG_FLAG_IS_REAUTHORIZE (S11).
  * `meta` may be NULL; `pkt` is required when the verdict may be HOLD.
  * `flow_handle` (may be NULL) receives the flow's handle.
@@ -641,7 +748,7 @@ typedef struct ag_engine_config {
 	/* default 4096; by uid, every flow of no known user counted as one user.
 	 * Below max_pended, so one user's flood leaves room for the others. */
 	uint32_t max_pended_per_user;
-	uint32_t pending_buffer;     /* S9: packets buffered per pended flow; 0 = flush. default 16 */
+	uint32_t pending_buffer;     /* S9: packets `ask` keeps per pended flow; 0 = flush. default 16 */
 	uint64_t pending_timeout_ns; /* S10: default 30 s */
 	ag_verdict timeout_verdict;  /* S10: PERMIT, BLOCK or REJECT; default BLOCK */
 	uint64_t blocked_flow_ttl_ns; /* how long a blocked flow is remembered; default 120 s */
@@ -689,6 +796,21 @@ int ag_engine_advance_some(ag_engine *e, unsigned max);
 /* The next deadline on the engine's clock, or UINT64_MAX.  Safe in callbacks. */
 uint64_t ag_engine_next_deadline(const ag_engine *e);
 
+/*
+ * Completion from any thread (S10).  The engine belongs to the thread that
+ * made it; ag_engine_set_owner() hands it to the calling thread (before any
+ * other use there).  ag_complete_operation() and ag_inject_receive_async()
+ * called from another thread copy their arguments into a queue, return 0
+ * (or -ENOMEM) and call `wake` when the queue was empty: the owner then calls
+ * ag_engine_run_completions(), which applies every queued completion in
+ * order and returns how many it took.  `wake` runs on the completing thread
+ * and must only signal (write an eventfd); it may be NULL; set it before
+ * other threads complete.  A queued completion costs one small allocation.
+ */
+void ag_engine_set_wake(ag_engine *e, void (*wake)(void *arg), void *arg);
+void ag_engine_set_owner(ag_engine *e);
+int ag_engine_run_completions(ag_engine *e);
+
 typedef struct ag_engine_stats {
 	uint64_t classifies;      /* ag_classify calls */
 	uint64_t new_flows;
@@ -698,6 +820,9 @@ typedef struct ag_engine_stats {
 	uint64_t buffered, buffer_drops, flushed;
 	uint64_t limit_hits;
 	uint64_t events, events_overwritten;
+	/* completions queued by other threads; those that named an operation
+	 * no longer pended (completed twice, expired) when applied */
+	uint64_t queued_completions, stale_completions;
 	uint32_t flows, pended, filters, callouts;
 	size_t memory;            /* bytes the engine holds (approximate) */
 } ag_engine_stats;

@@ -38,6 +38,20 @@ static void ask_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in
 	}
 	if (in->flags & AG_FLAG_IS_INJECTED)
 		return; /* our own clone, never pended again (S8) */
+	if (in->flags & AG_FLAG_IS_PENDED_DATA) {
+		/* S9: keep what arrives while a person decides, up to
+		 * pending_buffer, to let it go in order with the answer. */
+		ag_packet ref;
+
+		if (!(meta->present & AG_META_FLOW_HANDLE) ||
+		    ag_flow_get(e, meta->flow_handle, &info))
+			return;
+		if (info.buffered < e->cfg.pending_buffer)
+			ag_packet_reference(e, meta, &ref);
+		else if (e->cfg.pending_buffer)
+			e->cur.bound_drop = true; /* counted as a buffer drop, not a flush */
+		return;
+	}
 	if (in->flags & AG_FLAG_IS_REAUTHORIZE) {
 		/* S5: cannot pend.  No answer was given: keep the flow as it is. */
 		if (!(meta->present & AG_META_FLOW_HANDLE) ||
@@ -74,13 +88,29 @@ static void ask_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in
 	}
 }
 
+/* The answer is a number, not memory: nothing to free when the flow goes. */
+static void ask_flow_delete(ag_engine *e, ag_layer layer, uint64_t flow_handle,
+			    uint64_t flow_context, void *arg)
+{
+	(void)e;
+	(void)layer;
+	(void)flow_handle;
+	(void)flow_context;
+	(void)arg;
+}
+
 int ag_ask_register(ag_engine *e)
 {
 	ag_callout c = {
 		.name = AG_CALLOUT_ASK,
 		.classify = ask_classify,
+		.flow_delete = ask_flow_delete,
 	};
-	return ag_callout_register(e, &c);
+	int r = ag_callout_register(e, &c);
+
+	if (r == 0 && !e->ask_injector)
+		ag_injection_handle_create(e, &e->ask_injector);
+	return r;
 }
 
 int ag_ask_decide(ag_engine *e, uint64_t completion_context, ag_verdict verdict)
@@ -92,15 +122,37 @@ int ag_ask_decide(ag_engine *e, uint64_t completion_context, ag_verdict verdict)
 	if (verdict != AG_VERDICT_PERMIT && verdict != AG_VERDICT_BLOCK &&
 	    verdict != AG_VERDICT_REJECT)
 		return -EINVAL;
-	if (!p->callout || strcmp(p->callout->s, AG_CALLOUT_ASK) != 0)
-		return -EPERM;
 	if (e->cur.active && e->cur.pended == p)
 		return -EBUSY;
-	int r = ag_flow_associate_context(e, ag__flow_handle(p->flow), (ag_layer)p->flow->layer,
-					  AG_CALLOUT_ASK, 1 + (uint64_t)verdict);
+	if (!p->callout || strcmp(p->callout->s, AG_CALLOUT_ASK) != 0) {
+		/* Another callout's pend: the person's answer overrides it and
+		 * ends the operation as answered; that callout's own completion
+		 * then finds it gone (S6). */
+		e->stats.completions++;
+		ag__event(e, AG_EVENT_COMPLETE, AG_REASON_COMPLETED, (ag_layer)p->flow->layer,
+			  verdict, p->flow, 0, 0);
+		struct ag__flow *f = p->flow;
+
+		ag__pend_finish(e, p, verdict, 0, AG_REASON_COMPLETED);
+		if (f->state == AG_FLOW_AUTHORIZED)
+			ag__flow_refs_flush(e, f, true);
+		return 0;
+	}
+	struct ag__flow *f = p->flow;
+	uint64_t flow = ag__flow_handle(f);
+	int r = ag_flow_associate_context(e, flow, (ag_layer)f->layer, AG_CALLOUT_ASK,
+					  1 + (uint64_t)verdict);
 	if (r)
 		return r;
 	ag__complete(e, p, verdict);
+	/* S9: what was kept while the person decided, in order, on the
+	 * application's behalf (dropped by the engine if the flow is blocked). */
+	for (uint32_t n = f->nrefs; n-- > 0 && f->in_use && ag__flow_handle(f) == flow && f->nrefs;) {
+		ag_packet ref = f->refs[0];
+
+		if (ag_inject_referenced(e, e->ask_injector, flow, &ref) == -ENOENT)
+			ag_packet_dereference(e, flow, &ref);
+	}
 	return 0;
 }
 

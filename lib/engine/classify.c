@@ -35,8 +35,22 @@ int ag_callout_register(ag_engine *e, const ag_callout *callout)
 	if (!n->name)
 		return -ENOMEM;
 	n->c.name = n->name->s;
+	n->has_timeout = false;
+	n->timeout_ns = 0;
 	e->ncallouts++;
 	return 0;
+}
+
+int ag_callout_set_pend_timeout(ag_engine *e, const char *name, uint64_t timeout_ns)
+{
+	for (uint32_t i = 0; name && i < e->ncallouts; i++) {
+		if (strcmp(e->callouts[i].name->s, name) != 0)
+			continue;
+		e->callouts[i].has_timeout = true;
+		e->callouts[i].timeout_ns = timeout_ns;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int ag_callout_unregister(ag_engine *e, const char *name)
@@ -46,7 +60,10 @@ int ag_callout_unregister(ag_engine *e, const char *name)
 			continue;
 		struct ag__str *s = e->callouts[i].name;
 
-		ag__flow_drop_contexts(e, s);
+		/* As FwpsCalloutUnregisterById0: STATUS_DEVICE_BUSY while flows
+		 * hold its contexts; the callout removes them and tries again. */
+		if (ag__flow_contexts_of(e, s))
+			return -EBUSY;
 		e->callouts[i] = e->callouts[--e->ncallouts];
 		ag__str_put(e, s);
 		return 0;
@@ -327,7 +344,12 @@ static void arbitrate_known(ag_engine *e, struct ag__flow *f, unsigned how,
 	ag__flow_fixed(f, &in);
 	in.flags |= AG_FLAG_IS_REAUTHORIZE;
 	meta_of(f, &meta);
+	/* S3: the handle is there in a reauthorization too, as in WFP; it is
+	 * the flag that makes a pend fail with CANNOT_PEND (S5). */
+	meta.present |= AG_META_COMPLETION_HANDLE;
+	meta.completion_handle = ag__flow_handle(f);
 	cur_begin(e, (ag_layer)f->layer, f, false, NULL);
+	e->cur.handle = meta.completion_handle;
 	ag__arbitrate(e, (ag_layer)f->layer, &in, &meta, f, how, d);
 	e->cur = saved;
 }
@@ -467,6 +489,7 @@ ag_verdict ag_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 			p->has_first = true;
 			p->cloned = cloned;
 		}
+		p->filter_id = d.filter_id;
 		e->stats.pends++;
 		ag__event(e, AG_EVENT_PEND, AG_REASON_CALLOUT, layer, AG_VERDICT_HOLD, f,
 			  d.filter_id, 0);
@@ -521,6 +544,9 @@ void ag__filters_changed(ag_engine *e, uint32_t layer_mask)
 		if (d.action == AG_ACTION_CONTINUE || d.reason != AG_REASON_FILTER)
 			continue;
 		ag__complete(e, f->pend, ag__decision_verdict(&d));
+		/* a filter decided, not the callout: its pended data goes too */
+		if (f->state == AG_FLOW_AUTHORIZED)
+			ag__flow_refs_flush(e, f, true);
 	}
 }
 

@@ -30,7 +30,7 @@ void ag_engine_config_default(ag_engine_config *cfg)
 
 static int config_check(const ag_engine_config *cfg)
 {
-	if (!cfg->clock || !cfg->max_flows || !cfg->max_filters || !cfg->pending_timeout_ns)
+	if (!cfg->clock || !cfg->max_flows || !cfg->max_filters)
 		return -EINVAL;
 	if (cfg->timeout_verdict != AG_VERDICT_PERMIT && cfg->timeout_verdict != AG_VERDICT_BLOCK &&
 	    cfg->timeout_verdict != AG_VERDICT_REJECT)
@@ -53,6 +53,12 @@ ag_engine *ag_engine_new(const ag_engine_config *cfg, const ag_dataplane_ops *op
 		return NULL;
 	e->mem = sizeof(*e);
 	e->cfg = *cfg;
+	e->owner = thrd_current();
+	if (ag__cqueue_init(&e->cq)) {
+		free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (ops)
 		e->ops = *ops;
 	if (cfg->event_ring_size) {
@@ -85,6 +91,8 @@ void ag_engine_free(ag_engine *e)
 		for (uint32_t i = 0; i < AG__POOL_CHUNK; i++) {
 			struct ag__flow *f = &e->flow_chunks[c][i];
 
+			if (f->in_use)
+				free(f->refs);
 			while (f->in_use && f->ctx) {
 				struct ag__fctx *x = f->ctx;
 
@@ -94,11 +102,8 @@ void ag_engine_free(ag_engine *e)
 		}
 		free(e->flow_chunks[c]);
 	}
-	for (uint32_t c = 0; c < e->pend_nchunks; c++) {
-		for (uint32_t i = 0; i < AG__POOL_CHUNK; i++)
-			free(e->pend_chunks[c][i].buf);
+	for (uint32_t c = 0; c < e->pend_nchunks; c++)
 		free(e->pend_chunks[c]);
-	}
 	for (unsigned l = 0; l < AG_LAYER_COUNT; l++) {
 		struct ag_filter *f = e->index[l].first, *next;
 
@@ -126,6 +131,8 @@ void ag_engine_free(ag_engine *e)
 	free(e->pend_chunks);
 	ag__u64map_fini(&e->pend_owners);
 	ag__u64map_fini(&e->filter_ids);
+	ag__u64map_fini(&e->injectors);
+	ag__cqueue_fini(&e->cq);
 	free(e->sublayers);
 	free(e->cand);
 	free(e->callouts);
@@ -222,6 +229,7 @@ void ag_engine_get_stats(const ag_engine *e, ag_engine_stats *out)
 	out->filters = e->nfilters;
 	out->callouts = e->ncallouts;
 	out->memory = e->mem;
+	out->queued_completions = atomic_load(&((ag_engine *)e)->cq.queued);
 }
 
 /* ---- names ---------------------------------------------------------------------- */

@@ -219,6 +219,11 @@ void ag__flow_free(ag_engine *e, struct ag__flow *f)
 		ag__str_put(e, c->callout);
 		ag__free(e, c, sizeof(*c));
 	}
+	/* pended data its callout never injected: the kernel holds it still */
+	ag__flow_refs_flush(e, f, false);
+	ag__free(e, f->refs, f->caprefs * sizeof(*f->refs));
+	f->refs = NULL;
+	f->nrefs = f->caprefs = 0;
 	ag__timer_disarm(e, &f->timer);
 	struct ag__flow **pp = &e->fhash[f->hash & (e->fhash_cap - 1)];
 
@@ -276,10 +281,11 @@ void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *o
 	out->decided_ns = f->decided_ns;
 	out->filter_id = f->filter_id;
 	out->reject = f->reject;
+	out->buffered = f->nrefs;
 	if (f->pend) {
 		out->completion_context = ag__pend_context(f->pend);
-		out->deadline_ns = f->pend->timer.when;
-		out->buffered = f->pend->nbuf;
+		out->deadline_ns = f->pend->timer.heap_idx ? f->pend->timer.when : 0;
+		out->callout = ag__str_c(f->pend->callout);
 	}
 }
 
@@ -362,34 +368,47 @@ static struct ag__fctx **fctx_find(struct ag__flow *f, ag_layer layer, const str
 	return NULL;
 }
 
-/* The interned name of a registered callout (pointer-comparable), or NULL. */
-static struct ag__str *callout_name(ag_engine *e, const char *name)
+/* The registered callout with this name, or NULL. */
+static struct ag__callout *callout_named(ag_engine *e, const char *name)
 {
 	for (uint32_t i = 0; i < e->ncallouts; i++)
 		if (strcmp(e->callouts[i].name->s, name) == 0)
-			return e->callouts[i].name;
+			return &e->callouts[i];
 	return NULL;
 }
 
+/* The interned name of a registered callout (pointer-comparable), or NULL. */
+static struct ag__str *callout_name(ag_engine *e, const char *name)
+{
+	struct ag__callout *co = callout_named(e, name);
+
+	return co ? co->name : NULL;
+}
+
+/*
+ * As FwpsFlowAssociateContext0: a flow holds at most one context per callout
+ * and layer (a second is refused, not swapped, so the first is never lost
+ * without its flowDeleteFn), a context is never zero (zero means "none" to
+ * classify), and a callout without flow_delete could never learn that its
+ * context is gone, so it may not associate one.
+ */
 int ag_flow_associate_context(ag_engine *e, uint64_t flow_handle, ag_layer layer,
 			      const char *callout, uint64_t context)
 {
 	struct ag__flow *f = ag__flow_from_handle(e, flow_handle);
-	struct ag__str *co = callout ? callout_name(e, callout) : NULL;
+	struct ag__callout *co = callout ? callout_named(e, callout) : NULL;
 
 	if (!f || !co || layer >= AG_LAYER_COUNT)
 		return -ENOENT;
-	struct ag__fctx **pp = fctx_find(f, layer, co);
-
-	if (pp) {
-		(*pp)->value = context;
-		return 0;
-	}
+	if (!context || !co->c.flow_delete)
+		return -EINVAL;
+	if (fctx_find(f, layer, co->name))
+		return -EEXIST;
 	struct ag__fctx *c = ag__calloc(e, 1, sizeof(*c));
 
 	if (!c)
 		return -ENOMEM;
-	c->callout = ag__str_ref(co);
+	c->callout = ag__str_ref(co->name);
 	c->layer = (uint8_t)layer;
 	c->value = context;
 	c->next = f->ctx;
@@ -397,20 +416,24 @@ int ag_flow_associate_context(ag_engine *e, uint64_t flow_handle, ag_layer layer
 	return 0;
 }
 
+/* As FwpsFlowRemoveContext0: the callout's flow_delete runs before this returns. */
 int ag_flow_remove_context(ag_engine *e, uint64_t flow_handle, ag_layer layer,
 			   const char *callout)
 {
 	struct ag__flow *f = ag__flow_from_handle(e, flow_handle);
-	struct ag__str *co = callout ? callout_name(e, callout) : NULL;
+	struct ag__callout *co = callout ? callout_named(e, callout) : NULL;
 	struct ag__fctx **pp;
 
-	if (!f || !co || !(pp = fctx_find(f, layer, co)))
+	if (!f || !co || !(pp = fctx_find(f, layer, co->name)))
 		return -ENOENT;
 	struct ag__fctx *c = *pp;
+	uint64_t value = c->value;
 
 	*pp = c->next;
 	ag__str_put(e, c->callout);
 	ag__free(e, c, sizeof(*c));
+	if (co->c.flow_delete)
+		co->c.flow_delete(e, layer, flow_handle, value, co->c.arg);
 	return 0;
 }
 
@@ -427,22 +450,42 @@ int ag_flow_get_context(const ag_engine *e, uint64_t flow_handle, ag_layer layer
 	return 0;
 }
 
-/* Contexts of a callout that goes away (no flow_delete: it is unregistered). */
-void ag__flow_drop_contexts(ag_engine *e, const struct ag__str *co)
+/* Whether any flow holds a context of this callout (unregister is then refused). */
+bool ag__flow_contexts_of(const ag_engine *e, const struct ag__str *co)
 {
-	for (struct ag__flow *f = e->age_first; f; f = f->anext) {
-		struct ag__fctx **pp = &f->ctx;
+	for (const struct ag__flow *f = e->age_first; f; f = f->anext)
+		for (const struct ag__fctx *c = f->ctx; c; c = c->next)
+			if (c->callout == co)
+				return true;
+	return false;
+}
 
-		while (*pp) {
-			struct ag__fctx *c = *pp;
+/* Room for one more referenced packet; the bound is the callout's (ask:
+ * pending_buffer), the engine's only the memory. */
+int ag__flow_refs_grow(ag_engine *e, struct ag__flow *f)
+{
+	uint32_t nc = f->caprefs ? f->caprefs * 2 : 4;
+	void *n = ag__realloc(e, f->refs, f->caprefs * sizeof(*f->refs), nc * sizeof(*f->refs));
 
-			if (c->callout == co) {
-				*pp = c->next;
-				ag__str_put(e, c->callout);
-				ag__free(e, c, sizeof(*c));
-			} else {
-				pp = &c->next;
-			}
-		}
-	}
+	if (!n)
+		return -ENOMEM;
+	f->refs = n;
+	f->caprefs = nc;
+	return 0;
+}
+
+void ag__flow_refs_flush(ag_engine *e, struct ag__flow *f, bool permit)
+{
+	ag_flow_info info;
+	uint32_t n = f->nrefs;
+
+	if (!n)
+		return;
+	/* the callbacks get the packets; the array is free again before */
+	f->nrefs = 0;
+	ag__flow_info(e, f, &info);
+	if (permit && e->ops.release)
+		e->ops.release(e->ops.arg, &info, f->refs, n);
+	else if (!permit && e->ops.drop)
+		e->ops.drop(e->ops.arg, &info, f->refs, n, false);
 }

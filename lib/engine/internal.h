@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
+#include <threads.h>
 
 #include "alegate/engine.h"
 #include "base/hash.h"
@@ -187,6 +189,15 @@ void ag__index_fini(struct ag__index *ix);
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in);
 
 bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
+/* condition.c */
+#define AG__MAX_CONDITIONS 64
+int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out);
+/* Lower-case a host name without its trailing dot; -EINVAL if it is not one. */
+int ag__host_normalize(const char *in, char *out, size_t len);
+/* Clear the bits of an address past plen. */
+void ag__addr_mask(uint8_t *bytes, unsigned plen, unsigned total_bytes);
+/* sublayer.c */
+struct ag__sublayer *ag__sublayer_find(ag_engine *e, uint32_t id);
 void ag__filter_free(ag_engine *e, struct ag_filter *f);
 void ag__filter_expire(ag_engine *e, struct ag_filter *f);
 
@@ -195,6 +206,8 @@ void ag__filter_expire(ag_engine *e, struct ag_filter *f);
 struct ag__callout {
 	ag_callout c;
 	struct ag__str *name;
+	bool has_timeout;        /* pend deadline of its own, else the engine's */
+	uint64_t timeout_ns;     /* 0: none */
 };
 
 /* The registered callout with this interned name, or NULL. */
@@ -230,6 +243,8 @@ struct ag__flow {
 	uint64_t filter_id;
 	struct ag__pend *pend;
 	struct ag__fctx *ctx;
+	ag_packet *refs;               /* S9: pended data its callout references, in order */
+	uint32_t nrefs, caprefs;
 	struct ag__timer timer;        /* BLOCKED: when to forget */
 };
 
@@ -244,7 +259,10 @@ void ag__flow_free(ag_engine *e, struct ag__flow *f);
 void ag__flow_fixed(const struct ag__flow *f, ag_fixed_values *out);
 void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *out);
 void ag__flow_set_state(ag_engine *e, struct ag__flow *f, ag_flow_state state);
-void ag__flow_drop_contexts(ag_engine *e, const struct ag__str *co);
+bool ag__flow_contexts_of(const ag_engine *e, const struct ag__str *co);
+/* Let every referenced packet of a permitted flow go (permit) or drop them. */
+void ag__flow_refs_flush(ag_engine *e, struct ag__flow *f, bool permit);
+int ag__flow_refs_grow(ag_engine *e, struct ag__flow *f);
 
 /* ---- pended operations ------------------------------------------------------ */
 
@@ -259,9 +277,8 @@ struct ag__pend {
 	ag_packet first;         /* the held packet that started it */
 	bool has_first;
 	bool cloned;             /* first is owned by a clone (S8) */
-	ag_packet *buf;          /* S9: packets held while pended, buf[1..nbuf] */
-	uint32_t nbuf, capbuf;   /* buffered count; buf[0] is kept for `first` */
-	uint32_t dropped;        /* packets dropped while pended (bound or flush) */
+	uint64_t filter_id;      /* the filter whose callout pended */
+	uint32_t dropped;        /* packets flushed while pended */
 	struct ag__pend *next_free;
 };
 
@@ -274,7 +291,8 @@ void ag__pend_fire(ag_engine *e, struct ag__pend *p);
 void ag__pend_shutdown(ag_engine *e);
 /* Undo a pend made during a classify that then broke the contract (S4). */
 void ag__pend_cancel(ag_engine *e, struct ag__pend *p);
-/* S9: a packet of a pended flow arrived: buffer (HOLD) or drop (BLOCK). */
+/* S9: a packet of a pended flow arrived: its callout references it (HOLD)
+ * or it is flushed (BLOCK). */
 ag_verdict ag__pend_buffer(ag_engine *e, struct ag__pend *p, const ag_packet *pkt);
 /*
  * Complete p (S7, S8).  CONNECT: the reauthorization decides and `recv` is
@@ -329,6 +347,43 @@ void ag__event(ag_engine *e, ag_event_type type, ag_reason reason, ag_layer laye
 	       uint32_t count);
 void ag__events_fini(ag_engine *e);
 
+/* ---- completion from other threads (queue.c) ---------------------------------- */
+
+struct ag__qent {
+	struct ag__qent *next;
+	uint64_t ctx;
+	uint8_t kind;            /* AG__Q_* */
+	uint32_t injector;
+	bool has_clone;
+	ag_packet clone;
+};
+
+enum {
+	AG__Q_COMPLETE = 0,  /* ag_complete_operation (ctx, clone) */
+	AG__Q_INJECT_CLONE,  /* ag_inject_receive_async (ctx, clone, injector) */
+	AG__Q_INJECT_REF,    /* ag_inject_referenced (ctx = flow, clone = ref, injector) */
+	AG__Q_DEREF,         /* ag_packet_dereference (ctx = flow, clone = ref) */
+};
+
+struct ag__cqueue {
+	_Atomic(struct ag__qent *) head; /* newest first */
+	atomic_uint_fast64_t queued;
+	/* set by the owner before other threads complete */
+	void (*wake)(void *arg);
+	void *wake_arg;
+};
+
+int ag__cqueue_init(struct ag__cqueue *q);
+void ag__cqueue_fini(struct ag__cqueue *q);
+bool ag__on_owner(const ag_engine *e);
+int ag__cqueue_push(ag_engine *e, uint8_t kind, uint64_t ctx, uint32_t injector,
+		    const ag_packet *clone);
+/* The owner's side of ag_complete_operation / ag_inject_receive_async. */
+int ag__complete_operation(ag_engine *e, uint64_t ctx, const ag_packet *clone);
+int ag__inject_receive(ag_engine *e, uint64_t injector, uint64_t ctx, const ag_packet *clone);
+int ag__inject_referenced(ag_engine *e, uint64_t injector, uint64_t flow, const ag_packet *ref);
+int ag__packet_dereference(ag_engine *e, uint64_t flow, const ag_packet *ref);
+
 /* ---- the engine ------------------------------------------------------------ */
 
 #define AG__POOL_CHUNK 1024u
@@ -343,6 +398,9 @@ struct ag__cur {
 	const ag_packet *packet;
 	struct ag__pend *pended; /* set by ag_pend_operation */
 	bool cloned;
+	bool pended_data;        /* classify of a pended flow's later packet (S9) */
+	bool referenced;         /* ... which the callout referenced */
+	bool bound_drop;         /* ... which `ask` dropped at its bound */
 	struct ag__str *callout; /* the callout being called */
 };
 
@@ -408,9 +466,21 @@ struct ag_engine {
 		       const ag_metadata *meta);
 	void *log_arg;
 
+	/* injection handles (value 1 = live); packets the engine itself
+	 * reinjects carry AG__INJECTOR_ENGINE */
+	struct ag__u64map injectors;
+	uint32_t next_injector;
+	uint64_t ask_injector;          /* the `ask` callout's injection handle */
+
+	/* the thread the engine belongs to, and completions from the others */
+	thrd_t owner;
+	struct ag__cqueue cq;
+
 	ag_engine_stats stats;
 	size_t mem;
 };
+
+#define AG__INJECTOR_ENGINE 0xffffffffu
 
 void *ag__alloc(ag_engine *e, size_t n);
 void *ag__calloc(ag_engine *e, size_t n, size_t size);

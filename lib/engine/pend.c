@@ -127,7 +127,12 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 		return -ENOMEM;
 	struct ag__pend *p = e->pend_free;
 
-	if (ag__timer_arm(e, &p->timer, ag__now(e) + e->cfg.pending_timeout_ns))
+	/* WFP puts no deadline on a pend; the engine's is optional (S10), and
+	 * a callout may have its own. */
+	const struct ag__callout *co = ag__callout_find(e, e->cur.callout);
+	uint64_t timeout = co && co->has_timeout ? co->timeout_ns : e->cfg.pending_timeout_ns;
+
+	if (timeout && ag__timer_arm(e, &p->timer, ag__now(e) + timeout))
 		return -ENOMEM;
 	e->pend_free = p->next_free;
 	p->next_free = NULL;
@@ -138,7 +143,7 @@ int ag_pend_operation(ag_engine *e, uint64_t completion_handle, uint64_t *comple
 	p->user = user;
 	p->has_first = false;
 	p->cloned = false;
-	p->nbuf = 0;
+	p->filter_id = 0;
 	p->dropped = 0;
 	owner_add(e, owner, +1);
 	owner_add(e, user, +1);
@@ -155,9 +160,6 @@ static void pend_release(ag_engine *e, struct ag__pend *p)
 	owner_add(e, p->owner, -1);
 	owner_add(e, p->user, -1);
 	ag__str_put(e, p->callout);
-	ag__free(e, p->buf, p->capbuf * sizeof(*p->buf));
-	p->buf = NULL;
-	p->nbuf = p->capbuf = 0;
 	p->callout = NULL;
 	p->flow->pend = NULL;
 	p->flow = NULL;
@@ -173,67 +175,89 @@ void ag__pend_cancel(ag_engine *e, struct ag__pend *p)
 }
 
 /*
- * The buffer keeps slot 0 free for the first packet, so that at the end the
- * whole held sequence — first, then buffered, in arrival order (S9) — is one
- * array for one callback.
+ * S9: a later packet of a pended flow.  As WFP leaves pended data to the
+ * callout, the callout that pended the flow is shown it (its classify, with
+ * AG_FLAG_IS_PENDED_DATA): it keeps it with ag_packet_reference() and
+ * injects it once the flow is permitted, or the packet is flushed and the
+ * application retransmits.
  */
 ag_verdict ag__pend_buffer(ag_engine *e, struct ag__pend *p, const ag_packet *pkt)
 {
-	const struct ag__flow *f = p->flow;
+	struct ag__flow *f = p->flow;
+	struct ag__callout *co = ag__callout_find(e, p->callout);
+	const ag_filter *filter = ag_filter_get(e, p->filter_id);
+
+	bool bound = false;
 
 	if (!pkt)
 		return AG_VERDICT_BLOCK;
-	if (!e->cfg.pending_buffer || p->nbuf >= e->cfg.pending_buffer) {
-		uint64_t *ctr = e->cfg.pending_buffer ? &e->stats.buffer_drops : &e->stats.flushed;
+	if (co && filter && (f->nrefs < f->caprefs || !ag__flow_refs_grow(e, f))) {
+		ag_fixed_values in;
+		ag_metadata meta;
+		ag_classify_out out = { .action = AG_ACTION_CONTINUE, .rights = 0 };
+		struct ag__cur saved = e->cur;
+		uint64_t ctx = 0;
 
-		(*ctr)++;
-		/* One event for the first drop of a flow, then at powers of two:
-		 * a flood of a pended flow must not flush the ring. */
-		uint32_t dropped = ++p->dropped;
-
-		if ((dropped & (dropped - 1)) == 0)
-			ag__event(e, AG_EVENT_DROP,
-				  e->cfg.pending_buffer ? AG_REASON_BUFFER_FULL : AG_REASON_FLUSH,
-				  (ag_layer)f->layer, AG_VERDICT_BLOCK, f, 0, dropped);
-		return AG_VERDICT_BLOCK;
-	}
-	if (p->nbuf + 1 >= p->capbuf) {
-		uint32_t nc = p->capbuf ? p->capbuf * 2 : 4;
-
-		if (nc > e->cfg.pending_buffer + 1)
-			nc = e->cfg.pending_buffer + 1;
-		void *n = ag__realloc(e, p->buf, p->capbuf * sizeof(*p->buf), nc * sizeof(*p->buf));
-
-		if (!n) {
-			e->stats.buffer_drops++;
-			return AG_VERDICT_BLOCK;
+		ag__flow_fixed(f, &in);
+		in.flags |= AG_FLAG_IS_PENDED_DATA;
+		memset(&meta, 0, sizeof(meta));
+		meta.present = AG_META_FLOW_HANDLE | AG_META_PACKET;
+		meta.flow_handle = ag__flow_handle(f);
+		meta.packet = pkt;
+		if (f->pid) {
+			meta.present |= AG_META_PID;
+			meta.pid = f->pid;
 		}
-		p->buf = n;
-		p->capbuf = nc;
+		ag_flow_get_context(e, meta.flow_handle, (ag_layer)f->layer, co->name->s, &ctx);
+		memset(&e->cur, 0, sizeof(e->cur));
+		e->cur.active = true;
+		e->cur.layer = f->layer;
+		e->cur.flow = f;
+		e->cur.packet = pkt;
+		e->cur.pended_data = true;
+		e->cur.callout = co->name;
+		co->c.classify(e, (ag_layer)f->layer, &in, &meta, filter, ctx, &out, co->c.arg);
+		bool kept = e->cur.referenced;
+
+		bound = e->cur.bound_drop;
+
+		e->cur = saved;
+		if (kept) {
+			ag_packet *r = &f->refs[f->nrefs++];
+
+			*r = *pkt;
+			r->flags |= AG_PACKET_REFERENCE;
+			e->stats.buffered++;
+			return AG_VERDICT_HOLD;
+		}
 	}
-	p->buf[1 + p->nbuf++] = *pkt;
-	e->stats.buffered++;
-	return AG_VERDICT_HOLD;
+	if (bound)
+		e->stats.buffer_drops++;
+	else
+		e->stats.flushed++;
+	/* One event for the first drop of a flow, then at powers of two: a
+	 * flood of a pended flow must not flush the ring. */
+	uint32_t dropped = ++p->dropped;
+
+	if ((dropped & (dropped - 1)) == 0)
+		ag__event(e, AG_EVENT_DROP,
+			  bound ? AG_REASON_BUFFER_FULL : AG_REASON_FLUSH,
+			  (ag_layer)f->layer, AG_VERDICT_BLOCK, f, 0, dropped);
+	return AG_VERDICT_BLOCK;
 }
 
 void ag__pend_finish(ag_engine *e, struct ag__pend *p, ag_verdict v, uint64_t filter_id,
 		     ag_reason reason)
 {
 	struct ag__flow *f = p->flow;
-	ag_packet first = p->first, *buf = p->buf, *pkts = NULL;
-	uint32_t nbuf = p->nbuf, capbuf = p->capbuf;
-	size_t n = 0;
+	ag_packet first = p->first;
+	bool has_first = p->has_first;
+	/* Pended data its callout referenced is the callout's to inject once
+	 * it completed; when the engine ends the pend (deadline, shutdown, a
+	 * filter, a person overriding a loaded callout) nobody else will. */
+	bool engine_ends = reason != AG_REASON_COMPLETED && reason != AG_REASON_INJECTED;
 	ag_flow_info info;
 
-	if (nbuf) {
-		buf[0] = first;
-		pkts = p->has_first ? buf : buf + 1;
-		n = nbuf + (p->has_first ? 1 : 0);
-	} else if (p->has_first) {
-		pkts = &first;
-		n = 1;
-	}
-	p->buf = NULL; /* ours now: freed after the callbacks */
 	pend_release(e, p);
 	f->filter_id = filter_id;
 	f->decided_ns = ag__now(e);
@@ -243,18 +267,20 @@ void ag__pend_finish(ag_engine *e, struct ag__pend *p, ag_verdict v, uint64_t fi
 		e->stats.permits++;
 		ag__event(e, AG_EVENT_PERMIT, reason, (ag_layer)f->layer, v, f, filter_id, 0);
 		ag__flow_info(e, f, &info);
-		if (n && e->ops.release)
-			e->ops.release(e->ops.arg, &info, pkts, n);
+		if (has_first && e->ops.release)
+			e->ops.release(e->ops.arg, &info, &first, 1);
+		if (engine_ends)
+			ag__flow_refs_flush(e, f, true);
 		ag__indicate_established(e, f);
 	} else {
 		ag__flow_set_state(e, f, AG_FLOW_BLOCKED);
 		e->stats.blocks++;
 		ag__event(e, AG_EVENT_BLOCK, reason, (ag_layer)f->layer, v, f, filter_id, 0);
 		ag__flow_info(e, f, &info);
-		if (n && e->ops.drop)
-			e->ops.drop(e->ops.arg, &info, pkts, n, v == AG_VERDICT_REJECT);
+		if (has_first && e->ops.drop)
+			e->ops.drop(e->ops.arg, &info, &first, 1, v == AG_VERDICT_REJECT);
+		ag__flow_refs_flush(e, f, false);
 	}
-	ag__free(e, buf, capbuf * sizeof(*buf));
 }
 
 void ag__complete(ag_engine *e, struct ag__pend *p, ag_verdict recv)
@@ -316,7 +342,15 @@ void ag__complete(ag_engine *e, struct ag__pend *p, ag_verdict recv)
 	ag__pend_finish(e, p, v, d.filter_id, AG_REASON_INJECTED);
 }
 
-int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
+/* The clone goes back in with `injector`; whoever injected it before is
+ * remembered, for PREVIOUSLY_INJECTED_BY_SELF. */
+static void mark_injected(struct ag__pend *p, const ag_packet *clone, uint32_t injector)
+{
+	p->first.prev_injector = clone->injector;
+	p->first.injector = injector;
+}
+
+int ag__complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
 {
 	struct ag__pend *p = ag__pend_from_context(e, completion_context);
 
@@ -327,7 +361,11 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
 	if (e->cur.active && e->cur.pended == p)
 		return -EBUSY;
 	if (p->flow->layer == AG_LAYER_ALE_AUTH_CONNECT) {
-		if (clone)
+		/* FwpsCompleteOperation0 takes the suspended packet here too; the
+		 * reauthorization decides either way.  Anything but this flow's
+		 * own packet is refused. */
+		if (clone && (!(clone->flags & AG_PACKET_CLONE) || !p->has_first ||
+			      clone->token != p->first.token))
 			return -EINVAL;
 		ag__complete(e, p, AG_VERDICT_BLOCK);
 		return 0;
@@ -335,8 +373,86 @@ int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_pa
 	if (clone && (!p->cloned || !(clone->flags & AG_PACKET_CLONE) ||
 		      clone->token != p->first.token))
 		return -EINVAL;
+	if (clone)
+		mark_injected(p, clone, AG__INJECTOR_ENGINE);
 	ag__complete(e, p, clone ? AG_VERDICT_PERMIT : AG_VERDICT_BLOCK);
 	return 0;
+}
+
+int ag__inject_receive(ag_engine *e, uint64_t injection_handle, uint64_t completion_context,
+		       const ag_packet *clone)
+{
+	struct ag__pend *p = ag__pend_from_context(e, completion_context);
+
+	if (!injection_handle || !ag__u64map_get(&e->injectors, injection_handle, NULL))
+		return -ENOENT;
+	if (!p)
+		return AG_E_NO_CONTEXT;
+	if (e->cur.active && e->cur.pended == p)
+		return -EBUSY;
+	if (!clone || p->flow->layer != AG_LAYER_ALE_AUTH_RECV_ACCEPT || !p->cloned ||
+	    !(clone->flags & AG_PACKET_CLONE) || clone->token != p->first.token)
+		return -EINVAL;
+	mark_injected(p, clone, (uint32_t)injection_handle);
+	ag__complete(e, p, AG_VERDICT_PERMIT);
+	return 0;
+}
+
+/*
+ * From the owner thread a completion is applied at once and its result
+ * returned; from any other thread it is queued for the owner (the checks
+ * then happen there, and a stale one is counted in stats.stale_completions).
+ */
+int ag_complete_operation(ag_engine *e, uint64_t completion_context, const ag_packet *clone)
+{
+	if (ag__on_owner(e))
+		return ag__complete_operation(e, completion_context, clone);
+	if (!completion_context)
+		return AG_E_NO_CONTEXT;
+	return ag__cqueue_push(e, AG__Q_COMPLETE, completion_context, 0, clone);
+}
+
+int ag_inject_receive_async(ag_engine *e, uint64_t injection_handle,
+			    uint64_t completion_context, const ag_packet *clone)
+{
+	if (ag__on_owner(e))
+		return ag__inject_receive(e, injection_handle, completion_context, clone);
+	if (!injection_handle || injection_handle >= AG__INJECTOR_ENGINE)
+		return -ENOENT;
+	if (!clone)
+		return -EINVAL;
+	return ag__cqueue_push(e, AG__Q_INJECT_CLONE, completion_context, (uint32_t)injection_handle,
+			       clone);
+}
+
+int ag_injection_handle_create(ag_engine *e, uint64_t *handle)
+{
+	if (e->next_injector >= AG__INJECTOR_ENGINE - 1)
+		return -ENOSPC;
+	uint64_t h = ++e->next_injector;
+
+	if (ag__u64map_put(&e->injectors, h, 1))
+		return -ENOMEM;
+	*handle = h;
+	return 0;
+}
+
+int ag_injection_handle_destroy(ag_engine *e, uint64_t handle)
+{
+	return handle && ag__u64map_del(&e->injectors, handle) ? 0 : -ENOENT;
+}
+
+ag_injection_state ag_packet_injection_state(const ag_engine *e, uint64_t handle,
+					     const ag_packet *pkt)
+{
+	(void)e;
+	if (!pkt || !pkt->injector)
+		return AG_PACKET_NOT_INJECTED;
+	if (handle && pkt->injector == handle)
+		return AG_PACKET_INJECTED_BY_SELF;
+	if (handle && pkt->prev_injector == handle)
+		return AG_PACKET_PREVIOUSLY_INJECTED_BY_SELF;
+	return AG_PACKET_INJECTED_BY_OTHER;
 }
 
 int ag_packet_clone(ag_engine *e, const ag_metadata *meta, ag_packet *clone)
@@ -349,6 +465,122 @@ int ag_packet_clone(ag_engine *e, const ag_metadata *meta, ag_packet *clone)
 	clone->flags |= AG_PACKET_CLONE;
 	e->cur.cloned = true;
 	return 0;
+}
+
+int ag_pend_set_deadline(ag_engine *e, uint64_t completion_context, uint64_t deadline_ns)
+{
+	struct ag__pend *p = ag__pend_from_context(e, completion_context);
+
+	if (!p)
+		return AG_E_NO_CONTEXT;
+	if (!deadline_ns) {
+		ag__timer_disarm(e, &p->timer);
+		return 0;
+	}
+	return ag__timer_arm(e, &p->timer, deadline_ns);
+}
+
+int ag_packet_reference(ag_engine *e, const ag_metadata *meta, ag_packet *ref)
+{
+	if (!e->cur.active || !e->cur.packet || !meta || !(meta->present & AG_META_PACKET))
+		return AG_E_NO_HANDLE;
+	if (e->cur.pended_data) {
+		if (e->cur.referenced)
+			return -EALREADY;
+		e->cur.referenced = true;
+		*ref = *e->cur.packet;
+		ref->flags |= AG_PACKET_REFERENCE;
+		return 0;
+	}
+	/* the first packet: the pend holds it, as for a clone */
+	int r = ag_packet_clone(e, meta, ref);
+
+	if (r == 0)
+		ref->flags = (ref->flags & ~(uint32_t)AG_PACKET_CLONE) | AG_PACKET_REFERENCE;
+	return r;
+}
+
+void ag_packet_clone_reference(const ag_packet *ref, ag_packet *clone)
+{
+	*clone = *ref;
+	clone->flags = (clone->flags & ~(uint32_t)AG_PACKET_REFERENCE) | AG_PACKET_CLONE;
+}
+
+/* The reference of this token among a flow's, or -1. */
+static int ref_index(const struct ag__flow *f, const ag_packet *ref)
+{
+	for (uint32_t i = 0; i < f->nrefs; i++)
+		if (f->refs[i].token == ref->token)
+			return (int)i;
+	return -1;
+}
+
+static void ref_remove(struct ag__flow *f, int i)
+{
+	memmove(&f->refs[i], &f->refs[i + 1], (f->nrefs - (uint32_t)i - 1) * sizeof(*f->refs));
+	f->nrefs--;
+}
+
+int ag__inject_referenced(ag_engine *e, uint64_t injector, uint64_t flow, const ag_packet *ref)
+{
+	struct ag__flow *f = ag__flow_from_handle(e, flow);
+	ag_flow_info info;
+	int i;
+
+	if (!f || !ref || (i = ref_index(f, ref)) < 0)
+		return -ENOENT;
+	if (injector && !ag__u64map_get(&e->injectors, injector, NULL))
+		return -ENOENT;
+	ag_packet pkt = f->refs[i];
+
+	ref_remove(f, i);
+	ag__flow_info(e, f, &info);
+	if (f->state != AG_FLOW_AUTHORIZED) {
+		if (e->ops.drop)
+			e->ops.drop(e->ops.arg, &info, &pkt, 1, false);
+		return -EPERM;
+	}
+	pkt.prev_injector = pkt.injector;
+	pkt.injector = injector ? (uint32_t)injector : AG__INJECTOR_ENGINE;
+	if (e->ops.release)
+		e->ops.release(e->ops.arg, &info, &pkt, 1);
+	return 0;
+}
+
+int ag__packet_dereference(ag_engine *e, uint64_t flow, const ag_packet *ref)
+{
+	struct ag__flow *f = ag__flow_from_handle(e, flow);
+	ag_flow_info info;
+	int i;
+
+	if (!f || !ref || (i = ref_index(f, ref)) < 0)
+		return -ENOENT;
+	ag_packet pkt = f->refs[i];
+
+	ref_remove(f, i);
+	ag__flow_info(e, f, &info);
+	if (e->ops.drop)
+		e->ops.drop(e->ops.arg, &info, &pkt, 1, false);
+	return 0;
+}
+
+int ag_inject_referenced(ag_engine *e, uint64_t injection_handle, uint64_t flow_handle,
+			 const ag_packet *ref)
+{
+	if (ag__on_owner(e))
+		return ag__inject_referenced(e, injection_handle, flow_handle, ref);
+	if (!ref || injection_handle >= AG__INJECTOR_ENGINE)
+		return -ENOENT;
+	return ag__cqueue_push(e, AG__Q_INJECT_REF, flow_handle, (uint32_t)injection_handle, ref);
+}
+
+int ag_packet_dereference(ag_engine *e, uint64_t flow_handle, const ag_packet *ref)
+{
+	if (ag__on_owner(e))
+		return ag__packet_dereference(e, flow_handle, ref);
+	if (!ref)
+		return -ENOENT;
+	return ag__cqueue_push(e, AG__Q_DEREF, flow_handle, 0, ref);
 }
 
 /* S10: a pended operation reached its deadline. */

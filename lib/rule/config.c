@@ -27,6 +27,7 @@ enum kind {
 	K_AUTOBOOL,	/* auto, or a boolean: stored as enum ag_cfg_bpf */
 	K_PATH,		/* absolute path */
 	K_GROUP,	/* group name, may be empty */
+	K_PATHS,	/* absolute paths separated by blanks, each PATH or PATH:ARG */
 };
 
 struct key {
@@ -86,6 +87,8 @@ static const struct key keys[] = {
 	NUM("history_days", K_UINT, history_days, 0, 3650),
 	NUM("history_max_mb", K_UINT, history_max_mb, 1, 1u << 20),
 	ENUM("event_log", event_log, w_event_log),
+	STR("callout_modules", K_PATHS, callout_modules),
+	NUM("callout_timeout", K_SECONDS, callout_timeout_s, 0, 86400),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -458,6 +461,24 @@ static void set_value(struct parser *p, unsigned line, const struct key *k,
 		memset(field, 0, k->size);
 		memcpy(field, v, vlen);
 		return;
+	case K_PATHS:
+		if (vlen >= k->size) {
+			report(p, line, "%s: %s is %zu bytes long, the limit is %zu",
+			       k->name, q, vlen, k->size - 1);
+			return;
+		}
+		for (size_t i = 0; i < vlen; i++) {
+			/* each word starts at the line's start or after a blank */
+			if (v[i] != ' ' && v[i] != '\t' && (i == 0 || v[i - 1] == ' ' ||
+							    v[i - 1] == '\t') && v[i] != '/') {
+				report(p, line, "%s: %s: every module is an absolute path", k->name,
+				       q);
+				return;
+			}
+		}
+		memset(field, 0, k->size);
+		memcpy(field, v, vlen);
+		return;
 	case K_GROUP:
 		if (vlen >= k->size) {
 			report(p, line, "%s: %s is %zu bytes long, the limit is %zu",
@@ -531,8 +552,8 @@ static long take_value(struct parser *p, unsigned line, const struct key *k,
 			if (!is_space(*s))
 				ve = s + 1;
 		}
-		/* An empty group is a setting ("root only"); elsewhere a slip. */
-		if (ve == v && k->kind != K_GROUP) {
+		/* An empty group or module list is a setting ("root only", "none"); elsewhere a slip. */
+		if (ve == v && k->kind != K_GROUP && k->kind != K_PATHS) {
 			report(p, line, "%s: missing value", key);
 			return -1;
 		}
@@ -772,7 +793,8 @@ int ag_config_write(const struct ag_config *cfg, FILE *f)
 			e = *(const int *)field;
 			if (e < 0 || e >= nw)
 				e = 0;	/* not a value the parser makes */
-		} else if (k->kind != K_BOOL && k->kind != K_PATH && k->kind != K_GROUP) {
+		} else if (k->kind != K_BOOL && k->kind != K_PATH && k->kind != K_PATHS &&
+			   k->kind != K_GROUP) {
 			u = *(const unsigned *)field;
 		}
 		fprintf(f, "%s = ", k->name);
@@ -795,6 +817,7 @@ int ag_config_write(const struct ag_config *cfg, FILE *f)
 			fputs(w_bpf[e], f);
 			break;
 		case K_PATH:
+		case K_PATHS:
 		case K_GROUP:
 			write_string(f, field);
 			break;

@@ -117,6 +117,10 @@ struct ag_config {
 	unsigned history_max_mb;
 	/* each decided connection as a structured log record */
 	enum ag_cfg_event_log event_log;
+	/* callout modules loaded at start: "PATH[:ARG] ...", "" = none */
+	char callout_modules[AG_CONFIG_STR_MAX];
+	/* deadline of the pends of loaded callouts, 0 = none (as WFP) */
+	unsigned callout_timeout_s;
 };
 
 /* ag_config_load() flags */

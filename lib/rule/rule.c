@@ -10,7 +10,7 @@
 
 #include "rule/internal.h"
 
-const char *const ag__rule_action_names[] = { "allow", "deny", "reject", "ask", NULL };
+const char *const ag__rule_action_names[] = { "allow", "deny", "reject", "ask", "callout", NULL };
 const char *const ag__rule_lifetime_names[] = { "always", "until-restart", "until-quit",
 					       "timed", NULL };
 const char *const ag__rule_direction_names[] = { "out", "in", NULL };
@@ -24,7 +24,7 @@ static const struct {
 
 const char *ag_rule_action_name(enum ag_rule_action action)
 {
-	return (unsigned)action < 4 ? ag__rule_action_names[action] : "?";
+	return (unsigned)action < 5 ? ag__rule_action_names[action] : "?";
 }
 
 const char *ag_rule_lifetime_name(enum ag_rule_lifetime lifetime)
@@ -106,6 +106,7 @@ bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
 		return false;
 
 	if (strcmp(a->id, b->id) || strcmp(a->name, b->name) || a->action != b->action ||
+	    strcmp(a->callout, b->callout) ||
 	    a->enabled != b->enabled || a->weight != b->weight || has != (b->has & ~users))
 		return false;
 	if ((has & AG_RULE_HAS_APP) && strcmp(a->app, b->app))

@@ -27,6 +27,7 @@
 #define AG_RULE_APP_MAX		4095		/* PATH_MAX - 1 */
 #define AG_RULE_USER_MAX	32		/* login names, as useradd allows */
 #define AG_RULE_HOST_MAX	253		/* a DNS name in text form */
+#define AG_RULE_CALLOUT_MAX	64		/* a callout's registered name */
 #define AG_RULE_WEIGHT_MIN	(-1000)
 #define AG_RULE_WEIGHT_MAX	1000
 #define AG_RULE_FILE_MAX	(1u << 20)	/* bytes of one rule file */
@@ -57,6 +58,7 @@ enum ag_rule_action {
 	AG_RULE_DENY,
 	AG_RULE_REJECT,		/* deny, and make the application fail at once */
 	AG_RULE_ASK,		/* pend the flow and ask a prompt client */
+	AG_RULE_CALLOUT,	/* hand the flow to the loaded callout `callout` */
 };
 
 enum ag_rule_lifetime {
@@ -104,6 +106,7 @@ struct ag_rule {
 	char id[AG_RULE_ID_MAX + 1];
 	char name[AG_RULE_NAME_MAX + 1];	/* free text, may be "" */
 	enum ag_rule_action action;
+	char callout[AG_RULE_CALLOUT_MAX + 1];	/* AG_RULE_CALLOUT: its name */
 	bool enabled;
 	int weight;			/* AG_RULE_WEIGHT_MIN..MAX, default 0 */
 	unsigned has;			/* AG_RULE_HAS_* */

@@ -239,11 +239,43 @@ static void set_name(struct pctx *c, const json_t *v, struct ag_rule *r)
 
 static void set_action(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	int i = get_word(c, "action", v, ag__rule_action_names, "allow, deny, reject or ask");
+	int i = get_word(c, "action", v, ag__rule_action_names, "allow, deny, reject, ask or callout");
 
 	if (i < 0)
 		return;
 	r->action = (enum ag_rule_action)i;
+}
+
+/* A loaded callout's name: what it registered (a lowercase GUID for a WFP
+ * callout): letters, digits, '-', '_' and '.'. */
+static void set_callout(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	const char *s;
+	size_t n;
+	char q[QUOTE_BUF];
+
+	if (!json_is_string(v)) {
+		wrong_type(c, "callout", "a string", v);
+		return;
+	}
+	s = json_string_value(v);
+	n = json_string_length(v);
+	ag_config_quote(q, sizeof(q), s, n);
+	if (n == 0 || n > AG_RULE_CALLOUT_MAX) {
+		perr(c, "callout", "callout: %s must be 1 to %d characters", q, AG_RULE_CALLOUT_MAX);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
+			perr(c, "callout", "callout: %s is not a callout name (letters, digits, - _ .)",
+			     q);
+			return;
+		}
+	}
+	memcpy(r->callout, s, n + 1);
 }
 
 static void set_enabled(struct pctx *c, const json_t *v, struct ag_rule *r)
@@ -670,6 +702,7 @@ static const struct field {
 	{ "id", set_id, false, false },
 	{ "name", set_name, false, true },
 	{ "action", set_action, false, false },
+	{ "callout", set_callout, false, true },
 	{ "enabled", set_enabled, false, true },
 	{ "app", set_app, false, true },
 	{ "user", set_user, false, true },
@@ -789,6 +822,10 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 		perr(c, NULL, "missing \"id\"");
 	if (!seen[F_ACTION])
 		perr(c, NULL, "missing \"action\"");
+	if (seen[F_ACTION] && r->action == AG_RULE_CALLOUT && !r->callout[0] && !c->nerr)
+		perr(c, "callout", "\"action\": \"callout\" needs \"callout\": the callout's name");
+	if (r->action != AG_RULE_CALLOUT && r->callout[0])
+		perr(c, "callout", "\"callout\" is only for \"action\": \"callout\"");
 	if (r->lifetime == AG_RULE_TIMED && !r->expires_ns && !c->nerr)
 		perr(c, "lifetime", "a timed rule needs \"expires_in_ms\"");
 	if (r->lifetime != AG_RULE_TIMED && r->expires_ns)

@@ -85,6 +85,8 @@ json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 	if (r->name[0])
 		bad |= put(o, "name", jstr(r->name, &why));
 	bad |= put(o, "action", json_string(ag_rule_action_name(r->action)));
+	if (r->action == AG_RULE_CALLOUT)
+		bad |= put(o, "callout", jstr(r->callout, &why));
 	bad |= put(o, "enabled", json_boolean(r->enabled));
 	if (r->has & AG_RULE_HAS_APP)
 		bad |= put(o, "app", jstr(r->app, &why));

@@ -219,6 +219,11 @@ struct fx_callout {
 	int notify_add, notify_del, flow_deletes;
 	uint64_t flow_context;    /* associated on every classify if nonzero */
 	uint64_t seen_context;
+	/* S9: pended data shown to the callout, and what it referenced */
+	int data_calls;
+	bool ref_data;
+	ag_packet refs[8];
+	size_t nrefs;
 };
 
 static inline void fx_callout_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
@@ -237,6 +242,12 @@ static inline void fx_callout_classify(ag_engine *e, ag_layer layer, const ag_fi
 	c->last_in = *in;
 	c->seen_context = flow_context;
 	snprintf(c->last_app, sizeof(c->last_app), "%s", in->app_path ? in->app_path : "");
+	if (in->flags & AG_FLAG_IS_PENDED_DATA) {
+		c->data_calls++;
+		if (c->ref_data && c->nrefs < 8 && ag_packet_reference(e, meta, &c->refs[c->nrefs]) == 0)
+			c->nrefs++;
+		return;
+	}
 	if (c->flow_context && (meta->present & AG_META_FLOW_HANDLE))
 		ag_flow_associate_context(e, meta->flow_handle, layer, "fx", c->flow_context);
 	switch (c->mode) {

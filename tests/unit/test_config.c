@@ -151,7 +151,9 @@ TEST(every_key_is_parsed)
 		"resolved_conf = /srv/upstream.conf\n"
 		"history_days = 7\n"
 		"history_max_mb = 64\n"
-		"event_log = journal\n";
+		"event_log = journal\n"
+		"callout_modules = /srv/a.so:x=1 /srv/b.so\n"
+		"callout_timeout = 90\n";
 	struct ag_config c;
 	struct errs e;
 	size_t nkeys = 0;
@@ -188,10 +190,12 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.history_days, 7);
 	CHECK_EQ(c.history_max_mb, 64);
 	CHECK_EQ(c.event_log, AG_CFG_EVENT_LOG_JOURNAL);
+	CHECK_STR(c.callout_modules, "/srv/a.so:x=1 /srv/b.so");
+	CHECK_EQ(c.callout_timeout_s, 90);
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 30);
+	CHECK_EQ(nkeys, 32);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 
@@ -561,6 +565,19 @@ TEST(write_then_parse_round_trips)
 	CHECK_EQ(b.pending_timeout_s, 3600);
 	free(ta);
 	free(tb);
+}
+
+TEST(callout_modules_are_absolute_paths_each_with_an_optional_argument)
+{
+	struct ag_config c;
+	struct errs e;
+
+	CHECK(parse("callout_modules = /a.so lib/b.so\n", &c, &e) != 0);
+	CHECK_EQ(e.n, 1);
+	CHECK(strstr(e.msg[0], "every module is an absolute path") != NULL);
+	CHECK_EQ(parse("callout_modules =\n", &c, &e), 0);
+	CHECK_STR(c.callout_modules, "");
+	CHECK_EQ(c.callout_timeout_s, 0);
 }
 
 TEST(shipped_config_sets_every_key_to_its_default)

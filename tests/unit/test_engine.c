@@ -105,7 +105,7 @@ TEST(S2_callout_sees_fixed_values_and_metadata_with_presence_bitmap)
 
 /* ---- S3 completion handle ------------------------------------------------------------ */
 
-TEST(S3_completion_handle_present_only_on_initial_authorization)
+TEST(S3_completion_handle_present_on_initial_authorization_and_reauthorization)
 {
 	ag_engine *e = fx_engine();
 	struct fx_callout c;
@@ -120,10 +120,10 @@ TEST(S3_completion_handle_present_only_on_initial_authorization)
 	CHECK(c.last_present & AG_META_COMPLETION_HANDLE);
 	CHECK(c.last_handle != 0);
 	CHECK(!(c.last_flags & AG_FLAG_IS_REAUTHORIZE));
-	/* the same flow again: a reauthorization, no handle */
+	/* the same flow again: a reauthorization, the handle still there (WFP) */
 	ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL);
 	CHECK(c.last_flags & AG_FLAG_IS_REAUTHORIZE);
-	CHECK(!(c.last_present & AG_META_COMPLETION_HANDLE));
+	CHECK(c.last_present & AG_META_COMPLETION_HANDLE);
 	ag_engine_free(e);
 }
 
@@ -311,7 +311,7 @@ TEST(S7_connect_completion_reauthorizes_and_permit_releases_held_packet)
 	/* the completion made the engine classify again with IS_REAUTHORIZE */
 	CHECK_EQ(c.calls, 2);
 	CHECK(c.last_flags & AG_FLAG_IS_REAUTHORIZE);
-	CHECK(!(c.last_present & AG_META_COMPLETION_HANDLE));
+	CHECK(c.last_present & AG_META_COMPLETION_HANDLE);
 	CHECK_EQ(fx_count_events(AG_EVENT_COMPLETE), 1);
 	CHECK_EQ(fx_count_events(AG_EVENT_REAUTH), 1);
 	CHECK_EQ(dp.n_released, 1);
@@ -347,24 +347,26 @@ TEST(S7_connect_completion_whose_reauthorization_blocks_drops)
 	ag_engine_free(e);
 }
 
-TEST(S7_clone_at_connect_completion_is_refused)
+TEST(S7_connect_completion_takes_the_suspended_packet_and_refuses_a_stranger)
 {
 	ag_engine *e = fx_engine();
 	struct fx_callout c;
 
 	CHECK_EQ(fx_register(e, "fx", &c), 0);
-	c.mode = FX_PEND;
+	c.mode = FX_PEND_CLONE;
 	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
 			NULL, 0));
 	ag_fixed_values in = fx_tcp4(40012, 443, "/bin/a");
-	ag_packet p = fx_pkt(13);
+	ag_packet p = fx_pkt(13), other = fx_pkt(99);
 
+	other.flags |= AG_PACKET_CLONE;
 	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL), AG_VERDICT_HOLD);
-	CHECK_EQ(ag_complete_operation(e, c.ctx, &p), -EINVAL);
-	/* still pended, still completable */
+	CHECK_EQ(ag_complete_operation(e, c.ctx, &other), -EINVAL);
+	/* still pended; FwpsCompleteOperation0 with the suspended packet is accepted */
 	c.mode = FX_PERMIT;
-	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
+	CHECK_EQ(ag_complete_operation(e, c.ctx, &c.clone), 0);
 	CHECK_EQ(dp.n_released, 1);
+	CHECK_EQ(dp.released[0].token, 13);
 	ag_engine_free(e);
 }
 
@@ -449,97 +451,193 @@ TEST(S8_a_packet_that_is_not_the_clone_is_refused)
 
 /* ---- S9 pended data ---------------------------------------------------------------------------- */
 
-TEST(S9_packets_arriving_while_pended_are_buffered_and_released_in_order)
+/* The `ask` callout's flow pended by a classify of `in`; its completion context. */
+static uint64_t ask_pend(ag_engine *e, const ag_fixed_values *in, uint64_t token)
 {
-	ag_engine *e = fx_engine();
-	struct fx_callout c;
+	ag_packet p = fx_pkt(token);
+	ag_flow_info info;
 
-	CHECK_EQ(fx_register(e, "fx", &c), 0);
-	c.mode = FX_PEND;
-	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
-			NULL, 0));
+	if (ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, in, NULL, &p, NULL) != AG_VERDICT_HOLD ||
+	    ag_flow_lookup(e, in, &info))
+		return 0;
+	return info.completion_context;
+}
+
+static ag_engine *ask_engine(uint32_t pending_buffer)
+{
+	ag_engine_config cfg;
+	ag_engine *e;
+
+	ag_engine_config_default(&cfg);
+	cfg.pending_buffer = pending_buffer;
+	e = fx_engine_cfg(&cfg);
+	if (e && (ag_ask_register(e) ||
+		  !fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN,
+			     AG_CALLOUT_ASK, 0, NULL, 0))) {
+		ag_engine_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+TEST(S9_packets_arriving_while_ask_pends_are_kept_by_it_and_released_in_order)
+{
+	ag_engine *e = ask_engine(16);
 	ag_fixed_values in = fx_udp6(50000, 53, "/bin/dig");
+	ag_flow_info info;
+	uint64_t ctx = ask_pend(e, &in, 100);
 
-	for (uint64_t t = 100; t < 106; t++) {
+	CHECK(ctx);
+	for (uint64_t t = 101; t < 106; t++) {
 		ag_packet p = fx_pkt(t);
 
 		CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL),
 			 AG_VERDICT_HOLD);
 	}
-	CHECK_EQ(c.calls, 1); /* the buffered ones are not classified */
-	c.mode = FX_PERMIT;
-	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
-	CHECK_EQ(dp.release_calls, 1);
+	CHECK_EQ(ag_flow_lookup(e, &in, &info), 0);
+	CHECK_EQ(info.buffered, 5);
+	CHECK_EQ(ag_ask_decide(e, ctx, AG_VERDICT_PERMIT), 0);
 	CHECK_EQ(dp.n_released, 6);
 	for (size_t i = 0; i < 6; i++)
 		CHECK_EQ(dp.released[i].token, 100 + i);
+	CHECK_EQ(dp.n_dropped, 0);
 	ag_engine_free(e);
 }
 
-TEST(S9_per_flow_buffer_bound_drops_and_counts_the_excess)
+TEST(S9_ask_keeps_up_to_pending_buffer_and_drops_and_counts_the_excess)
 {
-	ag_engine_config cfg;
-
-	ag_engine_config_default(&cfg);
-	cfg.pending_buffer = 3;
-	ag_engine *e = fx_engine_cfg(&cfg);
-	struct fx_callout c;
-
-	CHECK_EQ(fx_register(e, "fx", &c), 0);
-	c.mode = FX_PEND;
-	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
-			NULL, 0));
+	ag_engine *e = ask_engine(3);
 	ag_fixed_values in = fx_udp6(50001, 53, "/bin/dig");
-	ag_verdict v[8];
+	uint64_t ctx = ask_pend(e, &in, 200);
+	ag_verdict v[7];
+	ag_engine_stats st;
 
-	for (uint64_t t = 0; t < 8; t++) {
-		ag_packet p = fx_pkt(200 + t);
+	CHECK(ctx);
+	for (uint64_t t = 0; t < 7; t++) {
+		ag_packet p = fx_pkt(201 + t);
 
 		v[t] = ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL);
 	}
-	for (int i = 0; i < 4; i++)
-		CHECK_EQ(v[i], AG_VERDICT_HOLD); /* the first + 3 buffered */
-	for (int i = 4; i < 8; i++)
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(v[i], AG_VERDICT_HOLD);
+	for (int i = 3; i < 7; i++)
 		CHECK_EQ(v[i], AG_VERDICT_BLOCK);
-	ag_engine_stats st;
-
 	ag_engine_get_stats(e, &st);
 	CHECK_EQ(st.buffered, 3);
 	CHECK_EQ(st.buffer_drops, 4);
+	CHECK_EQ(st.flushed, 0);
 	CHECK(fx_count_events(AG_EVENT_DROP) >= 1);
-	c.mode = FX_PERMIT;
-	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
+	CHECK_EQ(ag_ask_decide(e, ctx, AG_VERDICT_PERMIT), 0);
 	CHECK_EQ(dp.n_released, 4);
 	CHECK_EQ(dp.released[3].token, 203);
 	ag_engine_free(e);
 }
 
-TEST(S9_flush_mode_drops_pended_data_application_retransmits)
+TEST(S9_ask_with_pending_buffer_0_flushes_pended_data_application_retransmits)
 {
-	ag_engine_config cfg;
+	ag_engine *e = ask_engine(0);
+	ag_fixed_values in = fx_udp6(50002, 53, "/bin/dig");
+	uint64_t ctx = ask_pend(e, &in, 300);
+	ag_packet p2 = fx_pkt(301);
+	ag_engine_stats st;
 
-	ag_engine_config_default(&cfg);
-	cfg.pending_buffer = 0;
-	ag_engine *e = fx_engine_cfg(&cfg);
+	CHECK(ctx);
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p2, NULL), AG_VERDICT_BLOCK);
+	CHECK_EQ(ag_ask_decide(e, ctx, AG_VERDICT_PERMIT), 0);
+	CHECK_EQ(dp.n_released, 1);
+	CHECK_EQ(dp.released[0].token, 300);
+	ag_engine_get_stats(e, &st);
+	CHECK_EQ(st.flushed, 1);
+	ag_engine_free(e);
+}
+
+TEST(S9_pended_data_a_callout_does_not_reference_is_flushed_by_the_engine)
+{
+	ag_engine *e = fx_engine();
 	struct fx_callout c;
+	ag_fixed_values in = fx_udp6(50003, 53, "/bin/dig");
+	ag_packet p1 = fx_pkt(400), p2 = fx_pkt(401);
+	ag_engine_stats st;
 
 	CHECK_EQ(fx_register(e, "fx", &c), 0);
 	c.mode = FX_PEND;
 	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
 			NULL, 0));
-	ag_fixed_values in = fx_udp6(50002, 53, "/bin/dig");
-	ag_packet p1 = fx_pkt(300), p2 = fx_pkt(301);
-
 	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p1, NULL), AG_VERDICT_HOLD);
 	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p2, NULL), AG_VERDICT_BLOCK);
+	CHECK_EQ(c.data_calls, 1); /* shown to the callout that pended */
+	CHECK(c.last_flags & AG_FLAG_IS_PENDED_DATA);
+	ag_engine_get_stats(e, &st);
+	CHECK_EQ(st.flushed, 1);
 	c.mode = FX_PERMIT;
 	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
 	CHECK_EQ(dp.n_released, 1);
-	CHECK_EQ(dp.released[0].token, 300);
-	ag_engine_stats st;
+	ag_engine_free(e);
+}
 
-	ag_engine_get_stats(e, &st);
-	CHECK_EQ(st.flushed, 1);
+TEST(S9_a_callout_references_pended_data_and_injects_it_after_completion_in_its_order)
+{
+	ag_engine *e = fx_engine();
+	struct fx_callout c;
+	ag_fixed_values in = fx_udp6(50004, 53, "/bin/dig");
+	ag_flow_info info;
+	uint64_t h, flow;
+
+	CHECK_EQ(fx_register(e, "fx", &c), 0);
+	CHECK_EQ(ag_injection_handle_create(e, &h), 0);
+	c.mode = FX_PEND;
+	c.ref_data = true;
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
+			NULL, 0));
+	for (uint64_t t = 500; t < 504; t++) {
+		ag_packet p = fx_pkt(t);
+
+		CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, &flow),
+			 AG_VERDICT_HOLD);
+	}
+	CHECK_EQ(c.nrefs, 3);
+	CHECK(c.refs[0].flags & AG_PACKET_REFERENCE);
+	/* before the flow is permitted, an injection is refused and drops it */
+	CHECK_EQ(ag_inject_referenced(e, h, flow, &c.refs[2]), -EPERM);
+	CHECK_EQ(dp.n_dropped, 1);
+	CHECK_EQ(dp.dropped[0].token, 503);
+	c.mode = FX_PERMIT;
+	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
+	/* completion released the first packet only: the rest is the callout's */
+	CHECK_EQ(dp.n_released, 1);
+	CHECK_EQ(ag_flow_get(e, flow, &info), 0);
+	CHECK_EQ(info.buffered, 2);
+	CHECK_EQ(ag_inject_referenced(e, h, flow, &c.refs[1]), 0);
+	CHECK_EQ(ag_packet_dereference(e, flow, &c.refs[0]), 0);
+	CHECK_EQ(ag_inject_referenced(e, h, flow, &c.refs[0]), -ENOENT);
+	CHECK_EQ(dp.n_released, 2);
+	CHECK_EQ(dp.released[1].token, 502);
+	CHECK_EQ(dp.released[1].injector, (uint32_t)h);
+	CHECK_EQ(dp.n_dropped, 2);
+	CHECK_EQ(dp.dropped[1].token, 501);
+	ag_engine_free(e);
+}
+
+TEST(S9_referenced_pended_data_of_a_blocked_flow_is_dropped_with_it)
+{
+	ag_engine *e = fx_engine();
+	struct fx_callout c;
+	ag_fixed_values in = fx_udp6(50005, 53, "/bin/dig");
+
+	CHECK_EQ(fx_register(e, "fx", &c), 0);
+	c.mode = FX_PEND;
+	c.ref_data = true;
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_CALLOUT_UNKNOWN, "fx", 0,
+			NULL, 0));
+	for (uint64_t t = 600; t < 603; t++) {
+		ag_packet p = fx_pkt(t);
+
+		ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL);
+	}
+	c.mode = FX_BLOCK;
+	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
+	CHECK_EQ(dp.n_released, 0);
+	CHECK_EQ(dp.n_dropped, 3);
 	ag_engine_free(e);
 }
 

@@ -275,6 +275,25 @@ TEST(accepted_forms_are_normalized)
 	free(text);
 }
 
+TEST(callout_action_needs_a_callout_name_and_only_it_takes_one)
+{
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK(parse("x.json", "{\"id\": \"x\", \"action\": \"callout\"}", &r, &e) != 0);
+	CHECK(strstr(e.msg[0], "needs \"callout\"") != NULL);
+	CHECK(parse("x.json", "{\"id\": \"x\", \"action\": \"allow\", \"callout\": \"a\","
+		    " \"port\": 1}", &r, &e) != 0);
+	CHECK(strstr(e.msg[0], "only for") != NULL);
+	CHECK(parse("x.json", "{\"id\": \"x\", \"action\": \"callout\", \"callout\": \"a b\"}",
+		    &r, &e) != 0);
+	CHECK(strstr(e.msg[0], "not a callout name") != NULL);
+	CHECK_EQ(parse("x.json", "{\"id\": \"x\", \"action\": \"callout\", \"callout\": \"my.co\"}",
+		       &r, &e), 0);
+	CHECK_EQ(r.action, AG_RULE_CALLOUT);
+	CHECK_STR(r.callout, "my.co");
+}
+
 TEST(round_trip_rule_json_rule)
 {
 	static const char *const texts[] = {
@@ -284,8 +303,10 @@ TEST(round_trip_rule_json_rule)
 		" \"remote\": \"2001:db8::/32\", \"host\": \"exa_mple.org\", \"port\": \"1-65535\","
 		" \"proto\": 136, \"direction\": \"in\", \"weight\": 1000}",
 		"{\"id\": \"c\", \"action\": \"ask\"}",
+		"{\"id\": \"d\", \"action\": \"callout\","
+		" \"callout\": \"6c3a7a10-5b2e-4f3d-9a41-2b7c11d04201\", \"port\": 443}",
 	};
-	static const char *const files[] = { "3f9c2a71.json", "b.json", "c.json" };
+	static const char *const files[] = { "3f9c2a71.json", "b.json", "c.json", "d.json" };
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		struct ag_rule a, b;
@@ -393,7 +414,7 @@ TEST(errors_carry_the_line_of_their_key_all_reported)
 	memset(&r, 0x3c, sizeof(r));
 	CHECK_EQ(parse("rules.d/web.json", text, &r, &e), -EINVAL);
 	CHECK_EQ(e.n, 4);
-	CHECK_STR(e.msg[0], "rules.d/web.json:4: unknown action \"alow\" (expected allow, deny, reject or ask)");
+	CHECK_STR(e.msg[0], "rules.d/web.json:4: unknown action \"alow\" (expected allow, deny, reject, ask or callout)");
 	CHECK_STR(e.msg[1], "rules.d/web.json:5: weight: expected an integer, got a string \"high\"");
 	CHECK_STR(e.msg[2], "rules.d/web.json:6: unknown key \"colour\"");
 	CHECK_STR(e.msg[3], "rules.d/web.json:7: port: 0 is not a port (1-65535)");
@@ -569,7 +590,7 @@ TEST(parse_without_file_name)
 	CHECK_EQ(parse(NULL, "{\"id\": \"x\", \"action\": \"deny\"}", &r, &e), 0);
 	CHECK_STR(r.source, "");
 	CHECK_EQ(parse(NULL, "{\n\"id\": \"x\",\n\"action\": \"no\"}", &r, &e), -EINVAL);
-	CHECK_STR(e.msg[0], "rule:3: unknown action \"no\" (expected allow, deny, reject or ask)");
+	CHECK_STR(e.msg[0], "rule:3: unknown action \"no\" (expected allow, deny, reject, ask or callout)");
 }
 
 TEST(truncated_file_reports_the_line_where_it_ends)
