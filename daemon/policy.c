@@ -25,21 +25,103 @@
 
 /* ---- rule table ----------------------------------------------------------------- */
 
+/*
+ * d->rules keeps the order rules were added in (what `rules` lists); two
+ * hash maps find a rule by id (every add, edit and delete) and by handle
+ * (every event that names a rule) without walking the table, so that no
+ * operation on one rule costs more with 100,000 others loaded.
+ */
+static uint32_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h;
+}
+
+static uint32_t handle_hash(uint64_t handle)
+{
+	return (uint32_t)((handle * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static uint32_t slot_of(const struct agd *d, bool by_id, const struct agd_rule *r)
+{
+	return (by_id ? id_hash(r->rule.id) : handle_hash(r->handle)) & (d->capmap - 1);
+}
+
+static void map_put(struct agd *d, struct agd_rule **map, bool by_id, struct agd_rule *r)
+{
+	uint32_t i = slot_of(d, by_id, r);
+
+	while (map[i])
+		i = (i + 1) & (d->capmap - 1);
+	map[i] = r;
+}
+
+/* Remove r, then shift later entries of its probe run back into the hole. */
+static void map_del(struct agd *d, struct agd_rule **map, bool by_id, struct agd_rule *r)
+{
+	uint32_t mask = d->capmap - 1, i = slot_of(d, by_id, r);
+
+	while (map[i] && map[i] != r)
+		i = (i + 1) & mask;
+	if (!map[i])
+		return;
+	map[i] = NULL;
+	for (uint32_t j = (i + 1) & mask; map[j]; j = (j + 1) & mask) {
+		uint32_t home = slot_of(d, by_id, map[j]);
+
+		/* map[j] may move to the hole i unless its home lies in (i, j] */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			map[i] = map[j];
+			map[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static int map_grow(struct agd *d)
+{
+	uint32_t cap = d->capmap ? d->capmap * 2 : 128;
+	struct agd_rule **ids = calloc(cap, sizeof(*ids)), **handles = calloc(cap, sizeof(*handles));
+
+	if (!ids || !handles) {
+		free(ids);
+		free(handles);
+		return -ENOMEM;
+	}
+	free(d->by_id);
+	free(d->by_handle);
+	d->by_id = ids;
+	d->by_handle = handles;
+	d->capmap = cap;
+	for (uint32_t i = 0; i < d->nrules; i++) {
+		map_put(d, d->by_id, true, d->rules[i]);
+		map_put(d, d->by_handle, false, d->rules[i]);
+	}
+	return 0;
+}
+
 struct agd_rule *agd_rule_find(struct agd *d, const char *id)
 {
-	for (uint32_t i = 0; i < d->nrules; i++)
-		if (strcmp(d->rules[i]->rule.id, id) == 0)
-			return d->rules[i];
+	if (!d->capmap)
+		return NULL;
+	for (uint32_t i = id_hash(id) & (d->capmap - 1); d->by_id[i];
+	     i = (i + 1) & (d->capmap - 1))
+		if (strcmp(d->by_id[i]->rule.id, id) == 0)
+			return d->by_id[i];
 	return NULL;
 }
 
 struct agd_rule *agd_rule_by_handle(struct agd *d, uint64_t handle)
 {
-	if (!handle)
+	if (!handle || !d->capmap)
 		return NULL;
-	for (uint32_t i = 0; i < d->nrules; i++)
-		if (d->rules[i]->handle == handle)
-			return d->rules[i];
+	for (uint32_t i = handle_hash(handle) & (d->capmap - 1); d->by_handle[i];
+	     i = (i + 1) & (d->capmap - 1))
+		if (d->by_handle[i]->handle == handle)
+			return d->by_handle[i];
 	return NULL;
 }
 
@@ -54,7 +136,11 @@ static int table_add(struct agd *d, struct agd_rule *r)
 		d->rules = p;
 		d->caprules = n;
 	}
+	if ((d->nrules + 1) * 2 > d->capmap && map_grow(d))
+		return -ENOMEM;
 	d->rules[d->nrules++] = r;
+	map_put(d, d->by_id, true, r);
+	map_put(d, d->by_handle, false, r);
 	return 0;
 }
 
@@ -65,6 +151,8 @@ static void table_remove(struct agd *d, struct agd_rule *r)
 			memmove(&d->rules[i], &d->rules[i + 1],
 				(d->nrules - i - 1) * sizeof(*d->rules));
 			d->nrules--;
+			map_del(d, d->by_id, true, r);
+			map_del(d, d->by_handle, false, r);
 			return;
 		}
 }
@@ -464,11 +552,16 @@ void agd_policy_event(struct agd *d, const ag_event *ev)
 		if (ar->filters[i] == ev->filter)
 			ar->filters[i] = 0;
 	ar->expired = true;
+	d->rules_expired = true;
 	d->fp_dirty = true;
 }
 
 void agd_policy_collect(struct agd *d)
 {
+	/* every loop turn: walk the rules only when one has expired */
+	if (!d->rules_expired)
+		return;
+	d->rules_expired = false;
 	for (uint32_t i = d->nrules; i-- > 0;) {
 		struct agd_rule *ar = d->rules[i];
 
@@ -628,8 +721,11 @@ void agd_policy_free(struct agd *d)
 	for (uint32_t i = 0; i < d->nrules; i++)
 		free(d->rules[i]);
 	free(d->rules);
+	free(d->by_id);
+	free(d->by_handle);
 	d->rules = NULL;
-	d->nrules = d->caprules = 0;
+	d->by_id = d->by_handle = NULL;
+	d->nrules = d->caprules = d->capmap = 0;
 	free(d->pending);
 	d->pending = NULL;
 	d->npending = d->cappending = 0;
