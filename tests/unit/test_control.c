@@ -544,3 +544,59 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 	close(fd);
 	daemon_free(d);
 }
+
+/* The rule table's id and handle maps, through adds, deletes and an expiry. */
+TEST(rules_are_found_by_id_and_handle_among_20000_after_every_third_is_deleted)
+{
+	struct agd *d = daemon_new(4096);
+	struct ag_rule rule;
+	const char *err = NULL;
+	char id[32];
+	enum { N = 20000 };
+
+	CHECK(d != NULL);
+	for (int i = 0; i < N; i++) {
+		ag_rule_init(&rule);
+		rule.action = AG_RULE_ALLOW;
+		rule.lifetime = AG_RULE_UNTIL_RESTART;
+		snprintf(rule.id, sizeof(rule.id), "r%05d", i);
+		snprintf(rule.app, sizeof(rule.app), "/opt/bin/app%d", i);
+		rule.has |= AG_RULE_HAS_APP;
+		CHECK_EQ(agd_rule_add(d, &rule, &err), 0);
+	}
+	for (int i = 0; i < N; i += 3) {
+		snprintf(id, sizeof(id), "r%05d", i);
+		CHECK_EQ(agd_rule_del(d, id), 0);
+	}
+	CHECK_EQ(d->nrules, N - (N + 2) / 3);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "r%05d", i);
+		struct agd_rule *ar = agd_rule_find(d, id);
+
+		if (i % 3 == 0) {
+			CHECK_MSG(ar == NULL, "deleted rule %s still found", id);
+		} else {
+			CHECK_MSG(ar && !strcmp(ar->rule.id, id), "rule %s not found", id);
+			CHECK(agd_rule_by_handle(d, ar->handle) == ar);
+		}
+	}
+	CHECK(agd_rule_find(d, "r99999") == NULL);
+	CHECK(agd_rule_by_handle(d, d->next_rule_handle + 1) == NULL);
+
+	/* a timed rule's expiry still takes it out of the table and both maps */
+	ag_rule_init(&rule);
+	rule.action = AG_RULE_ALLOW;
+	rule.lifetime = AG_RULE_TIMED;
+	rule.expires_ns = now_ns() + 1000000;
+	snprintf(rule.id, sizeof(rule.id), "timed");
+	CHECK_EQ(agd_rule_add(d, &rule, &err), 0);
+	uint64_t handle = agd_rule_find(d, "timed")->handle;
+
+	usleep(5000);
+	ag_engine_advance(d->engine);
+	agd_policy_collect(d);
+	CHECK(agd_rule_find(d, "timed") == NULL);
+	CHECK(agd_rule_by_handle(d, handle) == NULL);
+	CHECK_EQ(d->nrules, N - (N + 2) / 3);
+	daemon_free(d);
+}
