@@ -20,6 +20,7 @@
 #include "check.h"
 #include "ctl/ctl.h"
 #include "daemon/agd.h"
+#include "linux/exeid.h"
 
 /* Timing bounds describe the product, not a sanitizer: relaxed under ASan. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -95,6 +96,7 @@ static void daemon_free(struct agd *d)
 	agd_control_close(d);
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
+	ag_exeid_free(d->exeid); /* made by the first rule that names a program */
 	close(d->epfd);
 	rmdir(d->cfg.rules_dir);
 	free(d);
