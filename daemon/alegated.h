@@ -208,6 +208,11 @@ struct agd_resolvers {
 struct agd_policy {
 	struct agd_rule **rules;
 	uint32_t nrules, caprules;
+	/* the same rules found by id and by handle in O(1): open addressing,
+	 * linear probing, capacity a power of two at least twice nrules */
+	struct agd_rule **by_id, **by_handle;
+	uint32_t capmap;
+	bool rules_expired;      /* some rule's timed filters expired: collect them */
 	uint64_t next_rule_handle;
 	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
 	bool bulk;               /* loading many rules: sync the fast path once, after */

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -47,9 +48,36 @@
 #define AGD_BPF_FS_MAGIC 0xcafe4a11
 #define AGD_BPF_FS "/sys/fs/bpf"
 
-int agd_fastpath_open(struct agd *d)
+static bool is_bpffs(const char *path)
 {
 	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && (unsigned long)sfs.f_type == AGD_BPF_FS_MAGIC;
+}
+
+/*
+ * The UDP match is pinned in a bpf filesystem; where none is mounted at
+ * its usual place, mount one there, as bpftool and systemd do.  It stays
+ * when alegated stops: other programs may have pinned objects in it since.
+ */
+static bool bpffs_ensure(void)
+{
+	if (is_bpffs(AGD_BPF_FS))
+		return true;
+	if (mount("bpf", AGD_BPF_FS, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")) {
+		log_info("fast path: no bpf filesystem at " AGD_BPF_FS " and mounting one "
+			 "failed (%s); allowed UDP flows reach the queue once",
+			 strerror(errno));
+		return false;
+	}
+	if (!is_bpffs(AGD_BPF_FS)) /* mounted, yet not seen there: give up */
+		return false;
+	log_info("fast path: mounted a bpf filesystem at " AGD_BPF_FS);
+	return true;
+}
+
+int agd_fastpath_open(struct agd *d)
+{
 	struct stat nst;
 	int r;
 
@@ -78,8 +106,7 @@ int agd_fastpath_open(struct agd *d)
 		log_warn("fast path: this namespace's addresses: %s", strerror(-r));
 	/* One pin per guarded namespace and queue, so daemons side by side
 	 * (tests, containers) do not collide. */
-	if (statfs(AGD_BPF_FS, &sfs) == 0 && (unsigned long)sfs.f_type == AGD_BPF_FS_MAGIC &&
-	    stat("/proc/self/ns/net", &nst) == 0) {
+	if (bpffs_ensure() && stat("/proc/self/ns/net", &nst) == 0) {
 		snprintf(d->fwcfg.udp_bpf_pin, sizeof(d->fwcfg.udp_bpf_pin),
 			 AGD_BPF_FS "/alegate-udp-%lu-%u", (unsigned long)nst.st_ino,
 			 d->cfg.queue_num);
@@ -90,9 +117,6 @@ int agd_fastpath_open(struct agd *d)
 				 d->fwcfg.udp_bpf_pin, strerror(-r));
 			d->fwcfg.udp_bpf_pin[0] = 0;
 		}
-	} else {
-		log_info("fast path: no bpf filesystem at " AGD_BPF_FS "; allowed UDP flows "
-			 "reach the queue once");
 	}
 	d->fastpath.dirty = true;
 	return 0;

@@ -26,21 +26,103 @@
 
 /* ---- rule table ----------------------------------------------------------------- */
 
+/*
+ * d->policy.rules keeps the order rules were added in (what `rules` lists); two
+ * hash maps find a rule by id (every add, edit and delete) and by handle
+ * (every event that names a rule) without walking the table, so that no
+ * operation on one rule costs more with 100,000 others loaded.
+ */
+static uint32_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h;
+}
+
+static uint32_t handle_hash(uint64_t handle)
+{
+	return (uint32_t)((handle * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static uint32_t slot_of(const struct agd *d, bool by_id, const struct agd_rule *r)
+{
+	return (by_id ? id_hash(r->rule.id) : handle_hash(r->handle)) & (d->policy.capmap - 1);
+}
+
+static void map_put(struct agd *d, struct agd_rule **map, bool by_id, struct agd_rule *r)
+{
+	uint32_t i = slot_of(d, by_id, r);
+
+	while (map[i])
+		i = (i + 1) & (d->policy.capmap - 1);
+	map[i] = r;
+}
+
+/* Remove r, then shift later entries of its probe run back into the hole. */
+static void map_del(struct agd *d, struct agd_rule **map, bool by_id, struct agd_rule *r)
+{
+	uint32_t mask = d->policy.capmap - 1, i = slot_of(d, by_id, r);
+
+	while (map[i] && map[i] != r)
+		i = (i + 1) & mask;
+	if (!map[i])
+		return;
+	map[i] = NULL;
+	for (uint32_t j = (i + 1) & mask; map[j]; j = (j + 1) & mask) {
+		uint32_t home = slot_of(d, by_id, map[j]);
+
+		/* map[j] may move to the hole i unless its home lies in (i, j] */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			map[i] = map[j];
+			map[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static int map_grow(struct agd *d)
+{
+	uint32_t cap = d->policy.capmap ? d->policy.capmap * 2 : 128;
+	struct agd_rule **ids = calloc(cap, sizeof(*ids)), **handles = calloc(cap, sizeof(*handles));
+
+	if (!ids || !handles) {
+		free(ids);
+		free(handles);
+		return -ENOMEM;
+	}
+	free(d->policy.by_id);
+	free(d->policy.by_handle);
+	d->policy.by_id = ids;
+	d->policy.by_handle = handles;
+	d->policy.capmap = cap;
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		map_put(d, d->policy.by_id, true, d->policy.rules[i]);
+		map_put(d, d->policy.by_handle, false, d->policy.rules[i]);
+	}
+	return 0;
+}
+
 struct agd_rule *agd_rule_find(struct agd *d, const char *id)
 {
-	for (uint32_t i = 0; i < d->policy.nrules; i++)
-		if (strcmp(d->policy.rules[i]->rule.id, id) == 0)
-			return d->policy.rules[i];
+	if (!d->policy.capmap)
+		return NULL;
+	for (uint32_t i = id_hash(id) & (d->policy.capmap - 1); d->policy.by_id[i];
+	     i = (i + 1) & (d->policy.capmap - 1))
+		if (strcmp(d->policy.by_id[i]->rule.id, id) == 0)
+			return d->policy.by_id[i];
 	return NULL;
 }
 
 struct agd_rule *agd_rule_by_handle(struct agd *d, uint64_t handle)
 {
-	if (!handle)
+	if (!handle || !d->policy.capmap)
 		return NULL;
-	for (uint32_t i = 0; i < d->policy.nrules; i++)
-		if (d->policy.rules[i]->handle == handle)
-			return d->policy.rules[i];
+	for (uint32_t i = handle_hash(handle) & (d->policy.capmap - 1); d->policy.by_handle[i];
+	     i = (i + 1) & (d->policy.capmap - 1))
+		if (d->policy.by_handle[i]->handle == handle)
+			return d->policy.by_handle[i];
 	return NULL;
 }
 
@@ -55,7 +137,11 @@ static int table_add(struct agd *d, struct agd_rule *r)
 		d->policy.rules = p;
 		d->policy.caprules = n;
 	}
+	if ((d->policy.nrules + 1) * 2 > d->policy.capmap && map_grow(d))
+		return -ENOMEM;
 	d->policy.rules[d->policy.nrules++] = r;
+	map_put(d, d->policy.by_id, true, r);
+	map_put(d, d->policy.by_handle, false, r);
 	return 0;
 }
 
@@ -66,6 +152,8 @@ static void table_remove(struct agd *d, struct agd_rule *r)
 			memmove(&d->policy.rules[i], &d->policy.rules[i + 1],
 				(d->policy.nrules - i - 1) * sizeof(*d->policy.rules));
 			d->policy.nrules--;
+			map_del(d, d->policy.by_id, true, r);
+			map_del(d, d->policy.by_handle, false, r);
 			return;
 		}
 }
@@ -481,11 +569,16 @@ void agd_policy_event(struct agd *d, const ag_event *ev)
 		if (ar->filters[i] == ev->filter)
 			ar->filters[i] = 0;
 	ar->expired = true;
+	d->policy.rules_expired = true;
 	d->fastpath.dirty = true;
 }
 
 void agd_policy_collect(struct agd *d)
 {
+	/* every loop turn: walk the rules only when one has expired */
+	if (!d->policy.rules_expired)
+		return;
+	d->policy.rules_expired = false;
 	for (uint32_t i = d->policy.nrules; i-- > 0;) {
 		struct agd_rule *ar = d->policy.rules[i];
 
@@ -653,8 +746,11 @@ void agd_policy_free(struct agd *d)
 	for (uint32_t i = 0; i < d->policy.nrules; i++)
 		free(d->policy.rules[i]);
 	free(d->policy.rules);
+	free(d->policy.by_id);
+	free(d->policy.by_handle);
 	d->policy.rules = NULL;
-	d->policy.nrules = d->policy.caprules = 0;
+	d->policy.by_id = d->policy.by_handle = NULL;
+	d->policy.nrules = d->policy.caprules = d->policy.capmap = 0;
 	free(d->policy.pending);
 	d->policy.pending = NULL;
 	d->policy.npending = d->policy.cappending = 0;

@@ -742,7 +742,7 @@ typedef struct ag_engine_config {
 	void *clock_arg;
 	uint64_t hash_seed[2];       /* keyed flow hashing; give random bytes */
 	uint32_t max_flows;          /* default 65536 */
-	uint32_t max_filters;        /* default 100000 */
+	uint32_t max_filters;        /* default 1000000 (a rule of both directions takes two) */
 	uint32_t max_pended;         /* default 16384 */
 	uint32_t max_pended_per_process; /* default 1024; by pid, uid when pid unknown */
 	/* default 4096; by uid, every flow of no known user counted as one user.

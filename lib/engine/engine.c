@@ -16,7 +16,7 @@ void ag_engine_config_default(ag_engine_config *cfg)
 	cfg->hash_seed[0] = 0x616c656761746531ULL;
 	cfg->hash_seed[1] = 0x706572696f642121ULL;
 	cfg->max_flows = 65536;
-	cfg->max_filters = 100000;
+	cfg->max_filters = 1000000;
 	cfg->max_pended = 16384;
 	cfg->max_pended_per_process = 1024;
 	cfg->max_pended_per_user = 4096;

@@ -20,6 +20,7 @@
 #include "check.h"
 #include "ctl/ctl.h"
 #include "daemon/alegated.h"
+#include "linux/exeid.h"
 
 /* Timing bounds describe the product, not a sanitizer: relaxed under ASan. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -96,6 +97,7 @@ static void daemon_free(struct agd *d)
 	agd_control_close(d);
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
+	ag_exeid_free(d->exeid); /* made by the first rule that names a program */
 	close(d->epfd);
 	rmdir(d->cfg.rules_dir);
 	free(d);
@@ -543,5 +545,61 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 	CHECK_MSG(n == 0, "the stalled subscriber's socket is still open (%s after %zu bytes)",
 		  strerror(errno), got);
 	close(fd);
+	daemon_free(d);
+}
+
+/* The rule table's id and handle maps, through adds, deletes and an expiry. */
+TEST(rules_are_found_by_id_and_handle_among_20000_after_every_third_is_deleted)
+{
+	struct agd *d = daemon_new(4096);
+	struct ag_rule rule;
+	char err[AGD_ERR_MAX];
+	char id[32];
+	enum { N = 20000 };
+
+	CHECK(d != NULL);
+	for (int i = 0; i < N; i++) {
+		ag_rule_init(&rule);
+		rule.action = AG_RULE_ALLOW;
+		rule.lifetime = AG_RULE_UNTIL_RESTART;
+		snprintf(rule.id, sizeof(rule.id), "r%05d", i);
+		snprintf(rule.app, sizeof(rule.app), "/opt/bin/app%d", i);
+		rule.has |= AG_RULE_HAS_APP;
+		CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
+	}
+	for (int i = 0; i < N; i += 3) {
+		snprintf(id, sizeof(id), "r%05d", i);
+		CHECK_EQ(agd_rule_del(d, id), 0);
+	}
+	CHECK_EQ(d->policy.nrules, N - (N + 2) / 3);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "r%05d", i);
+		struct agd_rule *ar = agd_rule_find(d, id);
+
+		if (i % 3 == 0) {
+			CHECK_MSG(ar == NULL, "deleted rule %s still found", id);
+		} else {
+			CHECK_MSG(ar && !strcmp(ar->rule.id, id), "rule %s not found", id);
+			CHECK(agd_rule_by_handle(d, ar->handle) == ar);
+		}
+	}
+	CHECK(agd_rule_find(d, "r99999") == NULL);
+	CHECK(agd_rule_by_handle(d, d->policy.next_rule_handle + 1) == NULL);
+
+	/* a timed rule's expiry still takes it out of the table and both maps */
+	ag_rule_init(&rule);
+	rule.action = AG_RULE_ALLOW;
+	rule.lifetime = AG_RULE_TIMED;
+	rule.expires_ns = now_ns() + 1000000;
+	snprintf(rule.id, sizeof(rule.id), "timed");
+	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
+	uint64_t handle = agd_rule_find(d, "timed")->handle;
+
+	usleep(5000);
+	ag_engine_advance(d->engine);
+	agd_policy_collect(d);
+	CHECK(agd_rule_find(d, "timed") == NULL);
+	CHECK(agd_rule_by_handle(d, handle) == NULL);
+	CHECK_EQ(d->policy.nrules, N - (N + 2) / 3);
 	daemon_free(d);
 }
