@@ -18,7 +18,9 @@
  * out only while the cache still names it so.  When the index is full, or a
  * name's addresses overflow, the host rule is a barrier: NFQUEUE decides.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <stdio.h>
@@ -60,6 +62,66 @@ static bool is_bpffs(const char *path)
  * its usual place, mount one there, as bpftool and systemd do.  It stays
  * when alegated stops: other programs may have pinned objects in it since.
  */
+/* Is a network namespace with inode @ino still there: a process in it, or
+ * a name for it in /run/netns? */
+static bool netns_alive(unsigned long ino)
+{
+	static const char *const dirs[] = { "/proc", "/run/netns" };
+	char path[64];
+	struct stat st;
+	bool alive = false;
+
+	for (size_t i = 0; i < 2 && !alive; i++) {
+		DIR *dir = opendir(dirs[i]);
+		struct dirent *e;
+
+		if (!dir)
+			continue;
+		while (!alive && (e = readdir(dir))) {
+			if (e->d_name[0] == '.')
+				continue;
+			if (i == 0) {
+				if (e->d_name[0] < '1' || e->d_name[0] > '9')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%.16s/ns/net", e->d_name);
+			} else {
+				snprintf(path, sizeof(path), "/run/netns/%.40s", e->d_name);
+			}
+			alive = stat(path, &st) == 0 && (unsigned long)st.st_ino == ino;
+		}
+		closedir(dir);
+	}
+	return alive;
+}
+
+/* The UDP match pinned for a namespace that is gone (its daemon was killed,
+ * then the namespace deleted) holds its program and maps in the kernel for
+ * good: take such pins away.  A pin of a namespace that lives is left to its
+ * own daemon. */
+static void sweep_stale_pins(void)
+{
+	DIR *dir = opendir(AGD_BPF_FS);
+	struct dirent *e;
+	unsigned long ino;
+	unsigned q;
+	char tail;
+	int n = 0;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		if (sscanf(e->d_name, "alegate-udp-%lu-%u%c", &ino, &q, &tail) != 2)
+			continue;
+		if (netns_alive(ino) || unlinkat(dirfd(dir), e->d_name, 0) == -1)
+			continue;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		log_info("fast path: removed %d UDP match pin%s of namespaces that are gone",
+			 n, n == 1 ? "" : "s");
+}
+
 static bool bpffs_ensure(void)
 {
 	if (is_bpffs(AGD_BPF_FS))
@@ -111,6 +173,7 @@ int agd_fastpath_open(struct agd *d)
 			 AGD_BPF_FS "/alegate-udp-%lu-%u", (unsigned long)nst.st_ino,
 			 d->cfg.queue_num);
 		unlink(d->fwcfg.udp_bpf_pin); /* a crash's leftover */
+		sweep_stale_pins();
 		if ((r = ag_fp_pin_udp_match(d->fastpath.fp, d->fwcfg.udp_bpf_pin))) {
 			log_warn("fast path: cannot pin the UDP match at %s: %s; allowed UDP "
 				 "flows reach the queue once",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_daemon_fastpath.sh — the eBPF fast path through the real daemon
-# (issue 7): what rules already decide never reaches user space, denied
+# what rules already decide never reaches user space, denied
 # connects fail at once, the unknown is pended as before, a rule change is
 # in the kernel within 10 ms, a connection the kernel allowed is torn down
 # by a new deny rule, and with bpf = no the daemon falls back and says so.
@@ -15,7 +15,23 @@ mkdir -p "$T/bin"
 client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
 queued() { ctl status --json | jq .counters.queued_packets; }
 
-daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+# A UDP match pinned for a namespace that is gone (its daemon was killed),
+# and one of a namespace that lives: the daemon takes the first away at
+# start, and leaves the second to its own daemon.
+stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q bpf ||
+	mount -t bpf -o mode=0700,nosuid,nodev,noexec bpf /sys/fs/bpf
+stale_pin=/sys/fs/bpf/alegate-udp-4000000001-100
+live_pin=/sys/fs/bpf/alegate-udp-$(in_s stat -L -c %i /proc/self/ns/net)-7777
+bpftool map create "$stale_pin" type array key 4 value 4 entries 1 name agtest_stale 2>/dev/null
+bpftool map create "$live_pin" type array key 4 value 4 entries 1 name agtest_live 2>/dev/null
+daemon_start "$NSC" || { rm -f "$stale_pin" "$live_pin"; fail daemon_start "alegated did not start"; finish; }
+if [ ! -e "$stale_pin" ] && [ -e "$live_pin" ]; then
+	pass udp_match_pin_of_a_namespace_that_is_gone_is_removed_at_start
+else
+	fail udp_match_pin_of_a_namespace_that_is_gone_is_removed_at_start \
+		"stale $([ -e "$stale_pin" ] && echo kept || echo removed), live $([ -e "$live_pin" ] && echo kept || echo removed)"
+fi
+rm -f "$stale_pin" "$live_pin"
 fp=$(ctl status --json | jq -r .fast_path)
 if [[ $fp != on* ]]; then
 	# No eBPF here (no BTF, old kernel): the fallback is what must work.
@@ -177,8 +193,16 @@ ck=$(in_c ss -tnepH state established dst "$S4" dport = 8080 2>/dev/null | grep 
 	grep -o 'sk:[0-9a-f]*' | head -n 1)
 ck=$([ -n "$ck" ] && echo $((16#${ck#sk:})) || echo 0)
 zeros=$(printf '00 %.0s' $(seq 1 56))
+# this daemon's own fp_socks (others may run beside it): by the map ids of
+# the file descriptors it holds
+socks_id=
+for f in /proc/$DAEMON_PID/fdinfo/*; do
+	id=$(awk '/^map_id:/ { print $2 }' "$f" 2>/dev/null)
+	[ -n "$id" ] && [ "$(bpftool -j map show id "$id" 2>/dev/null | jq -r .name)" = fp_socks ] &&
+		socks_id=$id && break
+done
 wiped=no
-if [ "$ck" -gt 0 ] && bpftool map update name fp_socks \
+if [ "$ck" -gt 0 ] && [ -n "$socks_id" ] && bpftool map update id "$socks_id" \
 	key hex $(printf '%02x %02x 00 00' $((ck & 255)) $(((ck >> 8) & 255))) \
 	value hex $zeros 2>"$T/bpftool.err"; then
 	wiped=yes
