@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_daemon.sh — alegated and alegatectl as a person uses them (issue 4):
+# test_daemon.sh — alegated and alegatectl as a person uses them:
 # the real binaries, the real kernel, namespaces made here.
 . "$(dirname "$0")/lib.sh"
 

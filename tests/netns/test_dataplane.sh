@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_dataplane.sh — the data plane through the real daemon (issue 3):
+# test_dataplane.sh — the data plane through the real daemon:
 # verdicts, pended data, teardown, one classification per flow, IPv6 and
 # attribution of short-lived processes, on the NFQUEUE path (bpf = no: the
 # fast path has its own test).  The daemon runs in the client

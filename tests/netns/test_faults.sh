@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_faults.sh — alegate under faults, bad input and load (issue 6):
+# test_faults.sh — alegate under faults, bad input and load:
 # kill -9 in both fail modes, broken rule files, a flood of new flows,
 # malformed control messages, unprivileged users.
 . "$(dirname "$0")/lib.sh"
