@@ -160,7 +160,7 @@ struct ag__ibucket {
  * path, host name (exact or suffix), remote prefix, remote port, remote port
  * range; a filter with none of these goes to the wildcard list, which every
  * classify reads.  A classify then reads a handful of buckets instead of
- * every filter (issue: 10,000 filters within 3x of 10).
+ * every filter (10,000 filters should cost within 3x of 10).
  */
 struct ag__index {
 	struct ag__ibucket **tab;
