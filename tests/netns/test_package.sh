@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 export DEBIAN_FRONTEND=noninteractive
-PKGS="alegate alegate-web alegate-notify"
+PKGS="alegate alegate-web alegate-notify alegate-dev"
 for p in $PKGS; do
 	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
 		fail package_test_can_run "$p is installed as a package here; this test installs and purges it"
@@ -71,11 +71,12 @@ for f in /usr/sbin/alegated /usr/bin/alegatectl /usr/bin/alegate-web /usr/bin/al
 	/usr/share/man/man8/alegated.8.gz /usr/share/man/man8/alegatectl.8.gz \
 	/usr/share/man/man8/alegate-web.8.gz /usr/share/man/man1/alegate-notify.1.gz \
 	/usr/share/man/man5/alegate.conf.5.gz /etc/alegate/alegate.conf \
-	/etc/alegate/rules.d/dns-udp.json /usr/share/doc/alegate/copyright; do
+	/etc/alegate/rules.d/dns-udp.json /usr/share/doc/alegate/copyright \
+	/usr/include/alegate/wfp.h /usr/include/alegate/engine.h; do
 	[ -e "$f" ] || missing="$missing $f"
 done
-[ -z "$missing" ] && pass package_installs_daemon_cli_web_notifier_units_and_man_pages ||
-	fail package_installs_daemon_cli_web_notifier_units_and_man_pages "missing:$missing"
+[ -z "$missing" ] && pass package_installs_daemon_cli_web_notifier_units_man_pages_and_headers ||
+	fail package_installs_daemon_cli_web_notifier_units_man_pages_and_headers "missing:$missing"
 out=$(/usr/sbin/alegated -n 2>&1)
 [ "$out" = "configuration OK" ] && pass installed_alegated_n_checks_the_shipped_configuration ||
 	fail installed_alegated_n_checks_the_shipped_configuration "$out"
