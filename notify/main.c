@@ -269,15 +269,14 @@ static void disconnect(struct app *a, const char *why)
 static int resync(struct app *a)
 {
 	json_t *req = json_pack("{s:s}", "op", "pending"), *res = NULL, *o;
-	char *err = NULL, key[48];
+	char err[AG_CTL_ERR_MAX] = "", key[48];
 	size_t i, j;
 	int r;
 
-	r = req ? ag_ctl_call(a->c, req, &res, &err) : -ENOMEM;
+	r = req ? ag_ctl_call(a->c, req, &res, err, sizeof(err)) : -ENOMEM;
 	json_decref(req);
 	if (r || !json_is_array(res)) {
-		disconnect(a, err ? err : "the pending list is not a list");
-		free(err);
+		disconnect(a, err[0] ? err : "the pending list is not a list");
 		json_decref(res);
 		return -EPROTO;
 	}
@@ -329,14 +328,13 @@ static void on_push(struct app *a, json_t *m)
 /* Handle every pushed line already here; false when the connection broke. */
 static bool drain(struct app *a)
 {
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	json_t *m;
 	int r;
 
-	while (a->c && (r = ag_ctl_next_push(a->c, 0, &m, &err)) != 0) {
+	while (a->c && (r = ag_ctl_next_push(a->c, 0, &m, err, sizeof(err))) != 0) {
 		if (r < 0) {
-			disconnect(a, err);
-			free(err);
+			disconnect(a, err[0] ? err : NULL);
 			return false;
 		}
 		on_push(a, m);
@@ -385,22 +383,21 @@ static void tell_refusal(struct app *a)
 static int connect_daemon(struct app *a)
 {
 	json_t *req, *res = NULL;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	int r;
 
-	a->c = ag_ctl_connect(a->socket, &err);
+	a->c = ag_ctl_connect(a->socket, err, sizeof(err));
 	if (!a->c) {
 		r = errno;
 		if (r != a->last_err)
-			say("%s", err ? err : strerror(r));
+			say("%s", err[0] ? err : strerror(r));
 		if ((r == EACCES || r == EPROTONOSUPPORT) && !a->told) {
 			/* Not a passing state: say it where the person looks, once. */
-			snprintf(a->refusal, sizeof(a->refusal), "%s", err ? err : strerror(r));
+			snprintf(a->refusal, sizeof(a->refusal), "%s", err[0] ? err : strerror(r));
 			a->refusal_group = r == EACCES;
 			tell_refusal(a);
 		}
 		a->last_err = r;
-		free(err);
 		/* a refusal lasts until the group or alegated changes: no need to knock often */
 		reconnect_later(a, r == EACCES || r == EPROTONOSUPPORT);
 		return -r;
@@ -408,12 +405,11 @@ static int connect_daemon(struct app *a)
 	ag_ctl_set_timeout(a->c, CALL_TIMEOUT_MS);
 	/* Subscribe first, then list: a flow pended in between is in one or both. */
 	req = json_pack("{s:s, s:b, s:b}", "op", "subscribe", "pending", 1, "events", 0);
-	r = req ? ag_ctl_call(a->c, req, &res, &err) : -ENOMEM;
+	r = req ? ag_ctl_call(a->c, req, &res, err, sizeof(err)) : -ENOMEM;
 	json_decref(req);
 	json_decref(res);
 	if (r) {
-		disconnect(a, err);
-		free(err);
+		disconnect(a, err[0] ? err : NULL);
 		return r;
 	}
 	r = sd_event_add_io(a->event, &a->io, ag_ctl_fd(a->c), EPOLLIN, on_ctl, a);
@@ -432,7 +428,7 @@ static int connect_daemon(struct app *a)
 
 static void answer(struct app *a, size_t i, const char *verb, const char *duration)
 {
-	char key[48], *err = NULL;
+	char key[48], err[AG_CTL_ERR_MAX] = "";
 	json_t *req, *res = NULL;
 	ssize_t j;
 	int r;
@@ -442,16 +438,15 @@ static void answer(struct app *a, size_t i, const char *verb, const char *durati
 	snprintf(key, sizeof(key), "%s", a->f[i].key);
 	req = json_pack("{s:s, s:O, s:s}", "op", verb, "pending",
 			json_object_get(a->f[i].obj, "id"), "duration", duration);
-	r = req ? ag_ctl_call(a->c, req, &res, &err) : -ENOMEM;
+	r = req ? ag_ctl_call(a->c, req, &res, err, sizeof(err)) : -ENOMEM;
 	json_decref(req);
 	json_decref(res);
 	if (r == -EREMOTEIO || r == -ETIMEDOUT || r == -ENOMEM) {
 		char body[NT_BODY_MAX] = "";
 
-		nt_clean(body, sizeof(body), err ? err : strerror(-r), 300, nt_bus_flags(a->bus));
+		nt_clean(body, sizeof(body), err[0] ? err : strerror(-r), 300, nt_bus_flags(a->bus));
 		nt_bus_notice(a->bus, "alegate could not take the answer", body);
-		say("%s %s: %s", verb, key, err ? err : strerror(-r));
-		free(err);
+		say("%s %s: %s", verb, key, err[0] ? err : strerror(-r));
 		/* Gone meanwhile: the resolved notice may never come. */
 		if (r == -EREMOTEIO && !strcmp(ag_ctl_error_code(a->c), "not_found") &&
 		    (j = find_key(a, key)) >= 0)
@@ -460,8 +455,7 @@ static void answer(struct app *a, size_t i, const char *verb, const char *durati
 		return;
 	}
 	if (r) {
-		disconnect(a, err);
-		free(err);
+		disconnect(a, err[0] ? err : NULL);
 		return;
 	}
 	if (a->verbose)
