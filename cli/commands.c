@@ -12,22 +12,7 @@
 /* One request without arguments; prints the reply as JSON or via @human. */
 static int simple(struct cli *cli, const char *op, void (*human)(json_t *result))
 {
-	struct ag_ctl_conn *c = cli_connect(cli);
-	json_t *res;
-	int r;
-
-	if (!c)
-		return EXIT_FAILED;
-	r = cli_call(c, json_pack("{s:s}", "op", op), &res);
-	ag_ctl_close(c);
-	if (r)
-		return r;
-	if (cli->json)
-		out_json(res);
-	else
-		human(res);
-	json_decref(res);
-	return EXIT_DONE;
+	return cli_ask_show(cli, json_pack("{s:s}", "op", op), human);
 }
 
 /* ---- status ------------------------------------------------------------------------- */

@@ -347,6 +347,28 @@ int cli_call(struct ag_ctl_conn *c, json_t *req, json_t **result)
 	return EXIT_FAILED;
 }
 
+int cli_ask_show(struct cli *cli, json_t *req, void (*human)(json_t *result))
+{
+	struct ag_ctl_conn *c = cli_connect(cli);
+	json_t *res;
+	int r;
+
+	if (!c) {
+		json_decref(req);
+		return EXIT_FAILED;
+	}
+	r = cli_call(c, req, &res);
+	ag_ctl_close(c);
+	if (r)
+		return r;
+	if (cli->json)
+		out_json(res);
+	else
+		human(res);
+	json_decref(res);
+	return EXIT_DONE;
+}
+
 json_t *cli_id(const char *text)
 {
 	char *end;

@@ -135,14 +135,10 @@ static void prompt_line(struct prompt *p, const char *fmt, ...)
 
 /* ---- the list of waiting flows ----------------------------------------------------------- */
 
+/* The flow's id as the key it is listed under, safe to print. */
 static void key_of(const json_t *id, char *key, size_t len)
 {
-	if (json_is_integer(id))
-		snprintf(key, len, "%lld", (long long)json_integer_value(id));
-	else if (json_is_string(id))
-		snprintf(key, len, "%s", json_string_value(id));
-	else
-		key[0] = '\0';
+	ag_ctl_id_text(id, key, len);
 	ag_sanitize(key);
 }
 

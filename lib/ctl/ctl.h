@@ -238,6 +238,13 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char *err,
 		       size_t errlen);
 
 /*
+ * ag_ctl_id_text - a pending flow's "id" as text, the key a client keeps
+ * it under: the number, or the string another server sent as is (not
+ * sanitized); "" for anything else.  Cut to fit @len.
+ */
+void ag_ctl_id_text(const json_t *id, char *buf, size_t len);
+
+/*
  * ag_ctl_sanitize - the same as ag_sanitize() (base/text.h), kept under its
  * old name for the callers that still use it.
  */

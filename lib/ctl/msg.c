@@ -116,3 +116,13 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char *err,
 		out->session = json_integer_value(x);
 	return 0;
 }
+
+void ag_ctl_id_text(const json_t *id, char *buf, size_t len)
+{
+	if (json_is_integer(id))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(id));
+	else if (json_is_string(id))
+		snprintf(buf, len, "%s", json_string_value(id));
+	else
+		buf[0] = '\0';
+}
