@@ -70,12 +70,11 @@ static int usage(void)
 
 static struct ag_ctl_conn *open_conn(const char *sock)
 {
-	char *err = NULL;
-	struct ag_ctl_conn *c = ag_ctl_connect(sock, &err);
+	char err[AG_CTL_ERR_MAX] = "";
+	struct ag_ctl_conn *c = ag_ctl_connect(sock, err, sizeof(err));
 
 	if (!c) {
-		fprintf(stderr, "bench_answer: %s\n", err ? err : strerror(errno));
-		free(err);
+		fprintf(stderr, "bench_answer: %s\n", err[0] ? err : strerror(errno));
 	}
 	return c;
 }
@@ -84,15 +83,14 @@ static struct ag_ctl_conn *open_conn(const char *sock)
 static json_t *call(struct ag_ctl_conn *c, json_t *req)
 {
 	json_t *res = NULL;
-	char *err = NULL;
-	int r = ag_ctl_call(c, req, &res, &err);
+	char err[AG_CTL_ERR_MAX] = "";
+	int r = ag_ctl_call(c, req, &res, err, sizeof(err));
 
 	if (r) {
 		const char *op = json_string_value(json_object_get(req, "op"));
 
 		fprintf(stderr, "bench_answer: %s: %s\n", op ? op : "request",
-			err ? err : strerror(-r));
-		free(err);
+			err[0] ? err : strerror(-r));
 		return NULL;
 	}
 	return res;
@@ -121,8 +119,8 @@ static int cmd_wait(const char *sock, const char *secs)
 	}
 	deadline = now_ns() + (uint64_t)(s * 1e9);
 	for (;;) {
-		char *err = NULL;
-		struct ag_ctl_conn *c = ag_ctl_connect(sock, &err);
+		char err[AG_CTL_ERR_MAX] = "";
+		struct ag_ctl_conn *c = ag_ctl_connect(sock, err, sizeof(err));
 
 		if (c) {
 			json_t *res = call_op(c, "status");
@@ -135,11 +133,9 @@ static int cmd_wait(const char *sock, const char *secs)
 		}
 		if (now_ns() >= deadline) {
 			fprintf(stderr, "bench_answer: no daemon answered on \"%s\" in %s s: %s\n",
-				sock, secs, err ? err : "status failed");
-			free(err);
+				sock, secs, err[0] ? err : "status failed");
 			return 1;
 		}
-		free(err);
 		usleep(20000);
 	}
 }
@@ -301,16 +297,15 @@ static int cmd_answer(struct ag_ctl_conn *c, const char *logpath)
 	fflush(stdout);
 	while (!stop) {
 		json_t *msg = NULL, *p;
-		char *err = NULL;
-		int r = ag_ctl_next_push(c, ANSWER_POLL_MS, &msg, &err);
+		char err[AG_CTL_ERR_MAX] = "";
+		int r = ag_ctl_next_push(c, ANSWER_POLL_MS, &msg, err, sizeof(err));
 		uint64_t t_push, t_answer, t_reply;
 
 		if (r < 0) {
 			if (!stop) {
-				fprintf(stderr, "bench_answer: %s\n", err ? err : strerror(-r));
+				fprintf(stderr, "bench_answer: %s\n", err[0] ? err : strerror(-r));
 				ret = 1;
 			}
-			free(err);
 			break;
 		}
 		if (r == 0)

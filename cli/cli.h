@@ -84,6 +84,12 @@ struct ag_ctl_conn *cli_connect(struct cli *cli);
  */
 int cli_call(struct ag_ctl_conn *c, json_t *req, json_t **result);
 /*
+ * Connect, send @req (a reference is taken over) and print the answer: as
+ * JSON with --json, else by @human.  Return: EXIT_DONE, or EXIT_FAILED
+ * after saying why.
+ */
+int cli_ask_show(struct cli *cli, json_t *req, void (*human)(json_t *result));
+/*
  * Keep @c open after an until-quit rule was made: until SIGINT, SIGTERM or
  * SIGHUP, or end of standard input when that is a pipe, socket or the
  * terminal (in the foreground).  @what names the rule for the message.

@@ -12,22 +12,7 @@
 /* One request without arguments; prints the reply as JSON or via @human. */
 static int simple(struct cli *cli, const char *op, void (*human)(json_t *result))
 {
-	struct ag_ctl_conn *c = cli_connect(cli);
-	json_t *res;
-	int r;
-
-	if (!c)
-		return EXIT_FAILED;
-	r = cli_call(c, json_pack("{s:s}", "op", op), &res);
-	ag_ctl_close(c);
-	if (r)
-		return r;
-	if (cli->json)
-		out_json(res);
-	else
-		human(res);
-	json_decref(res);
-	return EXIT_DONE;
+	return cli_ask_show(cli, json_pack("{s:s}", "op", op), human);
 }
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -169,22 +154,21 @@ int cmd_status(struct cli *cli, struct cli_args *a)
 {
 	struct ag_ctl_conn *c;
 	json_t *res, *o;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	int r;
 
 	status_socket = cli->socket;
 	if (!cli->json)
 		return simple(cli, "status", status_human);
 	/* A script asks "is it running?" too: the answer is JSON either way. */
-	c = ag_ctl_connect(cli->socket, &err);
+	c = ag_ctl_connect(cli->socket, err, sizeof(err));
 	if (!c) {
 		o = json_pack("{s:b, s:s, s:s}", "running", 0, "socket", cli->socket, "error",
-			      err ? err : strerror(errno));
+			      err[0] ? err : strerror(errno));
 		out_json(o);
 		json_decref(o);
 		fflush(stdout);
-		cli_fail("%s", err ? err : "cannot connect");
-		free(err);
+		cli_fail("%s", err[0] ? err : "cannot connect");
 		return EXIT_FAILED;
 	}
 	r = cli_call(c, json_pack("{s:s}", "op", "status"), &res);
@@ -581,7 +565,7 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 	struct pollfd pfd = { .fd = ag_ctl_fd(c), .events = POLLIN };
 	long long last = -1;
 	struct table t;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	size_t i;
 	json_t *e, *m;
 	struct ev_fold fold = { .row = row_print, .arg = &t };
@@ -611,12 +595,11 @@ static int follow(struct cli *cli, struct ag_ctl_conn *c, json_t *backlog)
 			if (cli_ppoll(&pfd, 1, -1) == -1)
 				continue;	/* EINTR: look at the flag */
 		}
-		r = ag_ctl_next_push(c, 0, &m, &err);
+		r = ag_ctl_next_push(c, 0, &m, err, sizeof(err));
 		if (r < 0) {
 			fold_flush(&fold);
 			table_free(&t);
-			r = cli_fail("%s", err ? err : strerror(-r));
-			free(err);
+			r = cli_fail("%s", err[0] ? err : strerror(-r));
 			return r;
 		}
 		if (r == 0)

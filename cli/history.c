@@ -28,18 +28,18 @@ static int put_since(struct cli *cli, struct cli_args *a, json_t *req)
 	return EXIT_DONE;
 }
 
-static int call(struct cli *cli, json_t *req, json_t **res)
-{
-	struct ag_ctl_conn *c = cli_connect(cli);
-	int r;
 
-	if (!c) {
+/* --since into @req (taken over), then the call and the answer (cli_ask_show). */
+static int since_call_show(struct cli *cli, struct cli_args *a, json_t *req,
+			   void (*human)(json_t *res))
+{
+	int r = put_since(cli, a, req);
+
+	if (r) {
 		json_decref(req);
-		return EXIT_FAILED;
+		return r;
 	}
-	r = cli_call(c, req, res);
-	ag_ctl_close(c);
-	return r;
+	return cli_ask_show(cli, req, human);
 }
 
 /* 1234567 -> "1.2M": bytes for a person, base 1024 as the sizes a file manager shows */
@@ -109,8 +109,7 @@ static void history_human(json_t *res)
 
 int cmd_history(struct cli *cli, struct cli_args *a)
 {
-	json_t *req = json_pack("{s:s}", "op", "history"), *res;
-	int r;
+	json_t *req = json_pack("{s:s}", "op", "history");
 
 	if (a->val[OPT_APP])
 		json_object_set_new(req, "app", json_string(a->val[OPT_APP]));
@@ -131,18 +130,7 @@ int cmd_history(struct cli *cli, struct cli_args *a)
 	} else {
 		json_object_set_new(req, "limit", json_integer(cli->json ? 0 : 100));
 	}
-	if ((r = put_since(cli, a, req))) {
-		json_decref(req);
-		return r;
-	}
-	if ((r = call(cli, req, &res)))
-		return r;
-	if (cli->json)
-		out_json(res);
-	else
-		history_human(res);
-	json_decref(res);
-	return EXIT_DONE;
+	return since_call_show(cli, a, req, history_human);
 }
 
 static void traffic_human(json_t *res)
@@ -176,19 +164,5 @@ static void traffic_human(json_t *res)
 
 int cmd_traffic(struct cli *cli, struct cli_args *a)
 {
-	json_t *req = json_pack("{s:s}", "op", "traffic"), *res;
-	int r;
-
-	if ((r = put_since(cli, a, req))) {
-		json_decref(req);
-		return r;
-	}
-	if ((r = call(cli, req, &res)))
-		return r;
-	if (cli->json)
-		out_json(res);
-	else
-		traffic_human(res);
-	json_decref(res);
-	return EXIT_DONE;
+	return since_call_show(cli, a, json_pack("{s:s}", "op", "traffic"), traffic_human);
 }

@@ -320,14 +320,13 @@ int cli_fail(const char *fmt, ...)
 
 struct ag_ctl_conn *cli_connect(struct cli *cli)
 {
-	char *err = NULL;
-	struct ag_ctl_conn *c = ag_ctl_connect(cli->socket, &err);
+	char err[AG_CTL_ERR_MAX] = "";
+	struct ag_ctl_conn *c = ag_ctl_connect(cli->socket, err, sizeof(err));
 
 	if (!c) {
 		int e = errno;
 
-		cli_fail("%s", err ? err : strerror(e));
-		free(err);
+		cli_fail("%s", err[0] ? err : strerror(e));
 		/* Refused by the daemon, or the socket's mode: say how to get in. */
 		if ((e == EACCES || e == EPERM) && geteuid() != 0)
 			fprintf(stderr, "%s: hint: run it as root (sudo %s ...), or ask for membership "
@@ -338,15 +337,36 @@ struct ag_ctl_conn *cli_connect(struct cli *cli)
 
 int cli_call(struct ag_ctl_conn *c, json_t *req, json_t **result)
 {
-	char *err = NULL;
-	int r = ag_ctl_call(c, req, result, &err);
+	char err[AG_CTL_ERR_MAX] = "";
+	int r = ag_ctl_call(c, req, result, err, sizeof(err));
 
 	json_decref(req);
 	if (r == 0)
 		return EXIT_DONE;
-	cli_fail("%s", err ? err : strerror(-r));
-	free(err);
+	cli_fail("%s", err[0] ? err : strerror(-r));
 	return EXIT_FAILED;
+}
+
+int cli_ask_show(struct cli *cli, json_t *req, void (*human)(json_t *result))
+{
+	struct ag_ctl_conn *c = cli_connect(cli);
+	json_t *res;
+	int r;
+
+	if (!c) {
+		json_decref(req);
+		return EXIT_FAILED;
+	}
+	r = cli_call(c, req, &res);
+	ag_ctl_close(c);
+	if (r)
+		return r;
+	if (cli->json)
+		out_json(res);
+	else
+		human(res);
+	json_decref(res);
+	return EXIT_DONE;
 }
 
 json_t *cli_id(const char *text)
@@ -424,7 +444,7 @@ int cli_hold(struct ag_ctl_conn *c, const char *what)
 		{ .fd = STDIN_FILENO, .events = POLLIN },
 	};
 	bool use_stdin = stdin_ends_hold();
-	char buf[512], *err = NULL;
+	char buf[512], err[AG_CTL_ERR_MAX] = "";
 	json_t *m;
 	int r;
 
@@ -447,10 +467,9 @@ int cli_hold(struct ag_ctl_conn *c, const char *what)
 			if (!pfd[0].revents)
 				continue;
 		}
-		r = ag_ctl_next_push(c, 0, &m, &err);
+		r = ag_ctl_next_push(c, 0, &m, err, sizeof(err));
 		if (r < 0) {
-			cli_fail("%s; %s is gone", err ? err : strerror(-r), what);
-			free(err);
+			cli_fail("%s; %s is gone", err[0] ? err : strerror(-r), what);
 			return EXIT_FAILED;
 		}
 		if (r == 1 && json_is_object(json_object_get(m, "bye"))) {

@@ -135,14 +135,10 @@ static void prompt_line(struct prompt *p, const char *fmt, ...)
 
 /* ---- the list of waiting flows ----------------------------------------------------------- */
 
+/* The flow's id as the key it is listed under, safe to print. */
 static void key_of(const json_t *id, char *key, size_t len)
 {
-	if (json_is_integer(id))
-		snprintf(key, len, "%lld", (long long)json_integer_value(id));
-	else if (json_is_string(id))
-		snprintf(key, len, "%s", json_string_value(id));
-	else
-		key[0] = '\0';
+	ag_ctl_id_text(id, key, len);
 	ag_sanitize(key);
 }
 
@@ -354,7 +350,7 @@ static void say_line(void *arg, const char *line)
 static void answer(struct prompt *p, char **tok, int ntok)
 {
 	struct cli_answer ans = { 0 };
-	char err[256], dur[AG_DURATION_TEXT_MAX + 16], *msg = NULL, key[48];
+	char err[256], dur[AG_DURATION_TEXT_MAX + 16], msg[AG_CTL_ERR_MAX] = "", key[48];
 	json_t *req, *res;
 	ssize_t idx;
 	bool allow, reject;
@@ -403,19 +399,17 @@ static void answer(struct prompt *p, char **tok, int ntok)
 	}
 	req = cli_answer_request(&ans, allow, json_incref(json_object_get(p->f[idx].obj, "id")));
 	snprintf(key, sizeof(key), "%s", p->f[idx].key);
-	r = ag_ctl_call(p->c, req, &res, &msg);
+	r = ag_ctl_call(p->c, req, &res, msg, sizeof(msg));
 	json_decref(req);
 	if (r == -EREMOTEIO) {
 		prompt_line(p, "%s[%s] not answered:%s %s", c_red, key, c_reset, msg);
 		/* Gone meanwhile (timeout, another client): the resolved notice may not come. */
 		if (!strcmp(ag_ctl_error_code(p->c), "not_found") && (idx = find(p, key)) >= 0)
 			del(p, (size_t)idx);
-		free(msg);
 		return;
 	}
 	if (r) {
-		prompt_line(p, "alegatectl: %s", msg ? msg : strerror(-r));
-		free(msg);
+		prompt_line(p, "alegatectl: %s", msg[0] ? msg : strerror(-r));
 		p->lost = true;
 		return;
 	}
@@ -645,19 +639,18 @@ static void suspend(struct prompt *p)
  */
 static int session_open(struct prompt *p, bool quiet)
 {
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	json_t *res;
 	int r;
 
-	p->c = ag_ctl_connect(p->socket, &err);
+	p->c = ag_ctl_connect(p->socket, err, sizeof(err));
 	if (!p->c) {
 		int e = errno;
 
 		/* Not there (yet): a refusal or another protocol is final. */
 		if (!quiet || !(e == ENOENT || e == ECONNREFUSED || e == ECONNRESET ||
 				e == ETIMEDOUT || e == EPROTO))
-			cli_fail("%s", err ? err : strerror(e));
-		free(err);
+			cli_fail("%s", err[0] ? err : strerror(e));
 		return quiet && (e == ENOENT || e == ECONNREFUSED || e == ECONNRESET ||
 				 e == ETIMEDOUT || e == EPROTO) ? -EAGAIN : EXIT_FAILED;
 	}
@@ -739,7 +732,7 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 {
 	struct prompt p = { .bell = a->val[OPT_BELL] != NULL, .socket = cli->socket };
 	struct pollfd pfd[2];
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	json_t *m;
 	int r = 0;
 
@@ -768,7 +761,7 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 			break;
 		r = 0;
 		while (!p.quit && !p.lost && ag_ctl_push_ready(p.c)) {
-			r = ag_ctl_next_push(p.c, 0, &m, &err);
+			r = ag_ctl_next_push(p.c, 0, &m, err, sizeof(err));
 			if (r <= 0)
 				break;
 			on_push(&p, m);
@@ -776,9 +769,8 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 		}
 		if (r < 0 || p.lost) {
 			if (r < 0 && !p.gone[0])
-				snprintf(p.gone, sizeof(p.gone), "%s", err ? err : strerror(-r));
-			free(err);
-			err = NULL;
+				snprintf(p.gone, sizeof(p.gone), "%s", err[0] ? err : strerror(-r));
+			err[0] = '\0';
 			p.lost = true;
 			continue;
 		}
@@ -813,12 +805,11 @@ int cmd_prompt(struct cli *cli, struct cli_args *a)
 		if (pfd[1].revents && !read_input(&p))
 			break;
 		if (!p.quit && !p.lost && pfd[0].revents) {
-			r = ag_ctl_next_push(p.c, 0, &m, &err);
+			r = ag_ctl_next_push(p.c, 0, &m, err, sizeof(err));
 			if (r < 0) {
 				if (!p.gone[0])
-					snprintf(p.gone, sizeof(p.gone), "%s", err ? err : strerror(-r));
-				free(err);
-				err = NULL;
+					snprintf(p.gone, sizeof(p.gone), "%s", err[0] ? err : strerror(-r));
+				err[0] = '\0';
 				p.lost = true;
 			} else if (r == 1) {
 				on_push(&p, m);

@@ -13,7 +13,9 @@
  *   flowtuple.c      a flow as the kernel's 5-tuple and as the engine's
  *                    fixed values, one from the other
  *   policy.c         rules (lib/rule/rule.h) <-> engine filters; lifetimes;
- *                    reload; pended flows and their answers
+ *                    reload
+ *   pending.c        the flows `ask` pended, and the answers to them (the
+ *                    verdict, the rule an answer makes)
  *   fastpath_sync.c  the eBPF fast path kept in step with the engine's rules;
  *                    host addresses for it; the notrack table
  *   resolvers.c      the configured DNS resolvers (resolv.conf)
@@ -35,9 +37,10 @@
  * Who calls whom (no module calls one above it; what happens below the
  * control socket reaches it through struct agd_listeners):
  *   main          -> every module
- *   control       -> lifecycle, policy, dataplane, fastpath_sync
+ *   control       -> lifecycle, pending, policy, dataplane, fastpath_sync
  *   lifecycle     -> policy, resolvers, privs
- *   dataplane     -> policy, resolvers, fastpath_sync, flowtuple, privs
+ *   dataplane     -> pending, policy, resolvers, fastpath_sync, flowtuple, privs
+ *   pending       -> policy
  *   resolvers     -> policy
  *   policy        -> fastpath_sync
  *   fastpath_sync -> flowtuple, privs
@@ -416,6 +419,13 @@ int agd_policy_reload(struct agd *d, json_t *errors);
  * in @err (@errlen bytes, AGD_ERR_MAX hold any).
  */
 int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen);
+/* agd_rule_add(), and *save_failed when the rule was refused because its
+ * file could not be written (pending.c then keeps it until restart). */
+int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t errlen,
+			bool *save_failed);
+/* The engine weight of a rule's filters: rule weight, then specificity,
+ * then deny before allow; above the catch-all's 0. */
+uint32_t agd_rule_filter_weight(const struct ag_rule *r);
 int agd_rule_del(struct agd *d, const char *id);
 int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled);
 struct agd_rule *agd_rule_find(struct agd *d, const char *id);
@@ -428,7 +438,7 @@ void agd_policy_collect(struct agd *d);
 void agd_policy_event(struct agd *d, const ag_event *ev);
 void agd_policy_free(struct agd *d);
 
-/* ---- pending flows (policy.c) ---------------------------------------------- */
+/* ---- pending.c ---------------------------------------------------------------- */
 
 struct agd_pending *agd_pending_find(struct agd *d, uint32_t id);
 /* What answering a pended flow did beyond deciding it. */

@@ -821,13 +821,18 @@ static void push_all(struct agd *d, bool events, json_t *msg)
 	}
 }
 
+/* Whether a client subscribed to events: else an event is not even made JSON. */
+static bool events_heard(const struct agd *d)
+{
+	for (const struct agd_client *c = d->control.clients; c; c = c->next)
+		if (c->sub_events)
+			return true;
+	return false;
+}
+
 void agd_control_push_event(struct agd *d, const ag_event *ev)
 {
-	bool any = false;
-
-	for (struct agd_client *c = d->control.clients; c && !any; c = c->next)
-		any = c->sub_events;
-	if (!any)
+	if (!events_heard(d))
 		return;
 	json_t *m = json_object();
 
@@ -838,11 +843,7 @@ void agd_control_push_event(struct agd *d, const ag_event *ev)
 
 void agd_control_push_json_event(struct agd *d, json_t *ev)
 {
-	bool any = false;
-
-	for (struct agd_client *c = d->control.clients; c && !any; c = c->next)
-		any = c->sub_events;
-	if (!any)
+	if (!events_heard(d))
 		return;
 	json_t *m = json_object();
 

@@ -1,6 +1,6 @@
 /*
- * daemon/policy.c — rules and the engine's filters; pended flows and their
- * answers.
+ * daemon/policy.c — rules and the engine's filters (pended flows and their
+ * answers: pending.c).
  *
  * Every rule becomes one engine filter per direction it covers, in the
  * rules' sublayer.  Their weight puts the more specific rule first, and at
@@ -173,7 +173,7 @@ static unsigned specificity(const struct ag_rule *r)
 }
 
 /* Above 0 (the catch-all); rule weight first, then specificity, then deny. */
-static uint32_t filter_weight(const struct ag_rule *r)
+uint32_t agd_rule_filter_weight(const struct ag_rule *r)
 {
 	uint32_t w = (uint32_t)(r->weight - AG_RULE_WEIGHT_MIN) * 100;
 
@@ -258,7 +258,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 	ag_filter_spec s = {
 		.layer = layer,
 		.sublayer = AGD_SUBLAYER_RULES,
-		.weight = filter_weight(r),
+		.weight = agd_rule_filter_weight(r),
 		.conditions = c,
 		.n_conditions = n,
 		.name = r->id,
@@ -400,8 +400,8 @@ static void default_name(struct ag_rule *r)
  * agd_rule_add(), and *save_failed when the rule was refused because its
  * file could not be written (the disk is full, the directory is gone).
  */
-static int rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen,
-		    bool *save_failed)
+int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t errlen,
+			bool *save_failed)
 {
 	struct agd_rule *ar;
 	int r;
@@ -479,7 +479,7 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen)
 {
 	bool save_failed;
 
-	return rule_add(d, rule, err, errlen, &save_failed);
+	return agd_rule_add_saving(d, rule, err, errlen, &save_failed);
 }
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
@@ -754,275 +754,4 @@ void agd_policy_free(struct agd *d)
 	free(d->policy.pending);
 	d->policy.pending = NULL;
 	d->policy.npending = d->policy.cappending = 0;
-}
-
-/* ---- pended flows ------------------------------------------------------------------ */
-
-struct agd_pending *agd_pending_find(struct agd *d, uint32_t id)
-{
-	for (uint32_t i = 0; i < d->policy.npending; i++)
-		if (d->policy.pending[i].id == id)
-			return &d->policy.pending[i];
-	return NULL;
-}
-
-static struct agd_pending *pending_by_flow(struct agd *d, uint64_t flow)
-{
-	for (uint32_t i = 0; i < d->policy.npending; i++)
-		if (d->policy.pending[i].flow == flow)
-			return &d->policy.pending[i];
-	return NULL;
-}
-
-void agd_pending_event(struct agd *d, const ag_event *ev)
-{
-	if (ev->type == AG_EVENT_PEND) {
-		ag_flow_info info;
-
-		if (ag_flow_get(d->engine, ev->flow, &info))
-			return;
-		if (d->policy.npending == d->policy.cappending) {
-			uint32_t n = d->policy.cappending ? d->policy.cappending * 2 : 64;
-			void *p = realloc(d->policy.pending, n * sizeof(*d->policy.pending));
-
-			if (!p)
-				return; /* still pended in the engine; times out as usual */
-			d->policy.pending = p;
-			d->policy.cappending = n;
-		}
-		struct agd_pending *p = &d->policy.pending[d->policy.npending++];
-
-		p->id = ++d->policy.next_pending_id;
-		p->context = info.completion_context;
-		p->flow = ev->flow;
-		p->since_ns = info.created_ns;
-		if (d->listeners.pending)
-			d->listeners.pending(d, p);
-		return;
-	}
-	/* A pended flow ends with a PERMIT or BLOCK carrying how it ended. */
-	if ((ev->type != AG_EVENT_PERMIT && ev->type != AG_EVENT_BLOCK) || !d->policy.npending)
-		return;
-	if (ev->reason != AG_REASON_COMPLETED && ev->reason != AG_REASON_INJECTED &&
-	    ev->reason != AG_REASON_TIMEOUT && ev->reason != AG_REASON_SHUTDOWN)
-		return;
-	struct agd_pending *p = pending_by_flow(d, ev->flow);
-
-	if (!p)
-		return;
-	uint32_t id = p->id;
-
-	*p = d->policy.pending[--d->policy.npending];
-	if (!d->listeners.resolved)
-		return;
-	d->listeners.resolved(d, id, ev->reason == AG_REASON_SHUTDOWN ? "alegated is stopping" : NULL,
-			       ev->reason == AG_REASON_TIMEOUT
-				       ? (ev->type == AG_EVENT_PERMIT ? "allow (timeout)"
-								      : "deny (timeout)")
-				       : (ev->type == AG_EVENT_PERMIT ? "allow" : "deny"));
-}
-
-/* The rule that "allow ID --always --scope S" means. */
-static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope,
-			  struct ag_rule *r, char *err, size_t errlen)
-{
-	bool app = false, host = false, remote = false, port = false;
-
-	ag_rule_init(r);
-	r->action = v == AG_VERDICT_PERMIT ? AG_RULE_ALLOW
-		    : v == AG_VERDICT_REJECT ? AG_RULE_REJECT
-					     : AG_RULE_DENY;
-	if (!scope || !scope[0])
-		scope = f->fixed.remote_host ? "app+host" : "app+remote";
-	if (!strcmp(scope, "app")) {
-		app = true;
-	} else if (!strcmp(scope, "app+host")) {
-		app = true;
-		host = f->fixed.remote_host != NULL;
-		remote = !host;
-	} else if (!strcmp(scope, "app+remote")) {
-		app = remote = true;
-	} else if (!strcmp(scope, "app+port")) {
-		app = port = true;
-	} else {
-		set_err(err, errlen, "%s", "scope must be app, app+host, app+remote or app+port");
-		return -EINVAL;
-	}
-	/* Without its program, "app" alone would be a rule for every program
-	 * of the user (or of everyone) to anywhere: not what was asked. */
-	if (app && !host && !remote && !port && !f->fixed.app_path) {
-		set_err(err, errlen, "%s",
-			"the program of this flow is unknown, so scope app would match every "
-			"program to anywhere; answer once, or use app+host, app+remote or "
-			"app+port");
-		return -EINVAL;
-	}
-	if (app && f->fixed.app_path) {
-		snprintf(r->app, sizeof(r->app), "%s", f->fixed.app_path);
-		r->has |= AG_RULE_HAS_APP;
-	} else if (app && f->fixed.uid != AG_UID_UNKNOWN) {
-		/* the program is unknown: the next best is its user */
-		snprintf(r->user, sizeof(r->user), "%u", f->fixed.uid);
-		r->uid = f->fixed.uid;
-		r->has |= AG_RULE_HAS_USER | AG_RULE_HAS_UID;
-	}
-	if (host) {
-		snprintf(r->host, sizeof(r->host), "%s", f->fixed.remote_host);
-		r->has |= AG_RULE_HAS_HOST;
-	}
-	if (remote) {
-		r->remote_family = f->fixed.ip_version == 6 ? AF_INET6 : AF_INET;
-		memcpy(r->remote_addr, f->fixed.remote_addr, 16);
-		r->remote_plen = f->fixed.ip_version == 6 ? 128 : 32;
-		r->has |= AG_RULE_HAS_REMOTE;
-	}
-	if (port) {
-		r->port_min = r->port_max =
-			f->fixed.direction == AG_DIR_IN ? f->fixed.local_port : f->fixed.remote_port;
-		r->proto = f->fixed.protocol;
-		r->has |= AG_RULE_HAS_PORT | AG_RULE_HAS_PROTO;
-	}
-	r->direction = f->fixed.direction == AG_DIR_IN ? AG_RULE_IN : AG_RULE_OUT;
-	r->has |= AG_RULE_HAS_DIRECTION;
-	r->created = (int64_t)(ag_wall_ms() / 1000);
-	r->has |= AG_RULE_HAS_CREATED;
-	return 0;
-}
-
-/* Whether the enabled rule @r matches the flow @in, as its filters would. */
-static bool rule_matches(const struct ag_rule *r, const ag_fixed_values *in)
-{
-	bool inbound = in->direction == AG_DIR_IN;
-	uint16_t port = inbound ? in->local_port : in->remote_port;
-
-	if (!r->enabled)
-		return false;
-	if ((r->has & AG_RULE_HAS_DIRECTION) && (r->direction == AG_RULE_IN) != inbound)
-		return false;
-	if ((r->has & AG_RULE_HAS_APP) &&
-	    (!in->app_path || (r->app_glob ? fnmatch(r->app, in->app_path, 0) != 0
-					   : strcmp(r->app, in->app_path) != 0)))
-		return false;
-	if ((r->has & AG_RULE_HAS_UID) && r->uid != in->uid)
-		return false;
-	if (r->has & AG_RULE_HAS_REMOTE) {
-		unsigned full = r->remote_plen / 8, rest = r->remote_plen % 8;
-
-		if (in->ip_version != (r->remote_family == AF_INET6 ? 6 : 4) ||
-		    memcmp(r->remote_addr, in->remote_addr, full) != 0 ||
-		    (rest && ((r->remote_addr[full] ^ in->remote_addr[full]) &
-			      (uint8_t)(0xff << (8 - rest)))))
-			return false;
-	}
-	if (r->has & AG_RULE_HAS_HOST) {
-		const char *h = in->remote_host;
-		size_t hl = h ? strlen(h) : 0, sl = strlen(r->host) - 1;
-
-		if (!h)
-			return false;
-		if (r->host_wildcard ? !(hl > sl && strcasecmp(h + hl - sl, r->host + 1) == 0)
-				     : strcasecmp(h, r->host) != 0)
-			return false;
-	}
-	if ((r->has & AG_RULE_HAS_PORT) && (port < r->port_min || port > r->port_max))
-		return false;
-	if ((r->has & AG_RULE_HAS_PROTO) && r->proto != in->protocol)
-		return false;
-	return true;
-}
-
-static bool same_verdict(enum ag_rule_action a, enum ag_rule_action b)
-{
-	bool block_a = a == AG_RULE_DENY || a == AG_RULE_REJECT;
-	bool block_b = b == AG_RULE_DENY || b == AG_RULE_REJECT;
-
-	return a == b || (block_a && block_b);
-}
-
-/*
- * The rule that decides flows like @in before @mine does, with another
- * verdict: the one of highest weight among the enabled rules that match
- * and outrank it (rule weight, then specificity, then deny: filter_weight).
- */
-static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule *mine,
-					     const ag_fixed_values *in)
-{
-	const struct agd_rule *best = NULL;
-	uint32_t w = filter_weight(mine), bw = 0;
-
-	for (uint32_t i = 0; i < d->policy.nrules; i++) {
-		const struct agd_rule *ar = d->policy.rules[i];
-		uint32_t aw = filter_weight(&ar->rule);
-
-		if (!strcmp(ar->rule.id, mine->id) || aw <= w || aw <= bw ||
-		    !rule_matches(&ar->rule, in))
-			continue;
-		best = ar;
-		bw = aw;
-	}
-	return best && !same_verdict(best->rule.action, mine->action) ? best : NULL;
-}
-
-int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
-		       uint64_t for_ms, const char *scope, uint64_t session, struct agd_answer *res,
-		       char *err, size_t errlen)
-{
-	struct agd_pending *p = agd_pending_find(d, id);
-	ag_flow_info info;
-	struct ag_rule rule;
-	bool make_rule = duration && strcmp(duration, "once") != 0;
-	int r;
-
-	set_err(err, errlen, "%s", "");
-	memset(res, 0, sizeof(*res));
-	if (!p || ag_pend_lookup(d->engine, p->context, &info)) {
-		set_err(err, errlen, "%s", "no such pending flow (answered, timed out, or never pended)");
-		return -ENOENT;
-	}
-	if (make_rule) {
-		if ((r = rule_from_flow(&info, verdict, scope, &rule, err, errlen)))
-			return r;
-		if (!strcmp(duration, "always")) {
-			rule.lifetime = AG_RULE_ALWAYS;
-		} else if (!strcmp(duration, "until-restart")) {
-			rule.lifetime = AG_RULE_UNTIL_RESTART;
-		} else if (!strcmp(duration, "until-quit")) {
-			rule.lifetime = AG_RULE_UNTIL_QUIT;
-			rule.session = session;
-		} else if (!strcmp(duration, "for") && for_ms) {
-			rule.lifetime = AG_RULE_TIMED;
-			rule.expires_ns = ag_boot_ns() + for_ms * 1000000ULL;
-		} else {
-			set_err(err, errlen, "%s", "duration must be once, for (with for_ms), until-quit, "
-			       "until-restart or always");
-			return -EINVAL;
-		}
-	}
-	/* The flow first: the answer is for it, whatever the rule does next. */
-	r = ag_ask_decide(d->engine, p->context, verdict);
-	if (r && r != AG_E_NO_CONTEXT) {
-		set_err(err, errlen, "%s", ag_strerror(r));
-		return -EINVAL;
-	}
-	if (make_rule) {
-		bool save_failed;
-		const struct agd_rule *over;
-
-		r = rule_add(d, &rule, err, errlen, &save_failed);
-		if (r && save_failed) {
-			/* The flow is decided; the rule still holds until restart
-			 * rather than not at all, and the answer says so. */
-			snprintf(res->warning, sizeof(res->warning),
-				 "%s; the rule is kept until alegated restarts", err);
-			rule.lifetime = AG_RULE_UNTIL_RESTART;
-			r = rule_add(d, &rule, err, errlen, &save_failed);
-		}
-		if (r)
-			return r;
-		snprintf(res->rule_id, sizeof(res->rule_id), "%s", rule.id);
-		over = shadowing_rule(d, &rule, &info.fixed);
-		if (over)
-			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", over->rule.id);
-	}
-	return 0;
 }

@@ -59,19 +59,6 @@ struct call {
 	unsigned gen;
 };
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("alegate-notify: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static struct note *by_tag(struct nt_bus *b, uint64_t tag)
 {
 	for (size_t i = 0; i < b->n; i++)
@@ -162,15 +149,15 @@ static int on_notify_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_
 	if (sd_bus_message_is_method_error(m, NULL)) {
 		const sd_bus_error *e = sd_bus_message_get_error(m);
 
-		logf_("the notification server refused a notification: %s",
-		      e && e->message ? e->message : "no reason given");
+		nt_say("the notification server refused a notification: %s",
+		       e && e->message ? e->message : "no reason given");
 		r = -EIO;
 	} else {
 		r = sd_bus_message_read(m, "u", &id);
 		if (r >= 0 && id == 0)
 			r = -EBADMSG;
 		if (r < 0)
-			logf_("the notification server answered Notify with no id");
+			nt_say("the notification server answered Notify with no id");
 	}
 	if (r < 0) {
 		uint64_t tag = n->tag;
@@ -334,8 +321,8 @@ static int on_caps(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		const sd_bus_error *e = sd_bus_message_get_error(m);
 
 		if (b->retry_usec == 0)
-			logf_("no notification server answers yet (%s); asking again later",
-			      e && e->message ? e->message : "no reason given");
+			nt_say("no notification server answers yet (%s); asking again later",
+			       e && e->message ? e->message : "no reason given");
 		retry_later(b);
 		return 0;
 	}
@@ -347,8 +334,8 @@ static int on_caps(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 			markup = true;
 	}
 	if (r < 0) {
-		logf_("the notification server's capabilities are not a list of strings: "
-		      "showing plain text without buttons");
+		nt_say("the notification server's capabilities are not a list of strings: "
+		       "showing plain text without buttons");
 		markup = actions = false;
 	}
 	b->markup = markup;

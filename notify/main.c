@@ -27,6 +27,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "base/clock.h"
 #include "ctl/ctl.h"
 #include "notify/notify.h"
 
@@ -71,9 +72,7 @@ struct app {
 	bool told;		/* ...and it was shown */
 };
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void say(const char *fmt, ...)
+void nt_say(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -84,25 +83,7 @@ static void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- waiting flows ---------------------------------------------------------------- */
-
-static void key_of(const json_t *id, char *key, size_t len)
-{
-	if (json_is_integer(id))
-		snprintf(key, len, "%lld", (long long)json_integer_value(id));
-	else if (json_is_string(id))
-		snprintf(key, len, "%s", json_string_value(id));
-	else
-		key[0] = '\0';
-}
 
 static ssize_t find_key(const struct app *a, const char *key)
 {
@@ -126,7 +107,7 @@ static void add(struct app *a, json_t *obj)
 	struct flow *f;
 	char key[48];
 
-	key_of(json_object_get(obj, "id"), key, sizeof(key));
+	ag_ctl_id_text(json_object_get(obj, "id"), key, sizeof(key));
 	if (!*key || strlen(key) >= sizeof(key) - 1 || find_key(a, key) >= 0)
 		return;
 	if (a->n == NT_FLOWS_MAX) {
@@ -138,7 +119,7 @@ static void add(struct app *a, json_t *obj)
 	snprintf(f->key, sizeof(f->key), "%s", key);
 	if (json_is_integer(to) && json_integer_value(to) > 0 &&
 	    json_integer_value(to) < 100LL * 24 * 3600 * 1000)
-		f->deadline = now_ms() + json_integer_value(to);
+		f->deadline = ag_mono_ms() + json_integer_value(to);
 }
 
 static void del(struct app *a, size_t i)
@@ -163,7 +144,7 @@ static int show(struct app *a, struct flow *f)
 	int r;
 
 	if (f->deadline) {
-		left = f->deadline - now_ms();
+		left = f->deadline - ag_mono_ms();
 		if (left <= 0) {
 			/* alegated decides it any moment: nothing left to ask */
 			f->dismissed = true;
@@ -177,7 +158,7 @@ static int show(struct app *a, struct flow *f)
 	if (r == 0) {
 		f->shown = true;
 		if (a->verbose)
-			say("flow %s shown (%s)", f->key, actions ? "with buttons" : "plain notice");
+			nt_say("flow %s shown (%s)", f->key, actions ? "with buttons" : "plain notice");
 	}
 	return r;
 }
@@ -253,7 +234,7 @@ static void reconnect_later(struct app *a, bool refused)
 /* alegated is gone: no button can answer anything now. */
 static void disconnect(struct app *a, const char *why)
 {
-	say("lost alegated: %s; connecting again", why ? why : "connection closed");
+	nt_say("lost alegated: %s; connecting again", why ? why : "connection closed");
 	a->io = sd_event_source_disable_unref(a->io);
 	ag_ctl_close(a->c);
 	a->c = NULL;
@@ -269,15 +250,14 @@ static void disconnect(struct app *a, const char *why)
 static int resync(struct app *a)
 {
 	json_t *req = json_pack("{s:s}", "op", "pending"), *res = NULL, *o;
-	char *err = NULL, key[48];
+	char err[AG_CTL_ERR_MAX] = "", key[48];
 	size_t i, j;
 	int r;
 
-	r = req ? ag_ctl_call(a->c, req, &res, &err) : -ENOMEM;
+	r = req ? ag_ctl_call(a->c, req, &res, err, sizeof(err)) : -ENOMEM;
 	json_decref(req);
 	if (r || !json_is_array(res)) {
-		disconnect(a, err ? err : "the pending list is not a list");
-		free(err);
+		disconnect(a, err[0] ? err : "the pending list is not a list");
 		json_decref(res);
 		return -EPROTO;
 	}
@@ -287,7 +267,7 @@ static int resync(struct app *a)
 		bool keep = false;
 
 		json_array_foreach(res, j, o) {
-			key_of(json_object_get(o, "id"), key, sizeof(key));
+			ag_ctl_id_text(json_object_get(o, "id"), key, sizeof(key));
 			if (!strcmp(key, a->f[i].key)) {
 				keep = true;
 				break;
@@ -313,12 +293,12 @@ static void on_push(struct app *a, json_t *m)
 	if (json_is_object(pend)) {
 		add(a, pend);
 	} else if (json_is_object(res)) {
-		key_of(json_object_get(res, "id"), key, sizeof(key));
+		ag_ctl_id_text(json_object_get(res, "id"), key, sizeof(key));
 		i = find_key(a, key);
 		if (i < 0)
 			return;
 		if (a->verbose)
-			say("flow %s decided elsewhere", key);
+			nt_say("flow %s decided elsewhere", key);
 		del(a, (size_t)i);
 	} else {
 		return;
@@ -329,14 +309,13 @@ static void on_push(struct app *a, json_t *m)
 /* Handle every pushed line already here; false when the connection broke. */
 static bool drain(struct app *a)
 {
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	json_t *m;
 	int r;
 
-	while (a->c && (r = ag_ctl_next_push(a->c, 0, &m, &err)) != 0) {
+	while (a->c && (r = ag_ctl_next_push(a->c, 0, &m, err, sizeof(err))) != 0) {
 		if (r < 0) {
-			disconnect(a, err);
-			free(err);
+			disconnect(a, err[0] ? err : NULL);
 			return false;
 		}
 		on_push(a, m);
@@ -385,22 +364,21 @@ static void tell_refusal(struct app *a)
 static int connect_daemon(struct app *a)
 {
 	json_t *req, *res = NULL;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	int r;
 
-	a->c = ag_ctl_connect(a->socket, &err);
+	a->c = ag_ctl_connect(a->socket, err, sizeof(err));
 	if (!a->c) {
 		r = errno;
 		if (r != a->last_err)
-			say("%s", err ? err : strerror(r));
+			nt_say("%s", err[0] ? err : strerror(r));
 		if ((r == EACCES || r == EPROTONOSUPPORT) && !a->told) {
 			/* Not a passing state: say it where the person looks, once. */
-			snprintf(a->refusal, sizeof(a->refusal), "%s", err ? err : strerror(r));
+			snprintf(a->refusal, sizeof(a->refusal), "%s", err[0] ? err : strerror(r));
 			a->refusal_group = r == EACCES;
 			tell_refusal(a);
 		}
 		a->last_err = r;
-		free(err);
 		/* a refusal lasts until the group or alegated changes: no need to knock often */
 		reconnect_later(a, r == EACCES || r == EPROTONOSUPPORT);
 		return -r;
@@ -408,12 +386,11 @@ static int connect_daemon(struct app *a)
 	ag_ctl_set_timeout(a->c, CALL_TIMEOUT_MS);
 	/* Subscribe first, then list: a flow pended in between is in one or both. */
 	req = json_pack("{s:s, s:b, s:b}", "op", "subscribe", "pending", 1, "events", 0);
-	r = req ? ag_ctl_call(a->c, req, &res, &err) : -ENOMEM;
+	r = req ? ag_ctl_call(a->c, req, &res, err, sizeof(err)) : -ENOMEM;
 	json_decref(req);
 	json_decref(res);
 	if (r) {
-		disconnect(a, err);
-		free(err);
+		disconnect(a, err[0] ? err : NULL);
 		return r;
 	}
 	r = sd_event_add_io(a->event, &a->io, ag_ctl_fd(a->c), EPOLLIN, on_ctl, a);
@@ -421,8 +398,8 @@ static int connect_daemon(struct app *a)
 		disconnect(a, strerror(-r));
 		return r;
 	}
-	say("connected to %s on %s", *ag_ctl_hello(a->c)->server ? ag_ctl_hello(a->c)->server
-								  : "alegated", a->socket);
+	nt_say("connected to %s on %s", *ag_ctl_hello(a->c)->server ? ag_ctl_hello(a->c)->server
+								     : "alegated", a->socket);
 	a->last_err = 0;
 	a->reconnect_usec = 0;
 	return resync(a);
@@ -432,7 +409,7 @@ static int connect_daemon(struct app *a)
 
 static void answer(struct app *a, size_t i, const char *verb, const char *duration)
 {
-	char key[48], *err = NULL;
+	char key[48], err[AG_CTL_ERR_MAX] = "";
 	json_t *req, *res = NULL;
 	ssize_t j;
 	int r;
@@ -442,16 +419,15 @@ static void answer(struct app *a, size_t i, const char *verb, const char *durati
 	snprintf(key, sizeof(key), "%s", a->f[i].key);
 	req = json_pack("{s:s, s:O, s:s}", "op", verb, "pending",
 			json_object_get(a->f[i].obj, "id"), "duration", duration);
-	r = req ? ag_ctl_call(a->c, req, &res, &err) : -ENOMEM;
+	r = req ? ag_ctl_call(a->c, req, &res, err, sizeof(err)) : -ENOMEM;
 	json_decref(req);
 	json_decref(res);
 	if (r == -EREMOTEIO || r == -ETIMEDOUT || r == -ENOMEM) {
 		char body[NT_BODY_MAX] = "";
 
-		nt_clean(body, sizeof(body), err ? err : strerror(-r), 300, nt_bus_flags(a->bus));
+		nt_clean(body, sizeof(body), err[0] ? err : strerror(-r), 300, nt_bus_flags(a->bus));
 		nt_bus_notice(a->bus, "alegate could not take the answer", body);
-		say("%s %s: %s", verb, key, err ? err : strerror(-r));
-		free(err);
+		nt_say("%s %s: %s", verb, key, err[0] ? err : strerror(-r));
 		/* Gone meanwhile: the resolved notice may never come. */
 		if (r == -EREMOTEIO && !strcmp(ag_ctl_error_code(a->c), "not_found") &&
 		    (j = find_key(a, key)) >= 0)
@@ -460,12 +436,11 @@ static void answer(struct app *a, size_t i, const char *verb, const char *durati
 		return;
 	}
 	if (r) {
-		disconnect(a, err);
-		free(err);
+		disconnect(a, err[0] ? err : NULL);
 		return;
 	}
 	if (a->verbose)
-		say("flow %s: %s %s", key, verb, duration);
+		nt_say("flow %s: %s %s", key, verb, duration);
 	j = find_key(a, key);
 	if (j >= 0)
 		del(a, (size_t)j);
@@ -504,7 +479,7 @@ static void on_closed(void *arg, uint64_t tag)
 	a->f[i].shown = false;
 	a->f[i].dismissed = true;
 	if (a->verbose)
-		say("flow %s: notification closed", a->f[i].key);
+		nt_say("flow %s: notification closed", a->f[i].key);
 	refresh(a);
 }
 
@@ -631,7 +606,7 @@ int main(int argc, char **argv)
 	}
 	a.f = calloc(NT_FLOWS_MAX, sizeof(*a.f));
 	if (!a.f || sd_event_default(&a.event) < 0) {
-		say("out of memory");
+		nt_say("out of memory");
 		goto cleanup;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -643,19 +618,19 @@ int main(int argc, char **argv)
 	sd_event_add_signal(a.event, NULL, SIGINT, on_signal, &a);
 	r = nt_bus_open(&a.bus, a.event, &bus_ops, &a);
 	if (r == -EEXIST) {
-		say("already running in this session");
+		nt_say("already running in this session");
 		ret = 0;
 		goto cleanup;
 	}
 	if (r < 0) {
-		say("cannot reach the session bus: %s (is this a desktop session?)", strerror(-r));
+		nt_say("cannot reach the session bus: %s (is this a desktop session?)", strerror(-r));
 		goto cleanup;
 	}
 	r = sd_event_add_post(a.event, &a.post, on_post, &a);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(a.post, SD_EVENT_ON);
 	if (r < 0) {
-		say("event loop: %s", strerror(-r));
+		nt_say("event loop: %s", strerror(-r));
 		goto cleanup;
 	}
 	connect_daemon(&a);

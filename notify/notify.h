@@ -150,4 +150,9 @@ void nt_bus_close_tag(struct nt_bus *b, uint64_t tag);
  */
 void nt_bus_notice(struct nt_bus *b, const char *summary, const char *body);
 
+/* ---- main.c ----------------------------------------------------------------------- */
+
+/* nt_say - one line on stderr: "alegate-notify: " and the message. */
+void nt_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -187,14 +187,13 @@ static enum MHD_Result call(struct MHD_Connection *conn, json_t *req)
 {
 	json_t *res = NULL;
 	const char *code;
-	char *error = NULL;
+	char error[AG_CTL_ERR_MAX] = "";
 	enum MHD_Result r;
 
 	if (!req)
 		return send_error(conn, 500, "failed", "out of memory");
-	if (hub_call(req, &res, &code, &error) < 0) {
-		r = send_error(conn, status_of(code), code, "%s", error ? error : "failed");
-		free(error);
+	if (hub_call(req, &res, &code, error, sizeof(error)) < 0) {
+		r = send_error(conn, status_of(code), code, "%s", error[0] ? error : "failed");
 	} else {
 		r = send_json(conn, 200, res);
 	}
@@ -531,7 +530,7 @@ static enum MHD_Result metrics(struct MHD_Connection *conn)
 {
 	json_t *req = op("status"), *st = NULL, *ctr, *v;
 	const char *code, *key;
-	char *error = NULL, *text = NULL;
+	char error[AG_CTL_ERR_MAX] = "", *text = NULL;
 	size_t len = 0;
 	struct hub_stats hs;
 	FILE *f = open_memstream(&text, &len);
@@ -541,9 +540,8 @@ static enum MHD_Result metrics(struct MHD_Connection *conn)
 		json_decref(req);
 		return MHD_NO;
 	}
-	up = hub_call(req, &st, &code, &error) == 0;
+	up = hub_call(req, &st, &code, error, sizeof(error)) == 0;
 	json_decref(req);
-	free(error);
 	hub_get_stats(&hs);
 	gauge(f, "up", "1 when alegate-web reaches alegated", up);
 	if (up) {

@@ -30,14 +30,14 @@ static char *sock_path;
 static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ag_ctl_conn *call_conn;
 
-int hub_call(json_t *request, json_t **result, const char **code, char **error)
+int hub_call(json_t *request, json_t **result, const char **code, char *err, size_t errlen)
 {
 	int ret;
 
 	*code = "failed";
 	pthread_mutex_lock(&call_lock);
 	if (!call_conn) {
-		call_conn = ag_ctl_connect(sock_path, error);
+		call_conn = ag_ctl_connect(sock_path, err, errlen);
 		if (!call_conn) {
 			ret = errno ? -errno : -EIO;
 			*code = ret == -EACCES ? "denied" : "unavailable";
@@ -45,7 +45,7 @@ int hub_call(json_t *request, json_t **result, const char **code, char **error)
 		}
 		ag_ctl_set_timeout(call_conn, WEB_CALL_TIMEOUT_MS);
 	}
-	ret = ag_ctl_call(call_conn, request, result, error);
+	ret = ag_ctl_call(call_conn, request, result, err, errlen);
 	if (ret == -EREMOTEIO) {
 		/* the code lives in the connection: copy the known ones out */
 		static const char *const codes[] = { "bad_json", "bad_request", "unknown_op",
@@ -254,11 +254,11 @@ static bool want_events(void)
  * them: at a thousand events a second, decoding and encoding them for
  * nobody is most of what alegate-web would cost.
  */
-static int subscribe(struct ag_ctl_conn *c, bool events, char **error)
+static int subscribe(struct ag_ctl_conn *c, bool events, char *err, size_t errlen)
 {
 	json_t *req = json_pack("{s:s, s:b, s:b}", "op", "subscribe", "events", events,
 				"pending", 1), *res = NULL;
-	int r = ag_ctl_call(c, req, &res, error);
+	int r = ag_ctl_call(c, req, &res, err, errlen);
 
 	json_decref(req);
 	json_decref(res);
@@ -297,8 +297,8 @@ static void *hub_main(void *arg)
 	bool first = true, events;
 
 	while (!is_stopping()) {
-		char *error = NULL;
-		struct ag_ctl_conn *c = ag_ctl_connect(sock_path, &error);
+		char error[AG_CTL_ERR_MAX] = "";
+		struct ag_ctl_conn *c = ag_ctl_connect(sock_path, error, sizeof(error));
 
 		if (!first) {
 			pthread_mutex_lock(&ring_lock);
@@ -307,15 +307,13 @@ static void *hub_main(void *arg)
 		}
 		first = false;
 		if (!c) {
-			set_up(false, error ? error : "cannot connect");
-			free(error);
+			set_up(false, error[0] ? error : "cannot connect");
 			poll(NULL, 0, WEB_RETRY_MS);
 			continue;
 		}
 		events = want_events();
-		if (subscribe(c, events, &error) < 0) {
-			set_up(false, error ? error : "subscribe failed");
-			free(error);
+		if (subscribe(c, events, error, sizeof(error)) < 0) {
+			set_up(false, error[0] ? error : "subscribe failed");
 			ag_ctl_close(c);
 			poll(NULL, 0, WEB_RETRY_MS);
 			continue;
@@ -327,22 +325,20 @@ static void *hub_main(void *arg)
 
 			if (want_events() != events) {
 				events = !events;
-				if (subscribe(c, events, &error) < 0) {
-					set_up(false, error ? error : "subscribe failed");
-					free(error);
-					error = NULL;
+				if (subscribe(c, events, error, sizeof(error)) < 0) {
+					set_up(false, error[0] ? error : "subscribe failed");
+					error[0] = '\0';
 					break;
 				}
 				/* events before now were not relayed: readers fetch them */
 				if (events)
 					push_kind("resync", json_object(), HUB_EVENTS);
 			}
-			r = ag_ctl_next_push(c, 200, &msg, &error);
+			r = ag_ctl_next_push(c, 200, &msg, error, sizeof(error));
 
 			if (r < 0) {
-				set_up(false, error ? error : "alegated closed the connection");
-				free(error);
-				error = NULL;
+				set_up(false, error[0] ? error : "alegated closed the connection");
+				error[0] = '\0';
 				break;
 			}
 			if (r == 0)

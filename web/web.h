@@ -54,10 +54,10 @@ void hub_free(void);
  * @result: on success a new reference the caller json_decref()s.
  * @code: on failure, the protocol's error code ("not_found", …) or
  *	"unavailable" when alegated could not be reached; static text.
- * @error: on failure, a malloc'ed message the caller frees.
+ * @err, @errlen: on failure, a message (AG_CTL_ERR_MAX bytes hold any).
  * Return: 0 or -errno (-EREMOTEIO: the daemon said no).
  */
-int hub_call(json_t *request, json_t **result, const char **code, char **error);
+int hub_call(json_t *request, json_t **result, const char **code, char *err, size_t errlen);
 
 /* Kinds of pushed messages, as a stream asks for them. */
 #define HUB_PENDING	1u	/* "pending", "resolved" */

@@ -36,28 +36,29 @@ struct ag_ctl_conn {
 	char *broken_msg;
 };
 
-static void set_error(char **error, char *msg)
+/* Copy @msg (malloc'ed; NULL when memory ran out: "") into the caller's
+ * buffer, cut to fit, and free it. */
+static void set_error(char *err, size_t errlen, char *msg)
 {
-	if (error)
-		*error = msg;
-	else
-		free(msg);
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg ? msg : "");
+	free(msg);
 }
 
 /* Remember why the connection cannot be used any more, and say it. */
-static int broke(struct ag_ctl_conn *c, int err, char **error, char *msg)
+static int broke(struct ag_ctl_conn *c, int why, char *err, size_t errlen, char *msg)
 {
 	if (!c->broken) {
-		c->broken = err;
+		c->broken = why;
 		c->broken_msg = msg ? strdup(msg) : NULL;
 	}
-	set_error(error, msg);
-	return err;
+	set_error(err, errlen, msg);
+	return why;
 }
 
-static int still_broken(struct ag_ctl_conn *c, char **error)
+static int still_broken(struct ag_ctl_conn *c, char *err, size_t errlen)
 {
-	set_error(error, c->broken_msg ? strdup(c->broken_msg) :
+	set_error(err, errlen, c->broken_msg ? strdup(c->broken_msg) :
 		  ag_msgf("the connection to alegated is closed"));
 	return c->broken;
 }
@@ -111,7 +112,7 @@ static long long deadline_in(int timeout_ms)
 	return timeout_ms < 0 ? -1 : ag_mono_ms() + timeout_ms;
 }
 
-struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
+struct ag_ctl_conn *ag_ctl_open_fd(int fd, char *err, size_t errlen)
 {
 	struct ag_ctl_conn *c;
 	json_t *msg = NULL;
@@ -123,7 +124,7 @@ struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
 	if (!c || ag_ctl_buf_init(&c->in, AG_CTL_REPLY_MAX)) {
 		free(c);
 		close(fd);
-		set_error(error, ag_msgf("out of memory"));
+		set_error(err, errlen, ag_msgf("out of memory"));
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -149,28 +150,29 @@ struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error)
 			m = describe(r);
 		goto fail;
 	}
-	r = ag_ctl_parse_line(line, len, &msg, &m);
+	r = ag_ctl_parse_line(line, len, &msg, err, errlen);
 	if (r >= 0)
-		r = ag_ctl_check_hello(msg, &c->hello, &m);
+		r = ag_ctl_check_hello(msg, &c->hello, err, errlen);
 	json_decref(msg);
 	if (r < 0)
-		goto fail;
+		goto close;
 	return c;
 fail:
-	set_error(error, m);
+	set_error(err, errlen, m);
+close:
 	ag_ctl_close(c);
 	errno = -r;
 	return NULL;
 }
 
-struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
+struct ag_ctl_conn *ag_ctl_connect(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long long deadline;
 	int fd, e, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		set_error(error, ag_msgf("socket path too long (%zu bytes, limit %zu): \"%s\"",
+		set_error(err, errlen, ag_msgf("socket path too long (%zu bytes, limit %zu): \"%s\"",
 				      strlen(path), sizeof(sa.sun_path) - 1, path));
 		errno = ENAMETOOLONG;
 		return NULL;
@@ -179,7 +181,7 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {
 		e = errno;
-		set_error(error, ag_msgf("socket: %s", strerror(e)));
+		set_error(err, errlen, ag_msgf("socket: %s", strerror(e)));
 		errno = e;
 		return NULL;
 	}
@@ -194,7 +196,7 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 		usleep(10000);
 	if (r == -1 && errno == EAGAIN) {
 		close(fd);
-		set_error(error, ag_msgf("alegated does not accept connections on \"%s\" "
+		set_error(err, errlen, ag_msgf("alegated does not accept connections on \"%s\" "
 				      "(its backlog is full)", path));
 		errno = ETIMEDOUT;
 		return NULL;
@@ -202,13 +204,13 @@ struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error)
 	if (r == -1) {
 		e = errno;
 		close(fd);
-		set_error(error, ag_msgf("cannot connect to \"%s\": %s%s", path, strerror(e),
+		set_error(err, errlen, ag_msgf("cannot connect to \"%s\": %s%s", path, strerror(e),
 				      e == ENOENT || e == ECONNREFUSED ?
 				      " (is alegated running?)" : ""));
 		errno = e;
 		return NULL;
 	}
-	return ag_ctl_open_fd(fd, error);
+	return ag_ctl_open_fd(fd, err, errlen);
 }
 
 void ag_ctl_close(struct ag_ctl_conn *c)
@@ -300,7 +302,8 @@ static bool id_matches(const json_t *reply, long long id)
 }
 
 /* Take the answer out of a reply: 0 (ok) or -EREMOTEIO with its message. */
-static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, char **error)
+static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, char *err,
+		      size_t errlen)
 {
 	json_t *ok = json_object_get(reply, "ok"), *res, *e;
 	const char *code;
@@ -311,7 +314,7 @@ static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, cha
 		return 0;
 	}
 	if (!json_is_false(ok))
-		return broke(c, -EPROTO, error,
+		return broke(c, -EPROTO, err, errlen,
 			     ag_msgf("alegated sent a reply whose \"ok\" is not true or false"));
 	code = json_string_value(json_object_get(reply, "code"));
 	snprintf(c->code, sizeof(c->code), "%s", code ? code : "");
@@ -319,9 +322,9 @@ static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, cha
 	ag_sanitize(c->code);
 	e = json_object_get(reply, "error");
 	if (json_is_string(e) && json_string_length(e) > 0)
-		set_error(error, ag_sanitize(ag_msgf("%s", json_string_value(e))));
+		set_error(err, errlen, ag_sanitize(ag_msgf("%s", json_string_value(e))));
 	else
-		set_error(error, ag_sanitize(ag_msgf("alegated refused the request%s%s%s",
+		set_error(err, errlen, ag_sanitize(ag_msgf("alegated refused the request%s%s%s",
 						      code ? " (" : "", code ? c->code : "",
 						      code ? ")" : "")));
 	return -EREMOTEIO;
@@ -331,78 +334,79 @@ static int take_reply(struct ag_ctl_conn *c, json_t *reply, json_t **result, cha
  * One page of a long answer ("more": true): append its items to *acc.
  * Return: 0, or a broken connection's error.
  */
-static int take_page(struct ag_ctl_conn *c, json_t *reply, json_t **acc, char **error)
+static int take_page(struct ag_ctl_conn *c, json_t *reply, json_t **acc, char *err,
+		     size_t errlen)
 {
 	json_t *res = json_object_get(reply, "result");
 
 	if (!json_is_array(res))
-		return broke(c, -EPROTO, error,
+		return broke(c, -EPROTO, err, errlen,
 			     ag_msgf("alegated sent a page of an answer that is not an array"));
 	if (!*acc && !(*acc = json_array()))
-		return broke(c, -ENOMEM, error, ag_msgf("out of memory"));
+		return broke(c, -ENOMEM, err, errlen, ag_msgf("out of memory"));
 	if (json_array_extend(*acc, res))
-		return broke(c, -ENOMEM, error, ag_msgf("out of memory"));
+		return broke(c, -ENOMEM, err, errlen, ag_msgf("out of memory"));
 	return 0;
 }
 
-int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **error)
+int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char *err,
+		size_t errlen)
 {
 	long long id, deadline;
 	json_t *msg, *acc = NULL;
-	char *line, *m;
+	char *line, bad[AG_CTL_ERR_MAX];
 	size_t len;
 	int r, kind;
 
 	*result = NULL;
 	c->code[0] = '\0';
 	if (c->broken)
-		return still_broken(c, error);
+		return still_broken(c, err, errlen);
 	if (!json_is_object(request) || !json_is_string(json_object_get(request, "op"))) {
-		set_error(error, ag_msgf("a request must be an object with an \"op\""));
+		set_error(err, errlen, ag_msgf("a request must be an object with an \"op\""));
 		return -EINVAL;
 	}
 	id = c->next_id++;
 	if (json_object_set_new(request, "id", json_integer(id))) {
-		set_error(error, ag_msgf("out of memory"));
+		set_error(err, errlen, ag_msgf("out of memory"));
 		return -ENOMEM;
 	}
 	deadline = deadline_in(c->timeout_ms);
 	r = ag_ctl_send(c->fd, request, c->timeout_ms);
 	if (r == -ETIMEDOUT)
-		return broke(c, r, error, ag_msgf("alegated does not read its socket"));
+		return broke(c, r, err, errlen, ag_msgf("alegated does not read its socket"));
 	if (r == -ENOMEM || r == -EINVAL) {
-		set_error(error, ag_msgf("cannot encode the request: %s", strerror(-r)));
+		set_error(err, errlen, ag_msgf("cannot encode the request: %s", strerror(-r)));
 		return r;
 	}
 	if (r == -EPIPE || r == -ECONNRESET)
-		return broke(c, -ECONNRESET, error, describe(-ECONNRESET));
+		return broke(c, -ECONNRESET, err, errlen, describe(-ECONNRESET));
 	if (r)
-		return broke(c, r, error, ag_msgf("writing to alegated: %s", strerror(-r)));
+		return broke(c, r, err, errlen, ag_msgf("writing to alegated: %s", strerror(-r)));
 	for (;;) {
 		r = next_line(c, deadline, &line, &len);
 		if (r == 0) {
 			json_decref(acc);
 			/* the rest of a paged answer would come later, unasked */
 			if (acc)
-				return broke(c, -ETIMEDOUT, error, describe(-ETIMEDOUT));
-			set_error(error, describe(-ETIMEDOUT));
+				return broke(c, -ETIMEDOUT, err, errlen, describe(-ETIMEDOUT));
+			set_error(err, errlen, describe(-ETIMEDOUT));
 			return -ETIMEDOUT;
 		}
 		if (r < 0) {
 			json_decref(acc);
-			return broke(c, r, error, describe(r));
+			return broke(c, r, err, errlen, describe(r));
 		}
-		m = NULL;
-		kind = ag_ctl_parse_line(line, len, &msg, &m);
+		kind = ag_ctl_parse_line(line, len, &msg, bad, sizeof(bad));
 		if (kind < 0) {
 			json_decref(acc);
-			return broke(c, kind, error, m);
+			return broke(c, kind, err, errlen, bad[0] ? strdup(bad) : NULL);
 		}
 		if (kind == AG_CTL_MSG_PUSH) {
 			r = enqueue(c, msg);
 			if (r) {
 				json_decref(acc);
-				return broke(c, r, error, ag_msgf("out of memory"));
+				return broke(c, r, err, errlen, ag_msgf("out of memory"));
 			}
 			continue;
 		}
@@ -410,7 +414,7 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 		    json_is_true(json_object_get(msg, "ok")) &&
 		    json_is_true(json_object_get(msg, "more"))) {
 			/* a long answer comes in pages; each one resets the wait */
-			r = take_page(c, msg, &acc, error);
+			r = take_page(c, msg, &acc, err, errlen);
 			json_decref(msg);
 			if (r) {
 				json_decref(acc);
@@ -422,14 +426,14 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 		if (kind == AG_CTL_MSG_REPLY &&
 		    (id_matches(msg, id) ||
 		     (!json_object_get(msg, "id") && !json_is_true(json_object_get(msg, "ok"))))) {
-			r = take_reply(c, msg, result, error);
+			r = take_reply(c, msg, result, err, errlen);
 			json_decref(msg);
 			if (acc && r == 0) {
 				if (!json_is_array(*result)) {
 					json_decref(*result);
 					*result = NULL;
 					json_decref(acc);
-					return broke(c, -EPROTO, error,
+					return broke(c, -EPROTO, err, errlen,
 						     ag_msgf("alegated ended a paged answer with "
 							  "something that is not an array"));
 				}
@@ -446,11 +450,12 @@ int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **
 	}
 }
 
-int ag_ctl_next_push(struct ag_ctl_conn *c, int timeout_ms, json_t **msg, char **error)
+int ag_ctl_next_push(struct ag_ctl_conn *c, int timeout_ms, json_t **msg, char *err,
+		     size_t errlen)
 {
 	long long deadline = deadline_in(timeout_ms);
 	json_t *o;
-	char *line, *m;
+	char *line, bad[AG_CTL_ERR_MAX];
 	size_t len;
 	int r, kind;
 
@@ -463,16 +468,15 @@ int ag_ctl_next_push(struct ag_ctl_conn *c, int timeout_ms, json_t **msg, char *
 			return 1;
 		}
 		if (c->broken)
-			return still_broken(c, error);
+			return still_broken(c, err, errlen);
 		r = next_line(c, deadline, &line, &len);
 		if (r == 0)
 			return 0;
 		if (r < 0)
-			return broke(c, r, error, describe(r));
-		m = NULL;
-		kind = ag_ctl_parse_line(line, len, &o, &m);
+			return broke(c, r, err, errlen, describe(r));
+		kind = ag_ctl_parse_line(line, len, &o, bad, sizeof(bad));
 		if (kind < 0)
-			return broke(c, kind, error, m);
+			return broke(c, kind, err, errlen, bad[0] ? strdup(bad) : NULL);
 		if (kind == AG_CTL_MSG_PUSH) {
 			*msg = o;
 			return 1;

@@ -40,6 +40,12 @@
 #define AG_CTL_PUSH_QUEUE_MAX	4096
 /* Longest excerpt of a bad line quoted in an error message. */
 #define AG_CTL_QUOTE_MAX	60
+/*
+ * Bytes of the caller's buffer for the client's error messages (@err,
+ * @errlen below).  It holds any message alegated sends (a few hundred
+ * bytes) and any socket path quoted; a longer one is cut to fit.
+ */
+#define AG_CTL_ERR_MAX		8192
 
 /* ---- framing ------------------------------------------------------------ */
 
@@ -205,11 +211,11 @@ enum ag_ctl_msg_kind {
 /*
  * ag_ctl_parse_line - decode one line received from the server.
  * @obj: set to a new reference the caller json_decref()s.
- * @error: on failure, a malloc'ed message quoting the start of the line;
- *	the caller frees it.  May be NULL.
+ * @err, @errlen: on failure, a message quoting the start of the line (cut
+ *	to fit @errlen; @err may be NULL with @errlen 0).
  * Return: an enum ag_ctl_msg_kind, -EPROTO (not a JSON object) or -ENOMEM.
  */
-int ag_ctl_parse_line(const char *line, size_t len, json_t **obj, char **error);
+int ag_ctl_parse_line(const char *line, size_t len, json_t **obj, char *err, size_t errlen);
 
 /* What the server said about itself in its hello. */
 struct ag_ctl_hello {
@@ -221,14 +227,22 @@ struct ag_ctl_hello {
 
 /*
  * ag_ctl_check_hello - check the first line a server sent.
- * @error: on failure, a malloc'ed message the caller frees; for a refusal
- *	it is the server's own text (control characters made '?'), so it can
- *	be shown as is.
+ * @err, @errlen: on failure, a message; for a refusal it is the server's
+ *	own text (control characters made '?'), so it can be shown as is.
+ *	"" when memory ran out.
  * Return: 0 with *@out filled; a refusal: -EACCES (code "denied"), -EBUSY
  * ("busy"), -ECONNREFUSED (any other); -EPROTONOSUPPORT (another protocol
  * version); -EPROTO (not a hello); -ENOMEM.
  */
-int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error);
+int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char *err,
+		       size_t errlen);
+
+/*
+ * ag_ctl_id_text - a pending flow's "id" as text, the key a client keeps
+ * it under: the number, or the string another server sent as is (not
+ * sanitized); "" for anything else.  Cut to fit @len.
+ */
+void ag_ctl_id_text(const json_t *id, char *buf, size_t len);
 
 /*
  * ag_ctl_sanitize - the same as ag_sanitize() (base/text.h), kept under its
@@ -245,21 +259,21 @@ struct ag_ctl_conn;
 
 /*
  * ag_ctl_connect - connect to the server at @path and check its hello.
- * @error: on failure, a malloc'ed message the caller frees: a refusal is
- *	the server's text; "cannot connect to \"PATH\": …" adds "(is
+ * @err, @errlen: on failure, a message (AG_CTL_ERR_MAX bytes hold any): a
+ *	refusal is the server's text; "cannot connect to \"PATH\": …" adds "(is
  *	alegated running?)" when nothing listens there.
  * Return: the connection (ag_ctl_close() it), or NULL with errno set as
  * ag_ctl_check_hello() returns, or ENOENT/ECONNREFUSED/… from connect(2),
  * ENAMETOOLONG, ETIMEDOUT (no hello in AG_CTL_TIMEOUT_MS), ECONNRESET.
  */
-struct ag_ctl_conn *ag_ctl_connect(const char *path, char **error);
+struct ag_ctl_conn *ag_ctl_connect(const char *path, char *err, size_t errlen);
 
 /*
  * ag_ctl_open_fd - the same over a connected stream @fd (a socketpair in
  * tests, an inherited descriptor).  @fd is owned from now on, closed on
  * failure too; it is made non-blocking and close-on-exec.
  */
-struct ag_ctl_conn *ag_ctl_open_fd(int fd, char **error);
+struct ag_ctl_conn *ag_ctl_open_fd(int fd, char *err, size_t errlen);
 
 /* ag_ctl_close - close and free; NULL is accepted.  Queued pushes are lost. */
 void ag_ctl_close(struct ag_ctl_conn *c);
@@ -276,9 +290,10 @@ void ag_ctl_set_timeout(struct ag_ctl_conn *c, int timeout_ms);
  *	to the next id of this connection.
  * @result: on success, a new reference to the reply's "result" (JSON null
  *	when the reply has none); the caller json_decref()s it.
- * @error: on failure, a malloc'ed message the caller frees: the server's
- *	"error" text as sent (control characters made '?'), or what went
- *	wrong locally.  May be NULL.
+ * @err, @errlen: on failure, a message (AG_CTL_ERR_MAX bytes hold any):
+ *	the server's "error" text as sent (control characters made '?'), or
+ *	what went wrong locally; "" when memory ran out.  @err may be NULL
+ *	with @errlen 0.
  * A long answer the server sends in pages (replies with "more": true,
  * then one without) is returned as one array of every page's items.
  * Pushed lines that arrive meanwhile are queued for ag_ctl_next_push();
@@ -292,7 +307,8 @@ void ag_ctl_set_timeout(struct ag_ctl_conn *c, int timeout_ms);
  * After any error but -EREMOTEIO and -ETIMEDOUT the connection is broken:
  * every later call fails at once the same way.
  */
-int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char **error);
+int ag_ctl_call(struct ag_ctl_conn *c, json_t *request, json_t **result, char *err,
+		size_t errlen);
 
 /*
  * ag_ctl_error_code - the "code" of the last ok:false reply ("not_found",
@@ -306,7 +322,7 @@ const char *ag_ctl_error_code(const struct ag_ctl_conn *c);
  * {"resolved":…}), queued ones first.
  * @timeout_ms: 0 to only take what is already here, -1 to wait forever.
  * @msg: set to a new reference the caller json_decref()s.
- * @error: as for ag_ctl_call().
+ * @err, @errlen: as for ag_ctl_call().
  * Return: 1 with *@msg; 0 when none came in time; the negative errors of
  * ag_ctl_call() (-ECONNRESET when the server closed the connection).
  *
@@ -314,7 +330,8 @@ const char *ag_ctl_error_code(const struct ag_ctl_conn *c);
  * timeout 0 while ag_ctl_push_ready() is true — after an ag_ctl_call(),
  * pushes may already sit in memory and poll would not wake for them.
  */
-int ag_ctl_next_push(struct ag_ctl_conn *c, int timeout_ms, json_t **msg, char **error);
+int ag_ctl_next_push(struct ag_ctl_conn *c, int timeout_ms, json_t **msg, char *err,
+		     size_t errlen);
 
 /*
  * ag_ctl_push_ready - true when a complete message is held in memory (a

@@ -15,15 +15,16 @@
 /* A malloc'ed, sanitized message; NULL only when memory ran out. */
 #define msgf(...) ag_sanitize(ag_msgf(__VA_ARGS__))
 
-static void set_error(char **error, char *msg)
+/* Copy @msg (malloc'ed; NULL when memory ran out: "") into the caller's
+ * buffer, cut to fit, and free it. */
+static void set_error(char *err, size_t errlen, char *msg)
 {
-	if (error)
-		*error = msg;
-	else
-		free(msg);
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg ? msg : "");
+	free(msg);
 }
 
-int ag_ctl_parse_line(const char *line, size_t len, json_t **obj, char **error)
+int ag_ctl_parse_line(const char *line, size_t len, json_t **obj, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *o;
@@ -34,7 +35,7 @@ int ag_ctl_parse_line(const char *line, size_t len, json_t **obj, char **error)
 	if (!o || !json_is_object(o)) {
 		json_decref(o);
 		/* msgf() stops at a NUL: the quote is the text before it. */
-		set_error(error, msgf("alegated sent a line that is not a JSON object: \"%.*s%s\"",
+		set_error(err, errlen, msgf("alegated sent a line that is not a JSON object: \"%.*s%s\"",
 				      n, line, (size_t)n < len ? "..." : ""));
 		return -EPROTO;
 	}
@@ -56,7 +57,8 @@ static char *excerpt(const json_t *msg)
 	return s;
 }
 
-int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error)
+int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char *err,
+		       size_t errlen)
 {
 	const json_t *hello = json_object_get(msg, "hello");
 	const json_t *e = json_object_get(msg, "error");
@@ -71,7 +73,7 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error
 		s = excerpt(msg);
 		m = msgf("this is not an alegated control socket: it said \"%s\"", s ? s : "?");
 		free(s);
-		set_error(error, m);
+		set_error(err, errlen, m);
 		return m ? -EPROTO : -ENOMEM;
 	}
 	/* A refusal is shown whatever the version: it says why, in words. */
@@ -80,7 +82,7 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error
 			m = msgf("%s", json_string_value(e));
 		else
 			m = msgf("alegated refused the connection (no reason given)");
-		set_error(error, m);
+		set_error(err, errlen, m);
 		if (!m)
 			return -ENOMEM;
 		if (code && strcmp(code, "denied") == 0)
@@ -91,13 +93,13 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error
 	}
 	if (!json_is_integer(v)) {
 		m = msgf("alegated sent a hello without a protocol version");
-		set_error(error, m);
+		set_error(err, errlen, m);
 		return m ? -EPROTO : -ENOMEM;
 	}
 	if (json_integer_value(v) != AG_CTL_PROTOCOL_VERSION) {
 		m = msgf("alegated speaks control protocol version %lld; this alegatectl speaks version %d",
 			 (long long)json_integer_value(v), AG_CTL_PROTOCOL_VERSION);
-		set_error(error, m);
+		set_error(err, errlen, m);
 		return m ? -EPROTONOSUPPORT : -ENOMEM;
 	}
 	out->version = AG_CTL_PROTOCOL_VERSION;
@@ -113,4 +115,14 @@ int ag_ctl_check_hello(const json_t *msg, struct ag_ctl_hello *out, char **error
 	if (json_is_integer(x))
 		out->session = json_integer_value(x);
 	return 0;
+}
+
+void ag_ctl_id_text(const json_t *id, char *buf, size_t len)
+{
+	if (json_is_integer(id))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(id));
+	else if (json_is_string(id))
+		snprintf(buf, len, "%s", json_string_value(id));
+	else
+		buf[0] = '\0';
 }

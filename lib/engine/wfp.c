@@ -580,29 +580,39 @@ void FwpsCompleteOperation0(HANDLE completionContext, NET_BUFFER_LIST *nbl)
 	ag_complete_operation(wfp_engine, ctx, NULL);
 }
 
+/* The callout and layer a flow-context call names, or the status that refuses it. */
+static NTSTATUS flow_context_args(UINT16 layerId, UINT32 calloutId, struct wfp_callout **co,
+				  ag_layer *layer)
+{
+	*co = callout_by_id(calloutId);
+	if (!*co || !wfp_engine)
+		return STATUS_FWP_CALLOUT_NOT_FOUND;
+	if (layer_of(layerId, layer))
+		return STATUS_INVALID_PARAMETER;
+	return STATUS_SUCCESS;
+}
+
 NTSTATUS FwpsFlowAssociateContext0(UINT64 flowId, UINT16 layerId, UINT32 calloutId,
 				   UINT64 flowContext)
 {
-	struct wfp_callout *co = callout_by_id(calloutId);
+	struct wfp_callout *co;
 	ag_layer layer;
+	NTSTATUS st = flow_context_args(layerId, calloutId, &co, &layer);
 
-	if (!co || !wfp_engine)
-		return STATUS_FWP_CALLOUT_NOT_FOUND;
-	if (layer_of(layerId, &layer))
-		return STATUS_INVALID_PARAMETER;
+	if (st != STATUS_SUCCESS)
+		return st;
 	return status_of(
 		ag_flow_associate_context(wfp_engine, flowId, layer, co->name, flowContext));
 }
 
 NTSTATUS FwpsFlowRemoveContext0(UINT64 flowId, UINT16 layerId, UINT32 calloutId)
 {
-	struct wfp_callout *co = callout_by_id(calloutId);
+	struct wfp_callout *co;
 	ag_layer layer;
+	NTSTATUS st = flow_context_args(layerId, calloutId, &co, &layer);
 
-	if (!co || !wfp_engine)
-		return STATUS_FWP_CALLOUT_NOT_FOUND;
-	if (layer_of(layerId, &layer))
-		return STATUS_INVALID_PARAMETER;
+	if (st != STATUS_SUCCESS)
+		return st;
 	return status_of(ag_flow_remove_context(wfp_engine, flowId, layer, co->name));
 }
 

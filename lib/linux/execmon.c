@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "exec.skel.h"
+#include "linux/bpf_load.h"
 #endif
 
 #define EM_BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -115,19 +116,7 @@ static int capture(enum libbpf_print_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 static int capture(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[sizeof(em_libbpf_msg)];
-	size_t n;
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = 0;
-	/* The first line that names a program says the most; the last
-	 * ("failed to load skeleton") the least. */
-	if (n && (!em_libbpf_msg[0] || (strstr(line, "prog '") && !strstr(em_libbpf_msg, "prog '"))))
-		snprintf(em_libbpf_msg, sizeof(em_libbpf_msg), "%s", line);
+	ag_bpf_msg_keep(em_libbpf_msg, sizeof(em_libbpf_msg), AG_BPF_KEEP_PROG, level, fmt, ap);
 	return 0;
 }
 
@@ -172,15 +161,6 @@ static int on_record(void *ctx, void *data, size_t size)
 
 #define EM_CGROUP_DEFAULT	"/sys/fs/cgroup"
 #define EM_CGROUP_HYBRID	"/sys/fs/cgroup/unified"
-#define EM_CGROUP2_MAGIC	0x63677270
-
-static bool is_cgroup2(const char *path)
-{
-	struct statfs s;
-
-	return statfs(path, &s) == 0 && (unsigned long)s.f_type == EM_CGROUP2_MAGIC;
-}
-
 static void load_error(char *err, size_t errlen, int e)
 {
 	if (e == EPERM)
@@ -242,9 +222,9 @@ struct ag_execmon *ag_execmon_open(ag_execmon_fn *fn, void *arg, const char *cgr
 	}
 	/* Without a cgroup v2 hierarchy only closed UDP sockets go unnamed.
 	 * A hybrid system mounts it below the default place. */
-	if (cgroup && !is_cgroup2(cgroup) && !strcmp(cgroup, EM_CGROUP_DEFAULT))
+	if (cgroup && !ag_is_cgroup2(cgroup) && !strcmp(cgroup, EM_CGROUP_DEFAULT))
 		cgroup = EM_CGROUP_HYBRID;
-	if (cgroup && is_cgroup2(cgroup) &&
+	if (cgroup && ag_is_cgroup2(cgroup) &&
 	    (m->cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
 		m->skel->links.em_release =
 			bpf_program__attach_cgroup(m->skel->progs.em_release, m->cgfd);

@@ -42,11 +42,9 @@
 #include <bpf/libbpf.h>
 
 #include "fastpath.skel.h"
+#include "linux/bpf_load.h"
 #endif
 
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif
@@ -172,25 +170,8 @@ static int capture(enum libbpf_print_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 static int capture(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[AG_FP_ERR_MAX];
-	size_t n;
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = 0;
-	if (n)
-		snprintf(fp_libbpf_msg, sizeof(fp_libbpf_msg), "%s", line);
+	ag_bpf_msg_keep(fp_libbpf_msg, sizeof(fp_libbpf_msg), AG_BPF_KEEP_LAST, level, fmt, ap);
 	return 0;
-}
-
-static bool is_cgroup2(const char *path)
-{
-	struct statfs s;
-
-	return statfs(path, &s) == 0 && (unsigned long)s.f_type == CGROUP2_SUPER_MAGIC;
 }
 
 static int netns_cookie(uint64_t *cookie)
@@ -219,15 +200,15 @@ struct ag_fp *ag_fp_open(const char *cgroup, char *err, size_t errlen)
 
 	fp_libbpf_msg[0] = 0;
 	if (!cgroup) {
-		cgroup = is_cgroup2(AG_FP_CGROUP_DEFAULT) ? AG_FP_CGROUP_DEFAULT
-			 : is_cgroup2(AG_FP_CGROUP_HYBRID) ? AG_FP_CGROUP_HYBRID : NULL;
+		cgroup = ag_is_cgroup2(AG_FP_CGROUP_DEFAULT) ? AG_FP_CGROUP_DEFAULT
+			 : ag_is_cgroup2(AG_FP_CGROUP_HYBRID) ? AG_FP_CGROUP_HYBRID : NULL;
 		if (!cgroup) {
 			ag_seterr(err, errlen, "no cgroup v2 hierarchy at %s or %s",
 			       AG_FP_CGROUP_DEFAULT, AG_FP_CGROUP_HYBRID);
 			e = ENOENT;
 			goto fail;
 		}
-	} else if (!is_cgroup2(cgroup)) {
+	} else if (!ag_is_cgroup2(cgroup)) {
 		e = errno == ENOENT ? ENOENT : ENOTDIR;
 		ag_seterr(err, errlen, "\"%s\" is not a cgroup v2 directory", cgroup);
 		goto fail;

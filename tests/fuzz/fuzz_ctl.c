@@ -30,6 +30,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_LIMIT 200
+/* Put in err[0] before a call: still there afterwards, no message was written. */
+#define UNWRITTEN '\x01'
 
 static void printable(const char *s)
 {
@@ -44,27 +46,27 @@ static void check_line(const char *line, size_t len)
 {
 	struct ag_ctl_hello h;
 	json_t *o = NULL;
-	char *err = NULL;
-	int k = ag_ctl_parse_line(line, len, &o, &err), r;
+	char err[AG_CTL_ERR_MAX] = "";
+	int k = ag_ctl_parse_line(line, len, &o, err, sizeof(err)), r;
 
 	if (k < 0) {
 		if (k != -EPROTO && k != -ENOMEM)
 			abort();
 		printable(err);
-		free(err);
 		return;
 	}
 	if (k != AG_CTL_MSG_HELLO && k != AG_CTL_MSG_REPLY && k != AG_CTL_MSG_PUSH)
 		abort();
-	r = ag_ctl_check_hello(o, &h, &err);
+	err[0] = UNWRITTEN;
+	r = ag_ctl_check_hello(o, &h, err, sizeof(err));
 	switch (r) {
 	case 0:
-		if (h.version != AG_CTL_PROTOCOL_VERSION || err)
+		if (h.version != AG_CTL_PROTOCOL_VERSION || err[0] != UNWRITTEN)
 			abort();
 		printable(h.server);
 		break;
 	case -EACCES: case -EBUSY: case -ECONNREFUSED: case -EPROTONOSUPPORT: case -EPROTO:
-		if (!err)
+		if (err[0] == UNWRITTEN)
 			abort();
 		printable(err);
 		break;
@@ -73,7 +75,6 @@ static void check_line(const char *line, size_t len)
 	default:
 		abort();
 	}
-	free(err);
 	json_decref(o);
 }
 
@@ -122,7 +123,7 @@ static void client(const uint8_t *data, size_t size)
 {
 	struct ag_ctl_conn *c;
 	json_t *req, *res, *m;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	int sv[2], r;
 
 	/* More than a socket buffer would block the write below. */
@@ -134,38 +135,37 @@ static void client(const uint8_t *data, size_t size)
 	if (size && write(sv[1], data, size) != (ssize_t)size)
 		abort();
 	shutdown(sv[1], SHUT_WR);
-	c = ag_ctl_open_fd(sv[0], &err);
+	err[0] = UNWRITTEN;
+	c = ag_ctl_open_fd(sv[0], err, sizeof(err));
 	if (!c) {
-		if (!err)
+		if (err[0] == UNWRITTEN)
 			abort();
 		printable(err);
-		free(err);
 		close(sv[1]);
 		return;
 	}
 	req = json_pack("{s:s}", "op", "status");
 	for (int i = 0; i < 2; i++) {
-		err = NULL;
+		err[0] = UNWRITTEN;
 		res = NULL;
-		r = ag_ctl_call(c, req, &res, &err);
+		r = ag_ctl_call(c, req, &res, err, sizeof(err));
 		if (r == 0) {
-			if (!res || err)
+			if (!res || err[0] != UNWRITTEN)
 				abort();
 			json_decref(res);
 		} else if (r == -EREMOTEIO || r == -ECONNRESET || r == -EPROTO || r == -EMSGSIZE ||
 			   r == -ENOMEM || r == -ETIMEDOUT) {
-			if (!err || res)
+			if (err[0] == UNWRITTEN || res)
 				abort();
 			printable(err);
-			free(err);
 		} else {
 			abort();
 		}
 	}
 	json_decref(req);
 	for (;;) {
-		err = NULL;
-		r = ag_ctl_next_push(c, 0, &m, &err);
+		err[0] = UNWRITTEN;
+		r = ag_ctl_next_push(c, 0, &m, err, sizeof(err));
 		if (r == 1) {
 			if (!json_is_object(m))
 				abort();
@@ -174,7 +174,6 @@ static void client(const uint8_t *data, size_t size)
 		}
 		if (r < 0) {
 			printable(err);
-			free(err);
 		}
 		break;
 	}

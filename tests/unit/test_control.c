@@ -125,13 +125,12 @@ static int client_fd(struct agd *d, struct agd_client **out, int *server)
 static struct ag_ctl_conn *client_conn(struct agd *d)
 {
 	int server = -1, fd = client_fd(d, NULL, &server);
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	if (fd < 0 || write(server, HELLO, strlen(HELLO)) != (ssize_t)strlen(HELLO))
 		return NULL;
-	struct ag_ctl_conn *c = ag_ctl_open_fd(fd, &err);
+	struct ag_ctl_conn *c = ag_ctl_open_fd(fd, err, sizeof(err));
 
-	free(err);
 	return c;
 }
 
@@ -302,7 +301,7 @@ TEST(thousand_pending_flows_with_4k_command_lines_reach_the_prompt_in_pages)
 	static char cmdline[4096];
 	struct loop l;
 	json_t *res = NULL;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(d != NULL);
 	memset(cmdline, 'x', sizeof(cmdline) - 1);
@@ -315,10 +314,10 @@ TEST(thousand_pending_flows_with_4k_command_lines_reach_the_prompt_in_pages)
 	CHECK(c != NULL);
 	loop_start(&l, d);
 	json_t *req = json_pack("{s:s}", "op", "pending");
-	int r = ag_ctl_call(c, req, &res, &err);
+	int r = ag_ctl_call(c, req, &res, err, sizeof(err));
 
 	loop_stop(&l);
-	CHECK_MSG(r == 0, "pending: %s", err ? err : "?");
+	CHECK_MSG(r == 0, "pending: %s", err[0] ? err : "?");
 	CHECK_EQ(json_array_size(res), 1000);
 	uint32_t last = 0;
 
@@ -335,13 +334,12 @@ TEST(thousand_pending_flows_with_4k_command_lines_reach_the_prompt_in_pages)
 	json_decref(res);
 	res = NULL;
 	json_object_set_new(req, "op", json_string("status"));
-	r = ag_ctl_call(c, req, &res, &err);
+	r = ag_ctl_call(c, req, &res, err, sizeof(err));
 	loop_stop(&l);
 	CHECK_EQ(r, 0);
 	CHECK_EQ(json_integer_value(json_object_get(res, "pending")), 1000);
 	json_decref(res);
 	json_decref(req);
-	free(err);
 	ag_ctl_close(c);
 	daemon_free(d);
 }
@@ -427,7 +425,7 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	struct agd *d = daemon_new(ring);
 	struct ag_rule rule;
 	char err[AGD_ERR_MAX];
-	char *cerr = NULL;
+	char cerr[AG_CTL_ERR_MAX] = "";
 	struct loop l;
 	ag_engine_stats st;
 	static double lat[1 << 16];
@@ -451,13 +449,13 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	loop_start(&l, d);
 
 	json_t *req = json_pack("{s:s, s:i}", "op", "events", "limit", 1), *res = NULL;
-	int r = ag_ctl_call(one, req, &res, &cerr);
+	int r = ag_ctl_call(one, req, &res, cerr, sizeof(cerr));
 
 	loop_stop(&l); /* the step that answered is counted once the loop is back */
 	double one_cpu_ms = (double)atomic_load(&l.longest_cpu_ns) / 1e6;
 
 	json_decref(req);
-	CHECK_MSG(r == 0, "events --limit 1: %s", cerr ? cerr : "?");
+	CHECK_MSG(r == 0, "events --limit 1: %s", cerr[0] ? cerr : "?");
 	CHECK_EQ(json_array_size(res), 1);
 	json_decref(res);
 	CHECK_MSG(one_cpu_ms < bound_ms, "events --limit 1 held the loop for %.1f ms", one_cpu_ms);
@@ -475,7 +473,7 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 		uint64_t t0 = now_ns();
 
 		res = NULL;
-		r = ag_ctl_call(sc, req, &res, &cerr);
+		r = ag_ctl_call(sc, req, &res, cerr, sizeof(cerr));
 		lat[asked++] = (double)(now_ns() - t0) / 1e6;
 		json_decref(res);
 		if (r)
@@ -492,7 +490,7 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	printf("#   %zu events in %zu pages; %zu status calls meanwhile: 90%% within %.1f ms, "
 	       "worst %.1f ms; longest loop step %.1f ms of CPU\n",
 	       pg.items, pg.pages, asked, p90, worst, step_ms);
-	CHECK_MSG(r == 0, "status: %s", cerr ? cerr : "?");
+	CHECK_MSG(r == 0, "status: %s", cerr[0] ? cerr : "?");
 	CHECK_EQ(pg.items, ring);
 	CHECK(pg.in_order);
 	CHECK(pg.pages > 1);
@@ -502,7 +500,6 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	CHECK_MSG(step_ms < bound_ms, "one loop step took %.1f ms of CPU (bound %.0f ms)", step_ms,
 		  bound_ms);
 	json_decref(req);
-	free(cerr);
 	close(pg.fd);
 	ag_ctl_close(sc);
 	ag_ctl_close(one);

@@ -80,14 +80,13 @@ static void feed(struct ag_ctl_buf *b, const char *data, size_t len, char *out, 
 static struct ag_ctl_conn *pair_with(const char *first_lines, int *server)
 {
 	int sv[2];
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	struct ag_ctl_conn *c;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		return NULL;
 	put(sv[1], first_lines);
-	c = ag_ctl_open_fd(sv[0], &err);
-	free(err);
+	c = ag_ctl_open_fd(sv[0], err, sizeof(err));
 	*server = sv[1];
 	return c;
 }
@@ -544,36 +543,33 @@ TEST(duration_format_parses_back_to_its_truncated_value)
 TEST(parse_line_sorts_hello_reply_and_push)
 {
 	json_t *o;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
-	CHECK_EQ(ag_ctl_parse_line(HELLO, strlen(HELLO) - 1, &o, NULL), AG_CTL_MSG_HELLO);
+	CHECK_EQ(ag_ctl_parse_line(HELLO, strlen(HELLO) - 1, &o, NULL, 0), AG_CTL_MSG_HELLO);
 	json_decref(o);
-	CHECK_EQ(ag_ctl_parse_line("{\"id\":1,\"ok\":true}", 18, &o, NULL), AG_CTL_MSG_REPLY);
+	CHECK_EQ(ag_ctl_parse_line("{\"id\":1,\"ok\":true}", 18, &o, NULL, 0), AG_CTL_MSG_REPLY);
 	json_decref(o);
-	CHECK_EQ(ag_ctl_parse_line("{\"pending\":{\"id\":3}}", 20, &o, NULL), AG_CTL_MSG_PUSH);
+	CHECK_EQ(ag_ctl_parse_line("{\"pending\":{\"id\":3}}", 20, &o, NULL, 0), AG_CTL_MSG_PUSH);
 	json_decref(o);
-	CHECK_EQ(ag_ctl_parse_line("[1,2]", 5, &o, &err), -EPROTO);
+	CHECK_EQ(ag_ctl_parse_line("[1,2]", 5, &o, err, sizeof(err)), -EPROTO);
 	CHECK(strstr(err, "\"[1,2]\"") != NULL);
-	free(err);
-	CHECK_EQ(ag_ctl_parse_line("{\"ok\":true,\"ok\":false}", 22, &o, &err), -EPROTO);
-	free(err);
-	CHECK_EQ(ag_ctl_parse_line("{\"ok\":tru", 9, &o, &err), -EPROTO);
+	CHECK_EQ(ag_ctl_parse_line("{\"ok\":true,\"ok\":false}", 22, &o, err, sizeof(err)), -EPROTO);
+	CHECK_EQ(ag_ctl_parse_line("{\"ok\":tru", 9, &o, err, sizeof(err)), -EPROTO);
 	CHECK(strstr(err, "not a JSON object: \"{\"ok\":tru\"") != NULL);
-	free(err);
 }
 
 TEST(hello_gives_server_uid_and_session)
 {
 	struct ag_ctl_hello h;
 	json_t *m = json_loads(HELLO, 0, NULL);
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
-	CHECK_EQ(ag_ctl_check_hello(m, &h, &err), 0);
+	CHECK_EQ(ag_ctl_check_hello(m, &h, err, sizeof(err)), 0);
 	CHECK_EQ(h.version, 1);
 	CHECK_STR(h.server, "alegated 0.1.0");
 	CHECK_EQ(h.uid, 0);
 	CHECK_EQ(h.session, 7);
-	CHECK(err == NULL);
+	CHECK_STR(err, "");
 	json_decref(m);
 }
 
@@ -594,16 +590,15 @@ TEST(hello_refusal_is_surfaced_verbatim_with_its_kind)
 		  "?[2Jx??y", -EACCES },
 	};
 	struct ag_ctl_hello h;
-	char *err;
+	char err[AG_CTL_ERR_MAX];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *m = json_loads(cases[i].line, 0, NULL);
 
 		CHECK(m != NULL);
-		err = NULL;
-		CHECK_EQ(ag_ctl_check_hello(m, &h, &err), cases[i].ret);
+		err[0] = '\0';
+		CHECK_EQ(ag_ctl_check_hello(m, &h, err, sizeof(err)), cases[i].ret);
 		CHECK_STR(err, cases[i].msg);
-		free(err);
 		json_decref(m);
 	}
 }
@@ -612,20 +607,18 @@ TEST(hello_of_another_version_or_not_a_hello_is_refused)
 {
 	struct ag_ctl_hello h;
 	json_t *m;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	m = json_loads("{\"hello\":\"alegate\",\"version\":2}", 0, NULL);
-	CHECK_EQ(ag_ctl_check_hello(m, &h, &err), -EPROTONOSUPPORT);
+	CHECK_EQ(ag_ctl_check_hello(m, &h, err, sizeof(err)), -EPROTONOSUPPORT);
 	CHECK(strstr(err, "version 2") && strstr(err, "version 1"));
-	free(err);
 	json_decref(m);
 	m = json_loads("{\"hello\":\"alegate\"}", 0, NULL);
-	CHECK_EQ(ag_ctl_check_hello(m, &h, NULL), -EPROTO);
+	CHECK_EQ(ag_ctl_check_hello(m, &h, NULL, 0), -EPROTO);
 	json_decref(m);
 	m = json_loads("{\"hello\":\"ssh\",\"version\":1}", 0, NULL);
-	CHECK_EQ(ag_ctl_check_hello(m, &h, &err), -EPROTO);
+	CHECK_EQ(ag_ctl_check_hello(m, &h, err, sizeof(err)), -EPROTO);
 	CHECK(strstr(err, "not an alegated control socket") != NULL);
-	free(err);
 	json_decref(m);
 }
 
@@ -643,12 +636,12 @@ TEST(client_call_sends_an_id_and_returns_its_result)
 	int srv;
 	struct ag_ctl_conn *c = pair_with(HELLO, &srv);
 	json_t *req = json_pack("{s:s}", "op", "status"), *res, *sent;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
 	CHECK_EQ(ag_ctl_hello(c)->session, 7);
 	put(srv, "{\"id\":1,\"ok\":true,\"result\":{\"backend\":\"iptables\"}}\n");
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), 0);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), 0);
 	CHECK_STR(json_string_value(json_object_get(res, "backend")), "iptables");
 	json_decref(res);
 	sent = read_request(srv);
@@ -666,7 +659,7 @@ TEST(client_call_joins_a_paged_answer_into_one_array)
 	int srv;
 	struct ag_ctl_conn *c = pair_with(HELLO, &srv);
 	json_t *req = json_pack("{s:s}", "op", "pending"), *res = NULL, *push = NULL;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
 	put(srv, "{\"id\":1,\"ok\":true,\"result\":[{\"id\":1},{\"id\":2}],\"more\":true}\n"
@@ -674,17 +667,17 @@ TEST(client_call_joins_a_paged_answer_into_one_array)
 		 "{\"id\":1,\"ok\":true,\"result\":[{\"id\":3}],\"more\":true}\n"
 		 "{\"id\":1,\"ok\":true,\"result\":[{\"id\":4}]}\n"
 		 "{\"id\":2,\"ok\":true,\"result\":{}}\n");
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), 0);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), 0);
 	CHECK(json_is_array(res));
 	CHECK_EQ(json_array_size(res), 4);
 	for (size_t i = 0; i < 4; i++)
 		CHECK_EQ(json_integer_value(json_object_get(json_array_get(res, i), "id")), i + 1);
 	json_decref(res);
-	CHECK_EQ(ag_ctl_next_push(c, 0, &push, &err), 1);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &push, err, sizeof(err)), 1);
 	CHECK(json_object_get(push, "resolved") != NULL);
 	json_decref(push);
 	/* the connection is in step: the next call gets its own reply */
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), 0);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), 0);
 	CHECK(json_is_object(res));
 	json_decref(res);
 	json_decref(req);
@@ -704,28 +697,28 @@ TEST(client_keeps_pushes_that_arrive_before_the_reply_in_order)
 	json_t *req = json_pack("{s:s}", "op", "subscribe"), *res, *m;
 
 	CHECK(c != NULL);
-	CHECK_EQ(ag_ctl_call(c, req, &res, NULL), 0);
+	CHECK_EQ(ag_ctl_call(c, req, &res, NULL, 0), 0);
 	CHECK(json_is_null(res));	/* a reply without result */
 	json_decref(res);
 	CHECK(ag_ctl_push_ready(c));
-	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL), 1);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL, 0), 1);
 	CHECK_EQ(json_integer_value(json_object_get(json_object_get(m, "pending"), "id")), 5);
 	json_decref(m);
-	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL), 1);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL, 0), 1);
 	CHECK(json_object_get(m, "resolved") != NULL);
 	json_decref(m);
-	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL), 1);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL, 0), 1);
 	CHECK(json_object_get(m, "event") != NULL);
 	json_decref(m);
 	CHECK(!ag_ctl_push_ready(c));
-	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL), 0);
-	CHECK_EQ(ag_ctl_next_push(c, 50, &m, NULL), 0);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL, 0), 0);
+	CHECK_EQ(ag_ctl_next_push(c, 50, &m, NULL, 0), 0);
 	/* Half a line is not ready: a poll loop would spin on it. */
 	put(srv, "{\"event\":");
-	CHECK_EQ(ag_ctl_next_push(c, 50, &m, NULL), 0);
+	CHECK_EQ(ag_ctl_next_push(c, 50, &m, NULL, 0), 0);
 	CHECK(!ag_ctl_push_ready(c));
 	put(srv, "{\"seq\":2}}\n");
-	CHECK_EQ(ag_ctl_next_push(c, 1000, &m, NULL), 1);
+	CHECK_EQ(ag_ctl_next_push(c, 1000, &m, NULL, 0), 1);
 	json_decref(m);
 	json_decref(req);
 	ag_ctl_close(c);
@@ -739,19 +732,17 @@ TEST(client_error_reply_gives_the_daemon_text_and_code)
 		"{\"id\":1,\"ok\":false,\"error\":\"no rule \\\"nope\\\"\",\"code\":\"not_found\"}\n"
 		"{\"ok\":false,\"error\":\"not JSON: x\",\"code\":\"bad_json\"}\n", &srv);
 	json_t *req = json_pack("{s:s,s:s}", "op", "rules.del", "rule", "nope"), *res;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -EREMOTEIO);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -EREMOTEIO);
 	CHECK(res == NULL);
 	CHECK_STR(err, "no rule \"nope\"");
 	CHECK_STR(ag_ctl_error_code(c), "not_found");
-	free(err);
 	/* An error without id (the server could not read us) answers the call. */
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -EREMOTEIO);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -EREMOTEIO);
 	CHECK_STR(err, "not JSON: x");
 	CHECK_STR(ag_ctl_error_code(c), "bad_json");
-	free(err);
 	json_decref(req);
 	ag_ctl_close(c);
 	close(srv);
@@ -765,16 +756,15 @@ TEST(bug_refusal_code_with_a_control_byte_is_sanitized)
 	struct ag_ctl_conn *c = pair_with(HELLO
 		"{\"id\":1,\"ok\":false,\"code\":\"not\\u007f\\u001b[2Jfound\"}\n", &srv);
 	json_t *req = json_pack("{s:s}", "op", "status"), *res;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -EREMOTEIO);
-	CHECK(err != NULL);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -EREMOTEIO);
+	CHECK(err[0] != '\0');
 	for (const char *p = err; *p; p++)
 		CHECK_MSG((unsigned char)*p >= 0x20 && *p != 0x7f, "control byte in \"%s\"", err);
 	for (const char *p = ag_ctl_error_code(c); *p; p++)
 		CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
-	free(err);
 	json_decref(req);
 	ag_ctl_close(c);
 	close(srv);
@@ -785,16 +775,14 @@ TEST(client_server_closing_breaks_every_later_call)
 	int srv;
 	struct ag_ctl_conn *c = pair_with(HELLO, &srv);
 	json_t *req = json_pack("{s:s}", "op", "status"), *res, *m;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
 	close(srv);
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -ECONNRESET);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -ECONNRESET);
 	CHECK(strstr(err, "closed the connection") != NULL);
-	free(err);
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -ECONNRESET);
-	free(err);
-	CHECK_EQ(ag_ctl_next_push(c, -1, &m, NULL), -ECONNRESET);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -ECONNRESET);
+	CHECK_EQ(ag_ctl_next_push(c, -1, &m, NULL, 0), -ECONNRESET);
 	json_decref(req);
 	ag_ctl_close(c);
 }
@@ -804,15 +792,14 @@ TEST(client_timed_out_call_leaves_the_connection_usable)
 	int srv;
 	struct ag_ctl_conn *c = pair_with(HELLO, &srv);
 	json_t *req = json_pack("{s:s}", "op", "status"), *res;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
 	ag_ctl_set_timeout(c, 50);
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -ETIMEDOUT);
-	free(err);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -ETIMEDOUT);
 	/* The late reply to id 1 comes first and must not answer id 2. */
 	put(srv, "{\"id\":1,\"ok\":true,\"result\":1}\n{\"id\":2,\"ok\":true,\"result\":2}\n");
-	CHECK_EQ(ag_ctl_call(c, req, &res, NULL), 0);
+	CHECK_EQ(ag_ctl_call(c, req, &res, NULL, 0), 0);
 	CHECK_EQ(json_integer_value(res), 2);
 	json_decref(res);
 	json_decref(req);
@@ -825,12 +812,11 @@ TEST(client_garbage_from_the_server_is_a_protocol_error)
 	int srv;
 	struct ag_ctl_conn *c = pair_with(HELLO "HTTP/1.1 400 Bad Request\n", &srv);
 	json_t *req = json_pack("{s:s}", "op", "status"), *res;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK(c != NULL);
-	CHECK_EQ(ag_ctl_call(c, req, &res, &err), -EPROTO);
+	CHECK_EQ(ag_ctl_call(c, req, &res, err, sizeof(err)), -EPROTO);
 	CHECK(strstr(err, "HTTP/1.1 400") != NULL);
-	free(err);
 	json_decref(req);
 	ag_ctl_close(c);
 	close(srv);
@@ -839,34 +825,31 @@ TEST(client_garbage_from_the_server_is_a_protocol_error)
 TEST(client_refused_hello_fails_open_with_the_text)
 {
 	int sv[2];
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	put(sv[1], "{\"hello\":\"alegate\",\"version\":1,\"error\":\"permission denied: uid 5\",\"code\":\"denied\"}\n");
 	errno = 0;
-	CHECK(ag_ctl_open_fd(sv[0], &err) == NULL);
+	CHECK(ag_ctl_open_fd(sv[0], err, sizeof(err)) == NULL);
 	CHECK_EQ(errno, EACCES);
 	CHECK_STR(err, "permission denied: uid 5");
-	free(err);
 	/* The server closing before any hello is not a hang. */
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv + 0), 0);
 	close(sv[1]);
-	CHECK(ag_ctl_open_fd(sv[0], &err) == NULL);
+	CHECK(ag_ctl_open_fd(sv[0], err, sizeof(err)) == NULL);
 	CHECK_EQ(errno, ECONNRESET);
 	CHECK(strstr(err, "before saying hello") != NULL);
-	free(err);
 }
 
 TEST(client_connect_to_a_missing_socket_names_the_path)
 {
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 
 	errno = 0;
-	CHECK(ag_ctl_connect("/nonexistent/alegate-test.sock", &err) == NULL);
+	CHECK(ag_ctl_connect("/nonexistent/alegate-test.sock", err, sizeof(err)) == NULL);
 	CHECK_EQ(errno, ENOENT);
 	CHECK(strstr(err, "\"/nonexistent/alegate-test.sock\"") != NULL);
 	CHECK(strstr(err, "is alegated running?") != NULL);
-	free(err);
 }
 
 static void *accept_and_hello(void *arg)
@@ -889,7 +872,7 @@ TEST(client_connect_over_a_real_socket_path)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ag_ctl_conn *c;
 	pthread_t th;
-	char *err = NULL;
+	char err[AG_CTL_ERR_MAX] = "";
 	int lfd;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/agctl-test-%d.sock", (int)getpid());
@@ -899,7 +882,7 @@ TEST(client_connect_over_a_real_socket_path)
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 1), 0);
 	CHECK_EQ(pthread_create(&th, NULL, accept_and_hello, &lfd), 0);
-	c = ag_ctl_connect(sa.sun_path, &err);
+	c = ag_ctl_connect(sa.sun_path, err, sizeof(err));
 	CHECK_MSG(c != NULL, "connect: %s", err);
 	CHECK_STR(ag_ctl_hello(c)->server, "alegated 0.1.0");
 	ag_ctl_close(c);
@@ -936,16 +919,16 @@ TEST(client_push_queue_is_bounded_and_counts_what_it_dropped)
 
 	CHECK(c != NULL);
 	CHECK_EQ(pthread_create(&th, NULL, flood_pushes, &f), 0);
-	CHECK_EQ(ag_ctl_call(c, req, &res, NULL), 0);
+	CHECK_EQ(ag_ctl_call(c, req, &res, NULL, 0), 0);
 	pthread_join(th, NULL);
 	json_decref(res);
 	CHECK_EQ(ag_ctl_pushes_dropped(c), 10);
 	/* The oldest were dropped: the first kept is seq 10. */
-	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL), 1);
+	CHECK_EQ(ag_ctl_next_push(c, 0, &m, NULL, 0), 1);
 	CHECK_EQ(json_integer_value(json_object_get(json_object_get(m, "event"), "seq")), 10);
 	json_decref(m);
 	n = 1;
-	while (ag_ctl_next_push(c, 0, &m, NULL) == 1) {
+	while (ag_ctl_next_push(c, 0, &m, NULL, 0) == 1) {
 		json_decref(m);
 		n++;
 	}
