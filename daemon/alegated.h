@@ -606,12 +606,13 @@ void agd_history_event(struct agd *d, const ag_event *ev);
  * dropped. */
 void agd_history_conn(struct agd *d, const struct agd_conn *c);
 void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t bytes_out);
-/* `history`: rows newest first.  NULL with *err set on failure. */
-json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, const char **err);
+/* `history`: rows newest first.  NULL with err[0..errlen) set on failure. */
+json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, char *err,
+			  size_t errlen);
 /* `traffic`: per program, largest first; with bucket_ms, each row's
  * "series" of [start_ms, bytes_in, bytes_out, connections]. */
 json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
-			    const char **err);
+			    char *err, size_t errlen);
 json_t *agd_history_status_json(struct agd *d);
 
 /* ---- fpevents.c ------------------------------------------------------------ */

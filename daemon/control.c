@@ -476,7 +476,7 @@ static int op_history(struct req *q)
 {
 	struct agd_history_filter f = { 0 };
 	bool bad = false;
-	const char *err = NULL;
+	char err[AGD_ERR_MAX] = "";
 	json_t *a;
 
 	f.app = agd__control_field_str(q, "app", &bad);
@@ -488,7 +488,7 @@ static int op_history(struct req *q)
 			  "\"app\", \"host\" are strings; \"since_ms\", \"limit\" non-negative integers");
 		return 0;
 	}
-	if (!(a = agd_history_query(q->d, &f, &err))) {
+	if (!(a = agd_history_query(q->d, &f, err, sizeof(err)))) {
 		agd__control_reply_err(q->d, q->c, q->id, "failed", "history: %s", err);
 		return 0;
 	}
@@ -501,7 +501,7 @@ static int op_traffic(struct req *q)
 	bool bad = false;
 	uint64_t since = since_wall(field_uint(q, "since_ms", 0, &bad));
 	uint64_t bucket = field_uint(q, "bucket_ms", 0, &bad);
-	const char *err = NULL;
+	char err[AGD_ERR_MAX] = "";
 	json_t *a;
 
 	if (bad || (bucket && bucket < 1000)) {
@@ -509,7 +509,7 @@ static int op_traffic(struct req *q)
 			  "\"since_ms\" is a non-negative integer, \"bucket_ms\" at least 1000");
 		return 0;
 	}
-	if (!(a = agd_history_traffic(q->d, since, bucket, &err))) {
+	if (!(a = agd_history_traffic(q->d, since, bucket, err, sizeof(err)))) {
 		agd__control_reply_err(q->d, q->c, q->id, "failed", "traffic: %s", err);
 		return 0;
 	}

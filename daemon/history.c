@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 #include <systemd/sd-journal.h>
 
+#include "base/err.h"
 #include "daemon/alegated.h"
 #include "net/packet.h"
 
@@ -658,7 +659,8 @@ static void iso_time(char *buf, size_t len, int64_t ms)
 	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
 }
 
-json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, const char **err)
+json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, char *err,
+			  size_t errlen)
 {
 	static const char *const cols[] = { "time_ms", "exe", "pid", "uid", "proto", "direction",
 					    "local", "remote", "host", "action", "rule", "decided",
@@ -669,7 +671,7 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, con
 	int i = 1, rc;
 
 	if (!h) {
-		*err = "history is off (state_dir could not be opened; see the log)";
+		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
 		return NULL;
 	}
 	/* newest first, through the time index; the filters narrow what it reads */
@@ -680,7 +682,7 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, con
 			       " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || ?3)"
 			       " ORDER BY time_ms DESC, id DESC LIMIT ?4",
 			       -1, &st, NULL) != SQLITE_OK) {
-		*err = sqlite3_errmsg(h->rdb);
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
 		return NULL;
 	}
 	sqlite3_bind_int64(st, i++, (sqlite3_int64)f->since_ms);
@@ -706,7 +708,7 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, con
 		json_array_append_new(a, o);
 	}
 	if (rc != SQLITE_DONE) {
-		*err = sqlite3_errmsg(h->rdb);
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
 		json_decref(a);
 		a = NULL;
 	}
@@ -715,7 +717,7 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, con
 }
 
 json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
-			    const char **err)
+			    char *err, size_t errlen)
 {
 	struct agd_history *h = d->history;
 	sqlite3_stmt *st;
@@ -723,7 +725,7 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 	int rc;
 
 	if (!h) {
-		*err = "history is off (state_dir could not be opened; see the log)";
+		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
 		return NULL;
 	}
 	if (sqlite3_prepare_v2(h->rdb,
@@ -731,7 +733,7 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 			       " WHERE time_ms >= ?1 GROUP BY exe"
 			       " ORDER BY total(bytes_in) + total(bytes_out) DESC, count(*) DESC",
 			       -1, &st, NULL) != SQLITE_OK) {
-		*err = sqlite3_errmsg(h->rdb);
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
 		return NULL;
 	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
@@ -752,7 +754,7 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		*err = sqlite3_errmsg(h->rdb);
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
 		goto fail;
 	}
 	/* per program over time: [bucket start ms, bytes_in, bytes_out, connections],
@@ -763,7 +765,7 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 				       " total(bytes_out), count(*) FROM conn WHERE time_ms >= ?1"
 				       " GROUP BY 1, 2 ORDER BY 1, 2",
 				       -1, &st, NULL) != SQLITE_OK) {
-			*err = sqlite3_errmsg(h->rdb);
+			ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
 			goto fail;
 		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
@@ -781,7 +783,7 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE) {
-			*err = sqlite3_errmsg(h->rdb);
+			ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
 			goto fail;
 		}
 	}
