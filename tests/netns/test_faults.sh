@@ -197,10 +197,11 @@ else
 	fail every_flood_flow_ends_with_a_verdict_and_an_event \
 		"pending $pend, kernel waiting $waiting, pends $pends, timeouts $timeouts, completions $completions, queued $queued, classifies $classifies, new flows $new_flows, events $events"
 fi
-# Under ASan freed memory waits in its quarantine instead of being reused,
-# so the high-water mark measures the sanitizer as much as the daemon.
+# Under ASan freed memory waits in its quarantine (up to 256 MB) instead of
+# being reused, so the high-water mark measures the sanitizer more than the
+# daemon: the bound that describes the product is the plain build's.
 rss_limit=65536
-[ "$SANITIZED" = 1 ] && rss_limit=131072 && echo "# sanitizer build: the memory limit is 128 MB, not 64"
+[ "$SANITIZED" = 1 ] && rss_limit=655360 && echo "# sanitizer build: the memory limit is 640 MB (quarantine), not 64"
 if [ "${rss:-999999}" -lt "$rss_limit" ]; then
 	pass daemon_memory_stays_bounded_during_the_flood
 else
