@@ -7,6 +7,7 @@
  * lists), or "list" (every operator of its "list" array must match).  An
  * alegate rule holds at most one value per field, ANDed across fields.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,41 @@ static const char *proto_name(const char *p)
 	return NULL;
 }
 
-static int operand(struct conv *cv, const char *type, const char *op, const char *data)
+/*
+ * OpenSnitch compares paths without regard to case unless "sensitive"; a
+ * glob that takes both cases of each letter matches the same paths, where
+ * the path alone would narrow a deny.  Glob characters of the path are
+ * quoted in brackets, so that they match themselves (with @sensitive, the
+ * path is only quoted).  NULL when it would not fit a rule.
+ */
+static json_t *path_glob(const char *p, bool sensitive)
+{
+	char buf[4096];
+	size_t n = 0;
+
+	for (; *p; p++) {
+		char c = *p, lo = (char)tolower((unsigned char)c), up = (char)toupper((unsigned char)c);
+
+		if (n + 4 >= sizeof(buf))
+			return NULL;
+		if (lo != up && !sensitive) {
+			buf[n++] = '[';
+			buf[n++] = lo;
+			buf[n++] = up;
+			buf[n++] = ']';
+		} else if (c == '*' || c == '?' || c == '[') {
+			buf[n++] = '[';
+			buf[n++] = c;
+			buf[n++] = ']';
+		} else {
+			buf[n++] = c;
+		}
+	}
+	buf[n] = 0;
+	return json_string(buf);
+}
+
+static int operand(struct conv *cv, const char *type, const char *op, const char *data, bool sensitive)
 {
 	if (strcmp(type, "regexp") == 0)
 		return refuse(cv, "operator regexp on %s: regular expressions are not supported", op);
@@ -76,10 +111,17 @@ static int operand(struct conv *cv, const char *type, const char *op, const char
 		return refuse(cv, "unknown operator type \"%s\"", type);
 	if (strcmp(type, "network") == 0 && strcmp(op, "dest.network") != 0)
 		return refuse(cv, "operator network on \"%s\": only dest.network takes it", op);
+	if (strcmp(op, "true") == 0)
+		return 0;	/* matches every connection: no condition */
 	if (!*data)
 		return refuse(cv, "empty data for %s", op);
-	if (strcmp(op, "process.path") == 0)
-		return set(cv, "app", json_string(data), op);
+	if (strcmp(op, "process.path") == 0) {
+		json_t *app = strchr(data, '\\') ? NULL : path_glob(data, sensitive);
+
+		if (!app)
+			return refuse(cv, "process.path \"%s\" is too long or holds a backslash", data);
+		return set(cv, "app", app, op);
+	}
 	if (strcmp(op, "user.id") == 0) {
 		if (!all_digits(data) || strlen(data) > 10)
 			return refuse(cv, "user.id \"%s\" is not a number", data);
@@ -153,7 +195,7 @@ static int operator(struct conv *cv, const json_t *o, bool nested)
 	data = jstr(o, "data");
 	if (!data)
 		return refuse(cv, "operator on %s without string \"data\"", op);
-	return operand(cv, type, op, data);
+	return operand(cv, type, op, data, json_is_true(json_object_get(o, "sensitive")));
 }
 
 /* OpenSnitch durations: once, always, until restart, and 30s..12h. */
