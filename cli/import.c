@@ -43,12 +43,11 @@ int cmd_rules_export(struct cli *cli, struct cli_args *a)
 		json_object_del(r, "expires_in_ms");
 		json_array_append(out, r);
 	}
-	if (strcmp(file, "-") == 0) {
-		ret = json_dumpf(out, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF ||
-		      fflush(stdout) ? -1 : 0;
-	} else {
-		ret = json_dump_file(out, file, JSON_INDENT(2));
-	}
+	FILE *f = strcmp(file, "-") == 0 ? stdout : fopen(file, "w");
+
+	ret = !f || json_dumpf(out, f, JSON_INDENT(2)) || fputc('\n', f) == EOF || fflush(f) ? -1 : 0;
+	if (f && f != stdout && fclose(f) && !ret)
+		ret = -1;
 	if (ret)
 		ret = cli_fail("cannot write %s: %s", file, strerror(errno));
 	else if (left)

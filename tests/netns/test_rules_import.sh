@@ -84,11 +84,14 @@ if [ $rc -eq 1 ] && [ "$(grep -c '\.json: rule ' "$T/os.out")" = 4 ] &&
 else
 	fail opensnitch_import_one_line_per_rule_skipped_regexp_exit_1 "rc $rc: $(cat "$T/os.out" "$T/os.err")"
 fi
+cpids=()
 for p in app_a app_b app_c app_d; do
 	in_c "$T/bin/$p" -t 1500 $S4 8080 >"$T/$p.out" 2>&1 &
+	cpids+=($!)
 done
-wait_for 5 bash -c "[ \$(cat '$T'/app_?.out | wc -l) = 4 ]"
+sleep 0.5
 pending=$(ctl pending --json | jq length)
+wait "${cpids[@]}"
 if grep -q "^ok" "$T/app_a.out" && grep -q "^ok" "$T/app_c.out"; then
 	pass opensnitch_allow_rules_let_their_programs_connect
 else
@@ -102,5 +105,4 @@ if ! grep -q "^ok" "$T/app_b.out" && ! grep -q "^ok" "$T/app_d.out" && [ "$pendi
 else
 	fail opensnitch_deny_refuses_and_outranks_a_plain_allow "b: $(cat "$T/app_b.out"), d: $(cat "$T/app_d.out"), pending $pending; $(ctl events --json | jq -c '.[] | select(.type == "block")')"
 fi
-wait
 finish
