@@ -232,6 +232,10 @@ $(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMO
 $(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMON_TESTS)): \
 	$(DAEMON_OBJ)
 
+# alegatectl's OpenSnitch converter, tested without a daemon.
+$(O)/tests/unit/test_opensnitch: EXTRA_OBJ = $(O)/cli/opensnitch.o
+$(O)/tests/unit/test_opensnitch: $(O)/cli/opensnitch.o
+
 # Engine tests need the engine only: they build even while other modules are mid-change.
 ENGINE_UNIT_BIN := $(filter $(O)/tests/unit/test_engine%,$(UNIT_BIN))
 $(ENGINE_UNIT_BIN): $(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/engine_fixture.h $(ENGINE_LIB) $(BASE_LIB)

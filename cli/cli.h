@@ -34,7 +34,7 @@ enum opt_id {
 	OPT_SCOPE, OPT_REJECT,
 	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
 	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY, OPT_CALLOUT,
-	OPT_FOLLOW, OPT_LIMIT, OPT_BELL, OPT_SINCE,
+	OPT_FOLLOW, OPT_LIMIT, OPT_BELL, OPT_SINCE, OPT_OPENSNITCH,
 	OPT_COUNT
 };
 
@@ -232,6 +232,9 @@ int cmd_rules_add(struct cli *cli, struct cli_args *a);
 int cmd_rules_del(struct cli *cli, struct cli_args *a);
 int cmd_rules_enable(struct cli *cli, struct cli_args *a);
 int cmd_rules_disable(struct cli *cli, struct cli_args *a);
+/* import.c */
+int cmd_rules_export(struct cli *cli, struct cli_args *a);
+int cmd_rules_import(struct cli *cli, struct cli_args *a);
 int cmd_prompt(struct cli *cli, struct cli_args *a);
 
 #endif

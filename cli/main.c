@@ -60,6 +60,7 @@ static const struct {
 	{ OPT_LIMIT, "limit", 'n', "N", "print at most the N latest events or connections" },
 	{ OPT_SINCE, "since", 0, "TIME", "only what started in the last TIME: 30m, 1h, 7d..." },
 	{ OPT_BELL, "bell", 0, NULL, "ring the terminal bell when a flow arrives" },
+	{ OPT_OPENSNITCH, "opensnitch", 0, "DIR", "import OpenSnitch's rule files of DIR" },
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -77,6 +78,7 @@ static const enum opt_id events_opts[] = { OPT_FOLLOW, OPT_LIMIT, OPT_NONE };
 static const enum opt_id prompt_opts[] = { OPT_BELL, OPT_NONE };
 static const enum opt_id history_opts[] = { OPT_APP, OPT_HOST, OPT_SINCE, OPT_LIMIT, OPT_NONE };
 static const enum opt_id traffic_opts[] = { OPT_SINCE, OPT_NONE };
+static const enum opt_id import_opts[] = { OPT_OPENSNITCH, OPT_NONE };
 
 static const struct cli_cmd commands[] = {
 	{ NULL, "status", "", "whether alegated runs; backend, counters", NULL,
@@ -106,6 +108,16 @@ static const struct cli_cmd commands[] = {
 	{ "rules", "enable", "ID", "enable a rule", NULL, no_opts, 1, 1, cmd_rules_enable },
 	{ "rules", "disable", "ID", "disable a rule (it stays, unused)", NULL,
 	  no_opts, 1, 1, cmd_rules_disable },
+	{ "rules", "export", "[FILE]", "the rules saved to disk, as one JSON array",
+	  "Write the rules alegated saves to disk as one JSON array of rule-file objects, "
+	  "to FILE or to standard output when FILE is absent or -.",
+	  no_opts, 0, 1, cmd_rules_export },
+	{ "rules", "import", "FILE | --opensnitch DIR", "add the rules of an export or of OpenSnitch",
+	  "Check every rule of FILE (as rules export writes it) and add them all, or none when "
+	  "one is bad (FILE:INDEX: message, exit 2).  A rule identical to one alegated has is "
+	  "skipped.  --opensnitch DIR converts OpenSnitch's rule files: a line per rule added, "
+	  "FILE: reason on stderr for each that cannot be converted exactly (exit 1).",
+	  import_opts, 0, 1, cmd_rules_import },
 	{ NULL, "flows", "", "authorized live flows", NULL, no_opts, 0, 0, cmd_flows },
 	{ NULL, "events", "[-f|--follow] [-n|--limit N]", "net events: permit, block, pend...",
 	  NULL, events_opts, 0, 0, cmd_events },

@@ -1,0 +1,287 @@
+/*
+ * test_opensnitch.c — OpenSnitch rule files into alegate rules: each
+ * operator and operand converted exactly, or refused with its reason;
+ * malformed files refused; the weights keep OpenSnitch's order.
+ */
+#include <string.h>
+
+#include "check.h"
+#include "cli/opensnitch.h"
+#include "rule/rule.h"
+
+/* A rule file around @op (an operator object) with @action and @extra keys. */
+static char *file_of(const char *action, const char *op, const char *extra)
+{
+	static char buf[4096];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"created\":\"2026-01-02T03:04:05Z\",\"updated\":\"2026-01-02T03:04:05Z\","
+		 "\"name\":\"000-test\",\"enabled\":true,\"precedence\":false,\"action\":\"%s\","
+		 "\"duration\":\"always\"%s%s,\"operator\":%s}", action, extra ? "," : "",
+		 extra ? extra : "", op);
+	return buf;
+}
+
+static json_t *conv_ok(const char *text, bool *ends)
+{
+	char why[256] = "";
+	json_t *r = NULL;
+	struct ag_rule checked;
+	bool e = false;
+
+	if (os_rule_convert(text, strlen(text), &r, &e, why, sizeof(why)) != 0) {
+		printf("#   refused: %s\n", why);
+		return NULL;
+	}
+	/* What it makes must pass alegate's own rule checks. */
+	if (ag_rule_from_json(r, AG_RULE_JSON_CONTROL, &checked, NULL, 0) != 0) {
+		json_decref(r);
+		return NULL;
+	}
+	if (ends)
+		*ends = e;
+	return r;
+}
+
+/* Refused, and the reason holds @want. */
+static bool refused_with(const char *text, const char *want)
+{
+	char why[256] = "";
+	json_t *r = NULL;
+	bool e;
+
+	if (os_rule_convert(text, strlen(text), &r, &e, why, sizeof(why)) == 0) {
+		json_decref(r);
+		return false;
+	}
+	if (!strstr(why, want)) {
+		printf("#   reason \"%s\" lacks \"%s\"\n", why, want);
+		return false;
+	}
+	return r == NULL;
+}
+
+static const char *s(const json_t *r, const char *key)
+{
+	return json_string_value(json_object_get(r, key));
+}
+
+#define SIMPLE(operand, data) \
+	"{\"type\":\"simple\",\"operand\":\"" operand "\",\"sensitive\":false,\"data\":\"" data "\"}"
+
+TEST(simple_dest_host_becomes_host)
+{
+	json_t *r = conv_ok(file_of("allow", SIMPLE("dest.host", "Example.ORG"), NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "action"), "allow");
+	CHECK_STR(s(r, "host"), "Example.ORG");
+	CHECK_STR(s(r, "name"), "000-test");
+	CHECK(json_is_true(json_object_get(r, "enabled")));
+	json_decref(r);
+}
+
+TEST(simple_process_path_case_insensitive_becomes_a_glob_of_both_cases)
+{
+	json_t *r = conv_ok(file_of("deny", SIMPLE("process.path", "/usr/bin/nc*"), NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "app"), "/[uU][sS][rR]/[bB][iI][nN]/[nN][cC][*]");
+	json_decref(r);
+}
+
+TEST(simple_process_path_sensitive_stays_exact)
+{
+	json_t *r = conv_ok(file_of("allow",
+		"{\"type\":\"simple\",\"operand\":\"process.path\",\"sensitive\":true,"
+		"\"data\":\"/usr/bin/curl\"}", NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "app"), "/usr/bin/curl");
+	json_decref(r);
+}
+
+TEST(simple_user_id_becomes_numeric_user)
+{
+	json_t *r = conv_ok(file_of("allow", SIMPLE("user.id", "1000"), NULL), NULL);
+
+	CHECK(r);
+	CHECK_EQ(json_integer_value(json_object_get(r, "user")), 1000);
+	json_decref(r);
+	CHECK(refused_with(file_of("allow", SIMPLE("user.id", "root"), NULL), "user.id \"root\""));
+}
+
+TEST(simple_dest_ip_becomes_remote)
+{
+	json_t *r = conv_ok(file_of("deny", SIMPLE("dest.ip", "192.0.2.7"), NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "remote"), "192.0.2.7");
+	json_decref(r);
+	CHECK(refused_with(file_of("deny", SIMPLE("dest.ip", "192.0.2.0/24"), NULL), "not one address"));
+}
+
+TEST(network_dest_network_becomes_remote_prefix)
+{
+	json_t *r = conv_ok(file_of("deny",
+		"{\"type\":\"network\",\"operand\":\"dest.network\",\"data\":\"10.0.0.0/8\"}", NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "remote"), "10.0.0.0/8");
+	json_decref(r);
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"network\",\"operand\":\"dest.host\",\"data\":\"x.org\"}", NULL),
+		"only dest.network"));
+}
+
+TEST(simple_dest_port_and_protocol)
+{
+	json_t *r = conv_ok(file_of("allow",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.port", "443") ","
+		SIMPLE("protocol", "TCP") "]}", NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "port"), "443");
+	CHECK_STR(s(r, "proto"), "tcp");
+	json_decref(r);
+	CHECK(refused_with(file_of("allow", SIMPLE("dest.port", "80,443"), NULL), "not one port"));
+	CHECK(refused_with(file_of("allow", SIMPLE("protocol", "tcp6"), NULL), "\"tcp6\""));
+}
+
+TEST(list_ands_its_operators)
+{
+	json_t *r = conv_ok(file_of("allow",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("process.path", "/opt/0")
+		"," SIMPLE("dest.host", "example.org") "," SIMPLE("user.id", "0") "]}", NULL), NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "app"), "/[oO][pP][tT]/0");
+	CHECK_STR(s(r, "host"), "example.org");
+	CHECK_EQ(json_integer_value(json_object_get(r, "user")), 0);
+	json_decref(r);
+}
+
+TEST(list_with_two_values_for_one_field_is_refused)
+{
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.port", "80") ","
+		SIMPLE("dest.port", "443") "]}", NULL), "two conditions on dest.port"));
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.ip", "192.0.2.1") ","
+		"{\"type\":\"network\",\"operand\":\"dest.network\",\"data\":\"10.0.0.0/8\"}]}", NULL),
+		"two conditions"));
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[]}", NULL), "without a \"list\""));
+}
+
+TEST(regexp_is_refused)
+{
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"regexp\",\"operand\":\"dest.host\",\"data\":\".*\\\\.example\\\\.org\"}", NULL),
+		"regular expressions"));
+}
+
+TEST(lists_operands_are_refused)
+{
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"lists\",\"operand\":\"lists.domains\",\"data\":\"/etc/lists/ads\"}", NULL),
+		"lists"));
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"lists\",\"operand\":\"lists.ips\",\"data\":\"/etc/lists/ips\"}", NULL), "lists"));
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"lists\",\"operand\":\"lists.nets\",\"data\":\"/etc/lists/nets\"}", NULL), "lists"));
+	CHECK(refused_with(file_of("deny", SIMPLE("lists.domains", "/x"), NULL), "lists.domains"));
+}
+
+TEST(process_command_and_process_id_are_refused)
+{
+	CHECK(refused_with(file_of("deny", SIMPLE("process.command", "curl x"), NULL), "command line"));
+	CHECK(refused_with(file_of("deny", SIMPLE("process.id", "42"), NULL), "process id"));
+}
+
+TEST(operand_true_matches_everything)
+{
+	json_t *r = conv_ok(file_of("deny", SIMPLE("true", ""), NULL), NULL);
+
+	CHECK(r);
+	CHECK(!json_object_get(r, "app") && !json_object_get(r, "host") && !json_object_get(r, "remote"));
+	json_decref(r);
+}
+
+TEST(action_precedence_and_enabled)
+{
+	bool ends = true;
+	json_t *r = conv_ok(file_of("allow", SIMPLE("dest.host", "a.org"), NULL), &ends);
+
+	CHECK(r && !ends);
+	json_decref(r);
+	r = conv_ok(file_of("reject", SIMPLE("dest.host", "a.org"), NULL), &ends);
+	CHECK(r && ends);
+	CHECK_STR(s(r, "action"), "reject");
+	json_decref(r);
+	/* the later "precedence" and "enabled" keys of the text win in jansson: use a fresh file */
+	const char *t = "{\"name\":\"p\",\"enabled\":false,\"precedence\":true,\"action\":\"allow\","
+			"\"duration\":\"always\",\"operator\":" SIMPLE("dest.host", "a.org") "}";
+	r = conv_ok(t, &ends);
+	CHECK(r && ends);
+	CHECK(json_is_false(json_object_get(r, "enabled")));
+	json_decref(r);
+	CHECK(refused_with(file_of("alow", SIMPLE("dest.host", "a.org"), NULL), "unknown action \"alow\""));
+}
+
+TEST(duration_maps_to_lifetime)
+{
+	const char *t = "{\"name\":\"d\",\"action\":\"allow\",\"duration\":\"until restart\","
+			"\"operator\":" SIMPLE("dest.host", "a.org") "}";
+	json_t *r = conv_ok(t, NULL);
+
+	CHECK(r);
+	CHECK_STR(s(r, "lifetime"), "until-restart");
+	json_decref(r);
+	t = "{\"name\":\"d\",\"action\":\"allow\",\"duration\":\"15m\","
+	    "\"operator\":" SIMPLE("dest.host", "a.org") "}";
+	r = conv_ok(t, NULL);
+	CHECK(r);
+	CHECK_STR(s(r, "lifetime"), "timed");
+	CHECK_EQ(json_integer_value(json_object_get(r, "expires_in_ms")), 900000);
+	json_decref(r);
+	CHECK(refused_with("{\"action\":\"allow\",\"duration\":\"once\",\"operator\":"
+			   SIMPLE("dest.host", "a.org") "}", "once"));
+	CHECK(refused_with("{\"action\":\"allow\",\"duration\":\"7w\",\"operator\":"
+			   SIMPLE("dest.host", "a.org") "}", "unknown duration \"7w\""));
+}
+
+TEST(malformed_files_are_refused)
+{
+	CHECK(refused_with("{\"action\":", "line 1"));
+	CHECK(refused_with("[1,2]", "not a JSON object"));
+	CHECK(refused_with("{\"operator\":" SIMPLE("dest.host", "a.org") "}", "no \"action\""));
+	CHECK(refused_with("{\"action\":\"deny\"}", "\"operator\" is not an object"));
+	CHECK(refused_with("{\"action\":\"deny\",\"operator\":{\"operand\":\"dest.host\",\"data\":\"a\"}}",
+			   "without a \"type\""));
+	CHECK(refused_with("{\"action\":\"deny\",\"operator\":{\"type\":\"simple\",\"operand\":\"dest.host\"}}",
+			   "without string \"data\""));
+	CHECK(refused_with("{\"action\":\"deny\",\"operator\":{\"type\":\"fuzzy\",\"operand\":\"dest.host\","
+			   "\"data\":\"a\"}}", "unknown operator type \"fuzzy\""));
+	CHECK(refused_with(file_of("deny", SIMPLE("dest.color", "red"), NULL), "unknown operand \"dest.color\""));
+	CHECK(refused_with("{\"action\":\"deny\",\"enabled\":\"yes\",\"operator\":"
+			   SIMPLE("dest.host", "a.org") "}", "\"enabled\""));
+	CHECK(refused_with("{\"action\":\"deny\",\"action\":\"allow\",\"operator\":"
+			   SIMPLE("dest.host", "a.org") "}", "duplicate"));
+	CHECK(refused_with(file_of("deny", "{\"type\":\"list\",\"operand\":\"list\",\"list\":["
+			   "{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.port", "1") "]}]}",
+			   NULL), "a list inside a list"));
+}
+
+TEST(weights_keep_opensnitch_order_first_ending_rule_highest)
+{
+	json_t *rules = json_pack("[{},{},{},{}]");
+	bool ends[] = { false, true, false, true };
+
+	os_weigh(rules, ends);
+	CHECK_EQ(json_integer_value(json_object_get(json_array_get(rules, 0), "weight")), 0);
+	CHECK_EQ(json_integer_value(json_object_get(json_array_get(rules, 1), "weight")), OS_WEIGHT_TOP);
+	CHECK_EQ(json_integer_value(json_object_get(json_array_get(rules, 2), "weight")), 0);
+	CHECK_EQ(json_integer_value(json_object_get(json_array_get(rules, 3), "weight")), OS_WEIGHT_TOP - 1);
+	json_decref(rules);
+}
