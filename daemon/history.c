@@ -659,6 +659,23 @@ static void iso_time(char *buf, size_t len, int64_t ms)
 	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
 }
 
+/* A read statement on the query connection, or NULL with err set (history
+ * off, or SQL the library refused). */
+static sqlite3_stmt *read_stmt(struct agd_history *h, const char *sql, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if (!h) {
+		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(h->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+		return NULL;
+	}
+	return st;
+}
+
 json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, char *err,
 			  size_t errlen)
 {
@@ -670,21 +687,14 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, cha
 	json_t *a;
 	int i = 1, rc;
 
-	if (!h) {
-		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
-		return NULL;
-	}
 	/* newest first, through the time index; the filters narrow what it reads */
-	if (sqlite3_prepare_v2(h->rdb,
-			       "SELECT time_ms, exe, pid, uid, proto, direction, local, remote, host,"
-			       " action, rule, decided, end_ms, bytes_in, bytes_out FROM conn"
-			       " WHERE time_ms >= ?1 AND (?2 IS NULL OR exe = ?2)"
-			       " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || ?3)"
-			       " ORDER BY time_ms DESC, id DESC LIMIT ?4",
-			       -1, &st, NULL) != SQLITE_OK) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+	st = read_stmt(h, "SELECT time_ms, exe, pid, uid, proto, direction, local, remote, host,"
+			  " action, rule, decided, end_ms, bytes_in, bytes_out FROM conn"
+			  " WHERE time_ms >= ?1 AND (?2 IS NULL OR exe = ?2)"
+			  " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || ?3)"
+			  " ORDER BY time_ms DESC, id DESC LIMIT ?4", err, errlen);
+	if (!st)
 		return NULL;
-	}
 	sqlite3_bind_int64(st, i++, (sqlite3_int64)f->since_ms);
 	bind_text(st, i++, f->app);
 	bind_text(st, i++, f->host);
@@ -724,18 +734,12 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 	json_t *a, *byexe;
 	int rc;
 
-	if (!h) {
-		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
+	st = read_stmt(h, "SELECT exe, count(*), total(bytes_in), total(bytes_out) FROM conn"
+			  " WHERE time_ms >= ?1 GROUP BY exe"
+			  " ORDER BY total(bytes_in) + total(bytes_out) DESC, count(*) DESC",
+			  err, errlen);
+	if (!st)
 		return NULL;
-	}
-	if (sqlite3_prepare_v2(h->rdb,
-			       "SELECT exe, count(*), total(bytes_in), total(bytes_out) FROM conn"
-			       " WHERE time_ms >= ?1 GROUP BY exe"
-			       " ORDER BY total(bytes_in) + total(bytes_out) DESC, count(*) DESC",
-			       -1, &st, NULL) != SQLITE_OK) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
-		return NULL;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
 	a = json_array();
 	byexe = json_object();
@@ -760,14 +764,11 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 	/* per program over time: [bucket start ms, bytes_in, bytes_out, connections],
 	 * the bytes counted in the bucket where the connection started */
 	if (bucket_ms) {
-		if (sqlite3_prepare_v2(h->rdb,
-				       "SELECT coalesce(exe, ''), time_ms / ?2 * ?2 AS b, total(bytes_in),"
-				       " total(bytes_out), count(*) FROM conn WHERE time_ms >= ?1"
-				       " GROUP BY 1, 2 ORDER BY 1, 2",
-				       -1, &st, NULL) != SQLITE_OK) {
-			ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+		st = read_stmt(h, "SELECT coalesce(exe, ''), time_ms / ?2 * ?2 AS b, total(bytes_in),"
+				  " total(bytes_out), count(*) FROM conn WHERE time_ms >= ?1"
+				  " GROUP BY 1, 2 ORDER BY 1, 2", err, errlen);
+		if (!st)
 			goto fail;
-		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)bucket_ms);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
