@@ -46,6 +46,8 @@ static const struct {
 	  "with --action callout: the loaded callout that gets the flows (its name, or its "
 	  "key as a lowercase GUID)" },
 	{ OPT_APP, "app", 0, "PATH", "executable path, or a glob such as /usr/lib/*/firefox" },
+	{ OPT_SHA256, "sha256", 0, "HEX",
+	  "SHA-256 of the program's executable file, as sha256sum prints it" },
 	{ OPT_USER, "user", 0, "UID|NAME", "user the process runs as" },
 	{ OPT_REMOTE, "remote", 0, "ADDR[/LEN]", "remote address or prefix" },
 	{ OPT_HOST, "host", 0, "NAME", "remote host name, or *.domain for its subdomains" },
@@ -72,7 +74,7 @@ static const enum opt_id deny_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_REJECT, O
 static const enum opt_id add_opts[] = {
 	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
 	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY, OPT_CALLOUT,
-	OPT_FOR, OPT_UNTIL_QUIT, OPT_UNTIL_RESTART, OPT_ALWAYS, OPT_NONE
+	OPT_FOR, OPT_UNTIL_QUIT, OPT_UNTIL_RESTART, OPT_ALWAYS, OPT_SHA256, OPT_NONE
 };
 static const enum opt_id events_opts[] = { OPT_FOLLOW, OPT_LIMIT, OPT_NONE };
 static const enum opt_id prompt_opts[] = { OPT_BELL, OPT_NONE };
@@ -100,8 +102,8 @@ static const struct cli_cmd commands[] = {
 	{ "rules", "list", "", "list the rules", NULL, no_opts, 0, 0, cmd_rules_list },
 	{ "rules", "show", "ID", "one rule, every field", NULL, no_opts, 1, 1, cmd_rules_show },
 	{ "rules", "add", "--action A [COND...] [DURATION]", "add a rule",
-	  "Add a rule.  The conditions (COND: --app, --user, --remote, --host, --port, --proto, "
-	  "--direction) must all match.  An allow rule needs one, or --any to say that it "
+	  "Add a rule.  The conditions (COND: --app, --sha256, --user, --remote, --host, --port, "
+	  "--proto, --direction) must all match.  An allow rule needs one, or --any to say that it "
 	  "allows every flow.  DURATION defaults to --always.",
 	  add_opts, 0, 0, cmd_rules_add },
 	{ "rules", "del", "ID", "delete a rule", NULL, no_opts, 1, 1, cmd_rules_del },

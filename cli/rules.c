@@ -139,8 +139,8 @@ void cli_rule_notes(const json_t *reply, const char *quit,
 /* The conditions as "app=/usr/bin/curl host=example.org port=443". */
 static char *conditions(const json_t *r)
 {
-	static const char *const keys[] = { "app", "user", "remote", "host", "port", "proto",
-					    "direction", "weight" };
+	static const char *const keys[] = { "app", "sha256", "user", "remote", "host", "port",
+					    "proto", "direction", "weight" };
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
@@ -355,7 +355,7 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		const char *key;
 	} text[] = {
 		{ OPT_NAME, "name" }, { OPT_CALLOUT, "callout" }, { OPT_APP, "app" }, { OPT_REMOTE, "remote" },
-		{ OPT_HOST, "host" }, { OPT_DIRECTION, "direction" },
+		{ OPT_HOST, "host" }, { OPT_DIRECTION, "direction" }, { OPT_SHA256, "sha256" },
 	};
 	char err[AG_RULE_ERR_MAX], line[AG_RULE_ERR_MAX];
 	struct ag_rule checked;
@@ -372,7 +372,7 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		return EXIT_USAGE;
 	if (!strcmp(v, "allow") && !a->val[OPT_ANY] && !a->val[OPT_APP] && !a->val[OPT_USER] &&
 	    !a->val[OPT_REMOTE] && !a->val[OPT_HOST] && !a->val[OPT_PORT] && !a->val[OPT_PROTO] &&
-	    !a->val[OPT_DIRECTION])
+	    !a->val[OPT_DIRECTION] && !a->val[OPT_SHA256])
 		return cli_usage_error(cli, "an allow rule without a condition allows every flow: "
 				       "give a condition, or --any if that is meant");
 	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)

@@ -125,5 +125,7 @@ bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
 		return false;
 	if ((has & AG_RULE_HAS_CREATED) && a->created != b->created)
 		return false;
+	if ((has & AG_RULE_HAS_SHA256) && memcmp(a->sha256, b->sha256, sizeof(a->sha256)))
+		return false;
 	return true;
 }

@@ -88,6 +88,9 @@ enum ag_rule_direction {
  * filters then) */
 #define AG_RULE_HAS_RESOLVERS	0x200
 #define AG_RULE_REMOTE_RESOLVERS "resolvers"
+/* sha256[] holds the SHA-256 the program's executable file must have */
+#define AG_RULE_HAS_SHA256	0x1000
+#define AG_RULE_SHA256_LEN	32		/* bytes; 64 hex digits in JSON */
 
 /*
  * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
@@ -101,6 +104,8 @@ enum ag_rule_direction {
  *   name ending in ".example.org", but not "example.org" itself.
  * - port: the SERVICE port: the remote port of an outbound flow, the local
  *   port of an inbound flow (what a person means by "port 22 inbound").
+ * - sha256: the SHA-256 of the file the process runs (not of the file now
+ *   at its path); unknown (not computed, too large) never matches.
  */
 struct ag_rule {
 	char id[AG_RULE_ID_MAX + 1];
@@ -130,6 +135,8 @@ struct ag_rule {
 	uint64_t expires_ns;		/* AG_RULE_TIMED: CLOCK_BOOTTIME deadline */
 	uint64_t session;		/* AG_RULE_UNTIL_QUIT: the owner's id */
 	char source[AG_RULE_SOURCE_MAX];	/* file it was loaded from, or "" */
+
+	unsigned char sha256[AG_RULE_SHA256_LEN];	/* when AG_RULE_HAS_SHA256 */
 };
 
 /* ag_rule_from_json() / ag_rule_to_json() flags */
@@ -180,7 +187,7 @@ int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
 
 /*
  * ag_rule_to_json - a rule as a JSON object with the keys in file order
- * (id, name, action, enabled, app, user, remote, host, port, proto,
+ * (id, name, action, enabled, app, sha256, user, remote, host, port, proto,
  * direction, weight, created), absent conditions left out; "port" is
  * always a string ("443", "1000-2000"), "user" a number when numeric.  With
  * AG_RULE_JSON_CONTROL, "lifetime" and, for timed rules, "expires_in_ms"
@@ -268,6 +275,19 @@ int ag_rule_delete(const char *dir, const char *id);
  * Return: 0 or -errno of getrandom.
  */
 int ag_rule_new_id(char *buf);
+
+/*
+ * ag_rule_sha256_parse - @n characters of @s as a SHA-256: exactly 64 hex
+ * digits, either case, nothing else.  Writes the 32 bytes to @out.
+ * Return: 0, or -EINVAL (then @out is untouched).
+ */
+int ag_rule_sha256_parse(const char *s, size_t n, unsigned char *out);
+
+/*
+ * ag_rule_sha256_hex - @digest (32 bytes) as 64 lower-case hex digits and
+ * a NUL in @out (at least 65 bytes).  Return: @out.
+ */
+char *ag_rule_sha256_hex(const unsigned char *digest, char *out);
 
 /* Names of the enum values as they appear in JSON: "allow", "until-quit"... */
 const char *ag_rule_action_name(enum ag_rule_action action);

@@ -355,6 +355,23 @@ static bool user_name_valid(const char *s, size_t n)
 	return true;
 }
 
+static void set_sha256(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	char q[QUOTE_BUF];
+	const char *s;
+	size_t n;
+
+	s = get_string(c, "sha256", v, &n);
+	if (!s)
+		return;
+	if (ag_rule_sha256_parse(s, n, r->sha256)) {
+		perr(c, "sha256", "sha256: %s is not 64 hex digits (a SHA-256 as sha256sum prints it)",
+		     ag_config_quote(q, sizeof(q), s, n));
+		return;
+	}
+	r->has |= AG_RULE_HAS_SHA256;
+}
+
 static void set_user(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF];
@@ -705,6 +722,7 @@ static const struct field {
 	{ "callout", set_callout, false, true },
 	{ "enabled", set_enabled, false, true },
 	{ "app", set_app, false, true },
+	{ "sha256", set_sha256, false, true },
 	{ "user", set_user, false, true },
 	{ "remote", set_remote, false, true },
 	{ "host", set_host, false, true },

@@ -90,6 +90,11 @@ json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 	bad |= put(o, "enabled", json_boolean(r->enabled));
 	if (r->has & AG_RULE_HAS_APP)
 		bad |= put(o, "app", jstr(r->app, &why));
+	if (r->has & AG_RULE_HAS_SHA256) {
+		char hex[2 * AG_RULE_SHA256_LEN + 1];
+
+		bad |= put(o, "sha256", json_string(ag_rule_sha256_hex(r->sha256, hex)));
+	}
 	if (r->has & AG_RULE_HAS_USER) {
 		/* A number stays a number; a name stays what was given. */
 		char num[16];

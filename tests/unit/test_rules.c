@@ -1145,3 +1145,106 @@ TEST(shipped_default_rules_load_and_are_in_saved_form)
 		free(shipped);
 	}
 }
+
+/* ---- the executable checksum condition ---------------------------------------- */
+
+/* sha256 of the empty input, in both cases */
+#define SHA_EMPTY_LOWER "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHA_EMPTY_UPPER "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+
+TEST(sha256_condition_parses_either_case_and_is_saved_in_lower_case)
+{
+	static const char text[] =
+		"{\n"
+		"  \"id\": \"s1\",\n"
+		"  \"action\": \"allow\",\n"
+		"  \"app\": \"/usr/bin/curl\",\n"
+		"  \"sha256\": \"" SHA_EMPTY_UPPER "\"\n"
+		"}\n";
+	static const unsigned char want[32] = {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+		0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+	};
+	struct ag_rule r, back;
+	struct errs e;
+	char *t;
+
+	CHECK_EQ(parse("s1.json", text, &r, &e), 0);
+	CHECK(r.has & AG_RULE_HAS_SHA256);
+	CHECK(!memcmp(r.sha256, want, 32));
+	t = file_text(&r);
+	CHECK(t);
+	CHECK_MSG(strstr(t, "\"sha256\": \"" SHA_EMPTY_LOWER "\""), "%s", t);
+	CHECK_MSG(!strstr(t, SHA_EMPTY_UPPER), "%s", t);
+	/* right after the program it belongs to */
+	CHECK_MSG(strstr(t, "\"app\": \"/usr/bin/curl\",\n  \"sha256\""), "%s", t);
+	CHECK_EQ(parse("s1.json", t, &back, &e), 0);
+	CHECK(ag_rule_equal(&r, &back));
+	free(t);
+}
+
+TEST(sha256_of_wrong_length_or_not_hex_is_refused_quoting_it_at_its_line)
+{
+	static const char *const bad[] = {
+		"\"" SHA_EMPTY_LOWER "0\"",			/* 65 digits */
+		"\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85\"", /* 63 */
+		"\"g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"", /* not hex */
+		"\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85 \"",
+		"\"\"",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[512];
+		struct ag_rule r;
+		struct errs e;
+
+		snprintf(text, sizeof(text),
+			 "{\n  \"id\": \"s2\",\n  \"action\": \"deny\",\n  \"sha256\": %s\n}\n", bad[i]);
+		CHECK_EQ(parse("s2.json", text, &r, &e), -EINVAL);
+		CHECK_EQ(e.n, 1u);
+		CHECK_MSG(strstr(e.msg[0], "s2.json:4: sha256: ") &&
+			  strstr(e.msg[0], "is not 64 hex digits"), "%s", e.msg[0]);
+	}
+	{
+		struct ag_rule r;
+		struct errs e;
+
+		CHECK_EQ(parse("s3.json", "{\"id\": \"s3\", \"action\": \"deny\", \"sha256\": 12}",
+			       &r, &e), -EINVAL);
+		CHECK_MSG(find_err(&e, "sha256") >= 0, "%s", e.msg[0]);
+	}
+}
+
+TEST(rules_that_differ_only_in_sha256_are_not_equal)
+{
+	struct ag_rule a, b;
+	struct errs e;
+
+	CHECK_EQ(parse("s4.json", "{\"id\": \"s4\", \"action\": \"allow\", \"sha256\": \""
+		       SHA_EMPTY_LOWER "\"}", &a, &e), 0);
+	b = a;
+	CHECK(ag_rule_equal(&a, &b));
+	b.sha256[31] ^= 1;
+	CHECK(!ag_rule_equal(&a, &b));
+	b = a;
+	b.has &= ~(unsigned)AG_RULE_HAS_SHA256;
+	CHECK(!ag_rule_equal(&a, &b));
+}
+
+TEST(sha256_hex_is_lower_case_and_parse_round_trips)
+{
+	unsigned char d[32], back[32];
+	char hex[65];
+
+	for (int i = 0; i < 32; i++)
+		d[i] = (unsigned char)(i * 37 + 11);
+	ag_rule_sha256_hex(d, hex);
+	CHECK_EQ(strlen(hex), 64u);
+	for (int i = 0; i < 64; i++)
+		CHECK((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'));
+	CHECK_EQ(ag_rule_sha256_parse(hex, 64, back), 0);
+	CHECK(!memcmp(d, back, 32));
+	memset(back, 0x55, 32);
+	CHECK_EQ(ag_rule_sha256_parse(hex, 63, back), -EINVAL);
+	CHECK_EQ(back[0], 0x55);	/* untouched on failure */
+}
