@@ -117,6 +117,9 @@ typedef struct ag_fixed_values {
 	const char *app_path;     /* executable, NULL when unknown */
 	const char *remote_host;  /* host name from DNS, NULL when unknown */
 	uint32_t flags;           /* AG_FLAG_* */
+	/* SHA-256 of the executable file the process runs, 64 hex digits;
+	 * NULL when unknown (the caller computes it only if a filter asks). */
+	const char *app_sha256;
 } ag_fixed_values;
 
 #ifndef AG_UID_UNKNOWN
@@ -211,6 +214,7 @@ typedef enum ag_field {
 	AG_FIELD_GID,            /* EQUAL, RANGE */
 	AG_FIELD_REMOTE_HOST,    /* EQUAL, SUFFIX */
 	AG_FIELD_FLAGS,          /* FLAGS_ALL_SET, FLAGS_NONE_SET */
+	AG_FIELD_APP_SHA256,     /* EQUAL: 64 hex digits, either case; unknown never matches */
 	AG_FIELD_COUNT
 } ag_field;
 
@@ -238,7 +242,8 @@ typedef struct ag_condition {
 			uint8_t len;                 /* prefix length; EQUAL uses the full length */
 			uint8_t bytes[16];
 		} addr;                              /* EQUAL, PREFIX on addresses */
-		const char *str;                     /* EQUAL/GLOB paths, EQUAL/SUFFIX hosts */
+		const char *str;                     /* EQUAL/GLOB paths, EQUAL/SUFFIX hosts,
+		                                        EQUAL SHA-256 in hex */
 	} v;
 } ag_condition;
 

@@ -43,6 +43,22 @@ void ag__addr_mask(uint8_t *bytes, unsigned plen, unsigned total_bytes)
 		bytes[i] = 0;
 }
 
+/* 64 hex digits into @out in lower case, so that equal digests are one string. */
+static int sha256_lower(const char *in, char *out)
+{
+	for (int i = 0; i < 64; i++) {
+		char ch = in[i];
+
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return -EINVAL;
+		out[i] = ch;
+	}
+	out[64] = '\0';
+	return in[64] ? -EINVAL : 0;
+}
+
 int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out)
 {
 	char host[256];
@@ -134,6 +150,11 @@ int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out)
 			return -EINVAL;
 		out->lo = c->v.u32;
 		return 0;
+	case AG_FIELD_APP_SHA256:
+		if (c->match != AG_MATCH_EQUAL || !c->v.str || sha256_lower(c->v.str, host))
+			return -EINVAL;
+		out->str = ag__str_get(e, host);
+		return out->str ? 0 : -ENOMEM;
 	default:
 		return -EINVAL;
 	}
@@ -219,6 +240,8 @@ static bool cond_match(const struct ag__cond *c, const ag_fixed_values *in)
 		if (c->match == AG_MATCH_FLAGS_ALL_SET)
 			return (in->flags & c->lo) == c->lo;
 		return (in->flags & c->lo) == 0;
+	case AG_FIELD_APP_SHA256:
+		return in->app_sha256 && strcasecmp(in->app_sha256, c->str->s) == 0;
 	}
 	return false;
 }

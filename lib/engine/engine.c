@@ -268,7 +268,7 @@ const char *ag_field_name(ag_field field)
 		[AG_FIELD_DIRECTION] = "direction",   [AG_FIELD_INTERFACE] = "interface",
 		[AG_FIELD_APP_PATH] = "app_path",     [AG_FIELD_UID] = "uid",
 		[AG_FIELD_GID] = "gid",               [AG_FIELD_REMOTE_HOST] = "remote_host",
-		[AG_FIELD_FLAGS] = "flags",
+		[AG_FIELD_FLAGS] = "flags",           [AG_FIELD_APP_SHA256] = "app_sha256",
 	};
 	return NAME(n, field);
 }

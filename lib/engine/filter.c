@@ -281,6 +281,7 @@ static int public_conditions(ag_engine *e, struct ag_filter *f)
 			break;
 		case AG_FIELD_APP_PATH:
 		case AG_FIELD_REMOTE_HOST:
+		case AG_FIELD_APP_SHA256:
 			p->v.str = c->str->s;
 			break;
 		default:

@@ -181,6 +181,7 @@ struct ag__flow *ag__flow_new(ag_engine *e, ag_layer layer, const ag_fixed_value
 	f->flags = in->flags & ~(uint32_t)(AG_FLAG_IS_REAUTHORIZE | AG_FLAG_IS_INJECTED);
 	f->app = ag__str_get(e, in->app_path);
 	f->host = ag__str_get(e, in->remote_host);
+	f->sha256 = ag__str_get(e, in->app_sha256);
 	if (meta) {
 		if (meta->present & AG_META_PID)
 			f->pid = meta->pid;
@@ -243,6 +244,7 @@ void ag__flow_free(ag_engine *e, struct ag__flow *f)
 	ag__str_put(e, f->host);
 	ag__str_put(e, f->process_path);
 	ag__str_put(e, f->cmdline);
+	ag__str_put(e, f->sha256);
 	f->in_use = false;
 	f->gen++;
 	e->flow_free[e->flow_nfree++] = f->slot;
@@ -265,6 +267,7 @@ void ag__flow_fixed(const struct ag__flow *f, ag_fixed_values *out)
 	out->app_path = ag__str_c(f->app);
 	out->remote_host = ag__str_c(f->host);
 	out->flags = f->flags;
+	out->app_sha256 = ag__str_c(f->sha256);
 }
 
 void ag__flow_info(const ag_engine *e, const struct ag__flow *f, ag_flow_info *out)

@@ -238,6 +238,7 @@ struct ag__flow {
 	uint32_t interface, uid, gid, flags;
 	uint32_t pid;
 	struct ag__str *app, *host, *process_path, *cmdline;
+	struct ag__str *sha256;	/* app_sha256, kept for reauthorization */
 	uint64_t hash;
 	uint64_t created_ns, decided_ns;
 	uint64_t filter_id;

@@ -1894,3 +1894,101 @@ TEST(pended_flow_cannot_be_ended_by_the_data_plane)
 	CHECK_EQ(ag_complete_operation(e, c.ctx, NULL), 0);
 	ag_engine_free(e);
 }
+
+/* ---- the executable's SHA-256 as a condition ------------------------------------ */
+
+#define SHA_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#define SHA_A_UPPER "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+#define SHA_B "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+
+static ag_condition fx_sha(const char *hex)
+{
+	ag_condition c = { .field = AG_FIELD_APP_SHA256, .match = AG_MATCH_EQUAL };
+
+	c.v.str = hex;
+	return c;
+}
+
+TEST(S14_app_sha256_matches_its_digest_in_either_case_and_unknown_never)
+{
+	ag_engine *e = fx_engine();
+	ag_condition allow[2] = { fx_app("/bin/a"), fx_sha(SHA_A_UPPER) };
+	ag_fixed_values x = fx_tcp4(1, 80, "/bin/a");
+	ag_filter_spec spec;
+	uint64_t id;
+
+	/* everything blocked but /bin/a with that very file */
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_BLOCK, NULL, 0, NULL, 0));
+	id = fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 10, AG_ACTION_PERMIT, NULL, 0, allow, 2);
+	CHECK(id);
+	x.app_sha256 = SHA_A;
+	CHECK_EQ(classify_once(e, &x), AG_VERDICT_PERMIT);
+	x.app_sha256 = SHA_A_UPPER;
+	CHECK_EQ(classify_once(e, &x), AG_VERDICT_PERMIT);
+	x.app_sha256 = SHA_B;	/* another file at the same path */
+	CHECK_EQ(classify_once(e, &x), AG_VERDICT_BLOCK);
+	x.app_sha256 = NULL;	/* not computed: never taken as a match */
+	CHECK_EQ(classify_once(e, &x), AG_VERDICT_BLOCK);
+	x.app_sha256 = SHA_A;
+	x.app_path = "/bin/b";	/* the same file elsewhere: the path still counts */
+	CHECK_EQ(classify_once(e, &x), AG_VERDICT_BLOCK);
+	/* described back as one lower-case digest */
+	CHECK(ag_filter_get(e, id));
+	ag_filter_describe(ag_filter_get(e, id), &spec);
+	CHECK_EQ(spec.n_conditions, 2u);
+	CHECK_EQ(spec.conditions[1].field, AG_FIELD_APP_SHA256);
+	CHECK_STR(spec.conditions[1].v.str, SHA_A);
+	CHECK_STR(ag_field_name(AG_FIELD_APP_SHA256), "app_sha256");
+	ag_engine_free(e);
+}
+
+TEST(S14_app_sha256_condition_refuses_what_is_not_one_digest)
+{
+	ag_engine *e = fx_engine();
+	static const char *const bad[] = {
+		"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0",	/* 63 */
+		SHA_A "0",
+		"zf86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		"",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ag_condition c = fx_sha(bad[i]);
+
+		CHECK_MSG(!fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_BLOCK, NULL, 0, &c, 1),
+			  "%s", bad[i]);
+	}
+	ag_condition g = fx_sha(SHA_A);
+
+	g.match = AG_MATCH_GLOB;
+	CHECK(!fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_BLOCK, NULL, 0, &g, 1));
+	g.match = AG_MATCH_EQUAL;
+	g.v.str = NULL;
+	CHECK(!fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_BLOCK, NULL, 0, &g, 1));
+	ag_engine_free(e);
+}
+
+TEST(S12b_flows_keep_their_sha256_for_reauthorization)
+{
+	ag_engine *e = fx_engine();
+	ag_flow_info info;
+	uint64_t h1, h2;
+	ag_fixed_values a = fx_tcp4(40116, 443, "/bin/a"), b = fx_tcp4(40117, 443, "/bin/a");
+	ag_packet p = fx_pkt(21);
+
+	a.app_sha256 = SHA_A;
+	b.app_sha256 = SHA_B;
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &a, NULL, &p, &h1), AG_VERDICT_PERMIT);
+	CHECK_EQ(ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &b, NULL, &p, &h2), AG_VERDICT_PERMIT);
+	CHECK_EQ(ag_flow_get(e, h1, &info), 0);
+	CHECK(info.fixed.app_sha256 && !strcmp(info.fixed.app_sha256, SHA_A));
+	ag_condition cond = fx_sha(SHA_B);
+
+	/* a rule against one file ends that file's live flow, not the other's */
+	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 10, AG_ACTION_BLOCK, NULL, 0, &cond, 1));
+	CHECK_EQ(dp.n_teardown, 1);
+	CHECK_EQ(dp.teardown[0], h2);
+	CHECK_EQ(ag_flow_get(e, h1, &info), 0);
+	CHECK_EQ(info.state, AG_FLOW_AUTHORIZED);
+	ag_engine_free(e);
+}
