@@ -45,7 +45,7 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 # External libraries, found through pkg-config (installed by scripts/bootstrap).
-LINUX_PKGS := libmnl libnetfilter_queue
+LINUX_PKGS := libmnl libnetfilter_queue nettle
 DAEMON_PKGS := jansson libseccomp libcap-ng libsystemd sqlite3
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
