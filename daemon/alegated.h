@@ -99,6 +99,7 @@ struct agd_rule {
 	uint64_t handle;         /* the filters' context: names this rule in events */
 	uint64_t filters[2];     /* engine filter ids, 0 = none */
 	bool expired;            /* its timed filters expired; drop it at the next chance */
+	bool sha256_counted;     /* counted in policy.sha256_rules */
 };
 
 /* A flow that `ask` pended, as prompt clients see it. */
@@ -219,6 +220,8 @@ struct agd_policy {
 	uint64_t next_rule_handle;
 	uint64_t ask_filters[2]; /* the catch-all filters: CONNECT, RECV_ACCEPT */
 	bool bulk;               /* loading many rules: sync the fast path once, after */
+	uint32_t sha256_rules;   /* rules with a sha256 condition and filters: only
+				    then are executables hashed */
 	struct agd_pending *pending;
 	uint32_t npending, cappending;
 	uint32_t next_pending_id;
@@ -264,6 +267,7 @@ struct agd {
 	struct ag_sockdiag *sd;
 	struct ag_proc *proc;
 	struct ag_exeid *exeid;  /* path → file identity, for app rules */
+	struct ag_exehash *exehash; /* executables' SHA-256, for sha256 rules */
 	struct ag_attrib *attrib;
 	struct ag_ct *ct;        /* deletions */
 	struct ag_ct *ct_events; /* DESTROY events */

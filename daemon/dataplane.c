@@ -25,6 +25,7 @@
 #include "daemon/alegated.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
+#include "linux/exehash.h"
 #include "linux/exeid.h"
 #include "linux/fastpath.h"
 #include "linux/nfq.h"
@@ -277,6 +278,40 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
 	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
 }
 
+/*
+ * The SHA-256 of the file process @pi runs, into @hex (65 bytes), when a
+ * rule asks for one; else NULL, and no rule with a sha256 matches.  Only
+ * a process known by its file's identity is hashed (through /proc/PID/exe,
+ * checked to be that file), and never one on FUSE, whose reads would wait
+ * on the file system's server.
+ */
+static const char *exe_sha256(struct agd *d, const struct ag_proc_info *pi, char *hex)
+{
+	struct ag_exehash_stats before, after;
+	int r;
+
+	if (!d->policy.sha256_rules || pi->pid <= 0 || !(pi->flags & AG_PROC_EXE_ID) ||
+	    (pi->flags & AG_PROC_EXE_FUSE))
+		return NULL;
+	if (!d->exehash && !(d->exehash = ag_exehash_new(d->cfg.sha256_max_size))) {
+		log_err("executable checksums: %s", strerror(errno));
+		return NULL;
+	}
+	ag_exehash_get_stats(d->exehash, &before);
+	r = ag_exehash_pid(d->exehash, pi->pid, true, pi->exe_dev, pi->exe_ino, hex);
+	if (r == 0)
+		return hex;
+	ag_exehash_get_stats(d->exehash, &after);
+	if (r == -EFBIG && after.too_large != before.too_large)
+		log_warn("pid %d runs %s, larger than sha256_max_size (%llu bytes): it is not "
+			 "hashed, and no rule with a sha256 matches it", (int)pi->pid, pi->exe,
+			 (unsigned long long)d->cfg.sha256_max_size);
+	else if (r != -EFBIG)
+		log_debug("pid %d: no checksum of %s: %s; no rule with a sha256 matches it",
+			  (int)pi->pid, pi->exe, strerror(-r));
+	return NULL;
+}
+
 static void on_packet(const struct ag_nfq_packet *p, void *arg)
 {
 	struct agd_queue_ctx *qc = arg;
@@ -285,7 +320,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	ag_fixed_values in;
 	ag_metadata meta = { 0 };
 	struct ag_attrib_result ar;
-	char host[AG_DNS_NAME_MAX + 1];
+	char host[AG_DNS_NAME_MAX + 1], sha[AG_EXEHASH_HEX_LEN + 1];
 	bool out = qc->which == AG_FW_Q_CONNECT;
 	ag_layer layer = out ? AG_LAYER_ALE_AUTH_CONNECT : AG_LAYER_ALE_AUTH_RECV_ACCEPT;
 
@@ -363,6 +398,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 				meta.present |= AG_META_PROCESS_PATH;
 				meta.process_path = ar.proc.exe;
 			}
+			in.app_sha256 = exe_sha256(d, &ar.proc, sha);
 			if (ar.proc.pid > 0) {
 				meta.present |= AG_META_PID;
 				meta.pid = (uint32_t)ar.proc.pid;
@@ -858,6 +894,8 @@ void agd_dataplane_close(struct agd *d)
 	ag_proc_close(d->proc);
 	ag_exeid_free(d->exeid);
 	d->exeid = NULL;
+	ag_exehash_free(d->exehash);
+	d->exehash = NULL;
 	ag_ct_close(d->ct);
 	ag_ct_close(d->ct_events);
 	ag_dnscache_free(d->dns);
@@ -908,6 +946,15 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "fp_reauth_attributed",
 			    json_integer((json_int_t)d->ctr.fp_reauth_attributed));
 	json_object_set_new(obj, "exe_mismatch", json_integer((json_int_t)d->ctr.exe_mismatch));
+	if (d->exehash) {
+		struct ag_exehash_stats hs;
+
+		ag_exehash_get_stats(d->exehash, &hs);
+		json_object_set_new(obj, "exe_hashed", json_integer((json_int_t)hs.computed));
+		json_object_set_new(obj, "exe_hash_hits", json_integer((json_int_t)hs.hits));
+		json_object_set_new(obj, "exe_hash_too_large",
+				    json_integer((json_int_t)hs.too_large));
+	}
 	if (d->proc) {
 		struct ag_proc_stats ps;
 

@@ -164,7 +164,7 @@ static unsigned specificity(const struct ag_rule *r)
 {
 	static const unsigned conds[] = { AG_RULE_HAS_APP, AG_RULE_HAS_UID, AG_RULE_HAS_REMOTE,
 					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO,
-					  AG_RULE_HAS_RESOLVERS };
+					  AG_RULE_HAS_RESOLVERS, AG_RULE_HAS_SHA256 };
 	unsigned n = 0;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
@@ -185,10 +185,22 @@ uint32_t agd_rule_filter_weight(const struct ag_rule *r)
 	return w + 1;
 }
 
+/* The sha256 condition: the digest as the engine takes it, in @hex. */
+static size_t sha256_condition(const struct ag_rule *r, ag_condition *c, char *hex)
+{
+	if (!(r->has & AG_RULE_HAS_SHA256))
+		return 0;
+	c->field = AG_FIELD_APP_SHA256;
+	c->match = AG_MATCH_EQUAL;
+	c->v.str = ag_rule_sha256_hex(r->sha256, hex);
+	return 1;
+}
+
 static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
 {
 	const struct ag_rule *r = &ar->rule;
-	ag_condition c[8 + AGD_MAX_RESOLVERS];
+	ag_condition c[9 + AGD_MAX_RESOLVERS];
+	char sha_hex[2 * AG_RULE_SHA256_LEN + 1];
 	size_t n = 0;
 	bool in = layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT;
 
@@ -216,6 +228,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 					  "there is", r->id, r->app);
 		}
 	}
+	n += sha256_condition(r, &c[n], sha_hex);
 	if (r->has & AG_RULE_HAS_UID) {
 		c[n].field = AG_FIELD_UID;
 		c[n].match = AG_MATCH_EQUAL;
@@ -306,6 +319,20 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 	return ag_filter_add(d->engine, &s, id);
 }
 
+/* Whether rule @ar has filters that ask for the executable's SHA-256. */
+static void count_sha256(struct agd *d, struct agd_rule *ar)
+{
+	bool on = (ar->rule.has & AG_RULE_HAS_SHA256) && (ar->filters[0] || ar->filters[1]);
+
+	if (on == ar->sha256_counted)
+		return;
+	ar->sha256_counted = on;
+	if (on)
+		d->policy.sha256_rules++;
+	else
+		d->policy.sha256_rules--;
+}
+
 static void remove_filters(struct agd *d, struct agd_rule *ar)
 {
 	d->fastpath.dirty = true;
@@ -314,6 +341,7 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 			ag_filter_del(d->engine, ar->filters[i]);
 		ar->filters[i] = 0;
 	}
+	count_sha256(d, ar);
 }
 
 static int install_filters(struct agd *d, struct agd_rule *ar)
@@ -330,6 +358,7 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, &ar->filters[1]);
 	if (ret)
 		remove_filters(d, ar);
+	count_sha256(d, ar);
 	return ret;
 }
 
@@ -568,6 +597,7 @@ void agd_policy_event(struct agd *d, const ag_event *ev)
 	for (int i = 0; i < 2; i++)
 		if (ar->filters[i] == ev->filter)
 			ar->filters[i] = 0;
+	count_sha256(d, ar);
 	ar->expired = true;
 	d->policy.rules_expired = true;
 	d->fastpath.dirty = true;

@@ -11,8 +11,8 @@
  * new mtime and ctime (ctime cannot be set back by anyone but the clock),
  * so either is hashed again.
  *
- * Hashing reads the whole file on the caller's thread (about 0.6 ms per
- * MB, docs/BENCHMARKS.md): files larger than the bound given to
+ * Hashing reads the whole file on the caller's thread (about 1 ms per MB,
+ * docs/BENCHMARKS.md): files larger than the bound given to
  * ag_exehash_new() are not hashed at all, and a rule about their checksum
  * then never matches.
  *

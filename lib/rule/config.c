@@ -89,6 +89,7 @@ static const struct key keys[] = {
 	ENUM("event_log", event_log, w_event_log),
 	STR("callout_modules", K_PATHS, callout_modules),
 	NUM("callout_timeout", K_SECONDS, callout_timeout_s, 0, 86400),
+	NUM("sha256_max_size", K_BYTES, sha256_max_size, 1024 * 1024, 2047u << 20),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -132,6 +133,7 @@ void ag_config_defaults(struct ag_config *cfg)
 	cfg->bpf_notrack = AG_CFG_BPF_AUTO;
 	cfg->history_days = 30;
 	cfg->history_max_mb = 512;
+	cfg->sha256_max_size = 64u << 20;
 	cfg->event_log = AG_CFG_EVENT_LOG_NONE;
 }
 

@@ -121,6 +121,9 @@ struct ag_config {
 	char callout_modules[AG_CONFIG_STR_MAX];
 	/* deadline of the pends of loaded callouts, 0 = none (as WFP) */
 	unsigned callout_timeout_s;
+	/* executables larger than this are not hashed for sha256 rules (the
+	 * data plane waits while one is read: about 1 ms per MB) */
+	unsigned sha256_max_size;
 };
 
 /* ag_config_load() flags */

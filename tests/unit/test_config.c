@@ -153,7 +153,8 @@ TEST(every_key_is_parsed)
 		"history_max_mb = 64\n"
 		"event_log = journal\n"
 		"callout_modules = /srv/a.so:x=1 /srv/b.so\n"
-		"callout_timeout = 90\n";
+		"callout_timeout = 90\n"
+		"sha256_max_size = 300M\n";
 	struct ag_config c;
 	struct errs e;
 	size_t nkeys = 0;
@@ -192,10 +193,11 @@ TEST(every_key_is_parsed)
 	CHECK_EQ(c.event_log, AG_CFG_EVENT_LOG_JOURNAL);
 	CHECK_STR(c.callout_modules, "/srv/a.so:x=1 /srv/b.so");
 	CHECK_EQ(c.callout_timeout_s, 90);
+	CHECK_EQ(c.sha256_max_size, 300u << 20);
 	/* The text above sets every key the parser knows, once. */
 	while (ag_config_key(nkeys))
 		nkeys++;
-	CHECK_EQ(nkeys, 32);
+	CHECK_EQ(nkeys, 33);
 	for (size_t i = 0; i < nkeys; i++) {
 		char pat[64];
 
