@@ -1366,3 +1366,59 @@ TEST(socket_owner_refuses_a_missing_handle)
 	CHECK(ag_fp_socket_owner(NULL, 1, &o) == -EINVAL || ag_fp_socket_owner(NULL, 1, &o) == -EOPNOTSUPP);
 	CHECK(ag_fp_attrib_owner(NULL, 1, &ao) < 0);
 }
+
+/* ---- the executable checksum: never in the kernel ----------------------------------- */
+
+/* The kernel cannot hash a program: a rule with a sha256 must leave the
+ * decision to user space, never allow as if it had no such condition. */
+TEST(a_sha256_rule_is_never_compiled_into_the_kernel_as_an_allow)
+{
+	struct agd d;
+	struct ag_fp_env env = { .exe = env_exe, .host = env_host, .sublayer = AGD_SUBLAYER_RULES };
+	struct ag_fp_ruleset rs;
+	struct ag_fp_image *img = NULL;
+	char err[AG_FP_ERR_MAX], e[AGD_ERR_MAX];
+	struct ag_rule with_app, alone;
+	struct ag_fp_flow f = flow4(192, 0, 2, 1, 443);
+	uint32_t idx;
+
+	CHECK_EQ(daemon_new(&d), 0);
+	ag_rule_init(&with_app);
+	snprintf(with_app.id, sizeof(with_app.id), "shaapp");
+	with_app.action = AG_RULE_ALLOW;
+	snprintf(with_app.app, sizeof(with_app.app), "%s", paths[0]);
+	with_app.has = AG_RULE_HAS_APP | AG_RULE_HAS_SHA256 | AG_RULE_HAS_PORT;
+	with_app.port_min = with_app.port_max = 443;
+	memset(with_app.sha256, 0xab, sizeof(with_app.sha256));
+	with_app.lifetime = AG_RULE_UNTIL_RESTART;
+	alone = with_app;
+	snprintf(alone.id, sizeof(alone.id), "shaonly");
+	alone.has = AG_RULE_HAS_SHA256;
+	alone.weight = -5;
+	CHECK_MSG(agd_rule_add(&d, &with_app, e, sizeof(e)) == 0, "%s", e);
+	CHECK_MSG(agd_rule_add(&d, &alone, e, sizeof(e)) == 0, "%s", e);
+	CHECK_EQ(d.policy.sha256_rules, 2u);
+
+	CHECK_EQ(ag_fp_rules_from_engine(d.engine, &env, &rs), 0);
+	CHECK_EQ(rs.barriers, 2u);
+	for (size_t i = 0; i < rs.n; i++)
+		CHECK_MSG(rs.rules[i].verdict != AG_FP_ALLOW || !rs.rules[i].evaluable,
+			  "descriptor %zu allows in the kernel", i);
+	CHECK_EQ(ag_fp_compile(rs.rules, rs.n, &img, err, sizeof(err)), 0);
+	/* the very program and port the first rule names: user space decides */
+	f.exe = identity(0);
+	CHECK_EQ(ag_fp_image_eval(img, &f, &idx), AG_FP_PASS);
+	/* any other program: the rule of the checksum alone may still match */
+	f.exe = identity(1);
+	f.port = 80;
+	CHECK_EQ(ag_fp_image_eval(img, &f, &idx), AG_FP_PASS);
+	ag_fp_image_free(img);
+	ag_fp_ruleset_free(&rs);
+
+	/* gone with its rules: executables are no longer hashed */
+	CHECK_EQ(agd_rule_del(&d, "shaapp"), 0);
+	CHECK_EQ(d.policy.sha256_rules, 1u);
+	CHECK_EQ(agd_rule_del(&d, "shaonly"), 0);
+	CHECK_EQ(d.policy.sha256_rules, 0u);
+	daemon_free(&d);
+}
