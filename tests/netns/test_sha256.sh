@@ -15,12 +15,13 @@ counter() { ctl status --json | jq ".counters.$1"; }
 deny_pending() { for id in $(ctl pending --json | jq -r '.[].id'); do ctl deny "$id" >/dev/null 2>&1; done; }
 pended_as() { ctl pending --json | jq --arg x "$1" '[.[] | select(.exe == $x and .remote == "192.0.2.2:8080")] | length'; }
 
+# Two builds of one program of the same size: the same code and one byte
+# more, 'y' or 'x', so both run and connect, with different checksums.
 P=$T/bin/prog
-cp "$TOOLS/ag_connect" "$P" && chmod 0755 "$P"
-H=$(sha256sum "$P" | cut -d' ' -f1)
-# Another build of the program: the same code and one byte more, so it
-# still runs and connects, and has another checksum.
+cp "$TOOLS/ag_connect" "$T/right" && printf 'y' >>"$T/right" && chmod 0755 "$T/right"
 cp "$TOOLS/ag_connect" "$T/other" && printf 'x' >>"$T/other" && chmod 0755 "$T/other"
+cp "$T/right" "$P"
+H=$(sha256sum "$P" | cut -d' ' -f1)
 
 daemon_start "$NSC" pending_timeout=60 || { fail daemon_start "alegated did not start"; finish; }
 
@@ -49,28 +50,31 @@ fi
 deny_pending
 
 # ---- the right file again, then rewritten in place, its mtime set back -------------------
-cp "$TOOLS/ag_connect" "$P.new" && chmod 0755 "$P.new" && mv -f "$P.new" "$P"
+# Same inode, same size, same mtime: only the ctime (which no one can set
+# back) tells the new content from the old.
+cp "$T/right" "$P.new" && mv -f "$P.new" "$P"
 out1=$(in_c "$P" -t 3000 $S4 8080)
 ino0=$(stat -c %i "$P")
 touch -r "$P" "$T/stamp"
 cat "$T/other" >"$P"
 touch -r "$T/stamp" "$P"
 ino1=$(stat -c %i "$P")
-m0=$(stat -c %Y "$T/stamp") m1=$(stat -c %Y "$P")
+m0=$(stat -c %y "$T/stamp") m1=$(stat -c %y "$P")
+s0=$(stat -c %s "$T/right") s1=$(stat -c %s "$P")
 out2=$(in_c "$P" -t 1500 $S4 8080)
 np=$(pended_as "$P")
-if [[ $out1 == ok* ]] && [ "$ino0" = "$ino1" ] && [ "$m0" = "$m1" ] && [[ $out2 == timeout* ]] &&
-   [ "$np" -ge 1 ]; then
+if [[ $out1 == ok* ]] && [ "$ino0" = "$ino1" ] && [ "$m0" = "$m1" ] && [ "$s0" = "$s1" ] &&
+   [[ $out2 == timeout* ]] && [ "$np" -ge 1 ]; then
 	pass binary_rewritten_in_place_with_its_old_mtime_is_asked_not_allowed
 else
 	fail binary_rewritten_in_place_with_its_old_mtime_is_asked_not_allowed \
-		"right file: $out1; inode $ino0 -> $ino1, mtime $m0 -> $m1; rewritten: $out2; pended: $np"
+		"right file: $out1; inode $ino0 -> $ino1, mtime $m0 -> $m1, size $s0 -> $s1; rewritten: $out2; pended: $np"
 fi
 deny_pending
 
 # ---- a rule of the checksum alone: the same file anywhere, no other -----------------------
 ctl rules add --action allow --sha256 "$H" --until-restart >/dev/null
-cp "$TOOLS/ag_connect" "$T/bin/copy" && chmod 0755 "$T/bin/copy"
+cp "$T/right" "$T/bin/copy"
 out1=$(in_c "$T/bin/copy" -t 3000 $S4 8080)
 cp "$T/other" "$T/bin/copy2"
 out2=$(in_c "$T/bin/copy2" -t 1500 $S4 8080)
