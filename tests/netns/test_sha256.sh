@@ -84,6 +84,24 @@ else
 	fail sha256_rule_alone_allows_that_file_at_any_path_and_no_other "copy: $out1; other file: $out2"
 fi
 deny_pending
+daemon_stop TERM
 
+# ---- a program over sha256_max_size is not hashed: asked, and said in the log -------------
+rm -rf "$T/d-$NSC"
+daemon_start "$NSC" pending_timeout=60 sha256_max_size=1M || { fail daemon_restart "no daemon"; finish; }
+B=$T/bin/big
+cp "$TOOLS/ag_connect" "$B" && head -c 1100000 /dev/zero >>"$B" && chmod 0755 "$B"
+ctl rules add --action allow --app "$B" --sha256 "$(sha256sum "$B" | cut -d' ' -f1)" \
+	--until-restart >/dev/null
+out=$(in_c "$B" -t 1500 $S4 8080)
+big=$(counter exe_hash_too_large)
+if [[ $out == timeout* ]] && [ "$big" = 1 ] &&
+   grep -q "runs $B, larger than sha256_max_size (1048576 bytes)" "$T/d-$NSC/daemon.log"; then
+	pass program_over_sha256_max_size_is_asked_not_allowed_and_logged
+else
+	fail program_over_sha256_max_size_is_asked_not_allowed_and_logged \
+		"client: $out; too large: $big; log: $(grep -c sha256_max_size "$T/d-$NSC/daemon.log")"
+fi
+deny_pending
 daemon_stop TERM
 finish
