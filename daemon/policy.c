@@ -400,7 +400,13 @@ static void default_name(struct ag_rule *r)
 	const char *dir = (r->has & AG_RULE_HAS_DIRECTION) && r->direction == AG_RULE_IN ? "from"
 											     : "to";
 	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[24] = "";
+	char sha[2 * AG_RULE_SHA256_LEN + 1], prog[40];
 
+	/* a program named by its checksum alone: not "any program" */
+	if ((r->has & AG_RULE_HAS_SHA256) && !(r->has & AG_RULE_HAS_APP)) {
+		snprintf(prog, sizeof(prog), "sha256 %.12s...", ag_rule_sha256_hex(r->sha256, sha));
+		who = prog;
+	}
 	if (r->has & AG_RULE_HAS_HOST) {
 		snprintf(where, sizeof(where), "%s", r->host);
 	} else if (r->has & AG_RULE_HAS_REMOTE) {

@@ -73,15 +73,18 @@ fi
 deny_pending
 
 # ---- a rule of the checksum alone: the same file anywhere, no other -----------------------
-ctl rules add --action allow --sha256 "$H" --until-restart >/dev/null
+id=$(ctl --json rules add --action allow --sha256 "$H" --until-restart | jq -r .rule)
+name=$(ctl --json rules show "$id" | jq -r '.rule.name // .name')
 cp "$T/right" "$T/bin/copy"
 out1=$(in_c "$T/bin/copy" -t 3000 $S4 8080)
 cp "$T/other" "$T/bin/copy2"
 out2=$(in_c "$T/bin/copy2" -t 1500 $S4 8080)
-if [[ $out1 == ok* ]] && [[ $out2 == timeout* ]]; then
+# its default name says which program, not "any program"
+if [[ $out1 == ok* ]] && [[ $out2 == timeout* ]] && [ "$name" = "sha256 ${H:0:12}... to anywhere" ]; then
 	pass sha256_rule_alone_allows_that_file_at_any_path_and_no_other
 else
-	fail sha256_rule_alone_allows_that_file_at_any_path_and_no_other "copy: $out1; other file: $out2"
+	fail sha256_rule_alone_allows_that_file_at_any_path_and_no_other \
+		"copy: $out1; other file: $out2; named \"$name\""
 fi
 deny_pending
 daemon_stop TERM
