@@ -221,6 +221,27 @@ async function main() {
     await waitFor(() => !ctlJSON('rules', 'list').some((r) => r.id === edited.id), 3000, 'deleted');
   });
 
+  // A rule pinned to one build of a program must stay pinned when edited here: an edit that
+  // dropped the checksum would let any file at that path through.
+  await check('rules_page_edit_keeps_the_sha256_of_a_rule', async () => {
+    const sha = 'ab'.repeat(32);
+    ctl('rules', 'add', '--action', 'allow', '--app', '/usr/bin/web-sha-tool', '--sha256', sha.toUpperCase(),
+      '--port', '443', '--name', 'web sha rule', '--until-restart');
+    const added = await waitFor(() => ctlJSON('rules', 'list').find((r) => r.name === 'web sha rule'), 3000, 'the sha rule');
+    await page.click('a[data-tab=waiting]');	/* the rules page loads when shown */
+    await page.click('a[data-tab=rules]');
+    const tr = page.locator('#rules-rows tr[data-rule="' + added.id + '"]');
+    await tr.waitFor({ timeout: 3000 });
+    assert((await tr.textContent()).includes('sha256=' + sha), 'the row shows the checksum: ' + await tr.textContent());
+    await tr.getByRole('button', { name: 'Edit' }).click();
+    const f = page.locator('#rule-form');
+    await f.locator('[name=port]').fill('8443');
+    await page.click('#rule-save');
+    const edited = await waitFor(() => ctlJSON('rules', 'list').find((r) => r.name === 'web sha rule' && r.port == 8443), 3000, 'the edited sha rule');
+    assert(edited.sha256 === sha, 'the edit dropped or changed the checksum: ' + JSON.stringify(edited));
+    ctl('rules', 'del', edited.id);
+  });
+
   // ---- keyboard --------------------------------------------------------------------------
   await page.click('a[data-tab=waiting]');
   const c = hold('web_c');
