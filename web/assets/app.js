@@ -428,7 +428,7 @@ async function loadTraffic() {
 $('traffic-since').addEventListener('change', () => quietly(loadTraffic()));
 
 // ---- rules -------------------------------------------------------------------------------
-const COND = ['app', 'user', 'host', 'remote', 'port', 'proto', 'direction'];
+const COND = ['app', 'sha256', 'user', 'host', 'remote', 'port', 'proto', 'direction'];
 
 async function loadRulesCache() {
   const rules = await api('/api/rules');
