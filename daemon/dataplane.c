@@ -285,9 +285,23 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
  * checked to be that file), and never one on FUSE, whose reads would wait
  * on the file system's server.
  */
+struct exe_check {
+	struct agd *d;
+	const struct ag_proc_info *pi;
+};
+
+/* The file open is the one attribution named the process by. */
+static bool exe_is_named(void *arg, int fd)
+{
+	struct exe_check *c = arg;
+
+	return c->d->exeid && ag_exeid_fd_is(c->d->exeid, fd, c->pi->exe_dev, c->pi->exe_ino);
+}
+
 static const char *exe_sha256(struct agd *d, const struct ag_proc_info *pi, char *hex)
 {
 	struct ag_exehash_stats before, after;
+	struct exe_check check = { d, pi };
 	int r;
 
 	if (!d->policy.sha256_rules || pi->pid <= 0 || !(pi->flags & AG_PROC_EXE_ID) ||
@@ -298,7 +312,7 @@ static const char *exe_sha256(struct agd *d, const struct ag_proc_info *pi, char
 		return NULL;
 	}
 	ag_exehash_get_stats(d->exehash, &before);
-	r = ag_exehash_pid(d->exehash, pi->pid, true, pi->exe_dev, pi->exe_ino, hex);
+	r = ag_exehash_pid(d->exehash, pi->pid, exe_is_named, &check, hex);
 	if (r == 0)
 		return hex;
 	ag_exehash_get_stats(d->exehash, &after);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -239,11 +238,10 @@ int ag_exehash_fd(struct ag_exehash *h, int fd, char *hex)
 	return 0;
 }
 
-int ag_exehash_pid(struct ag_exehash *h, pid_t pid, bool check_id, uint32_t dev, uint64_t ino,
+int ag_exehash_pid(struct ag_exehash *h, pid_t pid, ag_exehash_check_fn *check, void *arg,
 		   char *hex)
 {
 	char path[32];
-	struct stat st;
 	int fd, r;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
@@ -255,21 +253,12 @@ int ag_exehash_pid(struct ag_exehash *h, pid_t pid, bool check_id, uint32_t dev,
 		h->st.failed++;
 		return -errno;
 	}
-	if (check_id) {
-		if (fstat(fd, &st) == -1) {
-			r = -errno;
-			h->st.failed++;
-			goto out;
-		}
-		if ((uint64_t)st.st_ino != ino ||
-		    (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff)) != dev) {
-			h->st.changed++;
-			r = -ESTALE;
-			goto out;
-		}
+	if (check && !check(arg, fd)) {
+		h->st.changed++;
+		r = -ESTALE;
+	} else {
+		r = ag_exehash_fd(h, fd, hex);
 	}
-	r = ag_exehash_fd(h, fd, hex);
-out:
 	close(fd);
 	return r;
 }

@@ -64,16 +64,21 @@ void ag_exehash_free(struct ag_exehash *h);
 int ag_exehash_fd(struct ag_exehash *h, int fd, char *hex);
 
 /*
+ * Whether the file open as @fd is the one the caller knows the process by
+ * (for the daemon: exeid.h ag_exeid_fd_is() with proc.h AG_PROC_EXE_ID).
+ */
+typedef bool ag_exehash_check_fn(void *arg, int fd);
+
+/*
  * ag_exehash_pid() - the SHA-256 of the file process @pid executes,
  * opened through /proc/@pid/exe.
- * @dev, @ino: with @check_id, the identity the caller knows the process
- *	by (kernel dev_t, major << 20 | minor, and inode; proc.h
- *	AG_PROC_EXE_ID): when the file open is another one (the process
- *	exec'd since, or the pid is another process's), -ESTALE.
+ * @check: called with the file open; when it says no (the process
+ *	exec'd another file since it was named, or the pid is another
+ *	process's now), -ESTALE.  NULL: no check.
  * Return: as ag_exehash_fd(), or -ENOENT / -EACCES when the link cannot
  * be opened (the process is gone).
  */
-int ag_exehash_pid(struct ag_exehash *h, pid_t pid, bool check_id, uint32_t dev, uint64_t ino,
+int ag_exehash_pid(struct ag_exehash *h, pid_t pid, ag_exehash_check_fn *check, void *arg,
 		   char *hex);
 
 /* ag_exehash_get_stats() - copy the counters into @st. */

@@ -302,6 +302,20 @@ out:
 	close(dfd);
 }
 
+bool ag_exeid_fd_is(struct ag_exeid *x, int fd, uint32_t dev, uint64_t ino)
+{
+	struct statx st;
+	int m;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO | STATX_MNT_ID, &st) == -1 ||
+	    (uint64_t)st.stx_ino != ino)
+		return false;
+	if (kdev(st.stx_dev_major, st.stx_dev_minor) == dev)
+		return true;
+	m = (st.stx_mask & STATX_MNT_ID) ? mount_of(x, st.stx_mnt_id) : -1;
+	return m >= 0 && x->mounts[m].dev == dev;
+}
+
 /* The file at @e's path is (@dev, @ino), by either name of its device. */
 static bool same_file(const struct xent *e, uint32_t dev, uint64_t ino)
 {

@@ -68,6 +68,13 @@ int ag_exeid_resolve(struct ag_exeid *x, const char *path, uint32_t *dev, uint64
 bool ag_exeid_is(struct ag_exeid *x, const char *path, uint32_t dev, uint64_t ino);
 
 /*
+ * ag_exeid_fd_is() - whether the file open as @fd is (@dev, @ino), by
+ * either name of its device: stat(2)'s, or its super block's as the exec
+ * monitor reports it (they differ on btrfs subvolumes and overlayfs).
+ */
+bool ag_exeid_fd_is(struct ag_exeid *x, int fd, uint32_t dev, uint64_t ino);
+
+/*
  * ag_exeid_receive() - read the changes inotify reports and drop the
  * paths they touch.  ag_exeid_is() and ag_exeid_resolve() call it first,
  * so a caller needs it only to keep the queue short.

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "linux/exehash.h"
+#include "linux/exeid.h"
 
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define SHA_ABD "a52d159f262b2c6ddb724a61840befc36eb30c88877a4030b65cbe86298449c9"
@@ -206,26 +207,45 @@ TEST(not_a_regular_file_is_refused)
 	ag_exehash_free(h);
 }
 
+struct ident {
+	uint32_t dev;
+	uint64_t ino;
+	struct ag_exeid *x;
+};
+
+static bool is_ident(void *arg, int fd)
+{
+	struct ident *id = arg;
+
+	return ag_exeid_fd_is(id->x, fd, id->dev, id->ino);
+}
+
 TEST(process_is_hashed_by_the_file_it_runs_and_refused_when_that_is_another)
 {
 	struct ag_exehash *h = ag_exehash_new(0);
 	char hex[AG_EXEHASH_HEX_LEN + 1], want[AG_EXEHASH_HEX_LEN + 1];
+	struct ident id = { .x = ag_exeid_new() };
 	struct stat st;
-	uint32_t dev;
 
-	CHECK(h);
+	CHECK(h && id.x);
 	CHECK_EQ(stat("/proc/self/exe", &st), 0);
-	dev = (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff));
+	id.dev = (uint32_t)((major(st.st_dev) << 20) | (minor(st.st_dev) & 0xfffff));
+	id.ino = (uint64_t)st.st_ino;
 	CHECK_EQ(hash_path(h, "/proc/self/exe", want), 0);
-	CHECK_EQ(ag_exehash_pid(h, getpid(), true, dev, (uint64_t)st.st_ino, hex), 0);
+	CHECK_EQ(ag_exehash_pid(h, getpid(), is_ident, &id, hex), 0);
 	CHECK_STR(hex, want);
 	CHECK_EQ(stats(h).computed, 1u);	/* the same file: from the cache */
 	/* known by another identity: an exec since, or another process */
-	CHECK_EQ(ag_exehash_pid(h, getpid(), true, dev, (uint64_t)st.st_ino + 1, hex), -ESTALE);
-	CHECK_EQ(ag_exehash_pid(h, getpid(), true, dev + 1, (uint64_t)st.st_ino, hex), -ESTALE);
-	CHECK_EQ(ag_exehash_pid(h, getpid(), false, 0, 0, hex), 0);
+	id.ino++;
+	CHECK_EQ(ag_exehash_pid(h, getpid(), is_ident, &id, hex), -ESTALE);
+	id.ino--;
+	id.dev ^= 1u << 20;
+	CHECK_EQ(ag_exehash_pid(h, getpid(), is_ident, &id, hex), -ESTALE);
+	CHECK_EQ(ag_exehash_pid(h, getpid(), NULL, NULL, hex), 0);
 	CHECK_STR(hex, want);
+	CHECK_EQ(ag_exehash_pid(h, 999999999, NULL, NULL, hex), -ENOENT);
 	ag_exehash_free(h);
+	ag_exeid_free(id.x);
 }
 
 TEST(cache_stays_bounded_and_forgets_the_least_recently_used)
