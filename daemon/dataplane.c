@@ -278,13 +278,6 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
 	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
 }
 
-/*
- * The SHA-256 of the file process @pi runs, into @hex (65 bytes), when a
- * rule asks for one; else NULL, and no rule with a sha256 matches.  Only
- * a process known by its file's identity is hashed (through /proc/PID/exe,
- * checked to be that file), and never one on FUSE, whose reads would wait
- * on the file system's server.
- */
 struct exe_check {
 	struct agd *d;
 	const struct ag_proc_info *pi;
@@ -298,6 +291,13 @@ static bool exe_is_named(void *arg, int fd)
 	return c->d->exeid && ag_exeid_fd_is(c->d->exeid, fd, c->pi->exe_dev, c->pi->exe_ino);
 }
 
+/*
+ * The SHA-256 of the file process @pi runs, into @hex (65 bytes), when a
+ * rule asks for one; else NULL, and no rule with a sha256 matches.  Only
+ * a process known by its file's identity is hashed (through /proc/PID/exe,
+ * checked to be that file), and never one on FUSE, whose reads would wait
+ * on the file system's server.
+ */
 static const char *exe_sha256(struct agd *d, const struct ag_proc_info *pi, char *hex)
 {
 	struct ag_exehash_stats before, after;
