@@ -88,6 +88,10 @@ enum ag_rule_direction {
  * filters then) */
 #define AG_RULE_HAS_RESOLVERS	0x200
 #define AG_RULE_REMOTE_RESOLVERS "resolvers"
+/* host_list / remote_list: the remote host name (or a domain above it) is
+ * in the host list file, the remote address in the address list file */
+#define AG_RULE_HAS_HOST_LIST	0x400
+#define AG_RULE_HAS_REMOTE_LIST	0x800
 
 /*
  * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
@@ -99,6 +103,9 @@ enum ag_rule_direction {
  *   AG_RULE_HAS_RESOLVERS, any of the configured DNS resolvers.
  * - host: the peer's DNS name; with host_wildcard ("*.example.org") any
  *   name ending in ".example.org", but not "example.org" itself.
+ * - host_list: the peer's DNS name or a domain above it is in the file;
+ *   remote_list: the peer address is within a prefix of the file.  Not
+ *   combined with host, or with remote, in one rule.
  * - port: the SERVICE port: the remote port of an outbound flow, the local
  *   port of an inbound flow (what a person means by "port 22 inbound").
  */
@@ -130,6 +137,11 @@ struct ag_rule {
 	uint64_t expires_ns;		/* AG_RULE_TIMED: CLOCK_BOOTTIME deadline */
 	uint64_t session;		/* AG_RULE_UNTIL_QUIT: the owner's id */
 	char source[AG_RULE_SOURCE_MAX];	/* file it was loaded from, or "" */
+
+	/* Saved, like the conditions above: absolute paths of list files
+	 * (rule/list.h), read by the daemon. */
+	char host_list[AG_RULE_SOURCE_MAX];	/* AG_RULE_HAS_HOST_LIST */
+	char remote_list[AG_RULE_SOURCE_MAX];	/* AG_RULE_HAS_REMOTE_LIST */
 };
 
 /* ag_rule_from_json() / ag_rule_to_json() flags */
