@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "daemon/alegated.h"
+#include "daemon/lists.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
@@ -457,7 +458,8 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 
 void agd_fastpath_sync(struct agd *d)
 {
-	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d, .host = host_addrs };
+	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d, .host = host_addrs,
+				.set = agd_list_fp_prefixes };
 	struct ag_fp_ruleset rs = { 0 };
 	char err[AG_FP_ERR_MAX];
 	int r;
