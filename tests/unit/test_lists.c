@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alegate/engine.h"
@@ -518,4 +519,122 @@ TEST(fast_path_gets_an_address_list_as_prefixes_or_a_barrier_never_an_exact_rule
 	ag_engine_free(e);
 	ag_prefixset_free(s);
 	ag_nameset_free(h);
+}
+
+/* ---- compiling big address lists ----------------------------------------------------------- */
+
+static uint64_t xs = 88172645463325252ull;
+
+static uint32_t rnd32(void)
+{
+	xs ^= xs << 13;
+	xs ^= xs >> 7;
+	xs ^= xs << 17;
+	return (uint32_t)(xs >> 11);
+}
+
+/* n random prefixes inside 10.0.0.0/8 of lengths 16, 24 or 32 */
+static struct ag_fp_prefix *random_prefixes(size_t n)
+{
+	struct ag_fp_prefix *p = calloc(n, sizeof(*p));
+	static const uint8_t lens[] = { 16, 24, 32, 32 };
+
+	for (size_t i = 0; i < n && p; i++) {
+		uint32_t v = rnd32();
+
+		p[i].family = 4;
+		p[i].plen = lens[rnd32() % 4];
+		p[i].addr[0] = 10;
+		p[i].addr[1] = (uint8_t)(v % 4);	/* few /16s: overlaps are common */
+		p[i].addr[2] = p[i].plen > 16 ? (uint8_t)((v >> 8) % 8) : 0;
+		p[i].addr[3] = p[i].plen > 24 ? (uint8_t)(v >> 16) : 0;
+	}
+	return p;
+}
+
+static bool holds(const struct ag_fp_prefix *p, const uint8_t *a)
+{
+	uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+	uint32_t y = (uint32_t)p->addr[0] << 24 | (uint32_t)p->addr[1] << 16 |
+		     (uint32_t)p->addr[2] << 8 | p->addr[3];
+	uint32_t m = p->plen ? ~0u << (32 - p->plen) : 0;
+
+	return (x & m) == (y & m);
+}
+
+TEST(address_list_rules_compile_to_the_decision_a_prefix_scan_gives)
+{
+	struct ag_fp_prefix *a = random_prefixes(600), *b = random_prefixes(600);
+	struct ag_fp_rule rules[3];
+	struct ag_fp_image *img = NULL;
+	char err[256];
+
+	CHECK(a && b);
+	memset(rules, 0, sizeof(rules));
+	rules[0] = (struct ag_fp_rule){ .has = AG_FP_HAS_REMOTE, .evaluable = true,
+					.verdict = AG_FP_DENY, .remote = a, .nremote = 600 };
+	rules[1] = (struct ag_fp_rule){ .has = AG_FP_HAS_REMOTE | AG_FP_HAS_PORT, .evaluable = true,
+					.verdict = AG_FP_ALLOW, .remote = b, .nremote = 600,
+					.port_lo = 443, .port_hi = 443 };
+	rules[2] = (struct ag_fp_rule){ .evaluable = true, .verdict = AG_FP_PASS };
+	CHECK_EQ(ag_fp_compile(rules, 3, &img, err, sizeof(err)), 0);
+	for (int i = 0; i < 20000; i++) {
+		struct ag_fp_flow f = { .family = 4, .proto = 6, .uid = 1000 };
+		uint32_t v = rnd32(), got_rule, want_rule = 2;
+		enum ag_fp_verdict want = AG_FP_PASS, got;
+
+		f.port = i % 2 ? 443 : 80;
+		f.addr[0] = 10;
+		f.addr[1] = (uint8_t)(v % 5);
+		f.addr[2] = (uint8_t)((v >> 8) % 9);
+		f.addr[3] = (uint8_t)(v >> 16);
+		for (int r = 0; r < 2 && want_rule == 2; r++)
+			for (size_t j = 0; j < 600; j++)
+				if (holds(&rules[r].remote[j], f.addr) &&
+				    (r == 0 || f.port == 443)) {
+					want_rule = (uint32_t)r;
+					want = rules[r].verdict;
+					break;
+				}
+		got = ag_fp_image_eval(img, &f, &got_rule);
+		CHECK_MSG(got == want && got_rule == want_rule,
+			  "10.%u.%u.%u port %u: kernel %d by %u, scan %d by %u", f.addr[1],
+			  f.addr[2], f.addr[3], f.port, got, got_rule, want, want_rule);
+	}
+	ag_fp_image_free(img);
+	free(a);
+	free(b);
+}
+
+TEST(hundred_thousand_address_list_compiles_in_under_two_seconds)
+{
+	size_t n = 100000;
+	struct ag_fp_prefix *a = calloc(n, sizeof(*a));
+	struct ag_fp_rule rule = { .has = AG_FP_HAS_REMOTE, .evaluable = true,
+				   .verdict = AG_FP_DENY };
+	struct ag_fp_image *img = NULL;
+	struct ag_fp_image_info info;
+	char err[256];
+	struct timespec t0, t1;
+
+	CHECK(a);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = (uint32_t)i * 2654435761u;
+
+		a[i].family = 4;
+		a[i].plen = 32;
+		memcpy(a[i].addr, &v, 4);
+	}
+	rule.remote = a;
+	rule.nremote = n;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(ag_fp_compile(&rule, 1, &img, err, sizeof(err)), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ag_fp_image_info(img, &info);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+	printf("#   compiled %zu prefixes in %.3f s\n", n, s);
+	CHECK_MSG(s < 2.0, "%.3f s", s);
+	ag_fp_image_free(img);
+	free(a);
 }
