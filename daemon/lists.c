@@ -69,9 +69,21 @@ size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c)
 	return n;
 }
 
-unsigned agd_rule_list_specificity(const struct agd_rule *ar)
+bool agd_rule_list_names(const struct agd_rule *ar, const char *name)
 {
-	return (ar->lists[0] != NULL) + (ar->lists[1] != NULL);
+	return ar->lists[0] && ag_nameset_match(ar->lists[0]->set, name);
+}
+
+bool agd_list_cond_is_hosts(const ag_condition *cond)
+{
+	return cond->match == AG_MATCH_SET && cond->v.set.contains == host_in;
+}
+
+bool agd_list_cond_names(const ag_condition *cond, const char *name)
+{
+	const struct agd_list *l = cond->v.set.set;
+
+	return agd_list_cond_is_hosts(cond) && ag_nameset_match(l->set, name);
 }
 
 /* ---- reading --------------------------------------------------------------------- */

@@ -49,9 +49,6 @@ void agd_rule_lists_put(struct agd *d, struct agd_rule *ar);
  */
 size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c);
 
-/* Specificity points of @ar's lists, as policy.c weighs conditions. */
-unsigned agd_rule_list_specificity(const struct agd_rule *ar);
-
 /* agd_lists_ready - the inotify descriptor is readable: re-read what changed. */
 void agd_lists_ready(struct agd *d);
 
@@ -67,6 +64,20 @@ void agd_lists_reload_end(struct agd *d);
  * -E2BIG past AGD_LIST_FP_MAX, -ENOMEM.
  */
 int agd_list_fp_prefixes(void *arg, const ag_condition *cond, struct ag_fp_prefix **out, size_t *n);
+
+/* Is @name (or a domain above it) on @ar's host list?  False without one. */
+bool agd_rule_list_names(const struct agd_rule *ar, const char *name);
+/* Is @cond a host list condition of ours, and is @name on that list? */
+bool agd_list_cond_is_hosts(const ag_condition *cond);
+bool agd_list_cond_names(const ag_condition *cond, const char *name);
+
+/*
+ * agd_fastpath_seed_rule - (fastpath_sync.c) the addresses the DNS cache
+ * already names by a name of @ar's host condition or host list join the
+ * fast path's host index, so the kernel knows them before a new reply
+ * (a rule added, a list read again).
+ */
+void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar);
 
 /*
  * agd_rules_refresh_list - (policy.c) new filters for every rule that

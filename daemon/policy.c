@@ -485,6 +485,8 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		 ag_rule_lifetime_name(ar->rule.lifetime));
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
+	/* names the cache already holds: the kernel must not miss them */
+	agd_fastpath_seed_rule(d, ar);
 	/* in the kernel before the control reply goes out */
 	if (!d->policy.bulk)
 		agd_fastpath_sync(d);
@@ -519,6 +521,7 @@ void agd_rules_refresh_list(struct agd *d, const struct agd_list *l)
 		remove_filters(d, ar);
 		if (install_filters(d, ar))
 			log_warn("rule %s: no filters for the new list", ar->rule.id);
+		agd_fastpath_seed_rule(d, ar);
 	}
 	ag_engine_commit(d->engine);
 	agd_fastpath_sync(d);

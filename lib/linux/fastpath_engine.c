@@ -152,15 +152,17 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 			struct ag_fp_prefix *a = NULL;
 			size_t na = 0;
 
-			if (cd->match == AG_MATCH_SET) {
-				/* a host list: which addresses its names have is
-				 * not known here; the engine decides */
-				r->evaluable = false;
-				break;
-			}
 			r->has |= AG_FP_HAS_HOST;
-			if (!env || !env->host || !cd->v.str ||
-			    env->host(env->arg, cd->v.str, cd->match == AG_MATCH_SUFFIX, &a, &na) < 0) {
+			if (cd->match == AG_MATCH_SET) {
+				/* a host list: the addresses the daemon vouches
+				 * its names have now, as for a host condition */
+				if (!env || !env->set || env->set(env->arg, cd, &a, &na) < 0) {
+					r->evaluable = false;
+					break;
+				}
+			} else if (!env || !env->host || !cd->v.str ||
+				   env->host(env->arg, cd->v.str, cd->match == AG_MATCH_SUFFIX, &a,
+					     &na) < 0) {
 				r->evaluable = false;
 				break;
 			}

@@ -26,12 +26,12 @@
  *        *addrs with malloc'ed memory (the ruleset frees it) and *n; return
  *        0, or a negative errno to make the rule a barrier.  NULL: every
  *        host rule is a barrier.
- *  set:  the prefixes of an AG_MATCH_SET condition on the remote address
- *        (the condition's v.set as given to the engine), filled like
- *        `host`; return a negative errno to make the rule a barrier (a set
- *        it does not know, or one too large for the kernel's maps).  NULL:
- *        such rules are barriers.  A set on the host name always makes a
- *        barrier.
+ *  set:  for an AG_MATCH_SET condition (the condition as given to the
+ *        engine): on the remote address, the set's prefixes; on the host
+ *        name, the addresses the DNS cache currently gives a name of the
+ *        set (as `host`).  Filled like `host`; return a negative errno to
+ *        make the rule a barrier (a set it does not know, or one too large
+ *        for the kernel's maps).  NULL: such rules are barriers.
  */
 struct ag_fp_env {
 	int (*exe)(void *arg, const char *path, struct ag_fp_exe *out);

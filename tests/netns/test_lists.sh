@@ -8,9 +8,11 @@
 
 ns_pair
 ip -n "$NSS" addr add 192.0.2.3/24 dev eth0
+ip -n "$NSS" addr add 192.0.2.4/24 dev eth0
 bg_s "$TOOLS/ag_serve" tcp :: 8080 >"$T/server.log"
 bg_s "$TOOLS/ag_dns" serve $S4 $S4 >"$T/dns.log"
-wait_for 5 grep -q ready "$T/dns.log" || { fail setup "dns server did not start"; finish; }
+bg_s "$TOOLS/ag_dns" serve 192.0.2.4 192.0.2.4 >"$T/dns4.log"
+wait_for 5 grep -q ready "$T/dns4.log" && wait_for 5 grep -q ready "$T/dns.log" || { fail setup "dns server did not start"; finish; }
 wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
 mkdir -p "$T/bin" "$T/lists"
 client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
@@ -28,7 +30,7 @@ connect_unasked() {
 	return $asked
 }
 
-printf 'nameserver %s\n' $S4 >"$T/resolv.conf"
+printf 'nameserver %s\nnameserver 192.0.2.4\n' $S4 >"$T/resolv.conf"
 mkdir -p "$T/d-$NSC/rules"
 cp "$AG_TOP"/etc/rules.d/dns-udp.json "$T/d-$NSC/rules/"
 # a hosts file as block lists ship them
@@ -127,18 +129,22 @@ else
 fi
 daemon_stop_clean
 
-# ---- an address list in the kernel's fast path -------------------------------------------------------
+# ---- lists in the kernel's fast path ------------------------------------------------------------
 rm -f "$T/d-$NSC/rules/"*
+cp "$AG_TOP"/etc/rules.d/dns-udp.json "$T/d-$NSC/rules/"
 stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q bpf ||
 	mount -t bpf -o mode=0700,nosuid,nodev,noexec bpf /sys/fs/bpf
 ALIST=$T/lists/bad-ips.txt
 printf '# addresses\n192.0.2.3\n2001:db8:bad::/48\n' >"$ALIST"
-chmod 0644 "$ALIST"
-daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
+printf '0.0.0.0 ads.example.test\n' >"$LIST"
+chmod 0644 "$ALIST" "$LIST"
+daemon_start "$NSC" resolv_conf=$T/resolv.conf || { fail daemon_start "alegated did not start"; finish; }
+queued() { ctl status --json | jq .counters.queued_packets; }
+ctl rules add --action allow --app "$Q" --until-restart >/dev/null
 ctl rules add --action deny --remote-list "$ALIST" --until-restart >/dev/null
-q0=$(ctl status --json | jq .counters.queued_packets)
+q0=$(queued)
 out=$(in_c "$C" -t 3000 192.0.2.3 8080)
-q1=$(ctl status --json | jq .counters.queued_packets)
+q1=$(queued)
 fp=$(ctl status --json | jq -r .fast_path)
 if [[ $fp == on* ]] && [[ $out == "error EPERM"* ]] && [ "$q1" = "$q0" ]; then
 	pass address_on_a_remote_list_is_denied_in_the_fast_path
@@ -156,5 +162,33 @@ fi
 id=$(ctl pending --json | jq -r '.[0].id')
 [ -n "$id" ] && [ "$id" != null ] && ctl deny "$id" >/dev/null
 wait $cpid
+
+# host lists: the addresses snooped replies give listed names, as host rules
+ctl rules add --action allow --app "$C" --until-restart >/dev/null
+ctl rules add --action deny --host-list "$LIST" --until-restart >/dev/null
+in_c "$Q" query $S4 cdn.ads.example.test >/dev/null
+q0=$(queued)
+out=$(in_c "$C" -t 3000 $S4 8080)
+q1=$(queued)
+if [[ $out == "error EPERM"* ]] && [ "$q1" = "$q0" ]; then
+	pass listed_name_is_denied_in_the_fast_path
+else
+	fail listed_name_is_denied_in_the_fast_path "$out, queued $q0 -> $q1"
+fi
+in_c "$Q" query 192.0.2.4 late.example.test >/dev/null
+out=$(in_c "$C" -t 3000 192.0.2.4 8080)
+# the name was learned before the list had it: the kernel must know it
+# as soon as the list does
+echo "0.0.0.0 late.example.test" >>"$LIST"
+wait_for 3 grep -q "list $LIST: 2 names" "$T/d-$NSC/daemon.log"
+q0=$(queued)
+out2=$(in_c "$C" -t 3000 192.0.2.4 8080)
+q1=$(queued)
+if [[ $out == ok* ]] && [[ $out2 == "error EPERM"* ]] && [ "$q1" = "$q0" ]; then
+	pass name_cached_before_it_was_listed_is_denied_in_the_fast_path
+else
+	fail name_cached_before_it_was_listed_is_denied_in_the_fast_path \
+		"before: $out, after: $out2, queued $q0 -> $q1"
+fi
 daemon_stop_clean
 finish

@@ -474,6 +474,15 @@ static int env_set(void *arg, const ag_condition *cond, struct ag_fp_prefix **ou
 
 	if (arg)
 		return -E2BIG;
+	if (cond->field == AG_FIELD_REMOTE_HOST) {
+		/* the address the daemon's cache gives a listed name */
+		*out = calloc(1, sizeof(**out));
+		(*out)->family = 4;
+		(*out)->plen = 32;
+		(*out)->addr[0] = 192, (*out)->addr[2] = 2, (*out)->addr[3] = 9;
+		*n = 1;
+		return 0;
+	}
 	if (ag_prefixset_count(s) != 1 || ag_prefixset_match(s, 4, a) != 24)
 		return -ENOENT;
 	*out = calloc(1, sizeof(**out));
@@ -484,7 +493,7 @@ static int env_set(void *arg, const ag_condition *cond, struct ag_fp_prefix **ou
 	return 0;
 }
 
-TEST(fast_path_gets_an_address_list_as_prefixes_or_a_barrier_never_an_exact_rule)
+TEST(fast_path_gets_lists_as_addresses_or_a_barrier_never_an_exact_rule_it_cannot_check)
 {
 	ag_engine *e = fx_engine();
 	int bad;
@@ -507,14 +516,18 @@ TEST(fast_path_gets_an_address_list_as_prefixes_or_a_barrier_never_an_exact_rule
 	CHECK_EQ(rs.rules[0].nremote, 1);
 	CHECK_EQ(rs.rules[0].remote[0].plen, 24);
 	CHECK_EQ(rs.rules[0].remote[0].addr[0], 203);
-	/* a host list: the kernel cannot tell names, so NFQUEUE decides */
-	CHECK(!rs.rules[1].evaluable);
+	/* a host list: the addresses the cache gives its names, as a host rule */
+	CHECK(rs.rules[1].evaluable);
+	CHECK(rs.rules[1].has & AG_FP_HAS_HOST);
+	CHECK_EQ(rs.rules[1].nhost_addrs, 1);
+	CHECK_EQ(rs.rules[1].host_addrs[0].addr[3], 9);
 	ag_fp_ruleset_free(&rs);
-	/* a list the daemon does not hand out: a barrier on any address */
+	/* lists the daemon does not hand out: barriers on any address */
 	env.arg = (void *)1;
 	CHECK_EQ(ag_fp_rules_from_engine(e, &env, &rs), 0);
 	CHECK(!rs.rules[0].evaluable);
 	CHECK(!(rs.rules[0].has & AG_FP_HAS_REMOTE));
+	CHECK(!rs.rules[1].evaluable);
 	ag_fp_ruleset_free(&rs);
 	ag_engine_free(e);
 	ag_prefixset_free(s);
