@@ -21,6 +21,7 @@ struct lctx {
 	ag_list_err_fn err;
 	void *arg;
 	size_t bad;
+	size_t last;		/* the last bad line: one report per line */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -30,6 +31,9 @@ static void bad_line(struct lctx *c, size_t line, const char *fmt, ...)
 	int n;
 	va_list ap;
 
+	if (line == c->last)
+		return;	/* its first fault is reported; its good names still count */
+	c->last = line;
 	c->bad++;
 	if (!c->err || c->bad > AG_LIST_ERR_LINES)
 		return;

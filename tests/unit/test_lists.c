@@ -651,3 +651,15 @@ TEST(hundred_thousand_address_list_compiles_in_under_two_seconds)
 	ag_fp_image_free(img);
 	free(a);
 }
+
+TEST(line_with_two_bad_names_is_one_bad_line_and_keeps_its_good_name)
+{
+	int bad;
+	struct ag_nameset *s = hosts("0.0.0.0 -a.example good.example b_.example-\n", &bad);
+
+	CHECK_EQ(bad, 1);
+	CHECK_EQ(nerrs, 1);
+	CHECK_STR(errs, "l.txt:1: \"-a.example\" is not a host name\n");
+	CHECK(ag_nameset_match(s, "good.example"));
+	ag_nameset_free(s);
+}
