@@ -369,6 +369,14 @@ int ag_list_load(const char *path, enum ag_list_kind kind, void **out, size_t *b
 			path);
 		goto out;
 	}
+	if (!(st.st_mode & S_IROTH)) {
+		/* a list is no secret; a file that is one (a key, a password
+		 * file) must not be read into the log as "bad lines" by
+		 * whoever may add rules */
+		r = -EPERM;
+		set_why(why, whylen, "%s: not readable by others: a list file is public", path);
+		goto out;
+	}
 	if ((unsigned long long)st.st_size > AG_LIST_FILE_MAX) {
 		r = -EFBIG;
 		set_why(why, whylen, "%s: larger than %u MiB", path, AG_LIST_FILE_MAX >> 20);

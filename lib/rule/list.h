@@ -48,7 +48,9 @@ int ag_list_parse_addrs(const char *file, const char *buf, size_t len, struct ag
  * The file must be a regular file (a symbolic link to one is followed)
  * owned by root or the caller's effective uid and not writable by group
  * or others, like a rule file: whoever may write it decides what the rule
- * matches.  At most AG_LIST_FILE_MAX bytes.
+ * matches.  It must be readable by others: bad lines are quoted in the
+ * log, and whoever may add a rule must not get a secret file (a password
+ * file, a key) quoted there.  At most AG_LIST_FILE_MAX bytes.
  * @out: on success, a new struct ag_nameset (AG_LIST_HOSTS) or struct
  *	ag_prefixset (AG_LIST_ADDRS) the caller frees.
  * @bad: how many lines were bad (reported through @err).
