@@ -51,6 +51,10 @@ static const struct {
 	{ OPT_USER, "user", 0, "UID|NAME", "user the process runs as" },
 	{ OPT_REMOTE, "remote", 0, "ADDR[/LEN]", "remote address or prefix" },
 	{ OPT_HOST, "host", 0, "NAME", "remote host name, or *.domain for its subdomains" },
+	{ OPT_HOST_LIST, "host-list", 0, "FILE",
+	  "a file of host names (or a hosts file): the host or a domain above it is listed" },
+	{ OPT_REMOTE_LIST, "remote-list", 0, "FILE",
+	  "a file of addresses and prefixes, one per line: the remote address is in one" },
 	{ OPT_PORT, "port", 0, "N[-M]", "service port or range (remote port out, local port in)" },
 	{ OPT_PROTO, "proto", 0, "P", "tcp, udp, icmp, icmpv6 or a protocol number" },
 	{ OPT_DIRECTION, "direction", 0, "D", "out or in" },
@@ -72,8 +76,8 @@ static const enum opt_id no_opts[] = { OPT_NONE };
 static const enum opt_id allow_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_NONE };
 static const enum opt_id deny_opts[] = { DURATION_OPTS, OPT_SCOPE, OPT_REJECT, OPT_NONE };
 static const enum opt_id add_opts[] = {
-	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_PORT, OPT_PROTO,
-	OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY, OPT_CALLOUT,
+	OPT_ACTION, OPT_APP, OPT_USER, OPT_REMOTE, OPT_HOST, OPT_HOST_LIST, OPT_REMOTE_LIST,
+	OPT_PORT, OPT_PROTO, OPT_DIRECTION, OPT_WEIGHT, OPT_NAME, OPT_ANY, OPT_CALLOUT,
 	OPT_FOR, OPT_UNTIL_QUIT, OPT_UNTIL_RESTART, OPT_ALWAYS, OPT_SHA256, OPT_NONE
 };
 static const enum opt_id events_opts[] = { OPT_FOLLOW, OPT_LIMIT, OPT_NONE };
@@ -102,8 +106,8 @@ static const struct cli_cmd commands[] = {
 	{ "rules", "list", "", "list the rules", NULL, no_opts, 0, 0, cmd_rules_list },
 	{ "rules", "show", "ID", "one rule, every field", NULL, no_opts, 1, 1, cmd_rules_show },
 	{ "rules", "add", "--action A [COND...] [DURATION]", "add a rule",
-	  "Add a rule.  The conditions (COND: --app, --sha256, --user, --remote, --host, --port, "
-	  "--proto, --direction) must all match.  An allow rule needs one, or --any to say that it "
+	  "Add a rule.  The conditions (COND: --app, --sha256, --user, --remote, --host, --host-list, "
+	  "--remote-list, --port, --proto, --direction) must all match.  An allow rule needs one, or --any to say that it "
 	  "allows every flow.  DURATION defaults to --always.",
 	  add_opts, 0, 0, cmd_rules_add },
 	{ "rules", "del", "ID", "delete a rule", NULL, no_opts, 1, 1, cmd_rules_del },

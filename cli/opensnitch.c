@@ -4,10 +4,11 @@
  *
  * An OpenSnitch rule holds one operator: "simple" (operand == data),
  * "network" (dest.network in a CIDR), "regexp", "lists" (a directory of
- * lists), or "list" (every operator of its "list" array must match).  An
+ * list files: one file of addresses or networks becomes remote_list), or "list" (every operator of its "list" array must match).  An
  * alegate rule holds at most one value per field, ANDed across fields.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include "opensnitch.h"
+#include "rule/list.h"
 
 struct conv {
 	json_t *rule;
@@ -101,12 +103,75 @@ static json_t *path_glob(const char *p, bool sensitive)
 	return json_string(buf);
 }
 
+/* The one list file of @dir (hidden names aside), in @path; 0 or refused. */
+static int one_file(struct conv *cv, const char *op, const char *dir, char *path, size_t size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return refuse(cv, "operator lists on %s: cannot read the directory %s", op, dir);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (!n)
+			snprintf(path, size, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+				 de->d_name);
+		n++;
+	}
+	closedir(d);
+	if (n != 1)
+		return refuse(cv, "operator lists on %s: %s holds %zu files; an alegate rule names "
+			      "one list file", op, dir, n);
+	return 0;
+}
+
+static int full_length(void *arg, int ver, const uint8_t addr[16], unsigned plen)
+{
+	return plen != (ver == 4 ? 32u : 128u);
+}
+
+/*
+ * lists.ips and lists.nets: a directory of one file, every line of which
+ * alegate reads as OpenSnitch does, becomes remote_list.  lists.domains is
+ * not: OpenSnitch matches the listed names alone, alegate's host lists
+ * their subdomains too.
+ */
+static int lists_operand(struct conv *cv, const char *op, const char *dir)
+{
+	char path[4096], why[512];
+	void *list;
+	size_t bad;
+	bool ips = strcmp(op, "lists.ips") == 0;
+	int r;
+
+	if (strncmp(op, "lists.domains", 13) == 0)
+		return refuse(cv, "operator lists on %s: OpenSnitch matches the listed names alone, "
+			      "alegate's host lists match their subdomains too", op);
+	if (!ips && strcmp(op, "lists.nets") != 0)
+		return refuse(cv, "operator lists on unknown operand \"%s\"", op);
+	if (!*dir || one_file(cv, op, dir, path, sizeof(path)))
+		return *dir ? -1 : refuse(cv, "empty data for %s", op);
+	r = ag_list_load(path, AG_LIST_ADDRS, &list, &bad, NULL, NULL, why, sizeof(why));
+	if (r)
+		return refuse(cv, "operator lists on %s: %s", op, why);
+	/* a prefix in an address list is a text OpenSnitch never matches */
+	if (!bad && ips && ag_prefixset_foreach(list, full_length, NULL))
+		bad = 1;
+	ag_list_free(AG_LIST_ADDRS, list);
+	if (bad)
+		return refuse(cv, "operator lists on %s: %s has lines alegate reads otherwise "
+			      "(check it with alegated -n)", op, path);
+	return set(cv, "remote_list", json_string(path), op);
+}
+
 static int operand(struct conv *cv, const char *type, const char *op, const char *data, bool sensitive)
 {
 	if (strcmp(type, "regexp") == 0)
 		return refuse(cv, "operator regexp on %s: regular expressions are not supported", op);
 	if (strcmp(type, "lists") == 0)
-		return refuse(cv, "operator lists on %s: lists of names or addresses are not supported yet", op);
+		return lists_operand(cv, op, data);
 	if (strcmp(type, "simple") != 0 && strcmp(type, "network") != 0)
 		return refuse(cv, "unknown operator type \"%s\"", type);
 	if (strcmp(type, "network") == 0 && strcmp(op, "dest.network") != 0)
@@ -158,7 +223,7 @@ static int operand(struct conv *cv, const char *type, const char *op, const char
 		return refuse(cv, "operand process.id: alegate has no condition on a process id "
 			      "(ids are reused)");
 	if (strncmp(op, "lists.", 6) == 0)
-		return refuse(cv, "operand %s: lists are not supported yet", op);
+		return refuse(cv, "operand %s: lists take the operator type lists", op);
 	return refuse(cv, "unknown operand \"%s\"", op);
 }
 

@@ -69,6 +69,13 @@ char *cli_rule_text(const json_t *r, const char *quit)
 	fputs(dir && !strcmp(dir, "in") ? " from " : dir ? " to " : " to or from ", f);
 	if (host && *host) {
 		fputs(host, f);
+	} else if (str(r, "host_list") || str(r, "remote_list")) {
+		if (str(r, "host_list"))
+			fprintf(f, "the names of %s", str(r, "host_list"));
+		if (str(r, "host_list") && str(r, "remote_list"))
+			fputs(" and ", f);
+		if (str(r, "remote_list"))
+			fprintf(f, "the addresses of %s", str(r, "remote_list"));
 	} else if (remote && !json_is_null(remote)) {
 		t = out_text(remote);
 		fputs(t, f);
@@ -139,8 +146,8 @@ void cli_rule_notes(const json_t *reply, const char *quit,
 /* The conditions as "app=/usr/bin/curl host=example.org port=443". */
 static char *conditions(const json_t *r)
 {
-	static const char *const keys[] = { "app", "sha256", "user", "remote", "host", "port",
-					    "proto", "direction", "weight" };
+	static const char *const keys[] = { "app", "sha256", "user", "remote", "host", "host_list",
+					    "remote_list", "port", "proto", "direction", "weight" };
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
@@ -348,6 +355,40 @@ static json_t *integer_or_string(const char *v)
 	return n >= 0 ? json_integer(n) : json_string(v);
 }
 
+/*
+ * --host-list and --remote-list: the daemon reads the file, so a relative
+ * path is made absolute here (the file need not exist yet: the daemon
+ * says so).
+ */
+static int set_lists(struct cli *cli, struct cli_args *a, json_t *rule)
+{
+	static const struct {
+		enum opt_id opt;
+		const char *key;
+	} lists[] = { { OPT_HOST_LIST, "host_list" }, { OPT_REMOTE_LIST, "remote_list" } };
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		const char *v = a->val[lists[i].opt];
+		char *abs = NULL, cwd[4096];
+		int r;
+
+		if (!v)
+			continue;
+		if (v[0] != '/') {
+			if (!getcwd(cwd, sizeof(cwd)))
+				return cli_usage_error(cli, "--%s: cannot tell the current directory",
+						       lists[i].key);
+			if (asprintf(&abs, "%s/%s", cwd, v) < 0)
+				return cli_usage_error(cli, "out of memory");
+		}
+		r = set_str(cli, rule, lists[i].key, abs ? abs : v);
+		free(abs);
+		if (r)
+			return EXIT_USAGE;
+	}
+	return 0;
+}
+
 static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 {
 	static const struct {
@@ -372,12 +413,15 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		return EXIT_USAGE;
 	if (!strcmp(v, "allow") && !a->val[OPT_ANY] && !a->val[OPT_APP] && !a->val[OPT_USER] &&
 	    !a->val[OPT_REMOTE] && !a->val[OPT_HOST] && !a->val[OPT_PORT] && !a->val[OPT_PROTO] &&
-	    !a->val[OPT_DIRECTION] && !a->val[OPT_SHA256])
+	    !a->val[OPT_DIRECTION] && !a->val[OPT_SHA256] && !a->val[OPT_HOST_LIST] &&
+	    !a->val[OPT_REMOTE_LIST])
 		return cli_usage_error(cli, "an allow rule without a condition allows every flow: "
 				       "give a condition, or --any if that is meant");
 	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
 		if (a->val[text[i].opt] && set_str(cli, rule, text[i].key, a->val[text[i].opt]))
 			return EXIT_USAGE;
+	if (set_lists(cli, a, rule))
+		return EXIT_USAGE;
 	/* A uid, a single port and a protocol number are numbers in JSON. */
 	if ((v = a->val[OPT_USER]) && number(v, 4294967294LL) >= 0)
 		json_object_set_new(rule, "user", json_integer(number(v, 4294967294LL)));

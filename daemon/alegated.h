@@ -94,12 +94,15 @@ struct agd_history;
 struct agd_module;
 
 /* A rule the daemon knows, and the engine filters that enforce it. */
+struct agd_list;
+
 struct agd_rule {
 	struct ag_rule rule;
 	uint64_t handle;         /* the filters' context: names this rule in events */
 	uint64_t filters[2];     /* engine filter ids, 0 = none */
 	bool expired;            /* its timed filters expired; drop it at the next chance */
 	bool sha256_counted;     /* counted in policy.sha256_rules */
+	struct agd_list *lists[2]; /* host_list, remote_list (daemon/lists.h), or NULL */
 };
 
 /* A flow that `ask` pended, as prompt clients see it. */
@@ -261,6 +264,7 @@ struct agd {
 	bool reload_requested;
 
 	ag_engine *engine;
+	struct agd_lists *lists; /* daemon/lists.h */
 
 	/* data plane */
 	struct ag_nfq *q[AG_FW_NQUEUES];
@@ -516,6 +520,7 @@ enum {
 	AGD_TAG_UDPCLOSE,
 	AGD_TAG_FPEVENTS,   /* the fast path's ring of decisions */
 	AGD_TAG_COMPLETE,   /* eventfd: a callout completed from its own thread */
+	AGD_TAG_LISTS,      /* inotify on the directories of list files */
 	AGD_TAG_LAST = 64,
 };
 

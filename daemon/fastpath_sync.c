@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "daemon/alegated.h"
+#include "daemon/lists.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
@@ -372,8 +373,36 @@ static bool name_is_ruled(struct agd *d, const char *name)
 
 		if ((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard))
 			return true;
+		if (agd_rule_list_names(d->policy.rules[i], name))
+			return true;
 	}
 	return false;
+}
+
+/* Put (addr, name) in the host index; a new one makes the rules dirty. */
+static void index_put(struct agd_fastpath *f, int ver, const uint8_t *addr, const char *name,
+		      uint64_t now)
+{
+	size_t i, oldest = 0;
+
+	for (i = 0; i < f->host_index_len; i++) {
+		struct agd_host_addr *h = &f->host_index[i];
+
+		if (h->ver == ver && !memcmp(h->addr, addr, 16) && !strcmp(h->name, name))
+			break;
+		if (h->seen_ns < f->host_index[oldest].seen_ns)
+			oldest = i;
+	}
+	if (i < f->host_index_len) {
+		f->host_index[i].seen_ns = now;
+		return;
+	}
+	i = f->host_index_len < AGD_HOST_INDEX_MAX ? f->host_index_len++ : oldest;
+	snprintf(f->host_index[i].name, sizeof(f->host_index[i].name), "%s", name);
+	f->host_index[i].ver = (uint8_t)ver;
+	memcpy(f->host_index[i].addr, addr, 16);
+	f->host_index[i].seen_ns = now;
+	f->dirty = true; /* a new address for a ruled name: before the reply goes */
 }
 
 void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
@@ -383,37 +412,58 @@ void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
 
 	if (!f->fp || !reply->n_addrs || !name_is_ruled(d, reply->qname))
 		return;
-	for (unsigned a = 0; a < reply->n_addrs; a++) {
-		const struct ag_dns_addr *ad = &reply->addrs[a];
-		size_t i, oldest = 0;
-
-		for (i = 0; i < f->host_index_len; i++) {
-			struct agd_host_addr *h = &f->host_index[i];
-
-			if (h->ver == ad->ver && !memcmp(h->addr, ad->addr, 16) &&
-			    !strcmp(h->name, reply->qname))
-				break;
-			if (h->seen_ns < f->host_index[oldest].seen_ns)
-				oldest = i;
-		}
-		if (i < f->host_index_len) {
-			f->host_index[i].seen_ns = now;
-			continue;
-		}
-		i = f->host_index_len < AGD_HOST_INDEX_MAX ? f->host_index_len++ : oldest;
-		snprintf(f->host_index[i].name, sizeof(f->host_index[i].name), "%s", reply->qname);
-		f->host_index[i].ver = ad->ver;
-		memcpy(f->host_index[i].addr, ad->addr, 16);
-		f->host_index[i].seen_ns = now;
-		f->dirty = true; /* a new address for a ruled name: before the reply goes */
-	}
+	for (unsigned a = 0; a < reply->n_addrs; a++)
+		index_put(f, reply->addrs[a].ver, reply->addrs[a].addr, reply->qname, now);
 }
 
-/* ag_fp_env.host: the addresses the cache names `host` (or *.host) by now. */
-static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_prefix **addrs,
-		      size_t *n)
+struct seed_ctx {
+	struct agd *d;
+	const struct agd_rule *ar;
+	uint64_t now;
+};
+
+static int seed_one(void *arg, int ver, const uint8_t *addr, const char *name)
 {
-	struct agd *d = arg;
+	struct seed_ctx *s = arg;
+	const struct ag_rule *r = &s->ar->rule;
+	const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2 : r->host;
+	uint8_t a[16] = { 0 };
+
+	memcpy(a, addr, ver == 4 ? 4 : 16);
+	if (((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard)) ||
+	    agd_rule_list_names(s->ar, name))
+		index_put(&s->d->fastpath, ver, a, name, s->now);
+	return 0;
+}
+
+void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar)
+{
+	struct seed_ctx s = { .d = d, .ar = ar, .now = ag_boot_ns() };
+
+	if (!d->fastpath.fp || !d->dns || !(ar->rule.has & (AG_RULE_HAS_HOST | AG_RULE_HAS_HOST_LIST)))
+		return;
+	ag_dnscache_foreach(d->dns, s.now, seed_one, &s);
+}
+
+/* Which names of the host index a condition takes. */
+struct name_test {
+	const char *host;	/* a host condition */
+	bool suffix;
+	const ag_condition *list;	/* or a host list's */
+};
+
+static bool name_test(const struct name_test *t, const char *name)
+{
+	if (t->list)
+		return agd_list_cond_names(t->list, name);
+	return host_matches(name, t->host, t->suffix);
+}
+
+/* The addresses of the host index whose names pass t, while the cache
+ * still names them so. */
+static int index_addrs(struct agd *d, const struct name_test *t, struct ag_fp_prefix **addrs,
+		       size_t *n)
+{
 	char name[AG_DNS_NAME_MAX + 1];
 	uint64_t now = ag_boot_ns();
 	size_t cap = 0;
@@ -423,7 +473,7 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 	for (size_t i = 0; i < d->fastpath.host_index_len; i++) {
 		const struct agd_host_addr *h = &d->fastpath.host_index[i];
 
-		if (!host_matches(h->name, host, suffix))
+		if (!name_test(t, h->name))
 			continue;
 		/* only while the cache still gives this address this name */
 		if (ag_dnscache_lookup(d->dns, h->ver, h->addr, now, name, sizeof(name)) ||
@@ -455,9 +505,34 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 	return 0;
 }
 
+/* ag_fp_env.host: the addresses the cache names `host` (or *.host) by now. */
+static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_prefix **addrs,
+		      size_t *n)
+{
+	struct name_test t = { .host = host, .suffix = suffix };
+
+	return index_addrs(arg, &t, addrs, n);
+}
+
+/* ag_fp_env.set: an address list's prefixes; for a host list, the
+ * addresses the cache gives its names by now, as for a host condition. */
+static int set_addrs(void *arg, const ag_condition *cond, struct ag_fp_prefix **addrs, size_t *n)
+{
+	struct name_test t = { .list = cond };
+
+	if (cond->field != AG_FIELD_REMOTE_HOST)
+		return agd_list_fp_prefixes(arg, cond, addrs, n);
+	*addrs = NULL;
+	*n = 0;
+	if (!agd_list_cond_is_hosts(cond))
+		return -ENOENT;
+	return index_addrs(arg, &t, addrs, n);
+}
+
 void agd_fastpath_sync(struct agd *d)
 {
-	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d, .host = host_addrs };
+	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d, .host = host_addrs,
+				.set = set_addrs };
 	struct ag_fp_ruleset rs = { 0 };
 	char err[AG_FP_ERR_MAX];
 	int r;

@@ -25,6 +25,7 @@
 
 #include "alegate/callouts.h"
 #include "daemon/alegated.h"
+#include "daemon/lists.h"
 #include "linux/exeid.h"
 #include "linux/fwscan.h"
 #include "linux/proc.h"
@@ -87,6 +88,8 @@ static int check_only(const char *path)
 			errors++;
 		}
 		errors += agd_modules_check(path, &cfg);
+		if (stat(cfg.rules_dir, &st) == 0)
+			errors += agd_lists_check(cfg.rules_dir);
 	}
 	if (errors)
 		return 1;
@@ -318,6 +321,8 @@ static void run(struct agd *d)
 				agd_notrack_watch_ready(d);
 			} else if (tag == AGD_TAG_EXEID) {
 				ag_exeid_receive(d->exeid);
+			} else if (tag == AGD_TAG_LISTS) {
+				agd_lists_ready(d);
 			} else if (tag >= AGD_TAG_LAST) {
 				agd_control_client_ready(d, (struct agd_client *)evs[i].data.ptr,
 							 evs[i].events);
@@ -525,6 +530,8 @@ int main(int argc, char **argv)
 		goto out;
 	/* before the rules: those on "resolvers" need them */
 	agd_resolvers_refresh(d, true);
+	if (agd_lists_open(d))
+		goto out;
 	agd_policy_load(d);
 	agd_timed_load(d);
 	/* The proc connector only speaks to the initial network namespace:
@@ -614,6 +621,7 @@ out:
 	if (d->running)
 		agd_timed_save(d);
 	agd_policy_free(d);
+	agd_lists_close(d);
 	ag_engine_free(d->engine);
 	agd_modules_close(d);
 	if (d->epfd != -1)

@@ -21,6 +21,7 @@
 
 #include "alegate/callouts.h"
 #include "daemon/alegated.h"
+#include "daemon/lists.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 
@@ -164,7 +165,8 @@ static unsigned specificity(const struct ag_rule *r)
 {
 	static const unsigned conds[] = { AG_RULE_HAS_APP, AG_RULE_HAS_UID, AG_RULE_HAS_REMOTE,
 					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO,
-					  AG_RULE_HAS_RESOLVERS, AG_RULE_HAS_SHA256 };
+					  AG_RULE_HAS_RESOLVERS, AG_RULE_HAS_SHA256, AG_RULE_HAS_HOST_LIST,
+					  AG_RULE_HAS_REMOTE_LIST };
 	unsigned n = 0;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
@@ -254,6 +256,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = r->host_wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
 		c[n++].v.str = r->host;
 	}
+	n += agd_rule_list_conditions(ar, c + n);
 	if (r->has & AG_RULE_HAS_PORT) {
 		/* The port a person means: where an outbound flow goes, or the
 		 * local service an inbound flow reaches. */
@@ -409,6 +412,10 @@ static void default_name(struct ag_rule *r)
 	}
 	if (r->has & AG_RULE_HAS_HOST) {
 		snprintf(where, sizeof(where), "%s", r->host);
+	} else if (r->has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST)) {
+		const char *l = (r->has & AG_RULE_HAS_HOST_LIST) ? r->host_list : r->remote_list;
+
+		snprintf(where, sizeof(where), "list %.200s", strrchr(l, '/') + 1);
 	} else if (r->has & AG_RULE_HAS_REMOTE) {
 		char a[AG_ADDR_STRLEN];
 
@@ -467,10 +474,17 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	ar->rule = *rule;
 	ar->handle = ++d->policy.next_rule_handle;
+	/* a list file given now must be readable; one of a rule file at
+	 * start may come later */
+	if ((r = agd_rule_lists_get(d, ar, !rule->source[0], err, errlen))) {
+		free(ar);
+		return r;
+	}
 	r = install_filters(d, ar);
 	if (r) {
 		set_err(err, errlen, "%s",
 			r == AG_E_LIMIT ? "too many filters" : "the engine refused the rule");
+		agd_rule_lists_put(d, ar);
 		free(ar);
 		return r == AG_E_LIMIT ? -ENOSPC : -EINVAL;
 	}
@@ -480,6 +494,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
+			agd_rule_lists_put(d, ar);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
 				strerror(-r));
@@ -496,6 +511,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
+		agd_rule_lists_put(d, ar);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
@@ -504,6 +520,8 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		 ag_rule_lifetime_name(ar->rule.lifetime));
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
+	/* names the cache already holds: the kernel must not miss them */
+	agd_fastpath_seed_rule(d, ar);
 	/* in the kernel before the control reply goes out */
 	if (!d->policy.bulk)
 		agd_fastpath_sync(d);
@@ -523,7 +541,25 @@ static void rule_free(struct agd *d, struct agd_rule *ar)
 		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
+	agd_rule_lists_put(d, ar);
 	free(ar);
+}
+
+void agd_rules_refresh_list(struct agd *d, const struct agd_list *l)
+{
+	ag_engine_begin(d->engine);
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		struct agd_rule *ar = d->policy.rules[i];
+
+		if (ar->lists[0] != l && ar->lists[1] != l)
+			continue;
+		remove_filters(d, ar);
+		if (install_filters(d, ar))
+			log_warn("rule %s: no filters for the new list", ar->rule.id);
+		agd_fastpath_seed_rule(d, ar);
+	}
+	ag_engine_commit(d->engine);
+	agd_fastpath_sync(d);
 }
 
 int agd_rule_del(struct agd *d, const char *id)
@@ -764,12 +800,14 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 	/* Persistent rules are what the directory says now; the others stay.
 	 * One transaction: live flows are reauthorized once (S12c). */
 	ag_engine_begin(d->engine);
+	agd_lists_reload_begin(d);	/* every list is read again */
 	for (uint32_t i = d->policy.nrules; i-- > 0;)
 		if (d->policy.rules[i]->rule.lifetime == AG_RULE_ALWAYS)
 			rule_free(d, d->policy.rules[i]);
 	int n = load_dir(d, errors);
 
 	ag_engine_commit(d->engine);
+	agd_lists_reload_end(d);
 	ag_reauthorize(d->engine, (1u << AG_LAYER_ALE_AUTH_CONNECT) |
 					  (1u << AG_LAYER_ALE_AUTH_RECV_ACCEPT));
 	agd_fastpath_sync(d);

@@ -204,7 +204,7 @@ typedef enum ag_field {
 	AG_FIELD_IP_VERSION = 0, /* EQUAL: 4 or 6 */
 	AG_FIELD_PROTOCOL,       /* EQUAL */
 	AG_FIELD_LOCAL_ADDR,     /* EQUAL, PREFIX */
-	AG_FIELD_REMOTE_ADDR,    /* EQUAL, PREFIX */
+	AG_FIELD_REMOTE_ADDR,    /* EQUAL, PREFIX, SET */
 	AG_FIELD_LOCAL_PORT,     /* EQUAL, RANGE */
 	AG_FIELD_REMOTE_PORT,    /* EQUAL, RANGE */
 	AG_FIELD_DIRECTION,      /* EQUAL */
@@ -212,7 +212,7 @@ typedef enum ag_field {
 	AG_FIELD_APP_PATH,       /* EQUAL, GLOB */
 	AG_FIELD_UID,            /* EQUAL, RANGE */
 	AG_FIELD_GID,            /* EQUAL, RANGE */
-	AG_FIELD_REMOTE_HOST,    /* EQUAL, SUFFIX */
+	AG_FIELD_REMOTE_HOST,    /* EQUAL, SUFFIX, SET */
 	AG_FIELD_FLAGS,          /* FLAGS_ALL_SET, FLAGS_NONE_SET */
 	AG_FIELD_APP_SHA256,     /* EQUAL: 64 hex digits, either case; unknown never matches */
 	AG_FIELD_COUNT
@@ -227,6 +227,14 @@ typedef enum ag_match {
 	                            a.b.example.org, not example.org; case-insensitive */
 	AG_MATCH_FLAGS_ALL_SET,
 	AG_MATCH_FLAGS_NONE_SET,
+	/* The caller's set decides: v.set.contains(v.set.set, in) is true when
+	 * the flow's value of the field is in it (a host list, an address
+	 * list).  The engine copies the two pointers, never the set: the
+	 * caller keeps the set alive while a filter names it, and may change
+	 * what it holds (then it deletes and adds the filters that name it,
+	 * or otherwise has live flows reauthorized).  Such a condition is
+	 * not indexed: the filter is read on every classify of its layer. */
+	AG_MATCH_SET,
 } ag_match;
 
 const char *ag_field_name(ag_field field);
@@ -244,6 +252,10 @@ typedef struct ag_condition {
 		} addr;                              /* EQUAL, PREFIX on addresses */
 		const char *str;                     /* EQUAL/GLOB paths, EQUAL/SUFFIX hosts,
 		                                        EQUAL SHA-256 in hex */
+		struct {
+			const void *set;
+			bool (*contains)(const void *set, const struct ag_fixed_values *in);
+		} set;                               /* SET */
 	} v;
 } ag_condition;
 

@@ -66,6 +66,14 @@ int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out)
 	memset(out, 0, sizeof(*out));
 	out->field = (uint8_t)c->field;
 	out->match = (uint8_t)c->match;
+	if (c->match == AG_MATCH_SET) {
+		if ((c->field != AG_FIELD_REMOTE_HOST && c->field != AG_FIELD_REMOTE_ADDR) ||
+		    !c->v.set.contains)
+			return -EINVAL;
+		out->set = c->v.set.set;
+		out->contains = c->v.set.contains;
+		return 0;
+	}
 	switch (c->field) {
 	case AG_FIELD_IP_VERSION:
 		if (c->match != AG_MATCH_EQUAL || (c->v.u32 != 4 && c->v.u32 != 6))
@@ -199,6 +207,8 @@ static bool cond_match(const struct ag__cond *c, const ag_fixed_values *in)
 {
 	uint32_t v;
 
+	if (c->match == AG_MATCH_SET)
+		return c->contains(c->set, in);
 	switch (c->field) {
 	case AG_FIELD_IP_VERSION:
 		return in->ip_version == c->lo;

@@ -272,6 +272,11 @@ static int public_conditions(ag_engine *e, struct ag_filter *f)
 
 		p->field = (ag_field)c->field;
 		p->match = (ag_match)c->match;
+		if (c->match == AG_MATCH_SET) {
+			p->v.set.set = c->set;
+			p->v.set.contains = c->contains;
+			continue;
+		}
 		switch (c->field) {
 		case AG_FIELD_LOCAL_ADDR:
 		case AG_FIELD_REMOTE_ADDR:

@@ -252,6 +252,8 @@ static int index_field(const struct ag_filter *f)
 			found = true;
 			if (c->field == AG_FIELD_APP_PATH && c->match != AG_MATCH_EQUAL)
 				ok = false;
+			if (c->match == AG_MATCH_SET)
+				ok = false;	/* the caller's set: no key to file */
 			if (c->field == AG_FIELD_REMOTE_PORT &&
 			    (c->hi >> 6) - (c->lo >> 6) >= AG__RANGE_MAX_BUCKETS)
 				ok = false;

@@ -98,6 +98,9 @@ struct ag__cond {
 	uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
 	uint8_t addr[16];
 	struct ag__str *str;
+	/* AG_MATCH_SET: the caller's set and its test */
+	const void *set;
+	bool (*contains)(const void *set, const ag_fixed_values *in);
 };
 
 struct ag__sublayer {

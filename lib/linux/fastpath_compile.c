@@ -422,6 +422,47 @@ static int pfx_sort_cmp(const void *a, const void *b)
 	return prefix_cmp(a, b);
 }
 
+/* Past this many prefixes in a bucket, items are looked up by length. */
+#define ITEM_INDEX_MIN	256
+
+/* The prefix lengths an item holds, per family (bit = length). */
+struct item_lens {
+	uint64_t bits[2][3];
+};
+
+/* Sort the item's prefixes (its own range of c->pfx; their order does not
+ * matter, they are ORed) and note their lengths. */
+static void item_index(struct cc *c, const struct item *it, struct item_lens *l)
+{
+	qsort(&c->pfx[it->pfx], it->npfx, sizeof(c->pfx[0]), pfx_sort_cmp);
+	for (uint32_t j = 0; j < it->npfx; j++) {
+		const struct ag_fp_prefix *p = &c->pfx[it->pfx + j];
+
+		l->bits[p->family == 6][p->plen / 64] |= 1ull << (p->plen % 64);
+	}
+}
+
+/* Does one of the item's prefixes hold np?  Each length the item has, up
+ * to np's, is one binary search for np cut to that length. */
+static bool item_holds(const struct cc *c, const struct item *it, const struct item_lens *l,
+		       const struct ag_fp_prefix *np)
+{
+	const uint64_t *bits = l->bits[np->family == 6];
+
+	for (unsigned len = 0; len <= np->plen; len++) {
+		struct ag_fp_prefix q;
+
+		if (!(bits[len / 64] & (1ull << (len % 64))))
+			continue;
+		q = *np;
+		q.plen = (uint8_t)len;
+		prefix_mask(&q);
+		if (bsearch(&q, &c->pfx[it->pfx], it->npfx, sizeof(q), pfx_sort_cmp))
+			return true;
+	}
+	return false;
+}
+
 /*
  * One bucket: items[lo, hi) in rule order.  A node for every distinct
  * prefix; its list is every item with a prefix holding it.
@@ -431,6 +472,7 @@ static int compile_bucket(struct cc *c, size_t lo, size_t hi, struct fp_entry *s
 	uint32_t bucket = c->items[lo].bucket;
 	size_t nodes = 0;
 	struct ag_fp_prefix *uniq;
+	struct item_lens *lens = NULL;
 	int r = 0;
 
 	for (size_t i = lo; i < hi; i++)
@@ -443,6 +485,18 @@ static int compile_bucket(struct cc *c, size_t lo, size_t hi, struct fp_entry *s
 		for (uint32_t j = 0; j < c->items[i].npfx; j++)
 			uniq[nodes++] = c->pfx[c->items[i].pfx + j];
 	qsort(uniq, nodes, sizeof(*uniq), pfx_sort_cmp);
+	/* Rules with many prefixes (address lists): look each node up by
+	 * length instead of reading every prefix, or a list of 100,000
+	 * addresses would cost 10^10 comparisons. */
+	if (nodes > ITEM_INDEX_MIN) {
+		lens = calloc(hi - lo, sizeof(*lens));
+		if (!lens) {
+			free(uniq);
+			return -ENOMEM;
+		}
+		for (size_t i = lo; i < hi; i++)
+			item_index(c, &c->items[i], &lens[i - lo]);
+	}
 
 	for (size_t u = 0; u < nodes && !r; u++) {
 		const struct ag_fp_prefix *np = &uniq[u];
@@ -455,8 +509,11 @@ static int compile_bucket(struct cc *c, size_t lo, size_t hi, struct fp_entry *s
 			const struct item *it = &c->items[i];
 			bool holds = false;
 
-			for (uint32_t j = 0; j < it->npfx && !holds; j++)
-				holds = ag__fp_prefix_holds(&c->pfx[it->pfx + j], np);
+			if (lens)
+				holds = item_holds(c, it, &lens[i - lo], np);
+			else
+				for (uint32_t j = 0; j < it->npfx && !holds; j++)
+					holds = ag__fp_prefix_holds(&c->pfx[it->pfx + j], np);
 			if (!holds)
 				continue;
 			if (n == FP_SCAN_MAX - 1) {
@@ -480,6 +537,7 @@ static int compile_bucket(struct cc *c, size_t lo, size_t hi, struct fp_entry *s
 		if (!r)
 			r = node_add(c, bucket, np, &l);
 	}
+	free(lens);
 	free(uniq);
 	return r;
 }

@@ -56,6 +56,39 @@ static bool has_wildcard(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
+/*
+ * An address list: its prefixes join the rule's remote prefixes (ORed, as
+ * the engine has the field's conditions), so the kernel's LPM trie holds
+ * them; a list the daemon cannot hand out makes the rule a barrier.
+ */
+static int remote_set(struct from_engine *fe, const ag_condition *cd, struct ag_fp_rule *r,
+		      size_t nplain, bool *unknown)
+{
+	struct ag_fp_prefix *a = NULL, *keep;
+	size_t na = 0;
+
+	if (!fe->env->set || fe->env->set(fe->env->arg, cd, &a, &na) < 0) {
+		*unknown = true;
+		return 0;
+	}
+	/* room for the plain prefixes still to come (conditions of one field
+	 * come in the order given) */
+	keep = rs_alloc(fe->rs, (r->nremote + na + nplain) * sizeof(*keep) + 1);
+	if (!keep) {
+		free(a);
+		return -ENOMEM;
+	}
+	if (r->nremote)
+		memcpy(keep, r->remote, r->nremote * sizeof(*keep));
+	if (na)
+		memcpy(keep + r->nremote, a, na * sizeof(*keep));
+	free(a);
+	r->remote = keep;
+	r->nremote += na;
+	r->has |= AG_FP_HAS_REMOTE;
+	return 0;
+}
+
 /* Fill r from one filter's conditions.  Returns 1 to keep it, 0 to leave
  * it out (it can never match at CONNECT), or -ENOMEM. */
 static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, struct ag_fp_rule *r)
@@ -63,12 +96,12 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 	const struct ag_fp_env *env = fe->env;
 	unsigned seen = 0;	/* fields already met, 1u << ag_field */
 	size_t nremote = 0, nhost = 0;
-	bool dir_out = false;
+	bool dir_out = false, remote_unknown = false;
 
 	for (size_t i = 0; i < s->n_conditions; i++) {
 		const ag_condition *cd = &s->conditions[i];
 
-		if (cd->field == AG_FIELD_REMOTE_ADDR)
+		if (cd->field == AG_FIELD_REMOTE_ADDR && cd->match != AG_MATCH_SET)
 			nremote++;
 	}
 	if (nremote) {
@@ -100,6 +133,13 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 			}
 			break;
 		case AG_FIELD_REMOTE_ADDR: {
+			if (cd->match == AG_MATCH_SET) {
+				int k = remote_set(fe, cd, r, nremote, &remote_unknown);
+
+				if (k < 0)
+					return k;
+				break;
+			}
 			struct ag_fp_prefix *p = (struct ag_fp_prefix *)r->remote + r->nremote++;
 
 			p->family = cd->v.addr.ip_version;
@@ -113,8 +153,16 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 			size_t na = 0;
 
 			r->has |= AG_FP_HAS_HOST;
-			if (!env || !env->host || !cd->v.str ||
-			    env->host(env->arg, cd->v.str, cd->match == AG_MATCH_SUFFIX, &a, &na) < 0) {
+			if (cd->match == AG_MATCH_SET) {
+				/* a host list: the addresses the daemon vouches
+				 * its names have now, as for a host condition */
+				if (!env || !env->set || env->set(env->arg, cd, &a, &na) < 0) {
+					r->evaluable = false;
+					break;
+				}
+			} else if (!env || !env->host || !cd->v.str ||
+				   env->host(env->arg, cd->v.str, cd->match == AG_MATCH_SUFFIX, &a,
+					     &na) < 0) {
 				r->evaluable = false;
 				break;
 			}
@@ -208,6 +256,11 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 	}
 	if ((seen & (1u << AG_FIELD_DIRECTION)) && !dir_out)
 		return 0;
+	if (remote_unknown) {
+		/* a barrier that may match any address */
+		r->evaluable = false;
+		r->has &= ~(unsigned)AG_FP_HAS_REMOTE;
+	}
 	/* A condition repeated on an app, uid, port or protocol makes the
 	 * rule a barrier above; remote prefixes and host addresses are
 	 * sets, ORed, as the engine has them. */

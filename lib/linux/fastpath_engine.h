@@ -26,11 +26,18 @@
  *        *addrs with malloc'ed memory (the ruleset frees it) and *n; return
  *        0, or a negative errno to make the rule a barrier.  NULL: every
  *        host rule is a barrier.
+ *  set:  for an AG_MATCH_SET condition (the condition as given to the
+ *        engine): on the remote address, the set's prefixes; on the host
+ *        name, the addresses the DNS cache currently gives a name of the
+ *        set (as `host`).  Filled like `host`; return a negative errno to
+ *        make the rule a barrier (a set it does not know, or one too large
+ *        for the kernel's maps).  NULL: such rules are barriers.
  */
 struct ag_fp_env {
 	int (*exe)(void *arg, const char *path, struct ag_fp_exe *out);
 	int (*host)(void *arg, const char *host, bool suffix, struct ag_fp_prefix **addrs,
 		    size_t *n);
+	int (*set)(void *arg, const ag_condition *cond, struct ag_fp_prefix **addrs, size_t *n);
 	void *arg;
 	uint32_t sublayer;	/* the sublayer rules live in (the daemon's AGD_SUBLAYER_RULES) */
 };

@@ -278,6 +278,20 @@ size_t ag_dnscache_expire(struct ag_dnscache *c, uint64_t now)
 	return n;
 }
 
+int ag_dnscache_foreach(const struct ag_dnscache *c, uint64_t now,
+			int (*fn)(void *arg, int ver, const uint8_t *addr, const char *name),
+			void *arg)
+{
+	int r;
+
+	if (!c)
+		return 0;
+	for (uint32_t i = c->head; i != NIL; i = c->e[i].next)
+		if (c->e[i].expires > now && (r = fn(arg, c->e[i].ver, c->e[i].addr, c->e[i].name)))
+			return r;
+	return 0;
+}
+
 void ag_dnscache_stats(const struct ag_dnscache *c, struct ag_dnscache_stats *st)
 {
 	if (c && st)

@@ -105,6 +105,15 @@ int ag_dnscache_lookup(struct ag_dnscache *c, int ver, const uint8_t *addr,
  */
 size_t ag_dnscache_expire(struct ag_dnscache *c, uint64_t now);
 
+/*
+ * ag_dnscache_foreach — call fn for every entry not expired at now (most
+ * recently used first; the order of use is not changed), until fn returns
+ * nonzero, which is then returned; else 0.  fn must not change the cache.
+ */
+int ag_dnscache_foreach(const struct ag_dnscache *c, uint64_t now,
+			int (*fn)(void *arg, int ver, const uint8_t *addr, const char *name),
+			void *arg);
+
 /* ag_dnscache_stats — copy the counters into *st. */
 void ag_dnscache_stats(const struct ag_dnscache *c, struct ag_dnscache_stats *st);
 

@@ -94,6 +94,13 @@ static const char *user_text(const struct ag_rule *r, char *buf, size_t size)
 	return "";
 }
 
+static bool lists_equal(const struct ag_rule *a, const struct ag_rule *b, unsigned has)
+{
+	if ((has & AG_RULE_HAS_HOST_LIST) && strcmp(a->host_list, b->host_list))
+		return false;
+	return !(has & AG_RULE_HAS_REMOTE_LIST) || !strcmp(a->remote_list, b->remote_list);
+}
+
 bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
 {
 	/* Both user bits fold into one condition: resolving a name to a uid,
@@ -116,6 +123,8 @@ bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
 	     memcmp(a->remote_addr, b->remote_addr, a->remote_family == AF_INET ? 4 : 16)))
 		return false;
 	if ((has & AG_RULE_HAS_HOST) && strcmp(a->host, b->host))
+		return false;
+	if (!lists_equal(a, b, has))
 		return false;
 	if ((has & AG_RULE_HAS_PORT) && (a->port_min != b->port_min || a->port_max != b->port_max))
 		return false;

@@ -91,6 +91,10 @@ enum ag_rule_direction {
 /* sha256[] holds the SHA-256 the program's executable file must have */
 #define AG_RULE_HAS_SHA256	0x1000
 #define AG_RULE_SHA256_LEN	32		/* bytes; 64 hex digits in JSON */
+/* host_list / remote_list: the remote host name (or a domain above it) is
+ * in the host list file, the remote address in the address list file */
+#define AG_RULE_HAS_HOST_LIST	0x400
+#define AG_RULE_HAS_REMOTE_LIST	0x800
 
 /*
  * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
@@ -102,6 +106,9 @@ enum ag_rule_direction {
  *   AG_RULE_HAS_RESOLVERS, any of the configured DNS resolvers.
  * - host: the peer's DNS name; with host_wildcard ("*.example.org") any
  *   name ending in ".example.org", but not "example.org" itself.
+ * - host_list: the peer's DNS name or a domain above it is in the file;
+ *   remote_list: the peer address is within a prefix of the file.  Not
+ *   combined with host, or with remote, in one rule.
  * - port: the SERVICE port: the remote port of an outbound flow, the local
  *   port of an inbound flow (what a person means by "port 22 inbound").
  * - sha256: the SHA-256 of the file the process runs (not of the file now
@@ -137,6 +144,11 @@ struct ag_rule {
 	char source[AG_RULE_SOURCE_MAX];	/* file it was loaded from, or "" */
 
 	unsigned char sha256[AG_RULE_SHA256_LEN];	/* when AG_RULE_HAS_SHA256 */
+
+	/* Saved, like the conditions above: absolute paths of list files
+	 * (rule/list.h), read by the daemon. */
+	char host_list[AG_RULE_SOURCE_MAX];	/* AG_RULE_HAS_HOST_LIST */
+	char remote_list[AG_RULE_SOURCE_MAX];	/* AG_RULE_HAS_REMOTE_LIST */
 };
 
 /* ag_rule_from_json() / ag_rule_to_json() flags */

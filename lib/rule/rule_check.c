@@ -551,6 +551,56 @@ static void set_host(struct pctx *c, const json_t *v, struct ag_rule *r)
 	r->has |= AG_RULE_HAS_HOST;
 }
 
+/* host_list, remote_list: an absolute path of printable characters. */
+static void set_list(struct pctx *c, const char *key, const json_t *v, char *dst, size_t size,
+		     struct ag_rule *r, unsigned bit)
+{
+	char q[QUOTE_BUF];
+	const char *s;
+	size_t n;
+
+	s = get_string(c, key, v, &n);
+	if (!s)
+		return;
+	ag_config_quote(q, sizeof(q), s, n);
+	if (n >= size) {
+		perr(c, key, "%s: %s is longer than %zu characters", key, q, size - 1);
+		return;
+	}
+	if (s[0] != '/') {
+		perr(c, key, "%s: %s is not an absolute path", key, q);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			perr(c, key, "%s: %s holds a control character", key, q);
+			return;
+		}
+	memcpy(dst, s, n + 1);
+	r->has |= bit;
+}
+
+static void set_host_list(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_list(c, "host_list", v, r->host_list, sizeof(r->host_list), r, AG_RULE_HAS_HOST_LIST);
+}
+
+static void set_remote_list(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_list(c, "remote_list", v, r->remote_list, sizeof(r->remote_list), r,
+		 AG_RULE_HAS_REMOTE_LIST);
+}
+
+/* A list and a single value of one field: the engine would OR them. */
+static void check_lists(struct pctx *c, const struct ag_rule *r)
+{
+	if ((r->has & AG_RULE_HAS_HOST_LIST) && (r->has & AG_RULE_HAS_HOST))
+		perr(c, "host_list", "host_list: a rule has host or host_list, not both");
+	if ((r->has & AG_RULE_HAS_REMOTE_LIST) &&
+	    (r->has & (AG_RULE_HAS_REMOTE | AG_RULE_HAS_RESOLVERS)))
+		perr(c, "remote_list", "remote_list: a rule has remote or remote_list, not both");
+}
+
 /* 1..65535 from decimal digits only (no sign, no blanks), or 0. */
 static unsigned long port_number(const char *s, size_t n)
 {
@@ -733,6 +783,8 @@ static const struct field {
 	{ "created", set_created, false, true },
 	{ "lifetime", set_lifetime, true, true },
 	{ "expires_in_ms", set_expires, true, true },
+	{ "host_list", set_host_list, false, true },
+	{ "remote_list", set_remote_list, false, true },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 #define F_ID 0		/* indices of the required fields in fields[] */
@@ -850,6 +902,8 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 		perr(c, "expires_in_ms", "\"expires_in_ms\" is only for a timed rule");
 	if (!c->nerr)
 		check_combination(c, r);
+	if (!c->nerr)
+		check_lists(c, r);
 	if (!c->nerr)
 		check_file_name(c, r);
 	if (c->nerr) {

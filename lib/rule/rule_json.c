@@ -70,6 +70,18 @@ static int put(json_t *obj, const char *key, json_t *v)
 	return json_object_set_new(obj, key, v);
 }
 
+/* host_list and remote_list, where the rule has them; 0 or -1. */
+static int put_lists(json_t *o, const struct ag_rule *r, int *why)
+{
+	int bad = 0;
+
+	if (r->has & AG_RULE_HAS_HOST_LIST)
+		bad |= put(o, "host_list", jstr(r->host_list, why));
+	if (r->has & AG_RULE_HAS_REMOTE_LIST)
+		bad |= put(o, "remote_list", jstr(r->remote_list, why));
+	return bad;
+}
+
 json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 {
 	char buf[INET6_ADDRSTRLEN + 8], pn[8];
@@ -124,6 +136,7 @@ json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 	}
 	if (r->has & AG_RULE_HAS_HOST)
 		bad |= put(o, "host", jstr(r->host, &why));
+	bad |= put_lists(o, r, &why);
 	if (r->has & AG_RULE_HAS_PORT) {
 		/* Always a string, so one port and a range look alike. */
 		if (r->port_min == r->port_max)

@@ -479,3 +479,35 @@ TEST(churn_keeps_every_live_entry_findable)
 	}
 	ag_dnscache_free(c);
 }
+
+struct seen {
+	int n;
+	char names[4][64];
+};
+
+static int collect_entry(void *arg, int ver, const uint8_t *addr, const char *name)
+{
+	struct seen *s = arg;
+
+	if (s->n < 4)
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%d %u %s", ver, addr[3], name);
+	s->n++;
+	return 0;
+}
+
+TEST(foreach_gives_every_live_entry_and_skips_the_expired)
+{
+	struct ag_dnscache *c = cache(16);
+	struct seen s = { 0 };
+	uint8_t a[16];
+
+	CHECK(c);
+	v4(a, 192, 0, 2, 1);
+	CHECK_EQ(ag_dnscache_add(c, 4, a, "short.example", 10, T0), 0);
+	v4(a, 192, 0, 2, 2);
+	CHECK_EQ(ag_dnscache_add(c, 4, a, "long.example", 600, T0), 0);
+	CHECK_EQ(ag_dnscache_foreach(c, T0 + 20 * SEC, collect_entry, &s), 0);
+	CHECK_EQ(s.n, 1);
+	CHECK_STR(s.names[0], "4 2 long.example");
+	ag_dnscache_free(c);
+}

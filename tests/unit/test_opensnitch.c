@@ -3,7 +3,11 @@
  * operator and operand converted exactly, or refused with its reason;
  * malformed files refused; the weights keep OpenSnitch's order.
  */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "cli/opensnitch.h"
@@ -181,16 +185,92 @@ TEST(regexp_is_refused)
 		"regular expressions"));
 }
 
-TEST(lists_operands_are_refused)
+TEST(lists_domains_and_unreadable_list_directories_are_refused)
 {
 	CHECK(refused_with(file_of("deny",
 		"{\"type\":\"lists\",\"operand\":\"lists.domains\",\"data\":\"/etc/lists/ads\"}", NULL),
-		"lists"));
+		"subdomains"));
 	CHECK(refused_with(file_of("deny",
-		"{\"type\":\"lists\",\"operand\":\"lists.ips\",\"data\":\"/etc/lists/ips\"}", NULL), "lists"));
+		"{\"type\":\"lists\",\"operand\":\"lists.ips\",\"data\":\"/nonexistent/ips\"}", NULL),
+		"cannot read the directory /nonexistent/ips"));
 	CHECK(refused_with(file_of("deny",
-		"{\"type\":\"lists\",\"operand\":\"lists.nets\",\"data\":\"/etc/lists/nets\"}", NULL), "lists"));
+		"{\"type\":\"lists\",\"operand\":\"lists.nets\",\"data\":\"\"}", NULL), "empty data"));
 	CHECK(refused_with(file_of("deny", SIMPLE("lists.domains", "/x"), NULL), "lists.domains"));
+}
+
+static char listdir[] = "/tmp/agoslistsXXXXXX";
+
+/* A fresh directory holding the files name=text, ... (NULL-ended). */
+static const char *list_dir(const char *name, const char *text, ...)
+{
+	char path[256];
+	va_list ap;
+
+	if (listdir[sizeof(listdir) - 2] != 'X') {
+		snprintf(path, sizeof(path), "rm -rf '%s'", listdir);
+		if (system(path) != 0)
+			abort();
+		memcpy(listdir + sizeof(listdir) - 7, "XXXXXX", 6);
+	}
+	if (!mkdtemp(listdir))
+		abort();
+	chmod(listdir, 0755);
+	va_start(ap, text);
+	for (; name; name = va_arg(ap, const char *), text = name ? va_arg(ap, const char *) : NULL) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", listdir, name);
+		f = fopen(path, "w");
+		if (!f)
+			abort();
+		fputs(text, f);
+		fclose(f);
+		chmod(path, 0644);
+	}
+	va_end(ap);
+	return listdir;
+}
+
+static const char *lists_op(const char *operand, const char *dir)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "{\"type\":\"lists\",\"operand\":\"%s\",\"data\":\"%s\"}",
+		 operand, dir);
+	return buf;
+}
+
+TEST(lists_nets_and_ips_of_one_file_become_remote_list)
+{
+	const char *dir = list_dir("nets.txt", "# networks\n10.0.0.0/8\n2001:db8::/32\n", NULL);
+	char want[256];
+	json_t *r = conv_ok(file_of("deny", lists_op("lists.nets", dir), NULL), NULL);
+
+	snprintf(want, sizeof(want), "%s/nets.txt", dir);
+	CHECK(r);
+	CHECK_STR(json_string_value(json_object_get(r, "remote_list")), want);
+	json_decref(r);
+	dir = list_dir("ips.txt", "192.0.2.1\n198.51.100.7\n", NULL);
+	r = conv_ok(file_of("deny", lists_op("lists.ips", dir), NULL), NULL);
+	CHECK(r);
+	CHECK(strstr(json_string_value(json_object_get(r, "remote_list")), "/ips.txt"));
+	json_decref(r);
+}
+
+TEST(list_directory_alegate_cannot_read_as_opensnitch_does_is_refused)
+{
+	/* two files: one rule of alegate names one */
+	const char *dir = list_dir("a.txt", "192.0.2.1\n", "b.txt", "192.0.2.2\n", NULL);
+
+	CHECK(refused_with(file_of("deny", lists_op("lists.ips", dir), NULL), "holds 2 files"));
+	/* a prefix in a list of addresses: OpenSnitch never matches that line */
+	dir = list_dir("ips.txt", "192.0.2.1\n10.0.0.0/8\n", NULL);
+	CHECK(refused_with(file_of("deny", lists_op("lists.ips", dir), NULL), "reads otherwise"));
+	/* a line alegate skips */
+	dir = list_dir("nets.txt", "10.0.0.0/8\nnot-a-net\n", NULL);
+	CHECK(refused_with(file_of("deny", lists_op("lists.nets", dir), NULL), "reads otherwise"));
+	if (system("rm -rf /tmp/agoslists??????") != 0)
+		abort();
 }
 
 TEST(process_command_and_process_id_are_refused)

@@ -38,7 +38,7 @@
 /* Map sizes, per generation (the maps are created once, at load: updates
  * then need no privilege beyond the map file descriptors). */
 #define FP_MAX_APPS		4096	/* executables the rules name */
-#define FP_MAX_NODES		65536	/* LPM trie nodes */
+#define FP_MAX_NODES		262144	/* LPM trie nodes (not preallocated: used ones cost) */
 #define FP_MAX_ENTRIES		65536	/* compiled entries, 32 bytes each */
 #define FP_MAX_UDP		65536	/* (socket, destination) pairs remembered */
 #define FP_MAX_SOCKS		65536	/* slots for sockets a hook allowed, for S12:

@@ -1,0 +1,96 @@
+/*
+ * daemon/lists.h — the list files rules name (host_list, remote_list).
+ *
+ * A file named by several rules is read once and shared.  The engine's
+ * filters hold a pointer to the list, not to its set, so a new version of
+ * the file swaps in at once: the daemon re-reads a list when its file is
+ * written or renamed over (inotify on the file's directory) and on reload,
+ * then gives the rules that name it new filters (live flows are decided
+ * again, the fast path is compiled again), as a rule change does.
+ */
+#ifndef ALEGATE_DAEMON_LISTS_H
+#define ALEGATE_DAEMON_LISTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "alegate/engine.h"
+
+struct agd;
+struct agd_rule;
+struct agd_lists;
+struct ag_fp_prefix;
+
+/* An address list larger than this stays out of the kernel's maps: its
+ * rules are barriers there and NFQUEUE decides. */
+#define AGD_LIST_FP_MAX	131072
+
+/* agd_lists_open - the list table and its inotify descriptor (in the loop).
+ * Return: 0 or -ENOMEM (inotify missing only costs the watching, logged). */
+int agd_lists_open(struct agd *d);
+void agd_lists_close(struct agd *d);
+
+/*
+ * agd_rule_lists_get - take the lists @ar's rule names (reading those not
+ * yet read).  @strict: a file that cannot be read refuses the rule, with
+ * why in @err (a rule given over the control socket); otherwise the rule
+ * keeps an empty list until the file can be read (a rule file at start or
+ * reload), which is logged.
+ * Return: 0, -ENOMEM, or with @strict the -errno of ag_list_load().
+ */
+int agd_rule_lists_get(struct agd *d, struct agd_rule *ar, bool strict, char *err, size_t errlen);
+
+/* agd_rule_lists_put - let go of @ar's lists (a list nobody names is freed). */
+void agd_rule_lists_put(struct agd *d, struct agd_rule *ar);
+
+/*
+ * agd_rule_list_conditions - the engine conditions of @ar's lists into
+ * @c (room for 2).  Return: how many.
+ */
+size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c);
+
+/* agd_lists_ready - the inotify descriptor is readable: re-read what changed. */
+void agd_lists_ready(struct agd *d);
+
+/* agd_lists_reload_begin - a reload starts: every list is read again when
+ * next taken.  agd_lists_reload_end - read again those that were not (a
+ * list only rules outside the directory name), and refresh their rules. */
+void agd_lists_reload_begin(struct agd *d);
+void agd_lists_reload_end(struct agd *d);
+
+/*
+ * agd_list_fp_prefixes - the fast path's ag_fp_env.set: the prefixes of
+ * an address list condition, malloc'ed.  -ENOENT for a condition not ours,
+ * -E2BIG past AGD_LIST_FP_MAX, -ENOMEM.
+ */
+int agd_list_fp_prefixes(void *arg, const ag_condition *cond, struct ag_fp_prefix **out, size_t *n);
+
+/* Is @name (or a domain above it) on @ar's host list?  False without one. */
+bool agd_rule_list_names(const struct agd_rule *ar, const char *name);
+/* Is @cond a host list condition of ours, and is @name on that list? */
+bool agd_list_cond_is_hosts(const ag_condition *cond);
+bool agd_list_cond_names(const ag_condition *cond, const char *name);
+
+/*
+ * agd_fastpath_seed_rule - (fastpath_sync.c) the addresses the DNS cache
+ * already names by a name of @ar's host condition or host list join the
+ * fast path's host index, so the kernel knows them before a new reply
+ * (a rule added, a list read again).
+ */
+void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar);
+
+/*
+ * agd_rules_refresh_list - (policy.c) new filters for every rule that
+ * names @l, in one transaction, and the fast path compiled again: what a
+ * new version of the list needs.
+ */
+void agd_rules_refresh_list(struct agd *d, const struct agd_list *l);
+
+/*
+ * agd_lists_check - for `alegated -n`: read every list the rule files of
+ * @rules_dir name; print each bad line and unreadable file to stderr.
+ * Return: how many files had errors.
+ */
+int agd_lists_check(const char *rules_dir);
+
+#endif
