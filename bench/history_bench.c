@@ -26,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
 #include "net/packet.h"
 
 static struct agd D;

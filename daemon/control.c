@@ -19,7 +19,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "daemon/alegated.h"
+#include "daemon/control.h"
 #include "daemon/control_internal.h"
+#include "daemon/dataplane.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/fpevents.h"
+#include "daemon/history.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 
 /* ---- clients ---------------------------------------------------------------------- */
 

@@ -6,7 +6,12 @@
 #include <string.h>
 
 #include "base/proto.h"
+#include "base/clock.h"
+#include "daemon/alegated.h"
+#include "daemon/control.h"
 #include "daemon/control_internal.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 
 /* ---- JSON for the protocol's objects --------------------------------------------- */
 

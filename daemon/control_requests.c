@@ -5,7 +5,12 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 
+#include "daemon/alegated.h"
+#include "daemon/control.h"
 #include "daemon/control_internal.h"
+#include "daemon/flowtuple.h"
+#include "daemon/fpevents.h"
+#include "daemon/policy.h"
 #include "linux/sockdiag.h"
 
 int agd__control_op_rules_list(struct req *q)

@@ -22,7 +22,17 @@
 #include <linux/netfilter.h>
 #include <netinet/tcp.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/dataplane.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/flowtuple.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
+#include "daemon/resolvers.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/exeid.h"

@@ -30,7 +30,13 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/flowtuple.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"

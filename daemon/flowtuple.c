@@ -8,6 +8,7 @@
 
 #include "base/tuple.h"
 #include "daemon/alegated.h"
+#include "daemon/flowtuple.h"
 
 void agd_fixed_from_tuple(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
 		       ag_fixed_values *in)

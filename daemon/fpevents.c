@@ -15,7 +15,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/control.h"
+#include "daemon/fpevents.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 #include "linux/fastpath.h"
 #include "linux/proc.h"
 #include "net/packet.h"

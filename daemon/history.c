@@ -30,7 +30,11 @@
 #include <systemd/sd-journal.h>
 
 #include "base/err.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 #include "net/packet.h"
 
 #define AGD_HISTORY_FILE "history.db"

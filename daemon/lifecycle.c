@@ -27,7 +27,14 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/history.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
+#include "daemon/resolvers.h"
 #include "linux/fwscan.h"
 
 /* How often the rules are looked at even without an nftables event (no

@@ -12,7 +12,10 @@
 
 #include "alegate/callouts.h"
 #include "base/err.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 

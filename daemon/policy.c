@@ -20,7 +20,12 @@
 #include <sys/stat.h>
 
 #include "alegate/callouts.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/resolvers.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 

@@ -39,6 +39,8 @@
 #include <seccomp.h>
 
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/privs.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AGD_SANITIZED 1

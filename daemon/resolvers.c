@@ -22,7 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/resolvers.h"
 
 /* resolv.conf is a few lines; a longer file is read this far. */
 #define RESOLV_MAX 65536

@@ -20,6 +20,10 @@
 #include "check.h"
 #include "ctl/ctl.h"
 #include "daemon/alegated.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 #include "linux/exeid.h"
 
 /* Timing bounds describe the product, not a sanitizer: relaxed under ASan. */

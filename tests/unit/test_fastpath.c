@@ -37,6 +37,8 @@
 #include "alegate/callouts.h"
 #include "alegate/engine.h"
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 #include "linux/attrib.h"
 #include "linux/exeid.h"
 #include "linux/bpf/fp_shared.h"

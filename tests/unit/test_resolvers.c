@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "daemon/alegated.h"
+#include "daemon/resolvers.h"
 
 static unsigned parse(const char *text, struct agd_resolver *out, unsigned max)
 {
