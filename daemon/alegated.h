@@ -36,14 +36,16 @@
  *   modules.h        callout modules (callout_modules): dlopen, init, fini
  *
  * Who calls whom (no module calls one above it; what happens below the
- * control socket reaches it through struct agd_listeners):
+ * control socket reaches it through struct agd_listeners; the data plane's
+ * handles, struct agd_dataplane, are read by others as d->dp.…):
  *   main          -> every module
  *   control       -> lifecycle, pending, policy, dataplane, fastpath_sync
  *   lifecycle     -> policy, resolvers, privs
  *   dataplane     -> pending, policy, resolvers, fastpath_sync, flowtuple, privs
  *   pending       -> policy
  *   resolvers     -> policy
- *   policy        -> fastpath_sync
+ *   policy        -> fastpath_sync; the data plane's executables' identities
+ *                    (agd_dataplane_exeid)
  *   fastpath_sync -> flowtuple, privs
  *   loop, log, privs, flowtuple: called by the others, call none of them
  */
@@ -70,15 +72,6 @@
 
 #define AGD_VERSION "0.1.0"
 
-struct ag_nfq;
-struct ag_sockdiag;
-struct ag_proc;
-struct ag_exeid;
-struct ag_attrib;
-struct ag_ct;
-struct ag_dnscache;
-struct ag_dnsq;
-struct ag_sockdiag_events;
 struct agd_history;
 struct agd_module;
 struct agd_pending;
@@ -105,24 +98,8 @@ struct agd {
 	ag_engine *engine;
 
 	/* data plane */
-	struct ag_nfq *q[AG_FW_NQUEUES];
-	struct ag_sockdiag *sd;
-	struct ag_proc *proc;
-	struct ag_exeid *exeid;  /* path → file identity, for app rules */
-	struct ag_attrib *attrib;
-	struct ag_ct *ct;        /* deletions */
-	struct ag_ct *ct_events; /* DESTROY events */
-	struct ag_dnscache *dns;
-	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
-	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
+	struct agd_dataplane dp;  /* dataplane.c */
 	struct agd_resolvers resolvers;
-	/* local ports of UDP flows the engine authorized (a superset: a bit
-	 * is cleared when a closed socket's port has none left) */
-	uint64_t udp_auth_ports[65536 / 64];
-	struct ag_fw_config fwcfg;
-	enum ag_fw_backend fw_backend;
-	bool fw_installed;
-	struct agd_queue_ctx queue_ctx[AG_FW_NQUEUES];
 	struct agd_fastpath fastpath;
 	bool running;            /* start-up finished: the loop ran */
 	struct agd_guard guard;

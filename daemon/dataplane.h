@@ -14,9 +14,19 @@
 #include <jansson.h>
 
 #include "alegate/engine.h"
+#include "linux/fw.h"
 
 struct agd;
 struct ag_proc_info;
+struct ag_nfq;
+struct ag_sockdiag;
+struct ag_proc;
+struct ag_exeid;
+struct ag_attrib;
+struct ag_ct;
+struct ag_dnscache;
+struct ag_dnsq;
+struct ag_sockdiag_events;
 
 struct agd_counters {
 	uint64_t queued_packets; /* CONNECT + RECV_ACCEPT packets that reached user space */
@@ -49,12 +59,38 @@ struct agd_counters {
 	uint64_t fp_events;      /* fast-path decisions read from its ring */
 };
 
-/* ---- each module's own state; struct agd composes them -------------------- */
-
 /* dataplane.c: what the callback of queue `which` is handed. */
 struct agd_queue_ctx {
 	struct agd *d;
 	int which;
+};
+
+/*
+ * The data plane's handles: the queues, the kernel's tables it reads and
+ * changes, the caches that name a packet's process and host, and the
+ * firewall rules that feed the queues.  dataplane.c opens and closes them;
+ * the other modules reach them as d->dp.… (the fast path and the [fw]
+ * helper read the firewall configuration, the policy the executables'
+ * identities, the control socket the process cache).
+ */
+struct agd_dataplane {
+	struct ag_nfq *q[AG_FW_NQUEUES];
+	struct ag_sockdiag *sd;
+	struct ag_proc *proc;
+	struct ag_exeid *exeid;  /* path → file identity, for app rules */
+	struct ag_attrib *attrib;
+	struct ag_ct *ct;        /* deletions */
+	struct ag_ct *ct_events; /* DESTROY events */
+	struct ag_dnscache *dns;
+	struct ag_dnsq *dnsq;    /* queries waiting for their reply */
+	struct ag_sockdiag_events *udp_closed; /* UDP sockets the kernel destroys */
+	/* local ports of UDP flows the engine authorized (a superset: a bit
+	 * is cleared when a closed socket's port has none left) */
+	uint64_t udp_auth_ports[65536 / 64];
+	struct ag_fw_config fwcfg;
+	enum ag_fw_backend fw_backend;
+	bool fw_installed;
+	struct agd_queue_ctx queue_ctx[AG_FW_NQUEUES];
 };
 
 /* The process cache (and its proc connector); before entering a netns. */
@@ -79,6 +115,10 @@ struct ag_proc_info;
 bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
+/* The executables' identities (path -> file), made on first use: a rule
+ * that names a program learns its file here, maybe before the queues
+ * open.  NULL when out of memory. */
+struct ag_exeid *agd_dataplane_exeid(struct agd *d);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
 

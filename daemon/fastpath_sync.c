@@ -175,16 +175,16 @@ int agd_fastpath_open(struct agd *d)
 	/* One pin per guarded namespace and queue, so daemons side by side
 	 * (tests, containers) do not collide. */
 	if (bpffs_ensure() && stat("/proc/self/ns/net", &nst) == 0) {
-		snprintf(d->fwcfg.udp_bpf_pin, sizeof(d->fwcfg.udp_bpf_pin),
+		snprintf(d->dp.fwcfg.udp_bpf_pin, sizeof(d->dp.fwcfg.udp_bpf_pin),
 			 AGD_BPF_FS "/alegate-udp-%lu-%u", (unsigned long)nst.st_ino,
 			 d->cfg.queue_num);
-		unlink(d->fwcfg.udp_bpf_pin); /* a crash's leftover */
+		unlink(d->dp.fwcfg.udp_bpf_pin); /* a crash's leftover */
 		sweep_stale_pins();
-		if ((r = ag_fp_pin_udp_match(d->fastpath.fp, d->fwcfg.udp_bpf_pin))) {
+		if ((r = ag_fp_pin_udp_match(d->fastpath.fp, d->dp.fwcfg.udp_bpf_pin))) {
 			log_warn("fast path: cannot pin the UDP match at %s: %s; allowed UDP "
 				 "flows reach the queue once",
-				 d->fwcfg.udp_bpf_pin, strerror(-r));
-			d->fwcfg.udp_bpf_pin[0] = 0;
+				 d->dp.fwcfg.udp_bpf_pin, strerror(-r));
+			d->dp.fwcfg.udp_bpf_pin[0] = 0;
 		}
 	}
 	d->fastpath.dirty = true;
@@ -195,8 +195,8 @@ void agd_fastpath_attach_attrib(struct agd *d)
 {
 	/* the hooks know which process each socket belongs to: attribution
 	 * asks them first and scans /proc only when they do not know */
-	if (d->fastpath.fp && d->attrib)
-		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fastpath.fp);
+	if (d->fastpath.fp && d->dp.attrib)
+		ag_attrib_set_owner_hook(d->dp.attrib, ag_fp_attrib_owner, d->fastpath.fp);
 }
 
 static bool notrack_auto(const struct agd *d);
@@ -210,8 +210,8 @@ int agd_fastpath_wake_ms(const struct agd *d)
 
 void agd_fastpath_close(struct agd *d)
 {
-	if (d->attrib)
-		ag_attrib_set_owner_hook(d->attrib, NULL, NULL);
+	if (d->dp.attrib)
+		ag_attrib_set_owner_hook(d->dp.attrib, NULL, NULL);
 	ag_fp_close(d->fastpath.fp);
 	d->fastpath.fp = NULL;
 }
@@ -230,7 +230,7 @@ static bool socket_by_attribution(struct agd *d, const struct ag_tuple *t,
 {
 	struct ag_attrib_result res;
 
-	if (!d->attrib || ag_attrib_lookup(d->attrib, t, AG_ATTRIB_OUTBOUND,
+	if (!d->dp.attrib || ag_attrib_lookup(d->dp.attrib, t, AG_ATTRIB_OUTBOUND,
 					   AG_UID_UNKNOWN, &res) || !res.proc.exe[0])
 		return false;
 	memset(flow, 0, sizeof(*flow));
@@ -268,8 +268,8 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 	flow.now_ns = ag_boot_ns();
 	if (ag_fp_eval(d->fastpath.fp, &flow, NULL) != AG_FP_DENY)
 		return;
-	ag_ct_delete(d->ct, t); /* none when untracked: harmless */
-	if (ag_sockdiag_destroy(d->sd, t) == 0)
+	ag_ct_delete(d->dp.ct, t); /* none when untracked: harmless */
+	if (ag_sockdiag_destroy(d->dp.sd, t) == 0)
 		d->ctr.teardowns++;
 	x->torn++;
 }
@@ -294,7 +294,7 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
-	if (ag_sockdiag_lookup(d->sd, &e->orig, &si))
+	if (ag_sockdiag_lookup(d->dp.sd, &e->orig, &si))
 		return;
 	reauth_socket(x, &e->orig, si.cookie);
 }
@@ -345,7 +345,7 @@ static void collect_marked(const struct ag_sock_info *si, void *arg)
 static void reauth_marked(struct reauth_ctx *x)
 {
 	struct marked_socks m = { 0 };
-	int r = ag_sockdiag_dump_marked(x->d->sd, AG_FW_MARK_AUTH | AG_FW_MARK_FAST,
+	int r = ag_sockdiag_dump_marked(x->d->dp.sd, AG_FW_MARK_AUTH | AG_FW_MARK_FAST,
 					AG_FW_MARK_AUTH | AG_FW_MARK_FAST, collect_marked, &m);
 
 	if (r < 0 || m.oom)
@@ -432,7 +432,7 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 		if (!host_matches(h->name, host, suffix))
 			continue;
 		/* only while the cache still gives this address this name */
-		if (ag_dnscache_lookup(d->dns, h->ver, h->addr, now, name, sizeof(name)) ||
+		if (ag_dnscache_lookup(d->dp.dns, h->ver, h->addr, now, name, sizeof(name)) ||
 		    strcasecmp(name, h->name) != 0)
 			continue;
 		if (*n == cap) {
@@ -497,8 +497,8 @@ void agd_fastpath_sync(struct agd *d)
 	}
 	struct reauth_ctx x = { .d = d };
 
-	if (d->ct && d->sd) {
-		ag_ct_dump(d->ct, reauth_entry, &x);
+	if (d->dp.ct && d->dp.sd) {
+		ag_ct_dump(d->dp.ct, reauth_entry, &x);
 		reauth_marked(&x);
 		if (x.torn)
 			log_info("fast path: %d connection(s) the new rules deny were torn down",
@@ -548,7 +548,7 @@ static bool notrack_wanted(struct agd *d, char *why, size_t len)
 		snprintf(why, len, "no fast path");
 		return false;
 	}
-	if (!d->fw_installed) {
+	if (!d->dp.fw_installed) {
 		snprintf(why, len, "no firewall rules installed");
 		return false;
 	}
@@ -560,7 +560,7 @@ static bool notrack_wanted(struct agd *d, char *why, size_t len)
 		snprintf(why, len, "bpf_notrack = yes");
 		return true;
 	}
-	r = ag_fw_foreign(d->fw_backend, what, sizeof(what));
+	r = ag_fw_foreign(d->dp.fw_backend, what, sizeof(what));
 	if (r < 0) {
 		snprintf(why, len, "cannot read this namespace's ruleset: %s", strerror(-r));
 		return false;
@@ -605,7 +605,7 @@ void agd_notrack_watch_ready(struct agd *d)
 /* Watched only when auto has something to decide. */
 static bool notrack_auto(const struct agd *d)
 {
-	return d->fastpath.fp && d->fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
+	return d->fastpath.fp && d->dp.fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
 	       !(d->fastpath.notrack_failed && !d->fastpath.notrack_on);
 }
 

@@ -108,7 +108,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	uint64_t ctx;
 	struct agd_conn c;
 
-	if (d->proc && e->tgid && ag_proc_get(d->proc, (pid_t)e->tgid, &pi) == 0 && pi.exe[0])
+	if (d->dp.proc && e->tgid && ag_proc_get(d->dp.proc, (pid_t)e->tgid, &pi) == 0 && pi.exe[0])
 		exe = pi.exe;
 	rule = rule_id(d, e->rule_id, &ctx);
 	d->ctr.fp_events++;

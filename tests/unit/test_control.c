@@ -101,7 +101,7 @@ static void daemon_free(struct agd *d)
 	agd_control_close(d);
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
-	ag_exeid_free(d->exeid); /* made by the first rule that names a program */
+	ag_exeid_free(d->dp.exeid); /* made by the first rule that names a program */
 	close(d->epfd);
 	rmdir(d->cfg.rules_dir);
 	free(d);

@@ -221,7 +221,7 @@ static void daemon_free(struct agd *d)
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
 	/* made by the policy when a rule names a program, as in the daemon */
-	ag_exeid_free(d->exeid);
+	ag_exeid_free(d->dp.exeid);
 }
 
 static void random_prefix(struct ag_rule *r)
