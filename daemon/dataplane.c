@@ -187,8 +187,8 @@ static bool is_loopback(const ag_fixed_values *in)
 	if (in->interface == 1) /* "lo" is ifindex 1 in every namespace */
 		return true;
 	if (in->ip_version == 4)
-		return in->remote_addr[0] == 127;
-	return memcmp(in->remote_addr, v6lo, 16) == 0;
+		return in->remote_addr.b[0] == 127;
+	return memcmp(in->remote_addr.b, v6lo, 16) == 0;
 }
 
 /* The query's flow as the reply will name it: the client is this host. */
@@ -196,8 +196,8 @@ static void dnsq_flow(const struct ag_pkt_info *pi, bool query, struct ag_dnsq_f
 {
 	memset(f, 0, sizeof(*f));
 	f->ver = pi->ip_version;
-	memcpy(f->client, query ? pi->src : pi->dst, 16);
-	memcpy(f->server, query ? pi->dst : pi->src, 16);
+	f->client = query ? pi->src : pi->dst;
+	f->server = query ? pi->dst : pi->src;
 	f->cport = query ? pi->sport : pi->dport;
 	f->sport = query ? pi->dport : pi->sport;
 }
@@ -249,7 +249,7 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	 * question, in its window, may name addresses; and only a configured
 	 * resolver's: the names are every program's (resolvers.c). */
 	dnsq_flow(&pi, false, &f);
-	if (!agd_is_resolver(d, pi.ip_version, pi.src)) {
+	if (!agd_is_resolver(d, pi.ip_version, pi.src.b)) {
 		d->ctr.dns_not_resolver++;
 		return;
 	}
@@ -386,7 +386,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		}
 		if (ar.uid != AG_UID_UNKNOWN)
 			in.uid = ar.uid;
-		if (ag_dnscache_lookup(d->dp.dns, in.ip_version, in.remote_addr, ag_boot_ns(),
+		if (ag_dnscache_lookup(d->dp.dns, in.ip_version, in.remote_addr.b, ag_boot_ns(),
 				       host, sizeof(host)) == 0)
 			in.remote_host = host;
 		if (recheck && ar.proc.pid > 0 && (uint32_t)ar.proc.pid != known.pid) {
@@ -505,18 +505,18 @@ mismatch:
 struct udp_end {
 	struct agd *d;
 	const struct ag_sock_info *si;
-	uint8_t local[16], remote[16];
+	ag_addr local, remote;
 	int ver;
 	bool engine;		/* the port has flows the engine authorized */
 	ag_fixed_values found[32];
 	unsigned n;
 };
 
-static bool addr_any(const uint8_t *a, int ver)
+static bool addr_any(const ag_addr *a, int ver)
 {
 	static const uint8_t zero[16];
 
-	return !memcmp(a, zero, ver == 4 ? 4 : 16);
+	return !memcmp(a->b, zero, ver == 4 ? 4 : 16);
 }
 
 static int udp_end_match(const ag_flow_info *f, void *arg)
@@ -528,11 +528,11 @@ static int udp_end_match(const ag_flow_info *f, void *arg)
 	if (x->protocol != AG_IPPROTO_UDP || x->local_port != u->si->id.sport ||
 	    x->ip_version != u->ver)
 		return 0;
-	if (!addr_any(u->local, u->ver) && memcmp(x->local_addr, u->local, alen))
+	if (!addr_any(&u->local, u->ver) && memcmp(x->local_addr.b, u->local.b, alen))
 		return 0;
 	/* a connected socket had one peer; an unconnected one, any */
 	if (u->si->id.dport && (x->remote_port != u->si->id.dport ||
-				memcmp(x->remote_addr, u->remote, alen)))
+				memcmp(x->remote_addr.b, u->remote.b, alen)))
 		return 0;
 	u->found[u->n++] = *x;
 	return u->n == sizeof(u->found) / sizeof(u->found[0]) ? 1 : 0;
@@ -546,7 +546,7 @@ static void udp_end_one_ver(struct udp_end *u)
 
 	/* A connected socket's one flow, whoever authorized it: the fast path
 	 * allows in the kernel, so the engine may not know it. */
-	if (u->si->id.dport && !addr_any(u->remote, u->ver) && !addr_any(u->local, u->ver)) {
+	if (u->si->id.dport && !addr_any(&u->remote, u->ver) && !addr_any(&u->local, u->ver)) {
 		struct ag_tuple t;
 
 		ag_tuple_make(&t, (uint8_t)u->ver, AG_IPPROTO_UDP, u->local, u->si->id.sport,
@@ -582,26 +582,22 @@ static void udp_end_one(struct udp_end *u)
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	const struct ag_sock_info *si = u->si;
 
-	memset(u->local, 0, sizeof(u->local));
-	memset(u->remote, 0, sizeof(u->remote));
 	u->ver = si->id.ip_version;
-	memcpy(u->local, si->id.src, 16);
-	memcpy(u->remote, si->id.dst, 16);
+	u->local = si->id.src;
+	u->remote = si->id.dst;
 	/* a dual-stack socket's IPv4 flows: unmap (both ends agree, or the
 	 * unbound end is all zeros) */
-	if (u->ver == 6 && (!memcmp(u->local, mapped, 12) || addr_any(u->local, 6)) &&
-	    (!memcmp(u->remote, mapped, 12) || addr_any(u->remote, 6)) &&
-	    !(addr_any(u->local, 6) && addr_any(u->remote, 6))) {
+	if (u->ver == 6 && (!memcmp(u->local.b, mapped, 12) || addr_any(&u->local, 6)) &&
+	    (!memcmp(u->remote.b, mapped, 12) || addr_any(&u->remote, 6)) &&
+	    !(addr_any(&u->local, 6) && addr_any(&u->remote, 6))) {
 		u->ver = 4;
-		memmove(u->local, u->local + 12, 4);
-		memset(u->local + 4, 0, 12);
-		memmove(u->remote, u->remote + 12, 4);
-		memset(u->remote + 4, 0, 12);
+		u->local = ag_addr_make(4, u->local.b + 12);
+		u->remote = ag_addr_make(4, u->remote.b + 12);
 		udp_end_one_ver(u);
 		return;
 	}
 	udp_end_one_ver(u);
-	if (u->ver == 6 && addr_any(u->local, 6) && addr_any(u->remote, 6)) {
+	if (u->ver == 6 && addr_any(&u->local, 6) && addr_any(&u->remote, 6)) {
 		/* an unbound dual-stack socket may have sent IPv4 too */
 		u->ver = 4;
 		udp_end_one_ver(u);
@@ -614,7 +610,6 @@ static bool engine_has_unauthorized(struct agd *d, const struct ag_sock_info *si
 {
 	ag_fixed_values in;
 	ag_flow_info f;
-	size_t alen = si->id.ip_version == 4 ? 4 : 16;
 
 	if (!si->id.dport)
 		return false;
@@ -622,8 +617,8 @@ static bool engine_has_unauthorized(struct agd *d, const struct ag_sock_info *si
 	in.ip_version = si->id.ip_version;
 	in.protocol = AG_IPPROTO_UDP;
 	in.direction = AG_DIR_OUT;
-	memcpy(in.local_addr, si->id.src, alen);
-	memcpy(in.remote_addr, si->id.dst, alen);
+	in.local_addr = ag_addr_make(in.ip_version, si->id.src.b);
+	in.remote_addr = ag_addr_make(in.ip_version, si->id.dst.b);
 	in.local_port = si->id.sport;
 	in.remote_port = si->id.dport;
 	return ag_flow_lookup(d->engine, &in, &f) == 0 && f.state != AG_FLOW_AUTHORIZED;

@@ -264,7 +264,7 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 	flow.family = t->ip_version;
 	flow.proto = t->protocol;
 	flow.port = t->dport;
-	memcpy(flow.addr, t->dst, 16);
+	memcpy(flow.addr, t->dst.b, sizeof(flow.addr));
 	flow.now_ns = ag_boot_ns();
 	if (ag_fp_eval(d->fastpath.fp, &flow, NULL) != AG_FP_DENY)
 		return;
@@ -331,12 +331,10 @@ static void collect_marked(const struct ag_sock_info *si, void *arg)
 	}
 	t.protocol = 6;
 	/* a dual-stack socket's IPv4 connection: as the IPv4 flow it is */
-	if (t.ip_version == 6 && !memcmp(t.src, mapped, 12) && !memcmp(t.dst, mapped, 12)) {
+	if (t.ip_version == 6 && !memcmp(t.src.b, mapped, 12) && !memcmp(t.dst.b, mapped, 12)) {
 		t.ip_version = 4;
-		memmove(t.src, t.src + 12, 4);
-		memset(t.src + 4, 0, 12);
-		memmove(t.dst, t.dst + 12, 4);
-		memset(t.dst + 4, 0, 12);
+		t.src = ag_addr_make(4, t.src.b + 12);
+		t.dst = ag_addr_make(4, t.dst.b + 12);
 	}
 	m->t[m->n] = t;
 	m->cookie[m->n++] = si->cookie;
@@ -396,7 +394,7 @@ void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
 		for (i = 0; i < f->host_index_len; i++) {
 			struct agd_host_addr *h = &f->host_index[i];
 
-			if (h->ver == ad->ver && !memcmp(h->addr, ad->addr, 16) &&
+			if (h->ver == ad->ver && ag_addr_equal(&h->addr, &ad->addr) &&
 			    !strcmp(h->name, reply->qname))
 				break;
 			if (h->seen_ns < f->host_index[oldest].seen_ns)
@@ -409,7 +407,7 @@ void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
 		i = f->host_index_len < AGD_HOST_INDEX_MAX ? f->host_index_len++ : oldest;
 		snprintf(f->host_index[i].name, sizeof(f->host_index[i].name), "%s", reply->qname);
 		f->host_index[i].ver = ad->ver;
-		memcpy(f->host_index[i].addr, ad->addr, 16);
+		f->host_index[i].addr = ad->addr;
 		f->host_index[i].seen_ns = now;
 		f->dirty = true; /* a new address for a ruled name: before the reply goes */
 	}
@@ -432,7 +430,7 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 		if (!host_matches(h->name, host, suffix))
 			continue;
 		/* only while the cache still gives this address this name */
-		if (ag_dnscache_lookup(d->dp.dns, h->ver, h->addr, now, name, sizeof(name)) ||
+		if (ag_dnscache_lookup(d->dp.dns, h->ver, h->addr.b, now, name, sizeof(name)) ||
 		    strcasecmp(name, h->name) != 0)
 			continue;
 		if (*n == cap) {
@@ -453,7 +451,7 @@ static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_pre
 		memset(pf, 0, sizeof(*pf));
 		pf->family = h->ver;
 		pf->plen = h->ver == 4 ? 32 : 128;
-		memcpy(pf->addr, h->addr, 16);
+		memcpy(pf->addr, h->addr.b, sizeof(pf->addr));
 	}
 	/* No address known is a rule that matches nothing in the kernel: a
 	 * connection to an address the cache has not named this way is not

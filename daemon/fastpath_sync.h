@@ -27,7 +27,7 @@ struct ag_dns_reply;
 struct agd_host_addr {
 	char name[AG_DNS_NAME_MAX + 1];
 	uint8_t ver;
-	uint8_t addr[16];
+	ag_addr addr;
 	uint64_t seen_ns; /* for replacing the oldest when full */
 };
 

@@ -38,7 +38,7 @@ struct fpf {
 	uint32_t pid, uid;
 	uint8_t family;
 	uint16_t port;
-	uint8_t addr[16];
+	ag_addr addr;
 	char rule[AG_RULE_ID_MAX + 1];
 	char exe[];
 };
@@ -125,7 +125,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	c.protocol = e->proto;
 	c.direction = AG_DIR_OUT;
 	c.no_local = true;
-	memcpy(c.remote_addr, e->addr, 16);
+	c.remote_addr = ag_addr_make(e->family, e->addr);
 	c.remote_port = e->port;
 	agd_history_conn(d, &c);
 	push(d, e, exe, rule);
@@ -143,7 +143,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	f->uid = e->uid;
 	f->family = e->family;
 	f->port = e->port;
-	memcpy(f->addr, e->addr, 16);
+	f->addr = ag_addr_make(e->family, e->addr);
 	snprintf(f->rule, sizeof(f->rule), "%s", rule ? rule : "");
 	memcpy(f->exe, exe ? exe : "", elen + 1);
 	*p = f;
@@ -215,7 +215,7 @@ void agd_fpevents_flows(struct agd *d, json_t *arr)
 			char remote[AG_ADDR_STRLEN + 10];
 			json_t *o;
 
-			endpoint(remote, sizeof(remote), f->family, f->addr, f->port);
+			endpoint(remote, sizeof(remote), f->family, f->addr.b, f->port);
 			o = json_pack("{s:s, s:s, s:n, s:s, s:n, s:s*, s:I, s:s}", "proto", "tcp",
 				      "direction", "out", "local", "remote", remote, "host",
 				      "exe", f->exe[0] ? f->exe : NULL, "age_ms",

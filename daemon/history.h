@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "alegate/engine.h"
+#include "base/addr.h"
 
 struct agd;
 
@@ -27,7 +28,7 @@ struct agd_conn {
 	const char *decided;     /* fastpath, rule, person, timeout, callout, shutdown */
 	uint32_t pid, uid;       /* 0 / AG_UID_UNKNOWN: unknown */
 	uint8_t ip_version, protocol, direction;
-	uint8_t local_addr[16], remote_addr[16];
+	ag_addr local_addr, remote_addr;
 	uint16_t local_port, remote_port;
 	bool no_local;           /* the local address is not known */
 };

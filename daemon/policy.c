@@ -230,7 +230,8 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = AG_MATCH_PREFIX;
 		c[n].v.addr.ip_version = r->remote_family == AF_INET6 ? 6 : 4;
 		c[n].v.addr.len = (uint8_t)r->remote_plen;
-		memcpy(c[n++].v.addr.bytes, r->remote_addr, 16);
+		c[n].v.addr.bytes = ag_addr_make(c[n].v.addr.ip_version, r->remote_addr);
+		n++;
 	}
 	/* one condition per resolver: conditions on one field are ORed */
 	for (unsigned i = 0; (r->has & AG_RULE_HAS_RESOLVERS) && i < d->resolvers.n; i++) {
@@ -238,7 +239,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = AG_MATCH_PREFIX;
 		c[n].v.addr.ip_version = d->resolvers.list[i].ver;
 		c[n].v.addr.len = d->resolvers.list[i].ver == 6 ? 128 : 32;
-		memcpy(c[n++].v.addr.bytes, d->resolvers.list[i].addr, 16);
+		c[n++].v.addr.bytes = d->resolvers.list[i].addr;
 	}
 	if (r->has & AG_RULE_HAS_HOST) {
 		c[n].field = AG_FIELD_REMOTE_HOST;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/addr.h"
+
 struct agd;
 
 /* DNS resolvers kept from the resolv.conf files; more are ignored (glibc
@@ -22,7 +24,7 @@ struct agd;
 
 struct agd_resolver {
 	uint8_t ver;		/* 4 or 6 */
-	uint8_t addr[16];	/* IPv4 in the first 4 bytes */
+	ag_addr addr;
 };
 
 /* resolvers.c: the DNS resolvers kept from the resolv.conf files. */

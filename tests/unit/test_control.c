@@ -198,9 +198,9 @@ static ag_fixed_values tcp4(uint32_t n, const char *app, uint32_t uid)
 	in.ip_version = 4;
 	in.protocol = 6;
 	in.direction = AG_DIR_OUT;
-	in.local_addr[0] = 192, in.local_addr[2] = 2, in.local_addr[3] = 1;
-	in.remote_addr[0] = 10, in.remote_addr[1] = (uint8_t)(n >> 16);
-	in.remote_addr[2] = (uint8_t)(n >> 8), in.remote_addr[3] = (uint8_t)n;
+	in.local_addr.b[0] = 192, in.local_addr.b[2] = 2, in.local_addr.b[3] = 1;
+	in.remote_addr.b[0] = 10, in.remote_addr.b[1] = (uint8_t)(n >> 16);
+	in.remote_addr.b[2] = (uint8_t)(n >> 8), in.remote_addr.b[3] = (uint8_t)n;
 	in.local_port = (uint16_t)(20000 + n % 40000);
 	in.remote_port = 443;
 	in.uid = uid;
