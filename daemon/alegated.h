@@ -44,8 +44,7 @@
  *   dataplane     -> pending, policy, resolvers, fastpath_sync, flowtuple, privs
  *   pending       -> policy
  *   resolvers     -> policy
- *   policy        -> fastpath_sync; the data plane's executables' identities
- *                    (agd_dataplane_exeid)
+ *   policy        -> fastpath_sync
  *   fastpath_sync -> flowtuple, privs
  *   loop, log, privs, flowtuple: called by the others, call none of them
  */

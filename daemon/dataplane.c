@@ -941,10 +941,3 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 							    : 0));
 	}
 }
-
-struct ag_exeid *agd_dataplane_exeid(struct agd *d)
-{
-	if (!d->dp.exeid)
-		d->dp.exeid = ag_exeid_new();
-	return d->dp.exeid;
-}

@@ -70,8 +70,11 @@ struct agd_queue_ctx {
  * changes, the caches that name a packet's process and host, and the
  * firewall rules that feed the queues.  dataplane.c opens and closes them;
  * the other modules reach them as d->dp.… (the fast path and the [fw]
- * helper read the firewall configuration, the policy the executables'
- * identities, the control socket the process cache).
+ * helper read the firewall configuration, the control socket the process
+ * cache).  The executables' identities are the policy's as much as the
+ * data plane's: a rule that names a program makes the table (policy.c,
+ * before the queues open) and learns its file there; the data plane asks
+ * it whether a process runs that file.
  */
 struct agd_dataplane {
 	struct ag_nfq *q[AG_FW_NQUEUES];
@@ -115,10 +118,6 @@ struct ag_proc_info;
 bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi);
 /* Send the verdicts batched during this loop iteration. */
 void agd_dataplane_flush(struct agd *d);
-/* The executables' identities (path -> file), made on first use: a rule
- * that names a program learns its file here, maybe before the queues
- * open.  NULL when out of memory. */
-struct ag_exeid *agd_dataplane_exeid(struct agd *d);
 /* status: fill counters of the data plane into obj. */
 void agd_dataplane_status(struct agd *d, json_t *obj);
 

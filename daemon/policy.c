@@ -22,7 +22,6 @@
 #include "alegate/callouts.h"
 #include "base/clock.h"
 #include "daemon/alegated.h"
-#include "daemon/dataplane.h"
 #include "daemon/fastpath_sync.h"
 #include "daemon/log.h"
 #include "daemon/policy.h"
@@ -215,7 +214,9 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 			uint32_t dev;
 			uint64_t ino;
 
-			if (agd_dataplane_exeid(d) && ag_exeid_resolve(d->dp.exeid, r->app, &dev, &ino) < 0)
+			if (!d->dp.exeid)
+				d->dp.exeid = ag_exeid_new();
+			if (d->dp.exeid && ag_exeid_resolve(d->dp.exeid, r->app, &dev, &ino) < 0)
 				log_debug("rule %s: no program at %s yet; the rule applies once "
 					  "there is", r->id, r->app);
 		}
