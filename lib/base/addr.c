@@ -7,6 +7,9 @@
 
 #include "base/addr.h"
 
+/* The engine's public structs kept the layout they had with uint8_t[16]. */
+_Static_assert(sizeof(ag_addr) == 16 && _Alignof(ag_addr) == 1, "ag_addr is 16 bytes");
+
 int ag_addr_from_sockaddr(const struct sockaddr *sa, ag_addr *a, uint16_t *port)
 {
 	if (sa->sa_family == AF_INET) {
