@@ -101,7 +101,7 @@ $(O)/alegated: $(call obj,$(DAEMON_SRC)) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(N
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_SO  := $(patsubst examples/%.c,$(O)/examples/%.so,$(EXAMPLE_SRC))
 all: $(EXAMPLE_SO)
-$(O)/examples/%.so: examples/%.c include/alegate/wfp.h include/alegate/engine.h
+$(O)/examples/%.so: examples/%.c include/alegate/wfp.h include/alegate/engine.h include/alegate/addr.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
@@ -319,7 +319,7 @@ install: all
 	# the headers a callout module is written against
 	install -d $(DESTDIR)$(INCLUDEDIR)/alegate
 	install -m 0644 include/alegate/engine.h include/alegate/callouts.h \
-	    include/alegate/wfp.h $(DESTDIR)$(INCLUDEDIR)/alegate/
+	    include/alegate/wfp.h include/alegate/addr.h $(DESTDIR)$(INCLUDEDIR)/alegate/
 	# Configuration and default rules only on a first install: never
 	# overwrite what the administrator changed, never bring back a rule
 	# they deleted.
@@ -339,7 +339,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man5/alegate.conf.5 $(DESTDIR)$(MANDIR)/man8/alegated.8 $(DESTDIR)$(MANDIR)/man8/alegatectl.8
 	rm -f $(DESTDIR)$(UNITDIR)/alegated.service $(DESTDIR)$(BASHCOMPDIR)/alegatectl
 	rm -f $(DESTDIR)$(INCLUDEDIR)/alegate/engine.h $(DESTDIR)$(INCLUDEDIR)/alegate/callouts.h \
-	    $(DESTDIR)$(INCLUDEDIR)/alegate/wfp.h
+	    $(DESTDIR)$(INCLUDEDIR)/alegate/wfp.h $(DESTDIR)$(INCLUDEDIR)/alegate/addr.h
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/alegate 2>/dev/null
 
 clean:

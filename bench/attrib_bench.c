@@ -428,8 +428,8 @@ int main(int argc, char **argv)
 		if (read(from, &port, sizeof(port)) != sizeof(port))
 			die("reading the child's port");
 		t.sport = port;
-		memcpy(t.src, &sa.sin_addr, 4);
-		memcpy(t.dst, &sa.sin_addr, 4);
+		memcpy(t.src.b, &sa.sin_addr, 4);
+		memcpy(t.dst.b, &sa.sin_addr, 4);
 
 		t0 = now_ns();
 		if (ag_sockdiag_lookup(sd, &t, &si) < 0)

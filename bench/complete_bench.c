@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 
 		in.local_port = (uint16_t)(1024 + i % 60000);
 		in.remote_port = (uint16_t)(443 + i / 60000);
-		in.local_addr[0] = 10, in.remote_addr[0] = 10, in.remote_addr[3] = 1;
+		in.local_addr.b[0] = 10, in.remote_addr.b[0] = 10, in.remote_addr.b[3] = 1;
 		if (ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL) != AG_VERDICT_HOLD) {
 			fprintf(stderr, "complete_bench: flow %d not pended\n", i);
 			return 1;

@@ -112,10 +112,10 @@ static void add_rule(ag_engine *e, uint32_t i)
 		c[n].match = AG_MATCH_PREFIX;
 		c[n].v.addr.ip_version = 4;
 		c[n].v.addr.len = (uint8_t)(16 + rnd(17));
-		c[n].v.addr.bytes[0] = (uint8_t)(1 + rnd(223));
-		c[n].v.addr.bytes[1] = (uint8_t)rnd(256);
-		c[n].v.addr.bytes[2] = (uint8_t)rnd(256);
-		c[n++].v.addr.bytes[3] = (uint8_t)rnd(256);
+		c[n].v.addr.bytes.b[0] = (uint8_t)(1 + rnd(223));
+		c[n].v.addr.bytes.b[1] = (uint8_t)rnd(256);
+		c[n].v.addr.bytes.b[2] = (uint8_t)rnd(256);
+		c[n++].v.addr.bytes.b[3] = (uint8_t)rnd(256);
 		break;
 	case 6: case 7: { /* app + port range */
 		uint32_t lo = 1024 + rnd(60000);
@@ -146,13 +146,13 @@ static void flow_values(ag_fixed_values *in, uint32_t k)
 	memset(in, 0, sizeof(*in));
 	in->ip_version = 4;
 	in->protocol = 6;
-	in->local_addr[0] = 192, in->local_addr[2] = 2, in->local_addr[3] = 1;
+	in->local_addr.b[0] = 192, in->local_addr.b[2] = 2, in->local_addr.b[3] = 1;
 	in->local_port = (uint16_t)(1024 + k % 60000);
-	in->local_addr[1] = (uint8_t)(k / 60000);
-	in->remote_addr[0] = (uint8_t)(1 + rnd(223));
-	in->remote_addr[1] = (uint8_t)rnd(256);
-	in->remote_addr[2] = (uint8_t)rnd(256);
-	in->remote_addr[3] = (uint8_t)rnd(256);
+	in->local_addr.b[1] = (uint8_t)(k / 60000);
+	in->remote_addr.b[0] = (uint8_t)(1 + rnd(223));
+	in->remote_addr.b[1] = (uint8_t)rnd(256);
+	in->remote_addr.b[2] = (uint8_t)rnd(256);
+	in->remote_addr.b[3] = (uint8_t)rnd(256);
 	in->remote_port = rnd(2) ? 443 : (uint16_t)(1024 + rnd(60000));
 	in->uid = 1000;
 	in->app_path = apps[rnd(NAPPS)];

@@ -26,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
 #include "net/packet.h"
 
 static struct agd D;
@@ -79,9 +82,9 @@ static void flow(ag_fixed_values *in)
 	in->ip_version = 4;
 	in->protocol = AG_IPPROTO_TCP;
 	in->direction = AG_DIR_OUT;
-	in->local_addr[0] = 192, in->local_addr[1] = 0, in->local_addr[2] = 2, in->local_addr[3] = 1;
-	in->remote_addr[0] = 198, in->remote_addr[1] = 51;
-	in->remote_addr[2] = (uint8_t)(k >> 8), in->remote_addr[3] = (uint8_t)k;
+	in->local_addr.b[0] = 192, in->local_addr.b[1] = 0, in->local_addr.b[2] = 2, in->local_addr.b[3] = 1;
+	in->remote_addr.b[0] = 198, in->remote_addr.b[1] = 51;
+	in->remote_addr.b[2] = (uint8_t)(k >> 8), in->remote_addr.b[3] = (uint8_t)k;
 	in->local_port = (uint16_t)(1024 + k % 60000);
 	in->remote_port = 443;
 	in->app_path = apps[k % 5];

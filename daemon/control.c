@@ -19,7 +19,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "daemon/alegated.h"
+#include "daemon/control.h"
 #include "daemon/control_internal.h"
+#include "daemon/dataplane.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/fpevents.h"
+#include "daemon/history.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 
 /* ---- clients ---------------------------------------------------------------------- */
 
@@ -149,7 +160,7 @@ static int op_status(struct req *q)
 	json_object_set_new(o, "uptime_s",
 			    json_integer((json_int_t)((ag_boot_ns() - d->started_ns) /
 						      1000000000ULL)));
-	json_object_set_new(o, "backend", json_string(ag_fw_backend_name(d->fw_backend)));
+	json_object_set_new(o, "backend", json_string(ag_fw_backend_name(d->dp.fw_backend)));
 	json_object_set_new(o, "fail_mode",
 			    json_string(d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed"));
 	json_object_set_new(o, "intercept_loopback", json_boolean(d->cfg.intercept_loopback));

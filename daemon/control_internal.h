@@ -13,6 +13,7 @@
 
 #include "ctl/ctl.h"
 #include "daemon/alegated.h"
+#include "daemon/control.h"
 
 /* A subscriber may fall this far behind before it is closed. */
 #define AGD_CLIENT_OUTQ_MAX (4u << 20)

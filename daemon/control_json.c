@@ -6,7 +6,12 @@
 #include <string.h>
 
 #include "base/proto.h"
+#include "base/clock.h"
+#include "daemon/alegated.h"
+#include "daemon/control.h"
 #include "daemon/control_internal.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 
 /* ---- JSON for the protocol's objects --------------------------------------------- */
 
@@ -52,9 +57,9 @@ static void set_flow_common(json_t *o, const ag_fixed_values *in)
 
 	json_object_set_new(o, "proto", json_string(ag_proto_name(in->protocol, pb, sizeof(pb))));
 	json_object_set_new(o, "direction", json_string(in->direction == AG_DIR_IN ? "in" : "out"));
-	json_object_set_new(o, "local", endpoint(in->ip_version, in->local_addr, in->local_port));
+	json_object_set_new(o, "local", endpoint(in->ip_version, in->local_addr.b, in->local_port));
 	json_object_set_new(o, "remote",
-			    endpoint(in->ip_version, in->remote_addr, in->remote_port));
+			    endpoint(in->ip_version, in->remote_addr.b, in->remote_port));
 	json_object_set_new(o, "host", agd__control_str_or_null(in->remote_host));
 }
 
@@ -136,10 +141,10 @@ json_t *agd_json_event(struct agd *d, const ag_event *ev)
 			.local_port = ev->local_port,
 			.remote_port = ev->remote_port,
 			.remote_host = ev->remote_host,
+			.local_addr = ev->local_addr,
+			.remote_addr = ev->remote_addr,
 		};
 
-		memcpy(in.local_addr, ev->local_addr, 16);
-		memcpy(in.remote_addr, ev->remote_addr, 16);
 		set_flow_common(o, &in);
 		json_object_set_new(o, "pid", ev->pid ? json_integer(ev->pid) : json_null());
 		json_object_set_new(o, "uid", ev->uid == AG_UID_UNKNOWN ? json_null()

@@ -5,7 +5,12 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 
+#include "daemon/alegated.h"
+#include "daemon/control.h"
 #include "daemon/control_internal.h"
+#include "daemon/flowtuple.h"
+#include "daemon/fpevents.h"
+#include "daemon/policy.h"
 #include "linux/sockdiag.h"
 
 int agd__control_op_rules_list(struct req *q)
@@ -111,10 +116,10 @@ static bool tcp_flow_closed(struct agd *d, const ag_flow_info *f)
 	struct ag_sock_info si;
 	int r;
 
-	if (!d->sd || f->fixed.protocol != AG_IPPROTO_TCP)
+	if (!d->dp.sd || f->fixed.protocol != AG_IPPROTO_TCP)
 		return false;
 	agd_tuple_from_fixed(&f->fixed, &t);
-	r = ag_sockdiag_lookup(d->sd, &t, &si);
+	r = ag_sockdiag_lookup(d->dp.sd, &t, &si);
 	if (r == -ENOENT)
 		return true;
 	return r == 0 && (si.state == TCP_TIME_WAIT || si.state == TCP_CLOSE ||

@@ -22,7 +22,17 @@
 #include <linux/netfilter.h>
 #include <netinet/tcp.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/dataplane.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/flowtuple.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
+#include "daemon/resolvers.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/exehash.h"
@@ -61,7 +71,7 @@ static uint32_t token_mark(uint64_t token)
 
 static struct ag_nfq *queue_of(struct agd *d, ag_layer layer)
 {
-	return d->q[layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT ? AG_FW_Q_RECV_ACCEPT : AG_FW_Q_CONNECT];
+	return d->dp.q[layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT ? AG_FW_Q_RECV_ACCEPT : AG_FW_Q_CONNECT];
 }
 
 /* The conntrack original direction: whoever sent the first packet is src. */
@@ -76,7 +86,7 @@ static void ct_tuple(const ag_flow_info *f, struct ag_tuple *t)
 static void note_udp_auth(struct agd *d, const ag_fixed_values *in)
 {
 	if (in->protocol == AG_IPPROTO_UDP)
-		d->udp_auth_ports[in->local_port / 64] |= 1ull << (in->local_port % 64);
+		d->dp.udp_auth_ports[in->local_port / 64] |= 1ull << (in->local_port % 64);
 }
 
 static void permit_packet(struct agd *d, ag_layer layer, uint64_t token, bool injected)
@@ -98,7 +108,7 @@ static void reject_socket(struct agd *d, const ag_fixed_values *in)
 	    (in->protocol != AG_IPPROTO_TCP && in->protocol != AG_IPPROTO_UDP))
 		return;
 	agd_tuple_from_fixed(in, &t);
-	r = ag_sockdiag_destroy(d->sd, &t);
+	r = ag_sockdiag_destroy(d->dp.sd, &t);
 	if (r == 0)
 		d->ctr.rejects++;
 	else if (r != -ENOENT && r != -EBUSY) /* EBUSY: a socket other flows share */
@@ -137,12 +147,12 @@ static void on_teardown(void *arg, const ag_flow_info *f)
 
 	d->ctr.teardowns++;
 	ct_tuple(f, &t);
-	r = ag_ct_delete(d->ct, &t);
+	r = ag_ct_delete(d->dp.ct, &t);
 	if (r && r != -ENOENT)
 		log_debug("teardown: conntrack delete: %s", strerror(-r));
 	if (f->fixed.protocol == AG_IPPROTO_TCP || f->fixed.protocol == AG_IPPROTO_UDP) {
 		agd_tuple_from_fixed(&f->fixed, &t);
-		r = ag_sockdiag_destroy(d->sd, &t);
+		r = ag_sockdiag_destroy(d->dp.sd, &t);
 		if (r && r != -ENOENT && r != -EBUSY)
 			log_debug("teardown: socket destroy: %s", strerror(-r));
 	}
@@ -178,8 +188,8 @@ static bool is_loopback(const ag_fixed_values *in)
 	if (in->interface == 1) /* "lo" is ifindex 1 in every namespace */
 		return true;
 	if (in->ip_version == 4)
-		return in->remote_addr[0] == 127;
-	return memcmp(in->remote_addr, v6lo, 16) == 0;
+		return in->remote_addr.b[0] == 127;
+	return memcmp(in->remote_addr.b, v6lo, 16) == 0;
 }
 
 /* The query's flow as the reply will name it: the client is this host. */
@@ -187,8 +197,8 @@ static void dnsq_flow(const struct ag_pkt_info *pi, bool query, struct ag_dnsq_f
 {
 	memset(f, 0, sizeof(*f));
 	f->ver = pi->ip_version;
-	memcpy(f->client, query ? pi->src : pi->dst, 16);
-	memcpy(f->server, query ? pi->dst : pi->src, 16);
+	f->client = query ? pi->src : pi->dst;
+	f->server = query ? pi->dst : pi->src;
 	f->cport = query ? pi->sport : pi->dport;
 	f->sport = query ? pi->dport : pi->sport;
 }
@@ -202,13 +212,13 @@ static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
 
 	/* a query to a resolver just configured is judged by the new rules */
 	agd_resolvers_refresh(d, false);
-	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_DNSQ);
+	ag_nfq_verdict(d->dp.q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_DNSQ);
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
 	    pi.protocol != AG_IPPROTO_UDP ||
 	    ag_dns_parse_question(p->payload + pi.payload_offset, pi.payload_len, &q) || q.qr)
 		return;
 	dnsq_flow(&pi, true, &f);
-	if (ag_dnsq_add(d->dnsq, &f, &q, ag_boot_ns()) == 0)
+	if (ag_dnsq_add(d->dp.dnsq, &f, &q, ag_boot_ns()) == 0)
 		d->ctr.dns_queries++;
 }
 
@@ -223,7 +233,7 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	/* Always let through, parsed or not: DNS must keep working.  NF_REPEAT
 	 * with INJECTED (not NF_ACCEPT, which would skip the rest of the
 	 * table's rules) runs the hook again and our chain lets it pass. */
-	ag_nfq_verdict(d->q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_INJECTED);
+	ag_nfq_verdict(d->dp.q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_INJECTED);
 	d->ctr.dns_replies++;
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
 	    pi.protocol != AG_IPPROTO_UDP) {
@@ -240,15 +250,15 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	 * question, in its window, may name addresses; and only a configured
 	 * resolver's: the names are every program's (resolvers.c). */
 	dnsq_flow(&pi, false, &f);
-	if (!agd_is_resolver(d, pi.ip_version, pi.src)) {
+	if (!agd_is_resolver(d, pi.ip_version, pi.src.b)) {
 		d->ctr.dns_not_resolver++;
 		return;
 	}
-	if (ag_dnsq_answer(d->dnsq, &f, &q, ag_boot_ns())) {
+	if (ag_dnsq_answer(d->dp.dnsq, &f, &q, ag_boot_ns())) {
 		d->ctr.dns_unsolicited++;
 		return;
 	}
-	ag_dnscache_add_reply(d->dns, &reply, ag_boot_ns());
+	ag_dnscache_add_reply(d->dp.dns, &reply, ag_boot_ns());
 	/* the loop syncs the fast path before this reply's verdict goes out */
 	agd_fastpath_dns(d, &reply);
 }
@@ -275,7 +285,7 @@ static bool syn_to_connecting_socket(struct agd *d, const ag_fixed_values *in)
 	struct ag_tuple t;
 
 	agd_tuple_from_fixed(in, &t);
-	return ag_sockdiag_lookup(d->sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
+	return ag_sockdiag_lookup(d->dp.sd, &t, &si) == 0 && si.state == TCP_SYN_SENT;
 }
 
 struct exe_check {
@@ -288,7 +298,7 @@ static bool exe_is_named(void *arg, int fd)
 {
 	struct exe_check *c = arg;
 
-	return c->d->exeid && ag_exeid_fd_is(c->d->exeid, fd, c->pi->exe_dev, c->pi->exe_ino);
+	return c->d->dp.exeid && ag_exeid_fd_is(c->d->dp.exeid, fd, c->pi->exe_dev, c->pi->exe_ino);
 }
 
 /*
@@ -307,15 +317,15 @@ static const char *exe_sha256(struct agd *d, const struct ag_proc_info *pi, char
 	if (!d->policy.sha256_rules || pi->pid <= 0 || !(pi->flags & AG_PROC_EXE_ID) ||
 	    (pi->flags & AG_PROC_EXE_FUSE))
 		return NULL;
-	if (!d->exehash && !(d->exehash = ag_exehash_new(d->cfg.sha256_max_size))) {
+	if (!d->dp.exehash && !(d->dp.exehash = ag_exehash_new(d->cfg.sha256_max_size))) {
 		log_err("executable checksums: %s", strerror(errno));
 		return NULL;
 	}
-	ag_exehash_get_stats(d->exehash, &before);
-	r = ag_exehash_pid(d->exehash, pi->pid, exe_is_named, &check, hex);
+	ag_exehash_get_stats(d->dp.exehash, &before);
+	r = ag_exehash_pid(d->dp.exehash, pi->pid, exe_is_named, &check, hex);
 	if (r == 0)
 		return hex;
-	ag_exehash_get_stats(d->exehash, &after);
+	ag_exehash_get_stats(d->dp.exehash, &after);
 	if (r == -EFBIG && after.too_large != before.too_large)
 		log_warn("pid %d runs %s, larger than sha256_max_size (%llu bytes): it is not "
 			 "hashed, and no rule with a sha256 matches it", (int)pi->pid, pi->exe,
@@ -349,7 +359,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi)) {
 		/* What we cannot read we cannot judge: fail closed. */
 		d->ctr.malformed++;
-		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		return;
 	}
 	fill_fixed(p, &pi, out, &in);
@@ -371,10 +381,10 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	if (is_known && known.fixed.direction != in.direction) {
 		d->ctr.crossed++;
 		if (known.state == AG_FLOW_AUTHORIZED)
-			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_REPEAT,
+			ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_REPEAT,
 				       p->mark | AG_FW_MARK_INJECTED);
 		else
-			ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+			ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		return;
 	}
 	/* A peer's SYN to a socket that is connecting, of a flow the engine
@@ -386,13 +396,13 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	    (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN &&
 	    syn_to_connecting_socket(d, &in)) {
 		d->ctr.crossed++;
-		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		return;
 	}
 	/* Inbound flows are not intercepted: only a SYN to a connecting
 	 * socket comes here (the rule says why), and it was not one of ours. */
-	if (!out && !d->fwcfg.intercept_inbound) {
-		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_REPEAT,
+	if (!out && !d->dp.fwcfg.intercept_inbound) {
+		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_REPEAT,
 			       p->mark | AG_FW_MARK_INJECTED);
 		return;
 	}
@@ -404,7 +414,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		struct ag_tuple t;
 
 		ag_tuple_make(&t, pi.ip_version, pi.protocol, pi.src, pi.sport, pi.dst, pi.dport);
-		if (ag_attrib_lookup(d->attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
+		if (ag_attrib_lookup(d->dp.attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
 				     in.uid, &ar) == 0) {
 			d->ctr.attributed++;
 			if (agd_exe_is_path(d, &ar.proc)) {
@@ -426,7 +436,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		}
 		if (ar.uid != AG_UID_UNKNOWN)
 			in.uid = ar.uid;
-		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, ag_boot_ns(),
+		if (ag_dnscache_lookup(d->dp.dns, in.ip_version, in.remote_addr.b, ag_boot_ns(),
 				       host, sizeof(host)) == 0)
 			in.remote_host = host;
 		if (recheck && ar.proc.pid > 0 && (uint32_t)ar.proc.pid != known.pid) {
@@ -448,10 +458,10 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		permit_packet(d, layer, pkt.token, false);
 		break;
 	case AG_VERDICT_BLOCK:
-		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		break;
 	case AG_VERDICT_REJECT:
-		ag_nfq_verdict(d->q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
+		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		reject_socket(d, &in);
 		break;
 	case AG_VERDICT_HOLD:
@@ -461,9 +471,9 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 
 void agd_dataplane_queue_ready(struct agd *d, int which)
 {
-	if (which < 0 || which >= AG_FW_NQUEUES || !d->q[which])
+	if (which < 0 || which >= AG_FW_NQUEUES || !d->dp.q[which])
 		return;
-	int r = ag_nfq_receive(d->q[which], on_packet, &d->queue_ctx[which], AGD_NFQ_BATCH);
+	int r = ag_nfq_receive(d->dp.q[which], on_packet, &d->dp.queue_ctx[which], AGD_NFQ_BATCH);
 
 	if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
 		log_warn("queue %u: %s", d->cfg.queue_num + which, strerror(-r));
@@ -476,8 +486,8 @@ void agd_dataplane_queue_ready(struct agd *d, int which)
 void agd_dataplane_flush(struct agd *d)
 {
 	for (int i = 0; i < AG_FW_NQUEUES; i++)
-		if (d->q[i])
-			ag_nfq_flush(d->q[i]);
+		if (d->dp.q[i])
+			ag_nfq_flush(d->dp.q[i]);
 }
 
 /* ---- conntrack and processes ------------------------------------------------------- */
@@ -505,7 +515,7 @@ static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 
 void agd_dataplane_ct_ready(struct agd *d)
 {
-	int r = ag_ct_receive(d->ct_events);
+	int r = ag_ct_receive(d->dp.ct_events);
 
 	if (r == -ENOBUFS)
 		log_debug("conntrack events overran; ended flows will age out instead");
@@ -523,7 +533,7 @@ bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi)
 	 * whose flow this is: never stall the data plane on it. */
 	if (pi->flags & AG_PROC_EXE_FUSE)
 		goto mismatch;
-	if (d->exeid && ag_exeid_is(d->exeid, pi->exe, pi->exe_dev, pi->exe_ino))
+	if (d->dp.exeid && ag_exeid_is(d->dp.exeid, pi->exe, pi->exe_dev, pi->exe_ino))
 		return true;
 mismatch:
 	d->ctr.exe_mismatch++;
@@ -545,18 +555,18 @@ mismatch:
 struct udp_end {
 	struct agd *d;
 	const struct ag_sock_info *si;
-	uint8_t local[16], remote[16];
+	ag_addr local, remote;
 	int ver;
 	bool engine;		/* the port has flows the engine authorized */
 	ag_fixed_values found[32];
 	unsigned n;
 };
 
-static bool addr_any(const uint8_t *a, int ver)
+static bool addr_any(const ag_addr *a, int ver)
 {
 	static const uint8_t zero[16];
 
-	return !memcmp(a, zero, ver == 4 ? 4 : 16);
+	return !memcmp(a->b, zero, ver == 4 ? 4 : 16);
 }
 
 static int udp_end_match(const ag_flow_info *f, void *arg)
@@ -568,11 +578,11 @@ static int udp_end_match(const ag_flow_info *f, void *arg)
 	if (x->protocol != AG_IPPROTO_UDP || x->local_port != u->si->id.sport ||
 	    x->ip_version != u->ver)
 		return 0;
-	if (!addr_any(u->local, u->ver) && memcmp(x->local_addr, u->local, alen))
+	if (!addr_any(&u->local, u->ver) && memcmp(x->local_addr.b, u->local.b, alen))
 		return 0;
 	/* a connected socket had one peer; an unconnected one, any */
 	if (u->si->id.dport && (x->remote_port != u->si->id.dport ||
-				memcmp(x->remote_addr, u->remote, alen)))
+				memcmp(x->remote_addr.b, u->remote.b, alen)))
 		return 0;
 	u->found[u->n++] = *x;
 	return u->n == sizeof(u->found) / sizeof(u->found[0]) ? 1 : 0;
@@ -586,12 +596,12 @@ static void udp_end_one_ver(struct udp_end *u)
 
 	/* A connected socket's one flow, whoever authorized it: the fast path
 	 * allows in the kernel, so the engine may not know it. */
-	if (u->si->id.dport && !addr_any(u->remote, u->ver) && !addr_any(u->local, u->ver)) {
+	if (u->si->id.dport && !addr_any(&u->remote, u->ver) && !addr_any(&u->local, u->ver)) {
 		struct ag_tuple t;
 
 		ag_tuple_make(&t, (uint8_t)u->ver, AG_IPPROTO_UDP, u->local, u->si->id.sport,
 			      u->remote, u->si->id.dport);
-		if (ag_ct_delete(d->ct, &t) == 0)
+		if (ag_ct_delete(d->dp.ct, &t) == 0)
 			d->ctr.udp_socket_ends++;
 	}
 	if (!u->engine)
@@ -607,7 +617,7 @@ static void udp_end_one_ver(struct udp_end *u)
 			agd_tuple_from_fixed(&u->found[i], &t);
 			if (u->found[i].direction == AG_DIR_IN)
 				ag_tuple_reverse(&t, &t);
-			r = ag_ct_delete(d->ct, &t);
+			r = ag_ct_delete(d->dp.ct, &t);
 			if (r && r != -ENOENT)
 				log_debug("udp socket end: conntrack delete: %s", strerror(-r));
 			else if (r == 0)
@@ -622,26 +632,22 @@ static void udp_end_one(struct udp_end *u)
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	const struct ag_sock_info *si = u->si;
 
-	memset(u->local, 0, sizeof(u->local));
-	memset(u->remote, 0, sizeof(u->remote));
 	u->ver = si->id.ip_version;
-	memcpy(u->local, si->id.src, 16);
-	memcpy(u->remote, si->id.dst, 16);
+	u->local = si->id.src;
+	u->remote = si->id.dst;
 	/* a dual-stack socket's IPv4 flows: unmap (both ends agree, or the
 	 * unbound end is all zeros) */
-	if (u->ver == 6 && (!memcmp(u->local, mapped, 12) || addr_any(u->local, 6)) &&
-	    (!memcmp(u->remote, mapped, 12) || addr_any(u->remote, 6)) &&
-	    !(addr_any(u->local, 6) && addr_any(u->remote, 6))) {
+	if (u->ver == 6 && (!memcmp(u->local.b, mapped, 12) || addr_any(&u->local, 6)) &&
+	    (!memcmp(u->remote.b, mapped, 12) || addr_any(&u->remote, 6)) &&
+	    !(addr_any(&u->local, 6) && addr_any(&u->remote, 6))) {
 		u->ver = 4;
-		memmove(u->local, u->local + 12, 4);
-		memset(u->local + 4, 0, 12);
-		memmove(u->remote, u->remote + 12, 4);
-		memset(u->remote + 4, 0, 12);
+		u->local = ag_addr_make(4, u->local.b + 12);
+		u->remote = ag_addr_make(4, u->remote.b + 12);
 		udp_end_one_ver(u);
 		return;
 	}
 	udp_end_one_ver(u);
-	if (u->ver == 6 && addr_any(u->local, 6) && addr_any(u->remote, 6)) {
+	if (u->ver == 6 && addr_any(&u->local, 6) && addr_any(&u->remote, 6)) {
 		/* an unbound dual-stack socket may have sent IPv4 too */
 		u->ver = 4;
 		udp_end_one_ver(u);
@@ -654,7 +660,6 @@ static bool engine_has_unauthorized(struct agd *d, const struct ag_sock_info *si
 {
 	ag_fixed_values in;
 	ag_flow_info f;
-	size_t alen = si->id.ip_version == 4 ? 4 : 16;
 
 	if (!si->id.dport)
 		return false;
@@ -662,8 +667,8 @@ static bool engine_has_unauthorized(struct agd *d, const struct ag_sock_info *si
 	in.ip_version = si->id.ip_version;
 	in.protocol = AG_IPPROTO_UDP;
 	in.direction = AG_DIR_OUT;
-	memcpy(in.local_addr, si->id.src, alen);
-	memcpy(in.remote_addr, si->id.dst, alen);
+	in.local_addr = ag_addr_make(in.ip_version, si->id.src.b);
+	in.remote_addr = ag_addr_make(in.ip_version, si->id.dst.b);
 	in.local_port = si->id.sport;
 	in.remote_port = si->id.dport;
 	return ag_flow_lookup(d->engine, &in, &f) == 0 && f.state != AG_FLOW_AUTHORIZED;
@@ -695,7 +700,7 @@ static void on_udp_closed(const struct ag_sock_info *si, void *arg)
 	struct udp_end u = { .d = d, .si = si };
 	uint16_t port = si->id.sport;
 
-	u.engine = d->udp_auth_ports[port / 64] & (1ull << (port % 64));
+	u.engine = d->dp.udp_auth_ports[port / 64] & (1ull << (port % 64));
 	/* Most sockets that end were never allowed anything (a flood of new
 	 * flows, denied ones): nothing to end, and no netlink round trip.
 	 * Besides the engine's, the fast path's: it allowed the socket in the
@@ -708,12 +713,12 @@ static void on_udp_closed(const struct ag_sock_info *si, void *arg)
 	/* keep the bit only while the port has authorized flows, so that the
 	 * walk above is paid only by the ends of sockets that had one */
 	if (ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_port_in_use, &port) == 0)
-		d->udp_auth_ports[port / 64] &= ~(1ull << (port % 64));
+		d->dp.udp_auth_ports[port / 64] &= ~(1ull << (port % 64));
 }
 
 void agd_dataplane_udp_closed_ready(struct agd *d)
 {
-	int r = ag_sockdiag_events_receive(d->udp_closed);
+	int r = ag_sockdiag_events_receive(d->dp.udp_closed);
 
 	if (r == -ENOBUFS)
 		log_warn("UDP socket ends overran: some authorized flows outlive their socket "
@@ -722,7 +727,7 @@ void agd_dataplane_udp_closed_ready(struct agd *d)
 
 void agd_dataplane_proc_ready(struct agd *d)
 {
-	ag_proc_receive(d->proc);
+	ag_proc_receive(d->dp.proc);
 }
 
 /* ---- open / install / close ----------------------------------------------------------- */
@@ -734,25 +739,25 @@ int agd_dataplane_open_proc(struct agd *d)
 	/* bpf = no keeps the exec monitor off too: /proc and the connector. */
 	pc.exec_bpf = d->cfg.bpf != AG_CFG_BPF_NO;
 	pc.bpf_cgroup = d->cfg.bpf_cgroup[0] ? d->cfg.bpf_cgroup : NULL;
-	d->proc = ag_proc_open(&pc);
-	if (!d->proc) {
+	d->dp.proc = ag_proc_open(&pc);
+	if (!d->dp.proc) {
 		log_err("process cache: %s", strerror(errno));
 		return -errno;
 	}
-	if (!d->exeid && !(d->exeid = ag_exeid_new())) {
+	if (!d->dp.exeid && !(d->dp.exeid = ag_exeid_new())) {
 		log_err("executable identities: %s", strerror(errno));
 		return -errno;
 	}
-	if (ag_exeid_fd(d->exeid) >= 0)
-		agd_loop_add(d, ag_exeid_fd(d->exeid), EPOLLIN, (void *)(uintptr_t)AGD_TAG_EXEID);
-	log_info("%s", ag_proc_mode(d->proc));
-	if (d->cfg.bpf == AG_CFG_BPF_YES && !ag_proc_exec_monitor(d->proc)) {
+	if (ag_exeid_fd(d->dp.exeid) >= 0)
+		agd_loop_add(d, ag_exeid_fd(d->dp.exeid), EPOLLIN, (void *)(uintptr_t)AGD_TAG_EXEID);
+	log_info("%s", ag_proc_mode(d->dp.proc));
+	if (d->cfg.bpf == AG_CFG_BPF_YES && !ag_proc_exec_monitor(d->dp.proc)) {
 		log_err("the exec monitor is required (bpf = yes) and not in use");
 		return -EOPNOTSUPP;
 	}
-	if (ag_proc_fd(d->proc) >= 0)
-		agd_loop_add(d, ag_proc_fd(d->proc),
-			     EPOLLIN | (ag_proc_fd_edge(d->proc) ? EPOLLET : 0),
+	if (ag_proc_fd(d->dp.proc) >= 0)
+		agd_loop_add(d, ag_proc_fd(d->dp.proc),
+			     EPOLLIN | (ag_proc_fd_edge(d->dp.proc) ? EPOLLET : 0),
 			     (void *)(uintptr_t)AGD_TAG_PROC);
 	return 0;
 }
@@ -762,12 +767,12 @@ int agd_dataplane_open(struct agd *d)
 	uint8_t seed[AG_DNSCACHE_SEED_LEN];
 	int r;
 
-	d->fwcfg.queue_base = (uint16_t)d->cfg.queue_num;
-	d->fwcfg.fail_mode = d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? AG_FW_FAIL_OPEN
+	d->dp.fwcfg.queue_base = (uint16_t)d->cfg.queue_num;
+	d->dp.fwcfg.fail_mode = d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? AG_FW_FAIL_OPEN
 								  : AG_FW_FAIL_CLOSED;
-	d->fwcfg.intercept_loopback = d->cfg.intercept_loopback;
-	d->fwcfg.intercept_inbound = d->cfg.inbound != AG_CFG_INBOUND_ALLOW;
-	d->fwcfg.backend = d->cfg.firewall_backend == AG_CFG_BACKEND_NFTABLES ? AG_FW_BACKEND_NFTABLES
+	d->dp.fwcfg.intercept_loopback = d->cfg.intercept_loopback;
+	d->dp.fwcfg.intercept_inbound = d->cfg.inbound != AG_CFG_INBOUND_ALLOW;
+	d->dp.fwcfg.backend = d->cfg.firewall_backend == AG_CFG_BACKEND_NFTABLES ? AG_FW_BACKEND_NFTABLES
 			   : d->cfg.firewall_backend == AG_CFG_BACKEND_IPTABLES
 				   ? AG_FW_BACKEND_IPTABLES
 				   : AG_FW_BACKEND_AUTO;
@@ -782,69 +787,69 @@ int agd_dataplane_open(struct agd *d)
 			qc.queue_maxlen = 2 * d->cfg.max_pending;
 		qc.flags = AG_NFQ_F_UID_GID | AG_NFQ_F_GSO;
 		/* DNS replies are only copied: never hold them up. */
-		if (i == AG_FW_Q_DNS || d->fwcfg.fail_mode == AG_FW_FAIL_OPEN)
+		if (i == AG_FW_Q_DNS || d->dp.fwcfg.fail_mode == AG_FW_FAIL_OPEN)
 			qc.flags |= AG_NFQ_F_FAIL_OPEN;
-		d->q[i] = ag_nfq_open(&qc);
-		if (!d->q[i]) {
+		d->dp.q[i] = ag_nfq_open(&qc);
+		if (!d->dp.q[i]) {
 			log_err("cannot bind NFQUEUE %u: %s (is another alegated running?)",
 				qc.queue_num, strerror(errno));
 			return -errno;
 		}
-		d->queue_ctx[i].d = d;
-		d->queue_ctx[i].which = i;
-		if ((r = agd_loop_add(d, ag_nfq_fd(d->q[i]), EPOLLIN,
+		d->dp.queue_ctx[i].d = d;
+		d->dp.queue_ctx[i].which = i;
+		if ((r = agd_loop_add(d, ag_nfq_fd(d->dp.q[i]), EPOLLIN,
 				      (void *)(uintptr_t)(AGD_TAG_QUEUE0 + i))))
 			return r;
 	}
 
-	d->sd = ag_sockdiag_open();
-	if (!d->sd) {
+	d->dp.sd = ag_sockdiag_open();
+	if (!d->dp.sd) {
 		log_err("sock_diag: %s", strerror(errno));
 		return -errno;
 	}
-	if (!d->proc && (r = agd_dataplane_open_proc(d)))
+	if (!d->dp.proc && (r = agd_dataplane_open_proc(d)))
 		return r;
-	d->attrib = ag_attrib_new(d->sd, d->proc);
-	if (!d->attrib)
+	d->dp.attrib = ag_attrib_new(d->dp.sd, d->dp.proc);
+	if (!d->dp.attrib)
 		return -errno;
 	agd_fastpath_attach_attrib(d);
 
-	d->ct = ag_ct_open();
-	d->ct_events = ag_ct_open();
-	if (!d->ct || !d->ct_events) {
+	d->dp.ct = ag_ct_open();
+	d->dp.ct_events = ag_ct_open();
+	if (!d->dp.ct || !d->dp.ct_events) {
 		log_err("conntrack: %s", strerror(errno));
 		return -errno;
 	}
-	if ((r = ag_ct_open_events(d->ct_events, 0, on_ct_destroy, d))) {
+	if ((r = ag_ct_open_events(d->dp.ct_events, 0, on_ct_destroy, d))) {
 		log_warn("conntrack events: %s; ended flows will age out instead", strerror(-r));
 	} else {
 		/* Flows the fast path allowed were never ours: their ends stay
 		 * in the kernel (the rules keep FAST in their connmark). */
-		if ((r = ag_ct_events_skip_mark(d->ct_events, AG_FW_MARK_FAST)))
+		if ((r = ag_ct_events_skip_mark(d->dp.ct_events, AG_FW_MARK_FAST)))
 			log_debug("conntrack events: no filter (%s): every flow's end is read",
 				  strerror(-r));
-		agd_loop_add(d, ag_ct_event_fd(d->ct_events), EPOLLIN,
+		agd_loop_add(d, ag_ct_event_fd(d->dp.ct_events), EPOLLIN,
 			     (void *)(uintptr_t)AGD_TAG_CT);
 	}
 
-	d->udp_closed = ag_sockdiag_events_open(on_udp_closed, d);
-	if (!d->udp_closed)
+	d->dp.udp_closed = ag_sockdiag_events_open(on_udp_closed, d);
+	if (!d->dp.udp_closed)
 		log_warn("UDP socket ends: %s; an authorized UDP flow outlives its socket "
 			 "until conntrack forgets it", strerror(errno));
 	else
-		agd_loop_add(d, ag_sockdiag_events_fd(d->udp_closed), EPOLLIN,
+		agd_loop_add(d, ag_sockdiag_events_fd(d->dp.udp_closed), EPOLLIN,
 			     (void *)(uintptr_t)AGD_TAG_UDPCLOSE);
 
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 		memset(seed, 0x5a, sizeof(seed));
-	d->dns = ag_dnscache_new(d->cfg.dns_cache_size, seed);
-	if (!d->dns)
+	d->dp.dns = ag_dnscache_new(d->cfg.dns_cache_size, seed);
+	if (!d->dp.dns)
 		return -errno;
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 		memset(seed, 0xa5, sizeof(seed));
 	_Static_assert(AG_DNSQ_SEED_LEN == AG_DNSCACHE_SEED_LEN, "one seed buffer for both");
-	d->dnsq = ag_dnsq_new(AG_DNSQ_DEFAULT_MAX, seed);
-	if (!d->dnsq)
+	d->dp.dnsq = ag_dnsq_new(AG_DNSQ_DEFAULT_MAX, seed);
+	if (!d->dp.dnsq)
 		return -errno;
 	return 0;
 }
@@ -867,13 +872,13 @@ static void ct_acct_on(void)
 int agd_dataplane_install(struct agd *d)
 {
 	char err[AG_FW_ERR_MAX];
-	int r = ag_fw_install(&d->fwcfg, &d->fw_backend, err, sizeof(err));
+	int r = ag_fw_install(&d->dp.fwcfg, &d->dp.fw_backend, err, sizeof(err));
 
 	if (r) {
 		log_err("firewall rules: %s", err);
 		return r;
 	}
-	d->fw_installed = true;
+	d->dp.fw_installed = true;
 	ct_acct_on();
 	return 0;
 }
@@ -888,40 +893,40 @@ void agd_dataplane_close(struct agd *d)
 	 * ran removes what it installed, unless it found rules there. */
 	bool keep = d->cfg.fail_mode == AG_CFG_FAIL_CLOSED && (d->running || d->life.fw_found);
 
-	if (d->fw_installed && keep) {
+	if (d->dp.fw_installed && keep) {
 		if (d->fastpath.notrack_on && agd_privs_fw_notrack(d, false, err, sizeof(err)))
 			log_warn("removing the notrack table: %s", err);
 		d->fastpath.notrack_on = false;
 		agd_privs_fw_leave(d);
 		log_info("firewall rules kept (fail_mode closed): new connections wait until "
 			 "alegated runs again; alegated --cleanup removes them");
-	} else if (d->fw_installed && agd_privs_fw_remove(d, err, sizeof(err))) {
+	} else if (d->dp.fw_installed && agd_privs_fw_remove(d, err, sizeof(err))) {
 		log_err("removing firewall rules: %s (alegated --cleanup removes them)", err);
 	}
-	d->fw_installed = false;
+	d->dp.fw_installed = false;
 	for (int i = 0; i < AG_FW_NQUEUES; i++) {
-		ag_nfq_close(d->q[i]);
-		d->q[i] = NULL;
+		ag_nfq_close(d->dp.q[i]);
+		d->dp.q[i] = NULL;
 	}
-	ag_attrib_free(d->attrib);
-	ag_sockdiag_close(d->sd);
-	ag_proc_close(d->proc);
-	ag_exeid_free(d->exeid);
-	d->exeid = NULL;
-	ag_exehash_free(d->exehash);
-	d->exehash = NULL;
-	ag_ct_close(d->ct);
-	ag_ct_close(d->ct_events);
-	ag_dnscache_free(d->dns);
-	ag_dnsq_free(d->dnsq);
-	d->dnsq = NULL;
-	ag_sockdiag_events_close(d->udp_closed);
-	d->udp_closed = NULL;
-	d->attrib = NULL;
-	d->sd = NULL;
-	d->proc = NULL;
-	d->ct = d->ct_events = NULL;
-	d->dns = NULL;
+	ag_attrib_free(d->dp.attrib);
+	ag_sockdiag_close(d->dp.sd);
+	ag_proc_close(d->dp.proc);
+	ag_exeid_free(d->dp.exeid);
+	d->dp.exeid = NULL;
+	ag_exehash_free(d->dp.exehash);
+	d->dp.exehash = NULL;
+	ag_ct_close(d->dp.ct);
+	ag_ct_close(d->dp.ct_events);
+	ag_dnscache_free(d->dp.dns);
+	ag_dnsq_free(d->dp.dnsq);
+	d->dp.dnsq = NULL;
+	ag_sockdiag_events_close(d->dp.udp_closed);
+	d->dp.udp_closed = NULL;
+	d->dp.attrib = NULL;
+	d->dp.sd = NULL;
+	d->dp.proc = NULL;
+	d->dp.ct = d->dp.ct_events = NULL;
+	d->dp.dns = NULL;
 }
 
 void agd_dataplane_status(struct agd *d, json_t *obj)
@@ -932,9 +937,9 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	uint64_t enobufs = 0, kernel_waiting = 0;
 
 	for (int i = 0; i < AG_FW_NQUEUES; i++) {
-		if (!d->q[i])
+		if (!d->dp.q[i])
 			continue;
-		ag_nfq_stats(d->q[i], &ns);
+		ag_nfq_stats(d->dp.q[i], &ns);
 		enobufs += ns.enobufs;
 		if (ns.kernel_valid)
 			kernel_waiting += ns.kernel_waiting;
@@ -960,19 +965,19 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "fp_reauth_attributed",
 			    json_integer((json_int_t)d->ctr.fp_reauth_attributed));
 	json_object_set_new(obj, "exe_mismatch", json_integer((json_int_t)d->ctr.exe_mismatch));
-	if (d->exehash) {
+	if (d->dp.exehash) {
 		struct ag_exehash_stats hs;
 
-		ag_exehash_get_stats(d->exehash, &hs);
+		ag_exehash_get_stats(d->dp.exehash, &hs);
 		json_object_set_new(obj, "exe_hashed", json_integer((json_int_t)hs.computed));
 		json_object_set_new(obj, "exe_hash_hits", json_integer((json_int_t)hs.hits));
 		json_object_set_new(obj, "exe_hash_too_large",
 				    json_integer((json_int_t)hs.too_large));
 	}
-	if (d->proc) {
+	if (d->dp.proc) {
 		struct ag_proc_stats ps;
 
-		ag_proc_get_stats(d->proc, &ps);
+		ag_proc_get_stats(d->dp.proc, &ps);
 		json_object_set_new(obj, "execs_from_kernel",
 				    json_integer((json_int_t)ps.ev_exec_kernel));
 		json_object_set_new(obj, "exec_events_lost",
@@ -982,12 +987,12 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->guard.restores));
 	json_object_set_new(obj, "queue_overruns", json_integer((json_int_t)enobufs));
 	json_object_set_new(obj, "kernel_waiting", json_integer((json_int_t)kernel_waiting));
-	if (d->dns) {
-		ag_dnscache_stats(d->dns, &ds);
+	if (d->dp.dns) {
+		ag_dnscache_stats(d->dp.dns, &ds);
 		json_object_set_new(obj, "dns_cache_entries", json_integer((json_int_t)ds.entries));
 	}
-	if (d->attrib) {
-		ag_attrib_get_stats(d->attrib, &as);
+	if (d->dp.attrib) {
+		ag_attrib_get_stats(d->dp.attrib, &as);
 		json_object_set_new(obj, "attrib_lookups", json_integer((json_int_t)as.lookups));
 		json_object_set_new(obj, "attrib_hook_hits", json_integer((json_int_t)as.hook_hits));
 		json_object_set_new(obj, "attrib_taken", json_integer((json_int_t)as.taken));

@@ -30,8 +30,14 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/flowtuple.h"
 #include "daemon/lists.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
 #include "linux/fastpath.h"
@@ -170,16 +176,16 @@ int agd_fastpath_open(struct agd *d)
 	/* One pin per guarded namespace and queue, so daemons side by side
 	 * (tests, containers) do not collide. */
 	if (bpffs_ensure() && stat("/proc/self/ns/net", &nst) == 0) {
-		snprintf(d->fwcfg.udp_bpf_pin, sizeof(d->fwcfg.udp_bpf_pin),
+		snprintf(d->dp.fwcfg.udp_bpf_pin, sizeof(d->dp.fwcfg.udp_bpf_pin),
 			 AGD_BPF_FS "/alegate-udp-%lu-%u", (unsigned long)nst.st_ino,
 			 d->cfg.queue_num);
-		unlink(d->fwcfg.udp_bpf_pin); /* a crash's leftover */
+		unlink(d->dp.fwcfg.udp_bpf_pin); /* a crash's leftover */
 		sweep_stale_pins();
-		if ((r = ag_fp_pin_udp_match(d->fastpath.fp, d->fwcfg.udp_bpf_pin))) {
+		if ((r = ag_fp_pin_udp_match(d->fastpath.fp, d->dp.fwcfg.udp_bpf_pin))) {
 			log_warn("fast path: cannot pin the UDP match at %s: %s; allowed UDP "
 				 "flows reach the queue once",
-				 d->fwcfg.udp_bpf_pin, strerror(-r));
-			d->fwcfg.udp_bpf_pin[0] = 0;
+				 d->dp.fwcfg.udp_bpf_pin, strerror(-r));
+			d->dp.fwcfg.udp_bpf_pin[0] = 0;
 		}
 	}
 	d->fastpath.dirty = true;
@@ -190,8 +196,8 @@ void agd_fastpath_attach_attrib(struct agd *d)
 {
 	/* the hooks know which process each socket belongs to: attribution
 	 * asks them first and scans /proc only when they do not know */
-	if (d->fastpath.fp && d->attrib)
-		ag_attrib_set_owner_hook(d->attrib, ag_fp_attrib_owner, d->fastpath.fp);
+	if (d->fastpath.fp && d->dp.attrib)
+		ag_attrib_set_owner_hook(d->dp.attrib, ag_fp_attrib_owner, d->fastpath.fp);
 }
 
 static bool notrack_auto(const struct agd *d);
@@ -205,8 +211,8 @@ int agd_fastpath_wake_ms(const struct agd *d)
 
 void agd_fastpath_close(struct agd *d)
 {
-	if (d->attrib)
-		ag_attrib_set_owner_hook(d->attrib, NULL, NULL);
+	if (d->dp.attrib)
+		ag_attrib_set_owner_hook(d->dp.attrib, NULL, NULL);
 	ag_fp_close(d->fastpath.fp);
 	d->fastpath.fp = NULL;
 }
@@ -225,7 +231,7 @@ static bool socket_by_attribution(struct agd *d, const struct ag_tuple *t,
 {
 	struct ag_attrib_result res;
 
-	if (!d->attrib || ag_attrib_lookup(d->attrib, t, AG_ATTRIB_OUTBOUND,
+	if (!d->dp.attrib || ag_attrib_lookup(d->dp.attrib, t, AG_ATTRIB_OUTBOUND,
 					   AG_UID_UNKNOWN, &res) || !res.proc.exe[0])
 		return false;
 	memset(flow, 0, sizeof(*flow));
@@ -259,12 +265,12 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 	flow.family = t->ip_version;
 	flow.proto = t->protocol;
 	flow.port = t->dport;
-	memcpy(flow.addr, t->dst, 16);
+	memcpy(flow.addr, t->dst.b, sizeof(flow.addr));
 	flow.now_ns = ag_boot_ns();
 	if (ag_fp_eval(d->fastpath.fp, &flow, NULL) != AG_FP_DENY)
 		return;
-	ag_ct_delete(d->ct, t); /* none when untracked: harmless */
-	if (ag_sockdiag_destroy(d->sd, t) == 0)
+	ag_ct_delete(d->dp.ct, t); /* none when untracked: harmless */
+	if (ag_sockdiag_destroy(d->dp.sd, t) == 0)
 		d->ctr.teardowns++;
 	x->torn++;
 }
@@ -289,7 +295,7 @@ static void reauth_entry(const struct ag_ct_entry *e, void *arg)
 	agd_fixed_from_tuple(&e->orig, e->icmp_type, true, &in);
 	if (ag_flow_lookup(d->engine, &in, NULL) == 0)
 		return;
-	if (ag_sockdiag_lookup(d->sd, &e->orig, &si))
+	if (ag_sockdiag_lookup(d->dp.sd, &e->orig, &si))
 		return;
 	reauth_socket(x, &e->orig, si.cookie);
 }
@@ -326,12 +332,10 @@ static void collect_marked(const struct ag_sock_info *si, void *arg)
 	}
 	t.protocol = 6;
 	/* a dual-stack socket's IPv4 connection: as the IPv4 flow it is */
-	if (t.ip_version == 6 && !memcmp(t.src, mapped, 12) && !memcmp(t.dst, mapped, 12)) {
+	if (t.ip_version == 6 && !memcmp(t.src.b, mapped, 12) && !memcmp(t.dst.b, mapped, 12)) {
 		t.ip_version = 4;
-		memmove(t.src, t.src + 12, 4);
-		memset(t.src + 4, 0, 12);
-		memmove(t.dst, t.dst + 12, 4);
-		memset(t.dst + 4, 0, 12);
+		t.src = ag_addr_make(4, t.src.b + 12);
+		t.dst = ag_addr_make(4, t.dst.b + 12);
 	}
 	m->t[m->n] = t;
 	m->cookie[m->n++] = si->cookie;
@@ -340,7 +344,7 @@ static void collect_marked(const struct ag_sock_info *si, void *arg)
 static void reauth_marked(struct reauth_ctx *x)
 {
 	struct marked_socks m = { 0 };
-	int r = ag_sockdiag_dump_marked(x->d->sd, AG_FW_MARK_AUTH | AG_FW_MARK_FAST,
+	int r = ag_sockdiag_dump_marked(x->d->dp.sd, AG_FW_MARK_AUTH | AG_FW_MARK_FAST,
 					AG_FW_MARK_AUTH | AG_FW_MARK_FAST, collect_marked, &m);
 
 	if (r < 0 || m.oom)
@@ -380,7 +384,7 @@ static bool name_is_ruled(struct agd *d, const char *name)
 }
 
 /* Put (addr, name) in the host index; a new one makes the rules dirty. */
-static void index_put(struct agd_fastpath *f, int ver, const uint8_t *addr, const char *name,
+static void index_put(struct agd_fastpath *f, int ver, ag_addr addr, const char *name,
 		      uint64_t now)
 {
 	size_t i, oldest = 0;
@@ -388,7 +392,7 @@ static void index_put(struct agd_fastpath *f, int ver, const uint8_t *addr, cons
 	for (i = 0; i < f->host_index_len; i++) {
 		struct agd_host_addr *h = &f->host_index[i];
 
-		if (h->ver == ver && !memcmp(h->addr, addr, 16) && !strcmp(h->name, name))
+		if (h->ver == ver && ag_addr_equal(&h->addr, &addr) && !strcmp(h->name, name))
 			break;
 		if (h->seen_ns < f->host_index[oldest].seen_ns)
 			oldest = i;
@@ -400,7 +404,7 @@ static void index_put(struct agd_fastpath *f, int ver, const uint8_t *addr, cons
 	i = f->host_index_len < AGD_HOST_INDEX_MAX ? f->host_index_len++ : oldest;
 	snprintf(f->host_index[i].name, sizeof(f->host_index[i].name), "%s", name);
 	f->host_index[i].ver = (uint8_t)ver;
-	memcpy(f->host_index[i].addr, addr, 16);
+	f->host_index[i].addr = addr;
 	f->host_index[i].seen_ns = now;
 	f->dirty = true; /* a new address for a ruled name: before the reply goes */
 }
@@ -427,9 +431,8 @@ static int seed_one(void *arg, int ver, const uint8_t *addr, const char *name)
 	struct seed_ctx *s = arg;
 	const struct ag_rule *r = &s->ar->rule;
 	const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2 : r->host;
-	uint8_t a[16] = { 0 };
+	ag_addr a = ag_addr_make(ver, addr);
 
-	memcpy(a, addr, ver == 4 ? 4 : 16);
 	if (((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard)) ||
 	    agd_rule_list_names(s->ar, name))
 		index_put(&s->d->fastpath, ver, a, name, s->now);
@@ -440,9 +443,9 @@ void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar)
 {
 	struct seed_ctx s = { .d = d, .ar = ar, .now = ag_boot_ns() };
 
-	if (!d->fastpath.fp || !d->dns || !(ar->rule.has & (AG_RULE_HAS_HOST | AG_RULE_HAS_HOST_LIST)))
+	if (!d->fastpath.fp || !d->dp.dns || !(ar->rule.has & (AG_RULE_HAS_HOST | AG_RULE_HAS_HOST_LIST)))
 		return;
-	ag_dnscache_foreach(d->dns, s.now, seed_one, &s);
+	ag_dnscache_foreach(d->dp.dns, s.now, seed_one, &s);
 }
 
 /* Which names of the host index a condition takes. */
@@ -476,7 +479,7 @@ static int index_addrs(struct agd *d, const struct name_test *t, struct ag_fp_pr
 		if (!name_test(t, h->name))
 			continue;
 		/* only while the cache still gives this address this name */
-		if (ag_dnscache_lookup(d->dns, h->ver, h->addr, now, name, sizeof(name)) ||
+		if (ag_dnscache_lookup(d->dp.dns, h->ver, h->addr.b, now, name, sizeof(name)) ||
 		    strcasecmp(name, h->name) != 0)
 			continue;
 		if (*n == cap) {
@@ -497,7 +500,7 @@ static int index_addrs(struct agd *d, const struct name_test *t, struct ag_fp_pr
 		memset(pf, 0, sizeof(*pf));
 		pf->family = h->ver;
 		pf->plen = h->ver == 4 ? 32 : 128;
-		memcpy(pf->addr, h->addr, 16);
+		memcpy(pf->addr, h->addr.b, sizeof(pf->addr));
 	}
 	/* No address known is a rule that matches nothing in the kernel: a
 	 * connection to an address the cache has not named this way is not
@@ -566,8 +569,8 @@ void agd_fastpath_sync(struct agd *d)
 	}
 	struct reauth_ctx x = { .d = d };
 
-	if (d->ct && d->sd) {
-		ag_ct_dump(d->ct, reauth_entry, &x);
+	if (d->dp.ct && d->dp.sd) {
+		ag_ct_dump(d->dp.ct, reauth_entry, &x);
 		reauth_marked(&x);
 		if (x.torn)
 			log_info("fast path: %d connection(s) the new rules deny were torn down",
@@ -617,7 +620,7 @@ static bool notrack_wanted(struct agd *d, char *why, size_t len)
 		snprintf(why, len, "no fast path");
 		return false;
 	}
-	if (!d->fw_installed) {
+	if (!d->dp.fw_installed) {
 		snprintf(why, len, "no firewall rules installed");
 		return false;
 	}
@@ -629,7 +632,7 @@ static bool notrack_wanted(struct agd *d, char *why, size_t len)
 		snprintf(why, len, "bpf_notrack = yes");
 		return true;
 	}
-	r = ag_fw_foreign(d->fw_backend, what, sizeof(what));
+	r = ag_fw_foreign(d->dp.fw_backend, what, sizeof(what));
 	if (r < 0) {
 		snprintf(why, len, "cannot read this namespace's ruleset: %s", strerror(-r));
 		return false;
@@ -674,7 +677,7 @@ void agd_notrack_watch_ready(struct agd *d)
 /* Watched only when auto has something to decide. */
 static bool notrack_auto(const struct agd *d)
 {
-	return d->fastpath.fp && d->fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
+	return d->fastpath.fp && d->dp.fw_installed && d->cfg.bpf_notrack == AG_CFG_BPF_AUTO &&
 	       !(d->fastpath.notrack_failed && !d->fastpath.notrack_on);
 }
 

@@ -8,6 +8,7 @@
 
 #include "base/tuple.h"
 #include "daemon/alegated.h"
+#include "daemon/flowtuple.h"
 
 void agd_fixed_from_tuple(const struct ag_tuple *orig, uint8_t icmp_type, bool outbound,
 		       ag_fixed_values *in)
@@ -15,8 +16,8 @@ void agd_fixed_from_tuple(const struct ag_tuple *orig, uint8_t icmp_type, bool o
 	memset(in, 0, sizeof(*in));
 	in->ip_version = orig->ip_version;
 	in->protocol = orig->protocol;
-	memcpy(in->local_addr, outbound ? orig->src : orig->dst, 16);
-	memcpy(in->remote_addr, outbound ? orig->dst : orig->src, 16);
+	in->local_addr = outbound ? orig->src : orig->dst;
+	in->remote_addr = outbound ? orig->dst : orig->src;
 	in->local_port = outbound ? orig->sport : orig->dport;
 	in->remote_port = outbound ? orig->dport : orig->sport;
 	if (in->protocol == AG_IPPROTO_ICMP || in->protocol == AG_IPPROTO_ICMPV6) {

@@ -15,7 +15,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/control.h"
+#include "daemon/fpevents.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 #include "linux/fastpath.h"
 #include "linux/proc.h"
 #include "net/packet.h"
@@ -32,7 +38,7 @@ struct fpf {
 	uint32_t pid, uid;
 	uint8_t family;
 	uint16_t port;
-	uint8_t addr[16];
+	ag_addr addr;
 	char rule[AG_RULE_ID_MAX + 1];
 	char exe[];
 };
@@ -102,7 +108,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	uint64_t ctx;
 	struct agd_conn c;
 
-	if (d->proc && e->tgid && ag_proc_get(d->proc, (pid_t)e->tgid, &pi) == 0 && pi.exe[0])
+	if (d->dp.proc && e->tgid && ag_proc_get(d->dp.proc, (pid_t)e->tgid, &pi) == 0 && pi.exe[0])
 		exe = pi.exe;
 	rule = rule_id(d, e->rule_id, &ctx);
 	d->ctr.fp_events++;
@@ -119,7 +125,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	c.protocol = e->proto;
 	c.direction = AG_DIR_OUT;
 	c.no_local = true;
-	memcpy(c.remote_addr, e->addr, 16);
+	c.remote_addr = ag_addr_make(e->family, e->addr);
 	c.remote_port = e->port;
 	agd_history_conn(d, &c);
 	push(d, e, exe, rule);
@@ -137,7 +143,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	f->uid = e->uid;
 	f->family = e->family;
 	f->port = e->port;
-	memcpy(f->addr, e->addr, 16);
+	f->addr = ag_addr_make(e->family, e->addr);
 	snprintf(f->rule, sizeof(f->rule), "%s", rule ? rule : "");
 	memcpy(f->exe, exe ? exe : "", elen + 1);
 	*p = f;
@@ -209,7 +215,7 @@ void agd_fpevents_flows(struct agd *d, json_t *arr)
 			char remote[AG_ADDR_STRLEN + 10];
 			json_t *o;
 
-			endpoint(remote, sizeof(remote), f->family, f->addr, f->port);
+			endpoint(remote, sizeof(remote), f->family, f->addr.b, f->port);
 			o = json_pack("{s:s, s:s, s:n, s:s, s:n, s:s*, s:I, s:s}", "proto", "tcp",
 				      "direction", "out", "local", "remote", remote, "host",
 				      "exe", f->exe[0] ? f->exe : NULL, "age_ms",

@@ -30,7 +30,11 @@
 #include <systemd/sd-journal.h>
 
 #include "base/err.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 #include "net/packet.h"
 
 #define AGD_HISTORY_FILE "history.db"
@@ -56,7 +60,7 @@ struct hrec {
 	const char *action, *decided;	/* static strings */
 	uint8_t ip_version, protocol, direction;
 	bool no_local;
-	uint8_t local_addr[16], remote_addr[16];
+	ag_addr local_addr, remote_addr;
 	uint16_t local_port, remote_port;
 	char rule[AG_RULE_ID_MAX + 1];
 	char *exe, *host;	/* in mem, may be NULL */
@@ -140,8 +144,8 @@ static void rec_text(const struct hrec *r, struct htext *t)
 	snprintf(t->direction, sizeof(t->direction), "%s", r->direction == AG_DIR_IN ? "in" : "out");
 	t->local[0] = 0;
 	if (!r->no_local)
-		endpoint(t->local, sizeof(t->local), r->ip_version, r->local_addr, r->local_port);
-	endpoint(t->remote, sizeof(t->remote), r->ip_version, r->remote_addr, r->remote_port);
+		endpoint(t->local, sizeof(t->local), r->ip_version, r->local_addr.b, r->local_port);
+	endpoint(t->remote, sizeof(t->remote), r->ip_version, r->remote_addr.b, r->remote_port);
 }
 
 /* ---- the writer thread ----------------------------------------------------- */
@@ -533,8 +537,8 @@ void agd_history_conn(struct agd *d, const struct agd_conn *c)
 	r.protocol = c->protocol;
 	r.direction = c->direction;
 	r.no_local = c->no_local;
-	memcpy(r.local_addr, c->local_addr, 16);
-	memcpy(r.remote_addr, c->remote_addr, 16);
+	r.local_addr = c->local_addr;
+	r.remote_addr = c->remote_addr;
 	r.local_port = c->local_port;
 	r.remote_port = c->remote_port;
 	if (c->rule)
@@ -622,8 +626,8 @@ void agd_history_event(struct agd *d, const ag_event *ev)
 	c.ip_version = ev->ip_version;
 	c.protocol = ev->protocol;
 	c.direction = ev->direction;
-	memcpy(c.local_addr, ev->local_addr, 16);
-	memcpy(c.remote_addr, ev->remote_addr, 16);
+	c.local_addr = ev->local_addr;
+	c.remote_addr = ev->remote_addr;
 	c.local_port = ev->local_port;
 	c.remote_port = ev->remote_port;
 	c.action = ev->verdict == AG_VERDICT_PERMIT ? "allow"

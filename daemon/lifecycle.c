@@ -27,7 +27,14 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/history.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
+#include "daemon/resolvers.h"
 #include "linux/fwscan.h"
 
 /* How often the rules are looked at even without an nftables event (no
@@ -290,9 +297,9 @@ void agd_guard_start(struct agd *d)
 	int r;
 
 	d->guard.on = false;
-	if (!d->fw_installed)
+	if (!d->dp.fw_installed)
 		return;
-	r = ag_fw_fingerprint(d->fw_backend, &d->guard.sum, &d->guard.nrules);
+	r = ag_fw_fingerprint(d->dp.fw_backend, &d->guard.sum, &d->guard.nrules);
 	d->guard.checked_ns = ag_boot_ns();
 	if (r) {
 		log_warn("firewall guard: cannot read the ruleset (%s); rules removed by "
@@ -321,7 +328,7 @@ void agd_guard_check(struct agd *d)
 		return;
 	d->guard.recheck = false;
 	d->guard.checked_ns = now;
-	r = ag_fw_fingerprint(d->fw_backend, &sum, &n);
+	r = ag_fw_fingerprint(d->dp.fw_backend, &sum, &n);
 	if (r) {
 		/* -EAGAIN: still changing; the next event or tick looks again */
 		log_debug("firewall guard: %s", strerror(-r));

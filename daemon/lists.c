@@ -12,8 +12,12 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
 #include "daemon/lists.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/fastpath_sync.h"
 #include "linux/fastpath.h"
 #include "rule/list.h"
 
@@ -47,7 +51,7 @@ static bool addr_in(const void *set, const ag_fixed_values *in)
 {
 	const struct agd_list *l = set;
 
-	return ag_prefixset_match(l->set, in->ip_version, in->remote_addr) >= 0;
+	return ag_prefixset_match(l->set, in->ip_version, in->remote_addr.b) >= 0;
 }
 
 size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c)

@@ -24,8 +24,20 @@
 #include <unistd.h>
 
 #include "alegate/callouts.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/control.h"
+#include "daemon/dataplane.h"
+#include "daemon/fastpath_sync.h"
+#include "daemon/fpevents.h"
+#include "daemon/history.h"
+#include "daemon/lifecycle.h"
 #include "daemon/lists.h"
+#include "daemon/log.h"
+#include "daemon/modules.h"
+#include "daemon/policy.h"
+#include "daemon/privs.h"
+#include "daemon/resolvers.h"
 #include "linux/exeid.h"
 #include "linux/fwscan.h"
 #include "linux/proc.h"
@@ -320,7 +332,7 @@ static void run(struct agd *d)
 			} else if (tag == AGD_TAG_FWWATCH) {
 				agd_notrack_watch_ready(d);
 			} else if (tag == AGD_TAG_EXEID) {
-				ag_exeid_receive(d->exeid);
+				ag_exeid_receive(d->dp.exeid);
 			} else if (tag == AGD_TAG_LISTS) {
 				agd_lists_ready(d);
 			} else if (tag >= AGD_TAG_LAST) {
@@ -341,15 +353,15 @@ static void run(struct agd *d)
 		agd_policy_collect(d);
 		/* A rule's program replaced on disk: the kernel's copy of the
 		 * rules names files by inode, so compile them again. */
-		if (d->exeid && ag_exeid_changed(d->exeid))
+		if (d->dp.exeid && ag_exeid_changed(d->dp.exeid))
 			d->fastpath.dirty = true;
 		if (d->life.timed_dirty)
 			agd_timed_save(d);
 		agd_fastpath_sync(d);
 		agd_dataplane_flush(d);
 		/* after the verdicts: what attribution left to close */
-		if (d->proc)
-			ag_proc_release_taken(d->proc);
+		if (d->dp.proc)
+			ag_proc_release_taken(d->dp.proc);
 		agd_timer_update(d);
 	}
 }
@@ -591,7 +603,7 @@ int main(int argc, char **argv)
 		goto out;
 	d->running = true;
 	log_info("alegated %s running: backend %s, fail_mode %s, %u rules, control %s",
-		 AGD_VERSION, ag_fw_backend_name(d->fw_backend),
+		 AGD_VERSION, ag_fw_backend_name(d->dp.fw_backend),
 		 d->cfg.fail_mode == AG_CFG_FAIL_OPEN ? "open" : "closed", d->policy.nrules,
 		 d->cfg.control_socket);
 	agd_notify_ready(d);

@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/modules.h"
 
 typedef int (*module_init_fn)(ag_engine *e, const char *arg);
 typedef void (*module_fini_fn)(ag_engine *e);

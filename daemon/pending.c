@@ -12,7 +12,10 @@
 
 #include "alegate/callouts.h"
 #include "base/err.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 
@@ -130,7 +133,7 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 	}
 	if (remote) {
 		r->remote_family = f->fixed.ip_version == 6 ? AF_INET6 : AF_INET;
-		memcpy(r->remote_addr, f->fixed.remote_addr, 16);
+		memcpy(r->remote_addr, f->fixed.remote_addr.b, sizeof(r->remote_addr));
 		r->remote_plen = f->fixed.ip_version == 6 ? 128 : 32;
 		r->has |= AG_RULE_HAS_REMOTE;
 	}
@@ -167,8 +170,8 @@ static bool rule_matches(const struct ag_rule *r, const ag_fixed_values *in)
 		unsigned full = r->remote_plen / 8, rest = r->remote_plen % 8;
 
 		if (in->ip_version != (r->remote_family == AF_INET6 ? 6 : 4) ||
-		    memcmp(r->remote_addr, in->remote_addr, full) != 0 ||
-		    (rest && ((r->remote_addr[full] ^ in->remote_addr[full]) &
+		    memcmp(r->remote_addr, in->remote_addr.b, full) != 0 ||
+		    (rest && ((r->remote_addr[full] ^ in->remote_addr.b[full]) &
 			      (uint8_t)(0xff << (8 - rest)))))
 			return false;
 	}

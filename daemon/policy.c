@@ -20,8 +20,13 @@
 #include <sys/stat.h>
 
 #include "alegate/callouts.h"
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/fastpath_sync.h"
 #include "daemon/lists.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/resolvers.h"
 #include "linux/exeid.h"
 #include "net/packet.h"
 
@@ -223,9 +228,9 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 			uint32_t dev;
 			uint64_t ino;
 
-			if (!d->exeid)
-				d->exeid = ag_exeid_new();
-			if (d->exeid && ag_exeid_resolve(d->exeid, r->app, &dev, &ino) < 0)
+			if (!d->dp.exeid)
+				d->dp.exeid = ag_exeid_new();
+			if (d->dp.exeid && ag_exeid_resolve(d->dp.exeid, r->app, &dev, &ino) < 0)
 				log_debug("rule %s: no program at %s yet; the rule applies once "
 					  "there is", r->id, r->app);
 		}
@@ -241,7 +246,8 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = AG_MATCH_PREFIX;
 		c[n].v.addr.ip_version = r->remote_family == AF_INET6 ? 6 : 4;
 		c[n].v.addr.len = (uint8_t)r->remote_plen;
-		memcpy(c[n++].v.addr.bytes, r->remote_addr, 16);
+		c[n].v.addr.bytes = ag_addr_make(c[n].v.addr.ip_version, r->remote_addr);
+		n++;
 	}
 	/* one condition per resolver: conditions on one field are ORed */
 	for (unsigned i = 0; (r->has & AG_RULE_HAS_RESOLVERS) && i < d->resolvers.n; i++) {
@@ -249,7 +255,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = AG_MATCH_PREFIX;
 		c[n].v.addr.ip_version = d->resolvers.list[i].ver;
 		c[n].v.addr.len = d->resolvers.list[i].ver == 6 ? 128 : 32;
-		memcpy(c[n++].v.addr.bytes, d->resolvers.list[i].addr, 16);
+		c[n++].v.addr.bytes = d->resolvers.list[i].addr;
 	}
 	if (r->has & AG_RULE_HAS_HOST) {
 		c[n].field = AG_FIELD_REMOTE_HOST;

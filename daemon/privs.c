@@ -39,6 +39,8 @@
 #include <seccomp.h>
 
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/privs.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AGD_SANITIZED 1
@@ -122,11 +124,11 @@ static int fw_helper_start(struct agd *d)
 	}
 	if (d->privs.fw_pid == 0) {
 		close(sv[0]);
-		struct ag_fw_config cfg = d->fwcfg;
+		struct ag_fw_config cfg = d->dp.fwcfg;
 
 		/* the backend chosen at start, not a new probe */
-		cfg.backend = d->fw_backend;
-		fw_helper(sv[1], d->fw_backend, &cfg);
+		cfg.backend = d->dp.fw_backend;
+		fw_helper(sv[1], d->dp.fw_backend, &cfg);
 	}
 	close(sv[1]);
 	d->privs.fw_sock = sv[0];
@@ -157,7 +159,7 @@ int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
 	int r;
 
 	if (d->privs.fw_sock == -1)
-		return ag_fw_remove(d->fw_backend, err, errlen);
+		return ag_fw_remove(d->dp.fw_backend, err, errlen);
 	r = fw_helper_ask(d, 'R', err, errlen);
 	close(d->privs.fw_sock);
 	d->privs.fw_sock = -1;
@@ -169,9 +171,9 @@ int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen)
 int agd_privs_fw_install(struct agd *d, char *err, size_t errlen)
 {
 	if (d->privs.fw_sock == -1) {
-		struct ag_fw_config cfg = d->fwcfg;
+		struct ag_fw_config cfg = d->dp.fwcfg;
 
-		cfg.backend = d->fw_backend;
+		cfg.backend = d->dp.fw_backend;
 		return ag_fw_install(&cfg, NULL, err, errlen);
 	}
 	return fw_helper_ask(d, 'I', err, errlen);
@@ -278,7 +280,7 @@ int agd_privs_drop(struct agd *d)
 {
 	int r;
 
-	if (d->fw_installed && (r = fw_helper_start(d))) {
+	if (d->dp.fw_installed && (r = fw_helper_start(d))) {
 		log_err("firewall helper: %s", strerror(-r));
 		return r;
 	}

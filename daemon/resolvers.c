@@ -22,7 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
+#include "daemon/resolvers.h"
 
 /* resolv.conf is a few lines; a longer file is read this far. */
 #define RESOLV_MAX 65536
@@ -31,7 +35,7 @@ static void add(struct agd_resolver *out, unsigned *n, unsigned max, int ver, co
 {
 	struct agd_resolver r = { .ver = (uint8_t)ver };
 
-	memcpy(r.addr, a, ver == 4 ? 4 : 16);
+	r.addr = ag_addr_make(ver, a);
 	for (unsigned i = 0; i < *n; i++)
 		if (!memcmp(&out[i], &r, sizeof(r)))
 			return;
@@ -143,7 +147,7 @@ bool agd_resolvers_refresh(struct agd *d, bool force)
 		for (unsigned i = 0; i < n && o < sizeof(text); i++) {
 			char a[INET6_ADDRSTRLEN];
 
-			inet_ntop(list[i].ver == 4 ? AF_INET : AF_INET6, list[i].addr, a, sizeof(a));
+			inet_ntop(list[i].ver == 4 ? AF_INET : AF_INET6, list[i].addr.b, a, sizeof(a));
 			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? " " : "", a);
 		}
 		log_info("DNS resolvers (%s, %s): %s", paths[0], paths[1], n ? text : "none");
@@ -156,7 +160,7 @@ bool agd_is_resolver(const struct agd *d, int ver, const uint8_t *addr)
 {
 	for (unsigned i = 0; i < d->resolvers.n; i++)
 		if (d->resolvers.list[i].ver == ver &&
-		    !memcmp(d->resolvers.list[i].addr, addr, ver == 4 ? 4 : 16))
+		    !memcmp(d->resolvers.list[i].addr.b, addr, ver == 4 ? 4 : 16))
 			return true;
 	return false;
 }

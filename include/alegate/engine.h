@@ -42,6 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alegate/addr.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -101,14 +103,15 @@ enum {
  * Fixed values: what the packet and its socket say.  Strings are borrowed for
  * the duration of the call; the engine copies what it keeps.  Ports are in
  * host byte order.  For ICMP, local_port is the echo identifier and
- * remote_port the ICMP type.  Addresses are 16 bytes; IPv4 uses the first 4.
+ * remote_port the ICMP type.  Addresses are ag_addr (alegate/addr.h): IPv4 in
+ * the first 4 bytes.
  */
 typedef struct ag_fixed_values {
 	uint8_t ip_version;       /* 4 or 6 */
 	uint8_t protocol;         /* IP protocol number: 6 tcp, 17 udp, 1 icmp, 58 icmpv6 */
 	uint8_t direction;        /* AG_DIR_OUT or AG_DIR_IN */
-	uint8_t local_addr[16];
-	uint8_t remote_addr[16];
+	ag_addr local_addr;
+	ag_addr remote_addr;
 	uint16_t local_port;
 	uint16_t remote_port;
 	uint32_t interface;       /* ifindex, 0 when unknown */
@@ -248,7 +251,7 @@ typedef struct ag_condition {
 		struct {
 			uint8_t ip_version;          /* 4 or 6 */
 			uint8_t len;                 /* prefix length; EQUAL uses the full length */
-			uint8_t bytes[16];
+			ag_addr bytes;
 		} addr;                              /* EQUAL, PREFIX on addresses */
 		const char *str;                     /* EQUAL/GLOB paths, EQUAL/SUFFIX hosts,
 		                                        EQUAL SHA-256 in hex */
@@ -733,7 +736,7 @@ struct ag_event {
 	uint32_t pid;
 	uint32_t uid;
 	uint8_t ip_version, protocol, direction;
-	uint8_t local_addr[16], remote_addr[16];
+	ag_addr local_addr, remote_addr;
 	uint16_t local_port, remote_port;
 	const char *app_path;   /* valid while the event is in the ring, may be NULL */
 	const char *remote_host;

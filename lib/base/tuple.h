@@ -5,9 +5,9 @@
  * attribution (attrib.h), socket lookup and destruction (sockdiag.h) and
  * conntrack (conntrack.h).  Plain data, no invariant beyond the comments.
  *
- * Addresses are in network byte order.  An IPv4 address sits in the first
- * 4 bytes of its 16-byte field and the other 12 bytes are zero, so two
- * tuples compare equal with memcmp() once they are zeroed before filling.
+ * Addresses are ag_addr (addr.h), in network byte order: an IPv4 address
+ * sits in the first 4 bytes and the other 12 are zero, so two tuples
+ * compare equal with memcmp() once they are zeroed before filling.
  * Ports are in host byte order.  For ICMP and ICMPv6 echo flows, sport holds
  * the echo identifier and dport is 0: that is the part of the key conntrack
  * keeps besides type and code.
@@ -24,28 +24,28 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/addr.h"
+
 struct ag_tuple {
 	uint8_t ip_version;	/* 4 or 6 */
 	uint8_t protocol;	/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, ... */
 	uint16_t sport;		/* host order */
 	uint16_t dport;		/* host order */
-	uint8_t src[16];	/* network order; IPv4: bytes 0..3, rest zero */
-	uint8_t dst[16];
+	ag_addr src;
+	ag_addr dst;
 };
 
 /*
  * ag_tuple_make() - fill @t from its parts.
- * @src, @dst: 16 bytes each, IPv4 in the first 4 and the rest zero.
  */
 static inline void ag_tuple_make(struct ag_tuple *t, uint8_t ip_version, uint8_t protocol,
-				 const uint8_t *src, uint16_t sport, const uint8_t *dst,
-				 uint16_t dport)
+				 ag_addr src, uint16_t sport, ag_addr dst, uint16_t dport)
 {
 	memset(t, 0, sizeof(*t));
 	t->ip_version = ip_version;
 	t->protocol = protocol;
-	memcpy(t->src, src, sizeof(t->src));
-	memcpy(t->dst, dst, sizeof(t->dst));
+	t->src = src;
+	t->dst = dst;
 	t->sport = sport;
 	t->dport = dport;
 }
@@ -60,8 +60,8 @@ static inline void ag_tuple_reverse(const struct ag_tuple *in,
 {
 	struct ag_tuple r = *in;
 
-	memcpy(r.src, in->dst, sizeof(r.src));
-	memcpy(r.dst, in->src, sizeof(r.dst));
+	r.src = in->dst;
+	r.dst = in->src;
 	r.sport = in->dport;
 	r.dport = in->sport;
 	*out = r;

@@ -124,8 +124,8 @@ int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out)
 			return -EINVAL;
 		out->match = AG_MATCH_PREFIX;
 		out->ip_version = c->v.addr.ip_version;
-		memcpy(out->addr, c->v.addr.bytes, 16);
-		ag__addr_mask(out->addr, out->plen, full / 8);
+		out->addr = c->v.addr.bytes;
+		ag__addr_mask(out->addr.b, out->plen, full / 8);
 		return 0;
 	}
 	case AG_FIELD_APP_PATH:
@@ -230,10 +230,10 @@ static bool cond_match(const struct ag__cond *c, const ag_fixed_values *in)
 		return in->gid >= c->lo && in->gid <= c->hi;
 	case AG_FIELD_LOCAL_ADDR:
 		return in->ip_version == c->ip_version &&
-		       prefix_match(in->local_addr, c->addr, c->plen);
+		       prefix_match(in->local_addr.b, c->addr.b, c->plen);
 	case AG_FIELD_REMOTE_ADDR:
 		return in->ip_version == c->ip_version &&
-		       prefix_match(in->remote_addr, c->addr, c->plen);
+		       prefix_match(in->remote_addr.b, c->addr.b, c->plen);
 	case AG_FIELD_APP_PATH:
 		if (!in->app_path)
 			return false;

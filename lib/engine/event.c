@@ -53,8 +53,8 @@ void ag__event(ag_engine *e, ag_event_type type, ag_reason reason, ag_layer laye
 		ev->ip_version = f->ip_version;
 		ev->protocol = f->protocol;
 		ev->direction = f->direction;
-		memcpy(ev->local_addr, f->local_addr, 16);
-		memcpy(ev->remote_addr, f->remote_addr, 16);
+		ev->local_addr = f->local_addr;
+		ev->remote_addr = f->remote_addr;
 		ev->local_port = f->local_port;
 		ev->remote_port = f->remote_port;
 		ev->app_path = ag__str_c(ag__str_ref(f->app));

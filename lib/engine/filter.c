@@ -282,7 +282,7 @@ static int public_conditions(ag_engine *e, struct ag_filter *f)
 		case AG_FIELD_REMOTE_ADDR:
 			p->v.addr.ip_version = c->ip_version;
 			p->v.addr.len = c->plen;
-			memcpy(p->v.addr.bytes, c->addr, 16);
+			p->v.addr.bytes = c->addr;
 			break;
 		case AG_FIELD_APP_PATH:
 		case AG_FIELD_REMOTE_HOST:

@@ -38,7 +38,7 @@ struct ag__flow *ag__flow_from_handle(const ag_engine *e, uint64_t handle)
 struct flow_key {
 	uint8_t ip_version, protocol;
 	uint16_t local_port, remote_port;
-	uint8_t local_addr[16], remote_addr[16];
+	ag_addr local_addr, remote_addr;
 };
 
 static void key_of(const ag_fixed_values *in, struct flow_key *k)
@@ -48,8 +48,8 @@ static void key_of(const ag_fixed_values *in, struct flow_key *k)
 	k->protocol = in->protocol;
 	k->local_port = in->local_port;
 	k->remote_port = in->remote_port;
-	memcpy(k->local_addr, in->local_addr, in->ip_version == 4 ? 4 : 16);
-	memcpy(k->remote_addr, in->remote_addr, in->ip_version == 4 ? 4 : 16);
+	k->local_addr = ag_addr_make(in->ip_version, in->local_addr.b);
+	k->remote_addr = ag_addr_make(in->ip_version, in->remote_addr.b);
 }
 
 uint64_t ag__flow_hash(const ag_engine *e, const ag_fixed_values *in)
@@ -66,8 +66,8 @@ static bool key_equal(const struct ag__flow *f, const ag_fixed_values *in)
 
 	return f->ip_version == in->ip_version && f->protocol == in->protocol &&
 	       f->local_port == in->local_port && f->remote_port == in->remote_port &&
-	       memcmp(f->local_addr, in->local_addr, n) == 0 &&
-	       memcmp(f->remote_addr, in->remote_addr, n) == 0;
+	       memcmp(f->local_addr.b, in->local_addr.b, n) == 0 &&
+	       memcmp(f->remote_addr.b, in->remote_addr.b, n) == 0;
 }
 
 struct ag__flow *ag__flow_find(const ag_engine *e, const ag_fixed_values *in, uint64_t hash)
@@ -173,8 +173,8 @@ struct ag__flow *ag__flow_new(ag_engine *e, ag_layer layer, const ag_fixed_value
 	f->direction = in->direction;
 	f->local_port = in->local_port;
 	f->remote_port = in->remote_port;
-	memcpy(f->local_addr, in->local_addr, 16);
-	memcpy(f->remote_addr, in->remote_addr, 16);
+	f->local_addr = in->local_addr;
+	f->remote_addr = in->remote_addr;
 	f->interface = in->interface;
 	f->uid = in->uid;
 	f->gid = in->gid;
@@ -257,8 +257,8 @@ void ag__flow_fixed(const struct ag__flow *f, ag_fixed_values *out)
 	out->ip_version = f->ip_version;
 	out->protocol = f->protocol;
 	out->direction = f->direction;
-	memcpy(out->local_addr, f->local_addr, 16);
-	memcpy(out->remote_addr, f->remote_addr, 16);
+	out->local_addr = f->local_addr;
+	out->remote_addr = f->remote_addr;
 	out->local_port = f->local_port;
 	out->remote_port = f->remote_port;
 	out->interface = f->interface;

@@ -54,17 +54,15 @@ static uint8_t index_plen(uint8_t ver, uint8_t plen)
 	return plen >= hi ? hi : plen >= lo ? lo : 0;
 }
 
-static size_t key_addr(uint8_t *k, uint8_t ver, uint8_t plen, const uint8_t *addr)
+static size_t key_addr(uint8_t *k, uint8_t ver, uint8_t plen, ag_addr addr)
 {
 	unsigned nb = ver == 4 ? 4 : 16;
-	uint8_t tmp[16];
 
-	memcpy(tmp, addr, 16);
-	ag__addr_mask(tmp, plen, nb);
+	ag__addr_mask(addr.b, plen, nb);
 	k[0] = 'P';
 	k[1] = ver;
 	k[2] = plen;
-	memcpy(k + 3, tmp, nb);
+	memcpy(k + 3, addr.b, nb);
 	return 3 + nb;
 }
 

@@ -96,7 +96,7 @@ struct ag__cond {
 	uint8_t match;   /* ag_match */
 	uint8_t ip_version, plen;
 	uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
-	uint8_t addr[16];
+	ag_addr addr;
 	struct ag__str *str;
 	/* AG_MATCH_SET: the caller's set and its test */
 	const void *set;
@@ -237,7 +237,7 @@ struct ag__flow {
 	/* fixed values as first classified */
 	uint8_t ip_version, protocol, direction;
 	uint16_t local_port, remote_port;
-	uint8_t local_addr[16], remote_addr[16];
+	ag_addr local_addr, remote_addr;
 	uint32_t interface, uid, gid, flags;
 	uint32_t pid;
 	struct ag__str *app, *host, *process_path, *cmdline;

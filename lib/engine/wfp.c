@@ -158,7 +158,7 @@ static void put_addr(FWP_VALUE0 *v, FWP_BYTE_ARRAY16 *store, const ag_fixed_valu
 		v->type = FWP_UINT32;
 		v->uint32 = addr4(a);
 	} else {
-		memcpy(store->byteArray16, a, 16);
+		memcpy(store->byteArray16, a, sizeof(store->byteArray16));
 		v->type = FWP_BYTE_ARRAY16_TYPE;
 		v->byteArray16 = store;
 	}
@@ -185,9 +185,9 @@ static UINT32 fill_values(struct values *s, ag_layer layer, const ag_fixed_value
 		v[FWPS_FIELD_ALE_AUTH_CONNECT_V4_ALE_USER_ID].value.uint32 = in->uid;
 	}
 	put_addr(&v[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_LOCAL_ADDRESS].value, &s->local, in,
-		 in->local_addr);
+		 in->local_addr.b);
 	put_addr(&v[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_REMOTE_ADDRESS].value, &s->remote, in,
-		 in->remote_addr);
+		 in->remote_addr.b);
 	v[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_LOCAL_PORT].value.type = FWP_UINT16;
 	v[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_LOCAL_PORT].value.uint16 = in->local_port;
 	v[FWPS_FIELD_ALE_AUTH_CONNECT_V4_IP_REMOTE_PORT].value.type = FWP_UINT16;

@@ -220,14 +220,14 @@ static bool socket_is_flow(int fd, void *arg)
 	uint8_t state = 0;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) ||
-	    !sockaddr_is(&ss, len, c->t->ip_version, c->t->src, c->t->sport))
+	    !sockaddr_is(&ss, len, c->t->ip_version, c->t->src.b, c->t->sport))
 		return false;
 	c->family = (uint8_t)ss.ss_family;
 	/* SO_PEERNAME answers in SYN_SENT, where getpeername() does not; it
 	 * wants the exact size of the family's address. */
 	len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &ss, &len) ||
-	    !sockaddr_is(&ss, len, c->t->ip_version, c->t->dst, c->t->dport))
+	    !sockaddr_is(&ss, len, c->t->ip_version, c->t->dst.b, c->t->dport))
 		return false;
 	/* tcp_info's first byte is the state; not TCP: ENOPROTOOPT */
 	len = sizeof(state);

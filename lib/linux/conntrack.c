@@ -221,14 +221,14 @@ static int parse_tuple(const struct nlattr *nest, int family,
 		if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST])
 			return -EBADMSG;
 		t->ip_version = 4;
-		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V4_SRC]), 4);
-		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V4_DST]), 4);
+		t->src = ag_addr_make(4, mnl_attr_get_payload(ip[CTA_IP_V4_SRC]));
+		t->dst = ag_addr_make(4, mnl_attr_get_payload(ip[CTA_IP_V4_DST]));
 	} else {
 		if (!ip[CTA_IP_V6_SRC] || !ip[CTA_IP_V6_DST])
 			return -EBADMSG;
 		t->ip_version = 6;
-		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]), 16);
-		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
+		t->src = ag_addr_make(6, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]));
+		t->dst = ag_addr_make(6, mnl_attr_get_payload(ip[CTA_IP_V6_DST]));
 	}
 	if (!pr[CTA_PROTO_NUM])
 		return -EBADMSG;
@@ -420,9 +420,9 @@ static int put_tuple(struct nlmsghdr *nlh, const struct ag_tuple *t)
 	tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
 	ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
 	mnl_attr_put(nlh, v4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, v4 ? 4 : 16,
-		     t->src);
+		     t->src.b);
 	mnl_attr_put(nlh, v4 ? CTA_IP_V4_DST : CTA_IP_V6_DST, v4 ? 4 : 16,
-		     t->dst);
+		     t->dst.b);
 	mnl_attr_nest_end(nlh, ip);
 	proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
 	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, t->protocol);

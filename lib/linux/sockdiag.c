@@ -267,8 +267,8 @@ static int parse_diag_msg(const struct nlmsghdr *nlh, int protocol,
 	out->id.protocol = (uint8_t)protocol;
 	out->id.sport = ntohs(m->id.idiag_sport);
 	out->id.dport = ntohs(m->id.idiag_dport);
-	memcpy(out->id.src, m->id.idiag_src, out->family == AF_INET ? 4 : 16);
-	memcpy(out->id.dst, m->id.idiag_dst, out->family == AF_INET ? 4 : 16);
+	out->id.src = ag_addr_make(out->id.ip_version, m->id.idiag_src);
+	out->id.dst = ag_addr_make(out->id.ip_version, m->id.idiag_dst);
 	if (ctx.tb[INET_DIAG_MARK]) {
 		out->mark = mnl_attr_get_u32(ctx.tb[INET_DIAG_MARK]);
 		out->flags |= AG_SOCK_F_MARK;
@@ -387,13 +387,13 @@ static bool reply_is_flow(const struct ag_sock_info *si,
 {
 	if (si->id.sport != t->sport)
 		return false;
-	if (!addr_covers(si->family, si->id.src, t->ip_version, t->src))
+	if (!addr_covers(si->family, si->id.src.b, t->ip_version, t->src.b))
 		return false;
 	if (si->id.dport == 0 && si->state != TCP_ESTABLISHED)
 		return any_peer && si->state == TCP_CLOSE &&
 		       t->protocol != IPPROTO_TCP;
 	return si->id.dport == t->dport &&
-	       addr_covers(si->family, si->id.dst, t->ip_version, t->dst);
+	       addr_covers(si->family, si->id.dst.b, t->ip_version, t->dst.b);
 }
 
 static int tcp_query(struct ag_sockdiag *sd, const struct ag_tuple *t,
@@ -447,8 +447,8 @@ static int udp_query(struct ag_sockdiag *sd, const struct ag_tuple *t,
 		if (qr < 0)
 			return qr;
 		if (listener ? out->id.sport == t->sport &&
-				       addr_covers(out->family, out->id.src,
-						   t->ip_version, t->src)
+				       addr_covers(out->family, out->id.src.b,
+						   t->ip_version, t->src.b)
 			     : reply_is_flow(out, t, true)) {
 			/* Only a specific local port tells the orders apart. */
 			if (!listener)
@@ -475,16 +475,16 @@ static int lookup_one(struct ag_sockdiag *sd, const struct ag_tuple *t,
 	int r;
 
 	if (t->protocol == IPPROTO_TCP) {
-		r = tcp_query(sd, t, mapped, t->src, t->dst, t->dport, out);
+		r = tcp_query(sd, t, mapped, t->src.b, t->dst.b, t->dport, out);
 		if (r == 0 && !reply_is_flow(out, t, false))
 			r = -ENOENT;
 		return r;
 	}
-	r = udp_query(sd, t, mapped, t->src, t->dst, t->dport, false, out);
+	r = udp_query(sd, t, mapped, t->src.b, t->dst.b, t->dport, false, out);
 	if (r != -ENOENT)
 		return r;
 	/* The flow's packet left an unconnected socket ... */
-	r = udp_query(sd, t, mapped, t->src, zero16, 0, false, out);
+	r = udp_query(sd, t, mapped, t->src.b, zero16, 0, false, out);
 	if (r != -ENOENT)
 		return r;
 	/* ... bound to the wildcard address. */
@@ -527,16 +527,16 @@ static int listener_one(struct ag_sockdiag *sd, const struct ag_tuple *t,
 	int r;
 
 	if (t->protocol == IPPROTO_UDP)
-		return udp_query(sd, t, mapped, t->src, t->dst, t->dport, true,
+		return udp_query(sd, t, mapped, t->src.b, t->dst.b, t->dport, true,
 				 out);
 	/*
 	 * With the real peer the kernel picks the listener a SYN from it would
 	 * reach (SO_REUSEPORT groups included).  If a connection with that
 	 * very tuple still exists, ask again with no peer at all.
 	 */
-	r = tcp_query(sd, t, mapped, t->src, t->dst, t->dport, out);
+	r = tcp_query(sd, t, mapped, t->src.b, t->dst.b, t->dport, out);
 	if (r == 0 && out->state != TCP_LISTEN)
-		r = tcp_query(sd, t, mapped, t->src, zero16, 0, out);
+		r = tcp_query(sd, t, mapped, t->src.b, zero16, 0, out);
 	if (r == 0 && (out->state != TCP_LISTEN || out->id.sport != t->sport))
 		r = -ENOENT;
 	return r;
@@ -561,8 +561,8 @@ static int destroy_by_id(struct ag_sockdiag *sd, const struct ag_sock_info *si)
 	struct sd_query q = {
 		.family = si->family, .mapped = false,
 		.protocol = id->protocol,
-		.first = id->src, .first_port = id->sport,
-		.second = id->dst, .second_port = id->dport,
+		.first = id->src.b, .first_port = id->sport,
+		.second = id->dst.b, .second_port = id->dport,
 		.cookie = si->cookie, .has_cookie = true,
 	};
 	int r;
@@ -579,17 +579,17 @@ static int destroy_by_id(struct ag_sockdiag *sd, const struct ag_sock_info *si)
 		}
 	}
 	/* The cookie keeps the other order from hitting another socket. */
-	q.first = id->dst;
+	q.first = id->dst.b;
 	q.first_port = id->dport;
-	q.second = id->src;
+	q.second = id->src.b;
 	q.second_port = id->sport;
 	r = sd_transact(sd, SOCK_DESTROY, &q, NULL);
 	if (r == 0)
 		sd->udp_destroy_order = UDP_ORDER_PEER_FIRST;
 	else if (r == -ENOENT && sd->udp_destroy_order == UDP_ORDER_PEER_FIRST) {
-		q.first = id->src;
+		q.first = id->src.b;
 		q.first_port = id->sport;
-		q.second = id->dst;
+		q.second = id->dst.b;
 		q.second_port = id->dport;
 		r = sd_transact(sd, SOCK_DESTROY, &q, NULL);
 	}

@@ -184,7 +184,7 @@ static void add_addr(struct ag_dns_reply *out, int ver, const uint8_t *a,
 
 	for (unsigned i = 0; i < out->n_addrs; i++) {
 		d = &out->addrs[i];
-		if (d->ver == ver && memcmp(d->addr, a, alen) == 0) {
+		if (d->ver == ver && memcmp(d->addr.b, a, alen) == 0) {
 			/* The same address twice: keep the shorter promise. */
 			if (ttl < d->ttl)
 				d->ttl = ttl;
@@ -198,7 +198,7 @@ static void add_addr(struct ag_dns_reply *out, int ver, const uint8_t *a,
 	d = &out->addrs[out->n_addrs++];
 	memset(d, 0, sizeof(*d));
 	d->ver = (uint8_t)ver;
-	memcpy(d->addr, a, alen);
+	d->addr = ag_addr_make(ver, a);
 	d->ttl = ttl;
 }
 

@@ -48,7 +48,7 @@
 
 struct ag_dns_addr {
 	uint8_t ver;			/* 4 or 6 */
-	uint8_t addr[AG_ADDR_LEN];	/* IPv4 in the first 4 bytes */
+	ag_addr addr;			/* IPv4 in the first 4 bytes */
 	uint32_t ttl;			/* seconds, as sent (>= 2^31 read as 0) */
 };
 

@@ -219,7 +219,7 @@ int ag_dnscache_add_reply(struct ag_dnscache *c, const struct ag_dns_reply *r,
 	for (unsigned i = 0; i < r->n_addrs && i < AG_DNS_MAX_ADDRS; i++) {
 		const struct ag_dns_addr *a = &r->addrs[i];
 
-		if (ag_dnscache_add(c, a->ver, a->addr, r->qname, a->ttl, now) == 0)
+		if (ag_dnscache_add(c, a->ver, a->addr.b, r->qname, a->ttl, now) == 0)
 			added++;
 	}
 	return added;

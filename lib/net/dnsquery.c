@@ -30,7 +30,7 @@ struct ag_dnsq {
 /* Everything a reply must repeat, packed with no padding left undefined. */
 struct dnsq_key {
 	uint8_t ver;
-	uint8_t client[16], server[16];
+	ag_addr client, server;
 	uint8_t cport[2], sport[2], id[2], qtype[2], qclass[2];
 	uint8_t name_len;
 	uint8_t name[AG_DNS_WIRE_NAME_MAX];
@@ -46,12 +46,11 @@ static uint64_t digest_of(const struct ag_dnsq *t, const struct ag_dnsq_flow *f,
 			  const struct ag_dns_question *q)
 {
 	struct dnsq_key k;
-	size_t alen = f->ver == 4 ? 4 : 16;
 
 	memset(&k, 0, sizeof(k));
 	k.ver = f->ver;
-	memcpy(k.client, f->client, alen);
-	memcpy(k.server, f->server, alen);
+	k.client = ag_addr_make(f->ver, f->client.b);
+	k.server = ag_addr_make(f->ver, f->server.b);
 	put16(k.cport, f->cport);
 	put16(k.sport, f->sport);
 	put16(k.id, q->id);

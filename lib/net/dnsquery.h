@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/addr.h"
 #include "net/dns.h"
 
 /* How long a query waits for its reply: longer than a stub resolver's
@@ -38,7 +39,7 @@ struct ag_dnsq;
  * from (server, sport) to (client, cport).  IPv4 in the first 4 bytes. */
 struct ag_dnsq_flow {
 	uint8_t ver;			/* 4 or 6 */
-	uint8_t client[16], server[16];
+	ag_addr client, server;
 	uint16_t cport, sport;
 };
 

@@ -170,8 +170,8 @@ static int parse_v4(const uint8_t *buf, size_t caplen, struct ag_pkt_info *out)
 	out->ip_version = 4;
 	out->ip_total_len = (uint32_t)tot;
 	out->protocol = buf[9];
-	memcpy(out->src, buf + 12, 4);
-	memcpy(out->dst, buf + 16, 4);
+	out->src = ag_addr_make(4, buf + 12);
+	out->dst = ag_addr_make(4, buf + 16);
 	frag = rd16(buf + 6);
 	out->frag_offset = (frag & 0x1fff) * 8;
 	if (frag & 0x3fff)	/* MF or an offset */
@@ -193,8 +193,8 @@ static int parse_v6(const uint8_t *buf, size_t caplen, struct ag_pkt_info *out)
 	tot = IPV6_HDR + (size_t)rd16(buf + 4);
 	out->ip_version = 6;
 	out->ip_total_len = (uint32_t)tot;
-	memcpy(out->src, buf + 8, 16);
-	memcpy(out->dst, buf + 24, 16);
+	out->src = ag_addr_make(6, buf + 8);
+	out->dst = ag_addr_make(6, buf + 24);
 	nh = buf[6];
 	for (;;) {
 		switch (nh) {

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/addr.h"
+
 /* Bounds, named once. */
 #define AG_ADDR_LEN 16		/* IPv4 uses the first 4 bytes, the rest zero */
 #define AG_ADDR_STRLEN 46	/* longest text form plus NUL, as INET6_ADDRSTRLEN */
@@ -85,8 +87,8 @@ struct ag_pkt_info {
 	uint8_t icmp_code;
 	uint8_t n_exthdrs;	/* IPv6 extension headers walked */
 	uint16_t flags;		/* AG_PKT_* */
-	uint8_t src[AG_ADDR_LEN];
-	uint8_t dst[AG_ADDR_LEN];
+	ag_addr src;		/* IPv4 in the first 4 bytes, the rest zero */
+	ag_addr dst;
 	uint16_t sport;		/* host order; ICMP echo: identifier */
 	uint16_t dport;		/* host order; ICMP echo: 0 */
 	uint32_t frag_offset;	/* bytes, when AG_PKT_FRAGMENT */

@@ -13,6 +13,10 @@
 #include <unistd.h>
 
 #include "daemon/alegated.h"
+#include "daemon/control.h"
+#include "daemon/dataplane.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 
 static struct agd d;
 

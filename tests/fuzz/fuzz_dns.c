@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ret != (int)r.n_addrs)
 			abort();
 		for (unsigned i = 0; i < r.n_addrs; i++) {
-			if (ag_dnscache_lookup(c, r.addrs[i].ver, r.addrs[i].addr,
+			if (ag_dnscache_lookup(c, r.addrs[i].ver, r.addrs[i].addr.b,
 					       2, name, sizeof(name)) != 0 ||
 			    strcmp(name, r.qname) != 0)
 				abort();

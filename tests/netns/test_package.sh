@@ -72,7 +72,7 @@ for f in /usr/sbin/alegated /usr/bin/alegatectl /usr/bin/alegate-web /usr/bin/al
 	/usr/share/man/man8/alegate-web.8.gz /usr/share/man/man1/alegate-notify.1.gz \
 	/usr/share/man/man5/alegate.conf.5.gz /etc/alegate/alegate.conf \
 	/etc/alegate/rules.d/dns-udp.json /usr/share/doc/alegate/copyright \
-	/usr/include/alegate/wfp.h /usr/include/alegate/engine.h; do
+	/usr/include/alegate/wfp.h /usr/include/alegate/engine.h /usr/include/alegate/addr.h; do
 	[ -e "$f" ] || missing="$missing $f"
 done
 [ -z "$missing" ] && pass package_installs_daemon_cli_web_notifier_units_man_pages_and_headers ||

@@ -115,9 +115,9 @@ static inline ag_fixed_values fx_tcp4(uint16_t lport, uint16_t rport, const char
 	in.ip_version = 4;
 	in.protocol = 6;
 	in.direction = AG_DIR_OUT;
-	in.local_addr[0] = 192, in.local_addr[1] = 0, in.local_addr[2] = 2, in.local_addr[3] = 1;
-	in.remote_addr[0] = 198, in.remote_addr[1] = 51, in.remote_addr[2] = 100,
-	in.remote_addr[3] = 7;
+	in.local_addr.b[0] = 192, in.local_addr.b[1] = 0, in.local_addr.b[2] = 2, in.local_addr.b[3] = 1;
+	in.remote_addr.b[0] = 198, in.remote_addr.b[1] = 51, in.remote_addr.b[2] = 100,
+	in.remote_addr.b[3] = 7;
 	in.local_port = lport;
 	in.remote_port = rport;
 	in.uid = 1000;
@@ -134,10 +134,10 @@ static inline ag_fixed_values fx_udp6(uint16_t lport, uint16_t rport, const char
 	in.ip_version = 6;
 	in.protocol = 17;
 	in.direction = AG_DIR_OUT;
-	in.local_addr[0] = 0x20, in.local_addr[1] = 0x01, in.local_addr[2] = 0x0d,
-	in.local_addr[3] = 0xb8, in.local_addr[15] = 1;
-	in.remote_addr[0] = 0x20, in.remote_addr[1] = 0x01, in.remote_addr[2] = 0x0d,
-	in.remote_addr[3] = 0xb8, in.remote_addr[15] = 2;
+	in.local_addr.b[0] = 0x20, in.local_addr.b[1] = 0x01, in.local_addr.b[2] = 0x0d,
+	in.local_addr.b[3] = 0xb8, in.local_addr.b[15] = 1;
+	in.remote_addr.b[0] = 0x20, in.remote_addr.b[1] = 0x01, in.remote_addr.b[2] = 0x0d,
+	in.remote_addr.b[3] = 0xb8, in.remote_addr.b[15] = 2;
 	in.local_port = lport;
 	in.remote_port = rport;
 	in.uid = 1000;

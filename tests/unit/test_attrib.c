@@ -88,10 +88,8 @@ static int dial(struct world *w, struct ag_tuple *t)
 	memset(t, 0, sizeof(*t));
 	t->ip_version = 4;
 	t->protocol = IPPROTO_TCP;
-	memcpy(t->src, &me.sin_addr, 4);
-	t->sport = ntohs(me.sin_port);
-	memcpy(t->dst, &w->server.sin_addr, 4);
-	t->dport = ntohs(w->server.sin_port);
+	ag_addr_from_sockaddr((const struct sockaddr *)&me, &t->src, &t->sport);
+	ag_addr_from_sockaddr((const struct sockaddr *)&w->server, &t->dst, &t->dport);
 	return fd;
 }
 

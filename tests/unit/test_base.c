@@ -1,11 +1,14 @@
 /*
- * test_base.c — lib/base: the hash, error messages, protocol names and the
- * sanitizer every layer shares.
+ * test_base.c — lib/base: the hash, error messages, protocol names, the
+ * sanitizer and the address every layer shares.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
@@ -90,4 +93,39 @@ TEST(monotonic_clocks_agree_and_do_not_go_back)
 	CHECK(b >= a);
 	CHECK((uint64_t)ms * 1000000u <= b);
 	CHECK((uint64_t)ms * 1000000u + 1000000u > a);
+}
+
+TEST(addr_make_keeps_four_bytes_of_ipv4_and_zeroes_the_rest)
+{
+	const uint8_t v4[16] = { 192, 0, 2, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9 };
+	const uint8_t want[16] = { 192, 0, 2, 1 };
+	ag_addr a = ag_addr_make(4, v4), b = ag_addr_make(6, v4), c;
+
+	CHECK(memcmp(a.b, want, 16) == 0);
+	CHECK(memcmp(b.b, v4, 16) == 0);
+	c = a;	/* copied by assignment */
+	CHECK(ag_addr_equal(&c, &a));
+	CHECK(!ag_addr_equal(&a, &b));
+}
+
+TEST(addr_goes_to_sockaddr_and_back_with_its_port)
+{
+	struct sockaddr_storage ss;
+	ag_addr a = ag_addr_make(4, (const uint8_t[]){ 198, 51, 100, 7 }), back;
+	uint16_t port = 0;
+
+	CHECK_EQ(ag_addr_to_sockaddr(4, &a, 8080, &ss), sizeof(struct sockaddr_in));
+	CHECK_EQ(((struct sockaddr_in *)&ss)->sin_family, AF_INET);
+	CHECK_EQ(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
+	CHECK_EQ(ag_addr_from_sockaddr((struct sockaddr *)&ss, &back, &port), 4);
+	CHECK(ag_addr_equal(&a, &back));
+	CHECK_EQ(port, 8080);
+
+	CHECK(inet_pton(AF_INET6, "2001:db8::2", a.b) == 1);
+	CHECK_EQ(ag_addr_to_sockaddr(6, &a, 53, &ss), sizeof(struct sockaddr_in6));
+	CHECK_EQ(ag_addr_from_sockaddr((struct sockaddr *)&ss, &back, NULL), 6);
+	CHECK(ag_addr_equal(&a, &back));
+
+	ss.ss_family = AF_UNIX;
+	CHECK_EQ(ag_addr_from_sockaddr((struct sockaddr *)&ss, &back, &port), 0);
 }

@@ -20,6 +20,10 @@
 #include "check.h"
 #include "ctl/ctl.h"
 #include "daemon/alegated.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "daemon/pending.h"
+#include "daemon/policy.h"
 #include "linux/exeid.h"
 
 /* Timing bounds describe the product, not a sanitizer: relaxed under ASan. */
@@ -97,7 +101,7 @@ static void daemon_free(struct agd *d)
 	agd_control_close(d);
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
-	ag_exeid_free(d->exeid); /* made by the first rule that names a program */
+	ag_exeid_free(d->dp.exeid); /* made by the first rule that names a program */
 	close(d->epfd);
 	rmdir(d->cfg.rules_dir);
 	free(d);
@@ -194,9 +198,9 @@ static ag_fixed_values tcp4(uint32_t n, const char *app, uint32_t uid)
 	in.ip_version = 4;
 	in.protocol = 6;
 	in.direction = AG_DIR_OUT;
-	in.local_addr[0] = 192, in.local_addr[2] = 2, in.local_addr[3] = 1;
-	in.remote_addr[0] = 10, in.remote_addr[1] = (uint8_t)(n >> 16);
-	in.remote_addr[2] = (uint8_t)(n >> 8), in.remote_addr[3] = (uint8_t)n;
+	in.local_addr.b[0] = 192, in.local_addr.b[2] = 2, in.local_addr.b[3] = 1;
+	in.remote_addr.b[0] = 10, in.remote_addr.b[1] = (uint8_t)(n >> 16);
+	in.remote_addr.b[2] = (uint8_t)(n >> 8), in.remote_addr.b[3] = (uint8_t)n;
 	in.local_port = (uint16_t)(20000 + n % 40000);
 	in.remote_port = 443;
 	in.uid = uid;

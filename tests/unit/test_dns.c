@@ -145,7 +145,7 @@ static int has_v4(const struct ag_dns_reply *r, unsigned a, unsigned b,
 	const uint8_t want[4] = { (uint8_t)a, (uint8_t)b, (uint8_t)c, (uint8_t)d };
 
 	for (unsigned i = 0; i < r->n_addrs; i++)
-		if (r->addrs[i].ver == 4 && memcmp(r->addrs[i].addr, want, 4) == 0)
+		if (r->addrs[i].ver == 4 && memcmp(r->addrs[i].addr.b, want, 4) == 0)
 			return 1;
 	return 0;
 }
@@ -191,7 +191,7 @@ TEST(aaaa_record_is_returned_as_v6)
 	CHECK_EQ(parse(&m, &r), 0);
 	CHECK_EQ(r.n_addrs, 1);
 	CHECK_EQ(r.addrs[0].ver, 6);
-	CHECK(memcmp(r.addrs[0].addr, a6, 16) == 0);
+	CHECK(memcmp(r.addrs[0].addr.b, a6, 16) == 0);
 	CHECK_EQ(r.addrs[0].ttl, 120);
 }
 

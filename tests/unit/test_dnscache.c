@@ -358,14 +358,14 @@ TEST(add_reply_stores_each_address_under_the_question_name)
 	strcpy(r.qname, "www.example.com");
 	r.n_addrs = 2;
 	r.addrs[0].ver = 4;
-	v4(r.addrs[0].addr, 192, 0, 2, 1);
+	v4(r.addrs[0].addr.b, 192, 0, 2, 1);
 	r.addrs[0].ttl = 20;
 	r.addrs[1].ver = 6;
-	r.addrs[1].addr[0] = 0x20;
-	r.addrs[1].addr[15] = 1;
+	r.addrs[1].addr.b[0] = 0x20;
+	r.addrs[1].addr.b[15] = 1;
 	r.addrs[1].ttl = 40;
 	CHECK_EQ(ag_dnscache_add_reply(c, &r, T0), 2);
-	CHECK_EQ(ag_dnscache_lookup(c, 6, r.addrs[1].addr, T0 + 39 * SEC, name,
+	CHECK_EQ(ag_dnscache_lookup(c, 6, r.addrs[1].addr.b, T0 + 39 * SEC, name,
 				    sizeof(name)), 0);
 	CHECK_STR(name, "www.example.com");
 	v4(a, 192, 0, 2, 1);
@@ -385,7 +385,7 @@ TEST(add_reply_ignores_error_replies_and_the_root_name)
 	r.rcode = AG_DNS_RCODE_NXDOMAIN;
 	r.n_addrs = 1;
 	r.addrs[0].ver = 4;
-	v4(r.addrs[0].addr, 192, 0, 2, 1);
+	v4(r.addrs[0].addr.b, 192, 0, 2, 1);
 	CHECK_EQ(ag_dnscache_add_reply(c, &r, T0), 0);
 	r.rcode = 0;
 	r.qname[0] = '\0';

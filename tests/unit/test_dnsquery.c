@@ -56,8 +56,8 @@ static struct ag_dnsq_flow flow(uint8_t last, uint16_t cport)
 
 	memset(&f, 0, sizeof(f));
 	f.ver = 4;
-	f.client[0] = 192, f.client[1] = 0, f.client[2] = 2, f.client[3] = 1;
-	f.server[0] = 192, f.server[1] = 0, f.server[2] = 2, f.server[3] = last;
+	f.client.b[0] = 192, f.client.b[1] = 0, f.client.b[2] = 2, f.client.b[3] = 1;
+	f.server.b[0] = 192, f.server.b[1] = 0, f.server.b[2] = 2, f.server.b[3] = last;
 	f.cport = cport;
 	f.sport = 53;
 	return f;

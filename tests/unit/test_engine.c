@@ -1176,27 +1176,27 @@ TEST(S14_match_type_prefix_on_ipv4_and_ipv6)
 {
 	ag_engine *e = fx_engine();
 	ag_condition c4 = { .field = AG_FIELD_REMOTE_ADDR, .match = AG_MATCH_PREFIX,
-			    .v.addr = { .ip_version = 4, .len = 24, .bytes = { 198, 51, 100, 99 } } };
+			    .v.addr = { .ip_version = 4, .len = 24, .bytes.b = { 198, 51, 100, 99 } } };
 	ag_condition c6 = { .field = AG_FIELD_REMOTE_ADDR, .match = AG_MATCH_PREFIX,
 			    .v.addr = { .ip_version = 6, .len = 32,
-					.bytes = { 0x20, 0x01, 0x0d, 0xb8 } } };
+					.bytes.b = { 0x20, 0x01, 0x0d, 0xb8 } } };
 
 	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_BLOCK, NULL, 0, &c4, 1));
 	CHECK(fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, 0, 1, AG_ACTION_BLOCK, NULL, 0, &c6, 1));
 	ag_fixed_values x = fx_tcp4(1, 80, "/bin/a"); /* 198.51.100.7 */
 
 	CHECK_EQ(classify_once(e, &x), AG_VERDICT_BLOCK);
-	x.remote_addr[2] = 101;
+	x.remote_addr.b[2] = 101;
 	CHECK_EQ(classify_once(e, &x), AG_VERDICT_PERMIT);
 	ag_fixed_values y = fx_udp6(1, 53, "/bin/a"); /* 2001:db8::2 */
 
 	CHECK_EQ(classify_once(e, &y), AG_VERDICT_BLOCK);
-	y.remote_addr[3] = 0xb9;
+	y.remote_addr.b[3] = 0xb9;
 	CHECK_EQ(classify_once(e, &y), AG_VERDICT_PERMIT);
 	/* an IPv4 prefix never matches IPv6 bytes that happen to agree */
 	ag_fixed_values z = fx_udp6(1, 53, "/bin/a");
 
-	memcpy(z.remote_addr, (uint8_t[]){ 198, 51, 100, 7 }, 4);
+	memcpy(z.remote_addr.b, (uint8_t[]){ 198, 51, 100, 7 }, 4);
 	CHECK_EQ(classify_once(e, &z), AG_VERDICT_PERMIT);
 	ag_engine_free(e);
 }
@@ -1839,14 +1839,14 @@ TEST(memory_per_tracked_flow_is_under_512_bytes)
 	for (uint32_t i = 0; i < 1000; i++) {
 		ag_fixed_values a = fx_tcp4((uint16_t)i, 443, "/usr/bin/firefox");
 
-		a.remote_addr[3] = 200;
+		a.remote_addr.b[3] = 200;
 		ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &a, NULL, &p, NULL);
 	}
 	ag_engine_get_stats(e, &before);
 	for (uint32_t i = 0; i < 20000; i++) {
 		ag_fixed_values a = fx_tcp4((uint16_t)i, 443, "/usr/bin/firefox");
 
-		a.local_addr[3] = (uint8_t)(2 + i / 65536);
+		a.local_addr.b[3] = (uint8_t)(2 + i / 65536);
 		a.remote_port = (uint16_t)(1000 + i % 50);
 		ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &a, NULL, &p, NULL);
 	}

@@ -65,7 +65,7 @@ static bool ref_cond(const ag_condition *c, const ag_fixed_values *in)
 		for (unsigned b = 0; b < c->v.addr.len; b++) {
 			unsigned byte = b / 8, bit = 7 - b % 8;
 
-			if (((in->remote_addr[byte] >> bit) & 1) != ((c->v.addr.bytes[byte] >> bit) & 1))
+			if (((in->remote_addr.b[byte] >> bit) & 1) != ((c->v.addr.bytes.b[byte] >> bit) & 1))
 				return false;
 		}
 		return true;
@@ -179,10 +179,10 @@ static void random_filter(struct rf *f)
 			c->match = AG_MATCH_PREFIX;
 			c->v.addr.ip_version = 4;
 			c->v.addr.len = (uint8_t)(16 + rnd(17));
-			c->v.addr.bytes[0] = 198;
-			c->v.addr.bytes[1] = 51;
-			c->v.addr.bytes[2] = (uint8_t)rnd(4);
-			c->v.addr.bytes[3] = (uint8_t)rnd(8);
+			c->v.addr.bytes.b[0] = 198;
+			c->v.addr.bytes.b[1] = 51;
+			c->v.addr.bytes.b[2] = (uint8_t)rnd(4);
+			c->v.addr.bytes.b[3] = (uint8_t)rnd(8);
 			break;
 		case 4:
 			c->field = AG_FIELD_REMOTE_PORT;
@@ -214,8 +214,8 @@ static void random_flow(ag_fixed_values *in, uint16_t lport)
 		in->remote_port = (uint16_t)rnd(400);
 	in->protocol = rnd(2) ? 6 : 17;
 	in->remote_host = rnd(4) ? hosts[rnd(6)] : NULL;
-	in->remote_addr[2] = (uint8_t)rnd(4);
-	in->remote_addr[3] = (uint8_t)rnd(8);
+	in->remote_addr.b[2] = (uint8_t)rnd(4);
+	in->remote_addr.b[3] = (uint8_t)rnd(8);
 }
 
 static int run_round(size_t nfilters, size_t nflows)

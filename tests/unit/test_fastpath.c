@@ -37,6 +37,8 @@
 #include "alegate/callouts.h"
 #include "alegate/engine.h"
 #include "daemon/alegated.h"
+#include "daemon/log.h"
+#include "daemon/policy.h"
 #include "linux/attrib.h"
 #include "linux/exeid.h"
 #include "linux/bpf/fp_shared.h"
@@ -219,7 +221,7 @@ static void daemon_free(struct agd *d)
 	ag_engine_free(d->engine);
 	agd_policy_free(d);
 	/* made by the policy when a rule names a program, as in the daemon */
-	ag_exeid_free(d->exeid);
+	ag_exeid_free(d->dp.exeid);
 }
 
 static void random_prefix(struct ag_rule *r)
@@ -558,11 +560,11 @@ static void run_world(uint64_t seed, unsigned nrules, unsigned nflows, struct st
 		in.ip_version = f.family;
 		in.protocol = f.proto;
 		in.direction = AG_DIR_OUT;
-		memcpy(in.remote_addr, f.addr, 16);
-		in.local_addr[0] = f.family == 4 ? 192 : 0x20;
-		in.local_addr[1] = (uint8_t)(i >> 16);
-		in.local_addr[2] = (uint8_t)(i >> 8);
-		in.local_addr[3] = (uint8_t)i;
+		memcpy(in.remote_addr.b, f.addr, 16);
+		in.local_addr.b[0] = f.family == 4 ? 192 : 0x20;
+		in.local_addr.b[1] = (uint8_t)(i >> 16);
+		in.local_addr.b[2] = (uint8_t)(i >> 8);
+		in.local_addr.b[3] = (uint8_t)i;
 		in.local_port = f.lport;
 		in.remote_port = f.port;
 		in.uid = f.uid;
@@ -1162,13 +1164,11 @@ static int conn_open(struct conn *c)
 	c->sfd = accept(c->lfd, NULL, NULL);
 	c->t.ip_version = 4;
 	c->t.protocol = IPPROTO_TCP;
-	memcpy(c->t.dst, &sa.sin_addr, 4);
-	c->t.dport = ntohs(sa.sin_port);
+	ag_addr_from_sockaddr((const struct sockaddr *)&sa, &c->t.dst, &c->t.dport);
 	len = sizeof(sa);
 	if (c->sfd == -1 || getsockname(c->cfd, (struct sockaddr *)&sa, &len))
 		return -1;
-	memcpy(c->t.src, &sa.sin_addr, 4);
-	c->t.sport = ntohs(sa.sin_port);
+	ag_addr_from_sockaddr((const struct sockaddr *)&sa, &c->t.src, &c->t.sport);
 	len = sizeof(c->cookie);
 	return getsockopt(c->cfd, SOL_SOCKET, 57 /* SO_COOKIE */, &c->cookie, &len);
 }

@@ -408,7 +408,7 @@ static bool in_names(const void *set, const ag_fixed_values *in)
 
 static bool in_prefixes(const void *set, const ag_fixed_values *in)
 {
-	return ag_prefixset_match(set, in->ip_version, in->remote_addr) >= 0;
+	return ag_prefixset_match(set, in->ip_version, in->remote_addr.b) >= 0;
 }
 
 static ag_condition set_cond(ag_field field, const void *set,

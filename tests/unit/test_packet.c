@@ -124,8 +124,8 @@ TEST(v4_tcp_syn_gives_addresses_ports_flags_offsets)
 	CHECK_EQ(PARSE(v4_syn, &pi), 0);
 	CHECK_EQ(pi.ip_version, 4);
 	CHECK_EQ(pi.protocol, AG_IPPROTO_TCP);
-	CHECK(memcmp(pi.src, a, 4) == 0);
-	CHECK(memcmp(pi.dst, b, 4) == 0);
+	CHECK(memcmp(pi.src.b, a, 4) == 0);
+	CHECK(memcmp(pi.dst.b, b, 4) == 0);
 	CHECK_EQ(pi.sport, 40000);
 	CHECK_EQ(pi.dport, 80);
 	CHECK_EQ(pi.tcp_flags, AG_TCP_SYN);
@@ -142,8 +142,8 @@ TEST(v4_address_bytes_after_the_fourth_are_zero)
 	static const uint8_t zero[12];
 
 	CHECK_EQ(PARSE(v4_syn, &pi), 0);
-	CHECK(memcmp(pi.src + 4, zero, 12) == 0);
-	CHECK(memcmp(pi.dst + 4, zero, 12) == 0);
+	CHECK(memcmp(pi.src.b + 4, zero, 12) == 0);
+	CHECK(memcmp(pi.dst.b + 4, zero, 12) == 0);
 }
 
 TEST(v4_options_are_skipped_by_ihl)
@@ -469,8 +469,8 @@ TEST(v6_tcp_syn)
 	CHECK_EQ(PARSE(v6_syn, &pi), 0);
 	CHECK_EQ(pi.ip_version, 6);
 	CHECK_EQ(pi.protocol, AG_IPPROTO_TCP);
-	CHECK(memcmp(pi.src, v6_src, 16) == 0);
-	CHECK(memcmp(pi.dst, v6_dst, 16) == 0);
+	CHECK(memcmp(pi.src.b, v6_src, 16) == 0);
+	CHECK(memcmp(pi.dst.b, v6_dst, 16) == 0);
 	CHECK_EQ(pi.sport, 40000);
 	CHECK_EQ(pi.dport, 443);
 	CHECK_EQ(pi.tcp_flags, AG_TCP_SYN);

@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "daemon/alegated.h"
+#include "daemon/resolvers.h"
 
 static unsigned parse(const char *text, struct agd_resolver *out, unsigned max)
 {
@@ -33,9 +34,9 @@ TEST(nameserver_lines_are_the_resolvers_and_nothing_else_is)
 
 	CHECK_EQ(n, 2);
 	CHECK_EQ(r[0].ver, 4);
-	CHECK(!memcmp(r[0].addr, v4, 4));
+	CHECK(!memcmp(r[0].addr.b, v4, 4));
 	CHECK_EQ(r[1].ver, 6);
-	CHECK(!memcmp(r[1].addr, v6, 16));
+	CHECK(!memcmp(r[1].addr.b, v6, 16));
 }
 
 TEST(more_resolvers_than_the_bound_are_ignored)
@@ -44,7 +45,7 @@ TEST(more_resolvers_than_the_bound_are_ignored)
 
 	CHECK_EQ(parse("nameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\n",
 		       r, 2), 2);
-	CHECK_EQ(r[1].addr[3], 2);
+	CHECK_EQ(r[1].addr.b[3], 2);
 }
 
 TEST(last_line_without_newline_counts)
@@ -52,5 +53,5 @@ TEST(last_line_without_newline_counts)
 	struct agd_resolver r[1];
 
 	CHECK_EQ(parse("nameserver 127.0.0.53", r, 1), 1);
-	CHECK_EQ(r[0].addr[0], 127);
+	CHECK_EQ(r[0].addr.b[0], 127);
 }

@@ -127,8 +127,8 @@ static inline void attr_socket_tuple(int fd, int proto, struct ag_tuple *t)
 		attr_die("getsockname: %s", strerror(errno));
 	if (getpeername(fd, (struct sockaddr *)&r, &rl) == -1)
 		attr_die("getpeername: %s", strerror(errno));
-	attr_sockaddr_flow(&l, t->src, &t->sport, &ipv);
-	attr_sockaddr_flow(&r, t->dst, &t->dport, &ipv);
+	attr_sockaddr_flow(&l, t->src.b, &t->sport, &ipv);
+	attr_sockaddr_flow(&r, t->dst.b, &t->dport, &ipv);
 	t->ip_version = (uint8_t)ipv;
 	t->protocol = (uint8_t)proto;
 }
@@ -139,8 +139,8 @@ static inline const char *attr_tuple_str(const struct ag_tuple *t)
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
 	int af = t->ip_version == 4 ? AF_INET : AF_INET6;
 
-	inet_ntop(af, t->src, s, sizeof(s));
-	inet_ntop(af, t->dst, d, sizeof(d));
+	inet_ntop(af, t->src.b, s, sizeof(s));
+	inet_ntop(af, t->dst.b, d, sizeof(d));
 	snprintf(buf, sizeof(buf), "proto %u %s:%u -> %s:%u", t->protocol, s,
 		 t->sport, d, t->dport);
 	return buf;

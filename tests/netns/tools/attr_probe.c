@@ -150,8 +150,8 @@ static int cmd_sock(const char *kind, const char *remote, uint16_t port,
 		/* No peer name before the handshake: the remote is known. */
 		memset(&t, 0, sizeof(t));
 		getsockname(fd, (struct sockaddr *)&ss, &sl);
-		attr_sockaddr_flow(&ss, t.src, &t.sport, &ipv);
-		memcpy(t.dst, ra.flow, 16);
+		attr_sockaddr_flow(&ss, t.src.b, &t.sport, &ipv);
+		memcpy(t.dst.b, ra.flow, 16);
 		t.dport = port;
 		t.ip_version = (uint8_t)ra.ip_version;
 		t.protocol = IPPROTO_TCP;
@@ -167,10 +167,10 @@ static int cmd_sock(const char *kind, const char *remote, uint16_t port,
 		attr_parse_addr(local, 0, &la);
 		memset(&t, 0, sizeof(t));
 		getsockname(fd, (struct sockaddr *)&ss, &sl);
-		attr_sockaddr_flow(&ss, t.src, &t.sport, &ipv);
+		attr_sockaddr_flow(&ss, t.src.b, &t.sport, &ipv);
 		/* The socket is bound to the wildcard; the packet is not. */
-		memcpy(t.src, la.flow, 16);
-		memcpy(t.dst, ra.flow, 16);
+		memcpy(t.src.b, la.flow, 16);
+		memcpy(t.dst.b, ra.flow, 16);
 		t.dport = port;
 		t.ip_version = (uint8_t)ra.ip_version;
 		t.protocol = IPPROTO_UDP;
@@ -232,8 +232,8 @@ static void inbound_tuple(int proto, const char *local, uint16_t port,
 	memset(pkt, 0, sizeof(*pkt));
 	pkt->ip_version = (uint8_t)la.ip_version;
 	pkt->protocol = (uint8_t)proto;
-	memcpy(pkt->src, ra.flow, 16);
-	memcpy(pkt->dst, la.flow, 16);
+	memcpy(pkt->src.b, ra.flow, 16);
+	memcpy(pkt->dst.b, la.flow, 16);
 	pkt->sport = rport;
 	pkt->dport = port;
 }
@@ -387,7 +387,7 @@ static int cmd_no_socket(const char *remote, uint16_t port)
 	memset(&t, 0, sizeof(t));
 	t.ip_version = (uint8_t)ra.ip_version;
 	t.protocol = IPPROTO_UDP;
-	memcpy(t.dst, ra.flow, 16);
+	memcpy(t.dst.b, ra.flow, 16);
 	t.sport = 1;	/* no socket uses port 1 here */
 	t.dport = port;
 	r = ag_attrib_lookup(attrib, &t, AG_ATTRIB_OUTBOUND, 777, &res);

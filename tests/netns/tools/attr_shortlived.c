@@ -57,8 +57,8 @@ static int parse_syn(const uint8_t *p, size_t n, uint16_t port,
 	memset(t, 0, sizeof(*t));
 	t->ip_version = 4;
 	t->protocol = IPPROTO_TCP;
-	memcpy(t->src, &ip->saddr, 4);
-	memcpy(t->dst, &ip->daddr, 4);
+	memcpy(t->src.b, &ip->saddr, 4);
+	memcpy(t->dst.b, &ip->daddr, 4);
 	t->sport = ntohs(th->source);
 	t->dport = port;
 	return 0;

@@ -105,8 +105,8 @@ static void outbound_tuple(int fd, int proto, const struct attr_addr *ra,
 	memset(t, 0, sizeof(*t));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
 		attr_die("getsockname: %s", strerror(errno));
-	attr_sockaddr_flow(&ss, t->src, &t->sport, &ipv);
-	memcpy(t->dst, ra->flow, 16);
+	attr_sockaddr_flow(&ss, t->src.b, &t->sport, &ipv);
+	memcpy(t->dst.b, ra->flow, 16);
 	t->dport = port;
 	t->ip_version = (uint8_t)ra->ip_version;
 	t->protocol = (uint8_t)proto;
@@ -130,7 +130,7 @@ static int cmd_destroy_synsent(const char *remote, uint16_t port)
 	/* connect() picks the source address and port before its SYN. */
 	for (k = 0; k < 100; k++) {
 		outbound_tuple(b.fd, IPPROTO_TCP, &ra, port, &t);
-		if (t.sport && memcmp(t.src, zero, 16) != 0)
+		if (t.sport && memcmp(t.src.b, zero, 16) != 0)
 			break;
 		usleep(10 * 1000);
 	}
@@ -250,9 +250,9 @@ static int cmd_destroy_spares_shared(const char *remote, uint16_t port)
 	memset(&t, 0, sizeof(t));
 	t.ip_version = 4;
 	t.protocol = IPPROTO_TCP;
-	memcpy(t.src, la.flow, 4);
+	memcpy(t.src.b, la.flow, 4);
 	t.sport = port;
-	memcpy(t.dst, ra.flow, 4);
+	memcpy(t.dst.b, ra.flow, 4);
 	t.dport = 40000;
 	r = ag_sockdiag_destroy(sd, &t);
 	if (r != -ENOENT && r != -EBUSY)
@@ -287,7 +287,7 @@ static int cmd_destroy_spares_shared(const char *remote, uint16_t port)
 
 			connect(probe, &ra.u.sa, ra.len);
 			getsockname(probe, (struct sockaddr *)&src, &sl);
-			memcpy(t.src, &src.sin_addr, 4);
+			memcpy(t.src.b, &src.sin_addr, 4);
 			close(probe);
 		}
 	}

@@ -200,8 +200,8 @@ static int tuple_of(const struct kid *k, const char *addr, const char *port, boo
 		const struct sockaddr_in *l = (const struct sockaddr_in *)&k->rep.local;
 
 		t->ip_version = 4;
-		memcpy(t->dst, &r->sin_addr, 4);
-		memcpy(t->src, &l->sin_addr, 4);
+		memcpy(t->dst.b, &r->sin_addr, 4);
+		memcpy(t->src.b, &l->sin_addr, 4);
 		t->dport = ntohs(r->sin_port);
 		t->sport = ntohs(l->sin_port);
 	} else {
@@ -209,8 +209,8 @@ static int tuple_of(const struct kid *k, const char *addr, const char *port, boo
 		const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)&k->rep.local;
 
 		t->ip_version = 6;
-		memcpy(t->dst, &r->sin6_addr, 16);
-		memcpy(t->src, &l->sin6_addr, 16);
+		memcpy(t->dst.b, &r->sin6_addr, 16);
+		memcpy(t->src.b, &l->sin6_addr, 16);
 		t->dport = ntohs(r->sin6_port);
 		t->sport = ntohs(l->sin6_port);
 	}

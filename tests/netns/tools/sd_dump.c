@@ -73,8 +73,8 @@ static void on_socket(const struct ag_sock_info *si, void *arg)
 	struct dump_ctx *c = arg;
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], mark[16];
 
-	addr_str(si, si->id.src, src, sizeof(src));
-	addr_str(si, si->id.dst, dst, sizeof(dst));
+	addr_str(si, si->id.src.b, src, sizeof(src));
+	addr_str(si, si->id.dst.b, dst, sizeof(dst));
 	if (si->flags & AG_SOCK_F_MARK)
 		snprintf(mark, sizeof(mark), "0x%x", si->mark);
 	else
