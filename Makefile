@@ -289,10 +289,13 @@ $(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB) $(BASE_LIB)
 $(O)/bench/complete_bench: bench/complete_bench.c $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(BASE_LIB)
+# history_bench drives the daemon's history module itself.
+$(O)/bench/history_bench: EXTRA_OBJ = $(DAEMON_OBJ)
+$(O)/bench/history_bench: $(DAEMON_OBJ)
 $(O)/bench/%: bench/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -o $@ $< \
-	    $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
+	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
 bench: all $(BENCH_BIN) $(TOOL_BIN)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------

@@ -318,6 +318,8 @@ static void run(struct agd *d)
 				agd_notrack_watch_ready(d);
 			} else if (tag == AGD_TAG_EXEID) {
 				ag_exeid_receive(d->exeid);
+			} else if (tag == AGD_TAG_HISTORY) {
+				agd_history_answers(d);
 			} else if (tag >= AGD_TAG_LAST) {
 				agd_control_client_ready(d, (struct agd_client *)evs[i].data.ptr,
 							 evs[i].events);
