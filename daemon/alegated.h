@@ -633,7 +633,7 @@ json_t *agd_history_status_json(struct agd *d);
 int agd_fpevents_open(struct agd *d);
 void agd_fpevents_ready(struct agd *d);
 void agd_fpevents_close(struct agd *d);
-/* `flows`: append the live TCP flows the fast path allowed. */
+/* `flows`: append the live flows (allowed sockets) the fast path allowed. */
 void agd_fpevents_flows(struct agd *d, json_t *arr);
 uint32_t agd_fpevents_nflows(void);
 

@@ -387,8 +387,12 @@ static void *writer(void *arg)
 			       " host, action, rule, decided, flow) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(h->wdb,
-			       "UPDATE conn SET end_ms = ?, bytes_in = ?, bytes_out = ?, flow = NULL"
-			       " WHERE flow = ?",
+			       /* a socket's several rows (UDP to several peers): its
+				* bytes on the first, counted once */
+			       "UPDATE conn SET end_ms = ?1, flow = NULL,"
+			       " bytes_in = iif(id = (SELECT min(id) FROM conn WHERE flow = ?4), ?2, 0),"
+			       " bytes_out = iif(id = (SELECT min(id) FROM conn WHERE flow = ?4), ?3, 0)"
+			       " WHERE flow = ?4",
 			       -1, SQLITE_PREPARE_PERSISTENT, &end, NULL) != SQLITE_OK) {
 		log_err("history: %s", sqlite3_errmsg(h->wdb));
 		goto out;

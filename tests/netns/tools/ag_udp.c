@@ -1,15 +1,18 @@
 /*
  * ag_udp — numbered UDP datagrams from one socket (one flow).
  *
- *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] [-p LOCAL_PORT] ADDR PORT
+ *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] [-p LOCAL_PORT] [-e] ADDR PORT
  *
  * Sends COUNT (default 1) datagrams whose first 4 bytes are their sequence
  * number, GAP_MS apart (default 0) or at RATE per second, from one
  * connected socket, then prints "sent N".  -w pauses MS after the first
  * datagram: what is sent before the flow's first datagram was decided is
  * pended data (S9), so a test of the decided flow waits for the decision.
- * -p binds the socket to LOCAL_PORT first (SO_REUSEADDR).
+ * -p binds the socket to LOCAL_PORT first (SO_REUSEADDR).  -e waits (up to
+ * a second) for each datagram to come back (ag_serve udp -e) before the
+ * next, and prints "sent N echoed M".
  */
+#include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -23,15 +26,16 @@
 
 int main(int argc, char **argv)
 {
-	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0, lport = 0;
+	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0, lport = 0, echo = -1;
 	int opt;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	while ((opt = getopt(argc, argv, "c:g:r:w:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:g:r:w:p:e")) != -1) {
 		switch (opt) {
 		case 'p': lport = atol(optarg); break;
+		case 'e': echo = 0; break;
 		case 'w': pause = atol(optarg); break;
 		case 'c': count = atol(optarg); break;
 		case 'g': gap = atol(optarg); break;
@@ -80,6 +84,13 @@ int main(int argc, char **argv)
 		buf[3] = (unsigned char)i;
 		if (send(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf))
 			sent++;
+		if (echo >= 0) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			unsigned char back[64];
+
+			if (poll(&p, 1, 1000) == 1 && recv(fd, back, sizeof(back), 0) == (ssize_t)sizeof(back))
+				echo++;
+		}
 		if (i == 0 && pause) {
 			usleep((useconds_t)pause * 1000);
 			clock_gettime(CLOCK_MONOTONIC, &t0); /* pace the rest from here */
@@ -103,6 +114,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	printf("sent %ld\n", sent);
-	return sent == count ? 0 : 1;
+	if (echo >= 0)
+		printf("sent %ld echoed %ld\n", sent, echo);
+	else
+		printf("sent %ld\n", sent);
+	return sent == count && (echo < 0 || echo == count) ? 0 : 1;
 }
