@@ -505,12 +505,15 @@ int agd_history_open(struct agd *d)
 		goto fail;
 	}
 	h->thread_on = true;
+	/* named for top -H and /proc/PID/task/TID/comm */
+	pthread_setname_np(h->thread, "agd-history");
 	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++) {
 		if ((r = -pthread_create(&h->qt[i].thread, NULL, querier, &h->qt[i]))) {
 			log_err("history: query thread: %s", strerror(-r));
 			break;
 		}
 		h->qt[i].on = true;
+		pthread_setname_np(h->qt[i].thread, "agd-query");
 	}
 	d->history = h;
 	if (r) {
