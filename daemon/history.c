@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@
 #define AGD_HISTORY_QUERY_THREADS 2
 /* Queries waiting, running or answered but not yet sent, at most. */
 #define AGD_HISTORY_QUERIES_MAX 16
+/* The query threads' nice value: on a busy machine the loop that decides
+ * connections gets the CPU before a month of rows is summed. */
+#define AGD_HISTORY_QUERY_NICE 10
 
 enum hkind { H_NEW, H_END };
 
@@ -121,6 +125,7 @@ struct agd_history {
 	pthread_cond_t qcv;
 	struct hquery *todo, **todo_tail, *done;
 	bool qstop;
+	unsigned qready;		/* query threads that set their priority */
 	unsigned nqueries;
 	int qfd;			/* eventfd: answers are ready */
 };
@@ -515,6 +520,12 @@ int agd_history_open(struct agd *d)
 		h->qt[i].on = true;
 		pthread_setname_np(h->qt[i].thread, "agd-query");
 	}
+	/* each has set its priority before the seccomp filter could refuse it */
+	pthread_mutex_lock(&h->qmu);
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++)
+		while (h->qt[i].on && h->qready <= (unsigned)i)
+			pthread_cond_wait(&h->qcv, &h->qmu);
+	pthread_mutex_unlock(&h->qmu);
 	d->history = h;
 	if (r) {
 		agd_history_close(d);
@@ -911,6 +922,13 @@ static void *querier(void *arg)
 	struct agd_history *h = qt->h;
 	const uint64_t one = 1;
 
+	/* PRIO_PROCESS 0 is this thread, not the process, on Linux */
+	if (setpriority(PRIO_PROCESS, 0, AGD_HISTORY_QUERY_NICE) == -1)
+		log_warn("history: query thread priority: %s", strerror(errno));
+	pthread_mutex_lock(&h->qmu);
+	h->qready++;
+	pthread_cond_broadcast(&h->qcv);
+	pthread_mutex_unlock(&h->qmu);
 	for (;;) {
 		struct hquery *q;
 
