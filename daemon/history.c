@@ -66,7 +66,9 @@ struct hrec {
 	enum hkind kind;
 	uint64_t flow;
 	int64_t time_ms;
-	uint64_t bytes_in, bytes_out;
+	uint64_t bytes_in, bytes_out;	/* H_END, or H_NEW once ended */
+	int64_t end_ms;		/* H_NEW: > 0 once ended (fold_ends) */
+	bool folded;		/* H_END: written with its H_NEW */
 	int64_t pid, uid;	/* -1: unknown */
 	const char *action, *decided;	/* static strings */
 	uint8_t ip_version, protocol, direction;
@@ -262,18 +264,55 @@ static void bind_opt(sqlite3_stmt *st, int i, int64_t v)
 		sqlite3_bind_null(st, i);
 }
 
+/*
+ * A TCP connection that ended within the batch that holds its start (most
+ * short ones) is written once, whole: one insert instead of an insert and
+ * an update of the row and its index.  Not UDP: a fast-path UDP socket may
+ * have rows in earlier batches, and its bytes go to the first of them.
+ * @slots: a table of at least 2 * n entries, scratch.
+ */
+static void fold_ends(struct hrec *recs, size_t n, uint32_t *slots, size_t nslots)
+{
+	memset(slots, 0xff, nslots * sizeof(*slots));
+	for (size_t i = 0; i < n; i++) {
+		struct hrec *r = &recs[i];
+		size_t k = (size_t)((r->flow * 0x9e3779b97f4a7c15ull) >> 32) % nslots;
+
+		if (!r->flow || (r->kind == H_NEW && r->protocol != AG_IPPROTO_TCP))
+			continue;
+		while (slots[k] != UINT32_MAX && recs[slots[k]].flow != r->flow)
+			k = (k + 1) % nslots;
+		if (r->kind == H_NEW) {
+			slots[k] = (uint32_t)i;	/* a handle used again: the newer row */
+		} else if (slots[k] != UINT32_MAX && !recs[slots[k]].end_ms) {
+			struct hrec *c = &recs[slots[k]];
+
+			c->end_ms = r->time_ms > 0 ? r->time_ms : 1;
+			c->bytes_in = r->bytes_in;
+			c->bytes_out = r->bytes_out;
+			r->folded = true;
+		}
+	}
+}
+
 static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *end,
-		       struct hrec *recs, size_t n)
+		       struct hrec *recs, size_t n, uint32_t *slots, size_t nslots)
 {
 	struct htext t;
 
 	uint64_t rows = 0, ends = 0;
 	int rc = sqlite3_exec(h->wdb, "BEGIN", NULL, NULL, NULL);
 
+	if (slots)
+		fold_ends(recs, n, slots, nslots);
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
 		struct hrec *r = &recs[i];
 		sqlite3_stmt *st = r->kind == H_NEW ? ins : end;
 
+		if (r->folded) {
+			ends++;
+			continue;
+		}
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		if (r->kind == H_NEW) {
@@ -291,8 +330,13 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 			bind_text(st, 10, r->action);
 			bind_text(st, 11, r->rule);
 			bind_text(st, 12, r->decided);
-			if (r->flow)
+			if (r->end_ms) {
+				sqlite3_bind_int64(st, 14, r->end_ms);
+				sqlite3_bind_int64(st, 15, (sqlite3_int64)r->bytes_in);
+				sqlite3_bind_int64(st, 16, (sqlite3_int64)r->bytes_out);
+			} else if (r->flow) {
 				sqlite3_bind_int64(st, 13, (sqlite3_int64)r->flow);
+			}
 			rows++;
 		} else {
 			sqlite3_bind_int64(st, 1, r->time_ms);
@@ -383,13 +427,15 @@ static void *writer(void *arg)
 	struct agd_history *h = arg;
 	sqlite3_stmt *ins = NULL, *end = NULL;
 	struct hrec *batch = NULL;
-	size_t cap = 0;
+	size_t cap = 0, nslots = 0;
+	uint32_t *slots = NULL;	/* fold_ends' table */
 	unsigned commits = 0;
 	bool stop = false;
 
 	if (sqlite3_prepare_v3(h->wdb,
 			       "INSERT INTO conn(time_ms, exe, pid, uid, proto, direction, local, remote,"
-			       " host, action, rule, decided, flow) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       " host, action, rule, decided, flow, end_ms, bytes_in, bytes_out)"
+			       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(h->wdb,
 			       /* a socket's several rows (UDP to several peers): its
@@ -432,8 +478,14 @@ static void *writer(void *arg)
 		batch = t;
 		cap = tcap;
 		pthread_mutex_unlock(&h->mu);
+		if (n > nslots / 2) {
+			free(slots);
+			nslots = 2 * cap;
+			if (!(slots = malloc(nslots * sizeof(*slots))))
+				nslots = 0;
+		}
 		if (n)
-			write_batch(h, ins, end, batch, n);
+			write_batch(h, ins, end, batch, n, slots, nslots);
 		for (size_t i = 0; i < n; i++)
 			rec_free(&batch[i]);
 		if (++commits % AGD_HISTORY_TRIM_EVERY == 0)
@@ -443,6 +495,7 @@ out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(end);
 	free(batch);
+	free(slots);
 	return NULL;
 }
 
@@ -648,6 +701,8 @@ void agd_history_conn(struct agd *d, const struct agd_conn *c)
 	r.flow = c->flow;
 	r.time_ms = (int64_t)c->time_ms;
 	r.bytes_in = r.bytes_out = 0;
+	r.end_ms = 0;
+	r.folded = false;
 	r.pid = c->pid ? (int64_t)c->pid : -1;
 	r.uid = c->uid == AG_UID_UNKNOWN ? -1 : (int64_t)c->uid;
 	r.action = c->action;
