@@ -1,7 +1,7 @@
 /*
  * ag_udp — numbered UDP datagrams from one socket (one flow).
  *
- *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] [-p LOCAL_PORT] [-e] ADDR PORT
+ *   ag_udp [-c COUNT] [-g GAP_MS] [-r RATE] [-w MS] [-p LOCAL_PORT] [-e] [-P PORT2] ADDR PORT
  *
  * Sends COUNT (default 1) datagrams whose first 4 bytes are their sequence
  * number, GAP_MS apart (default 0) or at RATE per second, from one
@@ -10,7 +10,9 @@
  * pended data (S9), so a test of the decided flow waits for the decision.
  * -p binds the socket to LOCAL_PORT first (SO_REUSEADDR).  -e waits (up to
  * a second) for each datagram to come back (ag_serve udp -e) before the
- * next, and prints "sent N echoed M".
+ * next, and prints "sent N echoed M".  -P connects the same socket again,
+ * to PORT2 of ADDR, once the COUNT datagrams are sent, and sends COUNT more
+ * (one socket, two peers; N and M count both).
  */
 #include <poll.h>
 #include <netdb.h>
@@ -26,16 +28,17 @@
 
 int main(int argc, char **argv)
 {
-	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0, lport = 0, echo = -1;
+	long count = 1, gap = 0, rate = 0, sent = 0, pause = 0, lport = 0, echo = -1, port2 = 0;
 	int opt;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	while ((opt = getopt(argc, argv, "c:g:r:w:p:e")) != -1) {
+	while ((opt = getopt(argc, argv, "c:g:r:w:p:eP:")) != -1) {
 		switch (opt) {
 		case 'p': lport = atol(optarg); break;
 		case 'e': echo = 0; break;
+		case 'P': port2 = atol(optarg); break;
 		case 'w': pause = atol(optarg); break;
 		case 'c': count = atol(optarg); break;
 		case 'g': gap = atol(optarg); break;
@@ -70,11 +73,21 @@ int main(int argc, char **argv)
 		perror("ag_udp");
 		return 1;
 	}
+	struct sockaddr_storage peer2;
+	socklen_t peer2_len = ai->ai_addrlen;
+
+	memcpy(&peer2, ai->ai_addr, ai->ai_addrlen);
+	/* the port sits at the same offset in sockaddr_in and _in6 */
+	((struct sockaddr_in *)&peer2)->sin_port = htons((uint16_t)port2);
 	freeaddrinfo(ai);
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (long i = 0; i < count; i++) {
+	for (long i = 0; i < (port2 ? 2 * count : count); i++) {
+		if (port2 && i == count && connect(fd, (struct sockaddr *)&peer2, peer2_len) == -1) {
+			perror("ag_udp: connect to PORT2");
+			return 1;
+		}
 		unsigned char buf[64];
 
 		memset(buf, 0, sizeof(buf));
@@ -118,5 +131,7 @@ int main(int argc, char **argv)
 		printf("sent %ld echoed %ld\n", sent, echo);
 	else
 		printf("sent %ld\n", sent);
+	if (port2)
+		count *= 2;
 	return sent == count && (echo < 0 || echo == count) ? 0 : 1;
 }
