@@ -23,6 +23,8 @@ SYSCONFDIR ?= /etc
 # /usr/local, which systemd reads as well).
 UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/usr/lib/systemd/system),$(PREFIX)/lib/systemd/system)
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# sysusers.d, found the same way as UNITDIR
+SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d),$(PREFIX)/lib/sysusers.d)
 DESTDIR  ?=
 
 CC       ?= cc
@@ -289,10 +291,13 @@ $(O)/bench/engine_bench: bench/engine_bench.c $(ENGINE_LIB) $(BASE_LIB)
 $(O)/bench/complete_bench: bench/complete_bench.c $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(BASE_LIB)
+# history_bench drives the daemon's history module itself.
+$(O)/bench/history_bench: EXTRA_OBJ = $(DAEMON_OBJ)
+$(O)/bench/history_bench: $(DAEMON_OBJ)
 $(O)/bench/%: bench/%.c $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) $(LDFLAGS) -o $@ $< \
-	    $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
+	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
 bench: all $(BENCH_BIN) $(TOOL_BIN)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------
@@ -333,11 +338,19 @@ install: all
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/alegated.service.in > $(DESTDIR)$(UNITDIR)/alegated.service
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 contrib/alegatectl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/alegatectl
+	# the control group (alegate-web.service joins it): a sysusers.d file,
+	# applied at once on this machine; a staged install (DESTDIR) leaves
+	# that to its package's postinst
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	sed 's|@CONTROL_GROUP@|$(WEB_USER_GROUP)|g' contrib/alegate.sysusers.in > $(DESTDIR)$(SYSUSERSDIR)/alegate.conf
+	[ -n "$(DESTDIR)" ] || ! command -v systemd-sysusers >/dev/null || \
+	    systemd-sysusers $(SYSUSERSDIR)/alegate.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/alegated $(DESTDIR)$(BINDIR)/alegatectl
 	rm -f $(DESTDIR)$(MANDIR)/man5/alegate.conf.5 $(DESTDIR)$(MANDIR)/man8/alegated.8 $(DESTDIR)$(MANDIR)/man8/alegatectl.8
 	rm -f $(DESTDIR)$(UNITDIR)/alegated.service $(DESTDIR)$(BASHCOMPDIR)/alegatectl
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/alegate.conf
 	rm -f $(DESTDIR)$(INCLUDEDIR)/alegate/engine.h $(DESTDIR)$(INCLUDEDIR)/alegate/callouts.h \
 	    $(DESTDIR)$(INCLUDEDIR)/alegate/wfp.h $(DESTDIR)$(INCLUDEDIR)/alegate/addr.h
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/alegate 2>/dev/null

@@ -143,6 +143,7 @@ enum {
 	AGD_TAG_FPEVENTS,   /* the fast path's ring of decisions */
 	AGD_TAG_COMPLETE,   /* eventfd: a callout completed from its own thread */
 	AGD_TAG_LISTS,      /* inotify on the directories of list files */
+	AGD_TAG_HISTORY,    /* eventfd: history queries answered by their threads */
 	AGD_TAG_LAST = 64,
 };
 

@@ -47,9 +47,10 @@ static void client_watch(struct agd *d, struct agd_client *c)
 	uint32_t want = EPOLLIN | (ag_ctl_outq_len(&c->out) ? EPOLLOUT : 0);
 
 	/* While a long answer is sent, the next request waits: EPOLLOUT
-	 * alone brings the loop back for each page. */
+	 * alone brings the loop back for each page.  While a query thread
+	 * makes it, only a hang-up (always reported) or the answer does. */
 	if (c->stream.kind)
-		want = EPOLLOUT;
+		want = c->stream.kind != STREAM_WAIT || ag_ctl_outq_len(&c->out) ? EPOLLOUT : 0;
 	if (c->closing)
 		want = ag_ctl_outq_len(&c->out) ? EPOLLOUT : 0;
 	if (want != c->events) {
@@ -276,7 +277,8 @@ static bool stream_pump(struct agd *d, struct agd_client *c)
 	struct page pg = { .d = d, .a = json_array(), .cursor = st->cursor, .end = st->end };
 	bool more;
 
-	if (!st->kind || c->dead || c->closing || ag_ctl_outq_len(&c->out) >= AGD_PAGE_LOWAT) {
+	if (!st->kind || st->kind == STREAM_WAIT || c->dead || c->closing ||
+	    ag_ctl_outq_len(&c->out) >= AGD_PAGE_LOWAT) {
 		json_decref(pg.a);
 		return false;
 	}
@@ -483,12 +485,52 @@ static uint64_t since_wall(uint64_t since_ms)
 	return since_ms && since_ms < now ? now - since_ms : 0;
 }
 
+/* A history query thread's answer: the client waiting for it (if still
+ * there) gets it in pages, then its next request is read. */
+static void query_answered(struct agd *d, uint64_t session, json_t *result, const char *err)
+{
+	struct agd_client *c = d->control.clients;
+
+	while (c && (c->session != session || c->stream.kind != STREAM_WAIT))
+		c = c->next;
+	if (!c) {
+		json_decref(result);
+		return;
+	}
+	if (result) {
+		c->stream.kind = STREAM_ARRAY;
+		c->stream.items = result;
+		c->stream.next = 0;
+	} else {
+		json_t *id = json_incref(c->stream.id);
+
+		stream_end(&c->stream);
+		agd__control_reply_err(d, c, id, "failed", "%s", err);
+		json_decref(id);
+	}
+	/* as if the socket were ready: a page, then what the client sent meanwhile */
+	agd_control_client_ready(d, c, 0);
+}
+
+/* Hand @f to a query thread; the client waits for the answer, the loop does not. */
+static void ask_history(struct req *q, const struct agd_history_filter *f)
+{
+	char err[AGD_ERR_MAX] = "";
+	int r = agd_history_ask(q->d, f, query_answered, q->c->session, err, sizeof(err));
+
+	if (r) {
+		agd__control_reply_err(q->d, q->c, q->id, r == -EBUSY ? "busy" : "failed", "%s: %s",
+				       f->traffic ? "traffic" : "history", err);
+		return;
+	}
+	q->c->stream.kind = STREAM_WAIT;
+	q->c->stream.id = q->id ? json_incref(q->id) : NULL;
+}
+
 static int op_history(struct req *q)
 {
 	struct agd_history_filter f = { 0 };
 	bool bad = false;
-	char err[AGD_ERR_MAX] = "";
-	json_t *a;
 
 	f.app = agd__control_field_str(q, "app", &bad);
 	f.host = agd__control_field_str(q, "host", &bad);
@@ -499,32 +541,23 @@ static int op_history(struct req *q)
 			  "\"app\", \"host\" are strings; \"since_ms\", \"limit\" non-negative integers");
 		return 0;
 	}
-	if (!(a = agd_history_query(q->d, &f, err, sizeof(err)))) {
-		agd__control_reply_err(q->d, q->c, q->id, "failed", "history: %s", err);
-		return 0;
-	}
-	agd__control_stream_start(q, STREAM_ARRAY, 0, 0, a);
+	ask_history(q, &f);
 	return 0;
 }
 
 static int op_traffic(struct req *q)
 {
+	struct agd_history_filter f = { .traffic = true };
 	bool bad = false;
-	uint64_t since = since_wall(field_uint(q, "since_ms", 0, &bad));
-	uint64_t bucket = field_uint(q, "bucket_ms", 0, &bad);
-	char err[AGD_ERR_MAX] = "";
-	json_t *a;
 
-	if (bad || (bucket && bucket < 1000)) {
+	f.since_ms = since_wall(field_uint(q, "since_ms", 0, &bad));
+	f.bucket_ms = field_uint(q, "bucket_ms", 0, &bad);
+	if (bad || (f.bucket_ms && f.bucket_ms < 1000)) {
 		agd__control_reply_err(q->d, q->c, q->id, "bad_request",
 			  "\"since_ms\" is a non-negative integer, \"bucket_ms\" at least 1000");
 		return 0;
 	}
-	if (!(a = agd_history_traffic(q->d, since, bucket, err, sizeof(err)))) {
-		agd__control_reply_err(q->d, q->c, q->id, "failed", "traffic: %s", err);
-		return 0;
-	}
-	agd__control_stream_start(q, STREAM_ARRAY, 0, 0, a);
+	ask_history(q, &f);
 	return 0;
 }
 
@@ -623,6 +656,11 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 			client_free(d, c);
 		else
 			client_watch(d, c);
+		return;
+	}
+	/* gone while a query thread makes its answer: the answer is dropped */
+	if (c->stream.kind == STREAM_WAIT && (events & (EPOLLHUP | EPOLLERR))) {
+		client_free(d, c);
 		return;
 	}
 	c->busy = true;

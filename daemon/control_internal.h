@@ -28,8 +28,9 @@
 /* Supplementary groups read for a peer. */
 #define AGD_PEER_GROUPS_MAX 256
 
-/* A long answer being sent in pages. */
-enum stream_kind { STREAM_NONE, STREAM_PENDING, STREAM_EVENTS, STREAM_ARRAY };
+/* A long answer being sent in pages, or (WAIT) one a history query thread
+ * is making: the client's next request waits for it either way. */
+enum stream_kind { STREAM_NONE, STREAM_PENDING, STREAM_EVENTS, STREAM_ARRAY, STREAM_WAIT };
 
 struct stream {
 	enum stream_kind kind;

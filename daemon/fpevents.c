@@ -2,10 +2,14 @@
  * daemon/fpevents.c — what the eBPF fast path decided, told to the daemon.
  *
  * The hooks put each allowed or denied connect() (and each first datagram
- * to a destination) in a ring buffer, and each allowed TCP socket's release
+ * to a destination) in a ring buffer, and each allowed socket's release
  * with its bytes.  Here each becomes what an NFQUEUE decision becomes: a
  * history row and an event_log record, a line to `events` subscribers,
- * and, while an allowed TCP socket lives, an entry of `flows`.  The hooks
+ * and, while an allowed socket lives, an entry of `flows`.
+ *
+ * The bytes are the socket's: a UDP socket that sends to several
+ * destinations has a row for each, and its bytes go to the first row (the
+ * others get the end only), so that `traffic` counts them once.  The hooks
  * never wait for this reader: a full ring is counted (status:
  * fast_path_info.folded), never a stalled connect().
  */
@@ -26,7 +30,7 @@
 #include "linux/proc.h"
 #include "net/packet.h"
 
-/* Live fast-path TCP flows: a chained hash by socket cookie. */
+/* Live fast-path flows (allowed sockets): a chained hash by socket cookie. */
 #define FPF_BUCKETS 16384
 /* History keys of fast-path flows: apart from the engine's flow handles. */
 #define FPF_KEY(cookie) ((cookie) | (1ull << 63))
@@ -36,7 +40,7 @@ struct fpf {
 	uint64_t cookie;
 	uint64_t created_ns;
 	uint32_t pid, uid;
-	uint8_t family;
+	uint8_t family, proto;
 	uint16_t port;
 	ag_addr addr;
 	char rule[AG_RULE_ID_MAX + 1];
@@ -113,7 +117,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	rule = rule_id(d, e->rule_id, &ctx);
 	d->ctr.fp_events++;
 	memset(&c, 0, sizeof(c));
-	c.flow = e->type == AG_FP_EV_ALLOW && e->proto == 6 ? FPF_KEY(e->cookie) : 0;
+	c.flow = e->type == AG_FP_EV_ALLOW ? FPF_KEY(e->cookie) : 0;
 	c.time_ms = ag_wall_ms() - (ag_boot_ns() - e->time_ns) / 1000000;
 	c.exe = exe;
 	c.rule = rule;
@@ -130,7 +134,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	agd_history_conn(d, &c);
 	push(d, e, exe, rule);
 
-	if (e->type != AG_FP_EV_ALLOW || e->proto != 6 || nflows >= d->cfg.max_flows)
+	if (e->type != AG_FP_EV_ALLOW || nflows >= d->cfg.max_flows)
 		return;
 	struct fpf **p = slot(e->cookie), *f;
 	size_t elen = exe ? strlen(exe) : 0;
@@ -142,6 +146,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	f->pid = e->tgid;
 	f->uid = e->uid;
 	f->family = e->family;
+	f->proto = e->proto;
 	f->port = e->port;
 	f->addr = ag_addr_make(e->family, e->addr);
 	snprintf(f->rule, sizeof(f->rule), "%s", rule ? rule : "");
@@ -216,7 +221,8 @@ void agd_fpevents_flows(struct agd *d, json_t *arr)
 			json_t *o;
 
 			endpoint(remote, sizeof(remote), f->family, f->addr.b, f->port);
-			o = json_pack("{s:s, s:s, s:n, s:s, s:n, s:s*, s:I, s:s}", "proto", "tcp",
+			o = json_pack("{s:s, s:s, s:n, s:s, s:n, s:s*, s:I, s:s}", "proto",
+				      f->proto == 6 ? "tcp" : "udp",
 				      "direction", "out", "local", "remote", remote, "host",
 				      "exe", f->exe[0] ? f->exe : NULL, "age_ms",
 				      (json_int_t)((now - f->created_ns) / 1000000), "decided",

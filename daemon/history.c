@@ -10,8 +10,12 @@
  * The same thread writes the structured log records (event_log), so a slow
  * journald never stalls the data plane either.
  *
- * Queries (`history`, `traffic`) run in the loop on their own read-only
- * connection: WAL lets them read while the writer writes.
+ * Queries (`history`, `traffic`) run on query threads, each with its own
+ * read-only connection (WAL lets them read while the writer writes): a
+ * month of rows takes a second or two to sum, and the loop decides
+ * connections meanwhile.  The answer comes back through an eventfd the
+ * loop waits on.  Queries waiting or running are bounded; past the bound
+ * a request is refused at once rather than queued without end.
  *
  * One row per connection; its flow handle is kept only while it is open, so
  * the row of a flow that ends is found through a partial index that holds
@@ -19,6 +23,10 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +54,13 @@
 #define AGD_HISTORY_TRIM_EVERY 240
 /* Rows a `history` answer holds at most. */
 #define AGD_HISTORY_LIMIT_MAX 100000
+/* Queries that run at once: one thread and read-only connection each. */
+#define AGD_HISTORY_QUERY_THREADS 2
+/* Queries waiting, running or answered but not yet sent, at most. */
+#define AGD_HISTORY_QUERIES_MAX 16
+/* The query threads' nice value: on a busy machine the loop that decides
+ * connections gets the CPU before a month of rows is summed. */
+#define AGD_HISTORY_QUERY_NICE 10
 
 enum hkind { H_NEW, H_END };
 
@@ -55,7 +70,9 @@ struct hrec {
 	enum hkind kind;
 	uint64_t flow;
 	int64_t time_ms;
-	uint64_t bytes_in, bytes_out;
+	uint64_t bytes_in, bytes_out;	/* H_END, or H_NEW once ended */
+	int64_t end_ms;		/* H_NEW: > 0 once ended (fold_ends) */
+	bool folded;		/* H_END: written with its H_NEW */
 	int64_t pid, uid;	/* -1: unknown */
 	const char *action, *decided;	/* static strings */
 	uint8_t ip_version, protocol, direction;
@@ -73,8 +90,26 @@ struct htext {
 	char local[AG_ADDR_STRLEN + 10], remote[AG_ADDR_STRLEN + 10];
 };
 
+/* A query on its way to a query thread and back. */
+struct hquery {
+	struct hquery *next;
+	struct agd_history_filter f;	/* app, host in mem */
+	char *mem;
+	agd_history_answer_fn *fn;
+	uint64_t token;
+	json_t *result;			/* NULL: err says why */
+	char err[AGD_ERR_MAX];
+};
+
+struct hquerier {
+	struct agd_history *h;
+	sqlite3 *db;
+	pthread_t thread;
+	bool on;
+};
+
 struct agd_history {
-	sqlite3 *wdb, *rdb;
+	sqlite3 *wdb;
 	pthread_t thread;
 	bool thread_on;
 	pthread_mutex_t mu;
@@ -89,6 +124,16 @@ struct agd_history {
 	unsigned new_days, new_max_mb;
 	/* counters: the loop reads them under mu */
 	uint64_t rows, ends, dropped, write_errors, trimmed;
+
+	/* queries: todo and done under qmu; nqueries is the loop's own */
+	struct hquerier qt[AGD_HISTORY_QUERY_THREADS];
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	struct hquery *todo, **todo_tail, *done;
+	bool qstop;
+	unsigned qready;		/* query threads that set their priority */
+	unsigned nqueries;
+	int qfd;			/* eventfd: answers are ready */
 };
 
 static const char schema[] =
@@ -223,18 +268,55 @@ static void bind_opt(sqlite3_stmt *st, int i, int64_t v)
 		sqlite3_bind_null(st, i);
 }
 
+/*
+ * A TCP connection that ended within the batch that holds its start (most
+ * short ones) is written once, whole: one insert instead of an insert and
+ * an update of the row and its index.  Not UDP: a fast-path UDP socket may
+ * have rows in earlier batches, and its bytes go to the first of them.
+ * @slots: a table of at least 2 * n entries, scratch.
+ */
+static void fold_ends(struct hrec *recs, size_t n, uint32_t *slots, size_t nslots)
+{
+	memset(slots, 0xff, nslots * sizeof(*slots));
+	for (size_t i = 0; i < n; i++) {
+		struct hrec *r = &recs[i];
+		size_t k = (size_t)((r->flow * 0x9e3779b97f4a7c15ull) >> 32) % nslots;
+
+		if (!r->flow || (r->kind == H_NEW && r->protocol != AG_IPPROTO_TCP))
+			continue;
+		while (slots[k] != UINT32_MAX && recs[slots[k]].flow != r->flow)
+			k = (k + 1) % nslots;
+		if (r->kind == H_NEW) {
+			slots[k] = (uint32_t)i;	/* a handle used again: the newer row */
+		} else if (slots[k] != UINT32_MAX && !recs[slots[k]].end_ms) {
+			struct hrec *c = &recs[slots[k]];
+
+			c->end_ms = r->time_ms > 0 ? r->time_ms : 1;
+			c->bytes_in = r->bytes_in;
+			c->bytes_out = r->bytes_out;
+			r->folded = true;
+		}
+	}
+}
+
 static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *end,
-		       struct hrec *recs, size_t n)
+		       struct hrec *recs, size_t n, uint32_t *slots, size_t nslots)
 {
 	struct htext t;
 
 	uint64_t rows = 0, ends = 0;
 	int rc = sqlite3_exec(h->wdb, "BEGIN", NULL, NULL, NULL);
 
+	if (slots)
+		fold_ends(recs, n, slots, nslots);
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
 		struct hrec *r = &recs[i];
 		sqlite3_stmt *st = r->kind == H_NEW ? ins : end;
 
+		if (r->folded) {
+			ends++;
+			continue;
+		}
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		if (r->kind == H_NEW) {
@@ -252,8 +334,13 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 			bind_text(st, 10, r->action);
 			bind_text(st, 11, r->rule);
 			bind_text(st, 12, r->decided);
-			if (r->flow)
+			if (r->end_ms) {
+				sqlite3_bind_int64(st, 14, r->end_ms);
+				sqlite3_bind_int64(st, 15, (sqlite3_int64)r->bytes_in);
+				sqlite3_bind_int64(st, 16, (sqlite3_int64)r->bytes_out);
+			} else if (r->flow) {
 				sqlite3_bind_int64(st, 13, (sqlite3_int64)r->flow);
+			}
 			rows++;
 		} else {
 			sqlite3_bind_int64(st, 1, r->time_ms);
@@ -344,17 +431,23 @@ static void *writer(void *arg)
 	struct agd_history *h = arg;
 	sqlite3_stmt *ins = NULL, *end = NULL;
 	struct hrec *batch = NULL;
-	size_t cap = 0;
+	size_t cap = 0, nslots = 0;
+	uint32_t *slots = NULL;	/* fold_ends' table */
 	unsigned commits = 0;
 	bool stop = false;
 
 	if (sqlite3_prepare_v3(h->wdb,
 			       "INSERT INTO conn(time_ms, exe, pid, uid, proto, direction, local, remote,"
-			       " host, action, rule, decided, flow) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       " host, action, rule, decided, flow, end_ms, bytes_in, bytes_out)"
+			       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(h->wdb,
-			       "UPDATE conn SET end_ms = ?, bytes_in = ?, bytes_out = ?, flow = NULL"
-			       " WHERE flow = ?",
+			       /* a socket's several rows (UDP to several peers): its
+				* bytes on the first, counted once */
+			       "UPDATE conn SET end_ms = ?1, flow = NULL,"
+			       " bytes_in = iif(id = (SELECT min(id) FROM conn WHERE flow = ?4), ?2, 0),"
+			       " bytes_out = iif(id = (SELECT min(id) FROM conn WHERE flow = ?4), ?3, 0)"
+			       " WHERE flow = ?4",
 			       -1, SQLITE_PREPARE_PERSISTENT, &end, NULL) != SQLITE_OK) {
 		log_err("history: %s", sqlite3_errmsg(h->wdb));
 		goto out;
@@ -389,8 +482,14 @@ static void *writer(void *arg)
 		batch = t;
 		cap = tcap;
 		pthread_mutex_unlock(&h->mu);
+		if (n > nslots / 2) {
+			free(slots);
+			nslots = 2 * cap;
+			if (!(slots = malloc(nslots * sizeof(*slots))))
+				nslots = 0;
+		}
 		if (n)
-			write_batch(h, ins, end, batch, n);
+			write_batch(h, ins, end, batch, n, slots, nslots);
 		for (size_t i = 0; i < n; i++)
 			rec_free(&batch[i]);
 		if (++commits % AGD_HISTORY_TRIM_EVERY == 0)
@@ -400,10 +499,13 @@ out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(end);
 	free(batch);
+	free(slots);
 	return NULL;
 }
 
 /* ---- the loop's side ---------------------------------------------------------- */
+
+static void *querier(void *arg);
 
 int agd_history_open(struct agd *d)
 {
@@ -417,8 +519,12 @@ int agd_history_open(struct agd *d)
 	h->event_log = h->new_event_log = d->cfg.event_log;
 	h->days = h->new_days = d->cfg.history_days;
 	h->max_mb = h->new_max_mb = d->cfg.history_max_mb;
+	h->todo_tail = &h->todo;
+	h->qfd = -1;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
+	pthread_mutex_init(&h->qmu, NULL);
+	pthread_cond_init(&h->qcv, NULL);
 	if (mkdir(d->cfg.state_dir, 0700) == -1 && errno != EEXIST) {
 		r = -errno;
 		log_err("history: %s: %s", d->cfg.state_dir, strerror(errno));
@@ -433,26 +539,64 @@ int agd_history_open(struct agd *d)
 		goto fail;
 	}
 	/* a query waits a little for a checkpoint rather than failing */
-	if (sqlite3_open_v2(path, &h->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK ||
-	    sqlite3_busy_timeout(h->rdb, 100) != SQLITE_OK ||
-	    sqlite3_exec(h->rdb, "SELECT count(*) FROM conn WHERE id = 0", NULL, NULL, &err) !=
-		    SQLITE_OK) {
-		log_err("history: %s: %s", path, err ? err : sqlite3_errmsg(h->rdb));
-		r = -EIO;
-		goto fail;
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++) {
+		sqlite3 **db = &h->qt[i].db;
+
+		h->qt[i].h = h;
+		if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+				    NULL) != SQLITE_OK ||
+		    sqlite3_busy_timeout(*db, 100) != SQLITE_OK ||
+		    sqlite3_exec(*db, "SELECT count(*) FROM conn WHERE id = 0", NULL, NULL, &err) !=
+			    SQLITE_OK) {
+			log_err("history: %s: %s", path, err ? err : sqlite3_errmsg(*db));
+			r = -EIO;
+			goto fail;
+		}
 	}
 	sqlite3_busy_timeout(h->wdb, 1000);
+	h->qfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (h->qfd == -1 || (r = agd_loop_add(d, h->qfd, EPOLLIN,
+					     (void *)(uintptr_t)AGD_TAG_HISTORY))) {
+		r = h->qfd == -1 ? -errno : r;
+		log_err("history: query eventfd: %s", strerror(-r));
+		goto fail;
+	}
+	/* threads started last: every way to fail above has none to stop */
 	if ((r = -pthread_create(&h->thread, NULL, writer, h))) {
 		log_err("history: thread: %s", strerror(-r));
 		goto fail;
 	}
 	h->thread_on = true;
+	/* named for top -H and /proc/PID/task/TID/comm */
+	pthread_setname_np(h->thread, "agd-history");
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++) {
+		if ((r = -pthread_create(&h->qt[i].thread, NULL, querier, &h->qt[i]))) {
+			log_err("history: query thread: %s", strerror(-r));
+			break;
+		}
+		h->qt[i].on = true;
+		pthread_setname_np(h->qt[i].thread, "agd-query");
+	}
+	/* each has set its priority before the seccomp filter could refuse it */
+	pthread_mutex_lock(&h->qmu);
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++)
+		while (h->qt[i].on && h->qready <= (unsigned)i)
+			pthread_cond_wait(&h->qcv, &h->qmu);
+	pthread_mutex_unlock(&h->qmu);
 	d->history = h;
+	if (r) {
+		agd_history_close(d);
+		return r;
+	}
 	return 0;
 fail:
 	sqlite3_free(err);
-	sqlite3_close(h->rdb);
+	if (h->qfd != -1) {
+		agd_loop_del(d, h->qfd);
+		close(h->qfd);
+	}
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++)
+		sqlite3_close(h->qt[i].db);
 	sqlite3_close(h->wdb);
 	free(h);
 	return r;
@@ -471,6 +615,18 @@ void agd_history_reconfigure(struct agd *d)
 	pthread_mutex_unlock(&h->mu);
 }
 
+static void query_list_free(struct hquery *q)
+{
+	while (q) {
+		struct hquery *next = q->next;
+
+		json_decref(q->result);
+		free(q->mem);
+		free(q);
+		q = next;
+	}
+}
+
 void agd_history_close(struct agd *d)
 {
 	struct agd_history *h = d->history;
@@ -481,15 +637,35 @@ void agd_history_close(struct agd *d)
 	h->stop = true;
 	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->mu);
+	/* a query under way stops at its next step; its answer is dropped */
+	pthread_mutex_lock(&h->qmu);
+	h->qstop = true;
+	pthread_cond_broadcast(&h->qcv);
+	pthread_mutex_unlock(&h->qmu);
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++) {
+		if (!h->qt[i].on)
+			continue;
+		sqlite3_interrupt(h->qt[i].db);
+		pthread_join(h->qt[i].thread, NULL);
+	}
+	query_list_free(h->todo);
+	query_list_free(h->done);
 	if (h->thread_on)
 		pthread_join(h->thread, NULL);
 	for (size_t i = 0; i < h->n; i++)
 		rec_free(&h->q[i]);
 	free(h->q);
-	sqlite3_close(h->rdb);
+	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++)
+		sqlite3_close(h->qt[i].db);
 	sqlite3_close(h->wdb);
+	if (h->qfd != -1) {
+		agd_loop_del(d, h->qfd);
+		close(h->qfd);
+	}
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->qmu);
+	pthread_cond_destroy(&h->qcv);
 	free(h);
 	d->history = NULL;
 }
@@ -529,6 +705,8 @@ void agd_history_conn(struct agd *d, const struct agd_conn *c)
 	r.flow = c->flow;
 	r.time_ms = (int64_t)c->time_ms;
 	r.bytes_in = r.bytes_out = 0;
+	r.end_ms = 0;
+	r.folded = false;
 	r.pid = c->pid ? (int64_t)c->pid : -1;
 	r.uid = c->uid == AG_UID_UNKNOWN ? -1 : (int64_t)c->uid;
 	r.action = c->action;
@@ -663,39 +841,35 @@ static void iso_time(char *buf, size_t len, int64_t ms)
 	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
 }
 
-/* A read statement on the query connection, or NULL with err set (history
- * off, or SQL the library refused). */
-static sqlite3_stmt *read_stmt(struct agd_history *h, const char *sql, char *err, size_t errlen)
+/* A read statement on a query thread's connection, or NULL with err set. */
+static sqlite3_stmt *read_stmt(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 
-	if (!h) {
-		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
-		return NULL;
-	}
-	if (sqlite3_prepare_v2(h->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
 		return NULL;
 	}
 	return st;
 }
 
-json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, char *err,
-			  size_t errlen)
+static json_t *query_history(sqlite3 *db, const struct agd_history_filter *f, char *err,
+			     size_t errlen)
 {
 	static const char *const cols[] = { "time_ms", "exe", "pid", "uid", "proto", "direction",
 					    "local", "remote", "host", "action", "rule", "decided",
 					    "end_ms", "bytes_in", "bytes_out" };
-	struct agd_history *h = d->history;
 	sqlite3_stmt *st;
 	json_t *a;
 	int i = 1, rc;
 
-	/* newest first, through the time index; the filters narrow what it reads */
-	st = read_stmt(h, "SELECT time_ms, exe, pid, uid, proto, direction, local, remote, host,"
+	/* newest first, through the time index; the filters narrow what it reads.
+	 * host: the name or any name under it, its % and _ taken as themselves */
+	st = read_stmt(db, "SELECT time_ms, exe, pid, uid, proto, direction, local, remote, host,"
 			  " action, rule, decided, end_ms, bytes_in, bytes_out FROM conn"
 			  " WHERE time_ms >= ?1 AND (?2 IS NULL OR exe = ?2)"
-			  " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || ?3)"
+			  " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || replace(replace(replace(?3,"
+			  " '\\', '\\\\'), '%', '\\%'), '_', '\\_') ESCAPE '\\')"
 			  " ORDER BY time_ms DESC, id DESC LIMIT ?4", err, errlen);
 	if (!st)
 		return NULL;
@@ -722,7 +896,7 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, cha
 		json_array_append_new(a, o);
 	}
 	if (rc != SQLITE_DONE) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
 		json_decref(a);
 		a = NULL;
 	}
@@ -730,15 +904,14 @@ json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, cha
 	return a;
 }
 
-json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
-			    char *err, size_t errlen)
+static json_t *query_traffic(sqlite3 *db, uint64_t since_ms, uint64_t bucket_ms,
+			     char *err, size_t errlen)
 {
-	struct agd_history *h = d->history;
 	sqlite3_stmt *st;
 	json_t *a, *byexe;
 	int rc;
 
-	st = read_stmt(h, "SELECT exe, count(*), total(bytes_in), total(bytes_out) FROM conn"
+	st = read_stmt(db, "SELECT exe, count(*), total(bytes_in), total(bytes_out) FROM conn"
 			  " WHERE time_ms >= ?1 GROUP BY exe"
 			  " ORDER BY total(bytes_in) + total(bytes_out) DESC, count(*) DESC",
 			  err, errlen);
@@ -762,13 +935,13 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+		ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
 		goto fail;
 	}
 	/* per program over time: [bucket start ms, bytes_in, bytes_out, connections],
 	 * the bytes counted in the bucket where the connection started */
 	if (bucket_ms) {
-		st = read_stmt(h, "SELECT coalesce(exe, ''), time_ms / ?2 * ?2 AS b, total(bytes_in),"
+		st = read_stmt(db, "SELECT coalesce(exe, ''), time_ms / ?2 * ?2 AS b, total(bytes_in),"
 				  " total(bytes_out), count(*) FROM conn WHERE time_ms >= ?1"
 				  " GROUP BY 1, 2 ORDER BY 1, 2", err, errlen);
 		if (!st)
@@ -788,7 +961,7 @@ json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms
 		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE) {
-			ag_seterr(err, errlen, "%s", sqlite3_errmsg(h->rdb));
+			ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
 			goto fail;
 		}
 	}
@@ -798,6 +971,122 @@ fail:
 	json_decref(byexe);
 	json_decref(a);
 	return NULL;
+}
+
+/* A query thread: takes the oldest query, runs it on its own connection,
+ * puts the answer where the loop finds it and wakes the loop. */
+static void *querier(void *arg)
+{
+	struct hquerier *qt = arg;
+	struct agd_history *h = qt->h;
+	const uint64_t one = 1;
+
+	/* PRIO_PROCESS 0 is this thread, not the process, on Linux */
+	if (setpriority(PRIO_PROCESS, 0, AGD_HISTORY_QUERY_NICE) == -1)
+		log_warn("history: query thread priority: %s", strerror(errno));
+	pthread_mutex_lock(&h->qmu);
+	h->qready++;
+	pthread_cond_broadcast(&h->qcv);
+	pthread_mutex_unlock(&h->qmu);
+	for (;;) {
+		struct hquery *q;
+
+		pthread_mutex_lock(&h->qmu);
+		while (!h->qstop && !h->todo)
+			pthread_cond_wait(&h->qcv, &h->qmu);
+		if (h->qstop) {
+			pthread_mutex_unlock(&h->qmu);
+			return NULL;
+		}
+		q = h->todo;
+		h->todo = q->next;
+		if (!h->todo)
+			h->todo_tail = &h->todo;
+		pthread_mutex_unlock(&h->qmu);
+
+		if (q->f.traffic)
+			q->result = query_traffic(qt->db, q->f.since_ms, q->f.bucket_ms, q->err,
+						  sizeof(q->err));
+		else
+			q->result = query_history(qt->db, &q->f, q->err, sizeof(q->err));
+
+		pthread_mutex_lock(&h->qmu);
+		q->next = h->done;
+		h->done = q;
+		pthread_mutex_unlock(&h->qmu);
+		if (write(h->qfd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+			log_warn("history: query eventfd: %s", strerror(errno));
+	}
+}
+
+int agd_history_ask(struct agd *d, const struct agd_history_filter *f, agd_history_answer_fn *fn,
+		    uint64_t token, char *err, size_t errlen)
+{
+	struct agd_history *h = d->history;
+	size_t la = f->app ? strlen(f->app) + 1 : 0, lh = f->host ? strlen(f->host) + 1 : 0;
+	struct hquery *q;
+
+	if (!h) {
+		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
+		return -ENOENT;
+	}
+	if (h->nqueries >= AGD_HISTORY_QUERIES_MAX) {
+		ag_seterr(err, errlen, "%u queries are under way; ask again when one is answered",
+			  h->nqueries);
+		return -EBUSY;
+	}
+	if (!(q = calloc(1, sizeof(*q))) || ((la || lh) && !(q->mem = malloc(la + lh)))) {
+		free(q);
+		ag_seterr(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	q->f = *f;
+	q->f.app = q->f.host = NULL;
+	if (la)
+		q->f.app = memcpy(q->mem, f->app, la);
+	if (lh)
+		q->f.host = memcpy(q->mem + la, f->host, lh);
+	q->fn = fn;
+	q->token = token;
+	h->nqueries++;
+	pthread_mutex_lock(&h->qmu);
+	*h->todo_tail = q;
+	h->todo_tail = &q->next;
+	pthread_cond_signal(&h->qcv);
+	pthread_mutex_unlock(&h->qmu);
+	return 0;
+}
+
+void agd_history_answers(struct agd *d)
+{
+	struct agd_history *h = d->history;
+	struct hquery *q, *fifo = NULL;
+	uint64_t n;
+
+	if (!h)
+		return;
+	if (read(h->qfd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_debug("history: query eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&h->qmu);
+	q = h->done;
+	h->done = NULL;
+	pthread_mutex_unlock(&h->qmu);
+	/* done is newest first: answer in the order the queries ended */
+	while (q) {
+		struct hquery *next = q->next;
+
+		q->next = fifo;
+		fifo = q;
+		q = next;
+	}
+	while ((q = fifo)) {
+		fifo = q->next;
+		h->nqueries--;
+		q->fn(d, q->token, q->result, q->result ? NULL : q->err);
+		q->result = NULL;
+		q->next = NULL;
+		query_list_free(q);
+	}
 }
 
 json_t *agd_history_status_json(struct agd *d)

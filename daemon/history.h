@@ -34,10 +34,16 @@ struct agd_conn {
 };
 
 struct agd_history_filter {
+	bool traffic;            /* `traffic` (since_ms, bucket_ms), else `history` */
 	uint64_t since_ms;       /* wall clock */
 	const char *app, *host;  /* NULL: any */
 	uint64_t limit;          /* 0: the most an answer holds */
+	uint64_t bucket_ms;      /* traffic: 0, or a "series" per program in these steps */
 };
+
+/* The answer to agd_history_ask(): @result (taken) or NULL and @err. */
+typedef void agd_history_answer_fn(struct agd *d, uint64_t token, json_t *result,
+				   const char *err);
 
 /* Open state_dir/history.db and start its writer thread (before privileges
  * are dropped).  Returns 0 or -errno (logged); the daemon runs without
@@ -55,13 +61,18 @@ void agd_history_event(struct agd *d, const ag_event *ev);
  * dropped. */
 void agd_history_conn(struct agd *d, const struct agd_conn *c);
 void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t bytes_out);
-/* `history`: rows newest first.  NULL with err[0..errlen) set on failure. */
-json_t *agd_history_query(struct agd *d, const struct agd_history_filter *f, char *err,
-			  size_t errlen);
-/* `traffic`: per program, largest first; with bucket_ms, each row's
- * "series" of [start_ms, bytes_in, bytes_out, connections]. */
-json_t *agd_history_traffic(struct agd *d, uint64_t since_ms, uint64_t bucket_ms,
-			    char *err, size_t errlen);
+/*
+ * Run a query on a query thread: `history` (rows newest first) or `traffic`
+ * (per program, largest first; with bucket_ms, each row's "series" of
+ * [start_ms, bytes_in, bytes_out, connections]).  @fn gets the answer in
+ * the loop (agd_history_answers) with @token, never from inside this call.
+ * Returns 0, or -ENOENT (history off), -EBUSY (too many queries under way),
+ * -ENOMEM, with err[0..errlen) saying why.
+ */
+int agd_history_ask(struct agd *d, const struct agd_history_filter *f, agd_history_answer_fn *fn,
+		    uint64_t token, char *err, size_t errlen);
+/* AGD_TAG_HISTORY: hand the answers of the queries that ended to their fn. */
+void agd_history_answers(struct agd *d);
 json_t *agd_history_status_json(struct agd *d);
 
 #endif

@@ -335,6 +335,8 @@ static void run(struct agd *d)
 				ag_exeid_receive(d->dp.exeid);
 			} else if (tag == AGD_TAG_LISTS) {
 				agd_lists_ready(d);
+			} else if (tag == AGD_TAG_HISTORY) {
+				agd_history_answers(d);
 			} else if (tag >= AGD_TAG_LAST) {
 				agd_control_client_ready(d, (struct agd_client *)evs[i].data.ptr,
 							 evs[i].events);

@@ -270,7 +270,7 @@ enum ag_fp_verdict ag_fp_eval(const struct ag_fp *fp, const struct ag_fp_flow *f
 enum ag_fp_event_type {
 	AG_FP_EV_ALLOW = 1,	/* connect(), or a first datagram to a destination, allowed */
 	AG_FP_EV_DENY,		/* refused with EPERM (a sender's run of refused datagrams: once) */
-	AG_FP_EV_END,		/* an allowed TCP socket was released, with its bytes */
+	AG_FP_EV_END,		/* an allowed socket was released, with its bytes */
 };
 
 struct ag_fp_event {

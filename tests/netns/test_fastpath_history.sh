@@ -9,11 +9,17 @@
 
 ns_pair
 bg_s "$TOOLS/ag_serve" tcp 0.0.0.0 8080 >"$T/server.log"
+bg_s "$TOOLS/ag_serve" udp -i 600000 -e 0.0.0.0 5353 >"$T/udp.log"
+bg_s "$TOOLS/ag_serve" udp -i 600000 -e 0.0.0.0 5354 >"$T/udp2.log"
 wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
+wait_for 5 grep -q ready "$T/udp.log" || { fail setup "UDP server did not start"; finish; }
+wait_for 5 grep -q ready "$T/udp2.log" || { fail setup "UDP server did not start"; finish; }
 mkdir -p "$T/bin"
 cp "$TOOLS/ag_connect" "$T/bin/fph_ok"
 cp "$TOOLS/ag_connect" "$T/bin/fph_no"
-OK=$T/bin/fph_ok NO=$T/bin/fph_no
+cp "$TOOLS/ag_udp" "$T/bin/fph_udp"
+cp "$TOOLS/ag_udp" "$T/bin/fph_udp2"
+OK=$T/bin/fph_ok NO=$T/bin/fph_no UDP=$T/bin/fph_udp UDP2=$T/bin/fph_udp2
 
 daemon_start "$NSC" || { fail daemon_start "alegated did not start"; finish; }
 fp=$(ctl status --json | jq -r .fast_path)
@@ -25,6 +31,8 @@ if [[ $fp != on* ]]; then
 fi
 ctl rules add --action allow --app "$OK" --always >/dev/null
 ctl rules add --action deny --app "$NO" --always >/dev/null
+ctl rules add --action allow --app "$UDP" --always >/dev/null
+ctl rules add --action allow --app "$UDP2" --always >/dev/null
 rule=$(ctl rules list --json | jq -r --arg a "$OK" '.[] | select(.app == $a or .app == [$a]) | .id')
 hist() { ctl history --json "$@"; }
 
@@ -65,6 +73,36 @@ if [[ $out == ok* ]] && wait_for 3 bash -c "'$ALEGATECTL' -s '$SOCK' history --j
 	pass fast_path_connection_is_in_history_with_its_bytes_once_closed
 else
 	fail fast_path_connection_is_in_history_with_its_bytes_once_closed "$out $(hist --app "$OK")"
+fi
+# a UDP exchange the kernel allowed (conntrack never sees it): ten 64-byte
+# datagrams each way, 10 x (20 + 8 + 64) = 920 bytes of IP packets; once
+# the socket is closed its row has its end and those bytes, and traffic too
+q0=$(ctl status --json | jq .counters.queued_packets)
+out=$(in_c "$UDP" -c 10 -e $S4 5353)
+if [ "$out" = "sent 10 echoed 10" ] && [ "$(ctl status --json | jq .counters.queued_packets)" = "$q0" ] &&
+	wait_for 3 bash -c "'$ALEGATECTL' -s '$SOCK' history --json --app '$UDP' | jq -e '.[0].end != null' >/dev/null" &&
+	hist --app "$UDP" | jq -e --arg r "$rule" 'length == 1 and (.[0] | .decided == "fastpath" and .proto == "udp"
+		and .action == "allow" and .remote == "192.0.2.2:5353" and .bytes_out == 920 and .bytes_in == 920
+		and .end_ms >= .time_ms)' >/dev/null &&
+	ctl traffic --json | jq -e --arg a "$UDP" 'any(.[]; .exe == $a and .connections == 1
+		and .bytes_out == 920 and .bytes_in == 920)' >/dev/null; then
+	pass fast_path_udp_exchange_is_in_history_with_its_end_and_bytes
+else
+	fail fast_path_udp_exchange_is_in_history_with_its_end_and_bytes \
+		"$out, queued $q0 -> $(ctl status --json | jq .counters.queued_packets): $(hist --app "$UDP")"
+fi
+# one UDP socket, two peers: a row for each, the socket's bytes (both
+# exchanges) on the first row only, so traffic counts them once
+out=$(in_c "$UDP2" -c 10 -e -P 5354 $S4 5353)
+if [ "$out" = "sent 20 echoed 20" ] &&
+	wait_for 3 bash -c "'$ALEGATECTL' -s '$SOCK' history --json --app '$UDP2' | jq -e 'length == 2 and all(.[]; .end != null)' >/dev/null" &&
+	hist --app "$UDP2" | jq -e 'map({(.remote): [.bytes_in, .bytes_out]}) | add
+		== {"192.0.2.2:5353": [1840, 1840], "192.0.2.2:5354": [0, 0]}' >/dev/null &&
+	ctl traffic --json | jq -e --arg a "$UDP2" 'any(.[]; .exe == $a and .connections == 2
+		and .bytes_out == 1840 and .bytes_in == 1840)' >/dev/null; then
+	pass fast_path_udp_socket_to_two_peers_counts_its_bytes_once
+else
+	fail fast_path_udp_socket_to_two_peers_counts_its_bytes_once "$out: $(hist --app "$UDP2")"
 fi
 out=$(in_c "$NO" -t 3000 $S4 8080)
 if [[ $out == "error EPERM"* ]] && wait_for 1 bash -c "'$ALEGATECTL' -s '$SOCK' history --json --app '$NO' | jq -e '.[0].action == \"deny\" and .[0].decided == \"fastpath\"' >/dev/null" &&

@@ -21,6 +21,18 @@ grep -q "^ExecStart=/usr/sbin/alegated -d" "$D/lib/systemd/system/alegated.servi
 "$D/usr/sbin/alegated" --version | grep -q "^alegated " && "$D/usr/bin/alegatectl" --help >/dev/null &&
 	pass installed_binaries_run || fail installed_binaries_run "no version"
 
+# the control group alegate-web.service joins: a sysusers.d file that
+# systemd-sysusers turns into a group, here in the staged tree's /etc/group
+SU=$D/usr/lib/sysusers.d/alegate.conf
+web_group=$(sed -n 's/^SupplementaryGroups=//p' "$D/lib/systemd/system/alegate-web.service")
+if [ -f "$SU" ] && [ -n "$web_group" ] && systemd-sysusers --root="$D" "$SU" >"$T/sysusers.log" 2>&1 &&
+	grep -q "^$web_group:" "$D/etc/group"; then
+	pass install_creates_the_group_the_web_unit_names
+else
+	fail install_creates_the_group_the_web_unit_names \
+		"unit's group \"$web_group\", $(cat "$SU" "$T/sysusers.log" "$D/etc/group" 2>&1 | tr '\n' ' ')"
+fi
+
 # the administrator changes the configuration and deletes a default rule
 echo "# changed by the admin" >>"$D/etc/alegate/alegate.conf"
 rm "$D/etc/alegate/rules.d/dns-tcp.json"

@@ -55,7 +55,11 @@ restore_etc() {
 	fi
 }
 purge() { apt-get purge -y -q $PKGS >"$T/purge.log" 2>&1; }
-trap 'purge; restore_etc; _ag_cleanup' EXIT
+# the package creates the alegate group and, as Debian does, leaves it at
+# purge: removed here when this test made it
+had_group=$(getent group alegate)
+drop_group() { [ -n "$had_group" ] || groupdel alegate 2>/dev/null || true; }
+trap 'purge; restore_etc; drop_group; _ag_cleanup' EXIT
 [ -e /etc/alegate ] && mv /etc/alegate "$T/etc-alegate"
 
 if apt-get install -y -q --no-install-recommends "${debs[@]}" >"$T/install.log" 2>&1; then
@@ -70,13 +74,22 @@ for f in /usr/sbin/alegated /usr/bin/alegatectl /usr/bin/alegate-web /usr/bin/al
 	/usr/lib/systemd/user/alegate-notify.service /etc/xdg/autostart/alegate-notify.desktop \
 	/usr/share/man/man8/alegated.8.gz /usr/share/man/man8/alegatectl.8.gz \
 	/usr/share/man/man8/alegate-web.8.gz /usr/share/man/man1/alegate-notify.1.gz \
-	/usr/share/man/man5/alegate.conf.5.gz /etc/alegate/alegate.conf \
+	/usr/share/man/man5/alegate.conf.5.gz /etc/alegate/alegate.conf /usr/lib/sysusers.d/alegate.conf \
 	/etc/alegate/rules.d/dns-udp.json /usr/share/doc/alegate/copyright \
 	/usr/include/alegate/wfp.h /usr/include/alegate/engine.h /usr/include/alegate/addr.h; do
 	[ -e "$f" ] || missing="$missing $f"
 done
 [ -z "$missing" ] && pass package_installs_daemon_cli_web_notifier_units_man_pages_and_headers ||
 	fail package_installs_daemon_cli_web_notifier_units_man_pages_and_headers "missing:$missing"
+# the group alegate-web.service joins exists: systemd would start the unit
+web_group=$(sed -n 's/^SupplementaryGroups=//p' /lib/systemd/system/alegate-web.service)
+if [ -e /usr/lib/sysusers.d/alegate.conf ] && [ -n "$web_group" ] && getent group "$web_group" >/dev/null &&
+	grep -q "^g $web_group " /usr/lib/sysusers.d/alegate.conf; then
+	pass package_creates_the_group_the_web_unit_names
+else
+	fail package_creates_the_group_the_web_unit_names \
+		"unit's group \"$web_group\": $(getent group "$web_group" || echo missing); $(cat /usr/lib/sysusers.d/alegate.conf 2>&1 | tail -1)"
+fi
 out=$(/usr/sbin/alegated -n 2>&1)
 [ "$out" = "configuration OK" ] && pass installed_alegated_n_checks_the_shipped_configuration ||
 	fail installed_alegated_n_checks_the_shipped_configuration "$out"

@@ -503,9 +503,12 @@ static __always_inline int fp_hook(struct bpf_sock_addr *ctx, int v6)
 	if (f.proto == IPPROTO_UDP_) {
 		__u32 *have = bpf_map_lookup_elem(&fp_udp, &uk);
 
-		/* the first datagram to this destination is the flow's event */
+		/* the first datagram to this destination is the flow's event;
+		 * the socket's bytes are counted from the first to its release */
 		if (!have || *have != epoch) {
 			bpf_map_update_elem(&fp_udp, &uk, &epoch, BPF_ANY);
+			if (ctx->sk)
+				bpf_sk_storage_get(&fp_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 			report(FP_EV_ALLOW, cookie, &f, &who, rule);
 		}
 	} else {
@@ -689,8 +692,9 @@ static __always_inline int v6_source_routed(struct __sk_buff *skb)
 	return 0;
 }
 
-/* The bytes of an allowed TCP socket (one with fp_sk storage). */
-static __always_inline void count_bytes(struct __sk_buff *skb, int in)
+/* The bytes of a socket a hook allowed (one with fp_sk storage); with
+ * udp_only, of a UDP socket only. */
+static __always_inline void count_bytes(struct __sk_buff *skb, int in, int udp_only)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct fp_sk *st;
@@ -698,7 +702,7 @@ static __always_inline void count_bytes(struct __sk_buff *skb, int in)
 	if (!sk)
 		return;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk)
+	if (!sk || (udp_only && sk->protocol != IPPROTO_UDP_))
 		return;
 	st = bpf_sk_storage_get(&fp_sk, sk, 0, 0);
 	if (!st)
@@ -710,15 +714,15 @@ static __always_inline void count_bytes(struct __sk_buff *skb, int in)
 }
 
 /* Every packet a socket of the cgroup receives: counted for an allowed
- * TCP socket, one storage lookup for any other. */
+ * socket, one storage lookup for any other. */
 SEC("cgroup_skb/ingress")
 int fp_ingress(struct __sk_buff *skb)
 {
-	count_bytes(skb, 1);
+	count_bytes(skb, 1, 0);
 	return 1;
 }
 
-/* A socket goes: an allowed TCP socket's end and bytes for user space. */
+/* A socket goes: an allowed socket's end and bytes for user space. */
 SEC("cgroup/sock_release")
 int fp_release(struct bpf_sock *sk)
 {
@@ -748,9 +752,12 @@ int fp_egress(struct __sk_buff *skb)
 {
 	int routed;
 
-	if ((skb->mark & (FP_MARK_AUTH | FP_MARK_FAST)) != (FP_MARK_AUTH | FP_MARK_FAST))
+	/* an allowed UDP socket's datagrams carry no mark (see the top) */
+	if ((skb->mark & (FP_MARK_AUTH | FP_MARK_FAST)) != (FP_MARK_AUTH | FP_MARK_FAST)) {
+		count_bytes(skb, 0, 1);
 		return 1;
-	count_bytes(skb, 0);
+	}
+	count_bytes(skb, 0, 0);
 	if (skb->protocol == bpf_htons(ETH_P_IP_))
 		routed = v4_source_routed(skb);
 	else if (skb->protocol == bpf_htons(ETH_P_IPV6_))

@@ -167,7 +167,7 @@ struct fp_sock {
 enum {
 	FP_EV_ALLOW = 1,
 	FP_EV_DENY,
-	FP_EV_END,		/* an allowed TCP socket was released */
+	FP_EV_END,		/* an allowed socket was released */
 };
 
 struct fp_event {
@@ -185,7 +185,7 @@ struct fp_event {
 	__u8 addr[16];		/* remote (ALLOW, DENY) */
 };
 
-/* fp_sk (socket storage) of a TCP socket the hooks allowed: its bytes. */
+/* fp_sk (socket storage) of a socket the hooks allowed: its bytes. */
 struct fp_sk {
 	__u64 bytes_in, bytes_out;
 };

@@ -9,10 +9,11 @@
  *   ag_serve mptcp ADDR PORT
  *       The same over MPTCP (IPPROTO_MPTCP): what subflows join is up to
  *       the namespace's `ip mptcp` settings.
- *   ag_serve udp [-i IDLE_MS] ADDR PORT
+ *   ag_serve udp [-i IDLE_MS] [-e] ADDR PORT
  *       Receive numbered datagrams (ag_udp send); prints "ready", and after
  *       IDLE_MS without data (default 2000) or on SIGTERM:
- *       "received N in_order YES|NO first F last L".
+ *       "received N in_order YES|NO first F last L".  -e sends each
+ *       datagram back to its sender.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -114,7 +115,7 @@ static int serve_tcp(const char *addr, const char *port, int proto)
 	return 0;
 }
 
-static int serve_udp(const char *addr, const char *port, int idle)
+static int serve_udp(const char *addr, const char *port, int idle, int echo)
 {
 	int fd = bind_to(addr, port, SOCK_DGRAM, 0);
 	long received = 0;
@@ -129,10 +130,14 @@ static int serve_udp(const char *addr, const char *port, int idle)
 		if (poll(&p, 1, received ? idle : 60000) <= 0)
 			break;
 		unsigned char buf[2048];
-		ssize_t r = recv(fd, buf, sizeof(buf), 0);
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
 
 		if (r < 4)
 			continue;
+		if (echo && sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, fl) != r)
+			perror("ag_serve: echo");
 		uint32_t seq = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
 			       (uint32_t)buf[2] << 8 | buf[3];
 
@@ -150,22 +155,29 @@ static int serve_udp(const char *addr, const char *port, int idle)
 
 int main(int argc, char **argv)
 {
-	int idle = 2000, i = 2;
+	int idle = 2000, i = 2, echo = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
-	if (argc >= 2 && !strcmp(argv[1], "udp") && argc >= 5 && !strcmp(argv[2], "-i")) {
-		idle = atoi(argv[3]);
-		i = 4;
+	while (argc >= 2 && !strcmp(argv[1], "udp") && argc - i > 2) {
+		if (!strcmp(argv[i], "-i") && argc - i > 3) {
+			idle = atoi(argv[i + 1]);
+			i += 2;
+		} else if (!strcmp(argv[i], "-e")) {
+			echo = 1;
+			i++;
+		} else {
+			break;
+		}
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: ag_serve tcp|mptcp ADDR PORT | ag_serve udp [-i MS] ADDR PORT\n");
+		fprintf(stderr, "usage: ag_serve tcp|mptcp ADDR PORT | ag_serve udp [-i MS] [-e] ADDR PORT\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "tcp"))
 		return serve_tcp(argv[i], argv[i + 1], 0);
 	if (!strcmp(argv[1], "mptcp"))
 		return serve_tcp(argv[i], argv[i + 1], IPPROTO_MPTCP);
-	return serve_udp(argv[i], argv[i + 1], idle);
+	return serve_udp(argv[i], argv[i + 1], idle, echo);
 }
