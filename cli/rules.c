@@ -419,6 +419,7 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 	if (ag_rule_from_json(rule, AG_RULE_JSON_CONTROL, &checked, err, sizeof(err)))
 		return cli_usage_error(cli, "%s",
 				       ag_rule_err_join(line, sizeof(line), err[0] ? err : "invalid rule"));
+	ag_rule_free(&checked);
 	return 0;
 }
 

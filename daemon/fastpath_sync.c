@@ -366,12 +366,16 @@ static bool name_is_ruled(struct agd *d, const char *name)
 {
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		const struct ag_rule *r = &d->policy.rules[i]->rule;
-		/* a wildcard rule keeps its "*." (the engine's condition does not) */
-		const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2
-										   : r->host;
 
-		if ((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard))
-			return true;
+		for (unsigned j = 0; j < r->n_host; j++) {
+			const struct ag_rule_host *h = &r->host[j];
+			/* a wildcard rule keeps its "*." (the engine's condition does not) */
+			const char *host = h->wildcard && !strncmp(h->name, "*.", 2) ? h->name + 2
+										     : h->name;
+
+			if (host_matches(name, host, h->wildcard))
+				return true;
+		}
 	}
 	return false;
 }

@@ -185,48 +185,64 @@ uint32_t agd_rule_filter_weight(const struct ag_rule *r)
 	return w + 1;
 }
 
+/* One condition per value: the engine ORs conditions on one field. */
+static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
+{
+	size_t n = (size_t)r->n_app + r->n_user + r->n_remote + r->n_host + r->n_port + r->n_proto;
+
+	return (r->has & AG_RULE_HAS_RESOLVERS) ? n + d->resolvers.n : n;
+}
+
 static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
 {
 	const struct ag_rule *r = &ar->rule;
-	ag_condition c[8 + AGD_MAX_RESOLVERS];
-	size_t n = 0;
+	ag_condition stack_c[8], *c = stack_c;
+	size_t n = 0, need = conditions_needed(d, r);
 	bool in = layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT;
+	int ret;
 
-	memset(c, 0, sizeof(c));
 	/* No resolver configured: the rule matches nothing, so it has no filter
 	 * (a filter without the condition would match every address). */
 	if ((r->has & AG_RULE_HAS_RESOLVERS) && !d->resolvers.n) {
 		*id = 0;
 		return 0;
 	}
-	if (r->has & AG_RULE_HAS_APP) {
+	if (need > sizeof(stack_c) / sizeof(stack_c[0]))
+		c = calloc(need, sizeof(*c));
+	else
+		memset(stack_c, 0, sizeof(stack_c));
+	if (!c)
+		return -ENOMEM;
+	for (unsigned i = 0; i < r->n_app; i++) {
+		const struct ag_rule_app *a = &r->app[i];
+
 		c[n].field = AG_FIELD_APP_PATH;
-		c[n].match = r->app_glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
-		c[n++].v.str = r->app;
+		c[n].match = a->glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
+		c[n++].v.str = a->path;
 		/* Learn the file at the rule's path now and watch its directory:
 		 * a process matches the rule only if it runs that very file. */
-		if (!r->app_glob) {
+		if (!a->glob) {
 			uint32_t dev;
 			uint64_t ino;
 
 			if (!d->exeid)
 				d->exeid = ag_exeid_new();
-			if (d->exeid && ag_exeid_resolve(d->exeid, r->app, &dev, &ino) < 0)
+			if (d->exeid && ag_exeid_resolve(d->exeid, a->path, &dev, &ino) < 0)
 				log_debug("rule %s: no program at %s yet; the rule applies once "
-					  "there is", r->id, r->app);
+					  "there is", r->id, a->path);
 		}
 	}
-	if (r->has & AG_RULE_HAS_UID) {
+	for (unsigned i = 0; i < r->n_user; i++) {
 		c[n].field = AG_FIELD_UID;
 		c[n].match = AG_MATCH_EQUAL;
-		c[n++].v.u32 = r->uid;
+		c[n++].v.u32 = r->user[i].uid;
 	}
-	if (r->has & AG_RULE_HAS_REMOTE) {
+	for (unsigned i = 0; i < r->n_remote; i++) {
 		c[n].field = AG_FIELD_REMOTE_ADDR;
 		c[n].match = AG_MATCH_PREFIX;
-		c[n].v.addr.ip_version = r->remote_family == AF_INET6 ? 6 : 4;
-		c[n].v.addr.len = (uint8_t)r->remote_plen;
-		memcpy(c[n++].v.addr.bytes, r->remote_addr, 16);
+		c[n].v.addr.ip_version = r->remote[i].family == AF_INET6 ? 6 : 4;
+		c[n].v.addr.len = r->remote[i].plen;
+		memcpy(c[n++].v.addr.bytes, r->remote[i].addr, 16);
 	}
 	/* one condition per resolver: conditions on one field are ORed */
 	for (unsigned i = 0; (r->has & AG_RULE_HAS_RESOLVERS) && i < d->resolvers.n; i++) {
@@ -236,23 +252,23 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].v.addr.len = d->resolvers.list[i].ver == 6 ? 128 : 32;
 		memcpy(c[n++].v.addr.bytes, d->resolvers.list[i].addr, 16);
 	}
-	if (r->has & AG_RULE_HAS_HOST) {
+	for (unsigned i = 0; i < r->n_host; i++) {
 		c[n].field = AG_FIELD_REMOTE_HOST;
-		c[n].match = r->host_wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
-		c[n++].v.str = r->host;
+		c[n].match = r->host[i].wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
+		c[n++].v.str = r->host[i].name;
 	}
-	if (r->has & AG_RULE_HAS_PORT) {
+	for (unsigned i = 0; i < r->n_port; i++) {
 		/* The port a person means: where an outbound flow goes, or the
 		 * local service an inbound flow reaches. */
 		c[n].field = in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
 		c[n].match = AG_MATCH_RANGE;
-		c[n].v.range.lo = r->port_min;
-		c[n++].v.range.hi = r->port_max;
+		c[n].v.range.lo = r->port[i].lo;
+		c[n++].v.range.hi = r->port[i].hi;
 	}
-	if (r->has & AG_RULE_HAS_PROTO) {
+	for (unsigned i = 0; i < r->n_proto; i++) {
 		c[n].field = AG_FIELD_PROTOCOL;
 		c[n].match = AG_MATCH_EQUAL;
-		c[n++].v.u32 = r->proto;
+		c[n++].v.u32 = r->proto[i];
 	}
 
 	ag_filter_spec s = {
@@ -303,7 +319,10 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		s.expires_ns = r->expires_ns;
 		break;
 	}
-	return ag_filter_add(d->engine, &s, id);
+	ret = ag_filter_add(d->engine, &s, id);
+	if (c != stack_c)
+		free(c);
+	return ret;
 }
 
 static void remove_filters(struct agd *d, struct agd_rule *ar)
@@ -351,49 +370,66 @@ static int resolve_user(struct ag_rule *r, char *err, size_t errlen)
 {
 	if (!(r->has & AG_RULE_HAS_USER) || (r->has & AG_RULE_HAS_UID))
 		return 0;
-	struct passwd *pw = getpwnam(r->user);
+	for (unsigned i = 0; i < r->n_user; i++) {
+		struct ag_rule_user *u = &r->user[i];
+		struct passwd *pw;
 
-	if (!pw) {
-		set_err(err, errlen, "unknown user \"%s\"", r->user);
-		return -ENOENT;
+		if (u->uid_known || !u->name)
+			continue;
+		pw = getpwnam(u->name);
+		if (!pw) {
+			set_err(err, errlen, "unknown user \"%s\"", u->name);
+			return -ENOENT;
+		}
+		u->uid = pw->pw_uid;
+		u->uid_known = true;
 	}
-	r->uid = pw->pw_uid;
 	r->has |= AG_RULE_HAS_UID;
 	return 0;
 }
 
 /* A name a person can read, for a rule made without one: "curl to example.org". */
-static void default_name(struct ag_rule *r)
+static int default_name(struct ag_rule *r)
 {
-	const char *slash = strrchr(r->app, '/');
-	const char *who = (r->has & AG_RULE_HAS_APP) ? (slash && slash[1] ? slash + 1 : r->app)
-						     : "any program";
+	const char *app = r->n_app ? r->app[0].path : NULL;
+	const char *slash = app ? strrchr(app, '/') : NULL;
+	const char *who = app ? (slash && slash[1] ? slash + 1 : app) : "any program";
 	const char *dir = (r->has & AG_RULE_HAS_DIRECTION) && r->direction == AG_RULE_IN ? "from"
 											     : "to";
-	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[24] = "";
+	/* several values: the first, and "..." for the others */
+	const char *more_app = r->n_app > 1 ? ",..." : "";
+	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[32] = "", user[48] = "";
+	char name[AG_RULE_NAME_MAX + 1];
 
-	if (r->has & AG_RULE_HAS_HOST) {
-		snprintf(where, sizeof(where), "%s", r->host);
-	} else if (r->has & AG_RULE_HAS_REMOTE) {
+	if (r->n_host) {
+		snprintf(where, sizeof(where), "%s%s", r->host[0].name, r->n_host > 1 ? ",..." : "");
+	} else if (r->n_remote) {
+		const struct ag_rule_remote *v = &r->remote[0];
 		char a[AG_ADDR_STRLEN];
 
-		if (ag_addr_format(r->remote_family == AF_INET6 ? 6 : 4, r->remote_addr, a,
-				   sizeof(a)) < 0)
+		if (ag_addr_format(v->family == AF_INET6 ? 6 : 4, v->addr, a, sizeof(a)) < 0)
 			snprintf(a, sizeof(a), "?");
-		if (r->remote_plen == (r->remote_family == AF_INET6 ? 128u : 32u))
-			snprintf(where, sizeof(where), "%s", a);
+		if (v->plen == (v->family == AF_INET6 ? 128u : 32u))
+			snprintf(where, sizeof(where), "%s%s", a, r->n_remote > 1 ? ",..." : "");
 		else
-			snprintf(where, sizeof(where), "%s/%u", a, r->remote_plen);
+			snprintf(where, sizeof(where), "%s/%u%s", a, v->plen,
+				 r->n_remote > 1 ? ",..." : "");
 	}
-	if ((r->has & AG_RULE_HAS_PORT) && r->port_min == r->port_max)
-		snprintf(port, sizeof(port), " port %u", r->port_min);
-	else if (r->has & AG_RULE_HAS_PORT)
-		snprintf(port, sizeof(port), " ports %u-%u", r->port_min, r->port_max);
-	if ((r->has & AG_RULE_HAS_USER) && !(r->has & AG_RULE_HAS_APP))
-		snprintf(r->name, sizeof(r->name), "user %.32s %s %.180s%s", r->user, dir, where,
-			 port);
+	if (r->n_port && r->port[0].lo == r->port[0].hi)
+		snprintf(port, sizeof(port), " port%s %u%s", r->n_port > 1 ? "s" : "",
+			 r->port[0].lo, r->n_port > 1 ? ",..." : "");
+	else if (r->n_port)
+		snprintf(port, sizeof(port), " ports %u-%u%s", r->port[0].lo, r->port[0].hi,
+			 r->n_port > 1 ? ",..." : "");
+	if (r->n_user && r->user[0].name)
+		snprintf(user, sizeof(user), "%.32s%s", r->user[0].name, r->n_user > 1 ? ",..." : "");
+	else if (r->n_user)
+		snprintf(user, sizeof(user), "%u%s", r->user[0].uid, r->n_user > 1 ? ",..." : "");
+	if (r->n_user && !r->n_app)
+		snprintf(name, sizeof(name), "user %s %s %.180s%s", user, dir, where, port);
 	else
-		snprintf(r->name, sizeof(r->name), "%.40s %s %.180s%s", who, dir, where, port);
+		snprintf(name, sizeof(name), "%.40s%s %s %.180s%s", who, more_app, dir, where, port);
+	return ag_rule_set_name(r, name);
 }
 
 /*
@@ -409,9 +445,11 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	set_err(err, errlen, "%s", "");
 	*save_failed = false;
 	/* Rules made here, not read from a file, say what they are and since when. */
-	if (!rule->source[0] && !rule->name[0])
-		default_name(rule);
-	if (!rule->source[0] && !(rule->has & AG_RULE_HAS_CREATED)) {
+	if (!rule->source && !rule->name && default_name(rule)) {
+		set_err(err, errlen, "%s", "out of memory");
+		return -ENOMEM;
+	}
+	if (!rule->source && !(rule->has & AG_RULE_HAS_CREATED)) {
 		rule->created = (int64_t)(ag_wall_ms() / 1000);
 		rule->has |= AG_RULE_HAS_CREATED;
 	}
@@ -430,21 +468,30 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	ar->rule = *rule;
+	if (ag_rule_copy(&ar->rule, rule)) {
+		free(ar);
+		set_err(err, errlen, "%s", "out of memory");
+		return -ENOMEM;
+	}
 	ar->handle = ++d->policy.next_rule_handle;
 	r = install_filters(d, ar);
 	if (r) {
 		set_err(err, errlen, "%s",
-			r == AG_E_LIMIT ? "too many filters" : "the engine refused the rule");
+			r == AG_E_LIMIT ? "too many filters"
+			: r == -ENOMEM ? "out of memory" : "the engine refused the rule");
+		ag_rule_free(&ar->rule);
 		free(ar);
-		return r == AG_E_LIMIT ? -ENOSPC : -EINVAL;
+		return r == AG_E_LIMIT ? -ENOSPC : r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	/* An `always` rule is saved before it is announced: if the disk says
 	 * no, the rule is not kept, so nothing looks saved that is not. */
-	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source[0]) {
+	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source) {
+		char path[AG_RULE_SOURCE_MAX];
+
 		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
+			ag_rule_free(&ar->rule);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
 				strerror(-r));
@@ -453,14 +500,15 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 				strerror(-r));
 			return r;
 		}
-		int n = snprintf(ar->rule.source, sizeof(ar->rule.source), "%s/%s.json",
-				 d->cfg.rules_dir, rule->id);
+		int n = snprintf(path, sizeof(path), "%s/%s.json", d->cfg.rules_dir, rule->id);
 
-		if (n < 0 || (size_t)n >= sizeof(ar->rule.source))
-			ar->rule.source[0] = 0; /* only informative */
+		/* only informative: left out when it does not fit */
+		if (n > 0 && (size_t)n < sizeof(path) && ag_rule_set_source(&ar->rule, path))
+			log_warn("rule %s: out of memory for its file name", rule->id);
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
+		ag_rule_free(&ar->rule);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
@@ -488,6 +536,7 @@ static void rule_free(struct agd *d, struct agd_rule *ar)
 		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
+	ag_rule_free(&ar->rule);
 	free(ar);
 }
 
@@ -520,14 +569,12 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 		return -ENOENT;
 	if (ar->rule.enabled == enabled)
 		return 0;
-	if (ar->rule.lifetime == AG_RULE_ALWAYS) {
-		struct ag_rule copy = ar->rule;
-
-		copy.enabled = enabled;
-		if ((r = ag_rule_save(d->cfg.rules_dir, &copy, 0)))
-			return r;
-	}
 	ar->rule.enabled = enabled;
+	if (ar->rule.lifetime == AG_RULE_ALWAYS &&
+	    (r = ag_rule_save(d->cfg.rules_dir, &ar->rule, 0))) {
+		ar->rule.enabled = !enabled;	/* the file still says so */
+		return r;
+	}
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true;
 	d->fastpath.dirty = true;
@@ -666,20 +713,21 @@ struct load_ctx {
 static int load_one(void *arg, const struct ag_rule *rule, const char *lines)
 {
 	struct load_ctx *lc = arg;
-	struct ag_rule copy;
 	char err[AGD_ERR_MAX];
+	struct ag_rule copy;
 
 	if (!rule) {
 		/* a bad file: its errors, and the other rules still load */
 		agd_log_lines(LOG_ERR, NULL, lines, lc->errors);
 		return 0;
 	}
+	/* a shallow copy, only read: agd_rule_add() makes its own */
 	copy = *rule;
 	copy.lifetime = AG_RULE_ALWAYS;
 	if (agd_rule_add(lc->d, &copy, err, sizeof(err))) {
 		char msg[AG_RULE_SOURCE_MAX + 128];
 
-		if (snprintf(msg, sizeof(msg), "%s: %s", rule->source[0] ? rule->source : rule->id,
+		if (snprintf(msg, sizeof(msg), "%s: %s", rule->source ? rule->source : rule->id,
 			     err) < 0)
 			msg[0] = 0;
 		log_err("%s", msg);
@@ -743,8 +791,10 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 
 void agd_policy_free(struct agd *d)
 {
-	for (uint32_t i = 0; i < d->policy.nrules; i++)
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		ag_rule_free(&d->policy.rules[i]->rule);
 		free(d->policy.rules[i]);
+	}
 	free(d->policy.rules);
 	free(d->policy.by_id);
 	free(d->policy.by_handle);

@@ -190,7 +190,8 @@ int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixe
 
 bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
 /* condition.c */
-#define AG__MAX_CONDITIONS 64
+/* a rule of six fields with 64 values each, and its resolvers, fits */
+#define AG__MAX_CONDITIONS 512
 int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out);
 /* Lower-case a host name without its trailing dot; -EINVAL if it is not one. */
 int ag__host_normalize(const char *in, char *out, size_t len);

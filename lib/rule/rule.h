@@ -73,10 +73,14 @@ enum ag_rule_direction {
 	AG_RULE_IN,
 };
 
-/* Which conditions (and optional fields) a rule has: struct ag_rule.has */
+/*
+ * Which conditions (and optional fields) a rule has: struct ag_rule.has.
+ * A condition's bit is set exactly when it has at least one value (the
+ * ag_rule_add_*() functions keep it so).
+ */
 #define AG_RULE_HAS_APP		0x001
 #define AG_RULE_HAS_USER	0x002	/* user[] holds what was given */
-#define AG_RULE_HAS_UID		0x004	/* uid is known (user was numeric) */
+#define AG_RULE_HAS_UID		0x004	/* every user[] value has its uid */
 #define AG_RULE_HAS_REMOTE	0x008
 #define AG_RULE_HAS_HOST	0x010
 #define AG_RULE_HAS_PORT	0x020
@@ -85,43 +89,83 @@ enum ag_rule_direction {
 #define AG_RULE_HAS_CREATED	0x100
 /* remote is "resolvers": the DNS resolvers configured on this host (their
  * addresses change with resolv.conf; the daemon gives the rule new
- * filters then) */
+ * filters then).  It is the remote condition's only value. */
 #define AG_RULE_HAS_RESOLVERS	0x200
 #define AG_RULE_REMOTE_RESOLVERS "resolvers"
 
 /*
- * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
- * different fields are ANDed; a rule with no condition matches every flow.
+ * Values of one condition: at most AG_RULE_VALUES_MAX.  The values of one
+ * condition are ORed ("port 80 or 443"), the conditions ANDed.
+ */
+#define AG_RULE_VALUES_MAX	64
+
+/* app: an exact path, or an fnmatch(3) pattern when glob is set */
+struct ag_rule_app {
+	char *path;
+	bool glob;			/* path holds one of * ? [ */
+};
+
+/* user: a name as given (name set), or a uid (name NULL) */
+struct ag_rule_user {
+	char *name;			/* NULL: given as a number */
+	uint32_t uid;			/* when known: numeric, or resolved */
+	bool uid_known;
+};
+
+/* remote: an address within plen bits */
+struct ag_rule_remote {
+	uint8_t family;			/* AF_INET or AF_INET6 */
+	uint8_t plen;			/* prefix length, 32/128 = one address */
+	unsigned char addr[16];		/* network byte order, host bits 0 */
+};
+
+/* host: a DNS name; with wildcard ("*.example.org") any name ending in
+ * ".example.org", but not "example.org" itself */
+struct ag_rule_host {
+	char *name;			/* lower case, no trailing dot, "*." kept */
+	bool wildcard;
+};
+
+/* port: a range, lo == hi for one port */
+struct ag_rule_port {
+	uint16_t lo, hi;
+};
+
+/*
+ * One rule.  It owns its strings and value arrays: copy it with
+ * ag_rule_copy(), release it with ag_rule_free() (never with =, which
+ * would share them).  Conditions on different fields are ANDed, the
+ * values of one condition ORed; a rule with no condition matches every
+ * flow.
  *
  * Matching semantics the engine must give the fields (alegate.conf(5)):
- * - app: exact path, or an fnmatch(3) pattern when app_glob is set.
- * - remote: the peer address, within remote_plen bits; or, with
+ * - app: exact path, or an fnmatch(3) pattern (ag_rule_app.glob).
+ * - remote: the peer address, within the value's plen bits; or, with
  *   AG_RULE_HAS_RESOLVERS, any of the configured DNS resolvers.
- * - host: the peer's DNS name; with host_wildcard ("*.example.org") any
- *   name ending in ".example.org", but not "example.org" itself.
+ * - host: the peer's DNS name (see struct ag_rule_host).
  * - port: the SERVICE port: the remote port of an outbound flow, the local
  *   port of an inbound flow (what a person means by "port 22 inbound").
+ *
+ * The string pointers name, callout and source are NULL when empty; read
+ * them through ag_rule_str() where "" is wanted.
  */
 struct ag_rule {
 	char id[AG_RULE_ID_MAX + 1];
-	char name[AG_RULE_NAME_MAX + 1];	/* free text, may be "" */
 	enum ag_rule_action action;
-	char callout[AG_RULE_CALLOUT_MAX + 1];	/* AG_RULE_CALLOUT: its name */
 	bool enabled;
 	int weight;			/* AG_RULE_WEIGHT_MIN..MAX, default 0 */
 	unsigned has;			/* AG_RULE_HAS_* */
+	char *name;			/* free text, NULL for none */
+	char *callout;			/* AG_RULE_CALLOUT: its name */
 
-	char app[AG_RULE_APP_MAX + 1];
-	bool app_glob;			/* app holds one of * ? [ */
-	char user[AG_RULE_USER_MAX + 1];	/* name, or the uid in decimal */
-	uint32_t uid;			/* when AG_RULE_HAS_UID */
-	int remote_family;		/* AF_INET or AF_INET6 */
-	unsigned char remote_addr[16];	/* network byte order, host bits 0 */
-	unsigned remote_plen;		/* prefix length, 32/128 = one address */
-	char host[AG_RULE_HOST_MAX + 1];	/* lower case, no trailing dot */
-	bool host_wildcard;		/* host is "*.suffix" */
-	uint16_t port_min, port_max;	/* equal for a single port */
-	uint8_t proto;			/* IP protocol number */
+	/* the values of each condition, n_* of them (0: no condition) */
+	uint8_t n_app, n_user, n_remote, n_host, n_port, n_proto;
+	struct ag_rule_app *app;
+	struct ag_rule_user *user;
+	struct ag_rule_remote *remote;
+	struct ag_rule_host *host;
+	struct ag_rule_port *port;
+	uint8_t *proto;			/* IP protocol numbers */
 	enum ag_rule_direction direction;
 	int64_t created;		/* Unix seconds, when AG_RULE_HAS_CREATED */
 
@@ -129,8 +173,14 @@ struct ag_rule {
 	enum ag_rule_lifetime lifetime;
 	uint64_t expires_ns;		/* AG_RULE_TIMED: CLOCK_BOOTTIME deadline */
 	uint64_t session;		/* AG_RULE_UNTIL_QUIT: the owner's id */
-	char source[AG_RULE_SOURCE_MAX];	/* file it was loaded from, or "" */
+	char *source;			/* file it was loaded from, NULL for none */
 };
+
+/* @s, or "" when NULL: for name, callout and source. */
+static inline const char *ag_rule_str(const char *s)
+{
+	return s ? s : "";
+}
 
 /* ag_rule_from_json() / ag_rule_to_json() flags */
 /*
@@ -144,9 +194,41 @@ struct ag_rule {
 
 /*
  * ag_rule_init - an empty rule: no id, action deny, enabled, no condition,
- * weight 0, lifetime always.  Cannot fail.
+ * weight 0, lifetime always.  Cannot fail; allocates nothing.
  */
 void ag_rule_init(struct ag_rule *rule);
+
+/*
+ * ag_rule_free - release what @rule owns and leave it as ag_rule_init()
+ * does.  Safe on an init'ed rule, and twice.
+ */
+void ag_rule_free(struct ag_rule *rule);
+
+/*
+ * ag_rule_copy - @dst becomes a deep copy of @src (@dst's old content is
+ * not freed: pass an init'ed or freed rule).
+ * Return: 0, or -ENOMEM with @dst init'ed.
+ */
+int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src);
+
+/*
+ * Setters for code that builds a rule (the parsers check values first;
+ * these only store them).  A string is copied; "" clears name, callout
+ * and source.  Return: 0, -ENOMEM, or -E2BIG when the condition already
+ * has AG_RULE_VALUES_MAX values.  ag_rule_add_*() append one value and set
+ * the condition's AG_RULE_HAS_* bit (add_user with a uid also keeps
+ * AG_RULE_HAS_UID right).
+ */
+int ag_rule_set_name(struct ag_rule *rule, const char *name);
+int ag_rule_set_callout(struct ag_rule *rule, const char *callout);
+int ag_rule_set_source(struct ag_rule *rule, const char *source);
+int ag_rule_add_app(struct ag_rule *rule, const char *path);	/* glob from * ? [ */
+int ag_rule_add_user_name(struct ag_rule *rule, const char *name);
+int ag_rule_add_uid(struct ag_rule *rule, uint32_t uid);
+int ag_rule_add_remote(struct ag_rule *rule, int family, const void *addr, unsigned plen);
+int ag_rule_add_host(struct ag_rule *rule, const char *name);	/* "*.x" is a wildcard */
+int ag_rule_add_port(struct ag_rule *rule, uint16_t lo, uint16_t hi);
+int ag_rule_add_proto(struct ag_rule *rule, uint8_t proto);
 
 /*
  * ag_rule_parse - parse the text of one rule file.

@@ -38,6 +38,7 @@ static json_t *conv_ok(const char *text, bool *ends)
 		json_decref(r);
 		return NULL;
 	}
+	ag_rule_free(&checked);
 	if (ends)
 		*ends = e;
 	return r;
