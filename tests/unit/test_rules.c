@@ -1108,6 +1108,178 @@ TEST(new_id_is_8_hex_digits_and_fresh)
 	CHECK(strcmp(a, b) != 0);	/* 1 in 2^32 to fail by chance */
 }
 
+/* ---- several values per condition (S14) ----------------------------------- */
+
+/* OR within a field: an array, or a comma list where no value holds a comma. */
+TEST(several_values_per_field_from_arrays_and_comma_lists)
+{
+	static const char text[] =
+		"{\"id\": \"m\", \"action\": \"allow\",\n"
+		" \"app\": [\"/usr/bin/curl\", \"/usr/lib/firefox*/firefox\"],\n"
+		" \"user\": \"alice,1000\",\n"
+		" \"remote\": [\"10.0.0.0/8\", \"fd00::/8\"],\n"
+		" \"host\": \"example.org,*.example.net\",\n"
+		" \"port\": \"80,443,8000-8100\",\n"
+		" \"proto\": [\"tcp\", 17]}";
+	struct ag_rule r;
+	struct errs e;
+
+	CHECK_EQ(parse("m.json", text, &r, &e), 0);
+	CHECK_EQ(r.n_app, 2);
+	CHECK_STR(r.app[0].path, "/usr/bin/curl");
+	CHECK(!r.app[0].glob);
+	CHECK(r.app[1].glob);
+	CHECK_EQ(r.n_user, 2);
+	CHECK_STR(r.user[0].name, "alice");
+	CHECK(r.user[1].name == NULL && r.user[1].uid == 1000 && r.user[1].uid_known);
+	CHECK_EQ(r.has & AG_RULE_HAS_UID, 0);	/* alice is not resolved yet */
+	CHECK_EQ(r.n_remote, 2);
+	CHECK_EQ(r.remote[0].family, AF_INET);
+	CHECK_EQ(r.remote[0].plen, 8);
+	CHECK_EQ(r.remote[1].family, AF_INET6);
+	CHECK_EQ(r.n_host, 2);
+	CHECK(!r.host[0].wildcard && r.host[1].wildcard);
+	CHECK_EQ(r.n_port, 3);
+	CHECK(r.port[0].lo == 80 && r.port[0].hi == 80);
+	CHECK(r.port[1].lo == 443 && r.port[1].hi == 443);
+	CHECK(r.port[2].lo == 8000 && r.port[2].hi == 8100);
+	CHECK_EQ(r.n_proto, 2);
+	CHECK(r.proto[0] == 6 && r.proto[1] == 17);
+}
+
+/* Written back as arrays, and read again to the same rule; one value stays a scalar. */
+TEST(several_values_are_saved_as_arrays_and_load_back_equal)
+{
+	static const char text[] =
+		"{\"id\": \"m\", \"action\": \"deny\", \"port\": \"80,443\", \"user\": [0, \"bob\"],"
+		" \"host\": \"a.example.org\"}";
+	struct ag_rule r, back;
+	struct errs e;
+	char *s;
+
+	CHECK_EQ(parse("m.json", text, &r, &e), 0);
+	s = file_text(&r);
+	CHECK(s);
+	CHECK_MSG(strstr(s, "\"port\": [\n    \"80\",\n    \"443\"\n  ]"), "%s", s);
+	CHECK_MSG(strstr(s, "\"user\": [\n    0,\n    \"bob\"\n  ]"), "%s", s);
+	CHECK_MSG(strstr(s, "\"host\": \"a.example.org\""), "%s", s);
+	CHECK_EQ(parse("m.json", s, &back, &e), 0);
+	free(s);
+	CHECK(ag_rule_equal(&r, &back));
+	/* the order of the values is kept: another order is another file */
+	CHECK_EQ(parse("m.json", "{\"id\": \"m\", \"action\": \"deny\", \"port\": \"443,80\","
+			" \"user\": [0, \"bob\"], \"host\": \"a.example.org\"}", &back, &e), 0);
+	CHECK(!ag_rule_equal(&r, &back));
+}
+
+TEST(more_than_64_values_on_a_field_is_an_error_naming_the_limit)
+{
+	char text[2048], list[1024] = "";
+	struct ag_rule r;
+	struct errs e;
+	size_t o = 0;
+
+	for (int i = 1; i <= AG_RULE_VALUES_MAX; i++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%d", i > 1 ? "," : "", i);
+	snprintf(text, sizeof(text), "{\"id\": \"b\", \"action\": \"allow\", \"port\": \"%s\"}", list);
+	CHECK_EQ(parse("b.json", text, &r, &e), 0);
+	CHECK_EQ(r.n_port, AG_RULE_VALUES_MAX);
+	/* 65 in a comma list, 65 in an array */
+	snprintf(text, sizeof(text), "{\"id\": \"b\", \"action\": \"allow\", \"port\": \"%s,65\"}", list);
+	CHECK_EQ(parse("b.json", text, &r, &e), -EINVAL);
+	CHECK_EQ(e.n, 1);
+	CHECK_MSG(strstr(e.msg[0], "has 65 values, the limit is 64"), "%s", e.msg[0]);
+	snprintf(text, sizeof(text), "{\"id\": \"b\", \"action\": \"allow\", \"proto\": [%s,65]}", list);
+	CHECK_EQ(parse("b.json", text, &r, &e), -EINVAL);
+	CHECK_MSG(strstr(e.msg[0], "b.json:1: proto: 65 values, the limit is 64"), "%s", e.msg[0]);
+}
+
+TEST(malformed_value_lists_are_refused_with_the_bad_value_quoted)
+{
+	static const struct {
+		const char *frag, *msg;
+	} cases[] = {
+		{ "\"port\": []", "port: an empty list (leave port out to match any)" },
+		{ "\"port\": \"80,,443\"", "port: \"80,,443\" has an empty value between commas" },
+		{ "\"port\": \"80,\"", "port: \"80,\" has an empty value between commas" },
+		{ "\"host\": \",example.org\"", "has an empty value between commas" },
+		{ "\"port\": [\"80\", \"http\"]", "port: \"http\" is not a port" },
+		{ "\"port\": [\"80,443\"]", "port: \"80,443\" is not a port" },
+		{ "\"remote\": \"10.0.0.0/8,10.1.0.1/8\"", "remote: \"10.1.0.1/8\" has host bits set" },
+		{ "\"remote\": [\"resolvers\", \"10.0.0.1\"]", "remote: \"resolvers\" cannot be listed with addresses" },
+		{ "\"user\": [\"root\", -1]", "user: -1 is not a valid uid" },
+		{ "\"app\": [\"/bin/a\", \"b\"]", "app: \"b\" is not an absolute path or a glob" },
+		{ "\"app\": [\"/bin/a\", null]", "app: expected a string, got null" },
+		{ "\"proto\": [\"tcp\", \"icmp\"], \"port\": 80", "port: a rule for proto \"icmp\" cannot have a port" },
+		{ "\"proto\": \"icmp,tcp\", \"remote\": [\"fd00::1\"]", "proto: \"icmp\" cannot reach an IPv6 remote address" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct ag_rule r;
+		struct errs e;
+
+		snprintf(text, sizeof(text), "{\"id\": \"t\", \"action\": \"allow\", %s}", cases[i].frag);
+		CHECK_MSG(parse("t.json", text, &r, &e) == -EINVAL, "accepted: %s", cases[i].frag);
+		CHECK_MSG(e.n == 1, "%u errors for %s: %s", e.n, cases[i].frag, e.msg[0]);
+		CHECK_MSG(strstr(e.msg[0], cases[i].msg), "message \"%s\" lacks \"%s\"", e.msg[0],
+			  cases[i].msg);
+	}
+	/* a comma is part of a path: one app, not two */
+	{
+		struct ag_rule r;
+		struct errs e;
+
+		CHECK_EQ(parse("t.json", "{\"id\": \"t\", \"action\": \"deny\", \"app\": \"/opt/a,b\"}",
+			       &r, &e), 0);
+		CHECK_EQ(r.n_app, 1);
+		CHECK_STR(r.app[0].path, "/opt/a,b");
+	}
+}
+
+/* A copy owns its own values: freeing the original leaves it whole. */
+TEST(copy_is_deep_and_free_leaves_an_empty_rule)
+{
+	static const char text[] =
+		"{\"id\": \"c\", \"name\": \"n\", \"action\": \"callout\", \"callout\": \"x.y\","
+		" \"app\": [\"/bin/a\", \"/bin/b\"], \"user\": [\"root\", 7], \"host\": \"*.a.org\","
+		" \"remote\": \"::1\", \"port\": \"1-2,3\", \"proto\": \"tcp\"}";
+	struct ag_rule a, b, empty;
+	char *ta, *tb;
+
+	ag_rule_init(&empty);
+	ag_rule_free(&empty);		/* safe on an init'ed rule */
+	ag_rule_free(&empty);		/* and twice */
+	CHECK_EQ(ag_rule_parse("c.json", text, strlen(text), &a, NULL, 0), 0);
+	CHECK_EQ(ag_rule_copy(&b, &a), 0);
+	CHECK(b.app != a.app && b.app[0].path != a.app[0].path && b.name != a.name &&
+	      b.source != a.source && b.user[0].name != a.user[0].name &&
+	      b.host[0].name != a.host[0].name && b.port != a.port && b.proto != a.proto);
+	CHECK(ag_rule_equal(&a, &b));
+	ta = file_text(&a);
+	ag_rule_free(&a);
+	CHECK(a.name == NULL && a.app == NULL && a.n_app == 0 && a.has == 0 && !a.id[0]);
+	CHECK(a.action == AG_RULE_DENY && a.enabled && a.lifetime == AG_RULE_ALWAYS);
+	tb = file_text(&b);
+	CHECK(ta && tb);
+	CHECK_STR(ta, tb);
+	free(ta);
+	free(tb);
+	ag_rule_free(&b);
+	/* the setters keep the AG_RULE_HAS_* bits and the bound */
+	ag_rule_init(&a);
+	for (int i = 0; i < AG_RULE_VALUES_MAX; i++)
+		CHECK_EQ(ag_rule_add_port(&a, (uint16_t)(i + 1), (uint16_t)(i + 1)), 0);
+	CHECK_EQ(ag_rule_add_port(&a, 100, 100), -E2BIG);
+	CHECK_EQ(a.n_port, AG_RULE_VALUES_MAX);
+	CHECK_EQ(a.has, AG_RULE_HAS_PORT);
+	CHECK_EQ(ag_rule_add_uid(&a, 5), 0);
+	CHECK_EQ(a.has & AG_RULE_HAS_UID, AG_RULE_HAS_UID);
+	CHECK_EQ(ag_rule_add_user_name(&a, "bob"), 0);
+	CHECK_EQ(a.has & AG_RULE_HAS_UID, 0);
+	ag_rule_free(&a);
+}
+
 TEST(equal_ignores_memory_only_fields)
 {
 	static struct ag_rule b;	/* freed at exit, after a failed CHECK too */
