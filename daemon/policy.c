@@ -473,6 +473,8 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
+	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
+	ag_rule_set_source(&ar->rule, NULL);
 	ar->handle = ++d->policy.next_rule_handle;
 	r = install_filters(d, ar);
 	if (r) {
@@ -486,8 +488,6 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	/* An `always` rule is saved before it is announced: if the disk says
 	 * no, the rule is not kept, so nothing looks saved that is not. */
 	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source) {
-		char path[AG_RULE_SOURCE_MAX];
-
 		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
@@ -500,11 +500,6 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 				strerror(-r));
 			return r;
 		}
-		int n = snprintf(path, sizeof(path), "%s/%s.json", d->cfg.rules_dir, rule->id);
-
-		/* only informative: left out when it does not fit */
-		if (n > 0 && (size_t)n < sizeof(path) && ag_rule_set_source(&ar->rule, path))
-			log_warn("rule %s: out of memory for its file name", rule->id);
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
@@ -513,8 +508,13 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
-		 ag_rule_lifetime_name(ar->rule.lifetime));
+	/* a directory of 100,000 rules is one line (agd_policy_load), not 100,000 */
+	if (d->policy.bulk)
+		log_debug("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
+			  ag_rule_lifetime_name(ar->rule.lifetime));
+	else
+		log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
+			 ag_rule_lifetime_name(ar->rule.lifetime));
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* in the kernel before the control reply goes out */
@@ -768,7 +768,32 @@ int agd_policy_load(struct agd *d)
 	int n = load_dir(d, NULL);
 
 	ag_engine_commit(d->engine);
+	log_info("%d rules loaded from %s", n, d->cfg.rules_dir);
 	return n;
+}
+
+/*
+ * Forget every persistent rule at once: one pass over the table, where
+ * deleting them one by one would move the rest of the table each time.
+ */
+static void free_persistent(struct agd *d)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		struct agd_rule *ar = d->policy.rules[i];
+
+		if (ar->rule.lifetime != AG_RULE_ALWAYS) {
+			d->policy.rules[kept++] = ar;
+			continue;
+		}
+		remove_filters(d, ar);
+		map_del(d, d->policy.by_id, true, ar);
+		map_del(d, d->policy.by_handle, false, ar);
+		ag_rule_free(&ar->rule);
+		free(ar);
+	}
+	d->policy.nrules = kept;
 }
 
 int agd_policy_reload(struct agd *d, json_t *errors)
@@ -776,9 +801,7 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 	/* Persistent rules are what the directory says now; the others stay.
 	 * One transaction: live flows are reauthorized once (S12c). */
 	ag_engine_begin(d->engine);
-	for (uint32_t i = d->policy.nrules; i-- > 0;)
-		if (d->policy.rules[i]->rule.lifetime == AG_RULE_ALWAYS)
-			rule_free(d, d->policy.rules[i]);
+	free_persistent(d);
 	int n = load_dir(d, errors);
 
 	ag_engine_commit(d->engine);
