@@ -235,8 +235,9 @@ int ag_rule_add_proto(struct ag_rule *rule, uint8_t proto);
  * @file: path used in messages; when its last component ends in ".json",
  *	the rule's id must equal that name without ".json".
  * @buf, @len: the text (need not be NUL-terminated).
- * @out: written only on success; lifetime AG_RULE_ALWAYS, source = @file
- *	(or "" when @file is NULL; messages then say "rule").
+ * @out: written only on success (then it owns its values: ag_rule_free());
+ *	lifetime AG_RULE_ALWAYS, source = @file (NULL when @file is NULL;
+ *	messages then say "rule").
  * @err, @errlen: every error as a line "FILE:LINE: message" quoting the
  *	bad value; syntax errors carry jansson's line, others the line of the
  *	key (found in the text: right for ordinary formatting).
@@ -250,6 +251,9 @@ int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule 
 /*
  * ag_rule_from_json - the same checks on a decoded JSON object, for the
  * control protocol.  Messages carry no file or line: "unknown action \"x\"".
+ * A condition is one value, an array of 1..AG_RULE_VALUES_MAX values, or
+ * (user, remote, host, port, proto) a string of values separated by commas.
+ * @out is written only on success and then owns its values: ag_rule_free().
  * @flags: AG_RULE_JSON_CONTROL to accept "lifetime" (default "always") and
  *	"expires_in_ms" (required for "timed", converted to expires_ns from
  *	the current CLOCK_BOOTTIME), and a missing "id" (left "").
@@ -268,10 +272,14 @@ int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
  * AG_RULE_JSON_CONTROL, "lifetime" and, for timed rules, "expires_in_ms"
  * (time left, 0 once past) are added.
  *
+ * A condition with one value is written as that value; with several, as
+ * an array of them in order ("port": ["80", "443"]).
+ *
  * Return: a new reference (caller json_decref()s it), or NULL with errno
  * ENOMEM; EILSEQ when a string field is not valid UTF-8 (JSON cannot carry
- * it: an executable path with such bytes needs a glob); EINVAL when
- * remote_family is neither AF_INET nor AF_INET6.
+ * it: an executable path with such bytes needs a glob); EINVAL when a
+ * remote value's family is neither AF_INET nor AF_INET6, or a condition
+ * has more than AG_RULE_VALUES_MAX values.
  */
 json_t *ag_rule_to_json(const struct ag_rule *rule, unsigned flags);
 
@@ -292,7 +300,7 @@ bool ag_rule_id_valid(const char *id);
  * Called by ag_rules_load_dir() for each rule file in name order: with
  * @rule for a good one (@err NULL), or with @rule NULL and @err the lines
  * saying what is wrong with a bad one.  Both are only valid during the
- * call (copy them).  A negative return stops loading and is returned by
+ * call (ag_rule_copy() the rule to keep it; it is freed after the call).  A negative return stops loading and is returned by
  * ag_rules_load_dir().
  */
 typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule, const char *err);

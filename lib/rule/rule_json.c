@@ -118,6 +118,13 @@ json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 	json_t *o = json_object(), *vals[AG_RULE_VALUES_MAX];
 	int bad = 0, why = 0;
 
+	if (r->n_app > AG_RULE_VALUES_MAX || r->n_user > AG_RULE_VALUES_MAX ||
+	    r->n_remote > AG_RULE_VALUES_MAX || r->n_host > AG_RULE_VALUES_MAX ||
+	    r->n_port > AG_RULE_VALUES_MAX || r->n_proto > AG_RULE_VALUES_MAX) {
+		json_decref(o);
+		errno = EINVAL;	/* set in C past the bound: no rule file has it */
+		return NULL;
+	}
 	if (!o) {
 		errno = ENOMEM;
 		return NULL;
