@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_rules_values.sh — several values on one condition (S14): a rule for
 # two programs and two ports allows each program to each port, and a third
-# program or a third port is still asked; with the fast path off and on.
+# program or a third port is still asked, with the fast path off and on;
+# export and import keep every value.
 . "$(dirname "$0")/lib.sh"
 
 ns_pair
@@ -62,4 +63,27 @@ for bpf in no yes; do
 	daemon_stop_clean
 	rm -rf "$T/d-$NSC"
 done
+
+# ---- export and import keep the values: the same arrays on a second daemon -----------------------
+conds='[.[] | {app, user, remote, host, port, proto}]'
+daemon_start "$NSC" bpf=no || { fail daemon_start "alegated did not start"; finish; }
+ctl rules add --action deny --app "$T/bin/app_a" --app "$T/bin/app_b" --user 0,65534 \
+	--remote 192.0.2.0/24 --remote 2001:db8::/32 --host a.example,b.example \
+	--port 25,465-587 --proto tcp,udp >/dev/null &&
+ctl rules export "$T/values.json" 2>/dev/null
+ctl rules list --json | jq -S "$conds" >"$T/values.before"
+daemon_stop_clean
+rm -rf "$T/d-$NSC"
+daemon_start "$NSC" bpf=no || { fail daemon_start "second alegated did not start"; finish; }
+ctl rules import "$T/values.json" >"$T/values.out" 2>&1
+ctl rules list --json | jq -S "$conds" >"$T/values.after"
+if jq -e '.[0] | (.app | length) == 2 and .user == [0, 65534] and (.remote | length) == 2 and
+	.host == ["a.example", "b.example"] and .port == ["25", "465-587"] and .proto == ["tcp", "udp"]' \
+	"$T/values.before" >/dev/null && diff "$T/values.before" "$T/values.after" >"$T/values.diff"; then
+	pass export_then_import_keeps_every_value_of_every_condition
+else
+	fail export_then_import_keeps_every_value_of_every_condition \
+		"$(cat "$T/values.before" "$T/values.out" "$T/values.diff")"
+fi
+daemon_stop_clean
 finish
