@@ -121,8 +121,9 @@ struct ag_filter {
 	uint64_t context;
 	struct ag__str *callout; /* CALLOUT_* actions */
 	struct ag__str *name;
-	struct ag__cond *conds;  /* sorted by field */
+	struct ag__cond *conds;  /* sorted by field; in the filter's own allocation */
 	uint16_t nconds;
+	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
 	uint32_t field_mask;     /* 1u << field for every field with a condition */
 	struct ag__timer timer;  /* TIMED */
 	uint64_t seen;           /* classify generation: dedupe across index buckets */
@@ -131,8 +132,15 @@ struct ag_filter {
 	bool in_wildcard;
 	/* every filter of the layer, in evaluation order, for dumps */
 	struct ag_filter *lprev, *lnext;
-	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them */
+	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them,
+				     * after conds in the same allocation */
 };
+
+/* One allocation holds a filter and both forms of its @n conditions. */
+static inline size_t ag__filter_size(size_t n)
+{
+	return sizeof(struct ag_filter) + n * (sizeof(struct ag__cond) + sizeof(ag_condition));
+}
 
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
 static inline bool ag__filter_before(const struct ag_filter *a, const struct ag_filter *b)
