@@ -151,15 +151,15 @@ struct ag_rule_port {
  */
 struct ag_rule {
 	char id[AG_RULE_ID_MAX + 1];
-	enum ag_rule_action action;
 	bool enabled;
+	/* the values of each condition, n_* of them (0: no condition) */
+	uint8_t n_app, n_user, n_remote, n_host, n_port, n_proto;
+	enum ag_rule_action action;
 	int weight;			/* AG_RULE_WEIGHT_MIN..MAX, default 0 */
 	unsigned has;			/* AG_RULE_HAS_* */
 	char *name;			/* free text, NULL for none */
 	char *callout;			/* AG_RULE_CALLOUT: its name */
 
-	/* the values of each condition, n_* of them (0: no condition) */
-	uint8_t n_app, n_user, n_remote, n_host, n_port, n_proto;
 	struct ag_rule_app *app;
 	struct ag_rule_user *user;
 	struct ag_rule_remote *remote;
@@ -167,10 +167,11 @@ struct ag_rule {
 	struct ag_rule_port *port;
 	uint8_t *proto;			/* IP protocol numbers */
 	enum ag_rule_direction direction;
-	int64_t created;		/* Unix seconds, when AG_RULE_HAS_CREATED */
-
 	/* In memory only: never written to a rule file. */
 	enum ag_rule_lifetime lifetime;
+	int64_t created;		/* Unix seconds, when AG_RULE_HAS_CREATED */
+
+	/* In memory only (with lifetime above): never written to a rule file. */
 	uint64_t expires_ns;		/* AG_RULE_TIMED: CLOCK_BOOTTIME deadline */
 	uint64_t session;		/* AG_RULE_UNTIL_QUIT: the owner's id */
 	char *source;			/* file it was loaded from, NULL for none */
