@@ -42,12 +42,22 @@ enum opt_id {
 #define CLI_POS_MAX	4	/* positional arguments a command may take */
 
 /* What the command line said, after checking it against the command. */
+/* values of the options a rule may repeat: six conditions of 64 values */
+#define CLI_REPEAT_MAX 384
+
 struct cli_args {
 	const char *val[OPT_COUNT];	/* the value, "" for a flag; NULL: absent */
 	const char *pos[CLI_POS_MAX];
 	int npos;
 	enum opt_id duration;		/* the DURATION option given, or OPT_NONE */
 	uint64_t for_ms;		/* with OPT_FOR */
+	/*
+	 * rules add: --app, --user, --remote, --host, --port and --proto may be
+	 * given several times (OR); every value in order, val[] holds the first.
+	 */
+	const char *rep[CLI_REPEAT_MAX];
+	enum opt_id rep_id[CLI_REPEAT_MAX];
+	unsigned nrep;
 };
 
 struct cli;

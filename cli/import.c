@@ -65,15 +65,19 @@ static const char *identical(const json_t *have, const struct ag_rule *r)
 	size_t i;
 
 	json_array_foreach(have, i, o) {
+		/* x only reads r's values (nothing is freed through it) */
 		struct ag_rule h, x = *r;
+		bool same;
 
 		if (ag_rule_from_json(o, AG_RULE_JSON_CONTROL, &h, NULL, 0))
 			continue;
 		memcpy(x.id, h.id, sizeof(x.id));
-		memcpy(x.name, h.name, sizeof(x.name));
+		x.name = h.name;
 		x.created = h.created;
 		x.has = (x.has & ~AG_RULE_HAS_CREATED) | (h.has & AG_RULE_HAS_CREATED);
-		if (h.lifetime == x.lifetime && ag_rule_equal(&x, &h))
+		same = h.lifetime == x.lifetime && ag_rule_equal(&x, &h);
+		ag_rule_free(&h);
+		if (same)
 			return out_str(o, "id");
 	}
 	return NULL;
@@ -104,7 +108,9 @@ static int add_all(struct cli *cli, json_t *rules, const char *const *labels, un
 
 		if (ag_rule_from_json(o, flags, &r, NULL, 0))
 			continue;	/* checked before: cannot happen */
-		if ((id = identical(have, &r))) {
+		id = identical(have, &r);
+		ag_rule_free(&r);
+		if (id) {
 			printf("%s: skipped, identical to rule %s\n", labels[i], id);
 			same++;
 			continue;
@@ -154,8 +160,10 @@ static int import_file(struct cli *cli, const char *file)
 			bad++;
 			continue;
 		}
-		if (ag_rule_from_json(o, 0, &r, err, sizeof(err)) == 0)
+		if (ag_rule_from_json(o, 0, &r, err, sizeof(err)) == 0) {
+			ag_rule_free(&r);
 			continue;
+		}
 		for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
 			fprintf(stderr, "alegatectl: %s: %s\n", labels[i], line);
 		bad++;
@@ -228,11 +236,15 @@ static int import_opensnitch(struct cli *cli, const char *dir)
 			skipped++;
 			continue;
 		}
-		if (os_rule_convert(buf, len, &r, &ends[nr], why, sizeof(why)) == 0 &&
-		    ag_rule_from_json(r, AG_RULE_JSON_CONTROL, &checked, err, sizeof(err)) != 0) {
-			ag_rule_err_join(why, sizeof(why), err);
-			json_decref(r);
-			r = NULL;
+		if (os_rule_convert(buf, len, &r, &ends[nr], why, sizeof(why)) == 0) {
+			if (ag_rule_from_json(r, AG_RULE_JSON_CONTROL, &checked, err,
+					      sizeof(err)) != 0) {
+				ag_rule_err_join(why, sizeof(why), err);
+				json_decref(r);
+				r = NULL;
+			} else {
+				ag_rule_free(&checked);
+			}
 		}
 		free(buf);
 		if (!r) {

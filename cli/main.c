@@ -530,8 +530,21 @@ static int set_option(struct cli *cli, struct cli_args *a, int oi, const char *v
 {
 	enum opt_id id = options[oi].id;
 
-	if (a->val[id] && id != OPT_JSON && id != OPT_HELP)
+	bool repeats = cli->cmd && cli->cmd->opts == add_opts &&
+		       (id == OPT_APP || id == OPT_USER || id == OPT_REMOTE || id == OPT_HOST ||
+			id == OPT_PORT || id == OPT_PROTO);
+
+	if (repeats) {
+		/* several values of one condition: any of them matches */
+		if (a->nrep == CLI_REPEAT_MAX)
+			return cli_usage_error(cli, "too many condition values");
+		a->rep[a->nrep] = val;
+		a->rep_id[a->nrep++] = id;
+		if (a->val[id])
+			return 0;
+	} else if (a->val[id] && id != OPT_JSON && id != OPT_HELP) {
 		return cli_usage_error(cli, "option %s given twice", as);
+	}
 	if (id >= OPT_ONCE && id <= OPT_ALWAYS) {
 		if (a->duration != OPT_NONE && a->duration != id)
 			return cli_usage_error(cli, "give one DURATION, not --%s and --%s",
@@ -699,6 +712,10 @@ int main(int argc, char **argv)
 		if (a.val[k] && k != OPT_SOCKET && !utf8_ok(a.val[k]))
 			return cli_usage_error(&cli, "the value of --%s is not valid UTF-8 text",
 					       opt_name((enum opt_id)k));
+	for (unsigned k = 0; k < a.nrep; k++)
+		if (!utf8_ok(a.rep[k]))
+			return cli_usage_error(&cli, "the value of --%s is not valid UTF-8 text",
+					       opt_name(a.rep_id[k]));
 	if (a.duration == OPT_FOR) {
 		char err[160];
 

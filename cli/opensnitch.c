@@ -4,8 +4,12 @@
  *
  * An OpenSnitch rule holds one operator: "simple" (operand == data),
  * "network" (dest.network in a CIDR), "regexp", "lists" (a directory of
- * list files: one file of addresses or networks becomes remote_list), or "list" (every operator of its "list" array must match).  An
- * alegate rule holds at most one value per field, ANDed across fields.
+ * list files: one file of addresses or networks becomes remote_list), or
+ * "list" (every operator of its "list" array must match).  An alegate rule
+ * holds up to 64 values per field (ORed), ANDed across fields: a regexp
+ * that only lists literal alternatives, "^(80|443)$", becomes the values it
+ * lists; two different operators on one field in a "list" can never both
+ * hold, so such a rule is refused.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -17,11 +21,16 @@
 
 #include "opensnitch.h"
 #include "rule/list.h"
+#include "rule/rule.h"
 
 struct conv {
 	json_t *rule;
 	char *why;
 	size_t whylen;
+	/* converting the alternatives of one regexp: the first sets the
+	 * field, the others add values to it (OR) */
+	bool alt;
+	unsigned nalt;
 };
 
 static int refuse(struct conv *cv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -35,13 +44,39 @@ static int refuse(struct conv *cv, const char *fmt, ...)
 	return -1;
 }
 
-/* Set @key once: a second value for one field is an OR alegate lacks. */
+/*
+ * Set @key: once per operator (a second operator on one field in a list is
+ * an AND, which only the same value can satisfy), or, for the alternatives
+ * of one regexp, one more value of the field (an OR).
+ */
 static int set(struct conv *cv, const char *key, json_t *v, const char *operand)
 {
-	if (json_object_get(cv->rule, key)) {
+	json_t *have = json_object_get(cv->rule, key), *arr;
+
+	if (!v)
+		return refuse(cv, "out of memory");
+	if (cv->alt && cv->nalt++ > 0) {
+		if (json_is_array(have)) {
+			json_array_append_new(have, v);
+			return 0;
+		}
+		arr = json_array();
+		json_array_append(arr, have);
+		json_array_append_new(arr, v);
+		json_object_set_new(cv->rule, key, arr);
+		return 0;
+	}
+	if (have) {
+		bool same = json_equal(have, v) && !cv->alt;
+
 		json_decref(v);
-		return refuse(cv, "two conditions on %s (several values per field are not supported yet)",
-			      operand);
+		if (cv->alt)
+			return refuse(cv, "a regexp on %s and another condition on it in one list: "
+				      "alegate cannot say both", operand);
+		if (same)
+			return 0;	/* the same condition twice */
+		return refuse(cv, "two different conditions on %s in one list: every operator of "
+			      "a list must match, so the rule would never match", operand);
 	}
 	json_object_set_new(cv->rule, key, v);
 	return 0;
@@ -166,10 +201,82 @@ static int lists_operand(struct conv *cv, const char *op, const char *dir)
 	return set(cv, "remote_list", json_string(path), op);
 }
 
+static int operand(struct conv *cv, const char *type, const char *op, const char *data,
+		   bool sensitive);
+
+/*
+ * A regexp that is only a list of literal values, "^(80|443|8000)$" or
+ * "^/usr/bin/curl$" (dots and other punctuation escaped), as the values it
+ * matches: one condition with each of them.  Anything else (an unanchored
+ * pattern, a class, a repetition) is refused: alegate has no regexps.
+ */
+static int regexp_values(struct conv *cv, const char *op, const char *re, bool sensitive)
+{
+	const char *orig = re;
+	char lit[4096];
+	size_t n = strlen(re), i, o = 0;
+	bool group = false;
+	int r;
+
+	if (n < 2 || re[0] != '^' || re[n - 1] != '$' || (n >= 3 && re[n - 2] == '\\'))
+		return refuse(cv, "operator regexp on %s: only \"^value$\" or \"^(a|b|c)$\" of "
+			      "literal values can be converted (alegate has no regular expressions)", op);
+	re++;
+	n -= 2;
+	if (n >= 2 && re[0] == '(' && re[n - 1] == ')') {
+		group = true;
+		re++;
+		n -= 2;
+		if (n >= 2 && re[0] == '?' && re[1] == ':') {
+			re += 2;
+			n -= 2;
+		}
+	}
+	cv->alt = true;
+	cv->nalt = 0;
+	for (i = 0; i <= n; i++) {
+		char c = i < n ? re[i] : '|';
+
+		if (c == '|' && (group || i == n)) {
+			if (!o) {
+				cv->alt = false;
+				return refuse(cv, "operator regexp on %s: an empty alternative", op);
+			}
+			if (cv->nalt >= AG_RULE_VALUES_MAX) {
+				cv->alt = false;
+				return refuse(cv, "operator regexp on %s: more than %d alternatives", op,
+					      AG_RULE_VALUES_MAX);
+			}
+			lit[o] = 0;
+			r = operand(cv, "simple", op, lit, sensitive);
+			if (r) {
+				cv->alt = false;
+				return r;
+			}
+			o = 0;
+			continue;
+		}
+		if (c == '\\' && i + 1 < n && strchr(".-/+*?()[]{}|^$\\ _:@", re[i + 1]))
+			c = re[++i];	/* an escaped character is itself */
+		else if (strchr(".+*?()[]{}|^$\\", c)) {
+			cv->alt = false;
+			return refuse(cv, "operator regexp on %s: \"%s\" is a pattern, not a list of "
+				      "values (alegate has no regular expressions)", op, orig);
+		}
+		if (o + 1 >= sizeof(lit)) {
+			cv->alt = false;
+			return refuse(cv, "operator regexp on %s: a value is too long", op);
+		}
+		lit[o++] = c;
+	}
+	cv->alt = false;
+	return 0;
+}
+
 static int operand(struct conv *cv, const char *type, const char *op, const char *data, bool sensitive)
 {
 	if (strcmp(type, "regexp") == 0)
-		return refuse(cv, "operator regexp on %s: regular expressions are not supported", op);
+		return regexp_values(cv, op, data, sensitive);
 	if (strcmp(type, "lists") == 0)
 		return lists_operand(cv, op, data);
 	if (strcmp(type, "simple") != 0 && strcmp(type, "network") != 0)

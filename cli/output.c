@@ -77,10 +77,34 @@ void out_json_line(const json_t *v)
 	fflush(stdout);
 }
 
+/* An array of strings and numbers as "a,b,c" (a rule's several values). */
+static char *joined(const json_t *v)
+{
+	char *out = NULL, *t;
+	size_t len = 0, i;
+	const json_t *e;
+	FILE *f;
+
+	json_array_foreach(v, i, e)
+		if (!json_is_string(e) && !json_is_integer(e))
+			return NULL;
+	if (!(f = open_memstream(&out, &len)))
+		abort();
+	json_array_foreach(v, i, e) {
+		t = out_text(e);
+		fprintf(f, "%s%s", i ? "," : "", t);
+		free(t);
+	}
+	fclose(f);
+	return out;
+}
+
 char *out_text(const json_t *v)
 {
 	char *s = NULL;
 
+	if (json_is_array(v) && json_array_size(v) > 0 && (s = joined(v)))
+		return ag_sanitize(s);
 	if (json_is_string(v) && json_string_length(v) > 0)
 		s = strdup(json_string_value(v));
 	else if (json_is_integer(v) && asprintf(&s, "%lld", (long long)json_integer_value(v)) < 0)

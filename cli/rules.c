@@ -42,7 +42,10 @@ static long long number(const char *s, long long max)
 
 char *cli_rule_text(const json_t *r, const char *quit)
 {
-	const char *action = str(r, "action"), *app = str(r, "app"), *host = str(r, "host");
+	const char *action = str(r, "action");
+	/* several values are written "a,b" */
+	char *app = json_object_get(r, "app") ? out_text(json_object_get(r, "app")) : NULL;
+	char *host = json_object_get(r, "host") ? out_text(json_object_get(r, "host")) : NULL;
 	const char *dir = str(r, "direction"), *life = str(r, "lifetime");
 	const json_t *user = json_object_get(r, "user"), *remote = json_object_get(r, "remote");
 	const json_t *port = json_object_get(r, "port"), *proto = json_object_get(r, "proto");
@@ -57,7 +60,7 @@ char *cli_rule_text(const json_t *r, const char *quit)
 		fprintf(f, "callout %s: ", str(r, "callout"));
 	else
 		fprintf(f, "%s ", action ? action : "?");
-	if (app && *app)
+	if (app && *app && strcmp(app, "-"))
 		fputs(app, f);
 	else
 		fputs("any program", f);
@@ -67,7 +70,7 @@ char *cli_rule_text(const json_t *r, const char *quit)
 		free(t);
 	}
 	fputs(dir && !strcmp(dir, "in") ? " from " : dir ? " to " : " to or from ", f);
-	if (host && *host) {
+	if (host && *host && strcmp(host, "-")) {
 		fputs(host, f);
 	} else if (str(r, "host_list") || str(r, "remote_list")) {
 		if (str(r, "host_list"))
@@ -106,6 +109,8 @@ char *cli_rule_text(const json_t *r, const char *quit)
 			ag_duration_format((uint64_t)json_integer_value(left), d, sizeof(d)));
 	}
 	fclose(f);
+	free(app);
+	free(host);
 	return ag_ctl_sanitize(out);
 }
 
@@ -389,6 +394,50 @@ static int set_lists(struct cli *cli, struct cli_args *a, json_t *rule)
 	return 0;
 }
 
+/*
+ * The values of an option given more than once, as a JSON array (NULL when
+ * given once).  Besides the app, whose path may hold a comma, each value
+ * may itself be a comma list: "--port 80,443 --port 8080" is three ports.
+ * Numbers stay numbers, as for one value.
+ */
+static json_t *repeated(const struct cli_args *a, enum opt_id opt)
+{
+	json_t *arr;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < a->nrep; i++)
+		n += a->rep_id[i] == opt;
+	if (n < 2 || !(arr = json_array()))
+		return NULL;
+	for (unsigned i = 0; i < a->nrep; i++) {
+		const char *v = a->rep[i];
+
+		if (a->rep_id[i] != opt)
+			continue;
+		if (opt == OPT_APP) {
+			json_array_append_new(arr, json_string(v));
+			continue;
+		}
+		for (;;) {
+			size_t len = strcspn(v, ",");
+			char *piece = strndup(v, len);
+
+			if (!piece) {
+				json_decref(arr);
+				return NULL;
+			}
+			json_array_append_new(arr, opt == OPT_REMOTE || opt == OPT_HOST
+							   ? json_string(piece)
+							   : integer_or_string(piece));
+			free(piece);
+			if (!v[len])
+				break;
+			v += len + 1;
+		}
+	}
+	return arr;
+}
+
 static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 {
 	static const struct {
@@ -397,6 +446,9 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 	} text[] = {
 		{ OPT_NAME, "name" }, { OPT_CALLOUT, "callout" }, { OPT_APP, "app" }, { OPT_REMOTE, "remote" },
 		{ OPT_HOST, "host" }, { OPT_DIRECTION, "direction" }, { OPT_SHA256, "sha256" },
+	}, lists[] = {
+		{ OPT_APP, "app" }, { OPT_USER, "user" }, { OPT_REMOTE, "remote" },
+		{ OPT_HOST, "host" }, { OPT_PORT, "port" }, { OPT_PROTO, "proto" },
 	};
 	char err[AG_RULE_ERR_MAX], line[AG_RULE_ERR_MAX];
 	struct ag_rule checked;
@@ -433,6 +485,13 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 		return EXIT_USAGE;
 	if ((v = a->val[OPT_PROTO]))
 		json_object_set_new(rule, "proto", integer_or_string(v));
+	/* An option given several times: a JSON array of every value. */
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		json_t *arr = repeated(a, lists[i].opt);
+
+		if (arr)
+			json_object_set_new(rule, lists[i].key, arr);
+	}
 	if ((v = a->val[OPT_WEIGHT])) {
 		char *end;
 		long long n;
@@ -463,6 +522,7 @@ static int build_rule(struct cli *cli, struct cli_args *a, json_t *rule)
 	if (ag_rule_from_json(rule, AG_RULE_JSON_CONTROL, &checked, err, sizeof(err)))
 		return cli_usage_error(cli, "%s",
 				       ag_rule_err_join(line, sizeof(line), err[0] ? err : "invalid rule"));
+	ag_rule_free(&checked);
 	return 0;
 }
 

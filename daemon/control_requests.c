@@ -44,12 +44,12 @@ int agd__control_op_rules_add(struct req *q)
 	}
 	if (rule.lifetime == AG_RULE_UNTIL_QUIT)
 		rule.session = q->c->session;
-	rule.source[0] = 0;
 	int r = agd_rule_add(q->d, &rule, err, sizeof(err));
 
 	if (r) {
 		agd__control_reply_err(q->d, q->c, q->id, r == -EEXIST ? "failed" : "failed", "%s",
 			  err[0] ? err : strerror(-r));
+		ag_rule_free(&rule);
 		return 0;
 	}
 	json_t *o = json_object();
@@ -59,6 +59,7 @@ int agd__control_op_rules_add(struct req *q)
 	json_object_set_new(o, "rule", json_string(rule.id));
 	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
 	agd__control_reply_ok(q->d, q->c, q->id, o);
+	ag_rule_free(&rule);
 	return 0;
 }
 

@@ -371,12 +371,16 @@ static bool name_is_ruled(struct agd *d, const char *name)
 {
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		const struct ag_rule *r = &d->policy.rules[i]->rule;
-		/* a wildcard rule keeps its "*." (the engine's condition does not) */
-		const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2
-										   : r->host;
 
-		if ((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard))
-			return true;
+		for (unsigned j = 0; j < r->n_host; j++) {
+			const struct ag_rule_host *h = &r->host[j];
+			/* a wildcard rule keeps its "*." (the engine's condition does not) */
+			const char *host = h->wildcard && !strncmp(h->name, "*.", 2) ? h->name + 2
+										     : h->name;
+
+			if (host_matches(name, host, h->wildcard))
+				return true;
+		}
 		if (agd_rule_list_names(d->policy.rules[i], name))
 			return true;
 	}
@@ -430,12 +434,17 @@ static int seed_one(void *arg, int ver, const uint8_t *addr, const char *name)
 {
 	struct seed_ctx *s = arg;
 	const struct ag_rule *r = &s->ar->rule;
-	const char *host = r->host_wildcard && !strncmp(r->host, "*.", 2) ? r->host + 2 : r->host;
-	ag_addr a = ag_addr_make(ver, addr);
+	bool hit = agd_rule_list_names(s->ar, name);
 
-	if (((r->has & AG_RULE_HAS_HOST) && host_matches(name, host, r->host_wildcard)) ||
-	    agd_rule_list_names(s->ar, name))
-		index_put(&s->d->fastpath, ver, a, name, s->now);
+	for (unsigned j = 0; !hit && j < r->n_host; j++) {
+		const struct ag_rule_host *h = &r->host[j];
+		/* a wildcard rule keeps its "*." (the engine's condition does not) */
+		const char *host = h->wildcard && !strncmp(h->name, "*.", 2) ? h->name + 2 : h->name;
+
+		hit = host_matches(name, host, h->wildcard);
+	}
+	if (hit)
+		index_put(&s->d->fastpath, ver, ag_addr_make(ver, addr), name, s->now);
 	return 0;
 }
 

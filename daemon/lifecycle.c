@@ -425,6 +425,7 @@ void agd_timed_load(struct agd *d)
 				 rule_err[0] ? rule_err : "refused");
 		else
 			n++;
+		ag_rule_free(&rule);
 	}
 	d->policy.bulk = false;
 	json_decref(top);

@@ -88,6 +88,7 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 			  struct ag_rule *r, char *err, size_t errlen)
 {
 	bool app = false, host = false, remote = false, port = false;
+	int bad = 0;
 
 	ag_rule_init(r);
 	r->action = v == AG_VERDICT_PERMIT ? AG_RULE_ALLOW
@@ -118,30 +119,27 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 			"app+port");
 		return -EINVAL;
 	}
-	if (app && f->fixed.app_path) {
-		snprintf(r->app, sizeof(r->app), "%s", f->fixed.app_path);
-		r->has |= AG_RULE_HAS_APP;
-	} else if (app && f->fixed.uid != AG_UID_UNKNOWN) {
+	if (app && f->fixed.app_path)
+		bad |= ag_rule_add_app(r, f->fixed.app_path);
+	else if (app && f->fixed.uid != AG_UID_UNKNOWN)
 		/* the program is unknown: the next best is its user */
-		snprintf(r->user, sizeof(r->user), "%u", f->fixed.uid);
-		r->uid = f->fixed.uid;
-		r->has |= AG_RULE_HAS_USER | AG_RULE_HAS_UID;
-	}
-	if (host) {
-		snprintf(r->host, sizeof(r->host), "%s", f->fixed.remote_host);
-		r->has |= AG_RULE_HAS_HOST;
-	}
-	if (remote) {
-		r->remote_family = f->fixed.ip_version == 6 ? AF_INET6 : AF_INET;
-		memcpy(r->remote_addr, f->fixed.remote_addr.b, sizeof(r->remote_addr));
-		r->remote_plen = f->fixed.ip_version == 6 ? 128 : 32;
-		r->has |= AG_RULE_HAS_REMOTE;
-	}
+		bad |= ag_rule_add_uid(r, f->fixed.uid);
+	if (host)
+		bad |= ag_rule_add_host(r, f->fixed.remote_host);
+	if (remote)
+		bad |= ag_rule_add_remote(r, f->fixed.ip_version == 6 ? AF_INET6 : AF_INET,
+					  f->fixed.remote_addr.b, f->fixed.ip_version == 6 ? 128 : 32);
 	if (port) {
-		r->port_min = r->port_max =
-			f->fixed.direction == AG_DIR_IN ? f->fixed.local_port : f->fixed.remote_port;
-		r->proto = f->fixed.protocol;
-		r->has |= AG_RULE_HAS_PORT | AG_RULE_HAS_PROTO;
+		uint16_t p = f->fixed.direction == AG_DIR_IN ? f->fixed.local_port
+							     : f->fixed.remote_port;
+
+		bad |= ag_rule_add_port(r, p, p);
+		bad |= ag_rule_add_proto(r, f->fixed.protocol);
+	}
+	if (bad) {
+		ag_rule_free(r);
+		ag_seterr(err, errlen, "%s", "out of memory");
+		return -ENOMEM;
 	}
 	r->direction = f->fixed.direction == AG_DIR_IN ? AG_RULE_IN : AG_RULE_OUT;
 	r->has |= AG_RULE_HAS_DIRECTION;
@@ -150,46 +148,69 @@ static int rule_from_flow(const ag_flow_info *f, ag_verdict v, const char *scope
 	return 0;
 }
 
-/* Whether the enabled rule @r matches the flow @in, as its filters would. */
+static bool remote_matches(const struct ag_rule_remote *v, const ag_fixed_values *in)
+{
+	unsigned full = v->plen / 8, rest = v->plen % 8;
+
+	return in->ip_version == (v->family == AF_INET6 ? 6 : 4) &&
+	       memcmp(v->addr, in->remote_addr.b, full) == 0 &&
+	       !(rest && ((v->addr[full] ^ in->remote_addr.b[full]) & (uint8_t)(0xff << (8 - rest))));
+}
+
+static bool host_matches(const struct ag_rule_host *v, const char *h)
+{
+	size_t hl = h ? strlen(h) : 0, sl = strlen(v->name) - 1;
+
+	if (!h)
+		return false;
+	return v->wildcard ? hl > sl && strcasecmp(h + hl - sl, v->name + 1) == 0
+			   : strcasecmp(h, v->name) == 0;
+}
+
+/*
+ * Whether the enabled rule @r matches the flow @in, as its filters would:
+ * each condition by one of its values.
+ */
 static bool rule_matches(const struct ag_rule *r, const ag_fixed_values *in)
 {
 	bool inbound = in->direction == AG_DIR_IN;
 	uint16_t port = inbound ? in->local_port : in->remote_port;
+	bool ok;
 
 	if (!r->enabled)
 		return false;
 	if ((r->has & AG_RULE_HAS_DIRECTION) && (r->direction == AG_RULE_IN) != inbound)
 		return false;
-	if ((r->has & AG_RULE_HAS_APP) &&
-	    (!in->app_path || (r->app_glob ? fnmatch(r->app, in->app_path, 0) != 0
-					   : strcmp(r->app, in->app_path) != 0)))
+	ok = !r->n_app;
+	for (unsigned i = 0; !ok && i < r->n_app && in->app_path; i++)
+		ok = r->app[i].glob ? fnmatch(r->app[i].path, in->app_path, 0) == 0
+				    : strcmp(r->app[i].path, in->app_path) == 0;
+	if (!ok)
 		return false;
-	if ((r->has & AG_RULE_HAS_UID) && r->uid != in->uid)
+	ok = !r->n_user;
+	for (unsigned i = 0; !ok && i < r->n_user; i++)
+		ok = r->user[i].uid_known && r->user[i].uid == in->uid;
+	if (!ok)
 		return false;
-	if (r->has & AG_RULE_HAS_REMOTE) {
-		unsigned full = r->remote_plen / 8, rest = r->remote_plen % 8;
-
-		if (in->ip_version != (r->remote_family == AF_INET6 ? 6 : 4) ||
-		    memcmp(r->remote_addr, in->remote_addr.b, full) != 0 ||
-		    (rest && ((r->remote_addr[full] ^ in->remote_addr.b[full]) &
-			      (uint8_t)(0xff << (8 - rest)))))
-			return false;
-	}
-	if (r->has & AG_RULE_HAS_HOST) {
-		const char *h = in->remote_host;
-		size_t hl = h ? strlen(h) : 0, sl = strlen(r->host) - 1;
-
-		if (!h)
-			return false;
-		if (r->host_wildcard ? !(hl > sl && strcasecmp(h + hl - sl, r->host + 1) == 0)
-				     : strcasecmp(h, r->host) != 0)
-			return false;
-	}
-	if ((r->has & AG_RULE_HAS_PORT) && (port < r->port_min || port > r->port_max))
+	ok = !r->n_remote;
+	for (unsigned i = 0; !ok && i < r->n_remote; i++)
+		ok = remote_matches(&r->remote[i], in);
+	if (!ok)
 		return false;
-	if ((r->has & AG_RULE_HAS_PROTO) && r->proto != in->protocol)
+	ok = !r->n_host;
+	for (unsigned i = 0; !ok && i < r->n_host; i++)
+		ok = host_matches(&r->host[i], in->remote_host);
+	if (!ok)
 		return false;
-	return true;
+	ok = !r->n_port;
+	for (unsigned i = 0; !ok && i < r->n_port; i++)
+		ok = port >= r->port[i].lo && port <= r->port[i].hi;
+	if (!ok)
+		return false;
+	ok = !r->n_proto;
+	for (unsigned i = 0; !ok && i < r->n_proto; i++)
+		ok = r->proto[i] == in->protocol;
+	return ok;
 }
 
 static bool same_verdict(enum ag_rule_action a, enum ag_rule_action b)
@@ -234,6 +255,7 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 	bool make_rule = duration && strcmp(duration, "once") != 0;
 	int r;
 
+	ag_rule_init(&rule);
 	ag_seterr(err, errlen, "%s", "");
 	memset(res, 0, sizeof(*res));
 	if (!p || ag_pend_lookup(d->engine, p->context, &info)) {
@@ -256,14 +278,16 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 		} else {
 			ag_seterr(err, errlen, "%s", "duration must be once, for (with for_ms), until-quit, "
 			       "until-restart or always");
-			return -EINVAL;
+			r = -EINVAL;
+			goto out;
 		}
 	}
 	/* The flow first: the answer is for it, whatever the rule does next. */
 	r = ag_ask_decide(d->engine, p->context, verdict);
 	if (r && r != AG_E_NO_CONTEXT) {
 		ag_seterr(err, errlen, "%s", ag_strerror(r));
-		return -EINVAL;
+		r = -EINVAL;
+		goto out;
 	}
 	if (make_rule) {
 		bool save_failed;
@@ -279,11 +303,14 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 			r = agd_rule_add_saving(d, &rule, err, errlen, &save_failed);
 		}
 		if (r)
-			return r;
+			goto out;
 		snprintf(res->rule_id, sizeof(res->rule_id), "%s", rule.id);
 		over = shadowing_rule(d, &rule, &info.fixed);
 		if (over)
 			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", over->rule.id);
 	}
-	return 0;
+	r = 0;
+out:
+	ag_rule_free(&rule);
+	return r;
 }

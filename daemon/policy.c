@@ -203,50 +203,67 @@ static size_t sha256_condition(const struct ag_rule *r, ag_condition *c, char *h
 	return 1;
 }
 
+/* One condition per value: the engine ORs conditions on one field. */
+static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
+{
+	/* the sha256 and the two lists: one condition each */
+	size_t n = 3 + (size_t)r->n_app + r->n_user + r->n_remote + r->n_host + r->n_port + r->n_proto;
+
+	return (r->has & AG_RULE_HAS_RESOLVERS) ? n + d->resolvers.n : n;
+}
+
 static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
 {
 	const struct ag_rule *r = &ar->rule;
-	ag_condition c[9 + AGD_MAX_RESOLVERS];
+	ag_condition stack_c[8], *c = stack_c;
+	size_t n = 0, need = conditions_needed(d, r);
 	char sha_hex[2 * AG_RULE_SHA256_LEN + 1];
-	size_t n = 0;
 	bool in = layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT;
+	int ret;
 
-	memset(c, 0, sizeof(c));
 	/* No resolver configured: the rule matches nothing, so it has no filter
 	 * (a filter without the condition would match every address). */
 	if ((r->has & AG_RULE_HAS_RESOLVERS) && !d->resolvers.n) {
 		*id = 0;
 		return 0;
 	}
-	if (r->has & AG_RULE_HAS_APP) {
+	if (need > sizeof(stack_c) / sizeof(stack_c[0]))
+		c = calloc(need, sizeof(*c));
+	else
+		memset(stack_c, 0, sizeof(stack_c));
+	if (!c)
+		return -ENOMEM;
+	for (unsigned i = 0; i < r->n_app; i++) {
+		const struct ag_rule_app *a = &r->app[i];
+
 		c[n].field = AG_FIELD_APP_PATH;
-		c[n].match = r->app_glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
-		c[n++].v.str = r->app;
+		c[n].match = a->glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
+		c[n++].v.str = a->path;
 		/* Learn the file at the rule's path now and watch its directory:
 		 * a process matches the rule only if it runs that very file. */
-		if (!r->app_glob) {
+		if (!a->glob) {
 			uint32_t dev;
 			uint64_t ino;
 
 			if (!d->dp.exeid)
 				d->dp.exeid = ag_exeid_new();
-			if (d->dp.exeid && ag_exeid_resolve(d->dp.exeid, r->app, &dev, &ino) < 0)
+			if (d->dp.exeid && ag_exeid_resolve(d->dp.exeid, a->path, &dev, &ino) < 0)
 				log_debug("rule %s: no program at %s yet; the rule applies once "
-					  "there is", r->id, r->app);
+					  "there is", r->id, a->path);
 		}
 	}
 	n += sha256_condition(r, &c[n], sha_hex);
-	if (r->has & AG_RULE_HAS_UID) {
+	for (unsigned i = 0; i < r->n_user; i++) {
 		c[n].field = AG_FIELD_UID;
 		c[n].match = AG_MATCH_EQUAL;
-		c[n++].v.u32 = r->uid;
+		c[n++].v.u32 = r->user[i].uid;
 	}
-	if (r->has & AG_RULE_HAS_REMOTE) {
+	for (unsigned i = 0; i < r->n_remote; i++) {
 		c[n].field = AG_FIELD_REMOTE_ADDR;
 		c[n].match = AG_MATCH_PREFIX;
-		c[n].v.addr.ip_version = r->remote_family == AF_INET6 ? 6 : 4;
-		c[n].v.addr.len = (uint8_t)r->remote_plen;
-		c[n].v.addr.bytes = ag_addr_make(c[n].v.addr.ip_version, r->remote_addr);
+		c[n].v.addr.ip_version = r->remote[i].family == AF_INET6 ? 6 : 4;
+		c[n].v.addr.len = r->remote[i].plen;
+		c[n].v.addr.bytes = ag_addr_make(c[n].v.addr.ip_version, r->remote[i].addr);
 		n++;
 	}
 	/* one condition per resolver: conditions on one field are ORed */
@@ -257,24 +274,24 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].v.addr.len = d->resolvers.list[i].ver == 6 ? 128 : 32;
 		c[n++].v.addr.bytes = d->resolvers.list[i].addr;
 	}
-	if (r->has & AG_RULE_HAS_HOST) {
+	for (unsigned i = 0; i < r->n_host; i++) {
 		c[n].field = AG_FIELD_REMOTE_HOST;
-		c[n].match = r->host_wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
-		c[n++].v.str = r->host;
+		c[n].match = r->host[i].wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
+		c[n++].v.str = r->host[i].name;
 	}
 	n += agd_rule_list_conditions(ar, c + n);
-	if (r->has & AG_RULE_HAS_PORT) {
+	for (unsigned i = 0; i < r->n_port; i++) {
 		/* The port a person means: where an outbound flow goes, or the
 		 * local service an inbound flow reaches. */
 		c[n].field = in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
 		c[n].match = AG_MATCH_RANGE;
-		c[n].v.range.lo = r->port_min;
-		c[n++].v.range.hi = r->port_max;
+		c[n].v.range.lo = r->port[i].lo;
+		c[n++].v.range.hi = r->port[i].hi;
 	}
-	if (r->has & AG_RULE_HAS_PROTO) {
+	for (unsigned i = 0; i < r->n_proto; i++) {
 		c[n].field = AG_FIELD_PROTOCOL;
 		c[n].match = AG_MATCH_EQUAL;
-		c[n++].v.u32 = r->proto;
+		c[n++].v.u32 = r->proto[i];
 	}
 
 	ag_filter_spec s = {
@@ -325,7 +342,10 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		s.expires_ns = r->expires_ns;
 		break;
 	}
-	return ag_filter_add(d->engine, &s, id);
+	ret = ag_filter_add(d->engine, &s, id);
+	if (c != stack_c)
+		free(c);
+	return ret;
 }
 
 /* Whether rule @ar has filters that ask for the executable's SHA-256. */
@@ -389,59 +409,78 @@ static int resolve_user(struct ag_rule *r, char *err, size_t errlen)
 {
 	if (!(r->has & AG_RULE_HAS_USER) || (r->has & AG_RULE_HAS_UID))
 		return 0;
-	struct passwd *pw = getpwnam(r->user);
+	for (unsigned i = 0; i < r->n_user; i++) {
+		struct ag_rule_user *u = &r->user[i];
+		struct passwd *pw;
 
-	if (!pw) {
-		set_err(err, errlen, "unknown user \"%s\"", r->user);
-		return -ENOENT;
+		if (u->uid_known || !u->name)
+			continue;
+		pw = getpwnam(u->name);
+		if (!pw) {
+			set_err(err, errlen, "unknown user \"%s\"", u->name);
+			return -ENOENT;
+		}
+		u->uid = pw->pw_uid;
+		u->uid_known = true;
 	}
-	r->uid = pw->pw_uid;
 	r->has |= AG_RULE_HAS_UID;
 	return 0;
 }
 
 /* A name a person can read, for a rule made without one: "curl to example.org". */
-static void default_name(struct ag_rule *r)
+static int default_name(struct ag_rule *r)
 {
-	const char *slash = strrchr(r->app, '/');
-	const char *who = (r->has & AG_RULE_HAS_APP) ? (slash && slash[1] ? slash + 1 : r->app)
-						     : "any program";
+	const char *app = r->n_app ? r->app[0].path : NULL;
+	const char *slash = app ? strrchr(app, '/') : NULL;
+	const char *who = app ? (slash && slash[1] ? slash + 1 : app) : "any program";
 	const char *dir = (r->has & AG_RULE_HAS_DIRECTION) && r->direction == AG_RULE_IN ? "from"
 											     : "to";
-	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[24] = "";
+	/* several values: the first, and "..." for the others */
+	const char *more_app = r->n_app > 1 ? ",..." : "";
+	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[32] = "", user[48] = "";
+	char name[AG_RULE_NAME_MAX + 1];
 	char sha[2 * AG_RULE_SHA256_LEN + 1], prog[40];
 
 	/* a program named by its checksum alone: not "any program" */
-	if ((r->has & AG_RULE_HAS_SHA256) && !(r->has & AG_RULE_HAS_APP)) {
+	if ((r->has & AG_RULE_HAS_SHA256) && !r->n_app) {
 		snprintf(prog, sizeof(prog), "sha256 %.12s...", ag_rule_sha256_hex(r->sha256, sha));
 		who = prog;
 	}
-	if (r->has & AG_RULE_HAS_HOST) {
-		snprintf(where, sizeof(where), "%s", r->host);
+	if (r->n_host) {
+		snprintf(where, sizeof(where), "%s%s", r->host[0].name, r->n_host > 1 ? ",..." : "");
 	} else if (r->has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST)) {
-		const char *l = (r->has & AG_RULE_HAS_HOST_LIST) ? r->host_list : r->remote_list;
+		const char *l = ag_rule_str((r->has & AG_RULE_HAS_HOST_LIST) ? r->host_list
+									   : r->remote_list);
+		const char *base = strrchr(l, '/');
 
-		snprintf(where, sizeof(where), "list %.200s", strrchr(l, '/') + 1);
-	} else if (r->has & AG_RULE_HAS_REMOTE) {
+		snprintf(where, sizeof(where), "list %.200s", base ? base + 1 : l);
+	} else if (r->n_remote) {
+		const struct ag_rule_remote *v = &r->remote[0];
 		char a[AG_ADDR_STRLEN];
 
-		if (ag_addr_format(r->remote_family == AF_INET6 ? 6 : 4, r->remote_addr, a,
-				   sizeof(a)) < 0)
+		if (ag_addr_format(v->family == AF_INET6 ? 6 : 4, v->addr, a, sizeof(a)) < 0)
 			snprintf(a, sizeof(a), "?");
-		if (r->remote_plen == (r->remote_family == AF_INET6 ? 128u : 32u))
-			snprintf(where, sizeof(where), "%s", a);
+		if (v->plen == (v->family == AF_INET6 ? 128u : 32u))
+			snprintf(where, sizeof(where), "%s%s", a, r->n_remote > 1 ? ",..." : "");
 		else
-			snprintf(where, sizeof(where), "%s/%u", a, r->remote_plen);
+			snprintf(where, sizeof(where), "%s/%u%s", a, v->plen,
+				 r->n_remote > 1 ? ",..." : "");
 	}
-	if ((r->has & AG_RULE_HAS_PORT) && r->port_min == r->port_max)
-		snprintf(port, sizeof(port), " port %u", r->port_min);
-	else if (r->has & AG_RULE_HAS_PORT)
-		snprintf(port, sizeof(port), " ports %u-%u", r->port_min, r->port_max);
-	if ((r->has & AG_RULE_HAS_USER) && !(r->has & AG_RULE_HAS_APP))
-		snprintf(r->name, sizeof(r->name), "user %.32s %s %.180s%s", r->user, dir, where,
-			 port);
+	if (r->n_port && r->port[0].lo == r->port[0].hi)
+		snprintf(port, sizeof(port), " port%s %u%s", r->n_port > 1 ? "s" : "",
+			 r->port[0].lo, r->n_port > 1 ? ",..." : "");
+	else if (r->n_port)
+		snprintf(port, sizeof(port), " ports %u-%u%s", r->port[0].lo, r->port[0].hi,
+			 r->n_port > 1 ? ",..." : "");
+	if (r->n_user && r->user[0].name)
+		snprintf(user, sizeof(user), "%.32s%s", r->user[0].name, r->n_user > 1 ? ",..." : "");
+	else if (r->n_user)
+		snprintf(user, sizeof(user), "%u%s", r->user[0].uid, r->n_user > 1 ? ",..." : "");
+	if (r->n_user && !r->n_app)
+		snprintf(name, sizeof(name), "user %s %s %.180s%s", user, dir, where, port);
 	else
-		snprintf(r->name, sizeof(r->name), "%.40s %s %.180s%s", who, dir, where, port);
+		snprintf(name, sizeof(name), "%.40s%s %s %.180s%s", who, more_app, dir, where, port);
+	return ag_rule_set_name(r, name);
 }
 
 /*
@@ -457,9 +496,11 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	set_err(err, errlen, "%s", "");
 	*save_failed = false;
 	/* Rules made here, not read from a file, say what they are and since when. */
-	if (!rule->source[0] && !rule->name[0])
-		default_name(rule);
-	if (!rule->source[0] && !(rule->has & AG_RULE_HAS_CREATED)) {
+	if (!rule->source && !rule->name && default_name(rule)) {
+		set_err(err, errlen, "%s", "out of memory");
+		return -ENOMEM;
+	}
+	if (!rule->source && !(rule->has & AG_RULE_HAS_CREATED)) {
 		rule->created = (int64_t)(ag_wall_ms() / 1000);
 		rule->has |= AG_RULE_HAS_CREATED;
 	}
@@ -478,29 +519,39 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	ar->rule = *rule;
+	if (ag_rule_copy(&ar->rule, rule)) {
+		free(ar);
+		set_err(err, errlen, "%s", "out of memory");
+		return -ENOMEM;
+	}
+	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
+	ag_rule_set_source(&ar->rule, NULL);
 	ar->handle = ++d->policy.next_rule_handle;
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */
-	if ((r = agd_rule_lists_get(d, ar, !rule->source[0], err, errlen))) {
+	if ((r = agd_rule_lists_get(d, ar, !rule->source, err, errlen))) {
+		ag_rule_free(&ar->rule);
 		free(ar);
 		return r;
 	}
 	r = install_filters(d, ar);
 	if (r) {
 		set_err(err, errlen, "%s",
-			r == AG_E_LIMIT ? "too many filters" : "the engine refused the rule");
+			r == AG_E_LIMIT ? "too many filters"
+			: r == -ENOMEM ? "out of memory" : "the engine refused the rule");
 		agd_rule_lists_put(d, ar);
+		ag_rule_free(&ar->rule);
 		free(ar);
-		return r == AG_E_LIMIT ? -ENOSPC : -EINVAL;
+		return r == AG_E_LIMIT ? -ENOSPC : r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	/* An `always` rule is saved before it is announced: if the disk says
 	 * no, the rule is not kept, so nothing looks saved that is not. */
-	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source[0]) {
+	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source) {
 		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
 			agd_rule_lists_put(d, ar);
+			ag_rule_free(&ar->rule);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
 				strerror(-r));
@@ -509,21 +560,22 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 				strerror(-r));
 			return r;
 		}
-		int n = snprintf(ar->rule.source, sizeof(ar->rule.source), "%s/%s.json",
-				 d->cfg.rules_dir, rule->id);
-
-		if (n < 0 || (size_t)n >= sizeof(ar->rule.source))
-			ar->rule.source[0] = 0; /* only informative */
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
 		agd_rule_lists_put(d, ar);
+		ag_rule_free(&ar->rule);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
-		 ag_rule_lifetime_name(ar->rule.lifetime));
+	/* a directory of 100,000 rules is one line (agd_policy_load), not 100,000 */
+	if (d->policy.bulk)
+		log_debug("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
+			  ag_rule_lifetime_name(ar->rule.lifetime));
+	else
+		log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
+			 ag_rule_lifetime_name(ar->rule.lifetime));
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* names the cache already holds: the kernel must not miss them */
@@ -548,6 +600,7 @@ static void rule_free(struct agd *d, struct agd_rule *ar)
 	remove_filters(d, ar);
 	table_remove(d, ar);
 	agd_rule_lists_put(d, ar);
+	ag_rule_free(&ar->rule);
 	free(ar);
 }
 
@@ -597,14 +650,12 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 		return -ENOENT;
 	if (ar->rule.enabled == enabled)
 		return 0;
-	if (ar->rule.lifetime == AG_RULE_ALWAYS) {
-		struct ag_rule copy = ar->rule;
-
-		copy.enabled = enabled;
-		if ((r = ag_rule_save(d->cfg.rules_dir, &copy, 0)))
-			return r;
-	}
 	ar->rule.enabled = enabled;
+	if (ar->rule.lifetime == AG_RULE_ALWAYS &&
+	    (r = ag_rule_save(d->cfg.rules_dir, &ar->rule, 0))) {
+		ar->rule.enabled = !enabled;	/* the file still says so */
+		return r;
+	}
 	if (ar->rule.lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true;
 	d->fastpath.dirty = true;
@@ -744,20 +795,21 @@ struct load_ctx {
 static int load_one(void *arg, const struct ag_rule *rule, const char *lines)
 {
 	struct load_ctx *lc = arg;
-	struct ag_rule copy;
 	char err[AGD_ERR_MAX];
+	struct ag_rule copy;
 
 	if (!rule) {
 		/* a bad file: its errors, and the other rules still load */
 		agd_log_lines(LOG_ERR, NULL, lines, lc->errors);
 		return 0;
 	}
+	/* a shallow copy, only read: agd_rule_add() makes its own */
 	copy = *rule;
 	copy.lifetime = AG_RULE_ALWAYS;
 	if (agd_rule_add(lc->d, &copy, err, sizeof(err))) {
 		char msg[AG_RULE_SOURCE_MAX + 128];
 
-		if (snprintf(msg, sizeof(msg), "%s: %s", rule->source[0] ? rule->source : rule->id,
+		if (snprintf(msg, sizeof(msg), "%s: %s", rule->source ? rule->source : rule->id,
 			     err) < 0)
 			msg[0] = 0;
 		log_err("%s", msg);
@@ -798,7 +850,33 @@ int agd_policy_load(struct agd *d)
 	int n = load_dir(d, NULL);
 
 	ag_engine_commit(d->engine);
+	log_info("%d rules loaded from %s", n, d->cfg.rules_dir);
 	return n;
+}
+
+/*
+ * Forget every persistent rule at once: one pass over the table, where
+ * deleting them one by one would move the rest of the table each time.
+ */
+static void free_persistent(struct agd *d)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		struct agd_rule *ar = d->policy.rules[i];
+
+		if (ar->rule.lifetime != AG_RULE_ALWAYS) {
+			d->policy.rules[kept++] = ar;
+			continue;
+		}
+		remove_filters(d, ar);
+		map_del(d, d->policy.by_id, true, ar);
+		map_del(d, d->policy.by_handle, false, ar);
+		agd_rule_lists_put(d, ar);
+		ag_rule_free(&ar->rule);
+		free(ar);
+	}
+	d->policy.nrules = kept;
 }
 
 int agd_policy_reload(struct agd *d, json_t *errors)
@@ -807,9 +885,7 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 	 * One transaction: live flows are reauthorized once (S12c). */
 	ag_engine_begin(d->engine);
 	agd_lists_reload_begin(d);	/* every list is read again */
-	for (uint32_t i = d->policy.nrules; i-- > 0;)
-		if (d->policy.rules[i]->rule.lifetime == AG_RULE_ALWAYS)
-			rule_free(d, d->policy.rules[i]);
+	free_persistent(d);
 	int n = load_dir(d, errors);
 
 	ag_engine_commit(d->engine);
@@ -823,8 +899,10 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 
 void agd_policy_free(struct agd *d)
 {
-	for (uint32_t i = 0; i < d->policy.nrules; i++)
+	for (uint32_t i = 0; i < d->policy.nrules; i++) {
+		ag_rule_free(&d->policy.rules[i]->rule);
 		free(d->policy.rules[i]);
+	}
 	free(d->policy.rules);
 	free(d->policy.by_id);
 	free(d->policy.by_handle);

@@ -109,8 +109,6 @@ void ag_engine_free(ag_engine *e)
 
 		for (; f; f = next) {
 			next = f->lnext;
-			free(f->conds);
-			free(f->public_conds);
 			free(f->buckets);
 			free(f);
 		}

@@ -25,11 +25,9 @@ void ag__filter_free(ag_engine *e, struct ag_filter *f)
 {
 	for (uint16_t i = 0; i < f->nconds; i++)
 		ag__str_put(e, f->conds[i].str);
-	ag__free(e, f->conds, f->nconds * sizeof(*f->conds));
-	ag__free(e, f->public_conds, f->nconds * sizeof(*f->public_conds));
 	ag__str_put(e, f->callout);
 	ag__str_put(e, f->name);
-	ag__free(e, f, sizeof(*f));
+	ag__free(e, f, ag__filter_size(f->nalloc));
 }
 
 static bool is_callout_action(ag_action_type a)
@@ -90,9 +88,16 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	if (spec->id && ag__u64map_get(&e->filter_ids, spec->id, NULL))
 		return -EEXIST;
 
-	f = ag__calloc(e, 1, sizeof(*f));
+	/* the filter and its conditions in one allocation: at 100,000 rules
+	 * two allocations fewer per filter are megabytes */
+	f = ag__calloc(e, 1, ag__filter_size(spec->n_conditions));
 	if (!f)
 		return -ENOMEM;
+	f->nalloc = (uint16_t)spec->n_conditions;
+	if (spec->n_conditions) {
+		f->conds = (struct ag__cond *)(f + 1);
+		f->public_conds = (ag_condition *)(f->conds + spec->n_conditions);
+	}
 	f->timer.kind = AG__TIMER_FILTER;
 	f->layer = (uint8_t)spec->layer;
 	f->action = (uint8_t)spec->action;
@@ -104,11 +109,6 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	f->session = spec->session;
 	f->expires_ns = spec->lifetime == AG_LIFETIME_TIMED ? spec->expires_ns : 0;
 	f->context = spec->context;
-	if (spec->n_conditions) {
-		f->conds = ag__calloc(e, spec->n_conditions, sizeof(*f->conds));
-		if (!f->conds)
-			goto nomem;
-	}
 	for (size_t i = 0; i < spec->n_conditions; i++) {
 		r = ag__cond_compile(e, &spec->conditions[i], &f->conds[i]);
 		f->nconds = (uint16_t)(i + 1);
@@ -261,11 +261,6 @@ uint64_t ag_filter_context(const ag_filter *f)
  * unconditional would be worse than no answer). */
 static int public_conditions(ag_engine *e, struct ag_filter *f)
 {
-	if (!f->nconds)
-		return 0;
-	f->public_conds = ag__calloc(e, f->nconds, sizeof(*f->public_conds));
-	if (!f->public_conds)
-		return -ENOMEM;
 	for (uint16_t i = 0; i < f->nconds; i++) {
 		const struct ag__cond *c = &f->conds[i];
 		ag_condition *p = &f->public_conds[i];

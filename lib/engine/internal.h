@@ -124,8 +124,9 @@ struct ag_filter {
 	uint64_t context;
 	struct ag__str *callout; /* CALLOUT_* actions */
 	struct ag__str *name;
-	struct ag__cond *conds;  /* sorted by field */
+	struct ag__cond *conds;  /* sorted by field; in the filter's own allocation */
 	uint16_t nconds;
+	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
 	uint32_t field_mask;     /* 1u << field for every field with a condition */
 	struct ag__timer timer;  /* TIMED */
 	uint64_t seen;           /* classify generation: dedupe across index buckets */
@@ -134,8 +135,15 @@ struct ag_filter {
 	bool in_wildcard;
 	/* every filter of the layer, in evaluation order, for dumps */
 	struct ag_filter *lprev, *lnext;
-	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them */
+	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them,
+				     * after conds in the same allocation */
 };
+
+/* One allocation holds a filter and both forms of its @n conditions. */
+static inline size_t ag__filter_size(size_t n)
+{
+	return sizeof(struct ag_filter) + n * (sizeof(struct ag__cond) + sizeof(ag_condition));
+}
 
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
 static inline bool ag__filter_before(const struct ag_filter *a, const struct ag_filter *b)
@@ -193,7 +201,8 @@ int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixe
 
 bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
 /* condition.c */
-#define AG__MAX_CONDITIONS 64
+/* a rule of six fields with 64 values each, and its resolvers, fits */
+#define AG__MAX_CONDITIONS 512
 int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out);
 /* Lower-case a host name without its trailing dot; -EINVAL if it is not one. */
 int ag__host_normalize(const char *in, char *out, size_t len);

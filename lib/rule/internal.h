@@ -51,6 +51,7 @@ struct pctx {
 	size_t len;
 	struct ag__errlines *errs;
 	unsigned nerr;
+	bool nomem;		/* memory ran out storing a value */
 	/* ag_rules_load_dir(): the sorted file names of the directory, to tell
 	 * a copied rule (duplicate id) from a plain misnamed one */
 	char *const *siblings;

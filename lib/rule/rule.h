@@ -73,10 +73,14 @@ enum ag_rule_direction {
 	AG_RULE_IN,
 };
 
-/* Which conditions (and optional fields) a rule has: struct ag_rule.has */
+/*
+ * Which conditions (and optional fields) a rule has: struct ag_rule.has.
+ * A condition's bit is set exactly when it has at least one value (the
+ * ag_rule_add_*() functions keep it so).
+ */
 #define AG_RULE_HAS_APP		0x001
 #define AG_RULE_HAS_USER	0x002	/* user[] holds what was given */
-#define AG_RULE_HAS_UID		0x004	/* uid is known (user was numeric) */
+#define AG_RULE_HAS_UID		0x004	/* every user[] value has its uid */
 #define AG_RULE_HAS_REMOTE	0x008
 #define AG_RULE_HAS_HOST	0x010
 #define AG_RULE_HAS_PORT	0x020
@@ -85,7 +89,7 @@ enum ag_rule_direction {
 #define AG_RULE_HAS_CREATED	0x100
 /* remote is "resolvers": the DNS resolvers configured on this host (their
  * addresses change with resolv.conf; the daemon gives the rule new
- * filters then) */
+ * filters then).  It is the remote condition's only value. */
 #define AG_RULE_HAS_RESOLVERS	0x200
 #define AG_RULE_REMOTE_RESOLVERS "resolvers"
 /* sha256[] holds the SHA-256 the program's executable file must have */
@@ -97,15 +101,55 @@ enum ag_rule_direction {
 #define AG_RULE_HAS_REMOTE_LIST	0x800
 
 /*
- * One rule.  A plain value: copy it with =, nothing to free.  Conditions on
- * different fields are ANDed; a rule with no condition matches every flow.
+ * Values of one condition: at most AG_RULE_VALUES_MAX.  The values of one
+ * condition are ORed ("port 80 or 443"), the conditions ANDed.
+ */
+#define AG_RULE_VALUES_MAX	64
+
+/* app: an exact path, or an fnmatch(3) pattern when glob is set */
+struct ag_rule_app {
+	char *path;
+	bool glob;			/* path holds one of * ? [ */
+};
+
+/* user: a name as given (name set), or a uid (name NULL) */
+struct ag_rule_user {
+	char *name;			/* NULL: given as a number */
+	uint32_t uid;			/* when known: numeric, or resolved */
+	bool uid_known;
+};
+
+/* remote: an address within plen bits */
+struct ag_rule_remote {
+	uint8_t family;			/* AF_INET or AF_INET6 */
+	uint8_t plen;			/* prefix length, 32/128 = one address */
+	unsigned char addr[16];		/* network byte order, host bits 0 */
+};
+
+/* host: a DNS name; with wildcard ("*.example.org") any name ending in
+ * ".example.org", but not "example.org" itself */
+struct ag_rule_host {
+	char *name;			/* lower case, no trailing dot, "*." kept */
+	bool wildcard;
+};
+
+/* port: a range, lo == hi for one port */
+struct ag_rule_port {
+	uint16_t lo, hi;
+};
+
+/*
+ * One rule.  It owns its strings and value arrays: copy it with
+ * ag_rule_copy(), release it with ag_rule_free() (never with =, which
+ * would share them).  Conditions on different fields are ANDed, the
+ * values of one condition ORed; a rule with no condition matches every
+ * flow.
  *
  * Matching semantics the engine must give the fields (alegate.conf(5)):
- * - app: exact path, or an fnmatch(3) pattern when app_glob is set.
- * - remote: the peer address, within remote_plen bits; or, with
+ * - app: exact path, or an fnmatch(3) pattern (ag_rule_app.glob).
+ * - remote: the peer address, within the value's plen bits; or, with
  *   AG_RULE_HAS_RESOLVERS, any of the configured DNS resolvers.
- * - host: the peer's DNS name; with host_wildcard ("*.example.org") any
- *   name ending in ".example.org", but not "example.org" itself.
+ * - host: the peer's DNS name (see struct ag_rule_host).
  * - host_list: the peer's DNS name or a domain above it is in the file;
  *   remote_list: the peer address is within a prefix of the file.  Not
  *   combined with host, or with remote, in one rule.
@@ -113,43 +157,50 @@ enum ag_rule_direction {
  *   port of an inbound flow (what a person means by "port 22 inbound").
  * - sha256: the SHA-256 of the file the process runs (not of the file now
  *   at its path); unknown (not computed, too large) never matches.
+ *
+ * The string pointers name, callout, source, host_list and remote_list
+ * are NULL when empty; read them through ag_rule_str() where "" is wanted.
  */
 struct ag_rule {
 	char id[AG_RULE_ID_MAX + 1];
-	char name[AG_RULE_NAME_MAX + 1];	/* free text, may be "" */
-	enum ag_rule_action action;
-	char callout[AG_RULE_CALLOUT_MAX + 1];	/* AG_RULE_CALLOUT: its name */
 	bool enabled;
+	/* the values of each condition, n_* of them (0: no condition) */
+	uint8_t n_app, n_user, n_remote, n_host, n_port, n_proto;
+	enum ag_rule_action action;
 	int weight;			/* AG_RULE_WEIGHT_MIN..MAX, default 0 */
 	unsigned has;			/* AG_RULE_HAS_* */
+	char *name;			/* free text, NULL for none */
+	char *callout;			/* AG_RULE_CALLOUT: its name */
 
-	char app[AG_RULE_APP_MAX + 1];
-	bool app_glob;			/* app holds one of * ? [ */
-	char user[AG_RULE_USER_MAX + 1];	/* name, or the uid in decimal */
-	uint32_t uid;			/* when AG_RULE_HAS_UID */
-	int remote_family;		/* AF_INET or AF_INET6 */
-	unsigned char remote_addr[16];	/* network byte order, host bits 0 */
-	unsigned remote_plen;		/* prefix length, 32/128 = one address */
-	char host[AG_RULE_HOST_MAX + 1];	/* lower case, no trailing dot */
-	bool host_wildcard;		/* host is "*.suffix" */
-	uint16_t port_min, port_max;	/* equal for a single port */
-	uint8_t proto;			/* IP protocol number */
+	struct ag_rule_app *app;
+	struct ag_rule_user *user;
+	struct ag_rule_remote *remote;
+	struct ag_rule_host *host;
+	struct ag_rule_port *port;
+	uint8_t *proto;			/* IP protocol numbers */
 	enum ag_rule_direction direction;
-	int64_t created;		/* Unix seconds, when AG_RULE_HAS_CREATED */
-
 	/* In memory only: never written to a rule file. */
 	enum ag_rule_lifetime lifetime;
+	int64_t created;		/* Unix seconds, when AG_RULE_HAS_CREATED */
+
+	/* In memory only (with lifetime above): never written to a rule file. */
 	uint64_t expires_ns;		/* AG_RULE_TIMED: CLOCK_BOOTTIME deadline */
 	uint64_t session;		/* AG_RULE_UNTIL_QUIT: the owner's id */
-	char source[AG_RULE_SOURCE_MAX];	/* file it was loaded from, or "" */
+	char *source;			/* file it was loaded from, NULL for none */
 
 	unsigned char sha256[AG_RULE_SHA256_LEN];	/* when AG_RULE_HAS_SHA256 */
 
 	/* Saved, like the conditions above: absolute paths of list files
 	 * (rule/list.h), read by the daemon. */
-	char host_list[AG_RULE_SOURCE_MAX];	/* AG_RULE_HAS_HOST_LIST */
-	char remote_list[AG_RULE_SOURCE_MAX];	/* AG_RULE_HAS_REMOTE_LIST */
+	char *host_list;		/* AG_RULE_HAS_HOST_LIST */
+	char *remote_list;		/* AG_RULE_HAS_REMOTE_LIST */
 };
+
+/* @s, or "" when NULL: for name, callout and source. */
+static inline const char *ag_rule_str(const char *s)
+{
+	return s ? s : "";
+}
 
 /* ag_rule_from_json() / ag_rule_to_json() flags */
 /*
@@ -163,17 +214,53 @@ struct ag_rule {
 
 /*
  * ag_rule_init - an empty rule: no id, action deny, enabled, no condition,
- * weight 0, lifetime always.  Cannot fail.
+ * weight 0, lifetime always.  Cannot fail; allocates nothing.
  */
 void ag_rule_init(struct ag_rule *rule);
+
+/*
+ * ag_rule_free - release what @rule owns and leave it as ag_rule_init()
+ * does.  Safe on an init'ed rule, and twice.
+ */
+void ag_rule_free(struct ag_rule *rule);
+
+/*
+ * ag_rule_copy - @dst becomes a deep copy of @src (@dst's old content is
+ * not freed: pass an init'ed or freed rule).
+ * Return: 0, or -ENOMEM with @dst init'ed.
+ */
+int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src);
+
+/*
+ * Setters for code that builds a rule (the parsers check values first;
+ * these only store them).  A string is copied; "" clears name, callout
+ * and source.  Return: 0, -ENOMEM, or -E2BIG when the condition already
+ * has AG_RULE_VALUES_MAX values.  ag_rule_add_*() append one value and set
+ * the condition's AG_RULE_HAS_* bit (add_user with a uid also keeps
+ * AG_RULE_HAS_UID right).
+ */
+int ag_rule_set_name(struct ag_rule *rule, const char *name);
+int ag_rule_set_callout(struct ag_rule *rule, const char *callout);
+int ag_rule_set_source(struct ag_rule *rule, const char *source);
+/* host_list / remote_list: the path, and the AG_RULE_HAS_*_LIST bit with it */
+int ag_rule_set_host_list(struct ag_rule *rule, const char *path);
+int ag_rule_set_remote_list(struct ag_rule *rule, const char *path);
+int ag_rule_add_app(struct ag_rule *rule, const char *path);	/* glob from * ? [ */
+int ag_rule_add_user_name(struct ag_rule *rule, const char *name);
+int ag_rule_add_uid(struct ag_rule *rule, uint32_t uid);
+int ag_rule_add_remote(struct ag_rule *rule, int family, const void *addr, unsigned plen);
+int ag_rule_add_host(struct ag_rule *rule, const char *name);	/* "*.x" is a wildcard */
+int ag_rule_add_port(struct ag_rule *rule, uint16_t lo, uint16_t hi);
+int ag_rule_add_proto(struct ag_rule *rule, uint8_t proto);
 
 /*
  * ag_rule_parse - parse the text of one rule file.
  * @file: path used in messages; when its last component ends in ".json",
  *	the rule's id must equal that name without ".json".
  * @buf, @len: the text (need not be NUL-terminated).
- * @out: written only on success; lifetime AG_RULE_ALWAYS, source = @file
- *	(or "" when @file is NULL; messages then say "rule").
+ * @out: written only on success (then it owns its values: ag_rule_free());
+ *	lifetime AG_RULE_ALWAYS, source = @file (NULL when @file is NULL;
+ *	messages then say "rule").
  * @err, @errlen: every error as a line "FILE:LINE: message" quoting the
  *	bad value; syntax errors carry jansson's line, others the line of the
  *	key (found in the text: right for ordinary formatting).
@@ -187,6 +274,9 @@ int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule 
 /*
  * ag_rule_from_json - the same checks on a decoded JSON object, for the
  * control protocol.  Messages carry no file or line: "unknown action \"x\"".
+ * A condition is one value, an array of 1..AG_RULE_VALUES_MAX values, or
+ * (user, remote, host, port, proto) a string of values separated by commas.
+ * @out is written only on success and then owns its values: ag_rule_free().
  * @flags: AG_RULE_JSON_CONTROL to accept "lifetime" (default "always") and
  *	"expires_in_ms" (required for "timed", converted to expires_ns from
  *	the current CLOCK_BOOTTIME), and a missing "id" (left "").
@@ -205,10 +295,14 @@ int ag_rule_from_json(const json_t *obj, unsigned flags, struct ag_rule *out,
  * AG_RULE_JSON_CONTROL, "lifetime" and, for timed rules, "expires_in_ms"
  * (time left, 0 once past) are added.
  *
+ * A condition with one value is written as that value; with several, as
+ * an array of them in order ("port": ["80", "443"]).
+ *
  * Return: a new reference (caller json_decref()s it), or NULL with errno
  * ENOMEM; EILSEQ when a string field is not valid UTF-8 (JSON cannot carry
- * it: an executable path with such bytes needs a glob); EINVAL when
- * remote_family is neither AF_INET nor AF_INET6.
+ * it: an executable path with such bytes needs a glob); EINVAL when a
+ * remote value's family is neither AF_INET nor AF_INET6, or a condition
+ * has more than AG_RULE_VALUES_MAX values.
  */
 json_t *ag_rule_to_json(const struct ag_rule *rule, unsigned flags);
 
@@ -229,7 +323,7 @@ bool ag_rule_id_valid(const char *id);
  * Called by ag_rules_load_dir() for each rule file in name order: with
  * @rule for a good one (@err NULL), or with @rule NULL and @err the lines
  * saying what is wrong with a bad one.  Both are only valid during the
- * call (copy them).  A negative return stops loading and is returned by
+ * call (ag_rule_copy() the rule to keep it; it is freed after the call).  A negative return stops loading and is returned by
  * ag_rules_load_dir().
  */
 typedef int (*ag_rule_fn)(void *arg, const struct ag_rule *rule, const char *err);

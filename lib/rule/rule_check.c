@@ -151,6 +151,23 @@ static void wrong_type(struct pctx *c, const char *key, const char *want, const 
 		     show(q, sizeof(q), v));
 }
 
+/* Memory ran out while storing a value: the parse fails with -ENOMEM. */
+static void nomem(struct pctx *c)
+{
+	if (!c->nomem)
+		perr(c, NULL, "out of memory");
+	c->nomem = true;
+}
+
+/* Store a checked value: ag_rule_add_*()'s result. */
+static void added(struct pctx *c, const char *key, int ret)
+{
+	if (ret == -E2BIG)
+		perr(c, key, "%s: more than %d values", key, AG_RULE_VALUES_MAX);
+	else if (ret)
+		nomem(c);
+}
+
 /* A string value without NUL bytes, or NULL after reporting. */
 static const char *get_string(struct pctx *c, const char *key, const json_t *v, size_t *len)
 {
@@ -234,7 +251,8 @@ static void set_name(struct pctx *c, const json_t *v, struct ag_rule *r)
 			return;
 		}
 	}
-	memcpy(r->name, s, n + 1);
+	if (ag_rule_set_name(r, s))
+		nomem(c);
 }
 
 static void set_action(struct pctx *c, const json_t *v, struct ag_rule *r)
@@ -275,7 +293,8 @@ static void set_callout(struct pctx *c, const json_t *v, struct ag_rule *r)
 			return;
 		}
 	}
-	memcpy(r->callout, s, n + 1);
+	if (ag_rule_set_callout(r, s))
+		nomem(c);
 }
 
 static void set_enabled(struct pctx *c, const json_t *v, struct ag_rule *r)
@@ -309,7 +328,7 @@ static bool brackets_closed(const char *s)
 	return true;
 }
 
-static void set_app(struct pctx *c, const json_t *v, struct ag_rule *r)
+static void one_app(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF];
 	const char *s;
@@ -333,9 +352,7 @@ static void set_app(struct pctx *c, const json_t *v, struct ag_rule *r)
 		perr(c, "app", "app: %s has a [ without its ]", q);
 		return;
 	}
-	memcpy(r->app, s, n + 1);
-	r->app_glob = glob;
-	r->has |= AG_RULE_HAS_APP;
+	added(c, "app", ag_rule_add_app(r, s));
 }
 
 static bool user_name_valid(const char *s, size_t n)
@@ -372,7 +389,7 @@ static void set_sha256(struct pctx *c, const json_t *v, struct ag_rule *r)
 	r->has |= AG_RULE_HAS_SHA256;
 }
 
-static void set_user(struct pctx *c, const json_t *v, struct ag_rule *r)
+static void one_user(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF];
 	long long uid = -1;
@@ -402,18 +419,14 @@ static void set_user(struct pctx *c, const json_t *v, struct ag_rule *r)
 			     ag_config_quote(q, sizeof(q), s, n));
 			return;
 		} else {
-			memcpy(r->user, s, n + 1);
-			r->has |= AG_RULE_HAS_USER;
-			r->has &= ~AG_RULE_HAS_UID;
+			added(c, "user", ag_rule_add_user_name(r, s));
 			return;
 		}
 	} else {
 		wrong_type(c, "user", "a uid or a user name", v);
 		return;
 	}
-	snprintf(r->user, sizeof(r->user), "%lld", uid);
-	r->uid = (uint32_t)uid;
-	r->has |= AG_RULE_HAS_USER | AG_RULE_HAS_UID;
+	added(c, "user", ag_rule_add_uid(r, (uint32_t)uid));
 }
 
 /*
@@ -421,7 +434,7 @@ static void set_user(struct pctx *c, const json_t *v, struct ag_rule *r)
  * or a message about what is wrong; @net gets the masked network for a
  * "did you mean" when the only fault is host bits.
  */
-static const char *parse_remote(const char *s, size_t n, struct ag_rule *r,
+static const char *parse_remote(const char *s, size_t n, struct ag_rule_remote *r,
 				char *net, size_t netsz)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash;
@@ -467,15 +480,16 @@ static const char *parse_remote(const char *s, size_t n, struct ag_rule *r,
 			return "has host bits set";
 		}
 	}
-	r->remote_family = family;
-	memcpy(r->remote_addr, addr, family == AF_INET ? 4 : 16);
-	r->remote_plen = (unsigned)plen;
+	r->family = (uint8_t)family;
+	memcpy(r->addr, addr, 16);
+	r->plen = (uint8_t)plen;
 	return NULL;
 }
 
-static void set_remote(struct pctx *c, const json_t *v, struct ag_rule *r)
+static void one_remote(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF], net[INET6_ADDRSTRLEN + 16] = "";
+	struct ag_rule_remote val;
 	const char *s, *why;
 	size_t n;
 
@@ -486,14 +500,14 @@ static void set_remote(struct pctx *c, const json_t *v, struct ag_rule *r)
 		r->has |= AG_RULE_HAS_RESOLVERS;
 		return;
 	}
-	why = parse_remote(s, n, r, net, sizeof(net));
+	why = parse_remote(s, n, &val, net, sizeof(net));
 	if (why && net[0])
 		perr(c, "remote", "remote: %s %s (the network is \"%s\")",
 		     ag_config_quote(q, sizeof(q), s, n), why, net);
 	else if (why)
 		perr(c, "remote", "remote: %s %s", ag_config_quote(q, sizeof(q), s, n), why);
 	else
-		r->has |= AG_RULE_HAS_REMOTE;
+		added(c, "remote", ag_rule_add_remote(r, val.family, val.addr, val.plen));
 }
 
 /* Labels of letters, digits, '-' (not at an edge) and '_' (SRV, DKIM). */
@@ -520,7 +534,7 @@ static bool dns_name_valid(const char *s, size_t n)
 	return true;
 }
 
-static void set_host(struct pctx *c, const json_t *v, struct ag_rule *r)
+static void one_host(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF], buf[AG_RULE_HOST_MAX + 3];
 	const char *s;
@@ -546,14 +560,12 @@ static void set_host(struct pctx *c, const json_t *v, struct ag_rule *r)
 		perr(c, "host", "host: %s is not a DNS name or *.suffix", q);
 		return;
 	}
-	memcpy(r->host, buf, m + 1);
-	r->host_wildcard = skip != 0;
-	r->has |= AG_RULE_HAS_HOST;
+	added(c, "host", ag_rule_add_host(r, buf));
 }
 
 /* host_list, remote_list: an absolute path of printable characters. */
-static void set_list(struct pctx *c, const char *key, const json_t *v, char *dst, size_t size,
-		     struct ag_rule *r, unsigned bit)
+static void set_list(struct pctx *c, const char *key, const json_t *v, struct ag_rule *r,
+		     int (*set)(struct ag_rule *, const char *))
 {
 	char q[QUOTE_BUF];
 	const char *s;
@@ -563,8 +575,8 @@ static void set_list(struct pctx *c, const char *key, const json_t *v, char *dst
 	if (!s)
 		return;
 	ag_config_quote(q, sizeof(q), s, n);
-	if (n >= size) {
-		perr(c, key, "%s: %s is longer than %zu characters", key, q, size - 1);
+	if (n >= AG_RULE_SOURCE_MAX) {
+		perr(c, key, "%s: %s is longer than %d characters", key, q, AG_RULE_SOURCE_MAX - 1);
 		return;
 	}
 	if (s[0] != '/') {
@@ -576,19 +588,17 @@ static void set_list(struct pctx *c, const char *key, const json_t *v, char *dst
 			perr(c, key, "%s: %s holds a control character", key, q);
 			return;
 		}
-	memcpy(dst, s, n + 1);
-	r->has |= bit;
+	added(c, key, set(r, s));
 }
 
 static void set_host_list(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	set_list(c, "host_list", v, r->host_list, sizeof(r->host_list), r, AG_RULE_HAS_HOST_LIST);
+	set_list(c, "host_list", v, r, ag_rule_set_host_list);
 }
 
 static void set_remote_list(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
-	set_list(c, "remote_list", v, r->remote_list, sizeof(r->remote_list), r,
-		 AG_RULE_HAS_REMOTE_LIST);
+	set_list(c, "remote_list", v, r, ag_rule_set_remote_list);
 }
 
 /* A list and a single value of one field: the engine would OR them. */
@@ -616,7 +626,7 @@ static unsigned long port_number(const char *s, size_t n)
 	return p <= 65535 ? p : 0;
 }
 
-static void set_port(struct pctx *c, const json_t *v, struct ag_rule *r)
+static void one_port(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	unsigned long lo, hi;
 	char q[QUOTE_BUF];
@@ -651,12 +661,10 @@ static void set_port(struct pctx *c, const json_t *v, struct ag_rule *r)
 		wrong_type(c, "port", "a port number or a string \"N-M\"", v);
 		return;
 	}
-	r->port_min = (uint16_t)lo;
-	r->port_max = (uint16_t)hi;
-	r->has |= AG_RULE_HAS_PORT;
+	added(c, "port", ag_rule_add_port(r, (uint16_t)lo, (uint16_t)hi));
 }
 
-static void set_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
+static void one_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF];
 	long long p = -1;
@@ -685,8 +693,96 @@ static void set_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
 		wrong_type(c, "proto", "a protocol name or number", v);
 		return;
 	}
-	r->proto = (uint8_t)p;
-	r->has |= AG_RULE_HAS_PROTO;
+	added(c, "proto", ag_rule_add_proto(r, (uint8_t)p));
+}
+
+/*
+ * The values of one condition: one value, a JSON array of them, or (with
+ * @commas, for fields whose values never hold a comma) one string of them
+ * separated by commas, "80,443".  Each value is checked as a lone one is.
+ */
+static void set_values(struct pctx *c, const char *key, const json_t *v, struct ag_rule *r,
+		       void (*one)(struct pctx *, const json_t *, struct ag_rule *), bool commas)
+{
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v), count = 1;
+	char q[QUOTE_BUF];
+
+	if (json_is_array(v)) {
+		count = json_array_size(v);
+		if (count == 0) {
+			perr(c, key, "%s: an empty list (leave %s out to match any)", key, key);
+			return;
+		}
+		if (count > AG_RULE_VALUES_MAX) {
+			perr(c, key, "%s: %zu values, the limit is %d", key, count, AG_RULE_VALUES_MAX);
+			return;
+		}
+		for (size_t i = 0; i < count; i++)
+			one(c, json_array_get(v, i), r);
+		return;
+	}
+	if (!commas || !s || !memchr(s, ',', n)) {
+		one(c, v, r);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		count += s[i] == ',';
+	ag_config_quote(q, sizeof(q), s, n);
+	if (count > AG_RULE_VALUES_MAX) {
+		perr(c, key, "%s: %s has %zu values, the limit is %d", key, q, count,
+		     AG_RULE_VALUES_MAX);
+		return;
+	}
+	for (size_t at = 0; at <= n;) {
+		const char *comma = memchr(s + at, ',', n - at);
+		size_t len = comma ? (size_t)(comma - (s + at)) : n - at;
+		json_t *e;
+
+		if (len == 0) {
+			perr(c, key, "%s: %s has an empty value between commas", key, q);
+			return;
+		}
+		e = json_stringn(s + at, len);
+		if (!e) {
+			nomem(c);
+			return;
+		}
+		one(c, e, r);
+		json_decref(e);
+		at += len + 1;
+	}
+}
+
+static void set_app(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	/* a path may hold a comma: only arrays */
+	set_values(c, "app", v, r, one_app, false);
+}
+
+static void set_user(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_values(c, "user", v, r, one_user, true);
+}
+
+static void set_remote(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_values(c, "remote", v, r, one_remote, true);
+}
+
+static void set_host(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_values(c, "host", v, r, one_host, true);
+}
+
+static void set_port(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_values(c, "port", v, r, one_port, true);
+}
+
+static void set_proto(struct pctx *c, const json_t *v, struct ag_rule *r)
+{
+	set_values(c, "proto", v, r, one_proto, true);
 }
 
 static void set_direction(struct pctx *c, const json_t *v, struct ag_rule *r)
@@ -796,20 +892,30 @@ static bool has_ports(uint8_t proto)
 	return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
 }
 
-/* Conditions that can never match together are a mistake worth naming. */
+/* Conditions that can never match together are a mistake worth naming:
+ * every value must be able to match with some value of each other field. */
 static void check_combination(struct pctx *c, const struct ag_rule *r)
 {
 	char pn[8];
 
-	if ((r->has & AG_RULE_HAS_PORT) && (r->has & AG_RULE_HAS_PROTO) && !has_ports(r->proto))
-		perr(c, "port", "port: a rule for proto \"%s\" cannot have a port",
-		     ag__rule_proto_name(r->proto, pn, sizeof(pn)));
-	if ((r->has & AG_RULE_HAS_REMOTE) && (r->has & AG_RULE_HAS_PROTO) &&
-	    ((r->proto == 1 && r->remote_family == AF_INET6) ||
-	     (r->proto == 58 && r->remote_family == AF_INET)))
-		perr(c, "proto", "proto: \"%s\" cannot reach an %s remote address",
-		     ag__rule_proto_name(r->proto, pn, sizeof(pn)),
-		     r->remote_family == AF_INET ? "IPv4" : "IPv6");
+	if ((r->has & AG_RULE_HAS_RESOLVERS) && r->n_remote)
+		perr(c, "remote", "remote: \"%s\" cannot be listed with addresses",
+		     AG_RULE_REMOTE_RESOLVERS);
+	for (unsigned i = 0; i < r->n_proto; i++) {
+		uint8_t p = r->proto[i];
+		bool v4 = false, v6 = false;
+
+		if (r->n_port && !has_ports(p))
+			perr(c, "port", "port: a rule for proto \"%s\" cannot have a port",
+			     ag__rule_proto_name(p, pn, sizeof(pn)));
+		for (unsigned j = 0; j < r->n_remote; j++) {
+			v4 |= r->remote[j].family == AF_INET;
+			v6 |= r->remote[j].family == AF_INET6;
+		}
+		if (r->n_remote && ((p == 1 && !v4) || (p == 58 && !v6)))
+			perr(c, "proto", "proto: \"%s\" cannot reach an %s remote address",
+			     ag__rule_proto_name(p, pn, sizeof(pn)), p == 1 ? "IPv6" : "IPv4");
+	}
 }
 
 static bool sibling(const struct pctx *c, const char *name)
@@ -847,7 +953,7 @@ static void check_file_name(struct pctx *c, const struct ag_rule *r)
 static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, struct ag_rule *out)
 {
 	bool seen[NFIELDS] = { false };
-	struct ag_rule *r;
+	struct ag_rule rule, *r = &rule;
 	const char *key;
 	size_t klen;
 	json_t *v;
@@ -855,11 +961,6 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 	if (!json_is_object(obj)) {
 		perr(c, NULL, "a rule must be a JSON object, not %s", type_name(obj));
 		return -EINVAL;
-	}
-	r = malloc(sizeof(*r));
-	if (!r) {
-		perr(c, NULL, "out of memory");
-		return -ENOMEM;
 	}
 	ag_rule_init(r);
 	json_object_keylen_foreach((json_t *)obj, key, klen, v) {
@@ -892,9 +993,9 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 		perr(c, NULL, "missing \"id\"");
 	if (!seen[F_ACTION])
 		perr(c, NULL, "missing \"action\"");
-	if (seen[F_ACTION] && r->action == AG_RULE_CALLOUT && !r->callout[0] && !c->nerr)
+	if (seen[F_ACTION] && r->action == AG_RULE_CALLOUT && !r->callout && !c->nerr)
 		perr(c, "callout", "\"action\": \"callout\" needs \"callout\": the callout's name");
-	if (r->action != AG_RULE_CALLOUT && r->callout[0])
+	if (r->action != AG_RULE_CALLOUT && r->callout)
 		perr(c, "callout", "\"callout\" is only for \"action\": \"callout\"");
 	if (r->lifetime == AG_RULE_TIMED && !r->expires_ns && !c->nerr)
 		perr(c, "lifetime", "a timed rule needs \"expires_in_ms\"");
@@ -907,11 +1008,10 @@ static int rule_from_obj(struct pctx *c, const json_t *obj, unsigned flags, stru
 	if (!c->nerr)
 		check_file_name(c, r);
 	if (c->nerr) {
-		free(r);
-		return -EINVAL;
+		ag_rule_free(r);
+		return c->nomem ? -ENOMEM : -EINVAL;
 	}
-	*out = *r;
-	free(r);
+	*out = rule;	/* the values move to the caller */
 	return 0;
 }
 
@@ -974,7 +1074,9 @@ int ag_rule_parse(const char *file, const char *buf, size_t len, struct ag_rule 
 
 	ag__errlines_init(&errs, err, errlen);
 	ret = ag__rule_parse_text(&c, buf, len, out);
-	if (ret == 0 && file)
-		snprintf(out->source, sizeof(out->source), "%s", file);
+	if (ret == 0 && file && ag_rule_set_source(out, file)) {
+		ag_rule_free(out);
+		return -ENOMEM;
+	}
 	return ret;
 }

@@ -82,73 +82,121 @@ static int put_lists(json_t *o, const struct ag_rule *r, int *why)
 	return bad;
 }
 
+/*
+ * The values of one condition: one value as itself (as rule files always
+ * had it), several as an array.  Takes the references in @vals.
+ */
+static json_t *values(json_t **vals, unsigned n)
+{
+	json_t *a = NULL;
+	bool bad = false;
+
+	for (unsigned i = 0; i < n; i++)
+		bad |= !vals[i];
+	if (!bad && n == 1)
+		return vals[0];
+	if (!bad)
+		a = json_array();
+	for (unsigned i = 0; i < n; i++) {
+		if (!a)
+			json_decref(vals[i]);
+		else if (json_array_append_new(a, vals[i]))	/* takes it, even then */
+			bad = true;
+	}
+	if (bad || !a) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+static json_t *remote_json(const struct ag_rule_remote *v, int *why)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	unsigned max = v->family == AF_INET ? 32 : 128;
+
+	if (!inet_ntop(v->family, v->addr, buf, INET6_ADDRSTRLEN)) {
+		*why = EINVAL;	/* not an address family: no text for it */
+		return NULL;
+	}
+	if (v->plen < max)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%u", v->plen);
+	return json_string(buf);
+}
+
 json_t *ag_rule_to_json(const struct ag_rule *r, unsigned flags)
 {
 	char buf[INET6_ADDRSTRLEN + 8], pn[8];
-	json_t *o = json_object();
+	json_t *o = json_object(), *vals[AG_RULE_VALUES_MAX];
 	int bad = 0, why = 0;
 
+	if (r->n_app > AG_RULE_VALUES_MAX || r->n_user > AG_RULE_VALUES_MAX ||
+	    r->n_remote > AG_RULE_VALUES_MAX || r->n_host > AG_RULE_VALUES_MAX ||
+	    r->n_port > AG_RULE_VALUES_MAX || r->n_proto > AG_RULE_VALUES_MAX) {
+		json_decref(o);
+		errno = EINVAL;	/* set in C past the bound: no rule file has it */
+		return NULL;
+	}
 	if (!o) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (r->id[0] || !(flags & AG_RULE_JSON_CONTROL))
 		bad |= put(o, "id", jstr(r->id, &why));
-	if (r->name[0])
+	if (r->name)
 		bad |= put(o, "name", jstr(r->name, &why));
 	bad |= put(o, "action", json_string(ag_rule_action_name(r->action)));
 	if (r->action == AG_RULE_CALLOUT)
-		bad |= put(o, "callout", jstr(r->callout, &why));
+		bad |= put(o, "callout", jstr(ag_rule_str(r->callout), &why));
 	bad |= put(o, "enabled", json_boolean(r->enabled));
-	if (r->has & AG_RULE_HAS_APP)
-		bad |= put(o, "app", jstr(r->app, &why));
+	if (r->n_app) {
+		for (unsigned i = 0; i < r->n_app; i++)
+			vals[i] = jstr(r->app[i].path, &why);
+		bad |= put(o, "app", values(vals, r->n_app));
+	}
 	if (r->has & AG_RULE_HAS_SHA256) {
 		char hex[2 * AG_RULE_SHA256_LEN + 1];
 
 		bad |= put(o, "sha256", json_string(ag_rule_sha256_hex(r->sha256, hex)));
 	}
-	if (r->has & AG_RULE_HAS_USER) {
+	if (r->n_user) {
 		/* A number stays a number; a name stays what was given. */
-		char num[16];
-
-		snprintf(num, sizeof(num), "%u", r->uid);
-		if ((r->has & AG_RULE_HAS_UID) && strcmp(num, r->user) == 0)
-			bad |= put(o, "user", json_integer(r->uid));
-		else
-			bad |= put(o, "user", jstr(r->user, &why));
-	} else if (r->has & AG_RULE_HAS_UID) {
-		bad |= put(o, "user", json_integer(r->uid));
+		for (unsigned i = 0; i < r->n_user; i++)
+			vals[i] = r->user[i].name ? jstr(r->user[i].name, &why)
+						  : json_integer(r->user[i].uid);
+		bad |= put(o, "user", values(vals, r->n_user));
 	}
 	if (r->has & AG_RULE_HAS_RESOLVERS)
 		bad |= put(o, "remote", json_string(AG_RULE_REMOTE_RESOLVERS));
-	if (r->has & AG_RULE_HAS_REMOTE) {
-		unsigned max = r->remote_family == AF_INET ? 32 : 128;
-
-		if (!inet_ntop(r->remote_family, r->remote_addr, buf, INET6_ADDRSTRLEN)) {
-			why = EINVAL;	/* not an address family: no text for it */
-			bad = -1;
-		} else {
-			if (r->remote_plen < max)
-				snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%u",
-					 r->remote_plen);
-			bad |= put(o, "remote", json_string(buf));
-		}
+	if (r->n_remote) {
+		for (unsigned i = 0; i < r->n_remote; i++)
+			vals[i] = remote_json(&r->remote[i], &why);
+		bad |= put(o, "remote", values(vals, r->n_remote));
 	}
-	if (r->has & AG_RULE_HAS_HOST)
-		bad |= put(o, "host", jstr(r->host, &why));
+	if (r->n_host) {
+		for (unsigned i = 0; i < r->n_host; i++)
+			vals[i] = jstr(r->host[i].name, &why);
+		bad |= put(o, "host", values(vals, r->n_host));
+	}
 	bad |= put_lists(o, r, &why);
-	if (r->has & AG_RULE_HAS_PORT) {
+	if (r->n_port) {
 		/* Always a string, so one port and a range look alike. */
-		if (r->port_min == r->port_max)
-			snprintf(buf, sizeof(buf), "%u", r->port_min);
-		else
-			snprintf(buf, sizeof(buf), "%u-%u", r->port_min, r->port_max);
-		bad |= put(o, "port", json_string(buf));
+		for (unsigned i = 0; i < r->n_port; i++) {
+			if (r->port[i].lo == r->port[i].hi)
+				snprintf(buf, sizeof(buf), "%u", r->port[i].lo);
+			else
+				snprintf(buf, sizeof(buf), "%u-%u", r->port[i].lo, r->port[i].hi);
+			vals[i] = json_string(buf);
+		}
+		bad |= put(o, "port", values(vals, r->n_port));
 	}
-	if (r->has & AG_RULE_HAS_PROTO) {
-		const char *p = ag__rule_proto_name(r->proto, pn, sizeof(pn));
+	if (r->n_proto) {
+		for (unsigned i = 0; i < r->n_proto; i++) {
+			const char *p = ag__rule_proto_name(r->proto[i], pn, sizeof(pn));
 
-		bad |= put(o, "proto", p == pn ? json_integer(r->proto) : json_string(p));
+			vals[i] = p == pn ? json_integer(r->proto[i]) : json_string(p);
+		}
+		bad |= put(o, "proto", values(vals, r->n_proto));
 	}
 	if (r->has & AG_RULE_HAS_DIRECTION)
 		bad |= put(o, "direction", json_string(r->direction == AG_RULE_IN ? "in" : "out"));

@@ -89,6 +89,7 @@ int ag_rule_save(const char *dir, const struct ag_rule *rule, unsigned flags)
 		ret = -ENOMEM;
 		goto out;
 	}
+	ag_rule_init(check);
 	ret = ag_rule_parse(final, text, len, check, NULL, 0);
 	if (ret < 0 || !ag_rule_equal(check, rule)) {
 		ret = ret == -ENOMEM ? ret : -EINVAL;
@@ -148,6 +149,8 @@ out:
 		unlinkat(dfd, tmp, 0);
 	if (dfd != -1)
 		close(dfd);
+	if (check)
+		ag_rule_free(check);
 	free(check);
 	free(text);
 	return ret;
@@ -286,8 +289,10 @@ static int load_one(struct pctx *c, int dfd, const char *path, const char *name,
 	c->file = path;
 	ret = ag__rule_parse_text(c, buf, len, rule);
 	free(buf);
-	if (ret == 0)
-		snprintf(rule->source, sizeof(rule->source), "%s", path);
+	if (ret == 0 && ag_rule_set_source(rule, path)) {
+		ag_rule_free(rule);
+		ret = -ENOMEM;
+	}
 	return ret;
 }
 
@@ -362,6 +367,8 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err,
 	c.siblings = names;
 	c.nsiblings = n;
 	rule = malloc(sizeof(*rule));
+	if (rule)
+		ag_rule_init(rule);
 	path = malloc(dlen + 256 + 2);
 	lines = malloc(AG_RULE_ERR_MAX);
 	if (!rule || !path || !lines)
@@ -369,10 +376,11 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err,
 	while (dlen > 0 && dir[dlen - 1] == '/')
 		dlen--;	/* "/etc/rules.d/" and "/" make clean paths too */
 	for (size_t i = 0; i < n; i++) {
-		int r;
+		int r, r2;
 
 		snprintf(path, dlen + 256 + 2, "%.*s/%s", (int)dlen, dir, names[i]);
 		c.nerr = 0;
+		c.nomem = false;
 		/* Without a callback, the caller's buffer gets every error. */
 		if (rule_cb) {
 			c.errs = &file_errs;
@@ -384,7 +392,10 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err,
 			goto nomem;
 		if (r < 0)
 			bad = true;
-		r = rule_cb ? rule_cb(arg, r < 0 ? NULL : rule, r < 0 ? lines : NULL) : 0;
+		r2 = rule_cb ? rule_cb(arg, r < 0 ? NULL : rule, r < 0 ? lines : NULL) : 0;
+		if (r == 0)
+			ag_rule_free(rule);
+		r = r2;
 		if (r < 0) {
 			ret = r;
 			goto out;

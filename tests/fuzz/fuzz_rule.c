@@ -65,12 +65,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(ta);
 		free(tb);
+		ag_rule_free(b);
 		o = ag_rule_to_json(a, AG_RULE_JSON_CONTROL);
 		if (!o || ag_rule_from_json(o, AG_RULE_JSON_CONTROL, b, NULL, 0) != 0)
 			abort();
 		if (!ag_rule_equal(a, b) || b->lifetime != AG_RULE_ALWAYS)
 			abort();
 		json_decref(o);
+		/* a deep copy is the same rule, and lives on without its source */
+		ag_rule_free(b);
+		if (ag_rule_copy(b, a) != 0)
+			abort();
+		ag_rule_free(a);
+		if (parse((const char *)data, size, a) != 0 || !ag_rule_equal(a, b))
+			abort();
+		ag_rule_free(a);
+		ag_rule_free(b);
 	}
 	free(a);
 	free(b);

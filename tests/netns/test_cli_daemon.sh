@@ -105,6 +105,18 @@ if jq -e '.shadowed_by == null and .new_rule.action == "reject" and .warning == 
 else
 	fail answer_without_a_stronger_rule_has_no_shadow_notice "$(cat "$T/deny2.json")"
 fi
+# The older rule matches by its second program and its second port: still named.
+E=$(client curl_e)
+old=$(ctl rules add --json --action ask --app "$T/bin/not_this" --app "$E" --remote $S4 \
+	--port 9000,8080 --proto udp,tcp 2>/dev/null | jq -r .rule)
+pend_one "$E" "$T/e.out"
+ctl deny "$id" --always --scope app --reject >"$T/deny3.out" 2>&1
+wait "$cpid"
+if [ -n "$old" ] && grep -qF "note: rule $old comes first for such flows" "$T/deny3.out"; then
+	pass answer_outranked_by_a_rule_matching_by_its_second_values_names_it
+else
+	fail answer_outranked_by_a_rule_matching_by_its_second_values_names_it "old $old: $(cat "$T/deny3.out")"
+fi
 
 # ---- an always answer whose rule file cannot be written: allowed, kept until restart ------------
 D=$(client curl_d)

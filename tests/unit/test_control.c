@@ -439,6 +439,7 @@ TEST(status_answers_within_50ms_while_events_serves_a_full_131072_event_ring)
 	rule.action = AG_RULE_ALLOW;
 	rule.lifetime = AG_RULE_UNTIL_RESTART;
 	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
+	ag_rule_free(&rule);
 	for (uint32_t i = 0;; i++) {
 		ag_engine_get_stats(d->engine, &st);
 		if (st.events > ring + 10)
@@ -534,6 +535,7 @@ TEST(stalled_subscriber_is_closed_and_gives_back_its_slot)
 	rule.action = AG_RULE_ALLOW;
 	rule.lifetime = AG_RULE_UNTIL_RESTART;
 	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
+	ag_rule_free(&rule);
 	/* events the subscriber never reads: well over 4 MiB of them */
 	for (uint32_t i = 0; i < 40000 && d->control.nclients; i++)
 		connect_flow(d, i, "/usr/bin/chatty", NULL, 100);
@@ -564,9 +566,11 @@ TEST(rules_are_found_by_id_and_handle_among_20000_after_every_third_is_deleted)
 		rule.action = AG_RULE_ALLOW;
 		rule.lifetime = AG_RULE_UNTIL_RESTART;
 		snprintf(rule.id, sizeof(rule.id), "r%05d", i);
-		snprintf(rule.app, sizeof(rule.app), "/opt/bin/app%d", i);
-		rule.has |= AG_RULE_HAS_APP;
+		snprintf(id, sizeof(id), "/opt/bin/app%d", i);
+		CHECK_EQ(ag_rule_add_app(&rule, id), 0);
 		CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
+	ag_rule_free(&rule);
+		ag_rule_free(&rule);
 	}
 	for (int i = 0; i < N; i += 3) {
 		snprintf(id, sizeof(id), "r%05d", i);
@@ -594,6 +598,7 @@ TEST(rules_are_found_by_id_and_handle_among_20000_after_every_third_is_deleted)
 	rule.expires_ns = now_ns() + 1000000;
 	snprintf(rule.id, sizeof(rule.id), "timed");
 	CHECK_EQ(agd_rule_add(d, &rule, err, sizeof(err)), 0);
+	ag_rule_free(&rule);
 	uint64_t handle = agd_rule_find(d, "timed")->handle;
 
 	usleep(5000);

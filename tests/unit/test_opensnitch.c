@@ -42,6 +42,7 @@ static json_t *conv_ok(const char *text, bool *ends)
 		json_decref(r);
 		return NULL;
 	}
+	ag_rule_free(&checked);
 	if (ends)
 		*ends = e;
 	return r;
@@ -165,24 +166,88 @@ TEST(list_ands_its_operators)
 	json_decref(r);
 }
 
-TEST(list_with_two_values_for_one_field_is_refused)
+/* A list ANDs: two different values of one field never both hold. */
+TEST(list_with_two_different_values_for_one_field_is_refused_as_never_matching)
 {
+	json_t *r;
+
 	CHECK(refused_with(file_of("deny",
 		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.port", "80") ","
-		SIMPLE("dest.port", "443") "]}", NULL), "two conditions on dest.port"));
+		SIMPLE("dest.port", "443") "]}", NULL),
+		"two different conditions on dest.port in one list"));
 	CHECK(refused_with(file_of("deny",
 		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.ip", "192.0.2.1") ","
 		"{\"type\":\"network\",\"operand\":\"dest.network\",\"data\":\"10.0.0.0/8\"}]}", NULL),
-		"two conditions"));
+		"never match"));
 	CHECK(refused_with(file_of("deny",
 		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[]}", NULL), "without a \"list\""));
+	/* the same condition twice is that condition */
+	r = conv_ok(file_of("deny",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.port", "80") ","
+		SIMPLE("dest.port", "80") "]}", NULL), NULL);
+	CHECK(r);
+	CHECK_STR(s(r, "port"), "80");
+	json_decref(r);
 }
 
-TEST(regexp_is_refused)
+static const char *elem(const json_t *r, const char *key, size_t i)
 {
+	return json_string_value(json_array_get(json_object_get(r, key), i));
+}
+
+/* "^(80|443|8080)$" is what OpenSnitch users write for several ports: the values, ORed. */
+TEST(regexp_of_literal_alternatives_becomes_several_values)
+{
+	json_t *r = conv_ok(file_of("allow",
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":["
+		"{\"type\":\"regexp\",\"operand\":\"dest.port\",\"data\":\"^(80|443|8080)$\"},"
+		"{\"type\":\"regexp\",\"operand\":\"process.path\",\"sensitive\":true,"
+		"\"data\":\"^(/usr/bin/curl|/usr/bin/wget)$\"},"
+		"{\"type\":\"regexp\",\"operand\":\"dest.ip\",\"data\":\"^(?:10\\\\.0\\\\.0\\\\.1|10\\\\.0\\\\.0\\\\.2)$\"},"
+		"{\"type\":\"regexp\",\"operand\":\"dest.host\",\"data\":\"^(a\\\\.example\\\\.org|b\\\\.example\\\\.org)$\"}"
+		"]}", NULL), NULL);
+
+	CHECK(r);
+	CHECK_EQ(json_array_size(json_object_get(r, "port")), 3);
+	CHECK_STR(elem(r, "port", 0), "80");
+	CHECK_STR(elem(r, "port", 2), "8080");
+	CHECK_STR(elem(r, "app", 0), "/usr/bin/curl");
+	CHECK_STR(elem(r, "app", 1), "/usr/bin/wget");
+	CHECK_STR(elem(r, "remote", 1), "10.0.0.2");
+	CHECK_STR(elem(r, "host", 0), "a.example.org");
+	json_decref(r);
+	/* one literal is one value, as the simple operator gives it */
+	r = conv_ok(file_of("deny",
+		"{\"type\":\"regexp\",\"operand\":\"dest.host\",\"data\":\"^ads\\\\.example\\\\.org$\"}",
+		NULL), NULL);
+	CHECK(r);
+	CHECK_STR(s(r, "host"), "ads.example.org");
+	json_decref(r);
+}
+
+TEST(regexp_patterns_are_refused)
+{
+	static const char *const pats[] = {
+		".*\\\\.example\\\\.org", "^[0-9]+$", "^80|443$", "example", "^(80||443)$",
+		"^(80|4.3)$", "^a*$",
+	};
+
+	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		char op[256];
+
+		snprintf(op, sizeof(op),
+			 "{\"type\":\"regexp\",\"operand\":\"dest.host\",\"data\":\"%s\"}", pats[i]);
+		CHECK_MSG(refused_with(file_of("deny", op, NULL), "operator regexp on dest.host"),
+			  "converted: %s", pats[i]);
+	}
+	/* alternatives and another condition on the field in one list: refused */
 	CHECK(refused_with(file_of("deny",
-		"{\"type\":\"regexp\",\"operand\":\"dest.host\",\"data\":\".*\\\\.example\\\\.org\"}", NULL),
-		"regular expressions"));
+		"{\"type\":\"list\",\"operand\":\"list\",\"list\":[" SIMPLE("dest.port", "80") ","
+		"{\"type\":\"regexp\",\"operand\":\"dest.port\",\"data\":\"^(80|443)$\"}]}", NULL),
+		"cannot say both"));
+	CHECK(refused_with(file_of("deny",
+		"{\"type\":\"regexp\",\"operand\":\"dest.port\",\"data\":\"^(80|http)$\"}", NULL),
+		"dest.port \"http\""));
 }
 
 TEST(lists_domains_and_unreadable_list_directories_are_refused)

@@ -490,6 +490,8 @@ $('rule-form').addEventListener('submit', async (e) => {
   const f = e.target.elements;
   const rule = { action: f.action.value };
   for (const k of ['name', ...COND]) if (f[k].value.trim()) rule[k] = f[k].value.trim();
+  // Several programs are shown "a,b"; a path may hold a comma, so an unchanged list stays a list.
+  if (editing && Array.isArray(editing.app) && rule.app === editing.app.join(',')) rule.app = editing.app;
   if (rule.port && /^\d+$/.test(rule.port)) rule.port = Number(rule.port);
   if (rule.user && /^\d+$/.test(rule.user)) rule.user = Number(rule.user);
   if (f.weight.value !== '') rule.weight = Number(f.weight.value);
