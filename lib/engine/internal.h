@@ -130,6 +130,8 @@ struct ag_filter {
 	bool in_wildcard;
 	/* every filter of the layer, in evaluation order, for dumps */
 	struct ag_filter *lprev, *lnext;
+	/* the other filters of its session (SESSION lifetime), newest first */
+	struct ag_filter *sprev, *snext;
 	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them */
 };
 
@@ -456,6 +458,7 @@ struct ag_engine {
 
 	/* filters */
 	struct ag__u64map filter_ids;   /* id -> struct ag_filter * */
+	struct ag__u64map sessions;     /* session -> its newest struct ag_filter * */
 	struct ag__index index[AG_LAYER_COUNT];
 	uint32_t nfilters;
 	uint64_t next_filter_id;
