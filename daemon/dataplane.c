@@ -374,6 +374,12 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		} else {
 			d->ctr.unattributed++;
 		}
+		/* The copy of the socket attribution took goes now, while its
+		 * process still holds the socket: after the verdict, the
+		 * connection can be over by the time it is closed, and the
+		 * daemon's close would be the one that tears the socket down. */
+		if (d->proc)
+			ag_proc_release_taken(d->proc);
 		if (ar.uid != AG_UID_UNKNOWN)
 			in.uid = ar.uid;
 		if (ag_dnscache_lookup(d->dns, in.ip_version, in.remote_addr, ag_boot_ns(),
