@@ -14,7 +14,9 @@
  * A key is one or two parts, each a kind byte, a length byte and the bytes:
  *   'A' application path, 'H' host, 'S' host suffix,
  *   'P' IP version, prefix length, masked address,
- *   'p' port, 'R' port / 64 (a range filed under each 64-port bucket it spans).
+ *   'p' port, 'R' port / 64 (a range filed under each 64-port bucket it spans),
+ *   'Q' port / 1024 (the same, coarser, for a range paired with another field:
+ *   the other field narrows already, and a bucket per filter is memory).
  * A two-part key has its parts in field order (application, host, address,
  * port).  Its hash is made of its parts' hashes, so a classify hashes each
  * of the flow's values once and combines them for every key shape in use.
@@ -24,13 +26,12 @@ struct kpart {
 	uint8_t len;
 	const uint8_t *p;
 	uint64_t h;
-	uint8_t buf[18]; /* the bytes of 'P', 'p', 'R' parts */
+	uint8_t buf[18]; /* the bytes of 'P', 'p', 'R', 'Q' parts */
 };
 
 /* Strings longer than this are filed by their first bytes (a superset the
  * condition check narrows). */
 #define PART_STR_MAX 250
-#define KEY_MAX (2 * (2 + PART_STR_MAX))
 
 /*
  * A fast unkeyed hash for index keys.  Index keys come from filters, which
@@ -121,33 +122,6 @@ static unsigned kind_field(uint8_t kind)
 	}
 }
 
-static size_t key_build(uint8_t *k, const struct kpart *a, const struct kpart *b)
-{
-	size_t n = 0;
-
-	for (const struct kpart *x = a; x; x = x == a ? b : NULL) {
-		k[n++] = x->kind;
-		k[n++] = x->len;
-		memcpy(k + n, x->p, x->len);
-		n += x->len;
-	}
-	return n;
-}
-
-static bool key_equal(const struct ag__ibucket *bk, const struct kpart *a, const struct kpart *b)
-{
-	const uint8_t *k = bk->key;
-
-	if (bk->keylen != 2u + a->len + (b ? 2u + b->len : 0u))
-		return false;
-	if (k[0] != a->kind || k[1] != a->len || memcmp(k + 2, a->p, a->len) != 0)
-		return false;
-	if (!b)
-		return true;
-	k += 2 + a->len;
-	return k[0] == b->kind && k[1] == b->len && memcmp(k + 2, b->p, b->len) == 0;
-}
-
 /*
  * Prefixes are filed at a coarse length, not their own: a /27 goes under its
  * /16.  A classify then makes at most three lookups per IP version instead
@@ -175,18 +149,43 @@ static void bloom_set(struct ag__index *ix, uint64_t h)
 	ix->bloom[bit / 64] |= 1ULL << (bit % 64);
 }
 
-static struct ag__ibucket *bucket_find(const struct ag__index *ix, const struct kpart *a,
-				       const struct kpart *b, uint64_t h)
+/*
+ * A bucket is known by its key's hash, its shape and the prefix length
+ * its address part was filed at, not by the key's bytes: two keys of one
+ * hash share a bucket and each one's flows read the other's filters too,
+ * which the condition check then passes over (a superset, never a miss).
+ */
+struct key_id {
+	uint64_t hash;
+	uint8_t fields, pver, pplen;
+};
+
+static struct key_id key_id_of(const struct kpart *a, const struct kpart *b)
+{
+	struct key_id id = { .hash = pair_hash(a, b) };
+
+	for (const struct kpart *x = a; x; x = x == a ? b : NULL) {
+		id.fields |= (uint8_t)kind_field(x->kind);
+		if (x->kind == 'P') {
+			id.pver = x->p[0];
+			id.pplen = x->p[1];
+		}
+	}
+	return id;
+}
+
+static struct ag__ibucket *bucket_find(const struct ag__index *ix, const struct key_id *id)
 {
 	uint32_t bit;
 
 	if (!ix->ntab)
 		return NULL;
-	bit = bloom_bit(ix, h);
+	bit = bloom_bit(ix, id->hash);
 	if (!(ix->bloom[bit / 64] & (1ULL << (bit % 64))))
 		return NULL;
-	for (struct ag__ibucket *bk = ix->tab[h & (ix->ntab - 1)]; bk; bk = bk->next)
-		if (bk->hash == h && key_equal(bk, a, b))
+	for (struct ag__ibucket *bk = ix->tab[id->hash & (ix->ntab - 1)]; bk; bk = bk->next)
+		if (bk->hash == id->hash && bk->fields == id->fields && bk->pver == id->pver &&
+		    bk->pplen == id->pplen)
 			return bk;
 	return NULL;
 }
@@ -221,16 +220,26 @@ static int index_grow(ag_engine *e, struct ag__index *ix)
 	return 0;
 }
 
-static struct ag__ibucket *bucket_new(ag_engine *e, const uint8_t *k, size_t n, uint64_t h)
+static struct ag__ibucket *bucket_new(ag_engine *e, const struct key_id *id)
 {
-	struct ag__ibucket *b = ag__calloc(e, 1, sizeof(*b) + n);
+	struct ag__ibucket *b = ag__calloc(e, 1, sizeof(*b));
 
 	if (!b)
 		return NULL;
-	b->hash = h;
-	b->keylen = (uint16_t)n;
-	memcpy(b->key, k, n);
+	if (id) {
+		b->hash = id->hash;
+		b->fields = id->fields;
+		b->pver = id->pver;
+		b->pplen = id->pplen;
+	}
 	return b;
+}
+
+static void bucket_free(ag_engine *e, struct ag__ibucket *b)
+{
+	if (b->v != &b->one)
+		ag__free(e, b->v, b->cap * sizeof(*b->v));
+	ag__free(e, b, sizeof(*b));
 }
 
 static bool ient_before(const struct ag__ient *a, const struct ag__ient *b)
@@ -244,10 +253,21 @@ static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *
 	struct ag__ient x = { .ord = ag__filter_ord(f), .id = f->id, .f = f,
 			      .sublayer = f->sublayer };
 
-	if (b->len == b->cap) {
-		uint32_t nc = b->cap ? b->cap * 2 : 4;
-		void *nv = ag__realloc(e, b->v, b->cap * sizeof(*b->v), nc * sizeof(*b->v));
+	if (!b->cap) {
+		/* most buckets of a large ruleset hold one filter: in the bucket */
+		b->v = &b->one;
+		b->cap = 1;
+	} else if (b->len == b->cap) {
+		uint32_t nc = b->cap * 2;
+		struct ag__ient *nv;
 
+		if (b->v == &b->one) {
+			nv = ag__alloc(e, nc * sizeof(*nv));
+			if (nv)
+				nv[0] = b->one;
+		} else {
+			nv = ag__realloc(e, b->v, b->cap * sizeof(*b->v), nc * sizeof(*b->v));
+		}
 		if (!nv)
 			return -ENOMEM;
 		b->v = nv;
@@ -279,28 +299,27 @@ static void bucket_remove(struct ag__ibucket *b, struct ag_filter *f)
 		}
 }
 
-/* Count a bucket's key shape and prefix lengths in (delta +1) or out (-1). */
+/* Count a bucket's key shape and prefix length in (delta +1) or out (-1). */
 static void key_use(struct ag__index *ix, struct ag__ibucket *b, int delta)
 {
 	ix->shape_refs[b->fields] += (uint32_t)delta;
-	for (uint16_t o = 0; o < b->keylen; o += (uint16_t)(2 + b->key[o + 1])) {
-		if (b->key[o] != 'P')
-			continue;
-		unsigned v = b->key[o + 2] == 4 ? 0 : 1, plen = b->key[o + 3];
+	if (!b->pver)
+		return;
+	unsigned v = b->pver == 4 ? 0 : 1, plen = b->pplen;
 
-		ix->plen_refs[v][plen] += (uint32_t)delta;
-		if (ix->plen_refs[v][plen])
-			ix->plen_mask[v][plen / 64] |= 1ULL << (plen % 64);
-		else
-			ix->plen_mask[v][plen / 64] &= ~(1ULL << (plen % 64));
-	}
+	ix->plen_refs[v][plen] += (uint32_t)delta;
+	if (ix->plen_refs[v][plen])
+		ix->plen_mask[v][plen / 64] |= 1ULL << (plen % 64);
+	else
+		ix->plen_mask[v][plen / 64] &= ~(1ULL << (plen % 64));
 }
 
 static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 		     const struct kpart *a, const struct kpart *b2)
 {
-	uint64_t h = pair_hash(a, b2);
-	struct ag__ibucket *b = bucket_find(ix, a, b2, h);
+	struct key_id id = key_id_of(a, b2);
+	uint64_t h = id.hash;
+	struct ag__ibucket *b = bucket_find(ix, &id);
 	int r;
 
 	/* An OR of two values can name the same bucket twice (e.g. suffixes). */
@@ -308,14 +327,11 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 		if (f->buckets[i] == b)
 			return 0;
 	if (!b) {
-		uint8_t k[KEY_MAX];
-
 		if (ix->nbuckets + 1 > ix->ntab && (r = index_grow(e, ix)))
 			return r;
-		b = bucket_new(e, k, key_build(k, a, b2), h);
+		b = bucket_new(e, &id);
 		if (!b)
 			return -ENOMEM;
-		b->fields = (uint8_t)(kind_field(a->kind) | (b2 ? kind_field(b2->kind) : 0));
 		bloom_set(ix, h);
 		b->next = ix->tab[h & (ix->ntab - 1)];
 		ix->tab[h & (ix->ntab - 1)] = b;
@@ -347,8 +363,7 @@ drop:
 		*pp = b->next;
 		ix->nbuckets--;
 		key_use(ix, b, -1);
-		ag__free(e, b->v, b->cap * sizeof(*b->v));
-		ag__free(e, b, sizeof(*b) + b->keylen);
+		bucket_free(e, b);
 	}
 	return -ENOMEM;
 }
@@ -362,8 +377,7 @@ static void bucket_drop(ag_engine *e, struct ag__index *ix, struct ag__ibucket *
 	*pp = b->next;
 	ix->nbuckets--;
 	key_use(ix, b, -1);
-	ag__free(e, b->v, b->cap * sizeof(*b->v));
-	ag__free(e, b, sizeof(*b) + b->keylen);
+	bucket_free(e, b);
 }
 
 /* ---- filing a filter ------------------------------------------------------------------- */
@@ -378,13 +392,16 @@ static const uint8_t ix_fields[4] = { AG_FIELD_APP_PATH, AG_FIELD_REMOTE_HOST,
 
 /*
  * The parts a filter's conditions on one index field make (one per value;
- * a port range one per 64-port bucket), or -1 when some alternative of the
- * field cannot be looked up exactly (a glob, a wide range): then the field
- * says nothing about which flows the filter can match.  *out is allocated.
+ * a port range one per 64-port bucket, or per 1024-port one when `coarse`),
+ * or -1 when some alternative of the field cannot be looked up exactly (a
+ * glob, a wide range): then the field says nothing about which flows the
+ * filter can match.  *out is allocated.
  */
-static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, struct kpart **out)
+static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, bool coarse,
+		       struct kpart **out)
 {
 	uint8_t field = ix_fields[fi];
+	unsigned shift = coarse ? 10 : 6;
 	size_t n = 0;
 
 	*out = NULL;
@@ -396,9 +413,9 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, str
 		if (field == AG_FIELD_APP_PATH && c->match != AG_MATCH_EQUAL)
 			return -1;
 		if (field == AG_FIELD_REMOTE_PORT && c->lo != c->hi) {
-			if ((c->hi >> 6) - (c->lo >> 6) >= AG__RANGE_MAX_BUCKETS)
+			if ((c->hi >> shift) - (c->lo >> shift) >= AG__RANGE_MAX_BUCKETS)
 				return -1;
-			n += (c->hi >> 6) - (c->lo >> 6) + 1;
+			n += (c->hi >> shift) - (c->lo >> shift) + 1;
 		} else {
 			n++;
 		}
@@ -431,8 +448,8 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, str
 				part_u16(&v[n++], 'p', (uint16_t)c->lo);
 				break;
 			}
-			for (uint32_t b = c->lo >> 6; b <= c->hi >> 6; b++)
-				part_u16(&v[n++], 'R', (uint16_t)b);
+			for (uint32_t b = c->lo >> shift; b <= c->hi >> shift; b++)
+				part_u16(&v[n++], coarse ? 'Q' : 'R', (uint16_t)b);
 			break;
 		}
 	}
@@ -442,35 +459,40 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, str
 
 static void parts_free(ag_engine *e, struct kpart **v, const int *n)
 {
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 5; i++)
 		if (v[i])
 			ag__free(e, v[i], (size_t)n[i] * sizeof(*v[i]));
 }
 
 int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
-	struct kpart *parts[4] = { NULL };
-	int np[4] = { 0 }, r = 0;
+	/* [4]: the port's parts in a pair (coarse ranges) */
+	struct kpart *parts[5] = { NULL };
+	int np[5] = { 0 }, r = 0;
 	int first = -1, second = -1;
 
-	for (unsigned fi = 0; fi < 4; fi++) {
-		np[fi] = field_parts(e, f, fi, &parts[fi]);
+	for (unsigned fi = 0; fi < 5; fi++) {
+		np[fi] = field_parts(e, f, fi < 4 ? fi : 3, fi == 4, &parts[fi]);
 		if (np[fi] == -ENOMEM) {
 			np[fi] = 0;
 			r = -ENOMEM;
 			goto out;
 		}
-		if (np[fi] <= 0) {
+		if (np[fi] < 0)
 			np[fi] = 0;
-			continue;
-		}
-		if (first < 0)
-			first = (int)fi;
-		else if (second < 0 && np[first] * np[fi] <= PAIR_MAX_KEYS)
-			second = (int)fi;
+	}
+	/* the first two fields in index order, paired while the pair makes few
+	 * keys; the port comes last, so in a pair it is always the second */
+	for (int fi = 0; fi < 4; fi++) {
+		int pf = fi == 3 ? 4 : fi;
+
+		if (first >= 0 && second < 0 && np[pf] && np[first] * np[pf] <= PAIR_MAX_KEYS)
+			second = pf;
+		if (first < 0 && np[fi])
+			first = fi;
 	}
 	if (first < 0) {
-		if (!ix->wildcard && !(ix->wildcard = bucket_new(e, (const uint8_t *)"*", 1, 0))) {
+		if (!ix->wildcard && !(ix->wildcard = bucket_new(e, NULL))) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -538,16 +560,13 @@ void ag__index_fini(struct ag__index *ix)
 
 		for (; b; b = next) {
 			next = b->next;
-			free(b->v);
-			free(b);
+			bucket_free(NULL, b);
 		}
 	}
 	free(ix->tab);
 	free(ix->bloom);
-	if (ix->wildcard) {
-		free(ix->wildcard->v);
-		free(ix->wildcard);
-	}
+	if (ix->wildcard)
+		bucket_free(NULL, ix->wildcard);
 	memset(ix, 0, sizeof(*ix));
 }
 
@@ -661,7 +680,7 @@ static int merge(ag_engine *e, struct found *fd)
 
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in)
 {
-	struct kpart kp[HOST_PARTS + 6];
+	struct kpart kp[HOST_PARTS + 7];
 	struct kpart *field[4];
 	unsigned nf[4] = { 0 };
 	struct found fd = { .n = 0 };
@@ -708,7 +727,8 @@ int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixe
 	field[3] = &kp[k];
 	part_u16(&kp[k++], 'p', in->remote_port);
 	part_u16(&kp[k++], 'R', (uint16_t)(in->remote_port >> 6));
-	nf[3] = 2;
+	part_u16(&kp[k++], 'Q', (uint16_t)(in->remote_port >> 10));
+	nf[3] = 3;
 
 	/* every key shape in use: a single field, or a pair of them */
 	for (unsigned shape = 1; shape < 16; shape++) {
@@ -717,17 +737,21 @@ int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixe
 		unsigned a = (unsigned)__builtin_ctz(shape), rest = shape & (shape - 1);
 
 		if (!rest) {
-			for (unsigned i = 0; i < nf[a]; i++)
-				r |= found_add(e, &fd, bucket_find(ix, &field[a][i], NULL, field[a][i].h));
+			for (unsigned i = 0; i < nf[a]; i++) {
+				struct key_id id = key_id_of(&field[a][i], NULL);
+
+				r |= found_add(e, &fd, bucket_find(ix, &id));
+			}
 			continue;
 		}
 		unsigned b = (unsigned)__builtin_ctz(rest);
 
 		for (unsigned i = 0; i < nf[a]; i++)
-			for (unsigned j = 0; j < nf[b]; j++)
-				r |= found_add(e, &fd,
-					       bucket_find(ix, &field[a][i], &field[b][j],
-							   pair_hash(&field[a][i], &field[b][j])));
+			for (unsigned j = 0; j < nf[b]; j++) {
+				struct key_id id = key_id_of(&field[a][i], &field[b][j]);
+
+				r |= found_add(e, &fd, bucket_find(ix, &id));
+			}
 	}
 out:
 	if (!r)

@@ -166,11 +166,11 @@ static inline uint64_t ag__filter_ord(const struct ag_filter *f)
 struct ag__ibucket {
 	struct ag__ibucket *next; /* hash chain */
 	uint64_t hash;
-	struct ag__ient *v;
+	struct ag__ient *v;       /* &one while it holds one filter */
 	uint32_t len, cap;
+	struct ag__ient one;
 	uint8_t fields;           /* AG__IX_* bits of the key's parts */
-	uint16_t keylen;
-	uint8_t key[];            /* one or two parts: kind, length, bytes */
+	uint8_t pver, pplen;      /* its address part's IP version and length; 0: none */
 };
 
 /* The fields the index looks up exactly, as bits of a key's field set. */
