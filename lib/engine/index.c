@@ -410,8 +410,26 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, boo
 
 		if (c->field != field)
 			continue;
-		if (field == AG_FIELD_APP_PATH && c->match != AG_MATCH_EQUAL)
-			return -1;
+		/* only the matches a key can name: any other (a glob, or a match
+		 * added later) leaves the field out of the index */
+		switch (field) {
+		case AG_FIELD_APP_PATH:
+			if (c->match != AG_MATCH_EQUAL)
+				return -1;
+			break;
+		case AG_FIELD_REMOTE_HOST:
+			if (c->match != AG_MATCH_EQUAL && c->match != AG_MATCH_SUFFIX)
+				return -1;
+			break;
+		case AG_FIELD_REMOTE_ADDR:
+			if (c->match != AG_MATCH_PREFIX)
+				return -1;
+			break;
+		case AG_FIELD_REMOTE_PORT:
+			if (c->match != AG_MATCH_EQUAL && c->match != AG_MATCH_RANGE)
+				return -1;
+			break;
+		}
 		if (field == AG_FIELD_REMOTE_PORT && c->lo != c->hi) {
 			if ((c->hi >> shift) - (c->lo >> shift) >= AG__RANGE_MAX_BUCKETS)
 				return -1;
