@@ -434,6 +434,12 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		} else {
 			d->ctr.unattributed++;
 		}
+		/* The copy of the socket attribution took goes now, while its
+		 * process still holds the socket: after the verdict, the
+		 * connection can be over by the time it is closed, and the
+		 * daemon's close would be the one that tears the socket down. */
+		if (d->dp.proc)
+			ag_proc_release_taken(d->dp.proc);
 		if (ar.uid != AG_UID_UNKNOWN)
 			in.uid = ar.uid;
 		if (ag_dnscache_lookup(d->dp.dns, in.ip_version, in.remote_addr.b, ag_boot_ns(),

@@ -209,12 +209,107 @@ int agd_fastpath_wake_ms(const struct agd *d)
 	return d->fastpath.fp && d->fastpath.host_index_len ? (int)(AGD_FP_RESYNC_NS / 1000000ULL) : -1;
 }
 
+/*
+ * The host names the last compile's rules name, exact or as a suffix, as
+ * the compiler asked for their addresses: a DNS reply is looked up here
+ * (a few probes, whatever the number of rules) to know whether its
+ * addresses go in the index.  Open addressing, lower-case names.
+ */
+struct agd_ruled_names {
+	char **v;                /* "=name" exact, ".name" suffix; NULL: free */
+	size_t cap, len;         /* cap a power of two, len <= cap / 2 */
+	bool oom;                /* a name could not be kept: every name counts */
+	bool host_lists;         /* some compiled rule has a host list */
+};
+
+static uint64_t name_hash(char kind, const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint8_t)kind;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		h = (h ^ (uint8_t)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) * 0x100000001b3ULL;
+	}
+	return h ^ h >> 29;
+}
+
+static bool ruled_has(const struct agd_ruled_names *rn, char kind, const char *s, size_t n)
+{
+	if (!rn->cap)
+		return false;
+	for (size_t i = name_hash(kind, s, n) & (rn->cap - 1);; i = (i + 1) & (rn->cap - 1)) {
+		const char *e = rn->v[i];
+
+		if (!e)
+			return false;
+		if (e[0] == kind && strlen(e + 1) == n && strncasecmp(e + 1, s, n) == 0)
+			return true;
+	}
+}
+
+static void ruled_add(struct agd_ruled_names *rn, const char *host, bool suffix)
+{
+	char kind = suffix ? '.' : '=';
+	size_t n = strlen(host);
+
+	if (ruled_has(rn, kind, host, n))
+		return;
+	if ((rn->len + 1) * 2 > rn->cap) {
+		size_t nc = rn->cap ? rn->cap * 2 : 64;
+		char **nv = calloc(nc, sizeof(*nv));
+
+		if (!nv) {
+			rn->oom = true;
+			return;
+		}
+		for (size_t i = 0; i < rn->cap; i++) {
+			if (!rn->v[i])
+				continue;
+			size_t j = name_hash(rn->v[i][0], rn->v[i] + 1, strlen(rn->v[i] + 1)) & (nc - 1);
+
+			while (nv[j])
+				j = (j + 1) & (nc - 1);
+			nv[j] = rn->v[i];
+		}
+		free(rn->v);
+		rn->v = nv;
+		rn->cap = nc;
+	}
+	char *e = malloc(n + 2);
+
+	if (!e) {
+		rn->oom = true;
+		return;
+	}
+	e[0] = kind;
+	memcpy(e + 1, host, n + 1);
+	size_t j = name_hash(kind, host, n) & (rn->cap - 1);
+
+	while (rn->v[j])
+		j = (j + 1) & (rn->cap - 1);
+	rn->v[j] = e;
+	rn->len++;
+}
+
+static void ruled_free(struct agd_ruled_names *rn)
+{
+	if (!rn)
+		return;
+	for (size_t i = 0; i < rn->cap; i++)
+		free(rn->v[i]);
+	free(rn->v);
+	free(rn);
+}
+
 void agd_fastpath_close(struct agd *d)
 {
 	if (d->dp.attrib)
 		ag_attrib_set_owner_hook(d->dp.attrib, NULL, NULL);
 	ag_fp_close(d->fastpath.fp);
 	d->fastpath.fp = NULL;
+	ruled_free(d->fastpath.ruled);
+	d->fastpath.ruled = NULL;
 }
 
 /* Flows the kernel allowed under the old rules: decided again, torn down if denied. */
@@ -366,24 +461,29 @@ static bool host_matches(const char *name, const char *host, bool suffix)
 	return n > h + 1 && name[n - h - 1] == '.' && strcasecmp(name + n - h, host) == 0;
 }
 
-/* Does a rule's host condition (enabled or not: cheap) name this? */
+/* Does a host condition of the compiled rules name this, exactly or as a
+ * suffix?  (Before the first compile, or after it ran out of memory for
+ * the names: every name is indexed, as if ruled.) */
 static bool name_is_ruled(struct agd *d, const char *name)
 {
-	for (uint32_t i = 0; i < d->policy.nrules; i++) {
-		const struct ag_rule *r = &d->policy.rules[i]->rule;
+	const struct agd_ruled_names *rn = d->fastpath.ruled;
+	size_t n = strlen(name);
 
-		for (unsigned j = 0; j < r->n_host; j++) {
-			const struct ag_rule_host *h = &r->host[j];
-			/* a wildcard rule keeps its "*." (the engine's condition does not) */
-			const char *host = h->wildcard && !strncmp(h->name, "*.", 2) ? h->name + 2
-										     : h->name;
-
-			if (host_matches(name, host, h->wildcard))
-				return true;
-		}
+	if (!rn || rn->oom)
+		return true;
+	if (n && name[n - 1] == '.')
+		n--;
+	if (ruled_has(rn, '=', name, n))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] == '.' && i + 1 < n && ruled_has(rn, '.', name + i + 1, n - i - 1))
+	/* host lists are too big for the set: asked of each rule, and only
+	 * when the compiled rules have one */
+	if (!rn->host_lists)
+		return false;
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
 		if (agd_rule_list_names(d->policy.rules[i], name))
 			return true;
-	}
 	return false;
 }
 
@@ -423,6 +523,13 @@ void agd_fastpath_dns(struct agd *d, const struct ag_dns_reply *reply)
 	for (unsigned a = 0; a < reply->n_addrs; a++)
 		index_put(f, reply->addrs[a].ver, reply->addrs[a].addr, reply->qname, now);
 }
+
+/* What a compile's host callback needs: the daemon, and the names it is
+ * asked about, kept for name_is_ruled() once the compile is through. */
+struct compile_ctx {
+	struct agd *d;
+	struct agd_ruled_names *names;
+};
 
 struct seed_ctx {
 	struct agd *d;
@@ -521,29 +628,36 @@ static int index_addrs(struct agd *d, const struct name_test *t, struct ag_fp_pr
 static int host_addrs(void *arg, const char *host, bool suffix, struct ag_fp_prefix **addrs,
 		      size_t *n)
 {
+	struct compile_ctx *cx = arg;
 	struct name_test t = { .host = host, .suffix = suffix };
 
-	return index_addrs(arg, &t, addrs, n);
+	if (cx->names)
+		ruled_add(cx->names, host, suffix);
+	return index_addrs(cx->d, &t, addrs, n);
 }
 
 /* ag_fp_env.set: an address list's prefixes; for a host list, the
  * addresses the cache gives its names by now, as for a host condition. */
 static int set_addrs(void *arg, const ag_condition *cond, struct ag_fp_prefix **addrs, size_t *n)
 {
+	struct compile_ctx *cx = arg;
 	struct name_test t = { .list = cond };
 
 	if (cond->field != AG_FIELD_REMOTE_HOST)
-		return agd_list_fp_prefixes(arg, cond, addrs, n);
+		return agd_list_fp_prefixes(cx->d, cond, addrs, n);
 	*addrs = NULL;
 	*n = 0;
 	if (!agd_list_cond_is_hosts(cond))
 		return -ENOENT;
-	return index_addrs(arg, &t, addrs, n);
+	if (cx->names)
+		cx->names->host_lists = true;
+	return index_addrs(cx->d, &t, addrs, n);
 }
 
 void agd_fastpath_sync(struct agd *d)
 {
-	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = d, .host = host_addrs,
+	struct compile_ctx cx = { .d = d };
+	struct ag_fp_env env = { .sublayer = AGD_SUBLAYER_RULES, .arg = &cx, .host = host_addrs,
 				.set = set_addrs };
 	struct ag_fp_ruleset rs = { 0 };
 	char err[AG_FP_ERR_MAX];
@@ -564,7 +678,17 @@ void agd_fastpath_sync(struct agd *d)
 		return;
 	d->fastpath.dirty = false;
 	d->fastpath.synced_ns = now;
+	cx.names = calloc(1, sizeof(*cx.names));
+	if (!cx.names)
+		log_warn("fast path: out of memory for the ruled names; every name is indexed");
 	r = ag_fp_rules_from_engine(d->engine, &env, &rs);
+	/* the names of a complete compile replace the last ones */
+	if (r == 0 || r == -EOPNOTSUPP || !d->fastpath.ruled) {
+		ruled_free(d->fastpath.ruled);
+		d->fastpath.ruled = cx.names;
+	} else {
+		ruled_free(cx.names);
+	}
 	if (r == -EOPNOTSUPP)
 		r = ag_fp_update(d->fastpath.fp, NULL, 0, err, sizeof(err));
 	else if (r == 0)

@@ -46,6 +46,7 @@ struct agd_fastpath {
 	char notrack_state[256]; /* "on (...)" or "off: why", for status */
 	struct agd_host_addr host_index[AGD_HOST_INDEX_MAX];
 	size_t host_index_len;
+	struct agd_ruled_names *ruled; /* the names the compiled rules name (fastpath_sync.c) */
 };
 
 /* Load and attach the eBPF fast path as the configuration says (bpf =

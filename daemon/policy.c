@@ -670,6 +670,11 @@ int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 
 void agd_policy_session_end(struct agd *d, uint64_t session)
 {
+	/* An "until quit" rule's filters carry its session: a connection that
+	 * made none (a status query, most of them) ends without a walk of the
+	 * rules, whatever their number. */
+	if (!ag_filter_has_session(d->engine, session))
+		return;
 	ag_engine_begin(d->engine);
 	for (uint32_t i = d->policy.nrules; i-- > 0;) {
 		struct agd_rule *ar = d->policy.rules[i];

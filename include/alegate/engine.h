@@ -353,6 +353,8 @@ int ag_filter_set_enabled(ag_engine *e, uint64_t id, bool enabled);
 
 /* Delete every SESSION filter of `session` (S15 "until quit").  Returns how many. */
 int ag_filter_del_session(ag_engine *e, uint64_t session);
+/* Has `session` any SESSION filter?  O(1), whatever the number of filters. */
+bool ag_filter_has_session(const ag_engine *e, uint64_t session);
 
 /* The filter with this id, or NULL.  Valid until the filter is deleted. Safe in callbacks. */
 const ag_filter *ag_filter_get(const ag_engine *e, uint64_t id);

@@ -220,8 +220,8 @@ void ag__arbitrate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 	/* A callout may not classify, but copy the list anyway: cheap insurance
 	 * against reentrancy overwriting e->cand under our feet. */
 	uint32_t n = e->ncand;
-	struct ag_filter *local[64];
-	struct ag_filter **cand = n <= 64 ? local : ag__alloc(e, n * sizeof(*cand));
+	struct ag__ient local[64];
+	struct ag__ient *cand = n <= 64 ? local : ag__alloc(e, n * sizeof(*cand));
 
 	if (!cand) {
 		d->action = AG_ACTION_BLOCK;
@@ -232,13 +232,17 @@ void ag__arbitrate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 		memcpy(cand, e->cand, n * sizeof(*cand));
 
 	for (uint32_t i = 0; i < n; i++) {
-		const struct ag_filter *f = cand[i];
-
-		if (i == 0 || f->sublayer != sub) {
-			sub = f->sublayer;
+		/* a decided sublayer's other filters are passed over from the
+		 * candidate list alone, without reading them */
+		if (i == 0 || cand[i].sublayer != sub) {
+			sub = cand[i].sublayer;
 			sub_decided = false;
 		}
-		if (sub_decided || (f->flags & AG_FILTER_FLAG_DISABLED))
+		if (sub_decided)
+			continue;
+		const struct ag_filter *f = cand[i].f;
+
+		if (f->flags & AG_FILTER_FLAG_DISABLED)
 			continue;
 		if (!ag__filter_matches(f, in))
 			continue;

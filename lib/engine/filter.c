@@ -54,6 +54,41 @@ static void notify(ag_engine *e, ag_notify_type type, struct ag_filter *f)
 		c->c.notify(e, type, f, c->c.arg);
 }
 
+/* A SESSION filter goes on its session's list, so that the end of a session
+ * costs its own filters, not a walk of every filter. */
+static int session_link(ag_engine *e, struct ag_filter *f)
+{
+	uint64_t v = 0;
+
+	if (f->lifetime != AG_LIFETIME_SESSION)
+		return 0;
+	ag__u64map_get(&e->sessions, f->session, &v);
+	int r = ag__u64map_put(&e->sessions, f->session, (uint64_t)(uintptr_t)f);
+
+	if (r)
+		return r;
+	f->snext = (struct ag_filter *)(uintptr_t)v;
+	f->sprev = NULL;
+	if (f->snext)
+		f->snext->sprev = f;
+	return 0;
+}
+
+static void session_unlink(ag_engine *e, struct ag_filter *f)
+{
+	if (f->lifetime != AG_LIFETIME_SESSION)
+		return;
+	if (f->snext)
+		f->snext->sprev = f->sprev;
+	if (f->sprev)
+		f->sprev->snext = f->snext;
+	else if (!ag__u64map_del(&e->sessions, f->session) || !f->snext)
+		;
+	else /* the key was there: putting it back cannot need to grow the map */
+		ag__u64map_put(&e->sessions, f->session, (uint64_t)(uintptr_t)f->snext);
+	f->sprev = f->snext = NULL;
+}
+
 int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 {
 	struct ag_filter *f;
@@ -141,7 +176,9 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
 	}
-	if (f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &f->timer, f->expires_ns))) {
+	if ((f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &f->timer, f->expires_ns))) ||
+	    (r = session_link(e, f))) {
+		ag__timer_disarm(e, &f->timer);
 		ag__u64map_del(&e->filter_ids, f->id);
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
@@ -168,6 +205,7 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 	notify(e, AG_NOTIFY_FILTER_DELETE, f);
 	ag__index_del(e, &e->index[layer], f);
 	ag__u64map_del(&e->filter_ids, f->id);
+	session_unlink(e, f);
 	ag__timer_disarm(e, &f->timer);
 	if (sub)
 		sub->nfilters--;
@@ -221,20 +259,16 @@ int ag_filter_del_session(ag_engine *e, uint64_t session)
 		return 0;
 	if (own_txn)
 		ag_engine_begin(e);
-	for (unsigned l = 0; l < AG_LAYER_COUNT; l++) {
-		struct ag_filter *f = e->index[l].first, *next;
-
-		for (; f; f = next) {
-			next = f->lnext;
-			if (f->lifetime == AG_LIFETIME_SESSION && f->session == session) {
-				filter_remove(e, f);
-				n++;
-			}
-		}
-	}
+	for (uint64_t v; ag__u64map_get(&e->sessions, session, &v); n++)
+		filter_remove(e, (struct ag_filter *)(uintptr_t)v);
 	if (own_txn)
 		ag_engine_commit(e);
 	return n;
+}
+
+bool ag_filter_has_session(const ag_engine *e, uint64_t session)
+{
+	return session && ag__u64map_get(&e->sessions, session, NULL);
 }
 
 const ag_filter *ag_filter_get(const ag_engine *e, uint64_t id)

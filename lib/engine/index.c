@@ -8,19 +8,39 @@
 
 #include "engine/internal.h"
 
-/* A port range wider than this many 64-port buckets goes to the wildcard list. */
-#define AG__RANGE_MAX_BUCKETS 64
+/* ---- keys ---------------------------------------------------------------------- */
 
-/* ---- the index ----------------------------------------------------------------- */
+/*
+ * A key is one or two parts, each a kind byte, a length byte and the bytes:
+ *   'A' application path, 'H' host, 'S' host suffix,
+ *   'P' IP version, prefix length, masked address,
+ *   'p' port, 'R' port / 64 (a range filed under each 64-port bucket it spans),
+ *   'Q' port / 1024 (the same, coarser, for a range paired with another field:
+ *   the other field narrows already, and a bucket per filter is memory).
+ * A two-part key has its parts in field order (application, host, address,
+ * port).  Its hash is made of its parts' hashes, so a classify hashes each
+ * of the flow's values once and combines them for every key shape in use.
+ */
+struct kpart {
+	uint8_t kind;
+	uint8_t len;
+	const uint8_t *p;
+	uint64_t h;
+	uint8_t buf[18]; /* the bytes of 'P', 'p', 'R', 'Q' parts */
+};
+
+/* Strings longer than this are filed by their first bytes (a superset the
+ * condition check narrows). */
+#define PART_STR_MAX 250
 
 /*
  * A fast unkeyed hash for index keys.  Index keys come from filters, which
  * only the administrator writes, so an attacker can only probe, never fill
  * a chain: no need for the keyed hash here.
  */
-static uint64_t key_hash(const uint8_t *k, size_t n)
+static uint64_t part_hash(uint8_t kind, const uint8_t *k, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((n << 8 | kind) * 0xff51afd7ed558ccdULL);
 
 	while (n >= 8) {
 		uint64_t w;
@@ -39,7 +59,68 @@ static uint64_t key_hash(const uint8_t *k, size_t n)
 	return h;
 }
 
-#define KEY_MAX (2 + 256)
+static uint64_t pair_hash(const struct kpart *a, const struct kpart *b)
+{
+	uint64_t h;
+
+	if (!b)
+		return a->h;
+	h = a->h ^ (b->h * 0xff51afd7ed558ccdULL + 0x2545f4914f6cdd1dULL);
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	return h;
+}
+
+static void part_set(struct kpart *k, uint8_t kind, const void *p, size_t n)
+{
+	if (n > PART_STR_MAX)
+		n = PART_STR_MAX;
+	k->kind = kind;
+	k->len = (uint8_t)n;
+	k->p = p;
+	k->h = part_hash(kind, k->p, n);
+}
+
+static void part_str(struct kpart *k, uint8_t kind, const char *s)
+{
+	part_set(k, kind, s, strlen(s));
+}
+
+static void part_u16(struct kpart *k, uint8_t kind, uint16_t v)
+{
+	k->buf[0] = (uint8_t)(v >> 8);
+	k->buf[1] = (uint8_t)v;
+	part_set(k, kind, k->buf, 2);
+}
+
+static void part_addr(struct kpart *k, uint8_t ver, uint8_t plen, const uint8_t *addr)
+{
+	unsigned nb = ver == 4 ? 4 : 16;
+	uint8_t tmp[16];
+
+	memcpy(tmp, addr, 16);
+	ag__addr_mask(tmp, plen, nb);
+	k->buf[0] = ver;
+	k->buf[1] = plen;
+	memcpy(k->buf + 2, tmp, nb);
+	part_set(k, 'P', k->buf, 2 + nb);
+}
+
+static unsigned kind_field(uint8_t kind)
+{
+	switch (kind) {
+	case 'A':
+		return AG__IX_APP;
+	case 'H':
+	case 'S':
+		return AG__IX_HOST;
+	case 'P':
+		return AG__IX_ADDR;
+	default:
+		return AG__IX_PORT;
+	}
+}
 
 /*
  * Prefixes are filed at a coarse length, not their own: a /27 goes under its
@@ -54,59 +135,75 @@ static uint8_t index_plen(uint8_t ver, uint8_t plen)
 	return plen >= hi ? hi : plen >= lo ? lo : 0;
 }
 
-static size_t key_addr(uint8_t *k, uint8_t ver, uint8_t plen, ag_addr addr)
-{
-	unsigned nb = ver == 4 ? 4 : 16;
+/* ---- the table --------------------------------------------------------------------- */
 
-	ag__addr_mask(addr.b, plen, nb);
-	k[0] = 'P';
-	k[1] = ver;
-	k[2] = plen;
-	memcpy(k + 3, addr.b, nb);
-	return 3 + nb;
+static uint32_t bloom_bit(const struct ag__index *ix, uint64_t h)
+{
+	return (uint32_t)(h >> 32) & (ix->bloom_words * 64 - 1);
 }
 
-static size_t key_str(uint8_t *k, char kind, const char *s)
+static void bloom_set(struct ag__index *ix, uint64_t h)
 {
-	size_t n = strlen(s);
+	uint32_t bit = bloom_bit(ix, h);
 
-	if (n > 255)
-		n = 255;
-	k[0] = (uint8_t)kind;
-	memcpy(k + 1, s, n);
-	return n + 1;
+	ix->bloom[bit / 64] |= 1ULL << (bit % 64);
 }
 
-static size_t key_u16(uint8_t *k, char kind, uint16_t v)
+/*
+ * A bucket is known by its key's hash, its shape and the prefix length
+ * its address part was filed at, not by the key's bytes: two keys of one
+ * hash share a bucket and each one's flows read the other's filters too,
+ * which the condition check then passes over (a superset, never a miss).
+ */
+struct key_id {
+	uint64_t hash;
+	uint8_t fields, pver, pplen;
+};
+
+static struct key_id key_id_of(const struct kpart *a, const struct kpart *b)
 {
-	k[0] = (uint8_t)kind;
-	k[1] = (uint8_t)(v >> 8);
-	k[2] = (uint8_t)v;
-	return 3;
+	struct key_id id = { .hash = pair_hash(a, b) };
+
+	for (const struct kpart *x = a; x; x = x == a ? b : NULL) {
+		id.fields |= (uint8_t)kind_field(x->kind);
+		if (x->kind == 'P') {
+			id.pver = x->p[0];
+			id.pplen = x->p[1];
+		}
+	}
+	return id;
 }
 
-#define BLOOM_BIT(h) ((uint32_t)((h) >> 40) & (1024 * 64 - 1))
-
-static struct ag__ibucket *bucket_find(const struct ag__index *ix, const uint8_t *k, size_t n,
-				       uint64_t h)
+static struct ag__ibucket *bucket_find(const struct ag__index *ix, const struct key_id *id)
 {
-	uint32_t bit = BLOOM_BIT(h);
+	uint32_t bit;
 
-	if (!ix->ntab || !(ix->bloom[bit / 64] & (1ULL << (bit % 64))))
+	if (!ix->ntab)
 		return NULL;
-	for (struct ag__ibucket *b = ix->tab[h & (ix->ntab - 1)]; b; b = b->next)
-		if (b->hash == h && b->keylen == n && memcmp(b->key, k, n) == 0)
-			return b;
+	bit = bloom_bit(ix, id->hash);
+	if (!(ix->bloom[bit / 64] & (1ULL << (bit % 64))))
+		return NULL;
+	for (struct ag__ibucket *bk = ix->tab[id->hash & (ix->ntab - 1)]; bk; bk = bk->next)
+		if (bk->hash == id->hash && bk->fields == id->fields && bk->pver == id->pver &&
+		    bk->pplen == id->pplen)
+			return bk;
 	return NULL;
 }
 
 static int index_grow(ag_engine *e, struct ag__index *ix)
 {
-	uint32_t n = ix->ntab ? ix->ntab * 2 : 256;
+	uint32_t n = ix->ntab ? ix->ntab * 2 : 256, words = n / 4;
 	struct ag__ibucket **t = ag__calloc(e, n, sizeof(*t));
+	uint64_t *bloom = ag__calloc(e, words, sizeof(*bloom));
 
-	if (!t)
+	if (!t || !bloom) {
+		ag__free(e, t, n * sizeof(*t));
+		ag__free(e, bloom, words * sizeof(*bloom));
 		return -ENOMEM;
+	}
+	ag__free(e, ix->bloom, ix->bloom_words * sizeof(*bloom));
+	ix->bloom = bloom;
+	ix->bloom_words = words;
 	for (uint32_t i = 0; i < ix->ntab; i++) {
 		struct ag__ibucket *b = ix->tab[i], *next;
 
@@ -114,6 +211,7 @@ static int index_grow(ag_engine *e, struct ag__index *ix)
 			next = b->next;
 			b->next = t[b->hash & (n - 1)];
 			t[b->hash & (n - 1)] = b;
+			bloom_set(ix, b->hash);
 		}
 	}
 	ag__free(e, ix->tab, ix->ntab * sizeof(*t));
@@ -122,43 +220,71 @@ static int index_grow(ag_engine *e, struct ag__index *ix)
 	return 0;
 }
 
-static struct ag__ibucket *bucket_new(ag_engine *e, const uint8_t *k, size_t n, uint64_t h)
+static struct ag__ibucket *bucket_new(ag_engine *e, const struct key_id *id)
 {
-	struct ag__ibucket *b = ag__calloc(e, 1, sizeof(*b) + n);
+	struct ag__ibucket *b = ag__calloc(e, 1, sizeof(*b));
 
 	if (!b)
 		return NULL;
-	b->hash = h;
-	b->keylen = (uint16_t)n;
-	memcpy(b->key, k, n);
+	if (id) {
+		b->hash = id->hash;
+		b->fields = id->fields;
+		b->pver = id->pver;
+		b->pplen = id->pplen;
+	}
 	return b;
 }
 
-/* Insert f in evaluation order (scanning from the end: new filters usually go last). */
+static void bucket_free(ag_engine *e, struct ag__ibucket *b)
+{
+	if (b->v != &b->one)
+		ag__free(e, b->v, b->cap * sizeof(*b->v));
+	ag__free(e, b, sizeof(*b));
+}
+
+static bool ient_before(const struct ag__ient *a, const struct ag__ient *b)
+{
+	return a->ord != b->ord ? a->ord < b->ord : a->id < b->id;
+}
+
+/* Insert f in evaluation order (binary search: a wildcard bucket can hold thousands). */
 static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *f)
 {
-	if (b->len == b->cap) {
-		uint32_t nc = b->cap ? b->cap * 2 : 4;
-		void *nv = ag__realloc(e, b->v, b->cap * sizeof(*b->v), nc * sizeof(*b->v));
+	struct ag__ient x = { .ord = ag__filter_ord(f), .id = f->id, .f = f,
+			      .sublayer = f->sublayer };
 
+	if (!b->cap) {
+		/* most buckets of a large ruleset hold one filter: in the bucket */
+		b->v = &b->one;
+		b->cap = 1;
+	} else if (b->len == b->cap) {
+		uint32_t nc = b->cap * 2;
+		struct ag__ient *nv;
+
+		if (b->v == &b->one) {
+			nv = ag__alloc(e, nc * sizeof(*nv));
+			if (nv)
+				nv[0] = b->one;
+		} else {
+			nv = ag__realloc(e, b->v, b->cap * sizeof(*b->v), nc * sizeof(*b->v));
+		}
 		if (!nv)
 			return -ENOMEM;
 		b->v = nv;
 		b->cap = nc;
 	}
-	/* binary search: a wildcard bucket can hold thousands */
 	uint32_t lo = 0, hi = b->len;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (ag__filter_before(f, b->v[mid]))
+		if (ient_before(&x, &b->v[mid]))
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
 	memmove(&b->v[lo + 1], &b->v[lo], (b->len - lo) * sizeof(*b->v));
-	b->v[lo] = f;
+	b->v[lo] = x;
 	b->len++;
 	return 0;
 }
@@ -166,16 +292,20 @@ static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *
 static void bucket_remove(struct ag__ibucket *b, struct ag_filter *f)
 {
 	for (uint32_t i = 0; i < b->len; i++)
-		if (b->v[i] == f) {
+		if (b->v[i].f == f) {
 			memmove(&b->v[i], &b->v[i + 1], (b->len - i - 1) * sizeof(*b->v));
 			b->len--;
 			return;
 		}
 }
 
-static void plen_use(struct ag__index *ix, const uint8_t *key, int delta)
+/* Count a bucket's key shape and prefix length in (delta +1) or out (-1). */
+static void key_use(struct ag__index *ix, struct ag__ibucket *b, int delta)
 {
-	unsigned v = key[1] == 4 ? 0 : 1, plen = key[2];
+	ix->shape_refs[b->fields] += (uint32_t)delta;
+	if (!b->pver)
+		return;
+	unsigned v = b->pver == 4 ? 0 : 1, plen = b->pplen;
 
 	ix->plen_refs[v][plen] += (uint32_t)delta;
 	if (ix->plen_refs[v][plen])
@@ -184,11 +314,12 @@ static void plen_use(struct ag__index *ix, const uint8_t *key, int delta)
 		ix->plen_mask[v][plen / 64] &= ~(1ULL << (plen % 64));
 }
 
-static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f, const uint8_t *k,
-		     size_t n)
+static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
+		     const struct kpart *a, const struct kpart *b2)
 {
-	uint64_t h = key_hash(k, n);
-	struct ag__ibucket *b = bucket_find(ix, k, n, h);
+	struct key_id id = key_id_of(a, b2);
+	uint64_t h = id.hash;
+	struct ag__ibucket *b = bucket_find(ix, &id);
 	int r;
 
 	/* An OR of two values can name the same bucket twice (e.g. suffixes). */
@@ -198,25 +329,43 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f, co
 	if (!b) {
 		if (ix->nbuckets + 1 > ix->ntab && (r = index_grow(e, ix)))
 			return r;
-		b = bucket_new(e, k, n, h);
+		b = bucket_new(e, &id);
 		if (!b)
 			return -ENOMEM;
-		ix->bloom[BLOOM_BIT(h) / 64] |= 1ULL << (BLOOM_BIT(h) % 64);
+		bloom_set(ix, h);
 		b->next = ix->tab[h & (ix->ntab - 1)];
 		ix->tab[h & (ix->ntab - 1)] = b;
 		ix->nbuckets++;
-		if (k[0] == 'P')
-			plen_use(ix, k, +1);
+		key_use(ix, b, +1);
 	}
 	void *nb = ag__realloc(e, f->buckets, f->nbuckets * sizeof(*f->buckets),
 			       (f->nbuckets + 1) * sizeof(*f->buckets));
-	if (!nb)
+	if (!nb) {
+		if (!b->len)
+			goto drop;
 		return -ENOMEM;
+	}
 	f->buckets = nb;
-	if ((r = bucket_insert(e, b, f)))
+	if ((r = bucket_insert(e, b, f))) {
+		if (!b->len)
+			goto drop;
 		return r;
+	}
 	f->buckets[f->nbuckets++] = b;
 	return 0;
+drop:
+	/* a bucket made for f alone and never used */
+	{
+		struct ag__ibucket **pp = &ix->tab[b->hash & (ix->ntab - 1)];
+
+		while (*pp != b)
+			pp = &(*pp)->next;
+		*pp = b->next;
+		ix->nbuckets--;
+		key_use(ix, b, -1);
+		bucket_free(e, b);
+	}
+	return -ENOMEM;
 }
 
 static void bucket_drop(ag_engine *e, struct ag__index *ix, struct ag__ibucket *b)
@@ -227,83 +376,156 @@ static void bucket_drop(ag_engine *e, struct ag__index *ix, struct ag__ibucket *
 		pp = &(*pp)->next;
 	*pp = b->next;
 	ix->nbuckets--;
-	if (b->key[0] == 'P')
-		plen_use(ix, b->key, -1);
-	ag__free(e, b->v, b->cap * sizeof(*b->v));
-	ag__free(e, b, sizeof(*b) + b->keylen);
+	key_use(ix, b, -1);
+	bucket_free(e, b);
 }
 
-/* Which field group indexes this filter (all its alternatives exact-lookup-able)? */
-static int index_field(const struct ag_filter *f)
+/* ---- filing a filter ------------------------------------------------------------------- */
+
+/* A port range wider than this many 64-port buckets is not looked up by port. */
+#define AG__RANGE_MAX_BUCKETS 64
+/* Filed under a pair of fields only while the pair makes at most this many keys. */
+#define PAIR_MAX_KEYS 64
+
+static const uint8_t ix_fields[4] = { AG_FIELD_APP_PATH, AG_FIELD_REMOTE_HOST,
+				      AG_FIELD_REMOTE_ADDR, AG_FIELD_REMOTE_PORT };
+
+/*
+ * The parts a filter's conditions on one index field make (one per value;
+ * a port range one per 64-port bucket, or per 1024-port one when `coarse`),
+ * or -1 when some alternative of the field cannot be looked up exactly (a
+ * glob, a wide range): then the field says nothing about which flows the
+ * filter can match.  *out is allocated.
+ */
+static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, bool coarse,
+		       struct kpart **out)
 {
-	static const uint8_t order[] = { AG_FIELD_APP_PATH, AG_FIELD_REMOTE_HOST,
-					 AG_FIELD_REMOTE_ADDR, AG_FIELD_REMOTE_PORT };
+	uint8_t field = ix_fields[fi];
+	unsigned shift = coarse ? 10 : 6;
+	size_t n = 0;
 
-	for (size_t o = 0; o < AG__ARRAY_SIZE(order); o++) {
-		bool found = false, ok = true;
+	*out = NULL;
+	for (uint16_t i = 0; i < f->nconds; i++) {
+		const struct ag__cond *c = &f->conds[i];
 
-		for (uint16_t i = 0; i < f->nconds; i++) {
-			const struct ag__cond *c = &f->conds[i];
-
-			if (c->field != order[o])
-				continue;
-			found = true;
-			if (c->field == AG_FIELD_APP_PATH && c->match != AG_MATCH_EQUAL)
-				ok = false;
-			if (c->match == AG_MATCH_SET)
-				ok = false;	/* the caller's set: no key to file */
-			if (c->field == AG_FIELD_REMOTE_PORT &&
-			    (c->hi >> 6) - (c->lo >> 6) >= AG__RANGE_MAX_BUCKETS)
-				ok = false;
+		if (c->field != field)
+			continue;
+		/* only the matches a key can name: any other (a glob, or a match
+		 * added later) leaves the field out of the index */
+		switch (field) {
+		case AG_FIELD_APP_PATH:
+			if (c->match != AG_MATCH_EQUAL)
+				return -1;
+			break;
+		case AG_FIELD_REMOTE_HOST:
+			if (c->match != AG_MATCH_EQUAL && c->match != AG_MATCH_SUFFIX)
+				return -1;
+			break;
+		case AG_FIELD_REMOTE_ADDR:
+			if (c->match != AG_MATCH_PREFIX)
+				return -1;
+			break;
+		case AG_FIELD_REMOTE_PORT:
+			if (c->match != AG_MATCH_EQUAL && c->match != AG_MATCH_RANGE)
+				return -1;
+			break;
 		}
-		if (found && ok)
-			return order[o];
+		if (field == AG_FIELD_REMOTE_PORT && c->lo != c->hi) {
+			if ((c->hi >> shift) - (c->lo >> shift) >= AG__RANGE_MAX_BUCKETS)
+				return -1;
+			n += (c->hi >> shift) - (c->lo >> shift) + 1;
+		} else {
+			n++;
+		}
 	}
-	return -1;
-}
+	if (!n)
+		return 0;
+	struct kpart *v = ag__alloc(e, n * sizeof(*v));
 
-int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
-{
-	int field = index_field(f);
-	uint8_t k[KEY_MAX];
-	int r = 0;
-
-	if (field < 0) {
-		if (!ix->wildcard && !(ix->wildcard = bucket_new(e, (const uint8_t *)"*", 1, 0)))
-			return -ENOMEM;
-		r = bucket_insert(e, ix->wildcard, f);
-		if (r)
-			return r;
-		f->in_wildcard = true;
-	}
-	for (uint16_t i = 0; field >= 0 && i < f->nconds && !r; i++) {
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (uint16_t i = 0; i < f->nconds; i++) {
 		const struct ag__cond *c = &f->conds[i];
 
 		if (c->field != field)
 			continue;
 		switch (field) {
 		case AG_FIELD_APP_PATH:
-			r = index_put(e, ix, f, k, key_str(k, 'A', c->str->s));
+			part_str(&v[n++], 'A', c->str->s);
 			break;
 		case AG_FIELD_REMOTE_HOST:
-			r = index_put(e, ix, f, k,
-				      key_str(k, c->match == AG_MATCH_SUFFIX ? 'S' : 'H', c->str->s));
+			part_str(&v[n++], c->match == AG_MATCH_SUFFIX ? 'S' : 'H', c->str->s);
 			break;
 		case AG_FIELD_REMOTE_ADDR:
-			r = index_put(e, ix, f, k,
-				      key_addr(k, c->ip_version, index_plen(c->ip_version, c->plen),
-					       c->addr));
+			part_addr(&v[n++], c->ip_version, index_plen(c->ip_version, c->plen),
+				  c->addr.b);
 			break;
 		case AG_FIELD_REMOTE_PORT:
 			if (c->lo == c->hi) {
-				r = index_put(e, ix, f, k, key_u16(k, 'p', (uint16_t)c->lo));
+				part_u16(&v[n++], 'p', (uint16_t)c->lo);
 				break;
 			}
-			for (uint32_t b = c->lo >> 6; b <= c->hi >> 6 && !r; b++)
-				r = index_put(e, ix, f, k, key_u16(k, 'R', (uint16_t)b));
+			for (uint32_t b = c->lo >> shift; b <= c->hi >> shift; b++)
+				part_u16(&v[n++], coarse ? 'Q' : 'R', (uint16_t)b);
 			break;
 		}
 	}
+	*out = v;
+	return (int)n;
+}
+
+static void parts_free(ag_engine *e, struct kpart **v, const int *n)
+{
+	for (unsigned i = 0; i < 5; i++)
+		if (v[i])
+			ag__free(e, v[i], (size_t)n[i] * sizeof(*v[i]));
+}
+
+int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
+{
+	/* [4]: the port's parts in a pair (coarse ranges) */
+	struct kpart *parts[5] = { NULL };
+	int np[5] = { 0 }, r = 0;
+	int first = -1, second = -1;
+
+	for (unsigned fi = 0; fi < 5; fi++) {
+		np[fi] = field_parts(e, f, fi < 4 ? fi : 3, fi == 4, &parts[fi]);
+		if (np[fi] == -ENOMEM) {
+			np[fi] = 0;
+			r = -ENOMEM;
+			goto out;
+		}
+		if (np[fi] < 0)
+			np[fi] = 0;
+	}
+	/* the first two fields in index order, paired while the pair makes few
+	 * keys; the port comes last, so in a pair it is always the second */
+	for (int fi = 0; fi < 4; fi++) {
+		int pf = fi == 3 ? 4 : fi;
+
+		if (first >= 0 && second < 0 && np[pf] && np[first] * np[pf] <= PAIR_MAX_KEYS)
+			second = pf;
+		if (first < 0 && np[fi])
+			first = fi;
+	}
+	if (first < 0) {
+		if (!ix->wildcard && !(ix->wildcard = bucket_new(e, NULL))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if ((r = bucket_insert(e, ix->wildcard, f)))
+			goto out;
+		f->in_wildcard = true;
+	}
+	for (int i = 0; first >= 0 && i < np[first] && !r; i++) {
+		if (second < 0)
+			r = index_put(e, ix, f, &parts[first][i], NULL);
+		for (int j = 0; second >= 0 && j < np[second] && !r; j++)
+			r = index_put(e, ix, f, &parts[first][i], &parts[second][j]);
+	}
+out:
+	parts_free(e, parts, np);
 	if (r) {
 		ag__index_del(e, ix, f);
 		return r;
@@ -356,79 +578,155 @@ void ag__index_fini(struct ag__index *ix)
 
 		for (; b; b = next) {
 			next = b->next;
-			free(b->v);
-			free(b);
+			bucket_free(NULL, b);
 		}
 	}
 	free(ix->tab);
-	if (ix->wildcard) {
-		free(ix->wildcard->v);
-		free(ix->wildcard);
-	}
+	free(ix->bloom);
+	if (ix->wildcard)
+		bucket_free(NULL, ix->wildcard);
 	memset(ix, 0, sizeof(*ix));
 }
 
-static int cand_push_bucket(ag_engine *e, const struct ag__ibucket *b)
+/* ---- candidates ------------------------------------------------------------------------ */
+
+/* Buckets merged in place; past this many, they are concatenated and sorted. */
+#define MERGE_MAX 16
+
+struct found {
+	const struct ag__ibucket *b[MERGE_MAX];
+	unsigned n;
+	uint32_t total;
+	bool many;              /* more than MERGE_MAX: appended to e->cand already */
+};
+
+static int cand_reserve(ag_engine *e, uint32_t n)
 {
-	if (!b)
+	if (n <= e->capcand)
 		return 0;
-	if (e->ncand + b->len > e->capcand) {
-		uint32_t nc = e->capcand ? e->capcand : 64;
+	uint32_t nc = e->capcand ? e->capcand : 64;
 
-		while (nc < e->ncand + b->len)
-			nc *= 2;
-		void *n = ag__realloc(e, e->cand, e->capcand * sizeof(*e->cand),
-				      nc * sizeof(*e->cand));
-		if (!n)
-			return -ENOMEM;
-		e->cand = n;
-		e->capcand = nc;
-	}
-	for (uint32_t i = 0; i < b->len; i++) {
-		struct ag_filter *f = b->v[i];
+	while (nc < n)
+		nc *= 2;
+	void *v = ag__realloc(e, e->cand, e->capcand * sizeof(*e->cand), nc * sizeof(*e->cand));
 
-		if (f->seen == e->classify_gen)
-			continue;
-		f->seen = e->classify_gen;
-		e->cand[e->ncand++] = f;
-	}
+	if (!v)
+		return -ENOMEM;
+	e->cand = v;
+	e->capcand = nc;
 	return 0;
 }
 
-static int lookup_push(ag_engine *e, const struct ag__index *ix, const uint8_t *k, size_t n)
+static int found_add(ag_engine *e, struct found *fd, const struct ag__ibucket *b)
 {
-	return cand_push_bucket(e, bucket_find(ix, k, n, key_hash(k, n)));
+	if (!b || !b->len)
+		return 0;
+	if (!fd->many && fd->n < MERGE_MAX) {
+		fd->b[fd->n++] = b;
+		fd->total += b->len;
+		return 0;
+	}
+	if (!fd->many) {
+		/* switch to concatenation: what was found so far first */
+		if (cand_reserve(e, fd->total))
+			return -ENOMEM;
+		e->ncand = 0;
+		for (unsigned i = 0; i < fd->n; i++) {
+			memcpy(&e->cand[e->ncand], fd->b[i]->v, fd->b[i]->len * sizeof(*e->cand));
+			e->ncand += fd->b[i]->len;
+		}
+		fd->many = true;
+	}
+	if (cand_reserve(e, e->ncand + b->len))
+		return -ENOMEM;
+	memcpy(&e->cand[e->ncand], b->v, b->len * sizeof(*e->cand));
+	e->ncand += b->len;
+	return 0;
 }
 
-static int cand_cmp(const void *a, const void *b)
+static int ient_cmp(const void *a, const void *b)
 {
-	const struct ag_filter *fa = *(struct ag_filter *const *)a;
-	const struct ag_filter *fb = *(struct ag_filter *const *)b;
+	const struct ag__ient *x = a, *y = b;
 
-	return ag__filter_before(fa, fb) ? -1 : ag__filter_before(fb, fa) ? 1 : 0;
+	return ient_before(x, y) ? -1 : ient_before(y, x) ? 1 : 0;
 }
+
+/* The found buckets, each in evaluation order, merged into e->cand; a filter
+ * filed under two of them (two alternatives of one field) comes out once. */
+static int merge(ag_engine *e, struct found *fd)
+{
+	uint32_t n = 0;
+
+	if (fd->many) {
+		qsort(e->cand, e->ncand, sizeof(*e->cand), ient_cmp);
+		for (uint32_t i = 0; i < e->ncand; i++)
+			if (!n || e->cand[n - 1].f != e->cand[i].f)
+				e->cand[n++] = e->cand[i];
+		e->ncand = n;
+		return 0;
+	}
+	e->ncand = 0;
+	if (cand_reserve(e, fd->total))
+		return -ENOMEM;
+	if (fd->n == 1) {
+		memcpy(e->cand, fd->b[0]->v, fd->total * sizeof(*e->cand));
+		e->ncand = fd->total;
+		return 0;
+	}
+	uint32_t pos[MERGE_MAX] = { 0 };
+
+	for (;;) {
+		int best = -1;
+
+		for (unsigned i = 0; i < fd->n; i++)
+			if (pos[i] < fd->b[i]->len &&
+			    (best < 0 || ient_before(&fd->b[i]->v[pos[i]], &fd->b[best]->v[pos[best]])))
+				best = (int)i;
+		if (best < 0)
+			break;
+		const struct ag__ient *x = &fd->b[best]->v[pos[best]++];
+
+		if (!n || e->cand[n - 1].f != x->f)
+			e->cand[n++] = *x;
+	}
+	e->ncand = n;
+	return 0;
+}
+
+/* The flow's longest host has 127 dots: its name and 127 suffixes. */
+#define HOST_PARTS 129
 
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in)
 {
-	uint8_t k[KEY_MAX];
+	struct kpart kp[HOST_PARTS + 7];
+	struct kpart *field[4];
+	unsigned nf[4] = { 0 };
+	struct found fd = { .n = 0 };
+	char host[256];
 	int r = 0;
 
 	e->ncand = 0;
-	e->classify_gen++;
-	r |= cand_push_bucket(e, ix->wildcard);
+	r |= found_add(e, &fd, ix->wildcard);
 	if (!ix->nbuckets)
-		goto sort;
-	if (in->app_path)
-		r |= lookup_push(e, ix, k, key_str(k, 'A', in->app_path));
-	if (in->remote_host && in->remote_host[0]) {
-		char host[256];
+		goto out;
 
-		if (ag__host_normalize(in->remote_host, host, sizeof(host)) == 0) {
-			r |= lookup_push(e, ix, k, key_str(k, 'H', host));
-			for (const char *dot = strchr(host, '.'); dot; dot = strchr(dot + 1, '.'))
-				r |= lookup_push(e, ix, k, key_str(k, 'S', dot + 1));
-		}
+	/* the flow's values, one part each, hashed once */
+	unsigned k = 0;
+
+	field[0] = &kp[k];
+	if (in->app_path) {
+		part_str(&kp[k++], 'A', in->app_path);
+		nf[0] = 1;
 	}
+	field[1] = &kp[k];
+	if (in->remote_host && in->remote_host[0] &&
+	    ag__host_normalize(in->remote_host, host, sizeof(host)) == 0) {
+		part_str(&kp[k++], 'H', host);
+		for (const char *dot = strchr(host, '.'); dot && k < HOST_PARTS; dot = strchr(dot + 1, '.'))
+			part_str(&kp[k++], 'S', dot + 1);
+		nf[1] = (unsigned)(&kp[k] - field[1]);
+	}
+	field[2] = &kp[k];
 	if (in->ip_version == 4 || in->ip_version == 6) {
 		unsigned v = in->ip_version == 4 ? 0 : 1;
 
@@ -439,30 +737,42 @@ int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixe
 				unsigned plen = w * 64 + (unsigned)__builtin_ctzll(bits);
 
 				bits &= bits - 1;
-				r |= lookup_push(e, ix, k,
-						 key_addr(k, in->ip_version, (uint8_t)plen,
-							  in->remote_addr));
+				part_addr(&kp[k++], in->ip_version, (uint8_t)plen, in->remote_addr.b);
 			}
 		}
+		nf[2] = (unsigned)(&kp[k] - field[2]);
 	}
-	r |= lookup_push(e, ix, k, key_u16(k, 'p', in->remote_port));
-	r |= lookup_push(e, ix, k, key_u16(k, 'R', (uint16_t)(in->remote_port >> 6)));
-sort:
-	/* Each bucket is sorted; the union is small.  Insertion sort for the
-	 * usual handful, qsort past that. */
-	if (e->ncand > 24) {
-		qsort(e->cand, e->ncand, sizeof(*e->cand), cand_cmp);
-	} else {
-		for (uint32_t i = 1; i < e->ncand; i++) {
-			struct ag_filter *f = e->cand[i];
-			uint32_t j = i;
+	field[3] = &kp[k];
+	part_u16(&kp[k++], 'p', in->remote_port);
+	part_u16(&kp[k++], 'R', (uint16_t)(in->remote_port >> 6));
+	part_u16(&kp[k++], 'Q', (uint16_t)(in->remote_port >> 10));
+	nf[3] = 3;
 
-			while (j > 0 && ag__filter_before(f, e->cand[j - 1])) {
-				e->cand[j] = e->cand[j - 1];
-				j--;
+	/* every key shape in use: a single field, or a pair of them */
+	for (unsigned shape = 1; shape < 16; shape++) {
+		if (!ix->shape_refs[shape])
+			continue;
+		unsigned a = (unsigned)__builtin_ctz(shape), rest = shape & (shape - 1);
+
+		if (!rest) {
+			for (unsigned i = 0; i < nf[a]; i++) {
+				struct key_id id = key_id_of(&field[a][i], NULL);
+
+				r |= found_add(e, &fd, bucket_find(ix, &id));
 			}
-			e->cand[j] = f;
+			continue;
 		}
+		unsigned b = (unsigned)__builtin_ctz(rest);
+
+		for (unsigned i = 0; i < nf[a]; i++)
+			for (unsigned j = 0; j < nf[b]; j++) {
+				struct key_id id = key_id_of(&field[a][i], &field[b][j]);
+
+				r |= found_add(e, &fd, bucket_find(ix, &id));
+			}
 	}
+out:
+	if (!r)
+		r = merge(e, &fd);
 	return r ? -ENOMEM : 0;
 }

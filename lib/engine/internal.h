@@ -129,12 +129,13 @@ struct ag_filter {
 	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
 	uint32_t field_mask;     /* 1u << field for every field with a condition */
 	struct ag__timer timer;  /* TIMED */
-	uint64_t seen;           /* classify generation: dedupe across index buckets */
 	struct ag__ibucket **buckets; /* where the index put it, to take it out */
 	uint16_t nbuckets;
 	bool in_wildcard;
 	/* every filter of the layer, in evaluation order, for dumps */
 	struct ag_filter *lprev, *lnext;
+	/* the other filters of its session (SESSION lifetime), newest first */
+	struct ag_filter *sprev, *snext;
 	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them,
 				     * after conds in the same allocation */
 };
@@ -155,23 +156,48 @@ static inline bool ag__filter_before(const struct ag_filter *a, const struct ag_
 	return a->id < b->id;
 }
 
+/*
+ * One filter in a bucket of the index, with what ordering and arbitration
+ * need copied in, so that merging buckets and skipping a decided sublayer
+ * read no filter.  Evaluation order is (ord, id) ascending.
+ */
+struct ag__ient {
+	uint64_t ord;      /* (0xffff - sublayer weight) << 32 | (0xffffffff - weight) */
+	uint64_t id;
+	struct ag_filter *f;
+	uint32_t sublayer;
+};
+
+static inline uint64_t ag__filter_ord(const struct ag_filter *f)
+{
+	return (uint64_t)(0xffffu - f->sublayer_weight) << 32 | (uint32_t)~f->weight;
+}
+
 /* A bucket of the index: filters sharing one key, in evaluation order. */
 struct ag__ibucket {
 	struct ag__ibucket *next; /* hash chain */
 	uint64_t hash;
-	struct ag_filter **v;
+	struct ag__ient *v;       /* &one while it holds one filter */
 	uint32_t len, cap;
-	uint16_t keylen;
-	uint8_t key[];
+	struct ag__ient one;
+	uint8_t fields;           /* AG__IX_* bits of the key's parts */
+	uint8_t pver, pplen;      /* its address part's IP version and length; 0: none */
 };
 
+/* The fields the index looks up exactly, as bits of a key's field set. */
+enum { AG__IX_APP = 1, AG__IX_HOST = 2, AG__IX_ADDR = 4, AG__IX_PORT = 8 };
+
 /*
- * The per-layer index.  A filter is filed under the most selective
- * condition whose every alternative can be looked up exactly: application
- * path, host name (exact or suffix), remote prefix, remote port, remote port
- * range; a filter with none of these goes to the wildcard list, which every
- * classify reads.  A classify then reads a handful of buckets instead of
- * every filter (10,000 filters should cost within 3x of 10).
+ * The per-layer index.  A filter is filed under the conditions whose every
+ * alternative can be looked up exactly: application path, host name (exact
+ * or suffix), remote prefix, remote port or port range.  It goes under a
+ * pair of them when it has two (the application and the place, usually),
+ * so that "this program to that host" is found by the program and the host
+ * together, not among every rule of the program; under one when it has one;
+ * a filter with none goes to the wildcard list, which every classify reads.
+ * A classify looks up each key shape in use (field pair or single field)
+ * with the flow's values, and merges the few buckets it finds, each already
+ * in evaluation order.
  */
 struct ag__index {
 	struct ag__ibucket **tab;
@@ -181,22 +207,25 @@ struct ag__index {
 	/* prefix lengths in use per IP version, with how many buckets use each */
 	uint32_t plen_refs[2][129];
 	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
+	uint32_t shape_refs[16];      /* buckets per key shape (set of AG__IX_* fields) */
 	uint32_t nfilters;
 	struct ag_filter *first, *last; /* every filter, in the order added */
 	/*
-	 * One bit per hash value (mod the size) of every key ever filed: most
-	 * lookups of a classify find nothing, and this answers "nothing" from
-	 * one hot 8 KiB array instead of a cache miss into the table.  Bits of
-	 * dropped buckets stay set (a false "maybe", checked in the table).
+	 * One bit per hash value (mod its size, 16 bits per table slot) of every
+	 * key filed: most lookups of a classify find nothing, and this answers
+	 * "nothing" from a small array instead of a cache miss into the table.
+	 * Rebuilt when the table grows; bits of dropped buckets stay set until
+	 * then (a false "maybe", checked in the table).
 	 */
-	uint64_t bloom[1024];
+	uint64_t *bloom;
+	uint32_t bloom_words; /* power of two */
 };
 
 int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
 void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
 void ag__index_fini(struct ag__index *ix);
 
-/* Collect the candidate filters for `in` into e->cand (evaluation order). */
+/* Collect the candidate filters for `in` into e->cand (evaluation order, each once). */
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in);
 
 bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
@@ -442,14 +471,14 @@ struct ag_engine {
 
 	/* filters */
 	struct ag__u64map filter_ids;   /* id -> struct ag_filter * */
+	struct ag__u64map sessions;     /* session -> its newest struct ag_filter * */
 	struct ag__index index[AG_LAYER_COUNT];
 	uint32_t nfilters;
 	uint64_t next_filter_id;
 	struct ag__sublayer *sublayers;
 	uint32_t nsublayers;
-	struct ag_filter **cand;        /* classify scratch: candidates */
+	struct ag__ient *cand;          /* classify scratch: candidates */
 	uint32_t ncand, capcand;
-	uint64_t classify_gen;
 
 	/* callouts */
 	struct ag__callout *callouts;

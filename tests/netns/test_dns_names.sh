@@ -76,6 +76,23 @@ if [[ $(ctl status --json | jq -r .fast_path) == on* ]]; then
 	fi
 fi
 
+# the same with an exact name: its replies' addresses reach the kernel too
+# (a reply for a name no rule names does not, see the fast path's index)
+E=$(client by_exact_host)
+ctl rules add --action allow --app "$E" --host 'exact.other.test' --until-restart >/dev/null
+in_c "$Q" query $S4 exact.other.test >/dev/null
+q0=$(ctl status --json | jq .counters.queued_packets)
+out=$(in_c "$E" -t 3000 $S4 8080)
+q1=$(ctl status --json | jq .counters.queued_packets)
+if [[ $(ctl status --json | jq -r .fast_path) == on* ]]; then
+	if [[ $out == ok* ]] && [ "$q1" = "$q0" ]; then
+		pass exact_host_rule_is_decided_in_the_kernel_from_the_snooped_addresses
+	else
+		fail exact_host_rule_is_decided_in_the_kernel_from_the_snooped_addresses \
+			"$out; queued $q0 -> $q1"
+	fi
+fi
+
 bad0=$(ctl status --json | jq .counters.dns_unparsed)
 out=$(in_c "$Q" query 192.0.2.3 garbage.example.test)
 bad1=$(ctl status --json | jq .counters.dns_unparsed)

@@ -1321,6 +1321,58 @@ TEST(S15_session_filters_vanish_with_their_session)
 	ag_engine_free(e);
 }
 
+/* Sessions end in any order, filters of a session go one by one in between,
+ * persistent filters are never touched; what is left is exactly the rest. */
+TEST(S15_session_end_removes_exactly_its_filters_after_single_deletes)
+{
+	ag_engine *e = fx_engine();
+	enum { NSESS = 6, NPER = 9 };
+	uint64_t id[NSESS][NPER], keep[NPER];
+	ag_filter_spec s = { .layer = AG_LAYER_ALE_AUTH_CONNECT, .action = AG_ACTION_PERMIT,
+			     .lifetime = AG_LIFETIME_SESSION };
+	ag_filter_spec p = { .layer = AG_LAYER_ALE_AUTH_CONNECT, .action = AG_ACTION_BLOCK,
+			     .lifetime = AG_LIFETIME_PERSISTENT };
+
+	/* interleaved: each session's filters spread among the others' */
+	for (int k = 0; k < NPER; k++) {
+		CHECK_EQ(ag_filter_add(e, &p, &keep[k]), 0);
+		for (int n = 0; n < NSESS; n++) {
+			s.session = 100 + (uint64_t)n;
+			CHECK_EQ(ag_filter_add(e, &s, &id[n][k]), 0);
+		}
+	}
+	/* single deletes: a session's newest, oldest and a middle one */
+	for (int n = 0; n < NSESS; n++) {
+		CHECK_EQ(ag_filter_del(e, id[n][NPER - 1]), 0);
+		CHECK_EQ(ag_filter_del(e, id[n][0]), 0);
+		CHECK_EQ(ag_filter_del(e, id[n][NPER / 2]), 0);
+	}
+	const int order[NSESS] = { 3, 0, 5, 1, 4, 2 };
+
+	for (int i = 0; i < NSESS; i++) {
+		CHECK(ag_filter_has_session(e, 100 + (uint64_t)order[i]));
+		CHECK_EQ(ag_filter_del_session(e, 100 + (uint64_t)order[i]), NPER - 3);
+		CHECK(!ag_filter_has_session(e, 100 + (uint64_t)order[i]));
+		CHECK_EQ(ag_filter_del_session(e, 100 + (uint64_t)order[i]), 0);
+		for (int j = 0; j < NSESS; j++) {
+			bool gone = false;
+
+			for (int m = 0; m <= i; m++)
+				gone |= order[m] == j;
+			for (int k = 1; k < NPER - 1; k++)
+				if (k != NPER / 2)
+					CHECK_EQ(ag_filter_get(e, id[j][k]) == NULL, gone);
+		}
+	}
+	for (int k = 0; k < NPER; k++)
+		CHECK(ag_filter_get(e, keep[k]) != NULL);
+	ag_engine_stats st;
+
+	ag_engine_get_stats(e, &st);
+	CHECK_EQ(st.filters, NPER);
+	ag_engine_free(e);
+}
+
 TEST(S15_timed_filter_expires_on_the_engine_clock)
 {
 	ag_engine *e = fx_engine();

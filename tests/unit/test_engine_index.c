@@ -4,12 +4,17 @@
  * A reference arbiter here scans every filter the slow way (its own
  * condition matching, S13 for plain filters) and must agree with the engine
  * on the verdict and on the deciding filter, for thousands of random
- * filters and flows.
+ * filters and flows: one, two or three fields per filter, several values
+ * of one field (OR), IPv4 and IPv6 prefixes of every length, port values
+ * and ranges narrow and wide, disabled filters, three sublayers.  A second
+ * test reads the index's candidate list itself and checks it against every
+ * filter that matches: each one there, once, in evaluation order.
  */
 #include <fnmatch.h>
 #include <strings.h>
 
 #include "check.h"
+#include "engine/internal.h"
 #include "engine_fixture.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -26,7 +31,9 @@ static const char *apps[] = { "/usr/bin/curl", "/usr/bin/wget", "/usr/lib/firefo
 			      "/opt/a/bin/x", "/opt/b/bin/x", "/usr/sbin/sshd", "/bin/ping" };
 static const char *globs[] = { "/usr/bin/*", "/opt/*/bin/x", "/usr/lib/*", "*ss*" };
 static const char *hosts[] = { "example.org", "www.example.org", "a.b.example.org",
-			       "cdn.test", "api.cdn.test", "other.net" };
+			       "cdn.test", "api.cdn.test", "other.net", "WWW.Example.ORG.",
+			       "Api.Cdn.Test." };
+#define NHOSTS 8
 static const char *suffixes[] = { "example.org", "b.example.org", "test", "cdn.test" };
 
 #define NSUB 3
@@ -37,7 +44,8 @@ struct rf {
 	uint32_t sub, weight;
 	ag_action_type action;
 	bool hard;
-	ag_condition c[4];
+	bool disabled;
+	ag_condition c[6];
 	size_t n;
 };
 
@@ -52,12 +60,16 @@ static bool ref_cond(const ag_condition *c, const ag_fixed_values *in)
 	case AG_FIELD_REMOTE_HOST: {
 		if (!in->remote_host)
 			return false;
-		if (c->match == AG_MATCH_EQUAL)
-			return strcasecmp(in->remote_host, c->v.str) == 0;
+		char h[256];
 		size_t hl = strlen(in->remote_host), sl = strlen(c->v.str);
 
-		return hl > sl + 1 && in->remote_host[hl - sl - 1] == '.' &&
-		       strcasecmp(in->remote_host + hl - sl, c->v.str) == 0;
+		/* a name's trailing dot says nothing */
+		memcpy(h, in->remote_host, hl + 1);
+		if (hl && h[hl - 1] == '.')
+			h[--hl] = 0;
+		if (c->match == AG_MATCH_EQUAL)
+			return strcasecmp(h, c->v.str) == 0;
+		return hl > sl + 1 && h[hl - sl - 1] == '.' && strcasecmp(h + hl - sl, c->v.str) == 0;
 	}
 	case AG_FIELD_REMOTE_ADDR: {
 		if (in->ip_version != c->v.addr.ip_version)
@@ -124,7 +136,7 @@ static uint64_t ref_decide(const struct rf *sorted, size_t n, const ag_fixed_val
 			sub = f->sub;
 			decided = false;
 		}
-		if (decided || !ref_match(f, in))
+		if (decided || f->disabled || !ref_match(f, in))
 			continue;
 		decided = true;
 		if (!have || (!hard && (f->action != act || f->hard))) {
@@ -140,6 +152,75 @@ static uint64_t ref_decide(const struct rf *sorted, size_t n, const ag_fixed_val
 	return id;
 }
 
+static void random_prefix(ag_condition *c)
+{
+	c->field = AG_FIELD_REMOTE_ADDR;
+	c->match = AG_MATCH_PREFIX;
+	if (rnd(4)) {
+		c->v.addr.ip_version = 4;
+		/* every coarse length the index files under: /0../7, /8../15, /16../32 */
+		c->v.addr.len = (uint8_t)(rnd(5) ? 16 + rnd(17) : rnd(16));
+		c->v.addr.bytes.b[0] = 198;
+		c->v.addr.bytes.b[1] = (uint8_t)(rnd(8) ? 51 : 18);
+		c->v.addr.bytes.b[2] = (uint8_t)rnd(4);
+		c->v.addr.bytes.b[3] = (uint8_t)rnd(8);
+	} else {
+		c->v.addr.ip_version = 6;
+		c->v.addr.len = (uint8_t)(rnd(4) ? 32 + rnd(97) : rnd(32));
+		c->v.addr.bytes.b[0] = 0x20, c->v.addr.bytes.b[1] = 0x01;
+		c->v.addr.bytes.b[2] = 0x0d, c->v.addr.bytes.b[3] = (uint8_t)(rnd(8) ? 0xb8 : 0xb9);
+		c->v.addr.bytes.b[15] = (uint8_t)rnd(8);
+	}
+}
+
+static void random_cond(ag_condition *c, unsigned kind)
+{
+	switch (kind) {
+	case 0:
+		c->field = AG_FIELD_APP_PATH;
+		c->match = AG_MATCH_EQUAL;
+		c->v.str = apps[rnd(7)];
+		break;
+	case 1:
+		c->field = AG_FIELD_APP_PATH;
+		c->match = AG_MATCH_GLOB;
+		c->v.str = globs[rnd(4)];
+		break;
+	case 2:
+		c->field = AG_FIELD_REMOTE_HOST;
+		/* static strings: the structs are moved around below */
+		if (rnd(2)) {
+			c->match = AG_MATCH_EQUAL;
+			c->v.str = hosts[rnd(6)];
+		} else {
+			c->match = AG_MATCH_SUFFIX;
+			c->v.str = suffixes[rnd(4)];
+		}
+		break;
+	case 3:
+		random_prefix(c);
+		break;
+	case 4:
+		c->field = AG_FIELD_REMOTE_PORT;
+		if (rnd(2)) {
+			c->match = AG_MATCH_EQUAL;
+			c->v.u32 = 80 + rnd(8);
+		} else {
+			c->match = AG_MATCH_RANGE;
+			c->v.range.lo = rnd(300);
+			c->v.range.hi = c->v.range.lo + rnd(rnd(2) ? 100 : 20000);
+			if (c->v.range.hi > 65535)
+				c->v.range.hi = 65535;
+		}
+		break;
+	case 5:
+		c->field = AG_FIELD_PROTOCOL;
+		c->match = AG_MATCH_EQUAL;
+		c->v.u32 = rnd(2) ? 6 : 17;
+		break;
+	}
+}
+
 static void random_filter(struct rf *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -147,63 +228,16 @@ static void random_filter(struct rf *f)
 	f->weight = rnd(8);
 	f->action = rnd(3) ? AG_ACTION_PERMIT : AG_ACTION_BLOCK;
 	f->hard = f->action == AG_ACTION_BLOCK || rnd(4) == 0;
+	f->disabled = rnd(10) == 0;
 	size_t n = 1 + rnd(3);
 
 	for (size_t i = 0; i < n; i++) {
-		ag_condition *c = &f->c[f->n];
+		unsigned kind = rnd(6);
 
-		switch (rnd(6)) {
-		case 0:
-			c->field = AG_FIELD_APP_PATH;
-			c->match = AG_MATCH_EQUAL;
-			c->v.str = apps[rnd(7)];
-			break;
-		case 1:
-			c->field = AG_FIELD_APP_PATH;
-			c->match = AG_MATCH_GLOB;
-			c->v.str = globs[rnd(4)];
-			break;
-		case 2:
-			c->field = AG_FIELD_REMOTE_HOST;
-			/* static strings: the structs are moved around below */
-			if (rnd(2)) {
-				c->match = AG_MATCH_EQUAL;
-				c->v.str = hosts[rnd(6)];
-			} else {
-				c->match = AG_MATCH_SUFFIX;
-				c->v.str = suffixes[rnd(4)];
-			}
-			break;
-		case 3:
-			c->field = AG_FIELD_REMOTE_ADDR;
-			c->match = AG_MATCH_PREFIX;
-			c->v.addr.ip_version = 4;
-			c->v.addr.len = (uint8_t)(16 + rnd(17));
-			c->v.addr.bytes.b[0] = 198;
-			c->v.addr.bytes.b[1] = 51;
-			c->v.addr.bytes.b[2] = (uint8_t)rnd(4);
-			c->v.addr.bytes.b[3] = (uint8_t)rnd(8);
-			break;
-		case 4:
-			c->field = AG_FIELD_REMOTE_PORT;
-			if (rnd(2)) {
-				c->match = AG_MATCH_EQUAL;
-				c->v.u32 = 80 + rnd(8);
-			} else {
-				c->match = AG_MATCH_RANGE;
-				c->v.range.lo = rnd(300);
-				c->v.range.hi = c->v.range.lo + rnd(rnd(2) ? 100 : 20000);
-				if (c->v.range.hi > 65535)
-					c->v.range.hi = 65535;
-			}
-			break;
-		case 5:
-			c->field = AG_FIELD_PROTOCOL;
-			c->match = AG_MATCH_EQUAL;
-			c->v.u32 = rnd(2) ? 6 : 17;
-			break;
-		}
-		f->n++;
+		random_cond(&f->c[f->n++], kind);
+		/* now and then a second value of the same field (OR) */
+		if (kind != 5 && rnd(4) == 0)
+			random_cond(&f->c[f->n++], kind == 1 ? 0 : kind);
 	}
 }
 
@@ -213,7 +247,16 @@ static void random_flow(ag_fixed_values *in, uint16_t lport)
 	if (rnd(5) == 0)
 		in->remote_port = (uint16_t)rnd(400);
 	in->protocol = rnd(2) ? 6 : 17;
-	in->remote_host = rnd(4) ? hosts[rnd(6)] : NULL;
+	in->remote_host = rnd(4) ? hosts[rnd(NHOSTS)] : NULL;
+	if (rnd(4) == 0) {
+		in->ip_version = 6;
+		memset(&in->remote_addr, 0, sizeof(in->remote_addr));
+		in->remote_addr.b[0] = 0x20, in->remote_addr.b[1] = 0x01;
+		in->remote_addr.b[2] = 0x0d, in->remote_addr.b[3] = (uint8_t)(rnd(8) ? 0xb8 : 0xb9);
+		in->remote_addr.b[15] = (uint8_t)rnd(8);
+		return;
+	}
+	in->remote_addr.b[1] = (uint8_t)(rnd(8) ? 51 : 18);
 	in->remote_addr.b[2] = (uint8_t)rnd(4);
 	in->remote_addr.b[3] = (uint8_t)rnd(8);
 }
@@ -239,6 +282,8 @@ static int run_round(size_t nfilters, size_t nflows)
 			mismatches = -1;
 			goto out;
 		}
+		if (fs[i].disabled)
+			ag_filter_set_enabled(e, fs[i].id, false);
 	}
 	/* delete a few, so the index's removal path is exercised too */
 	for (size_t i = 0; i < nfilters; i += 7) {
@@ -281,4 +326,69 @@ TEST(index_agrees_with_a_full_scan_on_small_rulesets)
 TEST(index_agrees_with_a_full_scan_on_large_rulesets)
 {
 	CHECK_EQ(run_round(3000, 3000), 0);
+}
+
+/* Every filter that matches a flow is among the index's candidates, once,
+ * and the candidates come in evaluation order: what arbitration relies on. */
+static int check_candidates(size_t nfilters, size_t nflows)
+{
+	ag_engine *e = fx_engine();
+	struct rf f;
+	int bad = 0;
+
+	if (!e)
+		return -1;
+	ag_sublayer_add(e, 1, sub_weight[1], "one");
+	ag_sublayer_add(e, 2, sub_weight[2], "two");
+	for (size_t i = 0; i < nfilters; i++) {
+		random_filter(&f);
+		uint64_t id = fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, f.sub, f.weight, f.action,
+					NULL, 0, f.c, f.n);
+
+		if (!id)
+			return -1;
+		if (i % 5 == 0)
+			ag_filter_del(e, id);
+	}
+	const struct ag__index *ix = &e->index[AG_LAYER_ALE_AUTH_CONNECT];
+
+	for (size_t k = 0; k < nflows && bad < 5; k++) {
+		ag_fixed_values in;
+
+		random_flow(&in, (uint16_t)(1024 + k));
+		if (ag__index_candidates(e, ix, &in) < 0)
+			return -1;
+		for (uint32_t i = 1; i < e->ncand; i++) {
+			const struct ag__ient *a = &e->cand[i - 1], *b = &e->cand[i];
+
+			if (!ag__filter_before(a->f, b->f) || a->ord != ag__filter_ord(a->f) ||
+			    a->id != a->f->id || a->sublayer != a->f->sublayer) {
+				printf("#   flow %zu: candidates %u and %u out of order or twice\n", k,
+				       i - 1, i);
+				bad++;
+			}
+		}
+		for (const struct ag_filter *x = ix->first; x; x = x->lnext) {
+			if (!ag__filter_matches(x, &in))
+				continue;
+			uint32_t i = 0;
+
+			while (i < e->ncand && e->cand[i].f != x)
+				i++;
+			if (i == e->ncand) {
+				printf("#   flow %zu: filter %llu matches but is not a candidate\n", k,
+				       (unsigned long long)x->id);
+				bad++;
+			}
+		}
+	}
+	ag_engine_free(e);
+	return bad;
+}
+
+TEST(index_candidates_hold_every_matching_filter_once_in_order)
+{
+	for (int round = 0; round < 20; round++)
+		CHECK_EQ(check_candidates(1 + rnd(60), 300), 0);
+	CHECK_EQ(check_candidates(5000, 2000), 0);
 }
