@@ -144,6 +144,7 @@ enum {
 	AGD_TAG_COMPLETE,   /* eventfd: a callout completed from its own thread */
 	AGD_TAG_LISTS,      /* inotify on the directories of list files */
 	AGD_TAG_HISTORY,    /* eventfd: history queries answered by their threads */
+	AGD_TAG_LISTREAD,   /* eventfd: the list reader thread read a file */
 	AGD_TAG_LAST = 64,
 };
 

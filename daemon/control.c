@@ -27,6 +27,7 @@
 #include "daemon/fastpath_sync.h"
 #include "daemon/fpevents.h"
 #include "daemon/history.h"
+#include "daemon/lists.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/pending.h"
@@ -198,6 +199,7 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "fast_path_events", json_integer((json_int_t)d->ctr.fp_events));
 	json_object_set_new(o, "counters", ctr);
 	json_object_set_new(o, "history", agd_history_status_json(d));
+	json_object_set_new(o, "lists", agd_lists_status_json(d));
 	agd__control_reply_ok(d, q->c, q->id, o);
 	return 0;
 }

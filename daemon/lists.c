@@ -5,12 +5,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "base/clock.h"
 #include "daemon/alegated.h"
@@ -25,17 +29,47 @@ struct agd_list {
 	char *path;		/* absolute, as the rule has it */
 	const char *base;	/* its last component, inside path */
 	enum ag_list_kind kind;
-	unsigned refs;
+	unsigned refs;		/* rules, plus one while the reader has it, plus one
+				 * while a reload holds it */
 	void *set;		/* struct ag_nameset / ag_prefixset; never NULL */
-	unsigned gen;		/* agd_lists.gen when last read */
 	int wd;			/* inotify watch of its directory, -1 */
+	bool reading;		/* queued for the reader or being read */
+	bool again;		/* changed again meanwhile: read once more after */
+	bool held;		/* a reload holds a reference */
+	uint64_t read_ms;	/* wall clock of the last good read, 0 never */
+	char *error;		/* why the last read failed, NULL when it did not */
+};
+
+/*
+ * The reader: one thread reads list files, one at a time, so a big file
+ * never holds up the loop.  Jobs go in through q, come back through done
+ * and an eventfd; the loop swaps the new set in.
+ */
+struct list_job {
+	struct list_job *next;
+	struct agd_list *l;	/* the loop's; the reader only uses the copies */
+	char *path;
+	enum ag_list_kind kind;
+	void *set;		/* the result, or NULL */
+	size_t bad;
+	int r;
+	uint64_t ms;
+	char *log;		/* the bad lines, '\n'-separated, logged by the loop */
+	size_t loglen;
+	char err[512];
 };
 
 struct agd_lists {
 	struct agd_list **v;
 	size_t n, cap;
 	int ifd;		/* inotify, -1 without */
-	unsigned gen;		/* bumped by a reload */
+	int efd;		/* eventfd: the reader finished a job, -1 without */
+	pthread_t thread;
+	bool thread_on, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct list_job *q, **qtail;	/* to read, in order */
+	struct list_job *done;		/* read, any order */
 };
 
 /* ---- the engine's view: "the flow's value is in the list" ------------------------ */
@@ -97,31 +131,103 @@ static void log_bad_line(void *arg, const char *line)
 	log_warn("%s", line);
 }
 
-/*
- * Read l's file into a new set and swap it in.  On failure the old set
- * stays (a list being replaced keeps working until its new version is
- * readable).  Return: 0 or -errno, with why in err.
- */
-static int list_read(struct agd *d, struct agd_list *l, char *err, size_t errlen)
+static size_t list_count(const struct agd_list *l)
 {
-	uint64_t t0 = ag_boot_ns();
-	void *set;
-	size_t bad;
-	int r;
+	return l->kind == AG_LIST_HOSTS ? ag_nameset_count(l->set) : ag_prefixset_count(l->set);
+}
 
-	r = ag_list_load(l->path, l->kind, &set, &bad, log_bad_line, NULL, err, errlen);
-	l->gen = d->lists->gen;
+/*
+ * The outcome of a read of l: a new set swaps in; on failure the old set
+ * stays (the last good version keeps working while the file is missing,
+ * unreadable or being replaced) and the error is kept for `status`.
+ */
+static void list_result(struct agd_list *l, int r, void *set, size_t bad, const char *err,
+			uint64_t ms)
+{
 	if (r < 0) {
-		log_err("list %s", err);
-		return r;
+		if (l->read_ms)
+			log_err("list %s; the last good version (%zu %s) stays in force", err,
+				list_count(l), l->kind == AG_LIST_HOSTS ? "names" : "prefixes");
+		else
+			log_err("list %s", err);
+		free(l->error);
+		l->error = strdup(err);
+		return;
 	}
 	ag_list_free(l->kind, l->set);
 	l->set = set;
+	l->read_ms = ag_wall_ms();
+	free(l->error);
+	l->error = NULL;
 	log_info("list %s: %zu %s (%zu bad lines skipped), read in %llu ms", l->path,
-		 l->kind == AG_LIST_HOSTS ? ag_nameset_count(set) : ag_prefixset_count(set),
-		 l->kind == AG_LIST_HOSTS ? "names" : "prefixes", bad,
-		 (unsigned long long)((ag_boot_ns() - t0) / 1000000));
-	return 0;
+		 list_count(l), l->kind == AG_LIST_HOSTS ? "names" : "prefixes", bad,
+		 (unsigned long long)ms);
+}
+
+/* Read l's file on the loop (a list no rule had yet).  Return: 0 or -errno. */
+static int list_read(struct agd_list *l, char *err, size_t errlen)
+{
+	uint64_t t0 = ag_boot_ns();
+	void *set = NULL;
+	size_t bad = 0;
+	int r;
+
+	r = ag_list_load(l->path, l->kind, &set, &bad, log_bad_line, NULL, err, errlen);
+	list_result(l, r, set, bad, err, (ag_boot_ns() - t0) / 1000000);
+	return r;
+}
+
+/* ---- the reader thread ---------------------------------------------------------- */
+
+static void job_line(void *arg, const char *line)
+{
+	struct list_job *j = arg;
+	size_t n = strlen(line);
+	char *p = realloc(j->log, j->loglen + n + 2);
+
+	if (!p)
+		return;
+	j->log = p;
+	memcpy(p + j->loglen, line, n);
+	j->loglen += n;
+	p[j->loglen++] = '\n';
+	p[j->loglen] = 0;
+}
+
+static void *reader(void *arg)
+{
+	struct agd_lists *ls = arg;
+
+	pthread_mutex_lock(&ls->mu);
+	while (!ls->stop) {
+		struct list_job *j = ls->q;
+
+		if (!j) {
+			pthread_cond_wait(&ls->cv, &ls->mu);
+			continue;
+		}
+		ls->q = j->next;
+		if (!ls->q)
+			ls->qtail = &ls->q;
+		pthread_mutex_unlock(&ls->mu);
+
+		uint64_t t0 = ag_boot_ns();
+
+		j->r = ag_list_load(j->path, j->kind, &j->set, &j->bad, job_line, j, j->err,
+				    sizeof(j->err));
+		j->ms = (ag_boot_ns() - t0) / 1000000;
+
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&ls->mu);
+		j->next = ls->done;
+		ls->done = j;
+		/* a full counter means the loop has yet to read it: nothing lost */
+		if (write(ls->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			break;
+	}
+	pthread_mutex_unlock(&ls->mu);
+	return NULL;
 }
 
 static void watch(struct agd *d, struct agd_list *l)
@@ -183,6 +289,7 @@ fail:
 static void list_free(struct agd_list *l)
 {
 	ag_list_free(l->kind, l->set);
+	free(l->error);
 	free(l->path);
 	free(l);
 }
@@ -207,25 +314,23 @@ static int list_get(struct agd *d, const char *path, enum ag_list_kind kind, boo
 		    struct agd_list **out, char *err, size_t errlen)
 {
 	struct agd_list *l = find(d, path, kind);
-	bool fresh = !l;
 	int r;
 
-	if (!l && !(l = list_new(d, path, kind))) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	if (fresh || l->gen != d->lists->gen) {
-		r = list_read(d, l, err, errlen);
+	if (!l) {
+		/* a file no rule named yet: read here, so the rule never
+		 * works on an empty list it should not have */
+		if (!(l = list_new(d, path, kind))) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		r = list_read(l, err, errlen);
 		if (r < 0 && strict) {
-			if (fresh) {
-				l->refs = 1;
-				list_put(d, l);
-			}
+			l->refs = 1;
+			list_put(d, l);
 			return r;
 		}
-	}
-	if (fresh)
 		watch(d, l);
+	}
 	l->refs++;
 	*out = l;
 	return 0;
@@ -259,13 +364,82 @@ void agd_rule_lists_put(struct agd *d, struct agd_rule *ar)
 
 /* ---- changes ----------------------------------------------------------------------- */
 
-/* Read l again; on success every rule naming it gets new filters. */
+/*
+ * Read l again, on the reader thread: the loop goes on with the set it
+ * has.  A change while l is queued or being read is one more read after
+ * (a list updater writing a file five times costs two reads, not five).
+ */
 static void list_changed(struct agd *d, struct agd_list *l)
 {
+	struct agd_lists *ls = d->lists;
 	char err[512];
 
-	if (list_read(d, l, err, sizeof(err)) == 0)
-		agd_rules_refresh_list(d, l);
+	if (l->reading) {
+		l->again = true;
+		return;
+	}
+	if (!ls->thread_on) {
+		if (list_read(l, err, sizeof(err)) == 0)
+			agd_rules_refresh_list(d, l);
+		return;
+	}
+	struct list_job *j = calloc(1, sizeof(*j));
+
+	if (!j || !(j->path = strdup(l->path))) {
+		free(j);
+		log_err("list %s: out of memory; not read again", l->path);
+		return;
+	}
+	j->l = l;
+	j->kind = l->kind;
+	l->reading = true;
+	l->refs++;		/* l stays until the job is back */
+	pthread_mutex_lock(&ls->mu);
+	*ls->qtail = j;
+	ls->qtail = &j->next;
+	pthread_cond_signal(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+}
+
+/* The reader's eventfd is readable: swap in what it read. */
+void agd_lists_read_done(struct agd *d)
+{
+	struct agd_lists *ls = d->lists;
+	struct list_job *j;
+	uint64_t n;
+
+	if (read(ls->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("list reader eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&ls->mu);
+	j = ls->done;
+	ls->done = NULL;
+	pthread_mutex_unlock(&ls->mu);
+	while (j) {
+		struct list_job *next = j->next;
+		struct agd_list *l = j->l;
+
+		for (char *line = j->log, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			*nl = 0;
+			log_warn("%s", line);
+		}
+		l->reading = false;
+		list_result(l, j->r, j->set, j->bad, j->err, j->ms);
+		/* a list only the reader still held is gone now: no rule to refresh */
+		if (l->refs > 1) {
+			if (j->r == 0)
+				agd_rules_refresh_list(d, l);
+			if (l->again) {
+				l->again = false;
+				list_changed(d, l);
+			}
+		}
+		list_put(d, l);
+		free(j->log);
+		free(j->path);
+		free(j);
+		j = next;
+	}
 }
 
 void agd_lists_ready(struct agd *d)
@@ -292,16 +466,55 @@ void agd_lists_ready(struct agd *d)
 	}
 }
 
+/*
+ * A reload frees the rules and reads their files again: each list is held
+ * across it, so rules that still name it find it with its set (no empty
+ * list meanwhile, and the last good version stays if the file is gone).
+ */
 void agd_lists_reload_begin(struct agd *d)
 {
-	d->lists->gen++;
+	for (size_t i = 0; i < d->lists->n; i++) {
+		d->lists->v[i]->refs++;
+		d->lists->v[i]->held = true;
+	}
 }
 
 void agd_lists_reload_end(struct agd *d)
 {
-	for (size_t i = 0; i < d->lists->n; i++)
-		if (d->lists->v[i]->gen != d->lists->gen)
-			list_changed(d, d->lists->v[i]);
+	struct agd_lists *ls = d->lists;
+
+	for (size_t i = 0; i < ls->n;) {
+		struct agd_list *l = ls->v[i];
+
+		if (!l->held) {
+			i++;
+			continue;
+		}
+		l->held = false;
+		if (l->refs > 1) {
+			list_changed(d, l);
+			list_put(d, l);
+			i++;
+		} else {
+			list_put(d, l);	/* no rule names it now; v[i] is another one */
+		}
+	}
+}
+
+json_t *agd_lists_status_json(struct agd *d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < d->lists->n; i++) {
+		const struct agd_list *l = d->lists->v[i];
+
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "path", l->path,
+						   "kind", l->kind == AG_LIST_HOSTS ? "hosts" : "addresses",
+						   "entries", (json_int_t)list_count(l),
+						   "read_ms", (json_int_t)l->read_ms,
+						   "reading", l->reading, "error", l->error));
+	}
+	return a;
 }
 
 /* ---- the fast path ------------------------------------------------------------------ */
@@ -351,32 +564,77 @@ int agd_list_fp_prefixes(void *arg, const ag_condition *cond, struct ag_fp_prefi
 
 int agd_lists_open(struct agd *d)
 {
-	d->lists = calloc(1, sizeof(*d->lists));
-	if (!d->lists)
+	struct agd_lists *ls = calloc(1, sizeof(*ls));
+	int r = 0;
+
+	if (!ls)
 		return -ENOMEM;
-	d->lists->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (d->lists->ifd == -1) {
+	d->lists = ls;
+	ls->qtail = &ls->q;
+	pthread_mutex_init(&ls->mu, NULL);
+	pthread_cond_init(&ls->cv, NULL);
+	/* without the reader, lists are read on the loop, as they always can be */
+	ls->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ls->efd == -1 ||
+	    agd_loop_add(d, ls->efd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_LISTREAD) ||
+	    (r = pthread_create(&ls->thread, NULL, reader, ls))) {
+		log_warn("list reader thread: %s; lists are read on the main loop",
+			 strerror(ls->efd == -1 || !r ? errno : r));
+		if (ls->efd >= 0)
+			close(ls->efd);
+		ls->efd = -1;
+	} else {
+		ls->thread_on = true;
+	}
+	ls->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ls->ifd == -1) {
 		log_warn("inotify for list files: %s; lists are read again only at reload",
 			 strerror(errno));
 		return 0;
 	}
-	if (agd_loop_add(d, d->lists->ifd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_LISTS)) {
-		close(d->lists->ifd);
-		d->lists->ifd = -1;
+	if (agd_loop_add(d, ls->ifd, EPOLLIN, (void *)(uintptr_t)AGD_TAG_LISTS)) {
+		close(ls->ifd);
+		ls->ifd = -1;
 	}
 	return 0;
 }
 
 void agd_lists_close(struct agd *d)
 {
-	if (!d->lists)
+	struct agd_lists *ls = d->lists;
+
+	if (!ls)
 		return;
-	for (size_t i = 0; i < d->lists->n; i++)
-		list_free(d->lists->v[i]);
-	free(d->lists->v);
-	if (d->lists->ifd >= 0)
-		close(d->lists->ifd);
-	free(d->lists);
+	if (ls->thread_on) {
+		pthread_mutex_lock(&ls->mu);
+		ls->stop = true;
+		pthread_cond_signal(&ls->cv);
+		pthread_mutex_unlock(&ls->mu);
+		pthread_join(ls->thread, NULL);	/* at most one file's read */
+	}
+	for (struct list_job *j = ls->q, *next; j; j = next) {
+		next = j->next;
+		free(j->path);
+		free(j);
+	}
+	for (struct list_job *j = ls->done, *next; j; j = next) {
+		next = j->next;
+		if (j->r == 0)
+			ag_list_free(j->kind, j->set);
+		free(j->log);
+		free(j->path);
+		free(j);
+	}
+	for (size_t i = 0; i < ls->n; i++)
+		list_free(ls->v[i]);
+	free(ls->v);
+	if (ls->ifd >= 0)
+		close(ls->ifd);
+	if (ls->efd >= 0)
+		close(ls->efd);
+	pthread_mutex_destroy(&ls->mu);
+	pthread_cond_destroy(&ls->cv);
+	free(ls);
 	d->lists = NULL;
 }
 

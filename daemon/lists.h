@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "alegate/engine.h"
 
 struct agd;
@@ -49,12 +51,23 @@ void agd_rule_lists_put(struct agd *d, struct agd_rule *ar);
  */
 size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c);
 
-/* agd_lists_ready - the inotify descriptor is readable: re-read what changed. */
+/* agd_lists_ready - the inotify descriptor is readable: re-read what changed
+ * (on the reader thread; the rules keep the set they have meanwhile). */
 void agd_lists_ready(struct agd *d);
 
-/* agd_lists_reload_begin - a reload starts: every list is read again when
- * next taken.  agd_lists_reload_end - read again those that were not (a
- * list only rules outside the directory name), and refresh their rules. */
+/* agd_lists_read_done - the reader's eventfd is readable: swap in the sets
+ * it read and refresh the rules that name them; a file that could not be
+ * read leaves the last good set in force. */
+void agd_lists_read_done(struct agd *d);
+
+/* agd_lists_status_json - the lists, for `status`: path, kind, entries,
+ * read_ms (wall clock of the last good read, 0 never), reading, error. */
+json_t *agd_lists_status_json(struct agd *d);
+
+/* agd_lists_reload_begin - a reload starts: every list is held, so the
+ * rules read again find it with its set.  agd_lists_reload_end - let go;
+ * the lists still named are read again on the reader thread, and their
+ * rules refreshed when each is read. */
 void agd_lists_reload_begin(struct agd *d);
 void agd_lists_reload_end(struct agd *d);
 

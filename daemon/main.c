@@ -335,6 +335,8 @@ static void run(struct agd *d)
 				ag_exeid_receive(d->dp.exeid);
 			} else if (tag == AGD_TAG_LISTS) {
 				agd_lists_ready(d);
+			} else if (tag == AGD_TAG_LISTREAD) {
+				agd_lists_read_done(d);
 			} else if (tag == AGD_TAG_HISTORY) {
 				agd_history_answers(d);
 			} else if (tag >= AGD_TAG_LAST) {

@@ -121,8 +121,10 @@ printf '0.0.0.0 reload.example.test\n' >"$T/lists/other.txt"
 chmod 0644 "$T/lists/other.txt"
 mount --bind "$T/lists/other.txt" "$LIST"
 ctl reload >/dev/null
+# (the list is read again on the reader thread: the bind mount stays until then)
+wait_for 5 grep -q "list $LIST: 1 names" "$T/d-$NSC/daemon.log"; ok=$?
 umount "$LIST"
-if grep -q "list $LIST: 1 names" "$T/d-$NSC/daemon.log"; then
+if [ $ok = 0 ]; then
 	pass reload_reads_a_list_again
 else
 	fail reload_reads_a_list_again "$(grep "list $LIST" "$T/d-$NSC/daemon.log" | tail -2)"
