@@ -242,6 +242,32 @@ async function main() {
     ctl('rules', 'del', edited.id);
   });
 
+  // A rule with a list and several values per condition: the page shows every condition, and an
+  // edit of its name keeps them all (a list or a protocol dropped would widen the rule).
+  await check('rules_page_edit_keeps_lists_and_several_values_per_condition', async () => {
+    const list = T + '/web-ads.txt';
+    fs.writeFileSync(list, '0.0.0.0 ads.example.test\n');
+    fs.chmodSync(list, 0o644);
+    ctl('rules', 'add', '--action', 'deny', '--host-list', list, '--proto', 'tcp', '--proto', 'udp',
+      '--remote', '10.0.0.0/8', '--remote', 'fd00::/8', '--port', '80,443', '--name', 'web list rule', '--until-restart');
+    const added = await waitFor(() => ctlJSON('rules', 'list').find((r) => r.name === 'web list rule'), 3000, 'the list rule');
+    await page.click('a[data-tab=waiting]');
+    await page.click('a[data-tab=rules]');
+    const tr = page.locator('#rules-rows tr[data-rule="' + added.id + '"]');
+    await tr.waitFor({ timeout: 3000 });
+    const text = await tr.textContent();
+    for (const want of ['host_list=' + list, 'remote=10.0.0.0/8,fd00::/8', 'port=80,443', 'proto=tcp,udp'])
+      assert(text.includes(want), 'the row lacks ' + want + ': ' + text);
+    await tr.getByRole('button', { name: 'Edit' }).click();
+    const f = page.locator('#rule-form');
+    await f.locator('[name=name]').fill('web list rule 2');
+    await page.click('#rule-save');
+    const edited = await waitFor(() => ctlJSON('rules', 'list').find((r) => r.name === 'web list rule 2'), 3000, 'the edited list rule');
+    for (const k of ['host_list', 'remote', 'port', 'proto', 'direction', 'action'])
+      assert(JSON.stringify(edited[k]) === JSON.stringify(added[k]), 'the edit changed ' + k + ': ' + JSON.stringify(added[k]) + ' -> ' + JSON.stringify(edited[k]));
+    ctl('rules', 'del', edited.id);
+  });
+
   // ---- keyboard --------------------------------------------------------------------------
   await page.click('a[data-tab=waiting]');
   const c = hold('web_c');

@@ -428,7 +428,8 @@ async function loadTraffic() {
 $('traffic-since').addEventListener('change', () => quietly(loadTraffic()));
 
 // ---- rules -------------------------------------------------------------------------------
-const COND = ['app', 'sha256', 'user', 'host', 'remote', 'port', 'proto', 'direction'];
+const COND = ['app', 'sha256', 'user', 'host', 'remote', 'host_list', 'remote_list', 'port', 'proto', 'direction'];
+const condText = (v) => (Array.isArray(v) ? v.join(',') : String(v));
 
 async function loadRulesCache() {
   const rules = await api('/api/rules');
@@ -450,7 +451,7 @@ async function loadRules() {
       onchange: () => quietly(api('/api/rules/' + encodeURIComponent(r.id) + '/' + (on.checked ? 'enable' : 'disable'),
         { method: 'POST' }).then(loadRules)) });
     const matches = el('div', { class: 'sub mono' });
-    const parts = COND.filter((k) => r[k] !== undefined && r[k] !== null).map((k) => k + '=' + r[k]);
+    const parts = COND.filter((k) => r[k] !== undefined && r[k] !== null).map((k) => k + '=' + condText(r[k]));
     matches.textContent = parts.length ? parts.join('  ') : 'everything';
     const del = el('button', { type: 'button', class: 'link-btn danger', text: 'Delete' });
     del.addEventListener('click', () => {
@@ -474,8 +475,17 @@ function editRule(r) {
   editing = r;
   f.reset();
   $('rule-form-title').textContent = r ? 'Edit rule ' + r.id : 'Add rule';
+  // a choice the menus lack (several protocols) is offered as it is, so the edit keeps it
+  for (const o of f.querySelectorAll('option[data-kept]')) o.remove();
   if (r) {
-    for (const k of ['action', 'name', 'weight', ...COND]) if (r[k] !== undefined && r[k] !== null) f.elements[k].value = r[k];
+    for (const k of ['action', 'name', 'weight', ...COND]) {
+      if (r[k] === undefined || r[k] === null) continue;
+      const input = f.elements[k], text = condText(r[k]);
+      if (input.tagName === 'SELECT' && ![...input.options].some((o) => o.value === text)) {
+        input.append(el('option', { value: text, text: Array.isArray(r[k]) ? r[k].join(' or ') : text, 'data-kept': '' }));
+      }
+      input.value = text;
+    }
     f.elements.lifetime.value = r.lifetime === 'timed' ? 'timed' : (r.lifetime || 'always');
     if (r.lifetime === 'timed') f.elements.for.value = Math.max(1, Math.round((r.expires_in_ms || 60000) / 60000)) + 'm';
   }
@@ -490,8 +500,12 @@ $('rule-form').addEventListener('submit', async (e) => {
   const f = e.target.elements;
   const rule = { action: f.action.value };
   for (const k of ['name', ...COND]) if (f[k].value.trim()) rule[k] = f[k].value.trim();
-  // Several programs are shown "a,b"; a path may hold a comma, so an unchanged list stays a list.
-  if (editing && Array.isArray(editing.app) && rule.app === editing.app.join(',')) rule.app = editing.app;
+  // Several values are shown "a,b"; a program's path may hold a comma, so a
+  // condition left as it was goes back as the list it was.
+  for (const k of COND) if (editing && Array.isArray(editing[k]) && rule[k] === condText(editing[k])) rule[k] = editing[k];
+  // what the form has no field for stays as it was: an edit must not widen a rule
+  if (editing && editing.callout) rule.callout = editing.callout;
+  if (editing && editing.enabled === false) rule.enabled = false;
   if (rule.port && /^\d+$/.test(rule.port)) rule.port = Number(rule.port);
   if (rule.user && /^\d+$/.test(rule.user)) rule.user = Number(rule.user);
   if (f.weight.value !== '') rule.weight = Number(f.weight.value);
@@ -517,8 +531,14 @@ function fillDl(dl, entries) {
 }
 async function loadStatus() {
   const s = await api('/api/status');
-  const main = Object.entries(s).filter(([k]) => k !== 'counters').map(([k, v]) =>
+  const main = Object.entries(s).filter(([k]) => k !== 'counters' && k !== 'lists').map(([k, v]) =>
     k === 'uptime_s' ? ['uptime', fmtDur(v * 1000)] : [k.replace(/_/g, ' '), v]);
+  // one line per list file: how many entries are in force, when read, what went wrong
+  for (const l of s.lists || []) {
+    main.push(['list ' + l.path, l.entries + ' ' + (l.kind === 'hosts' ? 'names' : 'prefixes') +
+      (l.read_ms ? ', read ' + new Date(l.read_ms).toLocaleString() : ', never read') +
+      (l.reading ? ', being read again' : '') + (l.error ? '; last read failed: ' + l.error : '')]);
+  }
   fillDl($('status-main'), main);
   fillDl($('status-counters'), Object.entries(s.counters || {}).map(([k, v]) => [k.replace(/_/g, ' '), v]));
 }
