@@ -514,6 +514,25 @@ static void query_answered(struct agd *d, uint64_t session, json_t *result, cons
 	agd_control_client_ready(d, c, 0);
 }
 
+void agd__control_wait(struct req *q)
+{
+	q->c->stream.kind = STREAM_WAIT;
+	q->c->stream.id = q->id ? json_incref(q->id) : NULL;
+}
+
+struct agd_client *agd__control_waiting(struct agd *d, uint64_t session, json_t **id)
+{
+	struct agd_client *c = d->control.clients;
+
+	while (c && (c->session != session || c->stream.kind != STREAM_WAIT))
+		c = c->next;
+	if (!c)
+		return NULL;
+	*id = json_incref(c->stream.id);
+	stream_end(&c->stream);
+	return c;
+}
+
 /* Hand @f to a query thread; the client waits for the answer, the loop does not. */
 static void ask_history(struct req *q, const struct agd_history_filter *f)
 {

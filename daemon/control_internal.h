@@ -89,6 +89,15 @@ void agd__control_reply_err(struct agd *d, struct agd_client *c, json_t *id,
  * bad_request reply) when it is there but not a string. */
 const char *agd__control_field_str(struct req *q, const char *key, bool *bad);
 /* Begin a long answer in pages (@items taken, for STREAM_ARRAY). */
+/*
+ * agd__control_wait - @q is answered later (STREAM_WAIT): the client's next
+ * request waits, the loop does not.  agd__control_waiting - the client of
+ * @session waiting so, with the request's id in @id (a reference), back to
+ * no stream; NULL when it is gone.  Answer it, then agd_control_client_ready().
+ */
+void agd__control_wait(struct req *q);
+struct agd_client *agd__control_waiting(struct agd *d, uint64_t session, json_t **id);
+
 void agd__control_stream_start(struct req *q, enum stream_kind kind, uint64_t cursor,
 			       uint64_t end, json_t *items);
 

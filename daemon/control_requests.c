@@ -4,12 +4,14 @@
  */
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 
 #include "daemon/alegated.h"
 #include "daemon/control.h"
 #include "daemon/control_internal.h"
 #include "daemon/flowtuple.h"
 #include "daemon/fpevents.h"
+#include "daemon/lists.h"
 #include "daemon/policy.h"
 #include "linux/sockdiag.h"
 
@@ -27,11 +29,63 @@ int agd__control_op_rules_list(struct req *q)
 	return 0;
 }
 
+/* Add @rule (which it takes) and answer @c's request @id. */
+static void add_reply(struct agd *d, struct agd_client *c, json_t *id, struct ag_rule *rule)
+{
+	char err[AGD_ERR_MAX];
+	int r = agd_rule_add(d, rule, err, sizeof(err));
+
+	if (r) {
+		agd__control_reply_err(d, c, id, "failed", "%s", err[0] ? err : strerror(-r));
+		ag_rule_free(rule);
+		return;
+	}
+	json_t *o = json_object();
+
+	struct agd_rule *ar = agd_rule_find(d, rule->id);
+
+	json_object_set_new(o, "rule", json_string(rule->id));
+	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
+	agd__control_reply_ok(d, c, id, o);
+	ag_rule_free(rule);
+}
+
+/* A rule whose list files are being read before it is added. */
+struct add_wait {
+	uint64_t session;
+	struct ag_rule rule;
+};
+
+static void drop_add(void *arg)
+{
+	struct add_wait *w = arg;
+
+	ag_rule_free(&w->rule);
+	free(w);
+}
+
+/* Its lists are read: add it, if its client still waits. */
+static void add_listed(struct agd *d, void *arg)
+{
+	struct add_wait *w = arg;
+	json_t *id = NULL;
+	struct agd_client *c = agd__control_waiting(d, w->session, &id);
+
+	if (!c) {
+		drop_add(w);	/* the client left: nobody asked any more */
+		return;
+	}
+	add_reply(d, c, id, &w->rule);
+	json_decref(id);
+	free(w);
+	agd_control_client_ready(d, c, 0);
+}
+
 int agd__control_op_rules_add(struct req *q)
 {
 	json_t *obj = json_object_get(q->msg, "rule");
 	struct ag_rule rule;
-	char lines[AG_RULE_ERR_MAX], msg[512], err[AGD_ERR_MAX];
+	char lines[AG_RULE_ERR_MAX], msg[512];
 
 	if (!json_is_object(obj)) {
 		agd__control_reply_err(q->d, q->c, q->id, "bad_request", "\"rule\" must be an object");
@@ -44,22 +98,24 @@ int agd__control_op_rules_add(struct req *q)
 	}
 	if (rule.lifetime == AG_RULE_UNTIL_QUIT)
 		rule.session = q->c->session;
-	int r = agd_rule_add(q->d, &rule, err, sizeof(err));
 
-	if (r) {
-		agd__control_reply_err(q->d, q->c, q->id, r == -EEXIST ? "failed" : "failed", "%s",
-			  err[0] ? err : strerror(-r));
-		ag_rule_free(&rule);
-		return 0;
+	/* A list file no rule named yet is read on the reader thread first:
+	 * the answer waits for it, the loop does not, and the rule is in
+	 * force with its list when the client hears it was added. */
+	struct add_wait *w = malloc(sizeof(*w));
+
+	if (w) {
+		w->session = q->c->session;
+		w->rule = rule;
+		int r = agd_lists_prefetch(q->d, &w->rule, add_listed, drop_add, w);
+
+		if (r == 1) {
+			agd__control_wait(q);
+			return 0;
+		}
+		free(w);
 	}
-	json_t *o = json_object();
-
-	struct agd_rule *ar = agd_rule_find(q->d, rule.id);
-
-	json_object_set_new(o, "rule", json_string(rule.id));
-	json_object_set_new(o, "new_rule", ar ? agd_json_rule(ar) : json_null());
-	agd__control_reply_ok(q->d, q->c, q->id, o);
-	ag_rule_free(&rule);
+	add_reply(q->d, q->c, q->id, &rule);
 	return 0;
 }
 

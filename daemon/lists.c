@@ -70,6 +70,16 @@ struct agd_lists {
 	pthread_cond_t cv;
 	struct list_job *q, **qtail;	/* to read, in order */
 	struct list_job *done;		/* read, any order */
+	struct list_waiter *waiters;	/* rules waiting for their lists */
+};
+
+/* A rule given over the control socket, waiting for a list no rule had. */
+struct list_waiter {
+	struct list_waiter *next;
+	struct agd_list *l[2];		/* held */
+	agd_lists_done_fn done;
+	void (*drop)(void *arg);
+	void *arg;
 };
 
 /* ---- the engine's view: "the flow's value is in the list" ------------------------ */
@@ -330,10 +340,65 @@ static int list_get(struct agd *d, const char *path, enum ag_list_kind kind, boo
 			return r;
 		}
 		watch(d, l);
+	} else if (strict && !l->read_ms && !l->reading) {
+		/* read ahead for this rule (agd_lists_prefetch), and unreadable */
+		snprintf(err, errlen, "%s", l->error ? l->error : "the list was not read");
+		return -EIO;
 	}
 	l->refs++;
 	*out = l;
 	return 0;
+}
+
+/* Hold the list of @path, made and watched but not read when new; NULL without memory. */
+static struct agd_list *prefetch_one(struct agd *d, const char *path, enum ag_list_kind kind,
+				     bool *fresh)
+{
+	struct agd_list *l = find(d, path, kind);
+
+	if (!l) {
+		if (!(l = list_new(d, path, kind)))
+			return NULL;
+		watch(d, l);
+		*fresh = true;
+	}
+	l->refs++;
+	return l;
+}
+
+static void list_changed(struct agd *d, struct agd_list *l);
+
+int agd_lists_prefetch(struct agd *d, const struct ag_rule *rule, agd_lists_done_fn done,
+		       void (*drop)(void *arg), void *arg)
+{
+	struct agd_lists *ls = d->lists;
+	struct list_waiter *w;
+	bool fresh = false;
+
+	if (!ls->thread_on ||
+	    !(rule->has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST)))
+		return 0;
+	if (!(w = calloc(1, sizeof(*w))))
+		return -ENOMEM;
+	if (rule->has & AG_RULE_HAS_HOST_LIST)
+		w->l[0] = prefetch_one(d, rule->host_list, AG_LIST_HOSTS, &fresh);
+	if (rule->has & AG_RULE_HAS_REMOTE_LIST)
+		w->l[1] = prefetch_one(d, rule->remote_list, AG_LIST_ADDRS, &fresh);
+	for (int i = 0; i < 2; i++)
+		if (w->l[i] && !w->l[i]->read_ms && !w->l[i]->reading)
+			list_changed(d, w->l[i]);
+	if (!fresh && !(w->l[0] && w->l[0]->reading) && !(w->l[1] && w->l[1]->reading)) {
+		for (int i = 0; i < 2; i++)
+			list_put(d, w->l[i]);
+		free(w);
+		return 0;	/* nothing new to read: add at once */
+	}
+	w->done = done;
+	w->drop = drop;
+	w->arg = arg;
+	w->next = ls->waiters;
+	ls->waiters = w;
+	return 1;
 }
 
 int agd_rule_lists_get(struct agd *d, struct agd_rule *ar, bool strict, char *err, size_t errlen)
@@ -439,6 +504,19 @@ void agd_lists_read_done(struct agd *d)
 		free(j->path);
 		free(j);
 		j = next;
+	}
+	/* rules whose lists are read now: on with adding them */
+	for (struct list_waiter **pw = &ls->waiters, *w; (w = *pw);) {
+		if ((w->l[0] && w->l[0]->reading) || (w->l[1] && w->l[1]->reading)) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		w->done(d, w->arg);
+		for (int i = 0; i < 2; i++)
+			list_put(d, w->l[i]);
+		free(w);
+		pw = &ls->waiters;	/* done() may have added or removed waiters */
 	}
 }
 
@@ -624,6 +702,11 @@ void agd_lists_close(struct agd *d)
 		free(j->log);
 		free(j->path);
 		free(j);
+	}
+	for (struct list_waiter *w = ls->waiters, *next; w; w = next) {
+		next = w->next;
+		w->drop(w->arg);
+		free(w);
 	}
 	for (size_t i = 0; i < ls->n; i++)
 		list_free(ls->v[i]);

@@ -42,6 +42,20 @@ void agd_lists_close(struct agd *d);
  */
 int agd_rule_lists_get(struct agd *d, struct agd_rule *ar, bool strict, char *err, size_t errlen);
 
+/*
+ * agd_lists_prefetch - before a rule given over the control socket is
+ * added: read the list files it names that no rule named yet, on the
+ * reader thread, then call @done(@d, @arg) on the loop (its list found
+ * read, or unreadable: agd_rule_add() then refuses it as before).  @drop
+ * frees @arg if the daemon stops first.
+ * Return: 1 when @done will be called; 0 when there is nothing to read
+ * (add at once); -ENOMEM.
+ */
+typedef void (*agd_lists_done_fn)(struct agd *d, void *arg);
+struct ag_rule;
+int agd_lists_prefetch(struct agd *d, const struct ag_rule *rule, agd_lists_done_fn done,
+		       void (*drop)(void *arg), void *arg);
+
 /* agd_rule_lists_put - let go of @ar's lists (a list nobody names is freed). */
 void agd_rule_lists_put(struct agd *d, struct agd_rule *ar);
 
