@@ -375,7 +375,7 @@ int agd_lists_prefetch(struct agd *d, const struct ag_rule *rule, agd_lists_done
 	struct list_waiter *w;
 	bool fresh = false;
 
-	if (!ls->thread_on ||
+	if (!ls || !ls->thread_on ||
 	    !(rule->has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST)))
 		return 0;
 	if (!(w = calloc(1, sizeof(*w))))
@@ -583,7 +583,7 @@ json_t *agd_lists_status_json(struct agd *d)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a && i < d->lists->n; i++) {
+	for (size_t i = 0; a && d->lists && i < d->lists->n; i++) {
 		const struct agd_list *l = d->lists->v[i];
 
 		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "path", l->path,
