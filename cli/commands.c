@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/text.h"
 #include "cli.h"
 
@@ -90,7 +91,8 @@ static void print_status_field(const char *key, const char *label, const json_t 
 
 static bool known_status_key(const char *key)
 {
-	if (!strcmp(key, "version") || !strcmp(key, "uptime_s") || !strcmp(key, "counters"))
+	if (!strcmp(key, "version") || !strcmp(key, "uptime_s") || !strcmp(key, "counters") ||
+	    !strcmp(key, "lists"))
 		return true;
 	for (size_t i = 0; i < NSTATUS; i++)
 		if (!strcmp(key, status_keys[i].key))
@@ -119,6 +121,35 @@ static void status_width(json_t *res)
 	status_label_w = w < 60 ? w : 60;
 }
 
+/* One line per list file: what is in force, since when, what went wrong. */
+static void status_lists(const json_t *lists)
+{
+	const json_t *l;
+	size_t i;
+
+	if (!json_is_array(lists) || !json_array_size(lists))
+		return;
+	printf("lists\n");
+	json_array_foreach(lists, i, l) {
+		json_int_t read = json_integer_value(json_object_get(l, "read_ms"));
+		const char *kind = json_string_value(json_object_get(l, "kind"));
+		const char *err = json_string_value(json_object_get(l, "error"));
+		char ago[AG_DURATION_TEXT_MAX] = "";
+		uint64_t now = ag_wall_ms();
+
+		if (read > 0)
+			ag_duration_format(now > (uint64_t)read ? now - (uint64_t)read : 0, ago,
+					   sizeof(ago));
+		printf("  %s  %lld %s, %s%s%s%s%s%s\n", json_string_value(json_object_get(l, "path")),
+		       (long long)json_integer_value(json_object_get(l, "entries")),
+		       kind && !strcmp(kind, "hosts") ? "names" : "prefixes",
+		       read > 0 ? "read " : "never read", ago, read > 0 ? " ago" : "",
+		       json_is_true(json_object_get(l, "reading")) ? ", being read again" : "",
+		       err ? "; the last read failed, the last good version stays: " : "",
+		       err ? err : "");
+	}
+}
+
 static void status_human(json_t *res)
 {
 	const json_t *up = json_object_get(res, "uptime_s"), *v;
@@ -140,6 +171,7 @@ static void status_human(json_t *res)
 	json_object_foreach(res, key, v)
 		if (!known_status_key(key) && !json_is_object(v))
 			print_status_field(key, key, v, 0);
+	status_lists(json_object_get(res, "lists"));
 	v = json_object_get(res, "counters");
 	if (json_is_object(v)) {
 		const json_t *cv;

@@ -116,12 +116,14 @@ else
 	fail deleted_list_keeps_its_last_good_contents_at_reload \
 		"client: $(cat "$T/c2.out"), lists: $(jq -c .lists <<<"$st")"
 fi
+human=$(ctl status)
 if [[ $(jq -r '.lists[0].error' <<<"$st") == *"$BIG"* ]] &&
+   [[ $human == *"$BIG  1000001 names, read "*"the last read failed, the last good version stays: $BIG: No such file"* ]] &&
    grep -q "list $BIG.*the last good version (1000001 names) stays in force" "$T/d-$NSC/daemon.log"; then
 	pass unreadable_list_is_logged_and_shown_in_status
 else
 	fail unreadable_list_is_logged_and_shown_in_status \
-		"lists: $(jq -c .lists <<<"$st"); log: $(grep "list $BIG" "$T/d-$NSC/daemon.log" | tail -2)"
+		"lists: $(jq -c .lists <<<"$st"); status: $(grep -A3 '^lists' <<<"$human"); log: $(grep "list $BIG" "$T/d-$NSC/daemon.log" | tail -2)"
 fi
 daemon_stop_clean
 finish
