@@ -12,7 +12,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <jansson.h>
 
@@ -29,8 +33,8 @@ struct agd_list {
 	char *path;		/* absolute, as the rule has it */
 	const char *base;	/* its last component, inside path */
 	enum ag_list_kind kind;
-	unsigned refs;		/* rules, plus one while the reader has it, plus one
-				 * while a reload holds it */
+	unsigned refs;		/* rules, plus one while the reader has it, one while
+				 * a reload holds it, one per rule waiting for it */
 	void *set;		/* struct ag_nameset / ag_prefixset; never NULL */
 	int wd;			/* inotify watch of its directory, -1 */
 	bool reading;		/* queued for the reader or being read */
@@ -65,7 +69,7 @@ struct agd_lists {
 	int ifd;		/* inotify, -1 without */
 	int efd;		/* eventfd: the reader finished a job, -1 without */
 	pthread_t thread;
-	bool thread_on, stop;
+	bool thread_on, stop, started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct list_job *q, **qtail;	/* to read, in order */
@@ -207,8 +211,20 @@ static void job_line(void *arg, const char *line)
 static void *reader(void *arg)
 {
 	struct agd_lists *ls = arg;
+	/* This thread only reads files: it keeps DAC_READ_SEARCH (lists the
+	 * loop could read before) and gives up every other capability now,
+	 * before the loop drops its own (capabilities are per thread). */
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[2] = { { 0 } };
+
+	caps[0].effective = caps[0].permitted = 1u << CAP_DAC_READ_SEARCH;
+	if (syscall(SYS_capset, &hdr, caps) == -1 && errno != EPERM)
+		log_warn("list reader: dropping capabilities: %s", strerror(errno));
+	prctl(PR_SET_NAME, "alegated-lists", 0, 0, 0);
 
 	pthread_mutex_lock(&ls->mu);
+	ls->started = true;
+	pthread_cond_broadcast(&ls->cv);
 	while (!ls->stop) {
 		struct list_job *j = ls->q;
 
@@ -663,6 +679,10 @@ int agd_lists_open(struct agd *d)
 		ls->efd = -1;
 	} else {
 		ls->thread_on = true;
+		pthread_mutex_lock(&ls->mu);
+		while (!ls->started)	/* its capabilities are down before we go on */
+			pthread_cond_wait(&ls->cv, &ls->mu);
+		pthread_mutex_unlock(&ls->mu);
 	}
 	ls->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ls->ifd == -1) {

@@ -125,5 +125,19 @@ else
 	fail unreadable_list_is_logged_and_shown_in_status \
 		"lists: $(jq -c .lists <<<"$st"); status: $(grep -A3 '^lists' <<<"$human"); log: $(grep "list $BIG" "$T/d-$NSC/daemon.log" | tail -2)"
 fi
+# ---- the reader thread keeps only what reading files needs ------------------------------------------
+# (capabilities are per thread: one made before the daemon drops its own would keep them all)
+caps=
+for pid in $(ip netns pids "$NSC"); do
+	for task in /proc/$pid/task/*; do
+		[ "$(cat "$task/comm" 2>/dev/null)" = alegated-lists ] &&
+			caps="$caps $(awk '/^Cap(Eff|Prm):/ { printf "%s=%s ", $1, $2 }' "$task/status")"
+	done
+done
+if [[ $caps == *"CapPrm:=0000000000000004 CapEff:=0000000000000004"* ]]; then
+	pass list_reader_thread_holds_only_dac_read_search
+else
+	fail list_reader_thread_holds_only_dac_read_search "reader thread: ${caps:-none found}"
+fi
 daemon_stop_clean
 finish
