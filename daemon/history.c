@@ -40,6 +40,7 @@
 #include "base/err.h"
 #include "base/clock.h"
 #include "daemon/alegated.h"
+#include "daemon/privs.h"
 #include "daemon/history.h"
 #include "daemon/log.h"
 #include "daemon/policy.h"
@@ -436,6 +437,9 @@ static void *writer(void *arg)
 	unsigned commits = 0;
 	bool stop = false;
 
+	/* it writes a file of the daemon's own (uid 0, mode 0700 directory):
+	 * no capability needed, and none kept past the daemon's drop */
+	agd_privs_thread_limit(0, "history writer");
 	if (sqlite3_prepare_v3(h->wdb,
 			       "INSERT INTO conn(time_ms, exe, pid, uid, proto, direction, local, remote,"
 			       " host, action, rule, decided, flow, end_ms, bytes_in, bytes_out)"
@@ -981,6 +985,7 @@ static void *querier(void *arg)
 	struct agd_history *h = qt->h;
 	const uint64_t one = 1;
 
+	agd_privs_thread_limit(0, "history query");
 	/* PRIO_PROCESS 0 is this thread, not the process, on Linux */
 	if (setpriority(PRIO_PROCESS, 0, AGD_HISTORY_QUERY_NICE) == -1)
 		log_warn("history: query thread priority: %s", strerror(errno));

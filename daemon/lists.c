@@ -25,6 +25,7 @@
 #include "daemon/lists.h"
 #include "daemon/log.h"
 #include "daemon/policy.h"
+#include "daemon/privs.h"
 #include "daemon/fastpath_sync.h"
 #include "linux/fastpath.h"
 #include "rule/list.h"
@@ -214,12 +215,7 @@ static void *reader(void *arg)
 	/* This thread only reads files: it keeps DAC_READ_SEARCH (lists the
 	 * loop could read before) and gives up every other capability now,
 	 * before the loop drops its own (capabilities are per thread). */
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct caps[2] = { { 0 } };
-
-	caps[0].effective = caps[0].permitted = 1u << CAP_DAC_READ_SEARCH;
-	if (syscall(SYS_capset, &hdr, caps) == -1 && errno != EPERM)
-		log_warn("list reader: dropping capabilities: %s", strerror(errno));
+	agd_privs_thread_limit(1u << CAP_DAC_READ_SEARCH, "list reader");
 	prctl(PR_SET_NAME, "alegated-lists", 0, 0, 0);
 
 	pthread_mutex_lock(&ls->mu);

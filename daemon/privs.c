@@ -32,8 +32,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <cap-ng.h>
 #include <seccomp.h>
@@ -275,6 +278,18 @@ out:
 }
 
 /* ---- dropping ------------------------------------------------------------------- */
+
+void agd_privs_thread_limit(uint32_t keep, const char *who)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[2] = { { 0 } };
+
+	/* capset(2) on the calling thread only: libcap-ng's capng_apply()
+	 * would also touch the bounding set, which needs CAP_SETPCAP */
+	caps[0].effective = caps[0].permitted = keep;
+	if (syscall(SYS_capset, &hdr, caps) == -1 && errno != EPERM)
+		log_warn("%s: dropping capabilities: %s", who, strerror(errno));
+}
 
 int agd_privs_drop(struct agd *d)
 {

@@ -8,6 +8,7 @@
 #define ALEGATE_DAEMON_PRIVS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,6 +22,14 @@ struct agd_privs {
 
 /* Drop what the running daemon does not need; see docs/SECURITY.md. */
 int agd_privs_drop(struct agd *d);
+/*
+ * agd_privs_thread_limit - keep only the capabilities in @keep (CAP_* bits,
+ * all below 32) in the calling thread's effective and permitted sets.
+ * Capabilities belong to each thread: a thread started before
+ * agd_privs_drop() keeps the whole set unless it calls this first.
+ * @who names the thread in the log line of a failure.
+ */
+void agd_privs_thread_limit(uint32_t keep, const char *who);
 /* Remove the firewall rules, through the [fw] helper once privileges are dropped. */
 int agd_privs_fw_remove(struct agd *d, char *err, size_t errlen);
 /* Install the queue rules again (same config and backend as at start), through

@@ -363,9 +363,11 @@ TEST(rule_keys_host_list_and_remote_list_round_trip)
 		  "/etc/alegate/lists/bad-ips.txt");
 	CHECK_EQ(ag_rule_from_json(o, 0, back, err, sizeof(err)), 0);
 	CHECK(ag_rule_equal(r, back));
-	strcpy(back->host_list, "/other");
+	CHECK_EQ(ag_rule_set_host_list(back, "/other"), 0);
 	CHECK(!ag_rule_equal(r, back));
 	json_decref(o);
+	ag_rule_free(r);
+	ag_rule_free(back);
 	free(r);
 	free(back);
 }
