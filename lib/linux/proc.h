@@ -215,7 +215,9 @@ struct ag_proc_taken {
  *
  * The fds where ag_proc_find_inode() would guess first, of the two most
  * recent processes of that uid, are taken with pidfd_getfd(2) (at most six
- * in all) and every socket among them is shown to @is_it, which tells the
+ * in all; every fd its sockets were found at lately, for a process whose
+ * sockets are reused in no fixed order because it holds many at once) and
+ * every socket among them is shown to @is_it, which tells the
  * flow's socket by its addresses.  It saves a sock_diag request and a
  * readlink() of /proc when the guess is right; when it is not, the caller
  * goes on the usual way.  Needs Linux 5.6 and the right to ptrace the
@@ -247,7 +249,7 @@ int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tup
 
 /*
  * ag_proc_release_taken() - close the fd copies the last
- * ag_proc_take_socket() left open (at most six).
+ * ag_proc_take_socket() left open.
  */
 void ag_proc_release_taken(struct ag_proc *p);
 

@@ -45,14 +45,14 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			ag_proc_socket_fn *is_it, void *arg,
 			struct ag_proc_taken *out)
 {
-	int tries = 0, procs = 0;
+	int few = 0, procs = 0;	/* few: fds tried of processes guessing a few */
 
 	if (p->take_off)
 		return -ENOSYS;
 	ag_proc_release_taken(p);
 	ag__proc_expire(p, p->now());
 	for (uint32_t i = p->lists[L_LIVE].head;
-	     i != NIL && procs < PROC_TAKE_PROCS && tries < PROC_TAKE_TRIES;
+	     i != NIL && procs < PROC_TAKE_PROCS && few < PROC_TAKE_TRIES;
 	     i = p->ents[i].next) {
 		struct pent *e = &p->ents[i];
 		int cand[PROC_GUESSES], nc, pfd;
@@ -64,6 +64,10 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		nc = ag__proc_guess_list(e, cand);
 		if (nc == 0)
 			continue;
+		/* Its whole ring, when its sockets come from all over it: a
+		 * copy and a getsockname() cost less than the readlink()s and
+		 * the fd table's listing the lookup goes on to. */
+		int limit = e->far_finds ? nc : PROC_TAKE_TRIES - few;
 		pfd = pidfd_of(p, e, &temp);
 		/* ENOSYS: before Linux 5.3; EPERM: a seccomp filter or an LSM,
 		 * as pidfd_open() itself needs no right over the process. */
@@ -73,12 +77,13 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		}
 		if (pfd < 0)
 			continue; /* gone (ESRCH): its exit is on its way */
-		for (int k = 0; k < nc && tries < PROC_TAKE_TRIES; k++) {
+		for (int k = 0; k < nc && k < limit; k++) {
 			struct stat st = { .st_uid = uid_hint };
 			bool yes;
 			int fd;
 
-			tries++;
+			if (!e->far_finds)
+				few++;
 			p->st.take_tries++;
 			fd = (int)syscall(SYS_pidfd_getfd, pfd, cand[k], 0);
 			if (fd == -1) {
