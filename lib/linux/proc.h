@@ -95,6 +95,7 @@ struct ag_proc_stats {
 	uint64_t scan_budget;	/* scans that gave up at scan_max_fds */
 	uint64_t take_tries;	/* fds taken by ag_proc_take_socket() */
 	uint64_t take_found, take_missed;	/* its answers */
+	uint64_t take_skipped;	/* lookups it skipped after many misses */
 	uint64_t ev_exec_kernel;	/* execs named by the exec monitor */
 	uint64_t ev_kernel_lost;	/* events the exec monitor's ring lost */
 };
@@ -215,13 +216,13 @@ struct ag_proc_taken {
  *
  * The fds where ag_proc_find_inode() would guess first, of the two most
  * recent processes of that uid, are taken with pidfd_getfd(2) (at most six
- * in all; every fd its sockets were found at lately, for a process whose
- * sockets are reused in no fixed order because it holds many at once) and
- * every socket among them is shown to @is_it, which tells the
+ * in all) and every socket among them is shown to @is_it, which tells the
  * flow's socket by its addresses.  It saves a sock_diag request and a
  * readlink() of /proc when the guess is right; when it is not, the caller
- * goes on the usual way.  Needs Linux 5.6 and the right to ptrace the
- * process (CAP_SYS_PTRACE for other users' processes).  Always -ENOSYS
+ * goes on the usual way.  After eight calls in a row found nothing, only
+ * every eighth call takes fds (the others return -ENOENT at once) until
+ * one finds again.  Needs Linux 5.6 and the right to ptrace the process
+ * (CAP_SYS_PTRACE for other users' processes).  Always -ENOSYS
  * with a proc_root other than "/proc": the pids would not be the kernel's.
  *
  * The copies stay open until ag_proc_release_taken(), the next call or
@@ -249,7 +250,7 @@ int ag_proc_sender(struct ag_proc *p, uint64_t netns_cookie, const struct ag_tup
 
 /*
  * ag_proc_release_taken() - close the fd copies the last
- * ag_proc_take_socket() left open.
+ * ag_proc_take_socket() left open (at most six).
  */
 void ag_proc_release_taken(struct ag_proc *p);
 

@@ -62,8 +62,9 @@
  * and pidfds kept open between lookups. */
 #define PROC_TAKE_PROCS		2
 #define PROC_TAKE_TRIES		6
-/* ... and in all, when a process's guesses span its whole ring. */
-#define PROC_TAKEN_MAX		(PROC_TAKE_TRIES + PROC_TAKE_PROCS * PROC_GUESSES)
+/* After this many takes in a row found nothing, one lookup in this many
+ * takes fds (the others go straight to sock_diag), until one finds. */
+#define PROC_TAKE_PROBE		8
 #define PROC_PIDFDS_MAX		64
 /* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
@@ -142,8 +143,10 @@ struct ag_proc {
 	uint32_t imask;
 	pid_t *walk;
 	unsigned npidfds;	/* pidfds kept in entries */
-	int taken_fds[PROC_TAKEN_MAX];	/* copies ag_proc_release_taken() closes */
+	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
 	unsigned ntaken;
+	unsigned take_misses;	/* takes in a row that found nothing */
+	unsigned take_skipped;	/* lookups that took no fd, to probe every Nth */
 	bool take_off;		/* fds cannot be taken here (see take_socket) */
 	struct ag_execmon *em;	/* the exec monitor, or NULL */
 	bool probing;		/* ag__proc_em_same_pids() is looking for its child */
@@ -201,7 +204,7 @@ void ag__proc_em_mode(struct ag_proc *p);
 int ag__proc_walk_pids(struct ag_proc *p);
 
 /* proc_sockets.c */
-int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES]);
+int ag__proc_guess_list(const struct pent *e, bool ring, int cand[PROC_GUESSES]);
 void ag__proc_found_at(struct pent *e, int fd);
 bool ag__proc_may_hold(const struct pent *e, uint32_t uid_hint);
 

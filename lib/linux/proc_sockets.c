@@ -121,11 +121,11 @@ static void remember_sock_fd(struct pent *e, int fd)
  * as many finds back as last time first), the lowest free number and the
  * ones past the highest at the last full scan.  A process with many
  * sockets open at once frees them in no fixed order: while its finds come
- * from far back in the ring, every fd of the ring is tried, the nearest
- * to the last find's distance first, before its fd table is read.
+ * from far back in the ring, every fd of the ring is tried (@ring), the
+ * nearest to the last find's distance first, before its fd table is read.
  * Return: how many fds are in @cand, in the order to try, none twice.
  */
-int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES])
+int ag__proc_guess_list(const struct pent *e, bool ring, int cand[PROC_GUESSES])
 {
 	int nc = 0, all[PROC_GUESSES + PROC_GUESS_RECENT], n = 0;
 
@@ -140,7 +140,7 @@ int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES])
 		all[n++] = e->fd_max + 1;
 		all[n++] = e->fd_max + 2;
 	}
-	if (e->far_finds) {
+	if (ring && e->far_finds) {
 		int h = e->hit_dist ? e->hit_dist : PROC_GUESS_RECENT + 1;
 
 		for (int step = 1; step < 2 * PROC_SOCK_FDS; step++) {
@@ -184,7 +184,7 @@ bool ag__proc_may_hold(const struct pent *e, uint32_t uid_hint)
 static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
 		     struct budget *budget)
 {
-	int cand[PROC_GUESSES], nc = ag__proc_guess_list(e, cand);
+	int cand[PROC_GUESSES], nc = ag__proc_guess_list(e, true, cand);
 
 	for (int k = 0; k < nc; k++) {
 		if (budget_spend(p, budget))

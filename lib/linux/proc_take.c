@@ -45,14 +45,22 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			ag_proc_socket_fn *is_it, void *arg,
 			struct ag_proc_taken *out)
 {
-	int few = 0, procs = 0;	/* few: fds tried of processes guessing a few */
+	int tries = 0, procs = 0;
 
 	if (p->take_off)
 		return -ENOSYS;
 	ag_proc_release_taken(p);
+	/* Missing again and again (many sockets opened at once, in no order
+	 * a guess follows): each try is three system calls for nothing, so
+	 * only one lookup in PROC_TAKE_PROBE tries, until one finds again. */
+	if (p->take_misses >= PROC_TAKE_PROBE &&
+	    ++p->take_skipped % PROC_TAKE_PROBE != 0) {
+		p->st.take_skipped++;
+		return -ENOENT;
+	}
 	ag__proc_expire(p, p->now());
 	for (uint32_t i = p->lists[L_LIVE].head;
-	     i != NIL && procs < PROC_TAKE_PROCS && few < PROC_TAKE_TRIES;
+	     i != NIL && procs < PROC_TAKE_PROCS && tries < PROC_TAKE_TRIES;
 	     i = p->ents[i].next) {
 		struct pent *e = &p->ents[i];
 		int cand[PROC_GUESSES], nc, pfd;
@@ -61,13 +69,9 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		if (!ag__proc_may_hold(e, uid_hint))
 			continue;
 		procs++;
-		nc = ag__proc_guess_list(e, cand);
+		nc = ag__proc_guess_list(e, false, cand);
 		if (nc == 0)
 			continue;
-		/* Its whole ring, when its sockets come from all over it: a
-		 * copy and a getsockname() cost less than the readlink()s and
-		 * the fd table's listing the lookup goes on to. */
-		int limit = e->far_finds ? nc : PROC_TAKE_TRIES - few;
 		pfd = pidfd_of(p, e, &temp);
 		/* ENOSYS: before Linux 5.3; EPERM: a seccomp filter or an LSM,
 		 * as pidfd_open() itself needs no right over the process. */
@@ -77,13 +81,12 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		}
 		if (pfd < 0)
 			continue; /* gone (ESRCH): its exit is on its way */
-		for (int k = 0; k < nc && k < limit; k++) {
+		for (int k = 0; k < nc && tries < PROC_TAKE_TRIES; k++) {
 			struct stat st = { .st_uid = uid_hint };
 			bool yes;
 			int fd;
 
-			if (!e->far_finds)
-				few++;
+			tries++;
 			p->st.take_tries++;
 			fd = (int)syscall(SYS_pidfd_getfd, pfd, cand[k], 0);
 			if (fd == -1) {
@@ -116,6 +119,7 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			out->inode = uid_hint == AG_UID_UNKNOWN ? st.st_ino : 0;
 			out->uid = st.st_uid;
 			p->st.take_found++;
+			p->take_misses = 0;
 			ag__proc_move_first(p, i);
 			return 0;
 		}
@@ -123,5 +127,8 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			close(pfd);
 	}
 	p->st.take_missed++;
+	/* Nothing to guess (new processes) cost nothing: not a miss. */
+	if (p->take_misses < PROC_TAKE_PROBE && tries)
+		p->take_misses++;
 	return -ENOENT;
 }
