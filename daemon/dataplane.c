@@ -988,6 +988,12 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 				    json_integer((json_int_t)ps.ev_exec_kernel));
 		json_object_set_new(obj, "exec_events_lost",
 				    json_integer((json_int_t)ps.ev_kernel_lost));
+		/* what finding a socket's process cost: fds copied, fd links
+		 * read, fd tables listed */
+		json_object_set_new(obj, "attrib_fds_taken",
+				    json_integer((json_int_t)ps.take_tries));
+		json_object_set_new(obj, "attrib_fds_read", json_integer((json_int_t)ps.fds_read));
+		json_object_set_new(obj, "attrib_fd_scans", json_integer((json_int_t)ps.scans));
 	}
 	/* alegate's rules put back after another program removed or changed them */
 	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->guard.restores));

@@ -95,6 +95,7 @@ struct ag_proc_stats {
 	uint64_t scan_budget;	/* scans that gave up at scan_max_fds */
 	uint64_t take_tries;	/* fds taken by ag_proc_take_socket() */
 	uint64_t take_found, take_missed;	/* its answers */
+	uint64_t take_skipped;	/* lookups it skipped after many misses */
 	uint64_t ev_exec_kernel;	/* execs named by the exec monitor */
 	uint64_t ev_kernel_lost;	/* events the exec monitor's ring lost */
 };
@@ -218,8 +219,10 @@ struct ag_proc_taken {
  * in all) and every socket among them is shown to @is_it, which tells the
  * flow's socket by its addresses.  It saves a sock_diag request and a
  * readlink() of /proc when the guess is right; when it is not, the caller
- * goes on the usual way.  Needs Linux 5.6 and the right to ptrace the
- * process (CAP_SYS_PTRACE for other users' processes).  Always -ENOSYS
+ * goes on the usual way.  After eight calls in a row found nothing, only
+ * every eighth call takes fds (the others return -ENOENT at once) until
+ * one finds again.  Needs Linux 5.6 and the right to ptrace the process
+ * (CAP_SYS_PTRACE for other users' processes).  Always -ENOSYS
  * with a proc_root other than "/proc": the pids would not be the kernel's.
  *
  * The copies stay open until ag_proc_release_taken(), the next call or

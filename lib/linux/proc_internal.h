@@ -50,13 +50,21 @@
 #define PROC_SOCK_FDS		32
 /* Newest of those tried by a guess, besides the one that was right last. */
 #define PROC_GUESS_RECENT	6
-#define PROC_GUESSES		(PROC_GUESS_RECENT + 4)
+/* A guess tries the whole ring instead, for this many finds after one
+ * that was further back than PROC_GUESS_RECENT: a program with many
+ * connections open at once (many threads, a pool) reuses fds from all
+ * over its ring. */
+#define PROC_FAR_FINDS		16
+#define PROC_GUESSES		(PROC_SOCK_FDS + 4)
 /* Recent processes whose fds are guessed before any full fd scan. */
 #define PROC_GUESS_PROCS	4
 /* Taking fds (ag_proc_take_socket()): processes asked, fds taken in all,
  * and pidfds kept open between lookups. */
 #define PROC_TAKE_PROCS		2
 #define PROC_TAKE_TRIES		6
+/* After this many takes in a row found nothing, one lookup in this many
+ * takes fds (the others go straight to sock_diag), until one finds. */
+#define PROC_TAKE_PROBE		8
 #define PROC_PIDFDS_MAX		64
 /* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
@@ -104,6 +112,7 @@ struct pent {
 	uint8_t sock_fd_n;	/* ring: entries in use */
 	uint8_t hit_dist;	/* the last find was the fd found this many
 				   finds before (0: none) */
+	uint8_t far_finds;	/* finds left that guess the whole ring */
 	uint8_t list;
 	int32_t pidfd1;		/* its pidfd + 1, kept for taking fds; 0: none */
 };
@@ -136,6 +145,8 @@ struct ag_proc {
 	unsigned npidfds;	/* pidfds kept in entries */
 	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
 	unsigned ntaken;
+	unsigned take_misses;	/* takes in a row that found nothing */
+	unsigned take_skipped;	/* lookups that took no fd, to probe every Nth */
 	bool take_off;		/* fds cannot be taken here (see take_socket) */
 	struct ag_execmon *em;	/* the exec monitor, or NULL */
 	bool probing;		/* ag__proc_em_same_pids() is looking for its child */
@@ -193,7 +204,7 @@ void ag__proc_em_mode(struct ag_proc *p);
 int ag__proc_walk_pids(struct ag_proc *p);
 
 /* proc_sockets.c */
-int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES]);
+int ag__proc_guess_list(const struct pent *e, bool ring, int cand[PROC_GUESSES]);
 void ag__proc_found_at(struct pent *e, int fd);
 bool ag__proc_may_hold(const struct pent *e, uint32_t uid_hint);
 

@@ -102,6 +102,10 @@ static void remember_sock_fd(struct pent *e, int fd)
 			e->hit_dist = (uint8_t)d;
 			break;
 		}
+	if (e->hit_dist > PROC_GUESS_RECENT)
+		e->far_finds = PROC_FAR_FINDS;
+	else if (e->far_finds)
+		e->far_finds--;
 	e->sock_fd[e->sock_fd_next] = fd;
 	e->sock_fd_next = (uint8_t)((e->sock_fd_next + 1) % PROC_SOCK_FDS);
 	if (e->sock_fd_n < PROC_SOCK_FDS)
@@ -115,12 +119,15 @@ static void remember_sock_fd(struct pent *e, int fd)
  * The kernel gives a new file the lowest free number, so: the numbers its
  * sockets had before (freed sockets make the holes new ones fill; the one
  * as many finds back as last time first), the lowest free number and the
- * ones past the highest at the last full scan.
+ * ones past the highest at the last full scan.  A process with many
+ * sockets open at once frees them in no fixed order: while its finds come
+ * from far back in the ring, every fd of the ring is tried (@ring), the
+ * nearest to the last find's distance first, before its fd table is read.
  * Return: how many fds are in @cand, in the order to try, none twice.
  */
-int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES])
+int ag__proc_guess_list(const struct pent *e, bool ring, int cand[PROC_GUESSES])
 {
-	int nc = 0, all[PROC_GUESSES], n = 0;
+	int nc = 0, all[PROC_GUESSES + PROC_GUESS_RECENT], n = 0;
 
 	/* The same distance back as last time: a steady pool's period. */
 	if (e->hit_dist && hist_fd(e, e->hit_dist) >= 0)
@@ -133,7 +140,18 @@ int ag__proc_guess_list(const struct pent *e, int cand[PROC_GUESSES])
 		all[n++] = e->fd_max + 1;
 		all[n++] = e->fd_max + 2;
 	}
-	for (int k = 0; k < n; k++) {
+	if (ring && e->far_finds) {
+		int h = e->hit_dist ? e->hit_dist : PROC_GUESS_RECENT + 1;
+
+		for (int step = 1; step < 2 * PROC_SOCK_FDS; step++) {
+			/* h + 1, h - 1, h + 2, h - 2, ... */
+			int d = step & 1 ? h + (step + 1) / 2 : h - step / 2;
+
+			if (d > PROC_GUESS_RECENT && d <= e->sock_fd_n)
+				all[n++] = hist_fd(e, d);
+		}
+	}
+	for (int k = 0; k < n && nc < PROC_GUESSES; k++) {
 		bool dup = false;
 
 		for (int j = 0; j < nc; j++)
@@ -166,7 +184,7 @@ bool ag__proc_may_hold(const struct pent *e, uint32_t uid_hint)
 static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
 		     struct budget *budget)
 {
-	int cand[PROC_GUESSES], nc = ag__proc_guess_list(e, cand);
+	int cand[PROC_GUESSES], nc = ag__proc_guess_list(e, true, cand);
 
 	for (int k = 0; k < nc; k++) {
 		if (budget_spend(p, budget))

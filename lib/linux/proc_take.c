@@ -50,6 +50,14 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 	if (p->take_off)
 		return -ENOSYS;
 	ag_proc_release_taken(p);
+	/* Missing again and again (many sockets opened at once, in no order
+	 * a guess follows): each try is three system calls for nothing, so
+	 * only one lookup in PROC_TAKE_PROBE tries, until one finds again. */
+	if (p->take_misses >= PROC_TAKE_PROBE &&
+	    ++p->take_skipped % PROC_TAKE_PROBE != 0) {
+		p->st.take_skipped++;
+		return -ENOENT;
+	}
 	ag__proc_expire(p, p->now());
 	for (uint32_t i = p->lists[L_LIVE].head;
 	     i != NIL && procs < PROC_TAKE_PROCS && tries < PROC_TAKE_TRIES;
@@ -61,7 +69,7 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 		if (!ag__proc_may_hold(e, uid_hint))
 			continue;
 		procs++;
-		nc = ag__proc_guess_list(e, cand);
+		nc = ag__proc_guess_list(e, false, cand);
 		if (nc == 0)
 			continue;
 		pfd = pidfd_of(p, e, &temp);
@@ -111,6 +119,7 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			out->inode = uid_hint == AG_UID_UNKNOWN ? st.st_ino : 0;
 			out->uid = st.st_uid;
 			p->st.take_found++;
+			p->take_misses = 0;
 			ag__proc_move_first(p, i);
 			return 0;
 		}
@@ -118,5 +127,8 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			close(pfd);
 	}
 	p->st.take_missed++;
+	/* Nothing to guess (new processes) cost nothing: not a miss. */
+	if (p->take_misses < PROC_TAKE_PROBE && tries)
+		p->take_misses++;
 	return -ENOENT;
 }

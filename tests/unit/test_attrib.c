@@ -247,6 +247,75 @@ TEST(attrib_with_taking_off_asks_sock_diag_every_time)
 	world_close(&w);
 }
 
+/* Connect a new socket that sits at fd @at or above, where no guess looks. */
+static int dial_at(struct world *w, struct ag_tuple *t, int at)
+{
+	int fd = dial(w, t), high;
+
+	if (fd == -1)
+		return -1;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, at);
+	close(fd);
+	return high;
+}
+
+static struct ag_proc_stats proc_stats(const struct world *w)
+{
+	struct ag_proc_stats st;
+
+	ag_proc_get_stats(w->proc, &st);
+	return st;
+}
+
+TEST(attrib_take_backs_off_after_eight_misses_and_resumes_when_a_probe_finds)
+{
+	struct ag_attrib_result res;
+	struct ag_proc_stats p0, p1;
+	struct ag_tuple t;
+	struct world w;
+	int fd, n = 0;
+
+	CHECK_EQ(world_open(&w, 64), 0);
+	CHECK_EQ(teach(&w, &res), 0);
+	/* Eight sockets where no guess is: each take misses, each is still
+	 * named the long way. */
+	for (int k = 0; k < 8; k++) {
+		fd = dial_at(&w, &t, 500 + 8 * k);
+		CHECK(fd >= 0);
+		CHECK_EQ(ag_attrib_lookup(w.a, &t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+		CHECK(!(res.flags & AG_ATTRIB_F_TAKEN));
+		CHECK_EQ(res.proc.pid, getpid());
+		close(fd);
+	}
+	/* Then lookups take no fd, and still name the process. */
+	p0 = proc_stats(&w);
+	fd = dial_at(&w, &t, 700);
+	CHECK(fd >= 0);
+	CHECK_EQ(ag_attrib_lookup(w.a, &t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	close(fd);
+	p1 = proc_stats(&w);
+	CHECK_EQ(p1.take_tries, p0.take_tries);
+	CHECK_EQ(p1.take_skipped, p0.take_skipped + 1);
+	CHECK_EQ(res.proc.pid, getpid());
+	CHECK(!(res.flags & AG_ATTRIB_F_TAKEN));
+	/* Sockets where the guesses are again: one lookup in eight takes,
+	 * finds it, and taking goes on from there. */
+	do {
+		fd = dial(&w, &t);
+		CHECK(fd >= 0);
+		CHECK_EQ(ag_attrib_lookup(w.a, &t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+		CHECK_EQ(res.proc.pid, getpid());
+		close(fd);
+	} while (!(res.flags & AG_ATTRIB_F_TAKEN) && ++n < 8);
+	CHECK_EQ(n, 6);
+	fd = dial(&w, &t);
+	CHECK(fd >= 0);
+	CHECK_EQ(ag_attrib_lookup(w.a, &t, AG_ATTRIB_OUTBOUND, AG_UID_UNKNOWN, &res), 0);
+	CHECK(res.flags & AG_ATTRIB_F_TAKEN);
+	close(fd);
+	world_close(&w);
+}
+
 /* Needs root: the handle's sock_diag socket is opened in a new network
  * namespace, while the flow's socket stays in ours. */
 TEST(attrib_does_not_take_a_socket_of_another_network_namespace)

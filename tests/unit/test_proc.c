@@ -393,6 +393,48 @@ TEST(proc_find_inode_gives_up_at_scan_budget)
 	ag_proc_close(p);
 }
 
+/* Replace the socket at @fd of @pid by socket @ino and look it up. */
+static int new_socket_at(struct ag_proc *p, int pid, int fd, unsigned ino)
+{
+	char link[40];
+	pid_t got = 0;
+
+	snprintf(link, sizeof(link), "socket:[%u]", ino);
+	fake_fd(pid, fd, link);
+	if (ag_proc_find_inode(p, ino, 0, &got) != 0 || got != pid)
+		return -1;
+	return 0;
+}
+
+TEST(proc_many_open_sockets_found_in_the_ring_without_reading_the_fd_table)
+{
+	struct ag_proc *p;
+	struct ag_proc_stats st, st2;
+	unsigned ino = 20000;
+
+	fake_reset();
+	/* 32 threads of one process, each with a connection open: fds 3..34. */
+	fake_proc(650, 1, "/bin/pool", 10, 0, 0);
+	fake_fd(650, 0, "/dev/null");
+	p = fake_open(0, 1000);
+	CHECK(p != NULL);
+	for (int fd = 3; fd < 35; fd++)
+		CHECK_EQ(new_socket_at(p, 650, fd, ino++), 0);
+	/* Connections end in no fixed order: the first reuse comes from far
+	 * back in the ring, and the lookup learns that. */
+	CHECK_EQ(new_socket_at(p, 650, 3, ino++), 0);
+	ag_proc_get_stats(p, &st);
+	/* Further reuses, none at the distance of the one before nor among
+	 * the newest: found among the fds of the ring, no fd table read. */
+	CHECK_EQ(new_socket_at(p, 650, 12, ino++), 0);
+	CHECK_EQ(new_socket_at(p, 650, 25, ino++), 0);
+	CHECK_EQ(new_socket_at(p, 650, 7, ino++), 0);
+	ag_proc_get_stats(p, &st2);
+	CHECK_EQ(st2.scans, st.scans);
+	CHECK_EQ(st2.scan_found_guess, st.scan_found_guess + 3);
+	ag_proc_close(p);
+}
+
 TEST(proc_exited_kept_for_grace_time_then_dropped)
 {
 	struct ag_proc *p;
