@@ -87,7 +87,7 @@ static void push(struct agd *d, const struct ag_fp_event *e, const char *exe, co
 	json_t *o;
 
 	snprintf(seq, sizeof(seq), "fp-%llu", (unsigned long long)++next_seq);
-	endpoint(remote, sizeof(remote), e->family, e->addr, e->port);
+	endpoint(remote, sizeof(remote), e->family, e->addr.b, e->port);
 	o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:n, s:s, s:n}", "seq", seq,
 		      "time_ms", (json_int_t)(ag_wall_ms() - age_ms),
 		      "type", e->type == AG_FP_EV_ALLOW ? "permit" : "block",
@@ -129,7 +129,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	c.protocol = e->proto;
 	c.direction = AG_DIR_OUT;
 	c.no_local = true;
-	c.remote_addr = ag_addr_make(e->family, e->addr);
+	c.remote_addr = e->addr;
 	c.remote_port = e->port;
 	agd_history_conn(d, &c);
 	push(d, e, exe, rule);
@@ -148,7 +148,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	f->family = e->family;
 	f->proto = e->proto;
 	f->port = e->port;
-	f->addr = ag_addr_make(e->family, e->addr);
+	f->addr = e->addr;
 	snprintf(f->rule, sizeof(f->rule), "%s", rule ? rule : "");
 	memcpy(f->exe, exe ? exe : "", elen + 1);
 	*p = f;
