@@ -340,7 +340,7 @@ static bool socket_by_attribution(struct agd *d, const struct ag_tuple *t,
 		return false;
 	}
 	flow->uid = res.uid;
-	d->ctr.fp_reauth_attributed++;
+	d->fastpath.reauth_attributed++;
 	return true;
 }
 
@@ -366,7 +366,7 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 		return;
 	ag_ct_delete(d->dp.ct, t); /* none when untracked: harmless */
 	if (ag_sockdiag_destroy(d->dp.sd, t) == 0)
-		d->ctr.teardowns++;
+		d->fastpath.teardowns++;
 	x->torn++;
 }
 
