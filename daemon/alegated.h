@@ -67,6 +67,7 @@
 #include "daemon/fastpath_sync.h"
 #include "daemon/fpevents.h"
 #include "daemon/lifecycle.h"
+#include "daemon/modules.h"
 #include "daemon/policy.h"
 #include "daemon/privs.h"
 #include "daemon/resolvers.h"
@@ -74,7 +75,6 @@
 #define AGD_VERSION "0.1.0"
 
 struct agd_history;
-struct agd_module;
 struct agd_pending;
 
 /*
@@ -116,9 +116,7 @@ struct agd {
 	struct agd_listeners listeners;
 	struct agd_privs privs;
 
-	/* callout modules (modules.c) */
-	struct agd_module *modules;
-	unsigned nmodules;
+	struct agd_modules modules;
 
 	/* loop */
 	int epfd, timerfd, sigfd;
