@@ -305,7 +305,7 @@ static void *setup_client(void *arg)
 		if (n <= 0)
 			return NULL;
 		exe[n] = 0;
-		inet_pton(AF_INET, SERVER_ADDR, srv.addr);
+		inet_pton(AF_INET, SERVER_ADDR, srv.addr.b);
 		if (ag_fp_exe_resolve(exe, &r.exe))
 			fprintf(stderr, "fp_bench: %s has no identity: its flows will fall through\n",
 				exe);

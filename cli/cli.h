@@ -94,6 +94,8 @@ struct ag_ctl_conn *cli_connect(struct cli *cli);
  * printing the daemon's message.
  */
 int cli_call(struct ag_ctl_conn *c, json_t *req, json_t **result);
+/* Connect, cli_call() and close: one request, one answer. */
+int cli_ask(struct cli *cli, json_t *req, json_t **result);
 /*
  * Connect, send @req (a reference is taken over) and print the answer: as
  * JSON with --json, else by @human.  Return: EXIT_DONE, or EXIT_FAILED

@@ -720,16 +720,12 @@ int cmd_events(struct cli *cli, struct cli_args *a)
 
 int cmd_reload(struct cli *cli, struct cli_args *a)
 {
-	struct ag_ctl_conn *c = cli_connect(cli);
 	json_t *res, *errs, *e;
 	size_t i, nerr;
 	char *n;
 	int r;
 
-	if (!c)
-		return EXIT_FAILED;
-	r = cli_call(c, json_pack("{s:s}", "op", "reload"), &res);
-	ag_ctl_close(c);
+	r = cli_ask(cli, json_pack("{s:s}", "op", "reload"), &res);
 	if (r)
 		return r;
 	errs = json_object_get(res, "errors");

@@ -19,15 +19,11 @@
 int cmd_rules_export(struct cli *cli, struct cli_args *a)
 {
 	const char *file = a->npos ? a->pos[0] : "-";
-	struct ag_ctl_conn *c = cli_connect(cli);
 	json_t *res, *r, *out;
 	size_t i, left = 0;
 	int ret;
 
-	if (!c)
-		return EXIT_FAILED;
-	ret = cli_call(c, json_pack("{s:s}", "op", "rules.list"), &res);
-	ag_ctl_close(c);
+	ret = cli_ask(cli, json_pack("{s:s}", "op", "rules.list"), &res);
 	if (ret)
 		return ret;
 	out = json_array();

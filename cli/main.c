@@ -365,18 +365,25 @@ int cli_call(struct ag_ctl_conn *c, json_t *req, json_t **result)
 	return EXIT_FAILED;
 }
 
-int cli_ask_show(struct cli *cli, json_t *req, void (*human)(json_t *result))
+int cli_ask(struct cli *cli, json_t *req, json_t **result)
 {
 	struct ag_ctl_conn *c = cli_connect(cli);
-	json_t *res;
 	int r;
 
 	if (!c) {
 		json_decref(req);
 		return EXIT_FAILED;
 	}
-	r = cli_call(c, req, &res);
+	r = cli_call(c, req, result);
 	ag_ctl_close(c);
+	return r;
+}
+
+int cli_ask_show(struct cli *cli, json_t *req, void (*human)(json_t *result))
+{
+	json_t *res;
+	int r = cli_ask(cli, req, &res);
+
 	if (r)
 		return r;
 	if (cli->json)

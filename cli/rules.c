@@ -203,17 +203,13 @@ int cmd_rules_list(struct cli *cli, struct cli_args *a)
 	static const char *const head[] = { "ID", "ACTION", "ON", "LIFETIME", "MATCH", "NAME" };
 	static const unsigned flags[] = { COL_SHRINK_LAST | COL_CUT_END, 0, 0, 0,
 					  COL_SHRINK_LAST | COL_CUT_END, COL_SHRINK | COL_CUT_END };
-	struct ag_ctl_conn *c = cli_connect(cli);
 	struct table t;
 	bool names = false;
 	json_t *res, *r;
 	size_t i;
 	int ret;
 
-	if (!c)
-		return EXIT_FAILED;
-	ret = cli_call(c, json_pack("{s:s}", "op", "rules.list"), &res);
-	ag_ctl_close(c);
+	ret = cli_ask(cli, json_pack("{s:s}", "op", "rules.list"), &res);
 	if (ret)
 		return ret;
 	if (cli->json) {
@@ -262,16 +258,12 @@ int cmd_rules_list(struct cli *cli, struct cli_args *a)
 /* Every field of one rule, a line each, and what it matches in words. */
 int cmd_rules_show(struct cli *cli, struct cli_args *a)
 {
-	struct ag_ctl_conn *c = cli_connect(cli);
 	json_t *res, *r, *found = NULL, *v;
 	const char *key;
 	size_t i;
 	int ret, w = 0;
 
-	if (!c)
-		return EXIT_FAILED;
-	ret = cli_call(c, json_pack("{s:s}", "op", "rules.list"), &res);
-	ag_ctl_close(c);
+	ret = cli_ask(cli, json_pack("{s:s}", "op", "rules.list"), &res);
 	if (ret)
 		return ret;
 	json_array_foreach(res, i, r)
@@ -571,19 +563,14 @@ int cmd_rules_add(struct cli *cli, struct cli_args *a)
 
 static int by_id(struct cli *cli, struct cli_args *a, const char *op, const char *done)
 {
-	struct ag_ctl_conn *c;
 	json_t *res;
 	char *id;
 	int r;
 
 	if (!*a->pos[0])
 		return cli_usage_error(cli, "the rule ID is empty");
-	c = cli_connect(cli);
-	if (!c)
-		return EXIT_FAILED;
 	/* Rule ids are strings, even when they look like numbers. */
-	r = cli_call(c, json_pack("{s:s, s:s}", "op", op, "rule", a->pos[0]), &res);
-	ag_ctl_close(c);
+	r = cli_ask(cli, json_pack("{s:s, s:s}", "op", op, "rule", a->pos[0]), &res);
 	if (r)
 		return r;
 	if (cli->json) {

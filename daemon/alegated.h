@@ -39,13 +39,14 @@
  * control socket reaches it through struct agd_listeners; the data plane's
  * handles, struct agd_dataplane, are read by others as d->dp.…):
  *   main          -> every module
- *   control       -> lifecycle, pending, policy, dataplane, fastpath_sync
+ *   control       -> lifecycle, pending, policy, dataplane, fastpath_sync, fpevents
  *   lifecycle     -> policy, resolvers, privs
  *   dataplane     -> pending, policy, resolvers, fastpath_sync, flowtuple, privs
  *   pending       -> policy
  *   resolvers     -> policy
  *   policy        -> fastpath_sync
  *   fastpath_sync -> flowtuple, privs
+ *   fpevents      -> policy, history
  *   loop, log, privs, flowtuple: called by the others, call none of them
  */
 #ifndef ALEGATE_DAEMON_ALEGATED_H
@@ -64,7 +65,9 @@
 #include "daemon/control.h"
 #include "daemon/dataplane.h"
 #include "daemon/fastpath_sync.h"
+#include "daemon/fpevents.h"
 #include "daemon/lifecycle.h"
+#include "daemon/modules.h"
 #include "daemon/policy.h"
 #include "daemon/privs.h"
 #include "daemon/resolvers.h"
@@ -72,17 +75,19 @@
 #define AGD_VERSION "0.1.0"
 
 struct agd_history;
-struct agd_module;
 struct agd_pending;
 
 /*
  * Who hears what the engine and the pending flows do besides policy.c:
  * control.c's subscribers, registered by agd_control_attach().  NULL:
- * nobody.  The data plane and the policy call these rather than control.c,
- * so that no module below the control socket calls up into it.
+ * nobody.  The data plane, the pending flows and the fast path's events
+ * (fpevents.c) call these rather than control.c, so that no module below
+ * the control socket calls up into it.
  */
 struct agd_listeners {
 	void (*event)(struct agd *d, const ag_event *ev);
+	/* an event already in JSON: the fast path's decisions (fpevents.c) */
+	void (*json_event)(struct agd *d, json_t *ev);
 	void (*pending)(struct agd *d, const struct agd_pending *p);
 	void (*resolved)(struct agd *d, uint32_t id, const char *reason, const char *verdict);
 };
@@ -101,6 +106,7 @@ struct agd {
 	struct agd_dataplane dp;  /* dataplane.c */
 	struct agd_resolvers resolvers;
 	struct agd_fastpath fastpath;
+	struct agd_fpevents fpevents;
 	bool running;            /* start-up finished: the loop ran */
 	struct agd_guard guard;
 	struct agd_life life;
@@ -110,16 +116,13 @@ struct agd {
 	struct agd_listeners listeners;
 	struct agd_privs privs;
 
-	/* callout modules (modules.c) */
-	struct agd_module *modules;
-	unsigned nmodules;
+	struct agd_modules modules;
 
 	/* loop */
 	int epfd, timerfd, sigfd;
 	int complete_fd;         /* eventfd the engine's wake writes; -1 none */
 	uint64_t timer_at;       /* what the timerfd is armed for; UINT64_MAX: nothing */
 	uint64_t started_ns;     /* CLOCK_BOOTTIME */
-	struct agd_counters ctr;
 	struct agd_history *history; /* NULL: off */
 };
 

@@ -175,7 +175,7 @@ static int op_status(struct req *q)
 			    json_string(d->fastpath.notrack_state[0] ? d->fastpath.notrack_state : "off: no fast path"));
 	json_object_set_new(o, "pending", json_integer(d->policy.npending));
 	json_object_set_new(o, "flows", json_integer(st.flows));
-	json_object_set_new(o, "fast_path_flows", json_integer(agd_fpevents_nflows()));
+	json_object_set_new(o, "fast_path_flows", json_integer(agd_fpevents_nflows(d)));
 	json_object_set_new(o, "rules", json_integer(d->policy.nrules));
 	json_object_set_new(o, "clients", json_integer(d->control.nclients));
 	json_object_set_new(o, "engine_memory", json_integer((json_int_t)st.memory));
@@ -196,7 +196,7 @@ static int op_status(struct req *q)
 	json_object_set_new(ctr, "buffer_drops", json_integer((json_int_t)st.buffer_drops));
 	json_object_set_new(ctr, "limit_hits", json_integer((json_int_t)st.limit_hits));
 	json_object_set_new(ctr, "events", json_integer((json_int_t)st.events));
-	json_object_set_new(ctr, "fast_path_events", json_integer((json_int_t)d->ctr.fp_events));
+	json_object_set_new(ctr, "fast_path_events", json_integer((json_int_t)agd_fpevents_decided(d)));
 	json_object_set_new(o, "counters", ctr);
 	json_object_set_new(o, "history", agd_history_status_json(d));
 	json_object_set_new(o, "lists", agd_lists_status_json(d));
@@ -981,6 +981,7 @@ static int mkdir_parent(const char *path)
 void agd_control_attach(struct agd *d)
 {
 	d->listeners.event = agd_control_push_event;
+	d->listeners.json_event = agd_control_push_json_event;
 	d->listeners.pending = agd_control_push_pending;
 	d->listeners.resolved = agd_control_push_resolved;
 }

@@ -110,7 +110,7 @@ static void reject_socket(struct agd *d, const ag_fixed_values *in)
 	agd_tuple_from_fixed(in, &t);
 	r = ag_sockdiag_destroy(d->dp.sd, &t);
 	if (r == 0)
-		d->ctr.rejects++;
+		d->dp.ctr.rejects++;
 	else if (r != -ENOENT && r != -EBUSY) /* EBUSY: a socket other flows share */
 		log_debug("reject: destroying the socket failed: %s", strerror(-r));
 }
@@ -145,7 +145,7 @@ static void on_teardown(void *arg, const ag_flow_info *f)
 	struct ag_tuple t;
 	int r;
 
-	d->ctr.teardowns++;
+	d->dp.ctr.teardowns++;
 	ct_tuple(f, &t);
 	r = ag_ct_delete(d->dp.ct, &t);
 	if (r && r != -ENOENT)
@@ -219,7 +219,7 @@ static void dns_query(struct agd *d, const struct ag_nfq_packet *p)
 		return;
 	dnsq_flow(&pi, true, &f);
 	if (ag_dnsq_add(d->dp.dnsq, &f, &q, ag_boot_ns()) == 0)
-		d->ctr.dns_queries++;
+		d->dp.ctr.dns_queries++;
 }
 
 static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
@@ -234,16 +234,16 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	 * with INJECTED (not NF_ACCEPT, which would skip the rest of the
 	 * table's rules) runs the hook again and our chain lets it pass. */
 	ag_nfq_verdict(d->dp.q[AG_FW_Q_DNS], p->id, AG_NFQ_REPEAT, p->mark | AG_FW_MARK_INJECTED);
-	d->ctr.dns_replies++;
+	d->dp.ctr.dns_replies++;
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi) ||
 	    pi.protocol != AG_IPPROTO_UDP) {
-		d->ctr.dns_unparsed++;
+		d->dp.ctr.dns_unparsed++;
 		return;
 	}
 	msg = p->payload + pi.payload_offset;
 	if (ag_dns_parse_question(msg, pi.payload_len, &q) || !q.qr ||
 	    ag_dns_parse(msg, pi.payload_len, &reply)) {
-		d->ctr.dns_unparsed++;
+		d->dp.ctr.dns_unparsed++;
 		return;
 	}
 	/* Only a reply to a query this host sent, on its flow, with its id and
@@ -251,11 +251,11 @@ static void dns_reply(struct agd *d, const struct ag_nfq_packet *p)
 	 * resolver's: the names are every program's (resolvers.c). */
 	dnsq_flow(&pi, false, &f);
 	if (!agd_is_resolver(d, pi.ip_version, pi.src.b)) {
-		d->ctr.dns_not_resolver++;
+		d->dp.ctr.dns_not_resolver++;
 		return;
 	}
 	if (ag_dnsq_answer(d->dp.dnsq, &f, &q, ag_boot_ns())) {
-		d->ctr.dns_unsolicited++;
+		d->dp.ctr.dns_unsolicited++;
 		return;
 	}
 	ag_dnscache_add_reply(d->dp.dns, &reply, ag_boot_ns());
@@ -355,10 +355,10 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 			dns_reply(d, p);
 		return;
 	}
-	d->ctr.queued_packets++;
+	d->dp.ctr.queued_packets++;
 	if (!p->payload || ag_pkt_parse(p->payload, p->caplen, &pi)) {
 		/* What we cannot read we cannot judge: fail closed. */
-		d->ctr.malformed++;
+		d->dp.ctr.malformed++;
 		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		return;
 	}
@@ -379,7 +379,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	 * a held UDP flow.  It belongs to that flow: it passes only if the
 	 * flow is authorized, and is never asked about as a flow of its own. */
 	if (is_known && known.fixed.direction != in.direction) {
-		d->ctr.crossed++;
+		d->dp.ctr.crossed++;
 		if (known.state == AG_FLOW_AUTHORIZED)
 			ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_REPEAT,
 				       p->mark | AG_FW_MARK_INJECTED);
@@ -395,7 +395,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 	if (!is_known && !out && pi.protocol == AG_IPPROTO_TCP &&
 	    (pi.tcp_flags & (AG_TCP_SYN | AG_TCP_ACK)) == AG_TCP_SYN &&
 	    syn_to_connecting_socket(d, &in)) {
-		d->ctr.crossed++;
+		d->dp.ctr.crossed++;
 		ag_nfq_verdict(d->dp.q[qc->which], p->id, AG_NFQ_DROP, AG_NFQ_MARK_KEEP);
 		return;
 	}
@@ -416,7 +416,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		ag_tuple_make(&t, pi.ip_version, pi.protocol, pi.src, pi.sport, pi.dst, pi.dport);
 		if (ag_attrib_lookup(d->dp.attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
 				     in.uid, &ar) == 0) {
-			d->ctr.attributed++;
+			d->dp.ctr.attributed++;
 			if (agd_exe_is_path(d, &ar.proc)) {
 				in.app_path = ar.proc.exe;
 				meta.present |= AG_META_PROCESS_PATH;
@@ -432,7 +432,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 				meta.cmdline = ar.proc.cmdline;
 			}
 		} else {
-			d->ctr.unattributed++;
+			d->dp.ctr.unattributed++;
 		}
 		/* The copy of the socket attribution took goes now, while its
 		 * process still holds the socket: after the verdict, the
@@ -447,7 +447,7 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 			in.remote_host = host;
 		if (recheck && ar.proc.pid > 0 && (uint32_t)ar.proc.pid != known.pid) {
 			ag_flow_end(d->engine, &in);
-			d->ctr.reused_ports++;
+			d->dp.ctr.reused_ports++;
 		} else if (recheck) {
 			/* its retransmit: the flow decides as it did */
 			fill_fixed(p, &pi, out, &in);
@@ -505,7 +505,7 @@ static void on_ct_destroy(const struct ag_ct_entry *e, void *arg)
 
 	ag_flow_info f;
 
-	d->ctr.ct_events++;
+	d->dp.ctr.ct_events++;
 	/* as an outbound flow (we sent the first packet), else inbound; the
 	 * original direction's bytes are the outbound flow's bytes_out */
 	for (int out = 1; out >= 0; out--) {
@@ -542,7 +542,7 @@ bool agd_exe_is_path(struct agd *d, const struct ag_proc_info *pi)
 	if (d->dp.exeid && ag_exeid_is(d->dp.exeid, pi->exe, pi->exe_dev, pi->exe_ino))
 		return true;
 mismatch:
-	d->ctr.exe_mismatch++;
+	d->dp.ctr.exe_mismatch++;
 	log_debug("pid %d runs %s%u:%u inode %llu, not the file at %s: no rule on that path "
 		  "applies to it", (int)pi->pid, pi->flags & AG_PROC_EXE_ID ? "device " : "an unknown file, ",
 		  pi->exe_dev >> 20, pi->exe_dev & 0xfffff, (unsigned long long)pi->exe_ino, pi->exe);
@@ -608,7 +608,7 @@ static void udp_end_one_ver(struct udp_end *u)
 		ag_tuple_make(&t, (uint8_t)u->ver, AG_IPPROTO_UDP, u->local, u->si->id.sport,
 			      u->remote, u->si->id.dport);
 		if (ag_ct_delete(d->dp.ct, &t) == 0)
-			d->ctr.udp_socket_ends++;
+			d->dp.ctr.udp_socket_ends++;
 	}
 	if (!u->engine)
 		return;
@@ -627,7 +627,7 @@ static void udp_end_one_ver(struct udp_end *u)
 			if (r && r != -ENOENT)
 				log_debug("udp socket end: conntrack delete: %s", strerror(-r));
 			else if (r == 0)
-				d->ctr.udp_socket_ends++;
+				d->dp.ctr.udp_socket_ends++;
 			ag_flow_end(d->engine, &u->found[i]);
 		}
 	} while (more);
@@ -950,27 +950,28 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 		if (ns.kernel_valid)
 			kernel_waiting += ns.kernel_waiting;
 	}
-	json_object_set_new(obj, "queued_packets", json_integer((json_int_t)d->ctr.queued_packets));
-	json_object_set_new(obj, "dns_replies", json_integer((json_int_t)d->ctr.dns_replies));
-	json_object_set_new(obj, "dns_unparsed", json_integer((json_int_t)d->ctr.dns_unparsed));
-	json_object_set_new(obj, "dns_queries", json_integer((json_int_t)d->ctr.dns_queries));
+	json_object_set_new(obj, "queued_packets", json_integer((json_int_t)d->dp.ctr.queued_packets));
+	json_object_set_new(obj, "dns_replies", json_integer((json_int_t)d->dp.ctr.dns_replies));
+	json_object_set_new(obj, "dns_unparsed", json_integer((json_int_t)d->dp.ctr.dns_unparsed));
+	json_object_set_new(obj, "dns_queries", json_integer((json_int_t)d->dp.ctr.dns_queries));
 	json_object_set_new(obj, "dns_unsolicited",
-			    json_integer((json_int_t)d->ctr.dns_unsolicited));
+			    json_integer((json_int_t)d->dp.ctr.dns_unsolicited));
 	json_object_set_new(obj, "dns_not_resolver",
-			    json_integer((json_int_t)d->ctr.dns_not_resolver));
-	json_object_set_new(obj, "crossed", json_integer((json_int_t)d->ctr.crossed));
+			    json_integer((json_int_t)d->dp.ctr.dns_not_resolver));
+	json_object_set_new(obj, "crossed", json_integer((json_int_t)d->dp.ctr.crossed));
 	json_object_set_new(obj, "udp_socket_ends",
-			    json_integer((json_int_t)d->ctr.udp_socket_ends));
-	json_object_set_new(obj, "malformed", json_integer((json_int_t)d->ctr.malformed));
-	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->ctr.attributed));
-	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->ctr.unattributed));
-	json_object_set_new(obj, "rejects", json_integer((json_int_t)d->ctr.rejects));
-	json_object_set_new(obj, "reused_ports", json_integer((json_int_t)d->ctr.reused_ports));
-	json_object_set_new(obj, "teardowns", json_integer((json_int_t)d->ctr.teardowns));
-	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->ctr.ct_events));
+			    json_integer((json_int_t)d->dp.ctr.udp_socket_ends));
+	json_object_set_new(obj, "malformed", json_integer((json_int_t)d->dp.ctr.malformed));
+	json_object_set_new(obj, "attributed", json_integer((json_int_t)d->dp.ctr.attributed));
+	json_object_set_new(obj, "unattributed", json_integer((json_int_t)d->dp.ctr.unattributed));
+	json_object_set_new(obj, "rejects", json_integer((json_int_t)d->dp.ctr.rejects));
+	json_object_set_new(obj, "reused_ports", json_integer((json_int_t)d->dp.ctr.reused_ports));
+	json_object_set_new(obj, "teardowns",
+			    json_integer((json_int_t)(d->dp.ctr.teardowns + d->fastpath.teardowns)));
+	json_object_set_new(obj, "ct_events", json_integer((json_int_t)d->dp.ctr.ct_events));
 	json_object_set_new(obj, "fp_reauth_attributed",
-			    json_integer((json_int_t)d->ctr.fp_reauth_attributed));
-	json_object_set_new(obj, "exe_mismatch", json_integer((json_int_t)d->ctr.exe_mismatch));
+			    json_integer((json_int_t)d->fastpath.reauth_attributed));
+	json_object_set_new(obj, "exe_mismatch", json_integer((json_int_t)d->dp.ctr.exe_mismatch));
 	if (d->dp.exehash) {
 		struct ag_exehash_stats hs;
 

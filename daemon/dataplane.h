@@ -2,8 +2,8 @@
  * daemon/dataplane.h — the data plane, owned by dataplane.c: the NFQUEUE
  * queues and what they carry to ag_classify() (parsing, attribution, DNS
  * snooping), and the engine's callbacks turned into verdicts, conntrack
- * deletions and socket destruction.  Its counters (struct agd_counters) are
- * what `status` shows of it.
+ * deletions and socket destruction.  Its counters (struct agd_counters,
+ * d->dp.ctr) are what `status` shows of it; only dataplane.c writes them.
  */
 #ifndef ALEGATE_DAEMON_DATAPLANE_H
 #define ALEGATE_DAEMON_DATAPLANE_H
@@ -51,13 +51,9 @@ struct agd_counters {
 	uint64_t reused_ports;
 	uint64_t teardowns;
 	uint64_t ct_events;
-	/* kernel-allowed flows decided again after a rule change (S12) whose
-	 * hook record was overwritten, named through attribution instead */
-	uint64_t fp_reauth_attributed;
 	/* processes named by a path whose file is not the one they run (a
 	 * bind mount in another mount namespace): no app rule applied */
 	uint64_t exe_mismatch;
-	uint64_t fp_events;      /* fast-path decisions read from its ring */
 };
 
 /* dataplane.c: what the callback of queue `which` is handed. */
@@ -96,6 +92,7 @@ struct agd_dataplane {
 	enum ag_fw_backend fw_backend;
 	bool fw_installed;
 	struct agd_queue_ctx queue_ctx[AG_FW_NQUEUES];
+	struct agd_counters ctr;
 };
 
 /* The process cache (and its proc connector); before entering a netns. */

@@ -340,7 +340,7 @@ static bool socket_by_attribution(struct agd *d, const struct ag_tuple *t,
 		return false;
 	}
 	flow->uid = res.uid;
-	d->ctr.fp_reauth_attributed++;
+	d->fastpath.reauth_attributed++;
 	return true;
 }
 
@@ -360,13 +360,13 @@ static void reauth_socket(struct reauth_ctx *x, const struct ag_tuple *t, uint64
 	flow.family = t->ip_version;
 	flow.proto = t->protocol;
 	flow.port = t->dport;
-	memcpy(flow.addr, t->dst.b, sizeof(flow.addr));
+	flow.addr = t->dst;
 	flow.now_ns = ag_boot_ns();
 	if (ag_fp_eval(d->fastpath.fp, &flow, NULL) != AG_FP_DENY)
 		return;
 	ag_ct_delete(d->dp.ct, t); /* none when untracked: harmless */
 	if (ag_sockdiag_destroy(d->dp.sd, t) == 0)
-		d->ctr.teardowns++;
+		d->fastpath.teardowns++;
 	x->torn++;
 }
 
@@ -616,7 +616,7 @@ static int index_addrs(struct agd *d, const struct name_test *t, struct ag_fp_pr
 		memset(pf, 0, sizeof(*pf));
 		pf->family = h->ver;
 		pf->plen = h->ver == 4 ? 32 : 128;
-		memcpy(pf->addr, h->addr.b, sizeof(pf->addr));
+		pf->addr = h->addr;
 	}
 	/* No address known is a rule that matches nothing in the kernel: a
 	 * connection to an address the cache has not named this way is not

@@ -47,6 +47,13 @@ struct agd_fastpath {
 	struct agd_host_addr host_index[AGD_HOST_INDEX_MAX];
 	size_t host_index_len;
 	struct agd_ruled_names *ruled; /* the names the compiled rules name (fastpath_sync.c) */
+	/* counters, status shows them beside the data plane's: */
+	/* sockets of kernel-allowed flows destroyed because the rules now deny
+	 * them (S12); `teardowns` is these and the data plane's together */
+	uint64_t teardowns;
+	/* such flows whose hook record was overwritten, named through
+	 * attribution instead (fp_reauth_attributed) */
+	uint64_t reauth_attributed;
 };
 
 /* Load and attach the eBPF fast path as the configuration says (bpf =

@@ -21,7 +21,6 @@
 
 #include "base/clock.h"
 #include "daemon/alegated.h"
-#include "daemon/control.h"
 #include "daemon/fpevents.h"
 #include "daemon/history.h"
 #include "daemon/log.h"
@@ -30,13 +29,11 @@
 #include "linux/proc.h"
 #include "net/packet.h"
 
-/* Live fast-path flows (allowed sockets): a chained hash by socket cookie. */
-#define FPF_BUCKETS 16384
 /* History keys of fast-path flows: apart from the engine's flow handles. */
 #define FPF_KEY(cookie) ((cookie) | (1ull << 63))
 
-struct fpf {
-	struct fpf *next;
+struct agd_fpflow {
+	struct agd_fpflow *next;
 	uint64_t cookie;
 	uint64_t created_ns;
 	uint32_t pid, uid;
@@ -47,13 +44,9 @@ struct fpf {
 	char exe[];
 };
 
-static struct fpf *buckets[FPF_BUCKETS];
-static uint32_t nflows;
-static uint64_t next_seq;
-
-static struct fpf **slot(uint64_t cookie)
+static struct agd_fpflow **slot(struct agd_fpevents *fe, uint64_t cookie)
 {
-	struct fpf **p = &buckets[(cookie * 0x9e3779b97f4a7c15ull) >> 50];
+	struct agd_fpflow **p = &fe->buckets[(cookie * 0x9e3779b97f4a7c15ull) >> 50];
 
 	while (*p && (*p)->cookie != cookie)
 		p = &(*p)->next;
@@ -86,8 +79,8 @@ static void push(struct agd *d, const struct ag_fp_event *e, const char *exe, co
 	uint64_t age_ms = (ag_boot_ns() - e->time_ns) / 1000000;
 	json_t *o;
 
-	snprintf(seq, sizeof(seq), "fp-%llu", (unsigned long long)++next_seq);
-	endpoint(remote, sizeof(remote), e->family, e->addr, e->port);
+	snprintf(seq, sizeof(seq), "fp-%llu", (unsigned long long)++d->fpevents.next_seq);
+	endpoint(remote, sizeof(remote), e->family, e->addr.b, e->port);
 	o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:n, s:s, s:n}", "seq", seq,
 		      "time_ms", (json_int_t)(ag_wall_ms() - age_ms),
 		      "type", e->type == AG_FP_EV_ALLOW ? "permit" : "block",
@@ -101,7 +94,8 @@ static void push(struct agd *d, const struct ag_fp_event *e, const char *exe, co
 	json_object_set_new(o, "uid", json_integer(e->uid));
 	json_object_set_new(o, "exe", exe && exe[0] ? json_string(exe) : json_null());
 	json_object_set_new(o, "count", json_integer(0));
-	agd_control_push_json_event(d, o);
+	if (d->listeners.json_event)
+		d->listeners.json_event(d, o);
 	json_decref(o);
 }
 
@@ -115,7 +109,7 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	if (d->dp.proc && e->tgid && ag_proc_get(d->dp.proc, (pid_t)e->tgid, &pi) == 0 && pi.exe[0])
 		exe = pi.exe;
 	rule = rule_id(d, e->rule_id, &ctx);
-	d->ctr.fp_events++;
+	d->fpevents.decided++;
 	memset(&c, 0, sizeof(c));
 	c.flow = e->type == AG_FP_EV_ALLOW ? FPF_KEY(e->cookie) : 0;
 	c.time_ms = ag_wall_ms() - (ag_boot_ns() - e->time_ns) / 1000000;
@@ -129,14 +123,14 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	c.protocol = e->proto;
 	c.direction = AG_DIR_OUT;
 	c.no_local = true;
-	c.remote_addr = ag_addr_make(e->family, e->addr);
+	c.remote_addr = e->addr;
 	c.remote_port = e->port;
 	agd_history_conn(d, &c);
 	push(d, e, exe, rule);
 
-	if (e->type != AG_FP_EV_ALLOW || nflows >= d->cfg.max_flows)
+	if (e->type != AG_FP_EV_ALLOW || d->fpevents.nflows >= d->cfg.max_flows)
 		return;
-	struct fpf **p = slot(e->cookie), *f;
+	struct agd_fpflow **p = slot(&d->fpevents, e->cookie), *f;
 	size_t elen = exe ? strlen(exe) : 0;
 
 	if (*p || !(f = calloc(1, sizeof(*f) + elen + 1)))
@@ -148,22 +142,22 @@ static void on_decided(struct agd *d, const struct ag_fp_event *e)
 	f->family = e->family;
 	f->proto = e->proto;
 	f->port = e->port;
-	f->addr = ag_addr_make(e->family, e->addr);
+	f->addr = e->addr;
 	snprintf(f->rule, sizeof(f->rule), "%s", rule ? rule : "");
 	memcpy(f->exe, exe ? exe : "", elen + 1);
 	*p = f;
-	nflows++;
+	d->fpevents.nflows++;
 }
 
 static void on_end(struct agd *d, const struct ag_fp_event *e)
 {
-	struct fpf **p = slot(e->cookie), *f = *p;
+	struct agd_fpflow **p = slot(&d->fpevents, e->cookie), *f = *p;
 
 	agd_history_end(d, FPF_KEY(e->cookie), e->bytes_in, e->bytes_out);
 	if (f) {
 		*p = f->next;
 		free(f);
-		nflows--;
+		d->fpevents.nflows--;
 	}
 }
 
@@ -200,23 +194,25 @@ void agd_fpevents_ready(struct agd *d)
 
 void agd_fpevents_close(struct agd *d)
 {
-	for (size_t i = 0; i < FPF_BUCKETS; i++) {
-		while (buckets[i]) {
-			struct fpf *f = buckets[i];
+	struct agd_fpevents *fe = &d->fpevents;
 
-			buckets[i] = f->next;
+	for (size_t i = 0; i < AGD_FPF_BUCKETS; i++) {
+		while (fe->buckets[i]) {
+			struct agd_fpflow *f = fe->buckets[i];
+
+			fe->buckets[i] = f->next;
 			free(f);
 		}
 	}
-	nflows = 0;
+	fe->nflows = 0;
 }
 
 void agd_fpevents_flows(struct agd *d, json_t *arr)
 {
 	uint64_t now = ag_boot_ns();
 
-	for (size_t i = 0; i < FPF_BUCKETS; i++) {
-		for (struct fpf *f = buckets[i]; f; f = f->next) {
+	for (size_t i = 0; i < AGD_FPF_BUCKETS; i++) {
+		for (struct agd_fpflow *f = d->fpevents.buckets[i]; f; f = f->next) {
 			char remote[AG_ADDR_STRLEN + 10];
 			json_t *o;
 
@@ -237,7 +233,12 @@ void agd_fpevents_flows(struct agd *d, json_t *arr)
 	}
 }
 
-uint32_t agd_fpevents_nflows(void)
+uint32_t agd_fpevents_nflows(const struct agd *d)
 {
-	return nflows;
+	return d->fpevents.nflows;
+}
+
+uint64_t agd_fpevents_decided(const struct agd *d)
+{
+	return d->fpevents.decided;
 }

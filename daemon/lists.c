@@ -622,7 +622,7 @@ static int fp_one(void *arg, int ver, const uint8_t addr[16], unsigned plen)
 	memset(p, 0, sizeof(*p));
 	p->family = (uint8_t)ver;
 	p->plen = (uint8_t)plen;
-	memcpy(p->addr, addr, 16);
+	p->addr = ag_addr_make(ver, addr);
 	return 0;
 }
 

@@ -118,13 +118,13 @@ static int load_one(void *arg, char *path, const char *marg)
 		log_err("callout_modules: cannot load %s: %s", path, err);
 		return -ENOENT;
 	}
-	m = realloc(d->modules, (d->nmodules + 1) * sizeof(*d->modules));
+	m = realloc(d->modules.list, (d->modules.n + 1) * sizeof(*d->modules.list));
 	if (!m) {
 		dlclose(dl);
 		return -ENOMEM;
 	}
-	d->modules = m;
-	m = &d->modules[d->nmodules];
+	d->modules.list = m;
+	m = &d->modules.list[d->modules.n];
 	m->dl = dl;
 	m->fini = fini;
 	snprintf(m->path, sizeof(m->path), "%s", path);
@@ -136,7 +136,7 @@ static int load_one(void *arg, char *path, const char *marg)
 		dlclose(dl);
 		return r < 0 ? r : -EINVAL;
 	}
-	d->nmodules++;
+	d->modules.n++;
 	log_info("callout module %s loaded", path);
 	return 0;
 }
@@ -149,16 +149,16 @@ int agd_modules_load(struct agd *d)
 void agd_modules_fini(struct agd *d)
 {
 	/* in reverse: a module may use what an earlier one registered */
-	for (unsigned i = d->nmodules; i-- > 0;)
-		if (d->modules[i].fini)
-			d->modules[i].fini(d->engine);
+	for (unsigned i = d->modules.n; i-- > 0;)
+		if (d->modules.list[i].fini)
+			d->modules.list[i].fini(d->engine);
 }
 
 void agd_modules_close(struct agd *d)
 {
-	for (unsigned i = d->nmodules; i-- > 0;)
-		dlclose(d->modules[i].dl);
-	free(d->modules);
-	d->modules = NULL;
-	d->nmodules = 0;
+	for (unsigned i = d->modules.n; i-- > 0;)
+		dlclose(d->modules.list[i].dl);
+	free(d->modules.list);
+	d->modules.list = NULL;
+	d->modules.n = 0;
 }

@@ -1,6 +1,6 @@
 /*
  * daemon/modules.h — callout modules (callout_modules in alegate.conf),
- * owned by modules.c (d->modules): each is dlopen()ed, its ag_module_init
+ * owned by modules.c (struct agd_modules, d->modules): each is dlopen()ed, its ag_module_init
  * registers its callouts with the engine, its ag_module_fini runs before the
  * engine shuts down.
  */
@@ -10,6 +10,13 @@
 #include "rule/config.h"
 
 struct agd;
+struct agd_module;
+
+/* The modules loaded, in load order (modules.c). */
+struct agd_modules {
+	struct agd_module *list;
+	unsigned n;
+};
 
 /* -n: try to load every module (not initialised); returns how many failed,
  * each reported on stderr as "CONFIG: callout_modules: cannot load PATH: why". */

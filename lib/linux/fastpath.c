@@ -31,6 +31,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "base/addr.h"
 #include "base/err.h"
 #include "linux/attrib.h"
 #include "linux/bpf/fp_shared.h"
@@ -435,7 +436,7 @@ static int on_ring(void *ctx, void *data, size_t size)
 	ev.family = e->family;
 	ev.proto = e->proto;
 	ev.port = e->port;
-	memcpy(ev.addr, e->addr, 16);
+	ev.addr = ag_addr_make(e->family, e->addr);
 	ev.bytes_in = e->bytes_in;
 	ev.bytes_out = e->bytes_out;
 	fp->ev_cb(&ev, fp->ev_arg);
@@ -486,7 +487,7 @@ int ag_fp_set_local(struct ag_fp *fp, const struct ag_fp_prefix *addrs, size_t n
 
 		memset(&k, 0, sizeof(k));
 		k.family = addrs[i].family;
-		memcpy(k.addr, addrs[i].addr, addrs[i].family == 4 ? 4 : 16);
+		memcpy(k.addr, addrs[i].addr.b, addrs[i].family == 4 ? 4 : 16);
 		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
 			return -errno;
 	}
@@ -499,7 +500,7 @@ int ag_fp_set_local(struct ag_fp *fp, const struct ag_fp_prefix *addrs, size_t n
 		r = bpf_map_get_next_key(fd, &k, &next);
 		for (size_t i = 0; i < n && !keep; i++)
 			keep = addrs[i].family == k.family &&
-			       memcmp(addrs[i].addr, k.addr, k.family == 4 ? 4 : 16) == 0;
+			       memcmp(addrs[i].addr.b, k.addr, k.family == 4 ? 4 : 16) == 0;
 		if (!keep)
 			bpf_map_delete_elem(fd, &k);
 	}
@@ -511,7 +512,7 @@ int ag_fp_refresh_local(struct ag_fp *fp)
 	struct ag_fp_prefix set[FP_MAX_LOCAL];
 	struct ifaddrs *ifa, *i;
 	size_t n = 0;
-	int r;
+	int r, ver;
 
 	if (getifaddrs(&ifa) == -1)
 		return -errno;
@@ -519,15 +520,10 @@ int ag_fp_refresh_local(struct ag_fp *fp)
 		if (!i->ifa_addr)
 			continue;
 		memset(&set[n], 0, sizeof(set[n]));
-		if (i->ifa_addr->sa_family == AF_INET) {
-			set[n].family = 4;
-			set[n].plen = 32;
-			memcpy(set[n].addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
-			n++;
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			set[n].family = 6;
-			set[n].plen = 128;
-			memcpy(set[n].addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		ver = ag_addr_from_sockaddr(i->ifa_addr, &set[n].addr, NULL);
+		if (ver) {
+			set[n].family = (uint8_t)ver;
+			set[n].plen = ver == 4 ? 32 : 128;
 			n++;
 		}
 	}

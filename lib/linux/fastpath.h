@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alegate/addr.h"
+
 /* Bounds.  The map sizes are the kernel ABI's, in lib/linux/bpf/fp_shared.h
  * (FP_MAX_*): compiled entries, trie nodes, executables, own addresses. */
 #define AG_FP_MAX_RULES		100000		/* descriptors one compile takes */
@@ -60,7 +62,7 @@ struct ag_fp_exe {
 struct ag_fp_prefix {
 	uint8_t family;
 	uint8_t plen;
-	uint8_t addr[16];
+	ag_addr addr;
 };
 
 /* struct ag_fp_rule.has */
@@ -150,7 +152,7 @@ struct ag_fp_flow {
 	uint8_t family;		/* 4 or 6 */
 	uint8_t proto;		/* only 6 and 17 reach the hooks */
 	uint16_t port;		/* remote port */
-	uint8_t addr[16];	/* remote address */
+	ag_addr addr;		/* remote address */
 	uint64_t now_ns;	/* CLOCK_BOOTTIME, for timed rules */
 };
 
@@ -282,7 +284,7 @@ struct ag_fp_event {
 	uint64_t rule_id;	/* ALLOW, DENY: the deciding descriptor's id, 0: none */
 	uint8_t family, proto;
 	uint16_t port;		/* remote (ALLOW, DENY) */
-	uint8_t addr[16];	/* remote (ALLOW, DENY) */
+	ag_addr addr;		/* remote (ALLOW, DENY) */
 	uint64_t bytes_in, bytes_out;	/* END: IP bytes each way */
 };
 

@@ -46,9 +46,9 @@ static void prefix_mask(struct ag_fp_prefix *p)
 		unsigned bits = i * 8;
 
 		if (i >= total || bits >= p->plen)
-			p->addr[i] = 0;
+			p->addr.b[i] = 0;
 		else if (p->plen - bits < 8)
-			p->addr[i] &= (uint8_t)(0xff << (8 - (p->plen - bits)));
+			p->addr.b[i] &= (uint8_t)(0xff << (8 - (p->plen - bits)));
 	}
 }
 
@@ -61,13 +61,13 @@ bool ag__fp_prefix_holds(const struct ag_fp_prefix *q, const struct ag_fp_prefix
 		return false;
 	bytes = q->plen / 8;
 	bits = q->plen % 8;
-	if (memcmp(q->addr, n->addr, bytes) != 0)
+	if (memcmp(q->addr.b, n->addr.b, bytes) != 0)
 		return false;
 	if (!bits)
 		return true;
 	uint8_t m = (uint8_t)(0xff << (8 - bits));
 
-	return (q->addr[bytes] & m) == (n->addr[bytes] & m);
+	return (q->addr.b[bytes] & m) == (n->addr.b[bytes] & m);
 }
 
 static bool prefix_valid(const struct ag_fp_prefix *p)
@@ -81,7 +81,7 @@ static int prefix_cmp(const struct ag_fp_prefix *a, const struct ag_fp_prefix *b
 		return a->family < b->family ? -1 : 1;
 	if (a->plen != b->plen)
 		return a->plen > b->plen ? -1 : 1; /* longer first */
-	return memcmp(a->addr, b->addr, 16);
+	return memcmp(a->addr.b, b->addr.b, sizeof(a->addr.b));
 }
 
 /* ---- compile state --------------------------------------------------------------- */
@@ -412,7 +412,7 @@ static int node_add(struct cc *c, uint32_t bucket, const struct ag_fp_prefix *p,
 	k->prefixlen = FP_LPM_FIXED_BITS + p->plen;
 	k->bucket = bucket;
 	k->family = p->family;
-	memcpy(k->addr, p->addr, 16);
+	memcpy(k->addr, p->addr.b, sizeof(k->addr));
 	img->node_vals[img->nnodes++] = *l;
 	return 0;
 }
@@ -552,7 +552,7 @@ static int node_cmp(const void *a, const void *b)
 		return x->family < y->family ? -1 : 1;
 	if (x->prefixlen != y->prefixlen)
 		return x->prefixlen > y->prefixlen ? -1 : 1;
-	return memcmp(x->addr, y->addr, 16);
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 
 /* Sort nodes (keys and values together) for the user-space lookup. */

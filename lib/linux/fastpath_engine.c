@@ -144,7 +144,7 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 
 			p->family = cd->v.addr.ip_version;
 			p->plen = cd->v.addr.len;
-			memcpy(p->addr, cd->v.addr.bytes.b, sizeof(p->addr));
+			p->addr = cd->v.addr.bytes;
 			r->has |= AG_FP_HAS_REMOTE;
 			break;
 		}

@@ -64,8 +64,8 @@ const struct fp_list *ag__fp_img_lpm(const struct ag_fp_image *img, const struct
 		struct ag_fp_prefix a = { .family = k->family,
 					  .plen = (uint8_t)(k->prefixlen - FP_LPM_FIXED_BITS) };
 
-		memcpy(q.addr, m->addr, 16);
-		memcpy(a.addr, k->addr, 16);
+		q.addr = ag_addr_make(m->family, m->addr);
+		a.addr = ag_addr_make(k->family, k->addr);
 		if (ag__fp_prefix_holds(&q, &a))
 			return &img->node_vals[i];
 	}
@@ -93,7 +93,7 @@ enum ag_fp_verdict ag_fp_image_eval(const struct ag_fp_image *img, const struct 
 	f.family = flow->family;
 	f.proto = flow->proto;
 	f.port = flow->port;
-	memcpy(f.addr, flow->addr, 16);
+	memcpy(f.addr, flow->addr.b, sizeof(f.addr));
 	if (f.family == 4)
 		memset(f.addr + 4, 0, 12);
 	f.now_ns = flow->now_ns;

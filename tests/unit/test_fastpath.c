@@ -175,7 +175,7 @@ static int env_host(void *arg, const char *host, bool suffix, struct ag_fp_prefi
 			continue;
 		v[k].family = pool[i].family;
 		v[k].plen = pool[i].family == 4 ? 32 : 128;
-		memcpy(v[k].addr, pool[i].a, 16);
+		v[k].addr = ag_addr_make(pool[i].family, pool[i].a);
 		k++;
 	}
 	*out = v;
@@ -617,7 +617,7 @@ static void run_world(uint64_t seed, unsigned nrules, unsigned nflows, struct st
 		ff.family = f.family;
 		ff.proto = f.proto;
 		ff.port = f.port;
-		memcpy(ff.addr, f.addr, 16);
+		ff.addr = ag_addr_make(f.family, f.addr);
 		ff.now_ns = fake_now;
 		enum ag_fp_verdict kv = ag_fp_image_eval(img, &ff, &idx);
 
@@ -764,7 +764,7 @@ static struct ag_fp_rule rule_any(enum ag_fp_verdict v)
 
 static struct ag_fp_prefix pfx4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t len)
 {
-	struct ag_fp_prefix p = { .family = 4, .plen = len, .addr = { a, b, c, d } };
+	struct ag_fp_prefix p = { .family = 4, .plen = len, .addr.b = { a, b, c, d } };
 
 	return p;
 }
@@ -777,10 +777,10 @@ static struct ag_fp_flow flow4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint1
 	f.family = 4;
 	f.proto = 6;
 	f.port = port;
-	f.addr[0] = a;
-	f.addr[1] = b;
-	f.addr[2] = c;
-	f.addr[3] = d;
+	f.addr.b[0] = a;
+	f.addr.b[1] = b;
+	f.addr.b[2] = c;
+	f.addr.b[3] = d;
 	f.uid = 1000;
 	return f;
 }
@@ -934,7 +934,7 @@ TEST(a_timed_rule_past_its_deadline_falls_through)
 TEST(ipv6_uid_and_protocol_conditions)
 {
 	struct ag_fp_prefix p6 = { .family = 6, .plen = 48,
-				   .addr = { 0x20, 0x01, 0x0d, 0xb8, 0x0a, 0x1e } };
+				   .addr.b = { 0x20, 0x01, 0x0d, 0xb8, 0x0a, 0x1e } };
 	struct ag_fp_rule r[2] = { rule_any(AG_FP_ALLOW), rule_any(AG_FP_DENY) };
 	struct ag_fp_flow f;
 
@@ -943,8 +943,8 @@ TEST(ipv6_uid_and_protocol_conditions)
 	f.proto = 17;
 	f.port = 53;
 	f.uid = 1001;
-	memcpy(f.addr, p6.addr, 6);
-	f.addr[15] = 2;
+	memcpy(f.addr.b, p6.addr.b, 6);
+	f.addr.b[15] = 2;
 	r[0].has = AG_FP_HAS_REMOTE | AG_FP_HAS_UID | AG_FP_HAS_PROTO;
 	r[0].remote = &p6;
 	r[0].nremote = 1;

@@ -484,7 +484,7 @@ static int env_set(void *arg, const ag_condition *cond, struct ag_fp_prefix **ou
 		*out = calloc(1, sizeof(**out));
 		(*out)->family = 4;
 		(*out)->plen = 32;
-		(*out)->addr[0] = 192, (*out)->addr[2] = 2, (*out)->addr[3] = 9;
+		(*out)->addr.b[0] = 192, (*out)->addr.b[2] = 2, (*out)->addr.b[3] = 9;
 		*n = 1;
 		return 0;
 	}
@@ -493,7 +493,7 @@ static int env_set(void *arg, const ag_condition *cond, struct ag_fp_prefix **ou
 	*out = calloc(1, sizeof(**out));
 	(*out)->family = 4;
 	(*out)->plen = 24;
-	memcpy((*out)->addr, a, 4);
+	memcpy((*out)->addr.b, a, 4);
 	*n = 1;
 	return 0;
 }
@@ -520,12 +520,12 @@ TEST(fast_path_gets_lists_as_addresses_or_a_barrier_never_an_exact_rule_it_canno
 	CHECK(rs.rules[0].has & AG_FP_HAS_REMOTE);
 	CHECK_EQ(rs.rules[0].nremote, 1);
 	CHECK_EQ(rs.rules[0].remote[0].plen, 24);
-	CHECK_EQ(rs.rules[0].remote[0].addr[0], 203);
+	CHECK_EQ(rs.rules[0].remote[0].addr.b[0], 203);
 	/* a host list: the addresses the cache gives its names, as a host rule */
 	CHECK(rs.rules[1].evaluable);
 	CHECK(rs.rules[1].has & AG_FP_HAS_HOST);
 	CHECK_EQ(rs.rules[1].nhost_addrs, 1);
-	CHECK_EQ(rs.rules[1].host_addrs[0].addr[3], 9);
+	CHECK_EQ(rs.rules[1].host_addrs[0].addr.b[3], 9);
 	ag_fp_ruleset_free(&rs);
 	/* lists the daemon does not hand out: barriers on any address */
 	env.arg = (void *)1;
@@ -562,10 +562,10 @@ static struct ag_fp_prefix *random_prefixes(size_t n)
 
 		p[i].family = 4;
 		p[i].plen = lens[rnd32() % 4];
-		p[i].addr[0] = 10;
-		p[i].addr[1] = (uint8_t)(v % 4);	/* few /16s: overlaps are common */
-		p[i].addr[2] = p[i].plen > 16 ? (uint8_t)((v >> 8) % 8) : 0;
-		p[i].addr[3] = p[i].plen > 24 ? (uint8_t)(v >> 16) : 0;
+		p[i].addr.b[0] = 10;
+		p[i].addr.b[1] = (uint8_t)(v % 4);	/* few /16s: overlaps are common */
+		p[i].addr.b[2] = p[i].plen > 16 ? (uint8_t)((v >> 8) % 8) : 0;
+		p[i].addr.b[3] = p[i].plen > 24 ? (uint8_t)(v >> 16) : 0;
 	}
 	return p;
 }
@@ -573,8 +573,8 @@ static struct ag_fp_prefix *random_prefixes(size_t n)
 static bool holds(const struct ag_fp_prefix *p, const uint8_t *a)
 {
 	uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-	uint32_t y = (uint32_t)p->addr[0] << 24 | (uint32_t)p->addr[1] << 16 |
-		     (uint32_t)p->addr[2] << 8 | p->addr[3];
+	uint32_t y = (uint32_t)p->addr.b[0] << 24 | (uint32_t)p->addr.b[1] << 16 |
+		     (uint32_t)p->addr.b[2] << 8 | p->addr.b[3];
 	uint32_t m = p->plen ? ~0u << (32 - p->plen) : 0;
 
 	return (x & m) == (y & m);
@@ -602,13 +602,13 @@ TEST(address_list_rules_compile_to_the_decision_a_prefix_scan_gives)
 		enum ag_fp_verdict want = AG_FP_PASS, got;
 
 		f.port = i % 2 ? 443 : 80;
-		f.addr[0] = 10;
-		f.addr[1] = (uint8_t)(v % 5);
-		f.addr[2] = (uint8_t)((v >> 8) % 9);
-		f.addr[3] = (uint8_t)(v >> 16);
+		f.addr.b[0] = 10;
+		f.addr.b[1] = (uint8_t)(v % 5);
+		f.addr.b[2] = (uint8_t)((v >> 8) % 9);
+		f.addr.b[3] = (uint8_t)(v >> 16);
 		for (int r = 0; r < 2 && want_rule == 2; r++)
 			for (size_t j = 0; j < 600; j++)
-				if (holds(&rules[r].remote[j], f.addr) &&
+				if (holds(&rules[r].remote[j], f.addr.b) &&
 				    (r == 0 || f.port == 443)) {
 					want_rule = (uint32_t)r;
 					want = rules[r].verdict;
@@ -616,8 +616,8 @@ TEST(address_list_rules_compile_to_the_decision_a_prefix_scan_gives)
 				}
 		got = ag_fp_image_eval(img, &f, &got_rule);
 		CHECK_MSG(got == want && got_rule == want_rule,
-			  "10.%u.%u.%u port %u: kernel %d by %u, scan %d by %u", f.addr[1],
-			  f.addr[2], f.addr[3], f.port, got, got_rule, want, want_rule);
+			  "10.%u.%u.%u port %u: kernel %d by %u, scan %d by %u", f.addr.b[1],
+			  f.addr.b[2], f.addr.b[3], f.port, got, got_rule, want, want_rule);
 	}
 	ag_fp_image_free(img);
 	free(a);
@@ -641,7 +641,7 @@ TEST(hundred_thousand_address_list_compiles_in_under_two_seconds)
 
 		a[i].family = 4;
 		a[i].plen = 32;
-		memcpy(a[i].addr, &v, 4);
+		memcpy(a[i].addr.b, &v, 4);
 	}
 	rule.remote = a;
 	rule.nremote = n;

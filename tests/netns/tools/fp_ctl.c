@@ -101,9 +101,9 @@ static int parse_prefix(const char *s, struct ag_fp_prefix *p)
 	if (slash)
 		*slash++ = 0;
 	memset(p, 0, sizeof(*p));
-	if (inet_pton(AF_INET, buf, p->addr) == 1)
+	if (inet_pton(AF_INET, buf, p->addr.b) == 1)
 		p->family = 4;
-	else if (inet_pton(AF_INET6, buf, p->addr) == 1)
+	else if (inet_pton(AF_INET6, buf, p->addr.b) == 1)
 		p->family = 6;
 	else
 		return -1;
@@ -310,7 +310,7 @@ static void reeval(const struct ag_fp *fp, char *args)
 		return;
 	}
 	f.family = addr.family;
-	memcpy(f.addr, addr.addr, 16);
+	f.addr = addr.addr;
 	f.port = (uint16_t)atoi(p);
 	f.proto = !strcmp(pr, "udp") ? 17 : 6;
 	enum ag_fp_verdict v = ag_fp_eval(fp, &f, &rule);
