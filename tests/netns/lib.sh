@@ -145,7 +145,7 @@ daemon_start() {
 	"$ALEGATED" -d -f "$DCONF" --netns "$ns" >>"$dir/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	_ag_bg_pids+=($DAEMON_PID)
-	if ! wait_for 5 "$ALEGATECTL" -s "$SOCK" status; then
+	if ! wait_for 15 "$ALEGATECTL" -s "$SOCK" status; then
 		echo "# alegated did not come up; its log:"
 		sed 's/^/#   /' "$dir/daemon.log"
 		return 1

@@ -13,11 +13,11 @@ mkdir -p "$T/bin"
 cp "$TOOLS/ag_connect" "$T/bin/hq_ok"
 OK=$T/bin/hq_ok
 
-# the daemon makes the database; two million rows over 30 days go in while it is stopped
+# the daemon makes the database; a million rows over 15 days go in while it is stopped
 daemon_start "$NSC" bpf=no || { fail daemon_start "alegated did not start"; finish; }
 daemon_stop TERM
 DB=$T/d-$NSC/state/history.db
-ROWS=2000000
+ROWS=1000000
 now=$(date +%s%3N)
 sqlite3 "$DB" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $ROWS - 1)
 	INSERT INTO conn(time_ms, exe, pid, uid, proto, direction, local, remote, host, action,
