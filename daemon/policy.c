@@ -519,13 +519,15 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	if (ag_rule_copy(&ar->rule, rule)) {
+	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
+	struct ag_rule kept = *rule;
+
+	kept.source = NULL;
+	if (ag_rule_copy_compact(&ar->rule, &kept)) {
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
-	ag_rule_set_source(&ar->rule, NULL);
 	ar->handle = ++d->policy.next_rule_handle;
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */
