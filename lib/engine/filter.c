@@ -118,7 +118,7 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 		return AG_E_NOT_FOUND;
 	if (e->nfilters >= e->cfg.max_filters)
 		return AG_E_LIMIT;
-	if (spec->id && ag__u64map_get(&e->filter_ids, spec->id, NULL))
+	if (spec->id && ag__fmap_get(&e->filter_ids, spec->id))
 		return -EEXIST;
 
 	/* the filter and its conditions in one allocation: at 100,000 rules
@@ -160,20 +160,20 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	} else {
 		do
 			f->id = ++e->next_filter_id;
-		while (ag__u64map_get(&e->filter_ids, f->id, NULL));
+		while (ag__fmap_get(&e->filter_ids, f->id));
 	}
 	if (f->id > e->next_filter_id)
 		e->next_filter_id = f->id;
 	if ((r = ag__index_add(e, &e->index[f->layer], f)))
 		goto fail;
-	if ((r = ag__u64map_put(&e->filter_ids, f->id, (uint64_t)(uintptr_t)f))) {
+	if ((r = ag__fmap_put(&e->filter_ids, f))) {
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
 	}
 	if ((f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &f->timer, f->expires_ns))) ||
 	    (r = session_link(e, f))) {
 		ag__timer_disarm(e, &f->timer);
-		ag__u64map_del(&e->filter_ids, f->id);
+		ag__fmap_del(&e->filter_ids, f->id);
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
 	}
@@ -198,7 +198,7 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 
 	notify(e, AG_NOTIFY_FILTER_DELETE, f);
 	ag__index_del(e, &e->index[layer], f);
-	ag__u64map_del(&e->filter_ids, f->id);
+	ag__fmap_del(&e->filter_ids, f->id);
 	session_unlink(e, f);
 	ag__timer_disarm(e, &f->timer);
 	if (sub)
@@ -210,11 +210,11 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 
 int ag_filter_del(ag_engine *e, uint64_t id)
 {
-	uint64_t v;
+	struct ag_filter *f = ag__fmap_get(&e->filter_ids, id);
 
-	if (!ag__u64map_get(&e->filter_ids, id, &v))
+	if (!f)
 		return -ENOENT;
-	filter_remove(e, (struct ag_filter *)(uintptr_t)v);
+	filter_remove(e, f);
 	return 0;
 }
 
@@ -229,11 +229,10 @@ void ag__filter_expire(ag_engine *e, struct ag_filter *f)
 
 int ag_filter_set_enabled(ag_engine *e, uint64_t id, bool enabled)
 {
-	uint64_t v;
+	struct ag_filter *f = ag__fmap_get(&e->filter_ids, id);
 
-	if (!ag__u64map_get(&e->filter_ids, id, &v))
+	if (!f)
 		return -ENOENT;
-	struct ag_filter *f = (struct ag_filter *)(uintptr_t)v;
 	uint32_t flags = enabled ? f->flags & ~AG_FILTER_FLAG_DISABLED
 				 : f->flags | AG_FILTER_FLAG_DISABLED;
 
@@ -267,11 +266,7 @@ bool ag_filter_has_session(const ag_engine *e, uint64_t session)
 
 const ag_filter *ag_filter_get(const ag_engine *e, uint64_t id)
 {
-	uint64_t v;
-
-	if (!ag__u64map_get(&e->filter_ids, id, &v))
-		return NULL;
-	return (const ag_filter *)(uintptr_t)v;
+	return ag__fmap_get(&e->filter_ids, id);
 }
 
 uint64_t ag_filter_id(const ag_filter *f)

@@ -46,6 +46,20 @@ bool ag__u64map_get(const struct ag__u64map *m, uint64_t key, uint64_t *val);
 bool ag__u64map_del(struct ag__u64map *m, uint64_t key);
 void ag__u64map_fini(struct ag__u64map *m);
 
+/* ---- filters by id: a set of filter pointers, keyed by their own id ------- */
+
+struct ag_filter;
+struct ag__fmap {
+	struct ag_filter **slots; /* NULL marks an empty slot; the key is slots[i]->id */
+	uint32_t cap;             /* power of two */
+	uint32_t len;
+};
+
+int ag__fmap_put(struct ag__fmap *m, struct ag_filter *f);  /* f->id not in m yet */
+struct ag_filter *ag__fmap_get(const struct ag__fmap *m, uint64_t id);
+bool ag__fmap_del(struct ag__fmap *m, uint64_t id);
+void ag__fmap_fini(struct ag__fmap *m);
+
 /* ---- interned strings --------------------------------------------------- */
 
 struct ag__str {
@@ -492,7 +506,7 @@ struct ag_engine {
 	struct ag__u64map pend_owners;  /* owner key -> pended count */
 
 	/* filters */
-	struct ag__u64map filter_ids;   /* id -> struct ag_filter * */
+	struct ag__fmap filter_ids;     /* id -> struct ag_filter * (8 bytes a slot) */
 	struct ag__u64map sessions;     /* session -> its newest struct ag_filter * */
 	struct ag__index index[AG_LAYER_COUNT];
 	uint32_t nfilters;
