@@ -1516,5 +1516,6 @@ TEST(a_sha256_rule_is_never_compiled_into_the_kernel_as_an_allow)
 	CHECK_EQ(agd_rule_del(&d, "shaonly"), 0);
 	CHECK_EQ(d.policy.sha256_rules, 0u);
 	ag_rule_free(&with_app);
+	ag_rule_free(&alone);	/* the name agd_rule_add() gave it */
 	daemon_free(&d);
 }
