@@ -239,18 +239,6 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].field = AG_FIELD_APP_PATH;
 		c[n].match = a->glob ? AG_MATCH_GLOB : AG_MATCH_EQUAL;
 		c[n++].v.str = a->path;
-		/* Learn the file at the rule's path now and watch its directory:
-		 * a process matches the rule only if it runs that very file. */
-		if (!a->glob) {
-			uint32_t dev;
-			uint64_t ino;
-
-			if (!d->dp.exeid)
-				d->dp.exeid = ag_exeid_new();
-			if (d->dp.exeid && ag_exeid_resolve(d->dp.exeid, a->path, &dev, &ino) < 0)
-				log_debug("rule %s: no program at %s yet; the rule applies once "
-					  "there is", r->id, a->path);
-		}
 	}
 	n += sha256_condition(r, &c[n], sha_hex);
 	for (unsigned i = 0; i < r->n_user; i++) {
@@ -381,6 +369,22 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
 	int ret = 0;
 
+	/* Learn the file at each of the rule's paths now and watch its
+	 * directory: a process matches the rule only if it runs that very
+	 * file.  Once per rule, not per filter: a program not there yet is
+	 * looked for again each time (the path walked from /). */
+	for (unsigned i = 0; i < r->n_app; i++) {
+		uint32_t dev;
+		uint64_t ino;
+
+		if (r->app[i].glob)
+			continue;
+		if (!d->dp.exeid)
+			d->dp.exeid = ag_exeid_new();
+		if (d->dp.exeid && ag_exeid_resolve(d->dp.exeid, r->app[i].path, &dev, &ino) < 0)
+			log_debug("rule %s: no program at %s yet; the rule applies once there is",
+				  r->id, r->app[i].path);
+	}
 	if (out)
 		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, &ar->filters[0]);
 	if (!ret && in)
@@ -519,13 +523,15 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	if (ag_rule_copy(&ar->rule, rule)) {
+	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
+	struct ag_rule kept = *rule;
+
+	kept.source = NULL;
+	if (ag_rule_copy_compact(&ar->rule, &kept)) {
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
-	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
-	ag_rule_set_source(&ar->rule, NULL);
 	ar->handle = ++d->policy.next_rule_handle;
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */

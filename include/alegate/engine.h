@@ -361,7 +361,9 @@ const ag_filter *ag_filter_get(const ag_engine *e, uint64_t id);
 
 /*
  * Describe a filter: fills `spec` with pointers into the filter (valid while
- * it lives).  Safe in callbacks.
+ * it lives), except spec->conditions, which is written into a buffer of
+ * the calling thread: valid until that thread describes another filter.
+ * Safe in callbacks.
  */
 void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec);
 uint64_t ag_filter_id(const ag_filter *f);

@@ -128,7 +128,7 @@ void ag_engine_free(ag_engine *e)
 	free(e->fhash);
 	free(e->pend_chunks);
 	ag__u64map_fini(&e->pend_owners);
-	ag__u64map_fini(&e->filter_ids);
+	ag__fmap_fini(&e->filter_ids);
 	ag__u64map_fini(&e->sessions);
 	ag__u64map_fini(&e->injectors);
 	ag__cqueue_fini(&e->cq);

@@ -19,12 +19,10 @@ static int cond_field_cmp(const void *a, const void *b)
 	return (int)ca->field - (int)cb->field;
 }
 
-static int public_conditions(ag_engine *e, struct ag_filter *f);
-
 void ag__filter_free(ag_engine *e, struct ag_filter *f)
 {
 	for (uint16_t i = 0; i < f->nconds; i++)
-		ag__str_put(e, f->conds[i].str);
+		ag__str_put(e, ag__cond_str(&f->conds[i]));
 	ag__str_put(e, f->callout);
 	ag__str_put(e, f->name);
 	ag__free(e, f, ag__filter_size(f->nalloc));
@@ -120,7 +118,7 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 		return AG_E_NOT_FOUND;
 	if (e->nfilters >= e->cfg.max_filters)
 		return AG_E_LIMIT;
-	if (spec->id && ag__u64map_get(&e->filter_ids, spec->id, NULL))
+	if (spec->id && ag__fmap_get(&e->filter_ids, spec->id))
 		return -EEXIST;
 
 	/* the filter and its conditions in one allocation: at 100,000 rules
@@ -129,10 +127,8 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	if (!f)
 		return -ENOMEM;
 	f->nalloc = (uint16_t)spec->n_conditions;
-	if (spec->n_conditions) {
+	if (spec->n_conditions)
 		f->conds = (struct ag__cond *)(f + 1);
-		f->public_conds = (ag_condition *)(f->conds + spec->n_conditions);
-	}
 	f->timer.kind = AG__TIMER_FILTER;
 	f->layer = (uint8_t)spec->layer;
 	f->action = (uint8_t)spec->action;
@@ -154,8 +150,6 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 		qsort(f->conds, f->nconds, sizeof(*f->conds), cond_field_cmp);
 	for (uint16_t i = 0; i < f->nconds; i++)
 		f->field_mask |= 1u << f->conds[i].field;
-	if (public_conditions(e, f))
-		goto nomem;
 	if (is_callout_action(spec->action) && !(f->callout = ag__str_get(e, spec->callout)))
 		goto nomem;
 	if (spec->name && !(f->name = ag__str_get(e, spec->name)))
@@ -166,20 +160,20 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	} else {
 		do
 			f->id = ++e->next_filter_id;
-		while (ag__u64map_get(&e->filter_ids, f->id, NULL));
+		while (ag__fmap_get(&e->filter_ids, f->id));
 	}
 	if (f->id > e->next_filter_id)
 		e->next_filter_id = f->id;
 	if ((r = ag__index_add(e, &e->index[f->layer], f)))
 		goto fail;
-	if ((r = ag__u64map_put(&e->filter_ids, f->id, (uint64_t)(uintptr_t)f))) {
+	if ((r = ag__fmap_put(&e->filter_ids, f))) {
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
 	}
 	if ((f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &f->timer, f->expires_ns))) ||
 	    (r = session_link(e, f))) {
 		ag__timer_disarm(e, &f->timer);
-		ag__u64map_del(&e->filter_ids, f->id);
+		ag__fmap_del(&e->filter_ids, f->id);
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
 	}
@@ -204,7 +198,7 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 
 	notify(e, AG_NOTIFY_FILTER_DELETE, f);
 	ag__index_del(e, &e->index[layer], f);
-	ag__u64map_del(&e->filter_ids, f->id);
+	ag__fmap_del(&e->filter_ids, f->id);
 	session_unlink(e, f);
 	ag__timer_disarm(e, &f->timer);
 	if (sub)
@@ -216,11 +210,11 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 
 int ag_filter_del(ag_engine *e, uint64_t id)
 {
-	uint64_t v;
+	struct ag_filter *f = ag__fmap_get(&e->filter_ids, id);
 
-	if (!ag__u64map_get(&e->filter_ids, id, &v))
+	if (!f)
 		return -ENOENT;
-	filter_remove(e, (struct ag_filter *)(uintptr_t)v);
+	filter_remove(e, f);
 	return 0;
 }
 
@@ -235,11 +229,10 @@ void ag__filter_expire(ag_engine *e, struct ag_filter *f)
 
 int ag_filter_set_enabled(ag_engine *e, uint64_t id, bool enabled)
 {
-	uint64_t v;
+	struct ag_filter *f = ag__fmap_get(&e->filter_ids, id);
 
-	if (!ag__u64map_get(&e->filter_ids, id, &v))
+	if (!f)
 		return -ENOENT;
-	struct ag_filter *f = (struct ag_filter *)(uintptr_t)v;
 	uint32_t flags = enabled ? f->flags & ~AG_FILTER_FLAG_DISABLED
 				 : f->flags | AG_FILTER_FLAG_DISABLED;
 
@@ -273,11 +266,7 @@ bool ag_filter_has_session(const ag_engine *e, uint64_t session)
 
 const ag_filter *ag_filter_get(const ag_engine *e, uint64_t id)
 {
-	uint64_t v;
-
-	if (!ag__u64map_get(&e->filter_ids, id, &v))
-		return NULL;
-	return (const ag_filter *)(uintptr_t)v;
+	return ag__fmap_get(&e->filter_ids, id);
 }
 
 uint64_t ag_filter_id(const ag_filter *f)
@@ -290,15 +279,20 @@ uint64_t ag_filter_context(const ag_filter *f)
 	return f->context;
 }
 
-/* The public form of the compiled conditions, made when the filter is added
- * so that describing a filter can never fail half-way (a rule that looked
- * unconditional would be worse than no answer). */
-static int public_conditions(ag_engine *e, struct ag_filter *f)
+/*
+ * The public form of the compiled conditions, written when a filter is
+ * described into a buffer of the calling thread: storing it with every
+ * filter cost 32 bytes per condition of every rule.  Writing it cannot
+ * fail, so describing never fails half-way (a rule that looked
+ * unconditional would be worse than no answer).
+ */
+static void public_conditions(const struct ag_filter *f, ag_condition *out)
 {
 	for (uint16_t i = 0; i < f->nconds; i++) {
 		const struct ag__cond *c = &f->conds[i];
-		ag_condition *p = &f->public_conds[i];
+		ag_condition *p = &out[i];
 
+		memset(p, 0, sizeof(*p));
 		p->field = (ag_field)c->field;
 		p->match = (ag_match)c->match;
 		if (c->match == AG_MATCH_SET) {
@@ -327,7 +321,6 @@ static int public_conditions(ag_engine *e, struct ag_filter *f)
 			}
 		}
 	}
-	return 0;
 }
 
 void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec)
@@ -343,7 +336,10 @@ void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec)
 	spec->lifetime = (ag_lifetime)f->lifetime;
 	spec->expires_ns = f->expires_ns;
 	spec->session = f->session;
-	spec->conditions = f->public_conds;
+	static thread_local ag_condition conds[AG__MAX_CONDITIONS];
+
+	public_conditions(f, conds);
+	spec->conditions = f->nconds ? conds : NULL;
 	spec->n_conditions = f->nconds;
 	spec->name = ag__str_c(f->name);
 	spec->context = f->context;

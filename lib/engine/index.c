@@ -314,6 +314,12 @@ static void key_use(struct ag__index *ix, struct ag__ibucket *b, int delta)
 		ix->plen_mask[v][plen / 64] &= ~(1ULL << (plen % 64));
 }
 
+/* The i-th bucket the index put f in. */
+static struct ag__ibucket *filter_bucket(const struct ag_filter *f, uint16_t i)
+{
+	return i ? f->buckets[i - 1] : f->bucket0;
+}
+
 static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 		     const struct kpart *a, const struct kpart *b2)
 {
@@ -324,7 +330,7 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 
 	/* An OR of two values can name the same bucket twice (e.g. suffixes). */
 	for (uint16_t i = 0; b && i < f->nbuckets; i++)
-		if (f->buckets[i] == b)
+		if (filter_bucket(f, i) == b)
 			return 0;
 	if (!b) {
 		if (ix->nbuckets + 1 > ix->ntab && (r = index_grow(e, ix)))
@@ -338,20 +344,26 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 		ix->nbuckets++;
 		key_use(ix, b, +1);
 	}
-	void *nb = ag__realloc(e, f->buckets, f->nbuckets * sizeof(*f->buckets),
-			       (f->nbuckets + 1) * sizeof(*f->buckets));
-	if (!nb) {
-		if (!b->len)
-			goto drop;
-		return -ENOMEM;
+	if (f->nbuckets) {
+		void *nb = ag__realloc(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets),
+				       f->nbuckets * sizeof(*f->buckets));
+		if (!nb) {
+			if (!b->len)
+				goto drop;
+			return -ENOMEM;
+		}
+		f->buckets = nb;
 	}
-	f->buckets = nb;
 	if ((r = bucket_insert(e, b, f))) {
 		if (!b->len)
 			goto drop;
 		return r;
 	}
-	f->buckets[f->nbuckets++] = b;
+	if (f->nbuckets)
+		f->buckets[f->nbuckets - 1] = b;
+	else
+		f->bucket0 = b;
+	f->nbuckets++;
 	return 0;
 drop:
 	/* a bucket made for f alone and never used */
@@ -546,11 +558,15 @@ out:
 void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
 	for (uint16_t i = 0; i < f->nbuckets; i++) {
-		bucket_remove(f->buckets[i], f);
-		if (!f->buckets[i]->len)
-			bucket_drop(e, ix, f->buckets[i]);
+		struct ag__ibucket *b = filter_bucket(f, i);
+
+		bucket_remove(b, f);
+		if (!b->len)
+			bucket_drop(e, ix, b);
 	}
-	ag__free(e, f->buckets, f->nbuckets * sizeof(*f->buckets));
+	if (f->nbuckets > 1)
+		ag__free(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets));
+	f->bucket0 = NULL;
 	f->buckets = NULL;
 	f->nbuckets = 0;
 	if (f->in_wildcard) {

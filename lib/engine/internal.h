@@ -46,6 +46,20 @@ bool ag__u64map_get(const struct ag__u64map *m, uint64_t key, uint64_t *val);
 bool ag__u64map_del(struct ag__u64map *m, uint64_t key);
 void ag__u64map_fini(struct ag__u64map *m);
 
+/* ---- filters by id: a set of filter pointers, keyed by their own id ------- */
+
+struct ag_filter;
+struct ag__fmap {
+	struct ag_filter **slots; /* NULL marks an empty slot; the key is slots[i]->id */
+	uint32_t cap;             /* power of two */
+	uint32_t len;
+};
+
+int ag__fmap_put(struct ag__fmap *m, struct ag_filter *f);  /* f->id not in m yet */
+struct ag_filter *ag__fmap_get(const struct ag__fmap *m, uint64_t id);
+bool ag__fmap_del(struct ag__fmap *m, uint64_t id);
+void ag__fmap_fini(struct ag__fmap *m);
+
 /* ---- interned strings --------------------------------------------------- */
 
 struct ag__str {
@@ -96,12 +110,31 @@ struct ag__cond {
 	uint8_t match;   /* ag_match */
 	uint8_t ip_version, plen;
 	uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
-	ag_addr addr;
-	struct ag__str *str;
-	/* AG_MATCH_SET: the caller's set and its test */
-	const void *set;
-	bool (*contains)(const void *set, const ag_fixed_values *in);
+	/* one of these, by match and field (ag__cond_str() says when str) */
+	union {
+		ag_addr addr;           /* LOCAL_ADDR, REMOTE_ADDR */
+		struct ag__str *str;    /* APP_PATH, REMOTE_HOST, APP_SHA256 */
+		struct {                /* AG_MATCH_SET: the caller's set and its test */
+			const void *set;
+			bool (*contains)(const void *set, const ag_fixed_values *in);
+		};
+	};
 };
+
+/* The interned string a condition holds, or NULL when its value is not one. */
+static inline struct ag__str *ag__cond_str(const struct ag__cond *c)
+{
+	if (c->match == AG_MATCH_SET)
+		return NULL;
+	switch (c->field) {
+	case AG_FIELD_APP_PATH:
+	case AG_FIELD_REMOTE_HOST:
+	case AG_FIELD_APP_SHA256:
+		return c->str;
+	default:
+		return NULL;
+	}
+}
 
 struct ag__sublayer {
 	uint32_t id;
@@ -111,39 +144,42 @@ struct ag__sublayer {
 };
 
 struct ag_filter {
+	/* 64-bit fields first, then narrower ones: no padding between them
+	 * (a filter per rule and direction: bytes here are megabytes) */
 	uint64_t id;
-	uint8_t layer;
-	uint8_t action;          /* ag_action_type */
-	uint8_t lifetime;        /* ag_lifetime */
-	uint32_t flags;
-	uint32_t weight;
-	uint16_t sublayer_weight; /* copied so ordering needs no lookup */
-	uint32_t sublayer;
 	uint64_t session;
 	uint64_t expires_ns;
 	uint64_t context;
 	struct ag__str *callout; /* CALLOUT_* actions */
 	struct ag__str *name;
 	struct ag__cond *conds;  /* sorted by field; in the filter's own allocation */
-	uint16_t nconds;
-	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
-	uint32_t field_mask;     /* 1u << field for every field with a condition */
-	struct ag__timer timer;  /* TIMED */
-	struct ag__ibucket **buckets; /* where the index put it, to take it out */
-	uint16_t nbuckets;
-	bool in_wildcard;
+	/* where the index put it, to take it out: the first bucket here (most
+	 * filters are in one), the others in an array of nbuckets - 1 */
+	struct ag__ibucket *bucket0;
+	struct ag__ibucket **buckets;
 	/* every filter of the layer, in evaluation order, for dumps */
 	struct ag_filter *lprev, *lnext;
 	/* the other filters of its session (SESSION lifetime), newest first */
 	struct ag_filter *sprev, *snext;
-	ag_condition *public_conds; /* the conditions as ag_filter_describe gives them,
-				     * after conds in the same allocation */
+	struct ag__timer timer;  /* TIMED */
+	uint32_t flags;
+	uint32_t weight;
+	uint32_t sublayer;
+	uint32_t field_mask;     /* 1u << field for every field with a condition */
+	uint16_t sublayer_weight; /* copied so ordering needs no lookup */
+	uint16_t nconds;
+	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
+	uint16_t nbuckets;
+	uint8_t layer;
+	uint8_t action;          /* ag_action_type */
+	uint8_t lifetime;        /* ag_lifetime */
+	bool in_wildcard;
 };
 
-/* One allocation holds a filter and both forms of its @n conditions. */
+/* One allocation holds a filter and its @n conditions. */
 static inline size_t ag__filter_size(size_t n)
 {
-	return sizeof(struct ag_filter) + n * (sizeof(struct ag__cond) + sizeof(ag_condition));
+	return sizeof(struct ag_filter) + n * sizeof(struct ag__cond);
 }
 
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
@@ -470,7 +506,7 @@ struct ag_engine {
 	struct ag__u64map pend_owners;  /* owner key -> pended count */
 
 	/* filters */
-	struct ag__u64map filter_ids;   /* id -> struct ag_filter * */
+	struct ag__fmap filter_ids;     /* id -> struct ag_filter * (8 bytes a slot) */
 	struct ag__u64map sessions;     /* session -> its newest struct ag_filter * */
 	struct ag__index index[AG_LAYER_COUNT];
 	uint32_t nfilters;

@@ -161,6 +161,104 @@ void ag__u64map_fini(struct ag__u64map *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* ---- filters by id --------------------------------------------------------------- */
+
+/* The filter's id is in the filter: a slot holds only its pointer, half
+ * of what a key and a value would take at 100,000 filters. */
+static uint64_t fmap_key(const struct ag_filter *f)
+{
+	return f->id;
+}
+
+static int fmap_grow(struct ag__fmap *m)
+{
+	uint32_t ncap = m->cap ? m->cap * 2 : 16;
+	struct ag_filter **ns = calloc(ncap, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->cap; i++) {
+		if (!m->slots[i])
+			continue;
+		uint32_t j = (uint32_t)mix64(fmap_key(m->slots[i])) & (ncap - 1);
+
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->cap = ncap;
+	return 0;
+}
+
+int ag__fmap_put(struct ag__fmap *m, struct ag_filter *f)
+{
+	if ((m->len + 1) * 4 > m->cap * 3) {
+		int r = fmap_grow(m);
+
+		if (r)
+			return r;
+	}
+	uint32_t j = (uint32_t)mix64(f->id) & (m->cap - 1);
+
+	while (m->slots[j] && fmap_key(m->slots[j]) != f->id)
+		j = (j + 1) & (m->cap - 1);
+	if (!m->slots[j])
+		m->len++;
+	m->slots[j] = f;
+	return 0;
+}
+
+struct ag_filter *ag__fmap_get(const struct ag__fmap *m, uint64_t id)
+{
+	if (!m->cap)
+		return NULL;
+	uint32_t j = (uint32_t)mix64(id) & (m->cap - 1);
+
+	for (; m->slots[j]; j = (j + 1) & (m->cap - 1))
+		if (fmap_key(m->slots[j]) == id)
+			return m->slots[j];
+	return NULL;
+}
+
+/* Linear probing deletion by backward shift, as ag__u64map_del(). */
+bool ag__fmap_del(struct ag__fmap *m, uint64_t id)
+{
+	if (!m->cap)
+		return false;
+	uint32_t mask = m->cap - 1;
+	uint32_t j = (uint32_t)mix64(id) & mask;
+
+	while (m->slots[j] && fmap_key(m->slots[j]) != id)
+		j = (j + 1) & mask;
+	if (!m->slots[j])
+		return false;
+	m->len--;
+	for (;;) {
+		uint32_t k = j;
+
+		m->slots[j] = NULL;
+		for (;;) {
+			k = (k + 1) & mask;
+			if (!m->slots[k])
+				return true;
+			uint32_t home = (uint32_t)mix64(fmap_key(m->slots[k])) & mask;
+			/* move k back to j unless its home lies cyclically in (j, k] */
+			if (j <= k ? (home <= j || home > k) : (home <= j && home > k))
+				break;
+		}
+		m->slots[j] = m->slots[k];
+		j = k;
+	}
+}
+
+void ag__fmap_fini(struct ag__fmap *m)
+{
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
 /* ---- interned strings ----------------------------------------------------------- */
 
 static int strtab_grow(ag_engine *e)

@@ -44,6 +44,11 @@ void ag_rule_init(struct ag_rule *rule)
 
 void ag_rule_free(struct ag_rule *rule)
 {
+	if (rule->block) {
+		free(rule->block);
+		ag_rule_init(rule);
+		return;
+	}
 	for (unsigned i = 0; i < rule->n_app; i++)
 		free(rule->app[i].path);
 	for (unsigned i = 0; i < rule->n_user; i++)
@@ -97,6 +102,7 @@ int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src)
 	bool fail = false;
 
 	*dst = *src;
+	dst->block = NULL;
 	/* Nothing of src is shared: every pointer is replaced (or NULL) before
 	 * dst can be freed. */
 	dst->name = dup_or_null(src->name, &fail);
@@ -129,10 +135,118 @@ int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src)
 	return 0;
 }
 
-static int set_str(char **field, const char *s)
+/* Room for @n bytes at *at in the block, aligned for any of the arrays. */
+static void *carve(char **at, size_t n)
+{
+	void *p = *at;
+
+	*at += (n + 7) & ~(size_t)7;
+	return p;
+}
+
+static size_t str_room(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static char *str_in(char **at, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *d = *at;
+
+	memcpy(d, s, n);
+	*at += n;
+	return d;
+}
+
+static void *array_in(char **at, const void *src, size_t n, size_t size)
+{
+	if (!n)
+		return NULL;
+	return memcpy(carve(at, n * size), src, n * size);
+}
+
+int ag_rule_copy_compact(struct ag_rule *dst, const struct ag_rule *src)
+{
+	/* the arrays first (8-byte aligned), then the strings */
+	size_t arrays = 0, strs = 0;
+
+	arrays += ((size_t)src->n_app * sizeof(*src->app) + 7) & ~(size_t)7;
+	arrays += ((size_t)src->n_user * sizeof(*src->user) + 7) & ~(size_t)7;
+	arrays += ((size_t)src->n_remote * sizeof(*src->remote) + 7) & ~(size_t)7;
+	arrays += ((size_t)src->n_host * sizeof(*src->host) + 7) & ~(size_t)7;
+	arrays += ((size_t)src->n_port * sizeof(*src->port) + 7) & ~(size_t)7;
+	arrays += ((size_t)src->n_proto * sizeof(*src->proto) + 7) & ~(size_t)7;
+	strs += str_room(src->name) + str_room(src->callout) + str_room(src->source) +
+		str_room(src->host_list) + str_room(src->remote_list);
+	for (unsigned i = 0; i < src->n_app; i++)
+		strs += str_room(src->app[i].path);
+	for (unsigned i = 0; i < src->n_user; i++)
+		strs += str_room(src->user[i].name);
+	for (unsigned i = 0; i < src->n_host; i++)
+		strs += str_room(src->host[i].name);
+
+	*dst = *src;
+	dst->block = NULL;
+	if (!arrays && !strs) {
+		dst->name = dst->callout = dst->source = dst->host_list = dst->remote_list = NULL;
+		dst->app = NULL;
+		dst->user = NULL;
+		dst->remote = NULL;
+		dst->host = NULL;
+		dst->port = NULL;
+		dst->proto = NULL;
+		return 0;
+	}
+	char *block = malloc(arrays + strs), *at = block;
+
+	if (!block) {
+		ag_rule_init(dst);
+		return -ENOMEM;
+	}
+	dst->block = block;
+	dst->app = array_in(&at, src->app, src->n_app, sizeof(*src->app));
+	dst->user = array_in(&at, src->user, src->n_user, sizeof(*src->user));
+	dst->remote = array_in(&at, src->remote, src->n_remote, sizeof(*src->remote));
+	dst->host = array_in(&at, src->host, src->n_host, sizeof(*src->host));
+	dst->port = array_in(&at, src->port, src->n_port, sizeof(*src->port));
+	dst->proto = array_in(&at, src->proto, src->n_proto, sizeof(*src->proto));
+	dst->name = str_in(&at, src->name);
+	dst->callout = str_in(&at, src->callout);
+	dst->source = str_in(&at, src->source);
+	dst->host_list = str_in(&at, src->host_list);
+	dst->remote_list = str_in(&at, src->remote_list);
+	for (unsigned i = 0; i < src->n_app; i++)
+		dst->app[i].path = str_in(&at, src->app[i].path);
+	for (unsigned i = 0; i < src->n_user; i++)
+		dst->user[i].name = str_in(&at, src->user[i].name);
+	for (unsigned i = 0; i < src->n_host; i++)
+		dst->host[i].name = str_in(&at, src->host[i].name);
+	return 0;
+}
+
+/* Before a setter changes a copy: each string and array its own allocation. */
+static int unpack(struct ag_rule *rule)
+{
+	struct ag_rule loose;
+
+	if (!rule->block)
+		return 0;
+	if (ag_rule_copy(&loose, rule))
+		return -ENOMEM;
+	free(rule->block);
+	*rule = loose;
+	return 0;
+}
+
+static int set_str(struct ag_rule *rule, char **field, const char *s)
 {
 	char *d = NULL;
 
+	if (unpack(rule))
+		return -ENOMEM;
 	if (s && s[0] && !(d = strdup(s)))
 		return -ENOMEM;
 	free(*field);
@@ -142,22 +256,22 @@ static int set_str(char **field, const char *s)
 
 int ag_rule_set_name(struct ag_rule *rule, const char *name)
 {
-	return set_str(&rule->name, name);
+	return set_str(rule, &rule->name, name);
 }
 
 int ag_rule_set_callout(struct ag_rule *rule, const char *callout)
 {
-	return set_str(&rule->callout, callout);
+	return set_str(rule, &rule->callout, callout);
 }
 
 int ag_rule_set_source(struct ag_rule *rule, const char *source)
 {
-	return set_str(&rule->source, source);
+	return set_str(rule, &rule->source, source);
 }
 
 int ag_rule_set_host_list(struct ag_rule *rule, const char *path)
 {
-	int r = set_str(&rule->host_list, path);
+	int r = set_str(rule, &rule->host_list, path);
 
 	if (!r && rule->host_list)
 		rule->has |= AG_RULE_HAS_HOST_LIST;
@@ -168,7 +282,7 @@ int ag_rule_set_host_list(struct ag_rule *rule, const char *path)
 
 int ag_rule_set_remote_list(struct ag_rule *rule, const char *path)
 {
-	int r = set_str(&rule->remote_list, path);
+	int r = set_str(rule, &rule->remote_list, path);
 
 	if (!r && rule->remote_list)
 		rule->has |= AG_RULE_HAS_REMOTE_LIST;
@@ -181,10 +295,12 @@ int ag_rule_set_remote_list(struct ag_rule *rule, const char *path)
  * Room for one more value in *@arr (@n values of @size bytes): the array
  * grows one value at a time, so a rule holds no slack.
  */
-static int grow(void *arr, uint8_t n, size_t size)
+static int grow(struct ag_rule *rule, void *arr, uint8_t n, size_t size)
 {
 	void *p;
 
+	if (unpack(rule))
+		return -ENOMEM;
 	if (n >= AG_RULE_VALUES_MAX)
 		return -E2BIG;
 	p = realloc(*(void **)arr, ((size_t)n + 1) * size);
@@ -197,7 +313,7 @@ static int grow(void *arr, uint8_t n, size_t size)
 int ag_rule_add_app(struct ag_rule *rule, const char *path)
 {
 	char *d;
-	int r = grow(&rule->app, rule->n_app, sizeof(*rule->app));
+	int r = grow(rule, &rule->app, rule->n_app, sizeof(*rule->app));
 
 	if (r)
 		return r;
@@ -212,7 +328,7 @@ int ag_rule_add_app(struct ag_rule *rule, const char *path)
 static int add_user(struct ag_rule *rule, const char *name, uint32_t uid, bool known)
 {
 	char *d = NULL;
-	int r = grow(&rule->user, rule->n_user, sizeof(*rule->user));
+	int r = grow(rule, &rule->user, rule->n_user, sizeof(*rule->user));
 
 	if (r)
 		return r;
@@ -243,7 +359,7 @@ int ag_rule_add_uid(struct ag_rule *rule, uint32_t uid)
 int ag_rule_add_remote(struct ag_rule *rule, int family, const void *addr, unsigned plen)
 {
 	struct ag_rule_remote *v;
-	int r = grow(&rule->remote, rule->n_remote, sizeof(*rule->remote));
+	int r = grow(rule, &rule->remote, rule->n_remote, sizeof(*rule->remote));
 
 	if (r)
 		return r;
@@ -259,7 +375,7 @@ int ag_rule_add_remote(struct ag_rule *rule, int family, const void *addr, unsig
 int ag_rule_add_host(struct ag_rule *rule, const char *name)
 {
 	char *d;
-	int r = grow(&rule->host, rule->n_host, sizeof(*rule->host));
+	int r = grow(rule, &rule->host, rule->n_host, sizeof(*rule->host));
 
 	if (r)
 		return r;
@@ -273,7 +389,7 @@ int ag_rule_add_host(struct ag_rule *rule, const char *name)
 
 int ag_rule_add_port(struct ag_rule *rule, uint16_t lo, uint16_t hi)
 {
-	int r = grow(&rule->port, rule->n_port, sizeof(*rule->port));
+	int r = grow(rule, &rule->port, rule->n_port, sizeof(*rule->port));
 
 	if (r)
 		return r;
@@ -285,7 +401,7 @@ int ag_rule_add_port(struct ag_rule *rule, uint16_t lo, uint16_t hi)
 
 int ag_rule_add_proto(struct ag_rule *rule, uint8_t proto)
 {
-	int r = grow(&rule->proto, rule->n_proto, sizeof(*rule->proto));
+	int r = grow(rule, &rule->proto, rule->n_proto, sizeof(*rule->proto));
 
 	if (r)
 		return r;

@@ -194,6 +194,11 @@ struct ag_rule {
 	 * (rule/list.h), read by the daemon. */
 	char *host_list;		/* AG_RULE_HAS_HOST_LIST */
 	char *remote_list;		/* AG_RULE_HAS_REMOTE_LIST */
+
+	/* In memory only: the one allocation that holds every string and
+	 * array above, in a rule made by ag_rule_copy_compact(); NULL when
+	 * each has its own. */
+	void *block;
 };
 
 /* @s, or "" when NULL: for name, callout and source. */
@@ -230,6 +235,16 @@ void ag_rule_free(struct ag_rule *rule);
  * Return: 0, or -ENOMEM with @dst init'ed.
  */
 int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src);
+
+/*
+ * ag_rule_copy_compact - the same copy with every string and array of
+ * @dst in one allocation (struct ag_rule.block), for a rule kept for long:
+ * one block instead of one per value.  Change such a rule only through the
+ * setters (they give each value its own allocation again first), never by
+ * freeing or replacing a pointer; ag_rule_free() releases it.
+ * Return: 0, or -ENOMEM with @dst init'ed.
+ */
+int ag_rule_copy_compact(struct ag_rule *dst, const struct ag_rule *src);
 
 /*
  * Setters for code that builds a rule (the parsers check values first;
