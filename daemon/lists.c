@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "base/clock.h"
+#include "base/err.h"
 #include "daemon/alegated.h"
 #include "daemon/lists.h"
 #include "daemon/log.h"
@@ -335,9 +336,16 @@ static void list_put(struct agd *d, struct agd_list *l)
 static int list_get(struct agd *d, const char *path, enum ag_list_kind kind, bool strict,
 		    struct agd_list **out, char *err, size_t errlen)
 {
-	struct agd_list *l = find(d, path, kind);
+	struct agd_list *l;
 	int r;
 
+	if (!d->lists) {
+		/* agd_lists_open() failed or was never called: no rule may
+		 * name a list it cannot have */
+		ag_seterr(err, errlen, "%s", "lists are not available in this daemon (see the log)");
+		return -ENOTSUP;
+	}
+	l = find(d, path, kind);
 	if (!l) {
 		/* a file no rule named yet: read here, so the rule never
 		 * works on an empty list it should not have */
@@ -563,6 +571,8 @@ void agd_lists_ready(struct agd *d)
  */
 void agd_lists_reload_begin(struct agd *d)
 {
+	if (!d->lists)
+		return;
 	for (size_t i = 0; i < d->lists->n; i++) {
 		d->lists->v[i]->refs++;
 		d->lists->v[i]->held = true;
@@ -573,6 +583,8 @@ void agd_lists_reload_end(struct agd *d)
 {
 	struct agd_lists *ls = d->lists;
 
+	if (!ls)
+		return;
 	for (size_t i = 0; i < ls->n;) {
 		struct agd_list *l = ls->v[i];
 
