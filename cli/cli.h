@@ -215,6 +215,8 @@ void table_add(struct table *t, const char *const *cells);
  * stay wider.
  */
 void table_fit(struct table *t, int maxw);
+/* Fit to the terminal's width (or not, when piped), print, free. */
+void table_show(struct table *t);
 /* Print the headers / one row of ncols cells (cut to the fitted widths). */
 void table_print_head(const struct table *t);
 void table_print_row(const struct table *t, const char *const *cells);

@@ -258,9 +258,7 @@ static void pending_human(json_t *res)
 		free(pid);
 		free(user);
 	}
-	table_fit(&t, out_width());
-	table_print(&t);
-	table_free(&t);
+	table_show(&t);
 }
 
 int cmd_pending(struct cli *cli, struct cli_args *a)
@@ -442,9 +440,7 @@ static void flows_human(json_t *res)
 		free(rule);
 		free(p);
 	}
-	table_fit(&t, out_width());
-	table_print(&t);
-	table_free(&t);
+	table_show(&t);
 }
 
 int cmd_flows(struct cli *cli, struct cli_args *a)
@@ -707,9 +703,7 @@ int cmd_events(struct cli *cli, struct cli_args *a)
 		json_array_foreach(shown, i, e)
 			fold_event(&fold, e);
 		fold_flush(&fold);
-		table_fit(&t, out_width());
-		table_print(&t);
-		table_free(&t);
+		table_show(&t);
 	}
 	json_decref(shown);
 	ag_ctl_close(c);

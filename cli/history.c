@@ -102,9 +102,7 @@ static void history_human(json_t *res)
 		free(pid);
 		free(rule);
 	}
-	table_fit(&t, out_width());
-	table_print(&t);
-	table_free(&t);
+	table_show(&t);
 }
 
 int cmd_history(struct cli *cli, struct cli_args *a)
@@ -157,9 +155,7 @@ static void traffic_human(json_t *res)
 		table_add(&t, cells);
 		free(n);
 	}
-	table_fit(&t, out_width());
-	table_print(&t);
-	table_free(&t);
+	table_show(&t);
 }
 
 int cmd_traffic(struct cli *cli, struct cli_args *a)

@@ -353,3 +353,10 @@ const char *out_str(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
 }
+
+void table_show(struct table *t)
+{
+	table_fit(t, out_width());
+	table_print(t);
+	table_free(t);
+}

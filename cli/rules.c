@@ -248,9 +248,7 @@ int cmd_rules_list(struct cli *cli, struct cli_args *a)
 		free(life);
 		free(match);
 	}
-	table_fit(&t, out_width());
-	table_print(&t);
-	table_free(&t);
+	table_show(&t);
 	json_decref(res);
 	return EXIT_DONE;
 }

@@ -26,6 +26,9 @@ int ag__rule_proto_number(const char *name);
 const char *ag__rule_proto_name(uint8_t proto, char *buf, size_t size);
 /* Now on CLOCK_BOOTTIME, the clock of timed rules' deadlines; 0 on failure. */
 uint64_t ag__rule_boottime_ns(void);
+/* A DNS name of at most @max characters: labels of 1..63 letters, digits,
+ * '-' (not at a label's ends) and '_' (SRV, DKIM), no empty label. */
+bool ag__rule_dns_name(const char *s, size_t n, size_t max);
 
 /*
  * The caller's error buffer, filled a line per error: lines are kept whole

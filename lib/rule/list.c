@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rule/config.h"
+#include "rule/internal.h"
 #include "rule/list.h"
 
 struct lctx {
@@ -110,30 +111,6 @@ static const char *quote(char *q, size_t size, const struct tok *t)
 	return ag_config_quote(q, size, t->s, t->n);
 }
 
-/* Letters, digits, '-' and '_' in labels of 1..63, no '-' at a label's ends. */
-static bool dns_name(const char *s, size_t n)
-{
-	size_t label = 0;
-
-	if (n == 0 || n > AG_NAMESET_NAME_MAX)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char ch = i < n ? s[i] : '.';
-
-		if (ch == '.') {
-			if (label == 0 || label > 63 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' || (ch == '-' && label > 0)))
-			return false;
-		label++;
-	}
-	return true;
-}
-
 /* Names hosts files give the machine itself, not blocked hosts. */
 static bool local_name(const struct tok *t)
 {
@@ -173,7 +150,7 @@ static int add_name(struct lctx *c, size_t line, struct ag_nameset *set, struct 
 	}
 	if (t.n > 1 && t.s[t.n - 1] == '.')
 		t.n--;
-	if (!dns_name(t.s, t.n)) {
+	if (!ag__rule_dns_name(t.s, t.n, AG_NAMESET_NAME_MAX)) {
 		bad_line(c, line, "%s is not a host name", quote(q, sizeof(q), &t));
 		return 1;
 	}

@@ -515,3 +515,26 @@ bool ag_rule_equal(const struct ag_rule *a, const struct ag_rule *b)
 		return false;
 	return true;
 }
+
+bool ag__rule_dns_name(const char *s, size_t n, size_t max)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char ch = i < n ? s[i] : '.';
+
+		if (ch == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || (ch == '-' && label > 0)))
+			return false;
+		label++;
+	}
+	return true;
+}

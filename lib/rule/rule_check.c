@@ -510,30 +510,6 @@ static void one_remote(struct pctx *c, const json_t *v, struct ag_rule *r)
 		added(c, "remote", ag_rule_add_remote(r, val.family, val.addr, val.plen));
 }
 
-/* Labels of letters, digits, '-' (not at an edge) and '_' (SRV, DKIM). */
-static bool dns_name_valid(const char *s, size_t n)
-{
-	size_t label = 0;
-
-	if (n == 0 || n > AG_RULE_HOST_MAX)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char ch = i < n ? s[i] : '.';
-
-		if (ch == '.') {
-			if (label == 0 || label > 63 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-		      (ch == '-' && label > 0)))
-			return false;
-		label++;
-	}
-	return true;
-}
-
 static void one_host(struct pctx *c, const json_t *v, struct ag_rule *r)
 {
 	char q[QUOTE_BUF], buf[AG_RULE_HOST_MAX + 3];
@@ -556,7 +532,7 @@ static void one_host(struct pctx *c, const json_t *v, struct ag_rule *r)
 	buf[m] = '\0';
 	if (m >= 2 && buf[0] == '*' && buf[1] == '.')
 		skip = 2;
-	if (!dns_name_valid(buf + skip, m - skip) || (skip && m > AG_RULE_HOST_MAX)) {
+	if (!ag__rule_dns_name(buf + skip, m - skip, AG_RULE_HOST_MAX) || (skip && m > AG_RULE_HOST_MAX)) {
 		perr(c, "host", "host: %s is not a DNS name or *.suffix", q);
 		return;
 	}
