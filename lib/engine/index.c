@@ -99,7 +99,7 @@ static void part_addr(struct kpart *k, uint8_t ver, uint8_t plen, const uint8_t 
 	unsigned nb = ver == 4 ? 4 : 16;
 	uint8_t tmp[16];
 
-	memcpy(tmp, addr, 16);
+	memcpy(tmp, addr, sizeof(tmp));
 	ag__addr_mask(tmp, plen, nb);
 	k->buf[0] = ver;
 	k->buf[1] = plen;

@@ -481,7 +481,7 @@ static const char *parse_remote(const char *s, size_t n, struct ag_rule_remote *
 		}
 	}
 	r->family = (uint8_t)family;
-	memcpy(r->addr, addr, 16);
+	memcpy(r->addr, addr, sizeof(r->addr));
 	r->plen = (uint8_t)plen;
 	return NULL;
 }
