@@ -42,6 +42,7 @@
 #include "daemon/alegated.h"
 #include "daemon/privs.h"
 #include "daemon/history.h"
+#include "daemon/history_internal.h"
 #include "daemon/log.h"
 #include "daemon/policy.h"
 #include "net/packet.h"
@@ -53,15 +54,6 @@
 #define AGD_HISTORY_QUEUE_MAX 131072
 /* How often retention runs, in commits. */
 #define AGD_HISTORY_TRIM_EVERY 240
-/* Rows a `history` answer holds at most. */
-#define AGD_HISTORY_LIMIT_MAX 100000
-/* Queries that run at once: one thread and read-only connection each. */
-#define AGD_HISTORY_QUERY_THREADS 2
-/* Queries waiting, running or answered but not yet sent, at most. */
-#define AGD_HISTORY_QUERIES_MAX 16
-/* The query threads' nice value: on a busy machine the loop that decides
- * connections gets the CPU before a month of rows is summed. */
-#define AGD_HISTORY_QUERY_NICE 10
 
 enum hkind { H_NEW, H_END };
 
@@ -89,52 +81,6 @@ struct hrec {
 struct htext {
 	char proto[8], direction[4];
 	char local[AG_ADDR_STRLEN + 10], remote[AG_ADDR_STRLEN + 10];
-};
-
-/* A query on its way to a query thread and back. */
-struct hquery {
-	struct hquery *next;
-	struct agd_history_filter f;	/* app, host in mem */
-	char *mem;
-	agd_history_answer_fn *fn;
-	uint64_t token;
-	json_t *result;			/* NULL: err says why */
-	char err[AGD_ERR_MAX];
-};
-
-struct hquerier {
-	struct agd_history *h;
-	sqlite3 *db;
-	pthread_t thread;
-	bool on;
-};
-
-struct agd_history {
-	sqlite3 *wdb;
-	pthread_t thread;
-	bool thread_on;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct hrec *q;
-	size_t n, cap;
-	bool stop;
-	enum ag_cfg_event_log event_log;	/* the writer's copies */
-	unsigned days, max_mb;
-	/* set by the loop (a reload), taken by the writer at its next batch */
-	enum ag_cfg_event_log new_event_log;
-	unsigned new_days, new_max_mb;
-	/* counters: the loop reads them under mu */
-	uint64_t rows, ends, dropped, write_errors, trimmed;
-
-	/* queries: todo and done under qmu; nqueries is the loop's own */
-	struct hquerier qt[AGD_HISTORY_QUERY_THREADS];
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
-	struct hquery *todo, **todo_tail, *done;
-	bool qstop;
-	unsigned qready;		/* query threads that set their priority */
-	unsigned nqueries;
-	int qfd;			/* eventfd: answers are ready */
 };
 
 static const char schema[] =
@@ -253,7 +199,7 @@ static void log_record(struct agd_history *h, const struct hrec *r, const struct
 	}
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void agd__history_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s && s[0])
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -323,7 +269,7 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 		if (r->kind == H_NEW) {
 			rec_text(r, &t);
 			sqlite3_bind_int64(st, 1, r->time_ms);
-			bind_text(st, 2, r->exe);
+			agd__history_bind_text(st, 2, r->exe);
 			bind_opt(st, 3, r->pid);
 			bind_opt(st, 4, r->uid);
 			sqlite3_bind_text(st, 5, t.proto, -1, SQLITE_TRANSIENT);
@@ -331,10 +277,10 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 			if (t.local[0])
 				sqlite3_bind_text(st, 7, t.local, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_text(st, 8, t.remote, -1, SQLITE_TRANSIENT);
-			bind_text(st, 9, r->host);
-			bind_text(st, 10, r->action);
-			bind_text(st, 11, r->rule);
-			bind_text(st, 12, r->decided);
+			agd__history_bind_text(st, 9, r->host);
+			agd__history_bind_text(st, 10, r->action);
+			agd__history_bind_text(st, 11, r->rule);
+			agd__history_bind_text(st, 12, r->decided);
 			if (r->end_ms) {
 				sqlite3_bind_int64(st, 14, r->end_ms);
 				sqlite3_bind_int64(st, 15, (sqlite3_int64)r->bytes_in);
@@ -509,8 +455,6 @@ out:
 
 /* ---- the loop's side ---------------------------------------------------------- */
 
-static void *querier(void *arg);
-
 int agd_history_open(struct agd *d)
 {
 	struct agd_history *h;
@@ -574,7 +518,7 @@ int agd_history_open(struct agd *d)
 	/* named for top -H and /proc/PID/task/TID/comm */
 	pthread_setname_np(h->thread, "agd-history");
 	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++) {
-		if ((r = -pthread_create(&h->qt[i].thread, NULL, querier, &h->qt[i]))) {
+		if ((r = -pthread_create(&h->qt[i].thread, NULL, agd__history_querier, &h->qt[i]))) {
 			log_err("history: query thread: %s", strerror(-r));
 			break;
 		}
@@ -619,7 +563,7 @@ void agd_history_reconfigure(struct agd *d)
 	pthread_mutex_unlock(&h->mu);
 }
 
-static void query_list_free(struct hquery *q)
+void agd__history_query_list_free(struct hquery *q)
 {
 	while (q) {
 		struct hquery *next = q->next;
@@ -652,8 +596,8 @@ void agd_history_close(struct agd *d)
 		sqlite3_interrupt(h->qt[i].db);
 		pthread_join(h->qt[i].thread, NULL);
 	}
-	query_list_free(h->todo);
-	query_list_free(h->done);
+	agd__history_query_list_free(h->todo);
+	agd__history_query_list_free(h->done);
 	if (h->thread_on)
 		pthread_join(h->thread, NULL);
 	for (size_t i = 0; i < h->n; i++)
@@ -818,280 +762,6 @@ void agd_history_event(struct agd *d, const ag_event *ev)
 	c.rule = rule ? rule->rule.id : NULL;
 	c.decided = how;
 	agd_history_conn(d, &c);
-}
-
-/* ---- queries ------------------------------------------------------------------- */
-
-static json_t *col_json(sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_INTEGER:
-		return json_integer((json_int_t)sqlite3_column_int64(st, i));
-	case SQLITE_TEXT:
-		return json_string((const char *)sqlite3_column_text(st, i));
-	default:
-		return json_null();
-	}
-}
-
-static void iso_time(char *buf, size_t len, int64_t ms)
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-
-	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
-}
-
-/* A read statement on a query thread's connection, or NULL with err set. */
-static sqlite3_stmt *read_stmt(sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
-		return NULL;
-	}
-	return st;
-}
-
-static json_t *query_history(sqlite3 *db, const struct agd_history_filter *f, char *err,
-			     size_t errlen)
-{
-	static const char *const cols[] = { "time_ms", "exe", "pid", "uid", "proto", "direction",
-					    "local", "remote", "host", "action", "rule", "decided",
-					    "end_ms", "bytes_in", "bytes_out" };
-	sqlite3_stmt *st;
-	json_t *a;
-	int i = 1, rc;
-
-	/* newest first, through the time index; the filters narrow what it reads.
-	 * host: the name or any name under it, its % and _ taken as themselves */
-	st = read_stmt(db, "SELECT time_ms, exe, pid, uid, proto, direction, local, remote, host,"
-			  " action, rule, decided, end_ms, bytes_in, bytes_out FROM conn"
-			  " WHERE time_ms >= ?1 AND (?2 IS NULL OR exe = ?2)"
-			  " AND (?3 IS NULL OR host = ?3 OR host LIKE '%.' || replace(replace(replace(?3,"
-			  " '\\', '\\\\'), '%', '\\%'), '_', '\\_') ESCAPE '\\')"
-			  " ORDER BY time_ms DESC, id DESC LIMIT ?4", err, errlen);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)f->since_ms);
-	bind_text(st, i++, f->app);
-	bind_text(st, i++, f->host);
-	sqlite3_bind_int64(st, i++, f->limit && f->limit < AGD_HISTORY_LIMIT_MAX
-					    ? (sqlite3_int64)f->limit : AGD_HISTORY_LIMIT_MAX);
-	a = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		char t[40];
-
-		iso_time(t, sizeof(t), sqlite3_column_int64(st, 0));
-		json_object_set_new(o, "time", json_string(t));
-		for (int c = 0; c < (int)(sizeof(cols) / sizeof(cols[0])); c++)
-			json_object_set_new(o, cols[c], col_json(st, c));
-		if (sqlite3_column_type(st, 12) == SQLITE_INTEGER) {
-			iso_time(t, sizeof(t), sqlite3_column_int64(st, 12));
-			json_object_set_new(o, "end", json_string(t));
-		} else {
-			json_object_set_new(o, "end", json_null());
-		}
-		json_array_append_new(a, o);
-	}
-	if (rc != SQLITE_DONE) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
-		json_decref(a);
-		a = NULL;
-	}
-	sqlite3_finalize(st);
-	return a;
-}
-
-static json_t *query_traffic(sqlite3 *db, uint64_t since_ms, uint64_t bucket_ms,
-			     char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	json_t *a, *byexe;
-	int rc;
-
-	st = read_stmt(db, "SELECT exe, count(*), total(bytes_in), total(bytes_out) FROM conn"
-			  " WHERE time_ms >= ?1 GROUP BY exe"
-			  " ORDER BY total(bytes_in) + total(bytes_out) DESC, count(*) DESC",
-			  err, errlen);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
-	a = json_array();
-	byexe = json_object();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		const char *exe = (const char *)sqlite3_column_text(st, 0);
-
-		json_object_set_new(o, "exe", exe ? json_string(exe) : json_null());
-		json_object_set_new(o, "connections", json_integer(sqlite3_column_int64(st, 1)));
-		json_object_set_new(o, "bytes_in", json_integer((json_int_t)sqlite3_column_double(st, 2)));
-		json_object_set_new(o, "bytes_out", json_integer((json_int_t)sqlite3_column_double(st, 3)));
-		if (bucket_ms)
-			json_object_set_new(o, "series", json_array());
-		json_object_set(byexe, exe ? exe : "", o);
-		json_array_append_new(a, o);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
-		goto fail;
-	}
-	/* per program over time: [bucket start ms, bytes_in, bytes_out, connections],
-	 * the bytes counted in the bucket where the connection started */
-	if (bucket_ms) {
-		st = read_stmt(db, "SELECT coalesce(exe, ''), time_ms / ?2 * ?2 AS b, total(bytes_in),"
-				  " total(bytes_out), count(*) FROM conn WHERE time_ms >= ?1"
-				  " GROUP BY 1, 2 ORDER BY 1, 2", err, errlen);
-		if (!st)
-			goto fail;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)bucket_ms);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			json_t *o = json_object_get(byexe, (const char *)sqlite3_column_text(st, 0));
-
-			if (!o)
-				continue;
-			json_array_append_new(json_object_get(o, "series"),
-					      json_pack("[IIII]", (json_int_t)sqlite3_column_int64(st, 1),
-							(json_int_t)sqlite3_column_double(st, 2),
-							(json_int_t)sqlite3_column_double(st, 3),
-							(json_int_t)sqlite3_column_int64(st, 4)));
-		}
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE) {
-			ag_seterr(err, errlen, "%s", sqlite3_errmsg(db));
-			goto fail;
-		}
-	}
-	json_decref(byexe);
-	return a;
-fail:
-	json_decref(byexe);
-	json_decref(a);
-	return NULL;
-}
-
-/* A query thread: takes the oldest query, runs it on its own connection,
- * puts the answer where the loop finds it and wakes the loop. */
-static void *querier(void *arg)
-{
-	struct hquerier *qt = arg;
-	struct agd_history *h = qt->h;
-	const uint64_t one = 1;
-
-	agd_privs_thread_limit(0, "history query");
-	/* PRIO_PROCESS 0 is this thread, not the process, on Linux */
-	if (setpriority(PRIO_PROCESS, 0, AGD_HISTORY_QUERY_NICE) == -1)
-		log_warn("history: query thread priority: %s", strerror(errno));
-	pthread_mutex_lock(&h->qmu);
-	h->qready++;
-	pthread_cond_broadcast(&h->qcv);
-	pthread_mutex_unlock(&h->qmu);
-	for (;;) {
-		struct hquery *q;
-
-		pthread_mutex_lock(&h->qmu);
-		while (!h->qstop && !h->todo)
-			pthread_cond_wait(&h->qcv, &h->qmu);
-		if (h->qstop) {
-			pthread_mutex_unlock(&h->qmu);
-			return NULL;
-		}
-		q = h->todo;
-		h->todo = q->next;
-		if (!h->todo)
-			h->todo_tail = &h->todo;
-		pthread_mutex_unlock(&h->qmu);
-
-		if (q->f.traffic)
-			q->result = query_traffic(qt->db, q->f.since_ms, q->f.bucket_ms, q->err,
-						  sizeof(q->err));
-		else
-			q->result = query_history(qt->db, &q->f, q->err, sizeof(q->err));
-
-		pthread_mutex_lock(&h->qmu);
-		q->next = h->done;
-		h->done = q;
-		pthread_mutex_unlock(&h->qmu);
-		if (write(h->qfd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-			log_warn("history: query eventfd: %s", strerror(errno));
-	}
-}
-
-int agd_history_ask(struct agd *d, const struct agd_history_filter *f, agd_history_answer_fn *fn,
-		    uint64_t token, char *err, size_t errlen)
-{
-	struct agd_history *h = d->history;
-	size_t la = f->app ? strlen(f->app) + 1 : 0, lh = f->host ? strlen(f->host) + 1 : 0;
-	struct hquery *q;
-
-	if (!h) {
-		ag_seterr(err, errlen, "%s", "history is off (state_dir could not be opened; see the log)");
-		return -ENOENT;
-	}
-	if (h->nqueries >= AGD_HISTORY_QUERIES_MAX) {
-		ag_seterr(err, errlen, "%u queries are under way; ask again when one is answered",
-			  h->nqueries);
-		return -EBUSY;
-	}
-	if (!(q = calloc(1, sizeof(*q))) || ((la || lh) && !(q->mem = malloc(la + lh)))) {
-		free(q);
-		ag_seterr(err, errlen, "%s", strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	q->f = *f;
-	q->f.app = q->f.host = NULL;
-	if (la)
-		q->f.app = memcpy(q->mem, f->app, la);
-	if (lh)
-		q->f.host = memcpy(q->mem + la, f->host, lh);
-	q->fn = fn;
-	q->token = token;
-	h->nqueries++;
-	pthread_mutex_lock(&h->qmu);
-	*h->todo_tail = q;
-	h->todo_tail = &q->next;
-	pthread_cond_signal(&h->qcv);
-	pthread_mutex_unlock(&h->qmu);
-	return 0;
-}
-
-void agd_history_answers(struct agd *d)
-{
-	struct agd_history *h = d->history;
-	struct hquery *q, *fifo = NULL;
-	uint64_t n;
-
-	if (!h)
-		return;
-	if (read(h->qfd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_debug("history: query eventfd: %s", strerror(errno));
-	pthread_mutex_lock(&h->qmu);
-	q = h->done;
-	h->done = NULL;
-	pthread_mutex_unlock(&h->qmu);
-	/* done is newest first: answer in the order the queries ended */
-	while (q) {
-		struct hquery *next = q->next;
-
-		q->next = fifo;
-		fifo = q;
-		q = next;
-	}
-	while ((q = fifo)) {
-		fifo = q->next;
-		h->nqueries--;
-		q->fn(d, q->token, q->result, q->result ? NULL : q->err);
-		q->result = NULL;
-		q->next = NULL;
-		query_list_free(q);
-	}
 }
 
 json_t *agd_history_status_json(struct agd *d)
