@@ -60,7 +60,7 @@ static void client_watch(struct agd *d, struct agd_client *c)
 	}
 }
 
-static void client_free(struct agd *d, struct agd_client *c)
+void agd__control_client_free(struct agd *d, struct agd_client *c)
 {
 	struct agd_client **pp = &d->control.clients;
 
@@ -84,7 +84,7 @@ static void client_free(struct agd *d, struct agd_client *c)
  * its max_clients slot and its queue are given back at once, or, when
  * this is one of its own requests, as soon as that request returns.
  */
-static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
+void agd__control_client_send(struct agd *d, struct agd_client *c, json_t *msg)
 {
 	if (c->closing || c->dead)
 		return;
@@ -96,7 +96,7 @@ static void client_send(struct agd *d, struct agd_client *c, json_t *msg)
 		c->dead = true;
 		c->sub_events = c->sub_pending = false;
 		if (!c->busy && !d->control.push_depth)
-			client_free(d, c);
+			agd__control_client_free(d, c);
 		return;
 	}
 	r = ag_ctl_outq_flush(&c->out, c->fd);
@@ -113,7 +113,7 @@ void agd__control_reply_ok(struct agd *d, struct agd_client *c, json_t *id, json
 		json_object_set(m, "id", id);
 	json_object_set_new(m, "ok", json_true());
 	json_object_set_new(m, "result", result ? result : json_object());
-	client_send(d, c, m);
+	agd__control_client_send(d, c, m);
 	json_decref(m);
 }
 
@@ -132,7 +132,7 @@ void agd__control_reply_err(struct agd *d, struct agd_client *c, json_t *id,
 	json_object_set_new(m, "ok", json_false());
 	json_object_set_new(m, "error", json_string(msg));
 	json_object_set_new(m, "code", json_string(code));
-	client_send(d, c, m);
+	agd__control_client_send(d, c, m);
 	json_decref(m);
 }
 
@@ -313,7 +313,7 @@ static bool stream_pump(struct agd *d, struct agd_client *c)
 	else
 		stream_end(st);
 	/* the client may be closed here: st is not used after the send */
-	client_send(d, c, m);
+	agd__control_client_send(d, c, m);
 	json_decref(m);
 	return true;
 }
@@ -668,20 +668,20 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 		int r = ag_ctl_outq_flush(&c->out, c->fd);
 
 		if (r < 0 && r != -EAGAIN) {
-			client_free(d, c);
+			agd__control_client_free(d, c);
 			return;
 		}
 	}
 	if (c->closing) {
 		if (!ag_ctl_outq_len(&c->out) || (events & (EPOLLHUP | EPOLLERR)))
-			client_free(d, c);
+			agd__control_client_free(d, c);
 		else
 			client_watch(d, c);
 		return;
 	}
 	/* gone while a query thread makes its answer: the answer is dropped */
 	if (c->stream.kind == STREAM_WAIT && (events & (EPOLLHUP | EPOLLERR))) {
-		client_free(d, c);
+		agd__control_client_free(d, c);
 		return;
 	}
 	c->busy = true;
@@ -693,7 +693,7 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 
 		if (n == 0 || (n < 0 && n != -EAGAIN && n != -ENOBUFS)) {
 			c->busy = false;
-			client_free(d, c);
+			agd__control_client_free(d, c);
 			return;
 		}
 	}
@@ -701,7 +701,7 @@ void agd_control_client_ready(struct agd *d, struct agd_client *c, uint32_t even
 		client_serve(d, c);
 	c->busy = false;
 	if (c->dead || (c->closing && !ag_ctl_outq_len(&c->out))) {
-		client_free(d, c);
+		agd__control_client_free(d, c);
 		return;
 	}
 	client_watch(d, c);
@@ -822,7 +822,7 @@ void agd_control_accept(struct agd *d)
 		agd_loop_add(d, fd, EPOLLIN, c);
 		json_object_set_new(hello, "uid", json_integer(cred.uid));
 		json_object_set_new(hello, "session", json_integer((json_int_t)c->session));
-		client_send(d, c, hello);
+		agd__control_client_send(d, c, hello);
 		json_decref(hello);
 	}
 }
@@ -863,95 +863,7 @@ void agd__control_feed(struct agd *d, struct agd_client *c, const char *line, si
 
 void agd__control_client_close(struct agd *d, struct agd_client *c)
 {
-	client_free(d, c);
-}
-
-/* ---- pushes -------------------------------------------------------------------------- */
-
-/*
- * Closing a client can end its session's rules, whose events are pushed
- * in turn: so the clients that fell behind are closed once the list is no
- * longer walked, not in the middle of it.
- */
-static void push_all(struct agd *d, bool events, json_t *msg)
-{
-	d->control.push_depth++;
-	for (struct agd_client *c = d->control.clients; c; c = c->next)
-		if (events ? c->sub_events : c->sub_pending)
-			client_send(d, c, msg);
-	if (--d->control.push_depth)
-		return;
-	for (struct agd_client *c = d->control.clients; c;) {
-		if (c->dead && !c->busy) {
-			client_free(d, c);
-			c = d->control.clients; /* freeing may have changed the list */
-		} else {
-			c = c->next;
-		}
-	}
-}
-
-/* Whether a client subscribed to events: else an event is not even made JSON. */
-static bool events_heard(const struct agd *d)
-{
-	for (const struct agd_client *c = d->control.clients; c; c = c->next)
-		if (c->sub_events)
-			return true;
-	return false;
-}
-
-void agd_control_push_event(struct agd *d, const ag_event *ev)
-{
-	if (!events_heard(d))
-		return;
-	json_t *m = json_object();
-
-	json_object_set_new(m, "event", agd_json_event(d, ev));
-	push_all(d, true, m);
-	json_decref(m);
-}
-
-void agd_control_push_json_event(struct agd *d, json_t *ev)
-{
-	if (!events_heard(d))
-		return;
-	json_t *m = json_object();
-
-	json_object_set(m, "event", ev);
-	push_all(d, true, m);
-	json_decref(m);
-}
-
-void agd_control_push_pending(struct agd *d, const struct agd_pending *p)
-{
-	json_t *o = NULL;
-
-	for (struct agd_client *c = d->control.clients; c; c = c->next) {
-		if (!c->sub_pending)
-			continue;
-		if (!o && !(o = agd_json_pending(d, p)))
-			return;
-	}
-	if (!o)
-		return;
-	json_t *m = json_object();
-
-	json_object_set_new(m, "pending", o);
-	push_all(d, false, m);
-	json_decref(m);
-}
-
-void agd_control_push_resolved(struct agd *d, uint32_t id, const char *reason,
-			       const char *verdict)
-{
-	json_t *m = json_pack("{s:{s:i, s:s}}", "resolved", "id", (json_int_t)id, "verdict",
-			      verdict);
-
-	if (reason)
-		json_object_set_new(json_object_get(m, "resolved"), "reason", json_string(reason));
-
-	push_all(d, false, m);
-	json_decref(m);
+	agd__control_client_free(d, c);
 }
 
 /* ---- the socket ------------------------------------------------------------------------ */
@@ -1047,14 +959,14 @@ void agd_control_close(struct agd *d)
 
 	/* Every client learns why the connection ends, not only subscribers. */
 	for (struct agd_client *c = d->control.clients; c; c = c->next)
-		client_send(d, c, bye);
+		agd__control_client_send(d, c, bye);
 	json_decref(bye);
 	while (d->control.clients) {
 		struct agd_client *c = d->control.clients;
 
 		/* best effort: what is queued goes out, then the client goes */
 		ag_ctl_outq_flush(&c->out, c->fd);
-		client_free(d, c);
+		agd__control_client_free(d, c);
 	}
 	if (d->control.listen_fd != -1) {
 		close(d->control.listen_fd);

@@ -79,6 +79,9 @@ struct page {
 /* ---- functions shared between the files ---------------------------------- */
 
 /* control.c */
+/* Queue @msg for @c (closing a client that cannot keep up); free @c. */
+void agd__control_client_send(struct agd *d, struct agd_client *c, json_t *msg);
+void agd__control_client_free(struct agd *d, struct agd_client *c);
 /* Answer the request @id: {"ok":true,"result":...} (@result taken), or
  * {"ok":false,"error":...,"code":@code}. */
 void agd__control_reply_ok(struct agd *d, struct agd_client *c, json_t *id, json_t *result);
