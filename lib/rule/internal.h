@@ -68,6 +68,27 @@ struct pctx {
 void ag__rule_errv(struct pctx *c, const char *where, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
+/* rule_check.c: reporting a bad value (see there). */
+void ag__rule_perr(struct pctx *c, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ag__rule_wrong_type(struct pctx *c, const char *key, const char *want, const json_t *v);
+void ag__rule_nomem(struct pctx *c);
+void ag__rule_added(struct pctx *c, const char *key, int ret);
+const char *ag__rule_get_string(struct pctx *c, const char *key, const json_t *v, size_t *len);
+
+/* rule_values.c: the setters of the condition fields, and the check that a
+ * rule has a list and a single value of one field not both. */
+void ag__rule_set_app(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_sha256(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_user(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_remote(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_host(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_port(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_proto(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_host_list(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_set_remote_list(struct pctx *c, const json_t *v, struct ag_rule *r);
+void ag__rule_check_lists(struct pctx *c, const struct ag_rule *r);
+
 /*
  * ag__rule_parse_text - the text of one rule file (@c->file names it) into
  * @out, every error reported through @c.  Return: 0, -EINVAL or -ENOMEM.
