@@ -10,7 +10,7 @@
  *   loop.c           agd_init(), epoll registration, the deadline timer
  *   dataplane.h      NFQUEUE queues -> ag_classify(); engine callbacks ->
  *                    verdicts, conntrack deletions, socket destruction; DNS
- *                    snooping
+ *                    snooping; dataplane_status.c its counters for `status`
  *   flowtuple.h      a flow as the kernel's 5-tuple and as the engine's
  *                    fixed values, one from the other
  *   policy.h         rules (lib/rule/rule.h) <-> engine filters; lifetimes;
@@ -21,16 +21,18 @@
  *                    host addresses for it; the notrack table
  *   resolvers.h      the configured DNS resolvers (resolv.conf)
  *   control.h        the control socket (docs/PROTOCOL.md): clients, pages,
- *                    pended flows and answers, pushes; control_requests.c the
- *                    rules, flows and events requests; control_json.c the
- *                    protocol's objects (control_internal.h between them)
+ *                    pended flows and answers; control_push.c the pushes to
+ *                    subscribers; control_requests.c the rules, flows and
+ *                    events requests; control_json.c the protocol's objects
+ *                    (control_internal.h between them)
  *   lifecycle.h      lock file, the guard of the firewall rules, timed rules
  *                    across a restart, systemd readiness and watchdog, what
  *                    happens to the rules at a stop
  *   privs.h          capabilities, no_new_privs, seccomp, the [fw] helper
  *   log.h            syslog or stderr
  *   history.h        every decided connection into SQLite (a writer thread), the
- *                    `history` and `traffic` queries, event_log records
+ *                    `history` and `traffic` queries (history_query.c, on query
+ *                    threads; history_internal.h between them), event_log records
  *   fpevents.h       the fast path's decisions read from its ring buffer: events,
  *                    history rows and the flows it allowed in the kernel
  *   modules.h        callout modules (callout_modules): dlopen, init, fini
