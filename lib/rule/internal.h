@@ -73,6 +73,9 @@ void ag__rule_perr(struct pctx *c, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void ag__rule_wrong_type(struct pctx *c, const char *key, const char *want, const json_t *v);
 void ag__rule_nomem(struct pctx *c);
+/* JSON's whitespace (RFC 8259); a JSON value's type as a message names it */
+bool ag__rule_is_ws(char ch);
+const char *ag__rule_type_name(const json_t *v);
 void ag__rule_added(struct pctx *c, const char *key, int ret);
 const char *ag__rule_get_string(struct pctx *c, const char *key, const json_t *v, size_t *len);
 
