@@ -163,6 +163,21 @@ daemon_stop_clean() {
 	"$ALEGATED" --cleanup -f "$DCONF" --netns "$DAEMON_NS" >/dev/null 2>&1
 }
 ctl() { "$ALEGATECTL" -s "$SOCK" "$@"; }
+# flows waiting for a decision now
+pending_count() { ctl pending --json | jq length; }
+# connect_unasked OUT CMD...: run CMD in the client namespace in the
+# background, its output in OUT; 0 when no flow was pending while it ran
+connect_unasked() {
+	local out=$1; shift
+	in_c "$@" >"$out" &
+	local pid=$! asked=0
+	while kill -0 $pid 2>/dev/null; do
+		[ "$(pending_count)" = 0 ] || asked=1
+		sleep 0.05
+	done
+	wait $pid
+	return $asked
+}
 wait_pending() {
 	local n=$1
 	wait_for 5 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' pending --json | jq length)\" -ge $n ]"

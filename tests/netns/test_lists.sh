@@ -16,19 +16,6 @@ wait_for 5 grep -q ready "$T/dns4.log" && wait_for 5 grep -q ready "$T/dns.log" 
 wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
 mkdir -p "$T/bin" "$T/lists"
 client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
-pending_count() { ctl pending --json | jq length; }
-# connect in the background; 0 when no flow was pending while it ran
-connect_unasked() {
-	local out=$1; shift
-	in_c "$@" >"$out" &
-	local pid=$! asked=0
-	while kill -0 $pid 2>/dev/null; do
-		[ "$(pending_count)" = 0 ] || asked=1
-		sleep 0.05
-	done
-	wait $pid
-	return $asked
-}
 
 printf 'nameserver %s\nnameserver 192.0.2.4\n' $S4 >"$T/resolv.conf"
 mkdir -p "$T/d-$NSC/rules"

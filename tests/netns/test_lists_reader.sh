@@ -13,20 +13,7 @@ wait_for 5 grep -q ready "$T/dns.log" || { fail setup "dns server did not start"
 wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
 mkdir -p "$T/bin" "$T/lists"
 client() { cp "$TOOLS/${2:-ag_connect}" "$T/bin/$1"; echo "$T/bin/$1"; }
-pending_count() { ctl pending --json | jq length; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# connect in the background; 0 when no flow was pending while it ran
-connect_unasked() {
-	local out=$1; shift
-	in_c "$@" >"$out" &
-	local pid=$! asked=0
-	while kill -0 $pid 2>/dev/null; do
-		[ "$(pending_count)" = 0 ] || asked=1
-		sleep 0.05
-	done
-	wait $pid
-	return $asked
-}
 
 printf 'nameserver %s\n' $S4 >"$T/resolv.conf"
 mkdir -p "$T/d-$NSC/rules"
