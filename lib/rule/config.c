@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/pathtrust.h"
 #include "rule/internal.h"
 
 enum kind {
@@ -718,6 +719,29 @@ out:
 	return ret;
 }
 
+/* 0, or -EPERM with @err when someone but root may have written @path. */
+static int trusted_file(const char *path, int fd, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 64];
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return 0; /* reading it will say why */
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		snprintf(why, sizeof(why), "owned by uid %u, not by root", (unsigned)st.st_uid);
+	else if (S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))
+		snprintf(why, sizeof(why), "writable by %s (mode %04o)",
+			 (st.st_mode & S_IWOTH) ? "others" : "its group",
+			 (unsigned)(st.st_mode & 07777));
+	else if (ag_path_trusted(path, why, sizeof(why)) != -EPERM)
+		return 0;
+	if (err && errlen) {
+		snprintf(err, errlen, "%s: %s: not read", path, why);
+		ag__sanitize(err);
+	}
+	return -EPERM;
+}
+
 int ag_config_load(const char *path, struct ag_config *cfg, unsigned flags,
 		   char *err, size_t errlen)
 {
@@ -735,6 +759,13 @@ int ag_config_load(const char *path, struct ag_config *cfg, unsigned flags,
 			return 0;
 		}
 		goto fail;
+	}
+	/* the configuration names the rules, the lists and the socket's
+	 * group: whoever may change it may let anything through */
+	ret = trusted_file(path, fd, err, errlen);
+	if (ret < 0) {
+		close(fd);
+		return ret;
 	}
 	ret = ag__read_fd(fd, AG_CONFIG_FILE_MAX, &buf, &len);
 	close(fd);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/pathtrust.h"
 #include "rule/config.h"
 #include "rule/internal.h"
 #include "rule/list.h"
@@ -317,13 +319,20 @@ int ag_list_load(const char *path, enum ag_list_kind kind, void **out, size_t *b
 		 ag_list_err_fn err, void *arg, char *why, size_t whylen)
 {
 	struct stat st;
-	char *buf = NULL;
+	char *buf = NULL, trust[PATH_MAX + 64];
 	size_t got = 0;
 	void *set = NULL;
 	int fd, r;
 
 	*out = NULL;
 	*bad = 0;
+	/* a root-owned list in a directory others may write to is a list
+	 * anyone may swap for another file */
+	r = ag_path_trusted(path, trust, sizeof(trust));
+	if (r == -EPERM) {
+		set_why(why, whylen, "%s: %s", path, trust);
+		return r;
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		r = -errno;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/pathtrust.h"
 #include "rule/internal.h"
 
 /* The exact bytes of a rule file: 2-space indent, fixed key order, "\n". */
@@ -310,7 +312,7 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err,
 	struct ag_rule *rule = NULL;
 	struct dirent *de;
 	struct stat st;
-	char why[96];
+	char why[96], trust[PATH_MAX + 64];
 	bool bad = false;
 	int ret = 0, dfd;
 	DIR *d;
@@ -331,6 +333,12 @@ int ag_rules_load_dir(const char *dir, ag_rule_fn rule_cb, void *arg, char *err,
 	}
 	if (untrusted(&st, why, sizeof(why))) {
 		ferr(&c, dir, "the rules directory is %s: no rule read from it", why);
+		close(dfd);
+		return -EPERM;
+	}
+	/* ... and so may whoever may rename the directory or one above it */
+	if (ag_path_trusted(dir, trust, sizeof(trust)) == -EPERM) {
+		ferr(&c, dir, "%s: no rule read from it", trust);
 		close(dfd);
 		return -EPERM;
 	}

@@ -35,7 +35,9 @@ wait_for 10 grep -q "list $BIG: 1000000 names" "$T/d-$NSC/daemon.log" ||
 
 # ---- an edit: the loop keeps serving while the list is read again ------------------------------
 echo "0.0.0.0 late.example.test" >>"$BIG"
-sleep 0.15	# the change is seen, the read is under way (about a second)
+sleep 0.15	# the change is seen, the read is under way (about two seconds)
+# a loop that waited for the read would answer after it: reading false, or
+# well over the bounds below (kept loose for a loaded machine)
 # both at once: a connection by an allowed program, and a status request
 ( c0=$(now_ms); in_c "$A" -t 3000 $S4 8080 >"$T/a.out"; echo $(($(now_ms) - c0)) >"$T/a.ms" ) &
 cpid=$!
@@ -43,17 +45,19 @@ t0=$(now_ms)
 st=$(ctl status --json)
 t1=$(now_ms)
 wait $cpid
+st2=$(ctl status --json)	# a loop that waited for the read says it is over
 out=$(cat "$T/a.out") cms=$(cat "$T/a.ms")
-if [ $((t1 - t0)) -lt 200 ] && [ "$(jq '.lists[0].reading' <<<"$st")" = true ]; then
+if [ $((t1 - t0)) -lt 800 ] && [ "$(jq '.lists[0].reading' <<<"$st")" = true ]; then
 	pass status_answers_while_a_big_list_is_read_again
 else
 	fail status_answers_while_a_big_list_is_read_again \
 		"status took $((t1 - t0)) ms, lists: $(jq -c .lists <<<"$st")"
 fi
-if [[ $out == ok* ]] && [ "$cms" -lt 300 ]; then
+if [[ $out == ok* ]] && [ "$(jq '.lists[0].reading' <<<"$st2")" = true ]; then
 	pass connection_is_decided_while_a_big_list_is_read_again
 else
-	fail connection_is_decided_while_a_big_list_is_read_again "$out after $cms ms"
+	fail connection_is_decided_while_a_big_list_is_read_again \
+		"$out after $cms ms, then lists: $(jq -c .lists <<<"$st2")"
 fi
 wait_for 10 grep -q "list $BIG: 1000001 names" "$T/d-$NSC/daemon.log"
 in_c "$Q" query $S4 late.example.test >/dev/null
@@ -73,7 +77,7 @@ sleep 0.15
 t0=$(now_ms)
 st=$(ctl status --json)
 t1=$(now_ms)
-if [ $((t1 - t0)) -lt 200 ] && kill -0 $apid 2>/dev/null; then
+if [ $((t1 - t0)) -lt 800 ] && kill -0 $apid 2>/dev/null; then
 	pass status_answers_while_a_new_rules_big_list_is_read
 else
 	fail status_answers_while_a_new_rules_big_list_is_read \
