@@ -1,9 +1,12 @@
 /*
  * hub.c — alegate-web's side of the control protocol.
  *
- * Two connections to alegated: requests from HTTP handlers share one
- * (under a mutex: a connection is used by one thread at a time), and a
- * thread of its own holds a second one subscribed to events and pending
+ * Three connections to alegated: requests from HTTP handlers share one
+ * (under a mutex: a connection is used by one thread at a time), except
+ * `history` and `traffic`, which may take a second or more over a month of
+ * rows and so have one of their own (a page asking for a month's traffic
+ * does not hold the status, the pending flows and the answers behind it);
+ * and a thread of its own holds a third subscribed to events and pending
  * flows.  That thread turns each pushed line into one Server-Sent Events
  * message and appends it to a ring; every open stream reads the ring at
  * its own pace, so one slow browser never holds the others or the daemon
@@ -27,31 +30,47 @@ static char *sock_path;
 
 /* ---- requests ------------------------------------------------------------------- */
 
-static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ag_ctl_conn *call_conn;
+struct lane {
+	pthread_mutex_t lock;
+	struct ag_ctl_conn *conn;
+};
+
+/* [0] everything else, [1] the queries of the history database */
+static struct lane lanes[2] = {
+	{ .lock = PTHREAD_MUTEX_INITIALIZER },
+	{ .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+
+static struct lane *lane_of(json_t *request)
+{
+	const char *op = json_string_value(json_object_get(request, "op"));
+
+	return op && (!strcmp(op, "history") || !strcmp(op, "traffic")) ? &lanes[1] : &lanes[0];
+}
 
 int hub_call(json_t *request, json_t **result, const char **code, char *err, size_t errlen)
 {
+	struct lane *l = lane_of(request);
 	int ret;
 
 	*code = "failed";
-	pthread_mutex_lock(&call_lock);
-	if (!call_conn) {
-		call_conn = ag_ctl_connect(sock_path, err, errlen);
-		if (!call_conn) {
+	pthread_mutex_lock(&l->lock);
+	if (!l->conn) {
+		l->conn = ag_ctl_connect(sock_path, err, errlen);
+		if (!l->conn) {
 			ret = errno ? -errno : -EIO;
 			*code = ret == -EACCES ? "denied" : "unavailable";
 			goto out;
 		}
-		ag_ctl_set_timeout(call_conn, WEB_CALL_TIMEOUT_MS);
+		ag_ctl_set_timeout(l->conn, WEB_CALL_TIMEOUT_MS);
 	}
-	ret = ag_ctl_call(call_conn, request, result, err, errlen);
+	ret = ag_ctl_call(l->conn, request, result, err, errlen);
 	if (ret == -EREMOTEIO) {
 		/* the code lives in the connection: copy the known ones out */
 		static const char *const codes[] = { "bad_json", "bad_request", "unknown_op",
 						     "not_found", "denied", "too_long", "busy",
 						     "failed" };
-		const char *c = ag_ctl_error_code(call_conn);
+		const char *c = ag_ctl_error_code(l->conn);
 
 		for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 			if (!strcmp(c, codes[i]))
@@ -59,12 +78,12 @@ int hub_call(json_t *request, json_t **result, const char **code, char *err, siz
 	} else if (ret < 0) {
 		*code = "unavailable";
 		if (ret != -ETIMEDOUT) {	/* broken: the next call reconnects */
-			ag_ctl_close(call_conn);
-			call_conn = NULL;
+			ag_ctl_close(l->conn);
+			l->conn = NULL;
 		}
 	}
 out:
-	pthread_mutex_unlock(&call_lock);
+	pthread_mutex_unlock(&l->lock);
 	return ret;
 }
 
@@ -395,10 +414,12 @@ void hub_stop(void)
 
 void hub_free(void)
 {
-	pthread_mutex_lock(&call_lock);
-	ag_ctl_close(call_conn);
-	call_conn = NULL;
-	pthread_mutex_unlock(&call_lock);
+	for (size_t i = 0; i < sizeof(lanes) / sizeof(lanes[0]); i++) {
+		pthread_mutex_lock(&lanes[i].lock);
+		ag_ctl_close(lanes[i].conn);
+		lanes[i].conn = NULL;
+		pthread_mutex_unlock(&lanes[i].lock);
+	}
 	for (size_t i = 0; i < WEB_RING; i++) {
 		free(ring[i].text);
 		ring[i].text = NULL;
