@@ -53,7 +53,11 @@ void agd_pending_event(struct agd *d, const ag_event *ev)
 		}
 		struct agd_pending *p = &d->policy.pending[d->policy.npending++];
 
-		p->id = ++d->policy.next_pending_id;
+		/* 0 is "none" to clients (a falsy id in a script): skipped at
+		 * the wrap, after 2^32 - 1 pended flows */
+		if (!++d->policy.next_pending_id)
+			++d->policy.next_pending_id;
+		p->id = d->policy.next_pending_id;
 		p->context = info.completion_context;
 		p->flow = ev->flow;
 		p->since_ns = info.created_ns;
