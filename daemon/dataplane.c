@@ -565,6 +565,7 @@ struct udp_end {
 	int ver;
 	bool engine;		/* the port has flows the engine authorized */
 	ag_fixed_values found[32];
+	uint64_t handle[32];	/* the found flows' engine handles, for their history rows */
 	unsigned n;
 };
 
@@ -590,8 +591,25 @@ static int udp_end_match(const ag_flow_info *f, void *arg)
 	if (u->si->id.dport && (x->remote_port != u->si->id.dport ||
 				memcmp(x->remote_addr.b, u->remote.b, alen)))
 		return 0;
+	u->handle[u->n] = f->handle;
 	u->found[u->n++] = *x;
 	return u->n == sizeof(u->found) / sizeof(u->found[0]) ? 1 : 0;
+}
+
+/* A flow ended here, not by conntrack: its row's end and bytes from the
+ * entry about to go (the destroy event finds the flow gone). */
+struct udp_end_bytes {
+	struct agd *d;
+	uint64_t handle;
+	bool out;
+};
+
+static void udp_end_bytes(const struct ag_ct_entry *e, void *arg)
+{
+	struct udp_end_bytes *b = arg;
+
+	agd_history_end(b->d, b->handle, e->bytes[b->out ? 1 : 0], e->bytes[b->out ? 0 : 1]);
+	b->handle = 0;
 }
 
 /* End every authorized flow of the socket in one IP version. */
@@ -600,6 +618,35 @@ static void udp_end_one_ver(struct udp_end *u)
 	struct agd *d = u->d;
 	bool more;
 
+	/* The engine's flows first: each row's bytes are read before its
+	 * entry goes (the destroy event comes after the flow is ended). */
+	do {
+		if (!u->engine)
+			break;
+		u->n = 0;
+		more = ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_end_match, u) > 0 &&
+		       u->n == sizeof(u->found) / sizeof(u->found[0]);
+		for (unsigned i = 0; i < u->n; i++) {
+			struct ag_tuple t;
+			int r;
+			bool out = u->found[i].direction != AG_DIR_IN;
+			struct udp_end_bytes b = { d, u->handle[i], out };
+
+			agd_tuple_from_fixed(&u->found[i], &t);
+			if (!out)
+				ag_tuple_reverse(&t, &t);
+			if (d->history)
+				ag_ct_get(d->dp.ct, &t, udp_end_bytes, &b);
+			if (b.handle && d->history)
+				agd_history_end(d, b.handle, 0, 0); /* no entry: its end at least */
+			r = ag_ct_delete(d->dp.ct, &t);
+			if (r && r != -ENOENT)
+				log_debug("udp socket end: conntrack delete: %s", strerror(-r));
+			else if (r == 0)
+				d->dp.ctr.udp_socket_ends++;
+			ag_flow_end(d->engine, &u->found[i]);
+		}
+	} while (more);
 	/* A connected socket's one flow, whoever authorized it: the fast path
 	 * allows in the kernel, so the engine may not know it. */
 	if (u->si->id.dport && !addr_any(&u->remote, u->ver) && !addr_any(&u->local, u->ver)) {
@@ -610,27 +657,6 @@ static void udp_end_one_ver(struct udp_end *u)
 		if (ag_ct_delete(d->dp.ct, &t) == 0)
 			d->dp.ctr.udp_socket_ends++;
 	}
-	if (!u->engine)
-		return;
-	do {
-		u->n = 0;
-		more = ag_flow_dump(d->engine, 1u << AG_FLOW_AUTHORIZED, udp_end_match, u) > 0 &&
-		       u->n == sizeof(u->found) / sizeof(u->found[0]);
-		for (unsigned i = 0; i < u->n; i++) {
-			struct ag_tuple t;
-			int r;
-
-			agd_tuple_from_fixed(&u->found[i], &t);
-			if (u->found[i].direction == AG_DIR_IN)
-				ag_tuple_reverse(&t, &t);
-			r = ag_ct_delete(d->dp.ct, &t);
-			if (r && r != -ENOENT)
-				log_debug("udp socket end: conntrack delete: %s", strerror(-r));
-			else if (r == 0)
-				d->dp.ctr.udp_socket_ends++;
-			ag_flow_end(d->engine, &u->found[i]);
-		}
-	} while (more);
 }
 
 static void udp_end_one(struct udp_end *u)

@@ -446,7 +446,9 @@ static int put_tuple(struct nlmsghdr *nlh, const struct ag_tuple *t)
 	return 0;
 }
 
-int ag_ct_delete(struct ag_ct *ct, const struct ag_tuple *t)
+/* One request about the entry of @t: IPCTNL_MSG_CT_DELETE or _GET. */
+static int one_entry(struct ag_ct *ct, const struct ag_tuple *t, uint8_t type, ag_ct_cb cb,
+		     void *arg)
 {
 	char buf[512] __attribute__((aligned(NLMSG_ALIGNTO)));
 	struct nlmsghdr *nlh;
@@ -458,15 +460,25 @@ int ag_ct_delete(struct ag_ct *ct, const struct ag_tuple *t)
 		return -EINVAL;
 	if (t->protocol == IPPROTO_ICMPV6 && t->ip_version != 6)
 		return -EINVAL;
-	nlh = put_request(ct, buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK,
-			  t->ip_version == 4 ? AF_INET : AF_INET6);
+	nlh = put_request(ct, buf, type, NLM_F_ACK, t->ip_version == 4 ? AF_INET : AF_INET6);
 	r = put_tuple(nlh, t);
 	if (r < 0)
 		return r;
-	r = transact(ct, nlh, NULL, NULL);
+	return transact(ct, nlh, cb, arg);
+}
+
+int ag_ct_delete(struct ag_ct *ct, const struct ag_tuple *t)
+{
+	int r = one_entry(ct, t, IPCTNL_MSG_CT_DELETE, NULL, NULL);
+
 	if (r == 0)
 		ct->st.deleted++;
 	return r;
+}
+
+int ag_ct_get(struct ag_ct *ct, const struct ag_tuple *t, ag_ct_cb cb, void *arg)
+{
+	return one_entry(ct, t, IPCTNL_MSG_CT_GET, cb, arg);
 }
 
 int ag_ct_dump(struct ag_ct *ct, ag_ct_cb cb, void *arg)

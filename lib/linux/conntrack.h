@@ -84,6 +84,14 @@ void ag_ct_close(struct ag_ct *ct);
 int ag_ct_delete(struct ag_ct *ct, const struct ag_tuple *t);
 
 /*
+ * ag_ct_get() - the entry of one flow, as it is now (its bytes so far).
+ * @t:  the flow's original direction tuple
+ * @cb: called once with the entry (counted in ag_ct_stats.dumped)
+ * Return: as ag_ct_delete().
+ */
+int ag_ct_get(struct ag_ct *ct, const struct ag_tuple *t, ag_ct_cb cb, void *arg);
+
+/*
  * ag_ct_dump() - every entry of the table (IPv4 and IPv6), one call of @cb
  * per entry.  Entries of protocols outside struct ag_tuple's reach are
  * delivered with ports 0.

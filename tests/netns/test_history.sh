@@ -9,7 +9,11 @@
 ns_pair
 bg_s "$TOOLS/ag_serve" tcp 0.0.0.0 8080 >"$T/server.log"
 wait_for 5 grep -q ready "$T/server.log" || { fail setup "server did not start"; finish; }
+bg_s "$TOOLS/ag_serve" udp -e 0.0.0.0 5353 >"$T/udp.log"
+wait_for 5 grep -q ready "$T/udp.log" || { fail setup "UDP server did not start"; finish; }
 mkdir -p "$T/bin"
+cp "$TOOLS/ag_udp" "$T/bin/hist_udp"
+UDP=$T/bin/hist_udp
 cp "$TOOLS/ag_connect" "$T/bin/hist_ok"
 cp "$TOOLS/ag_connect" "$T/bin/hist_big"
 OK=$T/bin/hist_ok BIG=$T/bin/hist_big
@@ -22,6 +26,7 @@ in_c sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/null
 daemon_start "$NSC" bpf=no || { fail daemon_start "alegated did not start"; finish; }
 ctl rules add --action allow --app "$OK" --always >/dev/null
 ctl rules add --action allow --app "$BIG" --always >/dev/null
+ctl rules add --action allow --app "$UDP" --always >/dev/null
 rule=$(ctl rules list --json | jq -r --arg a "$OK" '.[] | select(.app == $a or .app == [$a]) | .id')
 
 hist() { ctl history --json "$@"; }
@@ -64,6 +69,17 @@ if ctl traffic | grep -q hist_big && ctl history --limit 1 | grep -q hist_big; t
 	pass traffic_and_history_print_tables_for_people
 else
 	fail traffic_and_history_print_tables_for_people "$(ctl traffic; ctl history --limit 1)"
+fi
+# a UDP exchange ends with its socket (the daemon deletes the entry then,
+# so no other program rides it): the row has that end and its bytes, ten
+# 64-byte datagrams each way, 10 x (20 + 8 + 64) = 920 bytes
+if out=$(in_c "$UDP" -c 10 -e $S4 5353) && [ "$out" = "sent 10 echoed 10" ] &&
+	wait_for 3 bash -c "'$ALEGATECTL' -s '$SOCK' history --json --app '$UDP' | jq -e '.[0].end != null' >/dev/null" &&
+	hist --app "$UDP" | jq -e 'length == 1 and (.[0] | .decided == "rule" and .proto == "udp"
+		and .bytes_out == 920 and .bytes_in == 920)' >/dev/null; then
+	pass udp_flow_ended_with_its_socket_has_its_end_and_bytes
+else
+	fail udp_flow_ended_with_its_socket_has_its_end_and_bytes "$out: $(hist --app "$UDP")"
 fi
 
 # a restart: the rows are still there

@@ -692,12 +692,61 @@ static __always_inline int v6_source_routed(struct __sk_buff *skb)
 	return 0;
 }
 
+/*
+ * The peer of a UDP datagram in fp_udp's key: its destination going out
+ * (@in 0), its source coming in, with the socket's cookie.  Offset 0 is
+ * the IP header for every program here.  Return: 0, or -1 when it is not
+ * UDP or carries no ports (a later fragment).
+ */
+static __always_inline int udp_peer(struct __sk_buff *skb, int in, struct fp_udp_key *k)
+{
+	__u8 h[40];
+	__u16 port;
+	__u32 off;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	if (bpf_skb_load_bytes(skb, 0, h, 20))
+		return -1;
+	if ((h[0] >> 4) == 4) {
+		/* Only the first fragment carries the ports. */
+		if (h[9] != IPPROTO_UDP_ || ((h[6] & 0x1f) | h[7]))
+			return -1;
+		off = (h[0] & 0xfu) * 4;
+		k->family = 4;
+		if (in)
+			__builtin_memcpy(k->addr, h + 12, 4);
+		else
+			__builtin_memcpy(k->addr, h + 16, 4);
+	} else if ((h[0] >> 4) == 6) {
+		if (bpf_skb_load_bytes(skb, 0, h, 40) || h[6] != IPPROTO_UDP_)
+			return -1;
+		off = 40;
+		k->family = 6;
+		if (in)
+			__builtin_memcpy(k->addr, h + 8, 16);
+		else
+			__builtin_memcpy(k->addr, h + 24, 16);
+	} else {
+		return -1;
+	}
+	if (off < 20 || off > 60 || bpf_skb_load_bytes(skb, off + (in ? 0 : 2), &port, 2))
+		return -1;
+	k->port = bpf_ntohs(port);
+	k->cookie = bpf_get_socket_cookie(skb);
+	return k->cookie ? 0 : -1;
+}
+
 /* The bytes of a socket a hook allowed (one with fp_sk storage); with
- * udp_only, of a UDP socket only. */
+ * udp_only, of a UDP socket only.  A UDP socket may also send to and hear
+ * from peers the daemon decided (not connected, or connected again):
+ * conntrack counts those, so only the datagrams of a peer the kernel
+ * allowed under the current rules are counted here. */
 static __always_inline void count_bytes(struct __sk_buff *skb, int in, int udp_only)
 {
 	struct bpf_sock *sk = skb->sk;
+	struct fp_udp_key k;
 	struct fp_sk *st;
+	__u32 *epoch;
 
 	if (!sk)
 		return;
@@ -707,6 +756,13 @@ static __always_inline void count_bytes(struct __sk_buff *skb, int in, int udp_o
 	st = bpf_sk_storage_get(&fp_sk, sk, 0, 0);
 	if (!st)
 		return;
+	if (sk->protocol == IPPROTO_UDP_) {
+		if (udp_peer(skb, in, &k))
+			return;
+		epoch = bpf_map_lookup_elem(&fp_udp, &k);
+		if (!epoch || *epoch != fp_epoch)
+			return;
+	}
 	if (in)
 		__sync_fetch_and_add(&st->bytes_in, skb->len);
 	else
@@ -780,34 +836,8 @@ SEC("socket")
 int fp_udp_match(struct __sk_buff *skb)
 {
 	struct fp_udp_key k;
-	__u8 h[40];
-	__u16 port;
-	__u32 off;
 
-	__builtin_memset(&k, 0, sizeof(k));
-	if (bpf_skb_load_bytes(skb, 0, h, 20))
-		return 0;
-	if ((h[0] >> 4) == 4) {
-		/* Only the first fragment carries the ports. */
-		if (h[9] != IPPROTO_UDP_ || ((h[6] & 0x1f) | h[7]))
-			return 0;
-		off = (h[0] & 0xfu) * 4;
-		k.family = 4;
-		__builtin_memcpy(k.addr, h + 16, 4);
-	} else if ((h[0] >> 4) == 6) {
-		if (bpf_skb_load_bytes(skb, 0, h, 40) || h[6] != IPPROTO_UDP_)
-			return 0;
-		off = 40;
-		k.family = 6;
-		__builtin_memcpy(k.addr, h + 24, 16);
-	} else {
-		return 0;
-	}
-	if (off < 20 || off > 60 || bpf_skb_load_bytes(skb, off + 2, &port, 2))
-		return 0;
-	k.port = bpf_ntohs(port);
-	k.cookie = bpf_get_socket_cookie(skb);
-	if (!k.cookie)
+	if (udp_peer(skb, 0, &k))
 		return 0;
 	__u32 *epoch = bpf_map_lookup_elem(&fp_udp, &k);
 
