@@ -2,11 +2,14 @@
  * daemon/history.c — every decided connection, kept in SQLite.
  *
  * The loop never touches the database file for a write: a decision or the
- * end of a flow becomes a record in a bounded queue (one allocation per new
- * flow, none per packet), and a writer thread moves the queue into the
- * database in one transaction at least every AGD_HISTORY_COMMIT_MS.  WAL
- * with synchronous = NORMAL: a commit is in the file when the transaction
- * ends, so a process killed with SIGKILL loses only what was still queued.
+ * end of a flow becomes a record in a bounded queue, its text copied into
+ * the queue's own buffer (no allocation once the queue has grown), and a
+ * writer thread moves the queue into the database in one transaction at
+ * least every AGD_HISTORY_COMMIT_MS, rows AGD_HISTORY_ROWS_PER_INSERT to a
+ * statement.  WAL with synchronous = NORMAL: a commit is in the file when
+ * the transaction ends, so a process killed with SIGKILL loses only what
+ * was still queued; a power loss may lose the commits since the last
+ * checkpoint, never the file's consistency.
  * The same thread writes the structured log records (event_log), so a slow
  * journald never stalls the data plane either.
  *
