@@ -228,7 +228,7 @@ TOOL_BIN  := $(patsubst tests/netns/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRC))
 # daemon itself (its control socket, its fast-path policy, its resolvers)
 # link its objects as well, main.c aside.
 DAEMON_OBJ := $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
-DAEMON_TESTS := test_control test_fastpath test_resolvers fuzz_control
+DAEMON_TESTS := test_control test_fastpath test_resolvers test_history fuzz_control
 $(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMON_TESTS)): \
 	EXTRA_OBJ = $(DAEMON_OBJ)
 $(patsubst %,$(O)/tests/unit/%,$(DAEMON_TESTS)) $(patsubst %,$(O)/fuzz/%,$(DAEMON_TESTS)): \

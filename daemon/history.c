@@ -2,11 +2,14 @@
  * daemon/history.c — every decided connection, kept in SQLite.
  *
  * The loop never touches the database file for a write: a decision or the
- * end of a flow becomes a record in a bounded queue (one allocation per new
- * flow, none per packet), and a writer thread moves the queue into the
- * database in one transaction at least every AGD_HISTORY_COMMIT_MS.  WAL
- * with synchronous = NORMAL: a commit is in the file when the transaction
- * ends, so a process killed with SIGKILL loses only what was still queued.
+ * end of a flow becomes a record in a bounded queue, its text copied into
+ * the queue's own buffer (no allocation once the queue has grown), and a
+ * writer thread moves the queue into the database in one transaction at
+ * least every AGD_HISTORY_COMMIT_MS, rows AGD_HISTORY_ROWS_PER_INSERT to a
+ * statement.  WAL with synchronous = NORMAL: a commit is in the file when
+ * the transaction ends, so a process killed with SIGKILL loses only what
+ * was still queued; a power loss may lose the commits since the last
+ * checkpoint, never the file's consistency.
  * The same thread writes the structured log records (event_log), so a slow
  * journald never stalls the data plane either.
  *
@@ -57,8 +60,19 @@
 
 enum hkind { H_NEW, H_END };
 
+/* No text: an offset into the queue's text. */
+#define H_NOTEXT UINT32_MAX
+/* Bytes of text (exe, host, rule) the queue holds at most. */
+#define AGD_HISTORY_TEXT_MAX (64u << 20)
+/* Rows one INSERT statement writes: the statement's fixed work (its
+ * start, its cursors, its end) is shared by them. */
+#define AGD_HISTORY_ROWS_PER_INSERT 32
+/* Values of one row in the INSERT. */
+#define H_COLS 16
+
 /* What the loop queues: raw values, formatted by the writer (the loop's
- * share of a connection is a copy, one allocation and a lock). */
+ * share of a connection is a copy into the queue and its text, and a
+ * lock; no allocation but the queue's own, which grows and is kept). */
 struct hrec {
 	enum hkind kind;
 	uint64_t flow;
@@ -72,18 +86,21 @@ struct hrec {
 	bool no_local;
 	ag_addr local_addr, remote_addr;
 	uint16_t local_port, remote_port;
-	char rule[AG_RULE_ID_MAX + 1];
-	char *exe, *host;	/* in mem, may be NULL */
-	void *mem;		/* owned */
+	uint32_t exe, host, rule;	/* offsets in the queue's text, or H_NOTEXT */
 };
 
 /* The text of a record, as the database and the log keep it. */
 struct htext {
-	char proto[8], direction[4];
+	const char *proto, *direction;
+	char pbuf[4];
 	char local[AG_ADDR_STRLEN + 10], remote[AG_ADDR_STRLEN + 10];
 };
 
 static const char schema[] =
+	/* a new file's pages: a quarter of the writes (each a system call,
+	 * twice over with the checkpoint) for the same rows; a file made with
+	 * smaller pages keeps them */
+	"PRAGMA page_size=16384;"
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS conn("
@@ -98,46 +115,73 @@ static const char schema[] =
 	/* flows of an earlier run: this daemon will never see them end */
 	"UPDATE conn SET flow = NULL WHERE flow IS NOT NULL;";
 
-static void rec_free(struct hrec *r)
+/* Decimal digits of v at p; returns the end. */
+static char *put_uint(char *p, unsigned v)
 {
-	free(r->mem);
+	char d[10];
+	int n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = d[--n];
+	return p;
 }
 
-static void endpoint(char *buf, size_t len, int ver, const uint8_t *addr, uint16_t port)
+/* "a.b.c.d:port" or "[v6]:port" into buf (AG_ADDR_STRLEN + 10 bytes):
+ * written by hand, a row's two endpoints were a third of what the writer
+ * spent outside SQLite through printf. */
+static void endpoint(char *buf, int ver, const uint8_t *addr, uint16_t port)
 {
-	char a[AG_ADDR_STRLEN];
+	char *p = buf;
 
-	if (ag_addr_format(ver, addr, a, sizeof(a)) < 0)
-		snprintf(a, sizeof(a), "?");
-	snprintf(buf, len, ver == 6 ? "[%s]:%u" : "%s:%u", a, port);
-}
-
-static const char *proto_word(uint8_t p, char *buf, size_t len)
-{
-	switch (p) {
-	case AG_IPPROTO_TCP:
-		return "tcp";
-	case AG_IPPROTO_UDP:
-		return "udp";
-	case AG_IPPROTO_ICMP:
-		return "icmp";
-	case AG_IPPROTO_ICMPV6:
-		return "icmpv6";
+	if (ver == 4) {
+		for (int i = 0; i < 4; i++) {
+			p = put_uint(p, addr[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+	} else {
+		*p++ = '[';
+		if (ag_addr_format(ver, addr, p, AG_ADDR_STRLEN) < 0)
+			strcpy(p, "?");
+		p += strlen(p);
+		*p++ = ']';
+		*p++ = ':';
 	}
-	snprintf(buf, len, "%u", p);
-	return buf;
+	*put_uint(p, port) = 0;
 }
 
 static void rec_text(const struct hrec *r, struct htext *t)
 {
-	char pb[8];
-
-	snprintf(t->proto, sizeof(t->proto), "%s", proto_word(r->protocol, pb, sizeof(pb)));
-	snprintf(t->direction, sizeof(t->direction), "%s", r->direction == AG_DIR_IN ? "in" : "out");
+	switch (r->protocol) {
+	case AG_IPPROTO_TCP:
+		t->proto = "tcp";
+		break;
+	case AG_IPPROTO_UDP:
+		t->proto = "udp";
+		break;
+	case AG_IPPROTO_ICMP:
+		t->proto = "icmp";
+		break;
+	case AG_IPPROTO_ICMPV6:
+		t->proto = "icmpv6";
+		break;
+	default:
+		*put_uint(t->pbuf, r->protocol) = 0;
+		t->proto = t->pbuf;
+	}
+	t->direction = r->direction == AG_DIR_IN ? "in" : "out";
 	t->local[0] = 0;
 	if (!r->no_local)
-		endpoint(t->local, sizeof(t->local), r->ip_version, r->local_addr.b, r->local_port);
-	endpoint(t->remote, sizeof(t->remote), r->ip_version, r->remote_addr.b, r->remote_port);
+		endpoint(t->local, r->ip_version, r->local_addr.b, r->local_port);
+	endpoint(t->remote, r->ip_version, r->remote_addr.b, r->remote_port);
+}
+
+/* A record's text at offset @o of @text, NULL for none. */
+static const char *rec_str(const char *text, uint32_t o)
+{
+	return o == H_NOTEXT ? NULL : text + o;
 }
 
 /* ---- the writer thread ----------------------------------------------------- */
@@ -156,46 +200,46 @@ static const char *clean(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-static void log_record(struct agd_history *h, const struct hrec *r, const struct htext *t)
+static void log_record(struct agd_history *h, const struct hrec *r, const char *text,
+		       const struct htext *t)
 {
 	char pid[24] = "", uid[24] = "", eb[4096], hb[256];
-	struct hrec c = *r;
-
+	const char *rule = rec_str(text, r->rule);
 	/* in the journal entry and the syslog line alike */
-	c.exe = (char *)clean(r->exe, eb, sizeof(eb));
-	c.host = (char *)clean(r->host, hb, sizeof(hb));
-	r = &c;
+	const char *exe = clean(rec_str(text, r->exe), eb, sizeof(eb));
+	const char *host = clean(rec_str(text, r->host), hb, sizeof(hb));
 
+	rule = rule ? rule : "";
 	if (r->pid >= 0)
 		snprintf(pid, sizeof(pid), "%lld", (long long)r->pid);
 	if (r->uid >= 0)
 		snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
 	if (h->event_log == AG_CFG_EVENT_LOG_JOURNAL) {
 		sd_journal_send("MESSAGE=%s %s %s %s -> %s%s%s (%s%s%s)", r->action, t->direction,
-				t->proto, r->exe ? r->exe : "?", t->remote,
-				r->host ? " " : "", r->host ? r->host : "", r->decided,
-				r->rule[0] ? " " : "", r->rule,
+				t->proto, exe ? exe : "?", t->remote,
+				host ? " " : "", host ? host : "", r->decided,
+				rule[0] ? " " : "", rule,
 				"PRIORITY=%d", LOG_INFO,
 				"SYSLOG_IDENTIFIER=alegated",
 				"ALEGATE_ACTION=%s", r->action,
 				"ALEGATE_DECIDED=%s", r->decided,
-				"ALEGATE_RULE=%s", r->rule,
-				"ALEGATE_EXE=%s", r->exe ? r->exe : "",
+				"ALEGATE_RULE=%s", rule,
+				"ALEGATE_EXE=%s", exe ? exe : "",
 				"ALEGATE_PID=%s", pid,
 				"ALEGATE_UID=%s", uid,
 				"ALEGATE_PROTO=%s", t->proto,
 				"ALEGATE_DIRECTION=%s", t->direction,
 				"ALEGATE_LOCAL=%s", t->local,
 				"ALEGATE_REMOTE=%s", t->remote,
-				"ALEGATE_HOST=%s", r->host ? r->host : "",
+				"ALEGATE_HOST=%s", host ? host : "",
 				NULL);
 	} else if (h->event_log == AG_CFG_EVENT_LOG_SYSLOG) {
 		syslog(LOG_INFO,
 		       "connection action=%s decided=%s rule=%s exe=%s pid=%s uid=%s proto=%s "
 		       "direction=%s local=%s remote=%s host=%s",
-		       r->action, r->decided, r->rule[0] ? r->rule : "-", r->exe ? r->exe : "-",
+		       r->action, r->decided, rule[0] ? rule : "-", exe ? exe : "-",
 		       pid[0] ? pid : "-", uid[0] ? uid : "-", t->proto, t->direction, t->local,
-		       t->remote, r->host ? r->host : "-");
+		       t->remote, host ? host : "-");
 	}
 }
 
@@ -246,59 +290,116 @@ static void fold_ends(struct hrec *recs, size_t n, uint32_t *slots, size_t nslot
 	}
 }
 
-static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *end,
-		       struct hrec *recs, size_t n, uint32_t *slots, size_t nslots)
-{
-	struct htext t;
+/* The writer's statements and scratch. */
+struct hwriter {
+	/* ins[k]: an INSERT of 1 << k rows */
+	sqlite3_stmt *ins[6], *end;
+	struct htext t[AGD_HISTORY_ROWS_PER_INSERT];
+	const struct hrec *pend[AGD_HISTORY_ROWS_PER_INSERT];
+	unsigned npend;
+	uint32_t *slots;	/* fold_ends' table */
+	size_t nslots;
+	const char *text;	/* the batch's text */
+};
 
+/* Row @r's values at parameters base + 1 .. base + H_COLS of @st, with
+ * its text in @t (kept until the statement has run). */
+static void bind_row(sqlite3_stmt *st, int base, const struct hrec *r, const char *text,
+		     struct htext *t)
+{
+	rec_text(r, t);
+	sqlite3_bind_int64(st, base + 1, r->time_ms);
+	agd__history_bind_text(st, base + 2, rec_str(text, r->exe));
+	bind_opt(st, base + 3, r->pid);
+	bind_opt(st, base + 4, r->uid);
+	sqlite3_bind_text(st, base + 5, t->proto, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 6, t->direction, -1, SQLITE_STATIC);
+	agd__history_bind_text(st, base + 7, t->local);
+	sqlite3_bind_text(st, base + 8, t->remote, -1, SQLITE_STATIC);
+	agd__history_bind_text(st, base + 9, rec_str(text, r->host));
+	agd__history_bind_text(st, base + 10, r->action);
+	agd__history_bind_text(st, base + 11, rec_str(text, r->rule));
+	agd__history_bind_text(st, base + 12, r->decided);
+	if (r->end_ms) {
+		sqlite3_bind_null(st, base + 13);
+		sqlite3_bind_int64(st, base + 14, r->end_ms);
+		sqlite3_bind_int64(st, base + 15, (sqlite3_int64)r->bytes_in);
+		sqlite3_bind_int64(st, base + 16, (sqlite3_int64)r->bytes_out);
+	} else {
+		if (r->flow)
+			sqlite3_bind_int64(st, base + 13, (sqlite3_int64)r->flow);
+		else
+			sqlite3_bind_null(st, base + 13);
+		for (int c = 14; c <= H_COLS; c++)
+			sqlite3_bind_null(st, base + c);
+	}
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Insert the rows waiting in w->pend: as few statements as the sizes
+ * prepared allow (32, 16, ... 1 rows each). */
+static int flush_rows(struct hwriter *w)
+{
+	unsigned i = 0;
+	int rc = SQLITE_OK;
+
+	for (int k = 5; k >= 0 && rc == SQLITE_OK; k--) {
+		unsigned m = 1u << k;
+
+		while (w->npend - i >= m && rc == SQLITE_OK) {
+			for (unsigned j = 0; j < m; j++)
+				bind_row(w->ins[k], (int)j * H_COLS, w->pend[i + j], w->text, &w->t[j]);
+			rc = step_done(w->ins[k]);
+			i += m;
+		}
+	}
+	w->npend = 0;
+	return rc;
+}
+
+static int write_batch(struct agd_history *h, struct hwriter *w, struct hqueue *q)
+{
+	struct hrec *recs = q->r;
+	size_t n = q->n;
 	uint64_t rows = 0, ends = 0;
 	int rc = sqlite3_exec(h->wdb, "BEGIN", NULL, NULL, NULL);
 
-	if (slots)
-		fold_ends(recs, n, slots, nslots);
+	w->text = q->text;
+	w->npend = 0;
+	if (w->slots)	/* 2n slots: fold_ends' probes stay short */
+		fold_ends(recs, n, w->slots, 2 * n);
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
 		struct hrec *r = &recs[i];
-		sqlite3_stmt *st = r->kind == H_NEW ? ins : end;
 
 		if (r->folded) {
 			ends++;
-			continue;
-		}
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (r->kind == H_NEW) {
-			rec_text(r, &t);
-			sqlite3_bind_int64(st, 1, r->time_ms);
-			agd__history_bind_text(st, 2, r->exe);
-			bind_opt(st, 3, r->pid);
-			bind_opt(st, 4, r->uid);
-			sqlite3_bind_text(st, 5, t.proto, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 6, t.direction, -1, SQLITE_TRANSIENT);
-			if (t.local[0])
-				sqlite3_bind_text(st, 7, t.local, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 8, t.remote, -1, SQLITE_TRANSIENT);
-			agd__history_bind_text(st, 9, r->host);
-			agd__history_bind_text(st, 10, r->action);
-			agd__history_bind_text(st, 11, r->rule);
-			agd__history_bind_text(st, 12, r->decided);
-			if (r->end_ms) {
-				sqlite3_bind_int64(st, 14, r->end_ms);
-				sqlite3_bind_int64(st, 15, (sqlite3_int64)r->bytes_in);
-				sqlite3_bind_int64(st, 16, (sqlite3_int64)r->bytes_out);
-			} else if (r->flow) {
-				sqlite3_bind_int64(st, 13, (sqlite3_int64)r->flow);
-			}
+		} else if (r->kind == H_NEW) {
+			w->pend[w->npend++] = r;
 			rows++;
+			if (w->npend == AGD_HISTORY_ROWS_PER_INSERT)
+				rc = flush_rows(w);
 		} else {
-			sqlite3_bind_int64(st, 1, r->time_ms);
-			sqlite3_bind_int64(st, 2, (sqlite3_int64)r->bytes_in);
-			sqlite3_bind_int64(st, 3, (sqlite3_int64)r->bytes_out);
-			sqlite3_bind_int64(st, 4, (sqlite3_int64)r->flow);
+			/* the rows before it first: it may end one of them */
+			rc = flush_rows(w);
+			if (rc != SQLITE_OK)
+				break;
+			sqlite3_bind_int64(w->end, 1, r->time_ms);
+			sqlite3_bind_int64(w->end, 2, (sqlite3_int64)r->bytes_in);
+			sqlite3_bind_int64(w->end, 3, (sqlite3_int64)r->bytes_out);
+			sqlite3_bind_int64(w->end, 4, (sqlite3_int64)r->flow);
+			rc = step_done(w->end);
 			ends++;
 		}
-		rc = sqlite3_step(st);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
+	if (rc == SQLITE_OK)
+		rc = flush_rows(w);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(h->wdb, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -315,8 +416,8 @@ static int write_batch(struct agd_history *h, sqlite3_stmt *ins, sqlite3_stmt *e
 	pthread_mutex_unlock(&h->mu);
 	for (size_t i = 0; h->event_log != AG_CFG_EVENT_LOG_NONE && i < n; i++) {
 		if (recs[i].kind == H_NEW) {
-			rec_text(&recs[i], &t);
-			log_record(h, &recs[i], &t);
+			rec_text(&recs[i], &w->t[0]);
+			log_record(h, &recs[i], q->text, &w->t[0]);
 		}
 	}
 	return rc;
@@ -376,36 +477,40 @@ static void trim(struct agd_history *h)
 static void *writer(void *arg)
 {
 	struct agd_history *h = arg;
-	sqlite3_stmt *ins = NULL, *end = NULL;
-	struct hrec *batch = NULL;
-	size_t cap = 0, nslots = 0;
-	uint32_t *slots = NULL;	/* fold_ends' table */
+	struct hwriter w = { 0 };
+	struct hqueue batch = { 0 };
 	unsigned commits = 0;
 	bool stop = false;
+	char sql[AGD_HISTORY_ROWS_PER_INSERT * 36 + 200];
 
 	/* it writes a file of the daemon's own (uid 0, mode 0700 directory):
 	 * no capability needed, and none kept past the daemon's drop */
 	agd_privs_thread_limit(0, "history writer");
+	for (int k = 0; k < 6; k++) {
+		size_t len = (size_t)snprintf(sql, sizeof(sql), "%s",
+					      "INSERT INTO conn(time_ms, exe, pid, uid, proto, direction,"
+					      " local, remote, host, action, rule, decided, flow, end_ms,"
+					      " bytes_in, bytes_out) VALUES");
+
+		for (int j = 0; j < 1 << k; j++)
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+						j ? "," : "");
+		if (sqlite3_prepare_v3(h->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &w.ins[k],
+				       NULL) != SQLITE_OK)
+			goto fail;
+	}
 	if (sqlite3_prepare_v3(h->wdb,
-			       "INSERT INTO conn(time_ms, exe, pid, uid, proto, direction, local, remote,"
-			       " host, action, rule, decided, flow, end_ms, bytes_in, bytes_out)"
-			       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-			       -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(h->wdb,
 			       /* a socket's several rows (UDP to several peers): its
 				* bytes on the first, counted once */
 			       "UPDATE conn SET end_ms = ?1, flow = NULL,"
 			       " bytes_in = iif(id = (SELECT min(id) FROM conn WHERE flow = ?4), ?2, 0),"
 			       " bytes_out = iif(id = (SELECT min(id) FROM conn WHERE flow = ?4), ?3, 0)"
 			       " WHERE flow = ?4",
-			       -1, SQLITE_PREPARE_PERSISTENT, &end, NULL) != SQLITE_OK) {
-		log_err("history: %s", sqlite3_errmsg(h->wdb));
-		goto out;
-	}
+			       -1, SQLITE_PREPARE_PERSISTENT, &w.end, NULL) != SQLITE_OK)
+		goto fail;
 	trim(h);
 	while (!stop) {
 		struct timespec dl;
-		size_t n;
 
 		clock_gettime(CLOCK_REALTIME, &dl);
 		dl.tv_sec += AGD_HISTORY_COMMIT_MS / 1000;
@@ -421,47 +526,56 @@ static void *writer(void *arg)
 		h->event_log = h->new_event_log;
 		h->days = h->new_days;
 		h->max_mb = h->new_max_mb;
-		/* swap: the loop fills the other array while this one is written */
-		struct hrec *t = h->q;
-		size_t tcap = h->cap;
+		/* swap: the loop fills the other queue while this one is written */
+		struct hqueue t = h->q;
 
-		n = h->n;
 		h->q = batch;
-		h->cap = cap;
-		h->n = 0;
+		h->q.n = h->q.tlen = 0;
 		batch = t;
-		cap = tcap;
 		pthread_mutex_unlock(&h->mu);
-		if (n > nslots / 2) {
-			free(slots);
-			nslots = 2 * cap;
-			if (!(slots = malloc(nslots * sizeof(*slots))))
-				nslots = 0;
+		if (batch.n > w.nslots / 2) {
+			free(w.slots);
+			w.nslots = 2 * batch.cap;
+			if (!(w.slots = malloc(w.nslots * sizeof(*w.slots))))
+				w.nslots = 0;
 		}
-		if (n)
-			write_batch(h, ins, end, batch, n, slots, nslots);
-		for (size_t i = 0; i < n; i++)
-			rec_free(&batch[i]);
+		if (batch.n)
+			write_batch(h, &w, &batch);
 		if (++commits % AGD_HISTORY_TRIM_EVERY == 0)
 			trim(h);
 	}
+	goto out;
+fail:
+	log_err("history: %s", sqlite3_errmsg(h->wdb));
 out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(end);
-	free(batch);
-	free(slots);
+	for (int k = 0; k < 6; k++)
+		sqlite3_finalize(w.ins[k]);
+	sqlite3_finalize(w.end);
+	free(batch.r);
+	free(batch.text);
+	free(w.slots);
 	return NULL;
 }
 
 /* ---- the loop's side ---------------------------------------------------------- */
 
+/* Before SQLite's first use in the process: no memory statistics, which
+ * every allocation took a process-wide lock to count. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int agd_history_open(struct agd *d)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
 	struct agd_history *h;
 	char path[sizeof(d->cfg.state_dir) + 32];
 	char *err = NULL;
 	int r = -ENOMEM;
 
+	pthread_once(&once, sqlite_setup);
 	if (!(h = calloc(1, sizeof(*h))))
 		return -ENOMEM;
 	h->event_log = h->new_event_log = d->cfg.event_log;
@@ -600,9 +714,8 @@ void agd_history_close(struct agd *d)
 	agd__history_query_list_free(h->done);
 	if (h->thread_on)
 		pthread_join(h->thread, NULL);
-	for (size_t i = 0; i < h->n; i++)
-		rec_free(&h->q[i]);
-	free(h->q);
+	free(h->q.r);
+	free(h->q.text);
 	for (int i = 0; i < AGD_HISTORY_QUERY_THREADS; i++)
 		sqlite3_close(h->qt[i].db);
 	sqlite3_close(h->wdb);
@@ -618,33 +731,74 @@ void agd_history_close(struct agd *d)
 	d->history = NULL;
 }
 
-static void enqueue(struct agd_history *h, struct hrec *r)
+/* Room for one more record and @text bytes of its text in the loop's
+ * queue, under mu: false past the bounds (or out of memory). */
+static bool room(struct hqueue *q, size_t text)
 {
-	pthread_mutex_lock(&h->mu);
-	if (h->n == h->cap && h->cap < AGD_HISTORY_QUEUE_MAX) {
-		size_t ncap = h->cap ? h->cap * 2 : 1024;
-		void *p = realloc(h->q, ncap * sizeof(*h->q));
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 1024;
+		void *p = ncap <= AGD_HISTORY_QUEUE_MAX ? realloc(q->r, ncap * sizeof(*q->r)) : NULL;
 
-		if (p) {
-			h->q = p;
-			h->cap = ncap;
-		}
+		if (!p)
+			return false;
+		q->r = p;
+		q->cap = ncap;
 	}
-	if (h->n < h->cap) {
-		h->q[h->n++] = *r;
-		r = NULL;
+	if (text > q->tcap - q->tlen) {
+		size_t ncap = q->tcap ? q->tcap : 65536;
+		void *p;
+
+		while (ncap - q->tlen < text && ncap <= AGD_HISTORY_TEXT_MAX)
+			ncap *= 2;
+		if (ncap - q->tlen < text || ncap > AGD_HISTORY_TEXT_MAX ||
+		    !(p = realloc(q->text, ncap)))
+			return false;
+		q->text = p;
+		q->tcap = ncap;
+	}
+	return true;
+}
+
+/* @s (@len bytes) and a NUL into the queue's text (room() made room):
+ * its offset, or H_NOTEXT for none. */
+static uint32_t put_text(struct hqueue *q, const char *s, size_t len)
+{
+	uint32_t o = (uint32_t)q->tlen;
+
+	if (!len)
+		return H_NOTEXT;
+	memcpy(q->text + q->tlen, s, len);
+	q->text[q->tlen + len] = 0;
+	q->tlen += len + 1;
+	return o;
+}
+
+/* @r into the queue with its text (exe, host, rule: lengths in le, lh,
+ * lr), or counted as dropped. */
+static void enqueue(struct agd_history *h, struct hrec *r, const struct agd_conn *c,
+		    size_t le, size_t lh, size_t lr)
+{
+	struct hqueue *q = &h->q;
+
+	pthread_mutex_lock(&h->mu);
+	if (room(q, le + lh + lr + 3)) {
+		if (c) {
+			r->exe = put_text(q, c->exe, le);
+			r->host = put_text(q, c->host, lh);
+			r->rule = put_text(q, c->rule, lr);
+		}
+		q->r[q->n++] = *r;
 	} else {
 		h->dropped++;
 	}
 	pthread_mutex_unlock(&h->mu);
-	if (r)
-		rec_free(r);
 }
 
 void agd_history_conn(struct agd *d, const struct agd_conn *c)
 {
 	struct agd_history *h = d->history;
 	size_t le = c->exe ? strlen(c->exe) : 0, lh = c->host ? strlen(c->host) : 0;
+	size_t lr = c->rule ? strnlen(c->rule, AG_RULE_ID_MAX) : 0;
 	struct hrec r;
 
 	if (!h)
@@ -667,29 +821,7 @@ void agd_history_conn(struct agd *d, const struct agd_conn *c)
 	r.remote_addr = c->remote_addr;
 	r.local_port = c->local_port;
 	r.remote_port = c->remote_port;
-	if (c->rule)
-		snprintf(r.rule, sizeof(r.rule), "%s", c->rule);
-	else
-		r.rule[0] = 0;
-	/* exe and host in one allocation: exe first, host after its NUL */
-	r.exe = r.host = NULL;
-	r.mem = NULL;
-	if (le || lh) {
-		char *m = malloc(le + lh + 2);
-
-		if (!m) {
-			pthread_mutex_lock(&h->mu);
-			h->dropped++;
-			pthread_mutex_unlock(&h->mu);
-			return;
-		}
-		memcpy(m, c->exe ? c->exe : "", le + 1);
-		memcpy(m + le + 1, c->host ? c->host : "", lh + 1);
-		r.mem = m;
-		r.exe = le ? m : NULL;
-		r.host = lh ? m + le + 1 : NULL;
-	}
-	enqueue(h, &r);
+	enqueue(h, &r, c, le, lh, lr);
 }
 
 void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t bytes_out)
@@ -705,7 +837,8 @@ void agd_history_end(struct agd *d, uint64_t flow, uint64_t bytes_in, uint64_t b
 	r.time_ms = (int64_t)ag_wall_ms();
 	r.bytes_in = bytes_in;
 	r.bytes_out = bytes_out;
-	enqueue(h, &r);
+	r.exe = r.host = r.rule = H_NOTEXT;
+	enqueue(h, &r, NULL, 0, 0, 0);
 }
 
 /* What a decision event says about how the flow was decided; NULL: not a
@@ -778,7 +911,7 @@ json_t *agd_history_status_json(struct agd *d)
 	json_object_set_new(o, "dropped", json_integer((json_int_t)h->dropped));
 	json_object_set_new(o, "write_errors", json_integer((json_int_t)h->write_errors));
 	json_object_set_new(o, "trimmed", json_integer((json_int_t)h->trimmed));
-	json_object_set_new(o, "queued", json_integer((json_int_t)h->n));
+	json_object_set_new(o, "queued", json_integer((json_int_t)h->q.n));
 	pthread_mutex_unlock(&h->mu);
 	return o;
 }

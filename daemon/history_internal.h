@@ -28,6 +28,15 @@
 
 struct hrec;
 
+/* Decided connections on their way to the writer: the loop fills one,
+ * the writer swaps it for the one it wrote.  Strings in text, by offset. */
+struct hqueue {
+	struct hrec *r;
+	size_t n, cap;
+	char *text;
+	size_t tlen, tcap;
+};
+
 /* A query on its way to a query thread and back. */
 struct hquery {
 	struct hquery *next;
@@ -52,8 +61,7 @@ struct agd_history {
 	bool thread_on;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct hrec *q;
-	size_t n, cap;
+	struct hqueue q;
 	bool stop;
 	enum ag_cfg_event_log event_log;	/* the writer's copies */
 	unsigned days, max_mb;
