@@ -127,7 +127,7 @@ struct islot {
 	uint64_t inode;
 	pid_t pid;
 	int fd;
-	bool known;	/* a lookup found it (it is in its process's ring) */
+	bool known;	/* a lookup found it (it is in its process's list) */
 };
 
 struct ag_proc {
