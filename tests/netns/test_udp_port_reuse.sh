@@ -37,18 +37,18 @@ run_case() {
 		'[.[] | select(.remote == $r)][0] | if . == null then "not-pended" else (.exe // "unnamed") end')
 }
 
-# unconnected_case PORT DEST_PORT: an unconnected socket sends from PORT
-# while the daemon is stopped, and stays open: the socket found is the
-# sender, and names it.  Sets EXE as run_case does.
+# unconnected_case ADDR PORT DEST_PORT: an unconnected socket sends from
+# PORT to ADDR while the daemon is stopped, and stays open: the socket found
+# is the sender, and names it.  Sets EXE as run_case does.
 unconnected_case() {
-	local port=$1 dport=$2
+	local addr=$1 port=$2 dport=$3
 	kill -STOP "$DAEMON_PID"
-	bg_c "$T/bin/udp_unconnected" -p "$port" -h 10000 $S4 "$dport" >"$T/unconn.$port" 2>&1
+	bg_c "$T/bin/udp_unconnected" -p "$port" -h 10000 "$addr" "$dport" >"$T/unconn.$port" 2>&1
 	wait_for 5 grep -q sent "$T/unconn.$port" || echo "# unconnected sender did not send" >&2
 	kill -CONT "$DAEMON_PID"
-	wait_for 5 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' pending --json | jq --arg r '$S4:$dport' '[.[] | select(.remote == \$r)] | length')\" -ge 1 ]"
-	EXE=$(ctl pending --json | jq -r --arg r "$S4:$dport" \
-		'[.[] | select(.remote == $r)][0] | if . == null then "not-pended" else (.exe // "unnamed") end')
+	wait_for 5 bash -c "[ \"\$('$ALEGATECTL' -s '$SOCK' pending --json | jq '[.[] | select(.remote | endswith(\":$dport\"))] | length')\" -ge 1 ]"
+	EXE=$(ctl pending --json | jq -r --arg p ":$dport" \
+		'[.[] | select(.remote | endswith($p))][0] | if . == null then "not-pended" else (.exe // "unnamed") end')
 }
 
 # next_case PORT DEST1 DEST2: while the daemon is stopped, udp_sender sends
@@ -67,11 +67,14 @@ next_case() {
 	EXE2=$(jq -r --arg r "$S4:$d2" '[.[] | select(.remote == $r)][0] | if . == null then "not-pended" else (.exe // "unnamed") end' "$T/next.json")
 }
 
-# check_unconnected BASE: two unconnected senders, each must be named.
+# check_unconnected BASE NAME: two unconnected senders (IPv4, IPv6), each
+# must be named.
 check_unconnected() {
-	local fails=0 report= k
+	local fails=0 report= k addr
 	for k in 1 2; do
-		unconnected_case $(($1 + k)) $(($1 - 10000 + k))
+		addr=$S4
+		[ $k = 2 ] && addr=$S6
+		unconnected_case "$addr" $(($1 + k)) $(($1 - 10000 + k))
 		[ "$EXE" = "$T/bin/udp_unconnected" ] || { fails=$((fails + 1)); report+=" $k:$EXE"; }
 	done
 	if [ $fails = 0 ]; then
