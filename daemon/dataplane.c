@@ -414,7 +414,9 @@ static void on_packet(const struct ag_nfq_packet *p, void *arg)
 		struct ag_tuple t;
 
 		ag_tuple_make(&t, pi.ip_version, pi.protocol, pi.src, pi.sport, pi.dst, pi.dport);
-		if (ag_attrib_lookup(d->dp.attrib, &t, out ? AG_ATTRIB_OUTBOUND : AG_ATTRIB_INBOUND,
+		/* Its packet is held (p) until the verdict below. */
+		if (ag_attrib_lookup(d->dp.attrib, &t,
+				     out ? AG_ATTRIB_OUTBOUND | AG_ATTRIB_HELD : AG_ATTRIB_INBOUND,
 				     in.uid, &ar) == 0) {
 			d->dp.ctr.attributed++;
 			if (agd_exe_is_path(d, &ar.proc)) {

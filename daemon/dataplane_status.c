@@ -86,6 +86,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 		json_object_set_new(obj, "attrib_lookups", json_integer((json_int_t)as.lookups));
 		json_object_set_new(obj, "attrib_hook_hits", json_integer((json_int_t)as.hook_hits));
 		json_object_set_new(obj, "attrib_taken", json_integer((json_int_t)as.taken));
+		json_object_set_new(obj, "attrib_udp_not_sender",
+				    json_integer((json_int_t)as.udp_not_sender));
 		json_object_set_new(obj, "attrib_mean_us",
 				    json_integer(as.lookups ? (json_int_t)(as.total_ns / as.lookups /
 									 1000)

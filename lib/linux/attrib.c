@@ -271,6 +271,21 @@ static int by_taking(struct ag_attrib *a, const struct ag_tuple *t,
 	return 0;
 }
 
+/*
+ * Can the UDP socket sock_diag found for outbound flow @t have sent its
+ * datagram, the one held in the queue?  After the sender closed its socket
+ * (or exited), a socket another program bound to the same port since
+ * matches the flow too: an unconnected one any peer's, a connected one its
+ * own.  A datagram is charged to its socket's memory until it is freed,
+ * and the one held is not yet: a socket holding no datagram memory did not
+ * send it.
+ */
+static bool udp_may_have_sent(const struct ag_sock_info *si, const struct ag_tuple *t)
+{
+	return t->protocol != IPPROTO_UDP || !(si->flags & AG_SOCK_F_WMEM) ||
+	       si->wmem_alloc != 0;
+}
+
 static int finish(struct ag_attrib *a, struct ag_attrib_result *out,
 		  uint64_t t0, enum ag_attrib_why why, int err)
 {
@@ -285,9 +300,13 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 		     struct ag_attrib_result *out)
 {
 	uint64_t t0 = ag_mono_ns();
+	bool held = direction == (AG_ATTRIB_OUTBOUND | AG_ATTRIB_HELD);
 	struct ag_tuple local;
 	pid_t pid;
 	int r;
+
+	if (held)
+		direction = AG_ATTRIB_OUTBOUND;
 
 	out->why = AG_ATTRIB_ERROR;
 	out->err = 0;
@@ -323,6 +342,11 @@ int ag_attrib_lookup(struct ag_attrib *a, const struct ag_tuple *t,
 			out->flags |= AG_ATTRIB_F_LISTENER;
 	} else {
 		r = ag_sockdiag_lookup(a->sd, t, &out->sock);
+		if (r == 0 && held && !udp_may_have_sent(&out->sock, t)) {
+			a->st.udp_not_sender++;
+			memset(&out->sock, 0, sizeof(out->sock));
+			r = -ENOENT;
+		}
 	}
 	if (r == -EPROTONOSUPPORT)
 		return finish(a, out, t0, AG_ATTRIB_UNSUPPORTED, 0);

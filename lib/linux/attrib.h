@@ -31,6 +31,9 @@
 /* Direction of a flow, as the data plane saw its first packet. */
 #define AG_ATTRIB_OUTBOUND	0	/* src is local (OUTPUT, CONNECT) */
 #define AG_ATTRIB_INBOUND	1	/* dst is local (INPUT, RECV_ACCEPT) */
+/* Or'ed into an outbound direction: the flow's packet is held in the queue
+ * while it is named, so a UDP socket holding no datagram did not send it. */
+#define AG_ATTRIB_HELD		0x100
 
 /* Why a lookup did not name a process; AG_ATTRIB_OK when it did. */
 enum ag_attrib_why {
@@ -81,6 +84,9 @@ struct ag_attrib_stats {
 	/* Outbound TCP: named by taking a guessed fd of a recent process
 	 * (ag_proc_take_socket()), before any sock_diag request. */
 	uint64_t taken;
+	/* Outbound UDP, packet held: the unconnected socket on its port held
+	 * no datagram, so another took the port after the sender closed. */
+	uint64_t udp_not_sender;
 };
 
 /*
@@ -143,7 +149,7 @@ void ag_attrib_set_taking(struct ag_attrib *a, bool on);
  * ag_attrib_lookup() - name the process of a new flow.
  * @a:         handle
  * @t:         the flow as its first packet showed it (packet orientation)
- * @direction: AG_ATTRIB_OUTBOUND or AG_ATTRIB_INBOUND
+ * @direction: AG_ATTRIB_OUTBOUND (| AG_ATTRIB_HELD) or AG_ATTRIB_INBOUND
  * @uid_hint:  the uid NFQUEUE gave for a local packet, or AG_UID_UNKNOWN
  * @out:       filled in every case (see why)
  *

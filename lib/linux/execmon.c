@@ -282,8 +282,16 @@ int ag_execmon_sender(struct ag_execmon *m, uint64_t netns_cookie, const struct 
 	k.family = t->ip_version;
 	k.proto = t->protocol;
 	k.sport = t->sport;
-	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.em_senders), &k, &v))
-		return -ENOENT;
+	/* A connected sender's record is the flow's own; else an unconnected
+	 * one's, by its port alone. */
+	k.dport = t->dport;
+	memcpy(k.daddr, t->dst.b, t->ip_version == 4 ? 4 : 16);
+	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.em_senders), &k, &v)) {
+		k.dport = 0;
+		memset(k.daddr, 0, sizeof(k.daddr));
+		if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.em_senders), &k, &v))
+			return -ENOENT;
+	}
 	out->pid = (pid_t)v.pid;
 	out->uid = v.uid;
 	out->dev = v.dev;

@@ -166,7 +166,7 @@ void ag__proc_expire(struct ag_proc *p, uint64_t now)
 static void forget_fds(struct pent *e)
 {
 	e->fd_free = e->fd_max = -1;
-	e->sock_fd_next = e->sock_fd_n = e->hit_dist = e->far_finds = 0;
+	e->sock_fd_n = e->hit_rank = e->far_finds = 0;
 }
 
 /* A slot for @pid, which must not be in the hash yet. */

@@ -43,17 +43,18 @@
 /* Bytes of /proc/PID/status and /proc/PID/stat read. */
 #define PROC_TEXT_MAX		4096
 /*
- * Per process, the fd numbers its sockets were found at, newest last: a
- * program that keeps its last N connections reuses the fd freed N + 1
- * connections ago, so N < PROC_SOCK_FDS is guessed right.
+ * Per process, the fd numbers its sockets were found at, each once, the most
+ * recently found first: a program that keeps its last N connections (or N
+ * threads with one each) reuses the fd found about N connections ago, so
+ * N < PROC_SOCK_FDS is guessed right.
  */
-#define PROC_SOCK_FDS		32
+#define PROC_SOCK_FDS		64
 /* Newest of those tried by a guess, besides the one that was right last. */
 #define PROC_GUESS_RECENT	6
-/* A guess tries the whole ring instead, for this many finds after one
- * that was further back than PROC_GUESS_RECENT: a program with many
+/* A guess tries the whole list instead, for this many finds after one
+ * ranked further back than PROC_GUESS_RECENT: a program with many
  * connections open at once (many threads, a pool) reuses fds from all
- * over its ring. */
+ * over it. */
 #define PROC_FAR_FINDS		16
 #define PROC_GUESSES		(PROC_SOCK_FDS + 4)
 /* Recent processes whose fds are guessed before any full fd scan. */
@@ -104,15 +105,16 @@ struct pent {
 	struct pstr *exe, *cmdline;
 	uint32_t hnext;
 	uint32_t prev, next;
-	/* Where its next socket probably is (see guess_fds()). */
-	int32_t sock_fd[PROC_SOCK_FDS];	/* ring of fds found, newest last */
+	/* Where its next socket probably is (see ag__proc_guess_list()). */
+	int16_t sock_fd[PROC_SOCK_FDS];	/* fds found, each once, the most
+					   recent first (above INT16_MAX:
+					   not kept) */
 	int32_t fd_free;	/* lowest free fd at the last full scan */
 	int32_t fd_max;		/* highest fd at the last full scan */
-	uint8_t sock_fd_next;	/* ring: next slot written */
-	uint8_t sock_fd_n;	/* ring: entries in use */
-	uint8_t hit_dist;	/* the last find was the fd found this many
-				   finds before (0: none) */
-	uint8_t far_finds;	/* finds left that guess the whole ring */
+	uint8_t sock_fd_n;	/* entries of sock_fd in use */
+	uint8_t hit_rank;	/* the last find was the fd of this rank in
+				   sock_fd, 1 the most recent (0: none) */
+	uint8_t far_finds;	/* finds left that guess the whole list */
 	uint8_t list;
 	int32_t pidfd1;		/* its pidfd + 1, kept for taking fds; 0: none */
 };
@@ -125,6 +127,7 @@ struct islot {
 	uint64_t inode;
 	pid_t pid;
 	int fd;
+	bool known;	/* a lookup found it (it is in its process's list) */
 };
 
 struct ag_proc {

@@ -58,6 +58,8 @@ static uint64_t read_fd(struct ag_proc *p, pid_t pid, int dfd, int fd)
 	{
 		struct islot *sl = &p->islots[islot_of(p, ino)];
 
+		if (sl->inode != ino || sl->pid != pid || sl->fd != fd)
+			sl->known = false;
 		sl->inode = ino;
 		sl->pid = pid;
 		sl->fd = fd;
@@ -85,31 +87,31 @@ static bool budget_spend(struct ag_proc *p, struct budget *b)
 	return false;
 }
 
-/* The fd found @d finds ago (1: the last one), or -1. */
-static int hist_fd(const struct pent *e, int d)
-{
-	if (d < 1 || d > e->sock_fd_n)
-		return -1;
-	return e->sock_fd[(e->sock_fd_next + PROC_SOCK_FDS - d) % PROC_SOCK_FDS];
-}
-
-/* A socket was found at @fd: learn the period, then remember it. */
+/*
+ * A socket was found at @fd: learn its rank, then move it to the front.
+ * The list keeps each fd once, the most recently found first, so a pool
+ * of sockets reused in turn keeps its ranks, where distances back in a
+ * history of finds would move with every fd found twice in a row of others.
+ */
 static void remember_sock_fd(struct pent *e, int fd)
 {
-	e->hit_dist = 0;
-	for (int d = 1; d <= e->sock_fd_n; d++)
-		if (hist_fd(e, d) == fd) {
-			e->hit_dist = (uint8_t)d;
-			break;
-		}
-	if (e->hit_dist > PROC_GUESS_RECENT)
+	int r = 0, n = e->sock_fd_n;
+
+	while (r < n && e->sock_fd[r] != fd)
+		r++;
+	e->hit_rank = r < n ? (uint8_t)(r + 1) : 0;
+	if (e->hit_rank > PROC_GUESS_RECENT)
 		e->far_finds = PROC_FAR_FINDS;
 	else if (e->far_finds)
 		e->far_finds--;
-	e->sock_fd[e->sock_fd_next] = fd;
-	e->sock_fd_next = (uint8_t)((e->sock_fd_next + 1) % PROC_SOCK_FDS);
-	if (e->sock_fd_n < PROC_SOCK_FDS)
+	if (fd > INT16_MAX)
+		return;	/* guessed only by a full scan */
+	if (r == n && n < PROC_SOCK_FDS)
 		e->sock_fd_n++;
+	if (r == PROC_SOCK_FDS)
+		r--;	/* the least recent gives way */
+	memmove(&e->sock_fd[1], &e->sock_fd[0], (size_t)r * sizeof(e->sock_fd[0]));
+	e->sock_fd[0] = (int16_t)fd;
 }
 
 /*
@@ -118,46 +120,52 @@ static void remember_sock_fd(struct pent *e, int fd)
  * microseconds, and a program with a hundred files would cost a hundred.
  * The kernel gives a new file the lowest free number, so: the numbers its
  * sockets had before (freed sockets make the holes new ones fill; the one
- * as many finds back as last time first), the lowest free number and the
+ * of the same rank as last time first), the lowest free number and the
  * ones past the highest at the last full scan.  A process with many
- * sockets open at once frees them in no fixed order: while its finds come
- * from far back in the ring, every fd of the ring is tried (@ring), the
- * nearest to the last find's distance first, before its fd table is read.
+ * sockets open at once (threads, a pool) frees them about in the order it
+ * opened them: while its finds come from far down the ranks, every fd of
+ * the list is tried (@ring), the nearest to the last find's rank first,
+ * before its fd table is read.
  * Return: how many fds are in @cand, in the order to try, none twice.
  */
 int ag__proc_guess_list(const struct pent *e, bool ring, int cand[PROC_GUESSES])
 {
-	int nc = 0, all[PROC_GUESSES + PROC_GUESS_RECENT], n = 0;
+	const int16_t *ranked = e->sock_fd;
+	int m = e->sock_fd_n, nc = 0, more[3 + PROC_GUESS_RECENT], n = 0;
+	bool far = e->far_finds;
 
-	/* The same distance back as last time: a steady pool's period. */
-	if (e->hit_dist && hist_fd(e, e->hit_dist) >= 0)
-		all[n++] = hist_fd(e, e->hit_dist);
-	if (e->fd_free >= 0)
-		all[n++] = e->fd_free;
-	for (int d = 1; d <= PROC_GUESS_RECENT && d <= e->sock_fd_n; d++)
-		all[n++] = hist_fd(e, d);
-	if (e->fd_max >= 0) {
-		all[n++] = e->fd_max + 1;
-		all[n++] = e->fd_max + 2;
-	}
-	if (ring && e->far_finds) {
-		int h = e->hit_dist ? e->hit_dist : PROC_GUESS_RECENT + 1;
+	/* The same rank as last time: a steady pool's period. */
+	if (e->hit_rank && e->hit_rank <= m)
+		cand[nc++] = ranked[e->hit_rank - 1];
+	if (far && ring) {
+		/* Around the last find's rank h: h + 1, h - 1, h + 2, ...
+		 * (the list holds each fd once: none twice here). */
+		int h = e->hit_rank ? e->hit_rank : PROC_GUESS_RECENT + 1;
 
 		for (int step = 1; step < 2 * PROC_SOCK_FDS; step++) {
-			/* h + 1, h - 1, h + 2, h - 2, ... */
-			int d = step & 1 ? h + (step + 1) / 2 : h - step / 2;
+			int r = step & 1 ? h + (step + 1) / 2 : h - step / 2;
 
-			if (d > PROC_GUESS_RECENT && d <= e->sock_fd_n)
-				all[n++] = hist_fd(e, d);
+			if (r >= 1 && r <= m && r != e->hit_rank)
+				cand[nc++] = ranked[r - 1];
 		}
+	}
+	/* Then the holes, and the most recent (not for a pool's guesses:
+	 * its next socket is never where its last ones are). */
+	if (e->fd_free >= 0)
+		more[n++] = e->fd_free;
+	for (int r = 1; !far && r <= PROC_GUESS_RECENT && r <= m; r++)
+		more[n++] = ranked[r - 1];
+	if (e->fd_max >= 0) {
+		more[n++] = e->fd_max + 1;
+		more[n++] = e->fd_max + 2;
 	}
 	for (int k = 0; k < n && nc < PROC_GUESSES; k++) {
 		bool dup = false;
 
-		for (int j = 0; j < nc; j++)
-			dup |= cand[j] == all[k];
+		for (int j = 0; j < nc && !dup; j++)
+			dup = cand[j] == more[k];
 		if (!dup)
-			cand[nc++] = all[k];
+			cand[nc++] = more[k];
 	}
 	return nc;
 }
@@ -191,6 +199,7 @@ static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
 			return -EAGAIN;
 		if (read_fd(p, e->pid, -1, cand[k]) == inode) {
 			ag__proc_found_at(e, cand[k]);
+			p->islots[islot_of(p, inode)].known = true;
 			return 1;
 		}
 	}
@@ -242,8 +251,10 @@ static int scan_fds(struct ag_proc *p, pid_t pid, struct pent *e,
 				return -EAGAIN;
 			}
 			if (read_fd(p, pid, dfd, (int)fdn) == inode) {
-				if (e)
+				if (e) {
 					remember_sock_fd(e, (int)fdn);
+					p->islots[islot_of(p, inode)].known = true;
+				}
 				found = 1;
 			}
 		}
@@ -288,6 +299,12 @@ int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
 	s = &p->islots[islot_of(p, inode)];
 	if (s->inode == inode && fd_holds(p, s->pid, s->fd, inode)) {
 		p->st.inode_hits++;
+		i = ag__proc_slot_of(p, s->pid);
+		/* A new socket read in passing by an earlier lookup: where
+		 * it is counts for the next guesses as much as any. */
+		if (i != NIL && !s->known)
+			ag__proc_found_at(&p->ents[i], s->fd);
+		s->known = true;
 		return found_pid(p, s->pid, pid);
 	}
 	p->st.inode_misses++;

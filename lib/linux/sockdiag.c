@@ -197,6 +197,10 @@ static void build_req(struct inet_diag_req_v2 *req, const struct sd_query *q)
 	req->id.idiag_dport = htons(q->second_port);
 	put_addr(req->id.idiag_src, q->family, q->mapped, q->first);
 	put_addr(req->id.idiag_dst, q->family, q->mapped, q->second);
+	/* A UDP socket's memory tells whether a datagram of it is still
+	 * held (see AG_SOCK_F_WMEM). */
+	if (q->protocol == IPPROTO_UDP)
+		req->idiag_ext |= 1u << (INET_DIAG_SKMEMINFO - 1);
 	if (q->has_cookie) {
 		req->id.idiag_cookie[0] = (uint32_t)q->cookie;
 		req->id.idiag_cookie[1] = (uint32_t)(q->cookie >> 32);
@@ -227,6 +231,13 @@ static int attr_cb(const struct nlattr *attr, void *data)
 	case INET_DIAG_CGROUP_ID:
 		want = MNL_TYPE_U64;
 		break;
+	case INET_DIAG_SKMEMINFO:
+		if (mnl_attr_get_payload_len(attr) < (SK_MEMINFO_WMEM_ALLOC + 1) * sizeof(uint32_t)) {
+			ctx->bad = true;
+			return MNL_CB_ERROR;
+		}
+		ctx->tb[type] = attr;
+		return MNL_CB_OK;
 	default:
 		/* Unused attributes: their framing was checked by the walk. */
 		return MNL_CB_OK;
@@ -276,6 +287,12 @@ static int parse_diag_msg(const struct nlmsghdr *nlh, int protocol,
 	if (ctx.tb[INET_DIAG_CGROUP_ID]) {
 		out->cgroup_id = mnl_attr_get_u64(ctx.tb[INET_DIAG_CGROUP_ID]);
 		out->flags |= AG_SOCK_F_CGROUP;
+	}
+	if (ctx.tb[INET_DIAG_SKMEMINFO]) {
+		const uint32_t *mem = mnl_attr_get_payload(ctx.tb[INET_DIAG_SKMEMINFO]);
+
+		memcpy(&out->wmem_alloc, &mem[SK_MEMINFO_WMEM_ALLOC], sizeof(out->wmem_alloc));
+		out->flags |= AG_SOCK_F_WMEM;
 	}
 	return 0;
 }

@@ -29,6 +29,7 @@ struct ag_sockdiag;
 #define AG_SOCK_F_MARK		0x1	/* mark is valid */
 #define AG_SOCK_F_CGROUP	0x2	/* cgroup_id is valid */
 #define AG_SOCK_F_MAPPED	0x4	/* found as IPv4-mapped on an IPv6 socket */
+#define AG_SOCK_F_WMEM		0x8	/* wmem_alloc is valid (UDP lookups) */
 
 struct ag_sock_info {
 	uint64_t inode;		/* 0 when no file holds it (TIME_WAIT, orphan) */
@@ -36,6 +37,8 @@ struct ag_sock_info {
 	uint64_t cgroup_id;	/* cgroup v2 id of the creator, see flags */
 	uint32_t uid;		/* fsuid of the creator of the socket */
 	uint32_t mark;		/* SO_MARK, see flags */
+	uint32_t wmem_alloc;	/* bytes of its datagrams not yet freed (in
+				   flight, queued), see flags */
 	uint8_t state;		/* TCP_* state (netinet/tcp.h); UDP: 1 connected, 7 not */
 	uint8_t family;		/* the socket's own family: AF_INET or AF_INET6 */
 	uint8_t flags;		/* AG_SOCK_F_* */

@@ -229,7 +229,8 @@ struct {
 #define IPPROTO_UDP_	17
 
 /*
- * A UDP socket closed: remember who held it, by its local port.  The
+ * A UDP socket closed: remember who held it, by its local port (and its
+ * peer, when connected: see struct em_flow_key).  The
  * hook runs in the closing process (its last close, or its exit), before
  * the socket leaves the tables sock_diag searches: when sock_diag no
  * longer finds a queued datagram's socket, this says who sent it.
@@ -242,7 +243,7 @@ int em_release(struct bpf_sock *ctx)
 	struct em_sender v = {};
 	struct task_struct *t;
 	struct sock *sk;
-	__u16 family;
+	__u16 family, dport;
 
 	/* The release hook may read few fields of its context: the socket
 	 * itself has them all. */
@@ -259,6 +260,15 @@ int em_release(struct bpf_sock *ctx)
 	k.proto = IPPROTO_UDP_;
 	k.sport = sk->__sk_common.skc_num;
 	k.netns_cookie = bpf_get_netns_cookie(ctx);
+	/* Connected: its peer too (network order to host order by hand). */
+	dport = sk->__sk_common.skc_dport;
+	if (dport) {
+		k.dport = (__u16)(dport >> 8 | dport << 8);
+		if (family == AF_INET_)
+			__builtin_memcpy(k.daddr, &sk->__sk_common.skc_daddr, 4);
+		else
+			__builtin_memcpy(k.daddr, &sk->__sk_common.skc_v6_daddr, 16);
+	}
 	t = bpf_get_current_task_btf();
 	v.pid = t->tgid;
 	v.uid = (__u32)bpf_get_current_uid_gid();

@@ -61,7 +61,10 @@ struct em_event {
  * Who held a UDP socket that was closed: recorded as it closes (in the
  * closing process), so that a datagram NFQUEUE still holds after its
  * socket and process are gone is still named.  Keyed by the socket's local
- * port in its network namespace (the addresses are left zero).
+ * port in its network namespace, and for a connected socket by its peer's
+ * address and port too (saddr is left zero): another program that takes
+ * the port next and closes its own socket, connected elsewhere, does not
+ * overwrite the record of the sender.
  */
 #define EM_MAX_SENDERS	16384
 
@@ -70,10 +73,11 @@ struct em_flow_key {
 	uint8_t family;		/* 4 or 6 */
 	uint8_t proto;		/* IPPROTO_UDP */
 	uint16_t sport;		/* host order */
-	uint16_t dport;		/* zero */
+	uint16_t dport;		/* host order; zero: not connected */
 	uint8_t pad[2];
 	uint8_t saddr[16];	/* zero */
-	uint8_t daddr[16];	/* zero */
+	uint8_t daddr[16];	/* the peer (IPv4: first 4 bytes); zero:
+				   not connected */
 };
 
 struct em_sender {
