@@ -249,6 +249,11 @@ $(O)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/errlines.h $(RUL
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS) $(DAEMON_PKGS)) -Itests/unit $(LDFLAGS) -o $@ $< \
 	    $(EXTRA_OBJ) $(RULE_LIB) $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB) $(ALL_LIBS_LDLIBS) -lm
 
+# a FUSE file whose flush waits (libfuse3): a test tool only
+$(O)/tests/tools/ag_fuse_stall: tests/netns/tools/ag_fuse_stall.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call PKG_CFLAGS,fuse3) $(LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs fuse3)
+
 $(O)/tests/tools/%: tests/netns/tools/%.c $(CTL_LIB) $(LINUX_LIB) $(NET_LIB) $(ENGINE_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call PKG_CFLAGS,$(LINUX_PKGS)) $(LDFLAGS) -o $@ $< \

@@ -72,6 +72,8 @@ void agd_dataplane_status(struct agd *d, json_t *obj)
 				    json_integer((json_int_t)ps.take_tries));
 		json_object_set_new(obj, "attrib_fds_read", json_integer((json_int_t)ps.fds_read));
 		json_object_set_new(obj, "attrib_fd_scans", json_integer((json_int_t)ps.scans));
+		/* copies of files kept open while their closing waited */
+		json_object_set_new(obj, "attrib_fds_held", json_integer((json_int_t)ps.take_held));
 	}
 	/* alegate's rules put back after another program removed or changed them */
 	json_object_set_new(obj, "firewall_restores", json_integer((json_int_t)d->guard.restores));

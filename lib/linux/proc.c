@@ -83,6 +83,10 @@ struct ag_proc *ag_proc_open(const struct ag_proc_config *cfg)
 	if (p->proc_dfd == -1)
 		goto fail_free;
 
+	/* without its thread, copies are closed where they were taken */
+	if (!p->take_off)
+		p->closer = ag__closer_start();
+
 	nb = pow2_at_least(p->cfg.max_procs * 2);
 	p->bmask = nb - 1;
 	p->imask = pow2_at_least(p->cfg.inode_slots) - 1;
@@ -178,7 +182,10 @@ void ag_proc_close(struct ag_proc *p)
 		(void)ag__proc_cn_send_op(p, PROC_CN_MCAST_IGNORE, 0, false, 0);
 		close(p->nlfd);
 	}
+	/* copies kept while the closer was stuck stay open: closing them
+	 * here could wait as long as it does */
 	ag_proc_release_taken(p);
+	ag__closer_stop(p->closer);
 	ag_execmon_close(p->em);
 	if (p->ents)
 		for (uint32_t i = 0; i < p->cfg.max_procs; i++) {

@@ -95,7 +95,8 @@ struct ag_proc_stats {
 	uint64_t scan_budget;	/* scans that gave up at scan_max_fds */
 	uint64_t take_tries;	/* fds taken by ag_proc_take_socket() */
 	uint64_t take_found, take_missed;	/* its answers */
-	uint64_t take_skipped;	/* lookups it skipped after many misses */
+	uint64_t take_skipped;	/* lookups it skipped after many misses, or with the closer behind */
+	uint64_t take_held;	/* copies of files kept open: the closer thread was behind */
 	uint64_t ev_exec_kernel;	/* execs named by the exec monitor */
 	uint64_t ev_kernel_lost;	/* events the exec monitor's ring lost */
 };

@@ -63,6 +63,16 @@
  * and pidfds kept open between lookups. */
 #define PROC_TAKE_PROCS		2
 #define PROC_TAKE_TRIES		6
+/* Copies the closer thread may be behind by before fds are taken no more
+ * (a close it waits in: FUSE's flush waits for its server), and copies of
+ * files kept open meanwhile. */
+#define PROC_CLOSER_MAX		128
+#define PROC_HELD_MAX		64
+
+struct ag__closer;
+struct ag__closer *ag__closer_start(void);	/* NULL: no thread (closed inline) */
+void ag__closer_stop(struct ag__closer *c);
+bool ag__closer_behind(const struct ag__closer *c);
 /* After this many takes in a row found nothing, one lookup in this many
  * takes fds (the others go straight to sock_diag), until one finds. */
 #define PROC_TAKE_PROBE		8
@@ -147,6 +157,9 @@ struct ag_proc {
 	pid_t *walk;
 	unsigned npidfds;	/* pidfds kept in entries */
 	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
+	struct ag__closer *closer;	/* the thread that closes them; NULL: closed here */
+	int held_fds[PROC_HELD_MAX];	/* copies of files kept open: the closer is stuck */
+	unsigned nheld;
 	unsigned ntaken;
 	unsigned take_misses;	/* takes in a row that found nothing */
 	unsigned take_skipped;	/* lookups that took no fd, to probe every Nth */

@@ -3,19 +3,158 @@
  * pidfds kept between lookups and released after.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "linux/proc_internal.h"
 
-/* ---- taking fds ------------------------------------------------------------ */
+/* ---- closing the copies ----------------------------------------------------- */
+
+/*
+ * A copy taken at a guessed fd may be any file, and closing a file may
+ * wait for someone: FUSE sends its server a flush and waits for the answer,
+ * and the server may belong to the very user whose connection is waiting.
+ * So copies are closed by a thread of their own, handed over in one write
+ * to a pipe; while it is behind by PROC_CLOSER_MAX, no fd is taken, and a
+ * copy that is not a socket is kept open rather than closed here.
+ */
+struct ag__closer {
+	int rfd, wfd;
+	atomic_int inflight;	/* handed over, not closed yet */
+	atomic_int refs;	/* the handle and the thread */
+};
+
+static void closer_put(struct ag__closer *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1)
+		free(c);
+}
+
+static void *closer_main(void *arg)
+{
+	struct ag__closer *c = arg;
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[2] = { { 0 } };
+	int fds[PROC_TAKE_TRIES * 4];
+
+	/* it closes fds and nothing else: no capability of the thread that
+	 * started it (capabilities belong to each thread) */
+	(void)syscall(SYS_capset, &h, none);
+	for (;;) {
+		ssize_t n = read(c->rfd, fds, sizeof(fds));
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* the handle is closed: nothing more comes */
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof(int); i++) {
+			close(fds[i]);
+			atomic_fetch_sub(&c->inflight, 1);
+		}
+	}
+	close(c->rfd);
+	closer_put(c);
+	return NULL;
+}
+
+struct ag__closer *ag__closer_start(void)
+{
+	struct ag__closer *c = calloc(1, sizeof(*c));
+	pthread_attr_t attr;
+	pthread_t t;
+	int fds[2];
+
+	if (!c)
+		return NULL;
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		free(c);
+		return NULL;
+	}
+	c->rfd = fds[0];
+	c->wfd = fds[1];
+	(void)fcntl(c->wfd, F_SETFL, O_NONBLOCK);
+	atomic_init(&c->inflight, 0);
+	atomic_init(&c->refs, 2);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, closer_main, c) != 0) {
+		pthread_attr_destroy(&attr);
+		close(fds[0]);
+		close(fds[1]);
+		free(c);
+		return NULL;
+	}
+	pthread_attr_destroy(&attr);
+	pthread_setname_np(t, "ag-fdclose");
+	return c;
+}
+
+/* The thread ends once it has closed what it was given (never joined: it
+ * may be waiting in a close). */
+void ag__closer_stop(struct ag__closer *c)
+{
+	if (!c)
+		return;
+	close(c->wfd);
+	closer_put(c);
+}
+
+bool ag__closer_behind(const struct ag__closer *c)
+{
+	return c && atomic_load(&((struct ag__closer *)c)->inflight) >= PROC_CLOSER_MAX;
+}
+
+/* A copy the closer cannot take: a socket is closed here (no flush to wait
+ * for), any other file kept until the closer is back. */
+static void close_here(struct ag_proc *p, int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 ||
+	    p->nheld == PROC_HELD_MAX) {
+		close(fd);	/* a socket, or too many kept: as before */
+		return;
+	}
+	p->held_fds[p->nheld++] = fd;
+	p->st.take_held++;
+}
 
 void ag_proc_release_taken(struct ag_proc *p)
 {
+	struct ag__closer *c = p->closer;
+
+	if (!p->ntaken && !p->nheld)
+		return;
+	if (c && !ag__closer_behind(c)) {
+		/* the files kept while it was behind go first */
+		while (p->nheld && p->ntaken < PROC_TAKE_TRIES)
+			p->taken_fds[p->ntaken++] = p->held_fds[--p->nheld];
+		atomic_fetch_add(&c->inflight, (int)p->ntaken);
+		if (write(c->wfd, p->taken_fds, p->ntaken * sizeof(int)) ==
+		    (ssize_t)(p->ntaken * sizeof(int))) {
+			p->ntaken = 0;
+			return;
+		}
+		/* a pipe write of a few ints is all or nothing */
+		atomic_fetch_sub(&c->inflight, (int)p->ntaken);
+	}
+	if (!c) {
+		while (p->ntaken)
+			close(p->taken_fds[--p->ntaken]);
+		return;
+	}
 	while (p->ntaken)
-		close(p->taken_fds[--p->ntaken]);
+		close_here(p, p->taken_fds[--p->ntaken]);
 }
+
 
 /*
  * @e's pidfd: the one it keeps, or a new one (*temp: the caller closes
@@ -50,6 +189,11 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 	if (p->take_off)
 		return -ENOSYS;
 	ag_proc_release_taken(p);
+	if (ag__closer_behind(p->closer)) {
+		/* a close it waits in: no more copies until it is back */
+		p->st.take_skipped++;
+		return -ENOENT;
+	}
 	/* Missing again and again (many sockets opened at once, in no order
 	 * a guess follows): each try is three system calls for nothing, so
 	 * only one lookup in PROC_TAKE_PROBE tries, until one finds again. */

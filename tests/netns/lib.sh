@@ -37,10 +37,11 @@ C6=2001:db8:a1e::1 S6=2001:db8:a1e::2
 T=$(mktemp -d /tmp/alegate-test.XXXXXX)
 _ag_bg_pids=()
 _ag_made_ns=()
+_ag_mounts=()	# unmounted (lazily) before $T goes
 _ag_failed=0
 
 _ag_cleanup() {
-	local pid ns
+	local pid ns m
 	for pid in "${_ag_bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
 	for ns in "${_ag_made_ns[@]}"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
@@ -48,6 +49,7 @@ _ag_cleanup() {
 	sleep 0.05
 	for pid in "${_ag_bg_pids[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 	for ns in "${_ag_made_ns[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for m in "${_ag_mounts[@]}"; do umount -l "$m" 2>/dev/null; done
 	rm -rf "$T"
 }
 trap _ag_cleanup EXIT
