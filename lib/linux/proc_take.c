@@ -111,15 +111,20 @@ bool ag__closer_behind(const struct ag__closer *c)
 	return c && atomic_load(&((struct ag__closer *)c)->inflight) >= PROC_CLOSER_MAX;
 }
 
-/* A copy the closer cannot take: a socket is closed here (no flush to wait
- * for), any other file kept until the closer is back. */
-static void close_here(struct ag_proc *p, int fd)
+/* Without touching the file behind @fd (a socket's own call: ENOTSOCK). */
+static bool is_socket(int fd)
 {
 	int type;
 	socklen_t len = sizeof(type);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 ||
-	    p->nheld == PROC_HELD_MAX) {
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+/* A copy the closer cannot take: a socket is closed here (no flush to wait
+ * for), any other file kept until the closer is back. */
+static void close_here(struct ag_proc *p, int fd)
+{
+	if (is_socket(fd) || p->nheld == PROC_HELD_MAX) {
 		close(fd);	/* a socket, or too many kept: as before */
 		return;
 	}
@@ -245,9 +250,10 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 				break;	/* gone, or not ours to take (EPERM) */
 			}
 			/* A system call less when the caller knows the uid:
-			 * then the inode is not read either. */
+			 * then the inode is not read either.  Else a socket's
+			 * only: fstat() of a FUSE file asks its server. */
 			yes = (uid_hint != AG_UID_UNKNOWN ||
-			       (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))) &&
+			       (is_socket(fd) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))) &&
 			      is_it(fd, arg);
 			/* Closed later: not a system call on the way to the
 			 * verdict.  Holding a copy a moment longer delays
