@@ -494,6 +494,28 @@ static void parts_free(ag_engine *e, struct kpart **v, const int *n)
 			ag__free(e, v[i], (size_t)n[i] * sizeof(*v[i]));
 }
 
+/* Take f out of every bucket it is in (all of them, or the ones a failed
+ * ag__index_add() got to). */
+static void index_unfile(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
+{
+	for (uint16_t i = 0; i < f->nbuckets; i++) {
+		struct ag__ibucket *b = filter_bucket(f, i);
+
+		bucket_remove(b, f);
+		if (!b->len)
+			bucket_drop(e, ix, b);
+	}
+	if (f->nbuckets > 1)
+		ag__free(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets));
+	f->bucket0 = NULL;
+	f->buckets = NULL;
+	f->nbuckets = 0;
+	if (f->in_wildcard) {
+		bucket_remove(ix->wildcard, f);
+		f->in_wildcard = false;
+	}
+}
+
 int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
 	/* [4]: the port's parts in a pair (coarse ranges) */
@@ -539,52 +561,17 @@ int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 out:
 	parts_free(e, parts, np);
 	if (r) {
-		ag__index_del(e, ix, f);
+		index_unfile(e, ix, f);
 		return r;
 	}
-	/* the layer's list of filters, in the order they were added (a dump
-	 * sorts; keeping it sorted cost O(n) per add, O(n^2) for a ruleset) */
-	f->lprev = ix->last;
-	f->lnext = NULL;
-	if (ix->last)
-		ix->last->lnext = f;
-	else
-		ix->first = f;
-	ix->last = f;
 	ix->nfilters++;
 	return 0;
 }
 
 void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
-	for (uint16_t i = 0; i < f->nbuckets; i++) {
-		struct ag__ibucket *b = filter_bucket(f, i);
-
-		bucket_remove(b, f);
-		if (!b->len)
-			bucket_drop(e, ix, b);
-	}
-	if (f->nbuckets > 1)
-		ag__free(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets));
-	f->bucket0 = NULL;
-	f->buckets = NULL;
-	f->nbuckets = 0;
-	if (f->in_wildcard) {
-		bucket_remove(ix->wildcard, f);
-		f->in_wildcard = false;
-	}
-	if (f->lprev || f->lnext || ix->first == f) {
-		if (f->lprev)
-			f->lprev->lnext = f->lnext;
-		else
-			ix->first = f->lnext;
-		if (f->lnext)
-			f->lnext->lprev = f->lprev;
-		else
-			ix->last = f->lprev;
-		f->lprev = f->lnext = NULL;
-		ix->nfilters--;
-	}
+	index_unfile(e, ix, f);
+	ix->nfilters--;
 }
 
 void ag__index_fini(struct ag__index *ix)

@@ -109,9 +109,13 @@ struct ag__cond {
 	uint8_t field;   /* ag_field */
 	uint8_t match;   /* ag_match */
 	uint8_t ip_version, plen;
-	uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
-	/* one of these, by match and field (ag__cond_str() says when str) */
+	/* one of these, by match and field (ag__cond_str() says when str): a
+	 * condition is on one field, so its value is one of them (24 bytes a
+	 * condition, not 32: a rule's every value is one) */
 	union {
+		struct {
+			uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
+		};
 		ag_addr addr;           /* LOCAL_ADDR, REMOTE_ADDR */
 		struct ag__str *str;    /* APP_PATH, REMOTE_HOST, APP_SHA256 */
 		struct {                /* AG_MATCH_SET: the caller's set and its test */
@@ -143,29 +147,26 @@ struct ag__sublayer {
 	struct ag__str *name;
 };
 
+/*
+ * A filter and its conditions are one allocation: at 100,000 rules of two
+ * filters each, every 8 bytes here are 1.6 MB.  What only a SESSION or
+ * TIMED filter needs is in struct ag__flife, after its conditions, in the
+ * allocations of those filters alone.  Every filter of a layer is found
+ * through e->filter_ids (no list of its own).
+ */
 struct ag_filter {
-	/* 64-bit fields first, then narrower ones: no padding between them
-	 * (a filter per rule and direction: bytes here are megabytes) */
+	/* 64-bit fields first, then narrower ones: no padding between them */
 	uint64_t id;
-	uint64_t session;
-	uint64_t expires_ns;
 	uint64_t context;
 	struct ag__str *callout; /* CALLOUT_* actions */
 	struct ag__str *name;
-	struct ag__cond *conds;  /* sorted by field; in the filter's own allocation */
 	/* where the index put it, to take it out: the first bucket here (most
 	 * filters are in one), the others in an array of nbuckets - 1 */
 	struct ag__ibucket *bucket0;
 	struct ag__ibucket **buckets;
-	/* every filter of the layer, in evaluation order, for dumps */
-	struct ag_filter *lprev, *lnext;
-	/* the other filters of its session (SESSION lifetime), newest first */
-	struct ag_filter *sprev, *snext;
-	struct ag__timer timer;  /* TIMED */
 	uint32_t flags;
 	uint32_t weight;
 	uint32_t sublayer;
-	uint32_t field_mask;     /* 1u << field for every field with a condition */
 	uint16_t sublayer_weight; /* copied so ordering needs no lookup */
 	uint16_t nconds;
 	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
@@ -173,13 +174,55 @@ struct ag_filter {
 	uint8_t layer;
 	uint8_t action;          /* ag_action_type */
 	uint8_t lifetime;        /* ag_lifetime */
-	bool in_wildcard;
+	bool in_wildcard : 1;
+	bool has_life : 1;       /* a struct ag__flife follows the conditions */
+	struct ag__cond conds[]; /* sorted by field */
 };
 
-/* One allocation holds a filter and its @n conditions. */
-static inline size_t ag__filter_size(size_t n)
+/* The part of a SESSION or TIMED filter (or one given a session) that
+ * others do without. */
+struct ag__flife {
+	struct ag_filter *f;     /* whose (the timer finds its filter by this) */
+	uint64_t session;
+	uint64_t expires_ns;
+	/* the other filters of its session (SESSION lifetime), newest first */
+	struct ag_filter *sprev, *snext;
+	struct ag__timer timer;  /* TIMED */
+};
+
+/* One allocation holds a filter, its @n conditions and (@life) its
+ * struct ag__flife. */
+static inline size_t ag__filter_size(size_t n, bool life)
 {
-	return sizeof(struct ag_filter) + n * sizeof(struct ag__cond);
+	return sizeof(struct ag_filter) + n * sizeof(struct ag__cond) +
+	       (life ? sizeof(struct ag__flife) : 0);
+}
+
+static inline size_t ag__filter_alloc_size(const struct ag_filter *f)
+{
+	return ag__filter_size(f->nalloc, f->has_life);
+}
+
+/* f's struct ag__flife, or NULL when it has none. */
+static inline struct ag__flife *ag__filter_life(const struct ag_filter *f)
+{
+	if (!f->has_life)
+		return NULL;
+	return (struct ag__flife *)(void *)((char *)(uintptr_t)f + ag__filter_size(f->nalloc, false));
+}
+
+static inline uint64_t ag__filter_session(const struct ag_filter *f)
+{
+	const struct ag__flife *l = ag__filter_life(f);
+
+	return l ? l->session : 0;
+}
+
+static inline uint64_t ag__filter_expires(const struct ag_filter *f)
+{
+	const struct ag__flife *l = ag__filter_life(f);
+
+	return l ? l->expires_ns : 0;
 }
 
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
@@ -245,7 +288,6 @@ struct ag__index {
 	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
 	uint32_t shape_refs[16];      /* buckets per key shape (set of AG__IX_* fields) */
 	uint32_t nfilters;
-	struct ag_filter *first, *last; /* every filter, in the order added */
 	/*
 	 * One bit per hash value (mod its size, 16 bits per table slot) of every
 	 * key filed: most lookups of a classify find nothing, and this answers
