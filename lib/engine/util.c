@@ -300,7 +300,9 @@ struct ag__str *ag__str_get(ag_engine *e, const char *s)
 				return p;
 			}
 	}
-	if (t->len + 1 > t->nbuckets && strtab_grow(e)) {
+	/* two strings a bucket on average: a chain compares hashes before
+	 * bytes, and at 100,000 rules a bucket per string was 2 MB */
+	if (t->len + 1 > 2 * t->nbuckets && strtab_grow(e)) {
 		errno = ENOMEM;
 		return NULL;
 	}
