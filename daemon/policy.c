@@ -371,8 +371,9 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 
 	/* Learn the file at each of the rule's paths now and watch its
 	 * directory: a process matches the rule only if it runs that very
-	 * file.  Once per rule, not per filter: a program not there yet is
-	 * looked for again each time (the path walked from /). */
+	 * file.  Once per rule, not per filter; a program not there yet is
+	 * looked for again by the next rule naming it, except while a
+	 * directory of rules loads (once per load then). */
 	for (unsigned i = 0; i < r->n_app; i++) {
 		uint32_t dev;
 		uint64_t ino;
@@ -849,9 +850,18 @@ static int load_dir(struct agd *d, json_t *errors)
 	}
 	/* one fast-path compile for the whole directory, not one per rule */
 	d->policy.bulk = true;
+	/* and one look for each program, there or not, not one per rule
+	 * naming it (install_filters()); a program that comes later is
+	 * found by the first question about it, as ever */
+	if (!d->dp.exeid)
+		d->dp.exeid = ag_exeid_new();
+	if (d->dp.exeid)
+		ag_exeid_batch(d->dp.exeid, true);
 	if (ag_rules_load_dir(d->cfg.rules_dir, load_one, &lc, err, sizeof(err)) < 0 && err[0])
 		agd_log_lines(LOG_ERR, NULL, err, errors);
 	d->policy.bulk = was;
+	if (d->dp.exeid)
+		ag_exeid_batch(d->dp.exeid, false);
 	return lc.loaded;
 }
 
