@@ -237,8 +237,8 @@ static struct ag__ibucket *bucket_new(ag_engine *e, const struct key_id *id)
 
 static void bucket_free(ag_engine *e, struct ag__ibucket *b)
 {
-	if (b->v != &b->one)
-		ag__free(e, b->v, b->cap * sizeof(*b->v));
+	if (b->cap_log2)
+		ag__free(e, b->many, ((size_t)1 << b->cap_log2) * sizeof(*b->many));
 	ag__free(e, b, sizeof(*b));
 }
 
@@ -252,48 +252,50 @@ static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *
 {
 	struct ag__ient x = { .ord = ag__filter_ord(f), .id = f->id, .f = f,
 			      .sublayer = f->sublayer };
+	size_t cap = (size_t)1 << b->cap_log2;
+	struct ag__ient *v;
 
-	if (!b->cap) {
-		/* most buckets of a large ruleset hold one filter: in the bucket */
-		b->v = &b->one;
-		b->cap = 1;
-	} else if (b->len == b->cap) {
-		uint32_t nc = b->cap * 2;
+	if (b->len == cap) {
 		struct ag__ient *nv;
 
-		if (b->v == &b->one) {
-			nv = ag__alloc(e, nc * sizeof(*nv));
+		if (b->cap_log2 >= 31)
+			return -ENOMEM;
+		if (!b->cap_log2) {
+			nv = ag__alloc(e, 2 * sizeof(*nv));
 			if (nv)
 				nv[0] = b->one;
 		} else {
-			nv = ag__realloc(e, b->v, b->cap * sizeof(*b->v), nc * sizeof(*b->v));
+			nv = ag__realloc(e, b->many, cap * sizeof(*nv), 2 * cap * sizeof(*nv));
 		}
 		if (!nv)
 			return -ENOMEM;
-		b->v = nv;
-		b->cap = nc;
+		b->many = nv;
+		b->cap_log2++;
 	}
+	v = ag__bucket_v(b);
 	uint32_t lo = 0, hi = b->len;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (ient_before(&x, &b->v[mid]))
+		if (ient_before(&x, &v[mid]))
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
-	memmove(&b->v[lo + 1], &b->v[lo], (b->len - lo) * sizeof(*b->v));
-	b->v[lo] = x;
+	memmove(&v[lo + 1], &v[lo], (b->len - lo) * sizeof(*v));
+	v[lo] = x;
 	b->len++;
 	return 0;
 }
 
 static void bucket_remove(struct ag__ibucket *b, struct ag_filter *f)
 {
+	struct ag__ient *v = ag__bucket_v(b);
+
 	for (uint32_t i = 0; i < b->len; i++)
-		if (b->v[i].f == f) {
-			memmove(&b->v[i], &b->v[i + 1], (b->len - i - 1) * sizeof(*b->v));
+		if (v[i].f == f) {
+			memmove(&v[i], &v[i + 1], (b->len - i - 1) * sizeof(*v));
 			b->len--;
 			return;
 		}
@@ -635,14 +637,15 @@ static int found_add(ag_engine *e, struct found *fd, const struct ag__ibucket *b
 			return -ENOMEM;
 		e->ncand = 0;
 		for (unsigned i = 0; i < fd->n; i++) {
-			memcpy(&e->cand[e->ncand], fd->b[i]->v, fd->b[i]->len * sizeof(*e->cand));
+			memcpy(&e->cand[e->ncand], ag__bucket_v(fd->b[i]),
+			       fd->b[i]->len * sizeof(*e->cand));
 			e->ncand += fd->b[i]->len;
 		}
 		fd->many = true;
 	}
 	if (cand_reserve(e, e->ncand + b->len))
 		return -ENOMEM;
-	memcpy(&e->cand[e->ncand], b->v, b->len * sizeof(*e->cand));
+	memcpy(&e->cand[e->ncand], ag__bucket_v(b), b->len * sizeof(*e->cand));
 	e->ncand += b->len;
 	return 0;
 }
@@ -672,22 +675,25 @@ static int merge(ag_engine *e, struct found *fd)
 	if (cand_reserve(e, fd->total))
 		return -ENOMEM;
 	if (fd->n == 1) {
-		memcpy(e->cand, fd->b[0]->v, fd->total * sizeof(*e->cand));
+		memcpy(e->cand, ag__bucket_v(fd->b[0]), fd->total * sizeof(*e->cand));
 		e->ncand = fd->total;
 		return 0;
 	}
 	uint32_t pos[MERGE_MAX] = { 0 };
+	const struct ag__ient *v[MERGE_MAX];
 
+	for (unsigned i = 0; i < fd->n; i++)
+		v[i] = ag__bucket_v(fd->b[i]);
 	for (;;) {
 		int best = -1;
 
 		for (unsigned i = 0; i < fd->n; i++)
 			if (pos[i] < fd->b[i]->len &&
-			    (best < 0 || ient_before(&fd->b[i]->v[pos[i]], &fd->b[best]->v[pos[best]])))
+			    (best < 0 || ient_before(&v[i][pos[i]], &v[best][pos[best]])))
 				best = (int)i;
 		if (best < 0)
 			break;
-		const struct ag__ient *x = &fd->b[best]->v[pos[best]++];
+		const struct ag__ient *x = &v[best][pos[best]++];
 
 		if (!n || e->cand[n - 1].f != x->f)
 			e->cand[n++] = *x;

@@ -252,16 +252,29 @@ static inline uint64_t ag__filter_ord(const struct ag_filter *f)
 	return (uint64_t)(0xffffu - f->sublayer_weight) << 32 | (uint32_t)~f->weight;
 }
 
-/* A bucket of the index: filters sharing one key, in evaluation order. */
+/*
+ * A bucket of the index: filters sharing one key, in evaluation order.
+ * Most buckets of a large ruleset hold one filter: it is in the bucket
+ * (56 bytes, one malloc chunk of 64); more go to an array (ag__bucket_v()).
+ */
 struct ag__ibucket {
 	struct ag__ibucket *next; /* hash chain */
 	uint64_t hash;
-	struct ag__ient *v;       /* &one while it holds one filter */
-	uint32_t len, cap;
-	struct ag__ient one;
+	uint32_t len;
+	uint8_t cap_log2;         /* room for 1 << cap_log2; 0: the one in-line */
 	uint8_t fields;           /* AG__IX_* bits of the key's parts */
 	uint8_t pver, pplen;      /* its address part's IP version and length; 0: none */
+	union {
+		struct ag__ient one;   /* cap_log2 == 0 */
+		struct ag__ient *many; /* cap_log2 > 0 */
+	};
 };
+
+/* The entries of bucket @b, len of them. */
+static inline struct ag__ient *ag__bucket_v(const struct ag__ibucket *b)
+{
+	return b->cap_log2 ? b->many : (struct ag__ient *)(uintptr_t)&b->one;
+}
 
 /* The fields the index looks up exactly, as bits of a key's field set. */
 enum { AG__IX_APP = 1, AG__IX_HOST = 2, AG__IX_ADDR = 4, AG__IX_PORT = 8 };
