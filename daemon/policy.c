@@ -340,7 +340,8 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		.weight = agd_rule_filter_weight(r),
 		.conditions = c,
 		.n_conditions = n,
-		.name = r->id,
+		/* no name: the context finds the rule, and its id (a name
+		 * interned per rule was 48 bytes of each, read by nothing) */
 		.context = ar->handle,
 	};
 	switch (r->action) {
