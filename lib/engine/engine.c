@@ -108,7 +108,8 @@ void ag_engine_free(ag_engine *e)
 		struct ag_filter *f = e->filter_ids.slots[i];
 
 		if (f) {
-			free(f->buckets);
+			if (f->nbuckets > 1)
+				free(f->bucketv);
 			free(f);
 		}
 	}
@@ -199,7 +200,7 @@ int ag_engine_advance_some(ag_engine *e, unsigned max)
 			ag__pend_fire(e, AG__CONTAINER_OF(t, struct ag__pend, timer));
 			break;
 		case AG__TIMER_FILTER:
-			ag__filter_expire(e, AG__CONTAINER_OF(t, struct ag__flife, timer)->f);
+			ag__filter_expire(e, AG__CONTAINER_OF(t, struct ag__fextra, timer)->f);
 			break;
 		case AG__TIMER_BLOCKED: {
 			struct ag__flow *f = AG__CONTAINER_OF(t, struct ag__flow, timer);

@@ -23,7 +23,7 @@ void ag__filter_free(ag_engine *e, struct ag_filter *f)
 {
 	for (uint16_t i = 0; i < f->nconds; i++)
 		ag__str_put(e, ag__cond_str(&f->conds[i]));
-	ag__str_put(e, f->callout);
+	ag__str_put(e, ag__filter_callout(f));
 	ag__str_put(e, f->name);
 	ag__free(e, f, ag__filter_alloc_size(f));
 }
@@ -44,9 +44,9 @@ static void changed(ag_engine *e, uint8_t layer)
 
 static void notify(ag_engine *e, ag_notify_type type, struct ag_filter *f)
 {
-	if (!f->callout)
+	if (!ag__filter_callout(f))
 		return;
-	struct ag__callout *c = ag__callout_find(e, f->callout);
+	struct ag__callout *c = ag__callout_find(e, ag__filter_callout(f));
 
 	if (c && c->c.notify)
 		c->c.notify(e, type, f, c->c.arg);
@@ -56,7 +56,7 @@ static void notify(ag_engine *e, ag_notify_type type, struct ag_filter *f)
  * costs its own filters, not a walk of every filter. */
 static int session_link(ag_engine *e, struct ag_filter *f)
 {
-	struct ag__flife *l = ag__filter_life(f);
+	struct ag__fextra *l = ag__filter_extra(f);
 	uint64_t v = 0;
 
 	if (f->lifetime != AG_LIFETIME_SESSION)
@@ -69,20 +69,20 @@ static int session_link(ag_engine *e, struct ag_filter *f)
 	l->snext = (struct ag_filter *)(uintptr_t)v;
 	l->sprev = NULL;
 	if (l->snext)
-		ag__filter_life(l->snext)->sprev = f;
+		ag__filter_extra(l->snext)->sprev = f;
 	return 0;
 }
 
 static void session_unlink(ag_engine *e, struct ag_filter *f)
 {
-	struct ag__flife *l = ag__filter_life(f);
+	struct ag__fextra *l = ag__filter_extra(f);
 
 	if (f->lifetime != AG_LIFETIME_SESSION)
 		return;
 	if (l->snext)
-		ag__filter_life(l->snext)->sprev = l->sprev;
+		ag__filter_extra(l->snext)->sprev = l->sprev;
 	if (l->sprev)
-		ag__filter_life(l->sprev)->snext = l->snext;
+		ag__filter_extra(l->sprev)->snext = l->snext;
 	else if (!ag__u64map_del(&e->sessions, l->session) || !l->snext)
 		;
 	else /* the key was there: putting it back cannot need to grow the map */
@@ -92,7 +92,7 @@ static void session_unlink(ag_engine *e, struct ag_filter *f)
 
 static void filter_disarm(ag_engine *e, struct ag_filter *f)
 {
-	struct ag__flife *l = ag__filter_life(f);
+	struct ag__fextra *l = ag__filter_extra(f);
 
 	if (l)
 		ag__timer_disarm(e, &l->timer);
@@ -134,17 +134,17 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 
 	/* the filter and its conditions in one allocation: at 100,000 rules
 	 * two allocations fewer per filter are megabytes */
-	bool life = spec->lifetime == AG_LIFETIME_SESSION || spec->lifetime == AG_LIFETIME_TIMED ||
-		    spec->session;
-	struct ag__flife *l;
+	bool extra = spec->lifetime == AG_LIFETIME_SESSION || spec->lifetime == AG_LIFETIME_TIMED ||
+		     spec->session || is_callout_action(spec->action);
+	struct ag__fextra *l;
 
-	f = ag__calloc(e, 1, ag__filter_size(spec->n_conditions, life));
+	f = ag__calloc(e, 1, ag__filter_size(spec->n_conditions, extra));
 	if (!f)
 		return -ENOMEM;
 	f->nalloc = (uint16_t)spec->n_conditions;
-	f->has_life = life;
+	f->has_extra = extra;
 	f->lifetime = (uint8_t)spec->lifetime;
-	if ((l = ag__filter_life(f))) {
+	if ((l = ag__filter_extra(f))) {
 		l->f = f;
 		l->timer.kind = AG__TIMER_FILTER;
 		l->session = spec->session;
@@ -165,7 +165,7 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	}
 	if (f->nconds > 1)
 		qsort(f->conds, f->nconds, sizeof(*f->conds), cond_field_cmp);
-	if (is_callout_action(spec->action) && !(f->callout = ag__str_get(e, spec->callout)))
+	if (is_callout_action(spec->action) && !(l->callout = ag__str_get(e, spec->callout)))
 		goto nomem;
 	if (spec->name && !(f->name = ag__str_get(e, spec->name)))
 		goto nomem;
@@ -346,7 +346,7 @@ void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec)
 	spec->sublayer = f->sublayer;
 	spec->weight = f->weight;
 	spec->action = (ag_action_type)f->action;
-	spec->callout = ag__str_c(f->callout);
+	spec->callout = ag__str_c(ag__filter_callout(f));
 	spec->flags = f->flags;
 	spec->lifetime = (ag_lifetime)f->lifetime;
 	spec->expires_ns = ag__filter_expires(f);

@@ -319,7 +319,7 @@ static void key_use(struct ag__index *ix, struct ag__ibucket *b, int delta)
 /* The i-th bucket the index put f in. */
 static struct ag__ibucket *filter_bucket(const struct ag_filter *f, uint16_t i)
 {
-	return i ? f->buckets[i - 1] : f->bucket0;
+	return f->nbuckets > 1 ? f->bucketv[i] : f->bucket1;
 }
 
 static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
@@ -346,25 +346,33 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 		ix->nbuckets++;
 		key_use(ix, b, +1);
 	}
-	if (f->nbuckets) {
-		void *nb = ag__realloc(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets),
-				       f->nbuckets * sizeof(*f->buckets));
-		if (!nb) {
-			if (!b->len)
-				goto drop;
-			return -ENOMEM;
-		}
-		f->buckets = nb;
-	}
 	if ((r = bucket_insert(e, b, f))) {
 		if (!b->len)
 			goto drop;
 		return r;
 	}
-	if (f->nbuckets)
-		f->buckets[f->nbuckets - 1] = b;
-	else
-		f->bucket0 = b;
+	if (!f->nbuckets) {
+		f->bucket1 = b;
+	} else {
+		struct ag__ibucket **nb;
+
+		if (f->nbuckets == 1) {
+			nb = ag__alloc(e, 2 * sizeof(*nb));
+			if (nb)
+				nb[0] = f->bucket1;
+		} else {
+			nb = ag__realloc(e, f->bucketv, f->nbuckets * sizeof(*nb),
+					 (f->nbuckets + 1u) * sizeof(*nb));
+		}
+		if (!nb) {
+			bucket_remove(b, f);
+			if (!b->len)
+				goto drop;
+			return -ENOMEM;
+		}
+		nb[f->nbuckets] = b;
+		f->bucketv = nb;
+	}
 	f->nbuckets++;
 	return 0;
 drop:
@@ -508,9 +516,8 @@ static void index_unfile(ag_engine *e, struct ag__index *ix, struct ag_filter *f
 			bucket_drop(e, ix, b);
 	}
 	if (f->nbuckets > 1)
-		ag__free(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets));
-	f->bucket0 = NULL;
-	f->buckets = NULL;
+		ag__free(e, f->bucketv, f->nbuckets * sizeof(*f->bucketv));
+	f->bucket1 = NULL;
 	f->nbuckets = 0;
 	if (f->in_wildcard) {
 		bucket_remove(ix->wildcard, f);

@@ -149,21 +149,23 @@ struct ag__sublayer {
 
 /*
  * A filter and its conditions are one allocation: at 100,000 rules of two
- * filters each, every 8 bytes here are 1.6 MB.  What only a SESSION or
- * TIMED filter needs is in struct ag__flife, after its conditions, in the
- * allocations of those filters alone.  Every filter of a layer is found
- * through e->filter_ids (no list of its own).
+ * filters each, every 8 bytes here are 1.6 MB.  What only some filters
+ * need (a callout's name, the lifetime fields of a SESSION or TIMED
+ * filter) is in a struct ag__fextra after the conditions, in those
+ * filters' allocations alone.  Every filter of a layer is found through
+ * e->filter_ids (no list of its own).
  */
 struct ag_filter {
 	/* 64-bit fields first, then narrower ones: no padding between them */
 	uint64_t id;
 	uint64_t context;
-	struct ag__str *callout; /* CALLOUT_* actions */
 	struct ag__str *name;
-	/* where the index put it, to take it out: the first bucket here (most
-	 * filters are in one), the others in an array of nbuckets - 1 */
-	struct ag__ibucket *bucket0;
-	struct ag__ibucket **buckets;
+	/* where the index put it, to take it out: the bucket when it is in
+	 * one (most are), else an array of its nbuckets buckets */
+	union {
+		struct ag__ibucket *bucket1;  /* nbuckets == 1 */
+		struct ag__ibucket **bucketv; /* nbuckets > 1 */
+	};
 	uint32_t flags;
 	uint32_t weight;
 	uint32_t sublayer;
@@ -175,14 +177,15 @@ struct ag_filter {
 	uint8_t action;          /* ag_action_type */
 	uint8_t lifetime;        /* ag_lifetime */
 	bool in_wildcard : 1;
-	bool has_life : 1;       /* a struct ag__flife follows the conditions */
+	bool has_extra : 1;      /* a struct ag__fextra follows the conditions */
 	struct ag__cond conds[]; /* sorted by field */
 };
 
-/* The part of a SESSION or TIMED filter (or one given a session) that
- * others do without. */
-struct ag__flife {
+/* The part of a callout filter, a SESSION or TIMED filter (or one given a
+ * session) that others do without. */
+struct ag__fextra {
 	struct ag_filter *f;     /* whose (the timer finds its filter by this) */
+	struct ag__str *callout; /* CALLOUT_* actions */
 	uint64_t session;
 	uint64_t expires_ns;
 	/* the other filters of its session (SESSION lifetime), newest first */
@@ -190,37 +193,45 @@ struct ag__flife {
 	struct ag__timer timer;  /* TIMED */
 };
 
-/* One allocation holds a filter, its @n conditions and (@life) its
- * struct ag__flife. */
-static inline size_t ag__filter_size(size_t n, bool life)
+/* One allocation holds a filter, its @n conditions and (@extra) its
+ * struct ag__fextra. */
+static inline size_t ag__filter_size(size_t n, bool extra)
 {
 	return sizeof(struct ag_filter) + n * sizeof(struct ag__cond) +
-	       (life ? sizeof(struct ag__flife) : 0);
+	       (extra ? sizeof(struct ag__fextra) : 0);
 }
 
 static inline size_t ag__filter_alloc_size(const struct ag_filter *f)
 {
-	return ag__filter_size(f->nalloc, f->has_life);
+	return ag__filter_size(f->nalloc, f->has_extra);
 }
 
-/* f's struct ag__flife, or NULL when it has none. */
-static inline struct ag__flife *ag__filter_life(const struct ag_filter *f)
+/* f's struct ag__fextra, or NULL when it has none. */
+static inline struct ag__fextra *ag__filter_extra(const struct ag_filter *f)
 {
-	if (!f->has_life)
+	if (!f->has_extra)
 		return NULL;
-	return (struct ag__flife *)(void *)((char *)(uintptr_t)f + ag__filter_size(f->nalloc, false));
+	return (struct ag__fextra *)(void *)((char *)(uintptr_t)f + ag__filter_size(f->nalloc, false));
+}
+
+/* The interned name of f's callout, NULL for other actions. */
+static inline struct ag__str *ag__filter_callout(const struct ag_filter *f)
+{
+	const struct ag__fextra *x = ag__filter_extra(f);
+
+	return x ? x->callout : NULL;
 }
 
 static inline uint64_t ag__filter_session(const struct ag_filter *f)
 {
-	const struct ag__flife *l = ag__filter_life(f);
+	const struct ag__fextra *l = ag__filter_extra(f);
 
 	return l ? l->session : 0;
 }
 
 static inline uint64_t ag__filter_expires(const struct ag_filter *f)
 {
-	const struct ag__flife *l = ag__filter_life(f);
+	const struct ag__fextra *l = ag__filter_extra(f);
 
 	return l ? l->expires_ns : 0;
 }
