@@ -51,7 +51,7 @@ void ag__u64map_fini(struct ag__u64map *m);
 struct ag_filter;
 struct ag__fmap {
 	struct ag_filter **slots; /* NULL marks an empty slot; the key is slots[i]->id */
-	uint32_t cap;             /* power of two */
+	uint32_t cap;             /* grows by half (util.c) */
 	uint32_t len;
 };
 

@@ -105,6 +105,41 @@ TEST(session_and_timed_filters_keep_their_session_and_deadline)
 	ag_engine_free(e);
 }
 
+/* The map of filters by id, whose capacity grows by half: every filter
+ * found, none deleted found, through growth and deletions. */
+TEST(filters_by_id_are_found_after_growth_and_deletions)
+{
+	ag_engine *e = fx_engine();
+	enum { N = 30000 };
+	static uint64_t ids[N];
+	uint64_t x = 88172645463325252ull;
+
+	CHECK(e != NULL);
+	for (int i = 0; i < N; i++) {
+		ag_filter_spec s = { .layer = AG_LAYER_ALE_AUTH_CONNECT, .weight = (uint32_t)i,
+				     .action = AG_ACTION_PERMIT,
+				     .lifetime = AG_LIFETIME_UNTIL_RESTART };
+
+		if (i % 2) {
+			/* given ids, spread over the whole range */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			s.id = x | 1;
+		}
+		CHECK_EQ(ag_filter_add(e, &s, &ids[i]), 0);
+	}
+	for (int i = 0; i < N; i += 3)
+		CHECK_EQ(ag_filter_del(e, ids[i]), 0);
+	for (int i = 0; i < N; i++) {
+		const ag_filter *f = ag_filter_get(e, ids[i]);
+
+		if (i % 3 == 0)
+			CHECK_MSG(f == NULL, "deleted filter %d found", i);
+		else
+			CHECK_MSG(f && ag_filter_id(f) == ids[i], "filter %d not found", i);
+	}
+	ag_engine_free(e);
+}
+
 static char dir[] = "/tmp/test_rule_memory.XXXXXX";
 
 /* Loading rules asks about each program once, even one not there (whose
