@@ -173,9 +173,18 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	if (spec->id) {
 		f->id = spec->id;
 	} else {
-		do
+		/* next_filter_id is never below an id in use (a larger given id
+		 * moves it up), so the next one is free without a look in the
+		 * map (a cache miss a filter), until the count wraps */
+		for (;;) {
 			f->id = ++e->next_filter_id;
-		while (ag__fmap_get(&e->filter_ids, f->id));
+			if (!f->id) {
+				e->filter_ids_wrapped = true;
+				continue;
+			}
+			if (!e->filter_ids_wrapped || !ag__fmap_get(&e->filter_ids, f->id))
+				break;
+		}
 	}
 	if (f->id > e->next_filter_id)
 		e->next_filter_id = f->id;

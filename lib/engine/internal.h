@@ -577,6 +577,7 @@ struct ag_engine {
 	struct ag__index index[AG_LAYER_COUNT];
 	uint32_t nfilters;
 	uint64_t next_filter_id;
+	bool filter_ids_wrapped;        /* next_filter_id went past 2^64 - 1 */
 	struct ag__sublayer *sublayers;
 	uint32_t nsublayers;
 	struct ag__ient *cand;          /* classify scratch: candidates */

@@ -140,6 +140,29 @@ TEST(filters_by_id_are_found_after_growth_and_deletions)
 	ag_engine_free(e);
 }
 
+/* An id the engine gives is never one in use, nor 0, even once the count
+ * of ids went past the largest (it looks in the map only from then on). */
+TEST(filter_ids_given_after_the_largest_id_wrap_to_free_ones)
+{
+	ag_engine *e = fx_engine();
+	ag_filter_spec s = { .layer = AG_LAYER_ALE_AUTH_CONNECT, .action = AG_ACTION_PERMIT,
+			     .lifetime = AG_LIFETIME_UNTIL_RESTART };
+	uint64_t a, b, top, c, d;
+
+	CHECK(e != NULL);
+	CHECK_EQ(ag_filter_add(e, &s, &a), 0);
+	CHECK_EQ(ag_filter_add(e, &s, &b), 0);
+	s.id = UINT64_MAX;
+	CHECK_EQ(ag_filter_add(e, &s, &top), 0);
+	s.id = 0;
+	CHECK_EQ(ag_filter_add(e, &s, &c), 0);
+	CHECK_EQ(ag_filter_add(e, &s, &d), 0);
+	CHECK(c != 0 && c != a && c != b && c != top);
+	CHECK(d != 0 && d != a && d != b && d != top && d != c);
+	CHECK_EQ(ag_filter_id(ag_filter_get(e, c)), c);
+	ag_engine_free(e);
+}
+
 static char dir[] = "/tmp/test_rule_memory.XXXXXX";
 
 /* Loading rules asks about each program once, even one not there (whose
