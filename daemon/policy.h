@@ -40,9 +40,13 @@ struct agd_rule {
 struct agd_policy {
 	struct agd_rule **rules;
 	uint32_t nrules, caprules;
-	/* the same rules found by id and by handle in O(1): open addressing,
-	 * linear probing, capacity a power of two at least twice nrules */
-	struct agd_rule **by_id, **by_handle;
+	/* the same rules by handle: slots[handle's low 32 bits - 1] (policy.c);
+	 * a free slot is tagged, its value the next free one */
+	struct agd_rule **slots;
+	uint32_t nslots, capslots, free_slot; /* free_slot: first free + 1, 0 none */
+	/* and by id in O(1): slot + 1 (0: empty), open addressing, linear
+	 * probing, capacity a power of two at least twice nrules */
+	uint32_t *by_id;
 	uint32_t capmap;
 	bool rules_expired;      /* some rule's timed filters expired: collect them */
 	uint64_t next_rule_handle;

@@ -113,7 +113,7 @@ static bool evaluate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 	}
 	if (how & AG__CLASSIFY_PROBE)
 		return false;
-	struct ag__callout *co = ag__callout_find(e, f->callout);
+	struct ag__callout *co = ag__callout_find(e, ag__filter_callout(f));
 
 	if (!co) {
 		/* WFP: an unregistered terminating callout blocks; inspection is skipped. */

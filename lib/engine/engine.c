@@ -104,16 +104,17 @@ void ag_engine_free(ag_engine *e)
 	}
 	for (uint32_t c = 0; c < e->pend_nchunks; c++)
 		free(e->pend_chunks[c]);
-	for (unsigned l = 0; l < AG_LAYER_COUNT; l++) {
-		struct ag_filter *f = e->index[l].first, *next;
+	for (uint32_t i = 0; i < e->filter_ids.cap; i++) {
+		struct ag_filter *f = e->filter_ids.slots[i];
 
-		for (; f; f = next) {
-			next = f->lnext;
-			free(f->buckets);
+		if (f) {
+			if (f->nbuckets > 1)
+				free(f->bucketv);
 			free(f);
 		}
-		ag__index_fini(&e->index[l]);
 	}
+	for (unsigned l = 0; l < AG_LAYER_COUNT; l++)
+		ag__index_fini(&e->index[l]);
 	for (uint32_t i = 0; i < e->strings.nbuckets; i++) {
 		struct ag__str *s = e->strings.buckets[i], *next;
 
@@ -199,7 +200,7 @@ int ag_engine_advance_some(ag_engine *e, unsigned max)
 			ag__pend_fire(e, AG__CONTAINER_OF(t, struct ag__pend, timer));
 			break;
 		case AG__TIMER_FILTER:
-			ag__filter_expire(e, AG__CONTAINER_OF(t, struct ag_filter, timer));
+			ag__filter_expire(e, AG__CONTAINER_OF(t, struct ag__fextra, timer)->f);
 			break;
 		case AG__TIMER_BLOCKED: {
 			struct ag__flow *f = AG__CONTAINER_OF(t, struct ag__flow, timer);

@@ -23,9 +23,9 @@ void ag__filter_free(ag_engine *e, struct ag_filter *f)
 {
 	for (uint16_t i = 0; i < f->nconds; i++)
 		ag__str_put(e, ag__cond_str(&f->conds[i]));
-	ag__str_put(e, f->callout);
+	ag__str_put(e, ag__filter_callout(f));
 	ag__str_put(e, f->name);
-	ag__free(e, f, ag__filter_size(f->nalloc));
+	ag__free(e, f, ag__filter_alloc_size(f));
 }
 
 static bool is_callout_action(ag_action_type a)
@@ -44,9 +44,9 @@ static void changed(ag_engine *e, uint8_t layer)
 
 static void notify(ag_engine *e, ag_notify_type type, struct ag_filter *f)
 {
-	if (!f->callout)
+	if (!ag__filter_callout(f))
 		return;
-	struct ag__callout *c = ag__callout_find(e, f->callout);
+	struct ag__callout *c = ag__callout_find(e, ag__filter_callout(f));
 
 	if (c && c->c.notify)
 		c->c.notify(e, type, f, c->c.arg);
@@ -56,35 +56,46 @@ static void notify(ag_engine *e, ag_notify_type type, struct ag_filter *f)
  * costs its own filters, not a walk of every filter. */
 static int session_link(ag_engine *e, struct ag_filter *f)
 {
+	struct ag__fextra *l = ag__filter_extra(f);
 	uint64_t v = 0;
 
 	if (f->lifetime != AG_LIFETIME_SESSION)
 		return 0;
-	ag__u64map_get(&e->sessions, f->session, &v);
-	int r = ag__u64map_put(&e->sessions, f->session, (uint64_t)(uintptr_t)f);
+	ag__u64map_get(&e->sessions, l->session, &v);
+	int r = ag__u64map_put(&e->sessions, l->session, (uint64_t)(uintptr_t)f);
 
 	if (r)
 		return r;
-	f->snext = (struct ag_filter *)(uintptr_t)v;
-	f->sprev = NULL;
-	if (f->snext)
-		f->snext->sprev = f;
+	l->snext = (struct ag_filter *)(uintptr_t)v;
+	l->sprev = NULL;
+	if (l->snext)
+		ag__filter_extra(l->snext)->sprev = f;
 	return 0;
 }
 
 static void session_unlink(ag_engine *e, struct ag_filter *f)
 {
+	struct ag__fextra *l = ag__filter_extra(f);
+
 	if (f->lifetime != AG_LIFETIME_SESSION)
 		return;
-	if (f->snext)
-		f->snext->sprev = f->sprev;
-	if (f->sprev)
-		f->sprev->snext = f->snext;
-	else if (!ag__u64map_del(&e->sessions, f->session) || !f->snext)
+	if (l->snext)
+		ag__filter_extra(l->snext)->sprev = l->sprev;
+	if (l->sprev)
+		ag__filter_extra(l->sprev)->snext = l->snext;
+	else if (!ag__u64map_del(&e->sessions, l->session) || !l->snext)
 		;
 	else /* the key was there: putting it back cannot need to grow the map */
-		ag__u64map_put(&e->sessions, f->session, (uint64_t)(uintptr_t)f->snext);
-	f->sprev = f->snext = NULL;
+		ag__u64map_put(&e->sessions, l->session, (uint64_t)(uintptr_t)l->snext);
+	l->sprev = l->snext = NULL;
+}
+
+static void filter_disarm(ag_engine *e, struct ag_filter *f)
+{
+	struct ag__fextra *l = ag__filter_extra(f);
+
+	if (l)
+		ag__timer_disarm(e, &l->timer);
 }
 
 int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
@@ -123,22 +134,28 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 
 	/* the filter and its conditions in one allocation: at 100,000 rules
 	 * two allocations fewer per filter are megabytes */
-	f = ag__calloc(e, 1, ag__filter_size(spec->n_conditions));
+	bool extra = spec->lifetime == AG_LIFETIME_SESSION || spec->lifetime == AG_LIFETIME_TIMED ||
+		     spec->session || is_callout_action(spec->action);
+	struct ag__fextra *l;
+
+	f = ag__calloc(e, 1, ag__filter_size(spec->n_conditions, extra));
 	if (!f)
 		return -ENOMEM;
 	f->nalloc = (uint16_t)spec->n_conditions;
-	if (spec->n_conditions)
-		f->conds = (struct ag__cond *)(f + 1);
-	f->timer.kind = AG__TIMER_FILTER;
+	f->has_extra = extra;
+	f->lifetime = (uint8_t)spec->lifetime;
+	if ((l = ag__filter_extra(f))) {
+		l->f = f;
+		l->timer.kind = AG__TIMER_FILTER;
+		l->session = spec->session;
+		l->expires_ns = spec->lifetime == AG_LIFETIME_TIMED ? spec->expires_ns : 0;
+	}
 	f->layer = (uint8_t)spec->layer;
 	f->action = (uint8_t)spec->action;
-	f->lifetime = (uint8_t)spec->lifetime;
 	f->flags = spec->flags;
 	f->weight = spec->weight;
 	f->sublayer = spec->sublayer;
 	f->sublayer_weight = sub->weight;
-	f->session = spec->session;
-	f->expires_ns = spec->lifetime == AG_LIFETIME_TIMED ? spec->expires_ns : 0;
 	f->context = spec->context;
 	for (size_t i = 0; i < spec->n_conditions; i++) {
 		r = ag__cond_compile(e, &spec->conditions[i], &f->conds[i]);
@@ -148,9 +165,7 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	}
 	if (f->nconds > 1)
 		qsort(f->conds, f->nconds, sizeof(*f->conds), cond_field_cmp);
-	for (uint16_t i = 0; i < f->nconds; i++)
-		f->field_mask |= 1u << f->conds[i].field;
-	if (is_callout_action(spec->action) && !(f->callout = ag__str_get(e, spec->callout)))
+	if (is_callout_action(spec->action) && !(l->callout = ag__str_get(e, spec->callout)))
 		goto nomem;
 	if (spec->name && !(f->name = ag__str_get(e, spec->name)))
 		goto nomem;
@@ -158,9 +173,18 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	if (spec->id) {
 		f->id = spec->id;
 	} else {
-		do
+		/* next_filter_id is never below an id in use (a larger given id
+		 * moves it up), so the next one is free without a look in the
+		 * map (a cache miss a filter), until the count wraps */
+		for (;;) {
 			f->id = ++e->next_filter_id;
-		while (ag__fmap_get(&e->filter_ids, f->id));
+			if (!f->id) {
+				e->filter_ids_wrapped = true;
+				continue;
+			}
+			if (!e->filter_ids_wrapped || !ag__fmap_get(&e->filter_ids, f->id))
+				break;
+		}
 	}
 	if (f->id > e->next_filter_id)
 		e->next_filter_id = f->id;
@@ -170,9 +194,9 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
 	}
-	if ((f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &f->timer, f->expires_ns))) ||
+	if ((f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &l->timer, l->expires_ns))) ||
 	    (r = session_link(e, f))) {
-		ag__timer_disarm(e, &f->timer);
+		filter_disarm(e, f);
 		ag__fmap_del(&e->filter_ids, f->id);
 		ag__index_del(e, &e->index[f->layer], f);
 		goto fail;
@@ -200,7 +224,7 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 	ag__index_del(e, &e->index[layer], f);
 	ag__fmap_del(&e->filter_ids, f->id);
 	session_unlink(e, f);
-	ag__timer_disarm(e, &f->timer);
+	filter_disarm(e, f);
 	if (sub)
 		sub->nfilters--;
 	e->nfilters--;
@@ -331,11 +355,11 @@ void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec)
 	spec->sublayer = f->sublayer;
 	spec->weight = f->weight;
 	spec->action = (ag_action_type)f->action;
-	spec->callout = ag__str_c(f->callout);
+	spec->callout = ag__str_c(ag__filter_callout(f));
 	spec->flags = f->flags;
 	spec->lifetime = (ag_lifetime)f->lifetime;
-	spec->expires_ns = f->expires_ns;
-	spec->session = f->session;
+	spec->expires_ns = ag__filter_expires(f);
+	spec->session = ag__filter_session(f);
 	static thread_local ag_condition conds[AG__MAX_CONDITIONS];
 
 	public_conditions(f, conds);
@@ -366,8 +390,10 @@ int ag_filter_dump(const ag_engine *e, int (*cb)(const ag_filter *f, void *arg),
 		v = malloc(n * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
-		for (struct ag_filter *f = e->index[l].first; f && i < n; f = f->lnext)
-			v[i++] = f;
+		/* the layer's filters, from the map of every filter (sorted next) */
+		for (uint32_t j = 0; j < e->filter_ids.cap && i < n; j++)
+			if (e->filter_ids.slots[j] && e->filter_ids.slots[j]->layer == l)
+				v[i++] = e->filter_ids.slots[j];
 		qsort(v, i, sizeof(*v), dump_order);
 		for (uint32_t j = 0; j < i && !r; j++)
 			r = cb(v[j], arg);

@@ -237,8 +237,8 @@ static struct ag__ibucket *bucket_new(ag_engine *e, const struct key_id *id)
 
 static void bucket_free(ag_engine *e, struct ag__ibucket *b)
 {
-	if (b->v != &b->one)
-		ag__free(e, b->v, b->cap * sizeof(*b->v));
+	if (b->cap_log2)
+		ag__free(e, b->many, ((size_t)1 << b->cap_log2) * sizeof(*b->many));
 	ag__free(e, b, sizeof(*b));
 }
 
@@ -252,48 +252,50 @@ static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *
 {
 	struct ag__ient x = { .ord = ag__filter_ord(f), .id = f->id, .f = f,
 			      .sublayer = f->sublayer };
+	size_t cap = (size_t)1 << b->cap_log2;
+	struct ag__ient *v;
 
-	if (!b->cap) {
-		/* most buckets of a large ruleset hold one filter: in the bucket */
-		b->v = &b->one;
-		b->cap = 1;
-	} else if (b->len == b->cap) {
-		uint32_t nc = b->cap * 2;
+	if (b->len == cap) {
 		struct ag__ient *nv;
 
-		if (b->v == &b->one) {
-			nv = ag__alloc(e, nc * sizeof(*nv));
+		if (b->cap_log2 >= 31)
+			return -ENOMEM;
+		if (!b->cap_log2) {
+			nv = ag__alloc(e, 2 * sizeof(*nv));
 			if (nv)
 				nv[0] = b->one;
 		} else {
-			nv = ag__realloc(e, b->v, b->cap * sizeof(*b->v), nc * sizeof(*b->v));
+			nv = ag__realloc(e, b->many, cap * sizeof(*nv), 2 * cap * sizeof(*nv));
 		}
 		if (!nv)
 			return -ENOMEM;
-		b->v = nv;
-		b->cap = nc;
+		b->many = nv;
+		b->cap_log2++;
 	}
+	v = ag__bucket_v(b);
 	uint32_t lo = 0, hi = b->len;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (ient_before(&x, &b->v[mid]))
+		if (ient_before(&x, &v[mid]))
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
-	memmove(&b->v[lo + 1], &b->v[lo], (b->len - lo) * sizeof(*b->v));
-	b->v[lo] = x;
+	memmove(&v[lo + 1], &v[lo], (b->len - lo) * sizeof(*v));
+	v[lo] = x;
 	b->len++;
 	return 0;
 }
 
 static void bucket_remove(struct ag__ibucket *b, struct ag_filter *f)
 {
+	struct ag__ient *v = ag__bucket_v(b);
+
 	for (uint32_t i = 0; i < b->len; i++)
-		if (b->v[i].f == f) {
-			memmove(&b->v[i], &b->v[i + 1], (b->len - i - 1) * sizeof(*b->v));
+		if (v[i].f == f) {
+			memmove(&v[i], &v[i + 1], (b->len - i - 1) * sizeof(*v));
 			b->len--;
 			return;
 		}
@@ -317,7 +319,7 @@ static void key_use(struct ag__index *ix, struct ag__ibucket *b, int delta)
 /* The i-th bucket the index put f in. */
 static struct ag__ibucket *filter_bucket(const struct ag_filter *f, uint16_t i)
 {
-	return i ? f->buckets[i - 1] : f->bucket0;
+	return f->nbuckets > 1 ? f->bucketv[i] : f->bucket1;
 }
 
 static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
@@ -344,25 +346,33 @@ static int index_put(ag_engine *e, struct ag__index *ix, struct ag_filter *f,
 		ix->nbuckets++;
 		key_use(ix, b, +1);
 	}
-	if (f->nbuckets) {
-		void *nb = ag__realloc(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets),
-				       f->nbuckets * sizeof(*f->buckets));
-		if (!nb) {
-			if (!b->len)
-				goto drop;
-			return -ENOMEM;
-		}
-		f->buckets = nb;
-	}
 	if ((r = bucket_insert(e, b, f))) {
 		if (!b->len)
 			goto drop;
 		return r;
 	}
-	if (f->nbuckets)
-		f->buckets[f->nbuckets - 1] = b;
-	else
-		f->bucket0 = b;
+	if (!f->nbuckets) {
+		f->bucket1 = b;
+	} else {
+		struct ag__ibucket **nb;
+
+		if (f->nbuckets == 1) {
+			nb = ag__alloc(e, 2 * sizeof(*nb));
+			if (nb)
+				nb[0] = f->bucket1;
+		} else {
+			nb = ag__realloc(e, f->bucketv, f->nbuckets * sizeof(*nb),
+					 (f->nbuckets + 1u) * sizeof(*nb));
+		}
+		if (!nb) {
+			bucket_remove(b, f);
+			if (!b->len)
+				goto drop;
+			return -ENOMEM;
+		}
+		nb[f->nbuckets] = b;
+		f->bucketv = nb;
+	}
 	f->nbuckets++;
 	return 0;
 drop:
@@ -494,6 +504,27 @@ static void parts_free(ag_engine *e, struct kpart **v, const int *n)
 			ag__free(e, v[i], (size_t)n[i] * sizeof(*v[i]));
 }
 
+/* Take f out of every bucket it is in (all of them, or the ones a failed
+ * ag__index_add() got to). */
+static void index_unfile(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
+{
+	for (uint16_t i = 0; i < f->nbuckets; i++) {
+		struct ag__ibucket *b = filter_bucket(f, i);
+
+		bucket_remove(b, f);
+		if (!b->len)
+			bucket_drop(e, ix, b);
+	}
+	if (f->nbuckets > 1)
+		ag__free(e, f->bucketv, f->nbuckets * sizeof(*f->bucketv));
+	f->bucket1 = NULL;
+	f->nbuckets = 0;
+	if (f->in_wildcard) {
+		bucket_remove(ix->wildcard, f);
+		f->in_wildcard = false;
+	}
+}
+
 int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
 	/* [4]: the port's parts in a pair (coarse ranges) */
@@ -539,52 +570,17 @@ int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 out:
 	parts_free(e, parts, np);
 	if (r) {
-		ag__index_del(e, ix, f);
+		index_unfile(e, ix, f);
 		return r;
 	}
-	/* the layer's list of filters, in the order they were added (a dump
-	 * sorts; keeping it sorted cost O(n) per add, O(n^2) for a ruleset) */
-	f->lprev = ix->last;
-	f->lnext = NULL;
-	if (ix->last)
-		ix->last->lnext = f;
-	else
-		ix->first = f;
-	ix->last = f;
 	ix->nfilters++;
 	return 0;
 }
 
 void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
-	for (uint16_t i = 0; i < f->nbuckets; i++) {
-		struct ag__ibucket *b = filter_bucket(f, i);
-
-		bucket_remove(b, f);
-		if (!b->len)
-			bucket_drop(e, ix, b);
-	}
-	if (f->nbuckets > 1)
-		ag__free(e, f->buckets, (f->nbuckets - 1u) * sizeof(*f->buckets));
-	f->bucket0 = NULL;
-	f->buckets = NULL;
-	f->nbuckets = 0;
-	if (f->in_wildcard) {
-		bucket_remove(ix->wildcard, f);
-		f->in_wildcard = false;
-	}
-	if (f->lprev || f->lnext || ix->first == f) {
-		if (f->lprev)
-			f->lprev->lnext = f->lnext;
-		else
-			ix->first = f->lnext;
-		if (f->lnext)
-			f->lnext->lprev = f->lprev;
-		else
-			ix->last = f->lprev;
-		f->lprev = f->lnext = NULL;
-		ix->nfilters--;
-	}
+	index_unfile(e, ix, f);
+	ix->nfilters--;
 }
 
 void ag__index_fini(struct ag__index *ix)
@@ -648,14 +644,15 @@ static int found_add(ag_engine *e, struct found *fd, const struct ag__ibucket *b
 			return -ENOMEM;
 		e->ncand = 0;
 		for (unsigned i = 0; i < fd->n; i++) {
-			memcpy(&e->cand[e->ncand], fd->b[i]->v, fd->b[i]->len * sizeof(*e->cand));
+			memcpy(&e->cand[e->ncand], ag__bucket_v(fd->b[i]),
+			       fd->b[i]->len * sizeof(*e->cand));
 			e->ncand += fd->b[i]->len;
 		}
 		fd->many = true;
 	}
 	if (cand_reserve(e, e->ncand + b->len))
 		return -ENOMEM;
-	memcpy(&e->cand[e->ncand], b->v, b->len * sizeof(*e->cand));
+	memcpy(&e->cand[e->ncand], ag__bucket_v(b), b->len * sizeof(*e->cand));
 	e->ncand += b->len;
 	return 0;
 }
@@ -685,22 +682,25 @@ static int merge(ag_engine *e, struct found *fd)
 	if (cand_reserve(e, fd->total))
 		return -ENOMEM;
 	if (fd->n == 1) {
-		memcpy(e->cand, fd->b[0]->v, fd->total * sizeof(*e->cand));
+		memcpy(e->cand, ag__bucket_v(fd->b[0]), fd->total * sizeof(*e->cand));
 		e->ncand = fd->total;
 		return 0;
 	}
 	uint32_t pos[MERGE_MAX] = { 0 };
+	const struct ag__ient *v[MERGE_MAX];
 
+	for (unsigned i = 0; i < fd->n; i++)
+		v[i] = ag__bucket_v(fd->b[i]);
 	for (;;) {
 		int best = -1;
 
 		for (unsigned i = 0; i < fd->n; i++)
 			if (pos[i] < fd->b[i]->len &&
-			    (best < 0 || ient_before(&fd->b[i]->v[pos[i]], &fd->b[best]->v[pos[best]])))
+			    (best < 0 || ient_before(&v[i][pos[i]], &v[best][pos[best]])))
 				best = (int)i;
 		if (best < 0)
 			break;
-		const struct ag__ient *x = &fd->b[best]->v[pos[best]++];
+		const struct ag__ient *x = &v[best][pos[best]++];
 
 		if (!n || e->cand[n - 1].f != x->f)
 			e->cand[n++] = *x;

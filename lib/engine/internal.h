@@ -51,7 +51,7 @@ void ag__u64map_fini(struct ag__u64map *m);
 struct ag_filter;
 struct ag__fmap {
 	struct ag_filter **slots; /* NULL marks an empty slot; the key is slots[i]->id */
-	uint32_t cap;             /* power of two */
+	uint32_t cap;             /* grows by half (util.c) */
 	uint32_t len;
 };
 
@@ -109,9 +109,13 @@ struct ag__cond {
 	uint8_t field;   /* ag_field */
 	uint8_t match;   /* ag_match */
 	uint8_t ip_version, plen;
-	uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
-	/* one of these, by match and field (ag__cond_str() says when str) */
+	/* one of these, by match and field (ag__cond_str() says when str): a
+	 * condition is on one field, so its value is one of them (24 bytes a
+	 * condition, not 32: a rule's every value is one) */
 	union {
+		struct {
+			uint32_t lo, hi; /* EQUAL numbers (lo), RANGE, FLAGS (lo) */
+		};
 		ag_addr addr;           /* LOCAL_ADDR, REMOTE_ADDR */
 		struct ag__str *str;    /* APP_PATH, REMOTE_HOST, APP_SHA256 */
 		struct {                /* AG_MATCH_SET: the caller's set and its test */
@@ -143,29 +147,28 @@ struct ag__sublayer {
 	struct ag__str *name;
 };
 
+/*
+ * A filter and its conditions are one allocation: at 100,000 rules of two
+ * filters each, every 8 bytes here are 1.6 MB.  What only some filters
+ * need (a callout's name, the lifetime fields of a SESSION or TIMED
+ * filter) is in a struct ag__fextra after the conditions, in those
+ * filters' allocations alone.  Every filter of a layer is found through
+ * e->filter_ids (no list of its own).
+ */
 struct ag_filter {
-	/* 64-bit fields first, then narrower ones: no padding between them
-	 * (a filter per rule and direction: bytes here are megabytes) */
+	/* 64-bit fields first, then narrower ones: no padding between them */
 	uint64_t id;
-	uint64_t session;
-	uint64_t expires_ns;
 	uint64_t context;
-	struct ag__str *callout; /* CALLOUT_* actions */
 	struct ag__str *name;
-	struct ag__cond *conds;  /* sorted by field; in the filter's own allocation */
-	/* where the index put it, to take it out: the first bucket here (most
-	 * filters are in one), the others in an array of nbuckets - 1 */
-	struct ag__ibucket *bucket0;
-	struct ag__ibucket **buckets;
-	/* every filter of the layer, in evaluation order, for dumps */
-	struct ag_filter *lprev, *lnext;
-	/* the other filters of its session (SESSION lifetime), newest first */
-	struct ag_filter *sprev, *snext;
-	struct ag__timer timer;  /* TIMED */
+	/* where the index put it, to take it out: the bucket when it is in
+	 * one (most are), else an array of its nbuckets buckets */
+	union {
+		struct ag__ibucket *bucket1;  /* nbuckets == 1 */
+		struct ag__ibucket **bucketv; /* nbuckets > 1 */
+	};
 	uint32_t flags;
 	uint32_t weight;
 	uint32_t sublayer;
-	uint32_t field_mask;     /* 1u << field for every field with a condition */
 	uint16_t sublayer_weight; /* copied so ordering needs no lookup */
 	uint16_t nconds;
 	uint16_t nalloc;         /* conditions the allocation holds (ag__filter_size) */
@@ -173,13 +176,64 @@ struct ag_filter {
 	uint8_t layer;
 	uint8_t action;          /* ag_action_type */
 	uint8_t lifetime;        /* ag_lifetime */
-	bool in_wildcard;
+	bool in_wildcard : 1;
+	bool has_extra : 1;      /* a struct ag__fextra follows the conditions */
+	struct ag__cond conds[]; /* sorted by field */
 };
 
-/* One allocation holds a filter and its @n conditions. */
-static inline size_t ag__filter_size(size_t n)
+/* The part of a callout filter, a SESSION or TIMED filter (or one given a
+ * session) that others do without. */
+struct ag__fextra {
+	struct ag_filter *f;     /* whose (the timer finds its filter by this) */
+	struct ag__str *callout; /* CALLOUT_* actions */
+	uint64_t session;
+	uint64_t expires_ns;
+	/* the other filters of its session (SESSION lifetime), newest first */
+	struct ag_filter *sprev, *snext;
+	struct ag__timer timer;  /* TIMED */
+};
+
+/* One allocation holds a filter, its @n conditions and (@extra) its
+ * struct ag__fextra. */
+static inline size_t ag__filter_size(size_t n, bool extra)
 {
-	return sizeof(struct ag_filter) + n * sizeof(struct ag__cond);
+	return sizeof(struct ag_filter) + n * sizeof(struct ag__cond) +
+	       (extra ? sizeof(struct ag__fextra) : 0);
+}
+
+static inline size_t ag__filter_alloc_size(const struct ag_filter *f)
+{
+	return ag__filter_size(f->nalloc, f->has_extra);
+}
+
+/* f's struct ag__fextra, or NULL when it has none. */
+static inline struct ag__fextra *ag__filter_extra(const struct ag_filter *f)
+{
+	if (!f->has_extra)
+		return NULL;
+	return (struct ag__fextra *)(void *)((char *)(uintptr_t)f + ag__filter_size(f->nalloc, false));
+}
+
+/* The interned name of f's callout, NULL for other actions. */
+static inline struct ag__str *ag__filter_callout(const struct ag_filter *f)
+{
+	const struct ag__fextra *x = ag__filter_extra(f);
+
+	return x ? x->callout : NULL;
+}
+
+static inline uint64_t ag__filter_session(const struct ag_filter *f)
+{
+	const struct ag__fextra *l = ag__filter_extra(f);
+
+	return l ? l->session : 0;
+}
+
+static inline uint64_t ag__filter_expires(const struct ag_filter *f)
+{
+	const struct ag__fextra *l = ag__filter_extra(f);
+
+	return l ? l->expires_ns : 0;
 }
 
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
@@ -209,16 +263,29 @@ static inline uint64_t ag__filter_ord(const struct ag_filter *f)
 	return (uint64_t)(0xffffu - f->sublayer_weight) << 32 | (uint32_t)~f->weight;
 }
 
-/* A bucket of the index: filters sharing one key, in evaluation order. */
+/*
+ * A bucket of the index: filters sharing one key, in evaluation order.
+ * Most buckets of a large ruleset hold one filter: it is in the bucket
+ * (56 bytes, one malloc chunk of 64); more go to an array (ag__bucket_v()).
+ */
 struct ag__ibucket {
 	struct ag__ibucket *next; /* hash chain */
 	uint64_t hash;
-	struct ag__ient *v;       /* &one while it holds one filter */
-	uint32_t len, cap;
-	struct ag__ient one;
+	uint32_t len;
+	uint8_t cap_log2;         /* room for 1 << cap_log2; 0: the one in-line */
 	uint8_t fields;           /* AG__IX_* bits of the key's parts */
 	uint8_t pver, pplen;      /* its address part's IP version and length; 0: none */
+	union {
+		struct ag__ient one;   /* cap_log2 == 0 */
+		struct ag__ient *many; /* cap_log2 > 0 */
+	};
 };
+
+/* The entries of bucket @b, len of them. */
+static inline struct ag__ient *ag__bucket_v(const struct ag__ibucket *b)
+{
+	return b->cap_log2 ? b->many : (struct ag__ient *)(uintptr_t)&b->one;
+}
 
 /* The fields the index looks up exactly, as bits of a key's field set. */
 enum { AG__IX_APP = 1, AG__IX_HOST = 2, AG__IX_ADDR = 4, AG__IX_PORT = 8 };
@@ -245,7 +312,6 @@ struct ag__index {
 	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
 	uint32_t shape_refs[16];      /* buckets per key shape (set of AG__IX_* fields) */
 	uint32_t nfilters;
-	struct ag_filter *first, *last; /* every filter, in the order added */
 	/*
 	 * One bit per hash value (mod its size, 16 bits per table slot) of every
 	 * key filed: most lookups of a classify find nothing, and this answers
@@ -511,6 +577,7 @@ struct ag_engine {
 	struct ag__index index[AG_LAYER_COUNT];
 	uint32_t nfilters;
 	uint64_t next_filter_id;
+	bool filter_ids_wrapped;        /* next_filter_id went past 2^64 - 1 */
 	struct ag__sublayer *sublayers;
 	uint32_t nsublayers;
 	struct ag__ient *cand;          /* classify scratch: candidates */

@@ -36,6 +36,7 @@ struct xent {
 	uint32_t hash;
 	int wd;			/* its directory's watch, -1: none */
 	int err;		/* 0, or the -errno of the last resolution */
+	uint32_t batch;		/* the batch it was last resolved in, 0: none */
 	bool fresh;		/* resolved, and no change reported since */
 };
 
@@ -44,6 +45,8 @@ struct ag_exeid {
 	int max_wd;		/* highest watch number seen */
 	unsigned nwatches, npaths;
 	bool changed;		/* a fresh entry went stale since asked */
+	bool in_batch;		/* ag_exeid_batch(): answers of this batch stand */
+	uint32_t batch;		/* the current (or last) batch's number */
 	struct xent *slots;
 	struct {
 		uint64_t id;
@@ -160,6 +163,7 @@ static void invalidate(struct ag_exeid *x, int wd, bool gone)
 		if (e->fresh)
 			x->st.invalidated++;
 		e->fresh = false;
+		e->batch = 0;
 		if (gone)
 			e->wd = -1;
 	}
@@ -341,6 +345,7 @@ static struct xent *lookup(struct ag_exeid *x, const char *path)
 	e->hash = h;
 	e->wd = -1;
 	e->fresh = false;
+	e->batch = 0;
 	x->npaths++;
 	return e;
 }
@@ -354,8 +359,13 @@ int ag_exeid_resolve(struct ag_exeid *x, const char *path, uint32_t *dev, uint64
 	e = lookup(x, path);
 	if (!e)
 		return -ENOMEM;
-	if (!e->fresh)
+	/* in a batch, a path already resolved in it (a program not there, an
+	 * unwatched directory) is not walked again for every rule naming it */
+	if (!e->fresh && !(x->in_batch && e->batch == x->batch)) {
 		resolve_now(x, e);
+		if (x->in_batch)
+			e->batch = x->batch;
+	}
 	if (e->err)
 		return e->err;
 	*dev = e->dev;
@@ -381,6 +391,13 @@ bool ag_exeid_is(struct ag_exeid *x, const char *path, uint32_t dev, uint64_t in
 		return true;
 	x->st.mismatches++;
 	return false;
+}
+
+void ag_exeid_batch(struct ag_exeid *x, bool on)
+{
+	if (on && !x->in_batch && ++x->batch == 0)
+		x->batch = 1; /* 0 marks an entry of no batch */
+	x->in_batch = on;
 }
 
 int ag_exeid_fd(const struct ag_exeid *x)

@@ -62,6 +62,16 @@ void ag_exeid_free(struct ag_exeid *x);
 int ag_exeid_resolve(struct ag_exeid *x, const char *path, uint32_t *dev, uint64_t *ino);
 
 /*
+ * ag_exeid_batch() - start (@on) or end a batch of ag_exeid_resolve()
+ * calls, such as loading every rule: within it, a path resolved once is
+ * answered from that resolution, even when it found no file or its
+ * directory is not watched, unless a change under it is reported.  Ending
+ * the batch ends that: a program that appears later is found by the next
+ * question, as outside a batch.  ag_exeid_is() is not affected.
+ */
+void ag_exeid_batch(struct ag_exeid *x, bool on);
+
+/*
  * ag_exeid_is() - whether the file at @path is (@dev, @ino) now.  A cached
  * answer that says no is checked again against the file itself.
  */

@@ -195,17 +195,23 @@ void ag__sanitize(char *msg)
 
 int ag__read_fd(int fd, size_t max, char **bufp, size_t *lenp)
 {
+	struct stat st;
+
+	return ag__read_fd_stat(fd, fstat(fd, &st) == 0 ? &st : NULL, max, bufp, lenp);
+}
+
+int ag__read_fd_stat(int fd, const struct stat *st, size_t max, char **bufp, size_t *lenp)
+{
 	size_t cap = 4096, len = 0;
 	char *buf = NULL;
-	struct stat st;
 	int ret = -ENOMEM;
 
 	/* The size is only a hint (the file may change), but it lets a huge
 	 * file be refused before a single byte of it is read. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		if ((unsigned long long)st.st_size > max)
+	if (st && S_ISREG(st->st_mode)) {
+		if ((unsigned long long)st->st_size > max)
 			return -EFBIG;
-		cap = (size_t)st.st_size + 1;
+		cap = (size_t)st->st_size + 1;
 	}
 	if (cap > max + 1)
 		cap = max + 1;

@@ -198,6 +198,10 @@ char *ag_config_quote(char *dst, size_t size, const char *s, size_t len);
  * @max + 1 bytes is read); -ENOMEM or the read error otherwise.
  */
 int ag__read_fd(int fd, size_t max, char **buf, size_t *len);
+/* The same with @fd's fstat(2) already made (@st; NULL: none): one system
+ * call fewer a file where the caller needed it anyway. */
+struct stat;
+int ag__read_fd_stat(int fd, const struct stat *st, size_t max, char **buf, size_t *len);
 
 /*
  * ag__sanitize - internal, shared with the rule files: replace every control byte

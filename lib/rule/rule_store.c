@@ -282,7 +282,7 @@ static int load_one(struct pctx *c, int dfd, const char *path, const char *name,
 		close(fd);
 		return -EINVAL;
 	}
-	ret = ag__read_fd(fd, AG_RULE_FILE_MAX, &buf, &len);
+	ret = ag__read_fd_stat(fd, &st, AG_RULE_FILE_MAX, &buf, &len);
 	close(fd);
 	if (ret == -EFBIG) {
 		ferr(c, path, "%lld bytes is more than the limit of %u bytes for a rule file; not read",

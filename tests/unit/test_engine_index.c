@@ -368,8 +368,10 @@ static int check_candidates(size_t nfilters, size_t nflows)
 				bad++;
 			}
 		}
-		for (const struct ag_filter *x = ix->first; x; x = x->lnext) {
-			if (!ag__filter_matches(x, &in))
+		for (uint32_t s = 0; s < e->filter_ids.cap; s++) {
+			const struct ag_filter *x = e->filter_ids.slots[s];
+
+			if (!x || &e->index[x->layer] != ix || !ag__filter_matches(x, &in))
 				continue;
 			uint32_t i = 0;
 
