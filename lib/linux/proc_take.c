@@ -21,9 +21,9 @@
  * A copy taken at a guessed fd may be any file, and closing a file may
  * wait for someone: FUSE sends its server a flush and waits for the answer,
  * and the server may belong to the very user whose connection is waiting.
- * So copies are closed by a thread of their own, handed over in one write
- * to a pipe; while it is behind by PROC_CLOSER_MAX, no fd is taken, and a
- * copy that is not a socket is kept open rather than closed here.
+ * So a copy that is not a socket is closed by a thread of its own, handed
+ * over through a pipe; while that thread is behind by PROC_CLOSER_MAX, no
+ * fd is taken, and such copies are kept open rather than closed here.
  */
 struct ag__closer {
 	int rfd, wfd;
@@ -120,46 +120,39 @@ static bool is_socket(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
 }
 
-/* A copy the closer cannot take: a socket is closed here (no flush to wait
- * for), any other file kept until the closer is back. */
-static void close_here(struct ag_proc *p, int fd)
+/* A copy of a file other than a socket: to the closer, or kept while it
+ * is behind (closed here only past PROC_HELD_MAX, as before it). */
+static void hand_off(struct ag_proc *p, int fd)
 {
-	if (is_socket(fd) || p->nheld == PROC_HELD_MAX) {
-		close(fd);	/* a socket, or too many kept: as before */
+	struct ag__closer *c = p->closer;
+
+	if (c && !ag__closer_behind(c)) {
+		atomic_fetch_add(&c->inflight, 1);
+		if (write(c->wfd, &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+			return;
+		atomic_fetch_sub(&c->inflight, 1);
+	}
+	if (!c || p->nheld == PROC_HELD_MAX) {
+		close(fd);
 		return;
 	}
 	p->held_fds[p->nheld++] = fd;
 	p->st.take_held++;
 }
 
+/* Sockets are closed here, at once: no flush to wait for, and a socket
+ * its process closed meanwhile is released without delay. */
 void ag_proc_release_taken(struct ag_proc *p)
 {
-	struct ag__closer *c = p->closer;
-
-	if (!p->ntaken && !p->nheld)
-		return;
-	if (c && !ag__closer_behind(c)) {
-		/* the files kept while it was behind go first */
-		while (p->nheld && p->ntaken < PROC_TAKE_TRIES)
-			p->taken_fds[p->ntaken++] = p->held_fds[--p->nheld];
-		atomic_fetch_add(&c->inflight, (int)p->ntaken);
-		if (write(c->wfd, p->taken_fds, p->ntaken * sizeof(int)) ==
-		    (ssize_t)(p->ntaken * sizeof(int))) {
-			p->ntaken = 0;
-			return;
-		}
-		/* a pipe write of a few ints is all or nothing */
-		atomic_fetch_sub(&c->inflight, (int)p->ntaken);
-	}
-	if (!c) {
-		while (p->ntaken)
-			close(p->taken_fds[--p->ntaken]);
-		return;
-	}
 	while (p->ntaken)
-		close_here(p, p->taken_fds[--p->ntaken]);
-}
+		close(p->taken_fds[--p->ntaken]);
+	/* files kept while the closer was behind go once it is back */
+	while (p->nheld && p->closer && !ag__closer_behind(p->closer)) {
+		int fd = p->held_fds[--p->nheld];
 
+		hand_off(p, fd);
+	}
+}
 
 /*
  * @e's pidfd: the one it keeps, or a new one (*temp: the caller closes
@@ -232,7 +225,7 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			continue; /* gone (ESRCH): its exit is on its way */
 		for (int k = 0; k < nc && tries < PROC_TAKE_TRIES; k++) {
 			struct stat st = { .st_uid = uid_hint };
-			bool yes;
+			bool yes, sock;
 			int fd;
 
 			tries++;
@@ -252,14 +245,19 @@ int ag_proc_take_socket(struct ag_proc *p, uint32_t uid_hint,
 			/* A system call less when the caller knows the uid:
 			 * then the inode is not read either.  Else a socket's
 			 * only: fstat() of a FUSE file asks its server. */
-			yes = (uid_hint != AG_UID_UNKNOWN ||
-			       (is_socket(fd) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))) &&
+			sock = uid_hint != AG_UID_UNKNOWN || is_socket(fd);
+			yes = sock && (uid_hint != AG_UID_UNKNOWN ||
+				       (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))) &&
 			      is_it(fd, arg);
-			/* Closed later: not a system call on the way to the
-			 * verdict.  Holding a copy a moment longer delays
-			 * nothing but the socket's release if its process
-			 * closes it meanwhile. */
-			p->taken_fds[p->ntaken++] = fd;
+			/* A socket is closed later: not a system call on the
+			 * way to the verdict.  Holding a copy a moment longer
+			 * delays nothing but the socket's release if its
+			 * process closes it meanwhile.  Any other file goes
+			 * to the closer thread now: its close may wait. */
+			if (yes || (sock && uid_hint == AG_UID_UNKNOWN) || is_socket(fd))
+				p->taken_fds[p->ntaken++] = fd;
+			else
+				hand_off(p, fd);
 			if (!yes)
 				continue;
 			if (temp)
