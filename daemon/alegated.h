@@ -46,8 +46,10 @@
  *   dataplane     -> pending, policy, resolvers, fastpath_sync, flowtuple, privs
  *   pending       -> policy
  *   resolvers     -> policy
- *   policy        -> fastpath_sync
- *   fastpath_sync -> flowtuple, privs
+ *   policy        -> fastpath_sync, lists
+ *   fastpath_sync -> flowtuple, privs, lists
+ *   lists         -> privs (a list read anew reaches policy through the
+ *                    read_again function main gives agd_lists_open())
  *   fpevents      -> policy, history
  *   loop, log, privs, flowtuple: called by the others, call none of them
  */

@@ -17,6 +17,7 @@
 #include "net/dns.h"
 
 struct agd;
+struct agd_rule;
 struct ag_fp;
 struct ag_dns_reply;
 
@@ -69,6 +70,10 @@ int agd_fastpath_wake_ms(const struct agd *d);
 /* Recompile the engine's rules into the kernel if they changed, then tear
  * down the kernel-allowed flows the new rules deny (S12). */
 void agd_fastpath_sync(struct agd *d);
+/* The addresses the DNS cache already names by a name of @ar's host
+ * condition or host list join the fast path's host index, so the kernel
+ * knows them before a new reply (a rule added, a list read again). */
+void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar);
 void agd_fastpath_status(struct agd *d, char *buf, size_t len);
 /* The same for scripts: {"state":"on"|"off", "reason" when off, the counts when on}. */
 json_t *agd_fastpath_status_json(struct agd *d);

@@ -24,9 +24,7 @@
 #include "daemon/alegated.h"
 #include "daemon/lists.h"
 #include "daemon/log.h"
-#include "daemon/policy.h"
 #include "daemon/privs.h"
-#include "daemon/fastpath_sync.h"
 #include "linux/fastpath.h"
 #include "rule/list.h"
 
@@ -67,6 +65,7 @@ struct list_job {
 struct agd_lists {
 	struct agd_list **v;
 	size_t n, cap;
+	agd_list_read_fn read_again;	/* a list in force read anew: its rules refreshed */
 	int ifd;		/* inotify, -1 without */
 	int efd;		/* eventfd: the reader finished a job, -1 without */
 	pthread_t thread;
@@ -103,28 +102,28 @@ static bool addr_in(const void *set, const ag_fixed_values *in)
 	return ag_prefixset_match(l->set, in->ip_version, in->remote_addr.b) >= 0;
 }
 
-size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c)
+size_t agd_list_conditions(struct agd_list *const l[2], ag_condition *c)
 {
 	size_t n = 0;
 
-	if (ar->lists[0]) {
+	if (l[0]) {
 		c[n].field = AG_FIELD_REMOTE_HOST;
 		c[n].match = AG_MATCH_SET;
-		c[n].v.set.set = ar->lists[0];
+		c[n].v.set.set = l[0];
 		c[n++].v.set.contains = host_in;
 	}
-	if (ar->lists[1]) {
+	if (l[1]) {
 		c[n].field = AG_FIELD_REMOTE_ADDR;
 		c[n].match = AG_MATCH_SET;
-		c[n].v.set.set = ar->lists[1];
+		c[n].v.set.set = l[1];
 		c[n++].v.set.contains = addr_in;
 	}
 	return n;
 }
 
-bool agd_rule_list_names(const struct agd_rule *ar, const char *name)
+bool agd_list_names(const struct agd_list *hosts, const char *name)
 {
-	return ar->lists[0] && ag_nameset_match(ar->lists[0]->set, name);
+	return hosts && ag_nameset_match(hosts->set, name);
 }
 
 bool agd_list_cond_is_hosts(const ag_condition *cond)
@@ -420,29 +419,29 @@ int agd_lists_prefetch(struct agd *d, const struct ag_rule *rule, agd_lists_done
 	return 1;
 }
 
-int agd_rule_lists_get(struct agd *d, struct agd_rule *ar, bool strict, char *err, size_t errlen)
+int agd_lists_get(struct agd *d, const struct ag_rule *r, struct agd_list *out[2], bool strict,
+		  char *err, size_t errlen)
 {
-	const struct ag_rule *r = &ar->rule;
 	int ret;
 
+	out[0] = out[1] = NULL;
 	if ((r->has & AG_RULE_HAS_HOST_LIST) &&
-	    (ret = list_get(d, r->host_list, AG_LIST_HOSTS, strict, &ar->lists[0], err, errlen)))
+	    (ret = list_get(d, r->host_list, AG_LIST_HOSTS, strict, &out[0], err, errlen)))
 		return ret;
 	if ((r->has & AG_RULE_HAS_REMOTE_LIST) &&
-	    (ret = list_get(d, r->remote_list, AG_LIST_ADDRS, strict, &ar->lists[1], err,
-			    errlen))) {
-		list_put(d, ar->lists[0]);
-		ar->lists[0] = NULL;
+	    (ret = list_get(d, r->remote_list, AG_LIST_ADDRS, strict, &out[1], err, errlen))) {
+		list_put(d, out[0]);
+		out[0] = NULL;
 		return ret;
 	}
 	return 0;
 }
 
-void agd_rule_lists_put(struct agd *d, struct agd_rule *ar)
+void agd_lists_put(struct agd *d, struct agd_list *l[2])
 {
 	for (int i = 0; i < 2; i++) {
-		list_put(d, ar->lists[i]);
-		ar->lists[i] = NULL;
+		list_put(d, l[i]);
+		l[i] = NULL;
 	}
 }
 
@@ -464,7 +463,7 @@ static void list_changed(struct agd *d, struct agd_list *l)
 	}
 	if (!ls->thread_on) {
 		if (list_read(l, err, sizeof(err)) == 0)
-			agd_rules_refresh_list(d, l);
+			ls->read_again(d, l);
 		return;
 	}
 	struct list_job *j = calloc(1, sizeof(*j));
@@ -512,7 +511,7 @@ void agd_lists_read_done(struct agd *d)
 		/* a list only the reader still held is gone now: no rule to refresh */
 		if (l->refs > 1) {
 			if (j->r == 0)
-				agd_rules_refresh_list(d, l);
+				ls->read_again(d, l);
 			if (l->again) {
 				l->again = false;
 				list_changed(d, l);
@@ -663,7 +662,7 @@ int agd_list_fp_prefixes(void *arg, const ag_condition *cond, struct ag_fp_prefi
 
 /* ---- set-up -------------------------------------------------------------------------- */
 
-int agd_lists_open(struct agd *d)
+int agd_lists_open(struct agd *d, agd_list_read_fn read_again)
 {
 	struct agd_lists *ls = calloc(1, sizeof(*ls));
 	int r = 0;
@@ -671,6 +670,7 @@ int agd_lists_open(struct agd *d)
 	if (!ls)
 		return -ENOMEM;
 	d->lists = ls;
+	ls->read_again = read_again;
 	ls->qtail = &ls->q;
 	pthread_mutex_init(&ls->mu, NULL);
 	pthread_cond_init(&ls->cv, NULL);

@@ -19,28 +19,36 @@
 #include "alegate/engine.h"
 
 struct agd;
-struct agd_rule;
+struct agd_list;
 struct agd_lists;
 struct ag_fp_prefix;
+struct ag_rule;
 
 /* An address list larger than this stays out of the kernel's maps: its
  * rules are barriers there and NFQUEUE decides. */
 #define AGD_LIST_FP_MAX	131072
 
-/* agd_lists_open - the list table and its inotify descriptor (in the loop).
- * Return: 0 or -ENOMEM (inotify missing only costs the watching, logged). */
-int agd_lists_open(struct agd *d);
+/*
+ * agd_lists_open - the list table and its inotify descriptor (in the loop).
+ * @read_again is called on the loop each time a list in force was read
+ * anew (policy.c gives the rules that name it new filters).
+ * Return: 0 or -ENOMEM (inotify missing only costs the watching, logged).
+ */
+typedef void (*agd_list_read_fn)(struct agd *d, const struct agd_list *l);
+int agd_lists_open(struct agd *d, agd_list_read_fn read_again);
 void agd_lists_close(struct agd *d);
 
 /*
- * agd_rule_lists_get - take the lists @ar's rule names (reading those not
+ * agd_lists_get - take the lists @r names into @out[0] (its host_list) and
+ * @out[1] (its remote_list), NULL where it names none (reading those not
  * yet read).  @strict: a file that cannot be read refuses the rule, with
  * why in @err (a rule given over the control socket); otherwise the rule
  * keeps an empty list until the file can be read (a rule file at start or
  * reload), which is logged.
  * Return: 0, -ENOMEM, or with @strict the -errno of ag_list_load().
  */
-int agd_rule_lists_get(struct agd *d, struct agd_rule *ar, bool strict, char *err, size_t errlen);
+int agd_lists_get(struct agd *d, const struct ag_rule *r, struct agd_list *out[2], bool strict,
+		  char *err, size_t errlen);
 
 /*
  * agd_lists_prefetch - before a rule given over the control socket is
@@ -52,18 +60,17 @@ int agd_rule_lists_get(struct agd *d, struct agd_rule *ar, bool strict, char *er
  * (add at once); -ENOMEM.
  */
 typedef void (*agd_lists_done_fn)(struct agd *d, void *arg);
-struct ag_rule;
 int agd_lists_prefetch(struct agd *d, const struct ag_rule *rule, agd_lists_done_fn done,
 		       void (*drop)(void *arg), void *arg);
 
-/* agd_rule_lists_put - let go of @ar's lists (a list nobody names is freed). */
-void agd_rule_lists_put(struct agd *d, struct agd_rule *ar);
+/* agd_lists_put - let go of @l's lists and clear them (a list nobody names is freed). */
+void agd_lists_put(struct agd *d, struct agd_list *l[2]);
 
 /*
- * agd_rule_list_conditions - the engine conditions of @ar's lists into
- * @c (room for 2).  Return: how many.
+ * agd_list_conditions - the engine conditions of the lists @l (as
+ * agd_lists_get() gave them) into @c (room for 2).  Return: how many.
  */
-size_t agd_rule_list_conditions(const struct agd_rule *ar, ag_condition *c);
+size_t agd_list_conditions(struct agd_list *const l[2], ag_condition *c);
 
 /* agd_lists_ready - the inotify descriptor is readable: re-read what changed
  * (on the reader thread; the rules keep the set they have meanwhile). */
@@ -92,26 +99,11 @@ void agd_lists_reload_end(struct agd *d);
  */
 int agd_list_fp_prefixes(void *arg, const ag_condition *cond, struct ag_fp_prefix **out, size_t *n);
 
-/* Is @name (or a domain above it) on @ar's host list?  False without one. */
-bool agd_rule_list_names(const struct agd_rule *ar, const char *name);
+/* Is @name (or a domain above it) on the host list @hosts?  False for NULL. */
+bool agd_list_names(const struct agd_list *hosts, const char *name);
 /* Is @cond a host list condition of ours, and is @name on that list? */
 bool agd_list_cond_is_hosts(const ag_condition *cond);
 bool agd_list_cond_names(const ag_condition *cond, const char *name);
-
-/*
- * agd_fastpath_seed_rule - (fastpath_sync.c) the addresses the DNS cache
- * already names by a name of @ar's host condition or host list join the
- * fast path's host index, so the kernel knows them before a new reply
- * (a rule added, a list read again).
- */
-void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar);
-
-/*
- * agd_rules_refresh_list - (policy.c) new filters for every rule that
- * names @l, in one transaction, and the fast path compiled again: what a
- * new version of the list needs.
- */
-void agd_rules_refresh_list(struct agd *d, const struct agd_list *l);
 
 /*
  * agd_lists_check - for `alegated -n`: read every list the rule files of

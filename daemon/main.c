@@ -546,7 +546,7 @@ int main(int argc, char **argv)
 		goto out;
 	/* before the rules: those on "resolvers" need them */
 	agd_resolvers_refresh(d, true);
-	if (agd_lists_open(d))
+	if (agd_lists_open(d, agd_rules_refresh_list))
 		goto out;
 	agd_policy_load(d);
 	agd_timed_load(d);

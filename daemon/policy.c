@@ -319,7 +319,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = r->host[i].wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
 		c[n++].v.str = r->host[i].name;
 	}
-	n += agd_rule_list_conditions(ar, c + n);
+	n += agd_list_conditions(ar->lists, c + n);
 	for (unsigned i = 0; i < r->n_port; i++) {
 		/* The port a person means: where an outbound flow goes, or the
 		 * local service an inbound flow reaches. */
@@ -589,7 +589,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	ar->handle = new_handle(d);
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */
-	if ((r = agd_rule_lists_get(d, ar, !rule->source, err, errlen))) {
+	if ((r = agd_lists_get(d, &ar->rule, ar->lists, !rule->source, err, errlen))) {
 		ag_rule_free(&ar->rule);
 		free(ar);
 		return r;
@@ -599,7 +599,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		set_err(err, errlen, "%s",
 			r == AG_E_LIMIT ? "too many filters"
 			: r == -ENOMEM ? "out of memory" : "the engine refused the rule");
-		agd_rule_lists_put(d, ar);
+		agd_lists_put(d, ar->lists);
 		ag_rule_free(&ar->rule);
 		free(ar);
 		return r == AG_E_LIMIT ? -ENOSPC : r == -ENOMEM ? -ENOMEM : -EINVAL;
@@ -610,7 +610,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
-			agd_rule_lists_put(d, ar);
+			agd_lists_put(d, ar->lists);
 			ag_rule_free(&ar->rule);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
@@ -623,7 +623,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
-		agd_rule_lists_put(d, ar);
+		agd_lists_put(d, ar->lists);
 		ag_rule_free(&ar->rule);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
@@ -659,7 +659,7 @@ static void rule_free(struct agd *d, struct agd_rule *ar)
 		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
-	agd_rule_lists_put(d, ar);
+	agd_lists_put(d, ar->lists);
 	ag_rule_free(&ar->rule);
 	free(ar);
 }
@@ -945,7 +945,7 @@ static void free_persistent(struct agd *d)
 		}
 		remove_filters(d, ar);
 		table_forget(d, ar);
-		agd_rule_lists_put(d, ar);
+		agd_lists_put(d, ar->lists);
 		ag_rule_free(&ar->rule);
 		free(ar);
 	}

@@ -98,4 +98,12 @@ void agd_policy_free(struct agd *d);
  * changed).  In policy.c. */
 void agd_policy_resolvers_changed(struct agd *d);
 
+/*
+ * agd_rules_refresh_list - new filters for every rule that names @l, in
+ * one transaction, and the fast path compiled again: what a new version of
+ * the list needs (agd_lists_open()'s read_again).
+ */
+struct agd_list;
+void agd_rules_refresh_list(struct agd *d, const struct agd_list *l);
+
 #endif
