@@ -16,6 +16,7 @@
 
 #define MAX_LINKS 40 /* what the kernel follows before ELOOP */
 
+__attribute__((format(printf, 3, 4)))
 static void say(char *why, size_t len, const char *fmt, ...)
 {
 	va_list ap;
