@@ -3,30 +3,17 @@
  * and link on the way, whether someone other than root could have changed
  * where it leads.  See pathtrust.h.
  */
-#include "pathtrust.h"
-
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/err.h"
+#include "base/pathtrust.h"
+
 #define MAX_LINKS 40 /* what the kernel follows before ELOOP */
-
-__attribute__((format(printf, 3, 4)))
-static void say(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool trusted_uid(uid_t uid)
 {
@@ -46,7 +33,7 @@ static int dir_ok(const char *dir, const struct stat *ds,
 	bool other_w = ds->st_mode & S_IWOTH;
 
 	if (!trusted_uid(ds->st_uid)) {
-		say(why, len, "the directory %s is owned by uid %u, not by root", dir,
+		ag_seterr(why, len, "the directory %s is owned by uid %u, not by root", dir,
 		    (unsigned)ds->st_uid);
 		return -EPERM;
 	}
@@ -54,7 +41,7 @@ static int dir_ok(const char *dir, const struct stat *ds,
 		return 0;
 	if ((ds->st_mode & S_ISVTX) && trusted_uid(es->st_uid))
 		return 0;
-	say(why, len, "the directory %s is writable by %s (mode %04o)", dir,
+	ag_seterr(why, len, "the directory %s is writable by %s (mode %04o)", dir,
 	    other_w ? "others" : "its group", (unsigned)(ds->st_mode & 07777));
 	return -EPERM;
 }
@@ -76,7 +63,7 @@ int ag_path_trusted(const char *path, char *why, size_t whylen)
 	int links = 0;
 
 	if (!path || !*path) {
-		say(why, whylen, "empty path");
+		ag_seterr(why, whylen, "empty path");
 		return -EINVAL;
 	}
 	if (strlen(path) >= sizeof(rest))
@@ -129,7 +116,7 @@ int ag_path_trusted(const char *path, char *why, size_t whylen)
 			if (++links > MAX_LINKS)
 				return -ELOOP;
 			if (!trusted_uid(es.st_uid)) {
-				say(why, whylen, "the link %s is owned by uid %u, not by root", next,
+				ag_seterr(why, whylen, "the link %s is owned by uid %u, not by root", next,
 				    (unsigned)es.st_uid);
 				return -EPERM;
 			}
