@@ -159,6 +159,18 @@ static void slot_release(struct agd *d, uint32_t slot)
 	d->policy.free_slot = slot + 1;
 }
 
+/* The array @v of *@cap elements of @size bytes, doubled (64 at first);
+ * NULL without memory (@v and *@cap as they were). */
+static void *grow(void *v, uint32_t *cap, size_t size)
+{
+	uint32_t n = *cap ? *cap * 2 : 64;
+	void *p = realloc(v, n * size);
+
+	if (p)
+		*cap = n;
+	return p;
+}
+
 static int table_add(struct agd *d, struct agd_rule *r)
 {
 	uint32_t slot = handle_slot(r->handle);
@@ -167,22 +179,18 @@ static int table_add(struct agd *d, struct agd_rule *r)
 	if (slot != next_slot(d))
 		return -EAGAIN;
 	if (d->policy.nrules == d->policy.caprules) {
-		uint32_t n = d->policy.caprules ? d->policy.caprules * 2 : 64;
-		void *p = realloc(d->policy.rules, n * sizeof(*d->policy.rules));
+		void *p = grow(d->policy.rules, &d->policy.caprules, sizeof(*d->policy.rules));
 
 		if (!p)
 			return -ENOMEM;
 		d->policy.rules = p;
-		d->policy.caprules = n;
 	}
 	if (slot == d->policy.nslots && slot == d->policy.capslots) {
-		uint32_t n = d->policy.capslots ? d->policy.capslots * 2 : 64;
-		void *p = realloc(d->policy.slots, n * sizeof(*d->policy.slots));
+		void *p = grow(d->policy.slots, &d->policy.capslots, sizeof(*d->policy.slots));
 
 		if (!p)
 			return -ENOMEM;
 		d->policy.slots = p;
-		d->policy.capslots = n;
 	}
 	if ((d->policy.nrules + 1) * 2 > d->policy.capmap && map_grow(d))
 		return -ENOMEM;
