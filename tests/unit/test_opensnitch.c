@@ -3,11 +3,13 @@
  * operator and operand converted exactly, or refused with its reason;
  * malformed files refused; the weights keep OpenSnitch's order.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "cli/opensnitch.h"
@@ -265,6 +267,28 @@ TEST(lists_domains_and_unreadable_list_directories_are_refused)
 
 static char listdir[] = "/tmp/agoslistsXXXXXX";
 
+/* Remove the directory @dir of files (no shell: a fork under the
+ * sanitizers on a loaded machine is one more way to fail). */
+static void rm_dir(const char *dir)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		abort();
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) != 0)
+			abort();
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		abort();
+}
+
 /* A fresh directory holding the files name=text, ... (NULL-ended). */
 static const char *list_dir(const char *name, const char *text, ...)
 {
@@ -272,9 +296,7 @@ static const char *list_dir(const char *name, const char *text, ...)
 	va_list ap;
 
 	if (listdir[sizeof(listdir) - 2] != 'X') {
-		snprintf(path, sizeof(path), "rm -rf '%s'", listdir);
-		if (system(path) != 0)
-			abort();
+		rm_dir(listdir);
 		memcpy(listdir + sizeof(listdir) - 7, "XXXXXX", 6);
 	}
 	if (!mkdtemp(listdir))
@@ -334,8 +356,8 @@ TEST(list_directory_alegate_cannot_read_as_opensnitch_does_is_refused)
 	/* a line alegate skips */
 	dir = list_dir("nets.txt", "10.0.0.0/8\nnot-a-net\n", NULL);
 	CHECK(refused_with(file_of("deny", lists_op("lists.nets", dir), NULL), "reads otherwise"));
-	if (system("rm -rf /tmp/agoslists??????") != 0)
-		abort();
+	rm_dir(listdir);
+	memcpy(listdir + sizeof(listdir) - 7, "XXXXXX", 6);
 }
 
 TEST(process_command_and_process_id_are_refused)
