@@ -189,7 +189,7 @@ void ag_proc_close(struct ag_proc *p)
 	ag_execmon_close(p->em);
 	if (p->ents)
 		for (uint32_t i = 0; i < p->cfg.max_procs; i++) {
-			ag__proc_drop_pidfd(p, &p->ents[i]);
+			ag__proc_drop_fds(p, &p->ents[i]);
 			ag__proc_pstr_put(p->ents[i].exe);
 			ag__proc_pstr_put(p->ents[i].cmdline);
 		}

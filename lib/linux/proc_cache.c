@@ -126,12 +126,17 @@ static void hash_del(struct ag_proc *p, uint32_t i)
 	p->ents[i].hnext = NIL;
 }
 
-void ag__proc_drop_pidfd(struct ag_proc *p, struct pent *e)
+void ag__proc_drop_fds(struct ag_proc *p, struct pent *e)
 {
 	if (e->pidfd1) {
 		close(e->pidfd1 - 1);
 		e->pidfd1 = 0;
 		p->npidfds--;
+	}
+	if (e->fddir1) {
+		close(e->fddir1 - 1);
+		e->fddir1 = 0;
+		p->nfddirs--;
 	}
 }
 
@@ -139,7 +144,7 @@ void ag__proc_ent_release(struct ag_proc *p, uint32_t i)
 {
 	struct pent *e = &p->ents[i];
 
-	ag__proc_drop_pidfd(p, e);
+	ag__proc_drop_fds(p, e);
 	hash_del(p, i);
 	list_del(p, i);
 	ag__proc_pstr_put(e->exe);
@@ -210,6 +215,7 @@ void ag__proc_ent_reset(struct ag_proc *p, uint32_t i)
 	e->start_time = 0;
 	e->comm[0] = '\0';
 	e->exited_ns = 0;
+	ag__proc_drop_fds(p, e);
 	forget_fds(e);
 	list_del(p, i);
 	list_push_front(p, L_LIVE, i);
@@ -233,7 +239,7 @@ void ag__proc_mark_exited(struct ag_proc *p, uint32_t i, uint64_t now)
 	if (e->list != L_LIVE)
 		return;
 	list_del(p, i);
-	ag__proc_drop_pidfd(p, e);
+	ag__proc_drop_fds(p, e);
 	e->flags |= AG_PROC_EXITED;
 	e->exited_ns = now;
 	ag__proc_list_push_back(p, L_EXITED, i);

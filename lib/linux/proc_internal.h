@@ -77,6 +77,8 @@ bool ag__closer_behind(const struct ag__closer *c);
  * takes fds (the others go straight to sock_diag), until one finds. */
 #define PROC_TAKE_PROBE		8
 #define PROC_PIDFDS_MAX		64
+/* fd directories kept open (struct pent.fddir1), at most. */
+#define PROC_FDDIRS_MAX		64
 /* fds tracked to find the lowest free one during a full scan. */
 #define PROC_FD_TRACK		4096
 /* The name of the child that checks the exec monitor's pids are ours. */
@@ -127,6 +129,9 @@ struct pent {
 	uint8_t far_finds;	/* finds left that guess the whole list */
 	uint8_t list;
 	int32_t pidfd1;		/* its pidfd + 1, kept for taking fds; 0: none */
+	int32_t fddir1;		/* its open /proc/PID/fd + 1, kept for reading
+				   fd links (one name to look up, not three);
+				   0: none */
 };
 
 struct plist {
@@ -156,6 +161,7 @@ struct ag_proc {
 	uint32_t imask;
 	pid_t *walk;
 	unsigned npidfds;	/* pidfds kept in entries */
+	unsigned nfddirs;	/* fd directories kept in entries */
 	int taken_fds[PROC_TAKE_TRIES];	/* copies ag_proc_release_taken() closes */
 	struct ag__closer *closer;	/* the thread that closes them; NULL: closed here */
 	int held_fds[PROC_HELD_MAX];	/* copies of files kept open: the closer is stuck */
@@ -189,7 +195,8 @@ void ag__proc_pstr_put(struct pstr *ps);
 void ag__proc_pstr_set(struct pstr **slot, const char *s, size_t len);
 void ag__proc_list_push_back(struct ag_proc *p, uint8_t which, uint32_t i);
 uint32_t ag__proc_slot_of(const struct ag_proc *p, pid_t pid);
-void ag__proc_drop_pidfd(struct ag_proc *p, struct pent *e);
+/* Close the pidfd and fd directory @e keeps. */
+void ag__proc_drop_fds(struct ag_proc *p, struct pent *e);
 void ag__proc_ent_release(struct ag_proc *p, uint32_t i);
 void ag__proc_expire(struct ag_proc *p, uint64_t now);
 uint32_t ag__proc_ent_alloc(struct ag_proc *p, pid_t pid);

@@ -15,14 +15,66 @@ static uint32_t islot_of(const struct ag_proc *p, uint64_t inode)
 	return (uint32_t)((inode * 0x9e3779b97f4a7c15ull) >> 40) & p->imask;
 }
 
-/* Does fd @fd of @pid still hold socket @inode? */
-static bool fd_holds(struct ag_proc *p, pid_t pid, int fd, uint64_t inode)
+/*
+ * @e's /proc/PID/fd, kept open while it makes sockets: reading a link
+ * through it looks up one name, not three (the pid, "fd", the number),
+ * which is most of what a readlink of /proc costs.  The directory stays
+ * the process's own: once it exits, reads through it fail (ENOENT), and
+ * the caller goes through /proc as before.  -1: none kept.
+ */
+static int fddir_of(struct ag_proc *p, struct pent *e)
 {
-	char path[48], link[64], want[40];
+	char name[24];
+	int fd;
+
+	if (!e)
+		return -1;
+	if (e->fddir1)
+		return e->fddir1 - 1;
+	/* only for a process that made a socket before: others are read
+	 * once, and opening costs as much as a read */
+	if (p->nfddirs >= PROC_FDDIRS_MAX || !e->sock_fd_n)
+		return -1;
+	snprintf(name, sizeof(name), "%d/fd", (int)e->pid);
+	fd = openat(p->proc_dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	e->fddir1 = fd + 1;
+	p->nfddirs++;
+	return fd;
+}
+
+/*
+ * readlink() of fd @fd of @pid: through @dfd (its fd directory) when
+ * given, else through /proc.  A directory of @e that no longer answers
+ * (the process is gone) is closed, and /proc read instead.
+ */
+static ssize_t fd_link(struct ag_proc *p, struct pent *e, pid_t pid, int dfd, int fd,
+		       char *link, size_t size)
+{
+	char name[40];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fd);
-	n = readlinkat(p->proc_dfd, path, link, sizeof(link) - 1);
+	snprintf(name, sizeof(name), "%d", fd);
+	if (dfd >= 0) {
+		n = readlinkat(dfd, name, link, size);
+		if (n >= 0 || errno != ENOENT || !e || dfd != e->fddir1 - 1)
+			return n;
+		close(dfd);
+		e->fddir1 = 0;
+		p->nfddirs--;
+	}
+	snprintf(name, sizeof(name), "%d/fd/%d", (int)pid, fd);
+	return readlinkat(p->proc_dfd, name, link, size);
+}
+
+/* Does fd @fd of @pid (@e: its entry, or NULL) still hold socket @inode? */
+static bool fd_holds(struct ag_proc *p, struct pent *e, pid_t pid, int fd, uint64_t inode)
+{
+	char link[64], want[40];
+	ssize_t n;
+
+	n = fd_link(p, e, pid, fddir_of(p, e), fd, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
 	link[n] = '\0';
@@ -31,25 +83,20 @@ static bool fd_holds(struct ag_proc *p, pid_t pid, int fd, uint64_t inode)
 }
 
 /*
- * Read one fd link of @pid (@dfd: its fd directory, or -1 to go through
- * /proc), remember it in the inode cache if it is a socket.
+ * Read one fd link of @pid (@e: its entry or NULL; @dfd: its fd directory,
+ * or -1 to go through /proc), remember it in the inode cache if it is a
+ * socket.
  * Return: the socket inode, or 0.
  */
-static uint64_t read_fd(struct ag_proc *p, pid_t pid, int dfd, int fd)
+static uint64_t read_fd(struct ag_proc *p, struct pent *e, pid_t pid, int dfd, int fd)
 {
-	char name[40], link[64];
+	char link[64];
 	const char *stop;
 	uint64_t ino;
 	ssize_t n;
 
 	p->st.fds_read++;
-	if (dfd >= 0) {
-		snprintf(name, sizeof(name), "%d", fd);
-		n = readlinkat(dfd, name, link, sizeof(link) - 1);
-	} else {
-		snprintf(name, sizeof(name), "%d/fd/%d", (int)pid, fd);
-		n = readlinkat(p->proc_dfd, name, link, sizeof(link) - 1);
-	}
+	n = fd_link(p, e, pid, dfd, fd, link, sizeof(link) - 1);
 	if (n < 10 || memcmp(link, "socket:[", 8) != 0)
 		return 0;
 	link[n] = '\0';
@@ -188,6 +235,7 @@ bool ag__proc_may_hold(const struct pent *e, uint32_t uid_hint)
 	       (uid_hint == AG_UID_UNKNOWN || e->euid == uid_hint || e->uid == uid_hint);
 }
 
+unsigned long dbg_hist[17];
 /* Read the guessed fds.  Return: 1 found, 0 not, -EAGAIN budget spent. */
 static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
 		     struct budget *budget)
@@ -197,12 +245,18 @@ static int guess_fds(struct ag_proc *p, struct pent *e, uint64_t inode,
 	for (int k = 0; k < nc; k++) {
 		if (budget_spend(p, budget))
 			return -EAGAIN;
-		if (read_fd(p, e->pid, -1, cand[k]) == inode) {
+		/* asked each time: a read may have closed it (the process is gone) */
+		if (read_fd(p, e, e->pid, fddir_of(p, e), cand[k]) == inode) {
+			dbg_hist[k < 15 ? k : 15]++;
+			{ static FILE *df; static int nlog; if (!df) df = fopen("/tmp/dbg_guess.txt", "w");
+			  if (df && nlog++ < 400) { fprintf(df, "found fd %d at k=%d hit_rank=%d far=%d fd_free=%d fd_max=%d n=%d ranked:", cand[k], k, e->hit_rank, e->far_finds, e->fd_free, e->fd_max, e->sock_fd_n);
+			    for (int j = 0; j < e->sock_fd_n; j++) { fprintf(df, " %d", e->sock_fd[j]); } fprintf(df, " | cand:"); for (int j = 0; j < nc; j++) { fprintf(df, " %d", cand[j]); } fprintf(df, "\n"); fflush(df); } }
 			ag__proc_found_at(e, cand[k]);
 			p->islots[islot_of(p, inode)].known = true;
 			return 1;
 		}
 	}
+	dbg_hist[16]++;
 	return 0;
 }
 
@@ -250,7 +304,7 @@ static int scan_fds(struct ag_proc *p, pid_t pid, struct pent *e,
 				close(dfd);
 				return -EAGAIN;
 			}
-			if (read_fd(p, pid, dfd, (int)fdn) == inode) {
+			if (read_fd(p, NULL, pid, dfd, (int)fdn) == inode) {
 				if (e) {
 					remember_sock_fd(e, (int)fdn);
 					p->islots[islot_of(p, inode)].known = true;
@@ -297,9 +351,10 @@ int ag_proc_find_inode(struct ag_proc *p, uint64_t inode, uint32_t uid_hint,
 		return -EINVAL;
 	ag__proc_expire(p, now);
 	s = &p->islots[islot_of(p, inode)];
-	if (s->inode == inode && fd_holds(p, s->pid, s->fd, inode)) {
+	if (s->inode == inode &&
+	    (i = ag__proc_slot_of(p, s->pid),
+	     fd_holds(p, i != NIL ? &p->ents[i] : NULL, s->pid, s->fd, inode))) {
 		p->st.inode_hits++;
-		i = ag__proc_slot_of(p, s->pid);
 		/* A new socket read in passing by an earlier lookup: where
 		 * it is counts for the next guesses as much as any. */
 		if (i != NIL && !s->known)

@@ -6,6 +6,7 @@
  * move the cache's clock by hand: no root, no real processes, exact answers.
  * The real connector and /proc are tested by tests/netns/test_attrib.sh.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdint.h>
@@ -433,6 +434,53 @@ TEST(proc_many_open_sockets_found_in_the_ring_without_reading_the_fd_table)
 	CHECK_EQ(st2.scans, st.scans);
 	CHECK_EQ(st2.scan_found_guess, st.scan_found_guess + 3);
 	ag_proc_close(p);
+}
+
+/* Files this test process has open. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		abort();
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+TEST(proc_fd_directory_kept_open_follows_its_process_not_its_pid)
+{
+	struct ag_proc *p;
+	struct ag_proc_stats st, st2;
+	int fds0, fds1;
+
+	fake_reset();
+	fake_proc(700, 1, "/bin/conn", 10, 0, 0);
+	fake_fd(700, 0, "/dev/null");
+	fds0 = open_fds();
+	p = fake_open(0, 1000);
+	CHECK(p != NULL);
+	fds1 = open_fds();
+	/* The first socket is found by a scan; the next by a guess, read
+	 * through the process's fd directory, which it keeps open. */
+	CHECK_EQ(new_socket_at(p, 700, 3, 8000), 0);
+	CHECK_EQ(new_socket_at(p, 700, 4, 8001), 0);
+	CHECK_EQ(open_fds(), fds1 + 1);
+	/* The process is gone and another has its pid: the directory kept
+	 * answers nothing, and the guess reads the new one through /proc. */
+	fake_gone(700);
+	fake_proc(700, 1, "/bin/other", 20, 0, 0);
+	fake_fd(700, 0, "/dev/null");
+	ag_proc_get_stats(p, &st);
+	CHECK_EQ(new_socket_at(p, 700, 3, 8002), 0);
+	ag_proc_get_stats(p, &st2);
+	CHECK_EQ(st2.scans, st.scans);
+	CHECK_EQ(st2.scan_found_guess, st.scan_found_guess + 1);
+	CHECK(open_fds() <= fds1 + 1);
+	ag_proc_close(p);
+	CHECK_EQ(open_fds(), fds0);
 }
 
 TEST(proc_exited_kept_for_grace_time_then_dropped)
