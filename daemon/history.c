@@ -373,19 +373,37 @@ static int write_batch(struct agd_history *h, struct hwriter *w, struct hqueue *
 
 	w->text = q->text;
 	w->npend = 0;
-	if (w->slots)	/* 2n slots: fold_ends' probes stay short */
-		fold_ends(recs, n, w->slots, 2 * n);
-	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
-		struct hrec *r = &recs[i];
+	/*
+	 * With the ends folded, an end left is of a row an earlier batch
+	 * wrote (or a UDP row before it in this one): the ends go after all
+	 * the rows, which then fill whole INSERTs instead of being cut
+	 * before each end.  A flow handle names one flow (its generation
+	 * changes), so no end is of a row queued after it.  Without the
+	 * table (no memory), each end waits for the rows before it.
+	 */
+	bool ends_last = w->slots != NULL;
 
-		if (r->folded) {
-			ends++;
-		} else if (r->kind == H_NEW) {
-			w->pend[w->npend++] = r;
-			rows++;
-			if (w->npend == AGD_HISTORY_ROWS_PER_INSERT)
-				rc = flush_rows(w);
-		} else {
+	if (ends_last)	/* 2n slots: fold_ends' probes stay short */
+		fold_ends(recs, n, w->slots, 2 * n);
+	for (int pass = 0; pass < (ends_last ? 2 : 1) && rc == SQLITE_OK; pass++) {
+		for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+			struct hrec *r = &recs[i];
+
+			if (r->kind == H_NEW) {
+				if (pass == 1)
+					continue;
+				w->pend[w->npend++] = r;
+				rows++;
+				if (w->npend == AGD_HISTORY_ROWS_PER_INSERT)
+					rc = flush_rows(w);
+				continue;
+			}
+			if (ends_last && pass == 0)
+				continue;
+			if (r->folded) {
+				ends++;
+				continue;
+			}
 			/* the rows before it first: it may end one of them */
 			rc = flush_rows(w);
 			if (rc != SQLITE_OK)
