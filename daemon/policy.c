@@ -272,7 +272,8 @@ static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
 	return (r->has & AG_RULE_HAS_RESOLVERS) ? n + d->resolvers.n : n;
 }
 
-static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
+static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32_t flags,
+		      uint64_t *id)
 {
 	const struct ag_rule *r = &ar->rule;
 	ag_condition stack_c[8], *c = stack_c;
@@ -346,6 +347,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		.layer = layer,
 		.sublayer = AGD_SUBLAYER_RULES,
 		.weight = agd_rule_filter_weight(r),
+		.flags = flags,
 		.conditions = c,
 		.n_conditions = n,
 		/* no name: the context finds the rule, and its id (a name
@@ -405,10 +407,7 @@ static void count_sha256(struct agd *d, struct agd_rule *ar)
 	if (on == ar->sha256_counted)
 		return;
 	ar->sha256_counted = on;
-	if (on)
-		d->policy.sha256_rules++;
-	else
-		d->policy.sha256_rules--;
+	d->policy.sha256_rules += on ? 1u : (uint32_t)-1;
 }
 
 static void remove_filters(struct agd *d, struct agd_rule *ar)
@@ -428,6 +427,8 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 	const struct ag_rule *r = &ar->rule;
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
+	/* both ways: one filter of both layers, unless its port differs (remote out, local in) */
+	uint32_t both = out && in && !r->n_port ? AG_FILTER_FLAG_ALSO_RECV_ACCEPT : 0;
 	int ret = 0;
 
 	/* Learn the file at each of the rule's paths now and watch its
@@ -448,9 +449,9 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 				  r->id, r->app[i].path);
 	}
 	if (out)
-		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, &ar->filters[0]);
-	if (!ret && in)
-		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, &ar->filters[1]);
+		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, both, &ar->filters[0]);
+	if (!ret && in && !both)
+		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, 0, &ar->filters[1]);
 	if (ret)
 		remove_filters(d, ar);
 	count_sha256(d, ar);

@@ -317,6 +317,17 @@ enum {
 	AG_FILTER_FLAG_REJECT = 1u << 2,
 	/* Present but not matched (alegatectl rules disable). */
 	AG_FILTER_FLAG_DISABLED = 1u << 3,
+	/*
+	 * An alegate extension to WFP's model, for a CONNECT filter only
+	 * (-EINVAL at another layer): the filter applies at
+	 * AG_LAYER_ALE_AUTH_RECV_ACCEPT too, exactly as a second filter with
+	 * the same conditions, weight, action, sublayer, context and lifetime
+	 * would, but as one filter: one id, one allocation, one place in the
+	 * index.  Deleting, disabling or expiring it reauthorizes the flows of
+	 * both layers.  It is listed once, under CONNECT, with this flag.  A
+	 * rule for both directions costs about half the memory of two filters.
+	 */
+	AG_FILTER_FLAG_ALSO_RECV_ACCEPT = 1u << 4,
 };
 
 typedef struct ag_filter_spec {
@@ -338,9 +349,11 @@ typedef struct ag_filter_spec {
 
 /*
  * Add a filter.  Everything in `spec` is copied.  Live flows authorized at
- * the filter's layer are reauthorized (S12b) — at once, or at
- * ag_engine_commit() inside a transaction.  `id_out` may be NULL.
- * Returns 0, -EINVAL (a condition or field/match pair is invalid),
+ * the filter's layer (layers, with AG_FILTER_FLAG_ALSO_RECV_ACCEPT) are
+ * reauthorized (S12b) — at once, or at ag_engine_commit() inside a
+ * transaction.  `id_out` may be NULL.
+ * Returns 0, -EINVAL (a condition or field/match pair is invalid, or
+ * AG_FILTER_FLAG_ALSO_RECV_ACCEPT at a layer other than CONNECT),
  * -EEXIST (id taken), AG_E_NOT_FOUND (sublayer or callout), -ENOMEM.
  */
 int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out);
@@ -369,7 +382,8 @@ void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec);
 uint64_t ag_filter_id(const ag_filter *f);
 uint64_t ag_filter_context(const ag_filter *f);
 
-/* Call cb for every filter, by layer then evaluation order; a nonzero return stops. */
+/* Call cb for every filter, by layer then evaluation order; a nonzero return
+ * stops.  A filter with AG_FILTER_FLAG_ALSO_RECV_ACCEPT comes once, under CONNECT. */
 int ag_filter_dump(const ag_engine *e, int (*cb)(const ag_filter *f, void *arg), void *arg);
 
 /*

@@ -251,7 +251,7 @@ static bool ient_before(const struct ag__ient *a, const struct ag__ient *b)
 static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *f)
 {
 	struct ag__ient x = { .ord = ag__filter_ord(f), .id = f->id, .f = f,
-			      .sublayer = f->sublayer };
+			      .sublayer = f->sublayer, .layers = (uint8_t)ag__filter_layers(f) };
 	size_t cap = (size_t)1 << b->cap_log2;
 	struct ag__ient *v;
 
