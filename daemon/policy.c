@@ -330,9 +330,9 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32
 	}
 	n += agd_list_conditions(ar->lists, c + n);
 	for (unsigned i = 0; i < r->n_port; i++) {
-		/* The port a person means: where an outbound flow goes, or the
-		 * local service an inbound flow reaches. */
-		c[n].field = in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
+		/* The port a person means: the remote one out, the local one in. */
+		c[n].field = flags & AG_FILTER_FLAG_ALSO_RECV_ACCEPT ? AG_FIELD_SERVICE_PORT
+			     : in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
 		c[n].match = AG_MATCH_RANGE;
 		c[n].v.range.lo = r->port[i].lo;
 		c[n++].v.range.hi = r->port[i].hi;
@@ -427,8 +427,8 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 	const struct ag_rule *r = &ar->rule;
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
-	/* both ways: one filter of both layers, unless its port differs (remote out, local in) */
-	uint32_t both = out && in && !r->n_port ? AG_FILTER_FLAG_ALSO_RECV_ACCEPT : 0;
+	/* both ways: one filter of both layers, half the engine's memory of two */
+	uint32_t both = out && in ? AG_FILTER_FLAG_ALSO_RECV_ACCEPT : 0;
 	int ret = 0;
 
 	/* Learn the file at each of the rule's paths now and watch its

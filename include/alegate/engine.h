@@ -218,6 +218,11 @@ typedef enum ag_field {
 	AG_FIELD_REMOTE_HOST,    /* EQUAL, SUFFIX, SET */
 	AG_FIELD_FLAGS,          /* FLAGS_ALL_SET, FLAGS_NONE_SET */
 	AG_FIELD_APP_SHA256,     /* EQUAL: 64 hex digits, either case; unknown never matches */
+	/* EQUAL, RANGE.  An alegate extension: the port of the service, whichever
+	 * end it is — the remote port of an outbound flow, the local port of an
+	 * inbound one (AG_FIELD_DIRECTION).  What lets a rule with a port be
+	 * one filter of both layers (AG_FILTER_FLAG_ALSO_RECV_ACCEPT). */
+	AG_FIELD_SERVICE_PORT,
 	AG_FIELD_COUNT
 } ag_field;
 

@@ -305,9 +305,11 @@ enum { AG__IX_APP = 1, AG__IX_HOST = 2, AG__IX_ADDR = 4, AG__IX_PORT = 8 };
 /*
  * The per-layer index; CONNECT and RECV_ACCEPT share one (ag__index_of()),
  * so that a filter of both layers is filed once, and each entry says which
- * of them its filter applies at.  A filter is filed under the conditions whose every
- * alternative can be looked up exactly: application path, host name (exact
- * or suffix), remote prefix, remote port or port range.  It goes under a
+ * of them its filter applies at.  A filter is filed under the conditions
+ * whose every alternative can be looked up exactly: application path, host
+ * name (exact or suffix), remote prefix, remote port or port range (or,
+ * without those, service port or range: an inbound flow's local port is
+ * looked up too while the index holds some).  It goes under a
  * pair of them when it has two (the application and the place, usually),
  * so that "this program to that host" is found by the program and the host
  * together, not among every rule of the program; under one when it has one;
@@ -326,6 +328,7 @@ struct ag__index {
 	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
 	uint32_t shape_refs[16];      /* buckets per key shape (set of AG__IX_* fields) */
 	uint32_t nfilters;
+	uint32_t nservice;            /* filters with an AG_FIELD_SERVICE_PORT condition */
 	/*
 	 * One bit per hash value (mod its size, 16 bits per table slot) of every
 	 * key filed: most lookups of a classify find nothing, and this answers

@@ -84,9 +84,14 @@ static bool ref_cond(const ag_condition *c, const ag_fixed_values *in)
 		return true;
 	}
 	case AG_FIELD_REMOTE_PORT:
+	case AG_FIELD_SERVICE_PORT: {
+		uint16_t p = c->field == AG_FIELD_SERVICE_PORT && in->direction == AG_DIR_IN
+				     ? in->local_port : in->remote_port;
+
 		if (c->match == AG_MATCH_EQUAL)
-			return in->remote_port == c->v.u32;
-		return in->remote_port >= c->v.range.lo && in->remote_port <= c->v.range.hi;
+			return p == c->v.u32;
+		return p >= c->v.range.lo && p <= c->v.range.hi;
+	}
 	case AG_FIELD_PROTOCOL:
 		return in->protocol == c->v.u32;
 	default:
@@ -204,7 +209,7 @@ static void random_cond(ag_condition *c, unsigned kind)
 		random_prefix(c);
 		break;
 	case 4:
-		c->field = AG_FIELD_REMOTE_PORT;
+		c->field = rnd(3) ? AG_FIELD_REMOTE_PORT : AG_FIELD_SERVICE_PORT;
 		if (rnd(2)) {
 			c->match = AG_MATCH_EQUAL;
 			c->v.u32 = 80 + rnd(8);
@@ -251,6 +256,11 @@ static void random_flow(ag_fixed_values *in, uint16_t lport)
 	*in = fx_tcp4(lport, (uint16_t)(78 + rnd(12)), rnd(8) ? apps[rnd(7)] : NULL);
 	if (rnd(5) == 0)
 		in->remote_port = (uint16_t)rnd(400);
+	if (rnd(3) == 0) {
+		/* inbound: the service is the local port */
+		in->direction = AG_DIR_IN;
+		in->local_port = (uint16_t)(rnd(2) ? 78 + rnd(12) : rnd(400));
+	}
 	in->protocol = rnd(2) ? 6 : 17;
 	in->remote_host = rnd(4) ? hosts[rnd(NHOSTS)] : NULL;
 	if (rnd(4) == 0) {

@@ -107,6 +107,43 @@ TEST(connect_only_and_recv_accept_only_filters_decide_only_their_own_layer)
 	ag_engine_free(e);
 }
 
+/* A rule's port is where an outbound flow goes and the local service an
+ * inbound one reaches: one filter says both with the service port. */
+TEST(service_port_is_the_remote_port_outbound_and_the_local_port_inbound)
+{
+	ag_engine *e = fx_engine();
+	ag_condition c[2] = { fx_app("/bin/a"),
+			      { .field = AG_FIELD_SERVICE_PORT, .match = AG_MATCH_RANGE,
+				.v.range = { 2200, 2299 } } };
+	uint64_t h, id = fx_filter(e, CONNECT, 0, 10, AG_ACTION_BLOCK, NULL, BOTH, c, 2);
+
+	CHECK(id);
+	CHECK_STR(ag_field_name(AG_FIELD_SERVICE_PORT), "service_port");
+	/* outbound to 2222, inbound to 2222: blocked */
+	ag_fixed_values out = fx_tcp4(40000, 2222, "/bin/a"), in = in_tcp4(2222, 50000, "/bin/a");
+
+	CHECK_EQ(classify(e, CONNECT, &out, 1, &h), AG_VERDICT_BLOCK);
+	CHECK_EQ(decided_by(e, h), id);
+	CHECK_EQ(classify(e, RECV, &in, 2, &h), AG_VERDICT_BLOCK);
+	CHECK_EQ(decided_by(e, h), id);
+	/* outbound from 2222, inbound from 2222: another service */
+	ag_fixed_values out2 = fx_tcp4(2222, 40001, "/bin/a"), in2 = in_tcp4(50001, 2222, "/bin/a");
+
+	CHECK_EQ(classify(e, CONNECT, &out2, 3, &h), AG_VERDICT_PERMIT);
+	CHECK_EQ(classify(e, RECV, &in2, 4, &h), AG_VERDICT_PERMIT);
+	/* filed by port alone (no application), and by an exact port */
+	ag_condition p = { .field = AG_FIELD_SERVICE_PORT, .match = AG_MATCH_EQUAL, .v.u32 = 8080 };
+
+	id = fx_filter(e, CONNECT, 0, 10, AG_ACTION_BLOCK, NULL, BOTH, &p, 1);
+	CHECK(id);
+	ag_fixed_values in3 = in_tcp4(8080, 50002, NULL), in4 = in_tcp4(50003, 8080, NULL);
+
+	CHECK_EQ(classify(e, RECV, &in3, 5, &h), AG_VERDICT_BLOCK);
+	CHECK_EQ(decided_by(e, h), id);
+	CHECK_EQ(classify(e, RECV, &in4, 6, &h), AG_VERDICT_PERMIT);
+	ag_engine_free(e);
+}
+
 TEST(the_flag_at_a_layer_other_than_connect_is_invalid)
 {
 	ag_engine *e = fx_engine();
