@@ -328,9 +328,11 @@ enum {
 	 * AG_LAYER_ALE_AUTH_RECV_ACCEPT too, exactly as a second filter with
 	 * the same conditions, weight, action, sublayer, context and lifetime
 	 * would, but as one filter: one id, one allocation, one place in the
-	 * index.  Deleting, disabling or expiring it reauthorizes the flows of
-	 * both layers.  It is listed once, under CONNECT, with this flag.  A
-	 * rule for both directions costs about half the memory of two filters.
+	 * index.  Its callout is told the layer being classified; deleting,
+	 * disabling or expiring it reauthorizes the flows of both layers.  It
+	 * is listed once, under CONNECT, with this flag.  It costs about half
+	 * the memory of two filters.  A port condition that means the remote
+	 * port outbound and the local one inbound is AG_FIELD_SERVICE_PORT.
 	 */
 	AG_FILTER_FLAG_ALSO_RECV_ACCEPT = 1u << 4,
 };
@@ -785,7 +787,7 @@ typedef struct ag_engine_config {
 	void *clock_arg;
 	uint64_t hash_seed[2];       /* keyed flow hashing; give random bytes */
 	uint32_t max_flows;          /* default 65536 */
-	uint32_t max_filters;        /* default 1000000 (a rule of both directions takes two) */
+	uint32_t max_filters;        /* default 1000000 (alegated: one a rule) */
 	uint32_t max_pended;         /* default 16384 */
 	uint32_t max_pended_per_process; /* default 1024; by pid, uid when pid unknown */
 	/* default 4096; by uid, every flow of no known user counted as one user.
