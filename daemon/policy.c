@@ -2,8 +2,8 @@
  * daemon/policy.c — rules and the engine's filters (pended flows and their
  * answers: pending.c).
  *
- * Every rule becomes one engine filter, of both directions' layers unless it
- * names one, in the rules' sublayer.  Their weight puts the more specific rule first, and at
+ * Every rule is one engine filter (both layers if no direction) in the
+ * rules' sublayer.  Their weight puts the more specific rule first, and at
  * equal specificity a deny before an allow; a rule's own `weight` moves it
  * by whole classes.  Below them all sits the catch-all: the `ask` callout
  * for outbound flows, and for inbound whatever `inbound` says.
