@@ -2,7 +2,7 @@
  * daemon/policy.c — rules and the engine's filters (pended flows and their
  * answers: pending.c).
  *
- * Every rule becomes one engine filter per direction it covers, in the
+ * Every rule is one engine filter (both layers if no direction) in the
  * rules' sublayer.  Their weight puts the more specific rule first, and at
  * equal specificity a deny before an allow; a rule's own `weight` moves it
  * by whole classes.  Below them all sits the catch-all: the `ask` callout
@@ -272,7 +272,8 @@ static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
 	return (r->has & AG_RULE_HAS_RESOLVERS) ? n + d->resolvers.n : n;
 }
 
-static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
+static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32_t flags,
+		      uint64_t *id)
 {
 	const struct ag_rule *r = &ar->rule;
 	ag_condition stack_c[8], *c = stack_c;
@@ -329,9 +330,9 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 	}
 	n += agd_list_conditions(ar->lists, c + n);
 	for (unsigned i = 0; i < r->n_port; i++) {
-		/* The port a person means: where an outbound flow goes, or the
-		 * local service an inbound flow reaches. */
-		c[n].field = in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
+		/* The port a person means: the remote one out, the local one in. */
+		c[n].field = flags & AG_FILTER_FLAG_ALSO_RECV_ACCEPT ? AG_FIELD_SERVICE_PORT
+			     : in ? AG_FIELD_LOCAL_PORT : AG_FIELD_REMOTE_PORT;
 		c[n].match = AG_MATCH_RANGE;
 		c[n].v.range.lo = r->port[i].lo;
 		c[n++].v.range.hi = r->port[i].hi;
@@ -346,6 +347,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		.layer = layer,
 		.sublayer = AGD_SUBLAYER_RULES,
 		.weight = agd_rule_filter_weight(r),
+		.flags = flags,
 		.conditions = c,
 		.n_conditions = n,
 		/* no name: the context finds the rule, and its id (a name
@@ -405,10 +407,7 @@ static void count_sha256(struct agd *d, struct agd_rule *ar)
 	if (on == ar->sha256_counted)
 		return;
 	ar->sha256_counted = on;
-	if (on)
-		d->policy.sha256_rules++;
-	else
-		d->policy.sha256_rules--;
+	d->policy.sha256_rules += on ? 1u : (uint32_t)-1;
 }
 
 static void remove_filters(struct agd *d, struct agd_rule *ar)
@@ -428,6 +427,8 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 	const struct ag_rule *r = &ar->rule;
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
+	/* both ways: one filter of both layers, half the engine's memory of two */
+	uint32_t both = out && in ? AG_FILTER_FLAG_ALSO_RECV_ACCEPT : 0;
 	int ret = 0;
 
 	/* Learn the file at each of the rule's paths now and watch its
@@ -448,9 +449,9 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 				  r->id, r->app[i].path);
 	}
 	if (out)
-		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, &ar->filters[0]);
-	if (!ret && in)
-		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, &ar->filters[1]);
+		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, both, &ar->filters[0]);
+	if (!ret && in && !both)
+		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, 0, &ar->filters[1]);
 	if (ret)
 		remove_filters(d, ar);
 	count_sha256(d, ar);

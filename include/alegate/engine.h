@@ -218,6 +218,11 @@ typedef enum ag_field {
 	AG_FIELD_REMOTE_HOST,    /* EQUAL, SUFFIX, SET */
 	AG_FIELD_FLAGS,          /* FLAGS_ALL_SET, FLAGS_NONE_SET */
 	AG_FIELD_APP_SHA256,     /* EQUAL: 64 hex digits, either case; unknown never matches */
+	/* EQUAL, RANGE.  An alegate extension: the port of the service, whichever
+	 * end it is — the remote port of an outbound flow, the local port of an
+	 * inbound one (AG_FIELD_DIRECTION).  What lets a rule with a port be
+	 * one filter of both layers (AG_FILTER_FLAG_ALSO_RECV_ACCEPT). */
+	AG_FIELD_SERVICE_PORT,
 	AG_FIELD_COUNT
 } ag_field;
 
@@ -317,6 +322,19 @@ enum {
 	AG_FILTER_FLAG_REJECT = 1u << 2,
 	/* Present but not matched (alegatectl rules disable). */
 	AG_FILTER_FLAG_DISABLED = 1u << 3,
+	/*
+	 * An alegate extension to WFP's model, for a CONNECT filter only
+	 * (-EINVAL at another layer): the filter applies at
+	 * AG_LAYER_ALE_AUTH_RECV_ACCEPT too, exactly as a second filter with
+	 * the same conditions, weight, action, sublayer, context and lifetime
+	 * would, but as one filter: one id, one allocation, one place in the
+	 * index.  Its callout is told the layer being classified; deleting,
+	 * disabling or expiring it reauthorizes the flows of both layers.  It
+	 * is listed once, under CONNECT, with this flag.  It costs about half
+	 * the memory of two filters.  A port condition that means the remote
+	 * port outbound and the local one inbound is AG_FIELD_SERVICE_PORT.
+	 */
+	AG_FILTER_FLAG_ALSO_RECV_ACCEPT = 1u << 4,
 };
 
 typedef struct ag_filter_spec {
@@ -338,9 +356,11 @@ typedef struct ag_filter_spec {
 
 /*
  * Add a filter.  Everything in `spec` is copied.  Live flows authorized at
- * the filter's layer are reauthorized (S12b) — at once, or at
- * ag_engine_commit() inside a transaction.  `id_out` may be NULL.
- * Returns 0, -EINVAL (a condition or field/match pair is invalid),
+ * the filter's layer (layers, with AG_FILTER_FLAG_ALSO_RECV_ACCEPT) are
+ * reauthorized (S12b) — at once, or at ag_engine_commit() inside a
+ * transaction.  `id_out` may be NULL.
+ * Returns 0, -EINVAL (a condition or field/match pair is invalid, or
+ * AG_FILTER_FLAG_ALSO_RECV_ACCEPT at a layer other than CONNECT),
  * -EEXIST (id taken), AG_E_NOT_FOUND (sublayer or callout), -ENOMEM.
  */
 int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out);
@@ -369,7 +389,8 @@ void ag_filter_describe(const ag_filter *f, ag_filter_spec *spec);
 uint64_t ag_filter_id(const ag_filter *f);
 uint64_t ag_filter_context(const ag_filter *f);
 
-/* Call cb for every filter, by layer then evaluation order; a nonzero return stops. */
+/* Call cb for every filter, by layer then evaluation order; a nonzero return
+ * stops.  A filter with AG_FILTER_FLAG_ALSO_RECV_ACCEPT comes once, under CONNECT. */
 int ag_filter_dump(const ag_engine *e, int (*cb)(const ag_filter *f, void *arg), void *arg);
 
 /*
@@ -766,7 +787,7 @@ typedef struct ag_engine_config {
 	void *clock_arg;
 	uint64_t hash_seed[2];       /* keyed flow hashing; give random bytes */
 	uint32_t max_flows;          /* default 65536 */
-	uint32_t max_filters;        /* default 1000000 (a rule of both directions takes two) */
+	uint32_t max_filters;        /* default 1000000 (alegated: one a rule) */
 	uint32_t max_pended;         /* default 16384 */
 	uint32_t max_pended_per_process; /* default 1024; by pid, uid when pid unknown */
 	/* default 4096; by uid, every flow of no known user counted as one user.

@@ -211,7 +211,7 @@ void ag__arbitrate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 	memset(d, 0, sizeof(*d));
 	d->action = AG_ACTION_CONTINUE;
 	d->reason = AG_REASON_DEFAULT;
-	if (ag__index_candidates(e, &e->index[layer], in) < 0) {
+	if (ag__index_candidates(e, &e->index[ag__index_of(layer)], in) < 0) {
 		/* Out of memory while collecting: fail closed. */
 		d->action = AG_ACTION_BLOCK;
 		d->hard = true;
@@ -232,6 +232,11 @@ void ag__arbitrate(ag_engine *e, ag_layer layer, const ag_fixed_values *in,
 		memcpy(cand, e->cand, n * sizeof(*cand));
 
 	for (uint32_t i = 0; i < n; i++) {
+		/* the index of CONNECT is RECV_ACCEPT's too: a filter of the
+		 * other layer is not there for this one (first: it decides no
+		 * sublayer here) */
+		if (!(cand[i].layers & (1u << layer)))
+			continue;
 		/* a decided sublayer's other filters are passed over from the
 		 * candidate list alone, without reading them */
 		if (i == 0 || cand[i].sublayer != sub) {

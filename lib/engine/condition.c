@@ -93,10 +93,11 @@ int ag__cond_compile(ag_engine *e, const ag_condition *c, struct ag__cond *out)
 		return 0;
 	case AG_FIELD_LOCAL_PORT:
 	case AG_FIELD_REMOTE_PORT:
+	case AG_FIELD_SERVICE_PORT:
 	case AG_FIELD_UID:
 	case AG_FIELD_GID: {
-		uint32_t max = (c->field == AG_FIELD_LOCAL_PORT || c->field == AG_FIELD_REMOTE_PORT)
-				       ? 65535 : 0xffffffffu;
+		uint32_t max = c->field == AG_FIELD_UID || c->field == AG_FIELD_GID ? 0xffffffffu
+										      : 65535;
 		if (c->match == AG_MATCH_EQUAL) {
 			if (c->v.u32 > max)
 				return -EINVAL;
@@ -223,6 +224,9 @@ static bool cond_match(const struct ag__cond *c, const ag_fixed_values *in)
 		return v >= c->lo && v <= c->hi;
 	case AG_FIELD_REMOTE_PORT:
 		v = in->remote_port;
+		return v >= c->lo && v <= c->hi;
+	case AG_FIELD_SERVICE_PORT:
+		v = in->direction == AG_DIR_IN ? in->local_port : in->remote_port;
 		return v >= c->lo && v <= c->hi;
 	case AG_FIELD_UID:
 		return in->uid >= c->lo && in->uid <= c->hi;

@@ -269,6 +269,7 @@ const char *ag_field_name(ag_field field)
 		[AG_FIELD_APP_PATH] = "app_path",     [AG_FIELD_UID] = "uid",
 		[AG_FIELD_GID] = "gid",               [AG_FIELD_REMOTE_HOST] = "remote_host",
 		[AG_FIELD_FLAGS] = "flags",           [AG_FIELD_APP_SHA256] = "app_sha256",
+		[AG_FIELD_SERVICE_PORT] = "service_port",
 	};
 	return NAME(n, field);
 }

@@ -34,12 +34,14 @@ static bool is_callout_action(ag_action_type a)
 	       a == AG_ACTION_CALLOUT_UNKNOWN;
 }
 
-static void changed(ag_engine *e, uint8_t layer)
+/* The filters of the layers in @layers changed: reauthorize (at commit in a
+ * transaction). */
+static void changed(ag_engine *e, uint32_t layers)
 {
 	if (e->in_txn)
-		e->txn_layers |= 1u << layer;
+		e->txn_layers |= layers;
 	else
-		ag__filters_changed(e, 1u << layer);
+		ag__filters_changed(e, layers);
 }
 
 static void notify(ag_engine *e, ag_notify_type type, struct ag_filter *f)
@@ -105,6 +107,9 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	int r = -EINVAL;
 
 	if (!spec || spec->layer >= AG_LAYER_COUNT)
+		return -EINVAL;
+	if ((spec->flags & AG_FILTER_FLAG_ALSO_RECV_ACCEPT) &&
+	    spec->layer != AG_LAYER_ALE_AUTH_CONNECT)
 		return -EINVAL;
 	switch (spec->action) {
 	case AG_ACTION_PERMIT:
@@ -188,17 +193,19 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	}
 	if (f->id > e->next_filter_id)
 		e->next_filter_id = f->id;
-	if ((r = ag__index_add(e, &e->index[f->layer], f)))
+	struct ag__index *ix = &e->index[ag__index_of(f->layer)];
+
+	if ((r = ag__index_add(e, ix, f)))
 		goto fail;
 	if ((r = ag__fmap_put(&e->filter_ids, f))) {
-		ag__index_del(e, &e->index[f->layer], f);
+		ag__index_del(e, ix, f);
 		goto fail;
 	}
 	if ((f->lifetime == AG_LIFETIME_TIMED && (r = ag__timer_arm(e, &l->timer, l->expires_ns))) ||
 	    (r = session_link(e, f))) {
 		filter_disarm(e, f);
 		ag__fmap_del(&e->filter_ids, f->id);
-		ag__index_del(e, &e->index[f->layer], f);
+		ag__index_del(e, ix, f);
 		goto fail;
 	}
 	sub->nfilters++;
@@ -206,7 +213,7 @@ int ag_filter_add(ag_engine *e, const ag_filter_spec *spec, uint64_t *id_out)
 	if (id_out)
 		*id_out = f->id;
 	notify(e, AG_NOTIFY_FILTER_ADD, f);
-	changed(e, f->layer);
+	changed(e, ag__filter_layers(f));
 	return 0;
 nomem:
 	r = -ENOMEM;
@@ -218,10 +225,10 @@ fail:
 static void filter_remove(ag_engine *e, struct ag_filter *f)
 {
 	struct ag__sublayer *sub = ag__sublayer_find(e, f->sublayer);
-	uint8_t layer = f->layer;
+	uint32_t layers = ag__filter_layers(f);
 
 	notify(e, AG_NOTIFY_FILTER_DELETE, f);
-	ag__index_del(e, &e->index[layer], f);
+	ag__index_del(e, &e->index[ag__index_of(f->layer)], f);
 	ag__fmap_del(&e->filter_ids, f->id);
 	session_unlink(e, f);
 	filter_disarm(e, f);
@@ -229,7 +236,7 @@ static void filter_remove(ag_engine *e, struct ag_filter *f)
 		sub->nfilters--;
 	e->nfilters--;
 	ag__filter_free(e, f);
-	changed(e, layer);
+	changed(e, layers);
 }
 
 int ag_filter_del(ag_engine *e, uint64_t id)
@@ -262,7 +269,7 @@ int ag_filter_set_enabled(ag_engine *e, uint64_t id, bool enabled)
 
 	if (flags != f->flags) {
 		f->flags = flags;
-		changed(e, f->layer);
+		changed(e, ag__filter_layers(f));
 	}
 	return 0;
 }
@@ -381,7 +388,8 @@ static int dump_order(const void *a, const void *b)
 int ag_filter_dump(const ag_engine *e, int (*cb)(const ag_filter *f, void *arg), void *arg)
 {
 	for (unsigned l = 0; l < AG_LAYER_COUNT; l++) {
-		uint32_t n = e->index[l].nfilters, i = 0;
+		/* of the index the layer shares: at most this many are the layer's */
+		uint32_t n = e->index[ag__index_of(l)].nfilters, i = 0;
 		struct ag_filter **v;
 		int r = 0;
 
@@ -390,7 +398,8 @@ int ag_filter_dump(const ag_engine *e, int (*cb)(const ag_filter *f, void *arg),
 		v = malloc(n * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
-		/* the layer's filters, from the map of every filter (sorted next) */
+		/* the layer's own filters, from the map of every filter (sorted
+		 * next): a filter of two layers comes once, under its own */
 		for (uint32_t j = 0; j < e->filter_ids.cap && i < n; j++)
 			if (e->filter_ids.slots[j] && e->filter_ids.slots[j]->layer == l)
 				v[i++] = e->filter_ids.slots[j];

@@ -251,7 +251,7 @@ static bool ient_before(const struct ag__ient *a, const struct ag__ient *b)
 static int bucket_insert(ag_engine *e, struct ag__ibucket *b, struct ag_filter *f)
 {
 	struct ag__ient x = { .ord = ag__filter_ord(f), .id = f->id, .f = f,
-			      .sublayer = f->sublayer };
+			      .sublayer = f->sublayer, .layers = (uint8_t)ag__filter_layers(f) };
 	size_t cap = (size_t)1 << b->cap_log2;
 	struct ag__ient *v;
 
@@ -412,6 +412,14 @@ static void bucket_drop(ag_engine *e, struct ag__index *ix, struct ag__ibucket *
 static const uint8_t ix_fields[4] = { AG_FIELD_APP_PATH, AG_FIELD_REMOTE_HOST,
 				      AG_FIELD_REMOTE_ADDR, AG_FIELD_REMOTE_PORT };
 
+static bool has_field(const struct ag_filter *f, uint8_t field)
+{
+	for (uint16_t i = 0; i < f->nconds; i++)
+		if (f->conds[i].field == field)
+			return true;
+	return false;
+}
+
 /*
  * The parts a filter's conditions on one index field make (one per value;
  * a port range one per 64-port bucket, or per 1024-port one when `coarse`),
@@ -423,10 +431,15 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, boo
 		       struct kpart **out)
 {
 	uint8_t field = ix_fields[fi];
+	bool port = field == AG_FIELD_REMOTE_PORT;
 	unsigned shift = coarse ? 10 : 6;
 	size_t n = 0;
 
 	*out = NULL;
+	/* the port of the service, when the filter names no remote port: a
+	 * classify looks up the flow's service port too (ix->nservice) */
+	if (port && !has_field(f, field))
+		field = AG_FIELD_SERVICE_PORT;
 	for (uint16_t i = 0; i < f->nconds; i++) {
 		const struct ag__cond *c = &f->conds[i];
 
@@ -448,11 +461,12 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, boo
 				return -1;
 			break;
 		case AG_FIELD_REMOTE_PORT:
+		case AG_FIELD_SERVICE_PORT:
 			if (c->match != AG_MATCH_EQUAL && c->match != AG_MATCH_RANGE)
 				return -1;
 			break;
 		}
-		if (field == AG_FIELD_REMOTE_PORT && c->lo != c->hi) {
+		if (port && c->lo != c->hi) {
 			if ((c->hi >> shift) - (c->lo >> shift) >= AG__RANGE_MAX_BUCKETS)
 				return -1;
 			n += (c->hi >> shift) - (c->lo >> shift) + 1;
@@ -484,6 +498,7 @@ static int field_parts(ag_engine *e, const struct ag_filter *f, unsigned fi, boo
 				  c->addr.b);
 			break;
 		case AG_FIELD_REMOTE_PORT:
+		case AG_FIELD_SERVICE_PORT:
 			if (c->lo == c->hi) {
 				part_u16(&v[n++], 'p', (uint16_t)c->lo);
 				break;
@@ -574,6 +589,7 @@ out:
 		return r;
 	}
 	ix->nfilters++;
+	ix->nservice += has_field(f, AG_FIELD_SERVICE_PORT);
 	return 0;
 }
 
@@ -581,6 +597,7 @@ void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f)
 {
 	index_unfile(e, ix, f);
 	ix->nfilters--;
+	ix->nservice -= has_field(f, AG_FIELD_SERVICE_PORT);
 }
 
 void ag__index_fini(struct ag__index *ix)
@@ -714,7 +731,7 @@ static int merge(ag_engine *e, struct found *fd)
 
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in)
 {
-	struct kpart kp[HOST_PARTS + 7];
+	struct kpart kp[HOST_PARTS + 10];
 	struct kpart *field[4];
 	unsigned nf[4] = { 0 };
 	struct found fd = { .n = 0 };
@@ -762,7 +779,18 @@ int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixe
 	part_u16(&kp[k++], 'p', in->remote_port);
 	part_u16(&kp[k++], 'R', (uint16_t)(in->remote_port >> 6));
 	part_u16(&kp[k++], 'Q', (uint16_t)(in->remote_port >> 10));
-	nf[3] = 3;
+	/* filters filed by the service port: an inbound flow's is its local one */
+	if (ix->nservice && in->direction == AG_DIR_IN) {
+		uint16_t lp = in->local_port, rp = in->remote_port;
+
+		if (lp != rp)
+			part_u16(&kp[k++], 'p', lp);
+		if (lp >> 6 != rp >> 6)
+			part_u16(&kp[k++], 'R', (uint16_t)(lp >> 6));
+		if (lp >> 10 != rp >> 10)
+			part_u16(&kp[k++], 'Q', (uint16_t)(lp >> 10));
+	}
+	nf[3] = (unsigned)(&kp[k] - field[3]);
 
 	/* every key shape in use: a single field, or a pair of them */
 	for (unsigned shape = 1; shape < 16; shape++) {

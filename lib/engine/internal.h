@@ -236,6 +236,17 @@ static inline uint64_t ag__filter_expires(const struct ag_filter *f)
 	return l ? l->expires_ns : 0;
 }
 
+/* The layers f applies at, as a mask of 1 << ag_layer: its own, and
+ * RECV_ACCEPT too for a CONNECT filter with AG_FILTER_FLAG_ALSO_RECV_ACCEPT. */
+static inline uint32_t ag__filter_layers(const struct ag_filter *f)
+{
+	uint32_t m = 1u << f->layer;
+
+	if (f->flags & AG_FILTER_FLAG_ALSO_RECV_ACCEPT)
+		m |= 1u << AG_LAYER_ALE_AUTH_RECV_ACCEPT;
+	return m;
+}
+
 /* Evaluation order: sublayer weight desc, filter weight desc, id asc. */
 static inline bool ag__filter_before(const struct ag_filter *a, const struct ag_filter *b)
 {
@@ -256,6 +267,7 @@ struct ag__ient {
 	uint64_t id;
 	struct ag_filter *f;
 	uint32_t sublayer;
+	uint8_t layers;    /* ag__filter_layers(f): the two ALE auth layers share an index */
 };
 
 static inline uint64_t ag__filter_ord(const struct ag_filter *f)
@@ -291,9 +303,13 @@ static inline struct ag__ient *ag__bucket_v(const struct ag__ibucket *b)
 enum { AG__IX_APP = 1, AG__IX_HOST = 2, AG__IX_ADDR = 4, AG__IX_PORT = 8 };
 
 /*
- * The per-layer index.  A filter is filed under the conditions whose every
- * alternative can be looked up exactly: application path, host name (exact
- * or suffix), remote prefix, remote port or port range.  It goes under a
+ * The per-layer index; CONNECT and RECV_ACCEPT share one (ag__index_of()),
+ * so that a filter of both layers is filed once, and each entry says which
+ * of them its filter applies at.  A filter is filed under the conditions
+ * whose every alternative can be looked up exactly: application path, host
+ * name (exact or suffix), remote prefix, remote port or port range (or,
+ * without those, service port or range: an inbound flow's local port is
+ * looked up too while the index holds some).  It goes under a
  * pair of them when it has two (the application and the place, usually),
  * so that "this program to that host" is found by the program and the host
  * together, not among every rule of the program; under one when it has one;
@@ -312,6 +328,7 @@ struct ag__index {
 	uint64_t plen_mask[2][3];     /* bit set = some bucket uses that length */
 	uint32_t shape_refs[16];      /* buckets per key shape (set of AG__IX_* fields) */
 	uint32_t nfilters;
+	uint32_t nservice;            /* filters with an AG_FIELD_SERVICE_PORT condition */
 	/*
 	 * One bit per hash value (mod its size, 16 bits per table slot) of every
 	 * key filed: most lookups of a classify find nothing, and this answers
@@ -327,7 +344,9 @@ int ag__index_add(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
 void ag__index_del(ag_engine *e, struct ag__index *ix, struct ag_filter *f);
 void ag__index_fini(struct ag__index *ix);
 
-/* Collect the candidate filters for `in` into e->cand (evaluation order, each once). */
+/* Collect the candidate filters for `in` into e->cand (evaluation order, each once).
+ * In the shared index, these are of both ALE auth layers: the caller passes
+ * over the entries whose `layers` lack the one it classifies at. */
 int ag__index_candidates(ag_engine *e, const struct ag__index *ix, const ag_fixed_values *in);
 
 bool ag__filter_matches(const struct ag_filter *f, const ag_fixed_values *in);
@@ -626,6 +645,12 @@ struct ag_engine {
 };
 
 #define AG__INJECTOR_ENGINE 0xffffffffu
+
+/* Which e->index[] holds the filters of @layer: CONNECT's for RECV_ACCEPT too. */
+static inline unsigned ag__index_of(unsigned layer)
+{
+	return layer == AG_LAYER_ALE_AUTH_RECV_ACCEPT ? AG_LAYER_ALE_AUTH_CONNECT : layer;
+}
 
 void *ag__alloc(ag_engine *e, size_t n);
 void *ag__calloc(ag_engine *e, size_t n, size_t size);

@@ -173,7 +173,7 @@ static uint64_t fmap_key(const struct ag_filter *f)
 /*
  * A slot's home: the hash scaled to the capacity, which grows by half, not
  * doubles: between 3/8 and 3/4 full a power of two left the map half
- * empty on average (42 bytes a rule at 100,000 rules of two filters).
+ * empty on average (21 bytes a filter at 200,000 filters).
  */
 static uint32_t fmap_home(const struct ag__fmap *m, uint64_t id)
 {

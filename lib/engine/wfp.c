@@ -383,7 +383,8 @@ static void wfp_classify(ag_engine *e, ag_layer layer, const ag_fixed_values *in
 	FWPS_FILTER0 f = {
 		.filterId = ag_filter_id(filter),
 		.weight = { .type = FWP_UINT32, .uint32 = spec.weight },
-		.flags = (UINT16)spec.flags,
+		/* WFP has no filter of two layers: the layer classified is the one */
+		.flags = (UINT16)(spec.flags & ~(uint32_t)AG_FILTER_FLAG_ALSO_RECV_ACCEPT),
 		.action = { .type = spec.action == AG_ACTION_CALLOUT_TERMINATING
 					    ? FWP_ACTION_CALLOUT_TERMINATING
 				    : spec.action == AG_ACTION_CALLOUT_INSPECTION

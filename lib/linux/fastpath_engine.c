@@ -95,6 +95,7 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 {
 	const struct ag_fp_env *env = fe->env;
 	unsigned seen = 0;	/* fields already met, 1u << ag_field */
+	const unsigned ports = 1u << AG_FIELD_REMOTE_PORT | 1u << AG_FIELD_SERVICE_PORT;
 	size_t nremote = 0, nhost = 0;
 	bool dir_out = false, remote_unknown = false;
 
@@ -187,9 +188,11 @@ static int from_conditions(struct from_engine *fe, const ag_filter_spec *s, stru
 			r->nhost_addrs = nhost;
 			break;
 		}
+		case AG_FIELD_SERVICE_PORT: /* of an outbound flow: the remote port */
 		case AG_FIELD_REMOTE_PORT:
-			if (again) {
-				r->evaluable = false; /* ports ORed: left to the engine */
+			/* ports ORed, or both fields (ANDed): left to the engine */
+			if (again || (seen & ports) != bit) {
+				r->evaluable = false;
 				r->has &= ~(unsigned)AG_FP_HAS_PORT;
 				break;
 			}

@@ -45,6 +45,7 @@ struct rf {
 	ag_action_type action;
 	bool hard;
 	bool disabled;
+	unsigned layers;       /* 1 << the layers it applies at: CONNECT, RECV_ACCEPT or both */
 	ag_condition c[6];
 	size_t n;
 };
@@ -83,9 +84,14 @@ static bool ref_cond(const ag_condition *c, const ag_fixed_values *in)
 		return true;
 	}
 	case AG_FIELD_REMOTE_PORT:
+	case AG_FIELD_SERVICE_PORT: {
+		uint16_t p = c->field == AG_FIELD_SERVICE_PORT && in->direction == AG_DIR_IN
+				     ? in->local_port : in->remote_port;
+
 		if (c->match == AG_MATCH_EQUAL)
-			return in->remote_port == c->v.u32;
-		return in->remote_port >= c->v.range.lo && in->remote_port <= c->v.range.hi;
+			return p == c->v.u32;
+		return p >= c->v.range.lo && p <= c->v.range.hi;
+	}
 	case AG_FIELD_PROTOCOL:
 		return in->protocol == c->v.u32;
 	default:
@@ -121,8 +127,8 @@ static int ref_order(const void *a, const void *b)
 
 /* S13 for plain filters: per sublayer the first match; soft gives way; hard BLOCK stops;
  * a hard PERMIT is kept (there is no callout to veto it). */
-static uint64_t ref_decide(const struct rf *sorted, size_t n, const ag_fixed_values *in,
-			   ag_verdict *v)
+static uint64_t ref_decide(const struct rf *sorted, size_t n, ag_layer layer,
+			   const ag_fixed_values *in, ag_verdict *v)
 {
 	bool have = false, hard = false, decided = false;
 	ag_action_type act = AG_ACTION_CONTINUE;
@@ -136,6 +142,8 @@ static uint64_t ref_decide(const struct rf *sorted, size_t n, const ag_fixed_val
 			sub = f->sub;
 			decided = false;
 		}
+		if (!(f->layers & (1u << layer)))
+			continue;
 		if (decided || f->disabled || !ref_match(f, in))
 			continue;
 		decided = true;
@@ -201,7 +209,7 @@ static void random_cond(ag_condition *c, unsigned kind)
 		random_prefix(c);
 		break;
 	case 4:
-		c->field = AG_FIELD_REMOTE_PORT;
+		c->field = rnd(3) ? AG_FIELD_REMOTE_PORT : AG_FIELD_SERVICE_PORT;
 		if (rnd(2)) {
 			c->match = AG_MATCH_EQUAL;
 			c->v.u32 = 80 + rnd(8);
@@ -229,6 +237,8 @@ static void random_filter(struct rf *f)
 	f->action = rnd(3) ? AG_ACTION_PERMIT : AG_ACTION_BLOCK;
 	f->hard = f->action == AG_ACTION_BLOCK || rnd(4) == 0;
 	f->disabled = rnd(10) == 0;
+	/* one index holds the filters of CONNECT, RECV_ACCEPT and both */
+	f->layers = 1 + rnd(3);
 	size_t n = 1 + rnd(3);
 
 	for (size_t i = 0; i < n; i++) {
@@ -246,6 +256,11 @@ static void random_flow(ag_fixed_values *in, uint16_t lport)
 	*in = fx_tcp4(lport, (uint16_t)(78 + rnd(12)), rnd(8) ? apps[rnd(7)] : NULL);
 	if (rnd(5) == 0)
 		in->remote_port = (uint16_t)rnd(400);
+	if (rnd(3) == 0) {
+		/* inbound: the service is the local port */
+		in->direction = AG_DIR_IN;
+		in->local_port = (uint16_t)(rnd(2) ? 78 + rnd(12) : rnd(400));
+	}
 	in->protocol = rnd(2) ? 6 : 17;
 	in->remote_host = rnd(4) ? hosts[rnd(NHOSTS)] : NULL;
 	if (rnd(4) == 0) {
@@ -273,11 +288,15 @@ static int run_round(size_t nfilters, size_t nflows)
 	ag_sublayer_add(e, 2, sub_weight[2], "two");
 	for (size_t i = 0; i < nfilters; i++) {
 		random_filter(&fs[i]);
-		fs[i].id = fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, fs[i].sub, fs[i].weight,
-				     fs[i].action, NULL,
-				     fs[i].action == AG_ACTION_PERMIT && fs[i].hard
-					     ? AG_FILTER_FLAG_CLEAR_ACTION_RIGHT : 0,
-				     fs[i].c, fs[i].n);
+		uint32_t flags = fs[i].action == AG_ACTION_PERMIT && fs[i].hard
+					 ? AG_FILTER_FLAG_CLEAR_ACTION_RIGHT : 0;
+
+		if (fs[i].layers == 3)
+			flags |= AG_FILTER_FLAG_ALSO_RECV_ACCEPT;
+		fs[i].id = fx_filter(e, fs[i].layers == 2 ? AG_LAYER_ALE_AUTH_RECV_ACCEPT
+							  : AG_LAYER_ALE_AUTH_CONNECT,
+				     fs[i].sub, fs[i].weight, fs[i].action, NULL, flags, fs[i].c,
+				     fs[i].n);
 		if (!fs[i].id) {
 			mismatches = -1;
 			goto out;
@@ -298,8 +317,9 @@ static int run_round(size_t nfilters, size_t nflows)
 		ag_verdict want;
 
 		random_flow(&in, (uint16_t)(1024 + k));
-		uint64_t want_id = ref_decide(fs, nfilters, &in, &want);
-		ag_verdict got = ag_classify(e, AG_LAYER_ALE_AUTH_CONNECT, &in, NULL, &p, NULL);
+		ag_layer layer = rnd(2) ? AG_LAYER_ALE_AUTH_CONNECT : AG_LAYER_ALE_AUTH_RECV_ACCEPT;
+		uint64_t want_id = ref_decide(fs, nfilters, layer, &in, &want);
+		ag_verdict got = ag_classify(e, layer, &in, NULL, &p, NULL);
 
 		ag_flow_lookup(e, &in, &info);
 		if (got != want || info.filter_id != want_id) {
@@ -342,8 +362,12 @@ static int check_candidates(size_t nfilters, size_t nflows)
 	ag_sublayer_add(e, 2, sub_weight[2], "two");
 	for (size_t i = 0; i < nfilters; i++) {
 		random_filter(&f);
-		uint64_t id = fx_filter(e, AG_LAYER_ALE_AUTH_CONNECT, f.sub, f.weight, f.action,
-					NULL, 0, f.c, f.n);
+		/* CONNECT, RECV_ACCEPT or both: the two share the index */
+		unsigned k = rnd(3);
+		uint64_t id = fx_filter(e, k == 1 ? AG_LAYER_ALE_AUTH_RECV_ACCEPT
+						  : AG_LAYER_ALE_AUTH_CONNECT, f.sub, f.weight,
+					f.action, NULL, k == 2 ? AG_FILTER_FLAG_ALSO_RECV_ACCEPT : 0,
+					f.c, f.n);
 
 		if (!id)
 			return -1;
@@ -362,7 +386,8 @@ static int check_candidates(size_t nfilters, size_t nflows)
 			const struct ag__ient *a = &e->cand[i - 1], *b = &e->cand[i];
 
 			if (!ag__filter_before(a->f, b->f) || a->ord != ag__filter_ord(a->f) ||
-			    a->id != a->f->id || a->sublayer != a->f->sublayer) {
+			    a->id != a->f->id || a->sublayer != a->f->sublayer ||
+			    a->layers != ag__filter_layers(a->f)) {
 				printf("#   flow %zu: candidates %u and %u out of order or twice\n", k,
 				       i - 1, i);
 				bad++;
@@ -371,7 +396,8 @@ static int check_candidates(size_t nfilters, size_t nflows)
 		for (uint32_t s = 0; s < e->filter_ids.cap; s++) {
 			const struct ag_filter *x = e->filter_ids.slots[s];
 
-			if (!x || &e->index[x->layer] != ix || !ag__filter_matches(x, &in))
+			if (!x || &e->index[ag__index_of(x->layer)] != ix ||
+			    !ag__filter_matches(x, &in))
 				continue;
 			uint32_t i = 0;
 
