@@ -235,18 +235,23 @@ static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule
 {
 	const struct agd_rule *best = NULL;
 	uint32_t w = agd_rule_filter_weight(mine), bw = 0;
+	struct ag_rule_view view;	/* each rule's in turn */
 
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		const struct agd_rule *ar = d->policy.rules[i];
-		uint32_t aw = agd_rule_filter_weight(&ar->rule);
+		const struct ag_rule *r;
+		uint32_t aw;
 
-		if (!strcmp(ar->rule.id, mine->id) || aw <= w || aw <= bw ||
-		    !rule_matches(&ar->rule, in))
+		if (!agd_rule_packed(ar)->enabled)
+			continue;
+		r = agd_rule_view(ar, &view);
+		aw = agd_rule_filter_weight(r);
+		if (!strcmp(r->id, mine->id) || aw <= w || aw <= bw || !rule_matches(r, in))
 			continue;
 		best = ar;
 		bw = aw;
 	}
-	return best && !same_verdict(best->rule.action, mine->action) ? best : NULL;
+	return best && !same_verdict(agd_rule_packed(best)->action, mine->action) ? best : NULL;
 }
 
 int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
@@ -311,7 +316,7 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 		snprintf(res->rule_id, sizeof(res->rule_id), "%s", rule.id);
 		over = shadowing_rule(d, &rule, &info.fixed);
 		if (over)
-			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", over->rule.id);
+			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", agd_rule_id(over));
 	}
 	r = 0;
 out:

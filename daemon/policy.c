@@ -76,7 +76,7 @@ static struct agd_rule *by_slot(const struct agd *d, uint32_t slot)
 
 static void map_put(struct agd *d, struct agd_rule *r)
 {
-	uint32_t mask = d->policy.capmap - 1, i = id_hash(r->rule.id) & mask;
+	uint32_t mask = d->policy.capmap - 1, i = id_hash(agd_rule_id(r)) & mask;
 
 	while (d->policy.by_id[i])
 		i = (i + 1) & mask;
@@ -86,7 +86,7 @@ static void map_put(struct agd *d, struct agd_rule *r)
 /* Remove r, then shift later entries of its probe run back into the hole. */
 static void map_del(struct agd *d, struct agd_rule *r)
 {
-	uint32_t mask = d->policy.capmap - 1, i = id_hash(r->rule.id) & mask;
+	uint32_t mask = d->policy.capmap - 1, i = id_hash(agd_rule_id(r)) & mask;
 	uint32_t *map = d->policy.by_id, want = handle_slot(r->handle) + 1;
 
 	while (map[i] && map[i] != want)
@@ -95,7 +95,7 @@ static void map_del(struct agd *d, struct agd_rule *r)
 		return;
 	map[i] = 0;
 	for (uint32_t j = (i + 1) & mask; map[j]; j = (j + 1) & mask) {
-		uint32_t home = id_hash(d->policy.slots[map[j] - 1]->rule.id) & mask;
+		uint32_t home = id_hash(agd_rule_id(d->policy.slots[map[j] - 1])) & mask;
 
 		/* map[j] may move to the hole i unless its home lies in (i, j] */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
@@ -130,7 +130,7 @@ struct agd_rule *agd_rule_find(struct agd *d, const char *id)
 	for (uint32_t i = id_hash(id) & mask; d->policy.by_id[i]; i = (i + 1) & mask) {
 		struct agd_rule *r = d->policy.slots[d->policy.by_id[i] - 1];
 
-		if (strcmp(r->rule.id, id) == 0)
+		if (strcmp(agd_rule_id(r), id) == 0)
 			return r;
 	}
 	return NULL;
@@ -274,7 +274,8 @@ static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
 
 static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64_t *id)
 {
-	const struct ag_rule *r = &ar->rule;
+	struct ag_rule_view view;
+	const struct ag_rule *r = agd_rule_view(ar, &view);
 	ag_condition stack_c[8], *c = stack_c;
 	size_t n = 0, need = conditions_needed(d, r);
 	char sha_hex[2 * AG_RULE_SHA256_LEN + 1];
@@ -400,7 +401,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 /* Whether rule @ar has filters that ask for the executable's SHA-256. */
 static void count_sha256(struct agd *d, struct agd_rule *ar)
 {
-	bool on = (ar->rule.has & AG_RULE_HAS_SHA256) && (ar->filters[0] || ar->filters[1]);
+	bool on = (agd_rule_packed(ar)->has & AG_RULE_HAS_SHA256) && (ar->filters[0] || ar->filters[1]);
 
 	if (on == ar->sha256_counted)
 		return;
@@ -425,7 +426,8 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 static int install_filters(struct agd *d, struct agd_rule *ar)
 {
 	d->fastpath.dirty = true;
-	const struct ag_rule *r = &ar->rule;
+	struct ag_rule_view view;
+	const struct ag_rule *r = agd_rule_view(ar, &view);
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
 	int ret = 0;
@@ -580,25 +582,24 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	if ((r = resolve_user(rule, err, errlen)))
 		return r;
-	ar = calloc(1, sizeof(*ar));
-	if (!ar) {
-		set_err(err, errlen, "%s", "out of memory");
-		return -ENOMEM;
-	}
 	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
 	struct ag_rule kept = *rule;
+	struct ag_rule_view view;
 
 	kept.source = NULL;
-	if (ag_rule_copy_compact(&ar->rule, &kept)) {
-		free(ar);
-		set_err(err, errlen, "%s", "out of memory");
-		return -ENOMEM;
+	size_t size = ag_rule_packed_size(&kept);
+
+	if (!size || !(ar = calloc(1, sizeof(*ar) + size))) {
+		set_err(err, errlen, "%s", size ? "out of memory" : "too many values");
+		return size ? -ENOMEM : -EINVAL;
 	}
+	/* what is saved and given to lists is what is kept: the packed rule */
+	const struct ag_rule *stored = ag_rule_unpack(ag_rule_pack(&kept, ar->packed), &view);
+
 	ar->handle = new_handle(d);
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */
-	if ((r = agd_lists_get(d, &ar->rule, ar->lists, !rule->source, err, errlen))) {
-		ag_rule_free(&ar->rule);
+	if ((r = agd_lists_get(d, stored, ar->lists, !rule->source, err, errlen))) {
 		free(ar);
 		return r;
 	}
@@ -608,18 +609,16 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 			r == AG_E_LIMIT ? "too many filters"
 			: r == -ENOMEM ? "out of memory" : "the engine refused the rule");
 		agd_lists_put(d, ar->lists);
-		ag_rule_free(&ar->rule);
 		free(ar);
 		return r == AG_E_LIMIT ? -ENOSPC : r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	/* An `always` rule is saved before it is announced: if the disk says
 	 * no, the rule is not kept, so nothing looks saved that is not. */
 	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source) {
-		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
+		r = ag_rule_save(d->cfg.rules_dir, stored, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
 			agd_lists_put(d, ar->lists);
-			ag_rule_free(&ar->rule);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
 				strerror(-r));
@@ -632,19 +631,18 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
 		agd_lists_put(d, ar->lists);
-		ag_rule_free(&ar->rule);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
 	/* a directory of 100,000 rules is one line (agd_policy_load), not 100,000 */
 	if (d->policy.bulk)
-		log_debug("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
-			  ag_rule_lifetime_name(ar->rule.lifetime));
+		log_debug("rule %s added (%s, %s)", stored->id, ag_rule_action_name(stored->action),
+			  ag_rule_lifetime_name(stored->lifetime));
 	else
-		log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
-			 ag_rule_lifetime_name(ar->rule.lifetime));
-	if (ar->rule.lifetime == AG_RULE_TIMED)
+		log_info("rule %s added (%s, %s)", stored->id, ag_rule_action_name(stored->action),
+			 ag_rule_lifetime_name(stored->lifetime));
+	if (stored->lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* names the cache already holds: the kernel must not miss them */
 	agd_fastpath_seed_rule(d, ar);
@@ -663,12 +661,11 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen)
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
 {
-	if (ar->rule.lifetime == AG_RULE_TIMED)
+	if (agd_rule_packed(ar)->lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
 	agd_lists_put(d, ar->lists);
-	ag_rule_free(&ar->rule);
 	free(ar);
 }
 
@@ -682,7 +679,7 @@ void agd_rules_refresh_list(struct agd *d, const struct agd_list *l)
 			continue;
 		remove_filters(d, ar);
 		if (install_filters(d, ar))
-			log_warn("rule %s: no filters for the new list", ar->rule.id);
+			log_warn("rule %s: no filters for the new list", agd_rule_id(ar));
 		agd_fastpath_seed_rule(d, ar);
 	}
 	ag_engine_commit(d->engine);
@@ -696,10 +693,10 @@ int agd_rule_del(struct agd *d, const char *id)
 
 	if (!ar)
 		return -ENOENT;
-	if (ar->rule.lifetime == AG_RULE_ALWAYS) {
-		r = ag_rule_delete(d->cfg.rules_dir, ar->rule.id);
+	if (agd_rule_packed(ar)->lifetime == AG_RULE_ALWAYS) {
+		r = ag_rule_delete(d->cfg.rules_dir, id);
 		if (r && r != -ENOENT) {
-			log_err("deleting rule file %s: %s", ar->rule.id, strerror(-r));
+			log_err("deleting rule file %s: %s", id, strerror(-r));
 			return r;
 		}
 	}
@@ -712,19 +709,21 @@ int agd_rule_del(struct agd *d, const char *id)
 int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 {
 	struct agd_rule *ar = agd_rule_find(d, id);
+	struct ag_rule_packed *p = ar ? (struct ag_rule_packed *)(void *)ar->packed : NULL;
+	struct ag_rule_view view;
 	int r;
 
 	if (!ar)
 		return -ENOENT;
-	if (ar->rule.enabled == enabled)
+	if (p->enabled == enabled)
 		return 0;
-	ar->rule.enabled = enabled;
-	if (ar->rule.lifetime == AG_RULE_ALWAYS &&
-	    (r = ag_rule_save(d->cfg.rules_dir, &ar->rule, 0))) {
-		ar->rule.enabled = !enabled;	/* the file still says so */
+	p->enabled = enabled;	/* the one field changed in place */
+	if (p->lifetime == AG_RULE_ALWAYS &&
+	    (r = ag_rule_save(d->cfg.rules_dir, ag_rule_unpack(p, &view), 0))) {
+		p->enabled = !enabled;	/* the file still says so */
 		return r;
 	}
-	if (ar->rule.lifetime == AG_RULE_TIMED)
+	if (p->lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true;
 	d->fastpath.dirty = true;
 	ag_engine_begin(d->engine);
@@ -747,8 +746,10 @@ void agd_policy_session_end(struct agd *d, uint64_t session)
 	for (uint32_t i = d->policy.nrules; i-- > 0;) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (ar->rule.lifetime == AG_RULE_UNTIL_QUIT && ar->rule.session == session) {
-			log_info("rule %s ends with its session", ar->rule.id);
+		const struct ag_rule_packed *p = agd_rule_packed(ar);
+
+		if (p->lifetime == AG_RULE_UNTIL_QUIT && ag_rule_packed_session(p) == session) {
+			log_info("rule %s ends with its session", p->id);
 			rule_free(d, ar);
 		}
 	}
@@ -785,7 +786,7 @@ void agd_policy_collect(struct agd *d)
 		struct agd_rule *ar = d->policy.rules[i];
 
 		if (ar->expired) {
-			log_info("rule %s expired", ar->rule.id);
+			log_info("rule %s expired", agd_rule_id(ar));
 			rule_free(d, ar);
 		}
 	}
@@ -796,11 +797,11 @@ void agd_policy_resolvers_changed(struct agd *d)
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (!(ar->rule.has & AG_RULE_HAS_RESOLVERS) || ar->expired)
+		if (!(agd_rule_packed(ar)->has & AG_RULE_HAS_RESOLVERS) || ar->expired)
 			continue;
 		remove_filters(d, ar);
 		if (install_filters(d, ar))
-			log_warn("rule %s: no filters for the new resolvers", ar->rule.id);
+			log_warn("rule %s: no filters for the new resolvers", agd_rule_id(ar));
 	}
 }
 
@@ -947,14 +948,13 @@ static void free_persistent(struct agd *d)
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (ar->rule.lifetime != AG_RULE_ALWAYS) {
+		if (agd_rule_packed(ar)->lifetime != AG_RULE_ALWAYS) {
 			d->policy.rules[kept++] = ar;
 			continue;
 		}
 		remove_filters(d, ar);
 		table_forget(d, ar);
 		agd_lists_put(d, ar->lists);
-		ag_rule_free(&ar->rule);
 		free(ar);
 	}
 	d->policy.nrules = kept;
@@ -980,10 +980,8 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 
 void agd_policy_free(struct agd *d)
 {
-	for (uint32_t i = 0; i < d->policy.nrules; i++) {
-		ag_rule_free(&d->policy.rules[i]->rule);
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
 		free(d->policy.rules[i]);
-	}
 	free(d->policy.rules);
 	free(d->policy.by_id);
 	free(d->policy.slots);

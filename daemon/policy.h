@@ -28,13 +28,32 @@ struct agd_pending;
 struct agd_list;
 
 struct agd_rule {
-	struct ag_rule rule;
 	uint64_t handle;         /* the filters' context: names this rule in events */
 	uint64_t filters[2];     /* engine filter ids, 0 = none */
+	struct agd_list *lists[2]; /* host_list, remote_list (daemon/lists.h), or NULL */
 	bool expired;            /* its timed filters expired; drop it at the next chance */
 	bool sha256_counted;     /* counted in policy.sha256_rules */
-	struct agd_list *lists[2]; /* host_list, remote_list (daemon/lists.h), or NULL */
+	/* the rule, packed in the same allocation (lib/rule/rule.h): read it
+	 * through agd_rule_packed() and agd_rule_view() */
+	uint64_t packed[];
 };
+
+static inline const struct ag_rule_packed *agd_rule_packed(const struct agd_rule *ar)
+{
+	return (const struct ag_rule_packed *)(const void *)ar->packed;
+}
+
+static inline const char *agd_rule_id(const struct agd_rule *ar)
+{
+	return agd_rule_packed(ar)->id;
+}
+
+/* @ar's rule as a struct ag_rule, in @view: valid while @ar is, read only. */
+static inline const struct ag_rule *agd_rule_view(const struct agd_rule *ar,
+						  struct ag_rule_view *view)
+{
+	return ag_rule_unpack(agd_rule_packed(ar), view);
+}
 
 /* policy.c: the rules the daemon knows and the flows `ask` pended. */
 struct agd_policy {

@@ -45,7 +45,8 @@ void ag_rule_init(struct ag_rule *rule)
 void ag_rule_free(struct ag_rule *rule)
 {
 	if (rule->block) {
-		free(rule->block);
+		if (rule->block != AG_RULE_VIEW)	/* a view owns nothing */
+			free(rule->block);
 		ag_rule_init(rule);
 		return;
 	}
@@ -236,7 +237,8 @@ static int unpack(struct ag_rule *rule)
 		return 0;
 	if (ag_rule_copy(&loose, rule))
 		return -ENOMEM;
-	free(rule->block);
+	if (rule->block != AG_RULE_VIEW)
+		free(rule->block);
 	*rule = loose;
 	return 0;
 }
