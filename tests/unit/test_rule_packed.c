@@ -75,13 +75,20 @@ static bool same_every_field(const struct ag_rule *a, const struct ag_rule *b)
 #undef SAME
 }
 
-/* The control form's text of @r ("" when it has none). */
+/* The file form's and the control form's text of @r ("" when it has
+ * none), the time left of a timed rule left out (it runs while we look). */
 static char *json_text(const struct ag_rule *r)
 {
-	json_t *o = ag_rule_to_json(r, AG_RULE_JSON_CONTROL);
-	char *s = o ? json_dumps(o, JSON_SORT_KEYS) : strdup("");
+	json_t *o = ag_rule_to_json(r, AG_RULE_JSON_CONTROL), *f = ag_rule_to_json(r, 0);
+	json_t *both = json_pack("[OO]", o ? o : json_null(), f ? f : json_null());
+	char *s;
 
+	if (o)
+		json_object_del(o, "expires_in_ms");
+	s = both ? json_dumps(both, JSON_SORT_KEYS) : NULL;
 	json_decref(o);
+	json_decref(f);
+	json_decref(both);
 	return s;
 }
 
