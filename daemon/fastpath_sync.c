@@ -482,7 +482,7 @@ static bool name_is_ruled(struct agd *d, const char *name)
 	if (!rn->host_lists)
 		return false;
 	for (uint32_t i = 0; i < d->policy.nrules; i++)
-		if (agd_list_names(d->policy.rules[i]->lists[0], name))
+		if (agd_list_names(agd_rule_lists(d->policy.rules[i])[0], name))
 			return true;
 	return false;
 }
@@ -542,7 +542,7 @@ static int seed_one(void *arg, int ver, const uint8_t *addr, const char *name)
 {
 	struct seed_ctx *s = arg;
 	const struct ag_rule *r = s->r;
-	bool hit = agd_list_names(s->ar->lists[0], name);
+	bool hit = agd_list_names(agd_rule_lists(s->ar)[0], name);
 
 	for (unsigned j = 0; !hit && j < r->n_host; j++) {
 		const struct ag_rule_host *h = &r->host[j];

@@ -328,7 +328,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint64
 		c[n].match = r->host[i].wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
 		c[n++].v.str = r->host[i].name;
 	}
-	n += agd_list_conditions(ar->lists, c + n);
+	n += agd_list_conditions(agd_rule_lists(ar), c + n);
 	for (unsigned i = 0; i < r->n_port; i++) {
 		/* The port a person means: where an outbound flow goes, or the
 		 * local service an inbound flow reaches. */
@@ -459,6 +459,13 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 	return ret;
 }
 
+/* Let go of @ar's lists (agd_rule_lists()). */
+static void lists_put(struct agd *d, struct agd_rule *ar)
+{
+	if (ar->lists_at)
+		agd_lists_put(d, (struct agd_list **)(void *)((char *)ar->packed + ar->lists_at));
+}
+
 /* A message for a person in the caller's buffer. */
 __attribute__((format(printf, 3, 4)))
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -495,62 +502,6 @@ static int resolve_user(struct ag_rule *r, char *err, size_t errlen)
 	return 0;
 }
 
-/* A name a person can read, for a rule made without one: "curl to example.org". */
-static int default_name(struct ag_rule *r)
-{
-	const char *app = r->n_app ? r->app[0].path : NULL;
-	const char *slash = app ? strrchr(app, '/') : NULL;
-	const char *who = app ? (slash && slash[1] ? slash + 1 : app) : "any program";
-	const char *dir = (r->has & AG_RULE_HAS_DIRECTION) && r->direction == AG_RULE_IN ? "from"
-											     : "to";
-	/* several values: the first, and "..." for the others */
-	const char *more_app = r->n_app > 1 ? ",..." : "";
-	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[32] = "", user[48] = "";
-	char name[AG_RULE_NAME_MAX + 1];
-	char sha[2 * AG_RULE_SHA256_LEN + 1], prog[40];
-
-	/* a program named by its checksum alone: not "any program" */
-	if ((r->has & AG_RULE_HAS_SHA256) && !r->n_app) {
-		snprintf(prog, sizeof(prog), "sha256 %.12s...", ag_rule_sha256_hex(r->sha256, sha));
-		who = prog;
-	}
-	if (r->n_host) {
-		snprintf(where, sizeof(where), "%s%s", r->host[0].name, r->n_host > 1 ? ",..." : "");
-	} else if (r->has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST)) {
-		const char *l = ag_rule_str((r->has & AG_RULE_HAS_HOST_LIST) ? r->host_list
-									   : r->remote_list);
-		const char *base = strrchr(l, '/');
-
-		snprintf(where, sizeof(where), "list %.200s", base ? base + 1 : l);
-	} else if (r->n_remote) {
-		const struct ag_rule_remote *v = &r->remote[0];
-		char a[AG_ADDR_STRLEN];
-
-		if (ag_addr_format(v->family == AF_INET6 ? 6 : 4, v->addr, a, sizeof(a)) < 0)
-			snprintf(a, sizeof(a), "?");
-		if (v->plen == (v->family == AF_INET6 ? 128u : 32u))
-			snprintf(where, sizeof(where), "%s%s", a, r->n_remote > 1 ? ",..." : "");
-		else
-			snprintf(where, sizeof(where), "%s/%u%s", a, v->plen,
-				 r->n_remote > 1 ? ",..." : "");
-	}
-	if (r->n_port && r->port[0].lo == r->port[0].hi)
-		snprintf(port, sizeof(port), " port%s %u%s", r->n_port > 1 ? "s" : "",
-			 r->port[0].lo, r->n_port > 1 ? ",..." : "");
-	else if (r->n_port)
-		snprintf(port, sizeof(port), " ports %u-%u%s", r->port[0].lo, r->port[0].hi,
-			 r->n_port > 1 ? ",..." : "");
-	if (r->n_user && r->user[0].name)
-		snprintf(user, sizeof(user), "%.32s%s", r->user[0].name, r->n_user > 1 ? ",..." : "");
-	else if (r->n_user)
-		snprintf(user, sizeof(user), "%u%s", r->user[0].uid, r->n_user > 1 ? ",..." : "");
-	if (r->n_user && !r->n_app)
-		snprintf(name, sizeof(name), "user %s %s %.180s%s", user, dir, where, port);
-	else
-		snprintf(name, sizeof(name), "%.40s%s %s %.180s%s", who, more_app, dir, where, port);
-	return ag_rule_set_name(r, name);
-}
-
 /*
  * agd_rule_add(), and *save_failed when the rule was refused because its
  * file could not be written (the disk is full, the directory is gone).
@@ -564,7 +515,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	set_err(err, errlen, "%s", "");
 	*save_failed = false;
 	/* Rules made here, not read from a file, say what they are and since when. */
-	if (!rule->source && !rule->name && default_name(rule)) {
+	if (!rule->source && !rule->name && agd_rule_default_name(rule)) {
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
@@ -585,11 +536,14 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
 	struct ag_rule kept = *rule;
 	struct ag_rule_view view;
+	struct agd_list *lists[2];
 
 	kept.source = NULL;
-	size_t size = ag_rule_packed_size(&kept);
+	/* the packed rule, then the lists of a rule that has one */
+	size_t size = ag_rule_packed_size(&kept), at = (size + 7) & ~(size_t)7;
+	bool listed = kept.has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST);
 
-	if (!size || !(ar = calloc(1, sizeof(*ar) + size))) {
+	if (!size || !(ar = calloc(1, sizeof(*ar) + at + (listed ? sizeof(lists) : 0)))) {
 		set_err(err, errlen, "%s", size ? "out of memory" : "too many values");
 		return size ? -ENOMEM : -EINVAL;
 	}
@@ -599,16 +553,20 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	ar->handle = new_handle(d);
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */
-	if ((r = agd_lists_get(d, stored, ar->lists, !rule->source, err, errlen))) {
+	if ((r = agd_lists_get(d, stored, lists, !rule->source, err, errlen))) {
 		free(ar);
 		return r;
+	}
+	if (listed) {
+		ar->lists_at = (uint32_t)at;
+		memcpy((char *)ar->packed + at, lists, sizeof(lists));
 	}
 	r = install_filters(d, ar);
 	if (r) {
 		set_err(err, errlen, "%s",
 			r == AG_E_LIMIT ? "too many filters"
 			: r == -ENOMEM ? "out of memory" : "the engine refused the rule");
-		agd_lists_put(d, ar->lists);
+		lists_put(d, ar);
 		free(ar);
 		return r == AG_E_LIMIT ? -ENOSPC : r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
@@ -618,7 +576,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		r = ag_rule_save(d->cfg.rules_dir, stored, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
-			agd_lists_put(d, ar->lists);
+			lists_put(d, ar);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
 				strerror(-r));
@@ -630,7 +588,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
-		agd_lists_put(d, ar->lists);
+		lists_put(d, ar);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
@@ -665,7 +623,7 @@ static void rule_free(struct agd *d, struct agd_rule *ar)
 		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
-	agd_lists_put(d, ar->lists);
+	lists_put(d, ar);
 	free(ar);
 }
 
@@ -675,7 +633,7 @@ void agd_rules_refresh_list(struct agd *d, const struct agd_list *l)
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (ar->lists[0] != l && ar->lists[1] != l)
+		if (agd_rule_lists(ar)[0] != l && agd_rule_lists(ar)[1] != l)
 			continue;
 		remove_filters(d, ar);
 		if (install_filters(d, ar))
@@ -954,7 +912,7 @@ static void free_persistent(struct agd *d)
 		}
 		remove_filters(d, ar);
 		table_forget(d, ar);
-		agd_lists_put(d, ar->lists);
+		lists_put(d, ar);
 		free(ar);
 	}
 	d->policy.nrules = kept;
