@@ -239,14 +239,12 @@ static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule
 
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		const struct agd_rule *ar = d->policy.rules[i];
-		const struct ag_rule *r;
-		uint32_t aw;
+		const struct ag_rule_packed *p = agd_rule_packed(ar);
+		uint32_t aw = agd_filter_weight(p->has, p->weight, (enum ag_rule_action)p->action);
 
-		if (!agd_rule_packed(ar)->enabled)
-			continue;
-		r = agd_rule_view(ar, &view);
-		aw = agd_rule_filter_weight(r);
-		if (!strcmp(r->id, mine->id) || aw <= w || aw <= bw || !rule_matches(r, in))
+		/* from the header first: only a rule that outranks is unpacked */
+		if (!p->enabled || aw <= w || aw <= bw || !strcmp(p->id, mine->id) ||
+		    !rule_matches(agd_rule_view(ar, &view), in))
 			continue;
 		best = ar;
 		bw = aw;

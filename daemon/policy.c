@@ -226,7 +226,7 @@ static void table_remove(struct agd *d, struct agd_rule *r)
 
 /* ---- rule -> filters ------------------------------------------------------------- */
 
-static unsigned specificity(const struct ag_rule *r)
+static unsigned specificity(unsigned has)
 {
 	static const unsigned conds[] = { AG_RULE_HAS_APP, AG_RULE_HAS_UID, AG_RULE_HAS_REMOTE,
 					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO,
@@ -235,21 +235,26 @@ static unsigned specificity(const struct ag_rule *r)
 	unsigned n = 0;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
-		n += (r->has & conds[i]) != 0;
+		n += (has & conds[i]) != 0;
 	return n;
 }
 
 /* Above 0 (the catch-all); rule weight first, then specificity, then deny. */
-uint32_t agd_rule_filter_weight(const struct ag_rule *r)
+uint32_t agd_filter_weight(unsigned has, int weight, enum ag_rule_action action)
 {
-	uint32_t w = (uint32_t)(r->weight - AG_RULE_WEIGHT_MIN) * 100;
+	uint32_t w = (uint32_t)(weight - AG_RULE_WEIGHT_MIN) * 100;
 
-	w += specificity(r) * 10;
-	if (r->action == AG_RULE_DENY || r->action == AG_RULE_REJECT)
+	w += specificity(has) * 10;
+	if (action == AG_RULE_DENY || action == AG_RULE_REJECT)
 		w += 5;
-	else if (r->action == AG_RULE_ALLOW)
+	else if (action == AG_RULE_ALLOW)
 		w += 2;
 	return w + 1;
+}
+
+uint32_t agd_rule_filter_weight(const struct ag_rule *r)
+{
+	return agd_filter_weight(r->has, r->weight, r->action);
 }
 
 /* The sha256 condition: the digest as the engine takes it, in @hex. */

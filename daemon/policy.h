@@ -117,6 +117,8 @@ int agd_rule_default_name(struct ag_rule *r);
 /* The engine weight of a rule's filters: rule weight, then specificity,
  * then deny before allow; above the catch-all's 0. */
 uint32_t agd_rule_filter_weight(const struct ag_rule *r);
+/* The same from the fields it depends on (a packed rule's header). */
+uint32_t agd_filter_weight(unsigned has, int weight, enum ag_rule_action action);
 int agd_rule_del(struct agd *d, const char *id);
 int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled);
 struct agd_rule *agd_rule_find(struct agd *d, const char *id);
