@@ -43,6 +43,10 @@ char ag__rule_view_block;
 #define V_UID_KNOWN	0x4	/* user: uid_known */
 
 _Static_assert(offsetof(struct ag_rule_packed, id) == 21, "the header is 21 bytes");
+/* A field added to struct ag_rule is lost in the daemon until it is packed
+ * here and compared in tests/unit/test_rule_packed.c: then change 216. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct ag_rule) == 216,
+	       "struct ag_rule changed: pack the new field");
 
 /* Where put_rule() writes: @p NULL only counts. */
 struct out {
