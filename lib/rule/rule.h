@@ -195,15 +195,10 @@ struct ag_rule {
 	char *host_list;		/* AG_RULE_HAS_HOST_LIST */
 	char *remote_list;		/* AG_RULE_HAS_REMOTE_LIST */
 
-	/* In memory only: the one allocation that holds every string and
-	 * array above, in a rule made by ag_rule_copy_compact(); NULL when
-	 * each has its own; AG_RULE_VIEW in a view of a packed rule. */
-	void *block;
+	/* In memory only: a view of a packed rule (ag_rule_unpack()), which
+	 * owns none of the strings and arrays above. */
+	bool view;
 };
-
-/* struct ag_rule.block of a view (ag_rule_unpack()): it owns nothing. */
-extern char ag__rule_view_block;
-#define AG_RULE_VIEW ((void *)&ag__rule_view_block)
 
 /* @s, or "" when NULL: for name, callout and source. */
 static inline const char *ag_rule_str(const char *s)
@@ -241,16 +236,6 @@ void ag_rule_free(struct ag_rule *rule);
 int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src);
 
 /*
- * ag_rule_copy_compact - the same copy with every string and array of
- * @dst in one allocation (struct ag_rule.block), for a rule kept for long:
- * one block instead of one per value.  Change such a rule only through the
- * setters (they give each value its own allocation again first), never by
- * freeing or replacing a pointer; ag_rule_free() releases it.
- * Return: 0, or -ENOMEM with @dst init'ed.
- */
-int ag_rule_copy_compact(struct ag_rule *dst, const struct ag_rule *src);
-
-/*
  * The packed form of a rule, for one kept for long (the daemon's 100,000):
  * one run of bytes that holds a small header, the id, and then only what
  * the rule has (its values, and name, callout, source, the list paths,
@@ -278,8 +263,8 @@ struct ag_rule_packed {
  * A packed rule as a struct ag_rule: view.rule, whose arrays are those of
  * the view and whose strings are the packed rule's (valid while it is,
  * and unchanged).  A view owns nothing: never free it, never change it
- * (its block is AG_RULE_VIEW: ag_rule_free() only clears it, a setter
- * gives it allocations of its own first).  About 5 kB: one per function,
+ * (its field view is true: ag_rule_free() only clears it, a setter gives it
+ * allocations of its own first).  About 5 kB: one per function,
  * used again for each rule of a loop.
  */
 struct ag_rule_view {

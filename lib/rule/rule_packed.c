@@ -24,8 +24,6 @@
 
 #include "rule/internal.h"
 
-char ag__rule_view_block;
-
 /* struct ag_rule_packed.opt: the seldom-used parts that follow */
 #define OPT_NAME	0x001
 #define OPT_CALLOUT	0x002
@@ -213,7 +211,7 @@ const struct ag_rule *ag_rule_unpack(const struct ag_rule_packed *p, struct ag_r
 	r->has = p->has;
 	r->direction = (enum ag_rule_direction)p->direction;
 	r->lifetime = (enum ag_rule_lifetime)p->lifetime;
-	r->block = AG_RULE_VIEW;
+	r->view = true;
 	if (p->opt & OPT_CREATED) {
 		memcpy(&r->created, at, sizeof(r->created));
 		at += sizeof(r->created);

@@ -121,7 +121,7 @@ static struct ag_rule_packed *round_trip(const struct ag_rule *r)
 	}
 	EXPECT(ag_rule_pack(r, p) == p);
 	v = ag_rule_unpack(p, view);
-	EXPECT(v == &view->rule && v->block == AG_RULE_VIEW);
+	EXPECT(v == &view->rule && v->view);
 	EXPECT(same_every_field(r, v));
 	EXPECT(ag_rule_equal(r, v));
 	/* (a view that lost a field may not even be written: only then) */
@@ -329,19 +329,19 @@ TEST(view_owns_nothing_free_clears_it_and_setters_copy_it_first)
 	memcpy(before, p, size);
 	/* a copy is an ordinary rule */
 	CHECK_EQ(ag_rule_copy(&copy, ag_rule_unpack(p, view)), 0);
-	CHECK(copy.block == NULL && same_every_field(&r, &copy));
+	CHECK(!copy.view && same_every_field(&r, &copy));
 	ag_rule_free(&copy);
 	/* a setter on a (writable copy of a) view: allocations of its own */
 	struct ag_rule w = *ag_rule_unpack(p, view);
 
 	CHECK_EQ(ag_rule_set_name(&w, "renamed"), 0);
-	CHECK(w.block == NULL && !strcmp(w.name, "renamed") && !strcmp(w.host[0].name, "*.example.org"));
+	CHECK(!w.view && !strcmp(w.name, "renamed") && !strcmp(w.host[0].name, "*.example.org"));
 	CHECK((char *)w.app[0].path < (char *)p || (char *)w.app[0].path >= (char *)p + size);
 	ag_rule_free(&w);
 	/* freeing a view frees nothing of the packed rule */
 	w = *ag_rule_unpack(p, view);
 	ag_rule_free(&w);
-	CHECK(w.block == NULL && w.n_app == 0);
+	CHECK(!w.view && w.n_app == 0);
 	CHECK(!memcmp(before, p, size));
 	/* enabled written in place is what the next view says */
 	p->enabled = true;
