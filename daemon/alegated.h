@@ -13,8 +13,9 @@
  *                    snooping; dataplane_status.c its counters for `status`
  *   flowtuple.h      a flow as the kernel's 5-tuple and as the engine's
  *                    fixed values, one from the other
- *   policy.h         rules (lib/rule/rule.h) <-> engine filters; lifetimes;
- *                    reload
+ *   policy.h         rules (lib/rule/rule.h, each kept packed) <-> engine
+ *                    filters; lifetimes; reload; rule_name.c the name a
+ *                    rule made without one is given
  *   pending.h        the flows `ask` pended, and the answers to them (the
  *                    verdict, the rule an answer makes)
  *   fastpath_sync.h  the eBPF fast path kept in step with the engine's rules;

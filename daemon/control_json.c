@@ -48,7 +48,7 @@ static json_t *rule_id_of(struct agd *d, uint64_t filter_id)
 	const ag_filter *f = filter_id ? ag_filter_get(d->engine, filter_id) : NULL;
 	struct agd_rule *r = f ? agd_rule_by_handle(d, ag_filter_context(f)) : NULL;
 
-	return r ? json_string(r->rule.id) : json_null();
+	return r ? json_string(agd_rule_id(r)) : json_null();
 }
 
 static void set_flow_common(json_t *o, const ag_fixed_values *in)
@@ -132,7 +132,7 @@ json_t *agd_json_event(struct agd *d, const ag_event *ev)
 	json_object_set_new(o, "verdict", json_string(ag_verdict_name(ev->verdict)));
 	struct agd_rule *r = agd_rule_by_handle(d, ev->filter_context);
 
-	json_object_set_new(o, "rule", r ? json_string(r->rule.id) : json_null());
+	json_object_set_new(o, "rule", r ? json_string(agd_rule_id(r)) : json_null());
 	if (ev->flow) {
 		ag_fixed_values in = {
 			.ip_version = ev->ip_version,
@@ -157,5 +157,7 @@ json_t *agd_json_event(struct agd *d, const ag_event *ev)
 
 json_t *agd_json_rule(const struct agd_rule *r)
 {
-	return ag_rule_to_json(&r->rule, AG_RULE_JSON_CONTROL);
+	struct ag_rule_view view;
+
+	return ag_rule_to_json(agd_rule_view(r, &view), AG_RULE_JSON_CONTROL);
 }

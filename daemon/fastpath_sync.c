@@ -482,7 +482,7 @@ static bool name_is_ruled(struct agd *d, const char *name)
 	if (!rn->host_lists)
 		return false;
 	for (uint32_t i = 0; i < d->policy.nrules; i++)
-		if (agd_list_names(d->policy.rules[i]->lists[0], name))
+		if (agd_list_names(agd_rule_lists(d->policy.rules[i])[0], name))
 			return true;
 	return false;
 }
@@ -534,14 +534,15 @@ struct compile_ctx {
 struct seed_ctx {
 	struct agd *d;
 	const struct agd_rule *ar;
+	const struct ag_rule *r;	/* ar's, unpacked */
 	uint64_t now;
 };
 
 static int seed_one(void *arg, int ver, const uint8_t *addr, const char *name)
 {
 	struct seed_ctx *s = arg;
-	const struct ag_rule *r = &s->ar->rule;
-	bool hit = agd_list_names(s->ar->lists[0], name);
+	const struct ag_rule *r = s->r;
+	bool hit = agd_list_names(agd_rule_lists(s->ar)[0], name);
 
 	for (unsigned j = 0; !hit && j < r->n_host; j++) {
 		const struct ag_rule_host *h = &r->host[j];
@@ -557,10 +558,13 @@ static int seed_one(void *arg, int ver, const uint8_t *addr, const char *name)
 
 void agd_fastpath_seed_rule(struct agd *d, const struct agd_rule *ar)
 {
+	struct ag_rule_view view;
 	struct seed_ctx s = { .d = d, .ar = ar, .now = ag_boot_ns() };
 
-	if (!d->fastpath.fp || !d->dp.dns || !(ar->rule.has & (AG_RULE_HAS_HOST | AG_RULE_HAS_HOST_LIST)))
+	if (!d->fastpath.fp || !d->dp.dns ||
+	    !(agd_rule_packed(ar)->has & (AG_RULE_HAS_HOST | AG_RULE_HAS_HOST_LIST)))
 		return;
+	s.r = agd_rule_view(ar, &view);
 	ag_dnscache_foreach(d->dp.dns, s.now, seed_one, &s);
 }
 

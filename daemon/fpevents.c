@@ -59,7 +59,7 @@ static const char *rule_id(struct agd *d, uint64_t filter_id, uint64_t *ctx)
 	struct agd_rule *r = f ? agd_rule_by_handle(d, ag_filter_context(f)) : NULL;
 
 	*ctx = f ? ag_filter_context(f) : 0;
-	return r ? r->rule.id : NULL;
+	return r ? agd_rule_id(r) : NULL;
 }
 
 static void endpoint(char *buf, size_t len, int ver, const uint8_t *addr, uint16_t port)

@@ -910,7 +910,7 @@ void agd_history_event(struct agd *d, const ag_event *ev)
 	c.action = ev->verdict == AG_VERDICT_PERMIT ? "allow"
 		   : ev->verdict == AG_VERDICT_REJECT ? "reject"
 						      : "deny";
-	c.rule = rule ? rule->rule.id : NULL;
+	c.rule = rule ? agd_rule_id(rule) : NULL;
 	c.decided = how;
 	agd_history_conn(d, &c);
 }

@@ -442,11 +442,14 @@ void agd_timed_save(struct agd *d)
 	d->life.timed_dirty = false;
 	boot_id(boot, sizeof(boot));
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
-		const struct ag_rule *r = &d->policy.rules[i]->rule;
+		const struct agd_rule *ar = d->policy.rules[i];
+		struct ag_rule_view view;
+		const struct ag_rule *r;
 		json_t *o;
 
-		if (r->lifetime != AG_RULE_TIMED || d->policy.rules[i]->expired)
+		if (agd_rule_packed(ar)->lifetime != AG_RULE_TIMED || ar->expired)
 			continue;
+		r = agd_rule_view(ar, &view);
 		o = ag_rule_to_json(r, AG_RULE_JSON_CONTROL);
 		if (!o)
 			continue;

@@ -235,18 +235,21 @@ static const struct agd_rule *shadowing_rule(struct agd *d, const struct ag_rule
 {
 	const struct agd_rule *best = NULL;
 	uint32_t w = agd_rule_filter_weight(mine), bw = 0;
+	struct ag_rule_view view;	/* each rule's in turn */
 
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		const struct agd_rule *ar = d->policy.rules[i];
-		uint32_t aw = agd_rule_filter_weight(&ar->rule);
+		const struct ag_rule_packed *p = agd_rule_packed(ar);
+		uint32_t aw = agd_filter_weight(p->has, p->weight, (enum ag_rule_action)p->action);
 
-		if (!strcmp(ar->rule.id, mine->id) || aw <= w || aw <= bw ||
-		    !rule_matches(&ar->rule, in))
+		/* from the header first: only a rule that outranks is unpacked */
+		if (!p->enabled || aw <= w || aw <= bw || !strcmp(p->id, mine->id) ||
+		    !rule_matches(agd_rule_view(ar, &view), in))
 			continue;
 		best = ar;
 		bw = aw;
 	}
-	return best && !same_verdict(best->rule.action, mine->action) ? best : NULL;
+	return best && !same_verdict(agd_rule_packed(best)->action, mine->action) ? best : NULL;
 }
 
 int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const char *duration,
@@ -311,7 +314,7 @@ int agd_pending_answer(struct agd *d, uint32_t id, ag_verdict verdict, const cha
 		snprintf(res->rule_id, sizeof(res->rule_id), "%s", rule.id);
 		over = shadowing_rule(d, &rule, &info.fixed);
 		if (over)
-			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", over->rule.id);
+			snprintf(res->shadowed_by, sizeof(res->shadowed_by), "%s", agd_rule_id(over));
 	}
 	r = 0;
 out:

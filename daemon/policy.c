@@ -76,7 +76,7 @@ static struct agd_rule *by_slot(const struct agd *d, uint32_t slot)
 
 static void map_put(struct agd *d, struct agd_rule *r)
 {
-	uint32_t mask = d->policy.capmap - 1, i = id_hash(r->rule.id) & mask;
+	uint32_t mask = d->policy.capmap - 1, i = id_hash(agd_rule_id(r)) & mask;
 
 	while (d->policy.by_id[i])
 		i = (i + 1) & mask;
@@ -86,7 +86,7 @@ static void map_put(struct agd *d, struct agd_rule *r)
 /* Remove r, then shift later entries of its probe run back into the hole. */
 static void map_del(struct agd *d, struct agd_rule *r)
 {
-	uint32_t mask = d->policy.capmap - 1, i = id_hash(r->rule.id) & mask;
+	uint32_t mask = d->policy.capmap - 1, i = id_hash(agd_rule_id(r)) & mask;
 	uint32_t *map = d->policy.by_id, want = handle_slot(r->handle) + 1;
 
 	while (map[i] && map[i] != want)
@@ -95,7 +95,7 @@ static void map_del(struct agd *d, struct agd_rule *r)
 		return;
 	map[i] = 0;
 	for (uint32_t j = (i + 1) & mask; map[j]; j = (j + 1) & mask) {
-		uint32_t home = id_hash(d->policy.slots[map[j] - 1]->rule.id) & mask;
+		uint32_t home = id_hash(agd_rule_id(d->policy.slots[map[j] - 1])) & mask;
 
 		/* map[j] may move to the hole i unless its home lies in (i, j] */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
@@ -130,7 +130,7 @@ struct agd_rule *agd_rule_find(struct agd *d, const char *id)
 	for (uint32_t i = id_hash(id) & mask; d->policy.by_id[i]; i = (i + 1) & mask) {
 		struct agd_rule *r = d->policy.slots[d->policy.by_id[i] - 1];
 
-		if (strcmp(r->rule.id, id) == 0)
+		if (strcmp(agd_rule_id(r), id) == 0)
 			return r;
 	}
 	return NULL;
@@ -226,7 +226,7 @@ static void table_remove(struct agd *d, struct agd_rule *r)
 
 /* ---- rule -> filters ------------------------------------------------------------- */
 
-static unsigned specificity(const struct ag_rule *r)
+static unsigned specificity(unsigned has)
 {
 	static const unsigned conds[] = { AG_RULE_HAS_APP, AG_RULE_HAS_UID, AG_RULE_HAS_REMOTE,
 					  AG_RULE_HAS_HOST, AG_RULE_HAS_PORT, AG_RULE_HAS_PROTO,
@@ -235,21 +235,26 @@ static unsigned specificity(const struct ag_rule *r)
 	unsigned n = 0;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
-		n += (r->has & conds[i]) != 0;
+		n += (has & conds[i]) != 0;
 	return n;
 }
 
 /* Above 0 (the catch-all); rule weight first, then specificity, then deny. */
-uint32_t agd_rule_filter_weight(const struct ag_rule *r)
+uint32_t agd_filter_weight(unsigned has, int weight, enum ag_rule_action action)
 {
-	uint32_t w = (uint32_t)(r->weight - AG_RULE_WEIGHT_MIN) * 100;
+	uint32_t w = (uint32_t)(weight - AG_RULE_WEIGHT_MIN) * 100;
 
-	w += specificity(r) * 10;
-	if (r->action == AG_RULE_DENY || r->action == AG_RULE_REJECT)
+	w += specificity(has) * 10;
+	if (action == AG_RULE_DENY || action == AG_RULE_REJECT)
 		w += 5;
-	else if (r->action == AG_RULE_ALLOW)
+	else if (action == AG_RULE_ALLOW)
 		w += 2;
 	return w + 1;
+}
+
+uint32_t agd_rule_filter_weight(const struct ag_rule *r)
+{
+	return agd_filter_weight(r->has, r->weight, r->action);
 }
 
 /* The sha256 condition: the digest as the engine takes it, in @hex. */
@@ -275,7 +280,8 @@ static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
 static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32_t flags,
 		      uint64_t *id)
 {
-	const struct ag_rule *r = &ar->rule;
+	struct ag_rule_view view;
+	const struct ag_rule *r = agd_rule_view(ar, &view);
 	ag_condition stack_c[8], *c = stack_c;
 	size_t n = 0, need = conditions_needed(d, r);
 	char sha_hex[2 * AG_RULE_SHA256_LEN + 1];
@@ -328,7 +334,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32
 		c[n].match = r->host[i].wildcard ? AG_MATCH_SUFFIX : AG_MATCH_EQUAL;
 		c[n++].v.str = r->host[i].name;
 	}
-	n += agd_list_conditions(ar->lists, c + n);
+	n += agd_list_conditions(agd_rule_lists(ar), c + n);
 	for (unsigned i = 0; i < r->n_port; i++) {
 		/* The port a person means: the remote one out, the local one in. */
 		c[n].field = flags & AG_FILTER_FLAG_ALSO_RECV_ACCEPT ? AG_FIELD_SERVICE_PORT
@@ -402,7 +408,7 @@ static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32
 /* Whether rule @ar has filters that ask for the executable's SHA-256. */
 static void count_sha256(struct agd *d, struct agd_rule *ar)
 {
-	bool on = (ar->rule.has & AG_RULE_HAS_SHA256) && (ar->filters[0] || ar->filters[1]);
+	bool on = (agd_rule_packed(ar)->has & AG_RULE_HAS_SHA256) && (ar->filters[0] || ar->filters[1]);
 
 	if (on == ar->sha256_counted)
 		return;
@@ -424,7 +430,8 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 static int install_filters(struct agd *d, struct agd_rule *ar)
 {
 	d->fastpath.dirty = true;
-	const struct ag_rule *r = &ar->rule;
+	struct ag_rule_view view;
+	const struct ag_rule *r = agd_rule_view(ar, &view);
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
 	/* both ways: one filter of both layers, half the engine's memory of two */
@@ -456,6 +463,13 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 		remove_filters(d, ar);
 	count_sha256(d, ar);
 	return ret;
+}
+
+/* Let go of @ar's lists (agd_rule_lists()). */
+static void lists_put(struct agd *d, struct agd_rule *ar)
+{
+	if (ar->lists_at)
+		agd_lists_put(d, (struct agd_list **)(void *)((char *)ar->packed + ar->lists_at));
 }
 
 /* A message for a person in the caller's buffer. */
@@ -494,62 +508,6 @@ static int resolve_user(struct ag_rule *r, char *err, size_t errlen)
 	return 0;
 }
 
-/* A name a person can read, for a rule made without one: "curl to example.org". */
-static int default_name(struct ag_rule *r)
-{
-	const char *app = r->n_app ? r->app[0].path : NULL;
-	const char *slash = app ? strrchr(app, '/') : NULL;
-	const char *who = app ? (slash && slash[1] ? slash + 1 : app) : "any program";
-	const char *dir = (r->has & AG_RULE_HAS_DIRECTION) && r->direction == AG_RULE_IN ? "from"
-											     : "to";
-	/* several values: the first, and "..." for the others */
-	const char *more_app = r->n_app > 1 ? ",..." : "";
-	char where[AG_RULE_HOST_MAX + 64] = "anywhere", port[32] = "", user[48] = "";
-	char name[AG_RULE_NAME_MAX + 1];
-	char sha[2 * AG_RULE_SHA256_LEN + 1], prog[40];
-
-	/* a program named by its checksum alone: not "any program" */
-	if ((r->has & AG_RULE_HAS_SHA256) && !r->n_app) {
-		snprintf(prog, sizeof(prog), "sha256 %.12s...", ag_rule_sha256_hex(r->sha256, sha));
-		who = prog;
-	}
-	if (r->n_host) {
-		snprintf(where, sizeof(where), "%s%s", r->host[0].name, r->n_host > 1 ? ",..." : "");
-	} else if (r->has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST)) {
-		const char *l = ag_rule_str((r->has & AG_RULE_HAS_HOST_LIST) ? r->host_list
-									   : r->remote_list);
-		const char *base = strrchr(l, '/');
-
-		snprintf(where, sizeof(where), "list %.200s", base ? base + 1 : l);
-	} else if (r->n_remote) {
-		const struct ag_rule_remote *v = &r->remote[0];
-		char a[AG_ADDR_STRLEN];
-
-		if (ag_addr_format(v->family == AF_INET6 ? 6 : 4, v->addr, a, sizeof(a)) < 0)
-			snprintf(a, sizeof(a), "?");
-		if (v->plen == (v->family == AF_INET6 ? 128u : 32u))
-			snprintf(where, sizeof(where), "%s%s", a, r->n_remote > 1 ? ",..." : "");
-		else
-			snprintf(where, sizeof(where), "%s/%u%s", a, v->plen,
-				 r->n_remote > 1 ? ",..." : "");
-	}
-	if (r->n_port && r->port[0].lo == r->port[0].hi)
-		snprintf(port, sizeof(port), " port%s %u%s", r->n_port > 1 ? "s" : "",
-			 r->port[0].lo, r->n_port > 1 ? ",..." : "");
-	else if (r->n_port)
-		snprintf(port, sizeof(port), " ports %u-%u%s", r->port[0].lo, r->port[0].hi,
-			 r->n_port > 1 ? ",..." : "");
-	if (r->n_user && r->user[0].name)
-		snprintf(user, sizeof(user), "%.32s%s", r->user[0].name, r->n_user > 1 ? ",..." : "");
-	else if (r->n_user)
-		snprintf(user, sizeof(user), "%u%s", r->user[0].uid, r->n_user > 1 ? ",..." : "");
-	if (r->n_user && !r->n_app)
-		snprintf(name, sizeof(name), "user %s %s %.180s%s", user, dir, where, port);
-	else
-		snprintf(name, sizeof(name), "%.40s%s %s %.180s%s", who, more_app, dir, where, port);
-	return ag_rule_set_name(r, name);
-}
-
 /*
  * agd_rule_add(), and *save_failed when the rule was refused because its
  * file could not be written (the disk is full, the directory is gone).
@@ -563,7 +521,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	set_err(err, errlen, "%s", "");
 	*save_failed = false;
 	/* Rules made here, not read from a file, say what they are and since when. */
-	if (!rule->source && !rule->name && default_name(rule)) {
+	if (!rule->source && !rule->name && agd_rule_default_name(rule)) {
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
@@ -581,46 +539,50 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	if ((r = resolve_user(rule, err, errlen)))
 		return r;
-	ar = calloc(1, sizeof(*ar));
-	if (!ar) {
-		set_err(err, errlen, "%s", "out of memory");
-		return -ENOMEM;
-	}
 	/* the file of a saved rule is <rules_dir>/<id>.json: nothing to keep */
 	struct ag_rule kept = *rule;
+	struct ag_rule_view view;
+	struct agd_list *lists[2];
 
 	kept.source = NULL;
-	if (ag_rule_copy_compact(&ar->rule, &kept)) {
-		free(ar);
-		set_err(err, errlen, "%s", "out of memory");
-		return -ENOMEM;
+	/* the packed rule, then the lists of a rule that has one */
+	size_t size = ag_rule_packed_size(&kept), at = (size + 7) & ~(size_t)7;
+	bool listed = kept.has & (AG_RULE_HAS_HOST_LIST | AG_RULE_HAS_REMOTE_LIST);
+
+	if (!size || !(ar = calloc(1, sizeof(*ar) + at + (listed ? sizeof(lists) : 0)))) {
+		set_err(err, errlen, "%s", size ? "out of memory" : "too many values");
+		return size ? -ENOMEM : -EINVAL;
 	}
+	/* what is saved and given to lists is what is kept: the packed rule */
+	const struct ag_rule *stored = ag_rule_unpack(ag_rule_pack(&kept, ar->packed), &view);
+
 	ar->handle = new_handle(d);
 	/* a list file given now must be readable; one of a rule file at
 	 * start may come later */
-	if ((r = agd_lists_get(d, &ar->rule, ar->lists, !rule->source, err, errlen))) {
-		ag_rule_free(&ar->rule);
+	if ((r = agd_lists_get(d, stored, lists, !rule->source, err, errlen))) {
 		free(ar);
 		return r;
+	}
+	if (listed) {
+		ar->lists_at = (uint32_t)at;
+		memcpy((char *)ar->packed + at, lists, sizeof(lists));
 	}
 	r = install_filters(d, ar);
 	if (r) {
 		set_err(err, errlen, "%s",
 			r == AG_E_LIMIT ? "too many filters"
 			: r == -ENOMEM ? "out of memory" : "the engine refused the rule");
-		agd_lists_put(d, ar->lists);
-		ag_rule_free(&ar->rule);
+		lists_put(d, ar);
 		free(ar);
 		return r == AG_E_LIMIT ? -ENOSPC : r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	/* An `always` rule is saved before it is announced: if the disk says
 	 * no, the rule is not kept, so nothing looks saved that is not. */
 	if (rule->lifetime == AG_RULE_ALWAYS && !rule->source) {
-		r = ag_rule_save(d->cfg.rules_dir, &ar->rule, AG_RULE_SAVE_NEW);
+		r = ag_rule_save(d->cfg.rules_dir, stored, AG_RULE_SAVE_NEW);
 		if (r) {
 			remove_filters(d, ar);
-			agd_lists_put(d, ar->lists);
-			ag_rule_free(&ar->rule);
+			lists_put(d, ar);
 			free(ar);
 			set_err(err, errlen, "cannot save the rule in %s: %s", d->cfg.rules_dir,
 				strerror(-r));
@@ -632,20 +594,19 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 	}
 	if (table_add(d, ar)) {
 		remove_filters(d, ar);
-		agd_lists_put(d, ar->lists);
-		ag_rule_free(&ar->rule);
+		lists_put(d, ar);
 		free(ar);
 		set_err(err, errlen, "%s", "out of memory");
 		return -ENOMEM;
 	}
 	/* a directory of 100,000 rules is one line (agd_policy_load), not 100,000 */
 	if (d->policy.bulk)
-		log_debug("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
-			  ag_rule_lifetime_name(ar->rule.lifetime));
+		log_debug("rule %s added (%s, %s)", stored->id, ag_rule_action_name(stored->action),
+			  ag_rule_lifetime_name(stored->lifetime));
 	else
-		log_info("rule %s added (%s, %s)", ar->rule.id, ag_rule_action_name(ar->rule.action),
-			 ag_rule_lifetime_name(ar->rule.lifetime));
-	if (ar->rule.lifetime == AG_RULE_TIMED)
+		log_info("rule %s added (%s, %s)", stored->id, ag_rule_action_name(stored->action),
+			 ag_rule_lifetime_name(stored->lifetime));
+	if (stored->lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true; /* lifecycle.c keeps them across a restart */
 	/* names the cache already holds: the kernel must not miss them */
 	agd_fastpath_seed_rule(d, ar);
@@ -664,12 +625,11 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen)
 
 static void rule_free(struct agd *d, struct agd_rule *ar)
 {
-	if (ar->rule.lifetime == AG_RULE_TIMED)
+	if (agd_rule_packed(ar)->lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true;
 	remove_filters(d, ar);
 	table_remove(d, ar);
-	agd_lists_put(d, ar->lists);
-	ag_rule_free(&ar->rule);
+	lists_put(d, ar);
 	free(ar);
 }
 
@@ -679,11 +639,11 @@ void agd_rules_refresh_list(struct agd *d, const struct agd_list *l)
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (ar->lists[0] != l && ar->lists[1] != l)
+		if (agd_rule_lists(ar)[0] != l && agd_rule_lists(ar)[1] != l)
 			continue;
 		remove_filters(d, ar);
 		if (install_filters(d, ar))
-			log_warn("rule %s: no filters for the new list", ar->rule.id);
+			log_warn("rule %s: no filters for the new list", agd_rule_id(ar));
 		agd_fastpath_seed_rule(d, ar);
 	}
 	ag_engine_commit(d->engine);
@@ -697,10 +657,10 @@ int agd_rule_del(struct agd *d, const char *id)
 
 	if (!ar)
 		return -ENOENT;
-	if (ar->rule.lifetime == AG_RULE_ALWAYS) {
-		r = ag_rule_delete(d->cfg.rules_dir, ar->rule.id);
+	if (agd_rule_packed(ar)->lifetime == AG_RULE_ALWAYS) {
+		r = ag_rule_delete(d->cfg.rules_dir, id);
 		if (r && r != -ENOENT) {
-			log_err("deleting rule file %s: %s", ar->rule.id, strerror(-r));
+			log_err("deleting rule file %s: %s", id, strerror(-r));
 			return r;
 		}
 	}
@@ -713,19 +673,21 @@ int agd_rule_del(struct agd *d, const char *id)
 int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled)
 {
 	struct agd_rule *ar = agd_rule_find(d, id);
+	struct ag_rule_packed *p = ar ? (struct ag_rule_packed *)(void *)ar->packed : NULL;
+	struct ag_rule_view view;
 	int r;
 
 	if (!ar)
 		return -ENOENT;
-	if (ar->rule.enabled == enabled)
+	if (p->enabled == enabled)
 		return 0;
-	ar->rule.enabled = enabled;
-	if (ar->rule.lifetime == AG_RULE_ALWAYS &&
-	    (r = ag_rule_save(d->cfg.rules_dir, &ar->rule, 0))) {
-		ar->rule.enabled = !enabled;	/* the file still says so */
+	p->enabled = enabled;	/* the one field changed in place */
+	if (p->lifetime == AG_RULE_ALWAYS &&
+	    (r = ag_rule_save(d->cfg.rules_dir, ag_rule_unpack(p, &view), 0))) {
+		p->enabled = !enabled;	/* the file still says so */
 		return r;
 	}
-	if (ar->rule.lifetime == AG_RULE_TIMED)
+	if (p->lifetime == AG_RULE_TIMED)
 		d->life.timed_dirty = true;
 	d->fastpath.dirty = true;
 	ag_engine_begin(d->engine);
@@ -748,8 +710,10 @@ void agd_policy_session_end(struct agd *d, uint64_t session)
 	for (uint32_t i = d->policy.nrules; i-- > 0;) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (ar->rule.lifetime == AG_RULE_UNTIL_QUIT && ar->rule.session == session) {
-			log_info("rule %s ends with its session", ar->rule.id);
+		const struct ag_rule_packed *p = agd_rule_packed(ar);
+
+		if (p->lifetime == AG_RULE_UNTIL_QUIT && ag_rule_packed_session(p) == session) {
+			log_info("rule %s ends with its session", p->id);
 			rule_free(d, ar);
 		}
 	}
@@ -786,7 +750,7 @@ void agd_policy_collect(struct agd *d)
 		struct agd_rule *ar = d->policy.rules[i];
 
 		if (ar->expired) {
-			log_info("rule %s expired", ar->rule.id);
+			log_info("rule %s expired", agd_rule_id(ar));
 			rule_free(d, ar);
 		}
 	}
@@ -797,11 +761,11 @@ void agd_policy_resolvers_changed(struct agd *d)
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (!(ar->rule.has & AG_RULE_HAS_RESOLVERS) || ar->expired)
+		if (!(agd_rule_packed(ar)->has & AG_RULE_HAS_RESOLVERS) || ar->expired)
 			continue;
 		remove_filters(d, ar);
 		if (install_filters(d, ar))
-			log_warn("rule %s: no filters for the new resolvers", ar->rule.id);
+			log_warn("rule %s: no filters for the new resolvers", agd_rule_id(ar));
 	}
 }
 
@@ -948,14 +912,13 @@ static void free_persistent(struct agd *d)
 	for (uint32_t i = 0; i < d->policy.nrules; i++) {
 		struct agd_rule *ar = d->policy.rules[i];
 
-		if (ar->rule.lifetime != AG_RULE_ALWAYS) {
+		if (agd_rule_packed(ar)->lifetime != AG_RULE_ALWAYS) {
 			d->policy.rules[kept++] = ar;
 			continue;
 		}
 		remove_filters(d, ar);
 		table_forget(d, ar);
-		agd_lists_put(d, ar->lists);
-		ag_rule_free(&ar->rule);
+		lists_put(d, ar);
 		free(ar);
 	}
 	d->policy.nrules = kept;
@@ -981,10 +944,8 @@ int agd_policy_reload(struct agd *d, json_t *errors)
 
 void agd_policy_free(struct agd *d)
 {
-	for (uint32_t i = 0; i < d->policy.nrules; i++) {
-		ag_rule_free(&d->policy.rules[i]->rule);
+	for (uint32_t i = 0; i < d->policy.nrules; i++)
 		free(d->policy.rules[i]);
-	}
 	free(d->policy.rules);
 	free(d->policy.by_id);
 	free(d->policy.slots);

@@ -28,13 +28,45 @@ struct agd_pending;
 struct agd_list;
 
 struct agd_rule {
-	struct ag_rule rule;
 	uint64_t handle;         /* the filters' context: names this rule in events */
 	uint64_t filters[2];     /* engine filter ids, 0 = none */
+	/* a rule that names a list: its two (host_list, remote_list:
+	 * daemon/lists.h, or NULL) lie this many bytes after packed, after
+	 * the packed rule (agd_rule_lists()); 0 for the others */
+	uint32_t lists_at;
 	bool expired;            /* its timed filters expired; drop it at the next chance */
 	bool sha256_counted;     /* counted in policy.sha256_rules */
-	struct agd_list *lists[2]; /* host_list, remote_list (daemon/lists.h), or NULL */
+	/* the rule, packed in the same allocation (lib/rule/rule.h): read it
+	 * through agd_rule_packed() and agd_rule_view() */
+	uint64_t packed[];
 };
+
+static inline const struct ag_rule_packed *agd_rule_packed(const struct agd_rule *ar)
+{
+	return (const struct ag_rule_packed *)(const void *)ar->packed;
+}
+
+/* @ar's host list and address list (either may be NULL). */
+static inline struct agd_list *const *agd_rule_lists(const struct agd_rule *ar)
+{
+	static struct agd_list *const none[2];
+
+	if (!ar->lists_at)
+		return none;
+	return (struct agd_list *const *)(const void *)((const char *)ar->packed + ar->lists_at);
+}
+
+static inline const char *agd_rule_id(const struct agd_rule *ar)
+{
+	return agd_rule_packed(ar)->id;
+}
+
+/* @ar's rule as a struct ag_rule, in @view: valid while @ar is, read only. */
+static inline const struct ag_rule *agd_rule_view(const struct agd_rule *ar,
+						  struct ag_rule_view *view)
+{
+	return ag_rule_unpack(agd_rule_packed(ar), view);
+}
 
 /* policy.c: the rules the daemon knows and the flows `ask` pended. */
 struct agd_policy {
@@ -79,9 +111,14 @@ int agd_rule_add(struct agd *d, struct ag_rule *rule, char *err, size_t errlen);
  * file could not be written (pending.c then keeps it until restart). */
 int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t errlen,
 			bool *save_failed);
+/* Name @r for a person ("curl to example.org"): for a rule made without a
+ * name.  Returns 0 or -ENOMEM.  In rule_name.c. */
+int agd_rule_default_name(struct ag_rule *r);
 /* The engine weight of a rule's filters: rule weight, then specificity,
  * then deny before allow; above the catch-all's 0. */
 uint32_t agd_rule_filter_weight(const struct ag_rule *r);
+/* The same from the fields it depends on (a packed rule's header). */
+uint32_t agd_filter_weight(unsigned has, int weight, enum ag_rule_action action);
 int agd_rule_del(struct agd *d, const char *id);
 int agd_rule_set_enabled(struct agd *d, const char *id, bool enabled);
 struct agd_rule *agd_rule_find(struct agd *d, const char *id);

@@ -44,8 +44,7 @@ void ag_rule_init(struct ag_rule *rule)
 
 void ag_rule_free(struct ag_rule *rule)
 {
-	if (rule->block) {
-		free(rule->block);
+	if (rule->view) {	/* a view owns nothing */
 		ag_rule_init(rule);
 		return;
 	}
@@ -102,7 +101,7 @@ int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src)
 	bool fail = false;
 
 	*dst = *src;
-	dst->block = NULL;
+	dst->view = false;
 	/* Nothing of src is shared: every pointer is replaced (or NULL) before
 	 * dst can be freed. */
 	dst->name = dup_or_null(src->name, &fail);
@@ -135,108 +134,16 @@ int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src)
 	return 0;
 }
 
-/* Room for @n bytes at *at in the block, aligned for any of the arrays. */
-static void *carve(char **at, size_t n)
-{
-	void *p = *at;
-
-	*at += (n + 7) & ~(size_t)7;
-	return p;
-}
-
-static size_t str_room(const char *s)
-{
-	return s ? strlen(s) + 1 : 0;
-}
-
-static char *str_in(char **at, const char *s)
-{
-	if (!s)
-		return NULL;
-	size_t n = strlen(s) + 1;
-	char *d = *at;
-
-	memcpy(d, s, n);
-	*at += n;
-	return d;
-}
-
-static void *array_in(char **at, const void *src, size_t n, size_t size)
-{
-	if (!n)
-		return NULL;
-	return memcpy(carve(at, n * size), src, n * size);
-}
-
-int ag_rule_copy_compact(struct ag_rule *dst, const struct ag_rule *src)
-{
-	/* the arrays first (8-byte aligned), then the strings */
-	size_t arrays = 0, strs = 0;
-
-	arrays += ((size_t)src->n_app * sizeof(*src->app) + 7) & ~(size_t)7;
-	arrays += ((size_t)src->n_user * sizeof(*src->user) + 7) & ~(size_t)7;
-	arrays += ((size_t)src->n_remote * sizeof(*src->remote) + 7) & ~(size_t)7;
-	arrays += ((size_t)src->n_host * sizeof(*src->host) + 7) & ~(size_t)7;
-	arrays += ((size_t)src->n_port * sizeof(*src->port) + 7) & ~(size_t)7;
-	arrays += ((size_t)src->n_proto * sizeof(*src->proto) + 7) & ~(size_t)7;
-	strs += str_room(src->name) + str_room(src->callout) + str_room(src->source) +
-		str_room(src->host_list) + str_room(src->remote_list);
-	for (unsigned i = 0; i < src->n_app; i++)
-		strs += str_room(src->app[i].path);
-	for (unsigned i = 0; i < src->n_user; i++)
-		strs += str_room(src->user[i].name);
-	for (unsigned i = 0; i < src->n_host; i++)
-		strs += str_room(src->host[i].name);
-
-	*dst = *src;
-	dst->block = NULL;
-	if (!arrays && !strs) {
-		dst->name = dst->callout = dst->source = dst->host_list = dst->remote_list = NULL;
-		dst->app = NULL;
-		dst->user = NULL;
-		dst->remote = NULL;
-		dst->host = NULL;
-		dst->port = NULL;
-		dst->proto = NULL;
-		return 0;
-	}
-	char *block = malloc(arrays + strs), *at = block;
-
-	if (!block) {
-		ag_rule_init(dst);
-		return -ENOMEM;
-	}
-	dst->block = block;
-	dst->app = array_in(&at, src->app, src->n_app, sizeof(*src->app));
-	dst->user = array_in(&at, src->user, src->n_user, sizeof(*src->user));
-	dst->remote = array_in(&at, src->remote, src->n_remote, sizeof(*src->remote));
-	dst->host = array_in(&at, src->host, src->n_host, sizeof(*src->host));
-	dst->port = array_in(&at, src->port, src->n_port, sizeof(*src->port));
-	dst->proto = array_in(&at, src->proto, src->n_proto, sizeof(*src->proto));
-	dst->name = str_in(&at, src->name);
-	dst->callout = str_in(&at, src->callout);
-	dst->source = str_in(&at, src->source);
-	dst->host_list = str_in(&at, src->host_list);
-	dst->remote_list = str_in(&at, src->remote_list);
-	for (unsigned i = 0; i < src->n_app; i++)
-		dst->app[i].path = str_in(&at, src->app[i].path);
-	for (unsigned i = 0; i < src->n_user; i++)
-		dst->user[i].name = str_in(&at, src->user[i].name);
-	for (unsigned i = 0; i < src->n_host; i++)
-		dst->host[i].name = str_in(&at, src->host[i].name);
-	return 0;
-}
-
-/* Before a setter changes a copy: each string and array its own allocation. */
+/* Before a setter changes a view (of a packed rule, which it must not
+ * change): allocations of its own. */
 static int unpack(struct ag_rule *rule)
 {
 	struct ag_rule loose;
 
-	if (!rule->block)
+	if (!rule->view)
 		return 0;
 	if (ag_rule_copy(&loose, rule))
 		return -ENOMEM;
-	free(rule->block);
 	*rule = loose;
 	return 0;
 }

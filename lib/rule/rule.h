@@ -195,10 +195,9 @@ struct ag_rule {
 	char *host_list;		/* AG_RULE_HAS_HOST_LIST */
 	char *remote_list;		/* AG_RULE_HAS_REMOTE_LIST */
 
-	/* In memory only: the one allocation that holds every string and
-	 * array above, in a rule made by ag_rule_copy_compact(); NULL when
-	 * each has its own. */
-	void *block;
+	/* In memory only: a view of a packed rule (ag_rule_unpack()), which
+	 * owns none of the strings and arrays above. */
+	bool view;
 };
 
 /* @s, or "" when NULL: for name, callout and source. */
@@ -237,14 +236,63 @@ void ag_rule_free(struct ag_rule *rule);
 int ag_rule_copy(struct ag_rule *dst, const struct ag_rule *src);
 
 /*
- * ag_rule_copy_compact - the same copy with every string and array of
- * @dst in one allocation (struct ag_rule.block), for a rule kept for long:
- * one block instead of one per value.  Change such a rule only through the
- * setters (they give each value its own allocation again first), never by
- * freeing or replacing a pointer; ag_rule_free() releases it.
- * Return: 0, or -ENOMEM with @dst init'ed.
+ * The packed form of a rule, for one kept for long (the daemon's 100,000):
+ * one run of bytes that holds a small header, the id, and then only what
+ * the rule has (its values, and name, callout, source, the list paths,
+ * sha256, created, expires_ns and session when set), with no pointers in
+ * it.  Make one with ag_rule_pack() in ag_rule_packed_size() bytes at an
+ * address aligned to 8 (malloc's, or a flexible array member aligned so);
+ * free it with that memory.  It may be moved and copied byte for byte.
+ *
+ * Read the header's fields directly; of them only enabled may be written
+ * (in place).  Everything else is read through ag_rule_unpack(), which
+ * costs no allocation: a view of the rule in a struct ag_rule_view.
  */
-int ag_rule_copy_compact(struct ag_rule *dst, const struct ag_rule *src);
+struct ag_rule_packed {
+	int32_t weight;
+	uint32_t has;			/* AG_RULE_HAS_* */
+	uint16_t opt;			/* which seldom-used parts follow (rule_packed.c) */
+	uint8_t action, direction, lifetime;	/* the enums' values */
+	bool enabled;
+	uint8_t n_app, n_user, n_remote, n_host, n_port, n_proto;
+	uint8_t id_len;
+	char id[];			/* id_len characters and a NUL; then the rest */
+};
+
+/*
+ * A packed rule as a struct ag_rule: view.rule, whose arrays are those of
+ * the view and whose strings are the packed rule's (valid while it is,
+ * and unchanged).  A view owns nothing: never free it, never change it
+ * (its field view is true: ag_rule_free() only clears it, a setter gives it
+ * allocations of its own first).  About 5 kB: one per function,
+ * used again for each rule of a loop.
+ */
+struct ag_rule_view {
+	struct ag_rule rule;
+	struct ag_rule_app app[AG_RULE_VALUES_MAX];
+	struct ag_rule_user user[AG_RULE_VALUES_MAX];
+	struct ag_rule_remote remote[AG_RULE_VALUES_MAX];
+	struct ag_rule_host host[AG_RULE_VALUES_MAX];
+	struct ag_rule_port port[AG_RULE_VALUES_MAX];
+};
+
+/*
+ * ag_rule_packed_size - the bytes ag_rule_pack() writes for @rule; 0 when
+ * it cannot be packed (a condition with more than AG_RULE_VALUES_MAX
+ * values, which no setter or parser makes).
+ */
+size_t ag_rule_packed_size(const struct ag_rule *rule);
+
+/* ag_rule_pack - @rule packed into @buf (ag_rule_packed_size() bytes, not 0,
+ * aligned to 8).  Return: @buf as the packed rule. */
+struct ag_rule_packed *ag_rule_pack(const struct ag_rule *rule, void *buf);
+
+/* ag_rule_unpack - a view of @p in @view.  Return: &view->rule. */
+const struct ag_rule *ag_rule_unpack(const struct ag_rule_packed *p, struct ag_rule_view *view);
+
+/* The in-memory fields of a packed rule, without a view (0 when unset). */
+uint64_t ag_rule_packed_expires_ns(const struct ag_rule_packed *p);
+uint64_t ag_rule_packed_session(const struct ag_rule_packed *p);
 
 /*
  * Setters for code that builds a rule (the parsers check values first;

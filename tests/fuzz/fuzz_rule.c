@@ -5,7 +5,8 @@
  * - error lines name the file and hold no control byte;
  * - a rule that parses is saved as text (ag_rule_to_json + 2-space dump)
  *   that parses back to an equal rule and to the same text;
- * - the control form (AG_RULE_JSON_CONTROL) round-trips to an equal rule.
+ * - the control form (AG_RULE_JSON_CONTROL) round-trips to an equal rule;
+ * - the packed form gives back an equal rule with the same text.
  * The file name has no ".json", so the id need not match it.
  */
 #include <stddef.h>
@@ -46,6 +47,28 @@ static char *text_of(const struct ag_rule *r)
 	return s;
 }
 
+/* The packed form (what the daemon keeps), in exactly its size, gives
+ * back the same rule: equal, the same text @ta, the same source. */
+static void packed_same(const struct ag_rule *a, const char *ta)
+{
+	size_t n = ag_rule_packed_size(a);
+	struct ag_rule_view *v = malloc(sizeof(*v));
+	void *p = n ? malloc(n) : NULL;
+	const struct ag_rule *u;
+	char *tu;
+
+	if (!p || !v)
+		abort();
+	u = ag_rule_unpack(ag_rule_pack(a, p), v);
+	tu = text_of(u);
+	if (!ag_rule_equal(a, u) || strcmp(ta, tu) != 0 ||
+	    strcmp(ag_rule_str(a->source), ag_rule_str(u->source)) != 0)
+		abort();
+	free(tu);
+	free(p);
+	free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ag_rule *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
@@ -63,8 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tb = text_of(b);
 		if (strcmp(ta, tb) != 0)
 			abort();
-		free(ta);
 		free(tb);
+		packed_same(a, ta);
+		free(ta);
 		ag_rule_free(b);
 		o = ag_rule_to_json(a, AG_RULE_JSON_CONTROL);
 		if (!o || ag_rule_from_json(o, AG_RULE_JSON_CONTROL, b, NULL, 0) != 0)

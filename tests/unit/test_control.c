@@ -584,7 +584,7 @@ TEST(rules_are_found_by_id_and_handle_among_20000_after_every_third_is_deleted)
 		if (i % 3 == 0) {
 			CHECK_MSG(ar == NULL, "deleted rule %s still found", id);
 		} else {
-			CHECK_MSG(ar && !strcmp(ar->rule.id, id), "rule %s not found", id);
+			CHECK_MSG(ar && !strcmp(agd_rule_id(ar), id), "rule %s not found", id);
 			CHECK(agd_rule_by_handle(d, ar->handle) == ar);
 		}
 	}

@@ -349,7 +349,8 @@ struct oracle {
 	const char *path;
 	bool kernel_knows_exe;	/* the exe's inode is one an exact rule names */
 	int first;		/* status of the first rule that is not NO */
-	const struct ag_rule *rule;
+	const struct ag_rule *rule;	/* in view */
+	struct ag_rule_view view;
 	uint64_t filter;
 };
 
@@ -466,7 +467,7 @@ static int oracle_filter(const ag_filter *flt, void *arg)
 		o->filter = s.id;
 		return 1;
 	}
-	r = &agd_rule_by_handle(o->d, s.context)->rule;
+	r = agd_rule_view(agd_rule_by_handle(o->d, s.context), &o->view);
 	st = rule_status(o, r);
 	if (st == NO)
 		return 0;

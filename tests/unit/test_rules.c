@@ -1280,54 +1280,6 @@ TEST(copy_is_deep_and_free_leaves_an_empty_rule)
 	ag_rule_free(&a);
 }
 
-TEST(compact_copy_is_one_block_equal_and_still_takes_setters)
-{
-	static const char text[] =
-		"{\"id\": \"c\", \"name\": \"n\", \"action\": \"callout\", \"callout\": \"x.y\","
-		" \"app\": [\"/bin/a\", \"/bin/b\"], \"user\": [\"root\", 7], \"host\": \"*.a.org\","
-		" \"remote\": [\"::1\", \"10.0.0.0/8\"], \"port\": \"1-2,3\", \"proto\": \"tcp\"}";
-	struct ag_rule a, b, c, none;
-	char *ta, *tb;
-
-	CHECK_EQ(ag_rule_parse("c.json", text, strlen(text), &a, NULL, 0), 0);
-	CHECK_EQ(ag_rule_copy_compact(&b, &a), 0);
-	CHECK(!a.block && b.block);
-	/* every value inside the one block, none shared with the source */
-	char *lo = b.block, *hi = lo + 4096;
-
-	for (unsigned i = 0; i < b.n_app; i++)
-		CHECK((char *)b.app[i].path > lo && (char *)b.app[i].path < hi &&
-		      b.app[i].path != a.app[i].path);
-	CHECK((char *)b.app == lo);
-	CHECK(b.name > lo && b.name < hi && b.source > lo && b.source < hi);
-	CHECK(b.host[0].name > lo && b.host[0].name < hi && b.user[0].name > lo);
-	CHECK(ag_rule_equal(&a, &b));
-	ta = file_text(&a);
-	tb = file_text(&b);
-	CHECK(ta && tb);
-	CHECK_STR(ta, tb);
-	free(ta);
-	free(tb);
-	/* a copy of a compact rule is an ordinary one */
-	CHECK_EQ(ag_rule_copy(&c, &b), 0);
-	CHECK(!c.block && ag_rule_equal(&b, &c));
-	ag_rule_free(&c);
-	/* a setter first gives every value its own allocation again */
-	CHECK_EQ(ag_rule_add_port(&b, 8080, 8080), 0);
-	CHECK(!b.block && b.n_port == 3 && b.port[2].lo == 8080);
-	CHECK_EQ(ag_rule_set_name(&b, "renamed"), 0);
-	CHECK_STR(b.name, "renamed");
-	CHECK_STR(b.host[0].name, "*.a.org");
-	ag_rule_free(&b);
-	/* a rule with nothing to hold needs no block */
-	ag_rule_init(&none);
-	strcpy(none.id, "x");
-	CHECK_EQ(ag_rule_copy_compact(&b, &none), 0);
-	CHECK(!b.block && !b.name && !b.app && !b.n_app);
-	ag_rule_free(&b);
-	ag_rule_free(&a);
-}
-
 TEST(equal_ignores_memory_only_fields)
 {
 	static struct ag_rule b;	/* freed at exit, after a failed CHECK too */
