@@ -15,7 +15,8 @@
  *                    fixed values, one from the other
  *   policy.h         rules (lib/rule/rule.h, each kept packed) <-> engine
  *                    filters; lifetimes; reload; rule_name.c the name a
- *                    rule made without one is given
+ *                    rule made without one is given; rules.h a rule as
+ *                    the daemon keeps it, for the modules that only read it
  *   pending.h        the flows `ask` pended, and the answers to them (the
  *                    verdict, the rule an answer makes)
  *   fastpath_sync.h  the eBPF fast path kept in step with the engine's rules;

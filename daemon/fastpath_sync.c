@@ -36,7 +36,7 @@
 #include "daemon/flowtuple.h"
 #include "daemon/lists.h"
 #include "daemon/log.h"
-#include "daemon/policy.h"
+#include "daemon/rules.h"
 #include "daemon/privs.h"
 #include "linux/attrib.h"
 #include "linux/conntrack.h"
