@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,10 +149,21 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
-static void fake_reset(void)
+/* The last test's tree goes when the program ends. */
+static void fake_remove(void)
 {
 	if (root[0])
 		nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	root[0] = '\0';
+}
+
+static void fake_reset(void)
+{
+	static bool registered;
+
+	if (!registered)
+		registered = atexit(fake_remove) == 0;
+	fake_remove();
 	snprintf(root, sizeof(root), "/tmp/ag-test-proc.XXXXXX");
 	if (!mkdtemp(root))
 		abort();
