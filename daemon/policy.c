@@ -277,11 +277,10 @@ static size_t conditions_needed(const struct agd *d, const struct ag_rule *r)
 	return (r->has & AG_RULE_HAS_RESOLVERS) ? n + d->resolvers.n : n;
 }
 
-static int add_filter(struct agd *d, struct agd_rule *ar, ag_layer layer, uint32_t flags,
-		      uint64_t *id)
+/* One filter of rule @ar (@r: its view) at @layer. */
+static int add_filter(struct agd *d, struct agd_rule *ar, const struct ag_rule *r, ag_layer layer,
+		      uint32_t flags, uint64_t *id)
 {
-	struct ag_rule_view view;
-	const struct ag_rule *r = agd_rule_view(ar, &view);
 	ag_condition stack_c[8], *c = stack_c;
 	size_t n = 0, need = conditions_needed(d, r);
 	char sha_hex[2 * AG_RULE_SHA256_LEN + 1];
@@ -427,11 +426,10 @@ static void remove_filters(struct agd *d, struct agd_rule *ar)
 	count_sha256(d, ar);
 }
 
-static int install_filters(struct agd *d, struct agd_rule *ar)
+/* The filters of rule @ar, @r its view (agd_rule_view()). */
+static int install_filters(struct agd *d, struct agd_rule *ar, const struct ag_rule *r)
 {
 	d->fastpath.dirty = true;
-	struct ag_rule_view view;
-	const struct ag_rule *r = agd_rule_view(ar, &view);
 	bool out = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_OUT;
 	bool in = !(r->has & AG_RULE_HAS_DIRECTION) || r->direction == AG_RULE_IN;
 	/* both ways: one filter of both layers, half the engine's memory of two */
@@ -456,9 +454,9 @@ static int install_filters(struct agd *d, struct agd_rule *ar)
 				  r->id, r->app[i].path);
 	}
 	if (out)
-		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_CONNECT, both, &ar->filters[0]);
+		ret = add_filter(d, ar, r, AG_LAYER_ALE_AUTH_CONNECT, both, &ar->filters[0]);
 	if (!ret && in && !both)
-		ret = add_filter(d, ar, AG_LAYER_ALE_AUTH_RECV_ACCEPT, 0, &ar->filters[1]);
+		ret = add_filter(d, ar, r, AG_LAYER_ALE_AUTH_RECV_ACCEPT, 0, &ar->filters[1]);
 	if (ret)
 		remove_filters(d, ar);
 	count_sha256(d, ar);
@@ -567,7 +565,7 @@ int agd_rule_add_saving(struct agd *d, struct ag_rule *rule, char *err, size_t e
 		ar->lists_at = (uint32_t)at;
 		memcpy((char *)ar->packed + at, lists, sizeof(lists));
 	}
-	r = install_filters(d, ar);
+	r = install_filters(d, ar, stored);
 	if (r) {
 		set_err(err, errlen, "%s",
 			r == AG_E_LIMIT ? "too many filters"
@@ -641,8 +639,10 @@ void agd_rules_refresh_list(struct agd *d, const struct agd_list *l)
 
 		if (agd_rule_lists(ar)[0] != l && agd_rule_lists(ar)[1] != l)
 			continue;
+		struct ag_rule_view view;
+
 		remove_filters(d, ar);
-		if (install_filters(d, ar))
+		if (install_filters(d, ar, agd_rule_view(ar, &view)))
 			log_warn("rule %s: no filters for the new list", agd_rule_id(ar));
 		agd_fastpath_seed_rule(d, ar);
 	}
@@ -763,8 +763,10 @@ void agd_policy_resolvers_changed(struct agd *d)
 
 		if (!(agd_rule_packed(ar)->has & AG_RULE_HAS_RESOLVERS) || ar->expired)
 			continue;
+		struct ag_rule_view view;
+
 		remove_filters(d, ar);
-		if (install_filters(d, ar))
+		if (install_filters(d, ar, agd_rule_view(ar, &view)))
 			log_warn("rule %s: no filters for the new resolvers", agd_rule_id(ar));
 	}
 }
